@@ -1,0 +1,102 @@
+"""SMTP inbound adapter: aiosmtpd's SMTP protocol, served on our own event loop.
+
+250 is answered only after Temporal acknowledged the hand-off; anything else is a 4xx so
+the sending server keeps the mail and retries (RFC 5321 §4.2.5), or a 5xx for what will
+never work. Nothing accepted is ever lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import structlog
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from adapters.inbound.mime import peek_message_id
+from use_cases.mailboxes import Mailboxes
+from use_cases.models import Ingested
+from use_cases.ports import HandoffFailed
+
+log = structlog.get_logger()
+
+Ingest = Callable[[bytes, Sequence[str], str | None], Awaitable[Ingested]]
+
+UNKNOWN_RECIPIENT = "550 5.1.1 Recipient address rejected: not a mailbox here"
+HANDOFF_FAILED = "451 4.3.0 Temporary failure handing the message to its thread, try again later"
+OVERLOADED = "451 4.3.2 Too many messages in flight, try again later"
+ACCEPTED = "250 2.0.0 OK: queued as {message_id}"
+
+
+class SmtpInboundHandler:
+    """aiosmtpd handler: RCPT checks against our mailboxes, DATA hands the mail off."""
+
+    def __init__(self, mailboxes: Mailboxes, ingest: Ingest, *, max_in_flight: int = 256) -> None:
+        self.mailboxes = mailboxes
+        self.ingest = ingest
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.mailboxes.resolve(address) is None:
+            log.info("recipient_rejected", recipient=address, peer=str(session.peer))
+            return UNKNOWN_RECIPIENT
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content
+        if not isinstance(raw, bytes):
+            raw = str(raw).encode("utf-8", "surrogateescape")
+        if self.in_flight >= self.max_in_flight:
+            log.warning("email_deferred_overloaded", in_flight=self.in_flight)
+            return OVERLOADED
+        mailboxes = self.mailboxes.resolve_all(envelope.rcpt_tos)
+        with structlog.contextvars.bound_contextvars(message_id=peek_message_id(raw)):
+            return await self._hand_off(raw, mailboxes, envelope.mail_from, str(session.peer))
+
+    async def _hand_off(
+        self, raw: bytes, mailboxes: list[str], mail_from: str | None, peer: str
+    ) -> str:
+        self.in_flight += 1
+        try:
+            ingested = await self.ingest(raw, mailboxes, mail_from)
+        except HandoffFailed as exc:
+            log.warning("email_deferred", reason=str(exc), peer=peer, thread_id=None)
+            return HANDOFF_FAILED
+        except Exception:
+            log.exception("email_deferred_unexpected_error", peer=peer, thread_id=None)
+            return HANDOFF_FAILED
+        finally:
+            self.in_flight -= 1
+        for thread_id in ingested.thread_ids:
+            log.info("email_accepted", thread_id=thread_id, size=len(raw), peer=peer)
+        return ACCEPTED.format(message_id=ingested.message_id)
+
+
+async def serve_smtp(
+    handler: SmtpInboundHandler,
+    *,
+    host: str,
+    port: int,
+    max_message_bytes: int,
+    hostname: str = "mailroom",
+) -> asyncio.Server:
+    """Start the SMTP listener on the running loop (not aiosmtpd's threaded Controller, whose
+    private loop could not await our Temporal client)."""
+
+    def protocol() -> Any:
+        return SMTP(
+            handler,
+            data_size_limit=max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=hostname,
+            ident="mailroom ESMTP",
+        )
+
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(protocol, host=host, port=port)

@@ -1,0 +1,74 @@
+"""The built-in outbox: a Maildir under the data dir that receives every mail we send.
+
+Each mail's file name is a hash of its Message-ID, written to tmp/ and renamed into new/
+(the Maildir delivery protocol), so a send that Temporal retries finds the file and does
+not deliver twice; a crash mid-write leaves only a tmp/ file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from datetime import UTC, datetime
+from email import policy
+from email.parser import BytesHeaderParser
+from pathlib import Path
+
+from adapters.inbound.mime import MSG_ID
+from adapters.outbound.mime_out import SENT_AT_HEADER, to_mime
+from use_cases.models import OutboundEmail, OutboxEntry, SendResult
+
+
+def maildir_name(message_id: str) -> str:
+    return hashlib.sha256(message_id.encode()).hexdigest()[:40] + ".eml"
+
+
+class MaildirOutbox:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _ensure(self) -> None:
+        for sub in ("tmp", "new", "cur"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    async def send(self, mail: OutboundEmail) -> SendResult:
+        return await asyncio.to_thread(self._deliver, mail)
+
+    def _deliver(self, mail: OutboundEmail) -> SendResult:
+        self._ensure()
+        name = maildir_name(mail.message_id)
+        final = self.root / "new" / name
+        if final.exists() or (self.root / "cur" / name).exists():
+            return SendResult(message_id=mail.message_id, already_sent=True)
+        data = to_mime(mail, sent_at=datetime.now(UTC)).as_bytes()
+        tmp = self.root / "tmp" / f"{name}.{os.getpid()}"
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, final)
+        return SendResult(message_id=mail.message_id, already_sent=False)
+
+    def entries(self) -> list[OutboxEntry]:
+        files = [*self.root.glob("new/*.eml"), *self.root.glob("cur/*.eml")]
+        entries = [read_entry(path) for path in files]
+        return sorted(entries, key=lambda e: e.sent_at)
+
+
+def read_entry(path: Path) -> OutboxEntry:
+    with open(path, "rb") as source:
+        headers = BytesHeaderParser(policy=policy.default).parse(source)
+    sent_at = headers.get(SENT_AT_HEADER)
+    return OutboxEntry(
+        message_id=str(headers.get("Message-ID", "")),
+        from_addr=str(headers.get("From", "")),
+        to=[a.strip() for a in str(headers.get("To", "")).split(",") if a.strip()],
+        subject=str(headers.get("Subject", "")),
+        in_reply_to=str(headers["In-Reply-To"]) if headers["In-Reply-To"] else None,
+        references=MSG_ID.findall(str(headers.get("References", ""))),
+        reply_to=str(headers["Reply-To"]) if headers["Reply-To"] else None,
+        sent_at=datetime.fromisoformat(str(sent_at))
+        if sent_at
+        else datetime.fromtimestamp(path.stat().st_mtime, UTC),
+    )

@@ -1,0 +1,69 @@
+"""EmailSender through a real SMTP relay, remembering what it sent in a SQLite log.
+
+SMTP itself has no idempotency: if we crash after the relay said 250 but before we
+recorded it, Temporal retries and the mail goes out a second time with the *same*
+Message-ID, which receiving clients collapse. The log makes that window tiny.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from adapters.outbound.mime_out import to_mime
+from use_cases.models import OutboundEmail, SendResult
+
+SMTP_TIMEOUT_SECONDS = 30
+
+
+class SentLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30)
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS sent (message_id TEXT PRIMARY KEY, sent_at TEXT NOT NULL)"
+        )
+        return db
+
+    def was_sent(self, message_id: str) -> bool:
+        with self._connect() as db:
+            row = db.execute("SELECT 1 FROM sent WHERE message_id = ?", (message_id,)).fetchone()
+        return row is not None
+
+    def record(self, message_id: str) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO sent VALUES (?, ?)",
+                (message_id, datetime.now(UTC).isoformat()),
+            )
+
+
+class SmtpRelaySender:
+    def __init__(self, host: str, port: int, sent_log: SentLog) -> None:
+        self.host = host
+        self.port = port
+        self.sent_log = sent_log
+
+    async def send(self, mail: OutboundEmail) -> SendResult:
+        return await asyncio.to_thread(self._send_once, mail)
+
+    def _send_once(self, mail: OutboundEmail) -> SendResult:
+        if self.sent_log.was_sent(mail.message_id):
+            return SendResult(message_id=mail.message_id, already_sent=True)
+        message = to_mime(mail, sent_at=datetime.now(UTC))
+        with smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_SECONDS) as relay:
+            relay.send_message(message, from_addr=envelope_sender(mail), to_addrs=list(mail.to))
+        self.sent_log.record(mail.message_id)
+        return SendResult(message_id=mail.message_id, already_sent=False)
+
+
+def envelope_sender(mail: OutboundEmail) -> str:
+    """Automatic replies go out with a null return path (RFC 3834 §3.3), so any bounce
+    or auto-reply to them goes nowhere instead of starting a loop."""
+    return "" if "Auto-Submitted" in mail.headers else mail.from_addr

@@ -1,0 +1,150 @@
+"""ThreadGateway on Temporal: signal-with-start, queries, and thread listing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import structlog
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from use_cases.models import (
+    CompleteRequest,
+    NewMessage,
+    ThreadInput,
+    ThreadKey,
+    ThreadState,
+    ThreadStatus,
+)
+from use_cases.ports import HandoffFailed, ThreadNotFound
+from workflows.thread import COMPLETE_THREAD, NEW_MESSAGE, TASK_QUEUE, ThreadWorkflow
+
+log = structlog.get_logger()
+
+# Past this, the SMTP adapter answers 451 and the sending server retries: better than
+# holding the client while Temporal is unreachable.
+HANDOFF_TIMEOUT = timedelta(seconds=10)
+QUERY_TIMEOUT = timedelta(seconds=10)
+LIST_CONCURRENCY = 16
+LISTED_STATUSES = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
+
+
+class TemporalThreadGateway:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str = TASK_QUEUE,
+        messages_per_run: int = 0,
+        handoff_timeout: timedelta = HANDOFF_TIMEOUT,
+    ) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.messages_per_run = messages_per_run
+        self.handoff_timeout = handoff_timeout
+
+    async def new_message(self, key: ThreadKey, message: NewMessage) -> None:
+        try:
+            try:
+                # REJECT_DUPLICATE: a signal-with-start to a *completed* thread must not
+                # silently start a blank run (Temporal's default); we reopen it instead.
+                await self._signal_with_start(
+                    key, message, None, WorkflowIDReusePolicy.REJECT_DUPLICATE
+                )
+            except WorkflowAlreadyStartedError:
+                previous = await self._closed_state(key.workflow_id)
+                log.info(
+                    "thread_reopened", thread_id=key.workflow_id, message_id=message.message_id
+                )
+                await self._signal_with_start(
+                    key, message, previous, WorkflowIDReusePolicy.ALLOW_DUPLICATE
+                )
+        except (RPCError, RuntimeError, TimeoutError) as exc:
+            raise HandoffFailed(f"Temporal did not accept the message: {exc}") from exc
+
+    async def _signal_with_start(
+        self,
+        key: ThreadKey,
+        message: NewMessage,
+        state: ThreadState | None,
+        reuse: WorkflowIDReusePolicy,
+    ) -> None:
+        thread_input = ThreadInput(
+            thread_id=key.workflow_id,
+            mailbox=key.mailbox,
+            state=state,
+            messages_per_run=self.messages_per_run,
+        )
+        await self.client.start_workflow(
+            ThreadWorkflow.run,
+            thread_input,
+            id=key.workflow_id,
+            task_queue=self.task_queue,
+            start_signal=NEW_MESSAGE,
+            start_signal_args=[message],
+            id_reuse_policy=reuse,
+            rpc_timeout=self.handoff_timeout,
+        )
+
+    async def _closed_state(self, workflow_id: str) -> ThreadState | None:
+        handle = self.client.get_workflow_handle_for(ThreadWorkflow.run, workflow_id)
+        description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            return await handle.result(rpc_timeout=QUERY_TIMEOUT)
+        log.warning(
+            "thread_restarted_without_state",
+            thread_id=workflow_id,
+            previous_status=str(description.status),
+        )
+        return None
+
+    async def complete(self, thread_id: str, request: CompleteRequest) -> None:
+        try:
+            await self.client.get_workflow_handle(thread_id).signal(COMPLETE_THREAD, request)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ThreadNotFound(f"no open thread {thread_id}") from exc
+            raise
+
+    async def get(self, thread_id: str) -> ThreadState:
+        handle = self.client.get_workflow_handle_for(ThreadWorkflow.run, thread_id)
+        try:
+            description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ThreadNotFound(f"no thread {thread_id}") from exc
+            raise
+        return await self._state_of(handle, description.status)
+
+    async def _state_of(
+        self,
+        handle: WorkflowHandle[ThreadWorkflow, ThreadState],
+        status: WorkflowExecutionStatus | None,
+    ) -> ThreadState:
+        if status == WorkflowExecutionStatus.COMPLETED:
+            return await handle.result(rpc_timeout=QUERY_TIMEOUT)
+        return await handle.query(ThreadWorkflow.thread_state, rpc_timeout=QUERY_TIMEOUT)
+
+    async def list(self, status: ThreadStatus | None = None) -> list[ThreadState]:
+        latest: dict[str, tuple[object, WorkflowExecutionStatus | None]] = {}
+        statuses = " OR ".join(f"ExecutionStatus = '{s.name.title()}'" for s in LISTED_STATUSES)
+        query = f"WorkflowType = 'ThreadWorkflow' AND ({statuses})"
+        async for execution in self.client.list_workflows(query):
+            seen = latest.get(execution.id)
+            if seen is None or execution.start_time > seen[0]:  # type: ignore[operator]
+                latest[execution.id] = (execution.start_time, execution.status)
+        limit = asyncio.Semaphore(LIST_CONCURRENCY)
+
+        async def state_of(
+            workflow_id: str, run_status: WorkflowExecutionStatus | None
+        ) -> ThreadState:
+            async with limit:
+                handle = self.client.get_workflow_handle_for(ThreadWorkflow.run, workflow_id)
+                return await self._state_of(handle, run_status)
+
+        states = await asyncio.gather(*(state_of(w, s) for w, (_, s) in latest.items()))
+        chosen = [s for s in states if status is None or s.status == status]
+        return sorted(chosen, key=lambda s: s.thread_id)

@@ -1,0 +1,91 @@
+"""Composition root: the only place that names concrete classes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.email import EmailActivities
+from adapters.inbound.mime import parse_email
+from adapters.outbound.outbox import MaildirOutbox
+from adapters.outbound.smtp_sender import SentLog, SmtpRelaySender
+from adapters.outbound.temporal_gateway import TemporalThreadGateway
+from orchestrator.settings import Settings, parse_host_port
+from use_cases.mailboxes import Mailboxes
+from use_cases.ports import EmailParser, EmailSender
+from workflows.thread import ThreadWorkflow
+
+WORKER_DRAIN_TIMEOUT = timedelta(seconds=15)
+
+
+class TemporalUnreachable(RuntimeError):
+    pass
+
+
+@dataclass
+class Wiring:
+    settings: Settings
+    mailboxes: Mailboxes
+    outbox: MaildirOutbox
+    sender: EmailSender
+    parse: EmailParser
+
+
+def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
+    outbox = MaildirOutbox(settings.data_dir / "outbox")
+    sender: EmailSender = outbox
+    if settings.outbound_smtp:
+        host, port = parse_host_port(settings.outbound_smtp)
+        sender = SmtpRelaySender(host, port, SentLog(settings.data_dir / "sent.sqlite"))
+    wiring = Wiring(
+        settings=settings,
+        mailboxes=Mailboxes(settings.domains, settings.mailboxes),
+        outbox=outbox,
+        sender=sender,
+        parse=parse_email,
+    )
+    for name, value in overrides.items():
+        setattr(wiring, name, value)
+    return wiring
+
+
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    try:
+        return await Client.connect(
+            settings.temporal_target,
+            namespace=settings.temporal_namespace,
+            api_key=settings.temporal_api_key.get_secret_value()
+            if settings.temporal_api_key
+            else None,
+            tls=settings.temporal_tls,
+            data_converter=pydantic_data_converter,
+            lazy=lazy,
+        )
+    except RuntimeError as exc:
+        hint = "start it with `mailroom up`" if settings.embedded_temporal else "is it running?"
+        raise TemporalUnreachable(
+            f"cannot reach Temporal at {settings.temporal_target}: {hint}"
+        ) from exc
+
+
+def gateway(wiring: Wiring, client: Client) -> TemporalThreadGateway:
+    return TemporalThreadGateway(
+        client,
+        task_queue=wiring.settings.task_queue,
+        messages_per_run=wiring.settings.messages_per_run,
+    )
+
+
+def thread_worker(wiring: Wiring, client: Client) -> Worker:
+    return Worker(
+        client,
+        task_queue=wiring.settings.task_queue,
+        workflows=[ThreadWorkflow],
+        activities=[EmailActivities(wiring.sender).send_email],
+        graceful_shutdown_timeout=WORKER_DRAIN_TIMEOUT,
+    )

@@ -1,0 +1,255 @@
+"""The `mailroom` command line. Errors go to stderr with exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from temporalio.service import RPCError
+
+from orchestrator import bootstrap as wiring_module
+from orchestrator.logs import configure_logging
+from orchestrator.replay import replay
+from orchestrator.send import SendFailed, send_file
+from orchestrator.services import run_parts
+from orchestrator.settings import Settings, SettingsError, load_settings, masked, parse_host_port
+from orchestrator.temporal_server import ServerError
+from use_cases.models import CompleteRequest, ThreadStatus, ThreadView
+from use_cases.ports import HandoffFailed, ThreadNotFound
+
+EXIT_ERROR = 2
+
+
+class CliError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailroom", description="Email threads as durable Temporal workflows."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("up", help="run everything: embedded Temporal server, worker, SMTP")
+    commands.add_parser("server", help="run only the embedded Temporal server")
+    commands.add_parser("worker", help="run only a worker (connects to Temporal)")
+    commands.add_parser("smtp", help="run only the SMTP inbound adapter")
+    config = commands.add_parser("config", help="print the effective settings, secrets masked")
+    config.add_argument("--json", action="store_true")
+    send = commands.add_parser("send", help="send .eml files over SMTP to the adapter")
+    send.add_argument("files", nargs="+", type=Path, metavar="FILE.eml")
+    send.add_argument("--to", action="append", default=[], help="recipient (repeatable)")
+    send.add_argument("--from", dest="sender", help="envelope sender (default: From header)")
+    send.add_argument("--server", help="host:port (default: MAILROOM_SMTP_HOST:PORT)")
+    replay_cmd = commands.add_parser("replay", help="ingest .eml files, directories or mbox files")
+    replay_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    replay_cmd.add_argument("--mailbox", help="deliver every message to this mailbox")
+    threads = commands.add_parser("threads", help="list threads")
+    threads.add_argument("--json", action="store_true")
+    threads.add_argument("--status", choices=[s.value for s in ThreadStatus])
+    thread = commands.add_parser("thread", help="show one thread")
+    thread.add_argument("thread_id", metavar="ID")
+    thread.add_argument("--json", action="store_true")
+    complete = commands.add_parser("complete", help="complete a thread (COMPLETE_THREAD)")
+    complete.add_argument("thread_id", metavar="ID")
+    complete.add_argument("--reason", default="completed by operator")
+    outbox = commands.add_parser("outbox", help="list mail sent by mailroom (built-in outbox)")
+    outbox.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        return COMMANDS[args.command](settings, args)
+    except (
+        SettingsError,
+        CliError,
+        ServerError,
+        wiring_module.TemporalUnreachable,
+        HandoffFailed,
+        ThreadNotFound,
+        SendFailed,
+    ) as exc:
+        print(f"mailroom: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except RPCError as exc:
+        print(
+            f"mailroom: Temporal answered {exc.status.name}: {exc.message} "
+            "(is a worker running? `mailroom up` runs one)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_async(coroutine: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    return asyncio.run(coroutine())
+
+
+def cmd_parts(parts: set[str]) -> Callable[[Settings, argparse.Namespace], int]:
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        if "server" in parts and not settings.embedded_temporal:
+            parts.discard("server")
+            if args.command == "server":
+                raise CliError(
+                    "MAILROOM_TEMPORAL_ADDRESS is set: there is no embedded server to run"
+                )
+        wiring = wiring_module.bootstrap(settings)
+        run_async(lambda: run_parts(wiring, parts))
+        return 0
+
+    return run
+
+
+def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
+    shown = masked(settings)
+    if args.json:
+        print(json.dumps(shown, indent=2))
+    else:
+        for name, value in shown.items():
+            print(f"{name}={value}")
+    return 0
+
+
+def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        host, port = (
+            parse_host_port(args.server)
+            if args.server
+            else (settings.smtp_host, settings.smtp_port)
+        )
+    except ValueError as exc:
+        raise CliError(f"--server: {exc}") from None
+    failures = 0
+    for path in args.files:
+        if not path.is_file():
+            raise CliError(f"{path}: no such file")
+        try:
+            print(send_file(path, host=host, port=port, to=args.to, sender=args.sender))
+        except SendFailed as exc:
+            print(f"mailroom: {exc}", file=sys.stderr)
+            failures += 1
+    return EXIT_ERROR if failures else 0
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    for path in args.paths:
+        if not path.exists():
+            raise CliError(f"{path}: no such file or directory")
+    wiring = wiring_module.bootstrap(settings)
+    forced = None
+    if args.mailbox:
+        forced = wiring.mailboxes.resolve(args.mailbox)
+        if forced is None:
+            raise CliError(f"--mailbox {args.mailbox}: not one of our mailboxes")
+
+    async def go() -> Any:
+        client = await wiring_module.connect(settings)
+        return await replay(
+            args.paths,
+            gateway=wiring_module.gateway(wiring, client),
+            parse=wiring.parse,
+            mailboxes=wiring.mailboxes,
+            forced_mailbox=forced,
+        )
+
+    summary = run_async(go)
+    for rejection in summary.rejected:
+        print(f"rejected {rejection}", file=sys.stderr)
+    print(summary.line())
+    return 0
+
+
+def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
+    status = ThreadStatus(args.status) if args.status else None
+
+    async def go() -> list[ThreadView]:
+        gateway = await connected_gateway(settings)
+        return [ThreadView.of(s) for s in await gateway.list(status)]
+
+    views = run_async(go)
+    if args.json:
+        print(json.dumps([v.model_dump(mode="json") for v in views], indent=2))
+        return 0
+    for view in views:
+        print(
+            f"{view.thread_id}  {view.status.value:<9} {view.message_count:>4} msgs  "
+            f"{view.subject[:60]}"
+        )
+    print(f"{len(views)} threads", file=sys.stderr)
+    return 0
+
+
+def cmd_thread(settings: Settings, args: argparse.Namespace) -> int:
+    async def go() -> Any:
+        gateway = await connected_gateway(settings)
+        return await gateway.get(args.thread_id)
+
+    state = run_async(go)
+    if args.json:
+        view = ThreadView.of(state).model_dump(mode="json")
+        view["messages"] = [m.model_dump(mode="json") for m in state.messages]
+        print(json.dumps(view, indent=2))
+        return 0
+    print(
+        f"thread   {state.thread_id}\nstatus   {state.status.value}\nmailbox  {state.mailbox}\n"
+        f"subject  {state.subject}\npeople   {', '.join(state.participants)}"
+    )
+    for message in state.messages:
+        print(
+            f"  {message.received_at:%Y-%m-%d %H:%M}  {message.from_addr}  {message.message_id}"
+            f"  [{message.thread_rule}]{'  (automatic)' if message.automatic else ''}"
+        )
+    return 0
+
+
+def cmd_complete(settings: Settings, args: argparse.Namespace) -> int:
+    async def go() -> None:
+        gateway = await connected_gateway(settings)
+        await gateway.complete(args.thread_id, CompleteRequest(reason=args.reason))
+
+    run_async(go)
+    print(f"{args.thread_id}: completion requested")
+    return 0
+
+
+def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
+    entries = wiring_module.bootstrap(settings).outbox.entries()
+    if args.json:
+        print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+        return 0
+    for entry in entries:
+        print(f"{entry.sent_at:%Y-%m-%d %H:%M:%S}  to {', '.join(entry.to)}  {entry.subject}")
+    print(f"{len(entries)} mails in {settings.data_dir / 'outbox'}", file=sys.stderr)
+    return 0
+
+
+async def connected_gateway(settings: Settings) -> Any:
+    client = await wiring_module.connect(settings)
+    return wiring_module.gateway(wiring_module.bootstrap(settings), client)
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "up": cmd_parts({"server", "worker", "smtp"}),
+    "server": cmd_parts({"server"}),
+    "worker": cmd_parts({"worker"}),
+    "smtp": cmd_parts({"smtp"}),
+    "config": cmd_config,
+    "send": cmd_send,
+    "replay": cmd_replay,
+    "threads": cmd_threads,
+    "thread": cmd_thread,
+    "complete": cmd_complete,
+    "outbox": cmd_outbox,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

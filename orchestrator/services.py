@@ -1,0 +1,105 @@
+"""The long-running parts — embedded server, worker, SMTP adapter — and their shutdown order."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+
+import structlog
+from temporalio.client import Client
+
+from adapters.inbound.smtp import SmtpInboundHandler, serve_smtp
+from orchestrator.bootstrap import Wiring, connect, gateway, thread_worker
+from orchestrator.temporal_server import EmbeddedTemporal
+from use_cases.ingest import ingest_email
+from use_cases.models import Ingested
+
+log = structlog.get_logger()
+
+
+def stop_requested() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+def announce(part: str, where: str) -> None:
+    print(f"{part:<10} {where}", flush=True)
+
+
+async def start_server(wiring: Wiring, stack: AsyncExitStack) -> None:
+    server = EmbeddedTemporal(wiring.settings)
+    await server.start()
+    stack.push_async_callback(server.stop)  # runs last: callbacks unwind in reverse
+    s = wiring.settings
+    announce(
+        "temporal",
+        f"{s.temporal_target} (web UI http://127.0.0.1:{s.temporal_ui_port}, "
+        f"db {s.data_dir / 'temporal.db'})",
+    )
+
+
+async def start_worker(wiring: Wiring, client: Client, stack: AsyncExitStack) -> None:
+    worker = thread_worker(wiring, client)
+    task = asyncio.create_task(worker.run())
+
+    async def drain() -> None:
+        await worker.shutdown()  # finishes in-flight activities, up to the drain timeout
+        await asyncio.gather(task, return_exceptions=True)
+
+    stack.push_async_callback(drain)
+    announce(
+        "worker", f"task queue {wiring.settings.task_queue} on {wiring.settings.temporal_target}"
+    )
+
+
+async def start_smtp(wiring: Wiring, client: Client, stack: AsyncExitStack) -> None:
+    thread_gateway = gateway(wiring, client)
+
+    async def ingest(raw: bytes, mailboxes: Sequence[str], mail_from: str | None) -> Ingested:
+        return await ingest_email(
+            raw,
+            mailboxes=mailboxes,
+            gateway=thread_gateway,
+            parse=wiring.parse,
+            envelope_from=mail_from,
+        )
+
+    s = wiring.settings
+    handler = SmtpInboundHandler(wiring.mailboxes, ingest, max_in_flight=s.max_in_flight)
+    server = await serve_smtp(
+        handler, host=s.smtp_host, port=s.smtp_port, max_message_bytes=s.max_message_bytes
+    )
+
+    async def stop_accepting() -> None:
+        server.close()
+        await server.wait_closed()
+
+    stack.push_async_callback(stop_accepting)
+    accepting = ", ".join(sorted(s.mailboxes)) or "any mailbox @" + ",".join(s.domains)
+    announce("smtp", f"{s.smtp_host}:{s.smtp_port} accepting {accepting}")
+
+
+async def run_parts(wiring: Wiring, parts: set[str]) -> None:
+    """Start the named parts, wait for SIGINT/SIGTERM, stop them in reverse order:
+    the adapter stops accepting, the worker drains, the server goes last."""
+    stop = stop_requested()
+    async with AsyncExitStack() as stack:
+        if "server" in parts:
+            await start_server(wiring, stack)
+        if parts & {"worker", "smtp"}:
+            # The SMTP adapter alone connects lazily: it answers 451 until Temporal is up.
+            client = await connect(wiring.settings, lazy=parts == {"smtp"})
+            if "worker" in parts:
+                await start_worker(wiring, client, stack)
+            if "smtp" in parts:
+                await start_smtp(wiring, client, stack)
+        log.info("mailroom_ready", parts=sorted(parts))
+        await stop.wait()
+        log.info("mailroom_stopping")
+    log.info("mailroom_stopped")

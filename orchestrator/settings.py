@@ -1,0 +1,144 @@
+"""Settings: MAILROOM_* environment variables, then an optional mailroom.toml, then defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "MAILROOM_"
+CONFIG_FILE_ENV = "MAILROOM_CONFIG"
+DEFAULT_CONFIG_FILE = "mailroom.toml"
+Port = Annotated[int, Field(ge=1, le=65535)]
+CommaList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(ValueError):
+    """A bad setting, described in one line that names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    data_dir: Path = Path(".mailroom")
+    temporal_address: str = ""
+    temporal_namespace: str = "default"
+    temporal_api_key: SecretStr | None = None
+    temporal_tls: bool = False
+    temporal_port: Port = 7233
+    temporal_ui_port: Port = 8233
+    task_queue: str = "mailroom-threads"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: Port = 2525
+    domains: CommaList = Field(default_factory=lambda: ["mailroom.local", "localhost"])
+    mailboxes: CommaList = Field(default_factory=list)
+    outbound_smtp: str = ""
+    max_message_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
+    max_in_flight: Annotated[int, Field(gt=0)] = 256
+    messages_per_run: Annotated[int, Field(ge=10)] = 500
+    log_level: str = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+
+    @field_validator("domains", "mailboxes", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("outbound_smtp")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if value:
+            parse_host_port(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _mailboxes_in_domains(self) -> Settings:
+        if not self.domains:
+            raise ValueError("domains: at least one accepted domain is needed")
+        for mailbox in self.mailboxes:
+            local, at, domain = mailbox.rpartition("@")
+            if not at or not local or domain not in self.domains:
+                raise ValueError(
+                    f"mailboxes: {mailbox!r} is not an address at one of {self.domains}"
+                )
+        return self
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return not self.temporal_address
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {value!r}")
+    return host, int(port)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_error(exc)) from None
+
+
+def describe_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    message = error["msg"].removeprefix("Value error, ")
+    if not field and ":" in message:
+        field, message = (part.strip() for part in message.split(":", 1))
+    name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
+    extra = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{name}: {message}{extra}"
+
+
+def masked(settings: Settings) -> dict[str, str]:
+    """Effective settings as env-style strings, with every secret masked."""
+    shown: dict[str, str] = {}
+    for field, value in settings:
+        shown[f"{ENV_PREFIX}{field.upper()}"] = _shown(value)
+    return shown
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return "********"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if value is None:
+        return ""
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,0 +1,1 @@
+"""The application: models, ports and pure logic. Imports only stdlib and pydantic."""

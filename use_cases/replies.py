@@ -1,0 +1,52 @@
+"""Automatic replies, built deterministically so workflow replays produce the same mail."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from use_cases.models import NewMessage, OutboundEmail, ThreadState
+
+# RFC 5322 §3.6.4 lets References be trimmed; keep the root and the most recent ones so
+# a long thread never grows an unbounded header.
+MAX_REFERENCES = 20
+REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw)\s*:", re.IGNORECASE)
+
+
+def reply_message_id(kind: str, inbound_message_id: str, mailbox: str) -> str:
+    digest = hashlib.sha256(f"{kind}:{inbound_message_id}".encode()).hexdigest()[:24]
+    domain = mailbox.rpartition("@")[2] or "mailroom.local"
+    return f"<{kind}-{digest}@{domain}>"
+
+
+def reply_subject(subject: str) -> str:
+    subject = subject.strip() or "(no subject)"
+    return subject if REPLY_PREFIX.match(subject) else f"Re: {subject}"
+
+
+def reply_references(message: NewMessage) -> tuple[str, ...]:
+    chain = list(dict.fromkeys([*message.references, message.message_id]))
+    if len(chain) > MAX_REFERENCES:
+        chain = [chain[0], *chain[-(MAX_REFERENCES - 1) :]]
+    return tuple(chain)
+
+
+def acknowledgement(message: NewMessage, thread: ThreadState) -> OutboundEmail:
+    """The reply that tells a human their mail reached a thread, threaded to that mail."""
+    text = (
+        f"Hello{' ' + message.from_name if message.from_name else ''},\n\n"
+        f'we received your message "{message.subject or "(no subject)"}" and opened '
+        f"thread {thread.thread_id}.\nReply to this email to add to the same thread.\n\n"
+        f"-- \nmailroom, {thread.mailbox}\n"
+    )
+    return OutboundEmail(
+        message_id=reply_message_id("ack", message.message_id, thread.mailbox),
+        from_addr=thread.mailbox,
+        to=(message.from_addr,),
+        subject=reply_subject(message.subject),
+        text=text,
+        in_reply_to=message.message_id,
+        references=reply_references(message),
+        reply_to=thread.mailbox,
+        headers={"Auto-Submitted": "auto-replied", "X-Loop": thread.mailbox},
+    )

@@ -1,0 +1,1 @@
+"""Deterministic Temporal workflow code only: no I/O, no clocks, no randomness."""

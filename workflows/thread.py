@@ -1,0 +1,164 @@
+"""ThreadWorkflow: one long-lived, durable workflow per email conversation."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities
+    from use_cases.models import (
+        CompleteRequest,
+        MessageSummary,
+        NewMessage,
+        ThreadInput,
+        ThreadState,
+        ThreadStatus,
+    )
+    from use_cases.replies import acknowledgement
+
+TASK_QUEUE = "mailroom-threads"
+NEW_MESSAGE = "NEW_MESSAGE"
+COMPLETE_THREAD = "COMPLETE_THREAD"
+THREAD_STATE_QUERY = "thread_state"
+
+# Continue-as-new well before Temporal's 10 000-signal / 51 200-event hard limits.
+DEFAULT_MESSAGES_PER_RUN = 500
+# Dedup memory is bounded so the state carried across continue-as-new stays far below the
+# 256 KB payload warning: ~1 000 Message-IDs ≈ 70 KB.
+REMEMBERED_MESSAGE_IDS = 1_000
+REMEMBERED_SUMMARIES = 100
+REMEMBERED_PARTICIPANTS = 200
+REMEMBERED_REPLIES = 100
+
+SEND_TIMEOUT = timedelta(seconds=60)
+SEND_GIVE_UP_AFTER = timedelta(days=2)
+# A relay that is down for hours is retried, ever more slowly, but not forever.
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+)
+
+
+@workflow.defn(name="ThreadWorkflow")
+class ThreadWorkflow:
+    @workflow.init
+    def __init__(self, input: ThreadInput) -> None:
+        self._state = (
+            input.state.model_copy(deep=True)
+            if input.state
+            else ThreadState(
+                thread_id=input.thread_id, workflow_id=input.thread_id, mailbox=input.mailbox
+            )
+        )
+        if self._state.status is ThreadStatus.COMPLETED:
+            self._state.status = ThreadStatus.OPEN
+            self._state.reopened += 1
+            self._state.completed_reason = None
+        self._seen = set(self._state.message_ids)
+        self._pending: deque[NewMessage] = deque(input.pending)
+        self._complete: CompleteRequest | None = None
+        self._messages_per_run = input.messages_per_run or DEFAULT_MESSAGES_PER_RUN
+        self._messages_this_run = 0
+
+    @workflow.signal(name=NEW_MESSAGE)
+    def new_message(self, message: NewMessage) -> None:
+        if message.message_id in self._seen:
+            self._state.duplicates_ignored += 1
+            return
+        self._remember(message)
+        self._pending.append(message)
+
+    @workflow.signal(name=COMPLETE_THREAD)
+    def complete_thread(self, request: CompleteRequest) -> None:
+        self._complete = request
+
+    @workflow.query(name=THREAD_STATE_QUERY)
+    def thread_state(self) -> ThreadState:
+        return self._state
+
+    @workflow.run
+    async def run(self, input: ThreadInput) -> ThreadState:
+        while True:
+            await workflow.wait_condition(lambda: bool(self._pending) or self._complete is not None)
+            while self._pending:
+                await self._handle(self._pending.popleft())
+            if self._complete is not None:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self._pending:
+                    return self._completed(self._complete)
+            elif self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                self._state.runs += 1
+                workflow.continue_as_new(
+                    ThreadInput(
+                        thread_id=self._state.thread_id,
+                        mailbox=self._state.mailbox,
+                        state=self._state,
+                        pending=tuple(self._pending),
+                        messages_per_run=self._messages_per_run,
+                    )
+                )
+
+    def _remember(self, message: NewMessage) -> None:
+        state = self._state
+        self._seen.add(message.message_id)
+        state.message_ids.append(message.message_id)
+        if len(state.message_ids) > REMEMBERED_MESSAGE_IDS:
+            self._seen.discard(state.message_ids.pop(0))
+        state.messages = [*state.messages, _summary(message)][-REMEMBERED_SUMMARIES:]
+        state.message_count += 1
+        self._messages_this_run += 1
+        state.subject = state.subject or message.subject
+        people = [message.from_addr, *message.to, *message.cc]
+        for person in people:
+            if person and person != state.mailbox and person not in state.participants:
+                state.participants.append(person)
+        del state.participants[REMEMBERED_PARTICIPANTS:]
+
+    async def _handle(self, message: NewMessage) -> None:
+        if message.automatic:
+            workflow.logger.info(
+                "not answering automatic mail %s: %s", message.message_id, message.automatic
+            )
+            return
+        if self._state.acknowledged or not message.from_addr:
+            return
+        reply = acknowledgement(message, self._state)
+        await workflow.execute_activity_method(
+            EmailActivities.send_email,
+            reply,
+            start_to_close_timeout=SEND_TIMEOUT,
+            schedule_to_close_timeout=SEND_GIVE_UP_AFTER,
+            retry_policy=SEND_RETRY,
+        )
+        self._state.acknowledged = True
+        self._state.replies_sent = [*self._state.replies_sent, reply.message_id][
+            -REMEMBERED_REPLIES:
+        ]
+
+    def _should_continue_as_new(self) -> bool:
+        return (
+            self._messages_this_run >= self._messages_per_run
+            or workflow.info().is_continue_as_new_suggested()
+        )
+
+    def _completed(self, request: CompleteRequest) -> ThreadState:
+        self._state.status = ThreadStatus.COMPLETED
+        self._state.completed_reason = request.reason
+        return self._state
+
+
+def _summary(message: NewMessage) -> MessageSummary:
+    return MessageSummary(
+        message_id=message.message_id,
+        from_addr=message.from_addr,
+        subject=message.subject,
+        received_at=message.received_at,
+        automatic=message.automatic,
+        thread_rule=message.thread_rule,
+    )
