@@ -14,7 +14,7 @@ REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|antw)\s*:", re.IGNORECASE)
 
 
 def reply_message_id(kind: str, inbound_message_id: str, mailbox: str) -> str:
-    digest = hashlib.sha256(f"{kind}:{inbound_message_id}".encode()).hexdigest()[:24]
+    digest = hashlib.sha256(f"{kind}:{mailbox}:{inbound_message_id}".encode()).hexdigest()[:24]
     domain = mailbox.rpartition("@")[2] or "mailroom.local"
     return f"<{kind}-{digest}@{domain}>"
 

@@ -1,0 +1,179 @@
+"""One IMAP source as a URL: where to log in, which folder, which mailroom mailbox it feeds.
+
+`imaps://user:password@host[:port]/FOLDER?mailbox=support@mailroom.local&after=move:Done`
+
+- `imaps://` implicit TLS (993), `imap://` STARTTLS (143); `imap://…?tls=off` plain, only
+  for a local test server. Certificates are always verified when TLS is on.
+- `after=mark` (set \\Seen), `move:FOLDER`, or `leave`: what happens on the server once the
+  thread engine has acknowledged the hand-off.
+- `start=all|new|YYYY-MM-DD`: where the first start on a folder begins.
+- `auth=xoauth2&token_env=NAME`: XOAUTH2 with the token read from that environment variable
+  at each login (no password in the URL).
+- `poll=SECONDS` polling interval when the server lacks IDLE (or `idle=off`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+
+DEFAULT_FOLDER = "INBOX"
+DEFAULT_POLL_SECONDS = 30.0
+MIN_POLL_SECONDS = 0.05
+KNOWN_PARAMS = frozenset({"mailbox", "after", "start", "tls", "auth", "token_env", "poll", "idle"})
+
+
+class Tls(StrEnum):
+    IMPLICIT = "implicit"
+    STARTTLS = "starttls"
+    OFF = "off"
+
+
+class After(StrEnum):
+    MARK = "mark"
+    MOVE = "move"
+    LEAVE = "leave"
+
+
+class SourceError(ValueError):
+    """A source URL that cannot work; the message names the part that is wrong."""
+
+
+@dataclass(frozen=True)
+class ImapSource:
+    host: str
+    port: int
+    username: str
+    password: str = ""
+    folder: str = DEFAULT_FOLDER
+    tls: Tls = Tls.IMPLICIT
+    mailbox: str | None = None
+    after: After = After.MARK
+    move_to: str | None = None
+    start: str = "new"
+    auth: str = "password"
+    token_env: str | None = None
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+    idle: bool = True
+
+    @property
+    def key(self) -> str:
+        """Identity of the folder for its checkpoint: the same folder on the same account."""
+        return f"{self.username.lower()}@{self.host.lower()}:{self.port}/{self.folder}"
+
+    @property
+    def start_date(self) -> date | None:
+        return None if self.start in ("all", "new") else date.fromisoformat(self.start)
+
+    def describe(self) -> str:
+        after = f"move:{self.move_to}" if self.after is After.MOVE else self.after.value
+        return f"{self.key} → {self.mailbox or '?'} (after={after}, start={self.start})"
+
+
+def parse_source(url: str) -> ImapSource:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("imap", "imaps"):
+        raise SourceError(f"{masked_url(url)}: scheme must be imap:// or imaps://")
+    if not parts.hostname:
+        raise SourceError(f"{masked_url(url)}: no host")
+    params = _params(parts.query, url)
+    tls = _tls(parts.scheme, params.get("tls"), url)
+    try:
+        explicit_port = parts.port
+    except ValueError:
+        raise SourceError(f"{masked_url(url)}: bad port") from None
+    after, move_to = _after(params.get("after", "mark"), url)
+    source = ImapSource(
+        host=parts.hostname,
+        port=explicit_port or (993 if tls is Tls.IMPLICIT else 143),
+        username=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        folder=unquote(parts.path.lstrip("/")) or DEFAULT_FOLDER,
+        tls=tls,
+        mailbox=params.get("mailbox", "").strip().lower() or None,
+        after=after,
+        move_to=move_to,
+        start=_start(params.get("start", "new"), url),
+        auth=params.get("auth", "password").lower(),
+        token_env=params.get("token_env"),
+        poll_seconds=_poll(params.get("poll"), url),
+        idle=params.get("idle", "on").lower() not in ("off", "no", "false", "0"),
+    )
+    _check_auth(source, url)
+    return source
+
+
+def _params(query: str, url: str) -> dict[str, str]:
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(params) - KNOWN_PARAMS)
+    if unknown:
+        raise SourceError(f"{masked_url(url)}: unknown parameter {unknown[0]!r}")
+    return params
+
+
+def _tls(scheme: str, value: str | None, url: str) -> Tls:
+    if value is None or value.lower() in ("on", "yes", "true", "1"):
+        return Tls.IMPLICIT if scheme == "imaps" else Tls.STARTTLS
+    if value.lower() in ("off", "no", "false", "0"):
+        if scheme == "imaps":
+            raise SourceError(f"{masked_url(url)}: imaps:// is always TLS; use imap:// for tls=off")
+        return Tls.OFF
+    raise SourceError(f"{masked_url(url)}: tls must be on or off")
+
+
+def _after(value: str, url: str) -> tuple[After, str | None]:
+    action, _, folder = value.partition(":")
+    if action == "move":
+        if not folder.strip():
+            raise SourceError(f"{masked_url(url)}: after=move needs a folder, e.g. move:Processed")
+        return After.MOVE, folder.strip()
+    if action in (After.MARK, After.LEAVE) and not folder:
+        return After(action), None
+    raise SourceError(f"{masked_url(url)}: after must be mark, move:FOLDER or leave")
+
+
+def _start(value: str, url: str) -> str:
+    value = value.strip().lower()
+    if value in ("all", "new"):
+        return value
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise SourceError(f"{masked_url(url)}: start must be all, new or YYYY-MM-DD") from None
+
+
+def _poll(value: str | None, url: str) -> float:
+    if value is None:
+        return DEFAULT_POLL_SECONDS
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if seconds < MIN_POLL_SECONDS:
+        raise SourceError(f"{masked_url(url)}: poll must be a number of seconds ≥ 0.05")
+    return seconds
+
+
+def _check_auth(source: ImapSource, url: str) -> None:
+    if not source.username:
+        raise SourceError(f"{masked_url(url)}: no user name")
+    if source.auth == "xoauth2":
+        if not source.token_env:
+            raise SourceError(f"{masked_url(url)}: auth=xoauth2 needs token_env=NAME")
+    elif source.auth != "password":
+        raise SourceError(f"{masked_url(url)}: auth must be password or xoauth2")
+
+
+def masked_url(url: str) -> str:
+    """The URL with its password replaced, for logs and `mailroom config`."""
+    try:
+        parts = urlsplit(url.strip())
+        if parts.password is None:
+            return url.strip()
+        user = quote(unquote(parts.username or ""), safe="")
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit(parts._replace(netloc=f"{user}:********@{host}"))
+    except ValueError:
+        return "<unparseable IMAP source URL>"

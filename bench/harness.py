@@ -1,0 +1,169 @@
+"""The stack under test: an embedded Temporal server and mailroom parts as subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from bench.mails import DOMAINS, MAILBOX
+from orchestrator.logs import configure_logging
+from orchestrator.settings import Settings
+from orchestrator.temporal_server import EmbeddedTemporal
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def rss_kb(pid: int) -> int:
+    """Resident set size of a process, from /proc/<pid>/status (VmRSS, in kB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def sqlite_bytes(data_dir: Path) -> int:
+    """temporal.db plus its WAL: committed rows live in the WAL until a checkpoint."""
+    return sum(
+        p.stat().st_size
+        for p in (data_dir / "temporal.db", data_dir / "temporal.db-wal")
+        if p.exists()
+    )
+
+
+@dataclass
+class Part:
+    """One subprocess we started; stopped by its own pid (SIGTERM, then SIGKILL)."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    stdout: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def wait_for_output(self, text: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while text not in self.stdout.read_text(errors="replace"):
+            if self.process.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not become ready; see {self.stdout}")
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        if self.process.returncode is not None:
+            return
+        self.process.terminate()
+        try:
+            await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT_SECONDS)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+
+
+@dataclass
+class BenchStack:
+    settings: Settings
+    client: Client
+    stack: AsyncExitStack
+    parts: list[Part] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+    @property
+    def target(self) -> str:
+        return self.settings.temporal_target
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment `mailroom` subprocesses read their settings from."""
+        s = self.settings
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+        env.update(
+            MAILROOM_CONFIG=str(s.data_dir / "no-mailroom.toml"),
+            MAILROOM_DATA_DIR=str(s.data_dir),
+            MAILROOM_TEMPORAL_ADDRESS=s.temporal_target,
+            MAILROOM_TASK_QUEUE=s.task_queue,
+            MAILROOM_SMTP_HOST="127.0.0.1",
+            MAILROOM_SMTP_PORT=str(s.smtp_port),
+            MAILROOM_DOMAINS=DOMAINS,
+            MAILROOM_MAILBOXES=MAILBOX,
+            MAILROOM_LOG_LEVEL=s.log_level,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        )
+        env.update(extra)
+        return env
+
+    async def spawn(self, name: str, args: Sequence[str], **env: str) -> Part:
+        out = self.data_dir / f"{name}.out"
+        with open(out, "ab") as stdout, open(self.data_dir / f"{name}.err", "ab") as stderr:  # noqa: ASYNC230
+            process = await asyncio.create_subprocess_exec(
+                *args,
+                cwd=ROOT,
+                env=self.env(**env),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+            )
+        part = Part(name, process, out)
+        self.parts.append(part)
+        self.stack.push_async_callback(part.stop)
+        return part
+
+    async def mailroom(self, command: str, **env: str) -> Part:
+        """`mailroom worker` / `mailroom smtp`, exactly as the CLI runs them."""
+        part = await self.spawn(command, [sys.executable, "-m", "orchestrator.cli", command], **env)
+        await part.wait_for_output({"worker": "worker ", "smtp": "smtp "}[command])
+        return part
+
+
+@asynccontextmanager
+async def bench_stack(*, log_level: str = "info", keep: bool = False) -> AsyncIterator[BenchStack]:
+    """An embedded server on free ports with its SQLite file in a fresh temp data dir."""
+    configure_logging("warning")
+    tmp = Path(tempfile.mkdtemp(prefix="mailroom-bench-"))
+    try:
+        settings = Settings(
+            data_dir=tmp,
+            temporal_port=free_port(),
+            temporal_ui_port=free_port(),
+            smtp_port=free_port(),
+            domains=DOMAINS.split(","),
+            mailboxes=[MAILBOX],
+            log_level=log_level,
+        )
+        server = EmbeddedTemporal(settings)
+        async with AsyncExitStack() as stack:
+            await server.start()
+            stack.push_async_callback(server.stop)  # unwinds last
+            client = await Client.connect(
+                settings.temporal_target, data_converter=pydantic_data_converter
+            )
+            yield BenchStack(settings, client, stack)
+    finally:
+        if keep:
+            print(f"data dir kept: {tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,102 @@
+"""When was a message *applied* in its workflow? Read from the workflow's history afterwards.
+
+A signal is applied when the workflow task that delivered it to the workflow code completes:
+the worker ran the signal handler and the server durably recorded the result. In the history
+that is the first WorkflowTaskCompleted event after the WorkflowExecutionSignaled event, and
+its `event_time` is stamped by the server's clock, the same wall clock the load clients read
+on this machine. Reading histories after the run costs the measured system nothing while it
+runs (unlike polling queries, which are workflow tasks on the same worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+
+HISTORY_CONCURRENCY = 16
+
+
+@dataclass
+class WorkflowHistoryFacts:
+    workflow_id: str
+    applied: dict[str, float] = field(default_factory=dict)  # message_id → epoch seconds
+    run_lengths: list[int] = field(default_factory=list)  # events per run, oldest first
+
+
+def _seconds(event: HistoryEvent) -> float:
+    return event.event_time.seconds + event.event_time.nanos / 1e9
+
+
+def _signal_message_id(event: HistoryEvent) -> str | None:
+    payloads = event.workflow_execution_signaled_event_attributes.input.payloads
+    if not payloads:
+        return None
+    body = json.loads(payloads[0].data)
+    found = body.get("message_id") if isinstance(body, dict) else None
+    return str(found) if found else None
+
+
+def applied_in_run(events: Iterable[HistoryEvent]) -> dict[str, float]:
+    applied: dict[str, float] = {}
+    waiting: list[str] = []
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            message_id = _signal_message_id(event)
+            if message_id is not None:
+                waiting.append(message_id)
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and waiting:
+            at = _seconds(event)
+            for message_id in waiting:
+                applied.setdefault(message_id, at)
+            waiting.clear()
+    return applied
+
+
+async def workflow_facts(client: Client, workflow_id: str) -> WorkflowHistoryFacts:
+    """Every run of `workflow_id`, followed back through continue-as-new from the latest."""
+    facts = WorkflowHistoryFacts(workflow_id)
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        events = list(history.events)
+        facts.run_lengths.insert(0, len(events))
+        for message_id, at in applied_in_run(events).items():
+            facts.applied.setdefault(message_id, at)
+        previous = events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+        if not previous:
+            return facts
+        run_id = previous
+
+
+async def applied_times(client: Client, workflow_ids: Iterable[str]) -> dict[str, float]:
+    limit = asyncio.Semaphore(HISTORY_CONCURRENCY)
+
+    async def one(workflow_id: str) -> WorkflowHistoryFacts:
+        async with limit:
+            return await workflow_facts(client, workflow_id)
+
+    applied: dict[str, float] = {}
+    for facts in await asyncio.gather(*(one(w) for w in set(workflow_ids))):
+        applied.update(facts.applied)
+    return applied
+
+
+async def wait_applied(
+    client: Client, workflow_ids: Iterable[str], message_ids: Iterable[str], *, timeout: float
+) -> dict[str, float]:
+    """Applied times once every message is applied (or what there is after `timeout`)."""
+    wanted = set(message_ids)
+    ids = list(set(workflow_ids))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        applied = await applied_times(client, ids)
+        if wanted <= applied.keys() or loop.time() > deadline:
+            return applied
+        await asyncio.sleep(1.0)

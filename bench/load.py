@@ -1,0 +1,222 @@
+"""Load clients, run in their own process so their CPU is not in the measured processes.
+
+    python -m bench.load smtp     --port P ...   C threads, each an smtplib connection
+    python -m bench.load baseline --target T ... C asyncio tasks doing plain signal-with-start
+    python -m bench.load gateway  --target T ... C tasks through mailroom's ingest use case
+
+Each records, per mail, the wall-clock time it was handed over and the time the server's
+acknowledgement came back (SMTP: the 250 after DATA), and writes JSON to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import smtplib
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.mails import MAILBOX, sender, thread_mail
+
+MAX_ATTEMPTS = 200
+RETRY_PAUSE_SECONDS = 0.05  # a sending MTA waits minutes; a benchmark client cannot
+SMTP_TIMEOUT_SECONDS = 60
+
+
+@dataclass
+class LoadResult:
+    started: float = 0.0
+    finished: float = 0.0
+    # message_id → [handed over, acknowledged, attempts]
+    records: dict[str, list[float]] = field(default_factory=dict)
+    deferred: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+class Schedule:
+    """Hands out mail indexes in order; with a rate, mail i is not due before t0 + i/rate."""
+
+    def __init__(self, mails: int, first: int, rate: float) -> None:
+        self.indexes = iter(range(first, first + mails))
+        self.first = first
+        self.rate = rate
+        self.lock = threading.Lock()
+        self.t0 = time.time()
+
+    def next(self) -> tuple[int, float] | None:
+        with self.lock:
+            index = next(self.indexes, None)
+        if index is None:
+            return None
+        due = self.t0 + (index - self.first) / self.rate if self.rate > 0 else 0.0
+        return index, due
+
+
+COUNTER_LOCK = threading.Lock()
+
+
+def smtp_client(args: argparse.Namespace, schedule: Schedule, result: LoadResult) -> None:
+    connection: smtplib.SMTP | None = None
+    while (item := schedule.next()) is not None:
+        index, due = item
+        time.sleep(max(0.0, due - time.time()))
+        mid, raw = thread_mail(args.run, index, args.threads)
+        sent, attempts = time.time(), 0
+        while True:
+            attempts += 1
+            try:
+                if connection is None:
+                    connection = smtplib.SMTP("127.0.0.1", args.port, timeout=SMTP_TIMEOUT_SECONDS)
+                connection.sendmail(sender(args.run, index, args.threads), [MAILBOX], raw)
+                result.records[mid] = [sent, time.time(), attempts]
+                break
+            except (smtplib.SMTPException, OSError) as exc:
+                code = getattr(exc, "smtp_code", 0)
+                if isinstance(code, int) and 400 <= code < 500:
+                    with COUNTER_LOCK:
+                        result.deferred += 1
+                else:  # a dropped connection: reconnect, as an MTA would
+                    connection = None
+                if attempts >= MAX_ATTEMPTS:
+                    result.failed.append(f"{mid}: {exc!r}")
+                    break
+                time.sleep(RETRY_PAUSE_SECONDS)
+    if connection is not None:
+        connection.quit()
+
+
+def run_smtp(args: argparse.Namespace) -> LoadResult:
+    result = LoadResult(started=time.time())
+    schedule = Schedule(args.mails, args.first, args.rate)
+    clients = [
+        threading.Thread(target=smtp_client, args=(args, schedule, result))
+        for _ in range(args.concurrency)
+    ]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    result.finished = time.time()
+    return result
+
+
+Send = Callable[[int], Awaitable[str]]
+
+
+async def run_async(args: argparse.Namespace, send: Send) -> LoadResult:
+    result = LoadResult(started=time.time())
+    schedule = Schedule(args.mails, args.first, args.rate)
+
+    async def client() -> None:
+        while (item := schedule.next()) is not None:
+            index, due = item
+            await asyncio.sleep(max(0.0, due - time.time()))
+            sent = time.time()
+            try:
+                mid = await send(index)
+            except Exception as exc:
+                result.failed.append(f"{index}: {exc!r}")
+                continue
+            result.records[mid] = [sent, time.time(), 1]
+
+    await asyncio.gather(*(client() for _ in range(args.concurrency)))
+    result.finished = time.time()
+    return result
+
+
+async def temporal_client(target: str) -> Any:
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    return await Client.connect(target, data_converter=pydantic_data_converter)
+
+
+async def baseline_sender(args: argparse.Namespace) -> Send:
+    """Plain signal-with-start of the same NEW_MESSAGE payload to a minimal workflow."""
+    from adapters.inbound.mime import parse_email
+    from bench.minimal import AppendWorkflow
+    from use_cases.ingest import to_new_message
+    from use_cases.threading import thread_key
+
+    client = await temporal_client(args.target)
+    # The same NEW_MESSAGE payloads mailroom would send, built before the clock starts:
+    # parsing is mailroom's cost, not the baseline's.
+    prepared: dict[int, tuple[str, str, dict[str, Any]]] = {}
+    for index in range(args.first, args.first + args.mails):
+        mid, raw = thread_mail(args.run, index, args.threads)
+        email = parse_email(raw)
+        key = thread_key(email, mailbox=MAILBOX)
+        message = to_new_message(email, key, datetime.now(UTC))
+        prepared[index] = (mid, f"bench-{key.workflow_id}", message.model_dump(mode="json"))
+
+    async def send(index: int) -> str:
+        mid, workflow_id, payload = prepared[index]
+        await client.start_workflow(
+            AppendWorkflow.run,
+            id=workflow_id,
+            task_queue=args.task_queue,
+            start_signal="NEW_MESSAGE",
+            start_signal_args=[payload],
+        )
+        return mid
+
+    return send
+
+
+async def gateway_sender(args: argparse.Namespace) -> Send:
+    """mailroom's own hand-off: ingest_email → TemporalThreadGateway (signal-with-start)."""
+    from adapters.inbound.mime import parse_email
+    from adapters.outbound.temporal_gateway import TemporalThreadGateway
+    from use_cases.ingest import ingest_email
+
+    client = await temporal_client(args.target)
+    gateway = TemporalThreadGateway(
+        client, task_queue=args.task_queue, messages_per_run=args.messages_per_run
+    )
+
+    async def send(index: int) -> str:
+        mid, raw = thread_mail(args.run, index, args.threads)
+        await ingest_email(raw, mailboxes=[MAILBOX], gateway=gateway, parse=parse_email)
+        return mid
+
+    return send
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.load")
+    p.add_argument("mode", choices=["smtp", "baseline", "gateway"])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--run", required=True, help="a run id that makes Message-IDs unique")
+    p.add_argument("--mails", type=int, required=True)
+    p.add_argument("--first", type=int, default=0, help="index of the first mail")
+    p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--concurrency", type=int, required=True)
+    p.add_argument("--rate", type=float, default=0.0, help="mails/s overall; 0 = flat out")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--target", default="")
+    p.add_argument("--task-queue", default="")
+    p.add_argument("--messages-per-run", type=int, default=0)
+    return p
+
+
+async def run_mode(args: argparse.Namespace) -> LoadResult:
+    send = await (baseline_sender if args.mode == "baseline" else gateway_sender)(args)
+    return await run_async(args, send)
+
+
+def main() -> int:
+    args = parser().parse_args()
+    result = run_smtp(args) if args.mode == "smtp" else asyncio.run(run_mode(args))
+    args.out.write_text(json.dumps(asdict(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

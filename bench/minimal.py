@@ -1,0 +1,60 @@
+"""The baseline's workflow and worker: what bare Temporal costs for one signal-with-start.
+
+    python -m bench.minimal --target HOST:PORT --task-queue Q
+
+The workflow appends each NEW_MESSAGE payload to a list and waits forever: no activity, no
+state model, no continue-as-new. The worker uses the same data converter and defaults as
+mailroom's, in its own process like `mailroom worker`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+
+@workflow.defn(name="BenchAppendWorkflow")
+class AppendWorkflow:
+    def __init__(self) -> None:
+        self.payloads: list[dict[str, Any]] = []
+
+    @workflow.signal(name="NEW_MESSAGE")
+    def append(self, payload: dict[str, Any]) -> None:
+        self.payloads.append(payload)
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: False)
+        return len(self.payloads)
+
+
+async def serve(target: str, task_queue: str) -> None:
+    client = await Client.connect(target, data_converter=pydantic_data_converter)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with Worker(client, task_queue=task_queue, workflows=[AppendWorkflow]):
+        print(f"worker {task_queue} ready", flush=True)
+        await stop.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.minimal")
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--task-queue", required=True)
+    args = parser.parse_args()
+    asyncio.run(serve(args.target, args.task_queue))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

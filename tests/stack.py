@@ -1,0 +1,64 @@
+"""An in-process mailroom stack on a test's own task queue: worker + SMTP adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from adapters.outbound.temporal_gateway import TemporalThreadGateway
+from orchestrator.bootstrap import Wiring, bootstrap, gateway
+from orchestrator.services import start_smtp, start_worker
+from orchestrator.settings import Settings
+from tests.support import free_port
+
+
+@dataclass
+class Stack:
+    wiring: Wiring
+    gateway: TemporalThreadGateway
+    smtp_port: int
+
+    async def send(self, raw: bytes, to: Sequence[str], sender: str = "alice@example.com") -> Any:
+        """Send over real SMTP from a thread: the adapter runs on this test's event loop."""
+        return await asyncio.to_thread(send_mail, self.smtp_port, raw, to, sender)
+
+
+def send_mail(port: int, raw: bytes, to: Sequence[str], sender: str) -> Any:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        return smtp.sendmail(sender, list(to), raw)
+
+
+def stack_settings(data_dir: Path, client: Client, task_queue: str, **extra: Any) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        temporal_address=client.service_client.config.target_host,
+        temporal_namespace=client.namespace,
+        task_queue=task_queue,
+        smtp_port=free_port(),
+        mailboxes=["support@mailroom.local", "procurement@mailroom.local"],
+        **extra,
+    )
+
+
+@asynccontextmanager
+async def running_stack(
+    client: Client,
+    settings: Settings,
+    *,
+    worker: bool = True,
+    smtp_client: Client | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Stack]:
+    wiring = bootstrap(settings, **overrides)
+    async with AsyncExitStack() as stack:
+        if worker:
+            await start_worker(wiring, client, stack)
+        await start_smtp(wiring, smtp_client or client, stack)
+        yield Stack(wiring, gateway(wiring, smtp_client or client), settings.smtp_port)

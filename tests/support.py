@@ -1,0 +1,60 @@
+"""Helpers shared by tests: free ports, waiting on conditions, settings for a test stack."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_for(
+    check: Callable[[], Any], *, timeout: float = DEFAULT_TIMEOUT, what: str = "condition"
+) -> Any:
+    """Poll `check` (sync or async) until it returns a truthy value; fail after `timeout`.
+
+    Exceptions from `check` count as "not yet" until the deadline, then are re-raised.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            result = check()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return result
+            last_error = None
+        except Exception as exc:
+            last_error = exc
+        if time.monotonic() > deadline:
+            if last_error is not None:
+                raise AssertionError(f"timed out waiting for {what}") from last_error
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def wait_for_sync(check: Callable[[], T], *, timeout: float = DEFAULT_TIMEOUT, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or 'condition'}")
+        time.sleep(0.05)
+
+
+async def gather_all(*coroutines: Awaitable[T]) -> list[T]:
+    return list(await asyncio.gather(*coroutines))

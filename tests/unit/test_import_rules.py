@@ -1,0 +1,88 @@
+"""ARCHITECTURE.md's import rules, checked on the source tree."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+NEVER_IN_WORKFLOWS = {"adapters", "orchestrator", "structlog", "aiosmtpd", "imapclient",
+                      "httpx", "time", "random", "socket", "sqlite3", "subprocess"}
+TEMPORAL_FOR_WORKFLOWS = {"temporalio", "temporalio.workflow", "temporalio.common",
+                          "temporalio.exceptions"}
+GATEWAY = ROOT / "adapters" / "outbound" / "temporal_gateway.py"
+
+
+def imports_of(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def modules(package: str) -> list[Path]:
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"no modules in {package}"
+    return files
+
+
+def top(name: str) -> str:
+    return name.split(".")[0]
+
+
+def violations(package: str, allowed: set[str], also: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    bad = []
+    for path in modules(package):
+        for name in imports_of(path):
+            if top(name) in STDLIB and top(name) not in also:
+                continue
+            if top(name) not in allowed and name not in allowed:
+                bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    return bad
+
+
+def test_use_cases_import_only_stdlib_and_pydantic() -> None:
+    assert violations("use_cases", {"use_cases", "pydantic"}) == []
+
+
+def test_workflows_stay_deterministic() -> None:
+    bad = []
+    for path in modules("workflows"):
+        for name in imports_of(path):
+            if top(name) in NEVER_IN_WORKFLOWS or name in NEVER_IN_WORKFLOWS:
+                bad.append(f"{path.name} imports {name}")
+            elif top(name) == "temporalio" and name not in TEMPORAL_FOR_WORKFLOWS:
+                bad.append(f"{path.name} imports {name}")
+            elif top(name) not in STDLIB | {"temporalio", "use_cases", "activities", "workflows"}:
+                bad.append(f"{path.name} imports {name}")
+    assert bad == []
+
+
+def test_activities_use_ports_not_adapters() -> None:
+    assert violations("activities", {"activities", "use_cases", "temporalio"}) == []
+
+
+def test_adapters_never_import_the_composition_root_and_only_the_gateway_knows_workflows() -> None:
+    bad = []
+    for path in modules("adapters"):
+        for name in imports_of(path):
+            if top(name) == "orchestrator" or (top(name) == "workflows" and path != GATEWAY):
+                bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert bad == []
+
+
+def test_nothing_imports_the_orchestrator() -> None:
+    bad = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for package in ("use_cases", "workflows", "activities", "adapters")
+        for path in modules(package)
+        for name in imports_of(path)
+        if top(name) == "orchestrator"
+    ]
+    assert bad == []

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapters.outbound.outbox import MaildirOutbox
+from use_cases.models import OutboundEmail
+
+
+def reply(message_id: str = "<ack-1@mailroom.local>") -> OutboundEmail:
+    return OutboundEmail(
+        message_id=message_id,
+        from_addr="support@mailroom.local",
+        to=("alice@example.com",),
+        subject="Re: Printer on fire",
+        text="We got it.",
+        in_reply_to="<q1@example.com>",
+        references=("<root@example.com>", "<q1@example.com>"),
+        reply_to="support@mailroom.local",
+        headers={"Auto-Submitted": "auto-replied"},
+    )
+
+
+async def test_the_same_message_id_is_delivered_once(tmp_path: Path) -> None:
+    outbox = MaildirOutbox(tmp_path / "outbox")
+    first = await outbox.send(reply())
+    again = await outbox.send(reply())
+    assert (first.already_sent, again.already_sent) == (False, True)
+    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 1
+    assert list((tmp_path / "outbox" / "tmp").iterdir()) == []
+
+
+async def test_entries_carry_the_threading_headers(tmp_path: Path) -> None:
+    outbox = MaildirOutbox(tmp_path / "outbox")
+    await outbox.send(reply())
+    await outbox.send(reply("<ack-2@mailroom.local>"))
+    entries = outbox.entries()
+    assert [e.message_id for e in entries] == ["<ack-1@mailroom.local>", "<ack-2@mailroom.local>"]
+    entry = entries[0]
+    assert entry.to == ["alice@example.com"]
+    assert entry.in_reply_to == "<q1@example.com>"
+    assert entry.references == ["<root@example.com>", "<q1@example.com>"]
+    assert entry.reply_to == "support@mailroom.local"
+    assert entry.sent_at.tzinfo is not None
+
+
+def test_an_empty_outbox_lists_nothing(tmp_path: Path) -> None:
+    assert MaildirOutbox(tmp_path / "missing").entries() == []

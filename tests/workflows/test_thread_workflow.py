@@ -1,0 +1,152 @@
+"""ThreadWorkflow under the time-skipping test server, with a fake sender (a port we own)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.email import EmailActivities
+from adapters.outbound.temporal_gateway import TemporalThreadGateway
+from tests.fakes import FakeEmailSender
+from tests.support import wait_for
+from use_cases.models import CompleteRequest, NewMessage, ThreadKey, ThreadState, ThreadStatus
+from use_cases.threading import workflow_id_for
+from workflows.thread import ThreadWorkflow
+
+MAILBOX = "support@mailroom.local"
+
+
+class Harness:
+    def __init__(self, env: WorkflowEnvironment, task_queue: str, messages_per_run: int) -> None:
+        self.env = env
+        self.sender = FakeEmailSender()
+        self.gateway = TemporalThreadGateway(
+            env.client, task_queue=task_queue, messages_per_run=messages_per_run
+        )
+        self.root = f"<root-{uuid.uuid4().hex}@example.com>"
+        self.key = ThreadKey(mailbox=MAILBOX, key=self.root, rule="test",
+                             workflow_id=workflow_id_for(MAILBOX, self.root))
+
+    def message(self, n: int, **fields: object) -> NewMessage:
+        own_id = self.root if n == 0 else f"<m{n}-{self.root[1:]}"
+        values: dict[str, object] = {
+            "mailbox": MAILBOX, "message_id": own_id, "from_addr": "alice@example.com",
+            "to": (MAILBOX,), "subject": "Printer on fire",
+            "references": () if n == 0 else (self.root,),
+            "received_at": datetime(2026, 11, 21, tzinfo=UTC), **fields,
+        }
+        return NewMessage.model_validate(values)
+
+    async def state(self) -> ThreadState:
+        return await self.gateway.get(self.key.workflow_id)
+
+    async def has_messages(self, count: int) -> ThreadState | None:
+        state = await self.state()
+        return state if state.message_count >= count else None
+
+
+@pytest.fixture
+async def harness(time_skipping_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Harness]:
+    h = Harness(time_skipping_env, task_queue, messages_per_run=10)
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[ThreadWorkflow],
+        activities=[EmailActivities(h.sender).send_email],
+    ):
+        yield h
+
+
+async def test_first_human_message_gets_one_threaded_acknowledgement(harness: Harness) -> None:
+    await harness.gateway.new_message(harness.key, harness.message(0))
+    await harness.gateway.new_message(harness.key, harness.message(1))
+    state = await wait_for(lambda: harness.has_messages(2), what="two messages in the thread")
+    await wait_for(lambda: harness.sender.sent, what="the acknowledgement")
+    assert state.message_ids == [harness.root, harness.message(1).message_id]
+    assert len(harness.sender.sent) == 1
+    ack = harness.sender.sent[0]
+    assert ack.to == ("alice@example.com",)
+    assert ack.in_reply_to == harness.root
+    assert ack.references == (harness.root,)
+    assert ack.subject == "Re: Printer on fire"
+    assert ack.headers["Auto-Submitted"] == "auto-replied"
+    assert (await harness.state()).acknowledged
+
+
+async def test_a_redelivered_message_id_is_applied_once(harness: Harness) -> None:
+    for _ in range(3):
+        await harness.gateway.new_message(harness.key, harness.message(0))
+    await harness.gateway.new_message(harness.key, harness.message(1))
+    state = await wait_for(lambda: harness.has_messages(2), what="both messages")
+    await wait_for(lambda: _dups(harness, 2), what="both duplicates counted")
+    assert state.message_ids.count(harness.root) == 1
+    assert (await harness.state()).message_count == 2
+
+
+async def _dups(harness: Harness, count: int) -> bool:
+    return (await harness.state()).duplicates_ignored >= count
+
+
+async def test_automatic_mail_is_never_answered(harness: Harness) -> None:
+    await harness.gateway.new_message(
+        harness.key, harness.message(0, automatic="auto-submitted: auto-replied"))
+    await harness.gateway.new_message(harness.key, harness.message(1, automatic="precedence: bulk"))
+    state = await wait_for(lambda: harness.has_messages(2), what="both messages")
+    assert harness.sender.sent == [] and not state.acknowledged
+    await harness.gateway.new_message(harness.key, harness.message(2))
+    await wait_for(lambda: harness.sender.sent, what="ack to the human message")
+    assert harness.sender.sent[0].in_reply_to == harness.message(2).message_id
+
+
+async def test_complete_thread_finishes_the_run_with_its_state(harness: Harness) -> None:
+    await harness.gateway.new_message(harness.key, harness.message(0))
+    await wait_for(lambda: harness.has_messages(1), what="the message")
+    await harness.gateway.complete(harness.key.workflow_id, CompleteRequest(reason="solved"))
+    handle = harness.env.client.get_workflow_handle_for(ThreadWorkflow.run, harness.key.workflow_id)
+    final = await handle.result()
+    assert final.status is ThreadStatus.COMPLETED
+    assert final.completed_reason == "solved"
+    assert final.message_ids == [harness.root]
+
+
+async def test_a_late_reply_reopens_the_completed_thread_with_its_history(harness: Harness) -> None:
+    await harness.gateway.new_message(harness.key, harness.message(0))
+    await wait_for(lambda: harness.has_messages(1), what="the message")
+    await harness.gateway.complete(harness.key.workflow_id, CompleteRequest())
+    await wait_for(lambda: _status(harness, ThreadStatus.COMPLETED), what="completion")
+    await harness.gateway.new_message(harness.key, harness.message(1))
+    await harness.gateway.new_message(harness.key, harness.message(0))  # a re-delivery, still dedup
+    state = await wait_for(lambda: harness.has_messages(2), what="the reopened thread")
+    assert state.status is ThreadStatus.OPEN and state.reopened == 1
+    assert state.message_ids == [harness.root, harness.message(1).message_id]
+    await wait_for(lambda: _dups(harness, 1), what="the re-delivery to be ignored")
+    assert len(harness.sender.sent) == 1, "a reopened thread is not acknowledged again"
+
+
+async def _status(harness: Harness, status: ThreadStatus) -> bool:
+    return (await harness.state()).status is status
+
+
+async def test_continue_as_new_carries_state_and_dedup(harness: Harness) -> None:
+    total = 25  # messages_per_run=10
+    for n in range(total):
+        await harness.gateway.new_message(harness.key, harness.message(n))
+    state = await wait_for(lambda: harness.has_messages(total), what="all messages")
+    assert state.runs >= 2  # signals that arrive together are handled in one step
+    await harness.gateway.new_message(harness.key, harness.message(3))
+    await wait_for(lambda: _dups(harness, 1), what="dedup across runs")
+    state = await harness.state()
+    assert state.message_count == total and len(set(state.message_ids)) == total
+    assert len(harness.sender.sent) == 1
+
+
+async def test_a_failing_relay_is_retried_until_the_ack_goes_out(harness: Harness) -> None:
+    harness.sender.failures_left = 2
+    await harness.gateway.new_message(harness.key, harness.message(0))
+    await wait_for(lambda: harness.sender.sent, what="the ack after retries")
+    assert harness.sender.attempts == 3 and len(harness.sender.sent) == 1
