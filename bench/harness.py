@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -40,6 +42,12 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sqlite_bytes(data_dir: Path) -> int:
@@ -87,7 +95,9 @@ class BenchStack:
     settings: Settings
     client: Client
     stack: AsyncExitStack
+    server_pid: int
     parts: list[Part] = field(default_factory=list)
+    dump: Path | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -132,6 +142,26 @@ class BenchStack:
         self.stack.push_async_callback(part.stop)
         return part
 
+    def cpu_snapshot(self) -> dict[str, float]:
+        """CPU seconds used so far by the server and every part still running."""
+        snapshot = {"server": cpu_seconds(self.server_pid)}
+        for part in self.parts:
+            if part.process.returncode is None:
+                snapshot[part.name] = cpu_seconds(part.pid)
+        return snapshot
+
+    async def run_load(self, name: str, mode: str, **options: object) -> dict[str, Any]:
+        """Run `python -m bench.load MODE` to completion; its LoadResult as a dict."""
+        out = self.data_dir / f"{name}.json"
+        argv = [sys.executable, "-m", "bench.load", mode, "--out", str(out)]
+        for option, value in options.items():
+            argv += [f"--{option.replace('_', '-')}", str(value)]
+        part = await self.spawn(name, argv)
+        if await part.process.wait() != 0:
+            raise RuntimeError(f"load {name} failed; see {self.data_dir / (name + '.err')}")
+        result: dict[str, Any] = json.loads(out.read_text())
+        return result
+
     async def mailroom(self, command: str, **env: str) -> Part:
         """`mailroom worker` / `mailroom smtp`, exactly as the CLI runs them."""
         part = await self.spawn(command, [sys.executable, "-m", "orchestrator.cli", command], **env)
@@ -161,7 +191,8 @@ async def bench_stack(*, log_level: str = "info", keep: bool = False) -> AsyncIt
             client = await Client.connect(
                 settings.temporal_target, data_converter=pydantic_data_converter
             )
-            yield BenchStack(settings, client, stack)
+            assert server.process is not None
+            yield BenchStack(settings, client, stack, server.process.pid)
     finally:
         if keep:
             print(f"data dir kept: {tmp}", file=sys.stderr)

@@ -88,13 +88,13 @@ async def applied_times(client: Client, workflow_ids: Iterable[str]) -> dict[str
 
 
 async def wait_applied(
-    client: Client, workflow_ids: Iterable[str], message_ids: Iterable[str], *, timeout: float
+    client: Client, workflow_ids: Iterable[str], message_ids: Iterable[str], *, within: float
 ) -> dict[str, float]:
-    """Applied times once every message is applied (or what there is after `timeout`)."""
+    """Applied times once every message is applied (or what there is after `within` seconds)."""
     wanted = set(message_ids)
     ids = list(set(workflow_ids))
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while True:
         applied = await applied_times(client, ids)
         if wanted <= applied.keys() or loop.time() > deadline:

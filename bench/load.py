@@ -13,13 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import smtplib
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ class LoadResult:
     records: dict[str, list[float]] = field(default_factory=dict)
     deferred: int = 0
     failed: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0
 
 
 class Schedule:
@@ -214,9 +216,14 @@ async def run_mode(args: argparse.Namespace) -> LoadResult:
 def main() -> int:
     args = parser().parse_args()
     result = run_smtp(args) if args.mode == "smtp" else asyncio.run(run_mode(args))
+    result.cpu_seconds = time.process_time()
     args.out.write_text(json.dumps(asdict(result)))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    # Skip interpreter finalization: the Temporal core runtime's threads can abort it
+    # ("PyGILState_Release ... finalizing") after the results are safely written.
+    os._exit(code)

@@ -8,8 +8,8 @@ them by the References rule (RFC 5322 §3.6.4).
 from __future__ import annotations
 
 import mailbox
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 
 MAILBOX = "support@mailroom.local"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from orchestrator import bootstrap as wiring_module
 from orchestrator.logs import configure_logging
 from orchestrator.replay import replay
 from orchestrator.send import SendFailed, send_file
-from orchestrator.services import run_parts
+from orchestrator.services import check_imap, run_parts
 from orchestrator.settings import Settings, SettingsError, load_settings, masked, parse_host_port
 from orchestrator.temporal_server import ServerError
 from use_cases.models import CompleteRequest, ThreadStatus, ThreadView
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("server", help="run only the embedded Temporal server")
     commands.add_parser("worker", help="run only a worker (connects to Temporal)")
     commands.add_parser("smtp", help="run only the SMTP inbound adapter")
+    imap = commands.add_parser("imap", help="run only the IMAP inbound adapter")
+    imap.add_argument(
+        "--check", action="store_true", help="log in to every IMAP source and report, then exit"
+    )
     config = commands.add_parser("config", help="print the effective settings, secrets masked")
     config.add_argument("--json", action="store_true")
     send = commands.add_parser("send", help="send .eml files over SMTP to the adapter")
@@ -102,11 +107,25 @@ def cmd_parts(parts: set[str]) -> Callable[[Settings, argparse.Namespace], int]:
                 raise CliError(
                     "MAILROOM_TEMPORAL_ADDRESS is set: there is no embedded server to run"
                 )
+        if args.command == "up" and settings.imap_sources:
+            parts.add("imap")
         wiring = wiring_module.bootstrap(settings)
         run_async(lambda: run_parts(wiring, parts))
         return 0
 
     return run
+
+
+def cmd_imap(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.imap_sources:
+        raise CliError("MAILROOM_IMAP_SOURCES is empty: there is no IMAP mailbox to read")
+    if not args.check:
+        return cmd_parts({"imap"})(settings, args)
+    wiring = wiring_module.bootstrap(settings)
+    reports = run_async(lambda: check_imap(wiring))
+    for report in reports:
+        print("\n".join(report.lines()))
+    return 0 if all(report.ok for report in reports) else EXIT_ERROR
 
 
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
@@ -242,6 +261,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "server": cmd_parts({"server"}),
     "worker": cmd_parts({"worker"}),
     "smtp": cmd_parts({"smtp"}),
+    "imap": cmd_imap,
     "config": cmd_config,
     "send": cmd_send,
     "replay": cmd_replay,
@@ -251,5 +271,16 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "outbox": cmd_outbox,
 }
 
+
+def entry() -> None:
+    """Console-script entry. Exits with os._exit once output is flushed: the Temporal
+    client's Rust threads can abort CPython's finalisation ("PyGILState_Release: thread
+    state must be current", temporalio/sdk-python#300), turning success into SIGABRT."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

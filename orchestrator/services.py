@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 
 import structlog
 from temporalio.client import Client
 
+from adapters.inbound.imap import ImapInbound
+from adapters.inbound.imap_check import SourceReport, check_source
+from adapters.inbound.imap_checkpoint import SqliteCheckpointStore
+from adapters.inbound.imap_source import parse_source
 from adapters.inbound.smtp import SmtpInboundHandler, serve_smtp
+from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import Wiring, connect, gateway, thread_worker
 from orchestrator.temporal_server import EmbeddedTemporal
 from use_cases.ingest import ingest_email
 from use_cases.models import Ingested
 
 log = structlog.get_logger()
+
+IMAP_CHECKPOINTS = "imap.sqlite"
 
 
 def stop_requested() -> asyncio.Event:
@@ -85,6 +92,56 @@ async def start_smtp(wiring: Wiring, client: Client, stack: AsyncExitStack) -> N
     announce("smtp", f"{s.smtp_host}:{s.smtp_port} accepting {accepting}")
 
 
+def imap_checkpoints(wiring: Wiring) -> SqliteCheckpointStore:
+    return SqliteCheckpointStore(wiring.settings.data_dir / IMAP_CHECKPOINTS)
+
+
+def imap_ingest(
+    wiring: Wiring, thread_gateway: TemporalThreadGateway, mailbox: str
+) -> Callable[[bytes], Awaitable[Ingested]]:
+    async def ingest(raw: bytes) -> Ingested:
+        return await ingest_email(
+            raw, mailboxes=[mailbox], gateway=thread_gateway, parse=wiring.parse
+        )
+
+    return ingest
+
+
+async def start_imap(wiring: Wiring, client: Client, stack: AsyncExitStack) -> list[ImapInbound]:
+    """One task per IMAP source; on stop they are cancelled (a clean logout) first."""
+    thread_gateway = gateway(wiring, client)
+    checkpoints = imap_checkpoints(wiring)
+    adapters = []
+    for url in wiring.settings.imap_sources:
+        source = parse_source(url)
+        mailbox = source.mailbox or ""  # settings already checked it is one of ours
+        ingest = imap_ingest(wiring, thread_gateway, mailbox)
+        adapters.append(ImapInbound(source, ingest=ingest, checkpoints=checkpoints))
+    tasks = [asyncio.create_task(a.run(), name=f"imap {a.source.key}") for a in adapters]
+
+    async def stop_fetching() -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    stack.push_async_callback(stop_fetching)
+    for adapter in adapters:
+        announce("imap", adapter.source.describe())
+    return adapters
+
+
+async def check_imap(wiring: Wiring) -> list[SourceReport]:
+    """Log in to every source (concurrently) and report what the adapter would find."""
+    checkpoints = imap_checkpoints(wiring)
+    sources = [parse_source(url) for url in wiring.settings.imap_sources]
+    saved = [await asyncio.to_thread(checkpoints.load, s.key) for s in sources]
+    return list(
+        await asyncio.gather(
+            *(asyncio.to_thread(check_source, s, c) for s, c in zip(sources, saved, strict=True))
+        )
+    )
+
+
 async def run_parts(wiring: Wiring, parts: set[str]) -> None:
     """Start the named parts, wait for SIGINT/SIGTERM, stop them in reverse order:
     the adapter stops accepting, the worker drains, the server goes last."""
@@ -92,13 +149,16 @@ async def run_parts(wiring: Wiring, parts: set[str]) -> None:
     async with AsyncExitStack() as stack:
         if "server" in parts:
             await start_server(wiring, stack)
-        if parts & {"worker", "smtp"}:
-            # The SMTP adapter alone connects lazily: it answers 451 until Temporal is up.
-            client = await connect(wiring.settings, lazy=parts == {"smtp"})
+        if parts & {"worker", "smtp", "imap"}:
+            # The adapters alone connect lazily: SMTP answers 451 and IMAP backs off until
+            # Temporal is up.
+            client = await connect(wiring.settings, lazy=parts <= {"smtp", "imap"})
             if "worker" in parts:
                 await start_worker(wiring, client, stack)
             if "smtp" in parts:
                 await start_smtp(wiring, client, stack)
+            if "imap" in parts:
+                await start_imap(wiring, client, stack)
         log.info("mailroom_ready", parts=sorted(parts))
         await stop.wait()
         log.info("mailroom_stopping")

@@ -15,6 +15,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from adapters.inbound.imap_source import SourceError, masked_url, parse_source
+from use_cases.mailboxes import Mailboxes
+
 ENV_PREFIX = "MAILROOM_"
 CONFIG_FILE_ENV = "MAILROOM_CONFIG"
 DEFAULT_CONFIG_FILE = "mailroom.toml"
@@ -41,6 +44,8 @@ class Settings(BaseSettings):
     smtp_port: Port = 2525
     domains: CommaList = Field(default_factory=lambda: ["mailroom.local", "localhost"])
     mailboxes: CommaList = Field(default_factory=list)
+    # IMAP source URLs (adapters/inbound/imap_source.py); not lowercased: passwords, folders
+    imap_sources: CommaList = Field(default_factory=list)
     outbound_smtp: str = ""
     max_message_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
     max_in_flight: Annotated[int, Field(gt=0)] = 256
@@ -73,6 +78,23 @@ class Settings(BaseSettings):
             parse_host_port(value)
         return value
 
+    @field_validator("imap_sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: Any) -> Any:
+        if isinstance(value, str):  # a password with a comma must be written %2C
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("imap_sources")
+    @classmethod
+    def _valid_sources(cls, value: list[str]) -> list[str]:
+        for url in value:
+            try:
+                parse_source(url)
+            except SourceError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -89,6 +111,17 @@ class Settings(BaseSettings):
             if not at or not local or domain not in self.domains:
                 raise ValueError(
                     f"mailboxes: {mailbox!r} is not an address at one of {self.domains}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _imap_sources_feed_our_mailboxes(self) -> Settings:
+        ours = Mailboxes(self.domains, self.mailboxes)
+        for url in self.imap_sources:
+            mailbox = parse_source(url).mailbox
+            if mailbox is None or ours.resolve(mailbox) != mailbox:
+                raise ValueError(
+                    f"imap_sources: {masked_url(url)}: mailbox= must name one of our mailboxes"
                 )
         return self
 
@@ -130,6 +163,8 @@ def masked(settings: Settings) -> dict[str, str]:
     """Effective settings as env-style strings, with every secret masked."""
     shown: dict[str, str] = {}
     for field, value in settings:
+        if field == "imap_sources":
+            value = [masked_url(url) for url in value]
         shown[f"{ENV_PREFIX}{field.upper()}"] = _shown(value)
     return shown
 

@@ -39,6 +39,8 @@ def temporal_cli() -> Path:
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as probe:
+        # as servers do: connections lingering in TIME_WAIT do not make a port busy
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

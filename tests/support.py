@@ -58,3 +58,22 @@ def wait_for_sync(check: Callable[[], T], *, timeout: float = DEFAULT_TIMEOUT, w
 
 async def gather_all(*coroutines: Awaitable[T]) -> list[T]:
     return list(await asyncio.gather(*coroutines))
+
+
+async def run_mailroom(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> tuple[int, str, str]:
+    """Run the `mailroom` CLI in a subprocess without blocking this test's event loop."""
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode or 0, out.decode(), err.decode()

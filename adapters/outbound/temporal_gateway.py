@@ -131,7 +131,9 @@ class TemporalThreadGateway:
     async def list(self, status: ThreadStatus | None = None) -> list[ThreadState]:
         latest: dict[str, tuple[object, WorkflowExecutionStatus | None]] = {}
         statuses = " OR ".join(f"ExecutionStatus = '{s.name.title()}'" for s in LISTED_STATUSES)
-        query = f"WorkflowType = 'ThreadWorkflow' AND ({statuses})"
+        query = (
+            f"WorkflowType = 'ThreadWorkflow' AND TaskQueue = '{self.task_queue}' AND ({statuses})"
+        )
         async for execution in self.client.list_workflows(query):
             seen = latest.get(execution.id)
             if seen is None or execution.start_time > seen[0]:  # type: ignore[operator]

@@ -34,8 +34,9 @@ def unique_ids(raw: bytes, tag: str) -> bytes:
 
 
 @pytest.fixture
-async def stack(dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str
-                ) -> AsyncIterator[Stack]:
+async def stack(
+    dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str
+) -> AsyncIterator[Stack]:
     settings = stack_settings(tmp_path, dev_server.client, task_queue, max_message_bytes=200_000)
     async with running_stack(dev_server.client, settings) as running:
         yield running
@@ -102,11 +103,16 @@ async def test_one_mail_to_two_of_our_mailboxes_reaches_both_threads(
     await stack.send(unique_ids(fixture("multi_mailbox.eml"), unique), [SUPPORT, PROCUREMENT])
     root = f"<multi-1-{unique}@example.com>"
     for mailbox in (SUPPORT, PROCUREMENT):
-        state = await wait_for(lambda m=mailbox: thread_with(stack, workflow_id_for(m, root), 1),
-                               what=f"thread in {mailbox}")
+        thread_id = workflow_id_for(mailbox, root)
+        state = await wait_for(
+            lambda t=thread_id: thread_with(stack, t, 1),  # type: ignore[misc]
+            what=f"thread in {mailbox}",
+        )
         assert state.mailbox == mailbox
-    entries = await wait_for(lambda: len(stack.wiring.outbox.entries()) == 2 and
-                             stack.wiring.outbox.entries(), what="two acks")
+    entries = await wait_for(
+        lambda: len(stack.wiring.outbox.entries()) == 2 and stack.wiring.outbox.entries(),
+        what="two acks",
+    )
     assert sorted(e.from_addr for e in entries) == sorted([SUPPORT, PROCUREMENT])
 
 
@@ -138,8 +144,9 @@ async def test_451_while_temporal_is_down_then_250_once_it_is_back(
     tmp_path: Path, task_queue: str, unique: str
 ) -> None:
     port = free_port()
-    lazy = await Client.connect(f"127.0.0.1:{port}", lazy=True,
-                                data_converter=pydantic_data_converter)
+    lazy = await Client.connect(
+        f"127.0.0.1:{port}", lazy=True, data_converter=pydantic_data_converter
+    )
     settings = stack_settings(tmp_path, lazy, task_queue)
     raw = unique_ids(fixture("support_question.eml"), unique)
     async with running_stack(lazy, settings, worker=False) as stack:
@@ -148,7 +155,9 @@ async def test_451_while_temporal_is_down_then_250_once_it_is_back(
         assert deferred.value.smtp_code == 451 and b"4.3.0" in deferred.value.smtp_error
 
         server = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(temporal_cli()), port=port, ui=False,
+            dev_server_existing_path=str(temporal_cli()),
+            port=port,
+            ui=False,
             data_converter=pydantic_data_converter,
         )
         try:

@@ -22,16 +22,22 @@ async def test_one_mail_to_two_mailboxes_reaches_a_thread_in_each() -> None:
 async def test_a_null_envelope_sender_marks_the_mail_automatic() -> None:
     gateway = FakeThreadGateway()
     raw = (FIXTURES / "support_question.eml").read_bytes()
-    await ingest_email(raw, mailboxes=["support@mailroom.local"], gateway=gateway,
-                       parse=parse_email, envelope_from="")
+    await ingest_email(
+        raw,
+        mailboxes=["support@mailroom.local"],
+        gateway=gateway,
+        parse=parse_email,
+        envelope_from="",
+    )
     assert gateway.handed_off[0][1].automatic == "empty return path (bounce)"
 
 
 async def test_long_bodies_are_cut_for_the_signal_and_flagged() -> None:
     gateway = FakeThreadGateway()
     raw = b"Message-ID: <big@x>\r\n\r\n" + b"a" * 100_000
-    await ingest_email(raw, mailboxes=["support@mailroom.local"], gateway=gateway,
-                       parse=parse_email)
+    await ingest_email(
+        raw, mailboxes=["support@mailroom.local"], gateway=gateway, parse=parse_email
+    )
     message = gateway.handed_off[0][1]
     assert message.text_truncated and len(message.text) < 100_000
 
@@ -41,5 +47,6 @@ async def test_a_failed_hand_off_is_raised_to_the_adapter() -> None:
     gateway.fail_with = "Temporal unreachable"
     raw = (FIXTURES / "support_question.eml").read_bytes()
     with pytest.raises(HandoffFailed):
-        await ingest_email(raw, mailboxes=["support@mailroom.local"], gateway=gateway,
-                           parse=parse_email)
+        await ingest_email(
+            raw, mailboxes=["support@mailroom.local"], gateway=gateway, parse=parse_email
+        )

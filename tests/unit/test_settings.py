@@ -71,7 +71,10 @@ def test_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", *args],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
         cwd=Path(__file__).resolve().parents[2],
     )
 
@@ -95,8 +98,19 @@ def test_cli_config_prints_effective_settings_masked() -> None:
 def test_every_command_has_help() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("up", "server", "worker", "smtp", "send", "replay", "threads", "thread",
-                    "complete", "outbox", "config"):
+    for command in (
+        "up",
+        "server",
+        "worker",
+        "smtp",
+        "send",
+        "replay",
+        "threads",
+        "thread",
+        "complete",
+        "outbox",
+        "config",
+    ):
         assert command in result.stdout
         assert run_cli(command, "--help").returncode == 0
 

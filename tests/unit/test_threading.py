@@ -9,8 +9,10 @@ def mail(**fields: object) -> InboundEmail:
 
 
 def test_first_reference_is_the_thread_root() -> None:
-    key = thread_key(mail(references=("<root@x>", "<mid@x>"), in_reply_to="<mid@x>"),
-                     mailbox="support@mailroom.local")
+    key = thread_key(
+        mail(references=("<root@x>", "<mid@x>"), in_reply_to="<mid@x>"),
+        mailbox="support@mailroom.local",
+    )
     assert (key.key, key.rule) == ("<root@x>", "references")
 
 

@@ -29,16 +29,24 @@ class Harness:
             env.client, task_queue=task_queue, messages_per_run=messages_per_run
         )
         self.root = f"<root-{uuid.uuid4().hex}@example.com>"
-        self.key = ThreadKey(mailbox=MAILBOX, key=self.root, rule="test",
-                             workflow_id=workflow_id_for(MAILBOX, self.root))
+        self.key = ThreadKey(
+            mailbox=MAILBOX,
+            key=self.root,
+            rule="test",
+            workflow_id=workflow_id_for(MAILBOX, self.root),
+        )
 
     def message(self, n: int, **fields: object) -> NewMessage:
         own_id = self.root if n == 0 else f"<m{n}-{self.root[1:]}"
         values: dict[str, object] = {
-            "mailbox": MAILBOX, "message_id": own_id, "from_addr": "alice@example.com",
-            "to": (MAILBOX,), "subject": "Printer on fire",
+            "mailbox": MAILBOX,
+            "message_id": own_id,
+            "from_addr": "alice@example.com",
+            "to": (MAILBOX,),
+            "subject": "Printer on fire",
             "references": () if n == 0 else (self.root,),
-            "received_at": datetime(2026, 11, 21, tzinfo=UTC), **fields,
+            "received_at": datetime(2026, 11, 21, tzinfo=UTC),
+            **fields,
         }
         return NewMessage.model_validate(values)
 
@@ -51,7 +59,9 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(time_skipping_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Harness]:
+async def harness(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> AsyncIterator[Harness]:
     h = Harness(time_skipping_env, task_queue, messages_per_run=10)
     async with Worker(
         time_skipping_env.client,
@@ -94,7 +104,8 @@ async def _dups(harness: Harness, count: int) -> bool:
 
 async def test_automatic_mail_is_never_answered(harness: Harness) -> None:
     await harness.gateway.new_message(
-        harness.key, harness.message(0, automatic="auto-submitted: auto-replied"))
+        harness.key, harness.message(0, automatic="auto-submitted: auto-replied")
+    )
     await harness.gateway.new_message(harness.key, harness.message(1, automatic="precedence: bulk"))
     state = await wait_for(lambda: harness.has_messages(2), what="both messages")
     assert harness.sender.sent == [] and not state.acknowledged

@@ -1,0 +1,239 @@
+"""IMAP inbound adapter: pull mail from an existing mailbox, lose none, process none twice.
+
+Per folder, in this order and never another: fetch by UID above the checkpoint →
+hand off (signal-with-start, acknowledged by Temporal) → acknowledge on the server (mark,
+move or leave) → advance the checkpoint. A crash anywhere re-delivers at most the messages
+of one batch, and the thread's Message-ID dedup makes a re-delivery harmless. Nothing is
+selected by \\Seen, so another client reading a mail cannot hide it from us.
+
+imapclient is blocking: each call runs in a thread (asyncio.to_thread), one connection per
+source. Any error ends the session; the source reconnects with capped exponential backoff
+and never gives up. Cancelling `run()` is the clean stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any, Protocol, TypeVar
+
+import structlog
+
+from adapters.inbound.imap_checkpoint import Checkpoint
+from adapters.inbound.imap_session import FolderState, ImapSession
+from adapters.inbound.imap_source import ImapSource
+from adapters.inbound.mime import peek_message_id
+from use_cases.models import Ingested
+from use_cases.ports import HandoffFailed
+
+log = structlog.get_logger()
+
+T = TypeVar("T")
+Ingest = Callable[[bytes], Awaitable[Ingested]]
+
+BATCH_MESSAGES = 50
+BATCH_BYTES = 32 * 1024 * 1024  # bounded memory: a batch holds at most this much raw mail
+BACKOFF_INITIAL_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 60.0
+# Servers may drop an IDLE after 30 minutes (RFC 2177 §3); NATs often much sooner.
+IDLE_RENEW_SECONDS = 9 * 60.0
+IDLE_SLICE_SECONDS = 1.0  # how often a blocked IDLE wait comes back to notice a stop
+CANCEL_GRACE_SECONDS = 2.0
+CLOSE_TIMEOUT_SECONDS = 5.0
+
+
+class CheckpointStore(Protocol):
+    def load(self, source: str) -> Checkpoint | None: ...
+
+    def save(self, source: str, checkpoint: Checkpoint) -> None: ...
+
+
+class ImapInbound:
+    """One source (account + folder) feeding one mailroom mailbox."""
+
+    def __init__(
+        self,
+        source: ImapSource,
+        *,
+        ingest: Ingest,
+        checkpoints: CheckpointStore,
+        batch_messages: int = BATCH_MESSAGES,
+        batch_bytes: int = BATCH_BYTES,
+        backoff_initial: float = BACKOFF_INITIAL_SECONDS,
+        backoff_max: float = BACKOFF_MAX_SECONDS,
+        idle_renew: float = IDLE_RENEW_SECONDS,
+    ) -> None:
+        self.source = source
+        self.ingest = ingest
+        self.checkpoints = checkpoints
+        self.batch_messages = batch_messages
+        self.batch_bytes = batch_bytes
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.idle_renew = idle_renew
+        self.status = "starting"
+        self.sessions = 0
+        self.handed_off = 0
+        self._delay = backoff_initial
+        self._log = log.bind(source=source.key, mailbox=source.mailbox)
+
+    async def run(self) -> None:
+        """Run until cancelled; errors only ever lead to a reconnect."""
+        try:
+            while True:
+                try:
+                    await self._session()
+                except Exception as exc:
+                    self._log.warning(
+                        "imap_session_failed",
+                        error=f"{type(exc).__name__}: {exc}",
+                        retry_in=self._delay,
+                    )
+                self.status = "backing_off"
+                await asyncio.sleep(self._delay)
+                self._delay = min(self._delay * 2, self.backoff_max)
+        except asyncio.CancelledError:
+            self.status = "stopped"
+            self._log.info("imap_stopped")
+            raise
+
+    async def _session(self) -> None:
+        session = ImapSession(self.source)
+        try:
+            self.status = "connecting"
+            await self._call(session.open)
+            move_to = self.source.move_to
+            if move_to is not None and await self._call(session.ensure_folder, move_to):
+                self._log.info("imap_folder_created", folder=move_to)
+            self.sessions += 1
+            self._log.info("imap_connected", capabilities=sorted(session.capabilities))
+            while True:
+                state = await self._call(session.select)
+                self._delay = self.backoff_initial  # a working session resets the backoff
+                checkpoint = await self._checkpoint(state)
+                await self._drain(session, checkpoint)
+                await self._wait_for_mail(session)
+        finally:
+            await self._close(session)
+
+    async def _checkpoint(self, state: FolderState) -> Checkpoint:
+        saved = await asyncio.to_thread(self.checkpoints.load, self.source.key)
+        if saved is not None and saved.uidvalidity == state.uidvalidity:
+            return saved
+        if saved is not None:
+            # Every remembered UID is void (RFC 3501 §2.3.1.1): scan again from the start;
+            # the threads drop the Message-IDs they already have.
+            self._log.warning(
+                "imap_uidvalidity_changed", old=saved.uidvalidity, new=state.uidvalidity
+            )
+            fresh = Checkpoint(uidvalidity=state.uidvalidity, last_uid=0)
+        elif self.source.start == "new":
+            fresh = Checkpoint(uidvalidity=state.uidvalidity, last_uid=state.uidnext - 1)
+            self._log.info("imap_started_at_new_mail", skipped=state.exists)
+        else:
+            fresh = Checkpoint(uidvalidity=state.uidvalidity, last_uid=0)
+        await asyncio.to_thread(self.checkpoints.save, self.source.key, fresh)
+        return fresh
+
+    async def _drain(self, session: ImapSession, checkpoint: Checkpoint) -> Checkpoint:
+        self.status = "fetching"
+        while True:
+            uids = await self._call(session.uids_after, checkpoint.last_uid, self.source.start_date)
+            if not uids:
+                return checkpoint
+            for chunk in _chunks(uids, self.batch_messages):
+                sizes = await self._call(session.sizes, chunk)
+                for batch in _by_size(chunk, sizes, self.batch_bytes):
+                    checkpoint = await self._hand_off_batch(session, batch, checkpoint)
+
+    async def _hand_off_batch(
+        self, session: ImapSession, batch: list[int], checkpoint: Checkpoint
+    ) -> Checkpoint:
+        bodies = await self._call(session.fetch, batch)
+        handed: list[int] = []
+        passed = checkpoint.last_uid
+        try:
+            for uid in batch:
+                raw = bodies.get(uid)
+                if raw is not None:  # None: expunged by someone else since the search
+                    await self._hand_off(uid, raw)
+                    handed.append(uid)
+                passed = uid
+        except BaseException:
+            # Acknowledge what Temporal did accept, so a stop or a failed hand-off in the
+            # middle of a batch re-delivers only the rest.
+            if passed > checkpoint.last_uid:
+                await self._acknowledge(session, handed, checkpoint, passed)
+            raise
+        return await self._acknowledge(session, handed, checkpoint, passed)
+
+    async def _hand_off(self, uid: int, raw: bytes) -> None:
+        with structlog.contextvars.bound_contextvars(message_id=peek_message_id(raw)):
+            try:
+                ingested = await self.ingest(raw)
+            except HandoffFailed as exc:
+                self._log.warning("email_deferred", uid=uid, reason=str(exc), thread_id=None)
+                raise
+            self.handed_off += 1
+            for thread_id in ingested.thread_ids:
+                self._log.info("email_accepted", thread_id=thread_id, uid=uid, size=len(raw))
+
+    async def _acknowledge(
+        self, session: ImapSession, handed: list[int], checkpoint: Checkpoint, passed: int
+    ) -> Checkpoint:
+        await self._call(session.acknowledge, handed)
+        advanced = Checkpoint(uidvalidity=checkpoint.uidvalidity, last_uid=passed)
+        await asyncio.to_thread(self.checkpoints.save, self.source.key, advanced)
+        return advanced
+
+    async def _wait_for_mail(self, session: ImapSession) -> None:
+        if not (self.source.idle and session.has("IDLE")):
+            self.status = "polling"
+            await asyncio.sleep(self.source.poll_seconds)
+            return
+        await self._call(session.idle_start)
+        self.status = "idle"
+        renew_at = time.monotonic() + self.idle_renew
+        while time.monotonic() < renew_at:
+            if await self._call(session.idle_wait, IDLE_SLICE_SECONDS):
+                break
+        await self._call(session.idle_done)
+
+    async def _call(self, blocking: Callable[..., T], *args: Any) -> T:
+        task = asyncio.ensure_future(asyncio.to_thread(blocking, *args))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # A thread cannot be interrupted: let the call finish (briefly) so the
+            # connection is in a known state for the logout.
+            await asyncio.wait({task}, timeout=CANCEL_GRACE_SECONDS)
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: nobody else will look at it
+            raise
+
+    async def _close(self, session: ImapSession) -> None:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(session.close), CLOSE_TIMEOUT_SECONDS)
+        except Exception as exc:  # the connection is gone either way
+            self._log.debug("imap_close_failed", error=repr(exc))
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def _by_size(uids: list[int], sizes: dict[int, int], limit: int) -> Iterator[list[int]]:
+    """Split `uids` into batches of at most `limit` bytes (a bigger mail goes alone)."""
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and total + size > limit:
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch

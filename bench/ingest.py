@@ -1,0 +1,214 @@
+"""Ingest benchmark: the real stack over real SMTP against bare Temporal, in one run.
+
+    python -m bench.ingest [--mails N] [--concurrency C] [--threads M]
+
+1. An embedded server (SQLite file, WAL), `mailroom worker` and `mailroom smtp` as
+   subprocesses, as `mailroom up` runs them.
+2. Flat out: C SMTP clients (threads of one separate process) send N mails across M threads.
+   rate = accepted mails/s (first MAIL FROM → last 250).
+3. Baseline: N plain signal-with-start calls, C at a time, same payloads and thread spread,
+   against a minimal append-only workflow on its own worker process: baseline_rate.
+4. Half rate: N more mails over SMTP, paced at rate/2: p99_ms_at_half_rate.
+
+Latency is end-to-end from the client's 250 to the message being applied in its thread
+workflow: the completion time of the workflow task that ran its signal handler, read from
+the workflow histories after each pass (see bench.history), so observing costs nothing
+during the pass. Each phase starts after a short unmeasured warm-up on its own threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.harness import BenchStack, bench_stack
+from bench.history import wait_applied
+from bench.mails import MAILBOX, message_id
+from bench.report import Latency, accepted_rate, applied_rate, end_to_end, handoff, print_json
+from use_cases.threading import workflow_id_for
+
+BASELINE_TASK_QUEUE = "bench-baseline"
+APPLY_TIMEOUT_SECONDS = 300.0
+
+
+@dataclass
+class Pass:
+    name: str
+    rate: float
+    applied_rate: float
+    latency: Latency
+    handoff: Latency
+    deferred: int
+    failed: int
+    missing: int
+    cpu: dict[str, float]
+
+    def show(self) -> None:
+        print(
+            f"{self.name}: {self.rate:.1f} mails/s accepted, {self.applied_rate:.1f}/s applied; "
+            f"{self.deferred} deferred (4xx), {self.failed} failed, {self.missing} not applied"
+        )
+        print(f"  250/ack → applied   {self.latency.line()}")
+        print(f"  hand-over → 250/ack {self.handoff.line()}")
+        print("  CPU seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in self.cpu.items()))
+
+
+def thread_ids(run: str, mails: int, threads: int, prefix: str = "") -> list[str]:
+    roots = (message_id(run, t, threads) for t in range(min(mails, threads)))
+    return [prefix + workflow_id_for(MAILBOX, root) for root in roots]
+
+
+async def measured(
+    stack: BenchStack,
+    name: str,
+    load: dict[str, Any],
+    workflow_ids: list[str],
+    cpu_before: dict[str, float],
+) -> Pass:
+    records = load["records"]
+    applied = await wait_applied(
+        stack.client, workflow_ids, records.keys(), within=APPLY_TIMEOUT_SECONDS
+    )
+    # Up to the last message applied (the wait polls histories, so a little more).
+    cpu = {k: v - cpu_before.get(k, 0.0) for k, v in stack.cpu_snapshot().items()}
+    cpu["clients"] = float(load["cpu_seconds"])
+    if stack.dump is not None:
+        with open(stack.dump, "a") as out:  # noqa: ASYNC230 (after the pass, not timed)
+            for mid, (sent, acked, attempts) in records.items():
+                row = [name, mid, sent, acked, applied.get(mid), attempts]
+                out.write(json.dumps(row) + "\n")
+    return Pass(
+        name=name,
+        rate=accepted_rate(records),
+        applied_rate=applied_rate(records, applied),
+        latency=Latency.of(end_to_end(records, applied)),
+        handoff=Latency.of(handoff(records)),
+        deferred=int(load["deferred"]),
+        failed=len(load["failed"]),
+        missing=sum(1 for mid in records if mid not in applied),
+        cpu=cpu,
+    )
+
+
+async def smtp_pass(
+    stack: BenchStack, run: str, args: argparse.Namespace, *, mails: int, rate: float = 0.0
+) -> Pass:
+    cpu_before = stack.cpu_snapshot()
+    load = await stack.run_load(
+        f"smtp-{run}",
+        "smtp",
+        run=run,
+        mails=mails,
+        threads=args.threads,
+        concurrency=args.concurrency,
+        rate=rate,
+        port=stack.settings.smtp_port,
+    )
+    ids = thread_ids(run, mails, args.threads)
+    return await measured(stack, f"smtp {run}", load, ids, cpu_before)
+
+
+async def baseline_pass(stack: BenchStack, run: str, args: argparse.Namespace, mails: int) -> Pass:
+    cpu_before = stack.cpu_snapshot()
+    load = await stack.run_load(
+        f"baseline-{run}",
+        "baseline",
+        run=run,
+        mails=mails,
+        threads=args.threads,
+        concurrency=args.concurrency,
+        target=stack.target,
+        task_queue=BASELINE_TASK_QUEUE,
+    )
+    ids = thread_ids(run, mails, args.threads, prefix="bench-")
+    return await measured(stack, f"baseline {run}", load, ids, cpu_before)
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:6]
+    warmup = max(args.concurrency, args.mails // 20)
+    async with bench_stack(log_level=args.log_level, keep=args.keep) as stack:
+        stack.dump = args.dump
+        worker = await stack.mailroom("worker")
+        smtp = await stack.mailroom("smtp")
+        print(f"server {stack.target}, worker pid {worker.pid}, smtp pid {smtp.pid}")
+        await smtp_pass(stack, f"{tag}-warm", args, mails=warmup)
+        full = await smtp_pass(stack, f"{tag}-max", args, mails=args.mails)
+        full.show()
+        minimal = await stack.spawn(
+            "baseline-worker",
+            [
+                sys.executable,
+                "-m",
+                "bench.minimal",
+                "--target",
+                stack.target,
+                "--task-queue",
+                BASELINE_TASK_QUEUE,
+            ],
+        )
+        await minimal.wait_for_output("ready")
+        await baseline_pass(stack, f"{tag}-bwarm", args, warmup)
+        base = await baseline_pass(stack, f"{tag}-base", args, args.mails)
+        base.show()
+        await minimal.stop()
+        half = await smtp_pass(stack, f"{tag}-half", args, mails=args.mails, rate=full.rate / 2)
+        half.show()
+    return figures(args, full, base, half)
+
+
+def figures(args: argparse.Namespace, full: Pass, base: Pass, half: Pass) -> dict[str, Any]:
+    ratio = full.rate / base.rate if base.rate else 0.0
+    print(
+        f"ratio {ratio:.2f} (target >= 0.8); p99 at half rate {half.latency.p99_ms} ms "
+        f"(target <= 250 ms)"
+    )
+    return {
+        "rate": round(full.rate, 1),
+        "baseline_rate": round(base.rate, 1),
+        "ratio": round(ratio, 3),
+        "p50_ms": full.latency.p50_ms,
+        "p95_ms": full.latency.p95_ms,
+        "p99_ms": full.latency.p99_ms,
+        "p99_ms_at_half_rate": half.latency.p99_ms,
+        "p50_ms_at_half_rate": half.latency.p50_ms,
+        "half_rate": round(half.rate, 1),
+        "applied_rate": round(full.applied_rate, 1),
+        "baseline_applied_rate": round(base.applied_rate, 1),
+        "baseline_p50_ms": base.latency.p50_ms,
+        "baseline_p99_ms": base.latency.p99_ms,
+        "smtp_p99_ms": full.handoff.p99_ms,
+        "deferred": full.deferred + half.deferred,
+        "failed": full.failed + half.failed + base.failed,
+        "not_applied": full.missing + half.missing + base.missing,
+        "mails": args.mails,
+        "concurrency": args.concurrency,
+        "threads": args.threads,
+    }
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n")[0])
+    p.add_argument("--mails", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--threads", type=int, default=200)
+    p.add_argument("--log-level", default="info", help="of the mailroom processes (as `up`)")
+    p.add_argument("--keep", action="store_true", help="keep the temp data dir")
+    p.add_argument("--dump", type=Path, help="write per-mail [pass, id, sent, 250, applied]")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    print_json(asyncio.run(bench(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The operator's CLI against a real dev server, run as the `mailroom` process would be."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import FIXTURES
+from tests.stack import Stack, running_stack, stack_settings
+from tests.support import free_port, run_mailroom, wait_for
+
+THREAD_KEYS = {
+    "thread_id",
+    "workflow_id",
+    "mailbox",
+    "status",
+    "subject",
+    "message_ids",
+    "participants",
+    "flow",
+    "stage",
+}
+
+
+def cli_env(stack: Stack) -> dict[str, str]:
+    s = stack.wiring.settings
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
+        "MAILROOM_DATA_DIR": str(s.data_dir),
+        "MAILROOM_TEMPORAL_ADDRESS": s.temporal_target,
+        "MAILROOM_TASK_QUEUE": s.task_queue,
+        "MAILROOM_SMTP_PORT": str(s.smtp_port),
+        "MAILROOM_MAILBOXES": ",".join(s.mailboxes),
+    }
+
+
+@pytest.fixture
+async def stack(
+    dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str
+) -> AsyncIterator[Stack]:
+    settings = stack_settings(tmp_path / "data", dev_server.client, task_queue)
+    async with running_stack(dev_server.client, settings) as running:
+        yield running
+
+
+async def threads_json(env: dict[str, str], *extra: str) -> list[dict[str, object]]:
+    code, out, err = await run_mailroom("threads", "--json", *extra, env=env)
+    assert code == 0, err
+    return list(json.loads(out))
+
+
+async def test_replay_a_directory_then_list_show_and_complete_threads(
+    stack: Stack, tmp_path: Path
+) -> None:
+    env = cli_env(stack)
+    fixtures = tmp_path / "mail"
+    shutil.copytree(FIXTURES, fixtures)
+    shutil.copy(FIXTURES / "support_question.eml", fixtures / "zz_again.eml")  # a duplicate
+    (fixtures / "zz_foreign.eml").write_bytes(b"To: x@elsewhere.example\r\n\r\nhello")
+
+    code, out, err = await run_mailroom("replay", str(fixtures), env=env)
+    assert code == 0, err
+    assert "7 accepted, 1 duplicate, 1 rejected" in out
+    assert "zz_foreign.eml" in err
+
+    # 7 mails: question+reply share a thread, multi_mailbox opens one in each mailbox → 7 threads
+    threads = await wait_for(lambda: _when_count(threads_json(env), 7), what="7 threads")
+    assert all(set(t) >= THREAD_KEYS for t in threads)
+    question = next(t for t in threads if t["subject"] == "Printer on fire")
+    assert question["message_ids"] == ["<question-1@example.com>", "<question-2@example.com>"]
+    assert question["status"] == "open" and question["flow"] is None
+
+    code, out, _ = await run_mailroom("thread", str(question["thread_id"]), "--json", env=env)
+    assert code == 0 and json.loads(out)["thread_id"] == question["thread_id"]
+
+    code, _, err = await run_mailroom("complete", str(question["thread_id"]), env=env)
+    assert code == 0, err
+    completed = await wait_for(
+        lambda: _when_count(threads_json(env, "--status", "completed"), 1),
+        what="the completed thread",
+    )
+    assert completed[0]["thread_id"] == question["thread_id"]
+    assert len(await threads_json(env, "--status", "open")) == 6
+
+    code, out, _ = await run_mailroom("outbox", "--json", env=env)
+    outbox = json.loads(out)
+    assert code == 0 and len(outbox) == 6  # one per thread; the auto-reply gets none
+    assert set(outbox[0]) >= {
+        "message_id",
+        "to",
+        "subject",
+        "in_reply_to",
+        "references",
+        "reply_to",
+        "sent_at",
+    }
+
+
+async def _when_count(listing: object, count: int) -> list[dict[str, object]] | None:
+    threads = await listing  # type: ignore[misc]
+    return threads if len(threads) == count else None
+
+
+async def test_send_delivers_files_over_smtp_to_the_adapter(
+    stack: Stack, tmp_path: Path, unique: str
+) -> None:
+    env = cli_env(stack)
+    rfq = tmp_path / "rfq.eml"  # its own Message-ID: workflow ids are shared by the server
+    rfq.write_bytes((FIXTURES / "rfq.eml").read_bytes().replace(b"<rfq-", f"<{unique}-".encode()))
+    code, out, err = await run_mailroom("send", str(rfq), env=env)
+    assert code == 0, err
+    assert "accepted for procurement@mailroom.local" in out
+    threads = await wait_for(lambda: _when_count(threads_json(env), 1), what="the RFQ thread")
+    assert threads[0]["mailbox"] == "procurement@mailroom.local"
+    assert threads[0]["participants"] == ["bob@corp.example", "carol@corp.example"]
+
+
+async def test_send_reports_a_refused_recipient_with_exit_code_2(stack: Stack) -> None:
+    code, _, err = await run_mailroom(
+        "send", str(FIXTURES / "rfq.eml"), "--to", "x@elsewhere.example", env=cli_env(stack)
+    )
+    assert code == 2 and "550" in err
+
+
+async def test_commands_give_a_hint_when_temporal_is_not_running(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
+        "MAILROOM_TEMPORAL_PORT": str(free_port()),
+        "MAILROOM_DATA_DIR": str(tmp_path),
+    }
+    for command in (
+        ["threads"],
+        ["thread", "thread-x"],
+        ["complete", "thread-x"],
+        ["replay", str(FIXTURES)],
+    ):
+        code, _, err = await run_mailroom(*command, env=env)
+        assert code == 2, command
+        assert "start it with `mailroom up`" in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+
+
+async def test_an_unknown_thread_is_a_clear_error(stack: Stack) -> None:
+    code, _, err = await run_mailroom("thread", "thread-nope", env=cli_env(stack))
+    assert code == 2 and "no thread thread-nope" in err
