@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email import message_from_bytes
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from adapters.outbound.smtp_sender import SentLog, SmtpRelaySender
+from tests.support import free_port
+from use_cases.models import OutboundEmail
+
+
+class RecordingRelay:
+    def __init__(self) -> None:
+        self.received: list[Envelope] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.received.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def relay() -> Iterator[tuple[RecordingRelay, int]]:
+    handler = RecordingRelay()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+def ack(message_id: str = "<ack-1@mailroom.local>") -> OutboundEmail:
+    return OutboundEmail(
+        message_id=message_id,
+        from_addr="support@mailroom.local",
+        to=("alice@example.com",),
+        subject="Re: hi",
+        text="got it",
+        in_reply_to="<q@x>",
+        references=("<q@x>",),
+        headers={"Auto-Submitted": "auto-replied", "X-Loop": "support@mailroom.local"},
+    )
+
+
+async def test_sends_through_the_relay_once_per_message_id(
+    relay: tuple[RecordingRelay, int], tmp_path: Path
+) -> None:
+    handler, port = relay
+    sender = SmtpRelaySender("127.0.0.1", port, SentLog(tmp_path / "sent.sqlite"))
+    first = await sender.send(ack())
+    again = await sender.send(ack())
+    assert (first.already_sent, again.already_sent) == (False, True)
+    assert len(handler.received) == 1
+    envelope = handler.received[0]
+    assert envelope.mail_from == "<>", "automatic replies use a null return path (RFC 3834)"
+    assert envelope.rcpt_tos == ["alice@example.com"]
+    sent = message_from_bytes(envelope.original_content or b"")
+    assert sent["Message-ID"] == "<ack-1@mailroom.local>"
+    assert sent["In-Reply-To"] == "<q@x>" and sent["Auto-Submitted"] == "auto-replied"
+
+
+async def test_a_relay_that_is_down_raises_so_temporal_retries(tmp_path: Path) -> None:
+    sender = SmtpRelaySender("127.0.0.1", free_port(), SentLog(tmp_path / "sent.sqlite"))
+    with pytest.raises(OSError):
+        await sender.send(ack())
+    assert not SentLog(tmp_path / "sent.sqlite").was_sent("<ack-1@mailroom.local>")
