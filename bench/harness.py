@@ -50,6 +50,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every process on the machine has used (/proc/stat), to see interference."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def sqlite_bytes(data_dir: Path) -> int:
     """temporal.db plus its WAL: committed rows live in the WAL until a checkpoint."""
     return sum(
@@ -95,7 +102,7 @@ class BenchStack:
     settings: Settings
     client: Client
     stack: AsyncExitStack
-    server_pid: int
+    server: EmbeddedTemporal
     parts: list[Part] = field(default_factory=list)
     dump: Path | None = None
 
@@ -144,11 +151,19 @@ class BenchStack:
 
     def cpu_snapshot(self) -> dict[str, float]:
         """CPU seconds used so far by the server and every part still running."""
-        snapshot = {"server": cpu_seconds(self.server_pid)}
+        snapshot = {"machine": machine_busy_seconds()}
+        if self.server.process is not None:
+            snapshot["server"] = cpu_seconds(self.server.process.pid)
         for part in self.parts:
             if part.process.returncode is None:
                 snapshot[part.name] = cpu_seconds(part.pid)
         return snapshot
+
+    async def stop_server(self) -> None:
+        """Stop every part, then the server: its last connection checkpoints the WAL."""
+        for part in reversed(self.parts):
+            await part.stop()
+        await self.server.stop()
 
     async def run_load(self, name: str, mode: str, **options: object) -> dict[str, Any]:
         """Run `python -m bench.load MODE` to completion; its LoadResult as a dict."""
@@ -191,8 +206,7 @@ async def bench_stack(*, log_level: str = "info", keep: bool = False) -> AsyncIt
             client = await Client.connect(
                 settings.temporal_target, data_converter=pydantic_data_converter
             )
-            assert server.process is not None
-            yield BenchStack(settings, client, stack, server.process.pid)
+            yield BenchStack(settings, client, stack, server)
     finally:
         if keep:
             print(f"data dir kept: {tmp}", file=sys.stderr)

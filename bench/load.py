@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.mails import MAILBOX, sender, thread_mail
+from bench.mails import MAILBOX, ORDERS, Layout, thread_mail
 
 MAX_ATTEMPTS = 200
 RETRY_PAUSE_SECONDS = 0.05  # a sending MTA waits minutes; a benchmark client cannot
@@ -45,9 +45,8 @@ class LoadResult:
 class Schedule:
     """Hands out mail indexes in order; with a rate, mail i is not due before t0 + i/rate."""
 
-    def __init__(self, mails: int, first: int, rate: float) -> None:
-        self.indexes = iter(range(first, first + mails))
-        self.first = first
+    def __init__(self, mails: int, rate: float) -> None:
+        self.indexes = iter(range(mails))
         self.rate = rate
         self.lock = threading.Lock()
         self.t0 = time.time()
@@ -57,11 +56,15 @@ class Schedule:
             index = next(self.indexes, None)
         if index is None:
             return None
-        due = self.t0 + (index - self.first) / self.rate if self.rate > 0 else 0.0
+        due = self.t0 + index / self.rate if self.rate > 0 else 0.0
         return index, due
 
 
 COUNTER_LOCK = threading.Lock()
+
+
+def layout(args: argparse.Namespace) -> Layout:
+    return Layout(args.mails, args.threads, args.order)
 
 
 def smtp_client(args: argparse.Namespace, schedule: Schedule, result: LoadResult) -> None:
@@ -69,15 +72,15 @@ def smtp_client(args: argparse.Namespace, schedule: Schedule, result: LoadResult
     while (item := schedule.next()) is not None:
         index, due = item
         time.sleep(max(0.0, due - time.time()))
-        mid, raw = thread_mail(args.run, index, args.threads)
+        mail = thread_mail(args.run, index, layout(args))
         sent, attempts = time.time(), 0
         while True:
             attempts += 1
             try:
                 if connection is None:
                     connection = smtplib.SMTP("127.0.0.1", args.port, timeout=SMTP_TIMEOUT_SECONDS)
-                connection.sendmail(sender(args.run, index, args.threads), [MAILBOX], raw)
-                result.records[mid] = [sent, time.time(), attempts]
+                connection.sendmail(mail.sender, [MAILBOX], mail.raw)
+                result.records[mail.message_id] = [sent, time.time(), attempts]
                 break
             except (smtplib.SMTPException, OSError) as exc:
                 code = getattr(exc, "smtp_code", 0)
@@ -87,7 +90,7 @@ def smtp_client(args: argparse.Namespace, schedule: Schedule, result: LoadResult
                 else:  # a dropped connection: reconnect, as an MTA would
                     connection = None
                 if attempts >= MAX_ATTEMPTS:
-                    result.failed.append(f"{mid}: {exc!r}")
+                    result.failed.append(f"{mail.message_id}: {exc!r}")
                     break
                 time.sleep(RETRY_PAUSE_SECONDS)
     if connection is not None:
@@ -96,7 +99,7 @@ def smtp_client(args: argparse.Namespace, schedule: Schedule, result: LoadResult
 
 def run_smtp(args: argparse.Namespace) -> LoadResult:
     result = LoadResult(started=time.time())
-    schedule = Schedule(args.mails, args.first, args.rate)
+    schedule = Schedule(args.mails, args.rate)
     clients = [
         threading.Thread(target=smtp_client, args=(args, schedule, result))
         for _ in range(args.concurrency)
@@ -114,7 +117,7 @@ Send = Callable[[int], Awaitable[str]]
 
 async def run_async(args: argparse.Namespace, send: Send) -> LoadResult:
     result = LoadResult(started=time.time())
-    schedule = Schedule(args.mails, args.first, args.rate)
+    schedule = Schedule(args.mails, args.rate)
 
     async def client() -> None:
         while (item := schedule.next()) is not None:
@@ -151,12 +154,13 @@ async def baseline_sender(args: argparse.Namespace) -> Send:
     # The same NEW_MESSAGE payloads mailroom would send, built before the clock starts:
     # parsing is mailroom's cost, not the baseline's.
     prepared: dict[int, tuple[str, str, dict[str, Any]]] = {}
-    for index in range(args.first, args.first + args.mails):
-        mid, raw = thread_mail(args.run, index, args.threads)
-        email = parse_email(raw)
+    for index in range(args.mails):
+        mail = thread_mail(args.run, index, layout(args))
+        email = parse_email(mail.raw)
         key = thread_key(email, mailbox=MAILBOX)
         message = to_new_message(email, key, datetime.now(UTC))
-        prepared[index] = (mid, f"bench-{key.workflow_id}", message.model_dump(mode="json"))
+        payload = message.model_dump(mode="json")
+        prepared[index] = (mail.message_id, f"bench-{key.workflow_id}", payload)
 
     async def send(index: int) -> str:
         mid, workflow_id, payload = prepared[index]
@@ -184,9 +188,9 @@ async def gateway_sender(args: argparse.Namespace) -> Send:
     )
 
     async def send(index: int) -> str:
-        mid, raw = thread_mail(args.run, index, args.threads)
-        await ingest_email(raw, mailboxes=[MAILBOX], gateway=gateway, parse=parse_email)
-        return mid
+        mail = thread_mail(args.run, index, layout(args))
+        await ingest_email(mail.raw, mailboxes=[MAILBOX], gateway=gateway, parse=parse_email)
+        return mail.message_id
 
     return send
 
@@ -197,8 +201,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--run", required=True, help="a run id that makes Message-IDs unique")
     p.add_argument("--mails", type=int, required=True)
-    p.add_argument("--first", type=int, default=0, help="index of the first mail")
     p.add_argument("--threads", type=int, required=True)
+    p.add_argument("--order", choices=ORDERS, default=ORDERS[0])
     p.add_argument("--concurrency", type=int, required=True)
     p.add_argument("--rate", type=float, default=0.0, help="mails/s overall; 0 = flat out")
     p.add_argument("--port", type=int, default=0)

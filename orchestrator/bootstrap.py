@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -10,14 +11,20 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from activities.agents import AgentActivities
 from activities.email import EmailActivities
+from activities.procurement import ProcurementActivities
+from adapters.agents.rules import RuleBasedAgent, load_knowledge_base
 from adapters.inbound.mime import parse_email
+from adapters.outbound.ledger import SqliteLedger
 from adapters.outbound.outbox import MaildirOutbox
 from adapters.outbound.smtp_sender import SentLog, SmtpRelaySender
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
+from orchestrator.flow_settings import flow_config, policy_rules
 from orchestrator.settings import Settings, parse_host_port
 from use_cases.mailboxes import Mailboxes
-from use_cases.ports import EmailParser, EmailSender
+from use_cases.ports import Agent, EmailParser, EmailSender
+from workflows.execute import ProcurementWorkflow, SupportWorkflow
 from workflows.thread import ThreadWorkflow
 
 WORKER_DRAIN_TIMEOUT = timedelta(seconds=15)
@@ -34,6 +41,8 @@ class Wiring:
     outbox: MaildirOutbox
     sender: EmailSender
     parse: EmailParser
+    agent: Agent
+    ledger: SqliteLedger
 
 
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
@@ -48,6 +57,8 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
         outbox=outbox,
         sender=sender,
         parse=parse_email,
+        agent=RuleBasedAgent(load_knowledge_base(settings.kb_file) if settings.kb_file else None),
+        ledger=SqliteLedger(settings.data_dir / "ledger.sqlite"),
     )
     for name, value in overrides.items():
         setattr(wiring, name, value)
@@ -78,6 +89,7 @@ def gateway(wiring: Wiring, client: Client) -> TemporalThreadGateway:
         client,
         task_queue=wiring.settings.task_queue,
         messages_per_run=wiring.settings.messages_per_run,
+        flow_config=flow_config(wiring.settings),
     )
 
 
@@ -85,7 +97,21 @@ def thread_worker(wiring: Wiring, client: Client) -> Worker:
     return Worker(
         client,
         task_queue=wiring.settings.task_queue,
-        workflows=[ThreadWorkflow],
-        activities=[EmailActivities(wiring.sender).send_email],
+        workflows=[ThreadWorkflow, ProcurementWorkflow, SupportWorkflow],
+        activities=worker_activities(wiring),
         graceful_shutdown_timeout=WORKER_DRAIN_TIMEOUT,
     )
+
+
+def worker_activities(wiring: Wiring) -> list[Callable[..., Any]]:
+    agents = AgentActivities(wiring.agent)
+    procurement = ProcurementActivities(wiring.ledger, policy_rules(wiring.settings))
+    return [
+        EmailActivities(wiring.sender).send_email,
+        agents.classify,
+        agents.extract_request,
+        agents.triage,
+        agents.answer_from_kb,
+        procurement.check_policy,
+        procurement.create_purchase_order,
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,6 +52,21 @@ class Settings(BaseSettings):
     max_in_flight: Annotated[int, Field(gt=0)] = 256
     messages_per_run: Annotated[int, Field(ge=10)] = 500
     log_level: str = "info"
+    # flows (procurement, support)
+    flow_modes: str = "procurement=child,support=inline"
+    approvers: CommaList = Field(default_factory=list)
+    auto_approve_limit: Annotated[float, Field(ge=0)] = 1_000.0
+    approval_reminder_after: timedelta = timedelta(days=1)
+    approval_expires_after: timedelta = timedelta(days=3)
+    blocked_words: CommaList = Field(default_factory=list)
+    blocked_suppliers: CommaList = Field(default_factory=list)
+    spend_limit_per_requester: Annotated[float, Field(ge=0)] | None = None
+    support_team: str = ""
+    sla_reminder_after: timedelta = timedelta(days=2)
+    sla_auto_close_after: timedelta = timedelta(days=5)
+    kb_file: Path | None = None
+    kb_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
+    search_attributes: bool | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -64,7 +80,9 @@ class Settings(BaseSettings):
         toml_file = Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
-    @field_validator("domains", "mailboxes", mode="before")
+    @field_validator(
+        "domains", "mailboxes", "approvers", "blocked_words", "blocked_suppliers", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -93,6 +111,12 @@ class Settings(BaseSettings):
                 parse_source(url)
             except SourceError as exc:
                 raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("flow_modes")
+    @classmethod
+    def _flow_modes(cls, value: str) -> str:
+        parse_flow_modes(value)
         return value
 
     @field_validator("log_level")
@@ -132,6 +156,17 @@ class Settings(BaseSettings):
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+
+def parse_flow_modes(value: str) -> dict[str, str]:
+    """`procurement=child,support=inline` → {"procurement": "child", "support": "inline"}."""
+    modes: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        flow, _, mode = part.partition("=")
+        if flow.strip() not in {"procurement", "support"} or mode.strip() not in {"child", "inline"}:
+            raise ValueError(f"expected flow=child|inline for procurement/support, got {part!r}")
+        modes[flow.strip()] = mode.strip()
+    return modes
 
 
 def parse_host_port(value: str) -> tuple[str, int]:

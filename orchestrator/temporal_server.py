@@ -76,6 +76,11 @@ class EmbeddedTemporal:
             "--log-level",
             "warn",
             "--ui-disable-news-fetch",
+            # flow and stage of every thread, filterable in the Web UI
+            "--search-attribute",
+            "MailroomFlow=Keyword",
+            "--search-attribute",
+            "MailroomStage=Keyword",
         ]
         if s.temporal_namespace != "default":
             command += ["--namespace", s.temporal_namespace]

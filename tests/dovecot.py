@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -192,11 +193,18 @@ class Dovecot:
             with suppress(Exception):
                 client.logout()
 
-    def append(self, raw: bytes, folder: str = "INBOX", flags: Sequence[str] = ()) -> None:
+    def append(
+        self,
+        raw: bytes,
+        folder: str = "INBOX",
+        flags: Sequence[bytes] = (),
+        received: datetime | None = None,
+    ) -> None:
+        """APPEND as a delivering server would; `received` sets the INTERNALDATE."""
         with self.client(None) as client:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
-            client.append(folder, raw, flags=list(flags))
+            client.append(folder, raw, flags=list(flags), msg_time=received)
 
     def flags(self, folder: str = "INBOX") -> dict[bytes, tuple[bytes, ...]]:
         """Message-ID header → flags, for every message in `folder`."""

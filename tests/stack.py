@@ -16,6 +16,7 @@ from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import Wiring, bootstrap, gateway
 from orchestrator.services import start_smtp, start_worker
 from orchestrator.settings import Settings
+from use_cases.models import OutboxEntry
 from tests.support import free_port
 
 
@@ -33,6 +34,11 @@ class Stack:
 def send_mail(port: int, raw: bytes, to: Sequence[str], sender: str) -> Any:
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
         return smtp.sendmail(sender, list(to), raw)
+
+
+def acknowledgements(stack: Stack) -> list[OutboxEntry]:
+    """The thread's own receipts, not the flows' mail."""
+    return [e for e in stack.wiring.outbox.entries() if e.message_id.startswith("<ack-")]
 
 
 def stack_settings(data_dir: Path, client: Client, task_queue: str, **extra: Any) -> Settings:

@@ -6,7 +6,7 @@ pydantic data converter can (de)serialise them and their shape is checked at eve
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +18,49 @@ MAX_SIGNAL_TEXT_CHARS = 32_000
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class MessageKind(StrEnum):
+    """What kind of sender wrote a message; only HUMAN mail is ever answered automatically."""
+
+    HUMAN = "human"
+    AUTO_REPLY = "auto-reply"
+    BOUNCE = "bounce"
+    OWN = "own"
+
+
+class MailClass(Frozen):
+    """The classifier's verdict: the kind, and why (None for a human message)."""
+
+    kind: MessageKind = MessageKind.HUMAN
+    reason: str | None = None
+
+
+class BlobRef(Frozen):
+    """A content-addressed blob: what the workflow holds instead of the bytes (claim-check)."""
+
+    sha256: str
+    size: int
+
+
+class Attachment(Frozen):
+    filename: str = ""
+    content_type: str = "application/octet-stream"
+    size: int = 0
+    sha256: str = ""
+    inline: bool = False
+    blob: BlobRef | None = None
+
+
+class DeliveryReport(Frozen):
+    """A delivery-status notification (RFC 3464, or read from a non-standard bounce text)."""
+
+    action: str = "failed"
+    status: str = ""
+    recipients: tuple[str, ...] = ()
+    diagnostic: str = ""
+    original_message_id: str | None = None
+    standard: bool = False
 
 
 class InboundEmail(Frozen):
@@ -39,6 +82,20 @@ class InboundEmail(Frozen):
     precedence: str | None = None
     defects: tuple[str, ...] = ()
     size: int = 0
+    # Real-world mail (issue 3): the reply's new text, attachments, and what the classifier
+    # and the thread key read. `contents` holds attachment bytes for the claim-check only:
+    # it is never serialised, so it can never reach Temporal.
+    new_text: str = ""
+    reply_to: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    contents: tuple[bytes, ...] = Field(default=(), exclude=True, repr=False)
+    report: DeliveryReport | None = None
+    x_loop: tuple[str, ...] = ()
+    list_id: str | None = None
+    auto_reply_headers: dict[str, str] = Field(default_factory=dict)
+    thread_index: str | None = None
+    content_type: str = ""
+    recipients: tuple[str, ...] = ()
 
 
 class ThreadKey(Frozen):
@@ -70,6 +127,14 @@ class NewMessage(Frozen):
         default=None, description="why this mail is automatic (never auto-answered), or None"
     )
     thread_rule: str = ""
+    # Real-world mail (issue 3); all optional so older payloads still deserialise.
+    kind: MessageKind = MessageKind.HUMAN
+    new_text: str = ""
+    text_blob: BlobRef | None = None
+    raw_blob: BlobRef | None = None
+    attachments: tuple[Attachment, ...] = ()
+    report: DeliveryReport | None = None
+    defects: tuple[str, ...] = ()
 
 
 class CompleteRequest(Frozen):
@@ -93,6 +158,12 @@ class MessageSummary(Frozen):
     thread_rule: str = ""
 
 
+class StageChange(BaseModel):
+    stage: str
+    at: datetime
+    note: str = ""
+
+
 class ThreadState(BaseModel):
     """Everything a thread remembers; carried across continue-as-new and reopening."""
 
@@ -110,9 +181,43 @@ class ThreadState(BaseModel):
     replies_sent: list[str] = Field(default_factory=list)
     flow: str | None = None
     stage: str | None = None
+    flow_mode: str | None = None
+    flow_workflow_id: str | None = None
+    flow_finished: bool = False
+    flows_started: int = 0
+    pending_approval: bool = False
+    po_number: str | None = None
+    history: list[StageChange] = Field(default_factory=list)
     runs: int = 1
     reopened: int = 0
     completed_reason: str | None = None
+
+
+class FlowMode(StrEnum):
+    CHILD = "child"
+    INLINE = "inline"
+
+
+class FlowConfig(BaseModel):
+    """Everything a flow needs from settings, passed in by the gateway (workflows read no env)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    modes: dict[str, FlowMode] = Field(
+        default_factory=lambda: {"procurement": FlowMode.CHILD, "support": FlowMode.INLINE}
+    )
+    approvers: tuple[str, ...] = ()
+    auto_approve_limit: float = 1_000.0
+    approval_reminder_after: timedelta = timedelta(days=1)
+    approval_expires_after: timedelta = timedelta(days=3)
+    support_team: str = ""
+    sla_reminder_after: timedelta = timedelta(days=2)
+    sla_auto_close_after: timedelta = timedelta(days=5)
+    kb_confidence: float = 0.5
+    search_attributes: bool = False
+
+    def mode_of(self, flow: str) -> FlowMode:
+        return self.modes.get(flow, FlowMode.INLINE)
 
 
 class ThreadInput(Frozen):
@@ -123,6 +228,7 @@ class ThreadInput(Frozen):
     state: ThreadState | None = None
     pending: tuple[NewMessage, ...] = ()
     messages_per_run: int = 0
+    flow_config: FlowConfig = Field(default_factory=lambda: FlowConfig())
 
 
 class ThreadView(Frozen):

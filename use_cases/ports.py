@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Protocol
 
+from use_cases.flows import (
+    Classification,
+    ClassifyRequest,
+    CreatePurchaseOrder,
+    ExtractRequest,
+    KbAnswer,
+    PurchaseOrder,
+    PurchaseRequest,
+    Triage,
+)
 from use_cases.models import (
+    BlobRef,
     CompleteRequest,
     InboundEmail,
     NewMessage,
     OutboundEmail,
     OutboxEntry,
     SendResult,
+    ThreadEntry,
     ThreadKey,
     ThreadState,
     ThreadStatus,
@@ -49,3 +62,62 @@ class Outbox(Protocol):
 
 
 EmailParser = Callable[[bytes], InboundEmail]
+
+
+class Agent(Protocol):
+    """What flows ask of an agent; the default is rules + a knowledge base, offline."""
+
+    async def classify(self, request: ClassifyRequest) -> Classification: ...
+
+    async def extract_request(self, request: ExtractRequest) -> PurchaseRequest: ...
+
+    async def triage(self, request: ClassifyRequest) -> Triage: ...
+
+    async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer: ...
+
+
+class Ledger(Protocol):
+    async def create_purchase_order(self, order: CreatePurchaseOrder) -> PurchaseOrder:
+        """Idempotent by `order.po_key`: the same key returns the same purchase order."""
+        ...
+
+    def purchase_orders(self) -> list[PurchaseOrder]: ...
+
+
+class BlobNotFound(LookupError):
+    pass
+
+
+class BlobStore(Protocol):
+    """Content-addressed bytes (claim-check): the workflow holds the BlobRef, never the bytes."""
+
+    async def put(self, data: bytes) -> BlobRef:
+        """Store `data` under its sha256; storing the same bytes again is a no-op."""
+        ...
+
+    async def get(self, sha256: str) -> bytes:
+        """The bytes stored under `sha256`; raise BlobNotFound."""
+        ...
+
+    async def keep_raw(self, message_id: str, raw: bytes) -> BlobRef:
+        """Store a received message and remember it under its Message-ID (for reprocess)."""
+        ...
+
+    async def raw(self, message_id: str) -> bytes:
+        """The raw message last kept under `message_id`; raise BlobNotFound."""
+        ...
+
+
+class ThreadIndex(Protocol):
+    """Durable Message-ID → thread map, so replies find their thread whatever headers the
+    client kept, and a subject index for the last-resort subject fallback."""
+
+    async def threads_of(self, message_ids: Sequence[str], mailbox: str) -> dict[str, str]:
+        """{message id: workflow id} for the ids already seen in `mailbox`."""
+        ...
+
+    async def record(self, mailbox: str, workflow_id: str, entry: ThreadEntry) -> None: ...
+
+    async def by_subject(self, mailbox: str, subject_key: str, since: datetime) -> list[ThreadEntry]:
+        """Threads of `mailbox` with this normalised subject, active since `since`."""
+        ...

@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities
+    from use_cases.flows import ApprovalDecision, FlowProgress
     from use_cases.models import (
         CompleteRequest,
         MessageSummary,
@@ -19,6 +20,9 @@ with workflow.unsafe.imports_passed_through():
         ThreadStatus,
     )
     from use_cases.replies import acknowledgement
+
+from workflows.execute import APPROVE, FLOW_PROGRESS, REJECT
+from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter
 
 TASK_QUEUE = "mailroom-threads"
 NEW_MESSAGE = "NEW_MESSAGE"
@@ -64,6 +68,8 @@ class ThreadWorkflow:
         self._complete: CompleteRequest | None = None
         self._messages_per_run = input.messages_per_run or DEFAULT_MESSAGES_PER_RUN
         self._messages_this_run = 0
+        self._flows = FlowRouter(self._state, input.flow_config)
+        self._flow_config = input.flow_config
 
     @workflow.signal(name=NEW_MESSAGE)
     def new_message(self, message: NewMessage) -> None:
@@ -77,6 +83,18 @@ class ThreadWorkflow:
     def complete_thread(self, request: CompleteRequest) -> None:
         self._complete = request
 
+    @workflow.signal(name=APPROVE)
+    async def approve(self, decision: ApprovalDecision) -> None:
+        await self._flows.on_decision(decision)
+
+    @workflow.signal(name=REJECT)
+    async def reject(self, decision: ApprovalDecision) -> None:
+        await self._flows.on_decision(decision)
+
+    @workflow.signal(name=FLOW_PROGRESS)
+    def flow_progress(self, progress: FlowProgress) -> None:
+        self._flows.apply(progress)
+
     @workflow.query(name=THREAD_STATE_QUERY)
     def thread_state(self) -> ThreadState:
         return self._state
@@ -84,13 +102,14 @@ class ThreadWorkflow:
     @workflow.run
     async def run(self, input: ThreadInput) -> ThreadState:
         while True:
-            await workflow.wait_condition(lambda: bool(self._pending) or self._complete is not None)
+            await workflow.wait_condition(
+                lambda: bool(self._pending) or self._complete is not None or self._flow_done()
+            )
             while self._pending:
                 await self._handle(self._pending.popleft())
-            if self._complete is not None:
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                if not self._pending:
-                    return self._completed(self._complete)
+            if self._complete is not None or self._flow_done():
+                if await self._finished():
+                    return self._state
             elif self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._state.runs += 1
@@ -101,8 +120,29 @@ class ThreadWorkflow:
                         state=self._state,
                         pending=tuple(self._pending),
                         messages_per_run=self._messages_per_run,
+                        flow_config=self._flow_config,
                     )
                 )
+
+    def _flow_done(self) -> bool:
+        return self._flows.flow is not None and self._state.flow_finished
+
+    async def _finished(self) -> bool:
+        """Complete the thread: on COMPLETE_THREAD (the flow is told and given a grace
+        period to wrap up) or when its flow finished. False if new mail arrived meanwhile."""
+        if self._complete is not None and self._flows.active:
+            await self._flows.on_complete()
+            try:
+                await workflow.wait_condition(self._flow_done, timeout=FLOW_COMPLETION_GRACE)
+            except TimeoutError:
+                workflow.logger.warning("flow did not finish on completion; thread completes")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._pending:
+            return False
+        self._state.status = ThreadStatus.COMPLETED
+        reason = f"{self._state.flow} flow {self._state.stage}" if self._flow_done() else None
+        self._state.completed_reason = self._complete.reason if self._complete else reason
+        return True
 
     def _remember(self, message: NewMessage) -> None:
         state = self._state
@@ -126,8 +166,11 @@ class ThreadWorkflow:
                 "not answering automatic mail %s: %s", message.message_id, message.automatic
             )
             return
-        if self._state.acknowledged or not message.from_addr:
-            return
+        if not self._state.acknowledged and message.from_addr:
+            await self._acknowledge(message)
+        await self._flows.on_message(message)
+
+    async def _acknowledge(self, message: NewMessage) -> None:
         reply = acknowledgement(message, self._state)
         await workflow.execute_activity_method(
             EmailActivities.send_email,
@@ -142,15 +185,10 @@ class ThreadWorkflow:
         ]
 
     def _should_continue_as_new(self) -> bool:
-        return (
+        return not self._flows.inline_running and (
             self._messages_this_run >= self._messages_per_run
             or workflow.info().is_continue_as_new_suggested()
         )
-
-    def _completed(self, request: CompleteRequest) -> ThreadState:
-        self._state.status = ThreadStatus.COMPLETED
-        self._state.completed_reason = request.reason
-        return self._state
 
 
 def _summary(message: NewMessage) -> MessageSummary:

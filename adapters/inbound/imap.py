@@ -75,6 +75,7 @@ class ImapInbound:
         self.status = "starting"
         self.sessions = 0
         self.handed_off = 0
+        self.idles = 0
         self._delay = backoff_initial
         self._log = log.bind(source=source.key, mailbox=source.mailbox)
 
@@ -193,6 +194,7 @@ class ImapInbound:
             await asyncio.sleep(self.source.poll_seconds)
             return
         await self._call(session.idle_start)
+        self.idles += 1
         self.status = "idle"
         renew_at = time.monotonic() + self.idle_renew
         while time.monotonic() < renew_at:

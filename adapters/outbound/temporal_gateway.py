@@ -13,6 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from use_cases.models import (
     CompleteRequest,
+    FlowConfig,
     NewMessage,
     ThreadInput,
     ThreadKey,
@@ -40,7 +41,9 @@ class TemporalThreadGateway:
         task_queue: str = TASK_QUEUE,
         messages_per_run: int = 0,
         handoff_timeout: timedelta = HANDOFF_TIMEOUT,
+        flow_config: FlowConfig | None = None,
     ) -> None:
+        self.flow_config = flow_config or FlowConfig()
         self.client = client
         self.task_queue = task_queue
         self.messages_per_run = messages_per_run
@@ -77,6 +80,7 @@ class TemporalThreadGateway:
             mailbox=key.mailbox,
             state=state,
             messages_per_run=self.messages_per_run,
+            flow_config=self.flow_config,
         )
         await self.client.start_workflow(
             ThreadWorkflow.run,

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.temporal_server import temporal_cli
 from tests.conftest import FIXTURES
-from tests.stack import Stack, running_stack, stack_settings
+from tests.stack import Stack, acknowledgements, running_stack, stack_settings
 from tests.support import free_port, wait_for
 from use_cases.models import ThreadState
 from use_cases.ports import ThreadNotFound
@@ -62,7 +62,7 @@ async def test_a_question_and_its_reply_share_a_thread_and_get_one_ack(
     assert state.participants == ["alice@example.com"]
     assert state.subject == "Printer on fire"
 
-    acks = await wait_for(lambda: stack.wiring.outbox.entries(), what="the acknowledgement")
+    acks = await wait_for(lambda: acknowledgements(stack), what="the acknowledgement")
     assert len(acks) == 1
     ack = acks[0]
     assert ack.to == ["alice@example.com"]
@@ -73,7 +73,7 @@ async def test_a_question_and_its_reply_share_a_thread_and_get_one_ack(
 
 async def test_a_reply_to_our_acknowledgement_joins_the_thread(stack: Stack, unique: str) -> None:
     await stack.send(unique_ids(fixture("support_question.eml"), unique), [SUPPORT])
-    ack = (await wait_for(lambda: stack.wiring.outbox.entries(), what="the ack"))[0]
+    ack = (await wait_for(lambda: acknowledgements(stack), what="the ack"))[0]
     reply = (
         f"From: alice@example.com\r\nTo: {SUPPORT}\r\nSubject: Re: Printer on fire\r\n"
         f"Message-ID: <thanks-{unique}@example.com>\r\nIn-Reply-To: {ack.message_id}\r\n"
@@ -83,7 +83,7 @@ async def test_a_reply_to_our_acknowledgement_joins_the_thread(stack: Stack, uni
     thread_id = workflow_id_for(SUPPORT, f"<question-1-{unique}@example.com>")
     state = await wait_for(lambda: thread_with(stack, thread_id, 2), what="the reply")
     assert state.message_ids[-1] == f"<thanks-{unique}@example.com>"
-    assert len(stack.wiring.outbox.entries()) == 1
+    assert len(acknowledgements(stack)) == 1
 
 
 async def test_the_same_message_id_twice_is_applied_once(stack: Stack, unique: str) -> None:
@@ -94,7 +94,7 @@ async def test_the_same_message_id_twice_is_applied_once(stack: Stack, unique: s
     thread_id = workflow_id_for(SUPPORT, f"<question-1-{unique}@example.com>")
     state = await wait_for(lambda: thread_with(stack, thread_id, 2), what="the thread")
     assert state.message_count == 2 and state.duplicates_ignored == 1
-    assert len(stack.wiring.outbox.entries()) == 1
+    assert len(acknowledgements(stack)) == 1
 
 
 async def test_one_mail_to_two_of_our_mailboxes_reaches_both_threads(
@@ -110,7 +110,7 @@ async def test_one_mail_to_two_of_our_mailboxes_reaches_both_threads(
         )
         assert state.mailbox == mailbox
     entries = await wait_for(
-        lambda: len(stack.wiring.outbox.entries()) == 2 and stack.wiring.outbox.entries(),
+        lambda: len(acknowledgements(stack)) == 2 and acknowledgements(stack),
         what="two acks",
     )
     assert sorted(e.from_addr for e in entries) == sorted([SUPPORT, PROCUREMENT])

@@ -1,74 +1,30 @@
-"""ThreadWorkflow under the time-skipping test server, with a fake sender (a port we own)."""
+"""ThreadWorkflow under the time-skipping test server, with a fake sender (a port we own).
+
+The mailbox here routes to no flow (`other`), so only the thread's own behaviour shows."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.email import EmailActivities
-from adapters.outbound.temporal_gateway import TemporalThreadGateway
-from tests.fakes import FakeEmailSender
 from tests.support import wait_for
-from use_cases.models import CompleteRequest, NewMessage, ThreadKey, ThreadState, ThreadStatus
-from use_cases.threading import workflow_id_for
+from tests.workflows.harness import Harness, thread_harness
+from use_cases.models import CompleteRequest, ThreadStatus
 from workflows.thread import ThreadWorkflow
 
-MAILBOX = "support@mailroom.local"
-
-
-class Harness:
-    def __init__(self, env: WorkflowEnvironment, task_queue: str, messages_per_run: int) -> None:
-        self.env = env
-        self.sender = FakeEmailSender()
-        self.gateway = TemporalThreadGateway(
-            env.client, task_queue=task_queue, messages_per_run=messages_per_run
-        )
-        self.root = f"<root-{uuid.uuid4().hex}@example.com>"
-        self.key = ThreadKey(
-            mailbox=MAILBOX,
-            key=self.root,
-            rule="test",
-            workflow_id=workflow_id_for(MAILBOX, self.root),
-        )
-
-    def message(self, n: int, **fields: object) -> NewMessage:
-        own_id = self.root if n == 0 else f"<m{n}-{self.root[1:]}"
-        values: dict[str, object] = {
-            "mailbox": MAILBOX,
-            "message_id": own_id,
-            "from_addr": "alice@example.com",
-            "to": (MAILBOX,),
-            "subject": "Printer on fire",
-            "references": () if n == 0 else (self.root,),
-            "received_at": datetime(2026, 11, 21, tzinfo=UTC),
-            **fields,
-        }
-        return NewMessage.model_validate(values)
-
-    async def state(self) -> ThreadState:
-        return await self.gateway.get(self.key.workflow_id)
-
-    async def has_messages(self, count: int) -> ThreadState | None:
-        state = await self.state()
-        return state if state.message_count >= count else None
+MAILBOX = "info@mailroom.local"
 
 
 @pytest.fixture
 async def harness(
-    time_skipping_env: WorkflowEnvironment, task_queue: str
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[Harness]:
-    h = Harness(time_skipping_env, task_queue, messages_per_run=10)
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=task_queue,
-        workflows=[ThreadWorkflow],
-        activities=[EmailActivities(h.sender).send_email],
-    ):
+    async with thread_harness(
+        time_skipping_env, task_queue, tmp_path, mailbox=MAILBOX, messages_per_run=10
+    ) as h:
         yield h
 
 
@@ -83,7 +39,7 @@ async def test_first_human_message_gets_one_threaded_acknowledgement(harness: Ha
     assert ack.to == ("alice@example.com",)
     assert ack.in_reply_to == harness.root
     assert ack.references == (harness.root,)
-    assert ack.subject == "Re: Printer on fire"
+    assert ack.subject == "Re: Lunch on Friday"
     assert ack.headers["Auto-Submitted"] == "auto-replied"
     assert (await harness.state()).acknowledged
 

@@ -1,0 +1,37 @@
+"""Agent calls, only ever from activities: timeouts and retries are Temporal's, and output
+is a validated pydantic model (a malformed answer raises and is retried, never trusted)."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from use_cases.flows import (
+    Classification,
+    ClassifyRequest,
+    ExtractRequest,
+    KbAnswer,
+    PurchaseRequest,
+    Triage,
+)
+from use_cases.ports import Agent
+
+
+class AgentActivities:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    @activity.defn(name="agent_classify")
+    async def classify(self, request: ClassifyRequest) -> Classification:
+        return Classification.model_validate(await self.agent.classify(request))
+
+    @activity.defn(name="agent_extract_request")
+    async def extract_request(self, request: ExtractRequest) -> PurchaseRequest:
+        return PurchaseRequest.model_validate(await self.agent.extract_request(request))
+
+    @activity.defn(name="agent_triage")
+    async def triage(self, request: ClassifyRequest) -> Triage:
+        return Triage.model_validate(await self.agent.triage(request))
+
+    @activity.defn(name="agent_answer_from_kb")
+    async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer:
+        return KbAnswer.model_validate(await self.agent.answer_from_kb(request))

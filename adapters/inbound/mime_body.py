@@ -1,0 +1,187 @@
+"""The MIME tree of a message → its best text, its attachments and any delivery-status report.
+
+The tree is walked iteratively (no recursion: a hostile `message/rfc822` nesting cannot blow
+the stack) and never descends into an attached message: a forwarded mail is an attachment,
+its text is not ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from email.message import Message
+
+from adapters.inbound.charsets import decode_text
+from adapters.inbound.html_text import html_to_text
+from adapters.inbound.mime_headers import decode_words, unfold
+from use_cases.models import Attachment, DeliveryReport
+
+MAX_PARTS = 1_000
+DSN_RECIPIENTS = 100
+
+
+@dataclass
+class Body:
+    text: str = ""
+    attachments: list[Attachment] = field(default_factory=list)
+    contents: list[bytes] = field(default_factory=list)
+    report: DeliveryReport | None = None
+    defects: list[str] = field(default_factory=list)
+
+
+def read_body(msg: Message) -> Body:
+    body = Body()
+    plain: str | None = None
+    html: str | None = None
+    original: Message | None = None
+    for part in _leaves(msg, body.defects):
+        ctype = part.get_content_type()
+        if ctype == "message/delivery-status":
+            body.report = _delivery_status(part)
+        elif ctype in ("message/rfc822", "text/rfc822-headers") and original is None:
+            original = part
+        if _is_attachment(part, ctype):
+            _attach(part, ctype, body)
+        elif ctype == "text/html" and html is None:
+            html = _text_of(part, body.defects)
+        elif plain is None and (ctype == "text/plain" or part.get_content_maintype() != "text"):
+            plain = _text_of(part, body.defects)
+    if plain is None and html is not None:
+        plain = html_to_text(html)
+    if body.report is not None and original is not None:
+        body.report = _with_original_id(original, body.report)
+    body.text = _clean(plain or "")
+    return body
+
+
+def _leaves(msg: Message, defects: list[str]) -> list[Message]:
+    leaves: list[Message] = []
+    stack = [msg]
+    seen = 0
+    while stack:
+        part = stack.pop()
+        seen += 1
+        if seen > MAX_PARTS:
+            defects.append(f"more than {MAX_PARTS} MIME parts: the rest ignored")
+            break
+        payload = part.get_payload()
+        if part.get_content_maintype() == "multipart" and isinstance(payload, list):
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+        else:
+            leaves.append(part)
+    return leaves
+
+
+def _is_attachment(part: Message, ctype: str) -> bool:
+    if ctype in ("text/plain", "text/html", "message/delivery-status"):
+        disposition = str(part.get("Content-Disposition", "")).split(";")[0].strip().lower()
+        return disposition == "attachment" or bool(_filename(part))
+    return part.get_content_maintype() != "multipart"
+
+
+def _filename(part: Message) -> str:
+    try:
+        name = part.get_filename() or part.get_param("name")
+    except Exception:
+        return ""
+    if isinstance(name, tuple):  # an undecodable RFC 2231 value
+        name = str(name[2])
+    return " ".join(decode_words(unfold(name)).split()) if name else ""
+
+
+def _payload_bytes(part: Message) -> bytes:
+    if part.get_content_maintype() == "message":
+        inner = part.get_payload()
+        if isinstance(inner, list):
+            chunks = []
+            for message in inner:
+                try:
+                    chunks.append(message.as_bytes())
+                except Exception:
+                    chunks.append(str(message).encode("utf-8", "surrogateescape"))
+            return b"".join(chunks)
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+
+
+def _attach(part: Message, ctype: str, body: Body) -> None:
+    data = _payload_bytes(part)
+    disposition = str(part.get("Content-Disposition", "")).split(";")[0].strip().lower()
+    body.attachments.append(
+        Attachment(
+            filename=_filename(part),
+            content_type=ctype,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            inline=disposition == "inline",
+        )
+    )
+    body.contents.append(data)
+
+
+def _text_of(part: Message, defects: list[str]) -> str:
+    charset = part.get_param("charset")
+    label = charset if isinstance(charset, str) else None
+    text, defect = decode_text(_payload_bytes(part), label)
+    if defect:
+        defects.append(defect)
+    return text
+
+
+def _clean(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+
+
+def _delivery_status(part: Message) -> DeliveryReport:
+    """RFC 3464: one per-message block, then a block per recipient."""
+    blocks = [b for b in part.get_payload() if isinstance(b, Message)]
+    if not blocks and isinstance(part.get_payload(), str):
+        blocks = [_header_block(line_block) for line_block in part.get_payload().split("\n\n")]
+    recipients: list[str] = []
+    status = action = diagnostic = ""
+    for block in blocks[1:] or blocks:
+        recipient = unfold(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
+        if recipient and len(recipients) < DSN_RECIPIENTS:
+            recipients.append(recipient.rpartition(";")[2].strip().strip("<>").lower())
+        codes = unfold(block.get("Status") or "").split()
+        status = status or (codes[0] if codes else "")
+        action = action or unfold(block.get("Action") or "").lower()
+        diagnostic = diagnostic or unfold(block.get("Diagnostic-Code") or "")
+    return DeliveryReport(
+        action=action or "failed",
+        status=status,
+        recipients=tuple(dict.fromkeys(recipients)),
+        diagnostic=diagnostic[:500],
+        standard=True,
+    )
+
+
+def _header_block(text: str) -> Message:
+    block = Message()
+    for line in text.splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            block[name.strip()] = value.strip()
+    return block
+
+
+def _with_original_id(part: Message, report: DeliveryReport) -> DeliveryReport:
+    inner = part.get_payload()
+    headers: Message | None = None
+    if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+        headers = inner[0]
+    elif isinstance(inner, str):
+        headers = _header_block(inner.split("\n\n", 1)[0])
+    if headers is None:
+        return report
+    found = unfold(headers.get("Message-ID") or "")
+    start, end = found.find("<"), found.find(">")
+    if 0 <= start < end:
+        return report.model_copy(update={"original_message_id": found[start : end + 1]})
+    return report

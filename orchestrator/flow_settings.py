@@ -1,0 +1,36 @@
+"""Settings → what the flows get: FlowConfig (into the workflow input) and PolicyRules."""
+
+from __future__ import annotations
+
+from orchestrator.settings import Settings, parse_flow_modes
+from use_cases.flows import FlowConfig, FlowMode
+from use_cases.policy import PolicyRules
+
+
+def flow_config(settings: Settings) -> FlowConfig:
+    search_attributes = settings.search_attributes
+    if search_attributes is None:  # the embedded server registers them; a cluster may not
+        search_attributes = settings.embedded_temporal
+    return FlowConfig(
+        modes={
+            flow: FlowMode(mode) for flow, mode in parse_flow_modes(settings.flow_modes).items()
+        },
+        approvers=tuple(settings.approvers),
+        auto_approve_limit=settings.auto_approve_limit,
+        approval_reminder_after=settings.approval_reminder_after,
+        approval_expires_after=settings.approval_expires_after,
+        support_team=settings.support_team,
+        sla_reminder_after=settings.sla_reminder_after,
+        sla_auto_close_after=settings.sla_auto_close_after,
+        kb_confidence=settings.kb_confidence,
+        search_attributes=search_attributes,
+    )
+
+
+def policy_rules(settings: Settings) -> PolicyRules:
+    return PolicyRules(
+        blocked_words=settings.blocked_words,
+        blocked_suppliers=settings.blocked_suppliers,
+        spend_limit_per_requester=settings.spend_limit_per_requester,
+        auto_approve_limit=settings.auto_approve_limit,
+    )

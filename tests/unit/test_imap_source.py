@@ -1,0 +1,139 @@
+"""IMAP source URLs, their masking in settings, the durable checkpoint, and batch sizing."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from adapters.inbound.imap import _by_size
+from adapters.inbound.imap_checkpoint import Checkpoint, SqliteCheckpointStore
+from adapters.inbound.imap_source import After, SourceError, Tls, masked_url, parse_source
+from orchestrator.settings import Settings, SettingsError, load_settings, masked
+
+EXAMPLE = (
+    "imaps://support%40corp.example:secret@imap.corp.example/INBOX"
+    "?mailbox=support@mailroom.local&after=move:Processed"
+)
+
+
+def test_issue_example_is_implicit_tls_with_decoded_user_and_move_folder() -> None:
+    source = parse_source(EXAMPLE)
+    assert (source.host, source.port, source.tls) == ("imap.corp.example", 993, Tls.IMPLICIT)
+    assert (source.username, source.password) == ("support@corp.example", "secret")
+    assert source.folder == "INBOX"
+    assert source.mailbox == "support@mailroom.local"
+    assert (source.after, source.move_to) == (After.MOVE, "Processed")
+    assert source.key == "support@corp.example@imap.corp.example:993/INBOX"
+
+
+def test_imap_scheme_is_starttls_and_tls_off_is_plain() -> None:
+    starttls = parse_source("imap://u:p@mail.example/?mailbox=a@b")
+    assert (starttls.tls, starttls.port, starttls.folder) == (Tls.STARTTLS, 143, "INBOX")
+    plain = parse_source("imap://u:p@127.0.0.1:1143/Support%20Desk?tls=off&mailbox=a@b")
+    assert (plain.tls, plain.port, plain.folder) == (Tls.OFF, 1143, "Support Desk")
+
+
+def test_defaults_mark_after_hand_off_and_start_at_new_mail_with_idle() -> None:
+    source = parse_source("imaps://u:p@h/?mailbox=a@b")
+    assert (source.after, source.start, source.idle, source.start_date) == (
+        After.MARK,
+        "new",
+        True,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "expected", "as_date"),
+    [("all", "all", None), ("NEW", "new", None), ("2024-03-01", "2024-03-01", date(2024, 3, 1))],
+)
+def test_start_is_all_new_or_a_date(start: str, expected: str, as_date: date | None) -> None:
+    source = parse_source(f"imaps://u:p@h/?start={start}")
+    assert (source.start, source.start_date) == (expected, as_date)
+
+
+def test_xoauth2_takes_its_token_from_a_named_variable_not_the_url() -> None:
+    source = parse_source("imaps://me%40gmail.com@imap.gmail.com/?auth=xoauth2&token_env=TOKEN")
+    assert (source.auth, source.token_env, source.password) == ("xoauth2", "TOKEN", "")
+
+
+def test_polling_interval_and_idle_off_are_configurable() -> None:
+    source = parse_source("imaps://u:p@h/?poll=2.5&idle=off")
+    assert (source.poll_seconds, source.idle) == (2.5, False)
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("pop3://u:p@h/", "scheme"),
+        ("imaps:///INBOX", "no host"),
+        ("imaps://h/", "no user name"),
+        ("imaps://u:secret@h/?tls=off", "imaps:// is always TLS"),
+        ("imaps://u:secret@h/?after=move", "needs a folder"),
+        ("imaps://u:secret@h/?after=delete", "after must be"),
+        ("imaps://u:secret@h/?start=yesterday", "start must be"),
+        ("imaps://u:secret@h/?auth=xoauth2", "token_env"),
+        ("imaps://u:secret@h/?auth=kerberos", "auth must be"),
+        ("imaps://u:secret@h/?poll=0", "poll must be"),
+        ("imaps://u:secret@h/?folder=INBOX", "unknown parameter 'folder'"),
+        ("imaps://u:secret@h:99999/", "bad port"),
+    ],
+)
+def test_bad_urls_are_refused_naming_the_problem_without_the_password(
+    url: str, complaint: str
+) -> None:
+    with pytest.raises(SourceError) as raised:
+        parse_source(url)
+    assert complaint in str(raised.value)
+    assert "secret" not in str(raised.value)
+
+
+def test_masked_url_hides_only_the_password() -> None:
+    assert masked_url(EXAMPLE) == (
+        "imaps://support%40corp.example:********@imap.corp.example/INBOX"
+        "?mailbox=support@mailroom.local&after=move:Processed"
+    )
+    assert masked_url("imaps://u@h/?auth=xoauth2&token_env=T") == (
+        "imaps://u@h/?auth=xoauth2&token_env=T"
+    )
+
+
+def test_settings_split_sources_on_commas_keep_their_case_and_mask_passwords() -> None:
+    second = "imap://Other:PassWord@h2/Tickets?tls=off&mailbox=procurement@mailroom.local"
+    settings = Settings(
+        mailboxes=["support@mailroom.local", "procurement@mailroom.local"],
+        imap_sources=f"{EXAMPLE}, {second}",  # as from the env
+    )
+    assert settings.imap_sources == [EXAMPLE, second]
+    shown = masked(settings)["MAILROOM_IMAP_SOURCES"]
+    assert "secret" not in shown and "PassWord" not in shown
+    assert shown.count(":********@") == 2
+
+
+def test_settings_refuse_a_bad_source_or_a_mailbox_that_is_not_ours() -> None:
+    with pytest.raises(SettingsError, match=r"MAILROOM_IMAP_SOURCES: .*after must be") as bad:
+        load_settings(imap_sources=["imaps://u:secret@h/?after=shred&mailbox=a@mailroom.local"])
+    assert "secret" not in str(bad.value)
+    with pytest.raises(SettingsError, match=r"MAILROOM_IMAP_SOURCES: .*mailbox= must name"):
+        load_settings(imap_sources=["imaps://u:secret@h/?mailbox=help@elsewhere.example"])
+    with pytest.raises(SettingsError, match="mailbox= must name"):
+        load_settings(imap_sources=["imaps://u:secret@h/"])
+
+
+def test_checkpoint_is_durable_per_source_and_replaced_on_save(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "imap.sqlite"
+    store = SqliteCheckpointStore(path)
+    assert store.load("a") is None
+    store.save("a", Checkpoint(uidvalidity=7, last_uid=10))
+    store.save("b", Checkpoint(uidvalidity=9, last_uid=1))
+    store.save("a", Checkpoint(uidvalidity=8, last_uid=0))  # UIDVALIDITY changed: rescan
+    reopened = SqliteCheckpointStore(path)  # as after a restart
+    assert reopened.load("a") == Checkpoint(uidvalidity=8, last_uid=0)
+    assert reopened.load("b") == Checkpoint(uidvalidity=9, last_uid=1)
+
+
+def test_batches_are_bounded_in_bytes_and_a_big_mail_goes_alone() -> None:
+    sizes = {1: 40, 2: 40, 3: 500, 4: 10, 5: 10}
+    assert list(_by_size([1, 2, 3, 4, 5], sizes, 100)) == [[1, 2], [3], [4, 5]]

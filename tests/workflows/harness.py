@@ -1,0 +1,119 @@
+"""A thread under the time-skipping server: real workflows and activities, fake sender."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from adapters.outbound.temporal_gateway import TemporalThreadGateway
+from orchestrator.bootstrap import bootstrap, worker_activities
+from orchestrator.settings import Settings
+from tests.fakes import FakeEmailSender
+from use_cases.flows import FlowConfig
+from use_cases.models import NewMessage, OutboundEmail, ThreadKey, ThreadState
+from use_cases.threading import workflow_id_for
+from workflows.execute import ProcurementWorkflow, SupportWorkflow
+from workflows.thread import ThreadWorkflow
+
+
+class Harness:
+    def __init__(
+        self,
+        env: WorkflowEnvironment,
+        gateway: TemporalThreadGateway,
+        sender: FakeEmailSender,
+        mailbox: str,
+        settings: Settings,
+    ) -> None:
+        self.env = env
+        self.gateway = gateway
+        self.sender = sender
+        self.mailbox = mailbox
+        self.settings = settings
+        self.root = f"<root-{uuid.uuid4().hex}@example.com>"
+        self.key = ThreadKey(
+            mailbox=mailbox,
+            key=self.root,
+            rule="test",
+            workflow_id=workflow_id_for(mailbox, self.root),
+        )
+
+    @property
+    def thread_id(self) -> str:
+        return self.key.workflow_id
+
+    def message(self, n: int, **fields: object) -> NewMessage:
+        own_id = self.root if n == 0 else f"<m{n}-{self.root[1:]}"
+        values: dict[str, object] = {
+            "mailbox": self.mailbox,
+            "message_id": own_id,
+            "from_addr": "alice@example.com",
+            "to": (self.mailbox,),
+            "subject": "Lunch on Friday",
+            "references": () if n == 0 else (self.root,),
+            "received_at": datetime(2026, 11, 21, tzinfo=UTC),
+            **fields,
+        }
+        return NewMessage.model_validate(values)
+
+    async def send(self, n: int, **fields: object) -> NewMessage:
+        message = self.message(n, **fields)
+        await self.gateway.new_message(self.key, message)
+        return message
+
+    async def state(self) -> ThreadState:
+        return await self.gateway.get(self.key.workflow_id)
+
+    async def has_messages(self, count: int) -> ThreadState | None:
+        state = await self.state()
+        return state if state.message_count >= count else None
+
+    async def at_stage(self, stage: str) -> ThreadState | None:
+        state = await self.state()
+        return state if state.stage == stage else None
+
+    def mails(self, purpose: str) -> list[OutboundEmail]:
+        """Mails sent for one purpose: flow mail Message-IDs start with <flow-n-purpose-."""
+        return [m for m in self.sender.sent if f"-{purpose}-" in m.message_id]
+
+
+@asynccontextmanager
+async def thread_harness(
+    env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+    *,
+    mailbox: str,
+    flow_config: FlowConfig | None = None,
+    messages_per_run: int = 500,
+    **settings_fields: object,
+) -> AsyncIterator[Harness]:
+    sender = FakeEmailSender()
+    settings = Settings.model_validate(
+        {
+            "data_dir": tmp_path,
+            "task_queue": task_queue,
+            "temporal_address": "unused:1",
+            **settings_fields,
+        }
+    )
+    wiring = bootstrap(settings, sender=sender)
+    gateway = TemporalThreadGateway(
+        env.client,
+        task_queue=task_queue,
+        messages_per_run=messages_per_run,
+        flow_config=flow_config or FlowConfig(),
+    )
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[ThreadWorkflow, ProcurementWorkflow, SupportWorkflow],
+        activities=worker_activities(wiring),
+    ):
+        yield Harness(env, gateway, sender, mailbox, settings)

@@ -1,0 +1,147 @@
+"""Models and pure rules of the business flows (procurement, support) a thread runs."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from use_cases.models import FlowConfig, FlowMode, NewMessage, StageChange
+
+__all__ = ["FlowConfig", "FlowMode"]
+
+
+class FlowName(StrEnum):
+    PROCUREMENT = "procurement"
+    SUPPORT = "support"
+    OTHER = "other"
+
+
+class Classification(BaseModel):
+    flow: FlowName
+    confidence: float = Field(ge=0, le=1)
+    reason: str = ""
+
+
+class ClassifyRequest(BaseModel):
+    mailbox: str
+    subject: str
+    text: str
+
+
+class LineItem(BaseModel):
+    description: str
+    quantity: int = Field(ge=1)
+
+
+class PurchaseRequest(BaseModel):
+    requester: str
+    items: list[LineItem] = Field(default_factory=list)
+    budget: float | None = Field(default=None, ge=0)
+    currency: str = "EUR"
+    deadline: str | None = None
+    supplier: str | None = None
+    text: str = ""
+
+    @property
+    def missing(self) -> list[str]:
+        gaps = []
+        if not self.items:
+            gaps.append("the items and quantities")
+        if self.budget is None:
+            gaps.append("the budget")
+        return gaps
+
+
+class ExtractRequest(BaseModel):
+    requester: str
+    subject: str
+    text: str
+
+
+class PolicyDecision(BaseModel):
+    allowed: bool
+    needs_approval: bool = False
+    reasons: list[str] = Field(default_factory=list)
+
+
+class PurchaseOrder(BaseModel):
+    po_number: str
+    po_key: str
+    thread_id: str
+    requester: str
+    total: float | None
+    created_at: datetime
+    items: list[LineItem] = Field(default_factory=list)
+
+
+class CreatePurchaseOrder(BaseModel):
+    po_key: str
+    thread_id: str
+    request: PurchaseRequest
+
+
+class Triage(BaseModel):
+    category: str
+    priority: str = "normal"
+
+
+class KbAnswer(BaseModel):
+    answer: str | None = None
+    confidence: float = Field(default=0.0, ge=0, le=1)
+    article: str | None = None
+
+
+class ApprovalDecision(BaseModel):
+    approved: bool
+    by: str
+    reason: str = ""
+
+
+class FlowProgress(BaseModel):
+    """What a flow shows its thread: reported inline or by signal from a child workflow."""
+
+    flow: str
+    stage: str
+    finished: bool = False
+    pending_approval: bool = False
+    po_number: str | None = None
+    history: list[StageChange] = Field(default_factory=list)
+
+
+class FlowStart(BaseModel):
+    """Input of a flow, as child workflow or inline: the thread, config and first message."""
+
+    thread_id: str
+    mailbox: str
+    flow: FlowName
+    first: NewMessage
+    config: FlowConfig
+    parent_workflow_id: str | None = None
+    reopened: bool = False
+
+
+APPROVE_WORDS = re.compile(r"^\s*(approve|approved|yes,? approved?|ok,? approved?)\b", re.I)
+REJECT_WORDS = re.compile(r"^\s*(reject|rejected|denied|decline|declined)\b", re.I)
+SOLVED_WORDS = re.compile(
+    r"\b(solved|resolved|fixed|works now|working now|that worked|all good|close (the|this) "
+    r"(ticket|thread))\b",
+    re.I,
+)
+
+
+def emailed_decision(message: NewMessage) -> ApprovalDecision | None:
+    """An approver's reply that starts with approve/reject is a decision (quoted text ignored)."""
+    first_line = next((ln for ln in message.text.splitlines() if ln.strip()), "")
+    if APPROVE_WORDS.match(first_line):
+        return ApprovalDecision(approved=True, by=message.from_addr, reason=first_line.strip())
+    if REJECT_WORDS.match(first_line):
+        return ApprovalDecision(approved=False, by=message.from_addr, reason=first_line.strip())
+    return None
+
+
+def says_solved(message: NewMessage) -> bool:
+    fresh = "\n".join(ln for ln in message.text.splitlines() if not ln.lstrip().startswith(">"))
+    return bool(SOLVED_WORDS.search(fresh))

@@ -1,0 +1,162 @@
+"""`execute_workflow`: run a flow as a child workflow or inline, behind one handle (seed 003).
+
+As a child, the flow has its own history and id (`<thread id>-<flow>-<n>`) and its parent
+close policy is ABANDON, deliberately: the thread continues-as-new and is completed by
+operators, and a purchase waiting for approval must survive both; the child reports its
+progress by signalling the thread's workflow id, which reaches whichever run is current.
+Inline, the very same flow object runs as a task inside the thread's workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from use_cases.flows import ApprovalDecision, FlowName, FlowProgress, FlowStart
+    from use_cases.models import CompleteRequest, NewMessage
+
+from workflows.flow import FlowRuntime, Reporter
+from workflows.procurement import ProcurementFlow
+from workflows.support import SupportFlow
+
+FLOW_PROGRESS = "FLOW_PROGRESS"
+APPROVE = "APPROVE"
+REJECT = "REJECT"
+NEW_MESSAGE = "NEW_MESSAGE"
+COMPLETE_THREAD = "COMPLETE_THREAD"
+FLOW_PROGRESS_QUERY = "flow_progress"
+
+
+class FlowHandle(Protocol):
+    async def deliver(self, message: NewMessage) -> None: ...
+    async def decide(self, decision: ApprovalDecision) -> None: ...
+    async def complete(self) -> None: ...
+
+
+class InlineFlow:
+    def __init__(self, runtime: FlowRuntime) -> None:
+        self.runtime = runtime
+        self.task: asyncio.Task[FlowProgress] = asyncio.create_task(runtime.run())
+
+    async def deliver(self, message: NewMessage) -> None:
+        self.runtime.deliver(message)
+
+    async def decide(self, decision: ApprovalDecision) -> None:
+        self.runtime.decide(decision)
+
+    async def complete(self) -> None:
+        self.runtime.request_complete()
+
+    async def result(self) -> FlowProgress:
+        return await self.task
+
+
+class ChildFlow:
+    """A flow running as a child workflow; also re-attached after the thread continued-as-new."""
+
+    def __init__(self, workflow_id: str) -> None:
+        self.handle = workflow.get_external_workflow_handle(workflow_id)
+
+    async def deliver(self, message: NewMessage) -> None:
+        await self.handle.signal(NEW_MESSAGE, message)
+
+    async def decide(self, decision: ApprovalDecision) -> None:
+        await self.handle.signal(APPROVE if decision.approved else REJECT, decision)
+
+    async def complete(self) -> None:
+        await self.handle.signal(COMPLETE_THREAD, CompleteRequest())
+
+
+class _FlowWorkflow:
+    """Signal plumbing shared by the child-workflow wrappers of every flow."""
+
+    runtime: FlowRuntime
+
+    def _reporter(self, start: FlowStart) -> Reporter:
+        async def report(progress: FlowProgress) -> None:
+            if start.parent_workflow_id:
+                parent = workflow.get_external_workflow_handle(start.parent_workflow_id)
+                try:
+                    await parent.signal(FLOW_PROGRESS, progress)
+                except Exception:  # a completed thread no longer listens; the flow goes on
+                    workflow.logger.info("thread %s did not take progress", start.thread_id)
+
+        return report
+
+    @workflow.signal(name=NEW_MESSAGE)
+    def new_message(self, message: NewMessage) -> None:
+        self.runtime.deliver(message)
+
+    @workflow.signal(name=APPROVE)
+    def approve(self, decision: ApprovalDecision) -> None:
+        self.runtime.decide(decision)
+
+    @workflow.signal(name=REJECT)
+    def reject(self, decision: ApprovalDecision) -> None:
+        self.runtime.decide(decision)
+
+    @workflow.signal(name=COMPLETE_THREAD)
+    def complete_thread(self, request: CompleteRequest) -> None:
+        self.runtime.request_complete()
+
+    @workflow.query(name=FLOW_PROGRESS_QUERY)
+    def flow_progress(self) -> FlowProgress:
+        return self.runtime.progress
+
+
+@workflow.defn(name="ProcurementFlow")
+class ProcurementWorkflow(_FlowWorkflow):
+    @workflow.init
+    def __init__(self, start: FlowStart) -> None:
+        self.runtime = ProcurementFlow(start, self._reporter(start))
+
+    @workflow.run
+    async def run(self, start: FlowStart) -> FlowProgress:
+        return await self.runtime.run()
+
+
+@workflow.defn(name="SupportFlow")
+class SupportWorkflow(_FlowWorkflow):
+    @workflow.init
+    def __init__(self, start: FlowStart) -> None:
+        self.runtime = SupportFlow(start, self._reporter(start))
+
+    @workflow.run
+    async def run(self, start: FlowStart) -> FlowProgress:
+        return await self.runtime.run()
+
+
+FLOWS: dict[FlowName, type[FlowRuntime]] = {
+    FlowName.PROCUREMENT: ProcurementFlow,
+    FlowName.SUPPORT: SupportFlow,
+}
+CHILD_WORKFLOWS: dict[FlowName, Any] = {
+    FlowName.PROCUREMENT: ProcurementWorkflow,
+    FlowName.SUPPORT: SupportWorkflow,
+}
+
+
+async def execute_workflow(
+    flow: FlowName,
+    *,
+    args: FlowStart,
+    as_child: bool = False,
+    workflow_id: str | None = None,
+    report: Reporter,
+    **child_options: Any,
+) -> FlowHandle:
+    """Start `flow` as a child workflow (`as_child=True`) or inline; either way the caller
+    gets a handle to forward messages, decisions and completion to the same flow code."""
+    if as_child:
+        await workflow.start_child_workflow(
+            CHILD_WORKFLOWS[flow].run,
+            args,
+            id=workflow_id or f"{args.thread_id}-{flow.value}",
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            **child_options,
+        )
+        return ChildFlow(workflow_id or f"{args.thread_id}-{flow.value}")
+    return InlineFlow(FLOWS[flow](args, report))

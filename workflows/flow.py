@@ -1,0 +1,129 @@
+"""What every flow shares, in workflow code: its inbox, decisions, stages and mail."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities
+    from use_cases.flows import ApprovalDecision, FlowProgress, FlowStart
+    from use_cases.models import NewMessage, OutboundEmail, StageChange
+    from use_cases.replies import reply_message_id, reply_references, reply_subject
+
+Reporter = Callable[[FlowProgress], Awaitable[None]]
+
+SEND_TIMEOUT = timedelta(seconds=60)
+SEND_GIVE_UP_AFTER = timedelta(days=2)
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+)
+AGENT_TIMEOUT = timedelta(seconds=60)
+# An agent that keeps answering nonsense is retried a few times, then a human takes over.
+AGENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=3
+)
+LEDGER_TIMEOUT = timedelta(seconds=30)
+LEDGER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
+)
+MAX_HISTORY = 50
+
+
+class FlowRuntime:
+    """Base of ProcurementFlow and SupportFlow. The same object runs inline in the thread
+    or inside a child workflow; `report` tells the thread about progress either way."""
+
+    name = "flow"
+
+    def __init__(self, start: FlowStart, report: Reporter) -> None:
+        self.start = start
+        self.config = start.config
+        self.report = report
+        self.inbox: deque[NewMessage] = deque()
+        self.decision: ApprovalDecision | None = None
+        self.complete_requested = False
+        self.last_message = start.first
+        self.mails_sent = 0
+        self.progress = FlowProgress(flow=self.name, stage="started")
+
+    async def run(self) -> FlowProgress:
+        raise NotImplementedError
+
+    # -- what the thread (or the child workflow's signal handlers) calls -----------------
+    def deliver(self, message: NewMessage) -> None:
+        self.inbox.append(message)
+
+    def decide(self, decision: ApprovalDecision) -> None:
+        if self.progress.pending_approval and self.decision is None:
+            self.decision = decision
+
+    def request_complete(self) -> None:
+        self.complete_requested = True
+
+    # -- helpers for flow code --------------------------------------------------------------
+    async def stage(self, stage: str, note: str = "", **changes: Any) -> None:
+        history = [*self.progress.history, StageChange(stage=stage, at=workflow.now(), note=note)]
+        self.progress = self.progress.model_copy(
+            update={"stage": stage, "history": history[-MAX_HISTORY:], **changes}
+        )
+        await self.report(self.progress)
+
+    async def finish(self, stage: str, note: str = "") -> FlowProgress:
+        await self.stage(stage, note, finished=True, pending_approval=False)
+        return self.progress
+
+    async def next_message(self, timeout: timedelta | None) -> NewMessage | None:
+        """The next message for this flow, or None on timeout or completion request."""
+        try:
+            await workflow.wait_condition(
+                lambda: bool(self.inbox) or self.complete_requested, timeout=timeout
+            )
+        except TimeoutError:
+            return None
+        if self.inbox:
+            self.last_message = self.inbox.popleft()
+            return self.last_message
+        return None
+
+    async def mail(
+        self,
+        purpose: str,
+        text: str,
+        *,
+        to: tuple[str, ...] | None = None,
+        subject: str | None = None,
+    ) -> str:
+        """Send a mail; its Message-ID is fixed here, before the activity, so retries and
+        replays never send it twice."""
+        self.mails_sent += 1
+        about = self.last_message
+        message_id = reply_message_id(
+            f"{self.name}-{self.mails_sent}-{purpose}", about.message_id, self.start.mailbox
+        )
+        mail = OutboundEmail(
+            message_id=message_id,
+            from_addr=self.start.mailbox,
+            to=to or (about.from_addr,),
+            subject=subject or reply_subject(about.subject),
+            text=text,
+            in_reply_to=about.message_id,
+            references=reply_references(about),
+            reply_to=self.start.mailbox,
+            headers={"Auto-Submitted": "auto-replied", "X-Loop": self.start.mailbox},
+        )
+        await workflow.execute_activity_method(
+            EmailActivities.send_email,
+            mail,
+            start_to_close_timeout=SEND_TIMEOUT,
+            schedule_to_close_timeout=SEND_GIVE_UP_AFTER,
+            retry_policy=SEND_RETRY,
+        )
+        return message_id

@@ -1,0 +1,187 @@
+"""Procurement: request → policy → approval → purchase order → confirmation (seeds 002, 003)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.agents import AgentActivities
+    from activities.procurement import ProcurementActivities
+    from use_cases.flows import (
+        ApprovalDecision,
+        CreatePurchaseOrder,
+        ExtractRequest,
+        FlowProgress,
+        PurchaseRequest,
+        emailed_decision,
+    )
+    from use_cases.models import NewMessage
+
+from workflows.flow import (
+    AGENT_RETRY,
+    AGENT_TIMEOUT,
+    LEDGER_RETRY,
+    LEDGER_TIMEOUT,
+    FlowRuntime,
+)
+
+
+class ProcurementFlow(FlowRuntime):
+    name = "procurement"
+
+    async def run(self) -> FlowProgress:
+        await self.stage("extracting")
+        request = await self._extract(self.start.first.text)
+        if request is None:
+            return await self._hand_to_human("the request could not be read automatically")
+        if self.start.reopened and not request.items and request.budget is None:
+            return await self.finish("noted", "a later message without a new request")
+        while request.missing:
+            request = await self._ask_for(request)
+            if request is None:
+                return await self.finish("cancelled", "no answer from the requester")
+        await self.stage("policy_check")
+        policy = await workflow.execute_activity_method(
+            ProcurementActivities.check_policy,
+            request,
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
+        )
+        if not policy.allowed:
+            reasons = "; ".join(policy.reasons)
+            await self.mail("denied", f"We cannot process this purchase request: {reasons}.\n")
+            return await self.finish("denied", reasons)
+        if policy.needs_approval:
+            decision = await self._approval(request)
+            if decision is None:
+                await self.mail("expired", "Your purchase request expired without a decision.\n")
+                return await self.finish("expired")
+            if not decision.approved:
+                await self.mail(
+                    "rejected",
+                    f"Your purchase request was rejected by {decision.by}. {decision.reason}\n",
+                )
+                return await self.finish("rejected", decision.reason)
+        return await self._order(request)
+
+    async def _extract(self, text: str) -> PurchaseRequest | None:
+        try:
+            return await workflow.execute_activity_method(
+                AgentActivities.extract_request,
+                ExtractRequest(
+                    requester=self.start.first.from_addr,
+                    subject=self.start.first.subject,
+                    text=text,
+                ),
+                start_to_close_timeout=AGENT_TIMEOUT,
+                retry_policy=AGENT_RETRY,
+            )
+        except ActivityError:
+            return None
+
+    async def _ask_for(self, request: PurchaseRequest) -> PurchaseRequest | None:
+        missing = " and ".join(request.missing)
+        await self.stage("awaiting_info", missing)
+        await self.mail(
+            "question",
+            f"Thank you for your request. Please reply with {missing}, so we can go on.\n",
+        )
+        while True:
+            answer = await self.next_message(self.config.approval_expires_after)
+            if answer is None:
+                return None
+            if answer.from_addr == self.start.first.from_addr:
+                break
+            workflow.logger.info("ignored message from %s while awaiting info", answer.from_addr)
+        await self.stage("extracting")
+        merged = await self._extract(f"{request.text}\n{answer.text}")
+        return merged
+
+    async def _approval(self, request: PurchaseRequest) -> ApprovalDecision | None:
+        await self.stage("awaiting_approval", pending_approval=True)
+        summary = ", ".join(f"{i.quantity} x {i.description}" for i in request.items)
+        ask = (
+            f"{request.requester} asks to buy {summary} for a budget of "
+            f"{request.budget} {request.currency}.\nReply 'approve' or 'reject', or run "
+            f"`mailroom approve {self.start.thread_id}`.\n"
+        )
+        if self.config.approvers:
+            await self.mail(
+                "approval",
+                ask,
+                to=self.config.approvers,
+                subject=f"Approval needed: {self.start.first.subject}",
+            )
+        decision = await self._decision_within(self.config.approval_reminder_after)
+        if decision is None and not self.complete_requested:
+            if self.config.approvers:
+                await self.mail(
+                    "reminder",
+                    f"Reminder: a decision is still needed.\n\n{ask}",
+                    to=self.config.approvers,
+                    subject=f"Reminder: approval needed: {self.start.first.subject}",
+                )
+            rest = self.config.approval_expires_after - self.config.approval_reminder_after
+            decision = await self._decision_within(max(rest, timedelta(seconds=1)))
+        await self.stage(
+            "approved" if decision and decision.approved else "decided", pending_approval=False
+        )
+        return decision
+
+    async def _decision_within(self, timeout: timedelta) -> ApprovalDecision | None:
+        deadline = workflow.now() + timeout
+        while self.decision is None and not self.complete_requested:
+            remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                return None
+            try:
+                await workflow.wait_condition(
+                    lambda: (
+                        self.decision is not None or bool(self.inbox) or self.complete_requested
+                    ),
+                    timeout=remaining,
+                )
+            except TimeoutError:
+                return None
+            while self.inbox and self.decision is None:
+                self._consider(self.inbox.popleft())
+        return self.decision
+
+    def _consider(self, message: NewMessage) -> None:
+        decision = emailed_decision(message)
+        if decision is None:
+            return
+        if message.from_addr in self.config.approvers:
+            self.decision = decision
+        else:
+            workflow.logger.warning(
+                "ignored an approval decision from non-approver %s", message.from_addr
+            )
+
+    async def _order(self, request: PurchaseRequest) -> FlowProgress:
+        await self.stage("ordering")
+        order = await workflow.execute_activity_method(
+            ProcurementActivities.create_purchase_order,
+            CreatePurchaseOrder(
+                po_key=f"{self.start.thread_id}/{self.start.first.message_id}",
+                thread_id=self.start.thread_id,
+                request=request,
+            ),
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
+        )
+        await self.stage("ordered", order.po_number, po_number=order.po_number)
+        lines = "\n".join(f"  {i.quantity} x {i.description}" for i in order.items)
+        await self.mail(
+            "confirmation",
+            f"Your purchase order {order.po_number} was created:\n"
+            f"{lines}\nBudget: {request.budget} {request.currency}\n",
+        )
+        return await self.finish("confirmed", order.po_number)
+
+    async def _hand_to_human(self, why: str) -> FlowProgress:
+        await self.mail("human", "Thank you; a colleague will look at your request.\n")
+        return await self.finish("needs_human", why)

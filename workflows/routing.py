@@ -1,0 +1,133 @@
+"""The thread's side of flows: route the first human message, forward the rest, and keep
+the thread's view of the flow (flow, stage, approvals, PO) up to date."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.agents import AgentActivities
+    from use_cases.flows import (
+        ApprovalDecision,
+        ClassifyRequest,
+        FlowConfig,
+        FlowMode,
+        FlowName,
+        FlowProgress,
+        FlowStart,
+    )
+    from use_cases.models import NewMessage, ThreadState
+
+from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_workflow
+from workflows.flow import AGENT_RETRY, AGENT_TIMEOUT, MAX_HISTORY
+
+FLOW_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomFlow")
+STAGE_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomStage")
+NEEDS_HUMAN = "needs_human"
+
+
+class FlowRouter:
+    def __init__(self, state: ThreadState, config: FlowConfig) -> None:
+        self.state = state
+        self.config = config
+        self.flow: FlowHandle | None = None
+        if state.flow_mode == FlowMode.CHILD and state.flow_workflow_id and not state.flow_finished:
+            self.flow = ChildFlow(state.flow_workflow_id)  # re-attached after continue-as-new
+
+    @property
+    def active(self) -> bool:
+        return self.flow is not None and not self.state.flow_finished
+
+    @property
+    def inline_running(self) -> bool:
+        """An inline flow's state lives in this run: no continue-as-new until it finishes."""
+        return isinstance(self.flow, InlineFlow) and not self.state.flow_finished
+
+    async def on_message(self, message: NewMessage) -> None:
+        if self.active and self.flow is not None:
+            await self.flow.deliver(message)
+        elif self.state.stage != NEEDS_HUMAN:
+            await self._route(message)
+
+    async def on_decision(self, decision: ApprovalDecision) -> None:
+        if not (self.active and self.state.pending_approval and self.flow is not None):
+            workflow.logger.warning("no approval pending in %s; ignored", self.state.thread_id)
+            return
+        await self.flow.decide(decision)
+
+    async def on_complete(self) -> None:
+        if self.active and self.flow is not None:
+            await self.flow.complete()
+
+    def apply(self, progress: FlowProgress) -> None:
+        state = self.state
+        state.flow, state.stage = progress.flow, progress.stage
+        state.pending_approval = progress.pending_approval
+        state.po_number = progress.po_number or state.po_number
+        state.flow_finished = progress.finished
+        if progress.history:
+            state.history = [*state.history, progress.history[-1]][-MAX_HISTORY:]
+        self._publish()
+
+    async def _route(self, message: NewMessage) -> None:
+        flow = FlowName(self.state.flow) if self.state.flow else await self._classify(message)
+        self.state.flow = flow.value
+        if flow is FlowName.OTHER:
+            self.state.stage = NEEDS_HUMAN
+            self._publish()
+            return
+        self.state.flows_started += 1
+        mode = self.config.mode_of(flow.value)
+        child_id = f"{self.state.thread_id}-{flow.value}-{self.state.flows_started}"
+        self.state.flow_mode, self.state.flow_workflow_id = mode.value, child_id
+        self.state.flow_finished = False
+        start = FlowStart(
+            thread_id=self.state.thread_id,
+            mailbox=self.state.mailbox,
+            flow=flow,
+            first=message,
+            config=self.config,
+            reopened=self.state.reopened > 0,
+            parent_workflow_id=workflow.info().workflow_id,
+        )
+        self.flow = await execute_workflow(
+            flow,
+            args=start,
+            as_child=mode is FlowMode.CHILD,
+            workflow_id=child_id,
+            report=self._report,
+        )
+
+    async def _report(self, progress: FlowProgress) -> None:
+        self.apply(progress)
+
+    async def _classify(self, message: NewMessage) -> FlowName:
+        try:
+            classification = await workflow.execute_activity_method(
+                AgentActivities.classify,
+                ClassifyRequest(
+                    mailbox=message.mailbox, subject=message.subject, text=message.text
+                ),
+                start_to_close_timeout=AGENT_TIMEOUT,
+                retry_policy=AGENT_RETRY,
+            )
+        except ActivityError:
+            return FlowName.OTHER  # the agent failed: a human decides
+        return classification.flow
+
+    def _publish(self) -> None:
+        """Flow and stage as search attributes, so the Web UI can filter threads by them."""
+        if self.config.search_attributes:
+            workflow.upsert_search_attributes(
+                [
+                    FLOW_ATTRIBUTE.value_set(self.state.flow or ""),
+                    STAGE_ATTRIBUTE.value_set(self.state.stage or ""),
+                ]
+            )
+
+
+FLOW_COMPLETION_GRACE = timedelta(minutes=1)
