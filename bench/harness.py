@@ -20,7 +20,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench.mails import DOMAINS, MAILBOX
+from bench.mails import DOMAINS, Layout
 from orchestrator.logs import configure_logging
 from orchestrator.settings import Settings
 from orchestrator.temporal_server import EmbeddedTemporal
@@ -28,6 +28,8 @@ from orchestrator.temporal_server import EmbeddedTemporal
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
+IDLE_WAIT_SECONDS = 120.0
+IDLE_CORES = 0.1
 
 
 def free_port() -> int:
@@ -82,7 +84,8 @@ class Part:
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while text not in self.stdout.read_text(errors="replace"):
             if self.process.returncode is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not become ready; see {self.stdout}")
+                errors = self.stdout.with_suffix(".err").read_text(errors="replace")
+                raise RuntimeError(f"{self.name} did not become ready:\n{errors[-2000:]}")
             await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
@@ -126,10 +129,13 @@ class BenchStack:
             MAILROOM_SMTP_HOST="127.0.0.1",
             MAILROOM_SMTP_PORT=str(s.smtp_port),
             MAILROOM_DOMAINS=DOMAINS,
-            MAILROOM_MAILBOXES=MAILBOX,
             MAILROOM_LOG_LEVEL=s.log_level,
             PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         )
+        if "search_attributes" in Settings.model_fields:
+            # `mailroom up` runs the embedded server, which registers mailroom's search
+            # attributes; parts pointed at it by address would otherwise assume it did not.
+            env["MAILROOM_SEARCH_ATTRIBUTES"] = "true"
         env.update(extra)
         return env
 
@@ -159,11 +165,35 @@ class BenchStack:
                 snapshot[part.name] = cpu_seconds(part.pid)
         return snapshot
 
+    async def wait_idle(self, within: float = IDLE_WAIT_SECONDS) -> float:
+        """Wait until the server and the parts, together, use under IDLE_CORES over a second
+        (work a pass left behind, such as a flow's activities, would skew the next one).
+        Returns the seconds waited."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        before = self.cpu_snapshot()
+        while loop.time() - started < within:
+            await asyncio.sleep(1.0)
+            after = self.cpu_snapshot()
+            busy = sum(v - before.get(k, v) for k, v in after.items() if k != "machine")
+            if busy < IDLE_CORES:
+                break
+            before = after
+        return loop.time() - started
+
     async def stop_server(self) -> None:
         """Stop every part, then the server: its last connection checkpoints the WAL."""
         for part in reversed(self.parts):
             await part.stop()
         await self.server.stop()
+
+    async def restart_server(self) -> int:
+        """Stop the server (checkpointing the WAL into temporal.db), start it again on the
+        same file; returns temporal.db's size in between. Start workers after this."""
+        await self.server.stop()
+        size = (self.data_dir / "temporal.db").stat().st_size
+        await self.server.start()
+        return size
 
     async def run_load(self, name: str, mode: str, **options: object) -> dict[str, Any]:
         """Run `python -m bench.load MODE` to completion; its LoadResult as a dict."""
@@ -176,6 +206,23 @@ class BenchStack:
             raise RuntimeError(f"load {name} failed; see {self.data_dir / (name + '.err')}")
         result: dict[str, Any] = json.loads(out.read_text())
         return result
+
+    async def smtp_load(
+        self, name: str, run: str, layout: Layout, *, concurrency: int, rate: float = 0.0
+    ) -> dict[str, Any]:
+        """`layout`'s mails over SMTP to `mailroom smtp`, from C client threads."""
+        return await self.run_load(
+            name,
+            "smtp",
+            run=run,
+            mails=layout.mails,
+            threads=layout.threads,
+            order=layout.order,
+            mailbox=layout.mailbox,
+            concurrency=concurrency,
+            rate=rate,
+            port=self.settings.smtp_port,
+        )
 
     async def mailroom(self, command: str, **env: str) -> Part:
         """`mailroom worker` / `mailroom smtp`, exactly as the CLI runs them."""
@@ -196,7 +243,6 @@ async def bench_stack(*, log_level: str = "info", keep: bool = False) -> AsyncIt
             temporal_ui_port=free_port(),
             smtp_port=free_port(),
             domains=DOMAINS.split(","),
-            mailboxes=[MAILBOX],
             log_level=log_level,
         )
         server = EmbeddedTemporal(settings)

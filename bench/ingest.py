@@ -29,9 +29,8 @@ from typing import Any
 
 from bench.harness import BenchStack, bench_stack
 from bench.history import wait_applied
-from bench.mails import MAILBOX, ORDERS, Layout, root_id
+from bench.mails import MAILBOX, ORDERS, Layout
 from bench.report import Latency, accepted_rate, applied_rate, end_to_end, handoff, print_json
-from use_cases.threading import workflow_id_for
 
 BASELINE_TASK_QUEUE = "bench-baseline"
 APPLY_TIMEOUT_SECONDS = 300.0
@@ -59,9 +58,8 @@ class Pass:
         print("  CPU seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in self.cpu.items()))
 
 
-def thread_ids(run: str, layout: Layout, prefix: str = "") -> list[str]:
-    roots = (root_id(run, t) for t in range(layout.thread_count()))
-    return [prefix + workflow_id_for(MAILBOX, root) for root in roots]
+def layout(args: argparse.Namespace, mails: int) -> Layout:
+    return Layout(mails, args.threads, args.order, args.mailbox)
 
 
 async def measured(
@@ -102,23 +100,18 @@ async def measured(
 async def smtp_pass(
     stack: BenchStack, run: str, args: argparse.Namespace, *, mails: int, rate: float = 0.0
 ) -> Pass:
+    await stack.wait_idle()
     cpu_before = stack.cpu_snapshot()
-    load = await stack.run_load(
-        f"smtp-{run}",
-        "smtp",
-        run=run,
-        mails=mails,
-        threads=args.threads,
-        order=args.order,
-        concurrency=args.concurrency,
-        rate=rate,
-        port=stack.settings.smtp_port,
+    mails_layout = layout(args, mails)
+    load = await stack.smtp_load(
+        f"smtp-{run}", run, mails_layout, concurrency=args.concurrency, rate=rate
     )
-    ids = thread_ids(run, Layout(mails, args.threads, args.order))
+    ids = mails_layout.workflow_ids(run)
     return await measured(stack, f"smtp {run}", load, ids, cpu_before)
 
 
 async def baseline_pass(stack: BenchStack, run: str, args: argparse.Namespace, mails: int) -> Pass:
+    await stack.wait_idle()
     cpu_before = stack.cpu_snapshot()
     load = await stack.run_load(
         f"baseline-{run}",
@@ -127,11 +120,12 @@ async def baseline_pass(stack: BenchStack, run: str, args: argparse.Namespace, m
         mails=mails,
         threads=args.threads,
         order=args.order,
+        mailbox=args.mailbox,
         concurrency=args.concurrency,
         target=stack.target,
         task_queue=BASELINE_TASK_QUEUE,
     )
-    ids = thread_ids(run, Layout(mails, args.threads, args.order), prefix="bench-")
+    ids = layout(args, mails).workflow_ids(run, prefix="bench-")
     return await measured(stack, f"baseline {run}", load, ids, cpu_before)
 
 
@@ -196,6 +190,7 @@ def figures(args: argparse.Namespace, full: Pass, base: Pass, half: Pass) -> dic
         "concurrency": args.concurrency,
         "threads": args.threads,
         "order": args.order,
+        "mailbox": args.mailbox,
     }
 
 
@@ -205,6 +200,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--threads", type=int, default=200)
     p.add_argument("--order", choices=ORDERS, default=ORDERS[0], help="see bench.mails")
+    p.add_argument("--mailbox", default=MAILBOX, help="recipient (its flow, if any, runs)")
     p.add_argument("--log-level", default="info", help="of the mailroom processes (as `up`)")
     p.add_argument("--keep", action="store_true", help="keep the temp data dir")
     p.add_argument("--dump", type=Path, help="write per-mail [pass, id, sent, 250, applied]")

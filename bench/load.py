@@ -2,7 +2,6 @@
 
     python -m bench.load smtp     --port P ...   C threads, each an smtplib connection
     python -m bench.load baseline --target T ... C asyncio tasks doing plain signal-with-start
-    python -m bench.load gateway  --target T ... C tasks through mailroom's ingest use case
 
 Each records, per mail, the wall-clock time it was handed over and the time the server's
 acknowledgement came back (SMTP: the 250 after DATA), and writes JSON to --out.
@@ -64,7 +63,7 @@ COUNTER_LOCK = threading.Lock()
 
 
 def layout(args: argparse.Namespace) -> Layout:
-    return Layout(args.mails, args.threads, args.order)
+    return Layout(args.mails, args.threads, args.order, args.mailbox)
 
 
 def smtp_client(args: argparse.Namespace, schedule: Schedule, result: LoadResult) -> None:
@@ -79,7 +78,7 @@ def smtp_client(args: argparse.Namespace, schedule: Schedule, result: LoadResult
             try:
                 if connection is None:
                     connection = smtplib.SMTP("127.0.0.1", args.port, timeout=SMTP_TIMEOUT_SECONDS)
-                connection.sendmail(mail.sender, [MAILBOX], mail.raw)
+                connection.sendmail(mail.sender, [args.mailbox], mail.raw)
                 result.records[mail.message_id] = [sent, time.time(), attempts]
                 break
             except (smtplib.SMTPException, OSError) as exc:
@@ -157,7 +156,7 @@ async def baseline_sender(args: argparse.Namespace) -> Send:
     for index in range(args.mails):
         mail = thread_mail(args.run, index, layout(args))
         email = parse_email(mail.raw)
-        key = thread_key(email, mailbox=MAILBOX)
+        key = thread_key(email, mailbox=args.mailbox)
         message = to_new_message(email, key, datetime.now(UTC))
         payload = message.model_dump(mode="json")
         prepared[index] = (mail.message_id, f"bench-{key.workflow_id}", payload)
@@ -176,50 +175,30 @@ async def baseline_sender(args: argparse.Namespace) -> Send:
     return send
 
 
-async def gateway_sender(args: argparse.Namespace) -> Send:
-    """mailroom's own hand-off: ingest_email → TemporalThreadGateway (signal-with-start)."""
-    from adapters.inbound.mime import parse_email
-    from adapters.outbound.temporal_gateway import TemporalThreadGateway
-    from use_cases.ingest import ingest_email
-
-    client = await temporal_client(args.target)
-    gateway = TemporalThreadGateway(
-        client, task_queue=args.task_queue, messages_per_run=args.messages_per_run
-    )
-
-    async def send(index: int) -> str:
-        mail = thread_mail(args.run, index, layout(args))
-        await ingest_email(mail.raw, mailboxes=[MAILBOX], gateway=gateway, parse=parse_email)
-        return mail.message_id
-
-    return send
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.load")
-    p.add_argument("mode", choices=["smtp", "baseline", "gateway"])
+    p.add_argument("mode", choices=["smtp", "baseline"])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--run", required=True, help="a run id that makes Message-IDs unique")
     p.add_argument("--mails", type=int, required=True)
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--order", choices=ORDERS, default=ORDERS[0])
+    p.add_argument("--mailbox", default=MAILBOX)
     p.add_argument("--concurrency", type=int, required=True)
     p.add_argument("--rate", type=float, default=0.0, help="mails/s overall; 0 = flat out")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--target", default="")
     p.add_argument("--task-queue", default="")
-    p.add_argument("--messages-per-run", type=int, default=0)
     return p
 
 
-async def run_mode(args: argparse.Namespace) -> LoadResult:
-    send = await (baseline_sender if args.mode == "baseline" else gateway_sender)(args)
-    return await run_async(args, send)
+async def run_baseline(args: argparse.Namespace) -> LoadResult:
+    return await run_async(args, await baseline_sender(args))
 
 
 def main() -> int:
     args = parser().parse_args()
-    result = run_smtp(args) if args.mode == "smtp" else asyncio.run(run_mode(args))
+    result = run_smtp(args) if args.mode == "smtp" else asyncio.run(run_baseline(args))
     result.cpu_seconds = time.process_time()
     args.out.write_text(json.dumps(asdict(result)))
     return 0

@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
-MAILBOX = "support@mailroom.local"
+from use_cases.threading import workflow_id_for
+
+MAILBOX = "support@mailroom.local"  # the default recipient; any <local>@mailroom.local works
 DOMAINS = "mailroom.local,localhost"
 # ~1.5 KB of body: a typical short human mail (headers add ~0.5 KB).
 BODY_LINE = "Hello, this is a benchmark message about order {order}; please have a look.\n"
@@ -35,6 +37,14 @@ class Layout:
     mails: int
     threads: int
     order: str = "spread"
+    mailbox: str = MAILBOX
+
+    def workflow_ids(self, run: str, prefix: str = "") -> list[str]:
+        """The thread workflow ids of a run, as mailroom derives them from the roots."""
+        return [
+            prefix + workflow_id_for(self.mailbox, root_id(run, t))
+            for t in range(self.thread_count())
+        ]
 
     def thread_count(self) -> int:
         return min(self.mails, self.threads)
@@ -90,7 +100,7 @@ def thread_mail(run: str, index: int, layout: Layout) -> Mail:
     mid = message_id(run, thread, seq)
     headers = [
         f"From: Customer {thread} <{sender(run, thread)}>",
-        f"To: Support <{MAILBOX}>",
+        f"To: <{layout.mailbox}>",
         f"Subject: {'Re: ' if seq else ''}Order {run}-{thread}",
         f"Date: {format_datetime(datetime(2025, 1, 1, tzinfo=UTC))}",
         f"Message-ID: {mid}",

@@ -2,10 +2,10 @@
 
     python -m bench.thread_growth [--messages 5000] [--concurrency 1] [--messages-per-run 500]
 
-Messages go through mailroom's own hand-off (ingest_email → TemporalThreadGateway, i.e.
-signal-with-start) from a separate client process to `mailroom worker`. Per message: the
-hand-off time (call → server ack) and end-to-end latency (ack → applied in the workflow,
-from the history, see bench.history), for the first and the last 1 000 messages. Also the
+Messages go over SMTP (from a separate client process) to `mailroom smtp` and `mailroom
+worker` (MAILROOM_MESSAGES_PER_RUN set from the option). Per message: the hand-off time (the
+SMTP transaction up to the 250) and end-to-end latency (250 → applied in the workflow, from
+the history, see bench.history), for the first and the last 1 000 messages. Also the
 length of every run's history (continue-as-new after `messages_per_run` keeps it bounded)
 and the worker's resident memory.
 """
@@ -20,9 +20,8 @@ from typing import Any
 
 from bench.harness import bench_stack, rss_kb
 from bench.history import wait_applied, workflow_facts
-from bench.mails import MAILBOX, root_id
+from bench.mails import MAILBOX, Layout
 from bench.report import Latency, end_to_end, handoff, print_json
-from use_cases.threading import workflow_id_for
 
 APPLY_TIMEOUT_SECONDS = 300.0
 RSS_SAMPLE_SECONDS = 1.0
@@ -36,28 +35,21 @@ async def sample_rss(pid: int, samples: list[int], stop: asyncio.Event) -> None:
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     run = uuid.uuid4().hex[:6]
-    workflow_id = workflow_id_for(MAILBOX, root_id(run, 0))
+    thread = Layout(args.messages, 1, mailbox=args.mailbox)
+    (workflow_id,) = thread.workflow_ids(run)
     async with bench_stack(log_level=args.log_level, keep=args.keep) as stack:
         worker = await stack.mailroom("worker")
+        await stack.mailroom("smtp", MAILROOM_MESSAGES_PER_RUN=str(args.messages_per_run))
         rss_start = rss_kb(worker.pid)
         samples: list[int] = []
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_rss(worker.pid, samples, stop))
-        load = await stack.run_load(
-            "gateway",
-            "gateway",
-            run=run,
-            mails=args.messages,
-            threads=1,
-            concurrency=args.concurrency,
-            target=stack.target,
-            task_queue=stack.settings.task_queue,
-            messages_per_run=args.messages_per_run,
-        )
+        load = await stack.smtp_load("smtp", run, thread, concurrency=args.concurrency)
         records = load["records"]
         applied = await wait_applied(
             stack.client, [workflow_id], records.keys(), within=APPLY_TIMEOUT_SECONDS
         )
+        await stack.wait_idle()
         stop.set()
         await sampler
         facts = await workflow_facts(stack.client, workflow_id)
@@ -82,10 +74,10 @@ def figures(
         Latency.of(end_to_end(last, applied)),
     )
     ho_first, ho_last = Latency.of(handoff(first)), Latency.of(handoff(last))
-    print(f"first {len(first)}: ack → applied {e2e_first.line()}")
-    print(f"last  {len(last)}: ack → applied {e2e_last.line()}")
-    print(f"first {len(first)}: hand-off      {ho_first.line()}")
-    print(f"last  {len(last)}: hand-off      {ho_last.line()}")
+    print(f"first {len(first)}: 250 → applied {e2e_first.line()}")
+    print(f"last  {len(last)}: 250 → applied {e2e_last.line()}")
+    print(f"first {len(first)}: SMTP to 250   {ho_first.line()}")
+    print(f"last  {len(last)}: SMTP to 250   {ho_last.line()}")
     print(f"{len(run_lengths)} runs, history events per run: {run_lengths}")
     print(f"worker RSS: start {rss[0]} kB, end {rss[-1]} kB, max {max(rss)} kB")
     total_first = e2e_first.p50_ms + ho_first.p50_ms
@@ -118,6 +110,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, default=1000, help="first/last N messages compared")
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--messages-per-run", type=int, default=500)
+    p.add_argument("--mailbox", default=MAILBOX, help="recipient (its flow, if any, runs)")
     p.add_argument("--log-level", default="info")
     p.add_argument("--keep", action="store_true", help="keep the temp data dir")
     return p

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,14 +18,17 @@ from activities.email import EmailActivities
 from activities.procurement import ProcurementActivities
 from adapters.agents.rules import RuleBasedAgent, load_knowledge_base
 from adapters.inbound.mime import parse_email
+from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.ledger import SqliteLedger
 from adapters.outbound.outbox import MaildirOutbox
 from adapters.outbound.smtp_sender import SentLog, SmtpRelaySender
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
+from adapters.outbound.thread_index import SqliteThreadIndex
 from orchestrator.flow_settings import flow_config, policy_rules
 from orchestrator.settings import Settings, parse_host_port
 from use_cases.mailboxes import Mailboxes
-from use_cases.ports import Agent, EmailParser, EmailSender
+from use_cases.ports import Agent, BlobStore, EmailParser, EmailSender
+from use_cases.threading import Threading
 from workflows.execute import ProcurementWorkflow, SupportWorkflow
 from workflows.thread import ThreadWorkflow
 
@@ -43,6 +48,8 @@ class Wiring:
     parse: EmailParser
     agent: Agent
     ledger: SqliteLedger
+    blobs: BlobStore
+    threading: Threading
 
 
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
@@ -59,6 +66,12 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
         parse=parse_email,
         agent=RuleBasedAgent(load_knowledge_base(settings.kb_file) if settings.kb_file else None),
         ledger=SqliteLedger(settings.data_dir / "ledger.sqlite"),
+        blobs=FileBlobStore(settings.data_dir / "blobs"),
+        threading=Threading(
+            index=SqliteThreadIndex(settings.data_dir / "threads.sqlite"),
+            secret=reply_token_key(settings),
+            subject_window=settings.subject_window,
+        ),
     )
     for name, value in overrides.items():
         setattr(wiring, name, value)
@@ -115,3 +128,23 @@ def worker_activities(wiring: Wiring) -> list[Callable[..., Any]]:
         procurement.check_policy,
         procurement.create_purchase_order,
     ]
+
+
+REPLY_TOKEN_KEY_FILE = "reply-token.key"
+
+
+def reply_token_key(settings: Settings) -> bytes:
+    """MAILROOM_REPLY_TOKEN_SECRET, else a random key made once and kept in the data dir
+    (every process of one installation must sign and check tokens with the same key)."""
+    if settings.reply_token_secret is not None and settings.reply_token_secret.get_secret_value():
+        return settings.reply_token_secret.get_secret_value().encode()
+    path = settings.data_dir / REPLY_TOKEN_KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x") as out:  # exclusive: two processes starting at once agree
+                os.fchmod(out.fileno(), 0o600)
+                out.write(secrets.token_hex(32))
+        except FileExistsError:
+            pass
+    return path.read_text().strip().encode()

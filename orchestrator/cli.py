@@ -15,13 +15,14 @@ from temporalio.service import RPCError
 
 from orchestrator import bootstrap as wiring_module
 from orchestrator.logs import configure_logging
-from orchestrator.replay import replay
+from orchestrator.replay import mailboxes_for, replay
 from orchestrator.send import SendFailed, send_file
 from orchestrator.services import check_imap, run_parts
 from orchestrator.settings import Settings, SettingsError, load_settings, masked, parse_host_port
 from orchestrator.temporal_server import ServerError
+from use_cases.ingest import ingest_email
 from use_cases.models import CompleteRequest, ThreadStatus, ThreadView
-from use_cases.ports import HandoffFailed, ThreadNotFound
+from use_cases.ports import BlobNotFound, HandoffFailed, ThreadNotFound
 
 EXIT_ERROR = 2
 
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay_cmd = commands.add_parser("replay", help="ingest .eml files, directories or mbox files")
     replay_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     replay_cmd.add_argument("--mailbox", help="deliver every message to this mailbox")
+    reprocess_cmd = commands.add_parser(
+        "reprocess", help="ingest a kept raw message again (from the blob store) by Message-ID"
+    )
+    reprocess_cmd.add_argument("message_id", metavar="MESSAGE_ID")
+    reprocess_cmd.add_argument("--mailbox", help="deliver to this mailbox (default: To/Cc)")
     threads = commands.add_parser("threads", help="list threads")
     threads.add_argument("--json", action="store_true")
     threads.add_argument("--status", choices=[s.value for s in ThreadStatus])
@@ -178,12 +184,45 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
             parse=wiring.parse,
             mailboxes=wiring.mailboxes,
             forced_mailbox=forced,
+            blobs=wiring.blobs,
+            threading=wiring.threading,
         )
 
     summary = run_async(go)
     for rejection in summary.rejected:
         print(f"rejected {rejection}", file=sys.stderr)
     print(summary.line())
+    return 0
+
+
+def cmd_reprocess(settings: Settings, args: argparse.Namespace) -> int:
+    wiring = wiring_module.bootstrap(settings)
+    message_id = args.message_id if args.message_id.startswith("<") else f"<{args.message_id}>"
+
+    async def go() -> Any:
+        try:
+            raw = await wiring.blobs.raw(message_id)
+        except BlobNotFound as exc:
+            raise CliError(str(exc)) from None
+        mailboxes = [wiring.mailboxes.resolve(args.mailbox)] if args.mailbox else None
+        if mailboxes == [None]:
+            raise CliError(f"--mailbox {args.mailbox}: not one of our mailboxes")
+        email = wiring.parse(raw)
+        targets = [m for m in mailboxes or [] if m] or mailboxes_for(email, wiring.mailboxes, None)
+        if not targets:
+            raise CliError(f"{message_id}: no recipient is one of our mailboxes (use --mailbox)")
+        client = await wiring_module.connect(settings)
+        return await ingest_email(
+            raw,
+            mailboxes=targets,
+            gateway=wiring_module.gateway(wiring, client),
+            parse=wiring.parse,
+            blobs=wiring.blobs,
+            threading=wiring.threading,
+        )
+
+    ingested = run_async(go)
+    print(f"{ingested.message_id}: reprocessed into {', '.join(ingested.thread_ids)}")
     return 0
 
 
@@ -265,6 +304,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "config": cmd_config,
     "send": cmd_send,
     "replay": cmd_replay,
+    "reprocess": cmd_reprocess,
     "threads": cmd_threads,
     "thread": cmd_thread,
     "complete": cmd_complete,

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.inbound.files import read_messages
+from use_cases.claim_check import PayloadTooLarge
 from use_cases.ingest import ingest_email
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import InboundEmail
-from use_cases.ports import EmailParser, ThreadGateway
+from use_cases.ports import BlobStore, EmailParser, ThreadGateway
+from use_cases.threading import Threading
 
 
 @dataclass
@@ -40,6 +42,8 @@ async def replay(
     parse: EmailParser,
     mailboxes: Mailboxes,
     forced_mailbox: str | None = None,
+    blobs: BlobStore | None = None,
+    threading: Threading | None = None,
 ) -> ReplaySummary:
     """Duplicates are counted per run (same Message-ID to the same mailbox twice); a
     message replayed again later is still applied once by its thread's dedup."""
@@ -59,7 +63,18 @@ async def replay(
         if not fresh:
             summary.duplicate += 1
             continue
-        await ingest_email(raw, mailboxes=fresh, gateway=gateway, parse=already_parsed(email))
+        try:
+            await ingest_email(
+                raw,
+                mailboxes=fresh,
+                gateway=gateway,
+                parse=already_parsed(email),
+                blobs=blobs,
+                threading=threading,
+            )
+        except PayloadTooLarge as exc:
+            summary.rejected.append(f"{where}: {exc}")
+            continue
         summary.accepted += 1
         progress.tick(summary)
     progress.done()

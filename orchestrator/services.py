@@ -75,6 +75,8 @@ async def start_smtp(wiring: Wiring, client: Client, stack: AsyncExitStack) -> N
             gateway=thread_gateway,
             parse=wiring.parse,
             envelope_from=mail_from,
+            blobs=wiring.blobs,
+            threading=wiring.threading,
         )
 
     s = wiring.settings
@@ -101,7 +103,12 @@ def imap_ingest(
 ) -> Callable[[bytes], Awaitable[Ingested]]:
     async def ingest(raw: bytes) -> Ingested:
         return await ingest_email(
-            raw, mailboxes=[mailbox], gateway=thread_gateway, parse=wiring.parse
+            raw,
+            mailboxes=[mailbox],
+            gateway=thread_gateway,
+            parse=wiring.parse,
+            blobs=wiring.blobs,
+            threading=wiring.threading,
         )
 
     return ingest

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     kb_file: Path | None = None
     kb_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
     search_attributes: bool | None = None
+    # real-world mail (issue 3): HMAC key of the reply token (empty: a key generated once in
+    # the data dir) and the subject-fallback window
+    reply_token_secret: SecretStr | None = None
+    subject_window: timedelta = timedelta(days=14)
 
     @classmethod
     def settings_customise_sources(
@@ -163,7 +167,10 @@ def parse_flow_modes(value: str) -> dict[str, str]:
     modes: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in value.split(","))):
         flow, _, mode = part.partition("=")
-        if flow.strip() not in {"procurement", "support"} or mode.strip() not in {"child", "inline"}:
+        if flow.strip() not in {"procurement", "support"} or mode.strip() not in {
+            "child",
+            "inline",
+        }:
             raise ValueError(f"expected flow=child|inline for procurement/support, got {part!r}")
         modes[flow.strip()] = mode.strip()
     return modes

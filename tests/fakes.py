@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+
+from use_cases.flows import ApprovalDecision
 from use_cases.models import (
+    BlobRef,
     CompleteRequest,
     NewMessage,
     OutboundEmail,
     SendResult,
+    ThreadEntry,
     ThreadKey,
     ThreadState,
     ThreadStatus,
 )
-from use_cases.ports import HandoffFailed, ThreadNotFound
+from use_cases.ports import BlobNotFound, HandoffFailed, ThreadNotFound
 
 
 class FakeEmailSender:
@@ -35,6 +42,7 @@ class FakeThreadGateway:
     def __init__(self) -> None:
         self.handed_off: list[tuple[ThreadKey, NewMessage]] = []
         self.completed: list[tuple[str, CompleteRequest]] = []
+        self.decisions: list[tuple[str, ApprovalDecision]] = []
         self.fail_with: str | None = None
 
     async def new_message(self, key: ThreadKey, message: NewMessage) -> None:
@@ -45,6 +53,9 @@ class FakeThreadGateway:
     async def complete(self, thread_id: str, request: CompleteRequest) -> None:
         self.completed.append((thread_id, request))
 
+    async def decide(self, thread_id: str, decision: ApprovalDecision) -> None:
+        self.decisions.append((thread_id, decision))
+
     async def get(self, thread_id: str) -> ThreadState:
         for key, _ in self.handed_off:
             if key.workflow_id == thread_id:
@@ -54,3 +65,62 @@ class FakeThreadGateway:
     async def list(self, status: ThreadStatus | None = None) -> list[ThreadState]:
         ids = dict.fromkeys(k.workflow_id for k, _ in self.handed_off)
         return [await self.get(i) for i in ids]
+
+
+class FakeBlobStore:
+    """In-memory BlobStore (content-addressed like the real one)."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.raws: dict[str, str] = {}
+
+    async def put(self, data: bytes) -> BlobRef:
+        ref = BlobRef(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        self.blobs[ref.sha256] = data
+        return ref
+
+    async def get(self, sha256: str) -> bytes:
+        if sha256 not in self.blobs:
+            raise BlobNotFound(sha256)
+        return self.blobs[sha256]
+
+    async def keep_raw(self, message_id: str, raw: bytes) -> BlobRef:
+        ref = await self.put(raw)
+        self.raws[message_id] = ref.sha256
+        return ref
+
+    async def raw(self, message_id: str) -> bytes:
+        if message_id not in self.raws:
+            raise BlobNotFound(message_id)
+        return self.blobs[self.raws[message_id]]
+
+
+class FakeThreadIndex:
+    """In-memory ThreadIndex."""
+
+    def __init__(self) -> None:
+        self.messages: dict[tuple[str, str], str] = {}
+        self.threads: dict[tuple[str, str], ThreadEntry] = {}
+
+    async def threads_of(self, message_ids: Sequence[str], mailbox: str) -> dict[str, str]:
+        found = ((m, self.messages.get((mailbox, m))) for m in message_ids)
+        return {m: w for m, w in found if w}
+
+    async def record(self, mailbox: str, workflow_id: str, entry: ThreadEntry) -> None:
+        for message_id in entry.message_ids:
+            self.messages.setdefault((mailbox, message_id), workflow_id)
+        previous = self.threads.get((mailbox, workflow_id))
+        people = (*previous.participants, *entry.participants) if previous else entry.participants
+        subject = previous.subject_key if previous else entry.subject_key
+        self.threads[(mailbox, workflow_id)] = entry.model_copy(
+            update={"participants": tuple(dict.fromkeys(people)), "subject_key": subject}
+        )
+
+    async def by_subject(
+        self, mailbox: str, subject_key: str, since: datetime
+    ) -> list[ThreadEntry]:
+        return [
+            e
+            for (box, _), e in self.threads.items()
+            if box == mailbox and e.subject_key == subject_key and e.at >= since
+        ]

@@ -16,8 +16,8 @@ from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import Wiring, bootstrap, gateway
 from orchestrator.services import start_smtp, start_worker
 from orchestrator.settings import Settings
-from use_cases.models import OutboxEntry
 from tests.support import free_port
+from use_cases.models import OutboxEntry
 
 
 @dataclass

@@ -2,33 +2,89 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from use_cases.automatic import automatic_reason
-from use_cases.models import MAX_SIGNAL_TEXT_CHARS, InboundEmail, Ingested, NewMessage, ThreadKey
-from use_cases.ports import EmailParser, ThreadGateway
-from use_cases.threading import thread_key
+from use_cases.automatic import classify, delivery_report
+from use_cases.claim_check import (
+    MAX_SIGNAL_ADDRESSES,
+    MAX_SIGNAL_ATTACHMENTS,
+    MAX_SIGNAL_SUBJECT_CHARS,
+    PREVIEW_CHARS,
+    Stored,
+    claim_check,
+    guard_payload,
+)
+from use_cases.models import (
+    MAX_SIGNAL_TEXT_CHARS,
+    InboundEmail,
+    Ingested,
+    MailClass,
+    MessageKind,
+    NewMessage,
+    ThreadKey,
+)
+from use_cases.ports import BlobStore, EmailParser, ThreadGateway
+from use_cases.threading import (
+    Threading,
+    locate_thread,
+    record_placement,
+    reply_address,
+    thread_key,
+)
+
+# Parse big mail off the event loop: the SMTP adapter must keep answering other clients.
+PARSE_IN_THREAD_BYTES = 512 * 1024
+# A Date this far ahead of arrival is a broken clock or a lie; before 1980, likewise.
+MAX_CLOCK_SKEW = timedelta(days=1)
+EARLIEST_DATE = datetime(1980, 1, 1, tzinfo=UTC)
 
 
-def to_new_message(email: InboundEmail, key: ThreadKey, received_at: datetime) -> NewMessage:
+def to_new_message(
+    email: InboundEmail,
+    key: ThreadKey,
+    received_at: datetime,
+    *,
+    mail_class: MailClass | None = None,
+    stored: Stored | None = None,
+) -> NewMessage:
+    verdict = mail_class or classify(email)
+    stored = stored or Stored(attachments=email.attachments)
+    limit = PREVIEW_CHARS if stored.text else MAX_SIGNAL_TEXT_CHARS
     return NewMessage(
         mailbox=key.mailbox,
         message_id=email.message_id,
         in_reply_to=email.in_reply_to,
         references=email.references,
         from_addr=email.from_addr,
-        from_name=email.from_name,
-        to=email.to,
-        cc=email.cc,
-        subject=email.subject,
+        from_name=email.from_name[:200],
+        to=email.to[:MAX_SIGNAL_ADDRESSES],
+        cc=email.cc[:MAX_SIGNAL_ADDRESSES],
+        subject=email.subject[:MAX_SIGNAL_SUBJECT_CHARS],
         date=email.date,
         received_at=received_at,
-        text=email.text[:MAX_SIGNAL_TEXT_CHARS],
-        text_truncated=len(email.text) > MAX_SIGNAL_TEXT_CHARS,
-        automatic=automatic_reason(email),
+        text=email.text[:limit],
+        text_truncated=len(email.text) > limit,
+        automatic=verdict.reason,
         thread_rule=key.rule,
+        kind=verdict.kind,
+        new_text=email.new_text[:limit],
+        text_blob=stored.text,
+        raw_blob=stored.raw,
+        attachments=stored.attachments[:MAX_SIGNAL_ATTACHMENTS],
+        report=delivery_report(email) if verdict.kind is MessageKind.BOUNCE else None,
+        defects=email.defects,
     )
+
+
+def settle_date(email: InboundEmail, received_at: datetime) -> InboundEmail:
+    """A missing, unreadable or implausible Date becomes the arrival time, with a defect."""
+    date = email.date
+    if date is not None and EARLIEST_DATE <= date <= received_at + MAX_CLOCK_SKEW:
+        return email
+    defect = "Date replaced by the arrival time" + (f" (was {date.isoformat()})" if date else "")
+    return email.model_copy(update={"date": received_at, "defects": (*email.defects, defect)})
 
 
 async def ingest_email(
@@ -39,18 +95,36 @@ async def ingest_email(
     parse: EmailParser,
     envelope_from: str | None = None,
     received_at: datetime | None = None,
+    blobs: BlobStore | None = None,
+    threading: Threading | None = None,
 ) -> Ingested:
-    """Hand `raw` to its thread in every mailbox; raises HandoffFailed if any hand-off failed.
+    """Hand `raw` to its thread in every mailbox; raises HandoffFailed if any hand-off failed,
+    PayloadTooLarge if the message can never fit a signal.
 
     A retry after a partial failure is harmless: threads apply a Message-ID once.
     """
-    email = parse(raw)
+    email = await asyncio.to_thread(parse, raw) if len(raw) > PARSE_IN_THREAD_BYTES else parse(raw)
     if envelope_from is not None and email.return_path is None:
         email = email.model_copy(update={"return_path": envelope_from})
     received_at = received_at or datetime.now(UTC)
+    email = settle_date(email, received_at)
+    targets = list(dict.fromkeys(mailboxes))
+    verdict = classify(email, own_addresses=targets)
+    if verdict.kind is MessageKind.BOUNCE:
+        email = email.model_copy(update={"report": delivery_report(email)})
+    stored = await claim_check(email, raw, blobs) if blobs is not None else None
     thread_ids: list[str] = []
-    for mailbox in dict.fromkeys(mailboxes):
-        key = thread_key(email, mailbox=mailbox)
-        await gateway.new_message(key, to_new_message(email, key, received_at))
+    for mailbox in targets:
+        if threading is None:
+            key = thread_key(email, mailbox=mailbox)
+        else:
+            key = await locate_thread(email, mailbox=mailbox, threading=threading, now=received_at)
+        message = to_new_message(email, key, received_at, mail_class=verdict, stored=stored)
+        if threading is not None and threading.secret:
+            address = reply_address(key.workflow_id, threading.secret)
+            message = message.model_copy(update={"reply_address": address})
+        await gateway.new_message(key, guard_payload(message))
+        if threading is not None:
+            await record_placement(email, key, threading=threading, now=received_at)
         thread_ids.append(key.workflow_id)
     return Ingested(message_id=email.message_id, thread_ids=tuple(thread_ids))

@@ -107,6 +107,16 @@ class ThreadKey(Frozen):
     workflow_id: str
 
 
+class ThreadEntry(Frozen):
+    """What the thread index learns from one message placed in a thread."""
+
+    workflow_id: str
+    message_ids: tuple[str, ...] = ()
+    subject_key: str = ""
+    participants: tuple[str, ...] = ()
+    at: datetime
+
+
 class NewMessage(Frozen):
     """Payload of the NEW_MESSAGE signal: a message as the thread workflow sees it."""
 
@@ -135,6 +145,9 @@ class NewMessage(Frozen):
     attachments: tuple[Attachment, ...] = ()
     report: DeliveryReport | None = None
     defects: tuple[str, ...] = ()
+    reply_address: str = Field(
+        default="", description="where replies should go: the mailbox + signed thread token"
+    )
 
 
 class CompleteRequest(Frozen):

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from use_cases.flows import (
+    ApprovalDecision,
     Classification,
     ClassifyRequest,
     CreatePurchaseOrder,
@@ -39,12 +40,18 @@ class ThreadNotFound(LookupError):
     pass
 
 
+class NothingToDecide(ValueError):
+    """An approval or rejection for a thread that is not waiting for one."""
+
+
 class ThreadGateway(Protocol):
     async def new_message(self, key: ThreadKey, message: NewMessage) -> None:
         """Durably hand a message to its thread (signal-with-start); raise HandoffFailed."""
         ...
 
     async def complete(self, thread_id: str, request: CompleteRequest) -> None: ...
+
+    async def decide(self, thread_id: str, decision: ApprovalDecision) -> None: ...
 
     async def get(self, thread_id: str) -> ThreadState: ...
 
@@ -118,6 +125,8 @@ class ThreadIndex(Protocol):
 
     async def record(self, mailbox: str, workflow_id: str, entry: ThreadEntry) -> None: ...
 
-    async def by_subject(self, mailbox: str, subject_key: str, since: datetime) -> list[ThreadEntry]:
+    async def by_subject(
+        self, mailbox: str, subject_key: str, since: datetime
+    ) -> list[ThreadEntry]:
         """Threads of `mailbox` with this normalised subject, active since `since`."""
         ...

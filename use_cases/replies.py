@@ -47,6 +47,6 @@ def acknowledgement(message: NewMessage, thread: ThreadState) -> OutboundEmail:
         text=text,
         in_reply_to=message.message_id,
         references=reply_references(message),
-        reply_to=thread.mailbox,
+        reply_to=message.reply_address or thread.mailbox,  # signed token: threading rule (a)
         headers={"Auto-Submitted": "auto-replied", "X-Loop": thread.mailbox},
     )

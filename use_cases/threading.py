@@ -1,12 +1,44 @@
-"""The one seam that decides which thread a message joins."""
+"""The one seam that decides which thread a message joins.
+
+In order (issue 3): (a) our signed reply token in the address the reply was sent to;
+(b) a bounce's original Message-ID, In-Reply-To, References (most recent first) and
+Outlook's Thread-Index, matched against the durable thread index; then the References root /
+In-Reply-To themselves; (c) the normalised subject of a recent thread of the same mailbox
+sharing a participant; (d) a new thread keyed by the message's own Message-ID.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from use_cases.models import InboundEmail, ThreadKey
+from use_cases.models import InboundEmail, ThreadEntry, ThreadKey
+from use_cases.ports import ThreadIndex
+from use_cases.replies import reply_message_id
 
 THREAD_HASH_CHARS = 16
+TOKEN_MAC_CHARS = 12
+TOKEN = re.compile(r"^t([0-9a-f]{16})([0-9a-f]{12})$")
+DEFAULT_SUBJECT_WINDOW = timedelta(days=14)
+# Re:, RE:, Fwd:, FW:, AW:, WG:, SV:, VS:, Antw:, Réf:, TR:, Odp:, 回复:, and [list tags], stacked.
+SUBJECT_PREFIX = re.compile(
+    r"^\s*((re|fwd?|aw|wg|sv|vs|antw|réf|ref|tr|odp|rif|r|回复|转发)\s*(\[\d+\]|\(\d+\))?\s*[:\uff1a]"
+    r"|\[[^\]]{0,60}\])\s*",
+    re.IGNORECASE,
+)
+OUTLOOK_CONVERSATION_BYTES = 22  # Thread-Index: a 22-byte header names the conversation
+
+
+@dataclass(frozen=True)
+class Threading:
+    index: ThreadIndex
+    secret: bytes = b""
+    subject_window: timedelta = DEFAULT_SUBJECT_WINDOW
 
 
 def workflow_id_for(mailbox: str, key: str) -> str:
@@ -27,3 +59,144 @@ def thread_key(email: InboundEmail, *, mailbox: str) -> ThreadKey:
     else:
         key, rule = email.message_id, "new-thread"
     return ThreadKey(mailbox=mailbox, key=key, rule=rule, workflow_id=workflow_id_for(mailbox, key))
+
+
+def reply_token(workflow_id: str, secret: bytes) -> str:
+    """`t<16 hex of the thread><12 hex of HMAC-SHA256>`: lower-case hex survives MTAs that
+    fold the case of local parts."""
+    mailbox, thread_hash = _split_workflow_id(workflow_id)
+    return f"t{thread_hash}{_mac(mailbox, thread_hash, secret)}"
+
+
+def reply_address(workflow_id: str, secret: bytes) -> str:
+    """`<mailbox>+<token>@<domain>` (RFC 5233 sub-address), or the bare mailbox without a key."""
+    mailbox, _ = _split_workflow_id(workflow_id)
+    if not secret:
+        return mailbox
+    local, _, domain = mailbox.rpartition("@")
+    return f"{local}+{reply_token(workflow_id, secret)}@{domain}"
+
+
+def thread_of_token(token: str, mailbox: str, secret: bytes) -> str | None:
+    """The workflow id a token names, if its signature is valid for `mailbox`."""
+    found = TOKEN.match(token.lower())
+    if not secret or found is None:
+        return None
+    thread_hash, mac = found.groups()
+    if not hmac.compare_digest(mac, _mac(mailbox, thread_hash, secret)):
+        return None
+    return f"thread-{mailbox}-{thread_hash}"
+
+
+def subject_key(subject: str) -> str:
+    """`Re: AW: [Ticket#5] Fwd: Printer  on fire` → `printer on fire`."""
+    previous = None
+    text = subject
+    while previous != text:
+        previous, text = text, SUBJECT_PREFIX.sub("", text, count=1)
+    return " ".join(text.lower().split())
+
+
+def is_reply_subject(subject: str) -> bool:
+    return bool(SUBJECT_PREFIX.match(subject)) and subject_key(subject) != ""
+
+
+def outlook_conversation(thread_index: str | None) -> str | None:
+    if not thread_index:
+        return None
+    try:
+        data = base64.b64decode(thread_index.strip() + "==", validate=False)
+    except (binascii.Error, ValueError):
+        return None
+    if len(data) < OUTLOOK_CONVERSATION_BYTES:
+        return None
+    return f"<{data[:OUTLOOK_CONVERSATION_BYTES].hex()}@thread-index.outlook>"
+
+
+async def locate_thread(
+    email: InboundEmail, *, mailbox: str, threading: Threading, now: datetime
+) -> ThreadKey:
+    for address in (*email.to, *email.cc, *email.recipients):
+        token = _token_in(address, mailbox)
+        found = thread_of_token(token, mailbox, threading.secret) if token else None
+        if found:
+            return ThreadKey(
+                mailbox=mailbox, key=token or "", rule="reply-token", workflow_id=found
+            )
+    candidates = _referenced_ids(email)
+    known = await threading.index.threads_of(candidates, mailbox) if candidates else {}
+    for message_id in candidates:
+        if message_id in known:
+            rule = "bounce" if email.report and message_id == _original(email) else "index"
+            return ThreadKey(
+                mailbox=mailbox, key=message_id, rule=rule, workflow_id=known[message_id]
+            )
+    if email.references or email.in_reply_to:
+        return thread_key(email, mailbox=mailbox)
+    by_subject = await _by_subject(email, mailbox, threading, now)
+    return by_subject or thread_key(email, mailbox=mailbox)
+
+
+async def record_placement(
+    email: InboundEmail, key: ThreadKey, *, threading: Threading, now: datetime
+) -> None:
+    """Teach the index this message's id, the id our acknowledgement to it would get, and its
+    Outlook conversation, so later replies find the thread whatever they kept."""
+    ids = [email.message_id, reply_message_id("ack", email.message_id, key.mailbox)]
+    conversation = outlook_conversation(email.thread_index)
+    if conversation:
+        ids.append(conversation)
+    entry = ThreadEntry(
+        workflow_id=key.workflow_id,
+        message_ids=tuple(ids),
+        subject_key=subject_key(email.subject),
+        participants=tuple(p for p in (email.from_addr, *email.to[:20], *email.cc[:20]) if p),
+        at=now,
+    )
+    await threading.index.record(key.mailbox, key.workflow_id, entry)
+
+
+async def _by_subject(
+    email: InboundEmail, mailbox: str, threading: Threading, now: datetime
+) -> ThreadKey | None:
+    if not is_reply_subject(email.subject) or not email.from_addr:
+        return None
+    key = subject_key(email.subject)
+    people = {email.from_addr, *email.to, *email.cc} - {mailbox}
+    threads = await threading.index.by_subject(mailbox, key, now - threading.subject_window)
+    for entry in sorted(threads, key=lambda e: e.at, reverse=True):
+        if people & set(entry.participants):
+            return ThreadKey(
+                mailbox=mailbox, key=key, rule="subject", workflow_id=entry.workflow_id
+            )
+    return None
+
+
+def _referenced_ids(email: InboundEmail) -> list[str]:
+    ids = [_original(email), email.in_reply_to, *reversed(email.references)]
+    ids.append(outlook_conversation(email.thread_index))
+    return list(dict.fromkeys(i for i in ids if i and i != email.message_id))
+
+
+def _original(email: InboundEmail) -> str | None:
+    if email.report is not None and email.report.original_message_id:
+        return email.report.original_message_id
+    return None
+
+
+def _token_in(address: str, mailbox: str) -> str | None:
+    local, _, domain = address.rpartition("@")
+    base, plus, tag = local.partition("+")
+    if plus and f"{base}@{domain}" == mailbox:
+        return tag
+    return None
+
+
+def _split_workflow_id(workflow_id: str) -> tuple[str, str]:
+    rest, _, thread_hash = workflow_id.rpartition("-")
+    return rest.removeprefix("thread-"), thread_hash
+
+
+def _mac(mailbox: str, thread_hash: str, secret: bytes) -> str:
+    digest = hmac.new(secret, f"{mailbox}:{thread_hash}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:TOKEN_MAC_CHARS]

@@ -6,9 +6,10 @@ move or leave) → advance the checkpoint. A crash anywhere re-delivers at most 
 of one batch, and the thread's Message-ID dedup makes a re-delivery harmless. Nothing is
 selected by \\Seen, so another client reading a mail cannot hide it from us.
 
-imapclient is blocking: each call runs in a thread (asyncio.to_thread), one connection per
-source. Any error ends the session; the source reconnects with capped exponential backoff
-and never gives up. Cancelling `run()` is the clean stop.
+imapclient is blocking: each call runs on the source's own single thread, so calls on its
+one connection never overlap and IDLEing sources never starve the loop's default pool.
+Any error ends the session; the source reconnects with capped exponential backoff and
+never gives up. Cancelling `run()` is the clean stop.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 import structlog
@@ -78,9 +80,11 @@ class ImapInbound:
         self.idles = 0
         self._delay = backoff_initial
         self._log = log.bind(source=source.key, mailbox=source.mailbox)
+        self._thread: ThreadPoolExecutor | None = None
 
     async def run(self) -> None:
         """Run until cancelled; errors only ever lead to a reconnect."""
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap")
         try:
             while True:
                 try:
@@ -98,6 +102,8 @@ class ImapInbound:
             self.status = "stopped"
             self._log.info("imap_stopped")
             raise
+        finally:
+            self._thread.shutdown(wait=False, cancel_futures=True)
 
     async def _session(self) -> None:
         session = ImapSession(self.source)
@@ -203,7 +209,8 @@ class ImapInbound:
         await self._call(session.idle_done)
 
     async def _call(self, blocking: Callable[..., T], *args: Any) -> T:
-        task = asyncio.ensure_future(asyncio.to_thread(blocking, *args))
+        loop = asyncio.get_running_loop()
+        task = loop.run_in_executor(self._thread, blocking, *args)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -216,7 +223,7 @@ class ImapInbound:
 
     async def _close(self, session: ImapSession) -> None:
         try:
-            await asyncio.wait_for(asyncio.to_thread(session.close), CLOSE_TIMEOUT_SECONDS)
+            await asyncio.wait_for(self._call(session.close), CLOSE_TIMEOUT_SECONDS)
         except Exception as exc:  # the connection is gone either way
             self._log.debug("imap_close_failed", error=repr(exc))
 

@@ -1,6 +1,6 @@
 """Raw RFC 5322 bytes → InboundEmail. Never raises: what cannot be read becomes a defect.
 
-Parsed with the stdlib's compat32 policy (about 20× cheaper than `policy.default`, whose
+Parsed with the stdlib's compat32 policy (about 20 times cheaper than `policy.default`, whose
 header objects we do not need); headers, charsets, addresses, the body and attachments are
 then read by our own code, which knows the ways real mail is broken (see charsets.py,
 mime_headers.py, mime_body.py, reply_text.py).

@@ -18,6 +18,7 @@ from use_cases.models import Attachment, DeliveryReport
 
 MAX_PARTS = 1_000
 DSN_RECIPIENTS = 100
+MAX_FILENAME_CHARS = 255
 
 
 @dataclass
@@ -86,7 +87,7 @@ def _filename(part: Message) -> str:
         return ""
     if isinstance(name, tuple):  # an undecodable RFC 2231 value
         name = str(name[2])
-    return " ".join(decode_words(unfold(name)).split()) if name else ""
+    return " ".join(decode_words(unfold(name)).split())[:MAX_FILENAME_CHARS] if name else ""
 
 
 def _payload_bytes(part: Message) -> bytes:
@@ -96,7 +97,9 @@ def _payload_bytes(part: Message) -> bytes:
             chunks = []
             for message in inner:
                 try:
-                    chunks.append(message.as_bytes())
+                    chunks.append(
+                        message.as_bytes() if isinstance(message, Message) else message.encode()
+                    )
                 except Exception:
                     chunks.append(str(message).encode("utf-8", "surrogateescape"))
             return b"".join(chunks)
@@ -140,9 +143,10 @@ def _clean(text: str) -> str:
 
 def _delivery_status(part: Message) -> DeliveryReport:
     """RFC 3464: one per-message block, then a block per recipient."""
-    blocks = [b for b in part.get_payload() if isinstance(b, Message)]
-    if not blocks and isinstance(part.get_payload(), str):
-        blocks = [_header_block(line_block) for line_block in part.get_payload().split("\n\n")]
+    payload = part.get_payload()
+    blocks = [b for b in payload if isinstance(b, Message)] if isinstance(payload, list) else []
+    if not blocks and isinstance(payload, str):
+        blocks = [_header_block(line_block) for line_block in payload.split("\n\n")]
     recipients: list[str] = []
     status = action = diagnostic = ""
     for block in blocks[1:] or blocks:

@@ -15,8 +15,9 @@ from adapters.inbound.charsets import decode_text
 ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
 FOLD = re.compile(r"\r?\n[ \t]*|\r")
-MAX_HEADER_CHARS = 16_000
+MAX_HEADER_CHARS = 512_000  # a References header with 5 000 ids still fits
 MAX_ADDRESSES = 1_000
+MAX_ADDRESS_CHARS = 320  # RFC 5321 §4.5.3.1: 64 + @ + 255
 
 
 def raw_headers(msg: Message) -> dict[str, list[str]]:
@@ -67,7 +68,7 @@ def normalise_address(address: str) -> str:
     """`Alice@Bücher.EXAMPLE.` → `alice@xn--bcher-kva.example`; '' when it is no address."""
     local, at, domain = address.strip().strip("<>").rpartition("@")
     local, domain = local.strip().lower(), domain.strip().rstrip(".").lower()
-    if not at or not local or not domain or " " in domain:
+    if not at or not local or not domain or " " in domain or len(address) > MAX_ADDRESS_CHARS:
         return ""
     if not domain.isascii():
         try:

@@ -13,8 +13,10 @@ from typing import Any
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from pydantic import ValidationError
 
 from adapters.inbound.mime import peek_message_id
+from use_cases.claim_check import PayloadTooLarge
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
 from use_cases.ports import HandoffFailed
@@ -27,6 +29,12 @@ UNKNOWN_RECIPIENT = "550 5.1.1 Recipient address rejected: not a mailbox here"
 HANDOFF_FAILED = "451 4.3.0 Temporary failure handing the message to its thread, try again later"
 OVERLOADED = "451 4.3.2 Too many messages in flight, try again later"
 ACCEPTED = "250 2.0.0 OK: queued as {message_id}"
+# RFC 5321 §4.5.3.1.8: at least 100 must be accepted; beyond our bound, 452 defers the rest.
+MAX_RECIPIENTS = 1_000
+TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+# Permanent: the same bytes would fail again, so the sender must not retry (RFC 3463 §3.7).
+TOO_COMPLEX = "552 5.3.4 Message too complex to hand to a thread: {reason}"
+UNPROCESSABLE = "554 5.6.0 Message content could not be processed"
 
 
 class SmtpInboundHandler:
@@ -41,6 +49,8 @@ class SmtpInboundHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return TOO_MANY_RECIPIENTS  # the client sends the rest in another transaction
         if self.mailboxes.resolve(address) is None:
             log.info("recipient_rejected", recipient=address, peer=str(session.peer))
             return UNKNOWN_RECIPIENT
@@ -67,6 +77,12 @@ class SmtpInboundHandler:
         except HandoffFailed as exc:
             log.warning("email_deferred", reason=str(exc), peer=peer, thread_id=None)
             return HANDOFF_FAILED
+        except PayloadTooLarge as exc:
+            log.warning("email_rejected_too_complex", reason=str(exc), peer=peer, size=len(raw))
+            return TOO_COMPLEX.format(reason=str(exc)[:200])
+        except ValidationError as exc:
+            log.warning("email_rejected_unprocessable", error=str(exc)[:500], peer=peer)
+            return UNPROCESSABLE
         except Exception:
             log.exception("email_deferred_unexpected_error", peer=peer, thread_id=None)
             return HANDOFF_FAILED

@@ -11,6 +11,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from use_cases.flows import ApprovalDecision
 from use_cases.models import (
     CompleteRequest,
     FlowConfig,
@@ -20,7 +21,8 @@ from use_cases.models import (
     ThreadState,
     ThreadStatus,
 )
-from use_cases.ports import HandoffFailed, ThreadNotFound
+from use_cases.ports import HandoffFailed, NothingToDecide, ThreadNotFound
+from workflows.execute import APPROVE, REJECT
 from workflows.thread import COMPLETE_THREAD, NEW_MESSAGE, TASK_QUEUE, ThreadWorkflow
 
 log = structlog.get_logger()
@@ -108,6 +110,21 @@ class TemporalThreadGateway:
     async def complete(self, thread_id: str, request: CompleteRequest) -> None:
         try:
             await self.client.get_workflow_handle(thread_id).signal(COMPLETE_THREAD, request)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ThreadNotFound(f"no open thread {thread_id}") from exc
+            raise
+
+    async def decide(self, thread_id: str, decision: ApprovalDecision) -> None:
+        """APPROVE / REJECT to the thread, which hands it to its flow if one is waiting."""
+        signal = APPROVE if decision.approved else REJECT
+        try:
+            state = await self.get(thread_id)
+            if not state.pending_approval:
+                raise NothingToDecide(
+                    f"{thread_id} is not waiting for an approval (stage: {state.stage or 'none'})"
+                )
+            await self.client.get_workflow_handle(thread_id).signal(signal, decision)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise ThreadNotFound(f"no open thread {thread_id}") from exc

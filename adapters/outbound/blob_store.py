@@ -1,0 +1,79 @@
+"""BlobStore on the local file system: content-addressed files under `<data dir>/blobs`.
+
+A blob's name is its sha256, so writing is idempotent (a retry or a second copy of the same
+attachment costs nothing) and a reference can be checked against the bytes. Files are
+written to a temporary name, fsynced and renamed, so a crash never leaves a partial blob
+under a valid name. Received messages are also remembered by Message-ID (`raw/`), so an
+operator can reprocess one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+from use_cases.models import BlobRef
+from use_cases.ports import BlobNotFound
+
+
+class FileBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_of(self, sha256: str) -> Path:
+        if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+            raise BlobNotFound(f"not a sha256: {sha256[:80]!r}")
+        return self.root / sha256[:2] / sha256
+
+    async def put(self, data: bytes) -> BlobRef:
+        return await asyncio.to_thread(self._put, data)
+
+    async def get(self, sha256: str) -> bytes:
+        return await asyncio.to_thread(self._get, sha256)
+
+    async def keep_raw(self, message_id: str, raw: bytes) -> BlobRef:
+        return await asyncio.to_thread(self._keep_raw, message_id, raw)
+
+    async def raw(self, message_id: str) -> bytes:
+        return await asyncio.to_thread(self._raw, message_id)
+
+    def _put(self, data: bytes) -> BlobRef:
+        ref = BlobRef(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        path = self.path_of(ref.sha256)
+        if not path.exists():
+            _write_atomically(path, data)
+        return ref
+
+    def _get(self, sha256: str) -> bytes:
+        try:
+            return self.path_of(sha256).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(f"no blob {sha256}") from None
+
+    def _raw_pointer(self, message_id: str) -> Path:
+        return self.root / "raw" / hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
+
+    def _keep_raw(self, message_id: str, raw: bytes) -> BlobRef:
+        ref = self._put(raw)
+        _write_atomically(self._raw_pointer(message_id), ref.sha256.encode())
+        return ref
+
+    def _raw(self, message_id: str) -> bytes:
+        try:
+            sha256 = self._raw_pointer(message_id).read_text().strip()
+        except FileNotFoundError:
+            raise BlobNotFound(f"no raw message kept for {message_id}") from None
+        return self._get(sha256)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)

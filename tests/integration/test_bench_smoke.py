@@ -1,0 +1,56 @@
+"""The ingest benchmark end to end with tiny numbers: it runs, and its last line is the JSON
+that `make bench` promises (issue 6). A smoke test of the harness, not a measurement."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXPECTED_KEYS = {
+    "rate",
+    "baseline_rate",
+    "ratio",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "p99_ms_at_half_rate",
+    "mails",
+    "concurrency",
+}
+
+
+@pytest.mark.slow
+def test_ingest_benchmark_prints_its_figures_as_json_last() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.ingest",
+            "--mails",
+            "40",
+            "--threads",
+            "8",
+            "--concurrency",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    missing = EXPECTED_KEYS - figures.keys()
+    assert not missing, f"missing keys {missing} in {figures}"
+    assert figures["mails"] == 40 and figures["concurrency"] == 4
+    assert figures["failed"] == 0 and figures["not_applied"] == 0
+    assert figures["rate"] > 0 and figures["baseline_rate"] > 0

@@ -1,0 +1,163 @@
+"""Procurement end to end inside Temporal (time-skipping), as child workflow and inline."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.outbound.ledger import SqliteLedger
+from tests.support import wait_for
+from tests.workflows.harness import Harness, thread_harness
+from use_cases.flows import ApprovalDecision, FlowConfig, FlowMode
+from use_cases.models import ThreadState, ThreadStatus
+
+MAILBOX = "procurement@mailroom.local"
+APPROVER = "boss@corp.example"
+SMALL = "Please order 3 monitors, budget EUR 600."
+BIG = "Please quote 20 laptops, budget EUR 30 000, needed by 15 December."
+
+
+def config(mode: FlowMode, reminder: timedelta, expiry: timedelta) -> FlowConfig:
+    return FlowConfig(
+        modes={"procurement": mode},
+        approvers=(APPROVER,),
+        approval_reminder_after=reminder,
+        approval_expires_after=expiry,
+    )
+
+
+@pytest.fixture(params=[FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
+async def harness(
+    request: pytest.FixtureRequest,
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+) -> AsyncIterator[Harness]:
+    flow_config = config(request.param, timedelta(days=1), timedelta(days=3))
+    async with thread_harness(
+        time_skipping_env,
+        task_queue,
+        tmp_path,
+        mailbox=MAILBOX,
+        flow_config=flow_config,
+        blocked_words=["weapons"],
+    ) as h:
+        yield h
+
+
+@pytest.fixture(params=[FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
+async def hurried(
+    request: pytest.FixtureRequest,
+    dev_server: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+) -> AsyncIterator[Harness]:
+    """Approval timers of seconds, on the dev server in real time. (Skipping time on the
+    time-skipping server stalled here once other tests had run in the same process.)"""
+    flow_config = config(request.param, timedelta(seconds=1), timedelta(seconds=3))
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox=MAILBOX, flow_config=flow_config
+    ) as h:
+        yield h
+
+
+def ledger(h: Harness) -> SqliteLedger:
+    return SqliteLedger(h.settings.data_dir / "ledger.sqlite")
+
+
+async def finished(h: Harness, stage: str) -> ThreadState | None:
+    state = await h.state()
+    return state if state.status is ThreadStatus.COMPLETED and state.stage == stage else None
+
+
+async def test_a_small_request_is_ordered_without_approval(harness: Harness) -> None:
+    await harness.send(0, subject="Monitors", text=SMALL)
+    state = await wait_for(lambda: finished(harness, "confirmed"), what="the confirmed order")
+    orders = ledger(harness).purchase_orders()
+    assert len(orders) == 1 and orders[0].po_number == state.po_number
+    assert [(i.quantity, i.description) for i in orders[0].items] == [(3, "monitors")]
+    confirmation = harness.mails("confirmation")
+    assert len(confirmation) == 1 and state.po_number in confirmation[0].text
+    assert confirmation[0].to == ("alice@example.com",)
+    assert state.flow == "procurement"
+    assert [c.stage for c in state.history][:2] == ["extracting", "policy_check"]
+
+
+async def test_a_big_request_waits_for_approval_by_cli(harness: Harness) -> None:
+    await harness.send(0, subject="Laptops", text=BIG)
+    state = await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
+    assert state.pending_approval
+    assert harness.mails("approval")[0].to == (APPROVER,)
+    assert ledger(harness).purchase_orders() == []
+    await harness.gateway.decide(harness.thread_id, ApprovalDecision(approved=True, by="cli"))
+    state = await wait_for(lambda: finished(harness, "confirmed"), what="the order")
+    assert len(ledger(harness).purchase_orders()) == 1 and not state.pending_approval
+
+
+async def test_an_approvers_emailed_approve_counts_and_anyone_elses_does_not(
+    harness: Harness,
+) -> None:
+    await harness.send(0, subject="Laptops", text=BIG)
+    await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
+    await harness.send(1, from_addr="mallory@corp.example", text="approve\n> quoted")
+    await wait_for(lambda: harness.has_messages(2), what="mallory's mail")
+    assert (await harness.state()).stage == "awaiting_approval"
+    await harness.send(2, from_addr=APPROVER, text="Approved, go ahead.\n")
+    await wait_for(lambda: finished(harness, "confirmed"), what="the order")
+    assert len(ledger(harness).purchase_orders()) == 1
+
+
+async def test_a_rejection_ends_the_flow_without_an_order(harness: Harness) -> None:
+    await harness.send(0, subject="Laptops", text=BIG)
+    await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
+    await harness.gateway.decide(
+        harness.thread_id, ApprovalDecision(approved=False, by="cli", reason="too pricey")
+    )
+    await wait_for(lambda: finished(harness, "rejected"), what="the rejection")
+    assert ledger(harness).purchase_orders() == []
+    assert "too pricey" in harness.mails("rejected")[0].text
+
+
+async def test_a_policy_denial_ends_the_flow_politely(harness: Harness) -> None:
+    await harness.send(0, subject="Order", text="Please buy 2 weapons, budget EUR 100.")
+    await wait_for(lambda: finished(harness, "denied"), what="the denial")
+    assert "'weapons' may not be purchased" in harness.mails("denied")[0].text
+    assert ledger(harness).purchase_orders() == []
+
+
+async def test_missing_information_is_asked_for_then_the_answer_completes_it(
+    harness: Harness,
+) -> None:
+    await harness.send(0, subject="Order", text="Please buy 4 keyboards.")
+    state = await wait_for(lambda: harness.at_stage("awaiting_info"), what="the question")
+    assert "the budget" in harness.mails("question")[0].text
+    assert state.history[-1].note == "the budget"
+    await harness.send(1, text="Budget is EUR 200.\n> Please reply with the budget")
+    await wait_for(lambda: finished(harness, "confirmed"), what="the order")
+    assert ledger(harness).purchase_orders()[0].total == 200
+
+
+async def test_an_unanswered_approval_is_reminded_then_expires(hurried: Harness) -> None:
+    harness = hurried
+    await harness.send(0, subject="Laptops", text=BIG)
+    await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
+    final = await wait_for(lambda: finished(harness, "expired"), what="the expiry")
+    assert (final.status, final.stage) == (ThreadStatus.COMPLETED, "expired")
+    assert [m.to for m in harness.mails("reminder")] == [(APPROVER,)]
+    assert len(harness.mails("expired")) == 1 and ledger(harness).purchase_orders() == []
+    stages = [(c.stage, c.at) for c in final.history]
+    waited = stages[-1][1] - next(at for stage, at in stages if stage == "awaiting_approval")
+    assert timedelta(seconds=3) <= waited < timedelta(seconds=10)
+
+
+async def test_approving_a_thread_that_waits_for_nothing_is_refused(harness: Harness) -> None:
+    from use_cases.ports import NothingToDecide
+
+    await harness.send(0, subject="Monitors", text=SMALL)
+    await wait_for(lambda: finished(harness, "confirmed"), what="the order")
+    with pytest.raises(NothingToDecide):
+        await harness.gateway.decide(harness.thread_id, ApprovalDecision(approved=True, by="x"))

@@ -1,0 +1,122 @@
+"""Support end to end inside Temporal, as child workflow and inline."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.support import wait_for
+from tests.workflows.harness import Harness, thread_harness
+from use_cases.flows import FlowConfig, FlowMode
+from use_cases.models import CompleteRequest, ThreadState, ThreadStatus
+
+MAILBOX = "support@mailroom.local"
+TEAM = "team@corp.example"
+KNOWN = {"subject": "Forgot my password", "text": "I forgot my password and cannot login."}
+UNKNOWN = {"subject": "Strange noise", "text": "The fan in my office makes a strange noise."}
+
+
+def config(mode: FlowMode, reminder: timedelta, close: timedelta) -> FlowConfig:
+    return FlowConfig(
+        modes={"support": mode},
+        support_team=TEAM,
+        sla_reminder_after=reminder,
+        sla_auto_close_after=close,
+    )
+
+
+@pytest.fixture(params=[FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
+async def harness(
+    request: pytest.FixtureRequest,
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+) -> AsyncIterator[Harness]:
+    flow_config = config(request.param, timedelta(days=2), timedelta(days=5))
+    async with thread_harness(
+        time_skipping_env, task_queue, tmp_path, mailbox=MAILBOX, flow_config=flow_config
+    ) as h:
+        yield h
+
+
+@pytest.fixture(params=[FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
+async def hurried(
+    request: pytest.FixtureRequest,
+    dev_server: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+) -> AsyncIterator[Harness]:
+    """SLA timers of seconds, on the dev server in real time."""
+    flow_config = config(request.param, timedelta(seconds=1), timedelta(seconds=2))
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox=MAILBOX, flow_config=flow_config
+    ) as h:
+        yield h
+
+
+async def completed(h: Harness, stage: str) -> ThreadState | None:
+    state = await h.state()
+    return state if state.status is ThreadStatus.COMPLETED and state.stage == stage else None
+
+
+async def test_a_known_question_is_answered_from_the_knowledge_base_then_solved(
+    harness: Harness,
+) -> None:
+    await harness.send(0, **KNOWN)
+    await wait_for(lambda: harness.at_stage("waiting_for_customer"), what="the answer")
+    answer = harness.mails("answer")
+    assert len(answer) == 1 and "Forgot password" in answer[0].text
+    assert answer[0].in_reply_to == harness.root and answer[0].to == ("alice@example.com",)
+    state = await harness.state()
+    assert state.flow == "support" and "answered" in [c.stage for c in state.history]
+    await harness.send(1, text="Thanks, that worked! It is solved.\n> If this solved it")
+    final = await wait_for(lambda: completed(harness, "resolved"), what="resolution")
+    assert final.completed_reason == "support flow resolved"
+    assert len(harness.mails("thanks")) == 1
+
+
+async def test_an_unknown_question_is_escalated_to_the_team(harness: Harness) -> None:
+    await harness.send(0, **UNKNOWN)
+    await wait_for(lambda: harness.at_stage("waiting_for_customer"), what="escalation")
+    escalation = harness.mails("escalation")
+    assert len(escalation) == 1 and escalation[0].to == (TEAM,)
+    assert "strange noise" in escalation[0].text
+    assert len(harness.mails("escalated")) == 1  # the customer is told
+    assert "escalated" in [c.stage for c in (await harness.state()).history]
+    assert harness.mails("answer") == []
+
+
+async def test_the_customer_writing_again_reopens_the_loop(harness: Harness) -> None:
+    await harness.send(0, **KNOWN)
+    await wait_for(lambda: harness.mails("answer"), what="the first answer")
+    await harness.send(1, text="The reset link never arrives, my password is still wrong.")
+    await wait_for(lambda: len(harness.mails("answer")) == 2, what="a second answer")
+    assert (await harness.state()).status is ThreadStatus.OPEN
+
+
+async def test_complete_thread_resolves_the_flow(harness: Harness) -> None:
+    await harness.send(0, **UNKNOWN)
+    await wait_for(lambda: harness.at_stage("waiting_for_customer"), what="escalation")
+    await harness.gateway.complete(harness.thread_id, CompleteRequest(reason="fixed on site"))
+    final = await wait_for(lambda: completed(harness, "resolved"), what="resolution")
+    assert final.completed_reason == "fixed on site"
+
+
+async def test_silence_gets_a_reminder_then_auto_close(hurried: Harness) -> None:
+    await hurried.send(0, **KNOWN)
+    final = await wait_for(lambda: completed(hurried, "closed"), what="auto-close")
+    assert len(hurried.mails("reminder")) == 1 and len(hurried.mails("closed")) == 1
+    stages = [c.stage for c in final.history]
+    assert stages.index("reminded") < stages.index("closed")
+
+
+async def test_a_reply_after_auto_close_reopens_the_thread_into_support(hurried: Harness) -> None:
+    await hurried.send(0, **KNOWN)
+    await wait_for(lambda: completed(hurried, "closed"), what="auto-close")
+    await hurried.send(1, text="Sorry, I was away. Still cannot login, password refused.")
+    state = await wait_for(lambda: hurried.at_stage("waiting_for_customer"), what="reopened")
+    assert state.reopened == 1 and state.flows_started == 2 and state.flow == "support"
