@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from temporalio.service import RPCError
 
 from orchestrator import bootstrap as wiring_module
+from orchestrator.cli_threads import (
+    cmd_complete,
+    cmd_decide,
+    cmd_outbox,
+    cmd_pos,
+    cmd_thread,
+    cmd_threads,
+)
 from orchestrator.logs import configure_logging
 from orchestrator.replay import mailboxes_for, replay
+from orchestrator.runner import run_async
 from orchestrator.send import SendFailed, send_file
 from orchestrator.services import check_imap, run_parts
 from orchestrator.settings import Settings, SettingsError, load_settings, masked, parse_host_port
 from orchestrator.temporal_server import ServerError
 from use_cases.ingest import ingest_email
-from use_cases.models import CompleteRequest, ThreadStatus, ThreadView
-from use_cases.ports import BlobNotFound, HandoffFailed, ThreadNotFound
+from use_cases.models import ThreadStatus
+from use_cases.ports import BlobNotFound, HandoffFailed, NothingToDecide, ThreadNotFound
 
 EXIT_ERROR = 2
 
@@ -68,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     complete = commands.add_parser("complete", help="complete a thread (COMPLETE_THREAD)")
     complete.add_argument("thread_id", metavar="ID")
     complete.add_argument("--reason", default="completed by operator")
+    for verb, meaning in (("approve", "approve"), ("reject", "reject")):
+        decide = commands.add_parser(verb, help=f"{meaning} the purchase a thread waits for")
+        decide.add_argument("thread_id", metavar="THREAD")
+        decide.add_argument("--reason", default="")
+    pos = commands.add_parser("pos", help="list purchase orders (the ledger)")
+    pos.add_argument("--json", action="store_true")
     outbox = commands.add_parser("outbox", help="list mail sent by mailroom (built-in outbox)")
     outbox.add_argument("--json", action="store_true")
     return parser
@@ -86,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         wiring_module.TemporalUnreachable,
         HandoffFailed,
         ThreadNotFound,
+        NothingToDecide,
         SendFailed,
     ) as exc:
         print(f"mailroom: {exc}", file=sys.stderr)
@@ -99,10 +114,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-
-
-def run_async(coroutine: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    return asyncio.run(coroutine())
 
 
 def cmd_parts(parts: set[str]) -> Callable[[Settings, argparse.Namespace], int]:
@@ -226,75 +237,6 @@ def cmd_reprocess(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
-    status = ThreadStatus(args.status) if args.status else None
-
-    async def go() -> list[ThreadView]:
-        gateway = await connected_gateway(settings)
-        return [ThreadView.of(s) for s in await gateway.list(status)]
-
-    views = run_async(go)
-    if args.json:
-        print(json.dumps([v.model_dump(mode="json") for v in views], indent=2))
-        return 0
-    for view in views:
-        print(
-            f"{view.thread_id}  {view.status.value:<9} {view.message_count:>4} msgs  "
-            f"{view.subject[:60]}"
-        )
-    print(f"{len(views)} threads", file=sys.stderr)
-    return 0
-
-
-def cmd_thread(settings: Settings, args: argparse.Namespace) -> int:
-    async def go() -> Any:
-        gateway = await connected_gateway(settings)
-        return await gateway.get(args.thread_id)
-
-    state = run_async(go)
-    if args.json:
-        view = ThreadView.of(state).model_dump(mode="json")
-        view["messages"] = [m.model_dump(mode="json") for m in state.messages]
-        print(json.dumps(view, indent=2))
-        return 0
-    print(
-        f"thread   {state.thread_id}\nstatus   {state.status.value}\nmailbox  {state.mailbox}\n"
-        f"subject  {state.subject}\npeople   {', '.join(state.participants)}"
-    )
-    for message in state.messages:
-        print(
-            f"  {message.received_at:%Y-%m-%d %H:%M}  {message.from_addr}  {message.message_id}"
-            f"  [{message.thread_rule}]{'  (automatic)' if message.automatic else ''}"
-        )
-    return 0
-
-
-def cmd_complete(settings: Settings, args: argparse.Namespace) -> int:
-    async def go() -> None:
-        gateway = await connected_gateway(settings)
-        await gateway.complete(args.thread_id, CompleteRequest(reason=args.reason))
-
-    run_async(go)
-    print(f"{args.thread_id}: completion requested")
-    return 0
-
-
-def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
-    entries = wiring_module.bootstrap(settings).outbox.entries()
-    if args.json:
-        print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
-        return 0
-    for entry in entries:
-        print(f"{entry.sent_at:%Y-%m-%d %H:%M:%S}  to {', '.join(entry.to)}  {entry.subject}")
-    print(f"{len(entries)} mails in {settings.data_dir / 'outbox'}", file=sys.stderr)
-    return 0
-
-
-async def connected_gateway(settings: Settings) -> Any:
-    client = await wiring_module.connect(settings)
-    return wiring_module.gateway(wiring_module.bootstrap(settings), client)
-
-
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "up": cmd_parts({"server", "worker", "smtp"}),
     "server": cmd_parts({"server"}),
@@ -306,6 +248,9 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "replay": cmd_replay,
     "reprocess": cmd_reprocess,
     "threads": cmd_threads,
+    "approve": cmd_decide(approved=True),
+    "reject": cmd_decide(approved=False),
+    "pos": cmd_pos,
     "thread": cmd_thread,
     "complete": cmd_complete,
     "outbox": cmd_outbox,

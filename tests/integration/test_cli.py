@@ -149,3 +149,42 @@ async def test_commands_give_a_hint_when_temporal_is_not_running(tmp_path: Path)
 async def test_an_unknown_thread_is_a_clear_error(stack: Stack) -> None:
     code, _, err = await run_mailroom("thread", "thread-nope", env=cli_env(stack))
     assert code == 2 and "no thread thread-nope" in err
+
+
+async def test_approve_by_cli_creates_the_purchase_order_shown_by_pos(
+    stack: Stack, unique: str
+) -> None:
+    env = cli_env(stack)
+    rfq = (FIXTURES / "rfq.eml").read_bytes().replace(b"<rfq-", f"<{unique}-".encode())
+    await stack.send(rfq, ["procurement@mailroom.local"], sender="bob@corp.example")
+    listed = await wait_for(lambda: _when_count(threads_json(env), 1), what="the RFQ thread")
+    thread_id = str(listed[0]["thread_id"])
+
+    async def waiting() -> dict[str, object] | None:
+        code, out, _ = await run_mailroom("thread", thread_id, "--json", env=env)
+        shown = json.loads(out) if code == 0 else {}
+        return shown if shown.get("pending_approval") else None
+
+    shown = await wait_for(waiting, what="the approval wait")
+    assert shown["flow"] == "procurement" and shown["stage"] == "awaiting_approval"
+    assert [c["stage"] for c in shown["history"]][-1] == "awaiting_approval"  # type: ignore[index]
+
+    code, out, err = await run_mailroom("approve", thread_id, "--reason", "ok", env=env)
+    assert code == 0, err
+    code, _, err = await run_mailroom("approve", thread_id, env=env)  # nothing to decide now
+    assert code == 2 and "not waiting for an approval" in err
+
+    async def ordered() -> list[dict[str, object]] | None:
+        code, out, _ = await run_mailroom("pos", "--json", env=env)
+        return json.loads(out) if code == 0 and json.loads(out) else None
+
+    orders = await wait_for(ordered, what="the purchase order")
+    assert len(orders) == 1 and orders[0]["thread_id"] == thread_id
+    assert orders[0]["total"] == 30000
+    code, out, _ = await run_mailroom("thread", thread_id, "--json", env=env)
+    assert json.loads(out)["po_number"] == orders[0]["po_number"]
+
+
+async def test_rejecting_an_unknown_thread_is_a_clear_error(stack: Stack) -> None:
+    code, _, err = await run_mailroom("reject", "thread-nope", env=cli_env(stack))
+    assert code == 2 and "no thread thread-nope" in err

@@ -109,6 +109,11 @@ def test_every_command_has_help() -> None:
         "thread",
         "complete",
         "outbox",
+        "imap",
+        "approve",
+        "reject",
+        "pos",
+        "reprocess",
         "config",
     ):
         assert command in result.stdout
