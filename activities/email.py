@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from use_cases.models import OutboundEmail, SendResult
-from use_cases.ports import EmailSender
+from use_cases.models import DeliveryFailureDetails, OutboundEmail, SendResult
+from use_cases.ports import EmailSender, PermanentDeliveryFailure
+
+PERMANENT_DELIVERY_FAILURE = "PermanentDeliveryFailure"
 
 
 class EmailActivities:
@@ -15,7 +18,18 @@ class EmailActivities:
     @activity.defn(name="send_email")
     async def send_email(self, mail: OutboundEmail) -> SendResult:
         """Idempotent by the Message-ID the workflow fixed: Temporal may run this twice."""
-        result = await self.sender.send(mail)
+        try:
+            result = await self.sender.send(mail)
+        except PermanentDeliveryFailure as failure:
+            # Non-retryable: the workflow records it on the thread instead of retrying forever.
+            raise ApplicationError(
+                str(failure),
+                DeliveryFailureDetails(
+                    status=failure.status, reason=failure.reason, recipients=failure.recipients
+                ),
+                type=PERMANENT_DELIVERY_FAILURE,
+                non_retryable=True,
+            ) from failure
         activity.logger.info(
             "email %s %s", "already sent" if result.already_sent else "sent", mail.message_id
         )

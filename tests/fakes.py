@@ -18,7 +18,7 @@ from use_cases.models import (
     ThreadState,
     ThreadStatus,
 )
-from use_cases.ports import BlobNotFound, HandoffFailed, ThreadNotFound
+from use_cases.ports import BlobNotFound, HandoffFailed, PermanentDeliveryFailure, ThreadNotFound
 
 
 class FakeEmailSender:
@@ -26,9 +26,12 @@ class FakeEmailSender:
         self.sent: list[OutboundEmail] = []
         self.attempts = 0
         self.failures_left = 0
+        self.refuse_with: PermanentDeliveryFailure | None = None
 
     async def send(self, mail: OutboundEmail) -> SendResult:
         self.attempts += 1
+        if self.refuse_with is not None:
+            raise self.refuse_with
         if self.failures_left:
             self.failures_left -= 1
             raise ConnectionError("relay down (fake)")

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from use_cases.models import FlowConfig, FlowMode, NewMessage, StageChange
+from use_cases.models import DeliveryFailure, FlowConfig, FlowMode, NewMessage, StageChange
 
 __all__ = ["FlowConfig", "FlowMode"]
 
@@ -109,6 +109,7 @@ class FlowProgress(BaseModel):
     pending_approval: bool = False
     po_number: str | None = None
     history: list[StageChange] = Field(default_factory=list)
+    delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
 
 
 class FlowStart(BaseModel):

@@ -177,6 +177,25 @@ class StageChange(BaseModel):
     note: str = ""
 
 
+class DeliveryFailureDetails(Frozen):
+    """Carried in a non-retryable activity failure from the sender to the workflow."""
+
+    status: str
+    reason: str
+    recipients: tuple[str, ...] = ()
+
+
+class DeliveryFailure(BaseModel):
+    """A mail of ours that will not arrive: a 5xx from the relay, or a bounce that came back."""
+
+    message_id: str | None
+    recipients: tuple[str, ...] = ()
+    status: str = ""
+    reason: str = ""
+    source: str = "relay"
+    at: datetime
+
+
 class ThreadState(BaseModel):
     """Everything a thread remembers; carried across continue-as-new and reopening."""
 
@@ -201,6 +220,7 @@ class ThreadState(BaseModel):
     pending_approval: bool = False
     po_number: str | None = None
     history: list[StageChange] = Field(default_factory=list)
+    delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
     runs: int = 1
     reopened: int = 0
     completed_reason: str | None = None

@@ -36,6 +36,16 @@ class HandoffFailed(Exception):
     """The thread engine did not acknowledge a hand-off; the caller must retry later."""
 
 
+class PermanentDeliveryFailure(Exception):
+    """The relay answered 5xx: retrying will never deliver this mail (RFC 5321 §4.2.1)."""
+
+    def __init__(self, status: str, reason: str, recipients: tuple[str, ...] = ()) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+        self.recipients = recipients
+
+
 class ThreadNotFound(LookupError):
     pass
 

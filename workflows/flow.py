@@ -10,21 +10,15 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows.sending import remember, send_mail
+
 with workflow.unsafe.imports_passed_through():
-    from activities.email import EmailActivities
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowStart
     from use_cases.models import NewMessage, OutboundEmail, StageChange
     from use_cases.replies import reply_message_id, reply_references, reply_subject
 
 Reporter = Callable[[FlowProgress], Awaitable[None]]
 
-SEND_TIMEOUT = timedelta(seconds=60)
-SEND_GIVE_UP_AFTER = timedelta(days=2)
-SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-)
 AGENT_TIMEOUT = timedelta(seconds=60)
 # An agent that keeps answering nonsense is retried a few times, then a human takes over.
 AGENT_RETRY = RetryPolicy(
@@ -119,11 +113,10 @@ class FlowRuntime:
             reply_to=self.start.mailbox,
             headers={"Auto-Submitted": "auto-replied", "X-Loop": self.start.mailbox},
         )
-        await workflow.execute_activity_method(
-            EmailActivities.send_email,
-            mail,
-            start_to_close_timeout=SEND_TIMEOUT,
-            schedule_to_close_timeout=SEND_GIVE_UP_AFTER,
-            retry_policy=SEND_RETRY,
-        )
+        failure = await send_mail(mail)
+        if failure is not None:
+            self.progress = self.progress.model_copy(
+                update={"delivery_failures": remember(self.progress.delivery_failures, failure)}
+            )
+            await self.report(self.progress)
         return message_id

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_workflow
 from workflows.flow import AGENT_RETRY, AGENT_TIMEOUT, MAX_HISTORY
+from workflows.sending import remember
 
 FLOW_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomFlow")
 STAGE_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomStage")
@@ -69,6 +70,8 @@ class FlowRouter:
         state.pending_approval = progress.pending_approval
         state.po_number = progress.po_number or state.po_number
         state.flow_finished = progress.finished
+        for failure in progress.delivery_failures:
+            state.delivery_failures = remember(state.delivery_failures, failure)
         if progress.history:
             state.history = [*state.history, progress.history[-1]][-MAX_HISTORY:]
         self._publish()

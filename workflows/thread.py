@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections import deque
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.email import EmailActivities
     from use_cases.flows import ApprovalDecision, FlowProgress
     from use_cases.models import (
         CompleteRequest,
+        DeliveryFailure,
+        MessageKind,
         MessageSummary,
         NewMessage,
         ThreadInput,
@@ -23,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.execute import APPROVE, FLOW_PROGRESS, REJECT
 from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter
+from workflows.sending import remember, send_mail
 
 TASK_QUEUE = "mailroom-threads"
 NEW_MESSAGE = "NEW_MESSAGE"
@@ -37,15 +37,6 @@ REMEMBERED_MESSAGE_IDS = 1_000
 REMEMBERED_SUMMARIES = 100
 REMEMBERED_PARTICIPANTS = 200
 REMEMBERED_REPLIES = 100
-
-SEND_TIMEOUT = timedelta(seconds=60)
-SEND_GIVE_UP_AFTER = timedelta(days=2)
-# A relay that is down for hours is retried, ever more slowly, but not forever.
-SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=10),
-)
 
 
 @workflow.defn(name="ThreadWorkflow")
@@ -161,6 +152,8 @@ class ThreadWorkflow:
         del state.participants[REMEMBERED_PARTICIPANTS:]
 
     async def _handle(self, message: NewMessage) -> None:
+        if message.kind == MessageKind.BOUNCE and message.report is not None:
+            self._record_bounce(message)
         if message.automatic:
             workflow.logger.info(
                 "not answering automatic mail %s: %s", message.message_id, message.automatic
@@ -172,17 +165,27 @@ class ThreadWorkflow:
 
     async def _acknowledge(self, message: NewMessage) -> None:
         reply = acknowledgement(message, self._state)
-        await workflow.execute_activity_method(
-            EmailActivities.send_email,
-            reply,
-            start_to_close_timeout=SEND_TIMEOUT,
-            schedule_to_close_timeout=SEND_GIVE_UP_AFTER,
-            retry_policy=SEND_RETRY,
-        )
+        failure = await send_mail(reply)
+        if failure is not None:
+            self._state.delivery_failures = remember(self._state.delivery_failures, failure)
         self._state.acknowledged = True
         self._state.replies_sent = [*self._state.replies_sent, reply.message_id][
             -REMEMBERED_REPLIES:
         ]
+
+    def _record_bounce(self, message: NewMessage) -> None:
+        """A bounce of one of our mails is a delivery failure of this thread (RFC 3464)."""
+        report = message.report
+        assert report is not None
+        failure = DeliveryFailure(
+            message_id=report.original_message_id,
+            recipients=report.recipients,
+            status=report.status,
+            reason=report.diagnostic,
+            source="bounce",
+            at=workflow.now(),
+        )
+        self._state.delivery_failures = remember(self._state.delivery_failures, failure)
 
     def _should_continue_as_new(self) -> bool:
         return not self._flows.inline_running and (

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from adapters.outbound.mime_out import to_mime
 from use_cases.models import OutboundEmail, SendResult
+from use_cases.ports import PermanentDeliveryFailure
 
 SMTP_TIMEOUT_SECONDS = 30
 
@@ -57,8 +58,21 @@ class SmtpRelaySender:
         if self.sent_log.was_sent(mail.message_id):
             return SendResult(message_id=mail.message_id, already_sent=True)
         message = to_mime(mail, sent_at=datetime.now(UTC))
-        with smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_SECONDS) as relay:
-            relay.send_message(message, from_addr=envelope_sender(mail), to_addrs=list(mail.to))
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_SECONDS) as relay:
+                relay.send_message(message, from_addr=envelope_sender(mail), to_addrs=list(mail.to))
+        except smtplib.SMTPRecipientsRefused as refused:
+            answers = refused.recipients.values()
+            if all(code >= 500 for code, _ in answers):
+                code, text = next(iter(answers))
+                raise PermanentDeliveryFailure(str(code), _text(text), mail.to) from refused
+            raise
+        except smtplib.SMTPResponseException as error:
+            if error.smtp_code >= 500:  # 4xx stays an ordinary error: Temporal retries it
+                raise PermanentDeliveryFailure(
+                    str(error.smtp_code), _text(error.smtp_error), mail.to
+                ) from error
+            raise
         self.sent_log.record(mail.message_id)
         return SendResult(message_id=mail.message_id, already_sent=False)
 
@@ -67,3 +81,7 @@ def envelope_sender(mail: OutboundEmail) -> str:
     """Automatic replies go out with a null return path (RFC 3834 §3.3), so any bounce
     or auto-reply to them goes nowhere instead of starting a loop."""
     return "" if "Auto-Submitted" in mail.headers else mail.from_addr
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else raw

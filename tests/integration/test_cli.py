@@ -167,7 +167,7 @@ async def test_approve_by_cli_creates_the_purchase_order_shown_by_pos(
 
     shown = await wait_for(waiting, what="the approval wait")
     assert shown["flow"] == "procurement" and shown["stage"] == "awaiting_approval"
-    assert [c["stage"] for c in shown["history"]][-1] == "awaiting_approval"  # type: ignore[index]
+    assert [c["stage"] for c in shown["history"]][-1] == "awaiting_approval"
 
     code, out, err = await run_mailroom("approve", thread_id, "--reason", "ok", env=env)
     assert code == 0, err

@@ -67,3 +67,35 @@ async def test_a_relay_that_is_down_raises_so_temporal_retries(tmp_path: Path) -
     with pytest.raises(OSError):
         await sender.send(ack())
     assert not SentLog(tmp_path / "sent.sqlite").was_sent("<ack-1@mailroom.local>")
+
+
+class RefusingRelay:
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "permanent"), [("550 5.1.1 unknown user", True), ("451 4.7.1 try later", False)]
+)
+async def test_a_5xx_is_permanent_and_a_4xx_is_retried(
+    tmp_path: Path, answer: str, permanent: bool
+) -> None:
+    from use_cases.ports import PermanentDeliveryFailure
+
+    port = free_port()
+    controller = Controller(RefusingRelay(answer), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        sender = SmtpRelaySender("127.0.0.1", port, SentLog(tmp_path / "sent.sqlite"))
+        with pytest.raises(Exception) as error:
+            await sender.send(ack())
+    finally:
+        controller.stop()
+    assert isinstance(error.value, PermanentDeliveryFailure) is permanent
+    if permanent:
+        assert error.value.status == "550"  # type: ignore[attr-defined]

@@ -117,3 +117,25 @@ async def test_a_failing_relay_is_retried_until_the_ack_goes_out(harness: Harnes
     await harness.gateway.new_message(harness.key, harness.message(0))
     await wait_for(lambda: harness.sender.sent, what="the ack after retries")
     assert harness.sender.attempts == 3 and len(harness.sender.sent) == 1
+
+
+async def test_a_mail_the_relay_refuses_for_good_is_recorded_not_retried(harness: Harness) -> None:
+    from use_cases.ports import PermanentDeliveryFailure
+
+    harness.sender.refuse_with = PermanentDeliveryFailure("550", "5.1.1 no such user")
+    await harness.gateway.new_message(harness.key, harness.message(0))
+    state = await wait_for(lambda: _failed(harness), what="the recorded failure")
+    failure = state.delivery_failures[0]
+    assert (failure.status, failure.reason, failure.source) == (
+        "550",
+        "5.1.1 no such user",
+        "relay",
+    )
+    assert failure.recipients == ("alice@example.com",)
+    assert harness.sender.attempts == 1, "a 5xx is not retried"
+    assert state.status is ThreadStatus.OPEN
+
+
+async def _failed(harness: Harness) -> object:
+    state = await harness.state()
+    return state if state.delivery_failures else None

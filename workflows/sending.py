@@ -1,0 +1,64 @@
+"""Sending mail from workflow code: one activity call, retried with backoff, and a mail
+that can never be delivered recorded as a failure instead of failing the workflow."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.email import PERMANENT_DELIVERY_FAILURE, EmailActivities
+    from use_cases.models import DeliveryFailure, DeliveryFailureDetails, OutboundEmail
+
+SEND_TIMEOUT = timedelta(seconds=60)
+SEND_GIVE_UP_AFTER = timedelta(days=2)
+# 4xx and connection errors: a relay that is down for hours is retried ever more slowly.
+SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=[PERMANENT_DELIVERY_FAILURE],
+)
+MAX_DELIVERY_FAILURES = 20
+
+
+async def send_mail(mail: OutboundEmail) -> DeliveryFailure | None:
+    """Send `mail` (its Message-ID fixed by the caller); None when it went out."""
+    try:
+        await workflow.execute_activity_method(
+            EmailActivities.send_email,
+            mail,
+            start_to_close_timeout=SEND_TIMEOUT,
+            schedule_to_close_timeout=SEND_GIVE_UP_AFTER,
+            retry_policy=SEND_RETRY,
+        )
+        return None
+    except ActivityError as error:
+        return _failure(mail, error)
+
+
+def _failure(mail: OutboundEmail, error: ActivityError) -> DeliveryFailure:
+    cause = error.cause
+    status, reason = "timeout", str(cause or error)
+    if isinstance(cause, ApplicationError) and cause.type == PERMANENT_DELIVERY_FAILURE:
+        details = DeliveryFailureDetails.model_validate(cause.details[0]) if cause.details else None
+        status = details.status if details else "5xx"
+        reason = details.reason if details else cause.message
+    workflow.logger.warning("mail %s not delivered: %s %s", mail.message_id, status, reason)
+    return DeliveryFailure(
+        message_id=mail.message_id,
+        recipients=mail.to,
+        status=status,
+        reason=reason,
+        source="relay",
+        at=workflow.now(),
+    )
+
+
+def remember(failures: list[DeliveryFailure], failure: DeliveryFailure) -> list[DeliveryFailure]:
+    if any(f.message_id == failure.message_id and f.source == failure.source for f in failures):
+        return failures
+    return [*failures, failure][-MAX_DELIVERY_FAILURES:]
