@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from activities.agents import AgentActivities
 from activities.email import EmailActivities
 from activities.procurement import ProcurementActivities
+from adapters.agents.openai_compat import OpenAICompatibleAgent
 from adapters.agents.rules import RuleBasedAgent, load_knowledge_base
 from adapters.inbound.mime import parse_email
 from adapters.outbound.blob_store import FileBlobStore
@@ -64,7 +65,7 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
         outbox=outbox,
         sender=sender,
         parse=parse_email,
-        agent=RuleBasedAgent(load_knowledge_base(settings.kb_file) if settings.kb_file else None),
+        agent=make_agent(settings),
         ledger=SqliteLedger(settings.data_dir / "ledger.sqlite"),
         blobs=FileBlobStore(settings.data_dir / "blobs"),
         threading=Threading(
@@ -114,6 +115,13 @@ def thread_worker(wiring: Wiring, client: Client) -> Worker:
         activities=worker_activities(wiring),
         graceful_shutdown_timeout=WORKER_DRAIN_TIMEOUT,
     )
+
+
+def make_agent(settings: Settings) -> Agent:
+    if settings.agent_url:
+        key = settings.agent_api_key.get_secret_value() if settings.agent_api_key else None
+        return OpenAICompatibleAgent(settings.agent_url, settings.agent_model, key)
+    return RuleBasedAgent(load_knowledge_base(settings.kb_file) if settings.kb_file else None)
 
 
 def worker_activities(wiring: Wiring) -> list[Callable[..., Any]]:

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     kb_file: Path | None = None
     kb_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
     search_attributes: bool | None = None
+    # an OpenAI-compatible agent instead of the offline rule-based one
+    agent_url: str = ""
+    agent_model: str = ""
+    agent_api_key: SecretStr | None = None
     # real-world mail (issue 3): HMAC key of the reply token (empty: a key generated once in
     # the data dir) and the subject-fallback window
     reply_token_secret: SecretStr | None = None
@@ -151,6 +155,12 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"imap_sources: {masked_url(url)}: mailbox= must name one of our mailboxes"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _agent_needs_a_model(self) -> Settings:
+        if self.agent_url and not self.agent_model:
+            raise ValueError("agent_model: set it when agent_url is set")
         return self
 
     @property

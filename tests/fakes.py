@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from use_cases.flows import ApprovalDecision
 from use_cases.models import (
@@ -127,3 +128,16 @@ class FakeThreadIndex:
             for (box, _), e in self.threads.items()
             if box == mailbox and e.subject_key == subject_key and e.at >= since
         ]
+
+
+class FailingAgent:
+    """An agent whose every answer is unusable, as a misbehaving model's would be."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def _fail(self, *_: object) -> Any:
+        self.calls += 1
+        raise ValueError("malformed agent answer (fake)")
+
+    classify = extract_request = triage = answer_from_kb = _fail

@@ -133,6 +133,16 @@ SOLVED_WORDS = re.compile(
 )
 
 
+def flow_by_mailbox(mailbox: str) -> FlowName | None:
+    """The flow a mailbox's name implies (procurement@, support@ …), if any."""
+    local = mailbox.split("@")[0].lower()
+    if any(k in local for k in ("procure", "purchas", "buy", "order")):
+        return FlowName.PROCUREMENT
+    if any(k in local for k in ("support", "help", "service")):
+        return FlowName.SUPPORT
+    return None
+
+
 def emailed_decision(message: NewMessage) -> ApprovalDecision | None:
     """An approver's reply that starts with approve/reject is a decision (quoted text ignored)."""
     first_line = next((ln for ln in message.text.splitlines() if ln.strip()), "")

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         FlowName,
         FlowProgress,
         FlowStart,
+        flow_by_mailbox,
     )
     from use_cases.models import NewMessage, ThreadState
 
@@ -118,8 +119,8 @@ class FlowRouter:
                 start_to_close_timeout=AGENT_TIMEOUT,
                 retry_policy=AGENT_RETRY,
             )
-        except ActivityError:
-            return FlowName.OTHER  # the agent failed: a human decides
+        except ActivityError:  # the agent failed: the mailbox decides, else a human does
+            return flow_by_mailbox(message.mailbox) or FlowName.OTHER
         return classification.flow
 
     def _publish(self) -> None:

@@ -21,6 +21,7 @@ from use_cases.flows import (
     LineItem,
     PurchaseRequest,
     Triage,
+    flow_by_mailbox,
 )
 
 DEFAULT_KB = Path(__file__).with_name("knowledge_base.toml")
@@ -79,11 +80,9 @@ class RuleBasedAgent:
         self.articles = load_knowledge_base() if articles is None else articles
 
     async def classify(self, request: ClassifyRequest) -> Classification:
-        local = request.mailbox.split("@")[0].lower()
-        if any(k in local for k in ("procure", "purchas", "buy", "order")):
-            return Classification(flow=FlowName.PROCUREMENT, confidence=0.9, reason="mailbox")
-        if any(k in local for k in ("support", "help", "service")):
-            return Classification(flow=FlowName.SUPPORT, confidence=0.9, reason="mailbox")
+        by_mailbox = flow_by_mailbox(request.mailbox)
+        if by_mailbox is not None:
+            return Classification(flow=by_mailbox, confidence=0.9, reason="mailbox")
         seen = words(f"{request.subject} {request.text}")
         buying, helping = len(seen & PROCUREMENT_WORDS), len(seen & SUPPORT_WORDS)
         if buying > helping:

@@ -92,6 +92,7 @@ async def thread_harness(
     mailbox: str,
     flow_config: FlowConfig | None = None,
     messages_per_run: int = 500,
+    agent: object = None,
     **settings_fields: object,
 ) -> AsyncIterator[Harness]:
     sender = FakeEmailSender()
@@ -103,7 +104,7 @@ async def thread_harness(
             **settings_fields,
         }
     )
-    wiring = bootstrap(settings, sender=sender)
+    wiring = bootstrap(settings, sender=sender, **({"agent": agent} if agent else {}))
     gateway = TemporalThreadGateway(
         env.client,
         task_queue=task_queue,

@@ -120,3 +120,24 @@ async def test_a_reply_after_auto_close_reopens_the_thread_into_support(hurried:
     await hurried.send(1, text="Sorry, I was away. Still cannot login, password refused.")
     state = await wait_for(lambda: hurried.at_stage("waiting_for_customer"), what="reopened")
     assert state.reopened == 1 and state.flows_started == 2 and state.flow == "support"
+
+
+async def test_an_agent_that_keeps_failing_hands_the_customer_to_a_human(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    from tests.fakes import FailingAgent
+
+    agent = FailingAgent()
+    flow_config = config(FlowMode.INLINE, timedelta(days=2), timedelta(days=5))
+    async with thread_harness(
+        time_skipping_env,
+        task_queue,
+        tmp_path,
+        mailbox=MAILBOX,
+        flow_config=flow_config,
+        agent=agent,
+    ) as harness:
+        await harness.send(0, **KNOWN)
+        await wait_for(lambda: harness.at_stage("waiting_for_customer"), what="escalation")
+        assert len(harness.mails("escalation")) == 1 and harness.mails("answer") == []
+        assert agent.calls >= 2 * 3  # triage and answer, each tried three times
