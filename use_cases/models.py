@@ -248,6 +248,10 @@ class FlowConfig(BaseModel):
     sla_auto_close_after: timedelta = timedelta(days=5)
     kb_confidence: float = 0.5
     search_attributes: bool = False
+    # at most this many automatic mails to one address per window, per thread: a robot that
+    # ignores Auto-Submitted and answers every answer cannot ping-pong with us
+    auto_reply_cap: int = 5
+    auto_reply_window: timedelta = timedelta(hours=1)
 
     def mode_of(self, flow: str) -> FlowMode:
         return self.modes.get(flow, FlowMode.INLINE)

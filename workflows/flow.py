@@ -15,6 +15,7 @@ from workflows.sending import remember, send_mail
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowStart
     from use_cases.models import NewMessage, OutboundEmail, StageChange
+    from use_cases.reply_cap import ReplyLog
     from use_cases.replies import reply_message_id, reply_references, reply_subject
 
 Reporter = Callable[[FlowProgress], Awaitable[None]]
@@ -46,6 +47,7 @@ class FlowRuntime:
         self.complete_requested = False
         self.last_message = start.first
         self.mails_sent = 0
+        self.replies = ReplyLog()
         self.progress = FlowProgress(flow=self.name, stage="started")
 
     async def run(self) -> FlowProgress:
@@ -94,9 +96,23 @@ class FlowRuntime:
         *,
         to: tuple[str, ...] | None = None,
         subject: str | None = None,
-    ) -> str:
+    ) -> str | None:
         """Send a mail; its Message-ID is fixed here, before the activity, so retries and
         replays never send it twice."""
+        recipients = to or (self.last_message.from_addr,)
+        now, cap = workflow.now(), self.config.auto_reply_cap
+        if not all(
+            self.replies.allows(r, now, cap, self.config.auto_reply_window) for r in recipients
+        ):
+            self.replies.suppressed += 1
+            workflow.logger.warning(
+                "automatic reply to %s suppressed: over %d per %s",
+                recipients,
+                cap,
+                self.config.auto_reply_window,
+            )
+            return None
+        self.replies.record(recipients, now)
         self.mails_sent += 1
         about = self.last_message
         message_id = reply_message_id(
@@ -105,7 +121,7 @@ class FlowRuntime:
         mail = OutboundEmail(
             message_id=message_id,
             from_addr=self.start.mailbox,
-            to=to or (about.from_addr,),
+            to=recipients,
             subject=subject or reply_subject(about.subject),
             text=text,
             in_reply_to=about.message_id,

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
 
 from orchestrator.temporal_server import port_is_free
 from tests.conftest import FIXTURES
@@ -89,6 +90,10 @@ async def test_threads_survive_a_restart_of_mailroom_up(tmp_path: Path) -> None:
         joined = await wait_for(lambda: _with_messages(env, 2), what="the reply", timeout=30)
         assert len(joined) == 1
         assert len(await _outbox(env, 1) or []) == 1, "the restart sent no second acknowledgement"
+        found = await wait_for(
+            lambda: _listed(temporal_port, "MailroomFlow = 'support'"), what="search attributes"
+        )
+        assert found == [after[0]["thread_id"]], "the Web UI can filter threads by flow"
         assert await stop(second) == 0
 
 
@@ -103,3 +108,11 @@ async def _outbox(env: dict[str, str], count: int) -> list[object] | None:
 async def _with_messages(env: dict[str, str], count: int) -> list[dict[str, object]] | None:
     listed = await threads(env)
     return listed if listed and len(listed[0]["message_ids"]) >= count else None  # type: ignore[arg-type]
+
+
+async def _listed(port: int, query: str) -> list[str] | None:
+    client = await Client.connect(f"127.0.0.1:{port}")
+    ids = [
+        w.id async for w in client.list_workflows(f"WorkflowType = 'ThreadWorkflow' AND {query}")
+    ]
+    return ids or None

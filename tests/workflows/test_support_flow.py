@@ -141,3 +141,22 @@ async def test_an_agent_that_keeps_failing_hands_the_customer_to_a_human(
         await wait_for(lambda: harness.at_stage("waiting_for_customer"), what="escalation")
         assert len(harness.mails("escalation")) == 1 and harness.mails("answer") == []
         assert agent.calls >= 2 * 3  # triage and answer, each tried three times
+
+
+async def test_a_robot_answering_every_answer_is_capped(harness: Harness) -> None:
+    """A responder that ignores Auto-Submitted gets at most `auto_reply_cap` mails an hour."""
+    await harness.send(0, **KNOWN)
+    for n in range(1, 9):
+        await harness.send(n, text="I forgot my password and cannot login.")  # a robot's echo
+    await wait_for(lambda: _waited(harness, 9), what="the flow to handle every echo")
+    to_robot = [
+        m
+        for m in harness.sender.sent
+        if m.to == ("alice@example.com",) and not m.message_id.startswith("<ack-")
+    ]
+    assert len(to_robot) == 5
+
+
+async def _waited(harness: Harness, times: int) -> bool:
+    stages = [c.stage for c in (await harness.state()).history]
+    return stages.count("waiting_for_customer") >= times
