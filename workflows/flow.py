@@ -15,8 +15,8 @@ from workflows.sending import remember, send_mail
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowStart
     from use_cases.models import NewMessage, OutboundEmail, StageChange
-    from use_cases.reply_cap import ReplyLog
     from use_cases.replies import reply_message_id, reply_references, reply_subject
+    from use_cases.reply_cap import ReplyLog
 
 Reporter = Callable[[FlowProgress], Awaitable[None]]
 
