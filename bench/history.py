@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from temporalio.api.enums.v1 import EventType
@@ -74,29 +74,28 @@ async def workflow_facts(client: Client, workflow_id: str) -> WorkflowHistoryFac
         run_id = previous
 
 
-async def applied_times(client: Client, workflow_ids: Iterable[str]) -> dict[str, float]:
+async def wait_applied(
+    client: Client, expected: Mapping[str, Collection[str]], *, within: float
+) -> dict[str, float]:
+    """Applied times of the `expected` {workflow id: message ids}, once all are applied (or
+    what there is after `within` seconds). Each round re-reads only the histories of threads
+    still missing a message, so waiting on thousands of threads does not load the server."""
+    missing = {wid: set(mids) for wid, mids in expected.items() if mids}
+    applied: dict[str, float] = {}
     limit = asyncio.Semaphore(HISTORY_CONCURRENCY)
 
     async def one(workflow_id: str) -> WorkflowHistoryFacts:
         async with limit:
             return await workflow_facts(client, workflow_id)
 
-    applied: dict[str, float] = {}
-    for facts in await asyncio.gather(*(one(w) for w in set(workflow_ids))):
-        applied.update(facts.applied)
-    return applied
-
-
-async def wait_applied(
-    client: Client, workflow_ids: Iterable[str], message_ids: Iterable[str], *, within: float
-) -> dict[str, float]:
-    """Applied times once every message is applied (or what there is after `within` seconds)."""
-    wanted = set(message_ids)
-    ids = list(set(workflow_ids))
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
-    while True:
-        applied = await applied_times(client, ids)
-        if wanted <= applied.keys() or loop.time() > deadline:
-            return applied
+    while missing:
+        for facts in await asyncio.gather(*(one(w) for w in missing)):
+            applied.update(facts.applied)
+            missing[facts.workflow_id] -= facts.applied.keys()
+        missing = {wid: mids for wid, mids in missing.items() if mids}
+        if not missing or loop.time() > deadline:
+            break
         await asyncio.sleep(1.0)
+    return applied

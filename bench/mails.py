@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import mailbox
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -45,6 +46,19 @@ class Layout:
             prefix + workflow_id_for(self.mailbox, root_id(run, t))
             for t in range(self.thread_count())
         ]
+
+    def expected(
+        self, run: str, accepted: Collection[str] | None = None, prefix: str = ""
+    ) -> dict[str, set[str]]:
+        """{thread workflow id: its Message-IDs} of a run (only `accepted` ones, if given)."""
+        ids = self.workflow_ids(run, prefix)
+        expected: dict[str, set[str]] = {wid: set() for wid in ids}
+        for index in range(self.mails):
+            thread, seq = self.slot(index)
+            mid = message_id(run, thread, seq)
+            if accepted is None or mid in accepted:
+                expected[ids[thread]].add(mid)
+        return expected
 
     def thread_count(self) -> int:
         return min(self.mails, self.threads)

@@ -20,7 +20,7 @@ from typing import Any
 
 from bench.harness import bench_stack
 from bench.history import wait_applied
-from bench.mails import MAILBOX, Layout, message_id, write_mbox
+from bench.mails import MAILBOX, Layout, write_mbox
 from bench.report import print_json
 
 APPLY_TIMEOUT_SECONDS = 900.0
@@ -54,10 +54,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         if code != 0:
             errors = (stack.data_dir / "replay.err").read_text()[-2000:]
             raise RuntimeError(f"mailroom replay exited {code}:\n{errors}")
-        ids = [message_id(run, *layout.slot(i)) for i in range(args.messages)]
-        applied = await wait_applied(
-            stack.client, layout.workflow_ids(run), ids, within=APPLY_TIMEOUT_SECONDS
-        )
+        expected = layout.expected(run)
+        applied = await wait_applied(stack.client, expected, within=APPLY_TIMEOUT_SECONDS)
     last_applied = max(applied.values(), default=started)
     rate = args.messages / seconds
     applied_rate = len(applied) / max(last_applied - started, 1e-9)

@@ -46,9 +46,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         sampler = asyncio.create_task(sample_rss(worker.pid, samples, stop))
         load = await stack.smtp_load("smtp", run, thread, concurrency=args.concurrency)
         records = load["records"]
-        applied = await wait_applied(
-            stack.client, [workflow_id], records.keys(), within=APPLY_TIMEOUT_SECONDS
-        )
+        expected = thread.expected(run, records)
+        applied = await wait_applied(stack.client, expected, within=APPLY_TIMEOUT_SECONDS)
         await stack.wait_idle()
         stop.set()
         await sampler

@@ -4,6 +4,12 @@ Everything lives in one temp dir (config, passwd-file, Maildir, base_dir, state_
 so it never touches /etc or /var/run. Dovecot refuses UID 0 for mail users and runs its
 login process unprivileged: under root the test user gets the `mail` user's uid/gid, the
 temp dir is world-readable, and imap-login/anvil run without chroot.
+
+With `tls=True` it runs with `ssl = required`: a throwaway CA (made with the `openssl` CLI at
+fixture time) signs a certificate for localhost/127.0.0.1; the plain port offers STARTTLS and
+an imaps port speaks implicit TLS. Dovecot counts a connection from its own IP as secured
+and lets it log in without TLS: the helper client (`client`, `append`, `flags`) does, so every
+TLS login in the log (`tls_logins`) is the code under test's.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -40,7 +47,7 @@ base_dir = {root}/run
 state_dir = {root}/state
 instance_name = mailroom-test-{port}
 log_path = {root}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {internal_user}
@@ -64,13 +71,90 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
   }}
 }}
 service anvil {{
   chroot =
 }}
 """
+
+
+TLS_CONFIG = """\
+ssl = required
+ssl_cert = <{cert}
+ssl_key = <{key}
+# the default elements plus the local port: which listener (and so which TLS mode) a login used
+login_log_format_elements = user=<%u> method=%m rip=%r lip=%l lport=%{{lport}} mpid=%e %c \
+  session=<%{{session}}>
+"""
+TLS_HOSTS = ("localhost", "127.0.0.1")  # the server certificate's subjectAltNames
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca: Path  # the throwaway CA's certificate: what a client passes as ca_file
+    cert: Path  # the server certificate, signed by that CA
+    key: Path
+
+
+def require_openssl() -> str:
+    """The openssl CLI, which makes the test certificates; skip (fail under CI) without it."""
+    binary = shutil.which("openssl")
+    if binary is None:
+        reason = "openssl CLI not installed: the IMAP TLS tests need it to make certificates"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return binary
+
+
+def make_certificates(directory: Path) -> TlsFiles:
+    """A CA valid for a day and a server certificate it signed for TLS_HOSTS.
+
+    The extensions are what strict verification (Python's VERIFY_X509_STRICT) expects:
+    a critical CA basicConstraints, key usages, and subject/authority key identifiers.
+    """
+    openssl = require_openssl()
+    directory.mkdir(exist_ok=True)
+    ca_key, ca, key, csr, cert = (
+        directory / name for name in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")
+    )
+    new_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl(
+        openssl, "req", "-x509", *new_key, "-keyout", ca_key, "-out", ca, "-days", "1",
+        "-subj", "/CN=mailroom test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext", "subjectKeyIdentifier=hash",
+    )  # fmt: skip
+    _openssl(
+        openssl, "req", "-new", *new_key, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"
+    )  # fmt: skip
+    extensions = directory / "server.ext"
+    extensions.write_text(
+        "basicConstraints = critical, CA:FALSE\n"
+        "keyUsage = critical, digitalSignature\n"
+        "extendedKeyUsage = serverAuth\n"
+        "subjectKeyIdentifier = hash\n"
+        "authorityKeyIdentifier = keyid:always\n"
+        "subjectAltName = DNS:localhost, IP:127.0.0.1\n"
+    )
+    _openssl(
+        openssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", "1",
+        "-days", "1", "-extfile", extensions, "-out", cert,
+    )  # fmt: skip
+    return TlsFiles(ca=ca, cert=cert, key=key)
+
+
+def _openssl(openssl: str, *args: str | Path) -> None:
+    done = subprocess.run(
+        [openssl, *map(str, args)], capture_output=True, text=True, timeout=30, check=False
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"openssl {args[0]} failed:\n{done.stderr}")
 
 
 def dovecot_binary() -> str | None:
@@ -93,11 +177,15 @@ class Dovecot:
     user = USER
     password = PASSWORD
 
-    def __init__(self, binary: str, root: Path, *, capability: str | None = None) -> None:
+    def __init__(
+        self, binary: str, root: Path, *, capability: str | None = None, tls: bool = False
+    ) -> None:
         self.binary = binary
         self.root = root
         self.port = free_port()
         self.capability = capability
+        self.tls: TlsFiles | None = make_certificates(root / "tls") if tls else None
+        self.imaps_port = free_port() if tls else 0  # 0: no imaps listener
         self.process: subprocess.Popen[bytes] | None = None
         self._write_config()
 
@@ -120,6 +208,10 @@ class Dovecot:
                 internal_group=internal_group,
                 login_user=login_user,
                 capability=f"imap_capability = {self.capability}" if self.capability else "",
+                ssl=TLS_CONFIG.format(cert=self.tls.cert, key=self.tls.key)
+                if self.tls
+                else "ssl = no",
+                imaps_port=self.imaps_port,
             )
         )
 
@@ -142,7 +234,12 @@ class Dovecot:
         if self.process is not None and self.process.poll() is not None:
             raise AssertionError(f"dovecot exited:\n{self.log_tail()}")
         with suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1) as s:
-            return s.recv(64).startswith(b"* OK")
+            if not s.recv(64).startswith(b"* OK"):
+                return False
+            if not self.tls:
+                return True
+            with socket.create_connection(("127.0.0.1", self.imaps_port), 1):
+                return True  # both listeners are up
         return False
 
     def stop(self) -> None:
@@ -174,11 +271,42 @@ class Dovecot:
                 text += (self.root / name).read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
+    def tls_logins(self, port: int) -> int:
+        """How many logins over TLS (implicit or STARTTLS) came in on `port`."""
+        with suppress(OSError):
+            log = (self.root / "dovecot.log").read_text(errors="replace")
+            return sum(
+                f"lport={port}," in line and ", TLS," in line
+                for line in log.splitlines()
+                if f"Login: user=<{USER}>" in line
+            )
+        return 0
+
     def url(self, folder: str = "INBOX", **params: str) -> str:
         user = quote(USER, safe="")
         password = quote(PASSWORD, safe="")
         query = urlencode({"tls": "off", **params}, safe=":@")
         return f"imap://{user}:{password}@127.0.0.1:{self.port}/{quote(folder)}?{query}"
+
+    def tls_url(
+        self,
+        folder: str = "INBOX",
+        *,
+        implicit: bool = True,
+        host: str = "127.0.0.1",
+        with_ca: bool = True,
+        **params: str,
+    ) -> str:
+        """`imaps://` (implicit) or `imap://` (STARTTLS) to this TLS server; `with_ca` adds
+        `ca_file=` with the test CA, without it only the system's CAs are trusted."""
+        if self.tls is None:
+            raise RuntimeError("this Dovecot runs without TLS: start it with tls=True")
+        user = quote(USER, safe="")
+        password = quote(PASSWORD, safe="")
+        scheme, port = ("imaps", self.imaps_port) if implicit else ("imap", self.port)
+        ca = {"ca_file": str(self.tls.ca)} if with_ca else {}
+        query = urlencode({**ca, **params}, safe=":@/")
+        return f"{scheme}://{user}:{password}@{host}:{port}/{quote(folder)}?{query}".rstrip("?")
 
     @contextmanager
     def client(self, folder: str | None = "INBOX") -> Iterator[IMAPClient]:
@@ -242,15 +370,19 @@ def _user_exists(name: str) -> bool:
 
 
 @contextmanager
-def running_dovecot(capability: str | None = None) -> Iterator[Dovecot]:
+def running_dovecot(capability: str | None = None, *, tls: bool = False) -> Iterator[Dovecot]:
     binary = require_dovecot()
+    if tls:
+        require_openssl()
     # Not pytest's tmp_path: its parent is 0700, and Dovecot's unprivileged processes
     # must reach the Maildir.
     root = Path(tempfile.mkdtemp(prefix="mailroom-dovecot-"))
-    server = Dovecot(binary, root, capability=capability)
     try:
-        server.start()
-        yield server
+        server = Dovecot(binary, root, capability=capability, tls=tls)
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()
     finally:
-        server.stop()
         shutil.rmtree(root, ignore_errors=True)

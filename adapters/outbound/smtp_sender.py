@@ -8,6 +8,7 @@ Message-ID, which receiving clients collapse. The log makes that window tiny.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
 import sqlite3
 from datetime import UTC, datetime
@@ -58,9 +59,12 @@ class SmtpRelaySender:
         if self.sent_log.was_sent(mail.message_id):
             return SendResult(message_id=mail.message_id, already_sent=True)
         message = to_mime(mail, sent_at=datetime.now(UTC))
+        relay = smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_SECONDS)
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_SECONDS) as relay:
-                relay.send_message(message, from_addr=envelope_sender(mail), to_addrs=list(mail.to))
+            relay.send_message(message, from_addr=envelope_sender(mail), to_addrs=list(mail.to))
+            # Recorded the moment the relay said 250 to DATA: whatever QUIT answers, the mail
+            # is the relay's now, and a retry must not send it again.
+            self.sent_log.record(mail.message_id)
         except smtplib.SMTPRecipientsRefused as refused:
             answers = refused.recipients.values()
             if all(code >= 500 for code, _ in answers):
@@ -73,7 +77,10 @@ class SmtpRelaySender:
                     str(error.smtp_code), _text(error.smtp_error), mail.to
                 ) from error
             raise
-        self.sent_log.record(mail.message_id)
+        finally:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                relay.quit()
+            relay.close()
         return SendResult(message_id=mail.message_id, already_sent=False)
 
 

@@ -16,6 +16,20 @@ EXAMPLE = (
     "imaps://support%40corp.example:secret@imap.corp.example/INBOX"
     "?mailbox=support@mailroom.local&after=move:Processed"
 )
+# A self-signed CA certificate (its key thrown away): a loadable `ca_file=`.
+CA_PEM = """\
+-----BEGIN CERTIFICATE-----
+MIIBlzCCAT2gAwIBAgIUYJvGE9UqmTnk9qh587kv3HQD+vQwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVbWFpbHJvb20gdW5pdC10ZXN0IENBMCAXDTI2MTEyMjA0MzU1
+OFoYDzIxMjYxMDI5MDQzNTU4WjAgMR4wHAYDVQQDDBVtYWlscm9vbSB1bml0LXRl
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQke4O33bq0BBY4pYa+CqwF
+FB+bV6DmRFE0Dfpx0RcT0XK68WEKEdoqRw/XsUwTh9TBUM/YlrHC4r/LtKBaQMKu
+o1MwUTAdBgNVHQ4EFgQUI8WUtaOAOhN1swfSsVnTI/zyf4owHwYDVR0jBBgwFoAU
+I8WUtaOAOhN1swfSsVnTI/zyf4owDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD
+AgNIADBFAiEAso4z6NoOdUtbxKoS6oIJ3Rqtu19+oOFgp8O9Gz/kNvECIEKzMYSd
+8AWWMHsHo2Oz4/P4KrUAgJP23Xha4rwrPzym
+-----END CERTIFICATE-----
+"""
 
 
 def test_issue_example_is_implicit_tls_with_decoded_user_and_move_folder() -> None:
@@ -62,6 +76,44 @@ def test_xoauth2_takes_its_token_from_a_named_variable_not_the_url() -> None:
 def test_polling_interval_and_idle_off_are_configurable() -> None:
     source = parse_source("imaps://u:p@h/?poll=2.5&idle=off")
     assert (source.poll_seconds, source.idle) == (2.5, False)
+
+
+def test_ca_file_names_an_existing_pem_bundle_for_tls(tmp_path: Path) -> None:
+    ca = tmp_path / "corp ca.pem"
+    ca.write_text(CA_PEM)
+    source = parse_source(f"imaps://u:p@h/?ca_file={ca}&mailbox=a@b")
+    assert source.ca_file == str(ca)
+    starttls = parse_source(f"imap://u:p@h/?ca_file={str(ca).replace(' ', '%20')}")
+    assert (starttls.tls, starttls.ca_file) == (Tls.STARTTLS, str(ca))
+    assert parse_source("imaps://u:p@h/").ca_file is None  # the system's CAs
+
+
+@pytest.mark.parametrize(
+    ("name", "complaint"),
+    [
+        ("missing.pem", "does not exist"),
+        ("", "is not a file"),  # the directory itself
+        ("not-a-cert.pem", "is not a readable PEM CA bundle"),
+    ],
+)
+def test_ca_file_that_cannot_work_is_refused_naming_the_file(
+    tmp_path: Path, name: str, complaint: str
+) -> None:
+    (tmp_path / "not-a-cert.pem").write_text("hello\n")
+    path = tmp_path / name
+    with pytest.raises(SourceError) as raised:
+        parse_source(f"imaps://u:secret@h/?ca_file={path}")
+    assert complaint in str(raised.value) and str(path) in str(raised.value)
+    assert "secret" not in str(raised.value)
+
+
+def test_ca_file_needs_tls_and_a_path(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text(CA_PEM)
+    with pytest.raises(SourceError, match="ca_file needs TLS"):
+        parse_source(f"imap://u:p@h/?tls=off&ca_file={ca}")
+    with pytest.raises(SourceError, match="ca_file is empty"):
+        parse_source("imaps://u:p@h/?ca_file=")
 
 
 @pytest.mark.parametrize(
