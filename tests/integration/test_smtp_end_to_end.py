@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import smtplib
 from collections.abc import AsyncIterator
@@ -170,3 +171,39 @@ async def test_451_while_temporal_is_down_then_250_once_it_is_back(
                 assert state.message_count == 1
         finally:
             await server.shutdown()
+
+
+async def test_swaks_as_a_real_mail_client_gets_its_mail_threaded(
+    stack: Stack, unique: str
+) -> None:
+    import os
+    import shutil
+
+    if shutil.which("swaks") is None:
+        if os.environ.get("CI"):
+            pytest.fail("swaks is missing: .ci/run installs it")
+        pytest.skip("swaks (Debian package) is not installed")
+    message_id = f"<swaks-{unique}@example.com>"
+    process = await asyncio.create_subprocess_exec(
+        "swaks",
+        "--server",
+        f"127.0.0.1:{stack.smtp_port}",
+        "--to",
+        SUPPORT,
+        "--from",
+        "erin@example.com",
+        "--header",
+        f"Message-Id: {message_id}",
+        "--header",
+        "Subject: Lunch on Friday",
+        "--body",
+        "Are we still on?",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    transcript, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, transcript.decode()
+    assert f"<-  250 2.0.0 OK: queued as {message_id}".encode() in transcript
+    thread_id = workflow_id_for(SUPPORT, message_id)
+    state = await wait_for(lambda: thread_with(stack, thread_id, 1), what="swaks' mail")
+    assert state.participants[0] == "erin@example.com"
