@@ -48,6 +48,7 @@ class FakeThreadGateway:
         self.completed: list[tuple[str, CompleteRequest]] = []
         self.decisions: list[tuple[str, ApprovalDecision]] = []
         self.fail_with: str | None = None
+        self.closed: set[str] = set()
 
     async def new_message(self, key: ThreadKey, message: NewMessage) -> None:
         if self.fail_with:
@@ -59,6 +60,11 @@ class FakeThreadGateway:
 
     async def decide(self, thread_id: str, decision: ApprovalDecision) -> None:
         self.decisions.append((thread_id, decision))
+
+    async def is_open(self, thread_id: str) -> bool:
+        return thread_id not in self.closed and any(
+            k.workflow_id == thread_id for k, _ in self.handed_off
+        )
 
     async def get(self, thread_id: str) -> ThreadState:
         for key, _ in self.handed_off:

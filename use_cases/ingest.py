@@ -118,7 +118,13 @@ async def ingest_email(
         if threading is None:
             key = thread_key(email, mailbox=mailbox)
         else:
-            key = await locate_thread(email, mailbox=mailbox, threading=threading, now=received_at)
+            key = await locate_thread(
+                email,
+                mailbox=mailbox,
+                threading=threading,
+                now=received_at,
+                is_open=gateway.is_open,
+            )
         message = to_new_message(email, key, received_at, mail_class=verdict, stored=stored)
         if threading is not None and threading.secret:
             address = reply_address(key.workflow_id, threading.secret)

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -114,7 +115,12 @@ def outlook_conversation(thread_index: str | None) -> str | None:
 
 
 async def locate_thread(
-    email: InboundEmail, *, mailbox: str, threading: Threading, now: datetime
+    email: InboundEmail,
+    *,
+    mailbox: str,
+    threading: Threading,
+    now: datetime,
+    is_open: Callable[[str], Awaitable[bool]] | None = None,
 ) -> ThreadKey:
     for address in (*email.to, *email.cc, *email.recipients):
         token = _token_in(address, mailbox)
@@ -133,7 +139,7 @@ async def locate_thread(
             )
     if email.references or email.in_reply_to:
         return thread_key(email, mailbox=mailbox)
-    by_subject = await _by_subject(email, mailbox, threading, now)
+    by_subject = await _by_subject(email, mailbox, threading, now, is_open)
     return by_subject or thread_key(email, mailbox=mailbox)
 
 
@@ -157,8 +163,14 @@ async def record_placement(
 
 
 async def _by_subject(
-    email: InboundEmail, mailbox: str, threading: Threading, now: datetime
+    email: InboundEmail,
+    mailbox: str,
+    threading: Threading,
+    now: datetime,
+    is_open: Callable[[str], Awaitable[bool]] | None,
 ) -> ThreadKey | None:
+    """Last resort, and only into an *open* thread: a same-subject mail to a finished
+    conversation is a new one (the subject-tag trap of helpdesks, zammad#5064)."""
     if not is_reply_subject(email.subject) or not email.from_addr:
         return None
     key = subject_key(email.subject)
@@ -166,6 +178,8 @@ async def _by_subject(
     threads = await threading.index.by_subject(mailbox, key, now - threading.subject_window)
     for entry in sorted(threads, key=lambda e: e.at, reverse=True):
         if people & set(entry.participants):
+            if is_open is not None and not await is_open(entry.workflow_id):
+                continue
             return ThreadKey(
                 mailbox=mailbox, key=key, rule="subject", workflow_id=entry.workflow_id
             )

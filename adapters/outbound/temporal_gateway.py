@@ -130,6 +130,17 @@ class TemporalThreadGateway:
                 raise ThreadNotFound(f"no open thread {thread_id}") from exc
             raise
 
+    async def is_open(self, thread_id: str) -> bool:
+        try:
+            description = await self.client.get_workflow_handle(thread_id).describe(
+                rpc_timeout=self.handoff_timeout
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise HandoffFailed(f"Temporal did not answer: {exc}") from exc
+        return description.status == WorkflowExecutionStatus.RUNNING
+
     async def get(self, thread_id: str) -> ThreadState:
         handle = self.client.get_workflow_handle_for(ThreadWorkflow.run, thread_id)
         try:

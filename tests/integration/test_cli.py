@@ -188,3 +188,31 @@ async def test_approve_by_cli_creates_the_purchase_order_shown_by_pos(
 async def test_rejecting_an_unknown_thread_is_a_clear_error(stack: Stack) -> None:
     code, _, err = await run_mailroom("reject", "thread-nope", env=cli_env(stack))
     assert code == 2 and "no thread thread-nope" in err
+
+
+async def test_reprocess_hands_a_kept_raw_message_to_another_mailbox(
+    stack: Stack, unique: str
+) -> None:
+    env = cli_env(stack)
+    raw = (
+        f"From: frank@example.com\r\nTo: support@mailroom.local\r\nSubject: Lunch on Friday\r\n"
+        f"Message-ID: <again-{unique}@example.com>\r\n\r\nSee you there.\r\n"
+    ).encode()
+    await stack.send(raw, ["support@mailroom.local"], sender="frank@example.com")
+    await wait_for(lambda: _when_count(threads_json(env), 1), what="the first thread")
+
+    code, _, err = await run_mailroom(
+        "reprocess",
+        f"again-{unique}@example.com",
+        "--mailbox",
+        "procurement@mailroom.local",
+        env=env,
+    )
+    assert code == 0, err
+    threads = await wait_for(lambda: _when_count(threads_json(env), 2), what="the second")
+    assert sorted(str(t["mailbox"]) for t in threads) == [
+        "procurement@mailroom.local",
+        "support@mailroom.local",
+    ]
+    code, _, err = await run_mailroom("reprocess", "<never-seen@example.com>", env=env)
+    assert code == 2 and "never-seen" in err

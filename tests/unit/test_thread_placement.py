@@ -153,6 +153,18 @@ async def test_subject_fallback_needs_a_shared_participant_and_the_window(desk: 
     assert subject_key("RE: AW: [Ticket#77] Fwd:  Printer on fire") == "printer on fire"
 
 
+async def test_subject_fallback_never_joins_a_completed_thread(desk: Desk) -> None:
+    await desk.receive(QUESTION)
+    thread = desk.thread_of("<q1@example.com>")
+    desk.gateway.closed.add(thread)
+    await desk.receive(
+        f"From: alice@example.com\nTo: {SUPPORT}\nSubject: Re: Printer on fire\n"
+        "Message-ID: <after-close@example.com>"
+    )
+    assert desk.thread_of("<after-close@example.com>") != thread
+    assert desk.rule_of("<after-close@example.com>") == "new-thread"
+
+
 async def test_a_bounce_of_our_ack_lands_in_the_thread_with_its_status(desk: Desk) -> None:
     await desk.receive(QUESTION)
     ack = reply_message_id("ack", "<q1@example.com>", SUPPORT)
