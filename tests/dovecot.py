@@ -10,11 +10,17 @@ fixture time) signs a certificate for localhost/127.0.0.1; the plain port offers
 an imaps port speaks implicit TLS. Dovecot counts a connection from its own IP as secured
 and lets it log in without TLS: the helper client (`client`, `append`, `flags`) does, so every
 TLS login in the log (`tls_logins`) is the code under test's.
+
+With `oauth2_token=...` it also offers XOAUTH2 and OAUTHBEARER through Dovecot's oauth2 passdb,
+which asks a token introspection endpoint (RFC 7662) served by the test itself (`Introspection`,
+an http.server on a thread): that one token is active for the test user, any other is not.
+The password keeps working for PLAIN/LOGIN, so the helper client is unchanged.
 """
 
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import shutil
@@ -22,12 +28,15 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 from imapclient import IMAPClient
@@ -49,16 +58,16 @@ instance_name = mailroom-test-{port}
 log_path = {root}/dovecot.log
 {ssl}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 default_internal_user = {internal_user}
 default_internal_group = {internal_group}
 default_login_user = {login_user}
 first_valid_uid = {uid}
 mail_location = maildir:{root}/mail/%u
 {capability}
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
+  {password_mechanisms}args = scheme=PLAIN username_format=%u {root}/passwd
 }}
 userdb {{
   driver = passwd-file
@@ -78,7 +87,7 @@ service imap-login {{
 }}
 service anvil {{
   chroot =
-}}
+{anvil}}}
 """
 
 
@@ -91,6 +100,37 @@ login_log_format_elements = user=<%u> method=%m rip=%r lip=%l lport=%{{lport}} m
   session=<%{{session}}>
 """
 TLS_HOSTS = ("localhost", "127.0.0.1")  # the server certificate's subjectAltNames
+
+PASSWORD_MECHANISMS = "plain login"
+OAUTH2_MECHANISMS = "xoauth2 oauthbearer"
+# First in line for the OAuth2 mechanisms only; the passwd-file passdb after it keeps serving
+# plain/login (the helper client), restricted to those so a refused token is not tried as a
+# password too.
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = {mechanisms}
+  args = {conf}
+}}
+"""
+# No 2 s delay on a refused login, and no penalty growing (up to 15 s a login, even a good one)
+# with each failure from the same IP: the tests log in with a wrong token on purpose, often.
+OAUTH2_FAILURE_DELAY = "auth_failure_delay = 0\n"
+NO_AUTH_PENALTY = """\
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+"""
+# Dovecot POSTs `token=<access token>` to the introspection URL (RFC 7662) and accepts the
+# login when `active` is true and `username` is the user the client logged in as.
+OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+"""
 
 
 @dataclass(frozen=True)
@@ -157,6 +197,80 @@ def _openssl(openssl: str, *args: str | Path) -> None:
         raise AssertionError(f"openssl {args[0]} failed:\n{done.stderr}")
 
 
+class Introspection:
+    """The OAuth2 token introspection endpoint (RFC 7662) Dovecot's oauth2 passdb asks.
+
+    A small HTTP server on its own thread: `token` is active and belongs to `user`, every
+    other token is inactive. Change `token` to revoke the old one. `asked` lists the tokens
+    it was asked about, in order: what Dovecot actually received from the client.
+    """
+
+    path = "/introspect"
+
+    def __init__(self, token: str, user: str = USER) -> None:
+        self.token = token
+        self.user = user
+        self.asked: list[str] = []
+        self.port = free_port()
+        self._server = _IntrospectionServer(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="introspection", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    def answer(self, token: str) -> dict[str, object]:
+        self.asked.append(token)
+        if token and token == self.token:
+            return {"active": True, "username": self.user, "scope": "imap"}
+        return {"active": False}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+        self._server.server_close()
+
+
+class _IntrospectionServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, introspection: Introspection) -> None:
+        self.introspection = introspection
+        super().__init__(("127.0.0.1", introspection.port), _IntrospectionHandler)
+
+
+class _IntrospectionHandler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # introspection_mode = post: a form with `token=`
+        length = int(self.headers.get("Content-Length") or 0)
+        form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+        self._reply(form.get("token", [""])[0])
+
+    def do_GET(self) -> None:  # introspection_mode = auth: the token as a Bearer header
+        scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+        self._reply(token if scheme.lower() == "bearer" else "")
+
+    def _reply(self, token: str) -> None:
+        if urlsplit(self.path).path != Introspection.path:
+            self.send_error(404)
+            return
+        assert isinstance(self.server, _IntrospectionServer)
+        body = json.dumps(self.server.introspection.answer(token)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: the tests look at `asked` and Dovecot's log
+
+
 def dovecot_binary() -> str | None:
     found = shutil.which("dovecot") or "/usr/sbin/dovecot"
     return found if os.access(found, os.X_OK) else None
@@ -178,7 +292,13 @@ class Dovecot:
     password = PASSWORD
 
     def __init__(
-        self, binary: str, root: Path, *, capability: str | None = None, tls: bool = False
+        self,
+        binary: str,
+        root: Path,
+        *,
+        capability: str | None = None,
+        tls: bool = False,
+        oauth2: Introspection | None = None,
     ) -> None:
         self.binary = binary
         self.root = root
@@ -186,6 +306,7 @@ class Dovecot:
         self.capability = capability
         self.tls: TlsFiles | None = make_certificates(root / "tls") if tls else None
         self.imaps_port = free_port() if tls else 0  # 0: no imaps listener
+        self.oauth2 = oauth2  # with it, XOAUTH2/OAUTHBEARER logins are checked against it
         self.process: subprocess.Popen[bytes] | None = None
         self._write_config()
 
@@ -199,8 +320,22 @@ class Dovecot:
         (self.root / "passwd").write_text(
             f"{USER}:{{PLAIN}}{PASSWORD}:{uid}:{gid}::{self.root}/mail/{USER}::\n"
         )
+        mechanisms, oauth2_passdb, password_mechanisms, anvil = PASSWORD_MECHANISMS, "", "", ""
+        if self.oauth2 is not None:
+            conf = self.root / "dovecot-oauth2.conf.ext"
+            conf.write_text(OAUTH2_CONF.format(url=self.oauth2.url))
+            mechanisms = f"{PASSWORD_MECHANISMS} {OAUTH2_MECHANISMS}"
+            oauth2_passdb = OAUTH2_FAILURE_DELAY + OAUTH2_PASSDB.format(
+                mechanisms=OAUTH2_MECHANISMS, conf=conf
+            )
+            password_mechanisms = f"mechanisms = {PASSWORD_MECHANISMS}\n  "
+            anvil = NO_AUTH_PENALTY
         (self.root / "dovecot.conf").write_text(
             CONFIG.format(
+                mechanisms=mechanisms,
+                oauth2_passdb=oauth2_passdb,
+                password_mechanisms=password_mechanisms,
+                anvil=anvil,
                 root=self.root,
                 port=self.port,
                 uid=uid,
@@ -288,6 +423,20 @@ class Dovecot:
         query = urlencode({"tls": "off", **params}, safe=":@")
         return f"imap://{user}:{password}@127.0.0.1:{self.port}/{quote(folder)}?{query}"
 
+    def oauth2_url(self, token_env: str, folder: str = "INBOX", **params: str) -> str:
+        """`auth=xoauth2` over plain IMAP: no password, the token comes from `token_env`."""
+        if self.oauth2 is None:
+            raise RuntimeError("this Dovecot runs without OAuth2: start it with oauth2_token=")
+        query = urlencode({"tls": "off", "auth": "xoauth2", "token_env": token_env, **params})
+        return f"imap://{quote(USER, safe='')}@127.0.0.1:{self.port}/{quote(folder)}?{query}"
+
+    def oauth2_logins(self) -> int:
+        """How many XOAUTH2 logins Dovecot accepted (the helper client logs in with PLAIN)."""
+        with suppress(OSError):
+            log = (self.root / "dovecot.log").read_text(errors="replace")
+            return sum(f"Login: user=<{USER}>, method=XOAUTH2" in line for line in log.splitlines())
+        return 0
+
     def tls_url(
         self,
         folder: str = "INBOX",
@@ -370,19 +519,25 @@ def _user_exists(name: str) -> bool:
 
 
 @contextmanager
-def running_dovecot(capability: str | None = None, *, tls: bool = False) -> Iterator[Dovecot]:
+def running_dovecot(
+    capability: str | None = None, *, tls: bool = False, oauth2_token: str | None = None
+) -> Iterator[Dovecot]:
+    """`oauth2_token`: also accept XOAUTH2/OAUTHBEARER logins, with this token only (the
+    introspection endpoint is `server.oauth2`); the password keeps working for PLAIN/LOGIN."""
     binary = require_dovecot()
     if tls:
         require_openssl()
     # Not pytest's tmp_path: its parent is 0700, and Dovecot's unprivileged processes
     # must reach the Maildir.
     root = Path(tempfile.mkdtemp(prefix="mailroom-dovecot-"))
-    try:
-        server = Dovecot(binary, root, capability=capability, tls=tls)
-        try:
-            server.start()
-            yield server
-        finally:
-            server.stop()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with ExitStack() as stack:
+        stack.callback(shutil.rmtree, root, ignore_errors=True)
+        oauth2 = None
+        if oauth2_token is not None:
+            oauth2 = Introspection(oauth2_token)
+            oauth2.start()
+            stack.callback(oauth2.stop)
+        server = Dovecot(binary, root, capability=capability, tls=tls, oauth2=oauth2)
+        stack.callback(server.stop)
+        server.start()
+        yield server

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date
@@ -75,7 +75,7 @@ class ImapSession:
             token = os.environ.get(source.token_env or "", "")
             if not token:
                 raise LoginFailed(f"XOAUTH2 token variable {source.token_env} is empty or unset")
-            self.client.oauth2_login(source.username, token)
+            self.client.sasl_login("XOAUTH2", _xoauth2(source.username, token))
         else:
             self.client.login(source.username, source.password)
 
@@ -168,6 +168,25 @@ class ImapSession:
                 self._client.shutdown()
         finally:
             self._client = None
+
+
+def _xoauth2(user: str, token: str) -> Callable[[bytes], bytes]:
+    """The XOAUTH2 client side: the token once, then an empty reply to the server's error
+    challenge (base64 JSON), which the server answers with a tagged NO (Google's XOAUTH2 spec).
+
+    imapclient's `oauth2_login` answers every challenge with the token, so a refused login
+    sent it a second time as the reply to the error.
+    """
+    sent = False
+
+    def respond(challenge: bytes) -> bytes:
+        nonlocal sent
+        if sent:
+            return b""
+        sent = True
+        return f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
+
+    return respond
 
 
 def _keepalive(response: Any) -> bool:
