@@ -72,7 +72,8 @@ class ImapSession:
     def _login(self) -> None:
         source = self.source
         if source.auth == "xoauth2":
-            token = os.environ.get(source.token_env or "", "")
+            # stripped: a token read from a secrets file often ends with a newline
+            token = os.environ.get(source.token_env or "", "").strip()
             if not token:
                 raise LoginFailed(f"XOAUTH2 token variable {source.token_env} is empty or unset")
             self.client.sasl_login("XOAUTH2", _xoauth2(source.username, token))
