@@ -28,7 +28,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-test
-	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .mailroom build *.egg-info

@@ -19,6 +19,7 @@ from activities.procurement import ProcurementActivities
 from adapters.agents.openai_compat import OpenAICompatibleAgent
 from adapters.agents.rules import RuleBasedAgent, load_knowledge_base
 from adapters.inbound.mime import parse_email
+from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.ledger import SqliteLedger
 from adapters.outbound.outbox import MaildirOutbox
@@ -128,7 +129,11 @@ def worker_activities(wiring: Wiring) -> list[Callable[..., Any]]:
     agents = AgentActivities(wiring.agent)
     procurement = ProcurementActivities(wiring.ledger, policy_rules(wiring.settings))
     return [
-        EmailActivities(wiring.sender).send_email,
+        EmailActivities(
+            wiring.sender,
+            SqliteAutoReplyLog(wiring.settings.data_dir / "auto_replies.sqlite"),
+            wiring.settings.auto_replies_per_hour,
+        ).send_email,
         agents.classify,
         agents.extract_request,
         agents.triage,

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     kb_file: Path | None = None
     kb_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
     search_attributes: bool | None = None
+    auto_replies_per_hour: Annotated[int, Field(ge=1)] = 20
+    auto_replies_per_thread_per_hour: Annotated[int, Field(ge=1)] = 5
     # an OpenAI-compatible agent instead of the offline rule-based one
     agent_url: str = ""
     agent_model: str = ""

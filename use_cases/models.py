@@ -315,6 +315,7 @@ class OutboundEmail(Frozen):
 class SendResult(Frozen):
     message_id: str
     already_sent: bool
+    suppressed: bool = False
 
 
 class OutboxEntry(Frozen):

@@ -144,3 +144,11 @@ class ThreadIndex(Protocol):
     ) -> list[ThreadEntry]:
         """Threads of `mailbox` with this normalised subject, active since `since`."""
         ...
+
+
+class AutoReplyLog(Protocol):
+    """Automatic mail sent per recipient, across all threads (the cross-thread reply cap)."""
+
+    async def sent_since(self, recipient: str, since: datetime) -> int: ...
+
+    async def record(self, recipients: Sequence[str], at: datetime) -> None: ...
