@@ -8,9 +8,16 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from use_cases.models import DeliveryFailure, FlowConfig, FlowMode, NewMessage, StageChange
+from use_cases.models import (
+    FlowConfig,
+    FlowMode,
+    FlowProgress,
+    FlowSnapshot,
+    NewMessage,
+    Triage,
+)
 
-__all__ = ["FlowConfig", "FlowMode"]
+__all__ = ["FlowConfig", "FlowMode", "FlowProgress", "FlowSnapshot", "Triage"]
 
 
 class FlowName(StrEnum):
@@ -83,11 +90,6 @@ class CreatePurchaseOrder(BaseModel):
     request: PurchaseRequest
 
 
-class Triage(BaseModel):
-    category: str
-    priority: str = "normal"
-
-
 class KbAnswer(BaseModel):
     answer: str | None = None
     confidence: float = Field(default=0.0, ge=0, le=1)
@@ -100,18 +102,6 @@ class ApprovalDecision(BaseModel):
     reason: str = ""
 
 
-class FlowProgress(BaseModel):
-    """What a flow shows its thread: reported inline or by signal from a child workflow."""
-
-    flow: str
-    stage: str
-    finished: bool = False
-    pending_approval: bool = False
-    po_number: str | None = None
-    history: list[StageChange] = Field(default_factory=list)
-    delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
-
-
 class FlowStart(BaseModel):
     """Input of a flow, as child workflow or inline: the thread, config and first message."""
 
@@ -122,6 +112,7 @@ class FlowStart(BaseModel):
     config: FlowConfig
     parent_workflow_id: str | None = None
     reopened: bool = False
+    resume: FlowSnapshot | None = None
 
 
 APPROVE_WORDS = re.compile(r"^\s*(approve|approved|yes,? approved?|ok,? approved?)\b", re.I)

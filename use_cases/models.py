@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from use_cases.reply_cap import ReplyLog
+
 # A signal carries at most this much body text; the rest stays in the raw mail (the blob
 # store and claim-check of the real-world-mail issue replace this cut).
 MAX_SIGNAL_TEXT_CHARS = 32_000
@@ -252,9 +254,43 @@ class FlowConfig(BaseModel):
     # ignores Auto-Submitted and answers every answer cannot ping-pong with us
     auto_reply_cap: int = 5
     auto_reply_window: timedelta = timedelta(hours=1)
+    # a child flow continues-as-new after this many messages (well before Temporal's limits)
+    flow_messages_per_run: int = 500
 
     def mode_of(self, flow: str) -> FlowMode:
         return self.modes.get(flow, FlowMode.INLINE)
+
+
+class Triage(BaseModel):
+    category: str
+    priority: str = "normal"
+
+
+class FlowProgress(BaseModel):
+    """What a flow shows its thread: reported inline or by signal from a child workflow."""
+
+    flow: str
+    stage: str
+    finished: bool = False
+    pending_approval: bool = False
+    po_number: str | None = None
+    history: list[StageChange] = Field(default_factory=list)
+    delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
+
+
+class FlowSnapshot(BaseModel):
+    """A resumable flow's state at an idle point (waiting for a message), so the workflow
+    that runs it can continue-as-new without the flow starting over."""
+
+    progress: FlowProgress
+    mails_sent: int
+    replies: ReplyLog
+    first: NewMessage
+    last_message: NewMessage
+    triage: Triage | None = None
+    waiting_since: datetime | None = None
+    reminded: bool = False
+    pending: list[NewMessage] = Field(default_factory=list)
 
 
 class ThreadInput(Frozen):
@@ -266,6 +302,7 @@ class ThreadInput(Frozen):
     pending: tuple[NewMessage, ...] = ()
     messages_per_run: int = 0
     flow_config: FlowConfig = Field(default_factory=lambda: FlowConfig())
+    flow_resume: FlowSnapshot | None = None
 
 
 class ThreadView(Frozen):

@@ -74,6 +74,23 @@ class _FlowWorkflow:
     """Signal plumbing shared by the child-workflow wrappers of every flow."""
 
     runtime: FlowRuntime
+    deliveries = 0
+
+    async def _run_resumably(self, start: FlowStart) -> FlowProgress:
+        """Run the flow; when it waits at a resumable point and this run has grown long,
+        continue-as-new carrying its snapshot (a support conversation can go on for years)."""
+        task = asyncio.create_task(self.runtime.run())
+        await workflow.wait_condition(lambda: task.done() or self._should_rest(start))
+        if task.done():
+            return task.result()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(start.model_copy(update={"resume": self.runtime.snapshot()}))
+
+    def _should_rest(self, start: FlowStart) -> bool:
+        return self.runtime.resumable and (
+            self.deliveries >= start.config.flow_messages_per_run
+            or workflow.info().is_continue_as_new_suggested()
+        )
 
     def _reporter(self, start: FlowStart) -> Reporter:
         async def report(progress: FlowProgress) -> None:
@@ -88,6 +105,7 @@ class _FlowWorkflow:
 
     @workflow.signal(name=NEW_MESSAGE)
     def new_message(self, message: NewMessage) -> None:
+        self.deliveries += 1
         self.runtime.deliver(message)
 
     @workflow.signal(name=APPROVE)
@@ -115,7 +133,7 @@ class ProcurementWorkflow(_FlowWorkflow):
 
     @workflow.run
     async def run(self, start: FlowStart) -> FlowProgress:
-        return await self.runtime.run()
+        return await self._run_resumably(start)
 
 
 @workflow.defn(name="SupportFlow")
@@ -126,7 +144,7 @@ class SupportWorkflow(_FlowWorkflow):
 
     @workflow.run
     async def run(self, start: FlowStart) -> FlowProgress:
-        return await self.runtime.run()
+        return await self._run_resumably(start)
 
 
 FLOWS: dict[FlowName, type[FlowRuntime]] = {
@@ -159,4 +177,8 @@ async def execute_workflow(
             **child_options,
         )
         return ChildFlow(workflow_id or f"{args.thread_id}-{flow.value}")
-    return InlineFlow(FLOWS[flow](args, report))
+    return execute_inline(flow, args, report)
+
+
+def execute_inline(flow: FlowName, start: FlowStart, report: Reporter) -> InlineFlow:
+    return InlineFlow(FLOWS[flow](start, report))

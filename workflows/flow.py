@@ -13,7 +13,7 @@ from temporalio.common import RetryPolicy
 from workflows.sending import remember, send_mail
 
 with workflow.unsafe.imports_passed_through():
-    from use_cases.flows import ApprovalDecision, FlowProgress, FlowStart
+    from use_cases.flows import ApprovalDecision, FlowProgress, FlowSnapshot, FlowStart
     from use_cases.models import NewMessage, OutboundEmail, StageChange
     from use_cases.replies import reply_message_id, reply_references, reply_subject
     from use_cases.reply_cap import ReplyLog
@@ -49,6 +49,28 @@ class FlowRuntime:
         self.mails_sent = 0
         self.replies = ReplyLog()
         self.progress = FlowProgress(flow=self.name, stage="started")
+        self.waiting = False  # blocked in next_message: a point it can be resumed from
+        if start.resume is not None:
+            self.progress = start.resume.progress
+            self.mails_sent = start.resume.mails_sent
+            self.replies = start.resume.replies
+            self.last_message = start.resume.last_message
+            self.inbox.extend(start.resume.pending)
+
+    @property
+    def resumable(self) -> bool:
+        """True when snapshot() captures everything: the flow is waiting, nothing queued."""
+        return False
+
+    def snapshot(self) -> FlowSnapshot:
+        return FlowSnapshot(
+            progress=self.progress,
+            mails_sent=self.mails_sent,
+            replies=self.replies,
+            first=self.start.first,
+            last_message=self.last_message,
+            pending=list(self.inbox),
+        )
 
     async def run(self) -> FlowProgress:
         raise NotImplementedError
@@ -78,12 +100,15 @@ class FlowRuntime:
 
     async def next_message(self, timeout: timedelta | None) -> NewMessage | None:
         """The next message for this flow, or None on timeout or completion request."""
+        self.waiting = True
         try:
             await workflow.wait_condition(
                 lambda: bool(self.inbox) or self.complete_requested, timeout=timeout
             )
         except TimeoutError:
             return None
+        finally:
+            self.waiting = False
         if self.inbox:
             self.last_message = self.inbox.popleft()
             return self.last_message

@@ -18,12 +18,13 @@ with workflow.unsafe.imports_passed_through():
         FlowMode,
         FlowName,
         FlowProgress,
+        FlowSnapshot,
         FlowStart,
         flow_by_mailbox,
     )
     from use_cases.models import NewMessage, ThreadState
 
-from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_workflow
+from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
 from workflows.flow import AGENT_RETRY, AGENT_TIMEOUT, MAX_HISTORY
 from workflows.sending import remember
 
@@ -33,12 +34,31 @@ NEEDS_HUMAN = "needs_human"
 
 
 class FlowRouter:
-    def __init__(self, state: ThreadState, config: FlowConfig) -> None:
+    def __init__(
+        self, state: ThreadState, config: FlowConfig, resume: FlowSnapshot | None = None
+    ) -> None:
         self.state = state
         self.config = config
         self.flow: FlowHandle | None = None
-        if state.flow_mode == FlowMode.CHILD and state.flow_workflow_id and not state.flow_finished:
+        self._published: tuple[str | None, str | None] = (None, None)
+        if state.flow_finished or not state.flow or not state.flow_workflow_id:
+            return
+        if state.flow_mode == FlowMode.CHILD:
             self.flow = ChildFlow(state.flow_workflow_id)  # re-attached after continue-as-new
+        elif resume is not None:  # an inline flow carried across continue-as-new
+            start = self._start(FlowName(state.flow), resume.first).model_copy(
+                update={"resume": resume}
+            )
+            self.flow = execute_inline(FlowName(state.flow), start, self._report)
+
+    @property
+    def inline_resumable(self) -> bool:
+        return isinstance(self.flow, InlineFlow) and self.flow.runtime.resumable
+
+    def snapshot(self) -> FlowSnapshot | None:
+        if isinstance(self.flow, InlineFlow) and not self.state.flow_finished:
+            return self.flow.runtime.snapshot()
+        return None
 
     @property
     def active(self) -> bool:
@@ -89,21 +109,24 @@ class FlowRouter:
         child_id = f"{self.state.thread_id}-{flow.value}-{self.state.flows_started}"
         self.state.flow_mode, self.state.flow_workflow_id = mode.value, child_id
         self.state.flow_finished = False
-        start = FlowStart(
-            thread_id=self.state.thread_id,
-            mailbox=self.state.mailbox,
-            flow=flow,
-            first=message,
-            config=self.config,
-            reopened=self.state.reopened > 0,
-            parent_workflow_id=workflow.info().workflow_id,
-        )
+        start = self._start(flow, message)
         self.flow = await execute_workflow(
             flow,
             args=start,
             as_child=mode is FlowMode.CHILD,
             workflow_id=child_id,
             report=self._report,
+        )
+
+    def _start(self, flow: FlowName, first: NewMessage) -> FlowStart:
+        return FlowStart(
+            thread_id=self.state.thread_id,
+            mailbox=self.state.mailbox,
+            flow=flow,
+            first=first,
+            config=self.config,
+            reopened=self.state.reopened > 0,
+            parent_workflow_id=workflow.info().workflow_id,
         )
 
     async def _report(self, progress: FlowProgress) -> None:
@@ -125,7 +148,9 @@ class FlowRouter:
 
     def _publish(self) -> None:
         """Flow and stage as search attributes, so the Web UI can filter threads by them."""
-        if self.config.search_attributes:
+        published = (self.state.flow, self.state.stage)
+        if self.config.search_attributes and published != self._published:
+            self._published = published
             workflow.upsert_search_attributes(
                 [
                     FLOW_ATTRIBUTE.value_set(self.state.flow or ""),

@@ -3,26 +3,65 @@ resolved, with an SLA reminder and auto-close (seed 003)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
-    from use_cases.flows import ClassifyRequest, FlowProgress, KbAnswer, Triage, says_solved
+    from use_cases.flows import (
+        ClassifyRequest,
+        FlowProgress,
+        FlowSnapshot,
+        FlowStart,
+        KbAnswer,
+        Triage,
+        says_solved,
+    )
     from use_cases.models import NewMessage
 
-from workflows.flow import AGENT_RETRY, AGENT_TIMEOUT, FlowRuntime
+from workflows.flow import AGENT_RETRY, AGENT_TIMEOUT, FlowRuntime, Reporter
 
 
 class SupportFlow(FlowRuntime):
     name = "support"
 
+    def __init__(self, start: FlowStart, report: Reporter) -> None:
+        super().__init__(start, report)
+        resume = start.resume
+        self.triage = resume.triage if resume else None
+        self.waiting_since = resume.waiting_since if resume else None
+        self.reminded = resume.reminded if resume else False
+
+    @property
+    def resumable(self) -> bool:
+        return self.waiting and not self.inbox and self.triage is not None
+
+    def snapshot(self) -> FlowSnapshot:
+        return (
+            super()
+            .snapshot()
+            .model_copy(
+                update={
+                    "triage": self.triage,
+                    "waiting_since": self.waiting_since,
+                    "reminded": self.reminded,
+                }
+            )
+        )
+
     async def run(self) -> FlowProgress:
-        triage = await self._triage(self.start.first)
-        await self.stage("triaged", f"{triage.category}/{triage.priority}")
-        message: NewMessage | None = self.start.first
+        message: NewMessage | None
+        if self.start.resume is None:
+            self.triage = await self._triage(self.start.first)
+            await self.stage("triaged", f"{self.triage.category}/{self.triage.priority}")
+            message = self.start.first
+        else:  # continued-as-new while waiting for the customer: wait on, timers included
+            message = await self._wait_for_customer(resumed=True)
+        triage = self.triage or Triage(category="unknown")
         while message is not None:
-            if message is not self.start.first and says_solved(message):
+            if message.message_id != self.start.first.message_id and says_solved(message):
                 await self.mail("thanks", "Glad it is solved; we close this thread now.\n")
                 return await self.finish("resolved", "the customer says it is solved")
             await self._answer_or_escalate(message, triage)
@@ -71,23 +110,29 @@ class SupportFlow(FlowRuntime):
         await self.mail("escalated", "A member of our support team will answer you shortly.\n")
         await self.stage("escalated", triage.category)
 
-    async def _wait_for_customer(self) -> NewMessage | None:
-        await self.stage("waiting_for_customer")
-        for reminded in (False, True):
-            timeout = (
-                self.config.sla_auto_close_after if reminded else self.config.sla_reminder_after
-            )
-            while True:
-                message = await self.next_message(timeout)
-                if message is None or message.from_addr != self.config.support_team:
-                    break
+    async def _wait_for_customer(self, resumed: bool = False) -> NewMessage | None:
+        if not resumed:
+            await self.stage("waiting_for_customer")
+            self.waiting_since, self.reminded = workflow.now(), False
+        while True:
+            message = await self.next_message(self._time_left())
+            if message is not None and message.from_addr == self.config.support_team:
                 workflow.logger.info("support team replied in thread %s", self.start.thread_id)
-            if message is not None or self.complete_requested:
+                continue
+            if message is not None or self.complete_requested or self.reminded:
+                self.waiting_since = None
                 return message
-            if not reminded:
-                await self.mail("reminder", "Is your issue solved? Reply to let us know.\n")
-                await self.stage("reminded")
-        return None
+            await self.mail("reminder", "Is your issue solved? Reply to let us know.\n")
+            await self.stage("reminded")
+            self.waiting_since, self.reminded = workflow.now(), True
+
+    def _time_left(self) -> timedelta:
+        """What remains of the SLA timer (reminder, then auto-close) since the wait began."""
+        limit = (
+            self.config.sla_auto_close_after if self.reminded else self.config.sla_reminder_after
+        )
+        waited = workflow.now() - (self.waiting_since or workflow.now())
+        return max(limit - waited, timedelta(milliseconds=1))
 
     def _question(self, message: NewMessage) -> ClassifyRequest:
         return ClassifyRequest(

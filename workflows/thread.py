@@ -59,7 +59,7 @@ class ThreadWorkflow:
         self._complete: CompleteRequest | None = None
         self._messages_per_run = input.messages_per_run or DEFAULT_MESSAGES_PER_RUN
         self._messages_this_run = 0
-        self._flows = FlowRouter(self._state, input.flow_config)
+        self._flows = FlowRouter(self._state, input.flow_config, input.flow_resume)
         self._flow_config = input.flow_config
 
     @workflow.signal(name=NEW_MESSAGE)
@@ -94,7 +94,12 @@ class ThreadWorkflow:
     async def run(self, input: ThreadInput) -> ThreadState:
         while True:
             await workflow.wait_condition(
-                lambda: bool(self._pending) or self._complete is not None or self._flow_done()
+                lambda: (
+                    bool(self._pending)
+                    or self._complete is not None
+                    or self._flow_done()
+                    or self._should_continue_as_new()
+                )
             )
             while self._pending:
                 await self._handle(self._pending.popleft())
@@ -112,6 +117,7 @@ class ThreadWorkflow:
                         pending=tuple(self._pending),
                         messages_per_run=self._messages_per_run,
                         flow_config=self._flow_config,
+                        flow_resume=self._flows.snapshot(),
                     )
                 )
 
@@ -188,7 +194,9 @@ class ThreadWorkflow:
         self._state.delivery_failures = remember(self._state.delivery_failures, failure)
 
     def _should_continue_as_new(self) -> bool:
-        return not self._flows.inline_running and (
+        # an inline flow goes along only from a point it can resume from (waiting for mail)
+        blocked = self._flows.inline_running and not self._flows.inline_resumable
+        return not blocked and (
             self._messages_this_run >= self._messages_per_run
             or workflow.info().is_continue_as_new_suggested()
         )

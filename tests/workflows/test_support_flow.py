@@ -160,3 +160,36 @@ async def test_a_robot_answering_every_answer_is_capped(harness: Harness) -> Non
 async def _waited(harness: Harness, times: int) -> bool:
     stages = [c.stage for c in (await harness.state()).history]
     return stages.count("waiting_for_customer") >= times
+
+
+@pytest.mark.parametrize("mode", [FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
+async def test_a_long_conversation_continues_as_new_without_losing_the_flow(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    flow_config = config(mode, timedelta(days=2), timedelta(days=5)).model_copy(
+        update={"flow_messages_per_run": 10, "auto_reply_cap": 100}
+    )
+    async with thread_harness(
+        time_skipping_env,
+        task_queue,
+        tmp_path,
+        mailbox=MAILBOX,
+        flow_config=flow_config,
+        messages_per_run=10,
+        auto_replies_per_hour=1000,
+    ) as harness:
+        await harness.send(0, **KNOWN)
+        for n in range(1, 25):
+            await harness.send(n, text=f"Still cannot login (attempt {n}).")
+        await wait_for(lambda: _waited(harness, 25), what="every message handled", timeout=60)
+        state = await harness.state()
+        assert state.runs >= 2 and state.flows_started == 1
+        if mode is FlowMode.CHILD:
+            child = harness.env.client.get_workflow_handle(f"{harness.thread_id}-support-1")
+            described = await child.describe()
+            assert (
+                described.run_id != described.raw_description.workflow_execution_info.first_run_id
+            )
+        await harness.send(25, text="It works now, solved. Thanks!")
+        final = await wait_for(lambda: completed(harness, "resolved"), what="resolution")
+        assert final.message_count == 26 and len(harness.mails("thanks")) == 1
