@@ -115,6 +115,7 @@ def thread_worker(wiring: Wiring, client: Client) -> Worker:
         workflows=[ThreadWorkflow, ProcurementWorkflow, SupportWorkflow],
         activities=worker_activities(wiring),
         graceful_shutdown_timeout=WORKER_DRAIN_TIMEOUT,
+        max_cached_workflows=wiring.settings.max_cached_workflows,
     )
 
 

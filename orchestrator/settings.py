@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     kb_file: Path | None = None
     kb_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
     search_attributes: bool | None = None
+    # threads kept in worker memory between messages (the SDK's sticky cache); fewer saves
+    # memory, at the cost of replaying a thread's history when an evicted one gets mail
+    max_cached_workflows: Annotated[int, Field(ge=0)] = 1000
     auto_replies_per_hour: Annotated[int, Field(ge=1)] = 20
     auto_replies_per_thread_per_hour: Annotated[int, Field(ge=1)] = 5
     # an OpenAI-compatible agent instead of the offline rule-based one

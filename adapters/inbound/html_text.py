@@ -1,9 +1,16 @@
-"""HTML-only mail → readable plain text, with the stdlib HTML parser."""
+"""HTML-only mail → readable plain text.
+
+inscriptis (Apache-2.0, on lxml) renders HTML the way a text browser would — paragraphs,
+lists, tables laid out — which a hand-written tag stripper does not. The stdlib collector
+below stays as the fallback for markup lxml refuses (e.g. NUL bytes, encoding declarations
+in a str)."""
 
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+
+import inscriptis
 
 BLOCK_TAGS = frozenset(
     {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table", "hr"}
@@ -37,6 +44,15 @@ class _TextCollector(HTMLParser):
 
 
 def html_to_text(html: str) -> str:
+    try:
+        text = inscriptis.get_text(html)
+    except Exception:  # lxml refuses some hostile input outright: strip tags ourselves
+        return _collected_text(html)
+    lines = (line.rstrip() for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _collected_text(html: str) -> str:
     collector = _TextCollector()
     try:
         collector.feed(html)

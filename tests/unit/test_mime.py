@@ -31,7 +31,7 @@ def test_html_only_mail_becomes_readable_text_and_encoded_words_are_decoded() ->
     assert email.from_name == "Dana Müller"
     assert "<" not in email.text and "color" not in email.text
     assert "die Rechnung für November fehlt." in email.text
-    assert "- Kunde 4711" in email.text
+    assert "* Kunde 4711" in email.text
 
 
 def test_missing_message_id_is_generated_from_the_content_deterministically() -> None:
