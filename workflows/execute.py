@@ -87,10 +87,13 @@ class _FlowWorkflow:
         workflow.continue_as_new(start.model_copy(update={"resume": self.runtime.snapshot()}))
 
     def _should_rest(self, start: FlowStart) -> bool:
-        return self.runtime.resumable and (
+        if not (
             self.deliveries >= start.config.flow_messages_per_run
             or workflow.info().is_continue_as_new_suggested()
-        )
+        ):
+            return False
+        self.runtime.rest_requested = True  # pause at the next wait for mail
+        return self.runtime.resumable
 
     def _reporter(self, start: FlowStart) -> Reporter:
         async def report(progress: FlowProgress) -> None:

@@ -50,6 +50,9 @@ class FlowRuntime:
         self.replies = ReplyLog()
         self.progress = FlowProgress(flow=self.name, stage="started")
         self.waiting = False  # blocked in next_message: a point it can be resumed from
+        # set by the workflow running this flow when it wants to continue-as-new: the flow
+        # then pauses at its next wait for mail, even with mail queued (the snapshot keeps it)
+        self.rest_requested = False
         if start.resume is not None:
             self.progress = start.resume.progress
             self.mails_sent = start.resume.mails_sent
@@ -103,7 +106,8 @@ class FlowRuntime:
         self.waiting = True
         try:
             await workflow.wait_condition(
-                lambda: bool(self.inbox) or self.complete_requested, timeout=timeout
+                lambda: (bool(self.inbox) and not self.rest_requested) or self.complete_requested,
+                timeout=timeout,
             )
         except TimeoutError:
             return None

@@ -55,6 +55,12 @@ class FlowRouter:
     def inline_resumable(self) -> bool:
         return isinstance(self.flow, InlineFlow) and self.flow.runtime.resumable
 
+    def request_rest(self) -> None:
+        """Ask an inline flow to pause at its next wait for mail, so the thread can
+        continue-as-new even while mail keeps coming."""
+        if isinstance(self.flow, InlineFlow):
+            self.flow.runtime.rest_requested = True
+
     def snapshot(self) -> FlowSnapshot | None:
         if isinstance(self.flow, InlineFlow) and not self.state.flow_finished:
             return self.flow.runtime.snapshot()

@@ -36,7 +36,7 @@ class SupportFlow(FlowRuntime):
 
     @property
     def resumable(self) -> bool:
-        return self.waiting and not self.inbox and self.triage is not None
+        return self.waiting and self.triage is not None
 
     def snapshot(self) -> FlowSnapshot:
         return (

@@ -194,12 +194,16 @@ class ThreadWorkflow:
         self._state.delivery_failures = remember(self._state.delivery_failures, failure)
 
     def _should_continue_as_new(self) -> bool:
-        # an inline flow goes along only from a point it can resume from (waiting for mail)
-        blocked = self._flows.inline_running and not self._flows.inline_resumable
-        return not blocked and (
+        if not (
             self._messages_this_run >= self._messages_per_run
             or workflow.info().is_continue_as_new_suggested()
-        )
+        ):
+            return False
+        # An inline flow goes along only from a point it can resume from (waiting for mail);
+        # asking it to pause there is deterministic state, so calling this from a
+        # wait_condition predicate replays identically.
+        self._flows.request_rest()
+        return not self._flows.inline_running or self._flows.inline_resumable
 
 
 def _summary(message: NewMessage) -> MessageSummary:
