@@ -32,6 +32,19 @@ LEDGER_RETRY = RetryPolicy(
 MAX_HISTORY = 50
 
 
+# What continue-as-new carries must stay far below Temporal's 2 MB payload limit, however
+# much mail is queued: queued messages travel with a shortened text.
+CARRIED_TEXT_CHARS = 2_000
+
+
+def carried(message: NewMessage) -> NewMessage:
+    if len(message.text) <= CARRIED_TEXT_CHARS:
+        return message
+    return message.model_copy(
+        update={"text": message.text[:CARRIED_TEXT_CHARS], "text_truncated": True}
+    )
+
+
 class FlowRuntime:
     """Base of ProcurementFlow and SupportFlow. The same object runs inline in the thread
     or inside a child workflow; `report` tells the thread about progress either way."""
@@ -72,7 +85,7 @@ class FlowRuntime:
             replies=self.replies,
             first=self.start.first,
             last_message=self.last_message,
-            pending=list(self.inbox),
+            pending=[carried(m) for m in self.inbox],
         )
 
     async def run(self) -> FlowProgress:

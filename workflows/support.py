@@ -23,6 +23,8 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.flow import AGENT_RETRY, AGENT_TIMEOUT, FlowRuntime, Reporter
 
+MAX_MERGED_TEXT = 16_000
+
 
 class SupportFlow(FlowRuntime):
     name = "support"
@@ -115,7 +117,7 @@ class SupportFlow(FlowRuntime):
             await self.stage("waiting_for_customer")
             self.waiting_since, self.reminded = workflow.now(), False
         while True:
-            message = await self.next_message(self._time_left())
+            message = self._with_queued(await self.next_message(self._time_left()))
             if message is not None and message.from_addr == self.config.support_team:
                 workflow.logger.info("support team replied in thread %s", self.start.thread_id)
                 continue
@@ -125,6 +127,23 @@ class SupportFlow(FlowRuntime):
             await self.mail("reminder", "Is your issue solved? Reply to let us know.\n")
             await self.stage("reminded")
             self.waiting_since, self.reminded = workflow.now(), True
+
+    def _with_queued(self, message: NewMessage | None) -> NewMessage | None:
+        """Everything the customer sent while we were busy is answered as one message, so
+        a burst costs one answer and the backlog never grows (ARCHITECTURE: handle queued
+        messages in one step)."""
+        if message is None or message.from_addr == self.config.support_team:
+            return message
+        queued = [m for m in self.inbox if m.from_addr != self.config.support_team]
+        if not queued:
+            return message
+        for m in queued:
+            self.inbox.remove(m)
+        latest = queued[-1]
+        texts = [m.text for m in (message, *queued)]
+        merged = latest.model_copy(update={"text": "\n\n".join(texts)[-MAX_MERGED_TEXT:]})
+        self.last_message = merged
+        return merged
 
     def _time_left(self) -> timedelta:
         """What remains of the SLA timer (reminder, then auto-close) since the wait began."""

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.replies import acknowledgement
 
 from workflows.execute import APPROVE, FLOW_PROGRESS, REJECT
+from workflows.flow import carried
 from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter
 from workflows.sending import remember, send_mail
 
@@ -114,7 +115,7 @@ class ThreadWorkflow:
                         thread_id=self._state.thread_id,
                         mailbox=self._state.mailbox,
                         state=self._state,
-                        pending=tuple(self._pending),
+                        pending=tuple(carried(m) for m in self._pending),
                         messages_per_run=self._messages_per_run,
                         flow_config=self._flow_config,
                         flow_resume=self._flows.snapshot(),

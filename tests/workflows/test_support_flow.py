@@ -146,9 +146,10 @@ async def test_an_agent_that_keeps_failing_hands_the_customer_to_a_human(
 async def test_a_robot_answering_every_answer_is_capped(harness: Harness) -> None:
     """A responder that ignores Auto-Submitted gets at most `auto_reply_cap` mails an hour."""
     await harness.send(0, **KNOWN)
-    for n in range(1, 9):
-        await harness.send(n, text="I forgot my password and cannot login.")  # a robot's echo
-    await wait_for(lambda: _waited(harness, 9), what="the flow to handle every echo")
+    await wait_for(lambda: _waited(harness, 1), what="the first answer")
+    for n in range(1, 9):  # a robot's echo, each after our previous answer
+        await harness.send(n, text="I forgot my password and cannot login.")
+        await wait_for(lambda n=n: _waited(harness, n + 1), what=f"echo {n} handled")  # type: ignore[misc]
     to_robot = [
         m
         for m in harness.sender.sent
@@ -181,8 +182,7 @@ async def test_a_long_conversation_continues_as_new_without_losing_the_flow(
         await harness.send(0, **KNOWN)
         for n in range(1, 25):
             await harness.send(n, text=f"Still cannot login (attempt {n}).")
-        await wait_for(lambda: _waited(harness, 25), what="every message handled", timeout=60)
-        state = await harness.state()
+        state = await wait_for(lambda: _settled(harness, 25), what="every message", timeout=60)
         assert state.runs >= 2 and state.flows_started == 1
         if mode is FlowMode.CHILD:
             child = harness.env.client.get_workflow_handle(f"{harness.thread_id}-support-1")
@@ -193,3 +193,13 @@ async def test_a_long_conversation_continues_as_new_without_losing_the_flow(
         await harness.send(25, text="It works now, solved. Thanks!")
         final = await wait_for(lambda: completed(harness, "resolved"), what="resolution")
         assert final.message_count == 26 and len(harness.mails("thanks")) == 1
+
+
+async def _settled(harness: Harness, count: int) -> ThreadState | None:
+    """All `count` messages in the thread, which has continued-as-new, and the flow back to
+    waiting for the customer."""
+    state = await harness.state()
+    done = (
+        state.message_count >= count and state.stage == "waiting_for_customer" and state.runs >= 2
+    )
+    return state if done else None
