@@ -186,10 +186,13 @@ async def test_a_long_conversation_continues_as_new_without_losing_the_flow(
         assert state.runs >= 2 and state.flows_started == 1
         if mode is FlowMode.CHILD:
             child = harness.env.client.get_workflow_handle(f"{harness.thread_id}-support-1")
-            described = await child.describe()
-            assert (
-                described.run_id != described.raw_description.workflow_execution_info.first_run_id
-            )
+
+            async def child_continued() -> bool:
+                described = await child.describe()
+                info = described.raw_description.workflow_execution_info
+                return described.run_id != info.first_run_id
+
+            await wait_for(child_continued, what="the child flow to continue-as-new")
         await harness.send(25, text="It works now, solved. Thanks!")
         final = await wait_for(lambda: completed(harness, "resolved"), what="resolution")
         assert final.message_count == 26 and len(harness.mails("thanks")) == 1
