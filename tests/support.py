@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -54,10 +54,6 @@ def wait_for_sync(check: Callable[[], T], *, timeout: float = DEFAULT_TIMEOUT, w
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or 'condition'}")
         time.sleep(0.05)
-
-
-async def gather_all(*coroutines: Awaitable[T]) -> list[T]:
-    return list(await asyncio.gather(*coroutines))
 
 
 async def run_mailroom(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -45,7 +46,7 @@ def carried(message: NewMessage) -> NewMessage:
     )
 
 
-class FlowRuntime:
+class FlowRuntime(ABC):
     """Base of ProcurementFlow and SupportFlow. The same object runs inline in the thread
     or inside a child workflow; `report` tells the thread about progress either way."""
 
@@ -88,8 +89,9 @@ class FlowRuntime:
             pending=[carried(m) for m in self.inbox],
         )
 
+    @abstractmethod
     async def run(self) -> FlowProgress:
-        raise NotImplementedError
+        """The flow itself, from its first message (or its snapshot) to its last stage."""
 
     # -- what the thread (or the child workflow's signal handlers) calls -----------------
     def deliver(self, message: NewMessage) -> None:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from adapters.outbound.ledger import SqliteLedger
 from tests.support import wait_for
-from tests.workflows.harness import Harness, thread_harness
+from tests.workflows.harness import Harness
 from use_cases.flows import ApprovalDecision, FlowConfig, FlowMode
 from use_cases.models import ThreadState, ThreadStatus
 
@@ -30,39 +27,16 @@ def config(mode: FlowMode, reminder: timedelta, expiry: timedelta) -> FlowConfig
     )
 
 
-@pytest.fixture(params=[FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
-async def harness(
-    request: pytest.FixtureRequest,
-    time_skipping_env: WorkflowEnvironment,
-    task_queue: str,
-    tmp_path: Path,
-) -> AsyncIterator[Harness]:
-    flow_config = config(request.param, timedelta(days=1), timedelta(days=3))
-    async with thread_harness(
-        time_skipping_env,
-        task_queue,
-        tmp_path,
-        mailbox=MAILBOX,
-        flow_config=flow_config,
-        blocked_words=["weapons"],
-    ) as h:
-        yield h
+def flow_config(mode: FlowMode, hurried: bool) -> FlowConfig:
+    reminder, expiry = (
+        (timedelta(seconds=1), timedelta(seconds=3))
+        if hurried
+        else (timedelta(days=1), timedelta(days=3))
+    )
+    return config(mode, reminder, expiry)
 
 
-@pytest.fixture(params=[FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
-async def hurried(
-    request: pytest.FixtureRequest,
-    dev_server: WorkflowEnvironment,
-    task_queue: str,
-    tmp_path: Path,
-) -> AsyncIterator[Harness]:
-    """Approval timers of seconds, on the dev server in real time. (Skipping time on the
-    time-skipping server stalled here once other tests had run in the same process.)"""
-    flow_config = config(request.param, timedelta(seconds=1), timedelta(seconds=3))
-    async with thread_harness(
-        dev_server, task_queue, tmp_path, mailbox=MAILBOX, flow_config=flow_config
-    ) as h:
-        yield h
+SETTINGS = {"blocked_words": ["weapons"]}
 
 
 def ledger(h: Harness) -> SqliteLedger:

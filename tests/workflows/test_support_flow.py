@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,33 +28,10 @@ def config(mode: FlowMode, reminder: timedelta, close: timedelta) -> FlowConfig:
     )
 
 
-@pytest.fixture(params=[FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
-async def harness(
-    request: pytest.FixtureRequest,
-    time_skipping_env: WorkflowEnvironment,
-    task_queue: str,
-    tmp_path: Path,
-) -> AsyncIterator[Harness]:
-    flow_config = config(request.param, timedelta(days=2), timedelta(days=5))
-    async with thread_harness(
-        time_skipping_env, task_queue, tmp_path, mailbox=MAILBOX, flow_config=flow_config
-    ) as h:
-        yield h
-
-
-@pytest.fixture(params=[FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
-async def hurried(
-    request: pytest.FixtureRequest,
-    dev_server: WorkflowEnvironment,
-    task_queue: str,
-    tmp_path: Path,
-) -> AsyncIterator[Harness]:
-    """SLA timers of seconds, on the dev server in real time."""
-    flow_config = config(request.param, timedelta(seconds=1), timedelta(seconds=2))
-    async with thread_harness(
-        dev_server, task_queue, tmp_path, mailbox=MAILBOX, flow_config=flow_config
-    ) as h:
-        yield h
+def flow_config(mode: FlowMode, hurried: bool) -> FlowConfig:
+    if hurried:
+        return config(mode, timedelta(seconds=1), timedelta(seconds=2))
+    return config(mode, timedelta(days=2), timedelta(days=5))
 
 
 async def completed(h: Harness, stage: str) -> ThreadState | None:
