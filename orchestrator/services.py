@@ -15,8 +15,9 @@ from adapters.inbound.imap_check import SourceReport, check_source
 from adapters.inbound.imap_checkpoint import SqliteCheckpointStore
 from adapters.inbound.imap_source import parse_source
 from adapters.inbound.smtp import SmtpInboundHandler, serve_smtp
+from adapters.outbound.temporal_backlog import HandoffBacklog
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
-from orchestrator.bootstrap import Wiring, connect, gateway, thread_worker
+from orchestrator.bootstrap import Wiring, connect, gateway, handoff_backlog, thread_worker
 from orchestrator.temporal_server import EmbeddedTemporal
 from use_cases.ingest import ingest_email
 from use_cases.models import Ingested
@@ -65,8 +66,27 @@ async def start_worker(wiring: Wiring, client: Client, stack: AsyncExitStack) ->
     )
 
 
-async def start_smtp(wiring: Wiring, client: Client, stack: AsyncExitStack) -> None:
-    thread_gateway = gateway(wiring, client)
+async def start_backlog(
+    wiring: Wiring, client: Client, stack: AsyncExitStack
+) -> HandoffBacklog | None:
+    """One backlog watcher for the adapters of this process (None when switched off)."""
+    backlog = handoff_backlog(wiring.settings, client)
+    if backlog is None:
+        return None
+    task = asyncio.create_task(backlog.run(), name="backlog")
+
+    async def stop_watching() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    stack.push_async_callback(stop_watching)
+    return backlog
+
+
+async def start_smtp(
+    wiring: Wiring, client: Client, stack: AsyncExitStack, backlog: HandoffBacklog | None = None
+) -> None:
+    thread_gateway = gateway(wiring, client, backlog)
 
     async def ingest(raw: bytes, mailboxes: Sequence[str], mail_from: str | None) -> Ingested:
         return await ingest_email(
@@ -80,7 +100,9 @@ async def start_smtp(wiring: Wiring, client: Client, stack: AsyncExitStack) -> N
         )
 
     s = wiring.settings
-    handler = SmtpInboundHandler(wiring.mailboxes, ingest, max_in_flight=s.max_in_flight)
+    handler = SmtpInboundHandler(
+        wiring.mailboxes, ingest, max_in_flight=s.max_in_flight, backlog=backlog
+    )
     server = await serve_smtp(
         handler, host=s.smtp_host, port=s.smtp_port, max_message_bytes=s.max_message_bytes
     )
@@ -114,16 +136,20 @@ def imap_ingest(
     return ingest
 
 
-async def start_imap(wiring: Wiring, client: Client, stack: AsyncExitStack) -> list[ImapInbound]:
+async def start_imap(
+    wiring: Wiring, client: Client, stack: AsyncExitStack, backlog: HandoffBacklog | None = None
+) -> list[ImapInbound]:
     """One task per IMAP source; on stop they are cancelled (a clean logout) first."""
-    thread_gateway = gateway(wiring, client)
+    thread_gateway = gateway(wiring, client, backlog)
     checkpoints = imap_checkpoints(wiring)
     adapters = []
     for url in wiring.settings.imap_sources:
         source = parse_source(url)
         mailbox = source.mailbox or ""  # settings already checked it is one of ours
         ingest = imap_ingest(wiring, thread_gateway, mailbox)
-        adapters.append(ImapInbound(source, ingest=ingest, checkpoints=checkpoints))
+        adapters.append(
+            ImapInbound(source, ingest=ingest, checkpoints=checkpoints, backlog=backlog)
+        )
     tasks = [asyncio.create_task(a.run(), name=f"imap {a.source.key}") for a in adapters]
 
     async def stop_fetching() -> None:
@@ -162,10 +188,13 @@ async def run_parts(wiring: Wiring, parts: set[str]) -> None:
             client = await connect(wiring.settings, lazy=parts <= {"smtp", "imap"})
             if "worker" in parts:
                 await start_worker(wiring, client, stack)
+            backlog = None
+            if parts & {"smtp", "imap"}:
+                backlog = await start_backlog(wiring, client, stack)
             if "smtp" in parts:
-                await start_smtp(wiring, client, stack)
+                await start_smtp(wiring, client, stack, backlog)
             if "imap" in parts:
-                await start_imap(wiring, client, stack)
+                await start_imap(wiring, client, stack, backlog)
         log.info("mailroom_ready", parts=sorted(parts))
         await stop.wait()
         log.info("mailroom_stopping")

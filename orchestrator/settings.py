@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     outbound_smtp: str = ""
     max_message_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
     max_in_flight: Annotated[int, Field(gt=0)] = 256
+    # Defer new mail while accepted mail waits longer than this to be applied (0: never).
+    max_backlog_seconds: Annotated[float, Field(ge=0)] = 2.0
     messages_per_run: Annotated[int, Field(ge=10)] = 500
     log_level: str = "info"
     # flows (procurement, support)

@@ -54,6 +54,18 @@ class NothingToDecide(ValueError):
     """An approval or rejection for a thread that is not waiting for one."""
 
 
+class Backpressure(Protocol):
+    """The accepted-but-not-applied backlog as the adapters see it: while `overloaded`,
+    SMTP answers 451 4.3.2, IMAP stops fetching and replay waits."""
+
+    overloaded: bool
+
+    def handed_off(self, workflow_id: str) -> None:
+        """A thread was handed a message; it counts as behind until seen applied."""
+
+    async def wait_until_clear(self) -> None: ...
+
+
 class ThreadGateway(Protocol):
     async def new_message(self, key: ThreadKey, message: NewMessage) -> None:
         """Durably hand a message to its thread (signal-with-start); raise HandoffFailed."""

@@ -27,7 +27,7 @@ from adapters.inbound.imap_session import FolderState, ImapSession
 from adapters.inbound.imap_source import ImapSource
 from adapters.inbound.mime import peek_message_id
 from use_cases.models import Ingested
-from use_cases.ports import HandoffFailed
+from use_cases.ports import Backpressure, HandoffFailed
 
 log = structlog.get_logger()
 
@@ -65,7 +65,9 @@ class ImapInbound:
         backoff_initial: float = BACKOFF_INITIAL_SECONDS,
         backoff_max: float = BACKOFF_MAX_SECONDS,
         idle_renew: float = IDLE_RENEW_SECONDS,
+        backlog: Backpressure | None = None,
     ) -> None:
+        self.backlog = backlog
         self.source = source
         self.ingest = ingest
         self.checkpoints = checkpoints
@@ -152,7 +154,18 @@ class ImapInbound:
             for chunk in _chunks(uids, self.batch_messages):
                 sizes = await self._call(session.sizes, chunk)
                 for batch in _by_size(chunk, sizes, self.batch_bytes):
+                    await self._wait_for_backlog()
                     checkpoint = await self._hand_off_batch(session, batch, checkpoint)
+
+    async def _wait_for_backlog(self) -> None:
+        """Leave the mail in the mailbox while threads are behind: fetch when they catch up."""
+        if self.backlog is None or not self.backlog.overloaded:
+            return
+        self.status = "paused: backlog"
+        self._log.warning("imap_paused_backlog")
+        await self.backlog.wait_until_clear()
+        self._log.info("imap_resumed")
+        self.status = "fetching"
 
     async def _hand_off_batch(
         self, session: ImapSession, batch: list[int], checkpoint: Checkpoint

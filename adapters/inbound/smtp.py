@@ -19,7 +19,7 @@ from adapters.inbound.mime import peek_message_id
 from use_cases.claim_check import PayloadTooLarge
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
-from use_cases.ports import HandoffFailed
+from use_cases.ports import Backpressure, HandoffFailed
 
 log = structlog.get_logger()
 
@@ -28,6 +28,7 @@ Ingest = Callable[[bytes, Sequence[str], str | None], Awaitable[Ingested]]
 UNKNOWN_RECIPIENT = "550 5.1.1 Recipient address rejected: not a mailbox here"
 HANDOFF_FAILED = "451 4.3.0 Temporary failure handing the message to its thread, try again later"
 OVERLOADED = "451 4.3.2 Too many messages in flight, try again later"
+BACKLOGGED = "451 4.3.2 Mail accepted earlier is still waiting to be processed, try again later"
 ACCEPTED = "250 2.0.0 OK: queued as {message_id}"
 # RFC 5321 §4.5.3.1.8: at least 100 must be accepted; beyond our bound, 452 defers the rest.
 MAX_RECIPIENTS = 1_000
@@ -40,7 +41,15 @@ UNPROCESSABLE = "554 5.6.0 Message content could not be processed"
 class SmtpInboundHandler:
     """aiosmtpd handler: RCPT checks against our mailboxes, DATA hands the mail off."""
 
-    def __init__(self, mailboxes: Mailboxes, ingest: Ingest, *, max_in_flight: int = 256) -> None:
+    def __init__(
+        self,
+        mailboxes: Mailboxes,
+        ingest: Ingest,
+        *,
+        max_in_flight: int = 256,
+        backlog: Backpressure | None = None,
+    ) -> None:
+        self.backlog = backlog
         self.mailboxes = mailboxes
         self.ingest = ingest
         self.max_in_flight = max_in_flight
@@ -64,6 +73,9 @@ class SmtpInboundHandler:
         if self.in_flight >= self.max_in_flight:
             log.warning("email_deferred_overloaded", in_flight=self.in_flight)
             return OVERLOADED
+        if self.backlog is not None and self.backlog.overloaded:
+            log.warning("email_deferred_backlog")
+            return BACKLOGGED
         mailboxes = self.mailboxes.resolve_all(envelope.rcpt_tos)
         with structlog.contextvars.bound_contextvars(message_id=peek_message_id(raw)):
             return await self._hand_off(raw, mailboxes, envelope.mail_from, str(session.peer))

@@ -21,7 +21,7 @@ from use_cases.models import (
     ThreadState,
     ThreadStatus,
 )
-from use_cases.ports import HandoffFailed, NothingToDecide, ThreadNotFound
+from use_cases.ports import Backpressure, HandoffFailed, NothingToDecide, ThreadNotFound
 from workflows.execute import APPROVE, REJECT
 from workflows.thread import COMPLETE_THREAD, NEW_MESSAGE, TASK_QUEUE, ThreadWorkflow
 
@@ -44,7 +44,9 @@ class TemporalThreadGateway:
         messages_per_run: int = 0,
         handoff_timeout: timedelta = HANDOFF_TIMEOUT,
         flow_config: FlowConfig | None = None,
+        backlog: Backpressure | None = None,
     ) -> None:
+        self.backlog = backlog
         self.flow_config = flow_config or FlowConfig()
         self.client = client
         self.task_queue = task_queue
@@ -69,6 +71,8 @@ class TemporalThreadGateway:
                 )
         except (RPCError, RuntimeError, TimeoutError) as exc:
             raise HandoffFailed(f"Temporal did not accept the message: {exc}") from exc
+        if self.backlog is not None:
+            self.backlog.handed_off(key.workflow_id)
 
     async def _signal_with_start(
         self,

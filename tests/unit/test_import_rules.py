@@ -106,3 +106,49 @@ def test_nothing_imports_the_orchestrator() -> None:
         if top(name) == "orchestrator"
     ]
     assert bad == []
+
+
+# The worker passes `workflows` and `use_cases` through the sandbox (orchestrator/bootstrap.py:
+# WORKFLOW_RUNNER), so the sandbox's runtime restrictions do not see inside them; what they
+# would catch is checked here instead.
+NONDETERMINISTIC_ATTRIBUTES = {
+    "now",
+    "utcnow",
+    "today",
+    "uuid1",
+    "uuid4",
+    "urandom",
+    "getrandbits",
+    "monotonic",
+    "perf_counter",
+    "getenv",
+    "environ",
+}
+NONDETERMINISTIC_CALLS = {"open", "input", "print", "id", "hash"}
+
+
+def nondeterministic_uses(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Attribute) and node.attr in NONDETERMINISTIC_ATTRIBUTES:
+            receiver = node.value
+            if not (isinstance(receiver, ast.Name) and receiver.id == "workflow"):
+                found.append(f"{path.name}:{node.lineno} uses .{node.attr}")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in NONDETERMINISTIC_CALLS
+        ):
+            found.append(f"{path.name}:{node.lineno} calls {node.func.id}()")
+    return found
+
+
+def test_workflow_code_reads_no_clock_randomness_or_environment() -> None:
+    bad = [use for path in modules("workflows") for use in nondeterministic_uses(path)]
+    assert bad == []
+
+
+def test_the_determinism_check_finds_a_wall_clock_read(tmp_path: Path) -> None:
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text("import datetime\nstamp = datetime.datetime.now()\nok = workflow.now()\n")
+    assert nondeterministic_uses(sneaky) == ["sneaky.py:2 uses .now"]

@@ -1,0 +1,73 @@
+"""Back-pressure on the accepted-but-not-applied backlog, against a real Temporal dev server:
+while no worker applies what was accepted, SMTP defers new mail with 451 4.3.2; once the
+threads catch up it accepts again, and every accepted mail is applied exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from orchestrator.bootstrap import bootstrap, gateway
+from orchestrator.services import start_backlog, start_smtp, start_worker
+from tests.stack import send_mail, stack_settings
+from tests.support import wait_for
+from use_cases.threading import workflow_id_for
+
+SUPPORT = "support@mailroom.local"
+
+
+def mail(unique: str, n: int) -> bytes:
+    return (
+        f"From: carol@example.com\r\nTo: {SUPPORT}\r\nSubject: Backlog {unique} {n}\r\n"
+        f"Message-ID: <backlog-{n}-{unique}@example.com>\r\n\r\nMail number {n}.\r\n"
+    ).encode()
+
+
+async def send(port: int, raw: bytes) -> object:
+    """From a thread: the adapter serves SMTP on this test's event loop."""
+    return await asyncio.to_thread(send_mail, port, raw, [SUPPORT], "carol@example.com")
+
+
+async def test_smtp_defers_while_accepted_mail_waits_and_accepts_once_it_is_applied(
+    dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str, unique: str
+) -> None:
+    client = dev_server.client
+    settings = stack_settings(tmp_path, client, task_queue, max_backlog_seconds=0.5)
+    wiring = bootstrap(settings)
+    threads = gateway(wiring, client)
+    async with AsyncExitStack() as stack:
+        backlog = await start_backlog(wiring, client, stack)
+        assert backlog is not None
+        await start_smtp(wiring, client, stack, backlog)
+        port = settings.smtp_port
+
+        # No worker yet: the first mail is accepted (Temporal holds it durably) but waits.
+        assert await send(port, mail(unique, 1)) == {}
+        await wait_for(lambda: backlog.overloaded, what="the backlog to pass 0.5 s")
+        with pytest.raises(smtplib.SMTPDataError) as deferred:
+            await send(port, mail(unique, 2))
+        assert deferred.value.smtp_code == 451
+        assert b"4.3.2" in deferred.value.smtp_error
+
+        await start_worker(wiring, client, stack)
+        await wait_for(lambda: not backlog.overloaded, what="the backlog to clear")
+        # The sending server retries the deferred mail; now it is taken.
+        assert await send(port, mail(unique, 2)) == {}
+
+        first = f"<backlog-1-{unique}@example.com>"
+        second = f"<backlog-2-{unique}@example.com>"
+
+        async def both_applied() -> list[str] | None:
+            states = [
+                await threads.get(workflow_id_for(SUPPORT, message_id))
+                for message_id in (first, second)
+            ]
+            ids = [m for s in states for m in s.message_ids]
+            return ids if len(ids) == 2 else None
+
+        assert await wait_for(both_applied, what="both mails applied") == [first, second]
