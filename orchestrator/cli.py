@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -22,7 +23,7 @@ from orchestrator.cli_threads import (
     cmd_threads,
 )
 from orchestrator.logs import configure_logging
-from orchestrator.replay import mailboxes_for, replay
+from orchestrator.replay import REPLAY_LANES, mailboxes_for, replay
 from orchestrator.runner import run_async
 from orchestrator.send import SendFailed, send_file
 from orchestrator.services import check_imap, run_parts
@@ -62,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay_cmd = commands.add_parser("replay", help="ingest .eml files, directories or mbox files")
     replay_cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     replay_cmd.add_argument("--mailbox", help="deliver every message to this mailbox")
+    replay_cmd.add_argument(
+        "--lanes",
+        type=positive_int,
+        default=REPLAY_LANES,
+        help=f"concurrent hand-offs, each conversation kept in order (default {REPLAY_LANES})",
+    )
     reprocess_cmd = commands.add_parser(
         "reprocess", help="ingest a kept raw message again (from the blob store) by Message-ID"
     )
@@ -85,6 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser("outbox", help="list mail sent by mailroom (built-in outbox)")
     outbox.add_argument("--json", action="store_true")
     return parser
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number above zero (argparse exits 2 with the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above zero")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,15 +207,23 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
     async def go() -> Any:
         client = await wiring_module.connect(settings)
-        return await replay(
-            args.paths,
-            gateway=wiring_module.gateway(wiring, client),
-            parse=wiring.parse,
-            mailboxes=wiring.mailboxes,
-            forced_mailbox=forced,
-            blobs=wiring.blobs,
-            threading=wiring.threading,
-        )
+        backlog = wiring_module.handoff_backlog(settings, client)
+        watching = asyncio.create_task(backlog.run()) if backlog else None
+        try:
+            return await replay(
+                args.paths,
+                gateway=wiring_module.gateway(wiring, client, backlog),
+                parse=wiring.parse,
+                mailboxes=wiring.mailboxes,
+                forced_mailbox=forced,
+                blobs=wiring.blobs,
+                threading=wiring.threading,
+                lanes=args.lanes,
+                backlog=backlog,
+            )
+        finally:
+            if watching is not None:
+                watching.cancel()
 
     summary = run_async(go)
     for rejection in summary.rejected:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,8 @@ from use_cases.claim_check import PayloadTooLarge
 from use_cases.ingest import ingest_email
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import InboundEmail
-from use_cases.ports import BlobStore, EmailParser, ThreadGateway
+from use_cases.ports import Backpressure, BlobStore, EmailParser, ThreadGateway
+from use_cases.replay_lanes import ConversationLanes
 from use_cases.threading import Threading
 
 
@@ -35,6 +37,10 @@ def mailboxes_for(email: InboundEmail, mailboxes: Mailboxes, forced: str | None)
     return mailboxes.resolve_all([*email.to, *email.cc])
 
 
+REPLAY_LANES = 8
+LANE_QUEUE = 16
+
+
 async def replay(
     paths: list[Path],
     *,
@@ -44,41 +50,76 @@ async def replay(
     forced_mailbox: str | None = None,
     blobs: BlobStore | None = None,
     threading: Threading | None = None,
+    lanes: int = REPLAY_LANES,
+    backlog: Backpressure | None = None,
 ) -> ReplaySummary:
     """Duplicates are counted per run (same Message-ID to the same mailbox twice); a
-    message replayed again later is still applied once by its thread's dedup."""
+    message replayed again later is still applied once by its thread's dedup.
+
+    Messages are handed off in `lanes` concurrent lanes that keep each conversation in file
+    order (use_cases.replay_lanes); while the threads are behind (`backlog`), replay waits."""
     summary = ReplaySummary()
     seen: set[tuple[str, str]] = set()
     progress = Progress()
-    for where, raw in read_messages(paths):
-        email = parse(raw)
-        targets = mailboxes_for(email, mailboxes, forced_mailbox)
-        if not targets:
-            summary.rejected.append(
-                f"{where}: no recipient is one of our mailboxes (use --mailbox)"
-            )
-            continue
-        fresh = [m for m in targets if (m, email.message_id) not in seen]
-        seen.update((m, email.message_id) for m in targets)
-        if not fresh:
-            summary.duplicate += 1
-            continue
-        try:
-            await ingest_email(
-                raw,
-                mailboxes=fresh,
-                gateway=gateway,
-                parse=already_parsed(email),
-                blobs=blobs,
-                threading=threading,
-            )
-        except PayloadTooLarge as exc:
-            summary.rejected.append(f"{where}: {exc}")
-            continue
-        summary.accepted += 1
-        progress.tick(summary)
+    conversations = ConversationLanes(lanes)
+    queues: list[asyncio.Queue[Handoff | None]] = [asyncio.Queue(LANE_QUEUE) for _ in range(lanes)]
+
+    async def lane(queue: asyncio.Queue[Handoff | None]) -> None:
+        while (item := await queue.get()) is not None:
+            if backlog is not None:
+                await backlog.wait_until_clear()
+            try:
+                await ingest_email(
+                    item.raw,
+                    mailboxes=item.mailboxes,
+                    gateway=gateway,
+                    parse=already_parsed(item.email),
+                    blobs=blobs,
+                    threading=threading,
+                )
+            except PayloadTooLarge as exc:
+                summary.rejected.append(f"{item.where}: {exc}")
+                continue
+            summary.accepted += 1
+            progress.tick(summary)
+
+    async def read_into_lanes() -> None:
+        for where, raw in read_messages(paths):
+            email = parse(raw)
+            targets = mailboxes_for(email, mailboxes, forced_mailbox)
+            if not targets:
+                summary.rejected.append(
+                    f"{where}: no recipient is one of our mailboxes (use --mailbox)"
+                )
+                continue
+            fresh = [m for m in targets if (m, email.message_id) not in seen]
+            seen.update((m, email.message_id) for m in targets)
+            if not fresh:
+                summary.duplicate += 1
+                continue
+            lane_index = conversations.assign(email)
+            await queues[lane_index].put(Handoff(where, raw, email, fresh))
+        for queue in queues:
+            await queue.put(None)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for queue in queues:
+                group.create_task(lane(queue))
+            await read_into_lanes()
+    except BaseExceptionGroup as failed:
+        # One lane's failure (Temporal unreachable) stops the replay: report it as itself.
+        raise failed.exceptions[0] from None
     progress.done()
     return summary
+
+
+@dataclass(frozen=True)
+class Handoff:
+    where: str
+    raw: bytes
+    email: InboundEmail
+    mailboxes: list[str]
 
 
 class Progress:

@@ -216,3 +216,41 @@ async def test_reprocess_hands_a_kept_raw_message_to_another_mailbox(
     ]
     code, _, err = await run_mailroom("reprocess", "<never-seen@example.com>", env=env)
     assert code == 2 and "never-seen" in err
+
+
+def conversation_mbox(path: Path, conversations: int, replies: int) -> Path:
+    """An mbox where each reply names only the message before it (In-Reply-To, no
+    References): it threads only if its parent was handed off first."""
+    chunks = []
+    for c in range(conversations):
+        for n in range(replies + 1):
+            parent = f"In-Reply-To: <c{c}-m{n - 1}@example.com>\n" if n else ""
+            chunks.append(
+                f"From alice@example.com Sat Nov 21 10:00:00 2026\n"
+                f"From: alice@example.com\nTo: support@mailroom.local\n"
+                f"Subject: {'Re: ' if n else ''}Case {c}\nMessage-ID: <c{c}-m{n}@example.com>\n"
+                f"{parent}\nMessage {n} of case {c}.\n\n"
+            )
+    path.write_text("".join(chunks))
+    return path
+
+
+async def test_replay_in_parallel_lanes_keeps_every_conversation_in_order(
+    stack: Stack, tmp_path: Path
+) -> None:
+    env = cli_env(stack)
+    mbox = conversation_mbox(tmp_path / "cases.mbox", conversations=12, replies=3)
+    code, out, err = await run_mailroom("replay", "--lanes", "6", str(mbox), env=env)
+    assert code == 0, err
+    assert "48 accepted" in out
+    threads = await wait_for(
+        lambda: _when_count(threads_json(env), 12), what="12 threads, one per case"
+    )
+    for thread in threads:
+        case = str(thread["subject"]).split()[-1]
+        assert thread["message_ids"] == [f"<c{case}-m{n}@example.com>" for n in range(4)]
+
+
+async def test_replay_refuses_a_lane_count_below_one(stack: Stack, tmp_path: Path) -> None:
+    code, _, err = await run_mailroom("replay", "--lanes", "0", str(tmp_path), env=cli_env(stack))
+    assert code == 2 and "above zero" in err
