@@ -7,7 +7,7 @@ from use_cases.replay_lanes import ConversationLanes
 
 
 def mail(message_id: str, subject: str = "", **headers: object) -> InboundEmail:
-    return InboundEmail(message_id=message_id, subject=subject, **headers)  # type: ignore[arg-type]
+    return InboundEmail(message_id=message_id, subject=subject, **headers)
 
 
 def test_unrelated_mail_spreads_round_robin() -> None:
