@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
@@ -40,6 +41,27 @@ class FakeEmailSender:
             return SendResult(message_id=mail.message_id, already_sent=True)
         self.sent.append(mail)
         return SendResult(message_id=mail.message_id, already_sent=False)
+
+
+class FakeBackpressure:
+    """A backlog the test sets: `overloaded` until `clear()`; records the threads handed mail."""
+
+    def __init__(self, *, overloaded: bool = False) -> None:
+        self.overloaded = overloaded
+        self.threads: list[str] = []
+        self._clear = asyncio.Event()
+        if not overloaded:
+            self._clear.set()
+
+    def handed_off(self, workflow_id: str) -> None:
+        self.threads.append(workflow_id)
+
+    async def wait_until_clear(self) -> None:
+        await self._clear.wait()
+
+    def clear(self) -> None:
+        self.overloaded = False
+        self._clear.set()
 
 
 class FakeThreadGateway:

@@ -30,7 +30,7 @@ from orchestrator.bootstrap import bootstrap, gateway
 from orchestrator.services import IMAP_CHECKPOINTS, start_imap, start_worker
 from tests.conftest import ROOT
 from tests.dovecot import Dovecot
-from tests.fakes import FakeThreadGateway
+from tests.fakes import FakeBackpressure, FakeThreadGateway
 from tests.stack import stack_settings
 from tests.support import run_mailroom, wait_for
 from use_cases.ingest import ingest_email
@@ -375,14 +375,20 @@ class BlockingGateway(FakeThreadGateway):
 
 
 def lone_adapter(
-    dovecot: Dovecot, tmp_path: Path, threads: FakeThreadGateway, **params: str
+    dovecot: Dovecot,
+    tmp_path: Path,
+    threads: FakeThreadGateway,
+    backlog: FakeBackpressure | None = None,
+    **params: str,
 ) -> ImapInbound:
     async def ingest(raw: bytes) -> Ingested:
         return await ingest_email(raw, mailboxes=[MAILBOX], gateway=threads, parse=parse_email)
 
     source = parse_source(dovecot.url(mailbox=MAILBOX, **params))
     checkpoints = SqliteCheckpointStore(tmp_path / IMAP_CHECKPOINTS)
-    return ImapInbound(source, ingest=ingest, checkpoints=checkpoints, backoff_initial=0.05)
+    return ImapInbound(
+        source, ingest=ingest, checkpoints=checkpoints, backoff_initial=0.05, backlog=backlog
+    )
 
 
 async def test_nothing_is_marked_while_temporal_refuses_and_all_is_once_it_accepts(
@@ -401,6 +407,27 @@ async def test_nothing_is_marked_while_temporal_refuses_and_all_is_once_it_accep
         await wait_for(lambda: _all_have(flags(dovecot), SEEN, 3), what="all marked")
         handed = [m.message_id for _, m in threads.handed_off]
         assert handed == [message_id for message_id, _ in mails]  # in UID order
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_mail_stays_in_the_mailbox_while_threads_are_behind_then_is_fetched(
+    dovecot: Dovecot, tmp_path: Path
+) -> None:
+    mails = [mail(f"Behind {n}") for n in range(3)]
+    await asyncio.to_thread(_append_all, dovecot, [raw for _, raw in mails])
+    threads = FakeThreadGateway()
+    backlog = FakeBackpressure(overloaded=True)
+    adapter = lone_adapter(dovecot, tmp_path, threads, backlog, start="all")
+    task = asyncio.create_task(adapter.run())
+    try:
+        await wait_for(lambda: adapter.status == "paused: backlog", what="the pause")
+        assert threads.handed_off == []
+        assert all(f == () for f in (await flags(dovecot)).values())
+        backlog.clear()
+        await wait_for(lambda: _all_have(flags(dovecot), SEEN, 3), what="all marked")
+        assert [m.message_id for _, m in threads.handed_off] == [m for m, _ in mails]
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
