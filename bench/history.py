@@ -59,19 +59,25 @@ def applied_in_run(events: Iterable[HistoryEvent]) -> dict[str, float]:
 
 
 async def workflow_facts(client: Client, workflow_id: str) -> WorkflowHistoryFacts:
-    """Every run of `workflow_id`, followed back through continue-as-new from the latest."""
+    """Every run of `workflow_id`, oldest first: continued-as-new runs and the runs of a
+    thread that completed and was reopened by later mail (a new run, not a continuation).
+    Runs come from visibility; the latest run is read even before visibility lists it."""
     facts = WorkflowHistoryFacts(workflow_id)
-    run_id: str | None = None
-    while True:
+    listed = [
+        (execution.start_time, execution.run_id)
+        async for execution in client.list_workflows(f"WorkflowId = '{workflow_id}'")
+    ]
+    run_ids: list[str | None] = [run_id for _, run_id in sorted(listed)]
+    latest = await client.get_workflow_handle(workflow_id).describe()
+    if latest.run_id not in run_ids:
+        run_ids.append(latest.run_id)
+    for run_id in run_ids:
         history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
         events = list(history.events)
-        facts.run_lengths.insert(0, len(events))
+        facts.run_lengths.append(len(events))
         for message_id, at in applied_in_run(events).items():
             facts.applied.setdefault(message_id, at)
-        previous = events[0].workflow_execution_started_event_attributes.continued_execution_run_id
-        if not previous:
-            return facts
-        run_id = previous
+    return facts
 
 
 async def wait_applied(

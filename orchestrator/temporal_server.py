@@ -88,6 +88,10 @@ class EmbeddedTemporal:
             "--log-level",
             "warn",
             "--ui-disable-news-fetch",
+            # An activity scheduled by a workflow task comes back in the completion's answer
+            # to the worker that has a free slot, instead of through a matching round trip.
+            "--dynamic-config-value",
+            "system.enableActivityEagerExecution=true",
             # flow and stage of every thread, filterable in the Web UI
             "--search-attribute",
             "MailroomFlow=Keyword",

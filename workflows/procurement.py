@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
@@ -20,9 +19,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from use_cases.models import NewMessage
 
+from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.flow import (
-    AGENT_RETRY,
-    AGENT_TIMEOUT,
     LEDGER_RETRY,
     LEDGER_TIMEOUT,
     FlowRuntime,
@@ -69,17 +67,16 @@ class ProcurementFlow(FlowRuntime):
 
     async def _extract(self, text: str) -> PurchaseRequest | None:
         try:
-            return await workflow.execute_activity_method(
+            return await ask_agent(
                 AgentActivities.extract_request,
                 ExtractRequest(
                     requester=self.start.first.from_addr,
                     subject=self.start.first.subject,
                     text=text,
                 ),
-                start_to_close_timeout=AGENT_TIMEOUT,
-                retry_policy=AGENT_RETRY,
+                self.config,
             )
-        except ActivityError:
+        except AgentUnavailable:
             return None
 
     async def _ask_for(self, request: PurchaseRequest) -> PurchaseRequest | None:

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
@@ -24,8 +23,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from use_cases.models import NewMessage, ThreadState
 
+from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
-from workflows.flow import AGENT_RETRY, AGENT_TIMEOUT, MAX_HISTORY
+from workflows.flow import MAX_HISTORY
 from workflows.sending import remember
 
 FLOW_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomFlow")
@@ -140,15 +140,14 @@ class FlowRouter:
 
     async def _classify(self, message: NewMessage) -> FlowName:
         try:
-            classification = await workflow.execute_activity_method(
+            classification = await ask_agent(
                 AgentActivities.classify,
                 ClassifyRequest(
                     mailbox=message.mailbox, subject=message.subject, text=message.text
                 ),
-                start_to_close_timeout=AGENT_TIMEOUT,
-                retry_policy=AGENT_RETRY,
+                self.config,
             )
-        except ActivityError:  # the agent failed: the mailbox decides, else a human does
+        except AgentUnavailable:  # the agent failed: the mailbox decides, else a human does
             return flow_by_mailbox(message.mailbox) or FlowName.OTHER
         return classification.flow
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
@@ -21,7 +20,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from use_cases.models import NewMessage
 
-from workflows.flow import AGENT_RETRY, AGENT_TIMEOUT, FlowRuntime, Reporter
+from workflows.agent_calls import AgentUnavailable, ask_agent
+from workflows.flow import FlowRuntime, Reporter
 
 MAX_MERGED_TEXT = 16_000
 
@@ -78,24 +78,16 @@ class SupportFlow(FlowRuntime):
 
     async def _triage(self, message: NewMessage) -> Triage:
         try:
-            return await workflow.execute_activity_method(
-                AgentActivities.triage,
-                self._question(message),
-                start_to_close_timeout=AGENT_TIMEOUT,
-                retry_policy=AGENT_RETRY,
-            )
-        except ActivityError:
+            return await ask_agent(AgentActivities.triage, self._question(message), self.config)
+        except AgentUnavailable:
             return Triage(category="unknown", priority="normal")
 
     async def _answer_or_escalate(self, message: NewMessage, triage: Triage) -> None:
         try:
-            kb = await workflow.execute_activity_method(
-                AgentActivities.answer_from_kb,
-                self._question(message),
-                start_to_close_timeout=AGENT_TIMEOUT,
-                retry_policy=AGENT_RETRY,
+            kb = await ask_agent(
+                AgentActivities.answer_from_kb, self._question(message), self.config
             )
-        except ActivityError:  # the agent kept failing: a human takes over, never a guess
+        except AgentUnavailable:  # the agent kept failing: a human takes over, never a guess
             kb = KbAnswer()
         if kb.answer and kb.confidence >= self.config.kb_confidence:
             await self.mail("answer", f"{kb.answer}\n\nIf this solved it, reply 'solved'.\n")

@@ -24,6 +24,7 @@ def config(mode: FlowMode, reminder: timedelta, expiry: timedelta) -> FlowConfig
         approvers=(APPROVER,),
         approval_reminder_after=reminder,
         approval_expires_after=expiry,
+        agent_in_process=mode is FlowMode.INLINE,  # both ways of asking the agent covered
     )
 
 

@@ -20,11 +20,14 @@ UNKNOWN = {"subject": "Strange noise", "text": "The fan in my office makes a str
 
 
 def config(mode: FlowMode, reminder: timedelta, close: timedelta) -> FlowConfig:
+    # Inline flows ask the agent by local activity (an in-process agent), child flows by
+    # activity (a remote one): every test covers both ways of calling the agent.
     return FlowConfig(
         modes={"support": mode},
         support_team=TEAM,
         sla_reminder_after=reminder,
         sla_auto_close_after=close,
+        agent_in_process=mode is FlowMode.INLINE,
     )
 
 
@@ -99,12 +102,12 @@ async def test_a_reply_after_auto_close_reopens_the_thread_into_support(hurried:
 
 
 async def test_an_agent_that_keeps_failing_hands_the_customer_to_a_human(
-    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
 ) -> None:
     from tests.fakes import FailingAgent
 
     agent = FailingAgent()
-    flow_config = config(FlowMode.INLINE, timedelta(days=2), timedelta(days=5))
+    flow_config = config(mode, timedelta(days=2), timedelta(days=5))
     async with thread_harness(
         time_skipping_env,
         task_queue,
