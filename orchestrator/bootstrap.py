@@ -31,7 +31,7 @@ from adapters.outbound.thread_index import SqliteThreadIndex
 from orchestrator.flow_settings import flow_config, policy_rules
 from orchestrator.settings import Settings, parse_host_port
 from use_cases.mailboxes import Mailboxes
-from use_cases.ports import Agent, BlobStore, EmailParser, EmailSender
+from use_cases.ports import Agent, Backpressure, BlobStore, EmailParser, EmailSender
 from use_cases.threading import Threading
 from workflows.execute import ProcurementWorkflow, SupportWorkflow
 from workflows.thread import ThreadWorkflow
@@ -110,7 +110,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
 
 
 def gateway(
-    wiring: Wiring, client: Client, backlog: HandoffBacklog | None = None
+    wiring: Wiring, client: Client, backlog: Backpressure | None = None
 ) -> TemporalThreadGateway:
     return TemporalThreadGateway(
         client,

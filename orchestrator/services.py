@@ -21,6 +21,7 @@ from orchestrator.bootstrap import Wiring, connect, gateway, handoff_backlog, th
 from orchestrator.temporal_server import EmbeddedTemporal
 from use_cases.ingest import ingest_email
 from use_cases.models import Ingested
+from use_cases.ports import Backpressure
 
 log = structlog.get_logger()
 
@@ -84,7 +85,7 @@ async def start_backlog(
 
 
 async def start_smtp(
-    wiring: Wiring, client: Client, stack: AsyncExitStack, backlog: HandoffBacklog | None = None
+    wiring: Wiring, client: Client, stack: AsyncExitStack, backlog: Backpressure | None = None
 ) -> None:
     thread_gateway = gateway(wiring, client, backlog)
 
@@ -137,7 +138,7 @@ def imap_ingest(
 
 
 async def start_imap(
-    wiring: Wiring, client: Client, stack: AsyncExitStack, backlog: HandoffBacklog | None = None
+    wiring: Wiring, client: Client, stack: AsyncExitStack, backlog: Backpressure | None = None
 ) -> list[ImapInbound]:
     """One task per IMAP source; on stop they are cancelled (a clean logout) first."""
     thread_gateway = gateway(wiring, client, backlog)

@@ -55,6 +55,18 @@ class SmtpInboundHandler:
         self.max_in_flight = max_in_flight
         self.in_flight = 0
 
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        # Deferring here, before any recipient or body is sent, spares the sender a transfer
+        # that would be answered 451 anyway (RFC 5321 §3.3 allows 451 to MAIL).
+        if self.backlog is not None and self.backlog.overloaded:
+            log.warning("email_deferred_backlog", at="MAIL", peer=str(session.peer))
+            return BACKLOGGED
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.bootstrap import bootstrap, gateway
 from orchestrator.services import start_backlog, start_smtp, start_worker
+from tests.fakes import FakeBackpressure
 from tests.stack import send_mail, stack_settings
 from tests.support import wait_for
 from use_cases.threading import workflow_id_for
@@ -33,6 +34,29 @@ async def send(port: int, raw: bytes) -> object:
     return await asyncio.to_thread(send_mail, port, raw, [SUPPORT], "carol@example.com")
 
 
+async def test_a_transaction_begun_before_the_backlog_grew_is_deferred_at_data(
+    dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str, unique: str
+) -> None:
+    client = dev_server.client
+    settings = stack_settings(tmp_path, client, task_queue)
+    wiring = bootstrap(settings)
+    backlog = FakeBackpressure()
+    async with AsyncExitStack() as stack:
+        await start_smtp(wiring, client, stack, backlog)
+
+        def begin_then_finish_late() -> tuple[int, bytes]:
+            with smtplib.SMTP("127.0.0.1", settings.smtp_port, timeout=30) as smtp:
+                smtp.ehlo()
+                smtp.mail("carol@example.com")
+                smtp.rcpt(SUPPORT)
+                backlog.overloaded = True  # grew while this client was sending
+                code, text = smtp.data(mail(unique, 3))
+                return code, text
+
+        code, text = await asyncio.to_thread(begin_then_finish_late)
+        assert code == 451 and b"4.3.2" in text
+
+
 async def test_smtp_defers_while_accepted_mail_waits_and_accepts_once_it_is_applied(
     dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str, unique: str
 ) -> None:
@@ -49,7 +73,8 @@ async def test_smtp_defers_while_accepted_mail_waits_and_accepts_once_it_is_appl
         # No worker yet: the first mail is accepted (Temporal holds it durably) but waits.
         assert await send(port, mail(unique, 1)) == {}
         await wait_for(lambda: backlog.overloaded, what="the backlog to pass 0.5 s")
-        with pytest.raises(smtplib.SMTPDataError) as deferred:
+        # Deferred at MAIL FROM: the sender does not transfer a body only to hear 451.
+        with pytest.raises(smtplib.SMTPSenderRefused) as deferred:
             await send(port, mail(unique, 2))
         assert deferred.value.smtp_code == 451
         assert b"4.3.2" in deferred.value.smtp_error
