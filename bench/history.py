@@ -71,12 +71,19 @@ async def workflow_facts(client: Client, workflow_id: str) -> WorkflowHistoryFac
     latest = await client.get_workflow_handle(workflow_id).describe()
     if latest.run_id not in run_ids:
         run_ids.append(latest.run_id)
-    for run_id in run_ids:
+    read: set[str | None] = set()
+    while run_ids:
+        run_id = run_ids.pop(0)
+        read.add(run_id)
         history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
         events = list(history.events)
         facts.run_lengths.append(len(events))
         for message_id, at in applied_in_run(events).items():
             facts.applied.setdefault(message_id, at)
+        # A run visibility does not list yet: follow continue-as-new back from what it does.
+        previous = events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+        if previous and previous not in read and previous not in run_ids:
+            run_ids.insert(0, previous)
     return facts
 
 

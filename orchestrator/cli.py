@@ -224,6 +224,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             if watching is not None:
                 watching.cancel()
+                await asyncio.gather(watching, return_exceptions=True)
 
     summary = run_async(go)
     for rejection in summary.rejected:

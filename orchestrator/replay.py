@@ -66,7 +66,8 @@ async def replay(
 
     async def lane(queue: asyncio.Queue[Handoff | None]) -> None:
         while (item := await queue.get()) is not None:
-            if backlog is not None:
+            if backlog is not None and backlog.overloaded:
+                progress.waiting()
                 await backlog.wait_until_clear()
             try:
                 await ingest_email(
@@ -127,8 +128,21 @@ class Progress:
 
     def __init__(self) -> None:
         self.enabled = sys.stderr.isatty()
+        self.paused = False
+
+    def waiting(self) -> None:
+        """Said once per pause, watched or not: a replay that stops moving must say why."""
+        if not self.paused:
+            self.paused = True
+            print(
+                "\nwaiting: threads are behind on mail already handed off "
+                "(MAILROOM_MAX_BACKLOG_SECONDS); is a worker running?",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def tick(self, summary: ReplaySummary) -> None:
+        self.paused = False
         if self.enabled:
             print(f"\r{summary.line()}", end="", file=sys.stderr, flush=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -25,6 +26,9 @@ Answer = TypeVar("Answer")
 # without holding a workflow task. The patch keeps histories recorded before the change
 # replaying as they were.
 LOCAL_AGENT_PATCH = "agent-as-local-activity"
+# An in-process agent answers in milliseconds; a local activity holds its workflow task, so
+# one that hangs must give up soon (the flow then falls back) rather than after a minute.
+LOCAL_AGENT_TIMEOUT = timedelta(seconds=10)
 
 
 class AgentUnavailable(Exception):
@@ -37,7 +41,10 @@ async def ask_agent(
     try:
         if config.agent_in_process and workflow.patched(LOCAL_AGENT_PATCH):
             return await workflow.execute_local_activity_method(
-                method, request, start_to_close_timeout=AGENT_TIMEOUT, retry_policy=AGENT_RETRY
+                method,
+                request,
+                start_to_close_timeout=LOCAL_AGENT_TIMEOUT,
+                retry_policy=AGENT_RETRY,
             )
         return await workflow.execute_activity_method(
             method, request, start_to_close_timeout=AGENT_TIMEOUT, retry_policy=AGENT_RETRY

@@ -1,13 +1,16 @@
 """How long mail handed to Temporal waits before its thread workflow applies it.
 
-Temporal accepts a signal-with-start 2 to 3 times faster than it dispatches the workflow tasks that
-apply them (ARCHITECTURE), so our own hand-off latency says nothing about the backlog: under
-a burst, 250s keep coming while "applied in the thread" falls seconds behind. So we sample
-it. Every thread we hand mail to stays *unconfirmed* until a probe finds no workflow task
-pending for it; each probe describes a few of them in turn, and a thread whose task is
-still scheduled (no worker has picked it up) has waited that long. The oldest such wait is the
-backlog's age. Above `limit` the adapters defer (SMTP 451 4.3.2, IMAP stops fetching, replay
-waits) until it falls below half the limit (hysteresis: no flapping at the edge).
+Temporal accepts a signal-with-start 2 to 3 times faster than it dispatches the workflow
+tasks that apply them (ARCHITECTURE), so our own hand-off latency says nothing about the
+backlog: under a burst, 250s keep coming while "applied in the thread" falls seconds behind.
+So we sample it. Every thread we hand mail to stays *unconfirmed* until a probe finds no
+workflow task pending for it; each probe describes a few of them in turn, oldest hand-off
+first, and a thread whose task is still scheduled (no worker has picked it up) is known to
+be waiting since then. The longest wait among threads known to be waiting, and not yet seen
+applied, is the backlog's age: it keeps growing between probes, so a round that happens to
+sample only applied threads does not clear it. Above `limit` the adapters defer (SMTP 451
+4.3.2, IMAP stops fetching, replay waits) until it falls below half the limit (hysteresis:
+no flapping at the edge).
 
 Describing threads rather than the task queue: a cached thread's tasks go to its worker's
 sticky queue, which task-queue statistics do not count. A task on a retry (attempt > 1) is a
@@ -20,6 +23,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 import structlog
@@ -31,7 +35,7 @@ log = structlog.get_logger()
 
 PROBE_INTERVAL = timedelta(milliseconds=250)
 PROBED_PER_ROUND = 8
-REMEMBERED_THREADS = 256
+REMEMBERED_THREADS = 10_000
 DESCRIBE_TIMEOUT = timedelta(seconds=2)
 
 # Seconds a thread's pending work has waited for a worker; None once nothing is pending.
@@ -60,6 +64,15 @@ def scheduled_task_age(client: Client) -> TaskAge:
     return age
 
 
+@dataclass
+class Unconfirmed:
+    """A thread handed mail that no probe has yet seen applied."""
+
+    handoffs: int = 1
+    # monotonic time its pending workflow task was scheduled, when a probe saw it waiting
+    waiting_since: float | None = None
+
+
 class HandoffBacklog:
     """The adapters' view of the accepted-but-not-applied backlog (see module doc)."""
 
@@ -70,43 +83,74 @@ class HandoffBacklog:
         limit: timedelta,
         probe_interval: timedelta = PROBE_INTERVAL,
         probed_per_round: int = PROBED_PER_ROUND,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.task_age = task_age
         self.limit = limit.total_seconds()
         self.probe_interval = probe_interval.total_seconds()
         self.probed_per_round = probed_per_round
-        self.unconfirmed: OrderedDict[str, None] = OrderedDict()
-        self.age = 0.0
+        self.clock = clock
+        # In order of first hand-off; probed from the front, still-pending ones go to the back.
+        self.unconfirmed: OrderedDict[str, Unconfirmed] = OrderedDict()
         self.overloaded = False
         self._clear = asyncio.Event()
         self._clear.set()
 
     def handed_off(self, workflow_id: str) -> None:
-        self.unconfirmed[workflow_id] = None
-        if len(self.unconfirmed) > REMEMBERED_THREADS:
-            self.unconfirmed.popitem(last=False)
+        known = self.unconfirmed.get(workflow_id)
+        if known is not None:
+            known.handoffs += 1
+        elif len(self.unconfirmed) < REMEMBERED_THREADS:
+            # Past the bound new threads go untracked: the oldest, tracked ones are the
+            # ones that show a backlog first.
+            self.unconfirmed[workflow_id] = Unconfirmed()
 
     async def wait_until_clear(self) -> None:
         await self._clear.wait()
 
+    @property
+    def age(self) -> float:
+        """How long the longest-waiting thread seen waiting has waited, by now."""
+        now = self.clock()
+        waits = [now - u.waiting_since for u in self.unconfirmed.values() if u.waiting_since]
+        return max(waits, default=0.0)
+
+    def _next_to_probe(self) -> list[tuple[str, Unconfirmed]]:
+        """Half the round re-checks the longest-waiting threads (what the age rests on, and
+        what must be seen applied for it to fall); the rest goes through the others in turn."""
+        waiting = sorted(
+            (u.waiting_since, w) for w, u in self.unconfirmed.items() if u.waiting_since
+        )
+        chosen = [w for _, w in waiting[: self.probed_per_round // 2]]
+        for workflow_id in self.unconfirmed:
+            if len(chosen) >= self.probed_per_round:
+                break
+            if workflow_id not in chosen:
+                chosen.append(workflow_id)
+        return [(w, self.unconfirmed[w]) for w in chosen]
+
     async def probe(self) -> float:
-        """Describe the next few unconfirmed threads; returns (and keeps) the backlog age."""
-        probed = list(self.unconfirmed)[: self.probed_per_round]
-        ages = await asyncio.gather(*(self.task_age(w) for w in probed), return_exceptions=True)
-        oldest = 0.0
-        for workflow_id, age in zip(probed, ages, strict=True):
-            if isinstance(age, RPCError | TimeoutError):
-                continue  # unknown this round; Temporal being down shows at the hand-off
-            if isinstance(age, BaseException):
+        """Describe the next few unconfirmed threads; returns the backlog's age."""
+        probed = [(w, u, u.handoffs) for w, u in self._next_to_probe()]
+
+        ages = await asyncio.gather(
+            *(self.task_age(w) for w, _, _ in probed), return_exceptions=True
+        )
+        now = self.clock()
+        for (workflow_id, entry, handoffs), age in zip(probed, ages, strict=True):
+            if isinstance(age, BaseException) and not isinstance(age, RPCError | TimeoutError):
                 raise age
             if age is None:
-                self.unconfirmed.pop(workflow_id, None)
-            elif workflow_id in self.unconfirmed:
-                self.unconfirmed.move_to_end(workflow_id)  # round robin over the pending
-                oldest = max(oldest, age)
-        self.age = oldest
-        self._update(oldest)
-        return oldest
+                if entry.handoffs == handoffs:
+                    del self.unconfirmed[workflow_id]  # applied, no mail since the probe began
+                    continue
+                entry.waiting_since = None  # applied; the newer mail's task is young
+            elif isinstance(age, float):  # else unknown this round (RPC failed): keep it
+                entry.waiting_since = now - age if age > 0 else None
+            self.unconfirmed.move_to_end(workflow_id)
+        age_now = self.age
+        self._update(age_now)
+        return age_now
 
     def _update(self, age: float) -> None:
         if not self.overloaded and age >= self.limit:
