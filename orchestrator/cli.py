@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from orchestrator.logs import configure_logging
 from orchestrator.replay import REPLAY_LANES, mailboxes_for, replay
 from orchestrator.runner import run_async
 from orchestrator.send import SendFailed, send_file
-from orchestrator.services import check_imap, run_parts
+from orchestrator.services import check_imap, run_parts, start_backlog
 from orchestrator.settings import Settings, SettingsError, load_settings, masked, parse_host_port
 from orchestrator.temporal_server import ServerError
 from use_cases.ingest import ingest_email
@@ -207,9 +207,8 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
     async def go() -> Any:
         client = await wiring_module.connect(settings)
-        backlog = wiring_module.handoff_backlog(settings, client)
-        watching = asyncio.create_task(backlog.run()) if backlog else None
-        try:
+        async with AsyncExitStack() as stack:
+            backlog = await start_backlog(wiring, client, stack)
             return await replay(
                 args.paths,
                 gateway=wiring_module.gateway(wiring, client, backlog),
@@ -221,10 +220,6 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
                 lanes=args.lanes,
                 backlog=backlog,
             )
-        finally:
-            if watching is not None:
-                watching.cancel()
-                await asyncio.gather(watching, return_exceptions=True)
 
     summary = run_async(go)
     for rejection in summary.rejected:
