@@ -58,7 +58,8 @@ class Backpressure(Protocol):
     """The accepted-but-not-applied backlog as the adapters see it: while `overloaded`,
     SMTP answers 451 4.3.2, IMAP stops fetching and replay waits."""
 
-    overloaded: bool
+    @property
+    def overloaded(self) -> bool: ...
 
     def handed_off(self, workflow_id: str) -> None:
         """A thread was handed a message; it counts as behind until seen applied."""

@@ -60,8 +60,7 @@ class SmtpInboundHandler:
     ) -> str:
         # Deferring here, before any recipient or body is sent, spares the sender a transfer
         # that would be answered 451 anyway (RFC 5321 §3.3 allows 451 to MAIL).
-        if self.backlog is not None and self.backlog.overloaded:
-            log.warning("email_deferred_backlog", at="MAIL", peer=str(session.peer))
+        if self._behind("MAIL", session):
             return BACKLOGGED
         envelope.mail_from = address
         envelope.mail_options.extend(options)
@@ -85,12 +84,17 @@ class SmtpInboundHandler:
         if self.in_flight >= self.max_in_flight:
             log.warning("email_deferred_overloaded", in_flight=self.in_flight)
             return OVERLOADED
-        if self.backlog is not None and self.backlog.overloaded:
-            log.warning("email_deferred_backlog")
+        if self._behind("DATA", session):  # the backlog grew during this transaction
             return BACKLOGGED
         mailboxes = self.mailboxes.resolve_all(envelope.rcpt_tos)
         with structlog.contextvars.bound_contextvars(message_id=peek_message_id(raw)):
             return await self._hand_off(raw, mailboxes, envelope.mail_from, str(session.peer))
+
+    def _behind(self, stage: str, session: Session) -> bool:
+        if self.backlog is None or not self.backlog.overloaded:
+            return False
+        log.warning("email_deferred_backlog", at=stage, peer=str(session.peer))
+        return True
 
     async def _hand_off(
         self, raw: bytes, mailboxes: list[str], mail_from: str | None, peer: str

@@ -54,10 +54,9 @@ def scheduled_task_age(client: Client) -> TaskAge:
         if not raw.HasField("pending_workflow_task"):
             return None
         task = raw.pending_workflow_task
-        if task.state != PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED:
-            return 0.0
-        if task.attempt > 1:
-            return 0.0
+        scheduled_state = PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED
+        if task.state != scheduled_state or task.attempt > 1:
+            return 0.0  # a worker runs it, or it is a failing task being retried
         scheduled = task.original_scheduled_time.ToDatetime(tzinfo=UTC).timestamp()
         return max(0.0, time.time() - scheduled)
 
@@ -92,7 +91,6 @@ class HandoffBacklog:
         self.clock = clock
         # In order of first hand-off; probed from the front, still-pending ones go to the back.
         self.unconfirmed: OrderedDict[str, Unconfirmed] = OrderedDict()
-        self.overloaded = False
         self._clear = asyncio.Event()
         self._clear.set()
 
@@ -105,6 +103,10 @@ class HandoffBacklog:
             # ones that show a backlog first.
             self.unconfirmed[workflow_id] = Unconfirmed()
 
+    @property
+    def overloaded(self) -> bool:
+        return not self._clear.is_set()
+
     async def wait_until_clear(self) -> None:
         await self._clear.wait()
 
@@ -112,14 +114,16 @@ class HandoffBacklog:
     def age(self) -> float:
         """How long the longest-waiting thread seen waiting has waited, by now."""
         now = self.clock()
-        waits = [now - u.waiting_since for u in self.unconfirmed.values() if u.waiting_since]
+        waits = [
+            now - u.waiting_since for u in self.unconfirmed.values() if u.waiting_since is not None
+        ]
         return max(waits, default=0.0)
 
     def _next_to_probe(self) -> list[tuple[str, Unconfirmed]]:
         """Half the round re-checks the longest-waiting threads (what the age rests on, and
         what must be seen applied for it to fall); the rest goes through the others in turn."""
         waiting = sorted(
-            (u.waiting_since, w) for w, u in self.unconfirmed.items() if u.waiting_since
+            (u.waiting_since, w) for w, u in self.unconfirmed.items() if u.waiting_since is not None
         )
         chosen = [w for _, w in waiting[: self.probed_per_round // 2]]
         for workflow_id in self.unconfirmed:
@@ -132,7 +136,6 @@ class HandoffBacklog:
     async def probe(self) -> float:
         """Describe the next few unconfirmed threads; returns the backlog's age."""
         probed = [(w, u, u.handoffs) for w, u in self._next_to_probe()]
-
         ages = await asyncio.gather(
             *(self.task_age(w) for w, _, _ in probed), return_exceptions=True
         )
@@ -154,11 +157,9 @@ class HandoffBacklog:
 
     def _update(self, age: float) -> None:
         if not self.overloaded and age >= self.limit:
-            self.overloaded = True
             self._clear.clear()
             log.warning("backlog_overloaded", backlog_seconds=round(age, 2), limit=self.limit)
         elif self.overloaded and age < self.limit / 2:
-            self.overloaded = False
             self._clear.set()
             log.info("backlog_cleared", backlog_seconds=round(age, 2))
 
