@@ -66,7 +66,9 @@ async def test_a_big_request_waits_for_approval_by_cli(harness: Harness) -> None
     await harness.send(0, subject="Laptops", text=BIG)
     state = await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
     assert state.pending_approval
-    assert harness.mails("approval")[0].to == (APPROVER,)
+    # The stage is reported before the approval request's send activity completes: wait for it.
+    approval = await wait_for(lambda: harness.mails("approval"), what="the approval request")
+    assert approval[0].to == (APPROVER,)
     assert ledger(harness).purchase_orders() == []
     await harness.gateway.decide(harness.thread_id, ApprovalDecision(approved=True, by="cli"))
     state = await wait_for(lambda: finished(harness, "confirmed"), what="the order")
@@ -109,7 +111,8 @@ async def test_missing_information_is_asked_for_then_the_answer_completes_it(
 ) -> None:
     await harness.send(0, subject="Order", text="Please buy 4 keyboards.")
     state = await wait_for(lambda: harness.at_stage("awaiting_info"), what="the question")
-    assert "the budget" in harness.mails("question")[0].text
+    question = await wait_for(lambda: harness.mails("question"), what="the question mail")
+    assert "the budget" in question[0].text
     assert state.history[-1].note == "the budget"
     await harness.send(1, text="Budget is EUR 200.\n> Please reply with the budget")
     await wait_for(lambda: finished(harness, "confirmed"), what="the order")
