@@ -1,0 +1,40 @@
+"""Histories recorded by earlier code still replay: a deploy never breaks a thread in flight.
+
+The fixtures were recorded at commit 7a5c958, before the patches guarded by
+`workflow.patched` (shared SLA timer, coalesced search-attribute upserts, coalesced flow
+progress): a support and a procurement thread, inline and as child flows, each through
+stages, replies, an approval or the SLA timers to the end, with search attributes on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from orchestrator.bootstrap import WORKFLOW_RUNNER
+from workflows.execute import ProcurementWorkflow, SupportWorkflow
+from workflows.thread import ThreadWorkflow
+
+HISTORIES = sorted((Path(__file__).parent.parent / "fixtures" / "histories").glob("*.json"))
+
+
+def test_there_are_recorded_histories_of_every_flow_and_mode() -> None:
+    names = {p.stem for p in HISTORIES}
+    for flow in ("support", "procurement"):
+        assert {f"{flow}-inline-thread", f"{flow}-child-thread", f"{flow}-child-flow"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_a_recorded_history_replays_with_the_current_code(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(
+        workflows=[ThreadWorkflow, ProcurementWorkflow, SupportWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=WORKFLOW_RUNNER,
+    )
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.stem}: {result.replay_failure}"
