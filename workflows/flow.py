@@ -5,12 +5,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows.alarm import SHARED_TIMER_PATCH, Alarm
 from workflows.sending import remember, send_mail
 
 with workflow.unsafe.imports_passed_through():
@@ -31,6 +32,7 @@ LEDGER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
 )
 MAX_HISTORY = 50
+SHORTEST_WAIT = timedelta(milliseconds=1)
 
 
 # What continue-as-new carries must stay far below Temporal's 2 MB payload limit, however
@@ -67,6 +69,7 @@ class FlowRuntime(ABC):
         # set by the workflow running this flow when it wants to continue-as-new: the flow
         # then pauses at its next wait for mail, even with mail queued (the snapshot keeps it)
         self.rest_requested = False
+        self._alarm: Alarm | None = None
         if start.resume is not None:
             self.progress = start.resume.progress
             self.mails_sent = start.resume.mails_sent
@@ -113,6 +116,8 @@ class FlowRuntime(ABC):
         await self.report(self.progress)
 
     async def finish(self, stage: str, note: str = "") -> FlowProgress:
+        if self._alarm is not None:  # an inline flow's thread lives on: leave no timer behind
+            self._alarm.stop()
         await self.stage(stage, note, finished=True, pending_approval=False)
         return self.progress
 
@@ -120,14 +125,38 @@ class FlowRuntime(ABC):
         """The next message for this flow, or None on timeout or completion request."""
         self.waiting = True
         try:
-            await workflow.wait_condition(
-                lambda: (bool(self.inbox) and not self.rest_requested) or self.complete_requested,
-                timeout=timeout,
-            )
+            await workflow.wait_condition(self._has_mail_or_end, timeout=timeout)
         except TimeoutError:
             return None
         finally:
             self.waiting = False
+        return self._take_message()
+
+    async def next_message_by(self, deadline: datetime) -> NewMessage | None:
+        """Like next_message, until `deadline`, on a timer shared by successive waits."""
+        if not workflow.patched(SHARED_TIMER_PATCH):
+            return await self.next_message(max(deadline - workflow.now(), SHORTEST_WAIT))
+        self.waiting = True
+        try:
+            while not self._has_mail_or_end():
+                if self._alarm is None or not self._alarm.serves(deadline):
+                    if self._alarm is not None:
+                        self._alarm.stop()
+                    self._alarm = Alarm(deadline)
+                await workflow.wait_condition(self._has_mail_or_end_or_alarm)
+                if not self._has_mail_or_end() and self._alarm.rang_for(deadline):
+                    return None
+        finally:
+            self.waiting = False
+        return self._take_message()
+
+    def _has_mail_or_end(self) -> bool:
+        return (bool(self.inbox) and not self.rest_requested) or self.complete_requested
+
+    def _has_mail_or_end_or_alarm(self) -> bool:
+        return self._has_mail_or_end() or (self._alarm is not None and self._alarm.rang)
+
+    def _take_message(self) -> NewMessage | None:
         if self.inbox:
             self.last_message = self.inbox.popleft()
             return self.last_message

@@ -3,7 +3,7 @@ resolved, with an SLA reminder and auto-close (seed 003)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 
 from temporalio import workflow
 
@@ -109,7 +109,7 @@ class SupportFlow(FlowRuntime):
             await self.stage("waiting_for_customer")
             self.waiting_since, self.reminded = workflow.now(), False
         while True:
-            message = self._with_queued(await self.next_message(self._time_left()))
+            message = self._with_queued(await self.next_message_by(self._deadline()))
             if message is not None and message.from_addr == self.config.support_team:
                 workflow.logger.info("support team replied in thread %s", self.start.thread_id)
                 continue
@@ -137,13 +137,13 @@ class SupportFlow(FlowRuntime):
         self.last_message = merged
         return merged
 
-    def _time_left(self) -> timedelta:
-        """What remains of the SLA timer (reminder, then auto-close) since the wait began."""
+    def _deadline(self) -> datetime:
+        """When the SLA timer (reminder, then auto-close) runs out, counted from when the
+        wait for the customer began."""
         limit = (
             self.config.sla_auto_close_after if self.reminded else self.config.sla_reminder_after
         )
-        waited = workflow.now() - (self.waiting_since or workflow.now())
-        return max(limit - waited, timedelta(milliseconds=1))
+        return (self.waiting_since or workflow.now()) + limit
 
     def _question(self, message: NewMessage) -> ClassifyRequest:
         return ClassifyRequest(

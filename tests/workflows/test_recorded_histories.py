@@ -30,7 +30,7 @@ def test_there_are_recorded_histories_of_every_flow_and_mode() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_a_recorded_history_replays_with_the_current_code(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    history = _load(path)
     replayer = Replayer(
         workflows=[ThreadWorkflow, ProcurementWorkflow, SupportWorkflow],
         data_converter=pydantic_data_converter,
@@ -38,3 +38,7 @@ async def test_a_recorded_history_replays_with_the_current_code(path: Path) -> N
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.stem}: {result.replay_failure}"
+
+
+def _load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())

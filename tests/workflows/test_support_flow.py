@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support import wait_for
@@ -91,6 +93,35 @@ async def test_silence_gets_a_reminder_then_auto_close(hurried: Harness) -> None
     assert len(hurried.mails("reminder")) == 1 and len(hurried.mails("closed")) == 1
     stages = [c.stage for c in final.history]
     assert stages.index("reminded") < stages.index("closed")
+
+
+async def test_the_sla_counts_from_the_customers_latest_mail(hurried: Harness) -> None:
+    """The wait's timer is shared across mails: when it rings for an older deadline, the
+    reminder still waits the full SLA (1 s here) from the latest mail."""
+    await hurried.send(0, **KNOWN)
+    await wait_for(lambda: _waited(hurried, 1), what="the answer")
+    await asyncio.sleep(0.5)  # the customer writes again half-way through the SLA
+    await hurried.send(1, **UNKNOWN)
+    await wait_for(lambda: hurried.mails("reminder"), what="the reminder")
+    history = (await hurried.state()).history
+    waits = [c.at for c in history if c.stage == "waiting_for_customer"]
+    reminded = next(c.at for c in history if c.stage == "reminded")
+    assert len(waits) == 2 and reminded - waits[1] >= timedelta(seconds=1)
+
+
+async def test_a_customer_writing_often_costs_one_sla_timer_not_one_per_mail(
+    harness: Harness,
+) -> None:
+    await harness.send(0, **KNOWN)
+    await wait_for(lambda: _waited(harness, 1), what="the answer")
+    for n in range(1, 6):
+        await harness.send(n, text=f"Still cannot login (attempt {n}).")
+        await wait_for(lambda n=n: _waited(harness, n + 1), what=f"mail {n} handled")  # type: ignore[misc]
+    state = await harness.state()
+    flow_id = state.flow_workflow_id if state.flow_mode == "child" else harness.thread_id
+    history = await harness.env.client.get_workflow_handle(flow_id or "").fetch_history()
+    timers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED]
+    assert len(timers) == 1
 
 
 async def test_a_reply_after_auto_close_reopens_the_thread_into_support(hurried: Harness) -> None:
