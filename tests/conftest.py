@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.temporal_server import temporal_cli
 from tests.support import free_port
+from workflows.routing import FLOW_ATTRIBUTE, STAGE_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -45,6 +46,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         port=free_port(),
         ui=False,
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],
+        search_attributes=[FLOW_ATTRIBUTE, STAGE_ATTRIBUTE],  # as the embedded server has
     )
     yield env
     await env.shutdown()

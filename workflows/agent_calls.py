@@ -7,13 +7,18 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
-from workflows.flow import AGENT_RETRY, AGENT_TIMEOUT
-
 with workflow.unsafe.imports_passed_through():
     from use_cases.models import FlowConfig
+
+AGENT_TIMEOUT = timedelta(seconds=60)
+# An agent that keeps answering nonsense is retried a few times, then a human takes over.
+AGENT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=3
+)
 
 Request = TypeVar("Request")
 Answer = TypeVar("Answer")

@@ -70,17 +70,24 @@ class ChildFlow:
         await self.handle.signal(COMPLETE_THREAD, CompleteRequest())
 
 
+# Histories recorded before signalled the thread on every stage; they replay on that path.
+SETTLED_PROGRESS_PATCH = "flow-progress-once-settled"
+
+
 class _FlowWorkflow:
     """Signal plumbing shared by the child-workflow wrappers of every flow."""
 
     runtime: FlowRuntime
     deliveries = 0
+    _unreported: FlowProgress | None = None
+    _reporting: asyncio.Task[None] | None = None
 
     async def _run_resumably(self, start: FlowStart) -> FlowProgress:
         """Run the flow; when it waits at a resumable point and this run has grown long,
         continue-as-new carrying its snapshot (a support conversation can go on for years)."""
         task = asyncio.create_task(self.runtime.run())
         await workflow.wait_condition(lambda: task.done() or self._should_rest(start))
+        await self._reported()
         if task.done():
             return task.result()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -97,14 +104,30 @@ class _FlowWorkflow:
 
     def _reporter(self, start: FlowStart) -> Reporter:
         async def report(progress: FlowProgress) -> None:
-            if start.parent_workflow_id:
-                parent = workflow.get_external_workflow_handle(start.parent_workflow_id)
-                try:
-                    await parent.signal(FLOW_PROGRESS, progress)
-                except Exception:  # a completed thread no longer listens; the flow goes on
-                    workflow.logger.info("thread %s did not take progress", start.thread_id)
+            if not start.parent_workflow_id:
+                return
+            if not workflow.patched(SETTLED_PROGRESS_PATCH):
+                await _tell(start.parent_workflow_id, progress)
+                return
+            self._unreported = progress
+            if self._reporting is None or self._reporting.done():
+                self._reporting = asyncio.create_task(self._report_once_settled(start))
 
         return report
+
+    async def _report_once_settled(self, start: FlowStart) -> None:
+        """The thread hears where the flow came to rest, not every stage on the way: one
+        signal (an event and a workflow task on each side) instead of one per stage."""
+        while self._unreported is not None:
+            # Conditions are checked once all that can run has run: where the flow rests.
+            await workflow.wait_condition(lambda: self.runtime.settled)
+            progress, self._unreported = self._unreported, None
+            await _tell(start.parent_workflow_id or "", progress)
+
+    async def _reported(self) -> None:
+        """Before the flow completes or continues-as-new: the thread has its last stage."""
+        if self._reporting is not None:
+            await self._reporting
 
     @workflow.signal(name=NEW_MESSAGE)
     def new_message(self, message: NewMessage) -> None:
@@ -148,6 +171,14 @@ class SupportWorkflow(_FlowWorkflow):
     @workflow.run
     async def run(self, start: FlowStart) -> FlowProgress:
         return await self._run_resumably(start)
+
+
+async def _tell(thread_workflow_id: str, progress: FlowProgress) -> None:
+    parent = workflow.get_external_workflow_handle(thread_workflow_id)
+    try:
+        await parent.signal(FLOW_PROGRESS, progress)
+    except Exception:  # a completed thread no longer listens; the flow goes on
+        workflow.logger.info("thread %s did not take progress", thread_workflow_id)
 
 
 FLOWS: dict[FlowName, type[FlowRuntime]] = {

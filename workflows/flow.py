@@ -6,11 +6,12 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows.agent_calls import ask_agent
 from workflows.alarm import SHARED_TIMER_PATCH, Alarm
 from workflows.sending import remember, send_mail
 
@@ -21,12 +22,9 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.reply_cap import ReplyLog
 
 Reporter = Callable[[FlowProgress], Awaitable[None]]
+Request = TypeVar("Request")
+Answer = TypeVar("Answer")
 
-AGENT_TIMEOUT = timedelta(seconds=60)
-# An agent that keeps answering nonsense is retried a few times, then a human takes over.
-AGENT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=3
-)
 LEDGER_TIMEOUT = timedelta(seconds=30)
 LEDGER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
@@ -70,6 +68,7 @@ class FlowRuntime(ABC):
         # then pauses at its next wait for mail, even with mail queued (the snapshot keeps it)
         self.rest_requested = False
         self._alarm: Alarm | None = None
+        self.asking = 0  # local agent calls in flight
         if start.resume is not None:
             self.progress = start.resume.progress
             self.mails_sent = start.resume.mails_sent
@@ -120,6 +119,24 @@ class FlowRuntime(ABC):
             self._alarm.stop()
         await self.stage(stage, note, finished=True, pending_approval=False)
         return self.progress
+
+    async def ask(
+        self, method: Callable[[Any, Request], Awaitable[Answer]], request: Request
+    ) -> Answer:
+        """Ask the agent (raises AgentUnavailable). An in-process agent's local activity
+        keeps the workflow task open; reports wait for it (see `settled`)."""
+        local = int(self.config.agent_in_process)
+        self.asking += local
+        try:
+            return await ask_agent(method, request, self.config)
+        finally:
+            self.asking -= local
+
+    @property
+    def settled(self) -> bool:
+        """No local agent call in flight: what the flow shows now is where it rests when
+        the workflow task completes."""
+        return not self.asking
 
     async def next_message(self, timeout: timedelta | None) -> NewMessage | None:
         """The next message for this flow, or None on timeout or completion request."""

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from use_cases.models import NewMessage
 
-from workflows.agent_calls import AgentUnavailable, ask_agent
+from workflows.agent_calls import AgentUnavailable
 from workflows.flow import (
     LEDGER_RETRY,
     LEDGER_TIMEOUT,
@@ -67,14 +67,13 @@ class ProcurementFlow(FlowRuntime):
 
     async def _extract(self, text: str) -> PurchaseRequest | None:
         try:
-            return await ask_agent(
+            return await self.ask(
                 AgentActivities.extract_request,
                 ExtractRequest(
                     requester=self.start.first.from_addr,
                     subject=self.start.first.subject,
                     text=text,
                 ),
-                self.config,
             )
         except AgentUnavailable:
             return None
@@ -87,7 +86,7 @@ class ProcurementFlow(FlowRuntime):
             f"Thank you for your request. Please reply with {missing}, so we can go on.\n",
         )
         while True:
-            answer = await self.next_message(self.config.approval_expires_after)
+            answer = await self.next_message_by(workflow.now() + self.config.approval_expires_after)
             if answer is None:
                 return None
             if answer.from_addr == self.start.first.from_addr:

@@ -3,6 +3,7 @@ the thread's view of the flow (flow, stage, approvals, PO) up to date."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -21,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         FlowStart,
         flow_by_mailbox,
     )
-    from use_cases.models import NewMessage, ThreadState
+    from use_cases.models import NewMessage, StageChange, ThreadState
 
 from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
@@ -31,6 +32,8 @@ from workflows.sending import remember
 FLOW_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomFlow")
 STAGE_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomStage")
 NEEDS_HUMAN = "needs_human"
+# Histories recorded before upserted on every stage change; they replay on that path.
+SETTLED_UPSERT_PATCH = "search-attributes-once-settled"
 
 
 class FlowRouter:
@@ -41,6 +44,7 @@ class FlowRouter:
         self.config = config
         self.flow: FlowHandle | None = None
         self._published: tuple[str | None, str | None] = (None, None)
+        self._publishing: asyncio.Task[None] | None = None
         if state.flow_finished or not state.flow or not state.flow_workflow_id:
             return
         if state.flow_mode == FlowMode.CHILD:
@@ -99,9 +103,17 @@ class FlowRouter:
         state.flow_finished = progress.finished
         for failure in progress.delivery_failures:
             state.delivery_failures = remember(state.delivery_failures, failure)
-        if progress.history:
-            state.history = [*state.history, progress.history[-1]][-MAX_HISTORY:]
+        state.history = [*state.history, *self._unseen(progress)][-MAX_HISTORY:]
         self._publish()
+
+    def _unseen(self, progress: FlowProgress) -> list[StageChange]:
+        """The stages this report adds: a child reports where it came to rest, which may
+        be several stages on from its last report."""
+        last = self.state.history[-1] if self.state.history else None
+        for index in range(len(progress.history) - 1, -1, -1):
+            if progress.history[index] == last:
+                return progress.history[index + 1 :]
+        return progress.history
 
     async def _route(self, message: NewMessage) -> None:
         flow = FlowName(self.state.flow) if self.state.flow else await self._classify(message)
@@ -153,8 +165,32 @@ class FlowRouter:
 
     def _publish(self) -> None:
         """Flow and stage as search attributes, so the Web UI can filter threads by them."""
+        if not self.config.search_attributes:
+            return
+        if not workflow.patched(SETTLED_UPSERT_PATCH):
+            self._upsert()
+        elif self._publishing is None or self._publishing.done():
+            self._publishing = asyncio.create_task(self._upsert_once_settled())
+
+    async def _upsert_once_settled(self) -> None:
+        """Wait conditions are checked only once everything runnable has run, and an inline
+        flow asking its agent keeps the workflow task open: so the stages a flow passes in
+        one go (answered, waiting_for_customer) cost one upsert, one history event and one
+        visibility write, of the stage it came to rest at."""
+        await workflow.wait_condition(self._settled)
+        self._upsert()
+
+    def _settled(self) -> bool:
+        return not isinstance(self.flow, InlineFlow) or self.flow.runtime.settled
+
+    async def published(self) -> None:
+        """Before the thread completes or continues-as-new: the last stage is upserted."""
+        if self._publishing is not None:
+            await self._publishing
+
+    def _upsert(self) -> None:
         published = (self.state.flow, self.state.stage)
-        if self.config.search_attributes and published != self._published:
+        if published != self._published:
             self._published = published
             workflow.upsert_search_attributes(
                 [

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from use_cases.models import NewMessage
 
-from workflows.agent_calls import AgentUnavailable, ask_agent
+from workflows.agent_calls import AgentUnavailable
 from workflows.flow import FlowRuntime, Reporter
 
 MAX_MERGED_TEXT = 16_000
@@ -78,15 +78,13 @@ class SupportFlow(FlowRuntime):
 
     async def _triage(self, message: NewMessage) -> Triage:
         try:
-            return await ask_agent(AgentActivities.triage, self._question(message), self.config)
+            return await self.ask(AgentActivities.triage, self._question(message))
         except AgentUnavailable:
             return Triage(category="unknown", priority="normal")
 
     async def _answer_or_escalate(self, message: NewMessage, triage: Triage) -> None:
         try:
-            kb = await ask_agent(
-                AgentActivities.answer_from_kb, self._question(message), self.config
-            )
+            kb = await self.ask(AgentActivities.answer_from_kb, self._question(message))
         except AgentUnavailable:  # the agent kept failing: a human takes over, never a guess
             kb = KbAnswer()
         if kb.answer and kb.confidence >= self.config.kb_confidence:

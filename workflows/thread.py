@@ -108,6 +108,7 @@ class ThreadWorkflow:
                 if await self._finished():
                     return self._state
             elif self._should_continue_as_new():
+                await self._flows.published()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._state.runs += 1
                 workflow.continue_as_new(
@@ -134,6 +135,7 @@ class ThreadWorkflow:
                 await workflow.wait_condition(self._flow_done, timeout=FLOW_COMPLETION_GRACE)
             except TimeoutError:
                 workflow.logger.warning("flow did not finish on completion; thread completes")
+        await self._flows.published()
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self._pending:
             return False
