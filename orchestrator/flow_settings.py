@@ -25,6 +25,7 @@ def flow_config(settings: Settings) -> FlowConfig:
         kb_confidence=settings.kb_confidence,
         search_attributes=search_attributes,
         agent_in_process=not settings.agent_url,
+        outbox_in_process=not settings.outbound_smtp,
         auto_reply_cap=settings.auto_replies_per_thread_per_hour,
     )
 

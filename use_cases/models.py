@@ -252,6 +252,8 @@ class FlowConfig(BaseModel):
     search_attributes: bool = False
     # the agent runs in the worker's process (no agent URL): flows ask it by local activity
     agent_in_process: bool = False
+    # replies go to the built-in outbox (no SMTP relay): flows write them by local activity
+    outbox_in_process: bool = False
     # at most this many automatic mails to one address per window, per thread: a robot that
     # ignores Auto-Submitted and answers every answer cannot ping-pong with us
     auto_reply_cap: int = 5

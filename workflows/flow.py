@@ -219,7 +219,7 @@ class FlowRuntime(ABC):
             reply_to=self.start.mailbox,
             headers={"Auto-Submitted": "auto-replied", "X-Loop": self.start.mailbox},
         )
-        failure = await send_mail(mail)
+        failure = await send_mail(mail, local=self.config.outbox_in_process)
         if failure is not None:
             self.progress = self.progress.model_copy(
                 update={"delivery_failures": remember(self.progress.delivery_failures, failure)}

@@ -8,6 +8,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import PERMANENT_DELIVERY_FAILURE, EmailActivities
@@ -25,23 +26,46 @@ SEND_RETRY = RetryPolicy(
 MAX_DELIVERY_FAILURES = 20
 
 
-async def send_mail(mail: OutboundEmail) -> DeliveryFailure | None:
-    """Send `mail` (its Message-ID fixed by the caller); None when it went out."""
+# Mail to the built-in outbox (a Maildir on the worker's disk) is written in milliseconds:
+# as a local activity it is done inside the workflow task that decided to send it, instead of
+# a scheduled activity and one more workflow task through the server for every reply. Mail to
+# an SMTP relay, which can hang or be down for hours, stays a normal activity, timed and
+# retried by the server without holding a workflow task. Histories recorded before the patch
+# replay as they were.
+LOCAL_OUTBOX_PATCH = "outbox-mail-as-local-activity"
+LOCAL_SEND_TIMEOUT = timedelta(seconds=10)
+
+
+async def send_mail(mail: OutboundEmail, *, local: bool = False) -> DeliveryFailure | None:
+    """Send `mail` (its Message-ID fixed by the caller); None when it went out. `local`:
+    the sender is the in-process outbox."""
     try:
-        await workflow.execute_activity_method(
-            EmailActivities.send_email,
-            mail,
-            start_to_close_timeout=SEND_TIMEOUT,
-            schedule_to_close_timeout=SEND_GIVE_UP_AFTER,
-            retry_policy=SEND_RETRY,
-        )
+        if local and workflow.patched(LOCAL_OUTBOX_PATCH):
+            await workflow.execute_local_activity_method(
+                EmailActivities.send_email,
+                mail,
+                start_to_close_timeout=LOCAL_SEND_TIMEOUT,
+                schedule_to_close_timeout=SEND_GIVE_UP_AFTER,
+                retry_policy=SEND_RETRY,
+            )
+        else:
+            await workflow.execute_activity_method(
+                EmailActivities.send_email,
+                mail,
+                start_to_close_timeout=SEND_TIMEOUT,
+                schedule_to_close_timeout=SEND_GIVE_UP_AFTER,
+                retry_policy=SEND_RETRY,
+            )
         return None
-    except ActivityError as error:
+    # A local activity's last failure arrives unwrapped (see workflows/agent_calls.py).
+    except (ActivityError, ApplicationError, TemporalTimeout) as error:
         return _failure(mail, error)
 
 
-def _failure(mail: OutboundEmail, error: ActivityError) -> DeliveryFailure:
-    cause = error.cause
+def _failure(
+    mail: OutboundEmail, error: ActivityError | ApplicationError | TemporalTimeout
+) -> DeliveryFailure:
+    cause = error.cause if isinstance(error, ActivityError) else error
     status, reason = "timeout", str(cause or error)
     if isinstance(cause, ApplicationError) and cause.type == PERMANENT_DELIVERY_FAILURE:
         details = DeliveryFailureDetails.model_validate(cause.details[0]) if cause.details else None

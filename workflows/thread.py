@@ -174,7 +174,7 @@ class ThreadWorkflow:
 
     async def _acknowledge(self, message: NewMessage) -> None:
         reply = acknowledgement(message, self._state)
-        failure = await send_mail(reply)
+        failure = await send_mail(reply, local=self._flow_config.outbox_in_process)
         if failure is not None:
             self._state.delivery_failures = remember(self._state.delivery_failures, failure)
         self._state.acknowledged = True

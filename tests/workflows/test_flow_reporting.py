@@ -26,8 +26,12 @@ SIGNAL_OUT = EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
 async def test_each_answer_reports_where_the_flow_rests_not_every_stage_passed(
     dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
 ) -> None:
+    local = mode is FlowMode.INLINE
     config = FlowConfig(
-        modes={"support": mode}, search_attributes=True, agent_in_process=mode is FlowMode.INLINE
+        modes={"support": mode},
+        search_attributes=True,
+        agent_in_process=local,
+        outbox_in_process=local,
     )
     async with thread_harness(
         dev_server, task_queue, tmp_path, mailbox=MAILBOX, flow_config=config

@@ -24,7 +24,9 @@ def config(mode: FlowMode, reminder: timedelta, expiry: timedelta) -> FlowConfig
         approvers=(APPROVER,),
         approval_reminder_after=reminder,
         approval_expires_after=expiry,
-        agent_in_process=mode is FlowMode.INLINE,  # both ways of asking the agent covered
+        # both ways of asking the agent and of sending mail covered
+        agent_in_process=mode is FlowMode.INLINE,
+        outbox_in_process=mode is FlowMode.INLINE,
     )
 
 

@@ -22,14 +22,16 @@ UNKNOWN = {"subject": "Strange noise", "text": "The fan in my office makes a str
 
 
 def config(mode: FlowMode, reminder: timedelta, close: timedelta) -> FlowConfig:
-    # Inline flows ask the agent by local activity (an in-process agent), child flows by
-    # activity (a remote one): every test covers both ways of calling the agent.
+    # Inline flows ask the agent and send mail by local activity (an in-process agent, the
+    # built-in outbox), child flows by activity (a remote agent, an SMTP relay): every test
+    # covers both ways.
     return FlowConfig(
         modes={"support": mode},
         support_team=TEAM,
         sla_reminder_after=reminder,
         sla_auto_close_after=close,
         agent_in_process=mode is FlowMode.INLINE,
+        outbox_in_process=mode is FlowMode.INLINE,
     )
 
 

@@ -12,18 +12,28 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
+from use_cases.flows import FlowConfig
 from use_cases.models import CompleteRequest, ThreadStatus
 from workflows.thread import ThreadWorkflow
 
 MAILBOX = "info@mailroom.local"
 
 
-@pytest.fixture
+@pytest.fixture(params=[False, True], ids=["send-by-activity", "send-to-outbox-locally"])
 async def harness(
-    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+    request: pytest.FixtureRequest,
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
 ) -> AsyncIterator[Harness]:
+    """Replies by activity (an SMTP relay) or by local activity (the built-in outbox)."""
     async with thread_harness(
-        time_skipping_env, task_queue, tmp_path, mailbox=MAILBOX, messages_per_run=10
+        time_skipping_env,
+        task_queue,
+        tmp_path,
+        mailbox=MAILBOX,
+        messages_per_run=10,
+        flow_config=FlowConfig(outbox_in_process=request.param),
     ) as h:
         yield h
 
