@@ -25,7 +25,7 @@ from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.ledger import SqliteLedger
 from adapters.outbound.outbox import MaildirOutbox
 from adapters.outbound.smtp_sender import SentLog, SmtpRelaySender
-from adapters.outbound.temporal_backlog import HandoffBacklog, scheduled_task_age
+from adapters.outbound.temporal_backlog import HandoffBacklog, pending_task_age
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.thread_index import SqliteThreadIndex
 from orchestrator.flow_settings import flow_config, policy_rules
@@ -126,7 +126,7 @@ def handoff_backlog(settings: Settings, client: Client) -> HandoffBacklog | None
     if not settings.max_backlog_seconds:
         return None
     limit = timedelta(seconds=settings.max_backlog_seconds)
-    return HandoffBacklog(scheduled_task_age(client), limit=limit)
+    return HandoffBacklog(pending_task_age(client), limit=limit)
 
 
 def thread_worker(wiring: Wiring, client: Client) -> Worker:

@@ -5,12 +5,12 @@ tasks that apply them (ARCHITECTURE), so our own hand-off latency says nothing a
 backlog: under a burst, 250s keep coming while "applied in the thread" falls seconds behind.
 So we sample it. Every thread we hand mail to stays *unconfirmed* until a probe finds no
 workflow task pending for it; each probe describes a few of them in turn, oldest hand-off
-first, and a thread whose task is still scheduled (no worker has picked it up) is known to
-be waiting since then. The longest wait among threads known to be waiting, and not yet seen
-applied, is the backlog's age: it keeps growing between probes, so a round that happens to
-sample only applied threads does not clear it. Above `limit` the adapters defer (SMTP 451
-4.3.2, IMAP stops fetching, replay waits) until it falls below half the limit (hysteresis:
-no flapping at the edge).
+first, and a thread whose task is still pending (scheduled, or held by a worker) is known to
+be waiting since it was scheduled. The longest wait among threads known to be waiting, and
+not yet seen applied, is the backlog's age: it keeps growing between probes, so a round that
+happens to sample only applied threads does not clear it. Above `limit` the adapters defer
+(SMTP 451 4.3.2, IMAP stops fetching, replay waits) until it falls below half the limit
+(hysteresis: no flapping at the edge).
 
 Describing threads rather than the task queue: a cached thread's tasks go to its worker's
 sticky queue, which task-queue statistics do not count. A task on a retry (attempt > 1) is a
@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 import structlog
-from temporalio.api.enums.v1 import PendingWorkflowTaskState
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 log = structlog.get_logger()
 
 PROBE_INTERVAL = timedelta(milliseconds=250)
-PROBED_PER_ROUND = 8
+PROBED_PER_ROUND = 16
 REMEMBERED_THREADS = 10_000
 DESCRIBE_TIMEOUT = timedelta(seconds=2)
 
@@ -42,9 +41,12 @@ DESCRIBE_TIMEOUT = timedelta(seconds=2)
 TaskAge = Callable[[str], Awaitable[float | None]]
 
 
-def scheduled_task_age(client: Client) -> TaskAge:
-    """The age of a thread's workflow task that is scheduled but not started, from
-    DescribeWorkflowExecution; 0.0 while a worker runs it, None when none is pending."""
+def pending_task_age(client: Client) -> TaskAge:
+    """The age of a thread's pending workflow task, from DescribeWorkflowExecution, whether
+    still scheduled or already held by a worker: a task that runs local activities (the
+    in-process agent, the outbox) stays started while the mail that arrived meanwhile waits
+    behind it, and a saturated worker holds tasks it has not run yet. None when nothing is
+    pending; 0.0 for a failing task being retried."""
 
     async def age(workflow_id: str) -> float | None:
         description = await client.get_workflow_handle(workflow_id).describe(
@@ -54,9 +56,8 @@ def scheduled_task_age(client: Client) -> TaskAge:
         if not raw.HasField("pending_workflow_task"):
             return None
         task = raw.pending_workflow_task
-        scheduled_state = PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED
-        if task.state != scheduled_state or task.attempt > 1:
-            return 0.0  # a worker runs it, or it is a failing task being retried
+        if task.attempt > 1:
+            return 0.0
         scheduled = task.original_scheduled_time.ToDatetime(tzinfo=UTC).timestamp()
         return max(0.0, time.time() - scheduled)
 

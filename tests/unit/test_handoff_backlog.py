@@ -101,7 +101,7 @@ async def test_the_longest_waiting_threads_are_rechecked_first(
 ) -> None:
     for thread in ("a", "b", "c", "d", "e"):
         backlog.handed_off(thread)
-    tasks.ages.update(a=0.5, b=0.2, c=0.0, d=0.1, e=0.1)  # c: a worker runs it
+    tasks.ages.update(a=0.5, b=0.2, c=0.0, d=0.1, e=0.1)  # c: a task being retried
     await backlog.probe()  # a, b
     await backlog.probe()  # a (longest waiting), then c (next in turn)
     assert tasks.probed == ["a", "b", "a", "c"]
