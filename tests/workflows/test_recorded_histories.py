@@ -19,7 +19,7 @@ from orchestrator.bootstrap import WORKFLOW_RUNNER
 from workflows.execute import ProcurementWorkflow, SupportWorkflow
 from workflows.thread import ThreadWorkflow
 
-HISTORIES = sorted((Path(__file__).parent.parent / "fixtures" / "histories").glob("*.json"))
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def test_there_are_recorded_histories_of_every_flow_and_mode() -> None:
