@@ -14,18 +14,13 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
-# Histories recorded before the alarm started and cancelled one timer per wait; they replay
-# on that path (tests/workflows/test_recorded_histories.py).
-SHARED_TIMER_PATCH = "flow-waits-share-one-timer"
 SHORTEST_TIMER = timedelta(milliseconds=1)
 
 
 class Alarm:
     def __init__(self, at: datetime) -> None:
         self.at = at
-        self._task = asyncio.create_task(
-            workflow.sleep(max(at - workflow.now(), SHORTEST_TIMER), summary="deadline")
-        )
+        self._task = asyncio.create_task(workflow.sleep(max(at - workflow.now(), SHORTEST_TIMER)))
 
     @property
     def rang(self) -> bool:

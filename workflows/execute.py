@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.flow import FlowRuntime, Reporter
 from workflows.procurement import ProcurementFlow
 from workflows.support import SupportFlow
+from workflows.versions import FEWER_EVENTS_PER_MAIL
 
 FLOW_PROGRESS = "FLOW_PROGRESS"
 APPROVE = "APPROVE"
@@ -70,10 +71,6 @@ class ChildFlow:
         await self.handle.signal(COMPLETE_THREAD, CompleteRequest())
 
 
-# Histories recorded before signalled the thread on every stage; they replay on that path.
-SETTLED_PROGRESS_PATCH = "flow-progress-once-settled"
-
-
 class _FlowWorkflow:
     """Signal plumbing shared by the child-workflow wrappers of every flow."""
 
@@ -106,7 +103,7 @@ class _FlowWorkflow:
         async def report(progress: FlowProgress) -> None:
             if not start.parent_workflow_id:
                 return
-            if not workflow.patched(SETTLED_PROGRESS_PATCH):
+            if not workflow.patched(FEWER_EVENTS_PER_MAIL):
                 await _tell(start.parent_workflow_id, progress)
                 return
             self._unreported = progress

@@ -12,8 +12,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from workflows.agent_calls import ask_agent
-from workflows.alarm import SHARED_TIMER_PATCH, Alarm
+from workflows.alarm import Alarm
 from workflows.sending import remember, send_mail
+from workflows.versions import FEWER_EVENTS_PER_MAIL
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowSnapshot, FlowStart
@@ -151,7 +152,7 @@ class FlowRuntime(ABC):
 
     async def next_message_by(self, deadline: datetime) -> NewMessage | None:
         """Like next_message, until `deadline`, on a timer shared by successive waits."""
-        if not workflow.patched(SHARED_TIMER_PATCH):
+        if not workflow.patched(FEWER_EVENTS_PER_MAIL):
             return await self.next_message(max(deadline - workflow.now(), SHORTEST_WAIT))
         self.waiting = True
         try:

@@ -28,12 +28,11 @@ from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
 from workflows.flow import MAX_HISTORY
 from workflows.sending import remember
+from workflows.versions import FEWER_EVENTS_PER_MAIL
 
 FLOW_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomFlow")
 STAGE_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomStage")
 NEEDS_HUMAN = "needs_human"
-# Histories recorded before upserted on every stage change; they replay on that path.
-SETTLED_UPSERT_PATCH = "search-attributes-once-settled"
 
 
 class FlowRouter:
@@ -167,7 +166,7 @@ class FlowRouter:
         """Flow and stage as search attributes, so the Web UI can filter threads by them."""
         if not self.config.search_attributes:
             return
-        if not workflow.patched(SETTLED_UPSERT_PATCH):
+        if not workflow.patched(FEWER_EVENTS_PER_MAIL):
             self._upsert()
         elif self._publishing is None or self._publishing.done():
             self._publishing = asyncio.create_task(self._upsert_once_settled())

