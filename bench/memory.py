@@ -1,7 +1,7 @@
 """Memory: the worker's resident memory with 1 000 and 10 000 open idle threads, and the
 SQLite bytes each thread costs.
 
-    python -m bench.memory [--threads 1000,10000] [--concurrency 16]
+    python -m bench.memory [--threads 1000,10000] [--concurrency 16] [--max-cached N]
 
 Threads are opened over SMTP through `mailroom smtp` (one first message each, from a
 separate client process); a thread counts as open and idle once its history shows the
@@ -52,10 +52,15 @@ async def open_threads(stack: BenchStack, args: argparse.Namespace, count: int) 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     marks = sorted(int(n) for n in args.threads.split(","))
-    figures: dict[str, Any] = {"concurrency": args.concurrency, "mailbox": args.mailbox}
+    figures: dict[str, Any] = {
+        "concurrency": args.concurrency,
+        "mailbox": args.mailbox,
+        "max_cached_workflows": args.max_cached or "default",
+    }
     async with bench_stack(log_level=args.log_level, keep=args.keep) as stack:
         db_initial = await stack.restart_server()
-        worker = await stack.mailroom("worker")
+        cache = {"MAILROOM_MAX_CACHED_WORKFLOWS": str(args.max_cached)} if args.max_cached else {}
+        worker = await stack.mailroom("worker", **cache)
         await stack.mailroom("smtp")
         bytes_before = sqlite_bytes(stack.data_dir)
         rss_before = await settled_rss(stack, worker.pid)
@@ -91,6 +96,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", default="1000,10000", help="open-thread counts to measure at")
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--mailbox", default=MAILBOX, help="recipient (its flow, if any, runs)")
+    p.add_argument("--max-cached", type=int, help="the worker's MAILROOM_MAX_CACHED_WORKFLOWS")
     p.add_argument("--log-level", default="info")
     p.add_argument("--keep", action="store_true", help="keep the temp data dir")
     return p
