@@ -11,6 +11,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
+from workflows.sending import LOCAL_RETRY_THRESHOLD
+
 with workflow.unsafe.imports_passed_through():
     from use_cases.models import FlowConfig
 
@@ -50,6 +52,7 @@ async def ask_agent(
                 request,
                 start_to_close_timeout=LOCAL_AGENT_TIMEOUT,
                 retry_policy=AGENT_RETRY,
+                local_retry_threshold=LOCAL_RETRY_THRESHOLD,
             )
         return await workflow.execute_activity_method(
             method, request, start_to_close_timeout=AGENT_TIMEOUT, retry_policy=AGENT_RETRY

@@ -83,9 +83,13 @@ class _FlowWorkflow:
         """Run the flow; when it waits at a resumable point and this run has grown long,
         continue-as-new carrying its snapshot (a support conversation can go on for years)."""
         task = asyncio.create_task(self.runtime.run())
-        await workflow.wait_condition(lambda: task.done() or self._should_rest(start))
-        await self._reported()
+        # Rest only with no report in flight: waiting for one to be sent would let the flow
+        # leave its resting point (an alarm, a completion) before continue-as-new.
+        await workflow.wait_condition(
+            lambda: task.done() or (self._should_rest(start) and self._reports_sent())
+        )
         if task.done():
+            await workflow.wait_condition(self._reports_sent)  # the thread has the last stage
             return task.result()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(start.model_copy(update={"resume": self.runtime.snapshot()}))
@@ -121,10 +125,8 @@ class _FlowWorkflow:
             progress, self._unreported = self._unreported, None
             await _tell(start.parent_workflow_id or "", progress)
 
-    async def _reported(self) -> None:
-        """Before the flow completes or continues-as-new: the thread has its last stage."""
-        if self._reporting is not None:
-            await self._reporting
+    def _reports_sent(self) -> bool:
+        return self._reporting is None or self._reporting.done()
 
     @workflow.signal(name=NEW_MESSAGE)
     def new_message(self, message: NewMessage) -> None:

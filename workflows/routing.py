@@ -182,10 +182,10 @@ class FlowRouter:
     def _settled(self) -> bool:
         return not isinstance(self.flow, InlineFlow) or self.flow.runtime.settled
 
-    async def published(self) -> None:
-        """Before the thread completes or continues-as-new: the last stage is upserted."""
-        if self._publishing is not None:
-            await self._publishing
+    @property
+    def published(self) -> bool:
+        """The last stage is upserted (checked before the thread completes or continues)."""
+        return self._publishing is None or self._publishing.done()
 
     def _upsert(self) -> None:
         published = (self.state.flow, self.state.stage)

@@ -34,6 +34,10 @@ MAX_DELIVERY_FAILURES = 20
 # an SMTP relay, which can hang or be down for hours, stays a normal activity, timed and
 # retried by the server without holding a workflow task.
 LOCAL_SEND_TIMEOUT = timedelta(seconds=10)
+# A local activity retried in the worker holds its workflow task, and the back-pressure
+# counts a held task as mail waiting: retries that back off longer than this wait on a
+# server timer instead, so one failing mail does not defer everyone's.
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
 
 
 async def send_mail(mail: OutboundEmail, *, local: bool = False) -> DeliveryFailure | None:
@@ -47,6 +51,7 @@ async def send_mail(mail: OutboundEmail, *, local: bool = False) -> DeliveryFail
                 start_to_close_timeout=LOCAL_SEND_TIMEOUT,
                 schedule_to_close_timeout=SEND_GIVE_UP_AFTER,
                 retry_policy=SEND_RETRY,
+                local_retry_threshold=LOCAL_RETRY_THRESHOLD,
             )
         else:
             await workflow.execute_activity_method(

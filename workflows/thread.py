@@ -108,8 +108,7 @@ class ThreadWorkflow:
                 if await self._finished():
                     return self._state
             elif self._should_continue_as_new():
-                await self._flows.published()
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await workflow.wait_condition(self._quiet)
                 self._state.runs += 1
                 workflow.continue_as_new(
                     ThreadInput(
@@ -123,6 +122,11 @@ class ThreadWorkflow:
                     )
                 )
 
+    def _quiet(self) -> bool:
+        """Every handler finished and the last stage upserted: safe to complete or
+        continue-as-new."""
+        return workflow.all_handlers_finished() and self._flows.published
+
     def _flow_done(self) -> bool:
         return self._flows.flow is not None and self._state.flow_finished
 
@@ -135,8 +139,7 @@ class ThreadWorkflow:
                 await workflow.wait_condition(self._flow_done, timeout=FLOW_COMPLETION_GRACE)
             except TimeoutError:
                 workflow.logger.warning("flow did not finish on completion; thread completes")
-        await self._flows.published()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(self._quiet)
         if self._pending:
             return False
         self._state.status = ThreadStatus.COMPLETED
