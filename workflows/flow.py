@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -69,7 +70,7 @@ class FlowRuntime(ABC):
         # then pauses at its next wait for mail, even with mail queued (the snapshot keeps it)
         self.rest_requested = False
         self._alarm: Alarm | None = None
-        self.asking = 0  # local agent calls in flight
+        self.local_calls = 0  # local activities in flight
         if start.resume is not None:
             self.progress = start.resume.progress
             self.mails_sent = start.resume.mails_sent
@@ -124,20 +125,24 @@ class FlowRuntime(ABC):
     async def ask(
         self, method: Callable[[Any, Request], Awaitable[Answer]], request: Request
     ) -> Answer:
-        """Ask the agent (raises AgentUnavailable). An in-process agent's local activity
-        keeps the workflow task open; reports wait for it (see `settled`)."""
-        local = int(self.config.agent_in_process)
-        self.asking += local
-        try:
+        """Ask the agent (raises AgentUnavailable)."""
+        with self._local_call(self.config.agent_in_process):
             return await ask_agent(method, request, self.config)
+
+    @contextmanager
+    def _local_call(self, local: bool) -> Iterator[None]:
+        """A local activity keeps the workflow task open: reports wait for it (`settled`)."""
+        self.local_calls += int(local)
+        try:
+            yield
         finally:
-            self.asking -= local
+            self.local_calls -= int(local)
 
     @property
     def settled(self) -> bool:
-        """No local agent call in flight: what the flow shows now is where it rests when
-        the workflow task completes."""
-        return not self.asking
+        """No local activity in flight (agent or outbox): what the flow shows now is where
+        it rests when the workflow task completes."""
+        return not self.local_calls
 
     async def next_message(self, timeout: timedelta | None) -> NewMessage | None:
         """The next message for this flow, or None on timeout or completion request."""
@@ -220,7 +225,8 @@ class FlowRuntime(ABC):
             reply_to=self.start.mailbox,
             headers={"Auto-Submitted": "auto-replied", "X-Loop": self.start.mailbox},
         )
-        failure = await send_mail(mail, local=self.config.outbox_in_process)
+        with self._local_call(self.config.outbox_in_process):
+            failure = await send_mail(mail, local=self.config.outbox_in_process)
         if failure is not None:
             self.progress = self.progress.model_copy(
                 update={"delivery_failures": remember(self.progress.delivery_failures, failure)}

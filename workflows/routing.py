@@ -173,9 +173,9 @@ class FlowRouter:
 
     async def _upsert_once_settled(self) -> None:
         """Wait conditions are checked only once everything runnable has run, and an inline
-        flow asking its agent keeps the workflow task open: so the stages a flow passes in
-        one go (answered, waiting_for_customer) cost one upsert, one history event and one
-        visibility write, of the stage it came to rest at."""
+        flow's local activities (agent, outbox) keep the workflow task open: so the stages
+        a flow passes in one go (answered, waiting_for_customer) cost one upsert, one history
+        event and one visibility write, of the stage it came to rest at."""
         await workflow.wait_condition(self._settled)
         self._upsert()
 
