@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.flow import FlowRuntime, Reporter
 from workflows.procurement import ProcurementFlow
+from workflows.settled import OnceSettled
 from workflows.support import SupportFlow
 from workflows.versions import FEWER_EVENTS_PER_MAIL
 
@@ -76,8 +77,7 @@ class _FlowWorkflow:
 
     runtime: FlowRuntime
     deliveries = 0
-    _unreported: FlowProgress | None = None
-    _reporting: asyncio.Task[None] | None = None
+    _reports: OnceSettled[FlowProgress] | None = None
 
     async def _run_resumably(self, start: FlowStart) -> FlowProgress:
         """Run the flow; when it waits at a resumable point and this run has grown long,
@@ -110,23 +110,17 @@ class _FlowWorkflow:
             if not workflow.patched(FEWER_EVENTS_PER_MAIL):
                 await _tell(start.parent_workflow_id, progress)
                 return
-            self._unreported = progress
-            if self._reporting is None or self._reporting.done():
-                self._reporting = asyncio.create_task(self._report_once_settled(start))
+            if self._reports is None:  # the thread hears where the flow came to rest
+                parent = start.parent_workflow_id
+                self._reports = OnceSettled(
+                    lambda: self.runtime.settled, lambda latest: _tell(parent, latest)
+                )
+            self._reports.offer(progress)
 
         return report
 
-    async def _report_once_settled(self, start: FlowStart) -> None:
-        """The thread hears where the flow came to rest, not every stage on the way: one
-        signal (an event and a workflow task on each side) instead of one per stage."""
-        while self._unreported is not None:
-            # Conditions are checked once all that can run has run: where the flow rests.
-            await workflow.wait_condition(lambda: self.runtime.settled)
-            progress, self._unreported = self._unreported, None
-            await _tell(start.parent_workflow_id or "", progress)
-
     def _reports_sent(self) -> bool:
-        return self._reporting is None or self._reporting.done()
+        return self._reports is None or self._reports.sent
 
     @workflow.signal(name=NEW_MESSAGE)
     def new_message(self, message: NewMessage) -> None:

@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from workflows.agent_calls import ask_agent
-from workflows.alarm import Alarm
+from workflows.alarm import SHORTEST_TIMER, Alarm
 from workflows.sending import remember, send_mail
 from workflows.versions import FEWER_EVENTS_PER_MAIL
 
@@ -32,7 +32,6 @@ LEDGER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
 )
 MAX_HISTORY = 50
-SHORTEST_WAIT = timedelta(milliseconds=1)
 
 
 # What continue-as-new carries must stay far below Temporal's 2 MB payload limit, however
@@ -158,7 +157,7 @@ class FlowRuntime(ABC):
     async def next_message_by(self, deadline: datetime) -> NewMessage | None:
         """Like next_message, until `deadline`, on a timer shared by successive waits."""
         if not workflow.patched(FEWER_EVENTS_PER_MAIL):
-            return await self.next_message(max(deadline - workflow.now(), SHORTEST_WAIT))
+            return await self.next_message(max(deadline - workflow.now(), SHORTEST_TIMER))
         self.waiting = True
         try:
             while not self._has_mail_or_end():
@@ -225,8 +224,9 @@ class FlowRuntime(ABC):
             reply_to=self.start.mailbox,
             headers={"Auto-Submitted": "auto-replied", "X-Loop": self.start.mailbox},
         )
-        with self._local_call(self.config.outbox_in_process):
-            failure = await send_mail(mail, local=self.config.outbox_in_process)
+        local = self.config.outbox_in_process
+        with self._local_call(local):
+            failure = await send_mail(mail, local=local)
         if failure is not None:
             self.progress = self.progress.model_copy(
                 update={"delivery_failures": remember(self.progress.delivery_failures, failure)}

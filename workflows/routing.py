@@ -3,7 +3,6 @@ the thread's view of the flow (flow, stage, approvals, PO) up to date."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -28,6 +27,7 @@ from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
 from workflows.flow import MAX_HISTORY
 from workflows.sending import remember
+from workflows.settled import OnceSettled
 from workflows.versions import FEWER_EVENTS_PER_MAIL
 
 FLOW_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomFlow")
@@ -43,7 +43,7 @@ class FlowRouter:
         self.config = config
         self.flow: FlowHandle | None = None
         self._published: tuple[str | None, str | None] = (None, None)
-        self._publishing: asyncio.Task[None] | None = None
+        self._publisher = OnceSettled[None](self._settled, self._upsert_latest)
         if state.flow_finished or not state.flow or not state.flow_workflow_id:
             return
         if state.flow_mode == FlowMode.CHILD:
@@ -168,24 +168,19 @@ class FlowRouter:
             return
         if not workflow.patched(FEWER_EVENTS_PER_MAIL):
             self._upsert()
-        elif self._publishing is None or self._publishing.done():
-            self._publishing = asyncio.create_task(self._upsert_once_settled())
-
-    async def _upsert_once_settled(self) -> None:
-        """Wait conditions are checked only once everything runnable has run, and an inline
-        flow's local activities (agent, outbox) keep the workflow task open: so the stages
-        a flow passes in one go (answered, waiting_for_customer) cost one upsert, one history
-        event and one visibility write, of the stage it came to rest at."""
-        await workflow.wait_condition(self._settled)
-        self._upsert()
+        else:  # an inline flow's local activities (agent, outbox) keep the task open
+            self._publisher.offer(None)
 
     def _settled(self) -> bool:
         return not isinstance(self.flow, InlineFlow) or self.flow.runtime.settled
 
+    async def _upsert_latest(self, _: None) -> None:
+        self._upsert()
+
     @property
     def published(self) -> bool:
         """The last stage is upserted (checked before the thread completes or continues)."""
-        return self._publishing is None or self._publishing.done()
+        return self._publisher.sent
 
     def _upsert(self) -> None:
         published = (self.state.flow, self.state.stage)

@@ -1,9 +1,10 @@
 """Histories recorded by earlier code still replay: a deploy never breaks a thread in flight.
 
-The fixtures were recorded at commit 7a5c958, before the patches guarded by
-`workflow.patched` (shared SLA timer, coalesced search-attribute upserts, coalesced flow
-progress): a support and a procurement thread, inline and as child flows, each through
-stages, replies, an approval or the SLA timers to the end, with search attributes on.
+The fixtures were recorded at commit 7a5c958, before the code behind the
+`fewer-events-per-mail` patch (workflows/versions.py: shared SLA timer, upserts and flow
+progress once settled, replies to the outbox by local activity): a support and a
+procurement thread, inline and as child flows, each through stages, replies, an approval
+or the SLA timers to the end, with search attributes on.
 """
 
 from __future__ import annotations
