@@ -225,8 +225,12 @@ class BenchStack:
         )
 
     async def mailroom(self, command: str, **env: str) -> Part:
-        """`mailroom worker` / `mailroom smtp`, exactly as the CLI runs them."""
-        part = await self.spawn(command, [sys.executable, "-m", "orchestrator.cli", command], **env)
+        """`mailroom worker` / `mailroom smtp`, exactly as the CLI runs them. To profile one,
+        BENCH_WRAP_WORKER (or _SMTP) puts interpreter options before `-m orchestrator.cli`,
+        e.g. `-m memray run --native -o worker.bin`."""
+        wrap = os.environ.get(f"BENCH_WRAP_{command.upper()}", "").split()
+        argv = [sys.executable, *wrap, "-m", "orchestrator.cli", command]
+        part = await self.spawn(command, argv, **env)
         await part.wait_for_output({"worker": "worker ", "smtp": "smtp "}[command])
         return part
 

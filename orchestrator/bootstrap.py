@@ -12,7 +12,6 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.agents import AgentActivities
 from activities.email import EmailActivities
@@ -30,6 +29,7 @@ from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.thread_index import SqliteThreadIndex
 from orchestrator.flow_settings import flow_config, policy_rules
 from orchestrator.settings import Settings, parse_host_port
+from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from use_cases.mailboxes import Mailboxes
 from use_cases.ports import Agent, Backpressure, BlobStore, EmailParser, EmailSender
 from use_cases.threading import Threading
@@ -37,14 +37,6 @@ from workflows.execute import ProcurementWorkflow, SupportWorkflow
 from workflows.thread import ThreadWorkflow
 
 WORKER_DRAIN_TIMEOUT = timedelta(seconds=15)
-# Our workflow modules are passed through the sandbox instead of re-imported for every
-# workflow instance: measured, that halves the worker's memory per cached thread (~360 KB →
-# ~175 KB) and cuts its CPU ~20 %, and every cache miss creates an instance. What the
-# sandbox's runtime restrictions would catch there (clock, randomness, I/O) is checked
-# statically instead: tests/unit/test_import_rules.py. Models are pure and deterministic.
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "use_cases")
-)
 
 
 class TemporalUnreachable(RuntimeError):
@@ -138,6 +130,7 @@ def thread_worker(wiring: Wiring, client: Client) -> Worker:
         graceful_shutdown_timeout=WORKER_DRAIN_TIMEOUT,
         max_cached_workflows=wiring.settings.max_cached_workflows,
         workflow_runner=WORKFLOW_RUNNER,
+        interceptors=WORKFLOW_INTERCEPTORS,
     )
 
 

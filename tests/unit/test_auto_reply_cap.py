@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from activities.email import EmailActivities
@@ -40,3 +41,15 @@ async def test_human_written_mail_is_never_capped(tmp_path: Path) -> None:
         mail = automatic(n).model_copy(update={"headers": {}})
         assert not (await activities.send_email(mail)).suppressed
     assert len(sender.sent) == 3
+
+
+async def test_the_log_forgets_automatic_mail_older_than_a_day(tmp_path: Path) -> None:
+    log = SqliteAutoReplyLog(tmp_path / "a.sqlite")
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    await log.record(["robot@example.com"], now - timedelta(days=2))
+    await log.record(["robot@example.com"], now - timedelta(hours=2))
+    await log.record(["robot@example.com"], now)
+    ever = now - timedelta(days=30)
+    assert await log.sent_since("robot@example.com", ever) == 2
+    reopened = SqliteAutoReplyLog(tmp_path / "a.sqlite")
+    assert await reopened.sent_since("ROBOT@example.com", now - timedelta(hours=1)) == 1

@@ -108,9 +108,9 @@ def test_nothing_imports_the_orchestrator() -> None:
     assert bad == []
 
 
-# The worker passes `workflows` and `use_cases` through the sandbox (orchestrator/bootstrap.py:
-# WORKFLOW_RUNNER), so the sandbox's runtime restrictions do not see inside them; what they
-# would catch is checked here instead.
+# The worker passes `workflows` and `use_cases` through the sandbox
+# (orchestrator/workflow_runner.py: WORKFLOW_RUNNER), so the sandbox's runtime restrictions
+# do not see inside them; what they would catch is checked here instead.
 NONDETERMINISTIC_ATTRIBUTES = {
     "now",
     "utcnow",

@@ -16,7 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from orchestrator.bootstrap import WORKFLOW_RUNNER
+from orchestrator.workflow_runner import WORKFLOW_RUNNER
 from workflows.execute import ProcurementWorkflow, SupportWorkflow
 from workflows.thread import ThreadWorkflow
 
