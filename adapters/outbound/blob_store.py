@@ -4,7 +4,9 @@ A blob's name is its sha256, so writing is idempotent (a retry or a second copy 
 attachment costs nothing) and a reference can be checked against the bytes. Files are
 written to a temporary name, fsynced and renamed, so a crash never leaves a partial blob
 under a valid name. Received messages are also remembered by Message-ID (`raw/`), so an
-operator can reprocess one.
+operator can reprocess one. That pointer is written atomically but not fsynced (one fsync
+fewer per received mail, ~0.3 ms of CPU): the thread holds the raw blob's reference
+anyway, and a pointer a power loss left empty reads as "not kept".
 """
 
 from __future__ import annotations
@@ -58,22 +60,23 @@ class FileBlobStore:
 
     def _keep_raw(self, message_id: str, raw: bytes) -> BlobRef:
         ref = self._put(raw)
-        _write_atomically(self._raw_pointer(message_id), ref.sha256.encode())
+        _write_atomically(self._raw_pointer(message_id), ref.sha256.encode(), durable=False)
         return ref
 
     def _raw(self, message_id: str) -> bytes:
         try:
             sha256 = self._raw_pointer(message_id).read_text().strip()
-        except FileNotFoundError:
+            return self._get(sha256)
+        except (FileNotFoundError, BlobNotFound):
             raise BlobNotFound(f"no raw message kept for {message_id}") from None
-        return self._get(sha256)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with open(tmp, "wb") as out:
         out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
+        if durable:
+            out.flush()
+            os.fsync(out.fileno())
     os.replace(tmp, path)
