@@ -133,7 +133,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     async with bench_stack(log_level=args.log_level, keep=args.keep) as stack:
         stack.dump = args.dump
         worker = await stack.mailroom("worker")
-        smtp = await stack.mailroom("smtp")
+        bound = {"MAILROOM_MAX_BACKLOG_SECONDS": str(args.max_backlog)} if args.max_backlog else {}
+        smtp = await stack.mailroom("smtp", **bound)
         print(f"server {stack.target}, worker pid {worker.pid}, smtp pid {smtp.pid}")
         await smtp_pass(stack, f"{tag}-warm", args, mails=warmup)
         full = await smtp_pass(stack, f"{tag}-max", args, mails=args.mails)
@@ -206,6 +207,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=200)
     p.add_argument("--order", choices=ORDERS, default=ORDERS[0], help="see bench.mails")
     p.add_argument("--mailbox", default=MAILBOX, help="recipient (its flow, if any, runs)")
+    p.add_argument(
+        "--max-backlog", type=float, help="the adapter's MAILROOM_MAX_BACKLOG_SECONDS (default 2)"
+    )
     p.add_argument("--log-level", default="info", help="of the mailroom processes (as `up`)")
     p.add_argument("--keep", action="store_true", help="keep the temp data dir")
     p.add_argument("--dump", type=Path, help="write per-mail [pass, id, sent, 250, applied]")
