@@ -51,7 +51,11 @@ class Settings(BaseSettings):
     max_message_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
     max_in_flight: Annotated[int, Field(gt=0)] = 256
     # Defer new mail while accepted mail waits longer than this to be applied (0: never).
-    max_backlog_seconds: Annotated[float, Field(ge=0)] = 2.0
+    # A sending MTA retries a 451 after minutes, so deferring costs far more delay than
+    # queueing: the bound only stops a backlog that keeps growing. Measured flat out, the
+    # stack applies ~130 mails/s with a p99 of 2.5 s; a 2 s bound sat inside that tail and
+    # held it to ~80 mails/s.
+    max_backlog_seconds: Annotated[float, Field(ge=0)] = 10.0
     messages_per_run: Annotated[int, Field(ge=10)] = 500
     log_level: str = "info"
     # flows (procurement, support)

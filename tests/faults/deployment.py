@@ -96,6 +96,8 @@ class Deployment:
             "MAILROOM_TASK_QUEUE": self.task_queue,
             "MAILROOM_SMTP_PORT": str(self.smtp_port),
             "MAILROOM_REPLY_TOKEN_SECRET": f"secret-{tag}",
+            # A tighter bound than the default, so the worker-killed test sees deferrals soon.
+            "MAILROOM_MAX_BACKLOG_SECONDS": "2",
             **env,
         }
         self.children: list[Child] = []
