@@ -105,6 +105,12 @@ async def test_the_sla_counts_from_the_customers_latest_mail(hurried: Harness) -
     await asyncio.sleep(0.5)  # the customer writes again half-way through the SLA
     await hurried.send(1, **UNKNOWN)
     await wait_for(lambda: hurried.mails("reminder"), what="the reminder")
+
+    async def reminded_in_history() -> bool:
+        # A child flow reports its stages to the thread once settled: after the mail.
+        return any(c.stage == "reminded" for c in (await hurried.state()).history)
+
+    await wait_for(reminded_in_history, what="the reminder in the thread's history")
     history = (await hurried.state()).history
     waits = [c.at for c in history if c.stage == "waiting_for_customer"]
     reminded = next(c.at for c in history if c.stage == "reminded")
