@@ -137,6 +137,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         smtp = await stack.mailroom("smtp", **bound)
         print(f"server {stack.target}, worker pid {worker.pid}, smtp pid {smtp.pid}")
         await smtp_pass(stack, f"{tag}-warm", args, mails=warmup)
+        if args.paced:
+            paced = await smtp_pass(stack, f"{tag}-paced", args, mails=args.mails, rate=args.paced)
+            paced.show()
+            return {
+                "rate": round(paced.rate, 1),
+                "p50_ms": paced.latency.p50_ms,
+                "p99_ms": paced.latency.p99_ms,
+                "mails": args.mails,
+            }
         full = await smtp_pass(stack, f"{tag}-max", args, mails=args.mails)
         full.show()
         minimal = await stack.spawn(
@@ -209,6 +218,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mailbox", default=MAILBOX, help="recipient (its flow, if any, runs)")
     p.add_argument(
         "--max-backlog", type=float, help="the adapter's MAILROOM_MAX_BACKLOG_SECONDS (default 2)"
+    )
+    p.add_argument(
+        "--paced", type=float, help="only one SMTP pass at this rate (mails/s): for profiling"
     )
     p.add_argument("--log-level", default="info", help="of the mailroom processes (as `up`)")
     p.add_argument("--keep", action="store_true", help="keep the temp data dir")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
@@ -53,8 +54,18 @@ async def start_server(wiring: Wiring, stack: AsyncExitStack) -> None:
     )
 
 
+def freeze_startup_heap() -> None:
+    """Move what start-up allocated (modules, the SDK, pydantic schemas: ~80 MB) out of the
+    garbage collector's sight. A full collection walks every tracked object; in the worker
+    that was a ~95 ms pause every ~15 s under load, stalling every workflow task in flight
+    (the p99 tail). These objects live as long as the process anyway."""
+    gc.collect()
+    gc.freeze()
+
+
 async def start_worker(wiring: Wiring, client: Client, stack: AsyncExitStack) -> None:
     worker = thread_worker(wiring, client)
+    freeze_startup_heap()
     task = asyncio.create_task(worker.run())
 
     async def drain() -> None:

@@ -108,9 +108,9 @@ def test_nothing_imports_the_orchestrator() -> None:
     assert bad == []
 
 
-# The worker passes `workflows` and `use_cases` through the sandbox
-# (orchestrator/workflow_runner.py: WORKFLOW_RUNNER), so the sandbox's runtime restrictions
-# do not see inside them; what they would catch is checked here instead.
+# The worker runs workflows unsandboxed (orchestrator/workflow_runner.py: WORKFLOW_RUNNER):
+# the workflow tests run them in the SDK's sandbox, and what its runtime restrictions would
+# catch is also checked here, statically, for paths the tests may not take.
 NONDETERMINISTIC_ATTRIBUTES = {
     "now",
     "utcnow",
