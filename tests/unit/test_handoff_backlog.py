@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from adapters.outbound.temporal_backlog import HandoffBacklog
+from adapters.outbound.temporal_backlog import HandoffBacklog, probe_interval_for
 
 LIMIT = timedelta(seconds=2)
 
@@ -139,3 +139,10 @@ async def test_a_thread_that_cannot_be_described_keeps_what_was_known_and_waits_
 
 async def test_nothing_handed_off_means_no_backlog(backlog: HandoffBacklog) -> None:
     assert await backlog.probe() == 0.0 and not backlog.overloaded
+
+
+def test_probes_come_less_often_for_a_looser_bound() -> None:
+    # Each probe is a DescribeWorkflowExecution the server pays for.
+    assert probe_interval_for(timedelta(seconds=10)) == timedelta(milliseconds=500)
+    assert probe_interval_for(timedelta(seconds=2)) == timedelta(milliseconds=250)
+    assert probe_interval_for(timedelta(minutes=5)) == timedelta(seconds=1)
