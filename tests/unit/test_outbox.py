@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email import policy
 from pathlib import Path
 
+from adapters.outbound.mime_out import CachedHeaderRegistry, to_mime
 from adapters.outbound.outbox import MaildirOutbox
 from use_cases.models import OutboundEmail
 
@@ -45,3 +48,23 @@ async def test_entries_carry_the_threading_headers(tmp_path: Path) -> None:
 
 def test_an_empty_outbox_lists_nothing(tmp_path: Path) -> None:
     assert MaildirOutbox(tmp_path / "missing").entries() == []
+
+
+def test_replies_are_built_byte_for_byte_as_the_stdlib_builds_them() -> None:
+    """The header-class cache changes the cost of building a reply, not the reply."""
+    mail = OutboundEmail(
+        message_id="<r1@mailroom.local>",
+        from_addr="support@mailroom.local",
+        to=("Jörg Müller <j@example.com>", "b@example.com"),
+        subject="Re: Passwort zurücksetzen ✓ " + "lang " * 30,
+        text="Grüße\n" * 5,
+        in_reply_to="<x@y>",
+        references=("<w@y>", "<x@y>"),
+        reply_to="support+token@mailroom.local",
+        headers={"Auto-Submitted": "auto-replied"},
+    )
+    at = datetime(2026, 11, 22, tzinfo=UTC)
+    ours = to_mime(mail, sent_at=at)
+    assert isinstance(getattr(ours.policy, "header_factory", None), CachedHeaderRegistry)
+    stdlib = to_mime(mail, sent_at=at, mime_policy=policy.default)
+    assert ours.as_bytes() == stdlib.as_bytes()
