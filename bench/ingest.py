@@ -217,7 +217,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--order", choices=ORDERS, default=ORDERS[0], help="see bench.mails")
     p.add_argument("--mailbox", default=MAILBOX, help="recipient (its flow, if any, runs)")
     p.add_argument(
-        "--max-backlog", type=float, help="the adapter's MAILROOM_MAX_BACKLOG_SECONDS (default 2)"
+        "--max-backlog", type=float, help="the adapter's MAILROOM_MAX_BACKLOG_SECONDS (default 10)"
     )
     p.add_argument(
         "--paced", type=float, help="only one SMTP pass at this rate (mails/s): for profiling"

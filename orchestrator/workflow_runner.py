@@ -3,7 +3,8 @@ without keeping each cached run's first activation alive.
 
 The SDK decodes each activation into one protobuf (upb) arena, and any object taken from a
 message keeps its whole arena alive. A run keeps two such objects for its lifetime: the
-`last_completion_result` of its start, and the headers of its workflow input. Each pins
+`last_completion_result` of its start, and the headers of its workflow input (and, when
+set, its info's headers and memo and the previous run's failure). Each pins
 the run's first activation: its arguments, the mail its first signal carried, and the
 decoded copies of both. Measured: ~35 KB per cached thread (183 → 148 KB). The runner and
 the interceptor below hand the SDK detached copies, so the arena goes once the first
@@ -17,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.failure.v1 import Failure
 from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
@@ -41,8 +43,9 @@ def _detached_headers(headers: Mapping[str, Payload]) -> dict[str, Payload]:
 
 
 class DetachedStartRunner(WorkflowRunner):
-    """Runs workflows with `inner`, giving each instance a copy of its start's
-    `last_completion_result` instead of a view into the first activation."""
+    """Runs workflows with `inner`, giving each instance copies of what it keeps from its
+    start (`last_completion_result`, `last_failure`, the headers and memo in its info)
+    instead of views into the first activation."""
 
     def __init__(self, inner: WorkflowRunner) -> None:
         self.inner = inner
@@ -53,7 +56,21 @@ class DetachedStartRunner(WorkflowRunner):
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
         result = Payloads()
         result.CopyFrom(det.last_completion_result)
-        return self.inner.create_instance(dataclasses.replace(det, last_completion_result=result))
+        failure = None
+        if det.last_failure is not None:
+            failure = Failure()
+            failure.CopyFrom(det.last_failure)
+        # Info's headers and memo hold payloads from the activation too (none today: no
+        # interceptor sets headers and threads carry no memo; detached for when they do).
+        info = dataclasses.replace(
+            det.info,
+            headers=_detached_headers(det.info.headers),
+            raw_memo=_detached_headers(det.info.raw_memo),
+        )
+        detached = dataclasses.replace(
+            det, last_completion_result=result, last_failure=failure, info=info
+        )
+        return self.inner.create_instance(detached)
 
     def set_worker_level_failure_exception_types(
         self, types: Sequence[type[BaseException]]
@@ -78,14 +95,15 @@ class _DetachHeaders(WorkflowInboundInterceptor):
         return await super().execute_workflow(input)
 
 
-# Production runs workflows unsandboxed. The sandbox's runtime restrictions (clock,
-# randomness, I/O) never reached our code there: it had to pass `workflows` and `use_cases`
-# through (re-importing them for every instance doubled the memory per cached thread), and
-# passed-through modules run unrestricted. What was left was its cost on every activation,
-# measured at 66 mails/s: worker CPU 36.0 → 29.0 s per 4 000 mails, p99 432 → 193 ms (new
-# threads opening: p50 173 → 67 ms). The guard is in the tests instead: the workflow tests
-# run the same workflows in the SDK's default sandbox, which re-imports and restricts them
-# (tests/workflows/harness.py), and tests/unit/test_import_rules.py checks the code
-# statically.
+# Production runs workflows unsandboxed. The sandbox's import-time isolation and most of its
+# runtime restrictions (clock, randomness, I/O modules) never reached our code: it had to
+# pass `workflows` and `use_cases` through (re-importing them for every instance doubled the
+# memory per cached thread), and passed-through modules run unrestricted but for the
+# builtins `open` and `input`. What was left was its cost on every activation, measured at
+# 66 mails/s: worker CPU 36.0 → 29.0 s per 4 000 mails, p99 432 → 193 ms (new threads
+# opening: p50 173 → 67 ms). The guard is in the tests instead: the workflow tests run the
+# same workflows in the SDK's default sandbox, which re-imports and restricts them
+# (tests/workflows/harness.py), and tests/unit/test_import_rules.py checks statically every
+# module workflow code imports from `workflows` and `use_cases`.
 WORKFLOW_RUNNER = DetachedStartRunner(UnsandboxedWorkflowRunner())
 WORKFLOW_INTERCEPTORS = (DetachedInputInterceptor(),)

@@ -95,7 +95,9 @@ class HandoffBacklog:
     ) -> None:
         self.task_age = task_age
         self.limit = limit.total_seconds()
-        self.probe_interval = (probe_interval or probe_interval_for(limit)).total_seconds()
+        if probe_interval is None:
+            probe_interval = probe_interval_for(limit)
+        self.probe_interval = probe_interval.total_seconds()
         self.probed_per_round = probed_per_round
         self.clock = clock
         # In order of first hand-off; probed from the front, still-pending ones go to the back.

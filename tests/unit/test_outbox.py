@@ -64,7 +64,8 @@ def test_replies_are_built_byte_for_byte_as_the_stdlib_builds_them() -> None:
         headers={"Auto-Submitted": "auto-replied"},
     )
     at = datetime(2026, 11, 22, tzinfo=UTC)
-    ours = to_mime(mail, sent_at=at)
-    assert isinstance(getattr(ours.policy, "header_factory", None), CachedHeaderRegistry)
-    stdlib = to_mime(mail, sent_at=at, mime_policy=policy.default)
-    assert ours.as_bytes() == stdlib.as_bytes()
+    stdlib = to_mime(mail, sent_at=at, mime_policy=policy.default).as_bytes()
+    for _ in range(2):  # the second one is built from cached header classes
+        ours = to_mime(mail, sent_at=at)
+        assert isinstance(getattr(ours.policy, "header_factory", None), CachedHeaderRegistry)
+        assert ours.as_bytes() == stdlib

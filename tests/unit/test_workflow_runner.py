@@ -3,10 +3,11 @@ otherwise keep as views into the run's first activation (pinning all of it in me
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, cast
 
 from temporalio.api.common.v1 import Payload
-from temporalio.bridge.proto.workflow_activation import WorkflowActivation
+from temporalio.bridge.proto.workflow_activation import InitializeWorkflow, WorkflowActivation
 from temporalio.worker import (
     ExecuteWorkflowInput,
     WorkflowInboundInterceptor,
@@ -14,7 +15,7 @@ from temporalio.worker import (
     WorkflowInstanceDetails,
     WorkflowRunner,
 )
-from temporalio.workflow import _Definition
+from temporalio.workflow import Info, _Definition
 
 from orchestrator.workflow_runner import DetachedStartRunner, _DetachHeaders
 
@@ -24,6 +25,7 @@ def first_activation() -> WorkflowActivation:
     start = activation.jobs.add().initialize_workflow
     start.last_completion_result.payloads.add(data=b'"previous run"')
     start.headers["trace"].CopyFrom(Payload(data=b'"abc"'))
+    start.memo.fields["team"].CopyFrom(Payload(data=b'"sales"'))
     activation.jobs.add().signal_workflow.input.add(data=b'{"mail": "a large body"}')
     return activation
 
@@ -40,20 +42,27 @@ class RecordingRunner(WorkflowRunner):
         return cast(WorkflowInstance, None)
 
 
+def info_of(start: InitializeWorkflow) -> Info:
+    """An Info as the SDK builds it: its headers and memo hold the activation's payloads."""
+    unused: dict[str, Any] = {field.name: None for field in dataclasses.fields(Info)}
+    return Info(**{**unused, "headers": dict(start.headers), "raw_memo": dict(start.memo.fields)})
+
+
 def details(activation: WorkflowActivation) -> WorkflowInstanceDetails:
     unused: Any = None
+    start = activation.jobs[0].initialize_workflow
     return WorkflowInstanceDetails(
         payload_converter_factory=unused,
         failure_converter_class=unused,
         interceptor_classes=[],
         defn=unused,
-        info=unused,
+        info=info_of(start),
         randomness_seed=7,
         extern_functions={},
         disable_eager_activity_execution=False,
         worker_level_failure_exception_types=[],
         patch_activation_callback=None,
-        last_completion_result=activation.jobs[0].initialize_workflow.last_completion_result,
+        last_completion_result=start.last_completion_result,
         last_failure=None,
     )
 
@@ -65,10 +74,15 @@ def test_each_instance_gets_its_own_copy_of_the_previous_runs_result() -> None:
     given = inner.created[0]
     assert given.last_completion_result.payloads[0].data == b'"previous run"'
     assert given.randomness_seed == 7, "everything else is passed as it was"
-    activation.jobs[0].initialize_workflow.last_completion_result.payloads[0].data = b"reused"
+    start = activation.jobs[0].initialize_workflow
+    start.last_completion_result.payloads[0].data = b"reused"
+    start.headers["trace"].data = b"reused"
+    start.memo.fields["team"].data = b"reused"
     assert given.last_completion_result.payloads[0].data == b'"previous run"', (
         "still a view into the activation"
     )
+    assert given.info.headers["trace"].data == b'"abc"'
+    assert given.info.raw_memo["team"].data == b'"sales"'
 
 
 class RecordingInbound(WorkflowInboundInterceptor):
