@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from temporalio.api.common.v1 import Payload, Payloads
-from temporalio.api.failure.v1 import Failure
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
 from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
@@ -31,15 +31,18 @@ from temporalio.worker import (
 )
 from temporalio.workflow import _Definition
 
+M = TypeVar("M", bound=Message)
 
-def _detached_payload(payload: Payload) -> Payload:
-    copy = Payload()
-    copy.CopyFrom(payload)
+
+def _detached(message: M) -> M:
+    """A copy in its own arena: keeping it keeps nothing else alive."""
+    copy = type(message)()
+    copy.CopyFrom(message)
     return copy
 
 
 def _detached_headers(headers: Mapping[str, Payload]) -> dict[str, Payload]:
-    return {name: _detached_payload(value) for name, value in headers.items()}
+    return {name: _detached(value) for name, value in headers.items()}
 
 
 class DetachedStartRunner(WorkflowRunner):
@@ -54,12 +57,8 @@ class DetachedStartRunner(WorkflowRunner):
         self.inner.prepare_workflow(defn)
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
-        result = Payloads()
-        result.CopyFrom(det.last_completion_result)
-        failure = None
-        if det.last_failure is not None:
-            failure = Failure()
-            failure.CopyFrom(det.last_failure)
+        result = _detached(det.last_completion_result)
+        failure = _detached(det.last_failure) if det.last_failure is not None else None
         # Info's headers and memo hold payloads from the activation too (none today: no
         # interceptor sets headers and threads carry no memo; detached for when they do).
         info = dataclasses.replace(

@@ -145,16 +145,16 @@ def nondeterministic_uses(path: Path) -> list[str]:
 
 def workflow_code() -> list[Path]:
     """`workflows/` and every module of ours it imports, transitively."""
-    todo, seen = modules("workflows"), set[Path]()
-    while todo:
-        path = todo.pop()
+    to_read, seen = modules("workflows"), set[Path]()
+    while to_read:
+        path = to_read.pop()
         if path in seen:
             continue
         seen.add(path)
         for name in imports_of(path):
             ours = ROOT / (name.replace(".", "/") + ".py")
             if top(name) in {"workflows", "use_cases"} and ours.exists():
-                todo.append(ours)
+                to_read.append(ours)
     return sorted(seen)
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -102,8 +101,12 @@ async def test_the_sla_counts_from_the_customers_latest_mail(hurried: Harness) -
     reminder still waits the full SLA (1 s here) from the latest mail."""
     await hurried.send(0, **KNOWN)
     await wait_for(lambda: _waited(hurried, 1), what="the answer")
-    await asyncio.sleep(0.5)  # the customer writes again half-way through the SLA
-    await hurried.send(1, **UNKNOWN)
+    first_wait = next(
+        c.at for c in (await hurried.state()).history if c.stage == "waiting_for_customer"
+    )
+    half_way = first_wait + timedelta(seconds=0.5)  # of the 1 s SLA, by the workflow's clock
+    await wait_for(lambda: datetime.now(UTC) >= half_way, what="half-way through the SLA")
+    await hurried.send(1, **UNKNOWN)  # the customer writes again
     await wait_for(lambda: hurried.mails("reminder"), what="the reminder")
 
     async def reminded_in_history() -> bool:
