@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from activities.agents import AgentActivities
 from activities.email import EmailActivities
 from activities.procurement import ProcurementActivities
+from activities.signals import SignalActivities
 from adapters.agents.openai_compat import OpenAICompatibleAgent
 from adapters.agents.rules import RuleBasedAgent, load_knowledge_base
 from adapters.inbound.mime import parse_email
@@ -26,6 +27,7 @@ from adapters.outbound.outbox import MaildirOutbox
 from adapters.outbound.smtp_sender import SentLog, SmtpRelaySender
 from adapters.outbound.temporal_backlog import HandoffBacklog, pending_task_age
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
+from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from adapters.outbound.thread_index import SqliteThreadIndex
 from orchestrator.flow_settings import flow_config, policy_rules
 from orchestrator.settings import Settings, parse_host_port
@@ -126,7 +128,7 @@ def thread_worker(wiring: Wiring, client: Client) -> Worker:
         client,
         task_queue=wiring.settings.task_queue,
         workflows=[ThreadWorkflow, ProcurementWorkflow, SupportWorkflow],
-        activities=worker_activities(wiring),
+        activities=worker_activities(wiring, client),
         graceful_shutdown_timeout=WORKER_DRAIN_TIMEOUT,
         max_cached_workflows=wiring.settings.max_cached_workflows,
         workflow_runner=WORKFLOW_RUNNER,
@@ -141,8 +143,9 @@ def make_agent(settings: Settings) -> Agent:
     return RuleBasedAgent(load_knowledge_base(settings.kb_file) if settings.kb_file else None)
 
 
-def worker_activities(wiring: Wiring) -> list[Callable[..., Any]]:
+def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]]:
     agents = AgentActivities(wiring.agent)
+    signals = SignalActivities(TemporalWorkflowSignals(client))
     procurement = ProcurementActivities(wiring.ledger, policy_rules(wiring.settings))
     return [
         EmailActivities(
@@ -156,6 +159,7 @@ def worker_activities(wiring: Wiring) -> list[Callable[..., Any]]:
         agents.answer_from_kb,
         procurement.check_policy,
         procurement.create_purchase_order,
+        signals.report_to_thread,
     ]
 
 

@@ -115,6 +115,19 @@ class FlowStart(BaseModel):
     resume: FlowSnapshot | None = None
 
 
+class ProgressReport(BaseModel):
+    """Where a child flow came to rest, for its thread (its FLOW_PROGRESS signal)."""
+
+    workflow_id: str
+    signal: str
+    request_id: str  # the same on every attempt of one report: the server applies it once
+    progress: FlowProgress
+
+
+class SignalOutcome(BaseModel):
+    delivered: bool  # False: no run of the workflow is open (it has completed)
+
+
 APPROVE_WORDS = re.compile(r"^\s*(approve|approved|yes,? approved?|ok,? approved?)\b", re.I)
 REJECT_WORDS = re.compile(r"^\s*(reject|rejected|denied|decline|declined)\b", re.I)
 SOLVED_WORDS = re.compile(

@@ -280,6 +280,9 @@ class FlowProgress(BaseModel):
     po_number: str | None = None
     history: list[StageChange] = Field(default_factory=list)
     delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
+    # The child flow's workflow id, on reports sent by local activity: a retried one can
+    # arrive late, and must not touch a thread that has moved on to another flow.
+    reporter: str | None = None
 
 
 class FlowSnapshot(BaseModel):

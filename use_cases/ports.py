@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from pydantic import BaseModel
+
 from use_cases.flows import (
     ApprovalDecision,
     Classification,
@@ -165,3 +167,13 @@ class AutoReplyLog(Protocol):
     async def sent_since(self, recipient: str, since: datetime) -> int: ...
 
     async def record(self, recipients: Sequence[str], at: datetime) -> None: ...
+
+
+class WorkflowSignals(Protocol):
+    """A signal from one of our workflows to another, sent by an activity (a child flow's
+    progress to its thread: see activities/signals.py)."""
+
+    async def signal(self, workflow_id: str, name: str, arg: BaseModel, *, request_id: str) -> bool:
+        """Signal the open run of `workflow_id`, at most once per `request_id` in that run;
+        False when no run is open."""
+        ...

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.flow import FlowRuntime, Reporter
 from workflows.procurement import ProcurementFlow
+from workflows.reports import by_local_activity, report_progress
 from workflows.settled import OnceSettled
 from workflows.support import SupportFlow
 from workflows.versions import FEWER_EVENTS_PER_MAIL
@@ -167,6 +168,11 @@ class SupportWorkflow(_FlowWorkflow):
 
 
 async def _tell(thread_workflow_id: str, progress: FlowProgress) -> None:
+    if by_local_activity():
+        progress = progress.model_copy(update={"reporter": workflow.info().workflow_id})
+        if not await report_progress(thread_workflow_id, FLOW_PROGRESS, progress):
+            workflow.logger.info("thread %s did not take progress", thread_workflow_id)
+        return
     parent = workflow.get_external_workflow_handle(thread_workflow_id)
     try:
         await parent.signal(FLOW_PROGRESS, progress)

@@ -95,7 +95,11 @@ class FlowRouter:
             await self.flow.complete()
 
     def apply(self, progress: FlowProgress) -> None:
+        """Idempotent: a report applied again changes nothing (see activities/signals.py)."""
         state = self.state
+        if progress.reporter is not None and progress.reporter != state.flow_workflow_id:
+            workflow.logger.info("progress of earlier flow %s ignored", progress.reporter)
+            return
         state.flow, state.stage = progress.flow, progress.stage
         state.pending_approval = progress.pending_approval
         state.po_number = progress.po_number or state.po_number

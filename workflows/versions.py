@@ -10,3 +10,7 @@ run is cached (measured: ~5 KB of RSS per patch per cached thread, four patches 
 # (workflows/execute.py, workflows/routing.py), replies to the outbox by local activity
 # (workflows/sending.py).
 FEWER_EVENTS_PER_MAIL = "fewer-events-per-mail"
+
+# A child flow's progress reports go to its thread by local activity (workflows/reports.py)
+# instead of the workflow's own signal command.
+PROGRESS_BY_LOCAL_ACTIVITY = "progress-by-local-activity"

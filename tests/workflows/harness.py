@@ -115,6 +115,6 @@ async def thread_harness(
         env.client,
         task_queue=task_queue,
         workflows=[ThreadWorkflow, ProcurementWorkflow, SupportWorkflow],
-        activities=worker_activities(wiring),
+        activities=worker_activities(wiring, env.client),
     ):
         yield Harness(env, gateway, sender, mailbox, settings)

@@ -1,10 +1,12 @@
 """What a flow shows outside itself: its stage as search attributes (the Web UI filters
 threads by them) and, from a child workflow, its progress to the thread. A step through
 several stages costs at most one upsert and one signal, of the stage the flow came to rest
-at."""
+at; a child sends its reports by local activity, not by a signal command (which costs it
+one more workflow task per report)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,11 +17,20 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
 from use_cases.flows import FlowConfig, FlowMode
+from use_cases.models import FlowProgress, StageChange
+from workflows.execute import FLOW_PROGRESS
+from workflows.routing import STAGE_ATTRIBUTE
+
+STAGE_KEY = STAGE_ATTRIBUTE.name
 
 MAILBOX = "support@mailroom.local"
 KNOWN = {"subject": "Forgot my password", "text": "I forgot my password and cannot login."}
 UPSERT = EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
 SIGNAL_OUT = EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
+SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+STAGE_UPSERTS = "stage upserts"
+REPORTS = "progress reports received"
+SIGNAL_COMMANDS = "signal commands of the flow"
 
 
 @pytest.mark.parametrize("mode", [FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
@@ -45,9 +56,10 @@ async def test_each_answer_reports_where_the_flow_rests_not_every_stage_passed(
             await wait_for(lambda n=n: _waited(h, n + 1), what=f"answer {n}")  # type: ignore[misc]
         after = await _counts(h, flow_id)
         # Each step passed `answered` and came back to rest where it was: nothing to upsert.
-        assert after[UPSERT] == before[UPSERT]
+        assert after[STAGE_UPSERTS] == before[STAGE_UPSERTS]
         if mode is FlowMode.CHILD:
-            assert after[SIGNAL_OUT] - before[SIGNAL_OUT] == 3
+            assert after[REPORTS] - before[REPORTS] == 3
+            assert after[SIGNAL_COMMANDS] == 0
         query = (
             f'WorkflowId = "{h.thread_id}" AND MailroomFlow = "support" '
             'AND MailroomStage = "waiting_for_customer"'
@@ -64,11 +76,81 @@ async def _listed(client: Client, query: str) -> bool:
     return [w async for w in client.list_workflows(query)] != []
 
 
-async def _counts(h: Harness, flow_id: str) -> dict[EventType.ValueType, int]:
-    """Upserts in the thread's history; progress signals sent from the flow's (if a child)."""
+async def _counts(h: Harness, flow_id: str) -> dict[str, int]:
+    """In the thread's history: upserts of the flow's stage (not the SDK's own upserts of
+    patch ids) and progress reports received; signal commands in the flow's (a child)."""
     thread = await h.env.client.get_workflow_handle(h.thread_id).fetch_history()
     flow = await h.env.client.get_workflow_handle(flow_id).fetch_history()
     return {
-        UPSERT: sum(e.event_type == UPSERT for e in thread.events),
-        SIGNAL_OUT: sum(e.event_type == SIGNAL_OUT for e in flow.events if flow_id != h.thread_id),
+        STAGE_UPSERTS: sum(
+            e.event_type == UPSERT
+            and STAGE_KEY
+            in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            for e in thread.events
+        ),
+        REPORTS: sum(
+            e.event_type == SIGNALED
+            and e.workflow_execution_signaled_event_attributes.signal_name == FLOW_PROGRESS
+            for e in thread.events
+        ),
+        SIGNAL_COMMANDS: sum(
+            e.event_type == SIGNAL_OUT for e in flow.events if flow_id != h.thread_id
+        ),
     }
+
+
+async def test_a_report_arriving_again_or_from_an_earlier_flow_changes_nothing(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """A child's report goes by local activity, which runs again when its workflow task is
+    retried: the thread may hear a report twice, or late, after it moved to another flow."""
+    config = FlowConfig(modes={"support": FlowMode.CHILD}, search_attributes=True)
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox=MAILBOX, flow_config=config
+    ) as h:
+        await h.send(0, **KNOWN)
+        await wait_for(lambda: _waited(h, 1), what="the first answer")
+        before = await h.state()
+        last = FlowProgress(
+            flow="support",
+            stage=before.stage or "",
+            history=before.history,
+            reporter=f"{h.thread_id}-support-1",
+        )
+        earlier_flow = FlowProgress(
+            flow="procurement",
+            stage="ordered",
+            finished=True,
+            po_number="PO-1",
+            history=[StageChange(stage="ordered", at=datetime.now(UTC))],
+            reporter=f"{h.thread_id}-procurement-0",
+        )
+        thread = h.env.client.get_workflow_handle(h.thread_id)
+        heard = len(await _reports_received(h))
+        await thread.signal(FLOW_PROGRESS, last)
+        await thread.signal(FLOW_PROGRESS, earlier_flow)
+        await wait_for(lambda: _reports_handled(h, heard + 2), what="both reports handled")
+        after = await h.state()
+        assert after.model_dump(exclude={"message_ids"}) == before.model_dump(
+            exclude={"message_ids"}
+        )
+
+
+async def _reports_received(h: Harness) -> list[int]:
+    """Positions of the FLOW_PROGRESS signals the thread has handled (a workflow task
+    completed after them)."""
+    history = await h.env.client.get_workflow_handle(h.thread_id).fetch_history()
+    events = list(history.events)
+    completed = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    return [
+        i
+        for i, e in enumerate(events)
+        if e.event_type == SIGNALED
+        and e.workflow_execution_signaled_event_attributes.signal_name == FLOW_PROGRESS
+        and any(later.event_type == completed for later in events[i:])
+    ]
+
+
+async def _reports_handled(h: Harness, count: int) -> bool:
+    """`count` reports in the history, each followed by a completed workflow task."""
+    return len(await _reports_received(h)) >= count

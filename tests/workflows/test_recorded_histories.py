@@ -4,7 +4,10 @@ The fixtures were recorded at commit 7a5c958, before the code behind the
 `fewer-events-per-mail` patch (workflows/versions.py: shared SLA timer, upserts and flow
 progress once settled, replies to the outbox by local activity): a support and a
 procurement thread, inline and as child flows, each through stages, replies, an approval
-or the SLA timers to the end, with search attributes on.
+or the SLA timers to the end, with search attributes on. The `*-reports-by-activity`
+fixtures were recorded after the `progress-by-local-activity` patch (a child's progress
+reaches its thread by local activity, workflows/reports.py): a support child answered,
+asked again and solved; a procurement child approved and ordered.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ def test_there_are_recorded_histories_of_every_flow_and_mode() -> None:
     names = {p.stem for p in HISTORIES}
     for flow in ("support", "procurement"):
         assert {f"{flow}-inline-thread", f"{flow}-child-thread", f"{flow}-child-flow"} <= names
+        assert {
+            f"{flow}-child-thread-reports-by-activity",
+            f"{flow}-child-flow-reports-by-activity",
+        } <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -1,0 +1,65 @@
+"""A child flow's progress reaches its thread once per report, by a signal with the
+report's own request id (adapters/outbound/temporal_signals.py), on the real dev server."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.outbound.temporal_signals import TemporalWorkflowSignals
+from use_cases.models import FlowProgress
+
+SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+
+
+async def _signals_in(client: Client, workflow_id: str) -> list[str]:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return [
+        e.workflow_execution_signaled_event_attributes.input.payloads[0].data.decode()
+        for e in history.events
+        if e.event_type == SIGNALED
+    ]
+
+
+async def _idle_workflow(client: Client, task_queue: str) -> str:
+    """A run that stays open: no worker serves its task queue."""
+    workflow_id = f"signals-{uuid.uuid4()}"
+    await client.start_workflow("Idle", id=workflow_id, task_queue=task_queue)
+    return workflow_id
+
+
+async def test_a_report_sent_again_with_its_request_id_is_applied_once(
+    dev_server: WorkflowEnvironment, task_queue: str
+) -> None:
+    client = dev_server.client
+    workflow_id = await _idle_workflow(client, task_queue)
+    signals = TemporalWorkflowSignals(client)
+    answered = FlowProgress(flow="support", stage="answered")
+    waiting = FlowProgress(flow="support", stage="waiting_for_customer")
+
+    assert await signals.signal(workflow_id, "FLOW_PROGRESS", answered, request_id="r1")
+    assert await signals.signal(workflow_id, "FLOW_PROGRESS", answered, request_id="r1")  # retry
+    assert await signals.signal(workflow_id, "FLOW_PROGRESS", waiting, request_id="r2")
+
+    received = [
+        FlowProgress.model_validate_json(s).stage for s in await _signals_in(client, workflow_id)
+    ]
+    assert received == ["answered", "waiting_for_customer"]
+
+
+async def test_a_report_to_a_completed_workflow_is_not_delivered(
+    dev_server: WorkflowEnvironment, task_queue: str
+) -> None:
+    client = dev_server.client
+    workflow_id = await _idle_workflow(client, task_queue)
+    await client.get_workflow_handle(workflow_id).terminate("the thread completed")
+    signals = TemporalWorkflowSignals(client)
+
+    progress = FlowProgress(flow="support", stage="closed", finished=True)
+    assert not await signals.signal(workflow_id, "FLOW_PROGRESS", progress, request_id="r1")
+    assert not await signals.signal(
+        f"never-{uuid.uuid4()}", "FLOW_PROGRESS", progress, request_id="r2"
+    )

@@ -1,0 +1,51 @@
+"""A child flow's progress to its thread, by local activity (why: activities/signals.py);
+histories recorded before keep their signal commands (patched)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.signals import SignalActivities
+    from use_cases.flows import ProgressReport
+    from use_cases.models import FlowProgress
+
+from workflows.sending import LOCAL_RETRY_THRESHOLD
+from workflows.versions import PROGRESS_BY_LOCAL_ACTIVITY
+
+REPORT_TIMEOUT = timedelta(seconds=10)
+# No attempt limit: a signal to a running workflow fails only while the server is away, and
+# the report must arrive when it is back. Retries that back off past LOCAL_RETRY_THRESHOLD
+# wait on a server timer instead of holding the workflow task.
+REPORT_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+
+
+def by_local_activity() -> bool:
+    return workflow.patched(PROGRESS_BY_LOCAL_ACTIVITY)
+
+
+async def report_progress(thread_workflow_id: str, signal: str, progress: FlowProgress) -> bool:
+    """True when the thread's open run took `progress`."""
+    report = ProgressReport(
+        workflow_id=thread_workflow_id,
+        signal=signal,
+        # The same on every attempt and replay of this call, new for every call; the run id
+        # keeps the runs of one flow apart.
+        request_id=f"{workflow.info().run_id}/{workflow.uuid4()}",
+        progress=progress,
+    )
+    outcome = await workflow.execute_local_activity_method(
+        SignalActivities.report_to_thread,
+        report,
+        start_to_close_timeout=REPORT_TIMEOUT,
+        retry_policy=REPORT_RETRY,
+        local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+    )
+    return outcome.delivered
