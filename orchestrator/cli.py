@@ -7,13 +7,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
 from temporalio.service import RPCError
 
 from orchestrator import bootstrap as wiring_module
+from orchestrator.cli_mail import EXIT_ERROR, CliError, cmd_replay, cmd_reprocess, cmd_send
 from orchestrator.cli_threads import (
     cmd_complete,
     cmd_decide,
@@ -23,21 +22,14 @@ from orchestrator.cli_threads import (
     cmd_threads,
 )
 from orchestrator.logs import configure_logging
-from orchestrator.replay import REPLAY_LANES, mailboxes_for, replay
+from orchestrator.replay import REPLAY_LANES
 from orchestrator.runner import run_async
-from orchestrator.send import SendFailed, send_file
-from orchestrator.services import check_imap, run_parts, start_backlog
-from orchestrator.settings import Settings, SettingsError, load_settings, masked, parse_host_port
+from orchestrator.send import SendFailed
+from orchestrator.services import check_imap, run_parts
+from orchestrator.settings import Settings, SettingsError, load_settings, masked
 from orchestrator.temporal_server import ServerError
-from use_cases.ingest import ingest_email
 from use_cases.models import ThreadStatus
-from use_cases.ports import BlobNotFound, HandoffFailed, NothingToDecide, ThreadNotFound
-
-EXIT_ERROR = 2
-
-
-class CliError(Exception):
-    pass
+from use_cases.ports import HandoffFailed, NothingToDecide, ThreadNotFound
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,92 +162,6 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     else:
         for name, value in shown.items():
             print(f"{name}={value}")
-    return 0
-
-
-def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        host, port = (
-            parse_host_port(args.server)
-            if args.server
-            else (settings.smtp_host, settings.smtp_port)
-        )
-    except ValueError as exc:
-        raise CliError(f"--server: {exc}") from None
-    failures = 0
-    for path in args.files:
-        if not path.is_file():
-            raise CliError(f"{path}: no such file")
-        try:
-            print(send_file(path, host=host, port=port, to=args.to, sender=args.sender))
-        except SendFailed as exc:
-            print(f"mailroom: {exc}", file=sys.stderr)
-            failures += 1
-    return EXIT_ERROR if failures else 0
-
-
-def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    for path in args.paths:
-        if not path.exists():
-            raise CliError(f"{path}: no such file or directory")
-    wiring = wiring_module.bootstrap(settings)
-    forced = None
-    if args.mailbox:
-        forced = wiring.mailboxes.resolve(args.mailbox)
-        if forced is None:
-            raise CliError(f"--mailbox {args.mailbox}: not one of our mailboxes")
-
-    async def go() -> Any:
-        client = await wiring_module.connect(settings)
-        async with AsyncExitStack() as stack:
-            backlog = await start_backlog(wiring, client, stack)
-            return await replay(
-                args.paths,
-                gateway=wiring_module.gateway(wiring, client, backlog),
-                parse=wiring.parse,
-                mailboxes=wiring.mailboxes,
-                forced_mailbox=forced,
-                blobs=wiring.blobs,
-                threading=wiring.threading,
-                lanes=args.lanes,
-                backlog=backlog,
-            )
-
-    summary = run_async(go)
-    for rejection in summary.rejected:
-        print(f"rejected {rejection}", file=sys.stderr)
-    print(summary.line())
-    return 0
-
-
-def cmd_reprocess(settings: Settings, args: argparse.Namespace) -> int:
-    wiring = wiring_module.bootstrap(settings)
-    message_id = args.message_id if args.message_id.startswith("<") else f"<{args.message_id}>"
-
-    async def go() -> Any:
-        try:
-            raw = await wiring.blobs.raw(message_id)
-        except BlobNotFound as exc:
-            raise CliError(str(exc)) from None
-        mailboxes = [wiring.mailboxes.resolve(args.mailbox)] if args.mailbox else None
-        if mailboxes == [None]:
-            raise CliError(f"--mailbox {args.mailbox}: not one of our mailboxes")
-        email = wiring.parse(raw)
-        targets = [m for m in mailboxes or [] if m] or mailboxes_for(email, wiring.mailboxes, None)
-        if not targets:
-            raise CliError(f"{message_id}: no recipient is one of our mailboxes (use --mailbox)")
-        client = await wiring_module.connect(settings)
-        return await ingest_email(
-            raw,
-            mailboxes=targets,
-            gateway=wiring_module.gateway(wiring, client),
-            parse=wiring.parse,
-            blobs=wiring.blobs,
-            threading=wiring.threading,
-        )
-
-    ingested = run_async(go)
-    print(f"{ingested.message_id}: reprocessed into {', '.join(ingested.thread_ids)}")
     return 0
 
 

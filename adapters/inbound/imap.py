@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
-from adapters.inbound.imap_checkpoint import Checkpoint
+from adapters.inbound.imap_batches import batches_by_size, chunks
+from adapters.inbound.imap_checkpoint import Checkpoint, CheckpointStore
 from adapters.inbound.imap_session import FolderState, ImapSession
 from adapters.inbound.imap_source import ImapSource
 from adapters.inbound.mime import peek_message_id
@@ -43,12 +44,6 @@ IDLE_RENEW_SECONDS = 9 * 60.0
 IDLE_SLICE_SECONDS = 1.0  # how often a blocked IDLE wait comes back to notice a stop
 CANCEL_GRACE_SECONDS = 2.0
 CLOSE_TIMEOUT_SECONDS = 5.0
-
-
-class CheckpointStore(Protocol):
-    def load(self, source: str) -> Checkpoint | None: ...
-
-    def save(self, source: str, checkpoint: Checkpoint) -> None: ...
 
 
 class ImapInbound:
@@ -151,9 +146,9 @@ class ImapInbound:
             uids = await self._call(session.uids_after, checkpoint.last_uid, self.source.start_date)
             if not uids:
                 return checkpoint
-            for chunk in _chunks(uids, self.batch_messages):
+            for chunk in chunks(uids, self.batch_messages):
                 sizes = await self._call(session.sizes, chunk)
-                for batch in _by_size(chunk, sizes, self.batch_bytes):
+                for batch in batches_by_size(chunk, sizes, self.batch_bytes):
                     await self._wait_for_backlog()
                     checkpoint = await self._hand_off_batch(session, batch, checkpoint)
 
@@ -239,23 +234,3 @@ class ImapInbound:
             await asyncio.wait_for(self._call(session.close), CLOSE_TIMEOUT_SECONDS)
         except Exception as exc:  # the connection is gone either way
             self._log.debug("imap_close_failed", error=repr(exc))
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
-def _by_size(uids: list[int], sizes: dict[int, int], limit: int) -> Iterator[list[int]]:
-    """Split `uids` into batches of at most `limit` bytes (a bigger mail goes alone)."""
-    batch: list[int] = []
-    total = 0
-    for uid in uids:
-        size = sizes.get(uid, 0)
-        if batch and total + size > limit:
-            yield batch
-            batch, total = [], 0
-        batch.append(uid)
-        total += size
-    if batch:
-        yield batch

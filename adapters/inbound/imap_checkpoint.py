@@ -11,6 +11,7 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS imap_checkpoints (
@@ -26,6 +27,12 @@ CREATE TABLE IF NOT EXISTS imap_checkpoints (
 class Checkpoint:
     uidvalidity: int
     last_uid: int
+
+
+class CheckpointStore(Protocol):
+    def load(self, source: str) -> Checkpoint | None: ...
+
+    def save(self, source: str, checkpoint: Checkpoint) -> None: ...
 
 
 class SqliteCheckpointStore:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.inbound.imap import _by_size
+from adapters.inbound.imap_batches import batches_by_size
 from adapters.inbound.imap_checkpoint import Checkpoint, SqliteCheckpointStore
 from adapters.inbound.imap_source import After, SourceError, Tls, masked_url, parse_source
 from orchestrator.settings import Settings, SettingsError, load_settings, masked
@@ -188,4 +188,4 @@ def test_checkpoint_is_durable_per_source_and_replaced_on_save(tmp_path: Path) -
 
 def test_batches_are_bounded_in_bytes_and_a_big_mail_goes_alone() -> None:
     sizes = {1: 40, 2: 40, 3: 500, 4: 10, 5: 10}
-    assert list(_by_size([1, 2, 3, 4, 5], sizes, 100)) == [[1, 2], [3], [4, 5]]
+    assert list(batches_by_size([1, 2, 3, 4, 5], sizes, 100)) == [[1, 2], [3], [4, 5]]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
@@ -30,6 +31,17 @@ async def test_the_same_message_id_is_delivered_once(tmp_path: Path) -> None:
     assert (first.already_sent, again.already_sent) == (False, True)
     assert len(list((tmp_path / "outbox" / "new").iterdir())) == 1
     assert list((tmp_path / "outbox" / "tmp").iterdir()) == []
+
+
+async def test_an_outbox_removed_while_running_is_made_again_on_the_next_send(
+    tmp_path: Path,
+) -> None:
+    outbox = MaildirOutbox(tmp_path / "outbox")
+    await outbox.send(reply("<a@mailroom.local>"))
+    shutil.rmtree(tmp_path / "outbox")
+    sent = await outbox.send(reply("<b@mailroom.local>"))
+    assert not sent.already_sent
+    assert [e.message_id for e in outbox.entries()] == ["<b@mailroom.local>"]
 
 
 async def test_entries_carry_the_threading_headers(tmp_path: Path) -> None:
