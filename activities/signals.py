@@ -10,8 +10,11 @@ A local activity runs again when its workflow task is retried before it complete
 report can arrive twice. The server applies one request id once per run (the id is fixed
 by the workflow, `workflow.uuid4()`), and a thread applying the same report again changes
 nothing (workflows/routing.py: FlowRouter.apply). Only this direction goes by activity:
-the thread's mail to its child stays a signal command, because applying a mail twice
-would answer it twice.
+the thread's mail to its child stays a signal command. A mail applied twice would be
+answered twice (the request id dedupes within one run only, not across continue-as-new),
+and with both directions sent by activity, a task retried on one side re-sends to the
+other, whose retried task re-sends back: tried, this looped on the time-skipping test
+server, which does not dedupe signals by request id.
 """
 
 from __future__ import annotations
