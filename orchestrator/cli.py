@@ -12,7 +12,8 @@ from pathlib import Path
 from temporalio.service import RPCError
 
 from orchestrator import bootstrap as wiring_module
-from orchestrator.cli_mail import EXIT_ERROR, CliError, cmd_replay, cmd_reprocess, cmd_send
+from orchestrator.cli_errors import EXIT_ERROR, CliError
+from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
 from orchestrator.cli_threads import (
     cmd_complete,
     cmd_decide,

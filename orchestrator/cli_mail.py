@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from orchestrator import bootstrap as wiring_module
+from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.replay import mailboxes_for, replay
 from orchestrator.runner import run_async
 from orchestrator.send import SendFailed, send_file
@@ -15,12 +16,6 @@ from orchestrator.services import start_backlog
 from orchestrator.settings import Settings, parse_host_port
 from use_cases.ingest import ingest_email
 from use_cases.ports import BlobNotFound
-
-EXIT_ERROR = 2
-
-
-class CliError(Exception):
-    """A usage error the CLI reports in one line, with exit code 2."""
 
 
 def cmd_send(settings: Settings, args: argparse.Namespace) -> int:

@@ -219,6 +219,7 @@ class ThreadState(BaseModel):
     flow_workflow_id: str | None = None
     flow_finished: bool = False
     flows_started: int = 0
+    flow_report_seq: int = 0  # the `seq` of the child flow's last report applied
     pending_approval: bool = False
     po_number: str | None = None
     history: list[StageChange] = Field(default_factory=list)
@@ -280,8 +281,11 @@ class FlowProgress(BaseModel):
     po_number: str | None = None
     history: list[StageChange] = Field(default_factory=list)
     delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
+    # Counts the stages a flow passed, across its continue-as-new (the snapshot carries it).
+    seq: int = 0
     # The child flow's workflow id, on reports sent by local activity: a retried one can
-    # arrive late, and must not touch a thread that has moved on to another flow.
+    # arrive again or late, and must not touch a thread that has moved on (see `seq`) or
+    # on to another flow.
     reporter: str | None = None
 
 

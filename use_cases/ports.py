@@ -175,5 +175,6 @@ class WorkflowSignals(Protocol):
 
     async def signal(self, workflow_id: str, name: str, arg: BaseModel, *, request_id: str) -> bool:
         """Signal the open run of `workflow_id`, at most once per `request_id` in that run;
-        False when no run is open."""
+        False when no run is open or the server refuses the signal for good (too large, not
+        permitted); raises while the server cannot be reached, for the caller to retry."""
         ...

@@ -111,7 +111,12 @@ class FlowRuntime(ABC):
     async def stage(self, stage: str, note: str = "", **changes: Any) -> None:
         history = [*self.progress.history, StageChange(stage=stage, at=workflow.now(), note=note)]
         self.progress = self.progress.model_copy(
-            update={"stage": stage, "history": history[-MAX_HISTORY:], **changes}
+            update={
+                "stage": stage,
+                "history": history[-MAX_HISTORY:],
+                "seq": self.progress.seq + 1,
+                **changes,
+            }
         )
         await self.report(self.progress)
 

@@ -17,9 +17,10 @@ from workflows.sending import LOCAL_RETRY_THRESHOLD
 from workflows.versions import PROGRESS_BY_LOCAL_ACTIVITY
 
 REPORT_TIMEOUT = timedelta(seconds=10)
-# No attempt limit: a signal to a running workflow fails only while the server is away, and
-# the report must arrive when it is back. Retries that back off past LOCAL_RETRY_THRESHOLD
-# wait on a server timer instead of holding the workflow task.
+# No attempt limit: what no retry changes comes back as "not delivered" (see
+# adapters/outbound/temporal_signals.py), the rest fails only while the server is away or
+# overloaded, and the report must arrive when it is back. Retries that back off past
+# LOCAL_RETRY_THRESHOLD wait on a server timer instead of holding the workflow task.
 REPORT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
@@ -36,9 +37,9 @@ async def report_progress(thread_workflow_id: str, signal: str, progress: FlowPr
     report = ProgressReport(
         workflow_id=thread_workflow_id,
         signal=signal,
-        # The same on every attempt and replay of this call, new for every call; the run id
-        # keeps the runs of one flow apart.
-        request_id=f"{workflow.info().run_id}/{workflow.uuid4()}",
+        # The same on every attempt and replay of this call, new for every call (the
+        # workflow's seeded random); the server keeps it for the thread run's lifetime.
+        request_id=str(workflow.uuid4()),
         progress=progress,
     )
     outcome = await workflow.execute_local_activity_method(

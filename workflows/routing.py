@@ -95,11 +95,21 @@ class FlowRouter:
             await self.flow.complete()
 
     def apply(self, progress: FlowProgress) -> None:
-        """Idempotent: a report applied again changes nothing (see activities/signals.py)."""
+        """A child's report sent by local activity can arrive again, after newer ones, or
+        from a flow the thread has left (activities/signals.py): only a newer report of
+        the current flow is applied."""
         state = self.state
-        if progress.reporter is not None and progress.reporter != state.flow_workflow_id:
-            workflow.logger.info("progress of earlier flow %s ignored", progress.reporter)
-            return
+        if progress.reporter is not None:
+            # seq 0: sent by code before reports were counted (applied as they were then)
+            stale = 0 < progress.seq <= state.flow_report_seq
+            if progress.reporter != state.flow_workflow_id or stale:
+                workflow.logger.info(
+                    "progress %s #%d already applied or of an earlier flow: ignored",
+                    progress.reporter,
+                    progress.seq,
+                )
+                return
+            state.flow_report_seq = progress.seq
         state.flow, state.stage = progress.flow, progress.stage
         state.pending_approval = progress.pending_approval
         state.po_number = progress.po_number or state.po_number
@@ -129,7 +139,7 @@ class FlowRouter:
         mode = self.config.mode_of(flow.value)
         child_id = f"{self.state.thread_id}-{flow.value}-{self.state.flows_started}"
         self.state.flow_mode, self.state.flow_workflow_id = mode.value, child_id
-        self.state.flow_finished = False
+        self.state.flow_finished, self.state.flow_report_seq = False, 0
         start = self._start(flow, message)
         self.flow = await execute_workflow(
             flow,

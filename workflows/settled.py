@@ -14,8 +14,9 @@ T = TypeVar("T")
 class OnceSettled(Generic[T]):
     """Sends the latest value offered, once `settled()` holds. Wait conditions are checked
     only after everything runnable has run, so the values offered on the way (the stages a
-    flow passes in one step) cost one send — one command, one history event — of where the
-    workflow came to rest. A value offered while one is being sent goes next."""
+    flow passes in one step) cost one send (one command or local activity, one history
+    event) of where the workflow came to rest. A value offered while one is being sent goes
+    next."""
 
     def __init__(self, settled: Callable[[], bool], send: Callable[[T], Awaitable[None]]) -> None:
         self._settled = settled

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import uuid
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesHeaderParser
@@ -56,7 +57,9 @@ class MaildirOutbox:
         return SendResult(message_id=mail.message_id, already_sent=False)
 
     def _write(self, name: str, data: bytes) -> None:
-        tmp = self.root / "tmp" / f"{name}.{os.getpid()}"
+        # Unique per attempt: a local activity retried while its first attempt still
+        # writes must not share the temporary file.
+        tmp = self.root / "tmp" / f"{name}.{os.getpid()}.{uuid.uuid4().hex}"
         with open(tmp, "wb") as out:
             out.write(data)
             out.flush()

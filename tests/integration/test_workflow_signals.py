@@ -63,3 +63,15 @@ async def test_a_report_to_a_completed_workflow_is_not_delivered(
     assert not await signals.signal(
         f"never-{uuid.uuid4()}", "FLOW_PROGRESS", progress, request_id="r2"
     )
+
+
+async def test_a_report_the_server_refuses_for_good_is_not_delivered_and_not_retried(
+    dev_server: WorkflowEnvironment, task_queue: str
+) -> None:
+    client = dev_server.client
+    workflow_id = await _idle_workflow(client, task_queue)
+    signals = TemporalWorkflowSignals(client)
+    too_big = FlowProgress(flow="support", stage="x" * (3 * 1024 * 1024))  # over 2 MB
+
+    assert not await signals.signal(workflow_id, "FLOW_PROGRESS", too_big, request_id="r1")
+    assert await _signals_in(client, workflow_id) == []

@@ -99,11 +99,12 @@ async def _counts(h: Harness, flow_id: str) -> dict[str, int]:
     }
 
 
-async def test_a_report_arriving_again_or_from_an_earlier_flow_changes_nothing(
+async def test_a_report_arriving_again_out_of_order_or_from_an_earlier_flow_changes_nothing(
     dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> None:
     """A child's report goes by local activity, which runs again when its workflow task is
-    retried: the thread may hear a report twice, or late, after it moved to another flow."""
+    retried: the thread may hear reports again, older ones after newer ones, or late, after
+    it moved to another flow."""
     config = FlowConfig(modes={"support": FlowMode.CHILD}, search_attributes=True)
     async with thread_harness(
         dev_server, task_queue, tmp_path, mailbox=MAILBOX, flow_config=config
@@ -115,6 +116,7 @@ async def test_a_report_arriving_again_or_from_an_earlier_flow_changes_nothing(
             flow="support",
             stage=before.stage or "",
             history=before.history,
+            seq=before.flow_report_seq,
             reporter=f"{h.thread_id}-support-1",
         )
         earlier_flow = FlowProgress(
@@ -125,11 +127,16 @@ async def test_a_report_arriving_again_or_from_an_earlier_flow_changes_nothing(
             history=[StageChange(stage="ordered", at=datetime.now(UTC))],
             reporter=f"{h.thread_id}-procurement-0",
         )
+        # Heard again after newer ones: the task that sent them retried after the thread
+        # continued-as-new (a new run, which the request id does not dedupe in).
+        older = last.model_copy(
+            update={"stage": "answered", "history": before.history[:-1], "seq": last.seq - 1}
+        )
         thread = h.env.client.get_workflow_handle(h.thread_id)
         heard = len(await _reports_received(h))
-        await thread.signal(FLOW_PROGRESS, last)
-        await thread.signal(FLOW_PROGRESS, earlier_flow)
-        await wait_for(lambda: _reports_handled(h, heard + 2), what="both reports handled")
+        for report in (last, older, earlier_flow):
+            await thread.signal(FLOW_PROGRESS, report)
+        await wait_for(lambda: _reports_handled(h, heard + 3), what="the reports handled")
         after = await h.state()
         assert after.model_dump(exclude={"message_ids"}) == before.model_dump(
             exclude={"message_ids"}

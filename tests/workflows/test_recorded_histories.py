@@ -4,10 +4,12 @@ The fixtures were recorded at commit 7a5c958, before the code behind the
 `fewer-events-per-mail` patch (workflows/versions.py: shared SLA timer, upserts and flow
 progress once settled, replies to the outbox by local activity): a support and a
 procurement thread, inline and as child flows, each through stages, replies, an approval
-or the SLA timers to the end, with search attributes on. The `*-reports-by-activity`
-fixtures were recorded after the `progress-by-local-activity` patch (a child's progress
-reaches its thread by local activity, workflows/reports.py): a support child answered,
-asked again and solved; a procurement child approved and ordered.
+or the SLA timers to the end, with search attributes on. Child flows were recorded again
+at later points, each a support child answered, asked again and solved, and a procurement
+child approved and ordered: `*-fewer-events` at 6a0c5d4 (that patch, reports by signal
+command: the runs in flight when the next change deploys), `*-reports-by-activity` at
+821bd37 (reports by local activity, not yet counted) and `*-reports-counted` after
+reports carried their `seq`.
 """
 
 from __future__ import annotations
@@ -30,10 +32,8 @@ def test_there_are_recorded_histories_of_every_flow_and_mode() -> None:
     names = {p.stem for p in HISTORIES}
     for flow in ("support", "procurement"):
         assert {f"{flow}-inline-thread", f"{flow}-child-thread", f"{flow}-child-flow"} <= names
-        assert {
-            f"{flow}-child-thread-reports-by-activity",
-            f"{flow}-child-flow-reports-by-activity",
-        } <= names
+        for recorded in ("fewer-events", "reports-by-activity", "reports-counted"):
+            assert {f"{flow}-child-thread-{recorded}", f"{flow}-child-flow-{recorded}"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
