@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from use_cases.models import DeliveryFailureDetails, OutboundEmail, SendResult
+from use_cases.mail import OutboundEmail, SendResult
+from use_cases.models import DeliveryFailureDetails
 from use_cases.ports import AutoReplyLog, EmailSender, PermanentDeliveryFailure
 
 PERMANENT_DELIVERY_FAILURE = "PermanentDeliveryFailure"

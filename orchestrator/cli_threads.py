@@ -9,11 +9,45 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from orchestrator.bootstrap import bootstrap, connect, gateway
 from orchestrator.runner import run_async
 from orchestrator.settings import Settings
 from use_cases.flows import ApprovalDecision
-from use_cases.models import CompleteRequest, ThreadStatus, ThreadView
+from use_cases.models import CompleteRequest, ThreadState, ThreadStatus
+
+
+class ThreadView(BaseModel):
+    """The public JSON shape of a thread (`mailroom thread ID --json`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    thread_id: str
+    workflow_id: str
+    mailbox: str
+    status: ThreadStatus
+    subject: str
+    message_ids: list[str]
+    participants: list[str]
+    flow: str | None
+    stage: str | None
+    message_count: int = 0
+
+    @classmethod
+    def of(cls, state: ThreadState) -> ThreadView:
+        return cls(
+            thread_id=state.thread_id,
+            workflow_id=state.workflow_id,
+            mailbox=state.mailbox,
+            status=state.status,
+            subject=state.subject,
+            message_ids=list(state.message_ids),
+            participants=list(state.participants),
+            flow=state.flow,
+            stage=state.stage,
+            message_count=state.message_count,
+        )
 
 
 def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:

@@ -10,8 +10,8 @@ from pathlib import Path
 from adapters.inbound.files import read_messages
 from use_cases.claim_check import PayloadTooLarge
 from use_cases.ingest import ingest_email
+from use_cases.mail import InboundEmail
 from use_cases.mailboxes import Mailboxes
-from use_cases.models import InboundEmail
 from use_cases.ports import Backpressure, BlobStore, EmailParser, ThreadGateway
 from use_cases.replay_lanes import ConversationLanes
 from use_cases.threading import Threading

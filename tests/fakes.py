@@ -9,12 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from use_cases.flows import ApprovalDecision
+from use_cases.mail import BlobRef, OutboundEmail, SendResult
 from use_cases.models import (
-    BlobRef,
     CompleteRequest,
     NewMessage,
-    OutboundEmail,
-    SendResult,
     ThreadEntry,
     ThreadKey,
     ThreadState,

@@ -17,7 +17,7 @@ from orchestrator.bootstrap import Wiring, bootstrap, gateway
 from orchestrator.services import start_smtp, start_worker
 from orchestrator.settings import Settings
 from tests.support import free_port
-from use_cases.models import OutboxEntry
+from use_cases.mail import OutboxEntry
 
 
 @dataclass

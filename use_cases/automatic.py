@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from use_cases.models import DeliveryReport, InboundEmail, MailClass, MessageKind
+from use_cases.mail import DeliveryReport, InboundEmail, MailClass, MessageKind
 
 BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
 DAEMON_SENDERS = re.compile(

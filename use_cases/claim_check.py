@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from use_cases.models import Attachment, BlobRef, InboundEmail, NewMessage
+from use_cases.mail import Attachment, BlobRef, InboundEmail
+from use_cases.models import NewMessage
 from use_cases.ports import BlobStore
 
 TEXT_BLOB_THRESHOLD = 32 * 1024

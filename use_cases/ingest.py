@@ -16,15 +16,8 @@ from use_cases.claim_check import (
     claim_check,
     guard_payload,
 )
-from use_cases.models import (
-    MAX_SIGNAL_TEXT_CHARS,
-    InboundEmail,
-    Ingested,
-    MailClass,
-    MessageKind,
-    NewMessage,
-    ThreadKey,
-)
+from use_cases.mail import InboundEmail, MailClass, MessageKind
+from use_cases.models import MAX_SIGNAL_TEXT_CHARS, Ingested, NewMessage, ThreadKey
 from use_cases.ports import BlobStore, EmailParser, ThreadGateway
 from use_cases.threading import (
     Threading,

@@ -2,6 +2,7 @@
 
 Every workflow, signal, query and activity takes one of these in and gives one out, so the
 pydantic data converter can (de)serialise them and their shape is checked at every edge.
+Here: threads, the messages they receive, flows; mail itself is in use_cases/mail.py.
 """
 
 from __future__ import annotations
@@ -11,93 +12,12 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from use_cases.mail import Attachment, BlobRef, DeliveryReport, Frozen, MessageKind
 from use_cases.reply_cap import ReplyLog
 
 # A signal carries at most this much body text; the rest stays in the raw mail (the blob
 # store and claim-check of the real-world-mail issue replace this cut).
 MAX_SIGNAL_TEXT_CHARS = 32_000
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class MessageKind(StrEnum):
-    """What kind of sender wrote a message; only HUMAN mail is ever answered automatically."""
-
-    HUMAN = "human"
-    AUTO_REPLY = "auto-reply"
-    BOUNCE = "bounce"
-    OWN = "own"
-
-
-class MailClass(Frozen):
-    """The classifier's verdict: the kind, and why (None for a human message)."""
-
-    kind: MessageKind = MessageKind.HUMAN
-    reason: str | None = None
-
-
-class BlobRef(Frozen):
-    """A content-addressed blob: what the workflow holds instead of the bytes (claim-check)."""
-
-    sha256: str
-    size: int
-
-
-class Attachment(Frozen):
-    filename: str = ""
-    content_type: str = "application/octet-stream"
-    size: int = 0
-    sha256: str = ""
-    inline: bool = False
-    blob: BlobRef | None = None
-
-
-class DeliveryReport(Frozen):
-    """A delivery-status notification (RFC 3464, or read from a non-standard bounce text)."""
-
-    action: str = "failed"
-    status: str = ""
-    recipients: tuple[str, ...] = ()
-    diagnostic: str = ""
-    original_message_id: str | None = None
-    standard: bool = False
-
-
-class InboundEmail(Frozen):
-    """What mailroom reads out of one received message."""
-
-    message_id: str
-    message_id_generated: bool = False
-    in_reply_to: str | None = None
-    references: tuple[str, ...] = ()
-    from_addr: str = ""
-    from_name: str = ""
-    to: tuple[str, ...] = ()
-    cc: tuple[str, ...] = ()
-    subject: str = ""
-    date: datetime | None = None
-    text: str = ""
-    return_path: str | None = None
-    auto_submitted: str | None = None
-    precedence: str | None = None
-    defects: tuple[str, ...] = ()
-    size: int = 0
-    # Real-world mail (issue 3): the reply's new text, attachments, and what the classifier
-    # and the thread key read. `contents` holds attachment bytes for the claim-check only:
-    # it is never serialised, so it can never reach Temporal.
-    new_text: str = ""
-    reply_to: tuple[str, ...] = ()
-    attachments: tuple[Attachment, ...] = ()
-    contents: tuple[bytes, ...] = Field(default=(), exclude=True, repr=False)
-    report: DeliveryReport | None = None
-    x_loop: tuple[str, ...] = ()
-    list_id: str | None = None
-    auto_reply_headers: dict[str, str] = Field(default_factory=dict)
-    thread_index: str | None = None
-    content_type: str = ""
-    recipients: tuple[str, ...] = ()
 
 
 class ThreadKey(Frozen):
@@ -314,67 +234,6 @@ class ThreadInput(Frozen):
     messages_per_run: int = 0
     flow_config: FlowConfig = Field(default_factory=lambda: FlowConfig())
     flow_resume: FlowSnapshot | None = None
-
-
-class ThreadView(Frozen):
-    """The public JSON shape of a thread (`mailroom thread ID --json`)."""
-
-    thread_id: str
-    workflow_id: str
-    mailbox: str
-    status: ThreadStatus
-    subject: str
-    message_ids: list[str]
-    participants: list[str]
-    flow: str | None
-    stage: str | None
-    message_count: int = 0
-
-    @classmethod
-    def of(cls, state: ThreadState) -> ThreadView:
-        return cls(
-            thread_id=state.thread_id,
-            workflow_id=state.workflow_id,
-            mailbox=state.mailbox,
-            status=state.status,
-            subject=state.subject,
-            message_ids=list(state.message_ids),
-            participants=list(state.participants),
-            flow=state.flow,
-            stage=state.stage,
-            message_count=state.message_count,
-        )
-
-
-class OutboundEmail(Frozen):
-    """A mail mailroom sends; its Message-ID is fixed before sending (idempotency key)."""
-
-    message_id: str
-    from_addr: str
-    to: tuple[str, ...]
-    subject: str
-    text: str
-    in_reply_to: str | None = None
-    references: tuple[str, ...] = ()
-    reply_to: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-
-
-class SendResult(Frozen):
-    message_id: str
-    already_sent: bool
-    suppressed: bool = False
-
-
-class OutboxEntry(Frozen):
-    message_id: str
-    to: list[str]
-    subject: str
-    in_reply_to: str | None
-    references: list[str]
-    reply_to: str | None
-    sent_at: datetime
-    from_addr: str = ""
 
 
 class Ingested(Frozen):

@@ -19,14 +19,10 @@ from use_cases.flows import (
     PurchaseRequest,
     Triage,
 )
+from use_cases.mail import BlobRef, InboundEmail, OutboundEmail, OutboxEntry, SendResult
 from use_cases.models import (
-    BlobRef,
     CompleteRequest,
-    InboundEmail,
     NewMessage,
-    OutboundEmail,
-    OutboxEntry,
-    SendResult,
     ThreadEntry,
     ThreadKey,
     ThreadState,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from use_cases.models import InboundEmail
+from use_cases.mail import InboundEmail
 from use_cases.threading import outlook_conversation, subject_key
 
 # Enough clues to keep every conversation of a large mbox together; the oldest are

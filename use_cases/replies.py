@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from use_cases.models import NewMessage, OutboundEmail, ThreadState
+from use_cases.mail import OutboundEmail
+from use_cases.models import NewMessage, ThreadState
 
 # RFC 5322 §3.6.4 lets References be trimmed; keep the root and the most recent ones so
 # a long thread never grows an unbounded header.

@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from use_cases.models import InboundEmail, ThreadEntry, ThreadKey
+from use_cases.mail import InboundEmail
+from use_cases.models import ThreadEntry, ThreadKey
 from use_cases.ports import ThreadIndex
 from use_cases.replies import reply_message_id
 

@@ -19,7 +19,8 @@ from workflows.versions import FEWER_EVENTS_PER_MAIL
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowSnapshot, FlowStart
-    from use_cases.models import NewMessage, OutboundEmail, StageChange
+    from use_cases.mail import OutboundEmail
+    from use_cases.models import NewMessage, StageChange
     from use_cases.replies import reply_message_id, reply_references, reply_subject
     from use_cases.reply_cap import ReplyLog
 

@@ -12,7 +12,8 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import PERMANENT_DELIVERY_FAILURE, EmailActivities
-    from use_cases.models import DeliveryFailure, DeliveryFailureDetails, OutboundEmail
+    from use_cases.mail import OutboundEmail
+    from use_cases.models import DeliveryFailure, DeliveryFailureDetails
 
 from workflows.versions import FEWER_EVENTS_PER_MAIL
 

@@ -8,10 +8,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress
+    from use_cases.mail import MessageKind
     from use_cases.models import (
         CompleteRequest,
         DeliveryFailure,
-        MessageKind,
         MessageSummary,
         NewMessage,
         ThreadInput,

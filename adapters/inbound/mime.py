@@ -19,7 +19,7 @@ from email.utils import parsedate_to_datetime
 from adapters.inbound.mime_body import Body, read_body
 from adapters.inbound.mime_headers import addresses, decode_words, raw_headers
 from adapters.inbound.reply_text import reply_text
-from use_cases.models import InboundEmail
+from use_cases.mail import InboundEmail
 
 MSG_ID = re.compile(r"<[^<>\s]{1,500}>")
 GENERATED_ID_DOMAIN = "generated.mailroom.local"

@@ -14,7 +14,7 @@ from email.message import Message
 from adapters.inbound.charsets import decode_text
 from adapters.inbound.html_text import html_to_text
 from adapters.inbound.mime_headers import decode_words, unfold
-from use_cases.models import Attachment, DeliveryReport
+from use_cases.mail import Attachment, DeliveryReport
 
 MAX_PARTS = 1_000
 DSN_RECIPIENTS = 100

@@ -17,7 +17,7 @@ import os
 import uuid
 from pathlib import Path
 
-from use_cases.models import BlobRef
+from use_cases.mail import BlobRef
 from use_cases.ports import BlobNotFound
 
 

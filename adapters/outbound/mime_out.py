@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime
 
-from use_cases.models import OutboundEmail
+from use_cases.mail import OutboundEmail
 
 SENT_AT_HEADER = "X-Mailroom-Sent-At"
 CACHED_HEADER_CLASSES = 256

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from adapters.inbound.mime import MSG_ID
 from adapters.outbound.mime_out import SENT_AT_HEADER, to_mime
-from use_cases.models import OutboundEmail, OutboxEntry, SendResult
+from use_cases.mail import OutboundEmail, OutboxEntry, SendResult
 
 
 def maildir_name(message_id: str) -> str:

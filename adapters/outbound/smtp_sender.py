@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.outbound.mime_out import to_mime
-from use_cases.models import OutboundEmail, SendResult
+from use_cases.mail import OutboundEmail, SendResult
 from use_cases.ports import PermanentDeliveryFailure
 
 SMTP_TIMEOUT_SECONDS = 30

@@ -8,7 +8,7 @@ from typing import Any
 
 from adapters.outbound.smtp_sender import SentLog, SmtpRelaySender
 from tests.faults.deployment import RelaySink
-from use_cases.models import OutboundEmail
+from use_cases.mail import OutboundEmail
 
 
 class RelayFailingAtQuit(RelaySink):

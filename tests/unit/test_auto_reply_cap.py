@@ -8,7 +8,7 @@ from pathlib import Path
 from activities.email import EmailActivities
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from tests.fakes import FakeEmailSender
-from use_cases.models import OutboundEmail
+from use_cases.mail import OutboundEmail
 
 
 def automatic(n: int, to: str = "robot@example.com") -> OutboundEmail:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from use_cases.automatic import automatic_reason, classify, delivery_report
-from use_cases.models import InboundEmail, MessageKind
+from use_cases.mail import InboundEmail, MessageKind
 
 
 def mail(**fields: object) -> InboundEmail:

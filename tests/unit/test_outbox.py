@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adapters.outbound.mime_out import CachedHeaderRegistry, to_mime
 from adapters.outbound.outbox import MaildirOutbox
-from use_cases.models import OutboundEmail
+from use_cases.mail import OutboundEmail
 
 
 def reply(message_id: str = "<ack-1@mailroom.local>") -> OutboundEmail:

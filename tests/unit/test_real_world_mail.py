@@ -14,7 +14,7 @@ from adapters.inbound.reply_text import reply_text
 from tests.conftest import CORPUS
 from use_cases.automatic import classify, delivery_report
 from use_cases.ingest import settle_date
-from use_cases.models import MessageKind
+from use_cases.mail import MessageKind
 
 REPLY_CORPUS = CORPUS / "reply-parser"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from use_cases.models import InboundEmail
+from use_cases.mail import InboundEmail
 from use_cases.replay_lanes import ConversationLanes
 
 

@@ -10,7 +10,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from adapters.outbound.smtp_sender import SentLog, SmtpRelaySender
 from tests.support import free_port
-from use_cases.models import OutboundEmail
+from use_cases.mail import OutboundEmail
 
 
 class RecordingRelay:

@@ -13,7 +13,8 @@ from adapters.inbound.mime import parse_email
 from tests.fakes import FakeBlobStore, FakeThreadGateway, FakeThreadIndex
 from use_cases.claim_check import PayloadTooLarge, payload_size
 from use_cases.ingest import ingest_email
-from use_cases.models import MessageKind, NewMessage
+from use_cases.mail import MessageKind
+from use_cases.models import NewMessage
 from use_cases.replies import reply_message_id
 from use_cases.threading import Threading, reply_address, subject_key, thread_of_token
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from use_cases.models import InboundEmail
+from use_cases.mail import InboundEmail
 from use_cases.threading import thread_key, workflow_id_for
 
 

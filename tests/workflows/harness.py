@@ -16,7 +16,8 @@ from orchestrator.bootstrap import bootstrap, worker_activities
 from orchestrator.settings import Settings
 from tests.fakes import FakeEmailSender
 from use_cases.flows import FlowConfig
-from use_cases.models import NewMessage, OutboundEmail, ThreadKey, ThreadState
+from use_cases.mail import OutboundEmail
+from use_cases.models import NewMessage, ThreadKey, ThreadState
 from use_cases.threading import workflow_id_for
 from workflows.execute import ProcurementWorkflow, SupportWorkflow
 from workflows.thread import ThreadWorkflow
