@@ -31,6 +31,7 @@ class Mail:
     thread_id: str  # the workflow id the mail must land in
     sender: str
     raw: bytes
+    to: str = MAILBOX
 
 
 def conversation_mails(
@@ -157,11 +158,11 @@ class SendingMta:
                 connection = connection or smtplib.SMTP(
                     "127.0.0.1", self.port, timeout=SMTP_TIMEOUT_SECONDS
                 )
-                connection.sendmail(mail.sender, [MAILBOX], mail.raw)
+                connection.sendmail(mail.sender, [mail.to], mail.raw)
             except smtplib.SMTPResponseException as exc:
                 self._answered(exc.smtp_code, exc.smtp_error, tries, mail)
             except smtplib.SMTPRecipientsRefused as exc:
-                code, text = exc.recipients[MAILBOX]
+                code, text = exc.recipients[mail.to]
                 self._answered(code, text, tries, mail)
             except (OSError, smtplib.SMTPException):  # refused, reset, closed, timed out
                 _discard(connection)
