@@ -49,14 +49,14 @@ class MaildirOutbox:
             return SendResult(message_id=mail.message_id, already_sent=True)
         data = to_mime(mail, sent_at=datetime.now(UTC)).as_bytes()
         try:
-            self._write(name, data)
+            self._write(name, data, final)
         except FileNotFoundError:  # the folders were removed while we ran
             self._made = False
             self._ensure()
-            self._write(name, data)
+            self._write(name, data, final)
         return SendResult(message_id=mail.message_id, already_sent=False)
 
-    def _write(self, name: str, data: bytes) -> None:
+    def _write(self, name: str, data: bytes, final: Path) -> None:
         # Unique per attempt: a local activity retried while its first attempt still
         # writes must not share the temporary file.
         tmp = self.root / "tmp" / f"{name}.{os.getpid()}.{uuid.uuid4().hex}"
@@ -64,7 +64,7 @@ class MaildirOutbox:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, self.root / "new" / name)
+        os.replace(tmp, final)
 
     def entries(self) -> list[OutboxEntry]:
         files = [*self.root.glob("new/*.eml"), *self.root.glob("cur/*.eml")]

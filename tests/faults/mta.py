@@ -51,20 +51,40 @@ def conversation_mails(
 
 def _mail(tag: str, t: int, i: int, root: str, sender: str) -> Mail:
     message_id = f"<lunch-{tag}-{t}-{i}@example.com>"
+    previous = f"<lunch-{tag}-{t}-{i - 1}@example.com>" if i else None
+    raw = raw_mail(
+        sender=f"Person {t} <{sender}>",
+        to=MAILBOX,
+        subject=f"{'Re: ' if i else ''}{SUBJECT}",
+        message_id=message_id,
+        body=f"Shall we meet at noon? Note {i} of conversation {t}.\r\n",
+        in_reply_to=previous,
+        references=tuple(dict.fromkeys([root, previous])) if previous else (),
+    )
+    return Mail(message_id, workflow_id_for(MAILBOX, root), sender, raw)
+
+
+def raw_mail(
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    message_id: str,
+    body: str,
+    in_reply_to: str | None = None,
+    references: tuple[str, ...] = (),
+) -> bytes:
+    """A plain RFC 5322 message, dated now; a reply when `in_reply_to` is given."""
     headers = [
-        f"From: Person {t} <{sender}>",
-        f"To: {MAILBOX}",
-        f"Subject: {'Re: ' if i else ''}{SUBJECT}",
+        f"From: {sender}",
+        f"To: {to}",
+        f"Subject: {subject}",
         f"Date: {format_datetime(datetime.now(UTC))}",
         f"Message-ID: {message_id}",
     ]
-    if i:
-        previous = f"<lunch-{tag}-{t}-{i - 1}@example.com>"
-        references = " ".join(dict.fromkeys([root, previous]))
-        headers += [f"In-Reply-To: {previous}", f"References: {references}"]
-    body = f"Shall we meet at noon? Note {i} of conversation {t}.\r\n"
-    raw = ("\r\n".join(headers) + "\r\n\r\n" + body).encode()
-    return Mail(message_id, workflow_id_for(MAILBOX, root), sender, raw)
+    if in_reply_to:
+        headers += [f"In-Reply-To: {in_reply_to}", f"References: {' '.join(references)}"]
+    return ("\r\n".join(headers) + "\r\n\r\n" + body).encode()
 
 
 @dataclass

@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ import pytest
 from adapters.outbound.ledger import SqliteLedger
 from tests.faults.books import read_books, report, settled_books
 from tests.faults.deployment import Deployment
-from tests.faults.mta import Mail, SendingMta
+from tests.faults.mta import Mail, SendingMta, raw_mail
 from tests.support import wait_for
 from use_cases.models import ThreadState, ThreadStatus
 from use_cases.threading import workflow_id_for
@@ -38,11 +36,11 @@ def order_mails(tag: str) -> list[Mail]:
     mails: list[Mail] = []
     for t in range(THREADS):
         root = f"<order-{tag}-{t}@example.com>"
+        answer_id = f"<order-{tag}-{t}-answer@example.com>"
         sender = f"buyer{t}@example.com"
         thread_id = workflow_id_for(PROCUREMENT, root)
-        answer_id = f"<order-{tag}-{t}-answer@example.com>"
-        request = _raw(sender, "Monitors", root, REQUEST)
-        answer = _raw(sender, "Re: Monitors", answer_id, ANSWER, in_reply_to=root)
+        request = _order_mail(sender, "Monitors", root, REQUEST)
+        answer = _order_mail(sender, "Re: Monitors", answer_id, ANSWER, in_reply_to=root)
         mails += [
             Mail(root, thread_id, sender, request, to=PROCUREMENT),
             Mail(answer_id, thread_id, sender, answer, to=PROCUREMENT),
@@ -50,17 +48,18 @@ def order_mails(tag: str) -> list[Mail]:
     return mails
 
 
-def _raw(sender: str, subject: str, message_id: str, body: str, in_reply_to: str = "") -> bytes:
-    headers = [
-        f"From: <{sender}>",
-        f"To: {PROCUREMENT}",
-        f"Subject: {subject}",
-        f"Date: {format_datetime(datetime.now(UTC))}",
-        f"Message-ID: {message_id}",
-    ]
-    if in_reply_to:
-        headers += [f"In-Reply-To: {in_reply_to}", f"References: {in_reply_to}"]
-    return ("\r\n".join(headers) + "\r\n\r\n" + body + "\r\n").encode()
+def _order_mail(
+    sender: str, subject: str, message_id: str, body: str, in_reply_to: str | None = None
+) -> bytes:
+    return raw_mail(
+        sender=f"<{sender}>",
+        to=PROCUREMENT,
+        subject=subject,
+        message_id=message_id,
+        body=body + "\r\n",
+        in_reply_to=in_reply_to,
+        references=(in_reply_to,) if in_reply_to else (),
+    )
 
 
 async def test_a_killed_worker_orders_each_purchase_once_and_records_each_stage_once(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -24,19 +25,23 @@ async def _signals_in(client: Client, workflow_id: str) -> list[str]:
     ]
 
 
-async def _idle_workflow(client: Client, task_queue: str) -> str:
+@pytest.fixture
+async def idle_workflow(dev_server: WorkflowEnvironment, task_queue: str) -> str:
     """A run that stays open: no worker serves its task queue."""
     workflow_id = f"signals-{uuid.uuid4()}"
-    await client.start_workflow("Idle", id=workflow_id, task_queue=task_queue)
+    await dev_server.client.start_workflow("Idle", id=workflow_id, task_queue=task_queue)
     return workflow_id
 
 
+@pytest.fixture
+def signals(dev_server: WorkflowEnvironment) -> TemporalWorkflowSignals:
+    return TemporalWorkflowSignals(dev_server.client)
+
+
 async def test_a_report_sent_again_with_its_request_id_is_applied_once(
-    dev_server: WorkflowEnvironment, task_queue: str
+    dev_server: WorkflowEnvironment, idle_workflow: str, signals: TemporalWorkflowSignals
 ) -> None:
-    client = dev_server.client
-    workflow_id = await _idle_workflow(client, task_queue)
-    signals = TemporalWorkflowSignals(client)
+    client, workflow_id = dev_server.client, idle_workflow
     answered = FlowProgress(flow="support", stage="answered")
     waiting = FlowProgress(flow="support", stage="waiting_for_customer")
 
@@ -51,12 +56,10 @@ async def test_a_report_sent_again_with_its_request_id_is_applied_once(
 
 
 async def test_a_report_to_a_completed_workflow_is_not_delivered(
-    dev_server: WorkflowEnvironment, task_queue: str
+    dev_server: WorkflowEnvironment, idle_workflow: str, signals: TemporalWorkflowSignals
 ) -> None:
-    client = dev_server.client
-    workflow_id = await _idle_workflow(client, task_queue)
+    client, workflow_id = dev_server.client, idle_workflow
     await client.get_workflow_handle(workflow_id).terminate("the thread completed")
-    signals = TemporalWorkflowSignals(client)
 
     progress = FlowProgress(flow="support", stage="closed", finished=True)
     assert not await signals.signal(workflow_id, "FLOW_PROGRESS", progress, request_id="r1")
@@ -66,11 +69,9 @@ async def test_a_report_to_a_completed_workflow_is_not_delivered(
 
 
 async def test_a_report_the_server_refuses_for_good_is_not_delivered_and_not_retried(
-    dev_server: WorkflowEnvironment, task_queue: str
+    dev_server: WorkflowEnvironment, idle_workflow: str, signals: TemporalWorkflowSignals
 ) -> None:
-    client = dev_server.client
-    workflow_id = await _idle_workflow(client, task_queue)
-    signals = TemporalWorkflowSignals(client)
+    client, workflow_id = dev_server.client, idle_workflow
     too_big = FlowProgress(flow="support", stage="x" * (3 * 1024 * 1024))  # over 2 MB
 
     assert not await signals.signal(workflow_id, "FLOW_PROGRESS", too_big, request_id="r1")
