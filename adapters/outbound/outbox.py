@@ -2,7 +2,9 @@
 
 Each mail's file name is a hash of its Message-ID, written to tmp/ and renamed into new/
 (the Maildir delivery protocol), so a send that Temporal retries finds the file and does
-not deliver twice; a crash mid-write leaves only a tmp/ file.
+not deliver twice; a crash mid-write leaves only a tmp/ file. The file and the rename are
+fsynced before the send reports success (durable_files): a power loss must not unsend a
+mail the thread has recorded as sent.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from adapters.inbound.mime import MSG_ID
+from adapters.outbound.durable_files import make_directory, publish
 from adapters.outbound.mime_out import SENT_AT_HEADER, to_mime
 from use_cases.mail import OutboundEmail, OutboxEntry, SendResult
 
@@ -35,7 +38,7 @@ class MaildirOutbox:
         after it); a delivery into a folder removed since then makes them again."""
         if not self._made:
             for sub in ("tmp", "new", "cur"):
-                (self.root / sub).mkdir(parents=True, exist_ok=True)
+                make_directory(self.root / sub)
             self._made = True
 
     async def send(self, mail: OutboundEmail) -> SendResult:
@@ -59,12 +62,7 @@ class MaildirOutbox:
     def _write(self, name: str, data: bytes, final: Path) -> None:
         # Unique per attempt: a local activity retried while its first attempt still
         # writes must not share the temporary file.
-        tmp = self.root / "tmp" / f"{name}.{os.getpid()}.{uuid.uuid4().hex}"
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, final)
+        publish(self.root / "tmp" / f"{name}.{os.getpid()}.{uuid.uuid4().hex}", data, final)
 
     def entries(self) -> list[OutboxEntry]:
         files = [*self.root.glob("new/*.eml"), *self.root.glob("cur/*.eml")]
