@@ -56,6 +56,7 @@ class Wiring:
     ledger: SqliteLedger
     blobs: BlobStore
     threading: Threading
+    auto_replies: SqliteAutoReplyLog
 
 
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
@@ -78,10 +79,18 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
             secret=reply_token_key(settings),
             subject_window=settings.subject_window,
         ),
+        auto_replies=SqliteAutoReplyLog(settings.data_dir / "auto_replies.sqlite"),
     )
     for name, value in overrides.items():
         setattr(wiring, name, value)
     return wiring
+
+
+async def close_stores(wiring: Wiring) -> None:
+    """Close the stores that keep a connection open (after every part has stopped)."""
+    await wiring.auto_replies.close()
+    if isinstance(wiring.threading.index, SqliteThreadIndex):
+        await wiring.threading.index.close()
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:
@@ -149,9 +158,7 @@ def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]
     procurement = ProcurementActivities(wiring.ledger, policy_rules(wiring.settings))
     return [
         EmailActivities(
-            wiring.sender,
-            SqliteAutoReplyLog(wiring.settings.data_dir / "auto_replies.sqlite"),
-            wiring.settings.auto_replies_per_hour,
+            wiring.sender, wiring.auto_replies, wiring.settings.auto_replies_per_hour
         ).send_email,
         agents.classify,
         agents.extract_request,

@@ -53,6 +53,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     async def go() -> Any:
         client = await wiring_module.connect(settings)
         async with AsyncExitStack() as stack:
+            stack.push_async_callback(wiring_module.close_stores, wiring)
             backlog = await start_backlog(wiring, client, stack)
             return await replay(
                 args.paths,
@@ -78,6 +79,12 @@ def cmd_reprocess(settings: Settings, args: argparse.Namespace) -> int:
     message_id = args.message_id if args.message_id.startswith("<") else f"<{args.message_id}>"
 
     async def go() -> Any:
+        try:
+            return await reprocess_one()
+        finally:
+            await wiring_module.close_stores(wiring)
+
+    async def reprocess_one() -> Any:
         try:
             raw = await wiring.blobs.raw(message_id)
         except BlobNotFound as exc:

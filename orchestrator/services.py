@@ -18,7 +18,14 @@ from adapters.inbound.imap_source import parse_source
 from adapters.inbound.smtp import SmtpInboundHandler, serve_smtp
 from adapters.outbound.temporal_backlog import HandoffBacklog
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
-from orchestrator.bootstrap import Wiring, connect, gateway, handoff_backlog, thread_worker
+from orchestrator.bootstrap import (
+    Wiring,
+    close_stores,
+    connect,
+    gateway,
+    handoff_backlog,
+    thread_worker,
+)
 from orchestrator.temporal_server import EmbeddedTemporal
 from use_cases.ingest import ingest_email
 from use_cases.models import Ingested
@@ -192,6 +199,7 @@ async def run_parts(wiring: Wiring, parts: set[str]) -> None:
     the adapter stops accepting, the worker drains, the server goes last."""
     stop = stop_requested()
     async with AsyncExitStack() as stack:
+        stack.push_async_callback(close_stores, wiring)  # runs last
         if "server" in parts:
             await start_server(wiring, stack)
         if parts & {"worker", "smtp", "imap"}:

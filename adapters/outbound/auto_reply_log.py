@@ -32,6 +32,9 @@ class SqliteAutoReplyLog:
         self.db = SqliteConnection(path, SCHEMA)
         self._trimmed_at: datetime | None = None
 
+    async def close(self) -> None:
+        await self.db.close()
+
     async def sent_since(self, recipient: str, since: datetime) -> int:
         return await self.db.run(lambda db: _count(db, recipient.lower(), since))
 

@@ -10,7 +10,9 @@ indexed statement, so the queue never grows long at mail rates.
 WAL, so other processes (the SMTP and IMAP adapters, `mailroom replay`) read while one
 writes, with synchronous=NORMAL: a crash of the process loses no committed write; a power
 loss may lose the last commits, which is acceptable only for data that can be missing
-(say so where it is used).
+(say so where it is used). `close()` at shutdown checkpoints the WAL into the database and
+removes it (SQLite does so when the last connection closes), so a stopped installation is
+one file per store.
 """
 
 from __future__ import annotations
@@ -48,3 +50,14 @@ class SqliteConnection:
             db.executescript(self.schema)
             self._db = db
         return self._db
+
+    async def close(self) -> None:
+        """Close the connection on its thread, then stop the thread; later calls fail."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=True)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

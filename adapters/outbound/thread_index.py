@@ -35,6 +35,9 @@ class SqliteThreadIndex:
     def __init__(self, path: Path) -> None:
         self.db = SqliteConnection(path, SCHEMA)
 
+    async def close(self) -> None:
+        await self.db.close()
+
     async def threads_of(self, message_ids: Sequence[str], mailbox: str) -> dict[str, str]:
         ids = list(message_ids)
         return await self.db.run(lambda db: _threads_of(db, ids, mailbox))

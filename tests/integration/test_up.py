@@ -77,6 +77,8 @@ async def test_threads_survive_a_restart_of_mailroom_up(tmp_path: Path) -> None:
         await wait_for(lambda: _outbox(env, 1), what="the ack", timeout=30)
         assert await stop(first) == 0
     assert port_is_free(temporal_port) and port_is_free(smtp_port), "everything stopped"
+    left = sorted(p.name for p in (tmp_path / "data").glob("*.sqlite-*"))
+    assert left == [], "every store closed cleanly, its WAL checkpointed"
     assert (tmp_path / "data" / "temporal.db").exists()
 
     async with mailroom_up(env) as second:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -53,3 +54,15 @@ async def test_the_log_forgets_automatic_mail_older_than_a_day(tmp_path: Path) -
     assert await log.sent_since("robot@example.com", ever) == 2
     reopened = SqliteAutoReplyLog(tmp_path / "a.sqlite")
     assert await reopened.sent_since("ROBOT@example.com", now - timedelta(hours=1)) == 1
+
+
+async def test_a_closed_log_leaves_one_file_that_a_new_log_reads(tmp_path: Path) -> None:
+    log = SqliteAutoReplyLog(tmp_path / "a.sqlite")
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    await log.record(["robot@example.com"], now)
+    assert (tmp_path / "a.sqlite-wal").exists(), "WAL while open"
+    await log.close()
+    assert sorted(os.listdir(tmp_path)) == ["a.sqlite"], "checkpointed, no WAL left"
+    reopened = SqliteAutoReplyLog(tmp_path / "a.sqlite")
+    assert await reopened.sent_since("robot@example.com", now - timedelta(hours=1)) == 1
+    await reopened.close()
