@@ -134,6 +134,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         stack.dump = args.dump
         worker = await stack.mailroom("worker")
         bound = {"MAILROOM_MAX_BACKLOG_SECONDS": str(args.max_backlog)} if args.max_backlog else {}
+        if args.hold is not None:
+            bound["MAILROOM_BACKLOG_HOLD_SECONDS"] = str(args.hold)
         smtp = await stack.mailroom("smtp", **bound)
         print(f"server {stack.target}, worker pid {worker.pid}, smtp pid {smtp.pid}")
         await smtp_pass(stack, f"{tag}-warm", args, mails=warmup)
@@ -218,6 +220,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mailbox", default=MAILBOX, help="recipient (its flow, if any, runs)")
     p.add_argument(
         "--max-backlog", type=float, help="the adapter's MAILROOM_MAX_BACKLOG_SECONDS (default 10)"
+    )
+    p.add_argument(
+        "--hold", type=float, help="the adapter's MAILROOM_BACKLOG_HOLD_SECONDS (default 20)"
     )
     p.add_argument(
         "--paced", type=float, help="only one SMTP pass at this rate (mails/s): for profiling"

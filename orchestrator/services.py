@@ -120,7 +120,11 @@ async def start_smtp(
 
     s = wiring.settings
     handler = SmtpInboundHandler(
-        wiring.mailboxes, ingest, max_in_flight=s.max_in_flight, backlog=backlog
+        wiring.mailboxes,
+        ingest,
+        max_in_flight=s.max_in_flight,
+        backlog=backlog,
+        backlog_hold_seconds=s.backlog_hold_seconds,
     )
     server = await serve_smtp(
         handler, host=s.smtp_host, port=s.smtp_port, max_message_bytes=s.max_message_bytes

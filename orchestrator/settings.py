@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # stack applies ~130 mails/s with a p99 of 2.5 s; a 2 s bound sat inside that tail and
     # held it to ~80 mails/s.
     max_backlog_seconds: Annotated[float, Field(ge=0)] = 10.0
+    # How long SMTP holds a sender while the backlog is behind before it answers 451
+    # (adapters/inbound/smtp.py: a held sender costs seconds, a 451 minutes). 0: at once.
+    backlog_hold_seconds: Annotated[float, Field(ge=0, le=240)] = 20.0
     messages_per_run: Annotated[int, Field(ge=10)] = 500
     log_level: str = "info"
     # flows (procurement, support)

@@ -42,23 +42,34 @@ class FakeEmailSender:
 
 
 class FakeBackpressure:
-    """A backlog the test sets: `overloaded` until `clear()`; records the threads handed mail."""
+    """A backlog the test sets: `overloaded` from `overload()` until `clear()`; records the
+    threads handed mail and how many callers wait for it to clear."""
 
     def __init__(self, *, overloaded: bool = False) -> None:
-        self.overloaded = overloaded
         self.threads: list[str] = []
+        self.waiting = 0
         self._clear = asyncio.Event()
         if not overloaded:
             self._clear.set()
+
+    @property
+    def overloaded(self) -> bool:
+        return not self._clear.is_set()
 
     def handed_off(self, workflow_id: str) -> None:
         self.threads.append(workflow_id)
 
     async def wait_until_clear(self) -> None:
-        await self._clear.wait()
+        self.waiting += 1
+        try:
+            await self._clear.wait()
+        finally:
+            self.waiting -= 1
+
+    def overload(self) -> None:
+        self._clear.clear()
 
     def clear(self) -> None:
-        self.overloaded = False
         self._clear.set()
 
 

@@ -36,6 +36,16 @@ TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 # Permanent: the same bytes would fail again, so the sender must not retry (RFC 3463 §3.7).
 TOO_COMPLEX = "552 5.3.4 Message too complex to hand to a thread: {reason}"
 UNPROCESSABLE = "554 5.6.0 Message content could not be processed"
+# While accepted mail waits too long to be applied, a sender is first held (the reply to
+# MAIL, or to the end of DATA, comes later), as Postfix's in_flow_delay slows senders to
+# the delivery rate. A sending MTA retries a 451 only after minutes (Postfix: 300 s at
+# least), and every 451 and retry costs CPU the stack needs to catch up, so under a burst
+# holding turns minutes of delay into seconds and keeps the senders at the pace mail is
+# applied instead of flipping the bound on and off. Only past the hold is the answer 451.
+# RFC 5321 §4.5.3.2 has a client wait 5 minutes for the reply to MAIL, 10 for DATA's end.
+DEFAULT_BACKLOG_HOLD_SECONDS = 20.0
+# Each held sender keeps a connection open; past this many, answer 451 at once.
+MAX_HELD_SENDERS = 256
 
 
 class SmtpInboundHandler:
@@ -48,8 +58,13 @@ class SmtpInboundHandler:
         *,
         max_in_flight: int = 256,
         backlog: Backpressure | None = None,
+        backlog_hold_seconds: float = DEFAULT_BACKLOG_HOLD_SECONDS,
+        max_held: int = MAX_HELD_SENDERS,
     ) -> None:
         self.backlog = backlog
+        self.backlog_hold_seconds = backlog_hold_seconds
+        self.max_held = max_held
+        self.held = 0
         self.mailboxes = mailboxes
         self.ingest = ingest
         self.max_in_flight = max_in_flight
@@ -60,7 +75,7 @@ class SmtpInboundHandler:
     ) -> str:
         # Deferring here, before any recipient or body is sent, spares the sender a transfer
         # that would be answered 451 anyway (RFC 5321 §3.3 allows 451 to MAIL).
-        if self._behind("MAIL", session):
+        if await self._behind("MAIL", session):
             return BACKLOGGED
         envelope.mail_from = address
         envelope.mail_options.extend(options)
@@ -84,16 +99,27 @@ class SmtpInboundHandler:
         if self.in_flight >= self.max_in_flight:
             log.warning("email_deferred_overloaded", in_flight=self.in_flight)
             return OVERLOADED
-        if self._behind("DATA", session):  # the backlog grew during this transaction
+        if await self._behind("DATA", session):  # the backlog grew during this transaction
             return BACKLOGGED
         mailboxes = self.mailboxes.resolve_all(envelope.rcpt_tos)
         with structlog.contextvars.bound_contextvars(message_id=peek_message_id(raw)):
             return await self._hand_off(raw, mailboxes, envelope.mail_from, str(session.peer))
 
-    def _behind(self, stage: str, session: Session) -> bool:
+    async def _behind(self, stage: str, session: Session) -> bool:
+        """True if the backlog is still behind after holding the sender (see
+        DEFAULT_BACKLOG_HOLD_SECONDS): the answer is then 451."""
         if self.backlog is None or not self.backlog.overloaded:
             return False
-        log.warning("email_deferred_backlog", at=stage, peer=str(session.peer))
+        if self.held < self.max_held and self.backlog_hold_seconds > 0:
+            self.held += 1
+            try:
+                await asyncio.wait_for(self.backlog.wait_until_clear(), self.backlog_hold_seconds)
+                return False
+            except TimeoutError:
+                pass
+            finally:
+                self.held -= 1
+        log.warning("email_deferred_backlog", at=stage, peer=str(session.peer), held=self.held)
         return True
 
     async def _hand_off(

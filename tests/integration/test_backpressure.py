@@ -1,6 +1,7 @@
 """Back-pressure on the accepted-but-not-applied backlog, against a real Temporal dev server:
-while no worker applies what was accepted, SMTP defers new mail with 451 4.3.2; once the
-threads catch up it accepts again, and every accepted mail is applied exactly once."""
+while no worker applies what was accepted, SMTP holds a new sender, then defers it with
+451 4.3.2; once the threads catch up it accepts again (a held sender without a retry), and
+every accepted mail is applied exactly once."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ async def test_a_transaction_begun_before_the_backlog_grew_is_deferred_at_data(
     dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str, unique: str
 ) -> None:
     client = dev_server.client
-    settings = stack_settings(tmp_path, client, task_queue)
+    settings = stack_settings(tmp_path, client, task_queue, backlog_hold_seconds=0.2)
     wiring = bootstrap(settings)
     backlog = FakeBackpressure()
     async with AsyncExitStack() as stack:
@@ -49,7 +50,7 @@ async def test_a_transaction_begun_before_the_backlog_grew_is_deferred_at_data(
                 smtp.ehlo()
                 smtp.mail("carol@example.com")
                 smtp.rcpt(SUPPORT)
-                backlog.overloaded = True  # grew while this client was sending
+                backlog.overload()  # grew while this client was sending
                 code, text = smtp.data(mail(unique, 3))
                 return code, text
 
@@ -61,7 +62,9 @@ async def test_smtp_defers_while_accepted_mail_waits_and_accepts_once_it_is_appl
     dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str, unique: str
 ) -> None:
     client = dev_server.client
-    settings = stack_settings(tmp_path, client, task_queue, max_backlog_seconds=0.5)
+    settings = stack_settings(
+        tmp_path, client, task_queue, max_backlog_seconds=0.5, backlog_hold_seconds=0.2
+    )
     wiring = bootstrap(settings)
     threads = gateway(wiring, client)
     async with AsyncExitStack() as stack:
@@ -73,7 +76,8 @@ async def test_smtp_defers_while_accepted_mail_waits_and_accepts_once_it_is_appl
         # No worker yet: the first mail is accepted (Temporal holds it durably) but waits.
         assert await send(port, mail(unique, 1)) == {}
         await wait_for(lambda: backlog.overloaded, what="the backlog to pass 0.5 s")
-        # Deferred at MAIL FROM: the sender does not transfer a body only to hear 451.
+        # Held, then deferred at MAIL FROM: the sender does not transfer a body only to
+        # hear 451.
         with pytest.raises(smtplib.SMTPSenderRefused) as deferred:
             await send(port, mail(unique, 2))
         assert deferred.value.smtp_code == 451
@@ -96,3 +100,20 @@ async def test_smtp_defers_while_accepted_mail_waits_and_accepts_once_it_is_appl
             return ids if len(ids) == 2 else None
 
         assert await wait_for(both_applied, what="both mails applied") == [first, second]
+
+
+async def test_a_sender_held_while_behind_is_accepted_once_the_backlog_clears(
+    dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str, unique: str
+) -> None:
+    client = dev_server.client
+    settings = stack_settings(tmp_path, client, task_queue, backlog_hold_seconds=60)
+    wiring = bootstrap(settings)
+    backlog = FakeBackpressure(overloaded=True)
+    async with AsyncExitStack() as stack:
+        await start_smtp(wiring, client, stack, backlog)
+        sending = asyncio.create_task(send(settings.smtp_port, mail(unique, 1)))
+        await wait_for(lambda: backlog.waiting == 1, what="the sender to be held")
+        assert not sending.done() and backlog.threads == [], "held, nothing handed off yet"
+        backlog.clear()
+        assert await asyncio.wait_for(sending, 30) == {}, "accepted without a 451"
+        assert backlog.threads == [workflow_id_for(SUPPORT, f"<backlog-1-{unique}@example.com>")]
