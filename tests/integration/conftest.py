@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.dovecot import WITHOUT_IDLE_AND_MOVE, Dovecot, running_dovecot
+from tests.dovecot import Dovecot, running_dovecot
+from tests.dovecot_config import WITHOUT_IDLE_AND_MOVE
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """XOAUTH2 login (`auth=xoauth2&token_env=NAME`) against a real Dovecot and a real Temporal.
 
 Dovecot checks the token with its oauth2 passdb, which asks an introspection endpoint the test
-serves itself (tests/dovecot.py, `Introspection`): TOKEN is active for the test user, any other
-token is not. The adapter reads the token from the environment at each login.
+serves itself (tests/oauth_introspection.py, `Introspection`): TOKEN is active for the test
+user, any other token is not. The adapter reads the token from the environment at each login.
 """
 
 from __future__ import annotations
@@ -26,15 +26,16 @@ from adapters.inbound.imap_session import ImapSession
 from adapters.inbound.imap_source import parse_source
 from adapters.inbound.mime import parse_email
 from orchestrator.services import IMAP_CHECKPOINTS
-from tests.dovecot import USER, Dovecot, running_dovecot
+from tests.dovecot import Dovecot, running_dovecot
+from tests.dovecot_config import USER
 from tests.fakes import FakeThreadGateway
-from tests.integration.test_imap import (
+from tests.integration.imap_support import (
     MAILBOX,
     SEEN,
-    _all_have,
-    _cli_env,
-    _holds,
+    all_have,
+    cli_env,
     flags,
+    holds,
     imap_stack,
     mail,
     thread_of,
@@ -71,12 +72,12 @@ async def test_xoauth2_login_ingests_mail_into_its_thread(
     assert parse_source(url).password == ""  # nothing secret in the URL
 
     async with imap_stack(dev_server.client, tmp_path, task_queue, url) as (threads, [adapter]):
-        await wait_for(partial(_holds, threads, thread_of(waiting), [waiting_id]), what="1st")
+        await wait_for(partial(holds, threads, thread_of(waiting), [waiting_id]), what="1st")
         await wait_for(lambda: adapter.status == "idle", what="the adapter to IDLE")
         new_id, new = mail("Appended while it IDLEs")
         await asyncio.to_thread(dovecot.append, new)
-        await wait_for(partial(_holds, threads, thread_of(new), [new_id]), what=new_id)
-        await wait_for(lambda: _all_have(flags(dovecot), SEEN, 2), what="both marked \\Seen")
+        await wait_for(partial(holds, threads, thread_of(new), [new_id]), what=new_id)
+        await wait_for(lambda: all_have(flags(dovecot), SEEN, 2), what="both marked \\Seen")
         assert adapter.sessions == 1 and adapter.handed_off == 2
     # Dovecot really took the XOAUTH2 path and asked the endpoint about our token.
     assert dovecot.oauth2_logins() == 1, dovecot.log_tail()
@@ -177,8 +178,8 @@ async def test_token_is_read_again_at_the_next_login(
             assert adapter.handed_off == 0
 
             monkeypatch.setenv(TOKEN_ENV, TOKEN)  # renewed while it waits to retry
-            await wait_for(partial(_holds, threads, thread_of(raw), [message_id]), what=message_id)
-            await wait_for(lambda: _all_have(flags(dovecot), SEEN, 1), what="marked \\Seen")
+            await wait_for(partial(holds, threads, thread_of(raw), [message_id]), what=message_id)
+            await wait_for(lambda: all_have(flags(dovecot), SEEN, 1), what="marked \\Seen")
             assert adapter.sessions == 1
     assert dovecot.oauth2 is not None
     asked = dovecot.oauth2.asked
@@ -194,7 +195,7 @@ async def test_check_with_a_wrong_token_exits_2_and_never_prints_it(
     dovecot = dovecot_oauth
     dovecot.append(mail("Waiting behind OAuth2")[1])
     url = dovecot.oauth2_url(TOKEN_ENV, mailbox=MAILBOX, start="all")
-    env = _cli_env("127.0.0.1:1", "unused", tmp_path, url)  # drops every MAILROOM_* variable
+    env = cli_env("127.0.0.1:1", "unused", tmp_path, url)  # drops every MAILROOM_* variable
 
     env[TOKEN_ENV] = TOKEN
     code, out, err = await run_mailroom("imap", "--check", env=env)

@@ -1,6 +1,6 @@
 """The IMAP adapter over TLS against a real Dovecot with `ssl = required`.
 
-The server certificate is signed by a throwaway CA made at fixture time (tests/dovecot.py):
+The server certificate is signed by a throwaway CA made at fixture time (tests/dovecot_tls.py):
 trusted through `ca_file=`, refused with the system's CAs alone, and refused for a host name
 it was not issued for even with `ca_file=`.
 """
@@ -24,13 +24,13 @@ from adapters.inbound.mime import parse_email
 from orchestrator.services import IMAP_CHECKPOINTS
 from tests.dovecot import Dovecot, running_dovecot
 from tests.fakes import FakeThreadGateway
-from tests.integration.test_imap import (
+from tests.integration.imap_support import (
     MAILBOX,
     SEEN,
-    _all_have,
-    _cli_env,
-    _holds,
+    all_have,
+    cli_env,
     flags,
+    holds,
     imap_stack,
     mail,
     thread_of,
@@ -71,8 +71,8 @@ async def test_mail_is_ingested_over_tls_verified_with_ca_file(
     assert dovecot.tls is not None and parse_source(url).ca_file == str(dovecot.tls.ca)
 
     async with imap_stack(dev_server.client, tmp_path, task_queue, url) as (threads, [adapter]):
-        await wait_for(partial(_holds, threads, thread_of(raw), [message_id]), what=message_id)
-        await wait_for(lambda: _all_have(flags(dovecot), SEEN, 1), what="the mail marked \\Seen")
+        await wait_for(partial(holds, threads, thread_of(raw), [message_id]), what=message_id)
+        await wait_for(lambda: all_have(flags(dovecot), SEEN, 1), what="the mail marked \\Seen")
         assert adapter.sessions >= 1
     # Every login over TLS is the adapter's (the test's own client logs in without TLS).
     port = dovecot.imaps_port if implicit else dovecot.port
@@ -114,7 +114,7 @@ async def test_check_reports_certificate_failures_with_exit_code_2(
     dovecot = dovecot_tls
     dovecot.append(mail("Waiting behind TLS")[1])
     trusted = dovecot.tls_url(mailbox=MAILBOX, start="all")
-    env = _cli_env("127.0.0.1:1", "unused", tmp_path, trusted)
+    env = cli_env("127.0.0.1:1", "unused", tmp_path, trusted)
     code, out, err = await run_mailroom("imap", "--check", env=env)
     assert code == 0, out + err
     assert ": ok" in out and "1 messages" in out
