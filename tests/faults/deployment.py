@@ -96,8 +96,10 @@ class Deployment:
             "MAILROOM_TASK_QUEUE": self.task_queue,
             "MAILROOM_SMTP_PORT": str(self.smtp_port),
             "MAILROOM_REPLY_TOKEN_SECRET": f"secret-{tag}",
-            # A tighter bound than the default, so the worker-killed test sees deferrals soon.
+            # A tighter bound and hold than the defaults, so the worker-killed test sees
+            # deferrals soon (the MTAs' SMTP timeout is 30 s).
             "MAILROOM_MAX_BACKLOG_SECONDS": "2",
+            "MAILROOM_BACKLOG_HOLD_SECONDS": "1",
             **env,
         }
         self.children: list[Child] = []

@@ -1,6 +1,7 @@
 """SIGKILL of the worker mid-stream; a new worker picks the threads up. Meanwhile nothing
 applies accepted mail, so once it has waited past MAILROOM_MAX_BACKLOG_SECONDS the adapter
-defers new mail (451 4.3.2) and the sending MTAs keep it until the new worker catches up."""
+holds new senders, then defers them (451 4.3.2), and the sending MTAs keep the mail until the
+new worker catches up."""
 
 from __future__ import annotations
 
