@@ -15,7 +15,8 @@ from adapters.inbound.imap import ImapInbound
 from adapters.inbound.imap_check import SourceReport, check_source
 from adapters.inbound.imap_checkpoint import SqliteCheckpointStore
 from adapters.inbound.imap_source import parse_source
-from adapters.inbound.smtp import SmtpInboundHandler, serve_smtp
+from adapters.inbound.smtp import SmtpInboundHandler
+from adapters.inbound.smtp_listener import serve_smtp
 from adapters.outbound.temporal_backlog import HandoffBacklog
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import (
@@ -126,15 +127,10 @@ async def start_smtp(
         backlog=backlog,
         backlog_hold_seconds=s.backlog_hold_seconds,
     )
-    server = await serve_smtp(
+    listener = await serve_smtp(
         handler, host=s.smtp_host, port=s.smtp_port, max_message_bytes=s.max_message_bytes
     )
-
-    async def stop_accepting() -> None:
-        server.close()
-        await server.wait_closed()
-
-    stack.push_async_callback(stop_accepting)
+    stack.push_async_callback(listener.stop)
     accepting = ", ".join(sorted(s.mailboxes)) or "any mailbox @" + ",".join(s.domains)
     announce("smtp", f"{s.smtp_host}:{s.smtp_port} accepting {accepting}")
 

@@ -54,7 +54,7 @@ class NothingToDecide(ValueError):
 
 class Backpressure(Protocol):
     """The accepted-but-not-applied backlog as the adapters see it: while `overloaded`,
-    SMTP answers 451 4.3.2, IMAP stops fetching and replay waits."""
+    SMTP holds new senders (then answers 451 4.3.2), IMAP stops fetching and replay waits."""
 
     @property
     def overloaded(self) -> bool: ...

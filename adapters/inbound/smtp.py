@@ -8,8 +8,8 @@ never work. Nothing accepted is ever lost.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -36,13 +36,16 @@ TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 # Permanent: the same bytes would fail again, so the sender must not retry (RFC 3463 §3.7).
 TOO_COMPLEX = "552 5.3.4 Message too complex to hand to a thread: {reason}"
 UNPROCESSABLE = "554 5.6.0 Message content could not be processed"
-# While accepted mail waits too long to be applied, a sender is first held (the reply to
-# MAIL, or to the end of DATA, comes later), as Postfix's in_flow_delay slows senders to
-# the delivery rate. A sending MTA retries a 451 only after minutes (Postfix: 300 s at
-# least), and every 451 and retry costs CPU the stack needs to catch up, so under a burst
-# holding turns minutes of delay into seconds and keeps the senders at the pace mail is
-# applied instead of flipping the bound on and off. Only past the hold is the answer 451.
-# RFC 5321 §4.5.3.2 has a client wait 5 minutes for the reply to MAIL, 10 for DATA's end.
+SHUTTING_DOWN = "451 4.3.2 Service shutting down, try again later"
+# While accepted mail waits too long to be applied, a new sender is first held: the reply
+# to its MAIL comes when the backlog clears (in the spirit of Postfix's in_flow_delay, which
+# slows senders to the delivery rate). A sending MTA retries a 451 only after minutes
+# (Postfix: 300 s at least), and every 451 and retry costs CPU the stack needs to catch up,
+# so under a burst holding turns minutes of delay into seconds and keeps senders at the
+# pace mail is applied instead of flipping the bound on and off. Only past the hold is the
+# answer 451. RFC 5321 §4.5.3.2.2 has a client wait 5 minutes for the reply to MAIL.
+# Held at MAIL only: a body already received is not kept waiting in memory (DATA answers
+# 451 at once if the backlog grew during the transaction).
 DEFAULT_BACKLOG_HOLD_SECONDS = 20.0
 # Each held sender keeps a connection open; past this many, answer 451 at once.
 MAX_HELD_SENDERS = 256
@@ -65,6 +68,13 @@ class SmtpInboundHandler:
         self.backlog_hold_seconds = backlog_hold_seconds
         self.max_held = max_held
         self.held = 0
+        self._stopping = asyncio.Event()
+        # Replies being worked out (MAIL and DATA await): stop() waits for them, and a reply
+        # is written to its connection in the same loop step its hook returns, so closing
+        # the connections after that loses no answer.
+        self._answering = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         self.mailboxes = mailboxes
         self.ingest = ingest
         self.max_in_flight = max_in_flight
@@ -75,8 +85,10 @@ class SmtpInboundHandler:
     ) -> str:
         # Deferring here, before any recipient or body is sent, spares the sender a transfer
         # that would be answered 451 anyway (RFC 5321 §3.3 allows 451 to MAIL).
-        if await self._behind("MAIL", session):
-            return BACKLOGGED
+        with self._answer():
+            deferral = await self._deferral("MAIL", session, hold=True)
+        if deferral is not None:
+            return deferral
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 OK"
@@ -93,34 +105,79 @@ class SmtpInboundHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self._answer():
+            return await self._data(session, envelope)
+
+    async def _data(self, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content
         if not isinstance(raw, bytes):
             raw = str(raw).encode("utf-8", "surrogateescape")
         if self.in_flight >= self.max_in_flight:
             log.warning("email_deferred_overloaded", in_flight=self.in_flight)
             return OVERLOADED
-        if await self._behind("DATA", session):  # the backlog grew during this transaction
-            return BACKLOGGED
+        # The backlog grew during this transaction, or the service is stopping.
+        deferral = await self._deferral("DATA", session, hold=False)
+        if deferral is not None:
+            return deferral
         mailboxes = self.mailboxes.resolve_all(envelope.rcpt_tos)
         with structlog.contextvars.bound_contextvars(message_id=peek_message_id(raw)):
             return await self._hand_off(raw, mailboxes, envelope.mail_from, str(session.peer))
 
-    async def _behind(self, stage: str, session: Session) -> bool:
-        """True if the backlog is still behind after holding the sender (see
-        DEFAULT_BACKLOG_HOLD_SECONDS): the answer is then 451."""
+    async def _deferral(self, stage: str, session: Session, *, hold: bool) -> str | None:
+        """The 451 to answer, if any: while stopping, or while the backlog is behind (after
+        holding the sender, see DEFAULT_BACKLOG_HOLD_SECONDS)."""
+        if not self._stopping.is_set() and (self.backlog is None or not self.backlog.overloaded):
+            return None
+        if hold and not self._stopping.is_set() and self.held < self.max_held:
+            await self._hold()
+        if self._stopping.is_set():
+            return SHUTTING_DOWN
         if self.backlog is None or not self.backlog.overloaded:
-            return False
-        if self.held < self.max_held and self.backlog_hold_seconds > 0:
-            self.held += 1
-            try:
-                await asyncio.wait_for(self.backlog.wait_until_clear(), self.backlog_hold_seconds)
-                return False
-            except TimeoutError:
-                pass
-            finally:
-                self.held -= 1
+            return None
         log.warning("email_deferred_backlog", at=stage, peer=str(session.peer), held=self.held)
-        return True
+        return BACKLOGGED
+
+    async def _hold(self) -> None:
+        """Until the backlog clears, the service stops, or the hold is over."""
+        assert self.backlog is not None
+        if self.backlog_hold_seconds <= 0:
+            return
+        self.held += 1
+        waits = [
+            asyncio.ensure_future(self.backlog.wait_until_clear()),
+            asyncio.ensure_future(self._stopping.wait()),
+        ]
+        try:
+            await asyncio.wait(
+                waits, timeout=self.backlog_hold_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            self.held -= 1
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    async def stop(self, timeout: float) -> None:
+        """Take no more mail (held senders and new transactions get 451) and wait, at most
+        `timeout` seconds, for the replies being worked out: a hand-off in flight finishes,
+        its sender gets its answer, and nothing it still writes (the thread index) meets a
+        closed store."""
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(self._quiet.wait(), timeout)
+        except TimeoutError:
+            log.warning("smtp_stopped_with_handoffs_in_flight", in_flight=self.in_flight)
+
+    @contextmanager
+    def _answer(self) -> Iterator[None]:
+        self._answering += 1
+        self._quiet.clear()
+        try:
+            yield
+        finally:
+            self._answering -= 1
+            if self._answering == 0:
+                self._quiet.set()
 
     async def _hand_off(
         self, raw: bytes, mailboxes: list[str], mail_from: str | None, peer: str
@@ -145,28 +202,3 @@ class SmtpInboundHandler:
         for thread_id in ingested.thread_ids:
             log.info("email_accepted", thread_id=thread_id, size=len(raw), peer=peer)
         return ACCEPTED.format(message_id=ingested.message_id)
-
-
-async def serve_smtp(
-    handler: SmtpInboundHandler,
-    *,
-    host: str,
-    port: int,
-    max_message_bytes: int,
-    hostname: str = "mailroom",
-) -> asyncio.Server:
-    """Start the SMTP listener on the running loop (not aiosmtpd's threaded Controller, whose
-    private loop could not await our Temporal client)."""
-
-    def protocol() -> Any:
-        return SMTP(
-            handler,
-            data_size_limit=max_message_bytes,
-            enable_SMTPUTF8=True,
-            decode_data=False,
-            hostname=hostname,
-            ident="mailroom ESMTP",
-        )
-
-    loop = asyncio.get_running_loop()
-    return await loop.create_server(protocol, host=host, port=port)

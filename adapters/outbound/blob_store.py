@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 from pathlib import Path
 
-from adapters.outbound.durable_files import sync_directory, write_atomically
+from adapters.outbound.durable_files import make_directory, sync_directory, write_atomically
 from use_cases.mail import BlobRef
 from use_cases.ports import BlobNotFound
 
@@ -47,6 +47,7 @@ class FileBlobStore:
         path = self.path_of(ref.sha256)
         if path.exists():
             # Written before, maybe by a writer still short of its directory's fsync.
+            make_directory(path.parent)
             sync_directory(path.parent)
         else:
             write_atomically(path, data)

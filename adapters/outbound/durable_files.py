@@ -15,6 +15,11 @@ import os
 import uuid
 from pathlib import Path
 
+# Directories whose own names this process has made durable (a few hundred at most: the
+# blob store's fan-out, the outbox's folders). Adding to a set is atomic under the GIL, and
+# a second fsync by a racing thread is harmless.
+_DURABLE_DIRECTORIES: set[Path] = set()
+
 
 def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write to a unique temporary name beside `path`, then rename it over `path`, so a
@@ -39,19 +44,23 @@ def publish(tmp: Path, data: bytes, final: Path, *, durable: bool = True) -> Non
 
 
 def make_directory(path: Path, *, durable: bool = True) -> None:
-    """mkdir -p; a directory made here is itself an entry of its parent, so the parent is
-    fsynced too (once, when made)."""
-    if path.is_dir():
+    """mkdir -p, durably: a directory is itself an entry of its parent, so the parent is
+    fsynced once per process for each directory, whether made here, made meanwhile by
+    another writer (whose own fsync may not be done), or found (made by a process that may
+    have died before its fsync)."""
+    found = path.is_dir()
+    if durable and found and path in _DURABLE_DIRECTORIES:
         return
-    make_directory(path.parent, durable=durable)
-    try:
-        path.mkdir()
-    except FileExistsError:
-        if not path.is_dir():
-            raise
-        # made meanwhile by another writer, whose sync of the parent may not be done yet
+    if not found:
+        make_directory(path.parent, durable=durable)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            if not path.is_dir():
+                raise
     if durable:
         sync_directory(path.parent)
+        _DURABLE_DIRECTORIES.add(path)
 
 
 def sync_directory(path: Path) -> None:

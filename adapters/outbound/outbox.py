@@ -19,7 +19,7 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from adapters.inbound.mime import MSG_ID
-from adapters.outbound.durable_files import make_directory, publish
+from adapters.outbound.durable_files import make_directory, publish, sync_directory
 from adapters.outbound.mime_out import SENT_AT_HEADER, to_mime
 from use_cases.mail import OutboundEmail, OutboxEntry, SendResult
 
@@ -48,8 +48,12 @@ class MaildirOutbox:
         self._ensure()
         name = maildir_name(mail.message_id)
         final = self.root / "new" / name
-        if final.exists() or (self.root / "cur" / name).exists():
-            return SendResult(message_id=mail.message_id, already_sent=True)
+        for delivered in (final, self.root / "cur" / name):
+            if delivered.exists():
+                # A first attempt may have died between its rename and the directory's
+                # fsync: "sent" must not be reported before the name is durable.
+                sync_directory(delivered.parent)
+                return SendResult(message_id=mail.message_id, already_sent=True)
         data = to_mime(mail, sent_at=datetime.now(UTC)).as_bytes()
         try:
             self._write(name, data, final)

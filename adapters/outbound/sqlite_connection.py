@@ -25,6 +25,12 @@ from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+class StoreClosed(RuntimeError):
+    """A call after the store was closed (at shutdown)."""
+
+
 BUSY_TIMEOUT_SECONDS = 30
 
 
@@ -33,11 +39,14 @@ class SqliteConnection:
         self.path = path
         self.schema = schema
         self._db: sqlite3.Connection | None = None
+        self._closed = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{path.stem}")
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`fn(connection)` on the connection's thread. Use `with db:` around writes: it
         commits, or rolls back on an exception."""
+        if self._closed:
+            raise StoreClosed(f"{self.path.name} is closed")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, lambda: fn(self._connection()))
 
@@ -52,10 +61,15 @@ class SqliteConnection:
         return self._db
 
     async def close(self) -> None:
-        """Close the connection on its thread, then stop the thread; later calls fail."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._close)
-        self._thread.shutdown(wait=True)
+        """Close the connection on its thread, after the calls already queued; later calls
+        fail at once with StoreClosed (none can queue behind the close: nothing awaits
+        between the two lines that queue it and stop the thread). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        closing = asyncio.get_running_loop().run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=False)  # the queue drains on the thread, not on our loop
+        await closing
 
     def _close(self) -> None:
         if self._db is not None:

@@ -117,3 +117,21 @@ async def test_a_sender_held_while_behind_is_accepted_once_the_backlog_clears(
         backlog.clear()
         assert await asyncio.wait_for(sending, 30) == {}, "accepted without a 451"
         assert backlog.threads == [workflow_id_for(SUPPORT, f"<backlog-1-{unique}@example.com>")]
+
+
+async def test_stopping_answers_a_held_sender_at_once(
+    dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str, unique: str
+) -> None:
+    client = dev_server.client
+    settings = stack_settings(tmp_path, client, task_queue, backlog_hold_seconds=60)
+    backlog = FakeBackpressure(overloaded=True)
+    stack = AsyncExitStack()
+    await start_smtp(bootstrap(settings), client, stack, backlog)
+    sending = asyncio.create_task(send(settings.smtp_port, mail(unique, 1)))
+    await wait_for(lambda: backlog.waiting == 1, what="the sender to be held")
+    await asyncio.wait_for(stack.aclose(), 5)  # not the 60 s hold
+    with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+        await asyncio.wait_for(sending, 5)
+    assert refused.value.smtp_code == 451
+    assert b"shutting down" in refused.value.smtp_error
+    assert backlog.threads == [], "nothing handed off"

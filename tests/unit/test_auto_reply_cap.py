@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from activities.email import EmailActivities
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
+from adapters.outbound.sqlite_connection import StoreClosed
 from tests.fakes import FakeEmailSender
 from use_cases.mail import OutboundEmail
 
@@ -65,4 +69,21 @@ async def test_a_closed_log_leaves_one_file_that_a_new_log_reads(tmp_path: Path)
     assert sorted(os.listdir(tmp_path)) == ["a.sqlite"], "checkpointed, no WAL left"
     reopened = SqliteAutoReplyLog(tmp_path / "a.sqlite")
     assert await reopened.sent_since("robot@example.com", now - timedelta(hours=1)) == 1
+    await reopened.close()
+
+
+async def test_calls_queued_before_the_close_finish_and_later_ones_are_refused(
+    tmp_path: Path,
+) -> None:
+    log = SqliteAutoReplyLog(tmp_path / "a.sqlite")
+    now = datetime(2026, 11, 22, 12, tzinfo=UTC)
+    queued = [asyncio.ensure_future(log.record([f"r{n}@example.com"], now)) for n in range(5)]
+    await asyncio.sleep(0)  # the five are queued on the store's thread
+    await asyncio.gather(log.close(), log.close())
+    await asyncio.gather(*queued)
+    with pytest.raises(StoreClosed):
+        await log.record(["late@example.com"], now)
+    assert sorted(os.listdir(tmp_path)) == ["a.sqlite"], "nothing reopened the database"
+    reopened = SqliteAutoReplyLog(tmp_path / "a.sqlite")
+    assert await reopened.sent_since("r4@example.com", now - timedelta(hours=1)) == 1
     await reopened.close()

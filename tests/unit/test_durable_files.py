@@ -91,3 +91,17 @@ async def test_a_sent_mail_is_durable_by_name_in_new_when_send_returns(
     assert len(file_syncs) == 1
     assert synced_after_named(fsyncs[file_syncs[0] :], delivered), fsyncs
     assert synced_after_named(fsyncs, tmp_path / "outbox" / "new"), "new/ itself is durable"
+
+
+async def test_a_mail_found_sent_is_synced_by_name_before_it_is_reported_sent(
+    tmp_path: Path, fsyncs: list[Synced]
+) -> None:
+    """A first attempt may have died between its rename and the directory's fsync."""
+    outbox = MaildirOutbox(tmp_path / "outbox")
+    mail = reply()
+    await outbox.send(mail)
+    fsyncs.clear()
+    again = await outbox.send(mail)
+    assert again.already_sent
+    delivered = tmp_path / "outbox" / "new" / maildir_name(mail.message_id)
+    assert synced_after_named(fsyncs, delivered), fsyncs

@@ -1,4 +1,5 @@
-"""How long the SMTP handler holds a sender while the backlog is behind, and how many."""
+"""How long the SMTP handler holds a sender while the backlog is behind, how many, and how
+it stops: held senders are answered, hand-offs in flight finish first."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import cast
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from adapters.inbound.smtp import BACKLOGGED, SmtpInboundHandler
+from adapters.inbound.smtp import BACKLOGGED, SHUTTING_DOWN, Ingest, SmtpInboundHandler
 from tests.fakes import FakeBackpressure
 from tests.support import wait_for
 from use_cases.mailboxes import Mailboxes
@@ -16,13 +17,15 @@ from use_cases.models import Ingested
 
 
 async def never_called(raw: bytes, mailboxes: Sequence[str], mail_from: str | None) -> Ingested:
-    raise AssertionError("no mail reaches DATA in these tests")
+    raise AssertionError("no mail is handed off in these tests")
 
 
-def handler(backlog: FakeBackpressure, *, hold: float, max_held: int) -> SmtpInboundHandler:
+def handler(
+    backlog: FakeBackpressure, *, hold: float, max_held: int = 10, ingest: Ingest = never_called
+) -> SmtpInboundHandler:
     return SmtpInboundHandler(
         Mailboxes(["mailroom.local"]),
-        never_called,
+        ingest,
         backlog=backlog,
         backlog_hold_seconds=hold,
         max_held=max_held,
@@ -34,11 +37,56 @@ async def mail_from(smtp: SmtpInboundHandler) -> str:
     return await smtp.handle_MAIL(cast(SMTP, None), session, Envelope(), "a@example.com", [])
 
 
+async def data(smtp: SmtpInboundHandler) -> str:
+    envelope = Envelope()
+    envelope.mail_from, envelope.rcpt_tos = "a@example.com", ["support@mailroom.local"]
+    envelope.original_content = b"Subject: hi\r\nMessage-ID: <m@example.com>\r\n\r\nhello\r\n"
+    return await smtp.handle_DATA(cast(SMTP, None), Session(asyncio.get_running_loop()), envelope)
+
+
 async def test_past_the_hold_the_sender_is_deferred() -> None:
     backlog = FakeBackpressure(overloaded=True)
-    smtp = handler(backlog, hold=0.05, max_held=10)
+    smtp = handler(backlog, hold=0.2)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
     assert await mail_from(smtp) == BACKLOGGED
+    assert loop.time() - began >= 0.2, "held for the hold first"
     assert smtp.held == 0 and backlog.waiting == 0
+
+
+async def test_a_body_already_sent_is_not_held_but_deferred_at_once() -> None:
+    smtp = handler(FakeBackpressure(overloaded=True), hold=60)
+    assert await asyncio.wait_for(data(smtp), 1) == BACKLOGGED
+
+
+async def test_stopping_answers_held_senders_and_refuses_new_mail() -> None:
+    backlog = FakeBackpressure(overloaded=True)
+    smtp = handler(backlog, hold=60)
+    held = asyncio.create_task(mail_from(smtp))
+    await wait_for(lambda: backlog.waiting == 1, what="a sender held")
+    await asyncio.wait_for(smtp.stop(timeout=5), 1)
+    assert await held == SHUTTING_DOWN
+    backlog.clear()
+    assert await mail_from(smtp) == SHUTTING_DOWN
+    assert await data(smtp) == SHUTTING_DOWN
+
+
+async def test_stopping_waits_for_the_hand_off_in_flight() -> None:
+    release = asyncio.Event()
+
+    async def slow_ingest(raw: bytes, mailboxes: Sequence[str], sender: str | None) -> Ingested:
+        await release.wait()
+        return Ingested(message_id="<m@example.com>", thread_ids=("thread-1",))
+
+    smtp = handler(FakeBackpressure(), hold=60, ingest=slow_ingest)
+    answer = asyncio.create_task(data(smtp))
+    await wait_for(lambda: smtp.in_flight == 1, what="a hand-off in flight")
+    stopping = asyncio.create_task(smtp.stop(timeout=5))
+    await asyncio.sleep(0.05)  # give stop() the chance to return too early
+    assert not stopping.done(), "stop waits for the hand-off"
+    release.set()
+    await asyncio.wait_for(stopping, 1)
+    assert (await answer).startswith("250 "), "its sender got its answer"
 
 
 async def test_senders_beyond_the_held_limit_are_deferred_at_once() -> None:

@@ -1,0 +1,64 @@
+"""The SMTP listener: aiosmtpd's protocol on our event loop, and its orderly stop."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiosmtpd.smtp import SMTP
+
+from adapters.inbound.smtp import SmtpInboundHandler
+
+# A hand-off in flight is one signal-with-start (HANDOFF_TIMEOUT in the gateway, 10 s) and a
+# few local writes; one still running after this is stuck, and its sender will retry.
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+@dataclass
+class SmtpListener:
+    server: asyncio.Server
+    handler: SmtpInboundHandler
+    sessions: weakref.WeakSet[SMTP] = field(default_factory=weakref.WeakSet)
+
+    async def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Stop listening, answer held senders and new transactions 451, let the hand-offs
+        in flight finish, then close every connection. `Server.wait_closed` alone does not
+        do this: on Python 3.11 it returns at once, leaving sessions running past the
+        stores' close; from 3.12 it waits for every client to hang up (idle ones: 5 min)."""
+        self.server.close()
+        await self.handler.stop(timeout)
+        for session in list(self.sessions):
+            if session.transport is not None:
+                session.transport.close()
+        await self.server.wait_closed()
+
+
+async def serve_smtp(
+    handler: SmtpInboundHandler,
+    *,
+    host: str,
+    port: int,
+    max_message_bytes: int,
+    hostname: str = "mailroom",
+) -> SmtpListener:
+    """Start the SMTP listener on the running loop (not aiosmtpd's threaded Controller, whose
+    private loop could not await our Temporal client)."""
+    sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
+
+    def protocol() -> Any:
+        session = SMTP(
+            handler,
+            data_size_limit=max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=hostname,
+            ident="mailroom ESMTP",
+        )
+        sessions.add(session)
+        return session
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(protocol, host=host, port=port)
+    return SmtpListener(server, handler, sessions)
