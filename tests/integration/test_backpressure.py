@@ -35,18 +35,30 @@ async def send(port: int, raw: bytes) -> object:
     return await asyncio.to_thread(send_mail, port, raw, [SUPPORT], "carol@example.com")
 
 
+async def smtp_adapter(
+    env: WorkflowEnvironment,
+    data_dir: Path,
+    task_queue: str,
+    backlog: FakeBackpressure,
+    stack: AsyncExitStack,
+    *,
+    hold: float = 60,
+) -> int:
+    """The SMTP adapter alone, on a backlog the test sets; its port."""
+    settings = stack_settings(data_dir, env.client, task_queue, backlog_hold_seconds=hold)
+    await start_smtp(bootstrap(settings), env.client, stack, backlog)
+    return settings.smtp_port
+
+
 async def test_a_transaction_begun_before_the_backlog_grew_is_deferred_at_data(
     dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str, unique: str
 ) -> None:
-    client = dev_server.client
-    settings = stack_settings(tmp_path, client, task_queue, backlog_hold_seconds=0.2)
-    wiring = bootstrap(settings)
     backlog = FakeBackpressure()
     async with AsyncExitStack() as stack:
-        await start_smtp(wiring, client, stack, backlog)
+        port = await smtp_adapter(dev_server, tmp_path, task_queue, backlog, stack)
 
         def begin_then_finish_late() -> tuple[int, bytes]:
-            with smtplib.SMTP("127.0.0.1", settings.smtp_port, timeout=30) as smtp:
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
                 smtp.ehlo()
                 smtp.mail("carol@example.com")
                 smtp.rcpt(SUPPORT)
@@ -54,8 +66,8 @@ async def test_a_transaction_begun_before_the_backlog_grew_is_deferred_at_data(
                 code, text = smtp.data(mail(unique, 3))
                 return code, text
 
-        code, text = await asyncio.to_thread(begin_then_finish_late)
-        assert code == 451 and b"4.3.2" in text
+        code, text = await asyncio.wait_for(asyncio.to_thread(begin_then_finish_late), 5)
+        assert code == 451 and b"4.3.2" in text, "the body is not held: deferred at once"
 
 
 async def test_smtp_defers_while_accepted_mail_waits_and_accepts_once_it_is_applied(
@@ -105,13 +117,10 @@ async def test_smtp_defers_while_accepted_mail_waits_and_accepts_once_it_is_appl
 async def test_a_sender_held_while_behind_is_accepted_once_the_backlog_clears(
     dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str, unique: str
 ) -> None:
-    client = dev_server.client
-    settings = stack_settings(tmp_path, client, task_queue, backlog_hold_seconds=60)
-    wiring = bootstrap(settings)
     backlog = FakeBackpressure(overloaded=True)
     async with AsyncExitStack() as stack:
-        await start_smtp(wiring, client, stack, backlog)
-        sending = asyncio.create_task(send(settings.smtp_port, mail(unique, 1)))
+        port = await smtp_adapter(dev_server, tmp_path, task_queue, backlog, stack)
+        sending = asyncio.create_task(send(port, mail(unique, 1)))
         await wait_for(lambda: backlog.waiting == 1, what="the sender to be held")
         assert not sending.done() and backlog.threads == [], "held, nothing handed off yet"
         backlog.clear()
@@ -122,12 +131,10 @@ async def test_a_sender_held_while_behind_is_accepted_once_the_backlog_clears(
 async def test_stopping_answers_a_held_sender_at_once(
     dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str, unique: str
 ) -> None:
-    client = dev_server.client
-    settings = stack_settings(tmp_path, client, task_queue, backlog_hold_seconds=60)
     backlog = FakeBackpressure(overloaded=True)
     stack = AsyncExitStack()
-    await start_smtp(bootstrap(settings), client, stack, backlog)
-    sending = asyncio.create_task(send(settings.smtp_port, mail(unique, 1)))
+    port = await smtp_adapter(dev_server, tmp_path, task_queue, backlog, stack)
+    sending = asyncio.create_task(send(port, mail(unique, 1)))
     await wait_for(lambda: backlog.waiting == 1, what="the sender to be held")
     await asyncio.wait_for(stack.aclose(), 5)  # not the 60 s hold
     with pytest.raises(smtplib.SMTPSenderRefused) as refused:
