@@ -208,9 +208,17 @@ class BenchStack:
         return result
 
     async def smtp_load(
-        self, name: str, run: str, layout: Layout, *, concurrency: int, rate: float = 0.0
+        self,
+        name: str,
+        run: str,
+        layout: Layout,
+        *,
+        concurrency: int,
+        rate: float = 0.0,
+        port: int | None = None,
     ) -> dict[str, Any]:
-        """`layout`'s mails over SMTP to `mailroom smtp`, from C client threads."""
+        """`layout`'s mails over SMTP to `mailroom smtp` (on `port`, default the stack's),
+        from C client threads."""
         return await self.run_load(
             name,
             "smtp",
@@ -221,16 +229,17 @@ class BenchStack:
             mailbox=layout.mailbox,
             concurrency=concurrency,
             rate=rate,
-            port=self.settings.smtp_port,
+            port=port or self.settings.smtp_port,
         )
 
-    async def mailroom(self, command: str, **env: str) -> Part:
-        """`mailroom worker` / `mailroom smtp`, exactly as the CLI runs them. To profile one,
-        BENCH_WRAP_WORKER (or _SMTP) puts interpreter options before `-m orchestrator.cli`,
-        e.g. `-m memray run --native -o worker.bin`."""
+    async def mailroom(self, command: str, *, name: str = "", **env: str) -> Part:
+        """`mailroom worker` / `mailroom smtp`, exactly as the CLI runs them (a part called
+        `name`, default the command). To profile one, BENCH_WRAP_WORKER (or _SMTP) puts
+        interpreter options before `-m orchestrator.cli`, e.g. `-m memray run --native -o
+        worker.bin`."""
         wrap = os.environ.get(f"BENCH_WRAP_{command.upper()}", "").split()
         argv = [sys.executable, *wrap, "-m", "orchestrator.cli", command]
-        part = await self.spawn(command, argv, **env)
+        part = await self.spawn(name or command, argv, **env)
         await part.wait_for_output({"worker": "worker ", "smtp": "smtp "}[command])
         return part
 

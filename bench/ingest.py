@@ -8,7 +8,10 @@
    rate = accepted mails/s (first MAIL FROM → last 250).
 3. Baseline: N plain signal-with-start calls, C at a time, same payloads and thread spread,
    against a minimal append-only workflow on its own worker process: baseline_rate.
-4. Half rate: N more mails over SMTP, paced at rate/2: p99_ms_at_half_rate.
+4. Front end: N more mails over SMTP to a second `mailroom smtp` whose task queue the
+   minimal worker serves, so every thread does nothing: front_end_rate, what the SMTP
+   adapter (parse, blob, thread index, signal-with-start) costs apart from the flows.
+5. Half rate: N more mails over SMTP, paced at rate/2: p99_ms_at_half_rate.
 
 Latency is end-to-end from the client's 250 to the message being applied in its thread
 workflow: the completion time of the workflow task that ran its signal handler, read from
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BenchStack, bench_stack
+from bench.harness import BenchStack, bench_stack, free_port
 from bench.history import wait_applied
 from bench.mails import MAILBOX, ORDERS, Layout
 from bench.report import Latency, accepted_rate, applied_rate, end_to_end, handoff, print_json
@@ -96,13 +99,19 @@ async def measured(
 
 
 async def smtp_pass(
-    stack: BenchStack, run: str, args: argparse.Namespace, *, mails: int, rate: float = 0.0
+    stack: BenchStack,
+    run: str,
+    args: argparse.Namespace,
+    *,
+    mails: int,
+    rate: float = 0.0,
+    port: int | None = None,
 ) -> Pass:
     await stack.wait_idle()
     cpu_before = stack.cpu_snapshot()
     mails_layout = layout(args, mails)
     load = await stack.smtp_load(
-        f"smtp-{run}", run, mails_layout, concurrency=args.concurrency, rate=rate
+        f"smtp-{run}", run, mails_layout, concurrency=args.concurrency, rate=rate, port=port
     )
     expected = mails_layout.expected(run, load["records"])
     return await measured(stack, f"smtp {run}", load, expected, cpu_before)
@@ -166,17 +175,41 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await baseline_pass(stack, f"{tag}-bwarm", args, warmup)
         base = await baseline_pass(stack, f"{tag}-base", args, args.mails)
         base.show()
+        front = await front_end_pass(stack, tag, args, bound, warmup)
+        front.show()
         await minimal.stop()
         half = await smtp_pass(stack, f"{tag}-half", args, mails=args.mails, rate=full.rate / 2)
         half.show()
-    return figures(args, full, base, half)
+    return figures(args, full, base, half, front)
 
 
-def figures(args: argparse.Namespace, full: Pass, base: Pass, half: Pass) -> dict[str, Any]:
+async def front_end_pass(
+    stack: BenchStack, tag: str, args: argparse.Namespace, bound: dict[str, str], warmup: int
+) -> Pass:
+    """`mailroom smtp` handing mail to threads that do nothing (the baseline's worker serves
+    its task queue): what the SMTP front end costs, apart from the flows."""
+    port = free_port()
+    front = await stack.mailroom(
+        "smtp",
+        name="smtp-front",
+        MAILROOM_TASK_QUEUE=BASELINE_TASK_QUEUE,
+        MAILROOM_SMTP_PORT=str(port),
+        **bound,
+    )
+    await smtp_pass(stack, f"{tag}-fwarm", args, mails=warmup, port=port)
+    measured_pass = await smtp_pass(stack, f"{tag}-front", args, mails=args.mails, port=port)
+    await front.stop()
+    return measured_pass
+
+
+def figures(
+    args: argparse.Namespace, full: Pass, base: Pass, half: Pass, front: Pass
+) -> dict[str, Any]:
     ratio = full.rate / base.rate if base.rate else 0.0
+    front_ratio = front.rate / base.rate if base.rate else 0.0
     print(
         f"ratio {ratio:.2f} (target >= 0.8); p99 at half rate {half.latency.p99_ms} ms "
-        f"(target <= 250 ms)"
+        f"(target <= 250 ms); SMTP front end to do-nothing threads {front_ratio:.2f}"
     )
     return {
         "rate": round(full.rate, 1),
@@ -193,15 +226,19 @@ def figures(args: argparse.Namespace, full: Pass, base: Pass, half: Pass) -> dic
         "baseline_p50_ms": base.latency.p50_ms,
         "baseline_p99_ms": base.latency.p99_ms,
         "smtp_p99_ms": full.handoff.p99_ms,
+        # mailroom's SMTP front end handing mail to threads that do nothing
+        "front_end_rate": round(front.rate, 1),
+        "front_end_ratio": round(front_ratio, 3),
         "deferred": full.deferred + half.deferred,
-        "failed": full.failed + half.failed + base.failed,
-        "not_applied": full.missing + half.missing + base.missing,
+        "failed": full.failed + half.failed + base.failed + front.failed,
+        "not_applied": full.missing + half.missing + base.missing + front.missing,
         # CPU seconds per process in each pass; "others" is the rest of the machine
         # (other tests, the kernel): a pass with much of it measured a busy machine.
         "cpu_s": {
             "max": {k: round(v, 1) for k, v in full.cpu.items()},
             "baseline": {k: round(v, 1) for k, v in base.cpu.items()},
             "half": {k: round(v, 1) for k, v in half.cpu.items()},
+            "front_end": {k: round(v, 1) for k, v in front.cpu.items()},
         },
         "mails": args.mails,
         "concurrency": args.concurrency,

@@ -4,7 +4,9 @@
 
 The workflow appends each NEW_MESSAGE payload to a list and waits forever: no activity, no
 state model, no continue-as-new. The worker uses the same data converter and defaults as
-mailroom's, in its own process like `mailroom worker`.
+mailroom's, in its own process like `mailroom worker`. It also serves any other workflow
+type the same way (a dynamic workflow), so `mailroom smtp` pointed at its task queue hands
+mail to threads that do nothing: the cost of mailroom's SMTP front end alone.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from temporalio import workflow
 from temporalio.client import Client
+from temporalio.common import RawValue
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
@@ -36,13 +40,32 @@ class AppendWorkflow:
         return len(self.payloads)
 
 
+@workflow.defn(dynamic=True)
+class AnyThreadWorkflow:
+    """Any workflow type (mailroom's ThreadWorkflow here): decodes and appends every signal's
+    payload as the baseline's does, and waits forever."""
+
+    def __init__(self) -> None:
+        self.payloads: list[dict[str, Any]] = []
+
+    @workflow.signal(dynamic=True)
+    def append(self, name: str, args: Sequence[RawValue]) -> None:
+        converter = workflow.payload_converter()
+        self.payloads.extend(converter.from_payload(a.payload, dict) for a in args)
+
+    @workflow.run
+    async def run(self, args: Sequence[RawValue]) -> int:
+        await workflow.wait_condition(lambda: False)
+        return len(self.payloads)
+
+
 async def serve(target: str, task_queue: str) -> None:
     client = await Client.connect(target, data_converter=pydantic_data_converter)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with Worker(client, task_queue=task_queue, workflows=[AppendWorkflow]):
+    async with Worker(client, task_queue=task_queue, workflows=[AppendWorkflow, AnyThreadWorkflow]):
         print(f"worker {task_queue} ready", flush=True)
         await stop.wait()
 
