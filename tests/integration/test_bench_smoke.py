@@ -20,6 +20,8 @@ EXPECTED_KEYS = {
     "p95_ms",
     "p99_ms",
     "p99_ms_at_half_rate",
+    "front_end_rate",
+    "front_end_ratio",
     "mails",
     "concurrency",
 }
@@ -54,3 +56,4 @@ def test_ingest_benchmark_prints_its_figures_as_json_last() -> None:
     assert figures["mails"] == 40 and figures["concurrency"] == 4
     assert figures["failed"] == 0 and figures["not_applied"] == 0
     assert figures["rate"] > 0 and figures["baseline_rate"] > 0
+    assert figures["front_end_rate"] > 0, "mail reached the do-nothing threads"
