@@ -8,6 +8,7 @@ never work. Nothing accepted is ever lost.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -47,8 +48,11 @@ SHUTTING_DOWN = "451 4.3.2 Service shutting down, try again later"
 # Held at MAIL only: a body already received is not kept waiting in memory (DATA answers
 # 451 at once if the backlog grew during the transaction).
 DEFAULT_BACKLOG_HOLD_SECONDS = 20.0
-# Each held sender keeps a connection open; past this many, answer 451 at once.
+# Each held sender keeps a connection open; past this many, answer 451 at once. One client
+# host gets at most a quarter of the places (Postfix limits connections per client too), so
+# one sender opening hundreds of connections cannot take them all.
 MAX_HELD_SENDERS = 256
+MAX_HELD_PER_HOST_SHARE = 4
 
 
 class SmtpInboundHandler:
@@ -68,6 +72,7 @@ class SmtpInboundHandler:
         self.backlog_hold_seconds = backlog_hold_seconds
         self.max_held = max_held
         self.held = 0
+        self.held_by_host: Counter[str] = Counter()
         self._stopping = asyncio.Event()
         # Replies being worked out (MAIL and DATA await): stop() waits for them, and a reply
         # is written to its connection in the same loop step its hook returns, so closing
@@ -128,8 +133,8 @@ class SmtpInboundHandler:
         holding the sender, see DEFAULT_BACKLOG_HOLD_SECONDS)."""
         if not self._stopping.is_set() and (self.backlog is None or not self.backlog.overloaded):
             return None
-        if hold and not self._stopping.is_set() and self.held < self.max_held:
-            await self._hold()
+        if hold and not self._stopping.is_set() and self._may_hold(_host(session)):
+            await self._hold(_host(session))
         if self._stopping.is_set():
             return SHUTTING_DOWN
         if self.backlog is None or not self.backlog.overloaded:
@@ -137,12 +142,17 @@ class SmtpInboundHandler:
         log.warning("email_deferred_backlog", at=stage, peer=str(session.peer), held=self.held)
         return BACKLOGGED
 
-    async def _hold(self) -> None:
+    def _may_hold(self, host: str) -> bool:
+        per_host = max(1, self.max_held // MAX_HELD_PER_HOST_SHARE)
+        return self.held < self.max_held and self.held_by_host[host] < per_host
+
+    async def _hold(self, host: str) -> None:
         """Until the backlog clears, the service stops, or the hold is over."""
         assert self.backlog is not None
         if self.backlog_hold_seconds <= 0:
             return
         self.held += 1
+        self.held_by_host[host] += 1
         waits = [
             asyncio.ensure_future(self.backlog.wait_until_clear()),
             asyncio.ensure_future(self._stopping.wait()),
@@ -153,6 +163,9 @@ class SmtpInboundHandler:
             )
         finally:
             self.held -= 1
+            self.held_by_host[host] -= 1
+            if not self.held_by_host[host]:
+                del self.held_by_host[host]
             for wait in waits:
                 wait.cancel()
             await asyncio.gather(*waits, return_exceptions=True)
@@ -202,3 +215,8 @@ class SmtpInboundHandler:
         for thread_id in ingested.thread_ids:
             log.info("email_accepted", thread_id=thread_id, size=len(raw), peer=peer)
         return ACCEPTED.format(message_id=ingested.message_id)
+
+
+def _host(session: Session) -> str:
+    peer = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)

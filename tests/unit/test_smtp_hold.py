@@ -32,8 +32,9 @@ def handler(
     )
 
 
-async def mail_from(smtp: SmtpInboundHandler) -> str:
+async def mail_from(smtp: SmtpInboundHandler, host: str = "192.0.2.1") -> str:
     session = Session(asyncio.get_running_loop())
+    session.peer = host  # typed str by aiosmtpd; a (host, port) tuple on a real socket
     return await smtp.handle_MAIL(cast(SMTP, None), session, Envelope(), "a@example.com", [])
 
 
@@ -92,12 +93,25 @@ async def test_stopping_waits_for_the_hand_off_in_flight() -> None:
 async def test_senders_beyond_the_held_limit_are_deferred_at_once() -> None:
     backlog = FakeBackpressure(overloaded=True)
     smtp = handler(backlog, hold=60, max_held=2)
-    held = [asyncio.create_task(mail_from(smtp)) for _ in range(2)]
+    held = [asyncio.create_task(mail_from(smtp, f"192.0.2.{n}")) for n in (1, 2)]
     await wait_for(lambda: backlog.waiting == 2, what="two senders held")
-    assert await asyncio.wait_for(mail_from(smtp), 1) == BACKLOGGED
+    assert await asyncio.wait_for(mail_from(smtp, "192.0.2.3"), 1) == BACKLOGGED
     backlog.clear()
     assert await asyncio.gather(*held) == ["250 2.1.0 OK", "250 2.1.0 OK"]
     assert smtp.held == 0
+
+
+async def test_one_client_host_gets_a_quarter_of_the_hold_places() -> None:
+    backlog = FakeBackpressure(overloaded=True)
+    smtp = handler(backlog, hold=60, max_held=8)
+    greedy = [asyncio.create_task(mail_from(smtp, "198.51.100.7")) for _ in range(2)]
+    await wait_for(lambda: backlog.waiting == 2, what="its two places taken")
+    assert await asyncio.wait_for(mail_from(smtp, "198.51.100.7"), 1) == BACKLOGGED
+    other = asyncio.create_task(mail_from(smtp, "203.0.113.9"))
+    await wait_for(lambda: backlog.waiting == 3, what="another host still held")
+    backlog.clear()
+    assert await asyncio.gather(*greedy, other) == ["250 2.1.0 OK"] * 3
+    assert smtp.held_by_host == {}
 
 
 async def test_no_hold_answers_at_once_as_before() -> None:
