@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import build_parser
-from orchestrator.settings import SettingsError, load_settings, masked
+from orchestrator.settings import Settings, SettingsError, load_settings, masked
 
 
 @pytest.fixture(autouse=True)
@@ -125,3 +125,9 @@ def test_every_command_has_help() -> None:
 
 def test_a_cli_usage_error_exits_2() -> None:
     assert run_cli("threads", "--status", "nonsense").returncode == 2
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    undocumented = [f for f in Settings.model_fields if f"`MAILROOM_{f.upper()}`" not in readme]
+    assert undocumented == [], "add a row to the README's configuration table"
