@@ -111,6 +111,8 @@ class FlowStart(BaseModel):
     first: NewMessage
     config: FlowConfig
     parent_workflow_id: str | None = None
+    # The thread had a flow before this one: it was completed and reopened, or its earlier
+    # flow finished while it stayed open (mail came meanwhile).
     reopened: bool = False
     resume: FlowSnapshot | None = None
 

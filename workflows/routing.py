@@ -28,7 +28,7 @@ from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline,
 from workflows.flow import MAX_HISTORY
 from workflows.sending import remember
 from workflows.settled import OnceSettled
-from workflows.versions import FEWER_EVENTS_PER_MAIL
+from workflows.versions import FEWER_EVENTS_PER_MAIL, LATER_FLOW_FOLLOWS_UP
 
 FLOW_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomFlow")
 STAGE_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomStage")
@@ -156,9 +156,14 @@ class FlowRouter:
             flow=flow,
             first=first,
             config=self.config,
-            reopened=self.state.reopened > 0,
+            reopened=self.state.reopened > 0 or self._follows_earlier_flow(),
             parent_workflow_id=workflow.info().workflow_id,
         )
+
+    def _follows_earlier_flow(self) -> bool:
+        """Another flow finished in this thread before this one (see LATER_FLOW_FOLLOWS_UP);
+        the patch is asked only then, so threads with one flow record no marker."""
+        return self.state.flows_started > 1 and workflow.patched(LATER_FLOW_FOLLOWS_UP)
 
     async def _report(self, progress: FlowProgress) -> None:
         self.apply(progress)

@@ -14,3 +14,9 @@ FEWER_EVENTS_PER_MAIL = "fewer-events-per-mail"
 # A child flow's progress reports go to its thread by local activity (workflows/reports.py)
 # instead of the workflow's own signal command.
 PROGRESS_BY_LOCAL_ACTIVITY = "progress-by-local-activity"
+
+# A flow started in a thread whose earlier flow finished in the same run (mail that came
+# while the thread was completing: a late, retried first mail) starts as a follow-up, as in
+# a reopened thread: procurement notes a message without a new request instead of asking
+# the requester again (workflows/routing.py).
+LATER_FLOW_FOLLOWS_UP = "later-flow-follows-up"

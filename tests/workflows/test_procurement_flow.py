@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from temporalio.common import WorkflowIDReusePolicy
 
 from adapters.outbound.ledger import SqliteLedger
 from tests.support import wait_for
@@ -141,3 +142,28 @@ async def test_approving_a_thread_that_waits_for_nothing_is_refused(harness: Har
     await wait_for(lambda: finished(harness, "confirmed"), what="the order")
     with pytest.raises(NothingToDecide):
         await harness.gateway.decide(harness.thread_id, ApprovalDecision(approved=True, by="x"))
+
+
+async def test_a_late_first_mail_after_the_order_is_noted_not_asked_about(
+    harness: Harness,
+) -> None:
+    """The answer came first (a retried mail can overtake the one before it) and its flow
+    ordered; the request, still without items or budget, arrives while the thread is
+    completing, so a second flow starts in the same run. It is a follow-up, not a new
+    request: noted, and the requester is not asked for what they already sent."""
+    ordered_earlier = ThreadState(
+        thread_id=harness.thread_id,
+        workflow_id=harness.thread_id,
+        mailbox=MAILBOX,
+        flow="procurement",
+        flows_started=1,
+        stage="confirmed",
+        message_ids=["<m1-answer@example.com>"],
+    )
+    request = harness.message(0, subject="Monitors", text="Hello, we need new monitors.")
+    await harness.gateway._signal_with_start(
+        harness.key, request, ordered_earlier, WorkflowIDReusePolicy.ALLOW_DUPLICATE
+    )
+    state = await wait_for(lambda: finished(harness, "noted"), what="the late mail noted")
+    assert state.flows_started == 2
+    assert harness.mails("question") == []
