@@ -9,7 +9,9 @@ at later points, each a support child answered, asked again and solved, and a pr
 child approved and ordered: `*-fewer-events` at 6a0c5d4 (that patch, reports by signal
 command: the runs in flight when the next change deploys), `*-reports-by-activity` at
 821bd37 (reports by local activity, not yet counted) and `*-reports-counted` after
-reports carried their `seq`.
+reports carried their `seq`. `procurement-inline-thread-second-flow-asked` was recorded at
+caa0912: a second flow in the same run (its first flow had ordered) asked the
+requester again, before the `later-flow-follows-up` patch made it a follow-up.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def test_there_are_recorded_histories_of_every_flow_and_mode() -> None:
         assert {f"{flow}-inline-thread", f"{flow}-child-thread", f"{flow}-child-flow"} <= names
         for recorded in ("fewer-events", "reports-by-activity", "reports-counted"):
             assert {f"{flow}-child-thread-{recorded}", f"{flow}-child-flow-{recorded}"} <= names
+    assert "procurement-inline-thread-second-flow-asked" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
