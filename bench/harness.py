@@ -234,12 +234,13 @@ class BenchStack:
 
     async def mailroom(self, command: str, *, name: str = "", **env: str) -> Part:
         """`mailroom worker` / `mailroom smtp`, exactly as the CLI runs them (a part called
-        `name`, default the command). To profile one, BENCH_WRAP_WORKER (or _SMTP) puts
-        interpreter options before `-m orchestrator.cli`, e.g. `-m memray run --native -o
-        worker.bin`."""
-        wrap = os.environ.get(f"BENCH_WRAP_{command.upper()}", "").split()
+        `name`, default the command). To profile one, BENCH_WRAP_<NAME> (BENCH_WRAP_WORKER,
+        BENCH_WRAP_SMTP, BENCH_WRAP_SMTP_FRONT) puts interpreter options before
+        `-m orchestrator.cli`, e.g. `-m memray run --native -o worker.bin`."""
+        part_name = name or command
+        wrap = os.environ.get(f"BENCH_WRAP_{part_name.upper().replace('-', '_')}", "").split()
         argv = [sys.executable, *wrap, "-m", "orchestrator.cli", command]
-        part = await self.spawn(name or command, argv, **env)
+        part = await self.spawn(part_name, argv, **env)
         await part.wait_for_output({"worker": "worker ", "smtp": "smtp "}[command])
         return part
 

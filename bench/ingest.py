@@ -230,6 +230,7 @@ def figures(
         "front_end_rate": round(front.rate, 1),
         "front_end_ratio": round(front_ratio, 3),
         "deferred": full.deferred + half.deferred,
+        "front_end_deferred": front.deferred,
         "failed": full.failed + half.failed + base.failed + front.failed,
         "not_applied": full.missing + half.missing + base.missing + front.missing,
         # CPU seconds per process in each pass; "others" is the rest of the machine

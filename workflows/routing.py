@@ -49,7 +49,9 @@ class FlowRouter:
         if state.flow_mode == FlowMode.CHILD:
             self.flow = ChildFlow(state.flow_workflow_id)  # re-attached after continue-as-new
         elif resume is not None:  # an inline flow carried across continue-as-new
-            start = self._start(FlowName(state.flow), resume.first).model_copy(
+            # As it was computed before the follow-up patch: a resumed flow asks no patch
+            # (procurement, the one flow that reads `reopened`, never resumes inline).
+            start = self._start(FlowName(state.flow), resume.first, resuming=True).model_copy(
                 update={"resume": resume}
             )
             self.flow = execute_inline(FlowName(state.flow), start, self._report)
@@ -149,20 +151,22 @@ class FlowRouter:
             report=self._report,
         )
 
-    def _start(self, flow: FlowName, first: NewMessage) -> FlowStart:
+    def _start(self, flow: FlowName, first: NewMessage, *, resuming: bool = False) -> FlowStart:
+        follows = not resuming and self._follows_earlier_flow()
         return FlowStart(
             thread_id=self.state.thread_id,
             mailbox=self.state.mailbox,
             flow=flow,
             first=first,
             config=self.config,
-            reopened=self.state.reopened > 0 or self._follows_earlier_flow(),
+            reopened=self.state.reopened > 0 or follows,
             parent_workflow_id=workflow.info().workflow_id,
         )
 
     def _follows_earlier_flow(self) -> bool:
-        """Another flow finished in this thread before this one (see LATER_FLOW_FOLLOWS_UP);
-        the patch is asked only then, so threads with one flow record no marker."""
+        """Another flow ran in this thread before this one, in this run or an earlier one
+        (see LATER_FLOW_FOLLOWS_UP); the patch is asked only then, so threads with one flow
+        record no marker."""
         return self.state.flows_started > 1 and workflow.patched(LATER_FLOW_FOLLOWS_UP)
 
     async def _report(self, progress: FlowProgress) -> None:

@@ -15,8 +15,8 @@ FEWER_EVENTS_PER_MAIL = "fewer-events-per-mail"
 # instead of the workflow's own signal command.
 PROGRESS_BY_LOCAL_ACTIVITY = "progress-by-local-activity"
 
-# A flow started in a thread whose earlier flow finished in the same run (mail that came
-# while the thread was completing: a late, retried first mail) starts as a follow-up, as in
-# a reopened thread: procurement notes a message without a new request instead of asking
-# the requester again (workflows/routing.py).
+# A flow started in a thread that had an earlier flow (typically mail that came while the
+# thread was completing: a late, retried first mail; flows_started counts across runs)
+# starts as a follow-up, as in a reopened thread: procurement notes a message without a
+# new request instead of asking the requester again (workflows/routing.py).
 LATER_FLOW_FOLLOWS_UP = "later-flow-follows-up"

@@ -8,6 +8,7 @@ never work. Nothing accepted is ever lost.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -50,7 +51,8 @@ SHUTTING_DOWN = "451 4.3.2 Service shutting down, try again later"
 DEFAULT_BACKLOG_HOLD_SECONDS = 20.0
 # Each held sender keeps a connection open; past this many, answer 451 at once. One client
 # host gets at most a quarter of the places (Postfix limits connections per client too), so
-# one sender opening hundreds of connections cannot take them all.
+# one sender opening hundreds of connections cannot take them all. Loopback is exempt, as
+# Postfix exempts $mynetworks: behind a local MTA or proxy every sender is 127.0.0.1.
 MAX_HELD_SENDERS = 256
 MAX_HELD_PER_HOST_SHARE = 4
 
@@ -143,8 +145,10 @@ class SmtpInboundHandler:
         return BACKLOGGED
 
     def _may_hold(self, host: str) -> bool:
+        if self.held >= self.max_held:
+            return False
         per_host = max(1, self.max_held // MAX_HELD_PER_HOST_SHARE)
-        return self.held < self.max_held and self.held_by_host[host] < per_host
+        return _is_loopback(host) or self.held_by_host[host] < per_host
 
     async def _hold(self, host: str) -> None:
         """Until the backlog clears, the service stops, or the hold is over."""
@@ -220,3 +224,10 @@ class SmtpInboundHandler:
 def _host(session: Session) -> str:
     peer = session.peer
     return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -123,3 +123,14 @@ async def test_a_clear_backlog_holds_nobody() -> None:
     backlog = FakeBackpressure()
     assert await mail_from(handler(backlog, hold=60, max_held=10)) == "250 2.1.0 OK"
     assert backlog.waiting == 0
+
+
+async def test_a_local_relay_is_not_held_to_a_hosts_share() -> None:
+    """Behind a local MTA or proxy every sender is 127.0.0.1 (or ::1)."""
+    backlog = FakeBackpressure(overloaded=True)
+    smtp = handler(backlog, hold=60, max_held=8)
+    local = [asyncio.create_task(mail_from(smtp, "127.0.0.1")) for _ in range(3)]
+    local.append(asyncio.create_task(mail_from(smtp, "::1")))
+    await wait_for(lambda: backlog.waiting == 4, what="four local senders held")
+    backlog.clear()
+    assert await asyncio.gather(*local) == ["250 2.1.0 OK"] * 4
