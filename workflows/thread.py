@@ -24,6 +24,7 @@ from workflows.execute import APPROVE, FLOW_PROGRESS, REJECT
 from workflows.flow import carried
 from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter
 from workflows.sending import remember, send_mail
+from workflows.versions import INHERITED_FINISHED_FLOW_COMPLETES
 
 TASK_QUEUE = "mailroom-threads"
 NEW_MESSAGE = "NEW_MESSAGE"
@@ -50,6 +51,13 @@ class ThreadWorkflow:
             else ThreadState(
                 thread_id=input.thread_id, workflow_id=input.thread_id, mailbox=input.mailbox
             )
+        )
+        # Continued-as-new (status OPEN, not a reopen) with its flow already finished.
+        self._inherited_finished_flow = (
+            input.state is not None
+            and input.state.status is ThreadStatus.OPEN
+            and input.state.flow_finished
+            and input.state.flow is not None
         )
         if self._state.status is ThreadStatus.COMPLETED:
             self._state.status = ThreadStatus.OPEN
@@ -93,6 +101,8 @@ class ThreadWorkflow:
 
     @workflow.run
     async def run(self, input: ThreadInput) -> ThreadState:
+        if self._inherited_finished_flow:  # asked only then: other runs record no marker
+            self._inherited_finished_flow = workflow.patched(INHERITED_FINISHED_FLOW_COMPLETES)
         while True:
             await workflow.wait_condition(
                 lambda: (
@@ -128,7 +138,8 @@ class ThreadWorkflow:
         return workflow.all_handlers_finished() and self._flows.published
 
     def _flow_done(self) -> bool:
-        return self._flows.flow is not None and self._state.flow_finished
+        running_here = self._flows.flow is not None or self._inherited_finished_flow
+        return running_here and self._state.flow_finished
 
     async def _finished(self) -> bool:
         """Complete the thread: on COMPLETE_THREAD (the flow is told and given a grace

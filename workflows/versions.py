@@ -20,3 +20,9 @@ PROGRESS_BY_LOCAL_ACTIVITY = "progress-by-local-activity"
 # starts as a follow-up, as in a reopened thread: procurement notes a message without a
 # new request instead of asking the requester again (workflows/routing.py).
 LATER_FLOW_FOLLOWS_UP = "later-flow-follows-up"
+
+# A run that continued-as-new just as its flow finished (the child's last report came while
+# the thread waited to continue) inherits a finished flow and no flow to wait for: it
+# completes, as the run before would have (workflows/thread.py). Before, it stayed open
+# until new mail or COMPLETE_THREAD.
+INHERITED_FINISHED_FLOW_COMPLETES = "inherited-finished-flow-completes"

@@ -12,6 +12,10 @@ command: the runs in flight when the next change deploys), `*-reports-by-activit
 reports carried their `seq`. `procurement-inline-thread-second-flow-asked` was recorded at
 caa0912: a second flow in the same run (its first flow had ordered) asked the
 requester again, before the `later-flow-follows-up` patch made it a follow-up.
+`thread-inherited-finished-flow-stayed-open` was recorded at 436fd56: a run that inherited a
+finished flow through continue-as-new stayed open, took new mail into a second flow and was
+completed by COMPLETE_THREAD, before `inherited-finished-flow-completes` (without the patch
+guard it fails to replay: checked).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ def test_there_are_recorded_histories_of_every_flow_and_mode() -> None:
         for recorded in ("fewer-events", "reports-by-activity", "reports-counted"):
             assert {f"{flow}-child-thread-{recorded}", f"{flow}-child-flow-{recorded}"} <= names
     assert "procurement-inline-thread-second-flow-asked" in names
+    assert "thread-inherited-finished-flow-stayed-open" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
 from use_cases.flows import FlowConfig
-from use_cases.models import CompleteRequest, ThreadStatus
+from use_cases.models import CompleteRequest, ThreadInput, ThreadState, ThreadStatus
 from workflows.thread import ThreadWorkflow
 
 MAILBOX = "info@mailroom.local"
@@ -155,3 +155,35 @@ async def _failed(harness: Harness) -> object:
 
 async def _acknowledged(h: Harness) -> bool:
     return (await h.state()).acknowledged
+
+
+async def test_a_run_that_inherits_a_finished_flow_completes(harness: Harness) -> None:
+    """Continued-as-new just as its child flow's last report came: the flow is done and
+    there is no flow to wait for, so the thread completes, as the run before would have."""
+    inherited = ThreadState(
+        thread_id=harness.thread_id,
+        workflow_id=harness.thread_id,
+        mailbox=harness.mailbox,
+        flow="procurement",
+        flow_mode="child",
+        flow_workflow_id=f"{harness.thread_id}-procurement-1",
+        flow_finished=True,
+        flows_started=1,
+        stage="confirmed",
+        message_ids=[harness.root],
+        message_count=1,
+    )
+    await harness.env.client.start_workflow(
+        ThreadWorkflow.run,
+        ThreadInput(thread_id=harness.thread_id, mailbox=harness.mailbox, state=inherited),
+        id=harness.thread_id,
+        task_queue=harness.settings.task_queue,
+    )
+    completed = await wait_for(lambda: _completed(harness), what="the thread to complete")
+    assert completed.completed_reason == "procurement flow confirmed"
+    assert harness.sender.sent == [], "nothing sent again"
+
+
+async def _completed(harness: Harness) -> ThreadState | None:
+    state = await harness.state()
+    return state if state.status is ThreadStatus.COMPLETED else None
