@@ -36,18 +36,8 @@ class ThreadView(BaseModel):
 
     @classmethod
     def of(cls, state: ThreadState) -> ThreadView:
-        return cls(
-            thread_id=state.thread_id,
-            workflow_id=state.workflow_id,
-            mailbox=state.mailbox,
-            status=state.status,
-            subject=state.subject,
-            message_ids=list(state.message_ids),
-            participants=list(state.participants),
-            flow=state.flow,
-            stage=state.stage,
-            message_count=state.message_count,
-        )
+        """The view's fields, read from the thread's state (every one is a state field)."""
+        return cls.model_validate(state.model_dump(include=set(cls.model_fields)))
 
 
 def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:

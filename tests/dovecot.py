@@ -32,13 +32,12 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-import pytest
 from imapclient import IMAPClient
 
 from tests.dovecot_config import PASSWORD, USER, write_config
 from tests.dovecot_tls import TlsFiles, make_certificates, require_openssl
 from tests.oauth_introspection import Introspection
-from tests.support import free_port, wait_for_sync
+from tests.support import free_port, require_tool, wait_for_sync
 
 START_TIMEOUT = 15.0
 
@@ -50,13 +49,10 @@ def dovecot_binary() -> str | None:
 
 def require_dovecot() -> str:
     """The dovecot binary; skip (fail under CI) when it is not installed."""
-    binary = dovecot_binary()
-    if binary is None:
-        reason = "dovecot not installed (apt-get install dovecot-imapd): IMAP tests need it"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return binary
+    return require_tool(
+        dovecot_binary(),
+        "dovecot not installed (apt-get install dovecot-imapd): IMAP tests need it",
+    )
 
 
 class Dovecot:

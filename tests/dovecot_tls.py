@@ -6,13 +6,12 @@ only through `ca_file=` with the CA's certificate.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.support import require_tool
 
 TLS_HOSTS = ("localhost", "127.0.0.1")  # the server certificate's subjectAltNames
 
@@ -26,13 +25,10 @@ class TlsFiles:
 
 def require_openssl() -> str:
     """The openssl CLI, which makes the test certificates; skip (fail under CI) without it."""
-    binary = shutil.which("openssl")
-    if binary is None:
-        reason = "openssl CLI not installed: the IMAP TLS tests need it to make certificates"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return binary
+    return require_tool(
+        shutil.which("openssl"),
+        "openssl CLI not installed: the IMAP TLS tests need it to make certificates",
+    )
 
 
 def make_certificates(directory: Path) -> TlsFiles:

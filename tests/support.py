@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import socket
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+import pytest
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 20.0
@@ -73,3 +76,13 @@ async def run_mailroom(
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     return process.returncode or 0, out.decode(), err.decode()
+
+
+def require_tool(found: str | None, reason: str) -> str:
+    """A system tool a test needs: skip without it locally, fail under CI (which must
+    install everything, .ci/run)."""
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found

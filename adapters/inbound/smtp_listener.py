@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.smtp import SMTP
@@ -20,7 +20,7 @@ STOP_TIMEOUT_SECONDS = 15.0
 class SmtpListener:
     server: asyncio.Server
     handler: SmtpInboundHandler
-    sessions: weakref.WeakSet[SMTP] = field(default_factory=weakref.WeakSet)
+    sessions: weakref.WeakSet[SMTP]  # every connection the server made (serve_smtp)
 
     async def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
         """Stop listening, answer held senders and new transactions 451, let the hand-offs

@@ -78,9 +78,9 @@ async def test_calls_queued_before_the_close_finish_and_later_ones_are_refused(
     log = SqliteAutoReplyLog(tmp_path / "a.sqlite")
     now = datetime(2026, 11, 22, 12, tzinfo=UTC)
     queued = [asyncio.ensure_future(log.record([f"r{n}@example.com"], now)) for n in range(5)]
-    await asyncio.sleep(0)  # the five are queued on the store's thread
-    await asyncio.gather(log.close(), log.close())
-    await asyncio.gather(*queued)
+    # Tasks start in the order they were made: the five queue their writes on the store's
+    # thread before either close runs.
+    await asyncio.gather(*queued, log.close(), log.close())
     with pytest.raises(StoreClosed):
         await log.record(["late@example.com"], now)
     assert sorted(os.listdir(tmp_path)) == ["a.sqlite"], "nothing reopened the database"

@@ -83,11 +83,15 @@ async def test_stopping_waits_for_the_hand_off_in_flight() -> None:
     answer = asyncio.create_task(data(smtp))
     await wait_for(lambda: smtp.in_flight == 1, what="a hand-off in flight")
     stopping = asyncio.create_task(smtp.stop(timeout=5))
-    await asyncio.sleep(0.05)  # give stop() the chance to return too early
+    await wait_for(lambda: _refuses_new_mail(smtp), what="the handler to be stopping")
     assert not stopping.done(), "stop waits for the hand-off"
     release.set()
     await asyncio.wait_for(stopping, 1)
     assert (await answer).startswith("250 "), "its sender got its answer"
+
+
+async def _refuses_new_mail(smtp: SmtpInboundHandler) -> bool:
+    return await mail_from(smtp) == SHUTTING_DOWN
 
 
 async def test_senders_beyond_the_held_limit_are_deferred_at_once() -> None:
