@@ -1,4 +1,4 @@
-"""Parsing throughput over the whole shared corpus (not a timed test; prints JSON).
+"""Parsing throughput over tests/fixtures/corpus (not a timed test; prints JSON).
 
     python -m bench.parse [--rounds N]
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from adapters.inbound.mime import parse_email
 from use_cases.threading import thread_key
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "corpus"
 
 
 def corpus() -> list[bytes]:

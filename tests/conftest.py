@@ -17,7 +17,7 @@ from workflows.routing import FLOW_ATTRIBUTE, STAGE_ATTRIBUTE
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = FIXTURES / "corpus"  # real-world mail, each source with its licence
 
 
 def test_server_binary() -> str:

@@ -1,4 +1,4 @@
-"""ARCHITECTURE.md's import rules, checked on the source tree."""
+"""The import rules of docs/architecture.md, checked on the source tree."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Real mail from ../shared/corpus and the stdlib's test data: parsing never raises, replies
+"""Real mail from tests/fixtures/corpus and the stdlib's test data: parsing never raises, replies
 are reduced to their new text, charsets decode, bounces are recognised."""
 
 from __future__ import annotations
