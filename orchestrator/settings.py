@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     agent_url: str = ""
     agent_model: str = ""
     agent_api_key: SecretStr | None = None
-    # real-world mail (issue 3): HMAC key of the reply token (empty: a key generated once in
+    # real-world mail: HMAC key of the reply token (empty: a key generated once in
     # the data dir) and the subject-fallback window
     reply_token_secret: SecretStr | None = None
     subject_window: timedelta = timedelta(days=14)

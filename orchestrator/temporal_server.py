@@ -82,7 +82,7 @@ class EmbeddedTemporal:
             str(s.temporal_ui_port),
             "--db-filename",
             str(s.data_dir / "temporal.db"),
-            # WAL keeps synchronous=FULL durability and ~doubles throughput (ARCHITECTURE.md).
+            # WAL keeps synchronous=FULL durability and ~doubles throughput (docs/performance.md).
             "--sqlite-pragma",
             "journal_mode=wal",
             "--log-level",

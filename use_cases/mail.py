@@ -78,7 +78,7 @@ class InboundEmail(Frozen):
     precedence: str | None = None
     defects: tuple[str, ...] = ()
     size: int = 0
-    # Real-world mail (issue 3): the reply's new text, attachments, and what the classifier
+    # Real-world mail: the reply's new text, attachments, and what the classifier
     # and the thread key read. `contents` holds attachment bytes for the claim-check only:
     # it is never serialised, so it can never reach Temporal.
     new_text: str = ""

@@ -59,7 +59,7 @@ class NewMessage(Frozen):
         default=None, description="why this mail is automatic (never auto-answered), or None"
     )
     thread_rule: str = ""
-    # Real-world mail (issue 3); all optional so older payloads still deserialise.
+    # Real-world mail; all optional so older payloads still deserialise.
     kind: MessageKind = MessageKind.HUMAN
     new_text: str = ""
     text_blob: BlobRef | None = None

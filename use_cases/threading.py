@@ -1,6 +1,6 @@
 """The one seam that decides which thread a message joins.
 
-In order (issue 3): (a) our signed reply token in the address the reply was sent to;
+In order: (a) our signed reply token in the address the reply was sent to;
 (b) a bounce's original Message-ID, In-Reply-To, References (most recent first) and
 Outlook's Thread-Index, matched against the durable thread index; then the References root /
 In-Reply-To themselves; (c) the normalised subject of a recent thread of the same mailbox

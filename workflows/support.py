@@ -120,7 +120,7 @@ class SupportFlow(FlowRuntime):
 
     def _with_queued(self, message: NewMessage | None) -> NewMessage | None:
         """Everything the customer sent while we were busy is answered as one message, so
-        a burst costs one answer and the backlog never grows (ARCHITECTURE: handle queued
+        a burst costs one answer and the backlog never grows (docs/architecture.md: handle queued
         messages in one step)."""
         if message is None or message.from_addr == self.config.support_team:
             return message

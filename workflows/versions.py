@@ -23,6 +23,6 @@ LATER_FLOW_FOLLOWS_UP = "later-flow-follows-up"
 
 # A run that continued-as-new just as its flow finished (the child's last report came while
 # the thread waited to continue) inherits a finished flow and no flow to wait for: it
-# completes, as the run before would have (workflows/thread.py). Before, it stayed open
-# until new mail or COMPLETE_THREAD.
+# completes, as the run before would have (workflows/thread.py). Unpatched (histories
+# recorded without it), such a run stays open until new mail or COMPLETE_THREAD.
 INHERITED_FINISHED_FLOW_COMPLETES = "inherited-finished-flow-completes"

@@ -1,9 +1,9 @@
 """One SQLite connection, owned by one thread, for an adapter called from the event loop.
 
 The adapters on the hot path (the thread index on every received mail, the auto-reply log
-on every automatic mail) used to open a connection per call: the schema checks, the
-connect and a cold page cache cost ~0.3 to 0.6 ms of CPU each time, and calls in flight on
-several pool threads held a page cache each. Here calls queue to the one thread that owns
+on every automatic mail) would pay, with a connection per call, ~0.3 to 0.6 ms of CPU each
+time for the schema checks, the connect and a cold page cache, and calls in flight on
+several pool threads would hold a page cache each. Here calls queue to the one thread that owns
 the connection (sqlite3 connections are bound to their thread); each call is a short
 indexed statement, so the queue never grows long at mail rates.
 

@@ -1,7 +1,7 @@
 """How long mail handed to Temporal waits before its thread workflow applies it.
 
 Temporal accepts a signal-with-start 2 to 3 times faster than it dispatches the workflow
-tasks that apply them (ARCHITECTURE), so our own hand-off latency says nothing about the
+tasks that apply them (docs/architecture.md), so our own hand-off latency says nothing about the
 backlog: under a burst, 250s keep coming while "applied in the thread" falls seconds behind.
 So we sample it. Every thread we hand mail to stays *unconfirmed* until a probe finds no
 workflow task pending for it; each probe describes a few of them in turn, oldest hand-off

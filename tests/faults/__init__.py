@@ -1,1 +1,1 @@
-"""Fault suite: kill processes mid-stream, recover, and check the books balance (issue 6)."""
+"""Fault suite: kill processes mid-stream, recover, and check the books balance."""

@@ -1,5 +1,5 @@
 """The ingest benchmark end to end with tiny numbers: it runs, and its last line is the JSON
-that `make bench` promises (issue 6). A smoke test of the harness, not a measurement."""
+that `make bench` promises. A smoke test of the harness, not a measurement."""
 
 from __future__ import annotations
 
