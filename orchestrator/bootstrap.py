@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
@@ -31,6 +33,7 @@ from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from adapters.outbound.thread_index import SqliteThreadIndex
 from orchestrator.flow_settings import flow_config, policy_rules
 from orchestrator.settings import Settings, parse_host_port
+from orchestrator.startup_checks import StartupError, check_data_dir, reason
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from use_cases.mailboxes import Mailboxes
 from use_cases.ports import Agent, Backpressure, BlobStore, EmailParser, EmailSender
@@ -60,6 +63,7 @@ class Wiring:
 
 
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
+    check_data_dir(settings.data_dir)
     outbox = MaildirOutbox(settings.data_dir / "outbox")
     sender: EmailSender = outbox
     if settings.outbound_smtp:
@@ -149,7 +153,17 @@ def make_agent(settings: Settings) -> Agent:
     if settings.agent_url:
         key = settings.agent_api_key.get_secret_value() if settings.agent_api_key else None
         return OpenAICompatibleAgent(settings.agent_url, settings.agent_model, key)
-    return RuleBasedAgent(load_knowledge_base(settings.kb_file) if settings.kb_file else None)
+    if settings.kb_file is None:
+        return RuleBasedAgent()
+    path = settings.kb_file
+    try:
+        articles = load_knowledge_base(path)
+    except OSError as exc:
+        raise StartupError(f"MAILROOM_KB_FILE: cannot read {path}: {reason(exc)}") from None
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        first = str(exc).splitlines()[0]
+        raise StartupError(f"MAILROOM_KB_FILE: {path} is not a knowledge base: {first}") from None
+    return RuleBasedAgent(articles)
 
 
 def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]]:

@@ -22,12 +22,19 @@ from orchestrator.cli_threads import (
     cmd_thread,
     cmd_threads,
 )
+from orchestrator.instance import (
+    Instance,
+    instance_path,
+    running_instance,
+    settings_for_instance,
+)
 from orchestrator.logs import configure_logging
 from orchestrator.replay import REPLAY_LANES
 from orchestrator.runner import run_async
 from orchestrator.send import SendFailed
 from orchestrator.services import check_imap, run_parts
 from orchestrator.settings import Settings, SettingsError, load_settings, masked
+from orchestrator.startup_checks import check_data_dir, check_listen_address
 from orchestrator.temporal_server import ServerError
 from use_cases.models import ThreadStatus
 from use_cases.ports import HandoffFailed, NothingToDecide, ThreadNotFound
@@ -36,6 +43,12 @@ from use_cases.ports import HandoffFailed, NothingToDecide, ThreadNotFound
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mailroom", description="Email threads as durable Temporal workflows."
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="say on stderr which running instance this command talks to",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("up", help="run everything: embedded Temporal server, worker, SMTP")
@@ -103,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         configure_logging(settings.log_level)
+        if args.command not in SERVING:
+            settings = with_running_instance(settings, verbose=args.verbose)
         return COMMANDS[args.command](settings, args)
     except (
         SettingsError,
@@ -127,8 +142,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def with_running_instance(settings: Settings, *, verbose: bool) -> Settings:
+    """The settings, pointed at the instance recorded in the data directory if one runs."""
+    instance = running_instance(settings)
+    if instance is not None:
+        settings = settings_for_instance(settings, instance)
+    if verbose:
+        print(f"mailroom: {where(settings, instance)}", file=sys.stderr)
+    return settings
+
+
+def where(settings: Settings, instance: Instance | None) -> str:
+    if instance is None:
+        return (
+            f"no running instance recorded in {instance_path(settings)}; "
+            f"Temporal {settings.temporal_target} namespace {settings.temporal_namespace}, "
+            f"SMTP {settings.smtp_host}:{settings.smtp_port} from the settings"
+        )
+    return f"instance recorded in {instance_path(settings)}: {instance.describe()}"
+
+
 def cmd_parts(parts: set[str]) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
+        if args.command in SERVING:
+            refuse_a_second_instance(settings)
         if "server" in parts and not settings.embedded_temporal:
             parts.discard("server")
             if args.command == "server":
@@ -137,11 +174,24 @@ def cmd_parts(parts: set[str]) -> Callable[[Settings, argparse.Namespace], int]:
                 )
         if args.command == "up" and settings.imap_sources:
             parts.add("imap")
+        check_data_dir(settings.data_dir)
+        if "smtp" in parts:
+            check_listen_address(settings.smtp_host, settings.smtp_port, setting="MAILROOM_SMTP")
         wiring = wiring_module.bootstrap(settings)
-        run_async(lambda: run_parts(wiring, parts))
+        run_async(lambda: run_parts(wiring, parts, record=args.command in SERVING))
         return 0
 
     return run
+
+
+def refuse_a_second_instance(settings: Settings) -> None:
+    """Two embedded servers on one data directory would share one SQLite database."""
+    other = running_instance(settings)
+    if other is not None and other.pid != os.getpid():
+        raise CliError(
+            f"mailroom already runs from {settings.data_dir} ({other.describe()}): "
+            "stop it first, or set MAILROOM_DATA_DIR to another directory"
+        )
 
 
 def cmd_imap(settings: Settings, args: argparse.Namespace) -> int:
@@ -158,13 +208,19 @@ def cmd_imap(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     shown = masked(settings)
+    instance = running_instance(settings)
     if args.json:
-        print(json.dumps(shown, indent=2))
+        recorded = instance.model_dump(mode="json") if instance else None
+        print(json.dumps({**shown, "instance": recorded}, indent=2))
     else:
         for name, value in shown.items():
             print(f"{name}={value}")
+        print(f"instance={where(settings, instance)}")
     return 0
 
+
+# Commands that serve and record where (orchestrator/instance.py); the rest read the record.
+SERVING = {"up", "server"}
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "up": cmd_parts({"server", "worker", "smtp"}),

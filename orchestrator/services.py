@@ -27,6 +27,8 @@ from orchestrator.bootstrap import (
     handoff_backlog,
     thread_worker,
 )
+from orchestrator.instance import forget_instance, record_instance
+from orchestrator.startup_checks import StartupError, bind_error
 from orchestrator.temporal_server import EmbeddedTemporal
 from use_cases.ingest import ingest_email
 from use_cases.models import Ingested
@@ -127,9 +129,13 @@ async def start_smtp(
         backlog=backlog,
         backlog_hold_seconds=s.backlog_hold_seconds,
     )
-    listener = await serve_smtp(
-        handler, host=s.smtp_host, port=s.smtp_port, max_message_bytes=s.max_message_bytes
-    )
+    try:
+        listener = await serve_smtp(
+            handler, host=s.smtp_host, port=s.smtp_port, max_message_bytes=s.max_message_bytes
+        )
+    except OSError as exc:  # taken since the start-up check: the other parts stop in order
+        message = bind_error(s.smtp_host, s.smtp_port, exc)
+        raise StartupError(message.format(setting="MAILROOM_SMTP")) from None
     stack.push_async_callback(listener.stop)
     accepting = ", ".join(sorted(s.mailboxes)) or "any mailbox @" + ",".join(s.domains)
     announce("smtp", f"{s.smtp_host}:{s.smtp_port} accepting {accepting}")
@@ -194,9 +200,10 @@ async def check_imap(wiring: Wiring) -> list[SourceReport]:
     )
 
 
-async def run_parts(wiring: Wiring, parts: set[str]) -> None:
+async def run_parts(wiring: Wiring, parts: set[str], *, record: bool = False) -> None:
     """Start the named parts, wait for SIGINT/SIGTERM, stop them in reverse order:
-    the adapter stops accepting, the worker drains, the server goes last."""
+    the adapter stops accepting, the worker drains, the server goes last. With `record`,
+    where they serve is written to the data directory while they run (the CLI reads it)."""
     stop = stop_requested()
     async with AsyncExitStack() as stack:
         stack.push_async_callback(close_stores, wiring)  # runs last
@@ -215,6 +222,9 @@ async def run_parts(wiring: Wiring, parts: set[str]) -> None:
                 await start_smtp(wiring, client, stack, backlog)
             if "imap" in parts:
                 await start_imap(wiring, client, stack, backlog)
+        if record:
+            record_instance(wiring.settings, parts)
+            stack.callback(forget_instance, wiring.settings)  # first thing on stopping
         log.info("mailroom_ready", parts=sorted(parts))
         await stop.wait()
         log.info("mailroom_stopping")

@@ -1,0 +1,75 @@
+"""What a part needs before it starts, checked first: a failure is one line naming the
+setting to change, and nothing has been started that would have to be stopped."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from pathlib import Path
+
+from orchestrator.cli_errors import CliError
+
+
+class StartupError(CliError):
+    """A part cannot start; the line names the MAILROOM_* setting to change."""
+
+
+def check_data_dir(path: Path) -> None:
+    """The data directory exists (or can be made) and this process can write in it."""
+    setting = "MAILROOM_DATA_DIR"
+    if path.exists() and not path.is_dir():
+        raise StartupError(f"{setting}: {path} is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"{setting}: cannot create {path}: {reason(exc)}") from None
+    probe = path / f".write-probe-{os.getpid()}"
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        probe.unlink()
+    except OSError as exc:
+        raise StartupError(f"{setting}: cannot write in {path}: {reason(exc)}") from None
+
+
+def check_listen_address(host: str, port: int, *, setting: str) -> None:
+    """`host:port` resolves to an address of this machine and nothing listens on it.
+    `setting` is the variable prefix, e.g. MAILROOM_SMTP for MAILROOM_SMTP_HOST / _PORT."""
+    message = listen_error(host, port)
+    if message is not None:
+        raise StartupError(message.format(setting=setting))
+
+
+def listen_error(host: str, port: int) -> str | None:
+    """Why listening on host:port would fail, with `{setting}` left for the caller's prefix;
+    None when it would work."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"{{setting}}_HOST: cannot resolve {host!r}: {exc.strerror}"
+    family, kind, proto, _, address = addresses[0]
+    with socket.socket(family, kind, proto) as probe:
+        # as servers do: connections lingering in TIME_WAIT do not make a port busy
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return bind_error(host, port, exc)
+    return None
+
+
+def bind_error(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"{{setting}}_PORT: {host}:{port} is in use (is mailroom already running?): "
+            "set it to a free port"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{{setting}}_HOST: {host} is not an address of this machine"
+    if exc.errno == errno.EACCES:
+        return f"{{setting}}_PORT: {port} needs privileges this process lacks: use one above 1023"
+    return f"{{setting}}_HOST: cannot listen on {host}:{port}: {reason(exc)}"
+
+
+def reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
