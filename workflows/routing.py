@@ -101,6 +101,7 @@ class FlowRouter:
         from a flow the thread has left (activities/signals.py): only a newer report of
         the current flow is applied."""
         state = self.state
+        applied = 0  # the last stage of this flow the thread has, by the child's count
         if progress.reporter is not None:
             # seq 0: sent by code before reports were counted (applied as they were then)
             stale = 0 < progress.seq <= state.flow_report_seq
@@ -111,6 +112,7 @@ class FlowRouter:
                     progress.seq,
                 )
                 return
+            applied = state.flow_report_seq if progress.seq else 0
             state.flow_report_seq = progress.seq
         state.flow, state.stage = progress.flow, progress.stage
         state.pending_approval = progress.pending_approval
@@ -118,8 +120,24 @@ class FlowRouter:
         state.flow_finished = progress.finished
         for failure in progress.delivery_failures:
             state.delivery_failures = remember(state.delivery_failures, failure)
-        state.history = [*state.history, *self._unseen(progress)][-MAX_HISTORY:]
+        # Only the thread's state changes (no command records its history): no patch.
+        if applied:
+            state.history = self._counted(progress, applied)[-MAX_HISTORY:]
+        else:
+            state.history = [*state.history, *self._unseen(progress)][-MAX_HISTORY:]
         self._publish()
+
+    def _counted(self, progress: FlowProgress, applied: int) -> list[StageChange]:
+        """The thread's history with the stages of a counted report (its `seq`th stage
+        last): the stages up to the `applied`th that the thread has are this flow's last
+        ones, and the report's record of them replaces the thread's. They differ when the
+        workflow task that reported them was lost (its worker killed before it completed:
+        the report's local activity signals at once) and ran again on another worker,
+        passing the same stages at other times; looked up by equality, as `_unseen` does,
+        the thread found none of them and recorded the flow's every stage again."""
+        before = progress.seq - len(progress.history)  # the stages the report leaves out
+        overlap = min(max(applied - before, 0), len(self.state.history))
+        return [*self.state.history[: len(self.state.history) - overlap], *progress.history]
 
     def _unseen(self, progress: FlowProgress) -> list[StageChange]:
         """The stages this report adds: a child reports where it came to rest, which may

@@ -18,7 +18,7 @@ from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
 from use_cases.flows import FlowConfig, FlowMode
 from use_cases.models import FlowProgress, StageChange
-from workflows.execute import FLOW_PROGRESS
+from workflows.execute import FLOW_PROGRESS, FLOW_PROGRESS_QUERY
 from workflows.routing import STAGE_ATTRIBUTE
 
 STAGE_KEY = STAGE_ATTRIBUTE.name
@@ -161,3 +161,45 @@ async def _reports_received(h: Harness) -> list[int]:
 async def _reports_handled(h: Harness, count: int) -> bool:
     """`count` reports in the history, each followed by a completed workflow task."""
     return len(await _reports_received(h)) >= count
+
+
+async def test_a_report_from_a_workflow_task_the_killed_worker_lost_leaves_each_stage_once(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """A child's report by local activity reaches the thread at once, but the workflow task
+    that sent it completes only later: when its worker is killed before, the task runs again
+    on another worker, which passes the same stages at other times (the report's local
+    activity runs again too, and that report is a repeat by `seq`). The thread keeps each
+    stage once, as the child recorded it, not its last stage looked up in the child's next
+    report by equality (not found: another time) and every stage of the flow again."""
+    config = FlowConfig(modes={"support": FlowMode.CHILD})
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox=MAILBOX, flow_config=config
+    ) as h:
+        child = f"{h.thread_id}-support-1"
+        await h.send(0, **KNOWN)
+        await wait_for(lambda: _waited(h, 1), what="the first answer")
+        before = await h.state()
+        # What the lost task reported of the next answer: a stage the child, run again,
+        # records at another time.
+        lost = FlowProgress(
+            flow="support",
+            stage="answered",
+            history=[*before.history, StageChange(stage="answered", at=datetime.now(UTC))],
+            seq=before.flow_report_seq + 1,
+            reporter=child,
+        )
+        heard = len(await _reports_received(h))
+        await h.env.client.get_workflow_handle(h.thread_id).signal(FLOW_PROGRESS, lost)
+        await wait_for(lambda: _reports_handled(h, heard + 1), what="the lost task's report")
+        await h.send(1, text="Still cannot login.")
+        await wait_for(lambda: _waited(h, 2), what="the second answer")
+        after = await h.state()
+        recorded = await h.env.client.get_workflow_handle(child).query(
+            FLOW_PROGRESS_QUERY, result_type=FlowProgress
+        )
+        assert _stages(after.history) == _stages(recorded.history)
+
+
+def _stages(history: list[StageChange]) -> list[str]:
+    return [f"{c.stage}@{c.at:%H:%M:%S.%f}" for c in history]
