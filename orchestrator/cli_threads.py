@@ -56,7 +56,7 @@ def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
             f"{view.thread_id}  {view.status.value:<9} {view.message_count:>4} msgs  "
             f"{view.subject[:60]}"
         )
-    print(f"{len(views)} threads", file=sys.stderr)
+    print(counted(len(views), "thread"), file=sys.stderr)
     return 0
 
 
@@ -129,7 +129,7 @@ def cmd_pos(settings: Settings, args: argparse.Namespace) -> int:
             f"{order.po_number}  {order.created_at:%Y-%m-%d}  {order.requester}  "
             f"{order.total if order.total is not None else '-'}  {items}"
         )
-    print(f"{len(orders)} purchase orders", file=sys.stderr)
+    print(counted(len(orders), "purchase order"), file=sys.stderr)
     return 0
 
 
@@ -140,10 +140,14 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     for entry in entries:
         print(f"{entry.sent_at:%Y-%m-%d %H:%M:%S}  to {', '.join(entry.to)}  {entry.subject}")
-    print(f"{len(entries)} mails in {settings.data_dir / 'outbox'}", file=sys.stderr)
+    print(f"{counted(len(entries), 'mail')} in {settings.data_dir / 'outbox'}", file=sys.stderr)
     return 0
 
 
 async def connected_gateway(settings: Settings) -> Any:
     client = await connect(settings)
     return gateway(bootstrap(settings), client)
+
+
+def counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
