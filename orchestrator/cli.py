@@ -117,7 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings.log_level)
         if args.command not in SERVING:
-            settings = with_running_instance(settings, verbose=args.verbose)
+            settings = with_running_instance(
+                settings, verbose=args.verbose, smtp_client=args.command not in PARTS
+            )
         return COMMANDS[args.command](settings, args)
     except (
         SettingsError,
@@ -142,11 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def with_running_instance(settings: Settings, *, verbose: bool) -> Settings:
-    """The settings, pointed at the instance recorded in the data directory if one runs."""
+def with_running_instance(settings: Settings, *, verbose: bool, smtp_client: bool) -> Settings:
+    """The settings, pointed at the instance recorded in the data directory if one runs
+    (its SMTP address only for commands that send to it, not for a part that serves SMTP)."""
     instance = running_instance(settings)
     if instance is not None:
-        settings = settings_for_instance(settings, instance)
+        settings = settings_for_instance(settings, instance, smtp=smtp_client)
     if verbose:
         print(f"mailroom: {where(settings, instance)}", file=sys.stderr)
     return settings
@@ -221,6 +224,7 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 
 # Commands that serve and record where (orchestrator/instance.py); the rest read the record.
 SERVING = {"up", "server"}
+PARTS = {"worker", "smtp", "imap"}
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "up": cmd_parts({"server", "worker", "smtp"}),

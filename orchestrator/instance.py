@@ -99,8 +99,9 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def settings_for_instance(settings: Settings, instance: Instance) -> Settings:
-    """The settings with the recorded endpoint for what was not set explicitly."""
+def settings_for_instance(settings: Settings, instance: Instance, *, smtp: bool) -> Settings:
+    """The settings with the recorded endpoint for what was not set explicitly (and its
+    SMTP address only with `smtp`)."""
     given = settings.model_fields_set
     update: dict[str, object] = {}
     if not given & TEMPORAL_SETTINGS:
@@ -110,7 +111,7 @@ def settings_for_instance(settings: Settings, instance: Instance) -> Settings:
         else:
             update["temporal_address"] = instance.temporal_address
             update["temporal_tls"] = instance.tls
-    if instance.smtp and not given & SMTP_SETTINGS:
+    if smtp and instance.smtp and not given & SMTP_SETTINGS:
         host, port = parse_host_port(instance.smtp)
         update["smtp_host"], update["smtp_port"] = host, port
     return settings.model_copy(update=update)
