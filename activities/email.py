@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from use_cases.decision_channel import decision_address
 from use_cases.mail import OutboundEmail, SendResult
 from use_cases.models import DeliveryFailureDetails
 from use_cases.ports import AutoReplyLog, EmailSender, PermanentDeliveryFailure
@@ -24,10 +25,12 @@ class EmailActivities:
         sender: EmailSender,
         auto_replies: AutoReplyLog | None = None,
         auto_reply_cap: int = DEFAULT_CAP,
+        decision_key: bytes = b"",
     ) -> None:
         self.sender = sender
         self.auto_replies = auto_replies
         self.auto_reply_cap = auto_reply_cap
+        self.decision_key = decision_key
 
     @activity.defn(name="send_email")
     async def send_email(self, mail: OutboundEmail) -> SendResult:
@@ -40,6 +43,7 @@ class EmailActivities:
                 self.auto_reply_cap,
             )
             return SendResult(message_id=mail.message_id, already_sent=False, suppressed=True)
+        mail = self._signed(mail)
         try:
             result = await self.sender.send(mail)
         except PermanentDeliveryFailure as failure:
@@ -58,6 +62,15 @@ class EmailActivities:
             "email %s %s", "already sent" if result.already_sent else "sent", mail.message_id
         )
         return result
+
+    def _signed(self, mail: OutboundEmail) -> OutboundEmail:
+        """An approval request's Reply-To: the approver's signed decision address (the same
+        on every retry, so the mail stays the same mail)."""
+        wanted = mail.decision_reply_to
+        if wanted is None:
+            return mail
+        address = decision_address(wanted.thread_id, wanted.approver, self.decision_key)
+        return mail.model_copy(update={"reply_to": address or mail.reply_to})
 
     async def _over_cap(self, mail: OutboundEmail) -> bool:
         """Across all threads, no recipient gets more than the cap of automatic mail an hour:

@@ -172,7 +172,10 @@ def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]
     procurement = ProcurementActivities(wiring.ledger, policy_rules(wiring.settings))
     return [
         EmailActivities(
-            wiring.sender, wiring.auto_replies, wiring.settings.auto_replies_per_hour
+            wiring.sender,
+            wiring.auto_replies,
+            wiring.settings.auto_replies_per_hour,
+            decision_key=wiring.threading.secret,
         ).send_email,
         agents.classify,
         agents.extract_request,

@@ -72,6 +72,7 @@ def cmd_thread(settings: Settings, args: argparse.Namespace) -> int:
         view["po_number"] = state.po_number
         view["history"] = [c.model_dump(mode="json") for c in state.history]
         view["messages"] = [m.model_dump(mode="json") for m in state.messages]
+        view["refused_decisions"] = [r.model_dump(mode="json") for r in state.refused_decisions]
         print(json.dumps(view, indent=2))
         return 0
     print(
@@ -87,6 +88,12 @@ def cmd_thread(settings: Settings, args: argparse.Namespace) -> int:
         print(
             f"  {message.received_at:%Y-%m-%d %H:%M}  {message.from_addr}  {message.message_id}"
             f"  [{message.thread_rule}]{'  (automatic)' if message.automatic else ''}"
+        )
+    for refused in state.refused_decisions:
+        verb = "approve" if refused.approved else "reject"
+        print(
+            f"  {refused.at:%Y-%m-%d %H:%M}  refused emailed {verb} from {refused.from_addr}"
+            f"  {refused.message_id}: {refused.why}"
         )
     return 0
 

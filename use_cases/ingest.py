@@ -16,6 +16,7 @@ from use_cases.claim_check import (
     claim_check,
     guard_payload,
 )
+from use_cases.decision_channel import DECISION_RULE, decided_thread
 from use_cases.mail import InboundEmail, MailClass, MessageKind
 from use_cases.models import MAX_SIGNAL_TEXT_CHARS, Ingested, NewMessage, ThreadKey
 from use_cases.ports import BlobStore, EmailParser, ThreadGateway
@@ -108,7 +109,10 @@ async def ingest_email(
     stored = await claim_check(email, raw, blobs) if blobs is not None else None
     thread_ids: list[str] = []
     for mailbox in targets:
-        if threading is None:
+        decided = decided_thread(email, mailbox, threading.secret) if threading else None
+        if decided is not None:
+            key = ThreadKey(mailbox=mailbox, key=decided, rule=DECISION_RULE, workflow_id=decided)
+        elif threading is None:
             key = thread_key(email, mailbox=mailbox)
         else:
             key = await locate_thread(
@@ -122,6 +126,8 @@ async def ingest_email(
         if threading is not None and threading.secret:
             address = reply_address(key.workflow_id, threading.secret)
             message = message.model_copy(update={"reply_address": address})
+        if decided is not None:
+            message = message.model_copy(update={"decided_by": email.from_addr})
         await gateway.new_message(key, guard_payload(message))
         if threading is not None:
             await record_placement(email, key, threading=threading, now=received_at)

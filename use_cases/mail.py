@@ -94,6 +94,14 @@ class InboundEmail(Frozen):
     recipients: tuple[str, ...] = ()
 
 
+class SignedReplyTo(Frozen):
+    """Asks the sender to set Reply-To to `approver`'s signed decision address for the
+    thread: signed where the key is (the activity), never in workflow code or history."""
+
+    thread_id: str
+    approver: str
+
+
 class OutboundEmail(Frozen):
     """A mail mailroom sends; its Message-ID is fixed before sending (idempotency key)."""
 
@@ -106,6 +114,7 @@ class OutboundEmail(Frozen):
     references: tuple[str, ...] = ()
     reply_to: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    decision_reply_to: SignedReplyTo | None = None
 
 
 class SendResult(Frozen):

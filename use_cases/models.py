@@ -70,6 +70,11 @@ class NewMessage(Frozen):
     reply_address: str = Field(
         default="", description="where replies should go: the mailbox + signed thread token"
     )
+    decided_by: str = Field(
+        default="",
+        description="the sender, when this mail came to the signed decision address made for "
+        "that sender (use_cases/decision_channel.py); only then can it decide an approval",
+    )
 
 
 class CompleteRequest(Frozen):
@@ -118,6 +123,28 @@ class DeliveryFailure(BaseModel):
     at: datetime
 
 
+class RefusedDecision(Frozen):
+    """An emailed approve/reject that did not come through the sender's signed decision
+    address (use_cases/decision_channel.py): recorded, never acted on."""
+
+    message_id: str
+    from_addr: str
+    approved: bool
+    at: datetime
+    why: str = ""
+
+
+MAX_REFUSED_DECISIONS = 20
+
+
+def remember_refused(
+    kept: list[RefusedDecision], attempt: RefusedDecision
+) -> list[RefusedDecision]:
+    if any(k.message_id == attempt.message_id for k in kept):
+        return kept
+    return [*kept, attempt][-MAX_REFUSED_DECISIONS:]
+
+
 class ThreadState(BaseModel):
     """Everything a thread remembers; carried across continue-as-new and reopening."""
 
@@ -144,6 +171,7 @@ class ThreadState(BaseModel):
     po_number: str | None = None
     history: list[StageChange] = Field(default_factory=list)
     delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
+    refused_decisions: list[RefusedDecision] = Field(default_factory=list)
     runs: int = 1
     reopened: int = 0
     completed_reason: str | None = None
@@ -201,6 +229,7 @@ class FlowProgress(BaseModel):
     po_number: str | None = None
     history: list[StageChange] = Field(default_factory=list)
     delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
+    refused_decisions: list[RefusedDecision] = Field(default_factory=list)
     # Counts the stages a flow passed, across its continue-as-new (the snapshot carries it).
     seq: int = 0
     # The child flow's workflow id, on reports sent by local activity: a retried one can

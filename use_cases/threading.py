@@ -66,13 +66,13 @@ def thread_key(email: InboundEmail, *, mailbox: str) -> ThreadKey:
 def reply_token(workflow_id: str, secret: bytes) -> str:
     """`t<16 hex of the thread><12 hex of HMAC-SHA256>`: lower-case hex survives MTAs that
     fold the case of local parts."""
-    mailbox, thread_hash = _split_workflow_id(workflow_id)
+    mailbox, thread_hash = split_workflow_id(workflow_id)
     return f"t{thread_hash}{_mac(mailbox, thread_hash, secret)}"
 
 
 def reply_address(workflow_id: str, secret: bytes) -> str:
     """`<mailbox>+<token>@<domain>` (RFC 5233 sub-address), or the bare mailbox without a key."""
-    mailbox, _ = _split_workflow_id(workflow_id)
+    mailbox, _ = split_workflow_id(workflow_id)
     if not secret:
         return mailbox
     local, _, domain = mailbox.rpartition("@")
@@ -124,7 +124,7 @@ async def locate_thread(
     is_open: Callable[[str], Awaitable[bool]] | None = None,
 ) -> ThreadKey:
     for address in (*email.to, *email.cc, *email.recipients):
-        token = _token_in(address, mailbox)
+        token = token_in(address, mailbox)
         found = thread_of_token(token, mailbox, threading.secret) if token else None
         if found:
             return ThreadKey(
@@ -199,7 +199,7 @@ def _original(email: InboundEmail) -> str | None:
     return None
 
 
-def _token_in(address: str, mailbox: str) -> str | None:
+def token_in(address: str, mailbox: str) -> str | None:
     local, _, domain = address.rpartition("@")
     base, plus, tag = local.partition("+")
     if plus and f"{base}@{domain}" == mailbox:
@@ -207,7 +207,7 @@ def _token_in(address: str, mailbox: str) -> str | None:
     return None
 
 
-def _split_workflow_id(workflow_id: str) -> tuple[str, str]:
+def split_workflow_id(workflow_id: str) -> tuple[str, str]:
     rest, _, thread_hash = workflow_id.rpartition("-")
     return rest.removeprefix("thread-"), thread_hash
 

@@ -19,7 +19,7 @@ from workflows.versions import FEWER_EVENTS_PER_MAIL
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowSnapshot, FlowStart
-    from use_cases.mail import OutboundEmail
+    from use_cases.mail import OutboundEmail, SignedReplyTo
     from use_cases.models import NewMessage, StageChange
     from use_cases.replies import reply_message_id, reply_references, reply_subject
     from use_cases.reply_cap import ReplyLog
@@ -197,6 +197,7 @@ class FlowRuntime(ABC):
         *,
         to: tuple[str, ...] | None = None,
         subject: str | None = None,
+        decision_of: str | None = None,
     ) -> str | None:
         """Send a mail; its Message-ID is fixed here, before the activity, so retries and
         replays never send it twice."""
@@ -229,6 +230,9 @@ class FlowRuntime(ABC):
             references=reply_references(about),
             reply_to=self.start.mailbox,
             headers={"Auto-Submitted": "auto-replied", "X-Loop": self.start.mailbox},
+            decision_reply_to=SignedReplyTo(thread_id=self.start.thread_id, approver=decision_of)
+            if decision_of
+            else None,
         )
         local = self.config.outbox_in_process
         with self._local_call(local):

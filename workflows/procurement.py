@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
         PurchaseRequest,
         emailed_decision,
     )
-    from use_cases.models import NewMessage
+    from use_cases.models import NewMessage, RefusedDecision, remember_refused
 
 from workflows.agent_calls import AgentUnavailable
 from workflows.flow import (
@@ -25,6 +25,7 @@ from workflows.flow import (
     LEDGER_TIMEOUT,
     FlowRuntime,
 )
+from workflows.versions import SIGNED_DECISIONS
 
 
 class ProcurementFlow(FlowRuntime):
@@ -104,28 +105,31 @@ class ProcurementFlow(FlowRuntime):
             f"{request.budget} {request.currency}.\nReply 'approve' or 'reject', or run "
             f"`mailroom approve {self.start.thread_id}`.\n"
         )
-        if self.config.approvers:
-            await self.mail(
-                "approval",
-                ask,
-                to=self.config.approvers,
-                subject=f"Approval needed: {self.start.first.subject}",
-            )
+        await self._ask_approvers("approval", ask, f"Approval needed: {self.start.first.subject}")
         decision = await self._decision_within(self.config.approval_reminder_after)
         if decision is None and not self.complete_requested:
-            if self.config.approvers:
-                await self.mail(
-                    "reminder",
-                    f"Reminder: a decision is still needed.\n\n{ask}",
-                    to=self.config.approvers,
-                    subject=f"Reminder: approval needed: {self.start.first.subject}",
-                )
+            await self._ask_approvers(
+                "reminder",
+                f"Reminder: a decision is still needed.\n\n{ask}",
+                f"Reminder: approval needed: {self.start.first.subject}",
+            )
             rest = self.config.approval_expires_after - self.config.approval_reminder_after
             decision = await self._decision_within(max(rest, timedelta(seconds=1)))
         await self.stage(
             "approved" if decision and decision.approved else "decided", pending_approval=False
         )
         return decision
+
+    async def _ask_approvers(self, purpose: str, ask: str, subject: str) -> None:
+        """One mail per approver, each answerable only through its own signed address."""
+        approvers = self.config.approvers
+        if not approvers:
+            return
+        if not workflow.patched(SIGNED_DECISIONS):
+            await self.mail(purpose, ask, to=approvers, subject=subject)
+            return
+        for approver in approvers:
+            await self.mail(purpose, ask, to=(approver,), subject=subject, decision_of=approver)
 
     async def _decision_within(self, timeout: timedelta) -> ApprovalDecision | None:
         deadline = workflow.now() + timeout
@@ -143,18 +147,52 @@ class ProcurementFlow(FlowRuntime):
             except TimeoutError:
                 return None
             while self.inbox and self.decision is None:
-                self._consider(self.inbox.popleft())
+                await self._consider(self.inbox.popleft())
         return self.decision
 
-    def _consider(self, message: NewMessage) -> None:
+    async def _consider(self, message: NewMessage) -> None:
         decision = emailed_decision(message)
         if decision is None:
             return
-        if message.from_addr in self.config.approvers:
+        if not workflow.patched(SIGNED_DECISIONS):
+            if message.from_addr in self.config.approvers:
+                self.decision = decision
+            else:
+                workflow.logger.warning(
+                    "ignored an approval decision from non-approver %s", message.from_addr
+                )
+            return
+        signed = message.decided_by and message.decided_by == message.from_addr
+        if signed and message.from_addr in self.config.approvers:
             self.decision = decision
-        else:
-            workflow.logger.warning(
-                "ignored an approval decision from non-approver %s", message.from_addr
+            return
+        await self._refuse(message, decision)
+
+    async def _refuse(self, message: NewMessage, decision: ApprovalDecision) -> None:
+        """Recorded in the thread, never acted on; an approver named in From is told, at
+        the address on file, since the mail may be a forgery in their name."""
+        claimed = message.from_addr in self.config.approvers
+        why = "not sent to the approver's signed decision address" if claimed else "not an approver"
+        workflow.logger.warning("refused an emailed decision from %s: %s", message.from_addr, why)
+        refused = RefusedDecision(
+            message_id=message.message_id,
+            from_addr=message.from_addr,
+            approved=decision.approved,
+            at=workflow.now(),
+            why=why,
+        )
+        self.progress = self.progress.model_copy(
+            update={"refused_decisions": remember_refused(self.progress.refused_decisions, refused)}
+        )
+        await self.report(self.progress)
+        if claimed:
+            await self.mail(
+                "decision-refused",
+                "We received a decision in your name that did not come through your own "
+                "approval address, so it was not acted on.\nTo decide, reply to the approval "
+                f"request we sent you, or run `mailroom approve {self.start.thread_id}`.\n",
+                to=(message.from_addr,),
+                subject=f"Decision not accepted: {self.start.first.subject}",
             )
 
     async def _order(self, request: PurchaseRequest) -> FlowProgress:

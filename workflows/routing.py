@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
         FlowStart,
         flow_by_mailbox,
     )
-    from use_cases.models import NewMessage, StageChange, ThreadState
+    from use_cases.models import NewMessage, StageChange, ThreadState, remember_refused
 
 from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
@@ -103,6 +103,14 @@ class FlowRouter:
         state = self.state
         applied = 0  # the last stage of this flow the thread has, by the child's count
         if progress.reporter is not None:
+            if progress.reporter == state.flow_workflow_id and 0 < progress.seq == (
+                state.flow_report_seq
+            ):
+                # The same stage, reported again with what happened there since (a mail
+                # that failed, a decision refused): only those are news. Thread state
+                # only, no command: no patch.
+                self._note_events(progress)
+                return
             # seq 0: sent by code before reports were counted (applied as they were then)
             stale = 0 < progress.seq <= state.flow_report_seq
             if progress.reporter != state.flow_workflow_id or stale:
@@ -118,14 +126,21 @@ class FlowRouter:
         state.pending_approval = progress.pending_approval
         state.po_number = progress.po_number or state.po_number
         state.flow_finished = progress.finished
-        for failure in progress.delivery_failures:
-            state.delivery_failures = remember(state.delivery_failures, failure)
+        self._note_events(progress)
         # Only the thread's state changes (no command records its history): no patch.
         if applied:
             state.history = self._counted(progress, applied)[-MAX_HISTORY:]
         else:
             state.history = [*state.history, *self._unseen(progress)][-MAX_HISTORY:]
         self._publish()
+
+    def _note_events(self, progress: FlowProgress) -> None:
+        """Delivery failures and refused decisions: kept once each, however often reported."""
+        state = self.state
+        for failure in progress.delivery_failures:
+            state.delivery_failures = remember(state.delivery_failures, failure)
+        for attempt in progress.refused_decisions:
+            state.refused_decisions = remember_refused(state.refused_decisions, attempt)
 
     def _counted(self, progress: FlowProgress, applied: int) -> list[StageChange]:
         """The thread's history with the stages of a counted report (its `seq`th stage

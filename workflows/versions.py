@@ -26,3 +26,9 @@ LATER_FLOW_FOLLOWS_UP = "later-flow-follows-up"
 # completes, as the run before would have (workflows/thread.py). Unpatched (histories
 # recorded without it), such a run stays open until new mail or COMPLETE_THREAD.
 INHERITED_FINISHED_FLOW_COMPLETES = "inherited-finished-flow-completes"
+
+# An emailed approval decides only through the approver's signed decision address: each
+# approver gets an own approval request whose Reply-To is that address; any other emailed
+# decision is recorded, refused, and the approver named in its From is told
+# (workflows/procurement.py). Unpatched, a decision from an address on the list counts.
+SIGNED_DECISIONS = "signed-decisions"

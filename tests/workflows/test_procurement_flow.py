@@ -8,8 +8,10 @@ import pytest
 from temporalio.common import WorkflowIDReusePolicy
 
 from adapters.outbound.ledger import SqliteLedger
+from orchestrator.bootstrap import reply_token_key
 from tests.support import wait_for
 from tests.workflows.harness import Harness
+from use_cases.decision_channel import decision_address
 from use_cases.flows import ApprovalDecision, FlowConfig, FlowMode
 from use_cases.models import ThreadState, ThreadStatus
 
@@ -78,17 +80,47 @@ async def test_a_big_request_waits_for_approval_by_cli(harness: Harness) -> None
     assert len(ledger(harness).purchase_orders()) == 1 and not state.pending_approval
 
 
-async def test_an_approvers_emailed_approve_counts_and_anyone_elses_does_not(
+async def test_only_an_approval_through_the_approvers_signed_address_counts(
     harness: Harness,
 ) -> None:
     await harness.send(0, subject="Laptops", text=BIG)
     await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
+    request = (await wait_for(lambda: harness.mails("approval"), what="the request"))[0]
+    key = reply_token_key(harness.settings)
+    assert request.to == (APPROVER,)
+    assert request.reply_to == decision_address(harness.thread_id, APPROVER, key)
+
     await harness.send(1, from_addr="mallory@corp.example", text="approve\n> quoted")
-    await wait_for(lambda: harness.has_messages(2), what="mallory's mail")
-    assert (await harness.state()).stage == "awaiting_approval"
+    # Anyone can write From: the approver; the ingest found no signed address for it.
     await harness.send(2, from_addr=APPROVER, text="Approved, go ahead.\n")
+    state = await wait_for(lambda: _refused(harness, 2), what="both refused")
+    assert [(r.from_addr, r.approved) for r in state.refused_decisions] == [
+        ("mallory@corp.example", True),
+        (APPROVER, True),
+    ]
+    assert state.stage == "awaiting_approval" and ledger(harness).purchase_orders() == []
+    notice = await wait_for(lambda: harness.mails("decision-refused"), what="the notice")
+    assert [m.to for m in notice] == [(APPROVER,)], "the approver named in From is told"
+
+    await harness.send(3, from_addr=APPROVER, decided_by=APPROVER, text="Approved.\n")
     await wait_for(lambda: finished(harness, "confirmed"), what="the order")
     assert len(ledger(harness).purchase_orders()) == 1
+
+
+async def test_a_signed_address_decides_only_for_the_approver_it_was_made_for(
+    harness: Harness,
+) -> None:
+    """A decision address forwarded to someone else does not make them an approver."""
+    await harness.send(0, subject="Laptops", text=BIG)
+    await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
+    await harness.send(1, from_addr="mallory@corp.example", decided_by=APPROVER, text="approve")
+    state = await wait_for(lambda: _refused(harness, 1), what="the refusal")
+    assert state.stage == "awaiting_approval" and ledger(harness).purchase_orders() == []
+
+
+async def _refused(h: Harness, count: int) -> ThreadState | None:
+    state = await h.state()
+    return state if len(state.refused_decisions) >= count else None
 
 
 async def test_a_rejection_ends_the_flow_without_an_order(harness: Harness) -> None:
