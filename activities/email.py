@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -11,12 +11,9 @@ from use_cases.decision_channel import decision_address
 from use_cases.mail import OutboundEmail, SendResult
 from use_cases.models import DeliveryFailureDetails
 from use_cases.ports import AutoReplyLog, EmailSender, PermanentDeliveryFailure
+from use_cases.reply_cap import AutomaticMailCaps
 
 PERMANENT_DELIVERY_FAILURE = "PermanentDeliveryFailure"
-
-
-DEFAULT_CAP = 20
-CAP_WINDOW = timedelta(hours=1)
 
 
 class EmailActivities:
@@ -24,23 +21,21 @@ class EmailActivities:
         self,
         sender: EmailSender,
         auto_replies: AutoReplyLog | None = None,
-        auto_reply_cap: int = DEFAULT_CAP,
+        caps: AutomaticMailCaps | None = None,
         decision_key: bytes = b"",
     ) -> None:
         self.sender = sender
         self.auto_replies = auto_replies
-        self.auto_reply_cap = auto_reply_cap
+        self.caps = caps or AutomaticMailCaps()
         self.decision_key = decision_key
 
     @activity.defn(name="send_email")
     async def send_email(self, mail: OutboundEmail) -> SendResult:
         """Idempotent by the Message-ID the workflow fixed: Temporal may run this twice."""
-        if await self._over_cap(mail):
+        over = await self._over_cap(mail)
+        if over is not None:
             activity.logger.warning(
-                "automatic mail %s to %s suppressed: over %d per hour",
-                mail.message_id,
-                mail.to,
-                self.auto_reply_cap,
+                "automatic mail %s to %s suppressed: %s", mail.message_id, mail.to, over
             )
             return SendResult(message_id=mail.message_id, already_sent=False, suppressed=True)
         mail = self._signed(mail)
@@ -56,8 +51,6 @@ class EmailActivities:
                 type=PERMANENT_DELIVERY_FAILURE,
                 non_retryable=True,
             ) from failure
-        if self.auto_replies is not None and _automatic(mail) and not result.already_sent:
-            await self.auto_replies.record(mail.to, datetime.now(UTC))
         activity.logger.info(
             "email %s %s", "already sent" if result.already_sent else "sent", mail.message_id
         )
@@ -72,16 +65,15 @@ class EmailActivities:
         address = decision_address(wanted.thread_id, wanted.approver, self.decision_key)
         return mail.model_copy(update={"reply_to": address or mail.reply_to})
 
-    async def _over_cap(self, mail: OutboundEmail) -> bool:
-        """Across all threads, no recipient gets more than the cap of automatic mail an hour:
-        two robots answering each other in ever new threads stop here (RFC 3834 §2)."""
+    async def _over_cap(self, mail: OutboundEmail) -> str | None:
+        """Across all threads, automatic mail is capped per person, per domain and in all:
+        two robots answering each other in ever new threads stop here (RFC 3834 §2). The
+        mail is counted before it is sent, so concurrent sends cannot pass a cap together."""
         if self.auto_replies is None or not _automatic(mail):
-            return False
-        since = datetime.now(UTC) - CAP_WINDOW
-        for recipient in mail.to:
-            if await self.auto_replies.sent_since(recipient, since) >= self.auto_reply_cap:
-                return True
-        return False
+            return None
+        return await self.auto_replies.reserve(
+            mail.message_id, mail.to, datetime.now(UTC), self.caps
+        )
 
 
 def _automatic(mail: OutboundEmail) -> bool:

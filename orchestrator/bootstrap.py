@@ -37,6 +37,7 @@ from orchestrator.startup_checks import StartupError, check_data_dir, reason
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from use_cases.mailboxes import Mailboxes
 from use_cases.ports import Agent, Backpressure, BlobStore, EmailParser, EmailSender
+from use_cases.reply_cap import AutomaticMailCaps
 from use_cases.threading import Threading
 from workflows.execute import ProcurementWorkflow, SupportWorkflow
 from workflows.thread import ThreadWorkflow
@@ -174,7 +175,11 @@ def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]
         EmailActivities(
             wiring.sender,
             wiring.auto_replies,
-            wiring.settings.auto_replies_per_hour,
+            AutomaticMailCaps(
+                per_address=wiring.settings.auto_replies_per_hour,
+                per_domain=wiring.settings.auto_replies_per_domain_per_hour,
+                total=wiring.settings.auto_replies_total_per_hour,
+            ),
             decision_key=wiring.threading.secret,
         ).send_email,
         agents.classify,

@@ -20,6 +20,7 @@ from use_cases.decision_channel import DECISION_RULE, decided_thread
 from use_cases.mail import InboundEmail, MailClass, MessageKind
 from use_cases.models import MAX_SIGNAL_TEXT_CHARS, Ingested, NewMessage, ThreadKey
 from use_cases.ports import BlobStore, EmailParser, ThreadGateway
+from use_cases.reply_target import automatic_reply_target
 from use_cases.threading import (
     Threading,
     locate_thread,
@@ -69,6 +70,7 @@ def to_new_message(
         attachments=stored.attachments[:MAX_SIGNAL_ATTACHMENTS],
         report=delivery_report(email) if verdict.kind is MessageKind.BOUNCE else None,
         defects=email.defects,
+        reply_target=automatic_reply_target(email),
     )
 
 
@@ -98,7 +100,7 @@ async def ingest_email(
     A retry after a partial failure is harmless: threads apply a Message-ID once.
     """
     email = await asyncio.to_thread(parse, raw) if len(raw) > PARSE_IN_THREAD_BYTES else parse(raw)
-    if envelope_from is not None and email.return_path is None:
+    if envelope_from is not None:  # the envelope, not a Return-Path the sender wrote
         email = email.model_copy(update={"return_path": envelope_from})
     received_at = received_at or datetime.now(UTC)
     email = settle_date(email, received_at)

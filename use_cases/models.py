@@ -70,11 +70,21 @@ class NewMessage(Frozen):
     reply_address: str = Field(
         default="", description="where replies should go: the mailbox + signed thread token"
     )
+    reply_target: str | None = Field(
+        default=None,
+        description="where automatic mail about this message may go (use_cases/reply_target.py)"
+        "; empty: nowhere; None: not worked out (recorded before there was this field)",
+    )
     decided_by: str = Field(
         default="",
         description="the sender, when this mail came to the signed decision address made for "
         "that sender (use_cases/decision_channel.py); only then can it decide an approval",
     )
+
+
+def answer_address(message: NewMessage) -> str:
+    """Where automatic mail about `message` goes; "" for nowhere."""
+    return message.from_addr if message.reply_target is None else message.reply_target
 
 
 class CompleteRequest(Frozen):

@@ -28,6 +28,7 @@ from use_cases.models import (
     ThreadState,
     ThreadStatus,
 )
+from use_cases.reply_cap import AutomaticMailCaps
 
 
 class HandoffFailed(Exception):
@@ -158,11 +159,15 @@ class ThreadIndex(Protocol):
 
 
 class AutoReplyLog(Protocol):
-    """Automatic mail sent per recipient, across all threads (the cross-thread reply cap)."""
+    """Automatic mail sent across all threads (the cross-thread caps)."""
 
-    async def sent_since(self, recipient: str, since: datetime) -> int: ...
-
-    async def record(self, recipients: Sequence[str], at: datetime) -> None: ...
+    async def reserve(
+        self, message_id: str, recipients: Sequence[str], at: datetime, caps: AutomaticMailCaps
+    ) -> str | None:
+        """Count this mail against the caps in one step; the cap it would exceed (then
+        nothing is counted), else None. A message id counted before is None again: a
+        retried send is the same mail."""
+        ...
 
 
 class WorkflowSignals(Protocol):

@@ -6,7 +6,7 @@ import hashlib
 import re
 
 from use_cases.mail import OutboundEmail
-from use_cases.models import NewMessage, ThreadState
+from use_cases.models import NewMessage, ThreadState, answer_address
 
 # RFC 5322 §3.6.4 lets References be trimmed; keep the root and the most recent ones so
 # a long thread never grows an unbounded header.
@@ -43,7 +43,7 @@ def acknowledgement(message: NewMessage, thread: ThreadState) -> OutboundEmail:
     return OutboundEmail(
         message_id=reply_message_id("ack", message.message_id, thread.mailbox),
         from_addr=thread.mailbox,
-        to=(message.from_addr,),
+        to=(answer_address(message),),
         subject=reply_subject(message.subject),
         text=text,
         in_reply_to=message.message_id,

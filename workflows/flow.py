@@ -20,7 +20,7 @@ from workflows.versions import FEWER_EVENTS_PER_MAIL
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowSnapshot, FlowStart
     from use_cases.mail import OutboundEmail, SignedReplyTo
-    from use_cases.models import NewMessage, StageChange
+    from use_cases.models import NewMessage, StageChange, answer_address
     from use_cases.replies import reply_message_id, reply_references, reply_subject
     from use_cases.reply_cap import ReplyLog
 
@@ -201,7 +201,10 @@ class FlowRuntime(ABC):
     ) -> str | None:
         """Send a mail; its Message-ID is fixed here, before the activity, so retries and
         replays never send it twice."""
-        recipients = to or (self.last_message.from_addr,)
+        recipients = to or (answer_address(self.last_message),)
+        if not all(recipients):  # a null, no-reply or unknown sender: nobody to tell
+            workflow.logger.info("no automatic %s mail: no address to send it to", purpose)
+            return None
         now, cap = workflow.now(), self.config.auto_reply_cap
         if not all(
             self.replies.allows(r, now, cap, self.config.auto_reply_window) for r in recipients

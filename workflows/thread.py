@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         ThreadInput,
         ThreadState,
         ThreadStatus,
+        answer_address,
     )
     from use_cases.replies import acknowledgement
 
@@ -182,7 +183,7 @@ class ThreadWorkflow:
                 "not answering automatic mail %s: %s", message.message_id, message.automatic
             )
             return
-        if not self._state.acknowledged and message.from_addr:
+        if not self._state.acknowledged and answer_address(message):
             await self._acknowledge(message)
         await self._flows.on_message(message)
 

@@ -1,7 +1,7 @@
-"""The cross-thread automatic-reply log: SQLite in the data dir.
+"""The cross-thread automatic-mail log: SQLite in the data dir.
 
-Per machine: workers on several machines each keep their own, so the cap is per worker
-there (the per-thread cap inside the workflow holds everywhere).
+Per machine: workers on several machines each keep their own, so the caps are per worker
+machine there (the per-thread cap inside the workflow holds everywhere).
 
 Every automatic mail reads and writes it, so it keeps one connection (SqliteConnection).
 A power loss may forget the last few records, which only lets a robot get a few more
@@ -16,10 +16,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from adapters.outbound.sqlite_connection import SqliteConnection
+from use_cases.reply_cap import AutomaticMailCaps, capped_address
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS auto_replies (recipient TEXT NOT NULL, sent_at TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS auto_replies_by_recipient ON auto_replies (recipient, sent_at);
+DROP TABLE IF EXISTS auto_replies;
+CREATE TABLE IF NOT EXISTS automatic_mail (
+    message_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    sent_at TEXT NOT NULL,
+    UNIQUE (message_id, address)
+);
+CREATE INDEX IF NOT EXISTS automatic_mail_by_address ON automatic_mail (address, sent_at);
+CREATE INDEX IF NOT EXISTS automatic_mail_by_domain ON automatic_mail (domain, sent_at);
+CREATE INDEX IF NOT EXISTS automatic_mail_by_time ON automatic_mail (sent_at);
 """
 # Nothing older than a day matters to an hourly cap; trimming scans the table, so not on
 # every insert.
@@ -36,26 +46,71 @@ class SqliteAutoReplyLog:
         await self.db.close()
 
     async def sent_since(self, recipient: str, since: datetime) -> int:
-        return await self.db.run(lambda db: _count(db, recipient.lower(), since))
+        """Automatic mails counted for the person `recipient` reaches since `since`."""
+        address = capped_address(recipient)
+        return await self.db.run(
+            lambda db: _count(db, "address = ?", (address,), since.isoformat())
+        )
 
-    async def record(self, recipients: Sequence[str], at: datetime) -> None:
-        lowered = [r.lower() for r in recipients]
-        await self.db.run(lambda db: self._record(db, lowered, at))
+    async def reserve(
+        self, message_id: str, recipients: Sequence[str], at: datetime, caps: AutomaticMailCaps
+    ) -> str | None:
+        addresses = sorted({capped_address(r) for r in recipients})
+        return await self.db.run(lambda db: self._reserve(db, message_id, addresses, at, caps))
 
-    def _record(self, db: sqlite3.Connection, recipients: list[str], at: datetime) -> None:
-        with db:
-            db.executemany(
-                "INSERT INTO auto_replies VALUES (?, ?)", [(r, at.isoformat()) for r in recipients]
-            )
+    def _reserve(
+        self,
+        db: sqlite3.Connection,
+        message_id: str,
+        addresses: list[str],
+        at: datetime,
+        caps: AutomaticMailCaps,
+    ) -> str | None:
+        # IMMEDIATE: the count and the insert are one step for every process on this file,
+        # so concurrent sends cannot all see room under a cap.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            reason = _over(db, message_id, addresses, (at - caps.window).isoformat(), caps)
+            if reason is None:
+                rows = [(message_id, a, a.rpartition("@")[2], at.isoformat()) for a in addresses]
+                db.executemany("INSERT OR IGNORE INTO automatic_mail VALUES (?, ?, ?, ?)", rows)
             if self._trimmed_at is None or at - self._trimmed_at >= TRIM_EVERY:
-                cutoff = (at - KEPT_FOR).isoformat()
-                db.execute("DELETE FROM auto_replies WHERE sent_at < ?", (cutoff,))
+                db.execute(
+                    "DELETE FROM automatic_mail WHERE sent_at < ?", ((at - KEPT_FOR).isoformat(),)
+                )
                 self._trimmed_at = at
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        return reason
 
 
-def _count(db: sqlite3.Connection, recipient: str, since: datetime) -> int:
+def _over(
+    db: sqlite3.Connection,
+    message_id: str,
+    addresses: list[str],
+    since: str,
+    caps: AutomaticMailCaps,
+) -> str | None:
+    """Which cap this mail would exceed, or None; a mail counted before (a retry) is None."""
+    if _count(db, "message_id = ?", (message_id,), "") > 0:
+        return None
+    for address in addresses:
+        if _count(db, "address = ?", (address,), since) >= caps.per_address:
+            return f"{address}: over {caps.per_address} per {caps.window}"
+    for domain in sorted({a.rpartition("@")[2] for a in addresses}):
+        if _count(db, "domain = ?", (domain,), since) >= caps.per_domain:
+            return f"domain {domain}: over {caps.per_domain} per {caps.window}"
+    if _count(db, "1 = 1", (), since) >= caps.total:
+        return f"over {caps.total} in all per {caps.window}"
+    return None
+
+
+def _count(db: sqlite3.Connection, where: str, args: tuple[str, ...], since: str) -> int:
+    """Automatic mails (not recipients) matching `where`, sent at or after `since`."""
     row = db.execute(
-        "SELECT COUNT(*) FROM auto_replies WHERE recipient = ? AND sent_at >= ?",
-        (recipient, since.isoformat()),
+        f"SELECT COUNT(DISTINCT message_id) FROM automatic_mail WHERE {where} AND sent_at >= ?",
+        (*args, since),
     ).fetchone()
     return int(row[0])

@@ -45,6 +45,7 @@ def kind_of(**fields: object) -> MessageKind:
         {"auto_reply_headers": {"x-autorespond": "Out of office"}},
         {"auto_reply_headers": {"x-auto-response-suppress": "All"}},
         {"list_id": "<riak-users.lists.basho.com>"},
+        {"auto_reply_headers": {"list-unsubscribe": "<https://shop.example/u/1>"}},
         {"subject": "Automatic reply: Printer on fire"},
         {"subject": "Abwesenheitsnotiz: Rechnung"},
         {"subject": "Out of Office: Printer on fire"},
@@ -87,3 +88,13 @@ def test_a_bounce_text_yields_its_status_and_the_bounced_message_id() -> None:
         )
     )
     assert (report.status, report.original_message_id) == ("5.1.1", "<ack-1@mailroom.local>")
+
+
+def test_a_newsletter_with_list_unsubscribe_is_never_answered() -> None:
+    from adapters.inbound.mime import parse_email
+
+    raw = (
+        b"From: news@shop.example\r\nTo: support@mailroom.local\r\nSubject: Deals\r\n"
+        b"Message-ID: <n1@shop.example>\r\nList-Unsubscribe: <mailto:u@shop.example>\r\n\r\nhi\r\n"
+    )
+    assert kind_of(**parse_email(raw).model_dump(exclude={"contents"})) is MessageKind.AUTO_REPLY

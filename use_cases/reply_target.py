@@ -1,0 +1,41 @@
+"""Where automatic mail about a received message may go (RFC 3834 §4), if anywhere.
+
+Anyone can write any `From:`: answering it mails a third party the attacker chose, with the
+attacker's subject quoted (backscatter). Automatic mail therefore goes to the envelope sender
+(SMTP's MAIL FROM, or the Return-Path the final MTA wrote), which is where the mail's
+delivery problems go too, and to the `From:` only when both are at the same domain (a
+person's own address rather than their provider's bounce-handling one). Null senders and
+addresses that say they take no mail get nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from use_cases.mail import InboundEmail
+
+# Local parts that announce nobody reads replies to them (RFC 3834 §5.2 spirit; Postfix's
+# and common helpdesks' lists of machine senders).
+NO_REPLY = re.compile(
+    r"^(no[-_.]?reply|do[-_.]?not[-_.]?reply|dont[-_.]?reply|mailer[-_.]?daemon|postmaster|"
+    r"bounces?|mail[-_.]?delivery[-_.]?subsystem|double[-_.]?bounce|notifications?)"
+    r"([+-].*)?$",
+    re.IGNORECASE,
+)
+
+
+def automatic_reply_target(email: InboundEmail) -> str:
+    """The one address automatic mail about `email` may go to; "" for none."""
+    sender = email.from_addr.strip().lower()
+    if email.return_path is None:  # no envelope known (a file replayed without Return-Path)
+        envelope = sender
+    else:
+        envelope = email.return_path.strip().strip("<>").strip().lower()
+    if not envelope or "@" not in envelope:
+        return ""
+    target = sender if sender and _domain(sender) == _domain(envelope) else envelope
+    return "" if NO_REPLY.match(target.rpartition("@")[0]) else target
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2]
