@@ -62,7 +62,9 @@ class EmailActivities:
         wanted = mail.decision_reply_to
         if wanted is None:
             return mail
-        address = decision_address(wanted.thread_id, wanted.approver, self.decision_key)
+        address = decision_address(
+            wanted.thread_id, wanted.request, wanted.approver, self.decision_key
+        )
         return mail.model_copy(update={"reply_to": address or mail.reply_to})
 
     async def _over_cap(self, mail: OutboundEmail) -> str | None:
@@ -70,6 +72,8 @@ class EmailActivities:
         two robots answering each other in ever new threads stop here (RFC 3834 §2). The
         mail is counted before it is sent, so concurrent sends cannot pass a cap together."""
         if self.auto_replies is None or not _automatic(mail):
+            return None
+        if mail.decision_reply_to is not None:  # to an approver on file, not to a sender
             return None
         return await self.auto_replies.reserve(
             mail.message_id, mail.to, datetime.now(UTC), self.caps

@@ -15,7 +15,7 @@ def flow_config(settings: Settings) -> FlowConfig:
         modes={
             flow: FlowMode(mode) for flow, mode in parse_flow_modes(settings.flow_modes).items()
         },
-        approvers=tuple(settings.approvers),
+        approvers=tuple(a.strip().lower() for a in settings.approvers),
         auto_approve_limit=settings.auto_approve_limit,
         approval_reminder_after=settings.approval_reminder_after,
         approval_expires_after=settings.approval_expires_after,

@@ -16,7 +16,11 @@ from use_cases.claim_check import (
     claim_check,
     guard_payload,
 )
-from use_cases.decision_channel import DECISION_RULE, decided_thread
+from use_cases.decision_channel import (
+    DECISION_RULE,
+    signed_decision,
+    without_decision_addresses,
+)
 from use_cases.mail import InboundEmail, MailClass, MessageKind
 from use_cases.models import MAX_SIGNAL_TEXT_CHARS, Ingested, NewMessage, ThreadKey
 from use_cases.ports import BlobStore, EmailParser, ThreadGateway
@@ -105,15 +109,28 @@ async def ingest_email(
     received_at = received_at or datetime.now(UTC)
     email = settle_date(email, received_at)
     targets = list(dict.fromkeys(mailboxes))
+    secret = threading.secret if threading else b""
+    decisions = {m: signed_decision(email, m, secret) for m in targets}
+    email = email.model_copy(
+        update={
+            "to": without_decision_addresses(email.to),
+            "cc": without_decision_addresses(email.cc),
+        }
+    )
     verdict = classify(email, own_addresses=targets)
     if verdict.kind is MessageKind.BOUNCE:
         email = email.model_copy(update={"report": delivery_report(email)})
     stored = await claim_check(email, raw, blobs) if blobs is not None else None
     thread_ids: list[str] = []
     for mailbox in targets:
-        decided = decided_thread(email, mailbox, threading.secret) if threading else None
+        decided = decisions[mailbox]
         if decided is not None:
-            key = ThreadKey(mailbox=mailbox, key=decided, rule=DECISION_RULE, workflow_id=decided)
+            key = ThreadKey(
+                mailbox=mailbox,
+                key=decided.thread_id,
+                rule=DECISION_RULE,
+                workflow_id=decided.thread_id,
+            )
         elif threading is None:
             key = thread_key(email, mailbox=mailbox)
         else:
@@ -129,7 +146,9 @@ async def ingest_email(
             address = reply_address(key.workflow_id, threading.secret)
             message = message.model_copy(update={"reply_address": address})
         if decided is not None:
-            message = message.model_copy(update={"decided_by": email.from_addr})
+            message = message.model_copy(
+                update={"decided_by": email.from_addr, "decision_request": decided.request}
+            )
         await gateway.new_message(key, guard_payload(message))
         if threading is not None:
             await record_placement(email, key, threading=threading, now=received_at)

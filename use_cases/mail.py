@@ -99,6 +99,7 @@ class SignedReplyTo(Frozen):
     thread: signed where the key is (the activity), never in workflow code or history."""
 
     thread_id: str
+    request: str
     approver: str
 
 

@@ -80,6 +80,9 @@ class NewMessage(Frozen):
         description="the sender, when this mail came to the signed decision address made for "
         "that sender (use_cases/decision_channel.py); only then can it decide an approval",
     )
+    decision_request: str = Field(
+        default="", description="which approval request that signed address was made for"
+    )
 
 
 def answer_address(message: NewMessage) -> str:

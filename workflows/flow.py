@@ -18,6 +18,7 @@ from workflows.sending import remember, send_mail
 from workflows.versions import FEWER_EVENTS_PER_MAIL
 
 with workflow.unsafe.imports_passed_through():
+    from use_cases.decision_channel import request_key
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowSnapshot, FlowStart
     from use_cases.mail import OutboundEmail, SignedReplyTo
     from use_cases.models import NewMessage, StageChange, answer_address
@@ -206,7 +207,9 @@ class FlowRuntime(ABC):
             workflow.logger.info("no automatic %s mail: no address to send it to", purpose)
             return None
         now, cap = workflow.now(), self.config.auto_reply_cap
-        if not all(
+        # Mail to an approver on file is not an answer to whoever wrote: the caps that stop
+        # robots and backscatter must not let a flood of forgeries silence the approver.
+        if decision_of is None and not all(
             self.replies.allows(r, now, cap, self.config.auto_reply_window) for r in recipients
         ):
             self.replies.suppressed += 1
@@ -233,7 +236,11 @@ class FlowRuntime(ABC):
             references=reply_references(about),
             reply_to=self.start.mailbox,
             headers={"Auto-Submitted": "auto-replied", "X-Loop": self.start.mailbox},
-            decision_reply_to=SignedReplyTo(thread_id=self.start.thread_id, approver=decision_of)
+            decision_reply_to=SignedReplyTo(
+                thread_id=self.start.thread_id,
+                request=request_key(self.start.first.message_id),
+                approver=decision_of,
+            )
             if decision_of
             else None,
         )

@@ -9,11 +9,13 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
     from activities.procurement import ProcurementActivities
+    from use_cases.decision_channel import request_key
     from use_cases.flows import (
         ApprovalDecision,
         CreatePurchaseOrder,
         ExtractRequest,
         FlowProgress,
+        FlowStart,
         PurchaseRequest,
         emailed_decision,
     )
@@ -24,12 +26,17 @@ from workflows.flow import (
     LEDGER_RETRY,
     LEDGER_TIMEOUT,
     FlowRuntime,
+    Reporter,
 )
-from workflows.versions import SIGNED_DECISIONS
+from workflows.versions import SIGNED_DECISIONS, SIGNED_DECISIONS_REQUIRED
 
 
 class ProcurementFlow(FlowRuntime):
     name = "procurement"
+
+    def __init__(self, start: FlowStart, report: Reporter) -> None:
+        super().__init__(start, report)
+        self._told: set[str] = set()  # approvers told of a decision refused in their name
 
     async def run(self) -> FlowProgress:
         await self.stage("extracting")
@@ -129,6 +136,7 @@ class ProcurementFlow(FlowRuntime):
             await self.mail(purpose, ask, to=approvers, subject=subject)
             return
         for approver in approvers:
+            approver = approver.lower()
             await self.mail(purpose, ask, to=(approver,), subject=subject, decision_of=approver)
 
     async def _decision_within(self, timeout: timedelta) -> ApprovalDecision | None:
@@ -154,7 +162,9 @@ class ProcurementFlow(FlowRuntime):
         decision = emailed_decision(message)
         if decision is None:
             return
-        if not workflow.patched(SIGNED_DECISIONS):
+        # Its own patch id: a run that asked its approvers before signed addresses existed
+        # (`_ask_approvers` unpatched) still refuses a decision that comes after the deploy.
+        if not workflow.patched(SIGNED_DECISIONS_REQUIRED):
             if message.from_addr in self.config.approvers:
                 self.decision = decision
             else:
@@ -162,16 +172,26 @@ class ProcurementFlow(FlowRuntime):
                     "ignored an approval decision from non-approver %s", message.from_addr
                 )
             return
-        signed = message.decided_by and message.decided_by == message.from_addr
-        if signed and message.from_addr in self.config.approvers:
+        sender = message.from_addr.lower()
+        signed = (
+            bool(sender)
+            and message.decided_by.lower() == sender
+            and message.decision_request == request_key(self.start.first.message_id)
+        )
+        if signed and sender in self._approvers:
             self.decision = decision
             return
-        await self._refuse(message, decision)
+        await self._refuse(message, decision, claimed=sender in self._approvers)
 
-    async def _refuse(self, message: NewMessage, decision: ApprovalDecision) -> None:
-        """Recorded in the thread, never acted on; an approver named in From is told, at
-        the address on file, since the mail may be a forgery in their name."""
-        claimed = message.from_addr in self.config.approvers
+    @property
+    def _approvers(self) -> set[str]:
+        return {a.lower() for a in self.config.approvers}
+
+    async def _refuse(self, message: NewMessage, decision: ApprovalDecision, claimed: bool) -> None:
+        """Recorded in the thread, never acted on. An approver named in From is told once
+        per request, at the address on file, with a signed Reply-To to decide by: the mail
+        may be a forgery in their name, or a reply to a request sent before signed
+        addresses."""
         why = "not sent to the approver's signed decision address" if claimed else "not an approver"
         workflow.logger.warning("refused an emailed decision from %s: %s", message.from_addr, why)
         refused = RefusedDecision(
@@ -185,15 +205,20 @@ class ProcurementFlow(FlowRuntime):
             update={"refused_decisions": remember_refused(self.progress.refused_decisions, refused)}
         )
         await self.report(self.progress)
-        if claimed:
-            await self.mail(
-                "decision-refused",
-                "We received a decision in your name that did not come through your own "
-                "approval address, so it was not acted on.\nTo decide, reply to the approval "
-                f"request we sent you, or run `mailroom approve {self.start.thread_id}`.\n",
-                to=(message.from_addr,),
-                subject=f"Decision not accepted: {self.start.first.subject}",
-            )
+        approver = message.from_addr.lower()
+        if not claimed or approver in self._told:
+            return
+        self._told.add(approver)
+        await self.mail(
+            "decision-refused",
+            f"We received a decision in your name ({message.message_id}) that did not come "
+            "through your own approval address, so it was not acted on.\nTo decide, reply "
+            f"'approve' or 'reject' to this mail, or run `mailroom approve "
+            f"{self.start.thread_id}`.\n",
+            to=(approver,),
+            subject=f"Decision not accepted: {self.start.first.subject}",
+            decision_of=approver,
+        )
 
     async def _order(self, request: PurchaseRequest) -> FlowProgress:
         await self.stage("ordering")

@@ -27,8 +27,12 @@ LATER_FLOW_FOLLOWS_UP = "later-flow-follows-up"
 # recorded without it), such a run stays open until new mail or COMPLETE_THREAD.
 INHERITED_FINISHED_FLOW_COMPLETES = "inherited-finished-flow-completes"
 
-# An emailed approval decides only through the approver's signed decision address: each
-# approver gets an own approval request whose Reply-To is that address; any other emailed
-# decision is recorded, refused, and the approver named in its From is told
-# (workflows/procurement.py). Unpatched, a decision from an address on the list counts.
+# Each approver gets an own approval request whose Reply-To is their signed decision
+# address (workflows/procurement.py). Unpatched: one request to all approvers.
 SIGNED_DECISIONS = "signed-decisions"
+
+# An emailed approval decides only through the approver's signed decision address for the
+# request; any other emailed decision is recorded, refused, and the approver named in its
+# From is told. Unpatched, a decision from an address on the list counts. An id of its own:
+# `patched` answers once per run, so a run that asked unpatched must still ask this anew.
+SIGNED_DECISIONS_REQUIRED = "signed-decisions-required"

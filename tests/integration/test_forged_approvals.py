@@ -74,6 +74,7 @@ async def test_a_forged_approval_is_refused_and_the_signed_one_orders(
     assert [o.thread_id for o in stack.wiring.ledger.purchase_orders()] == [thread_id]
     rules = [m.thread_rule for m in state.messages]
     assert rules[-1] == "decision-token", rules
+    assert signed not in state.participants, "the approver's secret address is not kept"
 
 
 async def _mail_to(stack: Stack, address: str, purpose: str) -> OutboxEntry | None:

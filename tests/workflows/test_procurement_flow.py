@@ -11,12 +11,14 @@ from adapters.outbound.ledger import SqliteLedger
 from orchestrator.bootstrap import reply_token_key
 from tests.support import wait_for
 from tests.workflows.harness import Harness
-from use_cases.decision_channel import decision_address
+from use_cases.decision_channel import decision_address, request_key
 from use_cases.flows import ApprovalDecision, FlowConfig, FlowMode
+from use_cases.mail import OutboundEmail
 from use_cases.models import ThreadState, ThreadStatus
 
 MAILBOX = "procurement@mailroom.local"
 APPROVER = "boss@corp.example"
+CFO = "cfo@corp.example"
 SMALL = "Please order 3 monitors, budget EUR 600."
 BIG = "Please quote 20 laptops, budget EUR 30 000, needed by 15 December."
 
@@ -24,7 +26,7 @@ BIG = "Please quote 20 laptops, budget EUR 30 000, needed by 15 December."
 def config(mode: FlowMode, reminder: timedelta, expiry: timedelta) -> FlowConfig:
     return FlowConfig(
         modes={"procurement": mode},
-        approvers=(APPROVER,),
+        approvers=(APPROVER, CFO),
         approval_reminder_after=reminder,
         approval_expires_after=expiry,
         # both ways of asking the agent and of sending mail covered
@@ -85,36 +87,50 @@ async def test_only_an_approval_through_the_approvers_signed_address_counts(
 ) -> None:
     await harness.send(0, subject="Laptops", text=BIG)
     await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
-    request = (await wait_for(lambda: harness.mails("approval"), what="the request"))[0]
+    requests = await wait_for(lambda: _two(harness.mails("approval")), what="the requests")
     key = reply_token_key(harness.settings)
-    assert request.to == (APPROVER,)
-    assert request.reply_to == decision_address(harness.thread_id, APPROVER, key)
+    request = request_key(harness.root)
+    assert [(m.to, m.reply_to) for m in requests] == [
+        ((a,), decision_address(harness.thread_id, request, a, key)) for a in (APPROVER, CFO)
+    ], "one request per approver, each with the approver's own signed address"
 
     await harness.send(1, from_addr="mallory@corp.example", text="approve\n> quoted")
     # Anyone can write From: the approver; the ingest found no signed address for it.
     await harness.send(2, from_addr=APPROVER, text="Approved, go ahead.\n")
-    state = await wait_for(lambda: _refused(harness, 2), what="both refused")
+    await harness.send(3, from_addr=APPROVER, text="approve, really\n")
+    state = await wait_for(lambda: _refused(harness, 3), what="all three refused")
     assert [(r.from_addr, r.approved) for r in state.refused_decisions] == [
         ("mallory@corp.example", True),
         (APPROVER, True),
+        (APPROVER, True),
     ]
     assert state.stage == "awaiting_approval" and ledger(harness).purchase_orders() == []
-    notice = await wait_for(lambda: harness.mails("decision-refused"), what="the notice")
-    assert [m.to for m in notice] == [(APPROVER,)], "the approver named in From is told"
+    notices = await wait_for(lambda: harness.mails("decision-refused"), what="the notice")
+    assert [m.to for m in notices] == [(APPROVER,)], "the approver in From is told, once"
+    assert notices[0].reply_to == decision_address(harness.thread_id, request, APPROVER, key)
 
-    await harness.send(3, from_addr=APPROVER, decided_by=APPROVER, text="Approved.\n")
+    signed = {"decided_by": APPROVER, "decision_request": request}
+    await harness.send(4, from_addr=APPROVER, text="Approved.\n", **signed)
     await wait_for(lambda: finished(harness, "confirmed"), what="the order")
     assert len(ledger(harness).purchase_orders()) == 1
 
 
-async def test_a_signed_address_decides_only_for_the_approver_it_was_made_for(
+async def test_a_signed_address_decides_only_for_its_approver_and_its_request(
     harness: Harness,
 ) -> None:
-    """A decision address forwarded to someone else does not make them an approver."""
+    """Forwarded to someone else, even another approver, or kept from an earlier purchase
+    in the same thread, a decision address decides nothing."""
     await harness.send(0, subject="Laptops", text=BIG)
     await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
-    await harness.send(1, from_addr="mallory@corp.example", decided_by=APPROVER, text="approve")
-    state = await wait_for(lambda: _refused(harness, 1), what="the refusal")
+    request = request_key(harness.root)
+    await harness.send(
+        1, from_addr=CFO, decided_by=APPROVER, decision_request=request, text="approve"
+    )
+    earlier = request_key("<an earlier purchase@example.com>")
+    await harness.send(
+        2, from_addr=APPROVER, decided_by=APPROVER, decision_request=earlier, text="approve"
+    )
+    state = await wait_for(lambda: _refused(harness, 2), what="both refused")
     assert state.stage == "awaiting_approval" and ledger(harness).purchase_orders() == []
 
 
@@ -160,7 +176,7 @@ async def test_an_unanswered_approval_is_reminded_then_expires(hurried: Harness)
     await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
     final = await wait_for(lambda: finished(harness, "expired"), what="the expiry")
     assert (final.status, final.stage) == (ThreadStatus.COMPLETED, "expired")
-    assert [m.to for m in harness.mails("reminder")] == [(APPROVER,)]
+    assert [m.to for m in harness.mails("reminder")] == [(APPROVER,), (CFO,)]
     assert len(harness.mails("expired")) == 1 and ledger(harness).purchase_orders() == []
     stages = [(c.stage, c.at) for c in final.history]
     waited = stages[-1][1] - next(at for stage, at in stages if stage == "awaiting_approval")
@@ -199,3 +215,7 @@ async def test_a_late_first_mail_after_the_order_is_noted_not_asked_about(
     state = await wait_for(lambda: finished(harness, "noted"), what="the late mail noted")
     assert state.flows_started == 2
     assert harness.mails("question") == []
+
+
+def _two(mails: list[OutboundEmail]) -> list[OutboundEmail] | None:
+    return mails if len(mails) >= 2 else None

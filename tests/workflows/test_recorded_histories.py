@@ -15,10 +15,12 @@ requester again, before the `later-flow-follows-up` patch made it a follow-up.
 `thread-inherited-finished-flow-stayed-open` was recorded at 436fd56: a run that inherited a
 finished flow through continue-as-new stayed open, took new mail into a second flow and was
 completed by COMPLETE_THREAD, before `inherited-finished-flow-completes` (without the patch
-guard it fails to replay: checked). `procurement-*-signed-decisions` (child thread and flow,
-inline thread) were recorded with the `signed-decisions` patch: one approval request per
-approver, a decision with a forged `From:` refused and its approver told, then the signed
-one ordering.
+guard it fails to replay: checked). `procurement-*-emailed-approval` (child thread and flow,
+inline thread) were recorded at 5af047f with two approvers: one approval request to both,
+a non-approver's "approve" ignored, then an approver's emailed "approve" (by `From:` alone)
+ordering; without either `signed-decisions` patch guard they fail to replay (checked).
+`procurement-*-signed-decisions` were recorded with both patches: a request per approver,
+a decision with a forged `From:` refused and its approver told, then the signed one ordering.
 """
 
 from __future__ import annotations
