@@ -27,12 +27,14 @@ THREAD_HASH_CHARS = 16
 TOKEN_MAC_CHARS = 12
 TOKEN = re.compile(r"^t([0-9a-f]{16})([0-9a-f]{12})$")
 DEFAULT_SUBJECT_WINDOW = timedelta(days=14)
-# Re:, RE:, Fwd:, FW:, AW:, WG:, SV:, VS:, Antw:, Réf:, TR:, Odp:, 回复:, and [list tags], stacked.
-SUBJECT_PREFIX = re.compile(
-    r"^\s*((re|fwd?|aw|wg|sv|vs|antw|réf|ref|tr|odp|rif|r|回复|转发)\s*(\[\d+\]|\(\d+\))?\s*[:\uff1a]"
-    r"|\[[^\]]{0,60}\])\s*",
-    re.IGNORECASE,
+# Re:, RE:, Fwd:, FW:, AW:, WG:, SV:, VS:, Antw:, Réf:, TR:, Odp:, 回复: (with a count).
+REPLY_MARKER_PATTERN = (
+    r"(re|fwd?|aw|wg|sv|vs|antw|réf|ref|tr|odp|rif|r|回复|转发)\s*(\[\d+\]|\(\d+\))?\s*[:\uff1a]"
 )
+REPLY_MARKER = re.compile(rf"^\s*{REPLY_MARKER_PATTERN}", re.IGNORECASE)
+SUBJECT_TAG = re.compile(r"^\s*\[[^\]]{0,60}\]\s*")  # [list tags], [Ticket#5]
+# What a subject key drops: markers and tags, stacked in any order.
+SUBJECT_PREFIX = re.compile(rf"^\s*({REPLY_MARKER_PATTERN}|\[[^\]]{{0,60}}\])\s*", re.IGNORECASE)
 OUTLOOK_CONVERSATION_BYTES = 22  # Thread-Index: a 22-byte header names the conversation
 
 
@@ -100,7 +102,12 @@ def subject_key(subject: str) -> str:
 
 
 def is_reply_subject(subject: str) -> bool:
-    return bool(SUBJECT_PREFIX.match(subject)) and subject_key(subject) != ""
+    """A reply or forward marker (`Re:`, `AW:`, `SV:`, `Fwd:` …), after any `[tags]`: a tag
+    alone (`[ANN]`, `[PATCH]`, `[Ticket #1]`) is how lists and trackers label new mail too."""
+    text = subject
+    while (tag := SUBJECT_TAG.match(text)) is not None:
+        text = text[tag.end() :]
+    return bool(REPLY_MARKER.match(text)) and subject_key(subject) != ""
 
 
 def outlook_conversation(thread_index: str | None) -> str | None:
@@ -172,10 +179,12 @@ async def _by_subject(
 ) -> ThreadKey | None:
     """Last resort, and only into an *open* thread: a same-subject mail to a finished
     conversation is a new one (the subject-tag trap of helpdesks, zammad#5064)."""
-    if not is_reply_subject(email.subject) or not email.from_addr:
+    if not is_reply_subject(email.subject) or not email.from_addr or _bulk(email):
         return None
     key = subject_key(email.subject)
-    people = {email.from_addr, *email.to, *email.cc} - {mailbox}
+    # Our own addresses are in every thread of the mailbox: they share nothing.
+    ours = mailbox.rpartition("@")[2]
+    people = {p for p in (email.from_addr, *email.to, *email.cc) if p.rpartition("@")[2] != ours}
     threads = await threading.index.by_subject(mailbox, key, now - threading.subject_window)
     for entry in sorted(threads, key=lambda e: e.at, reverse=True):
         if people & set(entry.participants):
@@ -185,6 +194,17 @@ async def _by_subject(
                 mailbox=mailbox, key=key, rule="subject", workflow_id=entry.workflow_id
             )
     return None
+
+
+def _bulk(email: InboundEmail) -> bool:
+    """List, bulk and newsletter mail: a list's address is "a participant" of everybody on
+    it, and its subjects repeat, so it never joins a thread by subject."""
+    precedence = (email.precedence or "").strip().lower()
+    return (
+        bool(email.list_id)
+        or precedence in {"bulk", "list", "junk"}
+        or ("list-unsubscribe" in email.auto_reply_headers)
+    )
 
 
 def _referenced_ids(email: InboundEmail) -> list[str]:

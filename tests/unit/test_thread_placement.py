@@ -240,3 +240,51 @@ async def test_without_a_blob_store_an_oversized_signal_is_refused_clearly() -> 
     raw = ("From: a@b.example\r\nMessage-ID: <huge@x>\r\n\r\n" + control_chars).encode()
     with pytest.raises(PayloadTooLarge, match="over the 256 KB limit"):
         await ingest_email(raw, mailboxes=[SUPPORT], gateway=FakeThreadGateway(), parse=parse_email)
+
+
+@pytest.mark.parametrize("subject", ["[ANN] Printer on fire", "[PATCH] Printer on fire"])
+async def test_a_tag_alone_is_not_a_reply_marker(desk: Desk, subject: str) -> None:
+    await desk.receive(QUESTION)
+    await desk.receive(
+        f"From: alice@example.com\nTo: {SUPPORT}\nSubject: {subject}\nMessage-ID: <tag@x>"
+    )
+    assert desk.rule_of("<tag@x>") == "new-thread", "a new mail labelled by a list or tracker"
+
+
+async def test_a_tagged_reply_still_joins_by_subject(desk: Desk) -> None:
+    await desk.receive(QUESTION)
+    await desk.receive(
+        f"From: alice@example.com\nTo: {SUPPORT}\nSubject: [Ticket #1] Re: Printer on fire\n"
+        "Message-ID: <tagged-reply@x>"
+    )
+    assert desk.thread_of("<tagged-reply@x>") == desk.thread_of("<q1@example.com>")
+
+
+@pytest.mark.parametrize(
+    "marker",
+    ["List-Id: <printers.lists.example.com>", "Precedence: bulk", "List-Unsubscribe: <mailto:u@x>"],
+)
+async def test_list_and_bulk_mail_never_joins_by_subject(desk: Desk, marker: str) -> None:
+    await desk.receive(QUESTION)
+    await desk.receive(
+        f"From: alice@example.com\nTo: {SUPPORT}\nSubject: Re: Printer on fire\n{marker}\n"
+        "Message-ID: <list@x>"
+    )
+    assert desk.rule_of("<list@x>") == "new-thread"
+
+
+async def test_our_own_addresses_are_not_a_shared_participant(desk: Desk) -> None:
+    await desk.receive(
+        f"From: alice@example.com\nTo: {SUPPORT}\nCc: sales@mailroom.local\n"
+        "Subject: Printer on fire\nMessage-ID: <q1@example.com>"
+    )
+    await desk.receive(
+        f"From: mallory@other.example\nTo: {SUPPORT}\nCc: sales@mailroom.local\n"
+        "Subject: Re: Printer on fire\nMessage-ID: <ours@x>"
+    )
+    await desk.receive(
+        f"From: alice@example.com\nTo: {SUPPORT}\nCc: sales@mailroom.local\n"
+        "Subject: Re: Printer on fire\nMessage-ID: <alice-again@x>"
+    )
+    assert desk.thread_of("<ours@x>") != desk.thread_of("<q1@example.com>")
+    assert desk.thread_of("<alice-again@x>") == desk.thread_of("<q1@example.com>")
