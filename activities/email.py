@@ -9,8 +9,8 @@ from temporalio.exceptions import ApplicationError
 
 from use_cases.decision_channel import decision_address
 from use_cases.mail import OutboundEmail, SendResult
-from use_cases.models import DeliveryFailureDetails
-from use_cases.ports import AutoReplyLog, EmailSender, PermanentDeliveryFailure
+from use_cases.models import DeliveryFailureDetails, ThreadEntry
+from use_cases.ports import AutoReplyLog, EmailSender, PermanentDeliveryFailure, ThreadIndex
 from use_cases.reply_cap import AutomaticMailCaps
 
 PERMANENT_DELIVERY_FAILURE = "PermanentDeliveryFailure"
@@ -23,11 +23,13 @@ class EmailActivities:
         auto_replies: AutoReplyLog | None = None,
         caps: AutomaticMailCaps | None = None,
         decision_key: bytes = b"",
+        thread_index: ThreadIndex | None = None,
     ) -> None:
         self.sender = sender
         self.auto_replies = auto_replies
         self.caps = caps or AutomaticMailCaps()
         self.decision_key = decision_key
+        self.thread_index = thread_index
 
     @activity.defn(name="send_email")
     async def send_email(self, mail: OutboundEmail) -> SendResult:
@@ -39,6 +41,7 @@ class EmailActivities:
             )
             return SendResult(message_id=mail.message_id, already_sent=False, suppressed=True)
         mail = self._signed(mail)
+        await self._index(mail)
         try:
             result = await self.sender.send(mail)
         except PermanentDeliveryFailure as failure:
@@ -55,6 +58,15 @@ class EmailActivities:
             "email %s %s", "already sent" if result.already_sent else "sent", mail.message_id
         )
         return result
+
+    async def _index(self, mail: OutboundEmail) -> None:
+        """Teach the thread index this mail's Message-ID before it can be answered."""
+        if self.thread_index is None or not mail.thread_id:
+            return
+        entry = ThreadEntry(
+            workflow_id=mail.thread_id, message_ids=(mail.message_id,), at=datetime.now(UTC)
+        )
+        await self.thread_index.record(mail.from_addr, mail.thread_id, entry)
 
     def _signed(self, mail: OutboundEmail) -> OutboundEmail:
         """An approval request's Reply-To: the approver's signed decision address (the same

@@ -181,6 +181,7 @@ def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]
                 total=wiring.settings.auto_replies_total_per_hour,
             ),
             decision_key=wiring.threading.secret,
+            thread_index=wiring.threading.index,
         ).send_email,
         agents.classify,
         agents.extract_request,

@@ -116,6 +116,9 @@ class OutboundEmail(Frozen):
     reply_to: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     decision_reply_to: SignedReplyTo | None = None
+    # The thread it belongs to: its Message-ID is taught to the thread index before it is
+    # sent, so a reply that keeps only In-Reply-To finds the thread.
+    thread_id: str = ""
 
 
 class SendResult(Frozen):

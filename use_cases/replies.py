@@ -50,4 +50,5 @@ def acknowledgement(message: NewMessage, thread: ThreadState) -> OutboundEmail:
         references=reply_references(message),
         reply_to=message.reply_address or thread.mailbox,  # signed token: threading rule (a)
         headers={"Auto-Submitted": "auto-replied", "X-Loop": thread.mailbox},
+        thread_id=thread.thread_id,
     )

@@ -234,8 +234,10 @@ class FlowRuntime(ABC):
             text=text,
             in_reply_to=about.message_id,
             references=reply_references(about),
-            reply_to=self.start.mailbox,
+            # the thread's signed token: a reply that keeps no threading header finds it
+            reply_to=self.start.first.reply_address or self.start.mailbox,
             headers={"Auto-Submitted": "auto-replied", "X-Loop": self.start.mailbox},
+            thread_id=self.start.thread_id,
             decision_reply_to=SignedReplyTo(
                 thread_id=self.start.thread_id,
                 request=request_key(self.start.first.message_id),
