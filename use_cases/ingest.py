@@ -21,6 +21,7 @@ from use_cases.decision_channel import (
     signed_decision,
     without_decision_addresses,
 )
+from use_cases.loops import loop_reason
 from use_cases.mail import InboundEmail, MailClass, MessageKind
 from use_cases.models import MAX_SIGNAL_TEXT_CHARS, Ingested, NewMessage, ThreadKey
 from use_cases.ports import BlobStore, EmailParser, ThreadGateway
@@ -118,6 +119,9 @@ async def ingest_email(
         }
     )
     verdict = classify(email, own_addresses=targets)
+    looping = loop_reason(raw)
+    if looping is not None:
+        verdict = MailClass(kind=MessageKind.AUTO_REPLY, reason=looping)
     if verdict.kind is MessageKind.BOUNCE:
         email = email.model_copy(update={"report": delivery_report(email)})
     stored = await claim_check(email, raw, blobs) if blobs is not None else None
