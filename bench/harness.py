@@ -130,6 +130,10 @@ class BenchStack:
             MAILROOM_SMTP_PORT=str(s.smtp_port),
             MAILROOM_DOMAINS=DOMAINS,
             MAILROOM_LOG_LEVEL=s.log_level,
+            # Every customer writes from example.com, thousands a run: the caps per domain
+            # and in all would suppress most answers and flatter the figures.
+            MAILROOM_AUTO_REPLIES_PER_DOMAIN_PER_HOUR="1000000",
+            MAILROOM_AUTO_REPLIES_TOTAL_PER_HOUR="1000000",
             PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         )
         if "search_attributes" in Settings.model_fields:

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     max_cached_workflows: Annotated[int, Field(ge=0)] = 1000
     auto_replies_per_hour: Annotated[int, Field(ge=1)] = 20
     auto_replies_per_domain_per_hour: Annotated[int, Field(ge=1)] = 200
-    auto_replies_total_per_hour: Annotated[int, Field(ge=1)] = 2_000
+    auto_replies_total_per_hour: Annotated[int, Field(ge=1)] = 10_000
     auto_replies_per_thread_per_hour: Annotated[int, Field(ge=1)] = 5
     # an OpenAI-compatible agent instead of the offline rule-based one
     agent_url: str = ""

@@ -44,5 +44,5 @@ class AutomaticMailCaps(BaseModel):
 
     per_address: int = 20
     per_domain: int = 200
-    total: int = 2_000
+    total: int = 10_000
     window: timedelta = timedelta(hours=1)
