@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.agent_calls import AgentUnavailable
 from workflows.flow import FlowRuntime, Reporter
+from workflows.versions import SIGNED_SOLVED
 
 MAX_MERGED_TEXT = 16_000
 
@@ -64,8 +65,15 @@ class SupportFlow(FlowRuntime):
         triage = self.triage or Triage(category="unknown")
         while message is not None:
             if message.message_id != self.start.first.message_id and says_solved(message):
-                await self.mail("thanks", "Glad it is solved; we close this thread now.\n")
-                return await self.finish("resolved", "the customer says it is solved")
+                if self._may_close(message):
+                    await self.mail("thanks", "Glad it is solved; we close this thread now.\n")
+                    return await self.finish("resolved", "the customer says it is solved")
+                workflow.logger.warning(
+                    "not closing on 'solved' from %s by %s: not the customer's signed reply "
+                    "address",
+                    message.from_addr,
+                    message.thread_rule,
+                )
             await self._answer_or_escalate(message, triage)
             message = await self._wait_for_customer()
         if self.complete_requested:
@@ -81,6 +89,15 @@ class SupportFlow(FlowRuntime):
             return await self.ask(AgentActivities.triage, self._question(message))
         except AgentUnavailable:
             return Triage(category="unknown", priority="normal")
+
+    def _may_close(self, message: NewMessage) -> bool:
+        """A "solved" closes the thread only from the customer, through the thread's signed
+        reply address (every mail we send carries it): anyone else who reaches the thread
+        by its subject or a Message-ID must not close someone's request."""
+        if not workflow.patched(SIGNED_SOLVED):
+            return True
+        customer = self.start.first.from_addr.lower()
+        return message.thread_rule == "reply-token" and message.from_addr.lower() == customer
 
     async def _answer_or_escalate(self, message: NewMessage, triage: Triage) -> None:
         try:

@@ -36,3 +36,7 @@ SIGNED_DECISIONS = "signed-decisions"
 # From is told. Unpatched, a decision from an address on the list counts. An id of its own:
 # `patched` answers once per run, so a run that asked unpatched must still ask this anew.
 SIGNED_DECISIONS_REQUIRED = "signed-decisions-required"
+
+# A customer's "solved" closes a support thread only when it came through the thread's
+# signed reply address from the customer (workflows/support.py). Unpatched: from anyone.
+SIGNED_SOLVED = "signed-solved"

@@ -55,7 +55,12 @@ async def test_a_known_question_is_answered_from_the_knowledge_base_then_solved(
     assert answer[0].in_reply_to == harness.root and answer[0].to == ("alice@example.com",)
     state = await harness.state()
     assert state.flow == "support" and "answered" in [c.stage for c in state.history]
-    await harness.send(1, text="Thanks, that worked! It is solved.\n> If this solved it")
+    # Someone who reached the thread by its subject or a Message-ID cannot close it.
+    await harness.send(1, from_addr="mallory@example.net", text="Solved, thanks!")
+    await harness.send(2, text="Solved now.", thread_rule="index")  # not the signed address
+    await wait_for(lambda: _answers(harness, 3), what="both taken as questions")
+    assert (await harness.state()).status is ThreadStatus.OPEN
+    await harness.send(3, text="Thanks, that worked! It is solved.\n> If this", **SIGNED)
     final = await wait_for(lambda: completed(harness, "resolved"), what="resolution")
     assert final.completed_reason == "support flow resolved"
     assert len(harness.mails("thanks")) == 1
@@ -214,9 +219,18 @@ async def test_a_long_conversation_continues_as_new_without_losing_the_flow(
                 return described.run_id != info.first_run_id
 
             await wait_for(child_continued, what="the child flow to continue-as-new")
-        await harness.send(25, text="It works now, solved. Thanks!")
+        await harness.send(25, text="It works now, solved. Thanks!", **SIGNED)
         final = await wait_for(lambda: completed(harness, "resolved"), what="resolution")
         assert final.message_count == 26 and len(harness.mails("thanks")) == 1
+
+
+# The customer's reply through the thread's signed reply address (every mail we send has it).
+SIGNED = {"thread_rule": "reply-token"}
+
+
+async def _answers(harness: Harness, count: int) -> bool:
+    replies = harness.mails("answer") + harness.mails("escalated")
+    return len(replies) >= count
 
 
 async def _settled(harness: Harness, count: int) -> ThreadState | None:
