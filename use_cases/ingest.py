@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -39,6 +40,7 @@ PARSE_IN_THREAD_BYTES = 512 * 1024
 # A Date this far ahead of arrival is a broken clock or a lie; before 1980, likewise.
 MAX_CLOCK_SKEW = timedelta(days=1)
 EARLIEST_DATE = datetime(1980, 1, 1, tzinfo=UTC)
+CONTENT_DIGEST_CHARS = 16
 
 
 def to_new_message(
@@ -76,7 +78,25 @@ def to_new_message(
         report=delivery_report(email) if verdict.kind is MessageKind.BOUNCE else None,
         defects=email.defects,
         reply_target=automatic_reply_target(email),
+        content_digest=content_digest(email),
     )
+
+
+def content_digest(email: InboundEmail) -> str:
+    """The same for every delivery of one mail (what its author wrote and sent), different
+    for another mail that reuses its Message-ID: `Received:` and other trace headers that
+    MTAs add on the way are left out."""
+    parts = [
+        email.from_addr,
+        ",".join(email.to),
+        ",".join(email.cc),
+        email.subject,
+        email.date.isoformat() if email.date else "",
+        email.text,
+        *(a.sha256 for a in email.attachments),
+    ]
+    digest = hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:CONTENT_DIGEST_CHARS]
 
 
 def settle_date(email: InboundEmail, received_at: datetime) -> InboundEmail:

@@ -80,6 +80,11 @@ class NewMessage(Frozen):
         description="the sender, when this mail came to the signed decision address made for "
         "that sender (use_cases/decision_channel.py); only then can it decide an approval",
     )
+    content_digest: str = Field(
+        default="",
+        description="what stays the same when the same mail is delivered again (its body and "
+        "originating headers, not its trace): a Message-ID reused by other content differs",
+    )
     decision_request: str = Field(
         default="", description="which approval request that signed address was made for"
     )
@@ -109,6 +114,8 @@ class MessageSummary(Frozen):
     received_at: datetime
     automatic: str | None = None
     thread_rule: str = ""
+    content_digest: str = ""
+    collision: bool = False  # another mail that reused an earlier one's Message-ID
 
 
 class StageChange(BaseModel):
@@ -171,6 +178,7 @@ class ThreadState(BaseModel):
     messages: list[MessageSummary] = Field(default_factory=list)
     message_count: int = 0
     duplicates_ignored: int = 0
+    message_id_collisions: int = 0
     acknowledged: bool = False
     replies_sent: list[str] = Field(default_factory=list)
     flow: str | None = None

@@ -74,11 +74,26 @@ class ThreadWorkflow:
 
     @workflow.signal(name=NEW_MESSAGE)
     def new_message(self, message: NewMessage) -> None:
-        if message.message_id in self._seen:
+        collision = message.message_id in self._seen and self._other_content(message)
+        if message.message_id in self._seen and not collision:
             self._state.duplicates_ignored += 1
             return
-        self._remember(message)
+        if collision:
+            workflow.logger.warning("kept another mail reusing %s", message.message_id)
+            self._state.message_id_collisions += 1
+        self._remember(message, collision=collision)
         self._pending.append(message)
+
+    def _other_content(self, message: NewMessage) -> bool:
+        """A mail we have by this Message-ID, but not this one: a sender that reuses ids, or
+        a forgery, is kept (and marked), not dropped as a redelivery. Known for the recent
+        summaries only, and only for mail that carries a digest."""
+        if not message.content_digest:
+            return False
+        known = {
+            m.content_digest for m in self._state.messages if m.message_id == message.message_id
+        }
+        return bool(known) and "" not in known and message.content_digest not in known
 
     @workflow.signal(name=COMPLETE_THREAD)
     def complete_thread(self, request: CompleteRequest) -> None:
@@ -159,13 +174,14 @@ class ThreadWorkflow:
         self._state.completed_reason = self._complete.reason if self._complete else reason
         return True
 
-    def _remember(self, message: NewMessage) -> None:
+    def _remember(self, message: NewMessage, *, collision: bool = False) -> None:
         state = self._state
         self._seen.add(message.message_id)
         state.message_ids.append(message.message_id)
         if len(state.message_ids) > REMEMBERED_MESSAGE_IDS:
             self._seen.discard(state.message_ids.pop(0))
-        state.messages = [*state.messages, _summary(message)][-REMEMBERED_SUMMARIES:]
+        summary = _summary(message).model_copy(update={"collision": collision})
+        state.messages = [*state.messages, summary][-REMEMBERED_SUMMARIES:]
         state.message_count += 1
         self._messages_this_run += 1
         state.subject = state.subject or message.subject
@@ -232,4 +248,5 @@ def _summary(message: NewMessage) -> MessageSummary:
         received_at=message.received_at,
         automatic=message.automatic,
         thread_rule=message.thread_rule,
+        content_digest=message.content_digest,
     )

@@ -50,3 +50,17 @@ async def test_a_failed_hand_off_is_raised_to_the_adapter() -> None:
         await ingest_email(
             raw, mailboxes=["support@mailroom.local"], gateway=gateway, parse=parse_email
         )
+
+
+async def test_a_redelivery_has_the_same_digest_and_other_content_another() -> None:
+    gateway = FakeThreadGateway()
+    raw = (FIXTURES / "support_question.eml").read_bytes()
+    relayed = b"Received: from mx2.example by mx3.example\r\nReturn-Path: <a@b>\r\n" + raw
+    other = raw.replace(b"What should I do?", b"Never mind.")
+    assert other != raw
+    for mail in (raw, relayed, other):
+        await ingest_email(
+            mail, mailboxes=["support@mailroom.local"], gateway=gateway, parse=parse_email
+        )
+    first, again, reused = (m.content_digest for _, m in gateway.handed_off)
+    assert first == again != reused and first

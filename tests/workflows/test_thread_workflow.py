@@ -195,3 +195,23 @@ async def test_a_run_that_inherits_a_finished_flow_completes(harness: Harness) -
 async def _completed(harness: Harness) -> ThreadState | None:
     state = await harness.state()
     return state if state.status is ThreadStatus.COMPLETED else None
+
+
+async def test_another_mail_reusing_a_message_id_is_kept_and_marked(harness: Harness) -> None:
+    await harness.send(0, content_digest="d0")
+    await harness.send(1, content_digest="d1", text="first")
+    await harness.send(1, content_digest="d1", text="first")  # delivered again: dropped
+    await harness.send(1, content_digest="d2", text="other content, same Message-ID")
+    state = await wait_for(lambda: harness.has_messages(3), what="the reused id kept")
+    await wait_for(lambda: _dups(harness, 1), what="the redelivery dropped")
+    state = await harness.state()
+    assert state.message_count == 3 and state.message_id_collisions == 1
+    assert [m.collision for m in state.messages] == [False, False, True]
+
+
+async def test_mail_without_a_digest_is_deduplicated_by_message_id(harness: Harness) -> None:
+    """Mail recorded before digests existed (and the replay of its history)."""
+    await harness.send(0)
+    await harness.send(0, content_digest="d9")
+    await wait_for(lambda: _dups(harness, 1), what="the duplicate")
+    assert (await harness.state()).message_count == 1
