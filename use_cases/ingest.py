@@ -50,6 +50,7 @@ def to_new_message(
     *,
     mail_class: MailClass | None = None,
     stored: Stored | None = None,
+    digest: str | None = None,
 ) -> NewMessage:
     verdict = mail_class or classify(email)
     stored = stored or Stored(attachments=email.attachments)
@@ -78,7 +79,7 @@ def to_new_message(
         report=delivery_report(email) if verdict.kind is MessageKind.BOUNCE else None,
         defects=email.defects,
         reply_target=automatic_reply_target(email),
-        content_digest=content_digest(email),
+        content_digest=content_digest(email) if digest is None else digest,
     )
 
 
@@ -128,6 +129,7 @@ async def ingest_email(
     if envelope_from is not None:  # the envelope, not a Return-Path the sender wrote
         email = email.model_copy(update={"return_path": envelope_from})
     received_at = received_at or datetime.now(UTC)
+    digest = content_digest(email)  # before a missing Date becomes this delivery's time
     email = settle_date(email, received_at)
     targets = list(dict.fromkeys(mailboxes))
     secret = threading.secret if threading else b""
@@ -165,7 +167,9 @@ async def ingest_email(
                 now=received_at,
                 is_open=gateway.is_open,
             )
-        message = to_new_message(email, key, received_at, mail_class=verdict, stored=stored)
+        message = to_new_message(
+            email, key, received_at, mail_class=verdict, stored=stored, digest=digest
+        )
         if threading is not None and threading.secret:
             address = reply_address(key.workflow_id, threading.secret)
             message = message.model_copy(update={"reply_address": address})

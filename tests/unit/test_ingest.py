@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from adapters.inbound.mime import parse_email
@@ -64,3 +66,18 @@ async def test_a_redelivery_has_the_same_digest_and_other_content_another() -> N
         )
     first, again, reused = (m.content_digest for _, m in gateway.handed_off)
     assert first == again != reused and first
+
+
+async def test_a_redelivery_without_a_date_keeps_its_digest() -> None:
+    gateway = FakeThreadGateway()
+    raw = b"From: a@example.com\r\nMessage-ID: <undated@x>\r\nSubject: hi\r\n\r\nhello\r\n"
+    for hour in (1, 5):
+        await ingest_email(
+            raw,
+            mailboxes=["support@mailroom.local"],
+            gateway=gateway,
+            parse=parse_email,
+            received_at=datetime(2026, 12, 1, hour, tzinfo=UTC),
+        )
+    first, again = (m.content_digest for _, m in gateway.handed_off)
+    assert first == again, "the arrival time standing in for the Date is not content"
