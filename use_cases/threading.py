@@ -2,9 +2,16 @@
 
 In order: (a) our signed reply token in the address the reply was sent to;
 (b) a bounce's original Message-ID, In-Reply-To, References (most recent first) and
-Outlook's Thread-Index, matched against the durable thread index; then the References root /
-In-Reply-To themselves; (c) the normalised subject of a recent thread of the same mailbox
-sharing a participant; (d) a new thread keyed by the message's own Message-ID.
+Outlook's Thread-Index, matched against the durable thread index: first the ids of mail the
+thread received or sent, then the ids that mail placed before only referenced (JWZ's missing
+parents: two replies to a root we never saw find each other through it); then the References
+root / In-Reply-To themselves; (c) the normalised subject of a recent thread of the same
+mailbox sharing a participant; (d) a new thread keyed by the message's own Message-ID.
+
+The index maps an id to the first thread that recorded it and never re-points it. A
+referenced id is recorded apart from the ids of mail we have (under MENTION), so it is only
+ever a fallback: a mail that merely names an id — a hostile one too — cannot take over
+replies to the message that id belongs to once we have that message or our reply to it.
 """
 
 from __future__ import annotations
@@ -36,6 +43,11 @@ SUBJECT_TAG = re.compile(r"^\s*\[[^\]]{0,60}\]\s*")  # [list tags], [Ticket#5]
 # What a subject key drops: markers and tags, stacked in any order.
 SUBJECT_PREFIX = re.compile(rf"^\s*({REPLY_MARKER_PATTERN}|\[[^\]]{{0,60}}\])\s*", re.IGNORECASE)
 OUTLOOK_CONVERSATION_BYTES = 22  # Thread-Index: a 22-byte header names the conversation
+# Index key of an id that a placed message referenced (In-Reply-To, References) without our
+# having that message: a Message-ID starts with "<", so the two never collide.
+MENTION = "mentioned:"
+# The References root and the most recent ids (with In-Reply-To) are what later replies keep.
+MAX_RECORDED_REFERENCES = 20
 
 
 @dataclass(frozen=True)
@@ -138,13 +150,17 @@ async def locate_thread(
                 mailbox=mailbox, key=token or "", rule="reply-token", workflow_id=found
             )
     candidates = _referenced_ids(email)
-    known = await threading.index.threads_of(candidates, mailbox) if candidates else {}
+    keys = [*candidates, *(mention_key(i) for i in candidates)]
+    known = await threading.index.threads_of(keys, mailbox) if candidates else {}
     for message_id in candidates:
         if message_id in known:
             rule = "bounce" if email.report and message_id == _original(email) else "index"
             return ThreadKey(
                 mailbox=mailbox, key=message_id, rule=rule, workflow_id=known[message_id]
             )
+    for message_id in candidates:
+        if (found := known.get(mention_key(message_id))) is not None:
+            return ThreadKey(mailbox=mailbox, key=message_id, rule="reference", workflow_id=found)
     if email.references or email.in_reply_to:
         return thread_key(email, mailbox=mailbox)
     by_subject = await _by_subject(email, mailbox, threading, now, is_open)
@@ -154,12 +170,14 @@ async def locate_thread(
 async def record_placement(
     email: InboundEmail, key: ThreadKey, *, threading: Threading, now: datetime
 ) -> None:
-    """Teach the index this message's id, the id our acknowledgement to it would get, and its
-    Outlook conversation, so later replies find the thread whatever they kept."""
+    """Teach the index this message's id, the id our acknowledgement to it would get, its
+    Outlook conversation, and (as mentions) the ids it references, so later replies find the
+    thread whatever they kept."""
     ids = [email.message_id, reply_message_id("ack", email.message_id, key.mailbox)]
     conversation = outlook_conversation(email.thread_index)
     if conversation:
         ids.append(conversation)
+    ids.extend(mention_key(i) for i in recorded_references(email))
     entry = ThreadEntry(
         workflow_id=key.workflow_id,
         message_ids=tuple(ids),
@@ -205,6 +223,18 @@ def _bulk(email: InboundEmail) -> bool:
         or precedence in {"bulk", "list", "junk"}
         or ("list-unsubscribe" in email.auto_reply_headers)
     )
+
+
+def mention_key(message_id: str) -> str:
+    return f"{MENTION}{message_id}"
+
+
+def recorded_references(email: InboundEmail) -> list[str]:
+    """The ids a message references that the index learns as mentions: its References root,
+    In-Reply-To and the most recent References, at most MAX_RECORDED_REFERENCES."""
+    chain = [*email.references[:1], email.in_reply_to, *reversed(email.references)]
+    ids = dict.fromkeys(i for i in chain if i and i != email.message_id)
+    return list(ids)[:MAX_RECORDED_REFERENCES]
 
 
 def _referenced_ids(email: InboundEmail) -> list[str]:

@@ -1,5 +1,8 @@
 """ThreadIndex in SQLite under the data dir: Message-ID → thread, and recent subjects.
 
+`messages` also holds the ids a placed message only referenced, under keys that start with
+`mentioned:` (use_cases.threading.MENTION), so they never collide with a Message-ID.
+
 One connection (SqliteConnection), as every received mail reads and writes it. A power
 loss may forget the last moments' entries: a reply to such a mail still finds its thread by
 its reply token or by the root of its References, which key the thread; the index only adds

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from adapters.inbound.mime import parse_email
+from adapters.outbound.thread_index import SqliteThreadIndex
 from tests.fakes import FakeBlobStore, FakeThreadGateway, FakeThreadIndex
 from use_cases.claim_check import PayloadTooLarge, payload_size
 from use_cases.ingest import ingest_email
@@ -288,3 +290,66 @@ async def test_our_own_addresses_are_not_a_shared_participant(desk: Desk) -> Non
     )
     assert desk.thread_of("<ours@x>") != desk.thread_of("<q1@example.com>")
     assert desk.thread_of("<alice-again@x>") == desk.thread_of("<q1@example.com>")
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["fake-index", "sqlite-index"])
+async def test_two_replies_to_a_root_we_never_saw_find_each_other(
+    desk: Desk, durable: bool, tmp_path: Path
+) -> None:
+    """JWZ's missing parent (dev@maven, Dec 2017): a webmail reply to <p@x> kept References
+    `<r@x> <p@x>`; a reply to the same <p@x> from a client that trims References to its parent
+    names <p@x> alone. Neither <r@x> nor <p@x> was sent to us."""
+    if durable:
+        index = SqliteThreadIndex(tmp_path / "threads.sqlite")
+        desk.threading = Threading(index=index, secret=SECRET)
+    await desk.receive(
+        f"From: karl@example.org\nTo: dev@lists.example.org\nCc: {SUPPORT}\n"
+        "Subject: Re: Git migration\nMessage-ID: <b@x>\nIn-Reply-To: <p@x>\n"
+        "References: <r@x> <p@x>"
+    )
+    await desk.receive(
+        f"From: robert@example.net\nTo: dev@lists.example.org\nCc: {SUPPORT}\n"
+        "Subject: Re: Git migration\nMessage-ID: <c@x>\nIn-Reply-To: <p@x>\nReferences: <p@x>"
+    )
+    assert desk.thread_of("<c@x>") == desk.thread_of("<b@x>")
+    assert desk.rule_of("<c@x>") == "reference"
+    if durable:
+        await index.close()
+
+
+async def test_a_mention_never_takes_replies_away_from_the_message_it_names(desk: Desk) -> None:
+    # Mallory names the id Alice's next mail will have, before it arrives.
+    await desk.receive(
+        f"From: mallory@other.example\nTo: {SUPPORT}\nSubject: Re: hi\nMessage-ID: <m@evil>\n"
+        "References: <m-root@evil> <q2@example.com>"
+    )
+    await desk.receive(
+        f"From: alice@example.com\nTo: {SUPPORT}\nSubject: Toner\nMessage-ID: <q2@example.com>"
+    )
+    await desk.receive(
+        f"From: bob@example.com\nTo: {SUPPORT}\nSubject: Re: Toner\nMessage-ID: <r2@example.com>\n"
+        "In-Reply-To: <q2@example.com>"
+    )
+    alice = desk.thread_of("<q2@example.com>")
+    assert desk.thread_of("<r2@example.com>") == alice != desk.thread_of("<m@evil>")
+    assert desk.rule_of("<r2@example.com>") == "index"
+
+
+async def test_an_id_we_have_outranks_a_mention_and_a_mention_is_never_re_pointed(
+    desk: Desk,
+) -> None:
+    await desk.receive(QUESTION)
+    await desk.receive(  # the first to mention <p@x>
+        f"From: bob@example.com\nTo: {SUPPORT}\nSubject: Re: x\nMessage-ID: <b@x>\n"
+        "References: <a@x> <p@x>"
+    )
+    await desk.receive(  # <p@x> is more recent, but <q1@example.com> is a message we have
+        f"From: alice@example.com\nTo: {SUPPORT}\nSubject: Re: Printer on fire\n"
+        "Message-ID: <e@x>\nReferences: <q1@example.com> <p@x>"
+    )
+    await desk.receive(
+        f"From: carol@example.org\nTo: {SUPPORT}\nSubject: Re: x\nMessage-ID: <f@x>\n"
+        "In-Reply-To: <p@x>"
+    )
+    assert desk.thread_of("<e@x>") == desk.thread_of("<q1@example.com>")
+    assert desk.thread_of("<f@x>") == desk.thread_of("<b@x>") != desk.thread_of("<e@x>")

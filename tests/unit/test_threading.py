@@ -1,7 +1,13 @@
 from __future__ import annotations
 
 from use_cases.mail import InboundEmail
-from use_cases.threading import thread_key, workflow_id_for
+from use_cases.threading import (
+    MAX_RECORDED_REFERENCES,
+    mention_key,
+    recorded_references,
+    thread_key,
+    workflow_id_for,
+)
 
 
 def mail(**fields: object) -> InboundEmail:
@@ -34,3 +40,18 @@ def test_reply_and_original_share_a_workflow_id_per_mailbox() -> None:
     assert other_mailbox.workflow_id != original.workflow_id
     assert original.workflow_id.startswith("thread-support@mailroom.local-")
     assert len(workflow_id_for("m@x", "<k>").rsplit("-", 1)[1]) == 16
+
+
+def test_recorded_references_keep_the_root_in_reply_to_and_the_most_recent() -> None:
+    chain = tuple(f"<r{n}@x>" for n in range(150))
+    recorded = recorded_references(mail(references=chain, in_reply_to="<parent@x>"))
+    assert len(recorded) == MAX_RECORDED_REFERENCES
+    assert recorded[:4] == ["<r0@x>", "<parent@x>", "<r149@x>", "<r148@x>"]
+    assert recorded_references(mail(references=("<own@x>", "<a@x>"), in_reply_to="<a@x>")) == [
+        "<a@x>"
+    ]
+    assert recorded_references(mail()) == []
+
+
+def test_a_mention_key_never_collides_with_a_message_id() -> None:
+    assert not mention_key("<a@x>").startswith("<")
