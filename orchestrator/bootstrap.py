@@ -21,6 +21,7 @@ from activities.procurement import ProcurementActivities
 from activities.signals import SignalActivities
 from adapters.agents.openai_compat import OpenAICompatibleAgent
 from adapters.agents.rules import RuleBasedAgent, load_knowledge_base
+from adapters.inbound.authentication import TrustedAuthenticationResults
 from adapters.inbound.mime import parse_email
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.blob_store import FileBlobStore
@@ -36,7 +37,14 @@ from orchestrator.settings import Settings, parse_host_port
 from orchestrator.startup_checks import StartupError, check_data_dir, reason
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from use_cases.mailboxes import Mailboxes
-from use_cases.ports import Agent, Backpressure, BlobStore, EmailParser, EmailSender
+from use_cases.ports import (
+    Agent,
+    Backpressure,
+    BlobStore,
+    EmailParser,
+    EmailSender,
+    SenderAuthentication,
+)
 from use_cases.reply_cap import AutomaticMailCaps
 from use_cases.threading import Threading
 from workflows.execute import ProcurementWorkflow, SupportWorkflow
@@ -61,6 +69,7 @@ class Wiring:
     blobs: BlobStore
     threading: Threading
     auto_replies: SqliteAutoReplyLog
+    authenticate: SenderAuthentication | None = None
 
 
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
@@ -85,6 +94,9 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
             subject_window=settings.subject_window,
         ),
         auto_replies=SqliteAutoReplyLog(settings.data_dir / "auto_replies.sqlite"),
+        authenticate=TrustedAuthenticationResults(settings.trusted_authserv_id)
+        if settings.trusted_authserv_id
+        else None,
     )
     for name, value in overrides.items():
         setattr(wiring, name, value)

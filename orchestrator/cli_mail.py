@@ -104,6 +104,7 @@ def cmd_reprocess(settings: Settings, args: argparse.Namespace) -> int:
             parse=wiring.parse,
             blobs=wiring.blobs,
             threading=wiring.threading,
+            authenticate=wiring.authenticate,
         )
 
     ingested = run_async(go)

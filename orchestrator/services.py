@@ -119,6 +119,7 @@ async def start_smtp(
             envelope_from=mail_from,
             blobs=wiring.blobs,
             threading=wiring.threading,
+            authenticate=wiring.authenticate,
         )
 
     s = wiring.settings
@@ -156,6 +157,7 @@ def imap_ingest(
             parse=wiring.parse,
             blobs=wiring.blobs,
             threading=wiring.threading,
+            authenticate=wiring.authenticate,
         )
 
     return ingest

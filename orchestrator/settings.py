@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     # the data dir) and the subject-fallback window
     reply_token_secret: SecretStr | None = None
     subject_window: timedelta = timedelta(days=14)
+    # the authserv-id of the operator's own MTA, whose Authentication-Results are believed
+    trusted_authserv_id: str = ""
 
     @classmethod
     def settings_customise_sources(

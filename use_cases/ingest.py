@@ -25,7 +25,7 @@ from use_cases.decision_channel import (
 from use_cases.loops import loop_reason
 from use_cases.mail import InboundEmail, MailClass, MessageKind
 from use_cases.models import MAX_SIGNAL_TEXT_CHARS, Ingested, NewMessage, ThreadKey
-from use_cases.ports import BlobStore, EmailParser, ThreadGateway
+from use_cases.ports import BlobStore, EmailParser, SenderAuthentication, ThreadGateway
 from use_cases.reply_target import automatic_reply_target
 from use_cases.threading import (
     Threading,
@@ -79,6 +79,7 @@ def to_new_message(
         report=delivery_report(email) if verdict.kind is MessageKind.BOUNCE else None,
         defects=email.defects,
         reply_target=automatic_reply_target(email),
+        from_authenticated=email.from_authenticated,
         content_digest=content_digest(email) if digest is None else digest,
     )
 
@@ -119,6 +120,7 @@ async def ingest_email(
     received_at: datetime | None = None,
     blobs: BlobStore | None = None,
     threading: Threading | None = None,
+    authenticate: SenderAuthentication | None = None,
 ) -> Ingested:
     """Hand `raw` to its thread in every mailbox; raises HandoffFailed if any hand-off failed,
     PayloadTooLarge if the message can never fit a signal.
@@ -130,6 +132,8 @@ async def ingest_email(
         email = email.model_copy(update={"return_path": envelope_from})
     received_at = received_at or datetime.now(UTC)
     digest = content_digest(email)  # before a missing Date becomes this delivery's time
+    if authenticate is not None and email.from_addr and authenticate(raw, email.from_addr):
+        email = email.model_copy(update={"from_authenticated": True})
     email = settle_date(email, received_at)
     targets = list(dict.fromkeys(mailboxes))
     secret = threading.secret if threading else b""

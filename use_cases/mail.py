@@ -92,6 +92,15 @@ class InboundEmail(Frozen):
     thread_index: str | None = None
     content_type: str = ""
     recipients: tuple[str, ...] = ()
+    # A multipart/report's report-type (RFC 6522): delivery-status (RFC 3464),
+    # disposition-notification (RFC 8098), feedback-report (RFC 5965) …; "" when none.
+    report_type: str = ""
+    # The failed recipients a bounce detector read out of a non-standard bounce's text, and
+    # whether it reported them as temporary (a delay warning) rather than permanent failures.
+    bounce_recipients: tuple[str, ...] = ()
+    bounce_delayed: bool = False
+    # The operator's MTA vouched for the From: domain (DMARC pass or its DKIM signature).
+    from_authenticated: bool = False
 
 
 class SignedReplyTo(Frozen):

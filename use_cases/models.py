@@ -80,6 +80,10 @@ class NewMessage(Frozen):
         description="the sender, when this mail came to the signed decision address made for "
         "that sender (use_cases/decision_channel.py); only then can it decide an approval",
     )
+    from_authenticated: bool = Field(
+        default=False,
+        description="the operator's MTA vouched for the From: address's domain (RFC 8601)",
+    )
     content_digest: str = Field(
         default="",
         description="what stays the same when the same mail is delivered again (its body and "

@@ -95,6 +95,9 @@ class Outbox(Protocol):
 
 
 EmailParser = Callable[[bytes], InboundEmail]
+# Whether a trusted verdict in the raw mail says its From: address's domain sent it (the
+# operator's MTA, RFC 8601: adapters/inbound/authentication.py).
+SenderAuthentication = Callable[[bytes, str], bool]
 
 
 class Agent(Protocol):

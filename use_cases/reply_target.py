@@ -4,7 +4,8 @@ Anyone can write any `From:`: answering it mails a third party the attacker chos
 attacker's subject quoted (backscatter). Automatic mail therefore goes to the envelope sender
 (SMTP's MAIL FROM, or the Return-Path the final MTA wrote), which is where the mail's
 delivery problems go too, and to the `From:` only when both are at the same domain (a
-person's own address rather than their provider's bounce-handling one). Null senders and
+person's own address rather than their provider's bounce-handling one) or the operator's
+MTA vouched for the `From:` domain. Null senders and
 addresses that say they take no mail get nothing.
 """
 
@@ -33,7 +34,8 @@ def automatic_reply_target(email: InboundEmail) -> str:
         envelope = email.return_path.strip().strip("<>").strip().lower()
     if not envelope or "@" not in envelope:
         return ""
-    target = sender if sender and _domain(sender) == _domain(envelope) else envelope
+    same_domain = sender and _domain(sender) == _domain(envelope)
+    target = sender if same_domain or (sender and email.from_authenticated) else envelope
     return "" if NO_REPLY.match(target.rpartition("@")[0]) else target
 
 

@@ -178,7 +178,8 @@ class ProcurementFlow(FlowRuntime):
             and message.decided_by.lower() == sender
             and message.decision_request == request_key(self.start.first.message_id)
         )
-        if signed and sender in self._approvers:
+        # or the operator's own MTA vouched for the sender (DMARC, RFC 8601)
+        if (signed or message.from_authenticated) and sender in self._approvers:
             self.decision = decision
             return
         await self._refuse(message, decision, claimed=sender in self._approvers)
@@ -192,7 +193,11 @@ class ProcurementFlow(FlowRuntime):
         per request, at the address on file, with a signed Reply-To to decide by: the mail
         may be a forgery in their name, or a reply to a request sent before signed
         addresses."""
-        why = "not sent to the approver's signed decision address" if claimed else "not an approver"
+        why = (
+            "neither sent to the approver's signed decision address nor vouched for by our MTA"
+            if claimed
+            else "not an approver"
+        )
         workflow.logger.warning("refused an emailed decision from %s: %s", message.from_addr, why)
         refused = RefusedDecision(
             message_id=message.message_id,

@@ -219,3 +219,14 @@ async def test_a_late_first_mail_after_the_order_is_noted_not_asked_about(
 
 def _two(mails: list[OutboundEmail]) -> list[OutboundEmail] | None:
     return mails if len(mails) >= 2 else None
+
+
+async def test_an_approver_vouched_for_by_our_mta_decides_by_mail(harness: Harness) -> None:
+    """With MAILROOM_TRUSTED_AUTHSERV_ID, ingest marks mail whose From: domain passed DMARC
+    at the operator's MTA; an approver's such reply decides wherever it was sent."""
+    await harness.send(0, subject="Laptops", text=BIG)
+    await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
+    await harness.send(1, from_addr="mallory@corp.example", from_authenticated=True, text="approve")
+    await wait_for(lambda: _refused(harness, 1), what="a vouched non-approver refused")
+    await harness.send(2, from_addr=CFO, from_authenticated=True, text="Approved.")
+    await wait_for(lambda: finished(harness, "confirmed"), what="the order")
