@@ -2,50 +2,45 @@
 
 `classify` sorts every message into human / auto-reply / bounce / own mail; the NEW_MESSAGE
 signal carries the kind and, in `NewMessage.automatic`, the reason (None for a human).
+
+Machine mail is told by what machines put in it, most certain first: a report's structure
+(RFC 3464 delivery status, RFC 8098 disposition notification, RFC 5965 feedback report), the
+headers of RFC 3834 and of mailing lists, then the fixed phrases of the clients and servers
+that leave those out (a localised "Automatic reply:", a bounce's subject), each only together
+with a machine's sender where a person could write the same words.
+`tests/unit/test_machine_mail.py` measures it on a corpus of real machine and human mail.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from use_cases.machine_mail_signs import (
+    BATV,
+    BOUNCE_ADDRESS,
+    BOUNCE_SUBJECT,
+    BOUNCE_SUBJECT_START,
+    BOUNCE_TEXT,
+    BULK_PRECEDENCE,
+    BULK_RETURN_PATH,
+    COMPLAINT_SUBJECT,
+    DAEMON_NAMES,
+    DAEMON_SENDERS,
+    DELAY,
+    ENHANCED_STATUS,
+    FAILED_LIST,
+    FAILED_RECIPIENT,
+    HEADER_VALUES,
+    NOTES_RECEIPT,
+    NOTIFICATION_SENDER,
+    ORIGINAL_ID,
+    OUT_OF_OFFICE,
+    REPORTS,
+    SMTP_REPLY,
+    TEXT_CHARS,
+    fold,
+)
 from use_cases.mail import DeliveryReport, InboundEmail, MailClass, MessageKind
-
-BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
-DAEMON_SENDERS = re.compile(
-    r"^(mailer-daemon|mailer_daemon|postmaster|mail-delivery-subsystem|mail\.delivery|"
-    r"maildelivery|mdaemon|bounces?|double-bounce)([+-].*)?@",
-    re.IGNORECASE,
-)
-# Exchange, Gmail, Postfix, Sendmail, qmail, Exim, Domino and their common translations.
-BOUNCE_SUBJECT = re.compile(
-    r"(undeliver(able|ed)|returned mail|delivery (status notification|failure|has failed|"
-    r"failed|problem)|mail delivery (failed|failure|subsystem)|failure notice|"
-    r"could not send message|non[- ]?delivery|message not delivered|"
-    r"unzustellbar|nicht zugestellt|non remis|no se puede entregar)",
-    re.IGNORECASE,
-)
-BOUNCE_TEXT = re.compile(
-    r"(this is the mail system at host|i'm sorry to have to inform you|"
-    r"delivery to the following recipient(s)? failed|delivery has failed to these recipients|"
-    r"your message (couldn't|could not|wasn't|was not) (be )?delivered|"
-    r"address not found|the following addresses had permanent fatal errors|"
-    r"this is a permanent error|message could not be delivered|"
-    r"has encountered delivery problems)",
-    re.IGNORECASE,
-)
-# Only the fixed phrases clients put in front of an auto-reply's subject ("Automatic reply:
-# …", "Out of Office: …", "Abwesenheitsnotiz: …"), so a human's "Vacation plans" stays human.
-OUT_OF_OFFICE = re.compile(
-    r"^\s*\[?(auto(matic|matische)?[ -]?(reply|response|antwort)|respuesta automática|"
-    r"out of (the )?office( reply)?|abwesenheitsnotiz|abwesend|réponse automatique|autosvar|"
-    r"fuera de la oficina|on vacation|away from (the )?office)(\]|\s*[:(-]|\s*$)",
-    re.IGNORECASE,
-)
-ENHANCED_STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
-SMTP_REPLY = re.compile(r"\b([45]\d\d)[ -]")
-ORIGINAL_ID = re.compile(r"^\s*message-id:\s*(<[^<>\s]{1,500}>)", re.IGNORECASE | re.MULTILINE)
-DELAY = re.compile(r"(warning|delayed|could not send message for past|will retry)", re.IGNORECASE)
 
 
 def classify(email: InboundEmail, *, own_addresses: Iterable[str] = ()) -> MailClass:
@@ -71,36 +66,85 @@ def _null_sender(email: InboundEmail) -> bool:
     return email.return_path is not None and email.return_path.strip("<> ") == ""
 
 
+def _local_sender(address: str) -> str:
+    return BATV.sub("", address.strip().strip("<>").strip().lower())
+
+
+def _daemon_sender(email: InboundEmail) -> bool:
+    senders = (email.from_addr, _local_sender(email.return_path or ""))
+    return (
+        any(DAEMON_SENDERS.match(s) for s in senders if s)
+        or DAEMON_NAMES.search(email.from_name) is not None
+    )
+
+
 def _bounce_reason(email: InboundEmail) -> str | None:
-    if email.report is not None or "report-type=delivery-status" in email.content_type:
+    if (
+        email.report is not None
+        or email.report_type == "delivery-status"
+        or "report-type=delivery-status" in email.content_type
+    ):
         return "delivery-status report (RFC 3464)"
     if "x-failed-recipients" in email.auto_reply_headers:
         return "bounce: X-Failed-Recipients"
-    daemon = DAEMON_SENDERS.match(email.from_addr) is not None
-    if not (daemon or _null_sender(email)):
+    subject = fold(email.subject)
+    failed = email.bounce_recipients
+    if _daemon_sender(email) or _null_sender(email):
+        if BOUNCE_SUBJECT.search(subject):
+            return f"bounce: subject {email.subject[:80]!r}"
+        if BOUNCE_TEXT.search(fold(email.text[:TEXT_CHARS])):
+            return f"bounce: notice from {email.from_addr or email.return_path}"
+        if failed:
+            return f"bounce: failed recipient {failed[0]} (flufl.bounce)"
         return None
-    if BOUNCE_SUBJECT.search(email.subject):
-        return f"bounce: subject {email.subject[:80]!r}"
-    if daemon and BOUNCE_TEXT.search(email.text[:5_000]):
-        return f"bounce: notice from {email.from_addr}"
+    if failed and BOUNCE_SUBJECT_START.search(subject):
+        return f"bounce: subject {email.subject[:80]!r}, failed recipient {failed[0]}"
+    bounce_address = _to_bounce_address(email)
+    if failed and bounce_address:
+        return f"bounce: sent to {bounce_address[:80]}, failed recipient {failed[0]}"
     return None
 
 
+def _to_bounce_address(email: InboundEmail) -> str | None:
+    """A list's or a bulk sender's bounce address this mail was sent to: only machines
+    answer those (bounces and auto-replies go to the envelope sender, RFC 3834 §4)."""
+    return next((a for a in email.to if BOUNCE_ADDRESS.search(a)), None)
+
+
 def _auto_reply_reason(email: InboundEmail) -> str | None:
+    report = REPORTS.get(email.report_type)
+    if report is None and email.report_type:
+        report = f"report ({email.report_type[:40]})"
+    if report:
+        return report
     auto_submitted = (email.auto_submitted or "").strip().lower()
     if auto_submitted and auto_submitted.split(";")[0].strip() != "no":
-        return f"auto-submitted: {auto_submitted}"
+        return f"auto-submitted: {auto_submitted[:80]}"
     for name, value in email.auto_reply_headers.items():
-        return f"{name}: {value.strip()[:80]}"
+        rule = HEADER_VALUES.get(name)
+        if rule is None or rule.search(value):
+            return f"{name}: {value.strip()[:80]}"
     precedence = (email.precedence or "").strip().lower()
     if precedence in BULK_PRECEDENCE:
         return f"precedence: {precedence}"
     if email.list_id:
         return f"list-id: {email.list_id.strip()[:80]}"
-    if OUT_OF_OFFICE.search(email.subject):
+    subject = fold(email.subject)
+    if OUT_OF_OFFICE.search(subject):
         return f"out-of-office subject: {email.subject[:80]!r}"
+    if COMPLAINT_SUBJECT.match(subject):
+        return "feedback report (complaint without RFC 5965 structure)"
+    if NOTES_RECEIPT.search(fold(email.text[:2_000])):
+        return "read receipt (Lotus Notes)"
+    if NOTIFICATION_SENDER.match(email.from_addr):
+        return f"notification sender: {email.from_addr[:80]}"
     if _null_sender(email):
         return "empty return path (bounce)"
+    if email.return_path and BULK_RETURN_PATH.search(email.return_path.strip()):
+        return f"bulk sender: return path {email.return_path.strip()[:80]}"
+    bounce_address = _to_bounce_address(email)
+    if bounce_address:
+        return f"sent to a bounce address: {bounce_address[:80]}"
     return None
 
 
@@ -111,10 +155,21 @@ def delivery_report(email: InboundEmail) -> DeliveryReport:
     if not report.status:
         found = ENHANCED_STATUS.search(text) or SMTP_REPLY.search(text)
         status = found.group(1) if found else ""
-        action = "delayed" if DELAY.search(email.subject) else report.action
+        delayed = email.bounce_delayed or DELAY.search(email.subject) is not None
+        action = "delayed" if delayed else report.action
         report = report.model_copy(update={"status": status, "action": action})
+    if not report.recipients:
+        recipients = email.bounce_recipients or _failed_recipients(email, text)
+        report = report.model_copy(update={"recipients": recipients})
     if report.original_message_id is None:
         ids = [i for i in ORIGINAL_ID.findall(text) if i != email.message_id]
         if ids:
             report = report.model_copy(update={"original_message_id": ids[0]})
     return report
+
+
+def _failed_recipients(email: InboundEmail, text: str) -> tuple[str, ...]:
+    ours = {email.from_addr, *email.to}
+    found = [m.group(1) or m.group(2) for m in FAILED_RECIPIENT.finditer(text)]
+    found += [m.group(1) for m in FAILED_LIST.finditer(text)]
+    return tuple(dict.fromkeys(a.lower() for a in found if a.lower() not in ours))[:10]

@@ -1,4 +1,7 @@
-"""The MIME tree of a message → its best text, its attachments and any delivery-status report.
+"""The MIME tree of a message → its best text, its attachments, any delivery-status report and
+the kind of report it is (RFC 6522: delivery status, disposition notification, feedback report);
+and the failed recipients of a bounce, read by flufl.bounce, GNU Mailman's bounce detectors
+(RFC 3464 and the non-standard formats of Postfix, Exim, qmail, Exchange, Yahoo, AOL, …).
 
 The tree is walked iteratively (no recursion: a hostile `message/rfc822` nesting cannot blow
 the stack) and never descends into an attached message: a forwarded mail is an attachment,
@@ -8,17 +11,37 @@ its text is not ours.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from email.message import Message
 
+from flufl.bounce import all_failures
+
 from adapters.inbound.charsets import decode_text
 from adapters.inbound.html_text import html_to_text
-from adapters.inbound.mime_headers import decode_words, unfold
+from adapters.inbound.mime_headers import decode_words, normalise_address, unfold
 from use_cases.mail import Attachment, DeliveryReport
 
 MAX_PARTS = 1_000
 DSN_RECIPIENTS = 100
 MAX_FILENAME_CHARS = 255
+# The machine-readable part of each kind of multipart/report (RFC 3464, 6533, 8098, 5965).
+REPORT_PARTS = {
+    "message/delivery-status": "delivery-status",
+    "message/global-delivery-status": "delivery-status",
+    "message/disposition-notification": "disposition-notification",
+    "message/global-disposition-notification": "disposition-notification",
+    "message/feedback-report": "feedback-report",
+}
+# The bounce detectors log each detector they run (INFO) and each that raises (ERROR, with the
+# traceback); what matters to us becomes a defect of the message instead.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True)
+class Bounce:
+    recipients: tuple[str, ...] = ()
+    delayed: bool = False
 
 
 @dataclass
@@ -27,6 +50,7 @@ class Body:
     attachments: list[Attachment] = field(default_factory=list)
     contents: list[bytes] = field(default_factory=list)
     report: DeliveryReport | None = None
+    report_type: str = ""
     defects: list[str] = field(default_factory=list)
 
 
@@ -37,7 +61,8 @@ def read_body(msg: Message) -> Body:
     original: Message | None = None
     for part in _leaves(msg, body.defects):
         ctype = part.get_content_type()
-        if ctype == "message/delivery-status":
+        body.report_type = body.report_type or REPORT_PARTS.get(ctype, "")
+        if REPORT_PARTS.get(ctype) == "delivery-status" and body.report is None:
             body.report = _delivery_status(part)
         elif ctype in ("message/rfc822", "text/rfc822-headers") and original is None:
             original = part
@@ -151,8 +176,9 @@ def _delivery_status(part: Message) -> DeliveryReport:
     status = action = diagnostic = ""
     for block in blocks[1:] or blocks:
         recipient = unfold(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
-        if recipient and len(recipients) < DSN_RECIPIENTS:
-            recipients.append(recipient.rpartition(";")[2].strip().strip("<>").lower())
+        address = recipient.rpartition(";")[2].strip().strip("<>").lower()
+        if "@" in address and len(recipients) < DSN_RECIPIENTS:  # not an X.400 or empty one
+            recipients.append(address)
         codes = unfold(block.get("Status") or "").split()
         status = status or (codes[0] if codes else "")
         action = action or unfold(block.get("Action") or "").lower()
@@ -189,3 +215,24 @@ def _with_original_id(part: Message, report: DeliveryReport) -> DeliveryReport:
     if 0 <= start < end:
         return report.model_copy(update={"original_message_id": found[start : end + 1]})
     return report
+
+
+def bounce_of(msg: Message, from_addr: str, defects: list[str]) -> Bounce:
+    """The failed recipients flufl.bounce's detectors find, permanent ones first. They raise on
+    some malformed mail (a missing or 8-bit From:), so they get a plain From:, and whatever
+    they raise becomes a defect: parsing never raises."""
+    try:
+        del msg["From"]
+        msg["From"] = from_addr or "<>"
+        temporary, permanent = all_failures(msg)
+    except Exception as exc:  # a detector that did not foresee this mail: no recipients
+        defects.append(f"bounce detectors failed: {exc!r}"[:300])
+        return Bounce()
+    found = [_address(a) for a in sorted(permanent)] or [_address(a) for a in sorted(temporary)]
+    recipients = tuple(dict.fromkeys(a for a in found if a))[:DSN_RECIPIENTS]
+    return Bounce(recipients=recipients, delayed=bool(recipients) and not permanent)
+
+
+def _address(value: bytes | str) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return normalise_address(text)
