@@ -88,7 +88,11 @@ class EmailActivities:
         if mail.decision_reply_to is not None:  # to an approver on file, not to a sender
             return None
         return await self.auto_replies.reserve(
-            mail.message_id, mail.to, datetime.now(UTC), self.caps
+            mail.message_id,
+            mail.to,
+            datetime.now(UTC),
+            self.caps,
+            per_person_only=mail.recipient_verified,
         )
 
 

@@ -92,6 +92,7 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
             index=SqliteThreadIndex(settings.data_dir / "threads.sqlite"),
             secret=reply_token_key(settings),
             subject_window=settings.subject_window,
+            mailboxes=Mailboxes(settings.domains, settings.mailboxes),
         ),
         auto_replies=SqliteAutoReplyLog(settings.data_dir / "auto_replies.sqlite"),
         authenticate=TrustedAuthenticationResults(settings.trusted_authserv_id)

@@ -26,7 +26,7 @@ from use_cases.loops import loop_reason
 from use_cases.mail import InboundEmail, MailClass, MessageKind
 from use_cases.models import MAX_SIGNAL_TEXT_CHARS, Ingested, NewMessage, ThreadKey
 from use_cases.ports import BlobStore, EmailParser, SenderAuthentication, ThreadGateway
-from use_cases.reply_target import automatic_reply_target
+from use_cases.reply_target import automatic_reply_target, unwrap_forwarded
 from use_cases.threading import (
     Threading,
     locate_thread,
@@ -130,6 +130,8 @@ async def ingest_email(
     email = await asyncio.to_thread(parse, raw) if len(raw) > PARSE_IN_THREAD_BYTES else parse(raw)
     if envelope_from is not None:  # the envelope, not a Return-Path the sender wrote
         email = email.model_copy(update={"return_path": envelope_from})
+    if email.return_path:  # a forwarder's rewritten envelope names the original sender
+        email = email.model_copy(update={"return_path": unwrap_forwarded(email.return_path)})
     received_at = received_at or datetime.now(UTC)
     digest = content_digest(email)  # before a missing Date becomes this delivery's time
     if authenticate is not None and email.from_addr and authenticate(raw, email.from_addr):

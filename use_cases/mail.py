@@ -128,6 +128,10 @@ class OutboundEmail(Frozen):
     # The thread it belongs to: its Message-ID is taught to the thread index before it is
     # sent, so a reply that keeps only In-Reply-To finds the thread.
     thread_id: str = ""
+    # Its recipient wrote to us through the thread's signed reply address, so is neither a
+    # forged nor a rotating sender: only the cap per person applies, not those per domain
+    # and in all (which a flood of forgeries could otherwise use up for real customers).
+    recipient_verified: bool = False
 
 
 class SendResult(Frozen):

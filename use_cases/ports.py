@@ -165,11 +165,18 @@ class AutoReplyLog(Protocol):
     """Automatic mail sent across all threads (the cross-thread caps)."""
 
     async def reserve(
-        self, message_id: str, recipients: Sequence[str], at: datetime, caps: AutomaticMailCaps
+        self,
+        message_id: str,
+        recipients: Sequence[str],
+        at: datetime,
+        caps: AutomaticMailCaps,
+        *,
+        per_person_only: bool = False,
     ) -> str | None:
         """Count this mail against the caps in one step; the cap it would exceed (then
         nothing is counted), else None. A message id counted before is None again: a
-        retried send is the same mail."""
+        retried send is the same mail. `per_person_only`: the caps per domain and in all
+        do not apply to it (it still counts towards them)."""
         ...
 
 

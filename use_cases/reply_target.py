@@ -25,6 +25,32 @@ NO_REPLY = re.compile(
 )
 
 
+# Sender Rewriting Scheme: a forwarder's envelope that carries the original sender, as
+# SRS0=hash=tt=domain=local@forwarder, SRS1=…==hash=tt=domain=local@forwarder, and
+# Microsoft 365's bounces+SRS=hash=tt=domain=local@forwarder.
+SRS = re.compile(
+    r"^(?:bounces\+)?srs[01]?[=+-](?:.*==)?[^=]*=[^=]*=(?P<domain>[^=@]+)=(?P<local>[^@]+)@",
+    re.IGNORECASE,
+)
+
+
+def unwrap_forwarded(envelope: str) -> str:
+    """The original sender behind a forwarder's rewritten envelope sender, else `envelope`:
+    the forwarder vouches for it, as it would for the bounce it routes back there."""
+    found = SRS.match(envelope.strip().strip("<>"))
+    if found is None:
+        return envelope
+    return f"{found['local']}@{found['domain']}".lower()
+
+
+def organisation(domain: str) -> str:
+    """`mail.corp.example` → `corp.example`; `shop.co.uk` stays (a two-letter country's
+    short second level, as in co.uk and com.au, counts as part of the suffix)."""
+    labels = domain.lower().split(".")
+    short_suffix = len(labels) >= 3 and len(labels[-1]) == 2 and len(labels[-2]) <= 3
+    return ".".join(labels[-3:] if short_suffix else labels[-2:])
+
+
 def automatic_reply_target(email: InboundEmail) -> str:
     """The one address automatic mail about `email` may go to; "" for none."""
     sender = email.from_addr.strip().lower()
@@ -34,7 +60,7 @@ def automatic_reply_target(email: InboundEmail) -> str:
         envelope = email.return_path.strip().strip("<>").strip().lower()
     if not envelope or "@" not in envelope:
         return ""
-    same_domain = sender and _domain(sender) == _domain(envelope)
+    same_domain = sender and organisation(_domain(sender)) == organisation(_domain(envelope))
     target = sender if same_domain or (sender and email.from_authenticated) else envelope
     return "" if NO_REPLY.match(target.rpartition("@")[0]) else target
 

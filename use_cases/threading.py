@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from use_cases.mail import InboundEmail
+from use_cases.mailboxes import Mailboxes
 from use_cases.models import ThreadEntry, ThreadKey
 from use_cases.ports import ThreadIndex
 from use_cases.replies import reply_message_id
@@ -55,6 +56,9 @@ class Threading:
     index: ThreadIndex
     secret: bytes = b""
     subject_window: timedelta = DEFAULT_SUBJECT_WINDOW
+    # Our mailboxes: they are in every thread, so they share nothing (without: the one the
+    # mail was sent to).
+    mailboxes: Mailboxes | None = None
 
 
 def workflow_id_for(mailbox: str, key: str) -> str:
@@ -201,8 +205,9 @@ async def _by_subject(
         return None
     key = subject_key(email.subject)
     # Our own addresses are in every thread of the mailbox: they share nothing.
-    ours = mailbox.rpartition("@")[2]
-    people = {p for p in (email.from_addr, *email.to, *email.cc) if p.rpartition("@")[2] != ours}
+    people = {
+        p for p in (email.from_addr, *email.to, *email.cc) if not _ours(p, mailbox, threading)
+    }
     threads = await threading.index.by_subject(mailbox, key, now - threading.subject_window)
     for entry in sorted(threads, key=lambda e: e.at, reverse=True):
         if people & set(entry.participants):
@@ -212,6 +217,13 @@ async def _by_subject(
                 mailbox=mailbox, key=key, rule="subject", workflow_id=entry.workflow_id
             )
     return None
+
+
+def _ours(address: str, mailbox: str, threading: Threading) -> bool:
+    if threading.mailboxes is not None:
+        return threading.mailboxes.resolve(address) is not None
+    local, _, domain = address.rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" == mailbox
 
 
 def _bulk(email: InboundEmail) -> bool:

@@ -202,10 +202,12 @@ class FlowRuntime(ABC):
     ) -> str | None:
         """Send a mail; its Message-ID is fixed here, before the activity, so retries and
         replays never send it twice."""
-        recipients = to or (answer_address(self.last_message),)
-        if not all(recipients):  # a null, no-reply or unknown sender: nobody to tell
+        # A null, no-reply or unknown sender: nobody to tell. Only for messages that say so
+        # (reply_target ""); one recorded before there was the field sends as it did then.
+        if to is None and self.last_message.reply_target == "":
             workflow.logger.info("no automatic %s mail: no address to send it to", purpose)
             return None
+        recipients = to or (answer_address(self.last_message),)
         now, cap = workflow.now(), self.config.auto_reply_cap
         # Mail to an approver on file is not an answer to whoever wrote: the caps that stop
         # robots and backscatter must not let a flood of forgeries silence the approver.
@@ -238,6 +240,7 @@ class FlowRuntime(ABC):
             reply_to=self.start.first.reply_address or self.start.mailbox,
             headers={"Auto-Submitted": "auto-replied", "X-Loop": self.start.mailbox},
             thread_id=self.start.thread_id,
+            recipient_verified=to is None and about.thread_rule == "reply-token",
             decision_reply_to=SignedReplyTo(
                 thread_id=self.start.thread_id,
                 request=request_key(self.start.first.message_id),

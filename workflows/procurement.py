@@ -178,8 +178,9 @@ class ProcurementFlow(FlowRuntime):
             and message.decided_by.lower() == sender
             and message.decision_request == request_key(self.start.first.message_id)
         )
-        # or the operator's own MTA vouched for the sender (DMARC, RFC 8601)
-        if (signed or message.from_authenticated) and sender in self._approvers:
+        # Not "our MTA vouched for the sender" (RFC 8601): that proves the domain sent some
+        # mail, and an approver's old signed "Approved" can be sent again into any thread.
+        if signed and sender in self._approvers:
             self.decision = decision
             return
         await self._refuse(message, decision, claimed=sender in self._approvers)
@@ -194,7 +195,7 @@ class ProcurementFlow(FlowRuntime):
         may be a forgery in their name, or a reply to a request sent before signed
         addresses."""
         why = (
-            "neither sent to the approver's signed decision address nor vouched for by our MTA"
+            "not sent to the approver's signed decision address for this request"
             if claimed
             else "not an approver"
         )

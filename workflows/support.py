@@ -97,8 +97,7 @@ class SupportFlow(FlowRuntime):
         if not workflow.patched(SIGNED_SOLVED):
             return True
         customer = self.start.first.from_addr.lower()
-        trusted = message.thread_rule == "reply-token" or message.from_authenticated
-        return trusted and message.from_addr.lower() == customer
+        return message.thread_rule == "reply-token" and message.from_addr.lower() == customer
 
     async def _answer_or_escalate(self, message: NewMessage, triage: Triage) -> None:
         try:

@@ -53,9 +53,17 @@ class SqliteAutoReplyLog:
         )
 
     async def reserve(
-        self, message_id: str, recipients: Sequence[str], at: datetime, caps: AutomaticMailCaps
+        self,
+        message_id: str,
+        recipients: Sequence[str],
+        at: datetime,
+        caps: AutomaticMailCaps,
+        *,
+        per_person_only: bool = False,
     ) -> str | None:
         addresses = sorted({capped_address(r) for r in recipients})
+        if per_person_only:
+            caps = caps.model_copy(update={"per_domain": 2**62, "total": 2**62})
         return await self.db.run(lambda db: self._reserve(db, message_id, addresses, at, caps))
 
     def _reserve(

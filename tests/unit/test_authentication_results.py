@@ -35,6 +35,19 @@ def mail(*results: str, sender: str = "boss@corp.example") -> bytes:
         (("evil.example; dmarc=pass header.from=corp.example",), False),
         ((), False),
         (("garbage ;;; ===",), False),
+        # a second header with our name: one of them was written by the sender
+        (
+            (
+                f"{OURS}; dmarc=fail header.from=corp.example",
+                f"{OURS}; dmarc=pass header.from=corp.example",
+            ),
+            False,
+        ),
+        # ours unreadable: the forged one below it is not read instead
+        (
+            (f"{OURS}; dmarc=pass header.from=", f"{OURS}; dmarc=pass header.from=corp.example"),
+            False,
+        ),
     ],
 )
 def test_only_our_mtas_verdict_for_the_from_domain_counts(
@@ -62,3 +75,10 @@ async def test_ingest_marks_the_vouched_sender_who_then_may_be_answered_across_d
     )
     message = gateway.handed_off[0][1]
     assert message.from_authenticated and message.reply_target == "boss@corp.example"
+
+
+def test_a_mail_with_two_from_addresses_gets_no_verdict() -> None:
+    raw = mail(
+        f"{OURS}; dmarc=pass header.from=corp.example", sender="boss@corp.example, x@y.example"
+    )
+    assert TrustedAuthenticationResults(OURS)(raw, "boss@corp.example") is False

@@ -146,3 +146,20 @@ async def test_the_total_cap_holds_across_domains(tmp_path: Path) -> None:
     reasons = [await log.reserve(f"<{n}@x>", [f"a@d{n}.example"], now, limits) for n in range(5)]
     assert reasons[:3] == [None] * 3 and all(r and "in all" in r for r in reasons[3:])
     await log.close()
+
+
+async def test_a_verified_correspondent_is_capped_per_person_only(tmp_path: Path) -> None:
+    """Someone who wrote through the thread's signed reply address is no forged or rotating
+    sender: a flood at their domain does not silence them."""
+    sender = FakeEmailSender()
+    log = SqliteAutoReplyLog(tmp_path / "a.sqlite")
+    activities = EmailActivities(sender, log, caps(2, per_domain=1))
+    assert not (await activities.send_email(automatic(0, "r0@example.com"))).suppressed
+    assert (await activities.send_email(automatic(1, "r1@example.com"))).suppressed
+    verified = [
+        automatic(n, "alice@example.com").model_copy(update={"recipient_verified": True})
+        for n in (2, 3, 4)
+    ]
+    results = [await activities.send_email(mail) for mail in verified]
+    assert [r.suppressed for r in results] == [False, False, True], "still 2 per person"
+    await log.close()

@@ -16,6 +16,7 @@ from tests.fakes import FakeBlobStore, FakeThreadGateway, FakeThreadIndex
 from use_cases.claim_check import PayloadTooLarge, payload_size
 from use_cases.ingest import ingest_email
 from use_cases.mail import MessageKind
+from use_cases.mailboxes import Mailboxes
 from use_cases.models import NewMessage
 from use_cases.replies import reply_message_id
 from use_cases.threading import Threading, reply_address, subject_key, thread_of_token
@@ -31,7 +32,9 @@ class Desk:
     def __init__(self) -> None:
         self.gateway = FakeThreadGateway()
         self.blobs = FakeBlobStore()
-        self.threading = Threading(index=FakeThreadIndex(), secret=SECRET)
+        self.threading = Threading(
+            index=FakeThreadIndex(), secret=SECRET, mailboxes=Mailboxes(["mailroom.local"])
+        )
 
     async def receive(self, headers: str, body: str = "hello", *, at: datetime = NOW) -> NewMessage:
         raw = (headers.strip().replace("\n", "\r\n") + "\r\n\r\n" + body).encode()
@@ -353,3 +356,21 @@ async def test_an_id_we_have_outranks_a_mention_and_a_mention_is_never_re_pointe
     )
     assert desk.thread_of("<e@x>") == desk.thread_of("<q1@example.com>")
     assert desk.thread_of("<f@x>") == desk.thread_of("<b@x>") != desk.thread_of("<e@x>")
+
+
+async def test_a_colleague_at_our_domain_is_a_shared_participant_when_not_a_mailbox() -> None:
+    """With an explicit list of mailboxes, other addresses at the domain are people."""
+    desk = Desk()
+    desk.threading = Threading(
+        index=FakeThreadIndex(),
+        secret=SECRET,
+        mailboxes=Mailboxes(["mailroom.local"], ["support@mailroom.local"]),
+    )
+    await desk.receive(
+        f"From: carol@mailroom.local\nTo: {SUPPORT}\nSubject: Printer on fire\nMessage-ID: <c1@x>"
+    )
+    await desk.receive(
+        f"From: dave@example.com\nTo: {SUPPORT}\nCc: carol@mailroom.local\n"
+        "Subject: Re: Printer on fire\nMessage-ID: <c2@x>"
+    )
+    assert desk.thread_of("<c2@x>") == desk.thread_of("<c1@x>")

@@ -221,12 +221,13 @@ def _two(mails: list[OutboundEmail]) -> list[OutboundEmail] | None:
     return mails if len(mails) >= 2 else None
 
 
-async def test_an_approver_vouched_for_by_our_mta_decides_by_mail(harness: Harness) -> None:
-    """With MAILROOM_TRUSTED_AUTHSERV_ID, ingest marks mail whose From: domain passed DMARC
-    at the operator's MTA; an approver's such reply decides wherever it was sent."""
+async def test_a_sender_our_mta_vouches_for_still_needs_the_signed_address(
+    harness: Harness,
+) -> None:
+    """DMARC at the operator's MTA proves the domain sent some mail, not this decision: an
+    approver's old signed "Approved" can be sent again into any thread."""
     await harness.send(0, subject="Laptops", text=BIG)
     await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
-    await harness.send(1, from_addr="mallory@corp.example", from_authenticated=True, text="approve")
-    await wait_for(lambda: _refused(harness, 1), what="a vouched non-approver refused")
-    await harness.send(2, from_addr=CFO, from_authenticated=True, text="Approved.")
-    await wait_for(lambda: finished(harness, "confirmed"), what="the order")
+    await harness.send(1, from_addr=CFO, from_authenticated=True, text="Approved.")
+    state = await wait_for(lambda: _refused(harness, 1), what="the refusal")
+    assert state.stage == "awaiting_approval" and ledger(harness).purchase_orders() == []
