@@ -3,10 +3,12 @@ the thread's view of the flow (flow, stage, approvals, PO) up to date."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
+from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
@@ -28,7 +30,11 @@ from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline,
 from workflows.flow import MAX_HISTORY
 from workflows.sending import remember
 from workflows.settled import OnceSettled
-from workflows.versions import FEWER_EVENTS_PER_MAIL, LATER_FLOW_FOLLOWS_UP
+from workflows.versions import (
+    CLOSED_FLOW_MISSES_SIGNAL,
+    FEWER_EVENTS_PER_MAIL,
+    LATER_FLOW_FOLLOWS_UP,
+)
 
 FLOW_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomFlow")
 STAGE_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomStage")
@@ -82,19 +88,34 @@ class FlowRouter:
 
     async def on_message(self, message: NewMessage) -> None:
         if self.active and self.flow is not None:
-            await self.flow.deliver(message)
-        elif self.state.stage != NEEDS_HUMAN:
+            if await self._forwarded(self.flow.deliver(message)):
+                return
+            self.state.flow_finished = True  # it ended before this mail reached it
+        if self.state.stage != NEEDS_HUMAN:
             await self._route(message)
 
     async def on_decision(self, decision: ApprovalDecision) -> None:
         if not (self.active and self.state.pending_approval and self.flow is not None):
             workflow.logger.warning("no approval pending in %s; ignored", self.state.thread_id)
             return
-        await self.flow.decide(decision)
+        await self._forwarded(self.flow.decide(decision))
 
     async def on_complete(self) -> None:
         if self.active and self.flow is not None:
-            await self.flow.complete()
+            await self._forwarded(self.flow.complete())
+
+    async def _forwarded(self, forwarding: Awaitable[None]) -> bool:
+        """False when a child flow had closed before the thread's signal reached it (it
+        finished while the mail was on its way: the thread learns that by the child's last
+        report, which can come after). Unpatched, the failed signal failed the thread."""
+        try:
+            await forwarding
+        except FailureError as error:
+            if not workflow.patched(CLOSED_FLOW_MISSES_SIGNAL):
+                raise
+            workflow.logger.info("flow %s had closed: %s", self.state.flow_workflow_id, error)
+            return False
+        return True
 
     def apply(self, progress: FlowProgress) -> None:
         """A child's report sent by local activity can arrive again, after newer ones, or

@@ -37,6 +37,11 @@ SIGNED_DECISIONS = "signed-decisions"
 # `patched` answers once per run, so a run that asked unpatched must still ask this anew.
 SIGNED_DECISIONS_REQUIRED = "signed-decisions-required"
 
+# A signal the thread forwards to a child flow that closed meanwhile (its last report still
+# on the way) no longer fails the thread: mail goes to a later flow, a decision or
+# completion is dropped (workflows/routing.py). Unpatched, the thread failed.
+CLOSED_FLOW_MISSES_SIGNAL = "closed-flow-misses-signal"
+
 # A customer's "solved" closes a support thread only when it came through the thread's
 # signed reply address from the customer (workflows/support.py). Unpatched: from anyone.
 SIGNED_SOLVED = "signed-solved"

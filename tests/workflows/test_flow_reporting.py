@@ -203,3 +203,29 @@ async def test_a_report_from_a_workflow_task_the_killed_worker_lost_leaves_each_
 
 def _stages(history: list[StageChange]) -> list[str]:
     return [f"{c.stage}@{c.at:%H:%M:%S.%f}" for c in history]
+
+
+async def test_mail_for_a_child_flow_that_closed_meanwhile_goes_to_a_later_flow(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """The thread forwards mail to its child flow by signal; when the child has just closed
+    (its last report still on the way), the signal finds no workflow. The thread must not
+    fail: the mail starts a later flow. Closing the child by hand makes the race certain."""
+    config = FlowConfig(modes={"support": FlowMode.CHILD})
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox=MAILBOX, flow_config=config
+    ) as h:
+        await h.send(0, **KNOWN)
+        await wait_for(lambda: _waited(h, 1), what="the first answer")
+        child = h.env.client.get_workflow_handle(f"{h.thread_id}-support-1")
+        await child.terminate(reason="closed before the thread's next mail reached it")
+        await h.send(1, text="Also, my printer is on fire.")
+        state = await wait_for(lambda: _second_flow(h), what="a later flow for the mail")
+        assert state.flow_workflow_id == f"{h.thread_id}-support-2"
+        described = await h.env.client.get_workflow_handle(h.thread_id).describe()
+        assert described.status is not None and described.status.name == "RUNNING"
+
+
+async def _second_flow(h: Harness) -> object:
+    state = await h.state()
+    return state if state.flows_started >= 2 else None
