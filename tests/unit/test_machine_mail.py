@@ -18,6 +18,7 @@ import pytest
 from adapters.inbound import mime_body
 from adapters.inbound.mime import parse_email
 from tests.conftest import CORPUS, FIXTURES
+from tests.unit.test_real_world_mail import DSN_FILES
 from use_cases.automatic import classify, delivery_report
 from use_cases.mail import MessageKind
 
@@ -26,15 +27,7 @@ CLASSES = ("bounce", "arf", "auto-reply", "receipt", "list-notification")
 NOT_MAIL = {"LICENSE", "README.md"}
 # Machine mail that tests/fixtures/corpus already holds.
 CORPUS_MACHINE = {
-    "bounce": [
-        "ruby-mail/multipart_report_emails/multi_address_bounce1.eml",
-        "ruby-mail/multipart_report_emails/multi_address_bounce2.eml",
-        "ruby-mail/multipart_report_emails/multipart_report_multiple_status.eml",
-        "ruby-mail/multipart_report_emails/report_422.eml",
-        "ruby-mail/multipart_report_emails/report_530.eml",
-        "ruby-mail/mime_emails/raw_email_with_mimepart_without_content_type.eml",
-        "mail-parser/mail_malformed_2",
-    ],
+    "bounce": DSN_FILES,  # the delivery reports test_real_world_mail reads
     "list-notification": [
         "mail-parser/mail_test_5",
         "mail-parser/mail_test_6",
