@@ -10,6 +10,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP
 
 from adapters.inbound.smtp import SmtpInboundHandler
+from adapters.inbound.smtp_session import MailroomSMTP
 
 # A hand-off in flight is one signal-with-start (HANDOFF_TIMEOUT in the gateway, 10 s) and a
 # few local writes; one still running after this is stuck, and its sender will retry.
@@ -48,7 +49,7 @@ async def serve_smtp(
     sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     def protocol() -> Any:
-        session = SMTP(
+        session = MailroomSMTP(
             handler,
             data_size_limit=max_message_bytes,
             enable_SMTPUTF8=True,
