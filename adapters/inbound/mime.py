@@ -1,4 +1,5 @@
-"""Raw RFC 5322 bytes → InboundEmail. Never raises: what cannot be read becomes a defect.
+"""Raw RFC 5322 bytes → InboundEmail. Never raises: what cannot be read becomes a defect, and
+every string it returns is printable (charsets.printable_line / printable_text).
 
 Parsed with the stdlib's compat32 policy (about 20 times cheaper than `policy.default`, whose
 header objects we do not need); headers, charsets, addresses, the body and attachments are
@@ -17,12 +18,17 @@ from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.utils import parsedate_to_datetime
 
+from pydantic import BaseModel
+
+from adapters.inbound.charsets import printable_line, printable_text
 from adapters.inbound.mime_body import Body, Bounce, bounce_of, read_body
 from adapters.inbound.mime_headers import addresses, decode_words, raw_headers
 from adapters.inbound.reply_text import reply_text
 from use_cases.mail import InboundEmail
 
-MSG_ID = re.compile(r"<[^<>\s]{1,500}>")
+MSG_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f-\x9f]{1,500}>")  # no control in an id
+# The fields that may span lines; every other string is one line (printable_line).
+MULTILINE_FIELDS = frozenset({"text", "new_text"})
 # Whether a mail may be a bounce, from its senders and subject: generous, it only decides
 # whether the bounce detectors read it (use_cases/automatic.py decides what it is).
 BOUNCE_HINT = re.compile(
@@ -82,7 +88,7 @@ def parse_email(raw: bytes) -> InboundEmail:
     bounce = Bounce()
     if body.report is None or not body.report.recipients:
         bounce = _bounce(msg, headers, subject, from_addr, return_path, report_type, defects)
-    return InboundEmail(
+    email = InboundEmail(
         message_id=message_id or generated_message_id(raw),
         message_id_generated=message_id is None,
         in_reply_to=in_reply_to,
@@ -113,6 +119,36 @@ def parse_email(raw: bytes) -> InboundEmail:
         defects=tuple(d[:300] for d in defects[:MAX_DEFECTS]),
         size=len(raw),
     )
+    return printable(email)
+
+
+def printable(email: InboundEmail) -> InboundEmail:
+    """Every string of `email` (and of the models it holds) fit to leave the parser: valid
+    Unicode without lone surrogates, no control characters, one line except the texts.
+    Field by field, so a field added later is covered without being named here."""
+    return email.model_copy(update=_printable_fields(email))
+
+
+def _printable_fields(model: BaseModel) -> dict[str, object]:
+    update: dict[str, object] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        cleaned = _printable_value(value, multiline=name in MULTILINE_FIELDS)
+        if cleaned != value:
+            update[name] = cleaned
+    return update
+
+
+def _printable_value(value: object, *, multiline: bool = False) -> object:
+    if isinstance(value, str):
+        return printable_text(value) if multiline else printable_line(value)
+    if isinstance(value, tuple):
+        return tuple(_printable_value(item) for item in value)
+    if isinstance(value, dict):
+        return {printable_line(str(k)): _printable_value(v) for k, v in value.items()}
+    if isinstance(value, BaseModel):
+        return value.model_copy(update=_printable_fields(value))
+    return value  # bytes (attachment contents, never serialised), numbers, dates, None
 
 
 def _parse(raw: bytes, defects: list[str]) -> Message:
@@ -223,4 +259,10 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         defects.append(f"unreadable Date: {value[:80]!r}")
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        parsed.astimezone(UTC)  # year 9999 with a negative offset is past datetime's range
+    except (OverflowError, ValueError):
+        defects.append(f"Date out of range: {value[:80]!r}")
+        return None
+    return parsed

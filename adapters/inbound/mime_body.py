@@ -17,7 +17,7 @@ from email.message import Message
 
 from flufl.bounce import all_failures
 
-from adapters.inbound.charsets import decode_text
+from adapters.inbound.charsets import decode_text, printable_text
 from adapters.inbound.html_text import html_to_text
 from adapters.inbound.mime_headers import decode_words, normalise_address, unfold
 from use_cases.mail import Attachment, DeliveryReport
@@ -60,23 +60,26 @@ def read_body(msg: Message) -> Body:
     html: str | None = None
     original: Message | None = None
     for part in _leaves(msg, body.defects):
-        ctype = part.get_content_type()
-        body.report_type = body.report_type or REPORT_PARTS.get(ctype, "")
-        if REPORT_PARTS.get(ctype) == "delivery-status" and body.report is None:
-            body.report = _delivery_status(part)
-        elif ctype in ("message/rfc822", "text/rfc822-headers") and original is None:
-            original = part
-        if _is_attachment(part, ctype):
-            _attach(part, ctype, body)
-        elif ctype == "text/html" and html is None:
-            html = _text_of(part, body.defects)
-        elif plain is None and (ctype == "text/plain" or part.get_content_maintype() != "text"):
-            plain = _text_of(part, body.defects)
+        try:
+            ctype = part.get_content_type()
+            body.report_type = body.report_type or REPORT_PARTS.get(ctype, "")
+            if REPORT_PARTS.get(ctype) == "delivery-status" and body.report is None:
+                body.report = _delivery_status(part)
+            elif ctype in ("message/rfc822", "text/rfc822-headers") and original is None:
+                original = part
+            if _is_attachment(part, ctype):
+                _attach(part, ctype, body)
+            elif ctype == "text/html" and html is None:
+                html = _text_of(part, body.defects)
+            elif plain is None and (ctype == "text/plain" or part.get_content_maintype() != "text"):
+                plain = _text_of(part, body.defects)
+        except Exception as exc:  # one part the walker did not foresee: keep the others
+            body.defects.append(f"unreadable MIME part: {exc!r}"[:300])
     if plain is None and html is not None:
         plain = html_to_text(html)
     if body.report is not None and original is not None:
         body.report = _with_original_id(original, body.report)
-    body.text = _clean(plain or "")
+    body.text = printable_text(plain or "")
     return body
 
 
@@ -154,16 +157,15 @@ def _attach(part: Message, ctype: str, body: Body) -> None:
 
 
 def _text_of(part: Message, defects: list[str]) -> str:
-    charset = part.get_param("charset")
+    try:
+        charset = part.get_param("charset")
+    except Exception:  # a Content-Type the stdlib cannot split: no label, rule 3 applies
+        charset = None
     label = charset if isinstance(charset, str) else None
     text, defect = decode_text(_payload_bytes(part), label)
     if defect:
         defects.append(defect)
     return text
-
-
-def _clean(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
 
 
 def _delivery_status(part: Message) -> DeliveryReport:

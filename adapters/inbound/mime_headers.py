@@ -1,10 +1,10 @@
 """Header values as text: unfolded, 8-bit bytes decoded, RFC 2047 words decoded, addresses
-normalised (lower case, IDNA domains as A-labels). Nothing here raises on hostile input."""
+normalised (lower case, IDNA domains as A-labels). Nothing here raises on hostile input; an
+address with a control character in it is no address."""
 
 from __future__ import annotations
 
 import base64
-import binascii
 import quopri
 import re
 from email.message import Message
@@ -59,7 +59,7 @@ def _decode_word(match: re.Match[str]) -> str:
             data = base64.b64decode(payload + "=" * (-len(payload) % 4))
         else:
             data = quopri.decodestring(payload.replace("_", " ").encode("ascii", "replace"))
-    except (binascii.Error, ValueError):
+    except Exception:  # binascii.Error and ValueError, or anything hostile bytes find
         return match.group(0)
     return decode_text(data, charset)[0]
 
@@ -70,10 +70,12 @@ def normalise_address(address: str) -> str:
     local, domain = local.strip().lower(), domain.strip().rstrip(".").lower()
     if not at or not local or not domain or " " in domain or len(address) > MAX_ADDRESS_CHARS:
         return ""
+    if not f"{local}{domain}".isprintable():  # a control, a surrogate or odd whitespace
+        return ""
     if not domain.isascii():
         try:
             domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
+        except Exception:  # UnicodeError for an invalid label; nothing else may escape
             return ""
     return f"{local}@{domain}"
 
