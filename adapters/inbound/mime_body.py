@@ -78,7 +78,10 @@ def read_body(msg: Message) -> Body:
     if plain is None and html is not None:
         plain = html_to_text(html)
     if body.report is not None and original is not None:
-        body.report = _with_original_id(original, body.report)
+        try:
+            body.report = _with_original_id(original, body.report)
+        except Exception as exc:  # the returned message's headers are beyond reading
+            body.defects.append(f"unreadable returned message: {exc!r}"[:300])
     body.text = printable_text(plain or "")
     return body
 
@@ -93,8 +96,10 @@ def _leaves(msg: Message, defects: list[str]) -> list[Message]:
         if seen > MAX_PARTS:
             defects.append(f"more than {MAX_PARTS} MIME parts: the rest ignored")
             break
-        payload = part.get_payload()
-        if part.get_content_maintype() == "multipart" and isinstance(payload, list):
+        # Only a multipart's payload is read here: compat32's get_payload() of an 8-bit leaf
+        # decodes it in the declared charset, and raises for one such as idna.
+        payload = part.get_payload() if part.get_content_maintype() == "multipart" else None
+        if isinstance(payload, list):
             stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
         else:
             leaves.append(part)
@@ -137,7 +142,10 @@ def _payload_bytes(part: Message) -> bytes:
         data = None
     if isinstance(data, bytes):
         return data
-    raw = part.get_payload()
+    try:
+        raw = part.get_payload()
+    except Exception:  # the undecoded payload, read in a charset that raised
+        return b""
     return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
 
 
