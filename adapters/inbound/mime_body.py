@@ -76,7 +76,7 @@ def read_body(msg: Message) -> Body:
         except Exception as exc:  # one part the walker did not foresee: keep the others
             body.defects.append(f"unreadable MIME part: {exc!r}"[:300])
     if plain is None and html is not None:
-        plain = html_to_text(html)
+        plain = html_to_text(html, body.defects)
     if body.report is not None and original is not None:
         try:
             body.report = _with_original_id(original, body.report)
