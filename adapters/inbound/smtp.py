@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,9 +19,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from pydantic import ValidationError
 
 from adapters.inbound.mime import peek_message_id
+from adapters.inbound.smtp_admission import THREAD_RATE, ClientRate, RecipientLimits
 from use_cases.claim_check import PayloadTooLarge
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
+from use_cases.permanent_failures import permanent_reason
 from use_cases.ports import Backpressure, HandoffFailed
 
 log = structlog.get_logger()
@@ -32,9 +35,11 @@ HANDOFF_FAILED = "451 4.3.0 Temporary failure handing the message to its thread,
 OVERLOADED = "451 4.3.2 Too many messages in flight, try again later"
 BACKLOGGED = "451 4.3.2 Mail accepted earlier is still waiting to be processed, try again later"
 ACCEPTED = "250 2.0.0 OK: queued as {message_id}"
-# RFC 5321 §4.5.3.1.8: at least 100 must be accepted; beyond our bound, 452 defers the rest.
-MAX_RECIPIENTS = 1_000
+# RFC 5321 §4.5.3.1.8 (at least 100 must be accepted) and §4.5.3.1.10: beyond our bounds
+# (RecipientLimits), 452 defers the rest; the client sends them in another transaction.
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
+TOO_MANY_MAILBOXES = "452 4.5.3 Too many of our mailboxes in one message, send the rest apart"
+TOO_MANY_FOR_CONNECTION = "452 4.5.3 Too many recipients in this connection"
 # Permanent: the same bytes would fail again, so the sender must not retry (RFC 3463 §3.7).
 TOO_COMPLEX = "552 5.3.4 Message too complex to hand to a thread: {reason}"
 UNPROCESSABLE = "554 5.6.0 Message content could not be processed"
@@ -69,7 +74,17 @@ class SmtpInboundHandler:
         backlog: Backpressure | None = None,
         backlog_hold_seconds: float = DEFAULT_BACKLOG_HOLD_SECONDS,
         max_held: int = MAX_HELD_SENDERS,
+        recipient_limits: RecipientLimits | None = None,
+        thread_rate: ClientRate | None = None,
     ) -> None:
+        self.recipient_limits = recipient_limits or RecipientLimits()
+        self.thread_rate = thread_rate
+        # Mailboxes each transaction feeds, recipients each connection was given: they live
+        # as long as aiosmtpd's envelope (new at RSET and after DATA) and session.
+        self._mailboxes_fed: weakref.WeakKeyDictionary[Envelope, set[str]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._recipients: weakref.WeakKeyDictionary[Session, int] = weakref.WeakKeyDictionary()
         self.backlog = backlog
         self.backlog_hold_seconds = backlog_hold_seconds
         self.max_held = max_held
@@ -103,11 +118,28 @@ class SmtpInboundHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
-            return TOO_MANY_RECIPIENTS  # the client sends the rest in another transaction
-        if self.mailboxes.resolve(address) is None:
+        limits = self.recipient_limits
+        if len(envelope.rcpt_tos) >= limits.per_mail:
+            return TOO_MANY_RECIPIENTS
+        if self._recipients.get(session, 0) >= limits.per_connection:
+            return TOO_MANY_FOR_CONNECTION
+        mailbox = self.mailboxes.resolve(address)
+        if mailbox is None:
             log.info("recipient_rejected", recipient=address, peer=str(session.peer))
             return UNKNOWN_RECIPIENT
+        fed = self._mailboxes_fed.setdefault(envelope, set())
+        if mailbox not in fed:
+            # A new mailbox is a hand-off more, and may open a thread: bounded per mail and,
+            # for each client, per minute (whether it opens one is known only after DATA).
+            if len(fed) >= limits.mailboxes_per_mail:
+                return TOO_MANY_MAILBOXES
+            if self.thread_rate is not None and not self.thread_rate.take(_host(session)):
+                log.warning("recipient_deferred_thread_rate", peer=str(session.peer))
+                return THREAD_RATE.format(host=_host(session))
+            fed.add(mailbox)
+        if mailbox == self.mailboxes.postmaster:
+            log.info("postmaster_recipient", recipient=address, peer=str(session.peer))
+        self._recipients[session] = self._recipients.get(session, 0) + 1
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -211,7 +243,11 @@ class SmtpInboundHandler:
         except ValidationError as exc:
             log.warning("email_rejected_unprocessable", error=str(exc)[:500], peer=peer)
             return UNPROCESSABLE
-        except Exception:
+        except Exception as exc:
+            reason = permanent_reason(exc)  # the same bytes would fail again: never retried
+            if reason is not None:
+                log.exception("email_rejected_permanent_error", reason=reason, peer=peer)
+                return UNPROCESSABLE
             log.exception("email_deferred_unexpected_error", peer=peer, thread_id=None)
             return HANDOFF_FAILED
         finally:
