@@ -22,7 +22,7 @@ from activities.signals import SignalActivities
 from adapters.agents.openai_compat import OpenAICompatibleAgent
 from adapters.agents.rules import RuleBasedAgent, load_knowledge_base
 from adapters.inbound.authentication import TrustedAuthenticationResults
-from adapters.inbound.mime import parse_email
+from adapters.inbound.parse_pool import ParsePool
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.ledger import SqliteLedger
@@ -84,7 +84,7 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
         mailboxes=Mailboxes(settings.domains, settings.mailboxes),
         outbox=outbox,
         sender=sender,
-        parse=parse_email,
+        parse=ParsePool(workers=settings.parse_workers, cpu_seconds=settings.parse_cpu_seconds),
         agent=make_agent(settings),
         ledger=SqliteLedger(settings.data_dir / "ledger.sqlite"),
         blobs=FileBlobStore(settings.data_dir / "blobs"),
@@ -105,7 +105,10 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
 
 
 async def close_stores(wiring: Wiring) -> None:
-    """Close the stores that keep a connection open (after every part has stopped)."""
+    """Close the stores that keep a connection open and stop the parse workers (after every
+    part has stopped)."""
+    if isinstance(wiring.parse, ParsePool):
+        await wiring.parse.close()
     await wiring.auto_replies.close()
     if isinstance(wiring.threading.index, SqliteThreadIndex):
         await wiring.threading.index.close()

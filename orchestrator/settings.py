@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # How long SMTP holds a sender while the backlog is behind before it answers 451
     # (adapters/inbound/smtp.py: a held sender costs seconds, a 451 minutes). 0: at once.
     backlog_hold_seconds: Annotated[float, Field(ge=0, le=240)] = 20.0
+    # Mail over 8 KB is parsed in these worker processes (adapters/inbound/parse_pool.py);
+    # 0: in a thread, which holds the GIL and slows every other SMTP session down.
+    parse_workers: Annotated[int, Field(ge=0, le=64)] = 2
+    # CPU time one mail may take to parse in a worker before it is parsed again more
+    # cheaply (HTML stripped of its tags, then the header only), with a defect.
+    parse_cpu_seconds: Annotated[float, Field(gt=0, le=300)] = 2.0
     messages_per_run: Annotated[int, Field(ge=10)] = 500
     log_level: str = "info"
     # flows (procurement, support)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from use_cases.decision_channel import (
 from use_cases.loops import loop_reason
 from use_cases.mail import InboundEmail, MailClass, MessageKind
 from use_cases.models import MAX_SIGNAL_TEXT_CHARS, Ingested, NewMessage, ThreadKey
+from use_cases.parsing import parse_mail
 from use_cases.ports import BlobStore, EmailParser, SenderAuthentication, ThreadGateway
 from use_cases.reply_target import automatic_reply_target, unwrap_forwarded
 from use_cases.threading import (
@@ -35,8 +35,6 @@ from use_cases.threading import (
     thread_key,
 )
 
-# Parse big mail off the event loop: the SMTP adapter must keep answering other clients.
-PARSE_IN_THREAD_BYTES = 512 * 1024
 # A Date this far ahead of arrival is a broken clock or a lie; before 1980, likewise.
 MAX_CLOCK_SKEW = timedelta(days=1)
 EARLIEST_DATE = datetime(1980, 1, 1, tzinfo=UTC)
@@ -127,7 +125,7 @@ async def ingest_email(
 
     A retry after a partial failure is harmless: threads apply a Message-ID once.
     """
-    email = await asyncio.to_thread(parse, raw) if len(raw) > PARSE_IN_THREAD_BYTES else parse(raw)
+    email = await parse_mail(parse, raw)  # big mail off the event loop (use_cases/parsing.py)
     if envelope_from is not None:  # the envelope, not a Return-Path the sender wrote
         email = email.model_copy(update={"return_path": envelope_from})
     if email.return_path:  # a forwarder's rewritten envelope names the original sender
