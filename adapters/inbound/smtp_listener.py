@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -10,11 +11,14 @@ from typing import Any
 from aiosmtpd.smtp import SMTP
 
 from adapters.inbound.smtp import SmtpInboundHandler
-from adapters.inbound.smtp_session import MailroomSMTP
+from adapters.inbound.smtp_admission import Admission
+from adapters.inbound.smtp_session import MailroomSMTP, SessionRules
 
 # A hand-off in flight is one signal-with-start (HANDOFF_TIMEOUT in the gateway, 10 s) and a
 # few local writes; one still running after this is stuck, and its sender will retry.
 STOP_TIMEOUT_SECONDS = 15.0
+# Postfix's smtpd_timeout: how long a client may take to send its next command.
+IDLE_TIMEOUT_SECONDS = 300.0
 
 
 @dataclass
@@ -43,9 +47,15 @@ async def serve_smtp(
     port: int,
     max_message_bytes: int,
     hostname: str = "mailroom",
+    rules: SessionRules | None = None,
+    tls_context: ssl.SSLContext | None = None,
+    submission: bool = False,
+    admission: Admission | None = None,
+    timeout: float = IDLE_TIMEOUT_SECONDS,
 ) -> SmtpListener:
     """Start the SMTP listener on the running loop (not aiosmtpd's threaded Controller, whose
-    private loop could not await our Temporal client)."""
+    private loop could not await our Temporal client). With `tls_context`, STARTTLS is
+    offered; a `submission` listener requires it, then AUTH, before MAIL (RFC 6409)."""
     sessions: weakref.WeakSet[SMTP] = weakref.WeakSet()
 
     def protocol() -> Any:
@@ -56,7 +66,14 @@ async def serve_smtp(
             decode_data=False,
             hostname=hostname,
             ident="mailroom ESMTP",
+            rules=rules,
+            tls_context=tls_context,
+            require_starttls=submission,
+            auth_required=submission,
+            auth_require_tls=True,
+            timeout=timeout,  # for each command; aiosmtpd closes the connection after it
         )
+        session.admission = admission  # shared by this listener's connections
         sessions.add(session)
         return session
 

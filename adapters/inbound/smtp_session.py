@@ -6,8 +6,257 @@ the protocol rules (DATA spooled to disk, bare LF, pipelining, STARTTLS, AUTH) h
 
 from __future__ import annotations
 
-from aiosmtpd.smtp import SMTP
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, AnyStr
+
+import structlog
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from adapters.inbound.smtp_admission import SESSION_EXPIRED, TRANSFERS_BUSY, Admission
+from adapters.inbound.smtp_data import DataRefusal, Spool, receive_data
+from adapters.inbound.smtp_security import Credentials
+
+log = structlog.get_logger()
+
+# RFC 2920 §3.1: only after these may a client send more before their reply; EHLO, DATA,
+# VRFY, EXPN, TURN, QUIT, NOOP end a group, and so do STARTTLS (RFC 3207 §4.2, CVE-2011-0411)
+# and AUTH. Without EHLO there is no PIPELINING, so every command waits for its reply.
+MAY_BE_FOLLOWED = frozenset({"RSET", "MAIL", "RCPT", "SEND", "SOML", "SAML"})
+# Postfix: postscreen's pregreet test, smtpd_forbid_unauth_pipelining (both disconnect).
+EARLY_TALKER = "554 5.5.1 Error: client sent data before the greeting"
+OUT_OF_SYNC = "554 5.5.0 Error: SMTP protocol synchronization"
+NO_AUTH = "503 5.5.1 Error: authentication not enabled"
+# Postfix's smtpd_hard_error_limit is 20 errors of any kind; a password guesser gets fewer.
+MAX_AUTH_FAILURES = 3
+AUTH_FAILURES = "421 4.7.0 Error: too many failed authentications"
+EhloHook = Callable[[SMTP, Session, Envelope, str, list[str]], Awaitable[list[str]]]
+
+
+@dataclass(frozen=True)
+class SessionRules:
+    """What a listener's connections apply beyond aiosmtpd's protocol."""
+
+    spool: Spool = field(default_factory=Spool)
+    # Wait this long before the 220 greeting; a client that talks meanwhile is refused
+    # (Postfix's postscreen_greet_wait). 0: only input already there is caught.
+    greet_pause_seconds: float = 0.0
+    # AUTH PLAIN/LOGIN is offered, after STARTTLS only, when there are credentials.
+    credentials: Credentials | None = None
 
 
 class MailroomSMTP(SMTP):
     """One SMTP connection."""
+
+    def __init__(self, handler: Any, *, rules: SessionRules | None = None, **options: Any) -> None:
+        super().__init__(handler, **options)
+        self.rules = rules or SessionRules()
+        self._greeted = False
+        self._auth_failures = 0
+        self._login: LoginPassword | None = None
+        # Every command goes through the pipelining check (RFC 2920), DATA included.
+        self._smtp_methods = {
+            command: self._in_sync(command, method)
+            for command, method in self._smtp_methods.items()
+        }
+        # EHLO's reply through our hook, then the handler's, if it has one.
+        handler_ehlo = self._handle_hooks.get("EHLO") if self._ehlo_hook_ver == "new" else None
+        self._handler_ehlo: EhloHook | None = handler_ehlo
+        self._handle_hooks["EHLO"] = self._ehlo_reply
+        self._ehlo_hook_ver = "new"
+
+    # -- early talkers and pipelining ------------------------------------------------------
+
+    async def push(self, status: AnyStr) -> None:
+        if not self._greeted:  # the first reply is the 220 greeting
+            self._greeted = True
+            if self.rules.greet_pause_seconds > 0:
+                await asyncio.sleep(self.rules.greet_pause_seconds)
+            if self._input_waiting():
+                log.warning("smtp_early_talker_refused", peer=str(self._peer()))
+                await self._refuse_and_close(EARLY_TALKER)
+                return
+        await super().push(status)
+
+    def _in_sync(
+        self, command: str, method: Callable[[str | None], Awaitable[None]]
+    ) -> Callable[[str | None], Awaitable[None]]:
+        async def in_sync(arg: str | None) -> None:
+            assert self.session is not None
+            may_be_followed = self.session.extended_smtp and command in MAY_BE_FOLLOWED
+            if command != "QUIT" and not may_be_followed and self._input_waiting():
+                log.warning("smtp_pipelining_refused", command=command, peer=str(self._peer()))
+                await self._refuse_and_close(OUT_OF_SYNC)
+                return
+            await method(arg)
+
+        return in_sync
+
+    def _input_waiting(self) -> bool:
+        """Whether the client sent more than the line just read: it did not wait for our
+        reply. (aiosmtpd reads commands line by line, so the rest is in the reader.)"""
+        return bool(self._reader._buffer)  # type: ignore[attr-defined]
+
+    async def _refuse_and_close(self, reply: str) -> None:
+        self._reader._buffer.clear()  # type: ignore[attr-defined]  # never read as commands
+        await super().push(reply)
+        if self.transport is not None:
+            self.transport.close()
+
+    def _peer(self) -> object:
+        return self.session.peer if self.session is not None else None
+
+    async def _ehlo_reply(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, replies: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # aiosmtpd leaves this to a hook when there is one
+        if self.rules.credentials is None:
+            replies = [reply for reply in replies if not reply.startswith("250-AUTH")]
+        replies.insert(len(replies) - 1, "250-PIPELINING")  # before the last, "250 HELP"
+        if self._handler_ehlo is not None:
+            replies = await self._handler_ehlo(server, session, envelope, hostname, replies)
+        return replies
+
+    # -- DATA, spooled ---------------------------------------------------------------------
+
+    async def smtp_DATA(self, arg: str | None) -> None:
+        """aiosmtpd 1.4.6's smtp_DATA, reading the body with `receive_data` (spooled to
+        disk past a few MB, bare <LF> refused)."""
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        received = await receive_data(
+            self._reader,
+            self.rules.spool,
+            size_limit=self.data_size_limit,
+            line_limit=self.line_length_limit,
+        )
+        if isinstance(received, DataRefusal):
+            self.envelope = self._create_envelope()  # as aiosmtpd's _set_post_data_state
+            log.warning("smtp_data_refused", reason=received.name, peer=str(self._peer()))
+            if received is DataRefusal.BARE_LF:  # Postfix disconnects too
+                await self._refuse_and_close(received.value)
+            else:
+                await self.push(received.value)
+            return
+        self.envelope.original_content = received
+        self.envelope.content = (
+            received.decode("utf-8", errors="surrogateescape") if self._decode_data else received
+        )
+        status = await self._call_handler_hook("DATA")
+        self.envelope = self._create_envelope()  # as aiosmtpd's _set_post_data_state
+        await self.push("250 OK" if status is MISSING else status)
+
+    # -- AUTH ------------------------------------------------------------------------------
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        if self.rules.credentials is None:
+            await self.push(NO_AUTH)
+            return
+        await super().smtp_AUTH(arg)
+
+    def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
+        # aiosmtpd calls this synchronously from auth_PLAIN/auth_LOGIN; the check itself
+        # (scrypt) runs on a worker thread in `_checked`, which those two await.
+        self._login = auth_data if isinstance(auth_data, LoginPassword) else None
+        return AuthResult(success=False, handled=False)
+
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._checked(await super().auth_PLAIN(_, args))
+
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._checked(await super().auth_LOGIN(_, args))
+
+    async def _checked(self, result: AuthResult) -> AuthResult:
+        login, self._login = self._login, None
+        if login is None or self.rules.credentials is None:
+            return result  # the client gave up or sent something unreadable: answered
+        verify = self.rules.credentials.verify
+        if await asyncio.to_thread(verify, login.login, login.password):
+            log.info("smtp_authenticated", user=login.login.decode("utf-8", "replace"))
+            return AuthResult(success=True, handled=False, auth_data=login)
+        self._auth_failures += 1
+        log.warning("smtp_auth_failed", peer=str(self._peer()), failures=self._auth_failures)
+        if self._auth_failures >= MAX_AUTH_FAILURES:
+            await self._refuse_and_close(AUTH_FAILURES)
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False)
+
+    # -- admission (smtp_admission.py) -----------------------------------------------------
+    # Set by the listener's protocol factory before the connection is made; None: no limits.
+    admission: Admission | None = None
+    _admitted_host: str | None = None
+    _refused = False
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self._original_transport is not None or self.admission is None:
+            super().connection_made(transport)  # after STARTTLS: the same, admitted connection
+            return
+        host = _host(transport.get_extra_info("peername"))
+        refusal = self.admission.admit(host, self.hostname)
+        if refusal is not None:
+            # Answered and closed before aiosmtpd starts anything for it (Postfix: anvil's
+            # "421 4.7.0 Error: too many connections"): a refused flood costs no session.
+            self._refused = True
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(refusal.encode("ascii") + b"\r\n")
+            transport.close()
+            return
+        self._admitted_host = host
+        self._deadline = self.loop.call_later(
+            self.admission.limits.session_seconds, self._session_expired
+        )
+        # DATA takes a place among the transfers under way before its 354 (smtp_DATA is the
+        # protocol rules' own; this wraps it, pipelining check included, from outside).
+        self._smtp_methods["DATA"] = self._with_transfer_place(self._smtp_methods["DATA"])
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return  # nothing of aiosmtpd's was started for it
+        if self._deadline is not None:
+            self._deadline.cancel()
+        if self.admission is not None and self._admitted_host is not None:
+            self.admission.release(self._admitted_host)
+            self._admitted_host = None
+        super().connection_lost(error)
+
+    def _session_expired(self) -> None:
+        """Postfix has no total deadline; this bounds a client that stays just inside the
+        idle timeout forever. A transaction cut short was not answered 250: it is retried."""
+        log.warning("smtp_session_expired", peer=str(self._peer()))
+        if self.transport is not None:
+            assert isinstance(self.transport, asyncio.WriteTransport)
+            self.transport.write(SESSION_EXPIRED.format(hostname=self.hostname).encode() + b"\r\n")
+            self.transport.close()
+
+    def _with_transfer_place(
+        self, data: Callable[[str | None], Awaitable[None]]
+    ) -> Callable[[str | None], Awaitable[None]]:
+        assert self.admission is not None
+        transfers = self.admission.transfers
+
+        async def data_with_place(arg: str | None) -> None:
+            with transfers.place() as admitted:
+                if admitted or self.envelope is None or not self.envelope.rcpt_tos:
+                    await data(arg)  # a DATA out of place is answered by smtp_DATA as before
+                else:
+                    log.warning("smtp_data_deferred_busy", peer=str(self._peer()))
+                    await self.push(TRANSFERS_BUSY)
+
+        return data_with_place
+
+
+def _host(peername: Any) -> str:
+    return str(peername[0]) if isinstance(peername, tuple) and peername else str(peername)
