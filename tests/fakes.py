@@ -114,6 +114,7 @@ class FakeBlobStore:
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
         self.raws: dict[str, str] = {}
+        self.settled: set[str] = set()
 
     async def put(self, data: bytes) -> BlobRef:
         ref = BlobRef(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
@@ -134,6 +135,16 @@ class FakeBlobStore:
         if message_id not in self.raws:
             raise BlobNotFound(message_id)
         return self.blobs[self.raws[message_id]]
+
+    async def settle(self, refs: Sequence[BlobRef]) -> None:
+        self.settled.update(ref.sha256 for ref in refs)
+
+    async def release(self, refs: Sequence[BlobRef], *, message_id: str | None = None) -> None:
+        for ref in refs:
+            if ref.sha256 not in self.settled:
+                self.blobs.pop(ref.sha256, None)
+        if message_id is not None and self.raws.get(message_id) not in self.blobs:
+            self.raws.pop(message_id, None)
 
 
 class FakeThreadIndex:

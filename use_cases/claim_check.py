@@ -29,6 +29,9 @@ class Stored:
     raw: BlobRef | None = None
     text: BlobRef | None = None
     attachments: tuple[Attachment, ...] = ()
+    # One entry per blob written for this mail (what `settle` / `release` take back).
+    refs: tuple[BlobRef, ...] = ()
+    message_id: str | None = None
 
 
 def text_needs_blob(text: str) -> bool:
@@ -36,12 +39,45 @@ def text_needs_blob(text: str) -> bool:
 
 
 async def claim_check(email: InboundEmail, raw: bytes, blobs: BlobStore) -> Stored:
-    raw_ref = await blobs.keep_raw(email.message_id, raw)
-    text_ref = await blobs.put(email.text.encode()) if text_needs_blob(email.text) else None
-    attachments = list(email.attachments)
-    for index, data in enumerate(email.contents[: len(attachments)]):
-        attachments[index] = attachments[index].model_copy(update={"blob": await blobs.put(data)})
-    return Stored(raw=raw_ref, text=text_ref, attachments=tuple(attachments))
+    """Store the raw mail, a long text and every attachment. If any write fails (a full
+    disk) or the caller is cancelled, the blobs this mail wrote are released (removed
+    unless an accepted mail holds them) before the error goes on."""
+    written: list[BlobRef] = []
+
+    async def kept(ref: BlobRef) -> BlobRef:
+        written.append(ref)
+        return ref
+
+    try:
+        raw_ref = await kept(await blobs.keep_raw(email.message_id, raw))
+        text = email.text
+        text_ref = await kept(await blobs.put(text.encode())) if text_needs_blob(text) else None
+        attachments = list(email.attachments)
+        for index, data in enumerate(email.contents[: len(attachments)]):
+            blob = await kept(await blobs.put(data))
+            attachments[index] = attachments[index].model_copy(update={"blob": blob})
+    except BaseException:
+        await blobs.release(written, message_id=email.message_id)
+        raise
+    return Stored(
+        raw=raw_ref,
+        text=text_ref,
+        attachments=tuple(attachments),
+        refs=tuple(written),
+        message_id=email.message_id,
+    )
+
+
+async def settle(stored: Stored | None, blobs: BlobStore | None) -> None:
+    """A hand-off may have reached a thread: its blobs are kept for good."""
+    if stored is not None and blobs is not None and stored.refs:
+        await blobs.settle(stored.refs)
+
+
+async def release(stored: Stored | None, blobs: BlobStore | None) -> None:
+    """No thread got the mail: remove its blobs (those no accepted mail holds)."""
+    if stored is not None and blobs is not None and stored.refs:
+        await blobs.release(stored.refs, message_id=stored.message_id)
 
 
 def payload_size(message: NewMessage) -> int:

@@ -15,6 +15,8 @@ from use_cases.claim_check import (
     Stored,
     claim_check,
     guard_payload,
+    release,
+    settle,
 )
 from use_cases.decision_channel import (
     DECISION_RULE,
@@ -152,37 +154,51 @@ async def ingest_email(
         email = email.model_copy(update={"report": delivery_report(email)})
     stored = await claim_check(email, raw, blobs) if blobs is not None else None
     thread_ids: list[str] = []
-    for mailbox in targets:
-        decided = decisions[mailbox]
-        if decided is not None:
-            key = ThreadKey(
-                mailbox=mailbox,
-                key=decided.thread_id,
-                rule=DECISION_RULE,
-                workflow_id=decided.thread_id,
+    # Until a hand-off may have reached a thread, a failure (a payload too large, a full disk)
+    # leaves nothing behind: the blobs no accepted mail holds are removed. From the first
+    # hand-off on they are kept for good, even if it fails: Temporal may have applied a
+    # signal whose call timed out, and the sender's retry stores the same blobs anyway.
+    reached = False
+    try:
+        for mailbox in targets:
+            decided = decisions[mailbox]
+            if decided is not None:
+                key = ThreadKey(
+                    mailbox=mailbox,
+                    key=decided.thread_id,
+                    rule=DECISION_RULE,
+                    workflow_id=decided.thread_id,
+                )
+            elif threading is None:
+                key = thread_key(email, mailbox=mailbox)
+            else:
+                key = await locate_thread(
+                    email,
+                    mailbox=mailbox,
+                    threading=threading,
+                    now=received_at,
+                    is_open=gateway.is_open,
+                )
+            message = to_new_message(
+                email, key, received_at, mail_class=verdict, stored=stored, digest=digest
             )
-        elif threading is None:
-            key = thread_key(email, mailbox=mailbox)
-        else:
-            key = await locate_thread(
-                email,
-                mailbox=mailbox,
-                threading=threading,
-                now=received_at,
-                is_open=gateway.is_open,
-            )
-        message = to_new_message(
-            email, key, received_at, mail_class=verdict, stored=stored, digest=digest
-        )
-        if threading is not None and threading.secret:
-            address = reply_address(key.workflow_id, threading.secret)
-            message = message.model_copy(update={"reply_address": address})
-        if decided is not None:
-            message = message.model_copy(
-                update={"decided_by": email.from_addr, "decision_request": decided.request}
-            )
-        await gateway.new_message(key, guard_payload(message))
-        if threading is not None:
-            await record_placement(email, key, threading=threading, now=received_at)
-        thread_ids.append(key.workflow_id)
+            if threading is not None and threading.secret:
+                address = reply_address(key.workflow_id, threading.secret)
+                message = message.model_copy(update={"reply_address": address})
+            if decided is not None:
+                message = message.model_copy(
+                    update={"decided_by": email.from_addr, "decision_request": decided.request}
+                )
+            checked = guard_payload(message)
+            if not reached:  # recorded before the signal: no thread holds an unrecorded blob
+                await settle(stored, blobs)
+                reached = True  # from here the signal may reach Temporal, even if a call fails
+            await gateway.new_message(key, checked)
+            if threading is not None:
+                await record_placement(email, key, threading=threading, now=received_at)
+            thread_ids.append(key.workflow_id)
+    except BaseException:
+        if not reached:
+            await release(stored, blobs)
+        raise
     return Ingested(message_id=email.message_id, thread_ids=tuple(thread_ids))

@@ -143,6 +143,25 @@ class BlobStore(Protocol):
         """The raw message last kept under `message_id`; raise BlobNotFound."""
         ...
 
+    async def settle(self, refs: Sequence[BlobRef]) -> None:
+        """A thread now holds these (one entry per `put`/`keep_raw` of the mail): they are
+        never removed. Called once a hand-off may have reached Temporal."""
+        ...
+
+    async def release(self, refs: Sequence[BlobRef], *, message_id: str | None = None) -> None:
+        """The mail that stored these (one entry per `put`/`keep_raw`) was refused before any
+        thread got it: remove each one that no accepted mail holds and no other mail is
+        storing, and the raw pointer of `message_id` if its blob went."""
+        ...
+
+
+class StorageSpace(Protocol):
+    """Free space where mail is kept, against a reserve (Postfix's queue_minfree)."""
+
+    def room_for(self, size: int) -> bool:
+        """Whether a mail of `size` bytes (0: not known yet) may be taken now."""
+        ...
+
 
 class ThreadIndex(Protocol):
     """Durable Message-ID → thread map, so replies find their thread whatever headers the

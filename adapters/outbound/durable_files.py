@@ -32,13 +32,18 @@ def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
 
 def publish(tmp: Path, data: bytes, final: Path, *, durable: bool = True) -> None:
     """Write `data` to `tmp`, then rename it to `final`; durable: both fsynced in order
-    (the bytes before the name that points at them)."""
-    with open(tmp, "wb") as out:
-        out.write(data)
-        if durable:
-            out.flush()
-            os.fsync(out.fileno())
-    os.replace(tmp, final)
+    (the bytes before the name that points at them). On any error (a full disk: ENOSPC at
+    write, flush or fsync) the temporary file is removed, so a failed write leaves nothing."""
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     if durable:
         sync_directory(final.parent)
 

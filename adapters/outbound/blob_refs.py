@@ -1,0 +1,165 @@
+"""Which blobs a thread refers to, and which a mail is storing right now
+(`<data dir>/blob_refs.sqlite`), so refused mail and the sweep never remove a blob that
+some accepted mail holds.
+
+Blobs are content-addressed: one file may belong to a refused mail and to an accepted
+one with the same attachment, in this process or another (the SMTP and IMAP adapters,
+`mailroom replay`). So every `put` first *pins* its blob (a count, with the time of the
+last pin); a mail whose hand-off may have reached Temporal *settles* its blobs (recorded
+for good: the thread may read them any day); a refused mail *releases* its pins, and a
+blob is removed only when, inside one `BEGIN IMMEDIATE` transaction, it is neither
+referenced nor pinned. A `put` pins before it looks for the file, so a removal is
+either before the pin (the put writes the file again) or sees the pin.
+
+A crash between pin and settle leaves a pin: pins older than the grace period are stale
+and dropped by the sweep. Settled references are written with synchronous=FULL: a power
+loss must not forget that a thread holds a blob, or the sweep would remove it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from adapters.outbound.sqlite_connection import SqliteConnection
+
+SCHEMA = """
+PRAGMA synchronous=FULL;
+CREATE TABLE IF NOT EXISTS referenced (
+    sha256 TEXT PRIMARY KEY,
+    since REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pinned (
+    sha256 TEXT PRIMARY KEY,
+    holders INTEGER NOT NULL,
+    since REAL NOT NULL
+) WITHOUT ROWID;
+"""
+# user_version once every blob found at the table's creation was adopted as referenced
+ADOPTED = 1
+
+T = TypeVar("T")
+
+Remove = Callable[[str], object]  # removes a blob's file
+
+
+class BlobReferences:
+    def __init__(self, path: Path, existing: Callable[[], Iterable[str]]) -> None:
+        """`existing` lists the blobs already on disk: the first time the table is made,
+        they are adopted as referenced (written before references were recorded, a thread
+        may hold any of them)."""
+        self.path = path
+        self._existing = existing
+        self._db = SqliteConnection(path, SCHEMA)
+        self._adopted = False
+
+    async def pin(self, sha256: str) -> None:
+        await self._run(lambda db: _pin(db, sha256))
+
+    async def settle(self, shas: Sequence[str]) -> None:
+        await self._run(lambda db: _settle(db, shas))
+
+    async def release(self, shas: Sequence[str], remove: Remove) -> list[str]:
+        """Drop one pin per entry; remove each blob no one holds. Returns those removed."""
+        return await self._run(lambda db: _release(db, shas, remove))
+
+    async def remove_unheld(
+        self, shas: Sequence[str], stale_pins_before: float, remove: Remove
+    ) -> list[str]:
+        """The sweep: drop pins older than `stale_pins_before` (a crashed writer's), then
+        remove each of `shas` no one holds. Returns those removed."""
+        return await self._run(lambda db: _remove_unheld(db, shas, stale_pins_before, remove))
+
+    async def is_referenced(self, sha256: str) -> bool:
+        return await self._run(
+            lambda db: (
+                db.execute("SELECT 1 FROM referenced WHERE sha256 = ?", (sha256,)).fetchone()
+                is not None
+            )
+        )
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def adopted_then(db: sqlite3.Connection) -> T:
+            if not self._adopted:
+                _adopt(db, self._existing)
+                self._adopted = True
+            return fn(db)
+
+        return await self._db.run(adopted_then)
+
+
+def _adopt(db: sqlite3.Connection, existing: Callable[[], Iterable[str]]) -> None:
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        if db.execute("PRAGMA user_version").fetchone()[0] >= ADOPTED:
+            return
+        now = time.time()
+        db.executemany(
+            "INSERT OR IGNORE INTO referenced VALUES (?, ?)", ((sha, now) for sha in existing())
+        )
+        db.execute(f"PRAGMA user_version = {ADOPTED}")
+
+
+def _pin(db: sqlite3.Connection, sha256: str) -> None:
+    with db:
+        db.execute(
+            "INSERT INTO pinned VALUES (?, 1, ?) ON CONFLICT (sha256) "
+            "DO UPDATE SET holders = holders + 1, since = excluded.since",
+            (sha256, time.time()),
+        )
+
+
+def _unpin(db: sqlite3.Connection, shas: Sequence[str]) -> None:
+    db.executemany("UPDATE pinned SET holders = holders - 1 WHERE sha256 = ?", ((s,) for s in shas))
+    db.executemany("DELETE FROM pinned WHERE sha256 = ? AND holders <= 0", ((s,) for s in shas))
+
+
+def _settle(db: sqlite3.Connection, shas: Sequence[str]) -> None:
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        now = time.time()
+        db.executemany("INSERT OR IGNORE INTO referenced VALUES (?, ?)", ((s, now) for s in shas))
+        _unpin(db, shas)
+
+
+def _held(db: sqlite3.Connection, sha256: str) -> bool:
+    return (
+        db.execute(
+            "SELECT 1 FROM referenced WHERE sha256 = ? UNION ALL "
+            "SELECT 1 FROM pinned WHERE sha256 = ?",
+            (sha256, sha256),
+        ).fetchone()
+        is not None
+    )
+
+
+def _release(db: sqlite3.Connection, shas: Sequence[str], remove: Remove) -> list[str]:
+    removed = []
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        _unpin(db, shas)
+        for sha in dict.fromkeys(shas):
+            if not _held(db, sha):
+                remove(sha)
+                removed.append(sha)
+    return removed
+
+
+def _remove_unheld(
+    db: sqlite3.Connection, shas: Sequence[str], stale_pins_before: float, remove: Remove
+) -> list[str]:
+    removed = []
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM pinned WHERE since < ?", (stale_pins_before,))
+        for sha in shas:
+            if not _held(db, sha):
+                remove(sha)
+                removed.append(sha)
+    return removed
