@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from adapters.outbound.thread_index import SqliteThreadIndex
 from orchestrator.flow_settings import flow_config, policy_rules
+from orchestrator.key_file import shared_key
 from orchestrator.settings import Settings, parse_host_port
 from orchestrator.startup_checks import StartupError, check_data_dir, reason
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
@@ -217,13 +216,4 @@ def reply_token_key(settings: Settings) -> bytes:
     (every process of one installation must sign and check tokens with the same key)."""
     if settings.reply_token_secret is not None and settings.reply_token_secret.get_secret_value():
         return settings.reply_token_secret.get_secret_value().encode()
-    path = settings.data_dir / REPLY_TOKEN_KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(path, "x") as out:  # exclusive: two processes starting at once agree
-                os.fchmod(out.fileno(), 0o600)
-                out.write(secrets.token_hex(32))
-        except FileExistsError:
-            pass
-    return path.read_text().strip().encode()
+    return shared_key(settings.data_dir / REPLY_TOKEN_KEY_FILE)  # made atomically

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from temporalio.service import RPCError
 from orchestrator import bootstrap as wiring_module
 from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
+from orchestrator.cli_output import visible
 from orchestrator.cli_threads import (
     cmd_complete,
     cmd_decide,
@@ -34,10 +36,13 @@ from orchestrator.runner import run_async
 from orchestrator.send import SendFailed
 from orchestrator.services import check_imap, run_parts
 from orchestrator.settings import Settings, SettingsError, load_settings, masked
+from orchestrator.settings_checks import MASK, secret_values
 from orchestrator.startup_checks import check_data_dir, check_listen_address
 from orchestrator.temporal_server import ServerError
 from use_cases.models import ThreadStatus
 from use_cases.ports import HandoffFailed, NothingToDecide, ThreadNotFound
+
+PRIVATE_UMASK = 0o077
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-v",
         "--verbose",
         action="store_true",
-        help="say on stderr which running instance this command talks to",
+        help="say on stderr which running instance this command talks to, and print the "
+        "whole traceback of an unexpected error",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("up", help="run everything: embedded Temporal server, worker, SMTP")
@@ -112,7 +118,11 @@ def positive_int(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Everything this process and the server it starts create (the data directory, mail,
+    # temporal.db with every reply token) is private to the operator: dirs 0700, files 0600.
+    os.umask(PRIVATE_UMASK)
     args = build_parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = load_settings()
         configure_logging(settings.log_level)
@@ -131,17 +141,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         NothingToDecide,
         SendFailed,
     ) as exc:
-        print(f"mailroom: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return failed(str(exc), settings)
     except RPCError as exc:
-        print(
-            f"mailroom: Temporal answered {exc.status.name}: {exc.message} "
+        return failed(
+            f"Temporal answered {exc.status.name}: {exc.message} "
             "(is a worker running? `mailroom up` runs one)",
-            file=sys.stderr,
+            settings,
         )
-        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the top level: one line, the whole traceback with -v
+        if args.verbose:
+            print(redacted(traceback.format_exc(), settings), file=sys.stderr, end="")
+        hint = "" if args.verbose else " (mailroom -v … prints the traceback)"
+        return failed(f"unexpected {type(exc).__name__}: {exc}{hint}", settings)
+
+
+def failed(message: str, settings: Settings | None) -> int:
+    """Print `message` as the one line of a failure: whitespace runs joined, control
+    characters escaped, no secret of the settings, and return the exit code."""
+    line = visible(redacted(" ".join(message.split()), settings))
+    print(f"mailroom: {line}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def redacted(text: str, settings: Settings | None) -> str:
+    for secret in secret_values(settings) if settings is not None else []:
+        text = text.replace(secret, MASK)
+    return text
 
 
 def with_running_instance(settings: Settings, *, verbose: bool, smtp_client: bool) -> Settings:
@@ -217,8 +244,8 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps({**shown, "instance": recorded}, indent=2))
     else:
         for name, value in shown.items():
-            print(f"{name}={value}")
-        print(f"instance={where(settings, instance)}")
+            print(f"{name}={visible(value)}")
+        print(f"instance={visible(where(settings, instance))}")
     return 0
 
 

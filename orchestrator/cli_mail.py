@@ -9,6 +9,7 @@ from typing import Any
 
 from orchestrator import bootstrap as wiring_module
 from orchestrator.cli_errors import EXIT_ERROR, CliError
+from orchestrator.cli_output import visible
 from orchestrator.replay import mailboxes_for, replay
 from orchestrator.runner import run_async
 from orchestrator.send import SendFailed, send_file
@@ -32,9 +33,9 @@ def cmd_send(settings: Settings, args: argparse.Namespace) -> int:
         if not path.is_file():
             raise CliError(f"{path}: no such file")
         try:
-            print(send_file(path, host=host, port=port, to=args.to, sender=args.sender))
+            print(visible(send_file(path, host=host, port=port, to=args.to, sender=args.sender)))
         except SendFailed as exc:
-            print(f"mailroom: {exc}", file=sys.stderr)
+            print(f"mailroom: {visible(exc)}", file=sys.stderr)
             failures += 1
     return EXIT_ERROR if failures else 0
 
@@ -69,8 +70,8 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
     summary = run_async(go)
     for rejection in summary.rejected:
-        print(f"rejected {rejection}", file=sys.stderr)
-    print(summary.line())
+        print(f"rejected {visible(rejection)}", file=sys.stderr)
+    print(visible(summary.line()))
     return 0
 
 
@@ -108,5 +109,5 @@ def cmd_reprocess(settings: Settings, args: argparse.Namespace) -> int:
         )
 
     ingested = run_async(go)
-    print(f"{ingested.message_id}: reprocessed into {', '.join(ingested.thread_ids)}")
+    print(f"{visible(ingested.message_id)}: reprocessed into {', '.join(ingested.thread_ids)}")
     return 0

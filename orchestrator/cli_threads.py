@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.bootstrap import bootstrap, connect, gateway
+from orchestrator.cli_output import visible
 from orchestrator.runner import run_async
 from orchestrator.settings import Settings
 from use_cases.flows import ApprovalDecision
@@ -53,8 +54,8 @@ def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     for view in views:
         print(
-            f"{view.thread_id}  {view.status.value:<9} {view.message_count:>4} msgs  "
-            f"{view.subject[:60]}"
+            f"{visible(view.thread_id)}  {view.status.value:<9} {view.message_count:>4} msgs  "
+            f"{visible(view.subject[:60])}"
         )
     print(counted(len(views), "thread"), file=sys.stderr)
     return 0
@@ -76,24 +77,29 @@ def cmd_thread(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps(view, indent=2))
         return 0
     print(
-        f"thread   {state.thread_id}\nstatus   {state.status.value}\nmailbox  {state.mailbox}\n"
-        f"subject  {state.subject}\npeople   {', '.join(state.participants)}\n"
-        f"flow     {state.flow or '-'} / {state.stage or '-'}"
+        f"thread   {visible(state.thread_id)}\nstatus   {state.status.value}\n"
+        f"mailbox  {visible(state.mailbox)}\nsubject  {visible(state.subject)}\n"
+        f"people   {visible(', '.join(state.participants))}\n"
+        f"flow     {visible(state.flow or '-')} / {visible(state.stage or '-')}"
         f"{'  (waiting for approval)' if state.pending_approval else ''}"
-        f"{'  PO ' + state.po_number if state.po_number else ''}"
+        f"{'  PO ' + visible(state.po_number) if state.po_number else ''}"
     )
     for change in state.history:
-        print(f"  {change.at:%Y-%m-%d %H:%M:%S}  stage {change.stage}  {change.note}")
+        print(
+            f"  {change.at:%Y-%m-%d %H:%M:%S}  stage {visible(change.stage)}  "
+            f"{visible(change.note)}"
+        )
     for message in state.messages:
         print(
-            f"  {message.received_at:%Y-%m-%d %H:%M}  {message.from_addr}  {message.message_id}"
+            f"  {message.received_at:%Y-%m-%d %H:%M}  {visible(message.from_addr)}  "
+            f"{visible(message.message_id)}"
             f"  [{message.thread_rule}]{'  (automatic)' if message.automatic else ''}"
         )
     for refused in state.refused_decisions:
         verb = "approve" if refused.approved else "reject"
         print(
-            f"  {refused.at:%Y-%m-%d %H:%M}  refused emailed {verb} from {refused.from_addr}"
-            f"  {refused.message_id}: {refused.why}"
+            f"  {refused.at:%Y-%m-%d %H:%M}  refused emailed {verb} from "
+            f"{visible(refused.from_addr)}  {visible(refused.message_id)}: {visible(refused.why)}"
         )
     return 0
 
@@ -104,7 +110,7 @@ def cmd_complete(settings: Settings, args: argparse.Namespace) -> int:
         await gateway.complete(args.thread_id, CompleteRequest(reason=args.reason))
 
     run_async(go)
-    print(f"{args.thread_id}: completion requested")
+    print(f"{visible(args.thread_id)}: completion requested")
     return 0
 
 
@@ -119,7 +125,7 @@ def cmd_decide(approved: bool) -> Callable[[Settings, argparse.Namespace], int]:
             await gateway.decide(args.thread_id, decision)
 
         run_async(go)
-        print(f"{args.thread_id}: {'approval' if approved else 'rejection'} sent")
+        print(f"{visible(args.thread_id)}: {'approval' if approved else 'rejection'} sent")
         return 0
 
     return decide
@@ -133,8 +139,8 @@ def cmd_pos(settings: Settings, args: argparse.Namespace) -> int:
     for order in orders:
         items = ", ".join(f"{i.quantity} x {i.description}" for i in order.items)
         print(
-            f"{order.po_number}  {order.created_at:%Y-%m-%d}  {order.requester}  "
-            f"{order.total if order.total is not None else '-'}  {items}"
+            f"{visible(order.po_number)}  {order.created_at:%Y-%m-%d}  {visible(order.requester)}"
+            f"  {order.total if order.total is not None else '-'}  {visible(items)}"
         )
     print(counted(len(orders), "purchase order"), file=sys.stderr)
     return 0
@@ -146,7 +152,10 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
         return 0
     for entry in entries:
-        print(f"{entry.sent_at:%Y-%m-%d %H:%M:%S}  to {', '.join(entry.to)}  {entry.subject}")
+        print(
+            f"{entry.sent_at:%Y-%m-%d %H:%M:%S}  to {visible(', '.join(entry.to))}  "
+            f"{visible(entry.subject)}"
+        )
     print(f"{counted(len(entries), 'mail')} in {settings.data_dir / 'outbox'}", file=sys.stderr)
     return 0
 

@@ -52,7 +52,7 @@ def announce(part: str, where: str) -> None:
     print(f"{part:<10} {where}", flush=True)
 
 
-async def start_server(wiring: Wiring, stack: AsyncExitStack) -> None:
+async def start_server(wiring: Wiring, stack: AsyncExitStack) -> EmbeddedTemporal:
     server = EmbeddedTemporal(wiring.settings)
     await server.start()
     stack.push_async_callback(server.stop)  # runs last: callbacks unwind in reverse
@@ -62,6 +62,7 @@ async def start_server(wiring: Wiring, stack: AsyncExitStack) -> None:
         f"{s.temporal_target} (web UI http://127.0.0.1:{s.temporal_ui_port}, "
         f"db {s.data_dir / 'temporal.db'})",
     )
+    return server
 
 
 def freeze_startup_heap() -> None:
@@ -202,15 +203,29 @@ async def check_imap(wiring: Wiring) -> list[SourceReport]:
     )
 
 
+async def until_stopped(stop: asyncio.Event, server: EmbeddedTemporal | None) -> None:
+    """Until SIGINT/SIGTERM; raises ServerError first if the embedded server dies."""
+    waits = [asyncio.create_task(stop.wait(), name="stop requested")]
+    if server is not None:
+        waits.append(asyncio.create_task(server.watch(), name="temporal server"))
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        task.result()  # the server's ServerError, if it died
+
+
 async def run_parts(wiring: Wiring, parts: set[str], *, record: bool = False) -> None:
     """Start the named parts, wait for SIGINT/SIGTERM, stop them in reverse order:
     the adapter stops accepting, the worker drains, the server goes last. With `record`,
     where they serve is written to the data directory while they run (the CLI reads it)."""
     stop = stop_requested()
+    server = None
     async with AsyncExitStack() as stack:
         stack.push_async_callback(close_stores, wiring)  # runs last
         if "server" in parts:
-            await start_server(wiring, stack)
+            server = await start_server(wiring, stack)
         if parts & {"worker", "smtp", "imap"}:
             # The adapters alone connect lazily: SMTP answers 451 and IMAP backs off until
             # Temporal is up.
@@ -228,6 +243,6 @@ async def run_parts(wiring: Wiring, parts: set[str], *, record: bool = False) ->
             record_instance(wiring.settings, parts)
             stack.callback(forget_instance, wiring.settings)  # first thing on stopping
         log.info("mailroom_ready", parts=sorted(parts))
-        await stop.wait()
+        await until_stopped(stop, server)
         log.info("mailroom_stopping")
     log.info("mailroom_stopped")

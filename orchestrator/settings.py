@@ -16,7 +16,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from adapters.inbound.imap_source import SourceError, masked_url, parse_source
+from adapters.inbound.imap_source import SourceError, masked_url, parse_source, split_sources
+from orchestrator import settings_checks
 from use_cases.mailboxes import Mailboxes
 
 ENV_PREFIX = "MAILROOM_"
@@ -118,7 +119,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return [part.strip().lower() for part in value.split(",") if part.strip()]
+            return [part.lower() for part in settings_checks.split_list(value)]
         return value
 
     @field_validator("outbound_smtp")
@@ -131,8 +132,8 @@ class Settings(BaseSettings):
     @field_validator("imap_sources", mode="before")
     @classmethod
     def _split_sources(cls, value: Any) -> Any:
-        if isinstance(value, str):  # a password with a comma must be written %2C
-            return [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, str):  # split before each scheme: a password may hold a comma
+            return split_sources(value)
         return value
 
     @field_validator("imap_sources")
@@ -181,6 +182,22 @@ class Settings(BaseSettings):
                 )
         return self
 
+    @field_validator("reply_token_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        weak = settings_checks.weak_secret(value.get_secret_value()) if value else None
+        if weak:
+            raise ValueError(weak)
+        return value
+
+    @model_validator(mode="after")
+    def _positive_durations(self) -> Settings:
+        # every timedelta field, those added later included
+        wrong = settings_checks.non_positive_duration(self)
+        if wrong:
+            raise ValueError(wrong)
+        return self
+
     @model_validator(mode="after")
     def _agent_needs_a_model(self) -> Settings:
         if self.agent_url and not self.agent_model:
@@ -218,16 +235,31 @@ def parse_host_port(value: str) -> tuple[str, int]:
 
 
 def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment, mailroom.toml and `overrides`; a MAILROOM_*
+    variable that no setting reads is an error (a misspelling would otherwise be ignored)."""
+    unknown = settings_checks.unknown_variable(os.environ, ENV_PREFIX, known_variables())
+    if unknown:
+        raise SettingsError(unknown)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(describe_error(exc)) from None
 
 
+def known_variables() -> set[str]:
+    """Every MAILROOM_* name a setting reads, derived from the fields (new ones count)."""
+    return {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields} | {CONFIG_FILE_ENV}
+
+
 def describe_error(exc: ValidationError) -> str:
+    """The first error in one line naming its variable; messages never echo the input."""
     error = exc.errors()[0]
     field = str(error["loc"][0]) if error["loc"] else ""
     message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":  # a key in mailroom.toml that no setting reads
+        config = os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE)
+        hint = settings_checks.did_you_mean(field, Settings.model_fields)
+        return f"{config}: {field!r} is no setting{hint}; see docs/configuration.md"
     if not field and ":" in message:
         field, message = (part.strip() for part in message.split(":", 1))
     name = f"{ENV_PREFIX}{field.upper()}" if field else "settings"
@@ -241,6 +273,8 @@ def masked(settings: Settings) -> dict[str, str]:
     for field, value in settings:
         if field == "imap_sources":
             value = [masked_url(url) for url in value]
+        elif field == "agent_url" and value:
+            value = settings_checks.masked_url(value)
         shown[f"{ENV_PREFIX}{field.upper()}"] = _shown(value)
     return shown
 

@@ -6,9 +6,18 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import stat
 from pathlib import Path
 
+import structlog
+
 from orchestrator.cli_errors import CliError
+
+log = structlog.get_logger()
+
+PRIVATE_DIR = 0o700
+# Files only mailroom makes: a directory holding one of them (or nothing) is mailroom's own.
+STATE_MARKERS = frozenset({"temporal.db", "reply-token.key", "instance.json", "blobs"})
 
 
 class StartupError(CliError):
@@ -21,15 +30,41 @@ def check_data_dir(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise StartupError(f"{setting}: {path} is a file, not a directory")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     except OSError as exc:
         raise StartupError(f"{setting}: cannot create {path}: {reason(exc)}") from None
+    keep_private(path)
     probe = path / f".write-probe-{os.getpid()}"
     try:
         os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         probe.unlink()
     except OSError as exc:
         raise StartupError(f"{setting}: cannot write in {path}: {reason(exc)}") from None
+
+
+def keep_private(path: Path) -> None:
+    """The data directory holds every mail and, in temporal.db, every reply token: nobody
+    else may read it. A directory that is empty or holds mailroom's state is
+    tightened to 0700; any other (a directory the operator shares, /srv, a home) is left as
+    it is, with a warning, because changing its mode could break what else lives there."""
+    try:
+        mode = path.stat().st_mode
+        if not mode & 0o077:
+            return
+        names = {entry.name for entry in path.iterdir()}
+        ours = path.stat().st_uid == os.geteuid() and not mode & stat.S_ISVTX
+        if ours and (not names or names & STATE_MARKERS):
+            path.chmod(PRIVATE_DIR)
+            log.warning("data_dir_tightened", path=str(path), was=oct(stat.S_IMODE(mode)))
+            return
+    except OSError:
+        return  # unreadable: the write probe that follows says why in one line
+    log.warning(
+        "data_dir_readable_by_others",
+        path=str(path),
+        mode=oct(stat.S_IMODE(mode)),
+        fix=f"chmod 700 {path}",
+    )
 
 
 def check_listen_address(host: str, port: int, *, setting: str) -> None:

@@ -11,6 +11,7 @@ import socket
 import sys
 import sysconfig
 from pathlib import Path
+from typing import NoReturn
 
 import structlog
 from temporalio.client import Client
@@ -112,7 +113,7 @@ class EmbeddedTemporal:
                     f"port {port} is in use (is mailroom already running?): "
                     f"set MAILROOM_{name} to a free port"
                 )
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(self.log_path, "ab") as server_log:  # noqa: ASYNC230 (a local file, once)
             self.process = await asyncio.create_subprocess_exec(
                 *self.command(),
@@ -149,6 +150,21 @@ class EmbeddedTemporal:
         await self.stop()
         raise ServerError(
             f"temporal server did not start in {STARTUP_TIMEOUT_SECONDS:.0f}s; see {self.log_path}"
+        )
+
+    async def watch(self) -> NoReturn:
+        """Returns only by raising, once the server has exited while it should serve: the
+        parts on top of it would go on without a server, and a supervisor watching this
+        process would never restart it. Cancelled when mailroom stops on its own."""
+        process = self.process
+        if process is None:
+            raise ServerError("the embedded Temporal server was never started")
+        code = await process.wait()
+        log.error("temporal_server_exited", pid=process.pid, code=code, log=str(self.log_path))
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        raise ServerError(
+            f"the embedded Temporal server (pid {process.pid}) {how}; mailroom stops so that "
+            f"its supervisor can start it again (see {self.log_path})"
         )
 
     async def stop(self) -> None:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from dataclasses import dataclass
 from datetime import date
@@ -85,6 +86,16 @@ def parse_source(url: str) -> ImapSource:
         raise SourceError(f"{masked_url(url)}: scheme must be imap:// or imaps://")
     if not parts.hostname:
         raise SourceError(f"{masked_url(url)}: no host")
+    if "@" not in parts.netloc:  # no user name, or one cut short by an unencoded / # ?
+        raise SourceError(
+            f"{masked_url(url)}: no user name (write / # ? in a user name or password "
+            "percent-encoded: %2F %23 %3F)"
+        )
+    if parts.fragment or "@" in parts.path:
+        raise SourceError(
+            f"{masked_url(url)}: write / # ? in the user name or password percent-encoded "
+            "(%2F %23 %3F)"
+        )
     params = _params(parts.query, url)
     tls = _tls(parts.scheme, params.get("tls"), url)
     try:
@@ -196,14 +207,44 @@ def _check_auth(source: ImapSource, url: str) -> None:
         raise SourceError(f"{masked_url(url)}: auth must be password or xoauth2")
 
 
+def split_sources(value: str) -> list[str]:
+    """A comma-separated list of source URLs, split only before `imap://` / `imaps://`, so a
+    password holding a comma stays in its URL (and out of an error message about a piece)."""
+    return [part.strip().rstrip(",").strip() for part in SOURCE_START.split(value) if part.strip()]
+
+
+SOURCE_START = re.compile(r",\s*(?=imaps?://)", re.IGNORECASE)
+MASK = "********"
+
+
 def masked_url(url: str) -> str:
-    """The URL with its password replaced, for logs and `mailroom config`."""
-    try:
-        parts = urlsplit(url.strip())
+    """The URL with its password replaced, for logs, errors and `mailroom config`.
+
+    A password written without percent-encoding (`/ # ? @`) moves the URL's seams: what
+    urlsplit takes for the path, query or fragment then holds part of it. Such a URL is
+    shown masked up to its last `@`, which hides more than the password but never less."""
+    text = url.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return "<IMAP source URL without imap:// or imaps://>"
+    if _parses_cleanly(text):
+        parts = urlsplit(text)
         if parts.password is None:
-            return url.strip()
+            return text
         user = quote(unquote(parts.username or ""), safe="")
         host = parts.netloc.rpartition("@")[2]
-        return urlunsplit(parts._replace(netloc=f"{user}:********@{host}"))
+        return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+    _, at, after = rest.rpartition("@")
+    return f"{scheme}://{MASK}@{after}" if at else f"{scheme}://{MASK}"
+
+
+def _parses_cleanly(url: str) -> bool:
+    """The URL's parts are where they look to be: a port of digits, no fragment, no `@` in
+    the path, only known query parameters."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number)
     except ValueError:
-        return "<unparseable IMAP source URL>"
+        return False
+    keys = {key for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    return not parts.fragment and "@" not in parts.path and keys <= KNOWN_PARAMS

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -35,6 +36,19 @@ HANDOFF_FAILED = "451 4.3.0 Temporary failure handing the message to its thread,
 OVERLOADED = "451 4.3.2 Too many messages in flight, try again later"
 BACKLOGGED = "451 4.3.2 Mail accepted earlier is still waiting to be processed, try again later"
 ACCEPTED = "250 2.0.0 OK: queued as {message_id}"
+# The Message-ID in ACCEPTED comes from the mail: a reply line is printable US-ASCII and at
+# most 512 octets (RFC 5321 §4.1.1, §4.5.3.1.5), so anything else is replaced and it is cut.
+REPLY_ID_CHARS = 200
+NOT_IN_REPLY = re.compile(r"[^\x21-\x7e]")
+
+
+def reply_safe(message_id: str) -> str:
+    """The Message-ID as it may appear in our reply: no control character, space or
+    non-ASCII (each shown as `?`), at most REPLY_ID_CHARS long."""
+    shown = NOT_IN_REPLY.sub("?", message_id)
+    return shown if len(shown) <= REPLY_ID_CHARS else shown[: REPLY_ID_CHARS - 3] + "..."
+
+
 # RFC 5321 §4.5.3.1.8 (at least 100 must be accepted) and §4.5.3.1.10: beyond our bounds
 # (RecipientLimits), 452 defers the rest; the client sends them in another transaction.
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
@@ -254,7 +268,7 @@ class SmtpInboundHandler:
             self.in_flight -= 1
         for thread_id in ingested.thread_ids:
             log.info("email_accepted", thread_id=thread_id, size=len(raw), peer=peer)
-        return ACCEPTED.format(message_id=ingested.message_id)
+        return ACCEPTED.format(message_id=reply_safe(ingested.message_id))
 
 
 def _host(session: Session) -> str:

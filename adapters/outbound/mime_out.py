@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from email import policy
 from email.headerregistry import BaseHeader, HeaderRegistry
@@ -35,25 +36,35 @@ class CachedHeaderRegistry(HeaderRegistry):
 
 
 POLICY = policy.default.clone(header_factory=CachedHeaderRegistry())
+ALWAYS_WRITTEN = frozenset({"Message-ID", "Date", "From", "To", "Subject", SENT_AT_HEADER})
+# C0 controls (CR and LF included), DEL, C1 controls and lone surrogates: text taken from
+# mail (a subject, a name) must neither add a header line nor reach a reader's terminal.
+UNSAFE_IN_HEADER = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]+")
+
+
+def header_safe(text: str) -> str:
+    """`text` fit for one header line: every run of unsafe characters becomes one space."""
+    return UNSAFE_IN_HEADER.sub(" ", text)
 
 
 def to_mime(
     mail: OutboundEmail, *, sent_at: datetime, mime_policy: EmailPolicy[EmailMessage] = POLICY
 ) -> EmailMessage:
     msg = EmailMessage(policy=mime_policy)
-    msg["Message-ID"] = mail.message_id
-    msg["Date"] = format_datetime(sent_at)
-    msg["From"] = mail.from_addr
-    msg["To"] = ", ".join(mail.to)
-    msg["Subject"] = mail.subject
-    if mail.reply_to:
-        msg["Reply-To"] = mail.reply_to
-    if mail.in_reply_to:
-        msg["In-Reply-To"] = mail.in_reply_to
-    if mail.references:
-        msg["References"] = " ".join(mail.references)
-    for name, value in mail.headers.items():
-        msg[name] = value
-    msg[SENT_AT_HEADER] = sent_at.isoformat()
+    headers = [
+        ("Message-ID", mail.message_id),
+        ("Date", format_datetime(sent_at)),
+        ("From", mail.from_addr),
+        ("To", ", ".join(mail.to)),
+        ("Subject", mail.subject),
+        ("Reply-To", mail.reply_to),
+        ("In-Reply-To", mail.in_reply_to),
+        ("References", " ".join(mail.references)),
+        *mail.headers.items(),
+        (SENT_AT_HEADER, sent_at.isoformat()),
+    ]
+    for name, value in headers:
+        if value or name in ALWAYS_WRITTEN:
+            msg[header_safe(name)] = header_safe(value or "")
     msg.set_content(mail.text)
     return msg

@@ -95,7 +95,7 @@ class Deployment:
             "MAILROOM_TEMPORAL_ADDRESS": self.settings.temporal_target,
             "MAILROOM_TASK_QUEUE": self.task_queue,
             "MAILROOM_SMTP_PORT": str(self.smtp_port),
-            "MAILROOM_REPLY_TOKEN_SECRET": f"secret-{tag}",
+            "MAILROOM_REPLY_TOKEN_SECRET": f"fault-tests-reply-token-secret-{tag}",  # >= 32 bytes
             # A tighter bound and hold than the defaults, so the worker-killed test sees
             # deferrals soon (the MTAs' SMTP timeout is 30 s).
             "MAILROOM_MAX_BACKLOG_SECONDS": "2",
