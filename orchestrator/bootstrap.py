@@ -80,7 +80,7 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
         sender = SmtpRelaySender(host, port, SentLog(settings.data_dir / "sent.sqlite"))
     wiring = Wiring(
         settings=settings,
-        mailboxes=Mailboxes(settings.domains, settings.mailboxes),
+        mailboxes=Mailboxes(settings.domains, settings.mailboxes, settings.postmaster),
         outbox=outbox,
         sender=sender,
         parse=ParsePool(workers=settings.parse_workers, cpu_seconds=settings.parse_cpu_seconds),
@@ -91,7 +91,7 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
             index=SqliteThreadIndex(settings.data_dir / "threads.sqlite"),
             secret=reply_token_key(settings),
             subject_window=settings.subject_window,
-            mailboxes=Mailboxes(settings.domains, settings.mailboxes),
+            mailboxes=Mailboxes(settings.domains, settings.mailboxes, settings.postmaster),
         ),
         auto_replies=SqliteAutoReplyLog(settings.data_dir / "auto_replies.sqlite"),
         authenticate=TrustedAuthenticationResults(settings.trusted_authserv_id)

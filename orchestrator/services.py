@@ -16,6 +16,16 @@ from adapters.inbound.imap_check import SourceReport, check_source
 from adapters.inbound.imap_checkpoint import SqliteCheckpointStore
 from adapters.inbound.imap_source import parse_source
 from adapters.inbound.smtp import SmtpInboundHandler
+from adapters.inbound.smtp_admission import (
+    Admission,
+    AdmissionLimits,
+    ClientRate,
+    RecipientLimits,
+    connection_cap,
+    parse_networks,
+    raise_descriptor_limit,
+    throttle_accept_errors,
+)
 from adapters.inbound.smtp_listener import serve_smtp
 from adapters.outbound.temporal_backlog import HandoffBacklog
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
@@ -28,6 +38,7 @@ from orchestrator.bootstrap import (
     thread_worker,
 )
 from orchestrator.instance import forget_instance, record_instance
+from orchestrator.settings import Settings
 from orchestrator.startup_checks import StartupError, bind_error
 from orchestrator.temporal_server import EmbeddedTemporal
 from use_cases.ingest import ingest_email
@@ -124,16 +135,24 @@ async def start_smtp(
         )
 
     s = wiring.settings
+    admission, recipients, thread_rate = front_door(s)
     handler = SmtpInboundHandler(
         wiring.mailboxes,
         ingest,
         max_in_flight=s.max_in_flight,
         backlog=backlog,
         backlog_hold_seconds=s.backlog_hold_seconds,
+        recipient_limits=recipients,
+        thread_rate=thread_rate,
     )
     try:
         listener = await serve_smtp(
-            handler, host=s.smtp_host, port=s.smtp_port, max_message_bytes=s.max_message_bytes
+            handler,
+            host=s.smtp_host,
+            port=s.smtp_port,
+            max_message_bytes=s.max_message_bytes,
+            admission=admission,
+            timeout=s.smtp_timeout.total_seconds(),
         )
     except OSError as exc:  # taken since the start-up check: the other parts stop in order
         message = bind_error(s.smtp_host, s.smtp_port, exc)
@@ -141,6 +160,40 @@ async def start_smtp(
     stack.push_async_callback(listener.stop)
     accepting = ", ".join(sorted(s.mailboxes)) or "any mailbox @" + ",".join(s.domains)
     announce("smtp", f"{s.smtp_host}:{s.smtp_port} accepting {accepting}")
+    if not s.mailboxes:
+        log.warning(
+            "smtp_accepting_any_local_part",
+            domains=s.domains,
+            hint="list them in MAILROOM_MAILBOXES (MAILROOM_REQUIRE_MAILBOXES=true enforces it)",
+        )
+
+
+def front_door(s: Settings) -> tuple[Admission, RecipientLimits, ClientRate]:
+    """The SMTP listener's limits from the settings. The soft descriptor limit is raised
+    first, and the connection cap kept well below it (smtp_admission.connection_cap)."""
+    descriptors = raise_descriptor_limit()
+    cap = connection_cap(s.smtp_max_connections, descriptors)
+    if cap < s.smtp_max_connections:
+        log.warning(
+            "smtp_connections_capped",
+            configured=s.smtp_max_connections,
+            cap=cap,
+            descriptor_limit=descriptors,
+        )
+    limits = AdmissionLimits(
+        max_connections=cap,
+        max_per_client=s.smtp_max_connections_per_client,
+        max_data_transfers=s.smtp_max_data_transfers,
+        session_seconds=s.smtp_session_limit.total_seconds(),
+        exempt=parse_networks(s.smtp_client_limit_exceptions),
+    )
+    throttle_accept_errors(asyncio.get_running_loop())
+    recipients = RecipientLimits(
+        per_mail=s.smtp_max_recipients,
+        mailboxes_per_mail=s.smtp_max_mailboxes_per_mail,
+        per_connection=s.smtp_max_recipients_per_connection,
+    )
+    return Admission(limits), recipients, ClientRate(s.smtp_threads_per_client_per_minute, limits)
 
 
 def imap_checkpoints(wiring: Wiring) -> SqliteCheckpointStore:

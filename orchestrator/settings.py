@@ -17,8 +17,9 @@ from pydantic_settings import (
 )
 
 from adapters.inbound.imap_source import SourceError, masked_url, parse_source, split_sources
+from adapters.inbound.smtp_admission import parse_networks
 from orchestrator import settings_checks
-from use_cases.mailboxes import Mailboxes
+from use_cases.mailboxes import Mailboxes, valid_local_part
 
 ENV_PREFIX = "MAILROOM_"
 CONFIG_FILE_ENV = "MAILROOM_CONFIG"
@@ -66,6 +67,21 @@ class Settings(BaseSettings):
     # CPU time one mail may take to parse in a worker before it is parsed again more
     # cheaply (HTML stripped of its tags, then the header only), with a defect.
     parse_cpu_seconds: Annotated[float, Field(gt=0, le=300)] = 2.0
+    # The SMTP front door, Postfix-like (adapters/inbound/smtp_admission.py, docs/front-door.md)
+    smtp_max_connections: Annotated[int, Field(gt=0)] = 1000
+    smtp_max_connections_per_client: Annotated[int, Field(gt=0)] = 50
+    # clients exempt from the per-client limits, as Postfix's $mynetworks (a local MTA)
+    smtp_client_limit_exceptions: CommaList = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
+    smtp_max_data_transfers: Annotated[int, Field(gt=0)] = 100
+    smtp_timeout: timedelta = timedelta(seconds=300)
+    smtp_session_limit: timedelta = timedelta(minutes=30)
+    # RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted
+    smtp_max_recipients: Annotated[int, Field(ge=100)] = 1000
+    smtp_max_mailboxes_per_mail: Annotated[int, Field(gt=0)] = 10
+    smtp_max_recipients_per_connection: Annotated[int, Field(gt=0)] = 10_000
+    smtp_threads_per_client_per_minute: Annotated[int, Field(ge=0)] = 100
+    require_mailboxes: bool = False
+    postmaster: str = ""
     messages_per_run: Annotated[int, Field(ge=10)] = 500
     log_level: str = "info"
     # flows (procurement, support)
@@ -114,7 +130,13 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
     @field_validator(
-        "domains", "mailboxes", "approvers", "blocked_words", "blocked_suppliers", mode="before"
+        "domains",
+        "mailboxes",
+        "approvers",
+        "blocked_words",
+        "blocked_suppliers",
+        "smtp_client_limit_exceptions",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
@@ -169,6 +191,24 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"mailboxes: {mailbox!r} is not an address at one of {self.domains}"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _front_door(self) -> Settings:
+        for mailbox in self.mailboxes:
+            if not valid_local_part(mailbox.rpartition("@")[0]):
+                raise ValueError(
+                    f"mailboxes: {mailbox!r}: the local part is not an RFC 5321 dot-atom"
+                )
+        if self.require_mailboxes and not self.mailboxes:
+            raise ValueError("mailboxes: required (MAILROOM_REQUIRE_MAILBOXES is true)")
+        postmaster = self.postmaster.strip().lower()
+        if postmaster and Mailboxes(self.domains, (), postmaster).resolve(postmaster) != postmaster:
+            raise ValueError(f"postmaster: {self.postmaster!r} is not an address at one of ours")
+        try:
+            parse_networks(self.smtp_client_limit_exceptions)
+        except ValueError as exc:
+            raise ValueError(f"smtp_client_limit_exceptions: {exc}") from None
         return self
 
     @model_validator(mode="after")

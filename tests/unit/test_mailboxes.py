@@ -18,3 +18,57 @@ def test_only_listed_mailboxes_and_their_subaddresses_when_listed() -> None:
     assert boxes.resolve_all(["support@mailroom.local", "SUPPORT@mailroom.local", "x@y"]) == [
         "support@mailroom.local"
     ]
+
+
+def test_local_parts_outside_rfc_5321_dot_atom_are_not_mailboxes() -> None:
+    """A local part becomes a thread's name and the From: of our mail: paths, quoted
+    strings, routing tricks and empty atoms are refused, not turned into mailboxes."""
+    boxes = Mailboxes(["mailroom.local"])
+    for hostile in (
+        "../../etc@mailroom.local",
+        "a/b@mailroom.local",
+        '"user@evil.com"@mailroom.local',
+        '"sales"@mailroom.local',
+        "user%evil.com@mailroom.local",
+        "evil.com!user@mailroom.local",
+        ".sales@mailroom.local",
+        "sales.@mailroom.local",
+        "sa..les@mailroom.local",
+        "sa les@mailroom.local",
+        "+tag@mailroom.local",
+        "sales.+tag@mailroom.local",
+        "ventes\u00e9@mailroom.local",
+        f"{'a' * 65}@mailroom.local",
+        "@mailroom.local",
+    ):
+        assert boxes.resolve(hostile) is None, hostile
+    assert boxes.resolve(f"{'a' * 64}@mailroom.local") == f"{'a' * 64}@mailroom.local"
+    assert boxes.resolve("first.last-2=x@mailroom.local") == "first.last-2=x@mailroom.local"
+
+
+def test_a_sub_address_feeds_its_mailbox_whatever_the_tag() -> None:
+    boxes = Mailboxes(["mailroom.local"])
+    assert boxes.resolve("sales+a+b@mailroom.local") == "sales@mailroom.local"
+    assert boxes.resolve("sales+@mailroom.local") == "sales@mailroom.local"
+
+
+def test_postmaster_is_accepted_bare_or_at_any_of_our_domains_even_when_unlisted() -> None:
+    """RFC 5321 §4.5.1: case-insensitive, with or without a domain."""
+    boxes = Mailboxes(["mailroom.local", "example.org"], ["support@mailroom.local"])
+    for address in (
+        "postmaster",
+        "<Postmaster>",
+        "POSTMASTER@mailroom.local",
+        "postmaster@Example.org",
+        "postmaster+bounce@example.org",
+    ):
+        assert boxes.resolve(address) == "postmaster@mailroom.local", address
+    assert boxes.resolve("postmaster@elsewhere.example") is None
+
+
+def test_postmaster_can_feed_one_of_our_mailboxes() -> None:
+    boxes = Mailboxes(["mailroom.local"], ["support@mailroom.local"], "support@mailroom.local")
+    assert boxes.resolve("postmaster") == "support@mailroom.local"
+    assert boxes.resolve_all(["postmaster@mailroom.local", "support@mailroom.local"]) == [
+        "support@mailroom.local"
+    ]

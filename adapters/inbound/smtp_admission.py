@@ -1,0 +1,236 @@
+"""Who may connect to the SMTP listener and how much one client may ask of it.
+
+Postfix is the anchor: its process limit bounds connections in all, anvil bounds them per
+client (`smtpd_client_connection_count_limit`, 50) and rates per client per minute, with
+`$mynetworks` exempt. Above a limit a connection is answered `421 4.7.0` and closed at once,
+before the greeting, so it costs a descriptor for a moment and nothing else. The limits are
+kept well below the process's descriptor limit: past it `accept()` fails, and a listener that
+cannot accept serves nobody, not even the one real sender among a flood.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import resource
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger()
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Postfix exempts $mynetworks from anvil's limits. mailroom's usual neighbour is a local MTA or
+# proxy, behind which every sender is 127.0.0.1: a per-client limit on it would throttle
+# everyone together.
+LOOPBACK: tuple[IpNetwork, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
+# Descriptors the rest of the process needs besides SMTP connections: the Temporal client, the
+# stores, spool files of DATA transfers, the worker's threads' files.
+RESERVED_DESCRIPTORS = 256
+# Raising the soft limit to a huge hard limit buys nothing the connection cap would let us
+# use, and some hosts' hard limit is a billion.
+DESCRIPTOR_LIMIT_CEILING = 65_536
+
+BUSY = "421 4.7.0 {hostname} Error: too many connections, try again later"
+BUSY_CLIENT = "421 4.7.0 {hostname} Error: too many connections from {host}"
+SESSION_EXPIRED = "421 4.4.2 {hostname} Error: session time limit exceeded, closing connection"
+# For the DATA command (see DataTransfers): Postfix answers a resource shortage with 451 4.3.x.
+TRANSFERS_BUSY = "451 4.3.2 Too many messages being received at once, try again later"
+THREAD_RATE = "450 4.7.1 Too many new conversations from {host}, try again later"
+
+ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def parse_networks(values: Iterable[str]) -> tuple[IpNetwork, ...]:
+    """`127.0.0.0/8, ::1` → networks; a bad entry raises ValueError naming it."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address or network") from None
+    return tuple(networks)
+
+
+@dataclass(frozen=True)
+class AdmissionLimits:
+    """Defaults as Postfix's: 100 smtpd processes (so at most 100 DATA transfers), anvil's 50
+    connections per client, smtpd_timeout 300 s. Postfix has no total session deadline; ours
+    bounds a client that keeps a connection alive one command at a time."""
+
+    max_connections: int = 1000
+    max_per_client: int = 50
+    max_data_transfers: int = 100
+    session_seconds: float = 1800.0
+    exempt: tuple[IpNetwork, ...] = LOOPBACK
+
+    def is_exempt(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.exempt)
+
+
+@dataclass(frozen=True)
+class RecipientLimits:
+    """Postfix's smtpd_recipient_limit is 1 000 a message. Recipients are cheap; threads are
+    not: each distinct mailbox a mail feeds is a hand-off and may open a thread, so those are
+    bounded far lower. Per connection, a client that keeps starting transactions stops too."""
+
+    per_mail: int = 1000
+    mailboxes_per_mail: int = 10
+    per_connection: int = 10_000
+
+
+class ThrottledLog:
+    """One log line per event name per `interval` seconds at most, carrying how many were
+    left out since the last one: a flood never turns into a flood of log."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._suppressed: Counter[str] = Counter()
+
+    def warning(self, event: str, **fields: Any) -> None:
+        now = time.monotonic()
+        if now - self._last.get(event, -self.interval) < self.interval:
+            self._suppressed[event] += 1
+            return
+        self._last[event] = now
+        suppressed = self._suppressed.pop(event, 0)
+        log.warning(event, suppressed_since_last=suppressed, **fields)
+
+
+class Admission:
+    """The connections open now, in all and per client, and the DATA transfers under way."""
+
+    def __init__(self, limits: AdmissionLimits, throttled: ThrottledLog | None = None) -> None:
+        self.limits = limits
+        self.open = 0
+        self.by_client: Counter[str] = Counter()
+        self.transfers = DataTransfers(limits.max_data_transfers)
+        self._log = throttled or ThrottledLog()
+
+    def admit(self, host: str, hostname: str) -> str | None:
+        """Count a new connection from `host`; or the 421 to answer it with, uncounted."""
+        if self.open >= self.limits.max_connections:
+            self._log.warning("smtp_connection_refused_busy", peer=host, open=self.open)
+            return BUSY.format(hostname=hostname)
+        exempt = self.limits.is_exempt(host)
+        if not exempt and self.by_client[host] >= self.limits.max_per_client:
+            self._log.warning("smtp_connection_refused_client", peer=host, open=self.open)
+            return BUSY_CLIENT.format(hostname=hostname, host=host)
+        self.open += 1
+        self.by_client[host] += 1
+        return None
+
+    def release(self, host: str) -> None:
+        self.open -= 1
+        self.by_client[host] -= 1
+        if self.by_client[host] <= 0:
+            del self.by_client[host]
+
+
+class DataTransfers:
+    """DATA transfers under way, bounded. Checked at the DATA command, before the `354`, so a
+    refused client has sent no body: the `smtp_DATA` override in `smtp_session.py` asks for a
+    place with `with admission.transfers.place() as admitted:` (answering TRANSFERS_BUSY when
+    not admitted) and keeps it until the body is read and answered."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.under_way = 0
+
+    @contextmanager
+    def place(self) -> Iterator[bool]:
+        if self.under_way >= self.limit:
+            yield False
+            return
+        self.under_way += 1
+        try:
+            yield True
+        finally:
+            self.under_way -= 1
+
+
+@dataclass
+class ClientRate:
+    """Anvil-style rate per client in fixed one-minute windows: how many new conversations
+    (mailboxes a transaction feeds, each of which may open a thread) one client may start a
+    minute. Exempt clients are not counted. Memory: one counter per client seen this minute."""
+
+    per_minute: int
+    limits: AdmissionLimits
+    window_seconds: float = 60.0
+    _window_start: float = field(default=-1e18)
+    _counts: Counter[str] = field(default_factory=Counter)
+
+    def take(self, host: str) -> bool:
+        """Count one for `host`; False (counting nothing) when its minute is used up."""
+        if self.per_minute <= 0 or self.limits.is_exempt(host):
+            return True
+        now = time.monotonic()
+        if now - self._window_start >= self.window_seconds:
+            self._window_start = now
+            self._counts.clear()
+        if self._counts[host] >= self.per_minute:
+            return False
+        self._counts[host] += 1
+        return True
+
+
+def raise_descriptor_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE toward the hard limit (systemd's default soft limit is
+    1 024, the hard one 524 288); returns the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = DESCRIPTOR_LIMIT_CEILING if hard == resource.RLIM_INFINITY else hard
+    target = min(ceiling, DESCRIPTOR_LIMIT_CEILING)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("descriptor_limit_not_raised", soft=soft, hard=hard, error=str(exc))
+    return int(soft) if soft != resource.RLIM_INFINITY else DESCRIPTOR_LIMIT_CEILING
+
+
+def connection_cap(configured: int, descriptor_limit: int) -> int:
+    """At most `configured` connections, and well below the descriptor limit."""
+    room = max(descriptor_limit - RESERVED_DESCRIPTORS, descriptor_limit // 2)
+    return max(1, min(configured, room))
+
+
+def throttle_accept_errors(loop: asyncio.AbstractEventLoop) -> Any:
+    """Log accept() failures for lack of descriptors or memory at most once a second, with a
+    count. asyncio (3.11) logs each with a traceback, up to 100 per listener wake-up, and
+    retries every second: at `ulimit -n 1024` under a flood that was ~2.8 MB of log a second.
+    Every other error goes to the handler in place before. Returns that handler, for
+    `loop.set_exception_handler` when the listener stops."""
+    previous = loop.get_exception_handler()
+    if getattr(previous, "throttles_accept_errors", False):
+        return previous  # a second listener in this process: in place already
+    throttled = ThrottledLog()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in ACCEPT_ERRNOS:
+            throttled.warning("smtp_accept_failed", error=errno.errorcode.get(exc.errno or 0))
+        elif previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.throttles_accept_errors = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
+    return previous

@@ -1,0 +1,264 @@
+"""The SMTP front door's limits, against the real listener (aiosmtpd on a free port) with raw
+sockets: connections in all and per client, timeouts, recipients, new conversations a
+minute, DATA transfers under way, and which local parts are mailboxes. Mail is handed to a
+recording ingest (our own port), so no Temporal is needed to see the SMTP answers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from adapters.inbound.smtp import SmtpInboundHandler
+from adapters.inbound.smtp_admission import (
+    Admission,
+    AdmissionLimits,
+    ClientRate,
+    RecipientLimits,
+    connection_cap,
+    parse_networks,
+)
+from adapters.inbound.smtp_listener import serve_smtp
+from tests.support import free_port, wait_for
+from use_cases.mailboxes import Mailboxes
+from use_cases.models import Ingested
+
+NOBODY_EXEMPT: tuple[()] = ()
+MAIL = b"Subject: hi\r\nMessage-ID: <m@example.com>\r\n\r\nhello\r\n.\r\n"
+
+
+@dataclass
+class Recorded:
+    mails: list[tuple[bytes, list[str]]] = field(default_factory=list)
+    release: asyncio.Event | None = None  # set: hand-offs wait for it
+
+    async def ingest(self, raw: bytes, mailboxes: Sequence[str], sender: str | None) -> Ingested:
+        if self.release is not None:
+            await self.release.wait()
+        self.mails.append((raw, list(mailboxes)))
+        return Ingested(message_id="<m@example.com>", thread_ids=("thread-1",))
+
+
+@dataclass
+class Door:
+    port: int
+    admission: Admission
+    recorded: Recorded
+
+
+@asynccontextmanager
+async def front_door(
+    limits: AdmissionLimits | None = None,
+    recipients: RecipientLimits | None = None,
+    threads_per_minute: int = 0,
+    timeout: float = 300.0,
+    mailboxes: Mailboxes | None = None,
+) -> AsyncIterator[Door]:
+    limits = limits or AdmissionLimits(exempt=NOBODY_EXEMPT)
+    recorded = Recorded()
+    admission = Admission(limits)
+    handler = SmtpInboundHandler(
+        mailboxes or Mailboxes(["mailroom.local"]),
+        recorded.ingest,
+        recipient_limits=recipients,
+        thread_rate=ClientRate(threads_per_minute, limits),
+    )
+    port = free_port()
+    listener = await serve_smtp(
+        handler,
+        host="127.0.0.1",
+        port=port,
+        max_message_bytes=1024 * 1024,
+        admission=admission,
+        timeout=timeout,
+    )
+    try:
+        yield Door(port, admission, recorded)
+    finally:
+        await listener.stop(timeout=5)
+
+
+class Client:
+    """One raw SMTP connection: a line out, the reply (all its lines) back."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, port: int) -> tuple[Client, str]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        client = cls(reader, writer)
+        return client, await client.reply()
+
+    async def reply(self) -> str:
+        lines = []
+        while True:
+            line = (await asyncio.wait_for(self.reader.readline(), 10)).decode()
+            lines.append(line.rstrip("\r\n"))
+            if len(line) < 4 or line[3] != "-":
+                return "\n".join(lines)
+
+    async def say(self, line: str) -> str:
+        self.writer.write(line.encode() + b"\r\n")
+        return await self.reply()
+
+    async def closed_by_server(self) -> bool:
+        return await asyncio.wait_for(self.reader.read(), 10) == b""
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def transaction(client: Client, recipients: Sequence[str]) -> list[str]:
+    answers = [await client.say("MAIL FROM:<alice@example.com>")]
+    answers += [await client.say(f"RCPT TO:<{r}>") for r in recipients]
+    return answers
+
+
+async def test_above_the_connection_limit_421_and_again_after_others_close() -> None:
+    limits = AdmissionLimits(max_connections=3, max_per_client=100, exempt=NOBODY_EXEMPT)
+    async with front_door(limits) as door:
+        held = [await Client.connect(door.port) for _ in range(3)]
+        assert all(greeting.startswith("220 ") for _, greeting in held)
+        refused, answer = await Client.connect(door.port)
+        assert answer.startswith("421 4.7.0 ") and "too many connections" in answer
+        assert await refused.closed_by_server()
+        held[0][0].close()
+        await wait_for(lambda: door.admission.open == 2, what="a place freed")
+        again, greeting = await Client.connect(door.port)
+        assert greeting.startswith("220 ")
+        assert (await again.say("EHLO client.example")).startswith("250")
+        for client, _ in [*held[1:], (again, "")]:
+            client.close()
+        await wait_for(lambda: door.admission.open == 0, what="every place freed")
+
+
+async def test_one_client_ip_is_limited_unless_exempt() -> None:
+    limits = AdmissionLimits(max_per_client=2, exempt=NOBODY_EXEMPT)
+    async with front_door(limits) as door:
+        held = [await Client.connect(door.port) for _ in range(2)]
+        _, answer = await Client.connect(door.port)
+        assert answer.startswith("421 4.7.0 ") and "from 127.0.0.1" in answer
+        for client, _ in held:
+            client.close()
+    exempt = AdmissionLimits(max_per_client=2, exempt=parse_networks(["127.0.0.0/8"]))
+    async with front_door(exempt) as door:
+        clients = [await Client.connect(door.port) for _ in range(5)]
+        assert all(greeting.startswith("220 ") for _, greeting in clients)
+        for client, _ in clients:
+            client.close()
+
+
+async def test_an_idle_client_is_disconnected_after_the_timeout() -> None:
+    async with front_door(timeout=0.5) as door:
+        client, _ = await Client.connect(door.port)
+        assert (await client.say("EHLO client.example")).startswith("250")
+        assert await client.closed_by_server()
+        await wait_for(lambda: door.admission.open == 0, what="its place freed")
+
+
+async def test_a_session_past_its_time_limit_is_answered_421_and_closed() -> None:
+    limits = AdmissionLimits(session_seconds=0.5, exempt=NOBODY_EXEMPT)
+    async with front_door(limits) as door:
+        client, _ = await Client.connect(door.port)
+        assert (await client.say("EHLO client.example")).startswith("250")
+        assert (await client.reply()).startswith("421 4.4.2 ")  # unasked: the deadline
+        assert await client.closed_by_server()
+
+
+async def test_recipients_beyond_the_limit_are_deferred_452() -> None:
+    recipients = RecipientLimits(per_mail=100, mailboxes_per_mail=1, per_connection=150)
+    async with front_door(recipients=recipients) as door:
+        client, _ = await Client.connect(door.port)
+        await client.say("EHLO client.example")
+        # sub-addresses of one mailbox: many recipients, one hand-off
+        answers = await transaction(client, [f"support+{n}@mailroom.local" for n in range(101)])
+        assert answers[1:101] == ["250 2.1.5 OK"] * 100
+        assert answers[101].startswith("452 4.5.3 ")
+        assert (await client.say("DATA")).startswith("354")
+        assert (await client.say(MAIL.decode().rstrip("\r\n"))).startswith("250 ")
+        # the connection's 150 in all: 50 more, then 452
+        answers = await transaction(client, [f"support+b{n}@mailroom.local" for n in range(51)])
+        assert answers[1:51] == ["250 2.1.5 OK"] * 50
+        assert answers[51].startswith("452 4.5.3 ") and "connection" in answers[51]
+        client.close()
+        assert door.recorded.mails[0][1] == ["support@mailroom.local"]
+
+
+async def test_one_mail_feeds_a_bounded_number_of_mailboxes() -> None:
+    """1 000 recipients at distinct mailboxes opened 1 000 threads; now 10 hand-offs at most."""
+    async with front_door(recipients=RecipientLimits(mailboxes_per_mail=10)) as door:
+        client, _ = await Client.connect(door.port)
+        await client.say("EHLO client.example")
+        answers = await transaction(client, [f"user{n}@mailroom.local" for n in range(12)])
+        assert answers[1:11] == ["250 2.1.5 OK"] * 10
+        assert all(a.startswith("452 4.5.3 ") for a in answers[11:])
+        assert (await client.say("RCPT TO:<user3+again@mailroom.local>")) == "250 2.1.5 OK"
+        assert (await client.say("DATA")).startswith("354")
+        assert (await client.say(MAIL.decode().rstrip("\r\n"))).startswith("250 ")
+        client.close()
+        assert len(door.recorded.mails[0][1]) == 10
+
+
+async def test_new_conversations_per_client_per_minute_are_deferred_450() -> None:
+    async with front_door(threads_per_minute=3) as door:
+        client, _ = await Client.connect(door.port)
+        await client.say("EHLO client.example")
+        answers = await transaction(client, ["a@mailroom.local", "b@mailroom.local"])
+        assert answers[1:] == ["250 2.1.5 OK"] * 2
+        await client.say("RSET")
+        answers = await transaction(client, ["c@mailroom.local", "d@mailroom.local"])
+        assert answers[1] == "250 2.1.5 OK"
+        assert answers[2].startswith("450 4.7.1 ") and "127.0.0.1" in answers[2]
+        client.close()
+
+
+async def test_data_transfers_beyond_the_limit_are_deferred_before_the_body() -> None:
+    limits = AdmissionLimits(max_data_transfers=1, exempt=NOBODY_EXEMPT)
+    async with front_door(limits) as door:
+        door.recorded.release = asyncio.Event()
+        first, _ = await Client.connect(door.port)
+        second, _ = await Client.connect(door.port)
+        for client in (first, second):
+            await client.say("EHLO client.example")
+            await transaction(client, ["support@mailroom.local"])
+        assert (await first.say("DATA")).startswith("354")
+        first.writer.write(MAIL)  # its hand-off waits: the transfer is still under way
+        await wait_for(lambda: door.admission.transfers.under_way == 1, what="one transfer")
+        assert (await second.say("DATA")).startswith("451 4.3.2 ")
+        door.recorded.release.set()
+        assert (await first.reply()).startswith("250 ")
+        assert (await second.say("DATA")).startswith("354"), "a place again"
+        for client in (first, second):
+            client.close()
+
+
+async def test_postmaster_is_accepted_and_odd_local_parts_are_not() -> None:
+    boxes = Mailboxes(["mailroom.local"], ["support@mailroom.local"])
+    async with front_door(mailboxes=boxes) as door:
+        client, _ = await Client.connect(door.port)
+        await client.say("EHLO client.example")
+        answers = await transaction(
+            client,
+            [
+                "postmaster",
+                "PostMaster@mailroom.local",
+                "../../etc@mailroom.local",
+                '"user@evil.com"@mailroom.local',
+                "sales@mailroom.local",
+            ],
+        )
+        assert answers[1:3] == ["250 2.1.5 OK"] * 2
+        assert all(a.startswith("550 5.1.1 ") for a in answers[3:])
+        assert (await client.say("DATA")).startswith("354")
+        assert (await client.say(MAIL.decode().rstrip("\r\n"))).startswith("250 ")
+        client.close()
+        assert door.recorded.mails[0][1] == ["postmaster@mailroom.local"]
+
+
+def test_the_connection_cap_stays_well_below_the_descriptor_limit() -> None:
+    assert connection_cap(1000, 1024) == 768
+    assert connection_cap(1000, 65_536) == 1000
+    assert connection_cap(1000, 200) == 100
+    assert connection_cap(10, 1024) == 10
