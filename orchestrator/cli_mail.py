@@ -71,6 +71,8 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     summary = run_async(go)
     for rejection in summary.rejected:
         print(f"rejected {visible(rejection)}", file=sys.stderr)
+    for skipped in summary.skipped:  # can never be handed off: counted, the rest went on
+        print(f"skipped {visible(skipped)}", file=sys.stderr)
     print(visible(summary.line()))
     return 0
 

@@ -1,17 +1,23 @@
-"""`mailroom replay`: feed mail from disk through the same ingest use case as SMTP."""
+"""`mailroom replay`: feed mail from disk through the same ingest use case as SMTP.
+
+A message that can never be handed off (use_cases/permanent_failures.py: too large for a
+signal, refused by a model, an error its content provokes) is counted as skipped, with its
+file and reason, and the replay goes on with the rest; a failure that may pass (Temporal not
+answering) stops it, since every message after it would fail the same way."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.inbound.files import read_messages
-from use_cases.claim_check import PayloadTooLarge
 from use_cases.ingest import ingest_email
 from use_cases.mail import InboundEmail
 from use_cases.mailboxes import Mailboxes
+from use_cases.permanent_failures import permanent_reason
 from use_cases.ports import Backpressure, BlobStore, EmailParser, ThreadGateway
 from use_cases.replay_lanes import ConversationLanes
 from use_cases.threading import Threading
@@ -21,14 +27,24 @@ from use_cases.threading import Threading
 class ReplaySummary:
     accepted: int = 0
     duplicate: int = 0
-    rejected: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # "<where>: not for one of our mailboxes"
+    skipped: list[str] = field(default_factory=list)  # "<where>: <why it can never be handed off>"
+    skip_kinds: Counter[str] = field(default_factory=Counter)
+
+    def skip(self, where: str, reason: str) -> None:
+        self.skipped.append(f"{where}: {reason}")
+        self.skip_kinds[reason.split(":", 1)[0]] += 1
 
     def line(self) -> str:
-        return (
-            f"replayed {self.accepted + self.duplicate + len(self.rejected)} messages: "
-            f"{self.accepted} accepted, {self.duplicate} duplicate, "
-            f"{len(self.rejected)} rejected"
+        total = self.accepted + self.duplicate + len(self.rejected) + len(self.skipped)
+        line = (
+            f"replayed {total} messages: {self.accepted} accepted, {self.duplicate} duplicate, "
+            f"{len(self.rejected)} rejected, {len(self.skipped)} skipped"
         )
+        if not self.skipped:
+            return line
+        kinds = ", ".join(f"{n} {kind}" for kind, n in self.skip_kinds.most_common())
+        return f"{line} (can never be handed off: {kinds})"
 
 
 def mailboxes_for(email: InboundEmail, mailboxes: Mailboxes, forced: str | None) -> list[str]:
@@ -78,15 +94,25 @@ async def replay(
                     blobs=blobs,
                     threading=threading,
                 )
-            except PayloadTooLarge as exc:
-                summary.rejected.append(f"{item.where}: {exc}")
+            except Exception as exc:
+                reason = permanent_reason(exc)
+                if reason is None:
+                    raise
+                summary.skip(item.where, reason)
                 continue
             summary.accepted += 1
             progress.tick(summary)
 
     async def read_into_lanes() -> None:
         for where, raw in read_messages(paths):
-            email = parse(raw)
+            try:
+                email = parse(raw)
+            except Exception as exc:  # the parser is total; a parser in a pool may still fail
+                reason = permanent_reason(exc)
+                if reason is None:
+                    raise
+                summary.skip(where, reason)
+                continue
             targets = mailboxes_for(email, mailboxes, forced_mailbox)
             if not targets:
                 summary.rejected.append(

@@ -228,8 +228,15 @@ async def start_imap(
         source = parse_source(url)
         mailbox = source.mailbox or ""  # settings already checked it is one of ours
         ingest = imap_ingest(wiring, thread_gateway, mailbox)
+        quarantine = wiring.settings.imap_quarantine_folder
         adapters.append(
-            ImapInbound(source, ingest=ingest, checkpoints=checkpoints, backlog=backlog)
+            ImapInbound(
+                source,
+                ingest=ingest,
+                checkpoints=checkpoints,
+                backlog=backlog,
+                quarantine_folder=quarantine,
+            )
         )
     tasks = [asyncio.create_task(a.run(), name=f"imap {a.source.key}") for a in adapters]
 
@@ -249,11 +256,18 @@ async def check_imap(wiring: Wiring) -> list[SourceReport]:
     checkpoints = imap_checkpoints(wiring)
     sources = [parse_source(url) for url in wiring.settings.imap_sources]
     saved = [await asyncio.to_thread(checkpoints.load, s.key) for s in sources]
-    return list(
+    reports = list(
         await asyncio.gather(
             *(asyncio.to_thread(check_source, s, c) for s, c in zip(sources, saved, strict=True))
         )
     )
+    for report in reports:  # mail set aside by the adapter, for the operator to look at
+        report.quarantine_folder = wiring.settings.imap_quarantine_folder
+        report.quarantined = await asyncio.to_thread(checkpoints.quarantined, report.source.key)
+        report.quarantined_count = await asyncio.to_thread(
+            checkpoints.quarantined_count, report.source.key
+        )
+    return reports
 
 
 async def until_stopped(stop: asyncio.Event, server: EmbeddedTemporal | None) -> None:

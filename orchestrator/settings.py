@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     mailboxes: CommaList = Field(default_factory=list)
     # IMAP source URLs (adapters/inbound/imap_source.py); not lowercased: passwords, folders
     imap_sources: CommaList = Field(default_factory=list)
+    # Where the IMAP adapter moves a mail that can never be handed off (created if missing);
+    # no LIST wildcard (* %) or control character in the name.
+    imap_quarantine_folder: Annotated[
+        str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f*%]+$")
+    ] = "mailroom-quarantine"
     outbound_smtp: str = ""
     max_message_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
     max_in_flight: Annotated[int, Field(gt=0)] = 256

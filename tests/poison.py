@@ -69,3 +69,23 @@ def all_poison(tag: str) -> dict[str, bytes]:
         message_id = f"<surrogate-{label}-{tag}@x>"
         mails[message_id] = surrogate_mail(label, payload, message_id)
     return mails
+
+
+def too_large_mail(message_id: str, to: str = "support@mailroom.local") -> bytes:
+    """A mail whose NEW_MESSAGE can never fit a signal (PayloadTooLarge), however its parts are
+    claim-checked: 200 attachments (all a signal lists) named by 255 four-byte characters, in
+    folded encoded-words (a line stays under SMTP's 1 000 octets), and 100 long References."""
+    clips = ("\U0001f4ce" * 12).encode()
+    words = "\r\n ".join(f"=?utf-8?b?{base64.b64encode(clips).decode()}?=" for _ in range(21))
+    parts = "".join(
+        f"--LL\r\nContent-Type: application/octet-stream\r\n"
+        f'Content-Disposition: attachment;\r\n filename="{words}"\r\n\r\npart {n}\r\n'
+        for n in range(200)
+    )
+    references = "\r\n ".join(f"<{n:03}{'r' * 470}@customer.example>" for n in range(100))
+    return (
+        f"Message-ID: {message_id}\r\nFrom: alice@customer.example\r\nTo: {to}\r\n"
+        f"References: {references}\r\nSubject: Two hundred clips\r\n"
+        "Date: Mon, 04 Mar 2024 10:00:00 +0000\r\n"
+        f"Content-Type: multipart/mixed; boundary=LL\r\n\r\n{parts}--LL--\r\n"
+    ).encode()

@@ -10,6 +10,12 @@ imapclient is blocking: each call runs on the source's own single thread, so cal
 one connection never overlap and IDLEing sources never starve the loop's default pool.
 Any error ends the session; the source reconnects with capped exponential backoff and
 never gives up. Cancelling `run()` is the clean stop.
+
+A mail that can never be handed off (use_cases/permanent_failures.py: too large for a signal,
+refused by a model, an error its content provokes; or an unforeseen error on the same UID
+`max_attempts` times in a row) is moved to the quarantine folder (created if missing), recorded
+in the checkpoint store with its reason, and passed over: the mail behind it is read. Temporal
+not acknowledging (HandoffFailed) or an OSError is retried as long as it lasts, as before.
 """
 
 from __future__ import annotations
@@ -18,16 +24,18 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import structlog
 
 from adapters.inbound.imap_batches import batches_by_size, chunks
-from adapters.inbound.imap_checkpoint import Checkpoint, CheckpointStore
+from adapters.inbound.imap_checkpoint import Checkpoint, CheckpointStore, Quarantined
 from adapters.inbound.imap_session import FolderState, ImapSession
 from adapters.inbound.imap_source import ImapSource
 from adapters.inbound.mime import peek_message_id
 from use_cases.models import Ingested
+from use_cases.permanent_failures import permanent_reason
 from use_cases.ports import Backpressure, HandoffFailed
 
 log = structlog.get_logger()
@@ -44,6 +52,10 @@ IDLE_RENEW_SECONDS = 9 * 60.0
 IDLE_SLICE_SECONDS = 1.0  # how often a blocked IDLE wait comes back to notice a stop
 CANCEL_GRACE_SECONDS = 2.0
 CLOSE_TIMEOUT_SECONDS = 5.0
+DEFAULT_QUARANTINE_FOLDER = "mailroom-quarantine"
+# An error nobody classified, on the same UID this many times in a row (a reconnect and a
+# backoff between tries), is taken as permanent: that mail no longer holds up the rest.
+MAX_UNFORESEEN_ATTEMPTS = 3
 
 
 class ImapInbound:
@@ -61,8 +73,14 @@ class ImapInbound:
         backoff_max: float = BACKOFF_MAX_SECONDS,
         idle_renew: float = IDLE_RENEW_SECONDS,
         backlog: Backpressure | None = None,
+        quarantine_folder: str = DEFAULT_QUARANTINE_FOLDER,
+        max_attempts: int = MAX_UNFORESEEN_ATTEMPTS,
     ) -> None:
         self.backlog = backlog
+        self.quarantine_folder = quarantine_folder
+        self.max_attempts = max_attempts
+        self.quarantined = 0
+        self._failures: dict[tuple[int, int], int] = {}  # (UIDVALIDITY, UID) → unforeseen errors
         self.source = source
         self.ingest = ingest
         self.checkpoints = checkpoints
@@ -171,8 +189,8 @@ class ImapInbound:
         try:
             for uid in batch:
                 raw = bodies.get(uid)
-                if raw is not None:  # None: expunged by someone else since the search
-                    await self._hand_off(uid, raw)
+                # None: expunged by someone else since the search
+                if raw is not None and await self._hand_off(session, checkpoint, uid, raw):
                     handed.append(uid)
                 passed = uid
         except BaseException:
@@ -183,16 +201,64 @@ class ImapInbound:
             raise
         return await self._acknowledge(session, handed, checkpoint, passed)
 
-    async def _hand_off(self, uid: int, raw: bytes) -> None:
-        with structlog.contextvars.bound_contextvars(message_id=peek_message_id(raw)):
+    async def _hand_off(
+        self, session: ImapSession, checkpoint: Checkpoint, uid: int, raw: bytes
+    ) -> bool:
+        """True once handed off, False when set aside; raises for a retry."""
+        message_id = peek_message_id(raw)
+        with structlog.contextvars.bound_contextvars(message_id=message_id):
             try:
                 ingested = await self.ingest(raw)
             except HandoffFailed as exc:
                 self._log.warning("email_deferred", uid=uid, reason=str(exc), thread_id=None)
                 raise
+            except Exception as exc:
+                reason = self._permanent((checkpoint.uidvalidity, uid), exc)
+                if reason is None:
+                    raise
+                record = Quarantined(checkpoint.uidvalidity, uid, message_id, reason, None)
+                await self._quarantine(session, record)
+                return False
+            self._failures.pop((checkpoint.uidvalidity, uid), None)
             self.handed_off += 1
             for thread_id in ingested.thread_ids:
                 self._log.info("email_accepted", thread_id=thread_id, uid=uid, size=len(raw))
+            return True
+
+    def _permanent(self, at: tuple[int, int], exc: Exception) -> str | None:
+        """Why this UID can never be handed off, or None to retry it."""
+        reason = permanent_reason(exc)
+        if reason is not None or isinstance(exc, OSError):
+            return reason
+        attempts = self._failures[at] = self._failures.get(at, 0) + 1
+        error = f"{type(exc).__name__}: {exc}"
+        if attempts < self.max_attempts:
+            self._log.warning("imap_handoff_error", uid=at[1], attempts=attempts, error=error)
+            return None
+        self._failures.pop(at, None)
+        return f"failed {attempts} times: {error}"[:300]
+
+    async def _quarantine(self, session: ImapSession, record: Quarantined) -> None:
+        """Recorded first, then moved: a crash in between reads the mail again and records it
+        again; a refused move leaves it where it is, passed over by the checkpoint."""
+        folder = self.quarantine_folder
+        store = self.checkpoints
+        intent = replace(record, moved_to=folder)
+        await asyncio.to_thread(store.quarantine, self.source.key, intent)
+        # Moving it within its own folder would give it a new UID to read again: leave it.
+        moved = folder != self.source.folder and await self._call(
+            session.quarantine, record.uid, folder
+        )
+        if not moved:
+            await asyncio.to_thread(store.quarantine, self.source.key, record)
+        self.quarantined += 1
+        self._log.error(
+            "email_quarantined",
+            uid=record.uid,
+            message_id=record.message_id,
+            reason=record.reason,
+            folder=folder if moved else None,
+        )
 
     async def _acknowledge(
         self, session: ImapSession, handed: list[int], checkpoint: Checkpoint, passed: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from adapters.inbound.imap_checkpoint import Checkpoint
+from adapters.inbound.imap_checkpoint import Checkpoint, Quarantined
 from adapters.inbound.imap_session import REPORTED_CAPABILITIES, ImapSession
 from adapters.inbound.imap_source import After, ImapSource
 
@@ -19,6 +19,10 @@ class SourceReport:
     pending: int | None = None
     move_folder_exists: bool | None = None
     checkpoint: Checkpoint | None = None
+    # Mail the adapter set aside (the most recent ones) and how many in all.
+    quarantine_folder: str = ""
+    quarantined: list[Quarantined] = field(default_factory=list)
+    quarantined_count: int = 0
 
     @property
     def ok(self) -> bool:
@@ -44,7 +48,14 @@ class SourceReport:
         if self.source.after is After.MOVE:
             exists = "exists" if self.move_folder_exists else "missing (will be created)"
             lines.append(f"  move to       {self.source.move_to}: {exists}")
-        return lines
+        return [*lines, *self._quarantine_lines()]
+
+    def _quarantine_lines(self) -> list[str]:
+        if not self.quarantined_count:
+            return [f"  quarantined   none (would go to {self.quarantine_folder})"]
+        shown = f", latest {len(self.quarantined)}" if self.quarantined_count > 1 else ""
+        lines = [f"  quarantined   {self.quarantined_count} messages{shown}:"]
+        return [*lines, *(f"    {record.line()}" for record in self.quarantined)]
 
     @property
     def _stale(self) -> bool:

@@ -1,4 +1,5 @@
-"""Durable IMAP checkpoints: per account+folder, the UIDVALIDITY and the highest UID handed off.
+"""Durable IMAP checkpoints: per account+folder, the UIDVALIDITY and the highest UID handed off;
+and the quarantine record: each mail that could never be handed off, where it was moved and why.
 
 UIDs only mean something together with UIDVALIDITY (RFC 3501 §2.3.1.1): when the server
 changes it, every UID we remember is void and the folder is scanned again from the start.
@@ -19,8 +20,20 @@ CREATE TABLE IF NOT EXISTS imap_checkpoints (
     uidvalidity INTEGER NOT NULL,
     last_uid INTEGER NOT NULL,
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS imap_quarantine (
+    source TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    moved_to TEXT,
+    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (source, uidvalidity, uid)
 )
 """
+# What `mailroom imap --check` lists per source: the most recent ones.
+LISTED_QUARANTINED = 20
 
 
 @dataclass(frozen=True)
@@ -29,10 +42,29 @@ class Checkpoint:
     last_uid: int
 
 
+@dataclass(frozen=True)
+class Quarantined:
+    """A mail set aside: its UID in the source folder, and the folder it now is in (None when
+    the server refused the move: it stayed where it was, behind the checkpoint)."""
+
+    uidvalidity: int
+    uid: int
+    message_id: str
+    reason: str
+    moved_to: str | None
+    at: str = ""
+
+    def line(self) -> str:
+        where = f"moved to {self.moved_to}" if self.moved_to else "left in place (move refused)"
+        return f"UID {self.uid} {self.message_id} {where} at {self.at}: {self.reason}"
+
+
 class CheckpointStore(Protocol):
     def load(self, source: str) -> Checkpoint | None: ...
 
     def save(self, source: str, checkpoint: Checkpoint) -> None: ...
+
+    def quarantine(self, source: str, record: Quarantined) -> None: ...
 
 
 class SqliteCheckpointStore:
@@ -45,7 +77,7 @@ class SqliteCheckpointStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=30)
         connection.execute("PRAGMA synchronous=FULL")
-        connection.execute(SCHEMA)
+        connection.executescript(SCHEMA)
         return connection
 
     def load(self, source: str) -> Checkpoint | None:
@@ -64,3 +96,36 @@ class SqliteCheckpointStore:
                 "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                 (source, checkpoint.uidvalidity, checkpoint.last_uid),
             )
+
+    def quarantine(self, source: str, record: Quarantined) -> None:
+        """Record a mail set aside (again: the latest reason and folder win)."""
+        with closing(self._connect()) as db, db:
+            db.execute(
+                "INSERT OR REPLACE INTO imap_quarantine (source, uidvalidity, uid, message_id, "
+                "reason, moved_to) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    source,
+                    record.uidvalidity,
+                    record.uid,
+                    record.message_id,
+                    record.reason,
+                    record.moved_to,
+                ),
+            )
+
+    def quarantined(self, source: str, limit: int = LISTED_QUARANTINED) -> list[Quarantined]:
+        """The most recent mail set aside from `source`, newest first."""
+        with closing(self._connect()) as db:
+            rows = db.execute(
+                "SELECT uidvalidity, uid, message_id, reason, moved_to, at FROM imap_quarantine "
+                "WHERE source = ? ORDER BY at DESC, uid DESC LIMIT ?",
+                (source, limit),
+            ).fetchall()
+        return [Quarantined(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+
+    def quarantined_count(self, source: str) -> int:
+        with closing(self._connect()) as db:
+            row = db.execute(
+                "SELECT count(*) FROM imap_quarantine WHERE source = ?", (source,)
+            ).fetchone()
+        return int(row[0])

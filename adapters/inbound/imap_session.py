@@ -129,7 +129,22 @@ class ImapSession:
         if self.source.after is After.MARK:
             self.client.add_flags(list(uids), [SEEN], silent=True)
             return
-        folder = self.source.move_to or ""
+        self._move(uids, self.source.move_to or "")
+
+    def quarantine(self, uid: int, folder: str) -> bool:
+        """Move a mail that can never be handed off to `folder` (created if missing); False
+        when the server refuses (a NO or BAD: no such right, a name it rejects), so the caller
+        still passes over it. A broken connection raises, and the mail is tried again."""
+        try:
+            self.ensure_folder(folder)
+            self._move([uid], folder)
+        except IMAPClient.AbortError:
+            raise
+        except IMAPClient.Error:
+            return False
+        return True
+
+    def _move(self, uids: Sequence[int], folder: str) -> None:
         if self.has("MOVE"):  # RFC 6851: atomic
             self.client.move(list(uids), folder)
             return

@@ -211,10 +211,11 @@ def _bounce(
 
 
 def peek_message_id(raw: bytes) -> str:
-    """The Message-ID from the headers alone (cheap: no body parse), for log context."""
+    """The Message-ID from the headers alone (cheap: no body parse), for log context and
+    records: printable, an 8-bit byte (a surrogate escape here) replaced."""
     try:
         headers = BytesHeaderParser().parsebytes(raw)
-        found = _first_id(str(headers.get("Message-ID") or ""))
+        found = _first_id(printable_line(str(headers.get("Message-ID") or "")))
     except Exception:
         found = None
     return found or generated_message_id(raw)
