@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the top level: one line, the whole traceback with -v
         if args.verbose:
             print(redacted(traceback.format_exc(), settings), file=sys.stderr, end="")
-        hint = "" if args.verbose else " (mailroom -v … prints the traceback)"
+        hint = "" if args.verbose else " (`mailroom -v COMMAND` prints the traceback)"
         return failed(f"unexpected {type(exc).__name__}: {exc}{hint}", settings)
 
 

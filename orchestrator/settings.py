@@ -7,7 +7,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -226,6 +233,14 @@ class Settings(BaseSettings):
                     f"imap_sources: {masked_url(url)}: mailbox= must name one of our mailboxes"
                 )
         return self
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic reads a duration string as ISO 8601 only; "90" in a variable means seconds
+        if info.field_name and cls.model_fields[info.field_name].annotation is timedelta:
+            return settings_checks.seconds_or_text(value)
+        return value
 
     @field_validator("reply_token_secret")
     @classmethod

@@ -61,6 +61,17 @@ def unknown_variable(environ: Mapping[str, str], prefix: str, known: set[str]) -
     )
 
 
+NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)\s*$")
+
+
+def seconds_or_text(value: Any) -> Any:
+    """A duration written as a number of seconds (`"90"`, `"-5"`) as a float; anything
+    else (ISO 8601 `PT90S`, a number from mailroom.toml) unchanged."""
+    if isinstance(value, str) and NUMBER.match(value):
+        return float(value)
+    return value
+
+
 def non_positive_duration(values: Iterable[tuple[str, Any]]) -> str | None:
     """`name: …` for the first duration that is zero or negative (a reminder due before the
     request, a window that matches nothing); None when all are positive."""

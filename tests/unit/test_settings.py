@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,200 @@ def test_every_setting_is_documented_in_the_configuration_table() -> None:
     named = set(re.findall(r"`MAILROOM_([A-Z0-9_]+)`", " ".join(first_cells)))
     undocumented = [f for f in Settings.model_fields if f.upper() not in named]
     assert undocumented == [], f"add a row to the table in docs/configuration.md: {undocumented}"
+
+
+def test_a_reply_token_secret_under_32_bytes_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAILROOM_REPLY_TOKEN_SECRET", "hunter2-short")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value).startswith("MAILROOM_REPLY_TOKEN_SECRET: must be at least 32 bytes")
+    assert "hunter2" not in str(error.value)
+    monkeypatch.setenv("MAILROOM_REPLY_TOKEN_SECRET", "k" * 32)
+    assert load_settings().reply_token_secret is not None
+
+
+DURATIONS = sorted(
+    name for name, field in Settings.model_fields.items() if field.annotation is timedelta
+)
+
+
+@pytest.mark.parametrize("name", DURATIONS)
+@pytest.mark.parametrize("value", ["PT0S", "-PT1H", "0", "-30"])
+def test_every_duration_must_be_positive(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(f"MAILROOM_{name.upper()}", value)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    message = str(error.value)
+    assert message.startswith(f"MAILROOM_{name.upper()}: "), message
+    # ours, or the field's own bound where it declares one
+    assert "must be a positive duration" in message or "greater than 0" in message, message
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("90", 90.0), ("0.5", 0.5), ("PT2M", 120.0)])
+def test_a_duration_may_be_a_number_of_seconds(
+    monkeypatch: pytest.MonkeyPatch, value: str, seconds: float
+) -> None:
+    monkeypatch.setenv("MAILROOM_SUBJECT_WINDOW", value)
+    assert load_settings().subject_window.total_seconds() == seconds
+
+
+def test_the_durations_are_found() -> None:
+    assert {"subject_window", "approval_expires_after", "sla_reminder_after"} <= set(DURATIONS)
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ("mailroom.local;corp.example", "items are separated by commas, not ';'"),
+        ("mailroom.local,,corp.example", "item 2 is empty"),
+        ("mailroom.local,", "item 2 is empty"),
+    ],
+)
+def test_list_syntax_is_checked(
+    monkeypatch: pytest.MonkeyPatch, value: str, complaint: str
+) -> None:
+    monkeypatch.setenv("MAILROOM_DOMAINS", value)
+    with pytest.raises(SettingsError, match=f"^MAILROOM_DOMAINS: {complaint}"):
+        load_settings()
+
+
+def test_an_empty_list_variable_is_an_empty_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILROOM_APPROVERS", " ")
+    assert load_settings().approvers == []
+
+
+def test_an_unknown_variable_is_an_error_with_a_suggestion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAILROOM_SMTP_PROT", "2600")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value).startswith(
+        "MAILROOM_SMTP_PROT: no such setting (did you mean MAILROOM_SMTP_PORT?)"
+    )
+    monkeypatch.setenv("MAILROOM_ZZZ", "1")  # nothing close: no suggestion, and counted
+    with pytest.raises(SettingsError, match=r"\(and 1 more\)"):
+        load_settings()
+
+
+def test_every_field_is_a_known_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Derived from the fields, so a setting added later is never reported unknown."""
+    for name in Settings.model_fields:
+        monkeypatch.setenv(f"MAILROOM_{name.upper()}", "")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert "no such setting" not in str(error.value)
+
+
+def test_a_token_variable_named_by_an_imap_source_is_not_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAILROOM_DOMAINS", "mailroom.local")
+    monkeypatch.setenv(
+        "MAILROOM_IMAP_SOURCES",
+        "imaps://u@h/?auth=xoauth2&token_env=MAILROOM_GMAIL_TOKEN&mailbox=a@mailroom.local",
+    )
+    monkeypatch.setenv("MAILROOM_GMAIL_TOKEN", "ya29.x")
+    assert len(load_settings().imap_sources) == 1
+
+
+def test_an_unknown_key_in_mailroom_toml_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "mailroom.toml").write_text("smtp_prot = 2600\n")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value).startswith(
+        "mailroom.toml: 'smtp_prot' is no setting (did you mean smtp_port?)"
+    )
+
+
+# A password with each character that moves a URL's seams when not percent-encoded, and
+# percent-encoded ones: neither the password nor any piece of it may be shown.
+PASSWORDS = ["pa/ss-w0rd", "pa#ss-w0rd", "pa?ss-w0rd", "pa,ss-w0rd", "p@ss-w0rd", "pa?ss=w0rd"]
+ENCODED = ["pa%2Fss-w0rd", "pa%23ss-w0rd", "pa%3Fss%2Cw0rd"]
+
+
+def pieces(password: str) -> list[str]:
+    """The password, decoded too, and its parts on either side of a separator."""
+    from urllib.parse import unquote
+
+    found = {password, unquote(password)}
+    for separator in "/#?,@=%":
+        found |= {p for p in unquote(password).split(separator) if len(p) >= 3}
+    return sorted(found)
+
+
+@pytest.mark.parametrize("password", PASSWORDS + ENCODED)
+def test_an_imap_password_never_appears_in_an_error(
+    monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    # an error in the same URL (its mailbox is not ours), so the URL is described
+    url = f"imaps://user:{password}@imap.example.com/INBOX?mailbox=x@elsewhere.example"
+    monkeypatch.setenv("MAILROOM_IMAP_SOURCES", url)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value).startswith("MAILROOM_IMAP_SOURCES: ")
+    for piece in pieces(password):
+        assert piece not in str(error.value), (piece, str(error.value))
+
+
+@pytest.mark.parametrize("password", ["p@ss-w0rd", *ENCODED])
+def test_an_imap_password_never_appears_in_mailroom_config(
+    monkeypatch: pytest.MonkeyPatch, password: str
+) -> None:
+    url = f"imaps://user:{password}@imap.example.com/INBOX?mailbox=support@mailroom.local"
+    monkeypatch.setenv("MAILROOM_MAILBOXES", "support@mailroom.local")
+    monkeypatch.setenv("MAILROOM_IMAP_SOURCES", url)
+    shown = masked(load_settings())
+    assert shown["MAILROOM_IMAP_SOURCES"].startswith("imaps://user:********@imap.example.com")
+    for piece in pieces(password):
+        assert piece not in repr(shown), piece
+
+
+def test_agent_url_credentials_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILROOM_AGENT_URL", "https://bob:hunter2@llm.example/v1?api_key=sk-123")
+    monkeypatch.setenv("MAILROOM_AGENT_MODEL", "m")
+    monkeypatch.setenv("MAILROOM_AGENT_API_KEY", "sk-abc")
+    shown = masked(load_settings())
+    assert shown["MAILROOM_AGENT_URL"] == "https://bob:********@llm.example/v1?api_key=********"
+    for secret in ("hunter2", "sk-123", "sk-abc"):
+        assert secret not in repr(shown)
+
+
+def test_mailroom_config_shows_no_secret() -> None:
+    secrets = {
+        "MAILROOM_AGENT_URL": "https://bob:hunter2@llm.example/v1?key=sk-query",
+        "MAILROOM_AGENT_MODEL": "m",
+        "MAILROOM_AGENT_API_KEY": "sk-agent-key",
+        "MAILROOM_TEMPORAL_API_KEY": "temporal-key",
+        "MAILROOM_REPLY_TOKEN_SECRET": "r" * 40,
+        "MAILROOM_MAILBOXES": "support@mailroom.local",
+        "MAILROOM_IMAP_SOURCES": "imaps://u:imap%2Fpass@h/?mailbox=support@mailroom.local",
+    }
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MAILROOM_")}
+    for args in (["config"], ["config", "--json"]):
+        result = run_cli(*args, env={**env, **secrets})
+        assert result.returncode == 0, result.stderr
+        for secret in ("hunter2", "sk-query", "sk-agent-key", "temporal-key", "r" * 40, "pass"):
+            assert secret not in result.stdout + result.stderr, (args, secret)
+
+
+def test_an_unexpected_error_is_one_line_and_exit_2_with_the_traceback_on_v(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "ledger.sqlite").mkdir()  # a directory where the ledger's database goes
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MAILROOM_")}
+    env["MAILROOM_DATA_DIR"] = str(data)
+    quiet = run_cli("pos", env=env)
+    assert quiet.returncode == 2
+    assert len(quiet.stderr.strip().splitlines()) == 1, quiet.stderr
+    assert quiet.stderr.startswith("mailroom: unexpected ") and "-v" in quiet.stderr
+    verbose = run_cli("-v", "pos", env=env)
+    assert verbose.returncode == 2
+    assert "Traceback (most recent call last)" in verbose.stderr
+    assert verbose.stderr.strip().splitlines()[-1].startswith("mailroom: unexpected ")

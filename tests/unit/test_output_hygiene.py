@@ -1,0 +1,140 @@
+"""Control characters from mail never reach a terminal, a header we write, or an SMTP reply."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.inbound.smtp import ACCEPTED, reply_safe
+from adapters.outbound.mime_out import to_mime
+from orchestrator import cli, cli_threads
+from orchestrator.cli_output import visible
+from tests.conftest import ROOT
+from use_cases.mail import OutboundEmail
+from use_cases.models import ThreadState, ThreadStatus
+
+# What a hostile sender puts in a subject: clear the screen, retitle the terminal (OSC),
+# a NUL, a C1 CSI, a right-to-left override, and a line break that would start a header.
+HOSTILE = "Invoice\x1b[2J\x1b]0;pwned\x07\x00\x9b31m\u202eFDP.exe\r\nBcc: victim@example.com"
+C0_C1 = [chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))]
+
+
+def no_controls(text: str, *, bidi: bool = True) -> bool:
+    """No C0/C1 control (newline aside), and with `bidi` no right-to-left override (a
+    terminal concern; in a header it is text of a right-to-left language)."""
+    unsafe = C0_C1 + (["\u202e"] if bidi else [])
+    return not any(c in text for c in unsafe if c != "\n")
+
+
+def test_visible_escapes_each_control_and_keeps_other_text() -> None:
+    shown = visible(HOSTILE + " café \ud800")
+    assert no_controls(shown) and "\n" not in shown
+    assert "\\x1b[2J" in shown and "\\x00" in shown and "\\x9b" in shown
+    assert "\\u202e" in shown and "\\x0d\\x0a" in shown and "\\ud800" in shown
+    assert "Invoice" in shown and "café" in shown
+    assert visible("Re: Printer on fire") == "Re: Printer on fire"
+
+
+def outgoing(**fields: Any) -> OutboundEmail:
+    mail: dict[str, Any] = {
+        "message_id": "<ack-1@mailroom.local>",
+        "from_addr": "support@mailroom.local",
+        "to": ("alice@example.com",),
+        "subject": "Re: hi",
+        "text": "We got it.",
+    }
+    return OutboundEmail(**{**mail, **fields})
+
+
+def test_every_header_we_write_is_one_line_without_controls() -> None:
+    mail = outgoing(
+        subject=f"Re: {HOSTILE}",
+        in_reply_to="<q1@example.com>\r\nX-Injected: 1",
+        references=("<root@example.com>\x1b[0m",),
+        headers={"X-Mailroom-Flow": "support\x00\x85"},
+    )
+    raw = to_mime(mail, sent_at=datetime.now(UTC)).as_bytes()
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Bcc"] is None and parsed["X-Injected"] is None, "no header was injected"
+    for name, value in parsed.items():
+        assert no_controls(str(value).replace("\n", ""), bidi=False), (name, str(value))
+    header_block = raw.split(b"\n\n", 1)[0]
+    assert not any(b in header_block for b in (b"\x1b", b"\x00", b"\x07"))
+    assert "Invoice" in str(parsed["Subject"]) and "FDP.exe" in str(parsed["Subject"])
+
+
+def test_the_accepted_reply_shows_a_message_id_without_controls() -> None:
+    line = ACCEPTED.format(message_id=reply_safe("<a\x1b[2J\r\n250 fake\x00@évil.example>"))
+    assert line.isascii() and line.isprintable() and " fake" not in line
+    assert line.startswith("250 2.0.0 OK: queued as <a?[2J??250?fake?@")
+    assert len(reply_safe("<" + "x" * 5000 + "@example.com>")) <= 200
+
+
+@pytest.fixture
+def umask_kept() -> Iterator[None]:
+    """cli.main sets the process umask; this test process gets its own back."""
+    kept = os.umask(0o022)
+    os.umask(kept)
+    yield
+    os.umask(kept)
+
+
+def test_mailroom_threads_escapes_a_hostile_subject(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], umask_kept: None
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("MAILROOM_"):
+            monkeypatch.delenv(name)
+    hostile = ThreadState(
+        thread_id="t\x1b]0;x\x07",
+        workflow_id="thread-support-1",
+        mailbox="support@mailroom.local",
+        status=ThreadStatus.OPEN,
+        subject=HOSTILE,
+    )
+
+    class Listing:
+        async def list(self, status: ThreadStatus | None) -> list[ThreadState]:
+            return [hostile]
+
+    async def listing(settings: object) -> Listing:
+        return Listing()
+
+    monkeypatch.setattr(cli_threads, "connected_gateway", listing)
+    monkeypatch.setattr(cli, "running_instance", lambda settings: None)
+    assert cli.main(["threads"]) == 0
+    out = capsys.readouterr().out
+    assert no_controls(out) and out.count("\n") == 1
+    assert "Invoice\\x1b[2J" in out and "t\\x1b]0;x\\x07" in out
+
+
+def test_mailroom_outbox_escapes_a_hostile_subject(tmp_path: Path) -> None:
+    """A subject that decodes to control characters (an encoded-word) in the outbox."""
+    new = tmp_path / "data" / "outbox" / "new"
+    new.mkdir(parents=True)
+    (new / "1.eml").write_bytes(
+        b"Message-ID: <m1@mailroom.local>\r\nTo: a@example.com\r\n"
+        b"Subject: =?utf-8?q?Hi=1B=5D0=3Bpwned=07=00?=\r\n"
+        b"X-Mailroom-Sent-At: 2026-01-01T00:00:00+00:00\r\n\r\nbody\r\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    env["MAILROOM_DATA_DIR"] = str(tmp_path / "data")
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "outbox"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Hi\\x1b]0;pwned\\x07\\x00" in result.stdout
+    assert no_controls(result.stdout)
