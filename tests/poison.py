@@ -40,7 +40,7 @@ def poison_mail(label: str, message_id: str, to: str = "support@mailroom.local")
     word = encoded_word(label)
     return (
         f"Message-ID: {message_id}\r\nFrom: {word} <alice@customer.example>\r\nTo: {to}\r\n"
-        f"Subject: Poison {word} subject\r\nDate: Mon, 04 Mar 2024 10:00:00 +0000\r\n"
+        f"Subject: Poison {label}: {word}\r\nDate: Mon, 04 Mar 2024 10:00:00 +0000\r\n"
         "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=PP\r\n\r\n"
         f"--PP\r\nContent-Type: text/plain; charset={label}\r\n"
         "Content-Transfer-Encoding: 8bit\r\n\r\nthe body, caf\xe9\r\n"
