@@ -33,13 +33,13 @@ def check_data_dir(path: Path) -> None:
         path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     except OSError as exc:
         raise StartupError(f"{setting}: cannot create {path}: {reason(exc)}") from None
-    keep_private(path)
     probe = path / f".write-probe-{os.getpid()}"
     try:
         os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         probe.unlink()
     except OSError as exc:
         raise StartupError(f"{setting}: cannot write in {path}: {reason(exc)}") from None
+    keep_private(path)  # once usable: a failure above is the one line said
 
 
 def keep_private(path: Path) -> None:
@@ -58,7 +58,7 @@ def keep_private(path: Path) -> None:
             log.warning("data_dir_tightened", path=str(path), was=oct(stat.S_IMODE(mode)))
             return
     except OSError:
-        return  # unreadable: the write probe that follows says why in one line
+        return  # it could be written in; what cannot be read or changed stays as it is
     log.warning(
         "data_dir_readable_by_others",
         path=str(path),

@@ -4,15 +4,19 @@ leaves no process behind: the checks run before the embedded server is started."
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
 import socket
+import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from orchestrator.temporal_server import port_is_free
-from tests.support import free_port, run_mailroom
+from tests.support import free_port, run_mailroom, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -94,3 +98,105 @@ async def test_a_busy_temporal_port(env: dict[str, str], busy_port: int) -> None
     code, _, err = await run_mailroom("up", env=env)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "MAILROOM_TEMPORAL_PORT" in err
+
+
+async def test_a_misspelled_variable(env: dict[str, str]) -> None:
+    env["MAILROOM_SMTP_PROT"] = env.pop("MAILROOM_SMTP_PORT")
+    err = await fails_to_start(env, "MAILROOM_SMTP_PROT")
+    assert "did you mean MAILROOM_SMTP_PORT?" in err
+
+
+async def test_a_weak_reply_token_secret(env: dict[str, str]) -> None:
+    env["MAILROOM_REPLY_TOKEN_SECRET"] = "short-secret"
+    err = await fails_to_start(env, "MAILROOM_REPLY_TOKEN_SECRET")
+    assert "at least 32 bytes" in err and "short-secret" not in err
+
+
+async def test_a_negative_duration(env: dict[str, str]) -> None:
+    env["MAILROOM_SUBJECT_WINDOW"] = "-PT1H"
+    assert "positive duration" in await fails_to_start(env, "MAILROOM_SUBJECT_WINDOW")
+
+
+async def serving_process(
+    env: dict[str, str], command: str, announced: str
+) -> tuple[asyncio.subprocess.Process, int, asyncio.Task[list[str]]]:
+    """`mailroom COMMAND` once it announced `announced`, the pid of its embedded Temporal
+    server (from its start-up log line), and a task that ends with its stderr lines."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        command,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    errors: list[str] = []
+    stdout, stderr = process.stdout, process.stderr
+
+    async def collect() -> list[str]:
+        async for line in stderr:
+            errors.append(line.decode())
+        return errors
+
+    collector = asyncio.create_task(collect())
+    out = ""
+    while announced not in out:
+        line = await asyncio.wait_for(stdout.readline(), STARTUP_TIMEOUT)
+        assert line, f"mailroom {command} exited early: {out} {''.join(errors)}"
+        out += line.decode()
+    started = [json.loads(e) for e in errors if '"temporal_server_started"' in e]
+    assert started, errors
+    return process, int(started[0]["pid"]), collector
+
+
+STARTUP_TIMEOUT = 60
+
+
+@pytest.mark.parametrize(("command", "announced"), [("server", "temporal"), ("up", "smtp")])
+async def test_a_killed_temporal_server_stops_mailroom_with_one_line(
+    env: dict[str, str], command: str, announced: str
+) -> None:
+    """A supervisor restarts what exits: mailroom must not run on without its server."""
+    process, server_pid, collector = await serving_process(env, command, announced)
+    try:
+        os.kill(server_pid, signal.SIGKILL)  # the server this test's mailroom started
+        code = await asyncio.wait_for(process.wait(), STARTUP_TIMEOUT)
+        errors = await asyncio.wait_for(collector, STARTUP_TIMEOUT)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    said = [line for line in errors if line.startswith("mailroom:")]
+    assert code == 2, errors
+    assert len(said) == 1 and "Traceback" not in "".join(errors), errors
+    assert said[0].startswith(
+        f"mailroom: the embedded Temporal server (pid {server_pid}) was killed by signal 9"
+    ), said
+    assert port_is_free(int(env["MAILROOM_SMTP_PORT"])), "nothing left listening"
+    assert not (Path(env["MAILROOM_DATA_DIR"]) / "instance.json").exists(), "record removed"
+
+
+def open_to_others(data: Path) -> list[str]:
+    """`data` and whatever in it others may read or enter, with their modes."""
+    return [
+        f"{path} {oct(stat.S_IMODE(path.stat().st_mode))}"
+        for path in [data, *data.rglob("*")]
+        if stat.S_IMODE(path.stat().st_mode) & 0o077
+    ]
+
+
+async def test_the_data_dir_and_its_files_are_private(env: dict[str, str]) -> None:
+    process, _, collector = await serving_process(env, "up", "smtp")
+    try:
+        data = Path(env["MAILROOM_DATA_DIR"])
+        await wait_for(lambda: (data / "instance.json").exists(), what="the instance record")
+        opened = await asyncio.to_thread(open_to_others, data)
+        assert opened == [], "the data dir and everything in it is the operator's alone"
+        found = await asyncio.to_thread(lambda: {p.name for p in data.iterdir()})
+        assert {"temporal.db", "reply-token.key", "instance.json"} <= found
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), STARTUP_TIMEOUT)
+        await asyncio.wait_for(collector, STARTUP_TIMEOUT)
