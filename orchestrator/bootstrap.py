@@ -111,6 +111,8 @@ async def close_stores(wiring: Wiring) -> None:
     await wiring.auto_replies.close()
     if isinstance(wiring.threading.index, SqliteThreadIndex):
         await wiring.threading.index.close()
+    if isinstance(wiring.blobs, FileBlobStore):
+        await wiring.blobs.close()
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:

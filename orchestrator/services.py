@@ -27,6 +27,9 @@ from adapters.inbound.smtp_admission import (
     throttle_accept_errors,
 )
 from adapters.inbound.smtp_listener import serve_smtp
+from adapters.outbound.blob_store import FileBlobStore
+from adapters.outbound.blob_sweep import sweep_blobs_periodically
+from adapters.outbound.disk_space import DiskSpace
 from adapters.outbound.temporal_backlog import HandoffBacklog
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import (
@@ -144,6 +147,7 @@ async def start_smtp(
         backlog_hold_seconds=s.backlog_hold_seconds,
         recipient_limits=recipients,
         thread_rate=thread_rate,
+        storage=disk_space(wiring),
     )
     try:
         listener = await serve_smtp(
@@ -283,6 +287,24 @@ async def until_stopped(stop: asyncio.Event, server: EmbeddedTemporal | None) ->
         task.result()  # the server's ServerError, if it died
 
 
+def disk_space(wiring: Wiring) -> DiskSpace:
+    return DiskSpace(wiring.settings.data_dir, wiring.settings.disk_reserve_bytes)
+
+
+def start_blob_sweep(wiring: Wiring, stack: AsyncExitStack) -> None:
+    """At start and every hour: what crashes and failed writes left in the blob store."""
+    if not isinstance(wiring.blobs, FileBlobStore):
+        return
+    sweep = sweep_blobs_periodically(wiring.blobs, wiring.settings.blob_grace)
+    task = asyncio.create_task(sweep, name="blob sweep")
+
+    async def stop_sweeping() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    stack.push_async_callback(stop_sweeping)
+
+
 async def run_parts(wiring: Wiring, parts: set[str], *, record: bool = False) -> None:
     """Start the named parts, wait for SIGINT/SIGTERM, stop them in reverse order:
     the adapter stops accepting, the worker drains, the server goes last. With `record`,
@@ -302,6 +324,7 @@ async def run_parts(wiring: Wiring, parts: set[str], *, record: bool = False) ->
             backlog = None
             if parts & {"smtp", "imap"}:
                 backlog = await start_backlog(wiring, client, stack)
+                start_blob_sweep(wiring, stack)
             if "smtp" in parts:
                 await start_smtp(wiring, client, stack, backlog)
             if "imap" in parts:

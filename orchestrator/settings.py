@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     outbound_smtp: str = ""
     max_message_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
     max_in_flight: Annotated[int, Field(gt=0)] = 256
+    # Disk (adapters/outbound/disk_space.py): mail is refused 452 4.3.1 while the data dir's
+    # free space is at or below this reserve (none: 1.5 x max_message_bytes, Postfix's
+    # effective queue_minfree; 0: no reserve, only the size rule)
+    disk_reserve_mb: Annotated[int, Field(ge=0)] | None = None
+    # blobs no thread holds and temporary files are removed once older than this
+    # (FileBlobStore.sweep, at start and every hour, by the SMTP and IMAP parts)
+    blob_grace: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(hours=1)
     # Defer new mail while accepted mail waits longer than this to be applied (0: never).
     # A sending MTA retries a 451 after minutes, so deferring costs far more delay than
     # queueing: the bound only stops a backlog that keeps growing. Measured flat out, the
@@ -263,6 +270,12 @@ class Settings(BaseSettings):
         if self.agent_url and not self.agent_model:
             raise ValueError("agent_model: set it when agent_url is set")
         return self
+
+    @property
+    def disk_reserve_bytes(self) -> int:
+        if self.disk_reserve_mb is None:
+            return self.max_message_bytes * 3 // 2
+        return self.disk_reserve_mb * 1024 * 1024
 
     @property
     def embedded_temporal(self) -> bool:

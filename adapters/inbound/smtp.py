@@ -8,6 +8,7 @@ never work. Nothing accepted is ever lost.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import re
 import weakref
@@ -25,7 +26,7 @@ from use_cases.claim_check import PayloadTooLarge
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
 from use_cases.permanent_failures import permanent_reason
-from use_cases.ports import Backpressure, HandoffFailed
+from use_cases.ports import Backpressure, HandoffFailed, StorageSpace
 
 log = structlog.get_logger()
 
@@ -58,6 +59,11 @@ TOO_MANY_FOR_CONNECTION = "452 4.5.3 Too many recipients in this connection"
 TOO_COMPLEX = "552 5.3.4 Message too complex to hand to a thread: {reason}"
 UNPROCESSABLE = "554 5.6.0 Message content could not be processed"
 SHUTTING_DOWN = "451 4.3.2 Service shutting down, try again later"
+# Postfix's answer when the queue file system is short of space (smtpd_check_size): at MAIL
+# (with SIZE=), before DATA's 354, after the transfer if the mail would not fit, and when a
+# write failed for want of space. 452 to MAIL is RFC 1870 §6's "insufficient storage".
+STORAGE_FULL = "452 4.3.1 Insufficient system storage"
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 # While accepted mail waits too long to be applied, a new sender is first held: the reply
 # to its MAIL comes when the backlog clears (in the spirit of Postfix's in_flow_delay, which
 # slows senders to the delivery rate). A sending MTA retries a 451 only after minutes
@@ -90,7 +96,9 @@ class SmtpInboundHandler:
         max_held: int = MAX_HELD_SENDERS,
         recipient_limits: RecipientLimits | None = None,
         thread_rate: ClientRate | None = None,
+        storage: StorageSpace | None = None,
     ) -> None:
+        self.storage = storage
         self.recipient_limits = recipient_limits or RecipientLimits()
         self.thread_rate = thread_rate
         # Mailboxes each transaction feeds, recipients each connection was given: they live
@@ -125,6 +133,9 @@ class SmtpInboundHandler:
             deferral = await self._deferral("MAIL", session, hold=True)
         if deferral is not None:
             return deferral
+        refusal = self.storage_refusal("MAIL", declared_size(options), session)
+        if refusal is not None:
+            return refusal
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 OK"
@@ -172,6 +183,9 @@ class SmtpInboundHandler:
         deferral = await self._deferral("DATA", session, hold=False)
         if deferral is not None:
             return deferral
+        refusal = self.storage_refusal("DATA", len(raw), session)  # space went meanwhile
+        if refusal is not None:
+            return refusal
         mailboxes = self.mailboxes.resolve_all(envelope.rcpt_tos)
         with structlog.contextvars.bound_contextvars(message_id=peek_message_id(raw)):
             return await self._hand_off(raw, mailboxes, envelope.mail_from, str(session.peer))
@@ -258,6 +272,9 @@ class SmtpInboundHandler:
             log.warning("email_rejected_unprocessable", error=str(exc)[:500], peer=peer)
             return UNPROCESSABLE
         except Exception as exc:
+            if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+                log.warning("email_deferred_disk_full", error=str(exc), peer=peer, size=len(raw))
+                return STORAGE_FULL  # the claim-check removed what it wrote
             reason = permanent_reason(exc)  # the same bytes would fail again: never retried
             if reason is not None:
                 log.exception("email_rejected_permanent_error", reason=reason, peer=peer)
@@ -269,6 +286,26 @@ class SmtpInboundHandler:
         for thread_id in ingested.thread_ids:
             log.info("email_accepted", thread_id=thread_id, size=len(raw), peer=peer)
         return ACCEPTED.format(message_id=reply_safe(ingested.message_id))
+
+    def storage_refusal(self, stage: str, size: int, session: Session | None) -> str | None:
+        """452 4.3.1 while the data directory is short of space for a mail of `size` bytes
+        (0: not known), see adapters/outbound/disk_space.py. Also called by the session
+        before DATA's 354, with the size declared at MAIL."""
+        if self.storage is None or self.storage.room_for(size):
+            return None
+        peer = str(session.peer) if session is not None else None
+        log.warning("email_deferred_storage", at=stage, size=size, peer=peer)
+        return STORAGE_FULL
+
+
+def declared_size(options: Sequence[str]) -> int:
+    """The SIZE= of MAIL FROM (RFC 1870), 0 if absent (aiosmtpd already refused a
+    malformed one, 501, and one over the limit, 552)."""
+    for option in options:
+        name, _, value = option.partition("=")
+        if name.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return 0
 
 
 def _host(session: Session) -> str:

@@ -14,6 +14,7 @@ from typing import Any, AnyStr
 import structlog
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from adapters.inbound.smtp import declared_size
 from adapters.inbound.smtp_admission import SESSION_EXPIRED, TRANSFERS_BUSY, Admission
 from adapters.inbound.smtp_data import DataRefusal, Spool, receive_data
 from adapters.inbound.smtp_security import Credentials
@@ -31,6 +32,10 @@ NO_AUTH = "503 5.5.1 Error: authentication not enabled"
 # Postfix's smtpd_hard_error_limit is 20 errors of any kind; a password guesser gets fewer.
 MAX_AUTH_FAILURES = 3
 AUTH_FAILURES = "421 4.7.0 Error: too many failed authentications"
+# aiosmtpd refuses a MAIL whose SIZE= is over the limit before any hook, without an enhanced
+# status code (RFC 3463 §3.4): answered in Postfix's words instead (smtpd_check_size).
+AIOSMTPD_SIZE_REFUSAL = "552 Error: message size exceeds fixed maximum message size"
+SIZE_REFUSAL = "552 5.3.4 Message size exceeds fixed limit"
 EhloHook = Callable[[SMTP, Session, Envelope, str, list[str]], Awaitable[list[str]]]
 
 
@@ -69,6 +74,8 @@ class MailroomSMTP(SMTP):
     # -- early talkers and pipelining ------------------------------------------------------
 
     async def push(self, status: AnyStr) -> None:
+        if status == AIOSMTPD_SIZE_REFUSAL:
+            status = SIZE_REFUSAL  # type: ignore[assignment]  # AnyStr: str here
         if not self._greeted:  # the first reply is the 220 greeting
             self._greeted = True
             if self.rules.greet_pause_seconds > 0:
@@ -134,6 +141,14 @@ class MailroomSMTP(SMTP):
         if arg:
             await self.push("501 Syntax: DATA")
             return
+        # Before the 354, so a full disk costs the sender no transfer (smtp.py STORAGE_FULL).
+        storage_refusal = getattr(self.event_handler, "storage_refusal", None)
+        if storage_refusal is not None:
+            size = declared_size(self.envelope.mail_options)
+            refusal = storage_refusal("DATA", size, self.session)
+            if refusal is not None:
+                await self.push(refusal)
+                return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         received = await receive_data(
             self._reader,

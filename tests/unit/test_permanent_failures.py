@@ -1,6 +1,6 @@
 """Which hand-off failures are permanent (the same bytes would fail again) and what SMTP
 answers: 554 for those, so the sender bounces the mail instead of retrying for days, and 451
-for what may pass (Temporal away, a full disk, what nobody foresaw)."""
+for what may pass (Temporal away, what nobody foresaw; a full disk is 452, test_smtp_storage.py)."""
 
 from __future__ import annotations
 
@@ -80,6 +80,6 @@ async def test_smtp_answers_an_unexpected_permanent_error_with_554(exc: Exceptio
     assert await answer_to(exc) == UNPROCESSABLE
 
 
-@pytest.mark.parametrize("exc", [RuntimeError("unforeseen"), OSError(28, "disk full")])
+@pytest.mark.parametrize("exc", [RuntimeError("unforeseen"), OSError(5, "Input/output error")])
 async def test_smtp_answers_an_unexpected_transient_error_with_451(exc: Exception) -> None:
     assert await answer_to(exc) == HANDOFF_FAILED

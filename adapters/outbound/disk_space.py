@@ -1,0 +1,37 @@
+"""Free space in the data directory, against a reserve: Postfix's queue_minfree and the
+size rule of its `smtpd_check_size`.
+
+Mail is refused (SMTP `452 4.3.1`, IMAP backs off) while free space is at or below the
+reserve, or when a mail of a known size would not fit: its size must stay below the free
+space less the reserve, and below half the free space. The half is Postfix's margin, and
+ours too: the claim-check stores the raw mail and its decoded attachments (up to ~1.75
+times the size), and the thread index and Temporal's database (the embedded server's, in
+the same directory) grow with it. The reserve keeps room for those to go on working: a
+full disk would fail Temporal's own writes, not just ours.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class DiskSpace:
+    path: Path
+    reserve_bytes: int
+
+    def free_bytes(self) -> int:
+        """Bytes an unprivileged writer may still use (statvfs f_bavail: root's reserved
+        blocks do not count). A missing directory is checked at its nearest parent."""
+        path = self.path
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        stats = os.statvfs(path)
+        return stats.f_bavail * stats.f_frsize
+
+    def room_for(self, size: int) -> bool:
+        free = self.free_bytes()
+        usable = free - self.reserve_bytes
+        return usable > 0 and size < usable and 2 * size < free
