@@ -240,6 +240,7 @@ async def start_imap(
                 checkpoints=checkpoints,
                 backlog=backlog,
                 quarantine_folder=quarantine,
+                storage=disk_space(wiring),
             )
         )
     tasks = [asyncio.create_task(a.run(), name=f"imap {a.source.key}") for a in adapters]

@@ -36,7 +36,7 @@ from adapters.inbound.imap_source import ImapSource
 from adapters.inbound.mime import peek_message_id
 from use_cases.models import Ingested
 from use_cases.permanent_failures import permanent_reason
-from use_cases.ports import Backpressure, HandoffFailed
+from use_cases.ports import Backpressure, HandoffFailed, StorageSpace
 
 log = structlog.get_logger()
 
@@ -75,7 +75,9 @@ class ImapInbound:
         backlog: Backpressure | None = None,
         quarantine_folder: str = DEFAULT_QUARANTINE_FOLDER,
         max_attempts: int = MAX_UNFORESEEN_ATTEMPTS,
+        storage: StorageSpace | None = None,
     ) -> None:
+        self.storage = storage
         self.backlog = backlog
         self.quarantine_folder = quarantine_folder
         self.max_attempts = max_attempts
@@ -168,6 +170,7 @@ class ImapInbound:
                 sizes = await self._call(session.sizes, chunk)
                 for batch in batches_by_size(chunk, sizes, self.batch_bytes):
                     await self._wait_for_backlog()
+                    await self._wait_for_room(max(sizes.get(uid, 0) for uid in batch))
                     checkpoint = await self._hand_off_batch(session, batch, checkpoint)
 
     async def _wait_for_backlog(self) -> None:
@@ -177,6 +180,21 @@ class ImapInbound:
         self.status = "paused: backlog"
         self._log.warning("imap_paused_backlog")
         await self.backlog.wait_until_clear()
+        self._log.info("imap_resumed")
+        self.status = "fetching"
+
+    async def _wait_for_room(self, size: int) -> None:
+        """Leave the mail in the mailbox while the data directory is short of space for it
+        (adapters/outbound/disk_space.py, as SMTP's 452 4.3.1); look again with the
+        reconnect backoff."""
+        if self.storage is None or self.storage.room_for(size):
+            return
+        self.status = "paused: disk"
+        self._log.warning("imap_paused_disk", size=size)
+        delay = self.backoff_initial
+        while not self.storage.room_for(size):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff_max)
         self._log.info("imap_resumed")
         self.status = "fetching"
 
