@@ -232,7 +232,7 @@ def cmd_imap(settings: Settings, args: argparse.Namespace) -> int:
     wiring = wiring_module.bootstrap(settings)
     reports = run_async(lambda: check_imap(wiring))
     for report in reports:
-        print("\n".join(report.lines()))
+        print("\n".join(visible(line) for line in report.lines()))  # folder names too
     return 0 if all(report.ok for report in reports) else EXIT_ERROR
 
 

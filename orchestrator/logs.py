@@ -7,13 +7,18 @@ import sys
 
 import structlog
 
+from orchestrator.cli_output import visible
+
 
 def configure_logging(level: str = "info") -> None:
     numeric = logging.getLevelName(level.upper())
-    renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer()
-        if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer()
+    on_terminal = sys.stderr.isatty()
+    # JSON escapes control characters itself; the console renderer writes them raw, and a
+    # logged subject or Message-ID comes from mail (orchestrator/cli_output.py).
+    renderers: list[structlog.typing.Processor] = (
+        [escape_controls, structlog.dev.ConsoleRenderer()]
+        if on_terminal
+        else [structlog.processors.JSONRenderer()]
     )
     structlog.configure(
         processors=[
@@ -21,7 +26,7 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            renderer,
+            *renderers,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
@@ -33,3 +38,13 @@ def configure_logging(level: str = "info") -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def escape_controls(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """Every string value with its control characters escaped (tracebacks keep their lines)."""
+    return {
+        key: value if not isinstance(value, str) or key == "exception" else visible(value)
+        for key, value in event.items()
+    }

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -17,6 +18,8 @@ from adapters.inbound.smtp import ACCEPTED, reply_safe
 from adapters.outbound.mime_out import to_mime
 from orchestrator import cli, cli_threads
 from orchestrator.cli_output import visible
+from orchestrator.logs import escape_controls
+from orchestrator.settings import Settings
 from tests.conftest import ROOT
 from use_cases.mail import OutboundEmail
 from use_cases.models import ThreadState, ThreadStatus
@@ -138,3 +141,31 @@ def test_mailroom_outbox_escapes_a_hostile_subject(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Hi\\x1b]0;pwned\\x07\\x00" in result.stdout
     assert no_controls(result.stdout)
+
+
+def test_log_lines_on_a_terminal_escape_controls() -> None:
+    """The console renderer (a TTY) writes values raw; JSON escapes them itself."""
+    event = escape_controls(None, "info", {"event": "email_accepted", "subject": HOSTILE, "n": 1})
+    assert no_controls(str(event["subject"])) and event["n"] == 1
+
+
+def test_an_error_line_never_shows_a_secret_of_the_settings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The last guard: whatever an exception's text holds, the settings' secrets are masked."""
+    password, token = "imap-pa/ss", "sk-agent-secret"
+    settings = Settings(
+        mailboxes=["support@mailroom.local"],
+        imap_sources=[f"imaps://u:{quote(password, safe='')}@h/?mailbox=support@mailroom.local"],
+        agent_url=f"https://llm.example/v1?key={token}",
+        agent_model="m",
+        agent_api_key="agent-api-key",
+        reply_token_secret="s" * 40,
+    )
+    leaky = f"login failed for {password} at ?key={token} with agent-api-key and {'s' * 40}"
+    assert cli.failed(leaky + "\nsecond line\x1b[2J", settings) == 2
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and said.startswith("mailroom: login failed for ********")
+    for secret in (password, quote(password, safe=""), token, "agent-api-key", "s" * 40):
+        assert secret not in said
+    assert "\\x1b[2J" in said
