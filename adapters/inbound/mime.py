@@ -134,20 +134,25 @@ def _printable_fields(model: BaseModel) -> dict[str, object]:
     for name in type(model).model_fields:
         value = getattr(model, name)
         cleaned = _printable_value(value, multiline=name in MULTILINE_FIELDS)
-        if cleaned != value:
+        if cleaned is not value:
             update[name] = cleaned
     return update
 
 
 def _printable_value(value: object, *, multiline: bool = False) -> object:
+    """`value` itself when it is already printable (the common case costs no copy)."""
     if isinstance(value, str):
-        return printable_text(value) if multiline else printable_line(value)
+        cleaned = printable_text(value) if multiline else printable_line(value)
+        return value if cleaned == value else cleaned
     if isinstance(value, tuple):
-        return tuple(_printable_value(item) for item in value)
+        items = tuple(_printable_value(item) for item in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     if isinstance(value, dict):
-        return {printable_line(str(k)): _printable_value(v) for k, v in value.items()}
+        pairs = {printable_line(str(k)): _printable_value(v) for k, v in value.items()}
+        return value if pairs == value else pairs
     if isinstance(value, BaseModel):
-        return value.model_copy(update=_printable_fields(value))
+        update = _printable_fields(value)
+        return value.model_copy(update=update) if update else value
     return value  # bytes (attachment contents, never serialised), numbers, dates, None
 
 
