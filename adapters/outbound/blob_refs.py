@@ -13,7 +13,8 @@ either before the pin (the put writes the file again) or sees the pin.
 
 A crash between pin and settle leaves a pin: pins older than the grace period are stale
 and dropped by the sweep. Settled references are written with synchronous=FULL: a power
-loss must not forget that a thread holds a blob, or the sweep would remove it.
+loss must not forget that a thread holds a blob, or the sweep would remove it; pins and
+removals are not fsynced (see `_durable`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typing import TypeVar
 from adapters.outbound.sqlite_connection import SqliteConnection
 
 SCHEMA = """
-PRAGMA synchronous=FULL;
 CREATE TABLE IF NOT EXISTS referenced (
     sha256 TEXT PRIMARY KEY,
     since REAL NOT NULL
@@ -95,6 +95,7 @@ class BlobReferences:
 
 
 def _adopt(db: sqlite3.Connection, existing: Callable[[], Iterable[str]]) -> None:
+    _durable(db, True)
     with db:
         db.execute("BEGIN IMMEDIATE")
         if db.execute("PRAGMA user_version").fetchone()[0] >= ADOPTED:
@@ -106,7 +107,16 @@ def _adopt(db: sqlite3.Connection, existing: Callable[[], Iterable[str]]) -> Non
         db.execute(f"PRAGMA user_version = {ADOPTED}")
 
 
+def _durable(db: sqlite3.Connection, durable: bool) -> None:
+    """Settled references are fsynced at commit (FULL); pins and removals need not be
+    (NORMAL: WAL, fsynced at checkpoints): a pin a power loss forgets went with the mail
+    being stored, and a forgotten removal leaves a blob for the sweep. One fsync per mail
+    instead of one per blob."""
+    db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+
+
 def _pin(db: sqlite3.Connection, sha256: str) -> None:
+    _durable(db, False)
     with db:
         db.execute(
             "INSERT INTO pinned VALUES (?, 1, ?) ON CONFLICT (sha256) "
@@ -121,6 +131,7 @@ def _unpin(db: sqlite3.Connection, shas: Sequence[str]) -> None:
 
 
 def _settle(db: sqlite3.Connection, shas: Sequence[str]) -> None:
+    _durable(db, True)
     with db:
         db.execute("BEGIN IMMEDIATE")
         now = time.time()
@@ -141,6 +152,7 @@ def _held(db: sqlite3.Connection, sha256: str) -> bool:
 
 def _release(db: sqlite3.Connection, shas: Sequence[str], remove: Remove) -> list[str]:
     removed = []
+    _durable(db, False)
     with db:
         db.execute("BEGIN IMMEDIATE")
         _unpin(db, shas)
@@ -155,6 +167,7 @@ def _remove_unheld(
     db: sqlite3.Connection, shas: Sequence[str], stale_pins_before: float, remove: Remove
 ) -> list[str]:
     removed = []
+    _durable(db, False)
     with db:
         db.execute("BEGIN IMMEDIATE")
         db.execute("DELETE FROM pinned WHERE since < ?", (stale_pins_before,))
