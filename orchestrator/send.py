@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def send_file(path: Path, *, host: str, port: int, to: list[str], sender: str | 
     envelope_from = sender if sender is not None else email.from_addr
     try:
         with smtplib.SMTP(host, port, timeout=SEND_TIMEOUT_SECONDS) as smtp:
-            refused = smtp.sendmail(envelope_from, recipients, raw)
+            refused = smtp.sendmail(envelope_from, recipients, on_the_wire(raw))
     except smtplib.SMTPRecipientsRefused as exc:
         raise SendFailed(f"{path}: {_answers(exc.recipients)}") from exc
     except smtplib.SMTPResponseException as exc:
@@ -34,6 +35,12 @@ def send_file(path: Path, *, host: str, port: int, to: list[str], sender: str | 
         ) from exc
     note = f" (refused: {_answers(refused)})" if refused else ""
     return f"{path}: accepted for {', '.join(r for r in recipients if r not in refused)}{note}"
+
+
+def on_the_wire(raw: bytes) -> bytes:
+    """Lines ending in <CR><LF> (RFC 5321 §2.3.8): smtplib sends bytes as they are, and
+    a file saved on Unix ends its lines in <LF> alone, which a strict server refuses."""
+    return re.sub(rb"\r?\n", b"\r\n", raw)
 
 
 def _answers(refused: dict[str, tuple[int, bytes]]) -> str:

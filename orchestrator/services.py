@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import replace
 
 import structlog
 from temporalio.client import Client
@@ -26,7 +28,10 @@ from adapters.inbound.smtp_admission import (
     raise_descriptor_limit,
     throttle_accept_errors,
 )
+from adapters.inbound.smtp_data import BareLf, Spool
 from adapters.inbound.smtp_listener import serve_smtp
+from adapters.inbound.smtp_security import Credentials, CredentialsError, server_tls_context
+from adapters.inbound.smtp_session import SessionRules
 from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.blob_sweep import sweep_blobs_periodically
 from adapters.outbound.disk_space import DiskSpace
@@ -139,6 +144,7 @@ async def start_smtp(
 
     s = wiring.settings
     admission, recipients, thread_rate = front_door(s)
+    rules, tls_context = protocol_rules(s)
     handler = SmtpInboundHandler(
         wiring.mailboxes,
         ingest,
@@ -157,6 +163,8 @@ async def start_smtp(
             max_message_bytes=s.max_message_bytes,
             admission=admission,
             timeout=s.smtp_timeout.total_seconds(),
+            rules=rules,
+            tls_context=tls_context,
         )
     except OSError as exc:  # taken since the start-up check: the other parts stop in order
         message = bind_error(s.smtp_host, s.smtp_port, exc)
@@ -164,12 +172,57 @@ async def start_smtp(
     stack.push_async_callback(listener.stop)
     accepting = ", ".join(sorted(s.mailboxes)) or "any mailbox @" + ",".join(s.domains)
     announce("smtp", f"{s.smtp_host}:{s.smtp_port} accepting {accepting}")
+    if s.submission_port and tls_context is not None:
+        submission_rules = replace(rules, credentials=submission_credentials(s))
+        try:
+            submission = await serve_smtp(
+                handler,
+                host=s.smtp_host,
+                port=s.submission_port,
+                max_message_bytes=s.max_message_bytes,
+                admission=admission,  # one connection budget for both listeners
+                timeout=s.smtp_timeout.total_seconds(),
+                rules=submission_rules,
+                tls_context=tls_context,
+                submission=True,
+            )
+        except OSError as exc:
+            message = bind_error(s.smtp_host, s.submission_port, exc)
+            raise StartupError(message.format(setting="MAILROOM_SUBMISSION_PORT")) from None
+        stack.push_async_callback(submission.stop)
+        announce("submission", f"{s.smtp_host}:{s.submission_port} STARTTLS, then AUTH")
     if not s.mailboxes:
         log.warning(
             "smtp_accepting_any_local_part",
             domains=s.domains,
             hint="list them in MAILROOM_MAILBOXES (MAILROOM_REQUIRE_MAILBOXES=true enforces it)",
         )
+
+
+def protocol_rules(s: Settings) -> tuple[SessionRules, ssl.SSLContext | None]:
+    """What every SMTP connection applies (smtp_session.py), and STARTTLS's context."""
+    rules = SessionRules(
+        spool=Spool(s.data_dir / "tmp", memory_bytes=s.smtp_spool_bytes),
+        greet_pause_seconds=s.smtp_greet_pause_seconds,
+        bare_lf=BareLf(s.smtp_bare_lf),
+    )
+    if s.smtp_tls_cert is None or s.smtp_tls_key is None:
+        return rules, None
+    try:
+        return rules, server_tls_context(s.smtp_tls_cert, s.smtp_tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or "unusable"
+        raise StartupError(
+            f"MAILROOM_SMTP_TLS_CERT/KEY: {s.smtp_tls_cert}, {s.smtp_tls_key}: {reason}"
+        ) from None
+
+
+def submission_credentials(s: Settings) -> Credentials:
+    assert s.submission_users_file is not None  # settings: required with submission_port
+    try:
+        return Credentials.load(s.submission_users_file)
+    except CredentialsError as exc:
+        raise StartupError(f"MAILROOM_SUBMISSION_USERS_FILE: {exc}") from None
 
 
 def front_door(s: Settings) -> tuple[Admission, RecipientLimits, ClientRate]:

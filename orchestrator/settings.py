@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
@@ -101,6 +101,20 @@ class Settings(BaseSettings):
     smtp_threads_per_client_per_minute: Annotated[int, Field(ge=0)] = 100
     require_mailboxes: bool = False
     postmaster: str = ""
+    # SMTP protocol (adapters/inbound/smtp_session.py): DATA past this many bytes goes to an
+    # unnamed temp file in <data_dir>/tmp (0: always); a pause before the 220 greeting that
+    # catches clients talking early (postscreen_greet_wait; 0: none)
+    smtp_spool_bytes: Annotated[int, Field(ge=0)] = 1024 * 1024
+    smtp_greet_pause_seconds: Annotated[float, Field(ge=0, le=30)] = 0.0
+    # a line ending in a bare <LF> in DATA: refused 550 (Postfix's smtpd_forbid_bare_newline
+    # = yes) or taken as <CR><LF> (normalize, Postfix 3.9's default)
+    smtp_bare_lf: Literal["reject", "normalize"] = "reject"
+    # STARTTLS (both or neither), and the optional submission listener (0: off), which
+    # requires STARTTLS, then AUTH PLAIN/LOGIN against the users file (smtp_security.py)
+    smtp_tls_cert: Path | None = None
+    smtp_tls_key: Path | None = None
+    submission_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    submission_users_file: Path | None = None
     messages_per_run: Annotated[int, Field(ge=10)] = 500
     log_level: str = "info"
     # flows (procurement, support)
@@ -269,6 +283,19 @@ class Settings(BaseSettings):
     def _agent_needs_a_model(self) -> Settings:
         if self.agent_url and not self.agent_model:
             raise ValueError("agent_model: set it when agent_url is set")
+        return self
+
+    @model_validator(mode="after")
+    def _tls_and_submission(self) -> Settings:
+        if (self.smtp_tls_cert is None) != (self.smtp_tls_key is None):
+            raise ValueError("smtp_tls_cert: set it and smtp_tls_key together (or neither)")
+        if self.submission_port:
+            if self.smtp_tls_cert is None:
+                raise ValueError("submission_port: needs smtp_tls_cert and smtp_tls_key")
+            if self.submission_users_file is None:
+                raise ValueError("submission_port: needs submission_users_file")
+            if self.submission_port == self.smtp_port:
+                raise ValueError("submission_port: must differ from smtp_port")
         return self
 
     @property

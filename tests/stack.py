@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -32,8 +33,11 @@ class Stack:
 
 
 def send_mail(port: int, raw: bytes, to: Sequence[str], sender: str) -> Any:
+    # Lines end in <CR><LF> on the wire, as a mail client sends them (smtplib converts
+    # only str mail): the fixtures end theirs in <LF>, which SMTP refuses (bare LF).
+    wire = re.sub(rb"\r?\n", b"\r\n", raw)
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
-        return smtp.sendmail(sender, list(to), raw)
+        return smtp.sendmail(sender, list(to), wire)
 
 
 def acknowledgements(stack: Stack) -> list[OutboxEntry]:

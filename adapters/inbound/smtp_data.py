@@ -9,9 +9,11 @@ file that has no name is gone from the disk when it is closed, whatever ends the
 
 Kept from aiosmtpd's `smtp_DATA`: lines end at <CR><LF> only, a lone "." ends the data,
 a leading dot is removed (RFC 5321 §4.5.2), `data_size_limit` counts the bytes as sent, and
-a refusal is answered only after the final dot (RFC 5321 §4.2.5). Added: a line with a bare
-<LF> in it refuses the whole mail (Postfix's `smtpd_forbid_bare_newline = yes`), which takes
-away the ambiguity the 2023 SMTP smuggling attacks need (`<LF>.<LF>`, `<CR><LF>.<LF>`...).
+a refusal is answered only after the final dot (RFC 5321 §4.2.5). Added, for a bare <LF>
+(a line ending in <LF> alone), as Postfix's `smtpd_forbid_bare_newline`: `reject` refuses
+the whole mail (Postfix's `yes`); `normalize` (Postfix 3.9's default) takes it as the end
+of a line and stores <CR><LF>. Either way the data ends only at <CR><LF>.<CR><LF>, so the
+2023 SMTP smuggling ends (`<LF>.<LF>`, `<CR><LF>.<LF>`...) never end a message early.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ class DataRefusal(enum.Enum):
     NO_SPACE = "452 4.3.1 Insufficient system storage"
 
 
+class BareLf(enum.Enum):
+    REJECT = "reject"
+    NORMALIZE = "normalize"
+
+
 @dataclass(frozen=True)
 class Spool:
     """Where bodies larger than `memory_bytes` go (None: the system's temp directory)."""
@@ -44,7 +51,12 @@ class Spool:
 
 
 async def receive_data(
-    reader: asyncio.StreamReader, spool: Spool, *, size_limit: int | None, line_limit: int
+    reader: asyncio.StreamReader,
+    spool: Spool,
+    *,
+    size_limit: int | None,
+    line_limit: int,
+    bare_lf: BareLf = BareLf.REJECT,
 ) -> bytes | DataRefusal:
     """Read a DATA body up to its final dot: the unstuffed bytes, or why they are refused.
     A lost connection raises (CancelledError from aiosmtpd, or ConnectionResetError)."""
@@ -54,7 +66,9 @@ async def receive_data(
     with tempfile.SpooledTemporaryFile(max_size=spool.memory_bytes, dir=directory) as body:
         if spool.memory_bytes == 0:  # SpooledTemporaryFile reads 0 as "never roll over"
             body.rollover()
-        refusal = await _spool_lines(reader, body, size_limit=size_limit, line_limit=line_limit)
+        refusal = await _spool_lines(
+            reader, body, size_limit=size_limit, line_limit=line_limit, bare_lf=bare_lf
+        )
         if refusal is not None:
             return refusal
         body.seek(0)
@@ -62,42 +76,56 @@ async def receive_data(
 
 
 async def _spool_lines(
-    reader: asyncio.StreamReader, body: IO[bytes], *, size_limit: int | None, line_limit: int
+    reader: asyncio.StreamReader,
+    body: IO[bytes],
+    *,
+    size_limit: int | None,
+    line_limit: int,
+    bare_lf: BareLf,
 ) -> DataRefusal | None:
     refusal: DataRefusal | None = None
     received = 0
-    fragments: list[bytes] = []  # pieces of a line longer than the reader's limit
+    pending = b""  # the start of a line not ended yet (longer than the reader's limit)
     while True:
         try:
-            line = await reader.readuntil(b"\r\n")
+            chunk = await reader.readuntil(b"\r\n")
         except asyncio.LimitOverrunError as overrun:
-            # Longer than the reader's limit (aiosmtpd sets it to the line length limit):
-            # refused; keep reading to the final dot, holding nothing.
-            refusal = refusal or DataRefusal.TOO_LONG
-            line = await reader.read(overrun.consumed)
+            # No <CR><LF> within the reader's limit (aiosmtpd sets it to the line length
+            # limit); the bytes up to it, never half of a <CR><LF>.
+            chunk = await reader.read(overrun.consumed)
         except asyncio.IncompleteReadError:
             raise ConnectionResetError("connection closed during DATA") from None
-        if not fragments and line == END_OF_DATA:
+        if not pending and chunk == END_OF_DATA:
             return refusal
-        received += len(line)
+        received += len(chunk)
         if refusal is None and size_limit and received > size_limit:
             refusal = _discard(body, DataRefusal.TOO_MUCH)
-        fragments.append(line)
-        if not line.endswith(b"\r\n"):
+        if refusal is not None:  # read on to the final dot, holding nothing
+            pending = b"" if chunk.endswith(b"\r\n") else b"-"
             continue
-        whole = b"".join(fragments) if len(fragments) > 1 else line
-        fragments.clear()
-        if refusal is not None:
-            continue
-        if len(whole) > line_limit:
-            refusal = _discard(body, DataRefusal.TOO_LONG)
-        elif whole.find(b"\n") != len(whole) - 1:
+        lines, pending = _lines(pending + chunk, bare_lf)
+        if lines is None:
             refusal = _discard(body, DataRefusal.BARE_LF)
+        elif len(pending) >= line_limit or any(len(line) > line_limit for line in lines):
+            refusal = _discard(body, DataRefusal.TOO_LONG)
         else:
             try:
-                body.write(whole[1:] if whole.startswith(b".") else whole)
+                body.writelines(line[1:] if line.startswith(b".") else line for line in lines)
             except OSError:  # the disk is full: answered 452 after the final dot
                 refusal = _discard(body, DataRefusal.NO_SPACE)
+        if refusal is not None:
+            pending = b"" if chunk.endswith(b"\r\n") else b"-"
+
+
+def _lines(data: bytes, bare_lf: BareLf) -> tuple[list[bytes] | None, bytes]:
+    """The whole lines in `data`, each ending <CR><LF>, and the rest (a line not ended);
+    None for the lines when a bare <LF> is refused."""
+    if b"\n" not in data[:-1]:  # the common case: one line, or part of one
+        return ([data], b"") if data.endswith(b"\r\n") else ([], data)
+    if bare_lf is BareLf.REJECT:
+        return None, b""
+    *ended, rest = data.split(b"\n")
+    return [line + b"\n" if line.endswith(b"\r") else line + b"\r\n" for line in ended], rest
 
 
 def _discard(body: IO[bytes], refusal: DataRefusal) -> DataRefusal:

@@ -16,7 +16,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Se
 
 from adapters.inbound.smtp import declared_size
 from adapters.inbound.smtp_admission import SESSION_EXPIRED, TRANSFERS_BUSY, Admission
-from adapters.inbound.smtp_data import DataRefusal, Spool, receive_data
+from adapters.inbound.smtp_data import BareLf, DataRefusal, Spool, receive_data
 from adapters.inbound.smtp_security import Credentials
 
 log = structlog.get_logger()
@@ -44,6 +44,9 @@ class SessionRules:
     """What a listener's connections apply beyond aiosmtpd's protocol."""
 
     spool: Spool = field(default_factory=Spool)
+    # A line ending in a bare <LF> in DATA: refused 550 (Postfix's smtpd_forbid_bare_newline
+    # = yes), or taken as <CR><LF> (= normalize)
+    bare_lf: BareLf = BareLf.REJECT
     # Wait this long before the 220 greeting; a client that talks meanwhile is refused
     # (Postfix's postscreen_greet_wait). 0: only input already there is caught.
     greet_pause_seconds: float = 0.0
@@ -155,6 +158,7 @@ class MailroomSMTP(SMTP):
             self.rules.spool,
             size_limit=self.data_size_limit,
             line_limit=self.line_length_limit,
+            bare_lf=self.rules.bare_lf,
         )
         if isinstance(received, DataRefusal):
             self.envelope = self._create_envelope()  # as aiosmtpd's _set_post_data_state

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from adapters.inbound.smtp import SmtpInboundHandler
-from adapters.inbound.smtp_data import Spool
+from adapters.inbound.smtp_data import BareLf, Spool
 from adapters.inbound.smtp_listener import SmtpListener, serve_smtp
 from adapters.inbound.smtp_session import SessionRules
 from tests.support import free_port, wait_for
@@ -115,6 +115,15 @@ async def start_front(tmp_path: Path, rules: SessionRules) -> tuple[Front, SmtpL
 async def front(tmp_path: Path) -> AsyncIterator[Front]:
     rules = SessionRules(spool=Spool(tmp_path / "tmp", memory_bytes=SPOOL_MEMORY_BYTES))
     front, listener = await start_front(tmp_path, rules)
+    yield front
+    await listener.stop(timeout=5)
+
+
+@pytest.fixture
+async def normalizing_front(tmp_path: Path) -> AsyncIterator[Front]:
+    """MAILROOM_SMTP_BARE_LF=normalize: a bare <LF> is taken as <CR><LF>."""
+    spool = Spool(tmp_path / "tmp", memory_bytes=SPOOL_MEMORY_BYTES)
+    front, listener = await start_front(tmp_path, SessionRules(spool, bare_lf=BareLf.NORMALIZE))
     yield front
     await listener.stop(timeout=5)
 
@@ -241,6 +250,31 @@ async def test_a_smuggled_message_never_becomes_a_second_message(
         assert data_replies[0].startswith("250"), replies
         assert len(front.received) == 1
         assert b"wire the money" in front.received[0], "the smuggled part stays inside"
+
+
+@pytest.mark.parametrize("fake_end", SMUGGLING_ENDS, ids=repr)
+async def test_normalizing_bare_lf_still_yields_exactly_one_message(
+    normalizing_front: Front, fake_end: bytes
+) -> None:
+    client = await normalizing_front.connect()
+    await begin(client)
+    await client.send(b"Subject: first\r\n\r\nhello" + fake_end + SMUGGLED + b".\r\nQUIT\r\n")
+    replies = await client.rest_until_closed()
+    assert [r[:3] for r in replies] == ["250", "221"], replies
+    assert len(normalizing_front.received) == 1
+    assert b"wire the money" in normalizing_front.received[0]
+
+
+async def test_normalizing_takes_a_bare_lf_as_the_end_of_a_line(normalizing_front: Front) -> None:
+    client = await normalizing_front.connect()
+    await begin(client)
+    # as smtplib sends a file with <LF> line ends: one "line" longer than 1 000 octets,
+    # dot-stuffed after each <LF>
+    body = b"Subject: lf\n\n" + b"a line of text\n" * 100 + b"..dot\n" + b"end\r\n"
+    await client.send(body + b".\r\n")
+    assert (await client.reply()).startswith("250")
+    expected = b"Subject: lf\r\n\r\n" + b"a line of text\r\n" * 100 + b".dot\r\nend\r\n"
+    assert normalizing_front.received == [expected]
 
 
 async def test_a_bare_lf_in_data_is_refused_with_a_clear_5xx(front: Front) -> None:
