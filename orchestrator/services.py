@@ -242,7 +242,7 @@ def front_door(s: Settings) -> tuple[Admission, RecipientLimits, ClientRate]:
         max_per_client=s.smtp_max_connections_per_client,
         max_data_transfers=s.smtp_max_data_transfers,
         session_seconds=s.smtp_session_limit.total_seconds(),
-        exempt=parse_networks(s.smtp_client_limit_exceptions),
+        rate_exempt=parse_networks(s.smtp_rate_exceptions),
     )
     throttle_accept_errors(asyncio.get_running_loop())
     recipients = RecipientLimits(

@@ -89,8 +89,8 @@ class Settings(BaseSettings):
     # The SMTP front door, Postfix-like (adapters/inbound/smtp_admission.py, docs/front-door.md)
     smtp_max_connections: Annotated[int, Field(gt=0)] = 1000
     smtp_max_connections_per_client: Annotated[int, Field(gt=0)] = 50
-    # clients exempt from the per-client limits, as Postfix's $mynetworks (a local MTA)
-    smtp_client_limit_exceptions: CommaList = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
+    # clients exempt from the per-client rate, as Postfix's $mynetworks (a local MTA)
+    smtp_rate_exceptions: CommaList = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
     smtp_max_data_transfers: Annotated[int, Field(gt=0)] = 100
     smtp_timeout: timedelta = timedelta(seconds=300)
     smtp_session_limit: timedelta = timedelta(minutes=30)
@@ -168,7 +168,7 @@ class Settings(BaseSettings):
         "approvers",
         "blocked_words",
         "blocked_suppliers",
-        "smtp_client_limit_exceptions",
+        "smtp_rate_exceptions",
         mode="before",
     )
     @classmethod
@@ -239,9 +239,9 @@ class Settings(BaseSettings):
         if postmaster and Mailboxes(self.domains, (), postmaster).resolve(postmaster) != postmaster:
             raise ValueError(f"postmaster: {self.postmaster!r} is not an address at one of ours")
         try:
-            parse_networks(self.smtp_client_limit_exceptions)
+            parse_networks(self.smtp_rate_exceptions)
         except ValueError as exc:
-            raise ValueError(f"smtp_client_limit_exceptions: {exc}") from None
+            raise ValueError(f"smtp_rate_exceptions: {exc}") from None
         return self
 
     @model_validator(mode="after")

@@ -1,8 +1,8 @@
 """Who may connect to the SMTP listener and how much one client may ask of it.
 
 Postfix is the anchor: its process limit bounds connections in all, anvil bounds them per
-client (`smtpd_client_connection_count_limit`, 50) and rates per client per minute, with
-`$mynetworks` exempt. Above a limit a connection is answered `421 4.7.0` and closed at once,
+client (`smtpd_client_connection_count_limit`, 50) and rates per client per minute. Above a
+limit a connection is answered `421 4.7.0` and closed at once,
 before the greeting, so it costs a descriptor for a moment and nothing else. The limits are
 kept well below the process's descriptor limit: past it `accept()` fails, and a listener that
 cannot accept serves nobody, not even the one real sender among a flood.
@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -27,9 +27,11 @@ log = structlog.get_logger()
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# Postfix exempts $mynetworks from anvil's limits. mailroom's usual neighbour is a local MTA or
-# proxy, behind which every sender is 127.0.0.1: a per-client limit on it would throttle
-# everyone together.
+# Postfix exempts $mynetworks from anvil's limits; mailroom exempts these from the rate of new
+# conversations only. Behind a local MTA or proxy every sender is 127.0.0.1, so a rate on it
+# would throttle everyone together. The connection count has no exception: a relay opens at
+# most its destination concurrency (Postfix: 20) to us, and a flood from loopback (the attack
+# that found this) would otherwise take every place and refuse the real sender with it.
 LOOPBACK: tuple[IpNetwork, ...] = (
     ipaddress.ip_network("127.0.0.0/8"),
     ipaddress.ip_network("::1/128"),
@@ -43,6 +45,7 @@ DESCRIPTOR_LIMIT_CEILING = 65_536
 
 BUSY = "421 4.7.0 {hostname} Error: too many connections, try again later"
 BUSY_CLIENT = "421 4.7.0 {hostname} Error: too many connections from {host}"
+SHED = "421 4.7.0 {hostname} Error: too many connections, closing an idle one"
 SESSION_EXPIRED = "421 4.4.2 {hostname} Error: session time limit exceeded, closing connection"
 # For the DATA command (see DataTransfers): Postfix answers a resource shortage with 451 4.3.x.
 TRANSFERS_BUSY = "451 4.3.2 Too many messages being received at once, try again later"
@@ -66,20 +69,24 @@ def parse_networks(values: Iterable[str]) -> tuple[IpNetwork, ...]:
 class AdmissionLimits:
     """Defaults as Postfix's: 100 smtpd processes (so at most 100 DATA transfers), anvil's 50
     connections per client, smtpd_timeout 300 s. Postfix has no total session deadline; ours
-    bounds a client that keeps a connection alive one command at a time."""
+    bounds a client that keeps a connection alive one command at a time. `rate_exempt`: the
+    clients ClientRate does not count."""
 
     max_connections: int = 1000
     max_per_client: int = 50
     max_data_transfers: int = 100
     session_seconds: float = 1800.0
-    exempt: tuple[IpNetwork, ...] = LOOPBACK
+    # Idle this long between transactions, a connection gives its place to a new one when
+    # the listener is full. A client answers a greeting or a reply within a round trip.
+    idle_shed_seconds: float = 1.0
+    rate_exempt: tuple[IpNetwork, ...] = LOOPBACK
 
-    def is_exempt(self, host: str) -> bool:
+    def is_rate_exempt(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
             return False
-        return any(address in network for network in self.exempt)
+        return any(address in network for network in self.rate_exempt)
 
 
 @dataclass(frozen=True)
@@ -112,34 +119,68 @@ class ThrottledLog:
         log.warning(event, suppressed_since_last=suppressed, **fields)
 
 
+class Connection(Protocol):
+    """What admission needs of an open connection to shed it when the listener is full."""
+
+    def idle_seconds(self) -> float | None:
+        """Seconds since its last command while between transactions; None while busy."""
+
+    def shed(self, reply: str) -> None:
+        """Answer `reply` and close."""
+
+
 class Admission:
-    """The connections open now, in all and per client, and the DATA transfers under way."""
+    """The connections open now, in all and per client, and the DATA transfers under way.
+
+    At the cap, a new connection takes the place of the connection idle the longest between
+    transactions, if that one has been idle IDLE_SHED_SECONDS: a flood of connections that
+    say nothing cannot keep a real sender out (Postfix under stress cuts smtpd_timeout to
+    10 s instead; this sheds only when a place is needed, and at once)."""
 
     def __init__(self, limits: AdmissionLimits, throttled: ThrottledLog | None = None) -> None:
         self.limits = limits
-        self.open = 0
         self.by_client: Counter[str] = Counter()
         self.transfers = DataTransfers(limits.max_data_transfers)
         self._log = throttled or ThrottledLog()
+        self._connections: dict[Connection, str] = {}  # open, admitted: their client
 
-    def admit(self, host: str, hostname: str) -> str | None:
-        """Count a new connection from `host`; or the 421 to answer it with, uncounted."""
-        if self.open >= self.limits.max_connections:
-            self._log.warning("smtp_connection_refused_busy", peer=host, open=self.open)
-            return BUSY.format(hostname=hostname)
-        exempt = self.limits.is_exempt(host)
-        if not exempt and self.by_client[host] >= self.limits.max_per_client:
+    @property
+    def open(self) -> int:
+        return len(self._connections)
+
+    def admit(self, host: str, hostname: str, connection: Connection) -> str | None:
+        """Count `connection` from `host`; or the 421 to answer it with, uncounted."""
+        if self.by_client[host] >= self.limits.max_per_client:
             self._log.warning("smtp_connection_refused_client", peer=host, open=self.open)
             return BUSY_CLIENT.format(hostname=hostname, host=host)
-        self.open += 1
+        if self.open >= self.limits.max_connections and not self._shed_idlest(hostname):
+            self._log.warning("smtp_connection_refused_busy", peer=host, open=self.open)
+            return BUSY.format(hostname=hostname)
+        self._connections[connection] = host
         self.by_client[host] += 1
         return None
 
-    def release(self, host: str) -> None:
-        self.open -= 1
+    def release(self, connection: Connection) -> None:
+        """Uncount `connection` (again: nothing)."""
+        host = self._connections.pop(connection, None)
+        if host is None:
+            return
         self.by_client[host] -= 1
         if self.by_client[host] <= 0:
             del self.by_client[host]
+
+    def _shed_idlest(self, hostname: str) -> bool:
+        idlest, longest = None, self.limits.idle_shed_seconds
+        for connection in self._connections:
+            idle = connection.idle_seconds()
+            if idle is not None and idle >= longest:
+                idlest, longest = connection, idle
+        if idlest is None:
+            return False
+        self._log.warning("smtp_idle_connection_shed", peer=self._connections[idlest])
+        self.release(idlest)
+        idlest.shed(SHED.format(hostname=hostname))
+        return True
 
 
 class DataTransfers:
@@ -178,7 +219,7 @@ class ClientRate:
 
     def take(self, host: str) -> bool:
         """Count one for `host`; False (counting nothing) when its minute is used up."""
-        if self.per_minute <= 0 or self.limits.is_exempt(host):
+        if self.per_minute <= 0 or self.limits.is_rate_exempt(host):
             return True
         now = time.monotonic()
         if now - self._window_start >= self.window_seconds:

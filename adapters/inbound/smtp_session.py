@@ -214,16 +214,17 @@ class MailroomSMTP(SMTP):
     # -- admission (smtp_admission.py) -----------------------------------------------------
     # Set by the listener's protocol factory before the connection is made; None: no limits.
     admission: Admission | None = None
-    _admitted_host: str | None = None
     _refused = False
     _deadline: asyncio.TimerHandle | None = None
+    _answered_at = 0.0  # loop time of the last reply to a command (or of the connection)
+    _answering = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is not None or self.admission is None:
             super().connection_made(transport)  # after STARTTLS: the same, admitted connection
             return
         host = _host(transport.get_extra_info("peername"))
-        refusal = self.admission.admit(host, self.hostname)
+        refusal = self.admission.admit(host, self.hostname, self)
         if refusal is not None:
             # Answered and closed before aiosmtpd starts anything for it (Postfix: anvil's
             # "421 4.7.0 Error: too many connections"): a refused flood costs no session.
@@ -232,13 +233,16 @@ class MailroomSMTP(SMTP):
             transport.write(refusal.encode("ascii") + b"\r\n")
             transport.close()
             return
-        self._admitted_host = host
         self._deadline = self.loop.call_later(
-            self.admission.limits.session_seconds, self._session_expired
+            self.admission.limits.session_seconds, self._close_with, SESSION_EXPIRED
         )
-        # DATA takes a place among the transfers under way before its 354 (smtp_DATA is the
-        # protocol rules' own; this wraps it, pipelining check included, from outside).
-        self._smtp_methods["DATA"] = self._with_transfer_place(self._smtp_methods["DATA"])
+        # Every command marks the connection busy until answered, and DATA takes a place
+        # among the transfers under way before its 354 (smtp_DATA is the protocol rules'
+        # own; these wrap the commands, pipelining check included, from outside).
+        self._answered_at = self.loop.time()
+        methods = {command: self._busy_while(m) for command, m in self._smtp_methods.items()}
+        methods["DATA"] = self._busy_while(self._with_transfer_place(self._smtp_methods["DATA"]))
+        self._smtp_methods = methods
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
@@ -246,19 +250,43 @@ class MailroomSMTP(SMTP):
             return  # nothing of aiosmtpd's was started for it
         if self._deadline is not None:
             self._deadline.cancel()
-        if self.admission is not None and self._admitted_host is not None:
-            self.admission.release(self._admitted_host)
-            self._admitted_host = None
+        if self.admission is not None:
+            self.admission.release(self)
         super().connection_lost(error)
 
-    def _session_expired(self) -> None:
-        """Postfix has no total deadline; this bounds a client that stays just inside the
-        idle timeout forever. A transaction cut short was not answered 250: it is retried."""
-        log.warning("smtp_session_expired", peer=str(self._peer()))
+    def idle_seconds(self) -> float | None:
+        """Since our last reply, while no command and no transaction is under way."""
+        if self._answering or (self.envelope is not None and self.envelope.mail_from):
+            return None
+        return self.loop.time() - self._answered_at
+
+    def shed(self, reply: str) -> None:
+        log.info("smtp_idle_connection_closed", peer=str(self._peer()))
+        self._close_with(reply)
+
+    def _close_with(self, reply: str) -> None:
+        """An unasked 421, then close. The session deadline: Postfix has none; it bounds a
+        client that stays just inside the idle timeout forever. A transaction cut short was
+        not answered 250, so its sender retries."""
+        if reply is SESSION_EXPIRED:
+            log.warning("smtp_session_expired", peer=str(self._peer()))
         if self.transport is not None:
             assert isinstance(self.transport, asyncio.WriteTransport)
-            self.transport.write(SESSION_EXPIRED.format(hostname=self.hostname).encode() + b"\r\n")
+            self.transport.write(reply.format(hostname=self.hostname).encode() + b"\r\n")
             self.transport.close()
+
+    def _busy_while(
+        self, command: Callable[[str | None], Awaitable[None]]
+    ) -> Callable[[str | None], Awaitable[None]]:
+        async def busy(arg: str | None) -> None:
+            self._answering = True
+            try:
+                await command(arg)
+            finally:
+                self._answering = False
+                self._answered_at = self.loop.time()
+
+        return busy
 
     def _with_transfer_place(
         self, data: Callable[[str | None], Awaitable[None]]

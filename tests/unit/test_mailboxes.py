@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import pytest
+
+from orchestrator.settings import SettingsError, load_settings
 from use_cases.mailboxes import Mailboxes
 
 
@@ -72,3 +75,17 @@ def test_postmaster_can_feed_one_of_our_mailboxes() -> None:
     assert boxes.resolve_all(["postmaster@mailroom.local", "support@mailroom.local"]) == [
         "support@mailroom.local"
     ]
+
+
+def test_mailbox_settings_are_checked_at_start() -> None:
+    with pytest.raises(SettingsError, match="MAILROOM_MAILBOXES: required"):
+        load_settings(require_mailboxes=True, mailboxes=[])
+    with pytest.raises(SettingsError, match="MAILROOM_MAILBOXES: .*dot-atom"):
+        load_settings(mailboxes="../x@mailroom.local")
+    with pytest.raises(SettingsError, match="MAILROOM_POSTMASTER: .*not an address at one"):
+        load_settings(postmaster="ops@elsewhere.example")
+    with pytest.raises(SettingsError, match="MAILROOM_SMTP_RATE_EXCEPTIONS: 'nope'"):
+        load_settings(smtp_rate_exceptions="127.0.0.1,nope")
+    settings = load_settings(require_mailboxes=True, mailboxes="support@mailroom.local")
+    assert settings.mailboxes == ["support@mailroom.local"]
+    assert load_settings(postmaster="Ops@MailRoom.local").postmaster == "Ops@MailRoom.local"

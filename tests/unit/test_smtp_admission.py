@@ -24,7 +24,6 @@ from tests.support import free_port, wait_for
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
 
-NOBODY_EXEMPT: tuple[()] = ()
 MAIL = b"Subject: hi\r\nMessage-ID: <m@example.com>\r\n\r\nhello\r\n.\r\n"
 
 
@@ -55,7 +54,7 @@ async def front_door(
     timeout: float = 300.0,
     mailboxes: Mailboxes | None = None,
 ) -> AsyncIterator[Door]:
-    limits = limits or AdmissionLimits(exempt=NOBODY_EXEMPT)
+    limits = limits or AdmissionLimits(rate_exempt=())
     recorded = Recorded()
     admission = Admission(limits)
     handler = SmtpInboundHandler(
@@ -86,8 +85,8 @@ class Client:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def connect(cls, port: int) -> tuple[Client, str]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def connect(cls, port: int, source: str = "127.0.0.1") -> tuple[Client, str]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
         client = cls(reader, writer)
         return client, await client.reply()
 
@@ -117,7 +116,7 @@ async def transaction(client: Client, recipients: Sequence[str]) -> list[str]:
 
 
 async def test_above_the_connection_limit_421_and_again_after_others_close() -> None:
-    limits = AdmissionLimits(max_connections=3, max_per_client=100, exempt=NOBODY_EXEMPT)
+    limits = AdmissionLimits(max_connections=3, max_per_client=100, idle_shed_seconds=600)
     async with front_door(limits) as door:
         held = [await Client.connect(door.port) for _ in range(3)]
         assert all(greeting.startswith("220 ") for _, greeting in held)
@@ -134,19 +133,42 @@ async def test_above_the_connection_limit_421_and_again_after_others_close() -> 
         await wait_for(lambda: door.admission.open == 0, what="every place freed")
 
 
-async def test_one_client_ip_is_limited_unless_exempt() -> None:
-    limits = AdmissionLimits(max_per_client=2, exempt=NOBODY_EXEMPT)
+async def test_when_full_the_longest_idle_connection_gives_way_to_a_new_one() -> None:
+    """A flood that connects and says nothing cannot keep a real sender out; a connection
+    in a transaction is never the one shed."""
+    limits = AdmissionLimits(max_connections=2, max_per_client=100, idle_shed_seconds=0.2)
     async with front_door(limits) as door:
+        busy, _ = await Client.connect(door.port)
+        await busy.say("EHLO client.example")
+        assert (await busy.say("MAIL FROM:<alice@example.com>")).startswith("250")
+        idle, _ = await Client.connect(door.port)
+        newcomer, greeting = await wait_for(
+            lambda: _greeted(door.port), what="a new connection served once one is idle"
+        )
+        assert greeting.startswith("220 ")
+        assert (await idle.reply()).startswith("421 4.7.0 ") and await idle.closed_by_server()
+        assert (await busy.say("RCPT TO:<support@mailroom.local>")) == "250 2.1.5 OK"
+        for client in (busy, newcomer):
+            client.close()
+
+
+async def _greeted(port: int) -> tuple[Client, str] | None:
+    client, greeting = await Client.connect(port)
+    if greeting.startswith("220 "):
+        return client, greeting
+    client.close()
+    return None
+
+
+async def test_one_client_ip_is_limited_and_another_still_served() -> None:
+    """Loopback too: the flood that found this came from 127.0.0.1."""
+    async with front_door(AdmissionLimits(max_per_client=2)) as door:
         held = [await Client.connect(door.port) for _ in range(2)]
         _, answer = await Client.connect(door.port)
         assert answer.startswith("421 4.7.0 ") and "from 127.0.0.1" in answer
-        for client, _ in held:
-            client.close()
-    exempt = AdmissionLimits(max_per_client=2, exempt=parse_networks(["127.0.0.0/8"]))
-    async with front_door(exempt) as door:
-        clients = [await Client.connect(door.port) for _ in range(5)]
-        assert all(greeting.startswith("220 ") for _, greeting in clients)
-        for client, _ in clients:
+        other, greeting = await Client.connect(door.port, source="127.0.0.2")
+        assert greeting.startswith("220 ")
+        for client in [other, *(c for c, _ in held)]:
             client.close()
 
 
@@ -159,7 +181,7 @@ async def test_an_idle_client_is_disconnected_after_the_timeout() -> None:
 
 
 async def test_a_session_past_its_time_limit_is_answered_421_and_closed() -> None:
-    limits = AdmissionLimits(session_seconds=0.5, exempt=NOBODY_EXEMPT)
+    limits = AdmissionLimits(session_seconds=0.5)
     async with front_door(limits) as door:
         client, _ = await Client.connect(door.port)
         assert (await client.say("EHLO client.example")).startswith("250")
@@ -202,7 +224,7 @@ async def test_one_mail_feeds_a_bounded_number_of_mailboxes() -> None:
 
 
 async def test_new_conversations_per_client_per_minute_are_deferred_450() -> None:
-    async with front_door(threads_per_minute=3) as door:
+    async with front_door(threads_per_minute=3) as door:  # loopback not exempt here
         client, _ = await Client.connect(door.port)
         await client.say("EHLO client.example")
         answers = await transaction(client, ["a@mailroom.local", "b@mailroom.local"])
@@ -215,7 +237,7 @@ async def test_new_conversations_per_client_per_minute_are_deferred_450() -> Non
 
 
 async def test_data_transfers_beyond_the_limit_are_deferred_before_the_body() -> None:
-    limits = AdmissionLimits(max_data_transfers=1, exempt=NOBODY_EXEMPT)
+    limits = AdmissionLimits(max_data_transfers=1)
     async with front_door(limits) as door:
         door.recorded.release = asyncio.Event()
         first, _ = await Client.connect(door.port)
@@ -262,3 +284,14 @@ def test_the_connection_cap_stays_well_below_the_descriptor_limit() -> None:
     assert connection_cap(1000, 65_536) == 1000
     assert connection_cap(1000, 200) == 100
     assert connection_cap(10, 1024) == 10
+
+
+async def test_a_local_relay_is_not_held_to_the_rate_of_new_conversations() -> None:
+    """Behind a local MTA every sender is 127.0.0.1: the rate would throttle them all."""
+    limits = AdmissionLimits(rate_exempt=parse_networks(["127.0.0.0/8", "::1"]))
+    async with front_door(limits, threads_per_minute=1) as door:
+        client, _ = await Client.connect(door.port)
+        await client.say("EHLO relay.example")
+        answers = await transaction(client, [f"user{n}@mailroom.local" for n in range(5)])
+        assert answers[1:] == ["250 2.1.5 OK"] * 5
+        client.close()
