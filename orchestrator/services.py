@@ -207,6 +207,12 @@ def protocol_rules(s: Settings) -> tuple[SessionRules, ssl.SSLContext | None]:
         bare_lf=BareLf(s.smtp_bare_lf),
     )
     if s.smtp_tls_cert is None or s.smtp_tls_key is None:
+        if s.smtp_host not in {"127.0.0.1", "::1", "localhost"}:
+            log.warning(
+                "smtp_without_starttls",
+                host=s.smtp_host,
+                hint="set MAILROOM_SMTP_TLS_CERT and MAILROOM_SMTP_TLS_KEY to offer STARTTLS",
+            )
         return rules, None
     try:
         return rules, server_tls_context(s.smtp_tls_cert, s.smtp_tls_key)

@@ -25,7 +25,8 @@ log = structlog.get_logger()
 # VRFY, EXPN, TURN, QUIT, NOOP end a group, and so do STARTTLS (RFC 3207 §4.2, CVE-2011-0411)
 # and AUTH. Without EHLO there is no PIPELINING, so every command waits for its reply.
 MAY_BE_FOLLOWED = frozenset({"RSET", "MAIL", "RCPT", "SEND", "SOML", "SAML"})
-# Postfix: postscreen's pregreet test, smtpd_forbid_unauth_pipelining (both disconnect).
+# Postfix: smtpd_forbid_unauth_pipelining (OUT_OF_SYNC, also before the greeting) and
+# postscreen's pregreet test; both disconnect. Ours says which rule the client broke.
 EARLY_TALKER = "554 5.5.1 Error: client sent data before the greeting"
 OUT_OF_SYNC = "554 5.5.0 Error: SMTP protocol synchronization"
 NO_AUTH = "503 5.5.1 Error: authentication not enabled"
