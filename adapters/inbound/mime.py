@@ -68,6 +68,20 @@ LEADING_JUNK = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:[ \t]*\r?\n)*(?=[!-9;-~]{1,80
 
 
 def parse_email(raw: bytes) -> InboundEmail:
+    try:
+        return _parse_email(raw)
+    except Exception as exc:  # a path nobody foresaw: the mail still reaches a thread
+        message_id = peek_message_id(raw)
+        email = InboundEmail(
+            message_id=message_id,
+            message_id_generated=message_id == generated_message_id(raw),
+            defects=(f"unparseable message, kept unread: {exc!r}"[:300],),
+            size=len(raw),
+        )
+        return printable(email)
+
+
+def _parse_email(raw: bytes) -> InboundEmail:
     defects: list[str] = []
     msg = _parse(raw, defects)
     headers = raw_headers(msg)
@@ -262,7 +276,7 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
         return None
     try:
         parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
+    except Exception:  # TypeError, ValueError, IndexError, OverflowError on hostile dates
         defects.append(f"unreadable Date: {value[:80]!r}")
         return None
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from adapters.inbound import mime
 from adapters.inbound.charsets import decode_text, printable_line, printable_text
 from adapters.inbound.mime import parse_email
 from tests.poison import LONE_SURROGATES, POISON_LABELS, poison_mail, surrogate_mail
@@ -63,3 +64,15 @@ def test_control_characters_never_leave_the_parser() -> None:
     assert email.text == "line[31m one\nline two\n"
     assert printable_line("a\tb\u2028c\x85d") == "a b c d"
     assert printable_text("a\r\nb\rc\x0cd\ud800") == "a\nb\ncd\ufffd"
+
+
+def test_a_failure_nobody_foresaw_still_yields_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_msg: object) -> dict[str, list[str]]:
+        raise RuntimeError("a path nobody foresaw")
+
+    monkeypatch.setattr(mime, "raw_headers", broken)
+    email = parse_email(b"Message-ID: <kept@x>\r\nSubject: hi\r\n\r\nbody")
+    assert (email.message_id, email.message_id_generated) == ("<kept@x>", False)
+    assert email.defects == (
+        "unparseable message, kept unread: RuntimeError('a path nobody foresaw')",
+    )
