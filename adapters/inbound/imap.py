@@ -15,12 +15,13 @@ A mail that can never be handed off (use_cases/permanent_failures.py: too large 
 refused by a model, an error its content provokes; or an unforeseen error on the same UID
 `max_attempts` times in a row) is moved to the quarantine folder (created if missing), recorded
 in the checkpoint store with its reason, and passed over: the mail behind it is read. Temporal
-not acknowledging (HandoffFailed) or an OSError is retried as long as it lasts, as before.
+not acknowledging (HandoffFailed), an OSError or a locked store is retried as long as it lasts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,9 @@ DEFAULT_QUARANTINE_FOLDER = "mailroom-quarantine"
 # An error nobody classified, on the same UID this many times in a row (a reconnect and a
 # backoff between tries), is taken as permanent: that mail no longer holds up the rest.
 MAX_UNFORESEEN_ATTEMPTS = 3
+# Trouble of the machine, not of the mail (a full disk, a locked store): retried as long as it
+# lasts, like Temporal not answering, never counted against the mail.
+STORE_TROUBLE = (OSError, sqlite3.OperationalError)
 
 
 class ImapInbound:
@@ -246,7 +250,7 @@ class ImapInbound:
     def _permanent(self, at: tuple[int, int], exc: Exception) -> str | None:
         """Why this UID can never be handed off, or None to retry it."""
         reason = permanent_reason(exc)
-        if reason is not None or isinstance(exc, OSError):
+        if reason is not None or isinstance(exc, STORE_TROUBLE):
             return reason
         attempts = self._failures[at] = self._failures.get(at, 0) + 1
         error = f"{type(exc).__name__}: {exc}"

@@ -5,13 +5,18 @@ for what may pass (Temporal away, what nobody foresaw; a full disk is 452, test_
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import cast
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from pydantic import BaseModel
 
+from adapters.inbound.imap import ImapInbound
+from adapters.inbound.imap_checkpoint import SqliteCheckpointStore
+from adapters.inbound.imap_source import parse_source
 from adapters.inbound.smtp import HANDOFF_FAILED, UNPROCESSABLE, SmtpInboundHandler
 from use_cases.claim_check import PayloadTooLarge
 from use_cases.mailboxes import Mailboxes
@@ -83,3 +88,25 @@ async def test_smtp_answers_an_unexpected_permanent_error_with_554(exc: Exceptio
 @pytest.mark.parametrize("exc", [RuntimeError("unforeseen"), OSError(5, "Input/output error")])
 async def test_smtp_answers_an_unexpected_transient_error_with_451(exc: Exception) -> None:
     assert await answer_to(exc) == HANDOFF_FAILED
+
+
+async def never_ingests(raw: bytes) -> Ingested:
+    raise AssertionError("no mail is handed off here")
+
+
+def test_imap_counts_only_unforeseen_errors_against_a_uid(tmp_path: Path) -> None:
+    source = parse_source("imap://u:p@127.0.0.1/INBOX?tls=off&mailbox=support@mailroom.local")
+    checkpoints = SqliteCheckpointStore(tmp_path / "imap.sqlite")
+    adapter = ImapInbound(source, ingest=never_ingests, checkpoints=checkpoints, max_attempts=3)
+    machine_trouble = [OSError(28, "No space left"), sqlite3.OperationalError("locked")]
+    for exc in machine_trouble * 5:  # retried as long as it lasts: never the mail's fault
+        assert adapter._permanent((1, 7), exc) is None
+    unforeseen = RuntimeError("unforeseen")
+    assert [adapter._permanent((1, 7), unforeseen) for _ in range(3)] == [
+        None,
+        None,
+        "failed 3 times: RuntimeError: unforeseen",
+    ]
+    assert adapter._permanent((1, 8), PayloadTooLarge("300 KB")) == (
+        "too large for a signal: 300 KB"
+    )
