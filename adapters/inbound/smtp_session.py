@@ -262,8 +262,7 @@ class MailroomSMTP(SMTP):
         return self.loop.time() - self._answered_at
 
     def shed(self, reply: str) -> None:
-        log.info("smtp_idle_connection_closed", peer=str(self._peer()))
-        self._close_with(reply)
+        self._close_with(reply)  # logged by admission, at most once a second
 
     def _close_with(self, reply: str) -> None:
         """An unasked 421, then close. The session deadline: Postfix has none; it bounds a
