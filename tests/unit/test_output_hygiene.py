@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -81,21 +81,9 @@ def test_the_accepted_reply_shows_a_message_id_without_controls() -> None:
     assert len(reply_safe("<" + "x" * 5000 + "@example.com>")) <= 200
 
 
-@pytest.fixture
-def umask_kept() -> Iterator[None]:
-    """cli.main sets the process umask; this test process gets its own back."""
-    kept = os.umask(0o022)
-    os.umask(kept)
-    yield
-    os.umask(kept)
-
-
 def test_mailroom_threads_escapes_a_hostile_subject(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], umask_kept: None
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith("MAILROOM_"):
-            monkeypatch.delenv(name)
     hostile = ThreadState(
         thread_id="t\x1b]0;x\x07",
         workflow_id="thread-support-1",
@@ -112,8 +100,8 @@ def test_mailroom_threads_escapes_a_hostile_subject(
         return Listing()
 
     monkeypatch.setattr(cli_threads, "connected_gateway", listing)
-    monkeypatch.setattr(cli, "running_instance", lambda settings: None)
-    assert cli.main(["threads"]) == 0
+    listed = cli_threads.cmd_threads(Settings(), argparse.Namespace(json=False, status=None))
+    assert listed == 0
     out = capsys.readouterr().out
     assert no_controls(out) and out.count("\n") == 1
     assert "Invoice\\x1b[2J" in out and "t\\x1b]0;x\\x07" in out
