@@ -6,9 +6,13 @@ recording ingest (our own port), so no Temporal is needed to see the SMTP answer
 from __future__ import annotations
 
 import asyncio
+import resource
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from adapters.inbound.smtp import SmtpInboundHandler
 from adapters.inbound.smtp_admission import (
@@ -20,6 +24,8 @@ from adapters.inbound.smtp_admission import (
     parse_networks,
 )
 from adapters.inbound.smtp_listener import serve_smtp
+from orchestrator import services
+from orchestrator.settings import Settings
 from tests.support import free_port, wait_for
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
@@ -295,3 +301,38 @@ async def test_a_local_relay_is_not_held_to_the_rate_of_new_conversations() -> N
         answers = await transaction(client, [f"user{n}@mailroom.local" for n in range(5)])
         assert answers[1:] == ["250 2.1.5 OK"] * 5
         client.close()
+
+
+def test_the_soft_descriptor_limit_is_raised_to_the_hard_one_at_start() -> None:
+    """In a child with `ulimit -Sn 1024 -Hn 4096`, as systemd sets them (this process keeps
+    its own)."""
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 4096))
+
+    probe = "from adapters.inbound.smtp_admission import raise_descriptor_limit as r; print(r())"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], preexec_fn=limited, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == "4096", done.stderr
+
+
+async def test_the_settings_reach_the_front_door() -> None:
+    settings = Settings(
+        smtp_max_connections=7,
+        smtp_max_connections_per_client=3,
+        smtp_max_data_transfers=2,
+        smtp_session_limit=timedelta(minutes=5),
+        smtp_max_recipients=150,
+        smtp_max_mailboxes_per_mail=4,
+        smtp_max_recipients_per_connection=500,
+        smtp_threads_per_client_per_minute=9,
+        smtp_rate_exceptions=["10.0.0.0/8"],
+    )
+    admission, recipients, rate = services.front_door(settings)
+    assert admission.limits.max_connections == 7 and admission.limits.max_per_client == 3
+    assert admission.transfers.limit == 2 and admission.limits.session_seconds == 300
+    assert recipients == RecipientLimits(per_mail=150, mailboxes_per_mail=4, per_connection=500)
+    assert rate.per_minute == 9
+    assert admission.limits.is_rate_exempt("10.1.2.3")
+    assert not admission.limits.is_rate_exempt("127.0.0.1")
