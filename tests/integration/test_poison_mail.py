@@ -2,7 +2,8 @@
 answered 250 and reaches its thread, a mail that can never be handed off gets a 5xx, and the
 mail behind them is delivered; over IMAP (a real Dovecot) a mail that can never be handed off
 is moved to the quarantine folder and recorded, the checkpoint passes over it, and the mail
-behind it arrives. (`replay`: tests/unit/test_replay_poison.py.)"""
+behind it arrives; `mailroom replay` imports the poison mail and the rest, and counts and
+names what it skipped."""
 
 from __future__ import annotations
 
@@ -32,9 +33,10 @@ from tests.integration.imap_support import (
     mail,
     thread_of,
 )
+from tests.integration.test_cli import cli_env
 from tests.poison import all_poison, poison_mail, too_large_mail
 from tests.stack import Stack, running_stack, stack_settings
-from tests.support import wait_for
+from tests.support import run_mailroom, wait_for
 from use_cases.ingest import ingest_email
 from use_cases.models import Ingested, NewMessage, ThreadKey
 from use_cases.ports import ThreadNotFound
@@ -162,3 +164,23 @@ async def test_an_unforeseen_error_on_one_uid_is_retried_then_quarantined(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_replay_imports_poison_mail_and_skips_what_can_never_be_handed_off(
+    stack: Stack, tmp_path: Path, unique: str
+) -> None:
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    poison_id, large_id = f"<poison-replay-{unique}@x>", f"<large-replay-{unique}@x>"
+    after_id, after = mail("Replayed after the large one")
+    (folder / "1-poison.eml").write_bytes(poison_mail("idna", poison_id))
+    (folder / "2-large.eml").write_bytes(too_large_mail(large_id))
+    (folder / "3-after.eml").write_bytes(after)
+
+    code, out, err = await run_mailroom("replay", str(folder), "--lanes", "1", env=cli_env(stack))
+    assert code == 0, err
+    assert "replayed 3 messages: 2 accepted, 0 duplicate, 0 rejected, 1 skipped" in out
+    assert "(can never be handed off: 1 too large for a signal)" in out
+    assert f"skipped {folder / '2-large.eml'}: too large for a signal" in err
+    for message_id in (poison_id, after_id):
+        await wait_for(partial(subject_in_thread, stack, message_id), what=message_id)
