@@ -126,19 +126,24 @@ def secret_values(settings: Iterable[tuple[str, Any]]) -> list[str]:
             found.add(value.get_secret_value())
         elif name == "imap_sources":
             for url in value:
-                found |= _url_secrets(url)
+                found |= _url_secrets(url, user_is_secret=False)
                 token_env = dict(parse_qsl(urlsplit(url).query)).get("token_env")
                 found.add(os.environ.get(token_env, "") if token_env else "")
         elif name == "agent_url" and value:
-            found |= _url_secrets(value)
+            found |= _url_secrets(value, user_is_secret=True)
             found |= {v for _, v in parse_qsl(urlsplit(value).query)}
     return sorted((s for s in found if len(s) >= MIN_SHOWN_SECRET), key=len, reverse=True)
 
 
-def _url_secrets(url: str) -> set[str]:
+def _url_secrets(url: str, *, user_is_secret: bool) -> set[str]:
+    """The password of a URL's user info, as written and decoded. An IMAP user name is an
+    account name, not a secret; the user of an HTTP URL without a password is a token
+    (`https://KEY@host`)."""
     try:
         parts = urlsplit(url.strip())
     except ValueError:
         return set()
-    written = {parts.password or "", parts.username or ""} if parts.password else set()
+    written = {parts.password or ""}
+    if user_is_secret and not parts.password:
+        written.add(parts.username or "")
     return written | {unquote(s) for s in written}
