@@ -241,8 +241,11 @@ async def test_big_text_and_attachments_go_to_the_blob_store_not_the_signal(desk
 
 
 async def test_without_a_blob_store_an_oversized_signal_is_refused_clearly() -> None:
-    control_chars = "\x01" * 40_000  # each is 6 bytes of JSON (\u0001)
-    raw = ("From: a@b.example\r\nMessage-ID: <huge@x>\r\n\r\n" + control_chars).encode()
+    # 4 bytes of JSON a character, in the text and the new text; and 100 long References
+    clips = "\U0001f4ce" * 40_000
+    references = " ".join(f"<{n}{'r' * 400}@x>" for n in range(100))
+    head = f"From: a@b.example\r\nMessage-ID: <huge@x>\r\nReferences: {references}\r\n\r\n"
+    raw = (head + clips).encode()
     with pytest.raises(PayloadTooLarge, match="over the 256 KB limit"):
         await ingest_email(raw, mailboxes=[SUPPORT], gateway=FakeThreadGateway(), parse=parse_email)
 
