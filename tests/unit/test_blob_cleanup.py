@@ -27,6 +27,7 @@ from use_cases.ports import BlobNotFound, HandoffFailed
 SUPPORT = "support@mailroom.local"
 GRACE = timedelta(hours=1)
 SHARED = b"the quarterly report, shared by two mails " * 200
+TEXT = ("words " * 12 + "end\r\n") * 430  # 32 250 characters: cut to 32 000 in a signal
 
 
 def attachment(name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
@@ -50,10 +51,10 @@ def mail(message_id: str, parts: list[str], to: str = SUPPORT, cc: str = "") -> 
 def refused_mail(message_id: str) -> bytes:
     """Too big for a signal even after the claim-check (over 256 KB of what a signal
     carries: 100 long addresses in To and Cc, 200 attachments with long names and types,
-    32 400 characters of text), one of its attachments the SHARED one."""
-    addresses = ", ".join(f"{'x' * 60}{i:03d}@{'d' * 240}.example" for i in range(100))
+    33 000 characters of text in lines), one of its attachments the SHARED one."""
+    addresses = ",\r\n ".join(f"{'x' * 60}{i:03d}@{'d' * 240}.example" for i in range(100))
     long_type = "application/x-" + "y" * 200
-    parts = [f"--b\r\nContent-Type: text/plain\r\n\r\n{'words ' * 5_400}\r\n"]
+    parts = [f"--b\r\nContent-Type: text/plain\r\n\r\n{TEXT}\r\n"]
     parts.append(attachment("shared.pdf", SHARED))
     parts += [attachment("n" * 250 + str(i), os.urandom(2048), long_type) for i in range(199)]
     return mail(message_id, parts, to=f"{SUPPORT}, {addresses}", cc=addresses)
