@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO
 
 END_OF_DATA = b".\r\n"
+WRITE_BYTES = 64 * 1024
 
 
 class DataRefusal(enum.Enum):
@@ -86,6 +87,8 @@ async def _spool_lines(
     refusal: DataRefusal | None = None
     received = 0
     pending = b""  # the start of a line not ended yet (longer than the reader's limit)
+    batch: list[bytes] = []  # lines written together: one write per ~64 KB, not per line
+    batched = 0
     while True:
         try:
             chunk = await reader.readuntil(b"\r\n")
@@ -96,25 +99,43 @@ async def _spool_lines(
         except asyncio.IncompleteReadError:
             raise ConnectionResetError("connection closed during DATA") from None
         if not pending and chunk == END_OF_DATA:
+            if refusal is None:
+                refusal = _write(body, batch)
             return refusal
         received += len(chunk)
         if refusal is None and size_limit and received > size_limit:
             refusal = _discard(body, DataRefusal.TOO_MUCH)
+        if refusal is None:
+            lines: list[bytes] | None
+            data = pending + chunk if pending else chunk
+            if data.endswith(b"\r\n") and data.find(b"\n", 0, len(data) - 1) < 0:
+                lines, pending = [data], b""  # the common case: one whole line
+            else:
+                lines, pending = _lines(data, bare_lf)
+            if lines is None:
+                refusal = _discard(body, DataRefusal.BARE_LF)
+            elif len(pending) >= line_limit or any(len(line) > line_limit for line in lines):
+                refusal = _discard(body, DataRefusal.TOO_LONG)
+            else:
+                for line in lines:
+                    batch.append(line[1:] if line.startswith(b".") else line)
+                    batched += len(line)
+                if batched >= WRITE_BYTES:
+                    refusal = _write(body, batch)
+                    batched = 0
         if refusal is not None:  # read on to the final dot, holding nothing
+            batch.clear()
             pending = b"" if chunk.endswith(b"\r\n") else b"-"
-            continue
-        lines, pending = _lines(pending + chunk, bare_lf)
-        if lines is None:
-            refusal = _discard(body, DataRefusal.BARE_LF)
-        elif len(pending) >= line_limit or any(len(line) > line_limit for line in lines):
-            refusal = _discard(body, DataRefusal.TOO_LONG)
-        else:
-            try:
-                body.writelines(line[1:] if line.startswith(b".") else line for line in lines)
-            except OSError:  # the disk is full: answered 452 after the final dot
-                refusal = _discard(body, DataRefusal.NO_SPACE)
-        if refusal is not None:
-            pending = b"" if chunk.endswith(b"\r\n") else b"-"
+
+
+def _write(body: IO[bytes], batch: list[bytes]) -> DataRefusal | None:
+    try:
+        body.write(b"".join(batch))
+    except OSError:  # the disk is full: answered 452 after the final dot
+        return _discard(body, DataRefusal.NO_SPACE)
+    finally:
+        batch.clear()
+    return None
 
 
 def _lines(data: bytes, bare_lf: BareLf) -> tuple[list[bytes] | None, bytes]:
