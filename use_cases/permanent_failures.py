@@ -1,6 +1,8 @@
 """Which failures to hand a mail off are permanent: the same bytes would fail the same way on
-every retry, so SMTP answers 5xx, IMAP moves the mail to its quarantine folder and `replay`
-skips it, instead of trying it again forever while the mail behind it waits.
+every retry, so IMAP moves the mail to its quarantine folder and `replay` skips it, instead of
+trying it again forever while the mail behind it waits. Both keep the mail, so a misjudged
+bug costs an operator a look, never a message. SMTP answers 5xx only for the verdicts that
+are certain (PayloadTooLarge, ValidationError) and defers the rest: its 5xx bounces the mail.
 
 Permanent: the message cannot fit a signal (PayloadTooLarge), a model refused it (pydantic's
 ValidationError), and the errors a mail's content provokes in code (ValueError and its

@@ -275,11 +275,16 @@ class SmtpInboundHandler:
             if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
                 log.warning("email_deferred_disk_full", error=str(exc), peer=peer, size=len(raw))
                 return STORAGE_FULL  # the claim-check removed what it wrote
-            reason = permanent_reason(exc)  # the same bytes would fail again: never retried
-            if reason is not None:
-                log.exception("email_rejected_permanent_error", reason=reason, peer=peer)
-                return UNPROCESSABLE
-            log.exception("email_deferred_unexpected_error", peer=peer, thread_id=None)
+            # Anything else is deferred, as Postfix defers on an internal error: a bug, once
+            # fixed, lets the sender's retry through, where a 5xx would bounce good mail.
+            # (IMAP and replay quarantine or skip such mail after a few tries instead: they
+            # keep it, so nothing is lost either way; see use_cases/permanent_failures.py.)
+            log.exception(
+                "email_deferred_unexpected_error",
+                peer=peer,
+                thread_id=None,
+                content_error=permanent_reason(exc),
+            )
             return HANDOFF_FAILED
         finally:
             self.in_flight -= 1
