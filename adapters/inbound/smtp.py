@@ -11,6 +11,7 @@ import asyncio
 import errno
 import ipaddress
 import re
+import sqlite3
 import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -272,7 +273,7 @@ class SmtpInboundHandler:
             log.warning("email_rejected_unprocessable", error=str(exc)[:500], peer=peer)
             return UNPROCESSABLE
         except Exception as exc:
-            if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            if disk_full(exc):
                 log.warning("email_deferred_disk_full", error=str(exc), peer=peer, size=len(raw))
                 return STORAGE_FULL  # the claim-check removed what it wrote
             # Anything else is deferred, as Postfix defers on an internal error: a bug, once
@@ -301,6 +302,14 @@ class SmtpInboundHandler:
         peer = str(session.peer) if session is not None else None
         log.warning("email_deferred_storage", at=stage, size=size, peer=peer)
         return STORAGE_FULL
+
+
+def disk_full(exc: BaseException) -> bool:
+    """A write failed for want of space: a file's (ENOSPC, EDQUOT) or SQLite's own
+    (SQLITE_FULL, "database or disk is full": the blob references, the thread index)."""
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_FULL_ERRNOS
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
 def declared_size(options: Sequence[str]) -> int:

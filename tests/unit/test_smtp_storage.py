@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import smtplib
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,9 +135,26 @@ async def test_a_transfer_that_does_not_fit_is_refused_452_and_never_stored(
     assert intake.received == []
 
 
-async def test_a_write_that_fails_for_want_of_space_is_answered_452(intake: Intake) -> None:
+def sqlite_full() -> sqlite3.OperationalError:
+    """What SQLite raises on a full disk (the blob references, the thread index)."""
+    with sqlite3.connect(":memory:") as db:
+        db.execute("PRAGMA max_page_count = 2")
+        db.execute("CREATE TABLE t (x BLOB)")
+        try:
+            db.execute("INSERT INTO t VALUES (zeroblob(100000))")
+        except sqlite3.OperationalError as exc:
+            return exc
+    raise AssertionError("SQLite found room")
+
+
+@pytest.mark.parametrize(
+    "error", [OSError(errno.ENOSPC, "No space left on device"), sqlite_full()], ids=repr
+)
+async def test_a_write_that_fails_for_want_of_space_is_answered_452(
+    intake: Intake, error: Exception
+) -> None:
     async def disk_full(raw: bytes, mailboxes: Sequence[str], mail_from: str | None) -> Ingested:
-        raise OSError(errno.ENOSPC, "No space left on device")
+        raise error
 
     intake.listener.handler.ingest = disk_full
     commands = ["MAIL FROM:<a@example.com>", "RCPT TO:<support@mailroom.local>", "DATA"]
