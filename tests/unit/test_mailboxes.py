@@ -80,9 +80,9 @@ def test_postmaster_can_feed_one_of_our_mailboxes() -> None:
 def test_mailbox_settings_are_checked_at_start() -> None:
     with pytest.raises(SettingsError, match="MAILROOM_MAILBOXES: required"):
         load_settings(require_mailboxes=True, mailboxes=[])
-    with pytest.raises(SettingsError, match="MAILROOM_MAILBOXES: .*dot-atom"):
+    with pytest.raises(SettingsError, match=r"MAILROOM_MAILBOXES: .*dot-atom"):
         load_settings(mailboxes="../x@mailroom.local")
-    with pytest.raises(SettingsError, match="MAILROOM_POSTMASTER: .*not an address at one"):
+    with pytest.raises(SettingsError, match=r"MAILROOM_POSTMASTER: .*not an address at one"):
         load_settings(postmaster="ops@elsewhere.example")
     with pytest.raises(SettingsError, match="MAILROOM_SMTP_RATE_EXCEPTIONS: 'nope'"):
         load_settings(smtp_rate_exceptions="127.0.0.1,nope")
