@@ -2,10 +2,10 @@
 
 Postfix is the anchor: its process limit bounds connections in all, anvil bounds them per
 client (`smtpd_client_connection_count_limit`, 50) and rates per client per minute. Above a
-limit a connection is answered `421 4.7.0` and closed at once,
-before the greeting, so it costs a descriptor for a moment and nothing else. The limits are
-kept well below the process's descriptor limit: past it `accept()` fails, and a listener that
-cannot accept serves nobody, not even the one real sender among a flood.
+limit a connection is answered `421 4.7.0` and closed at once, before the greeting, so it
+costs a descriptor for a moment and nothing else. The limits are kept well below the
+process's descriptor limit: past it `accept()` fails, and a listener that cannot accept
+serves nobody, not even the one real sender among a flood. docs/front-door.md has the table.
 """
 
 from __future__ import annotations
@@ -68,9 +68,9 @@ def parse_networks(values: Iterable[str]) -> tuple[IpNetwork, ...]:
 @dataclass(frozen=True)
 class AdmissionLimits:
     """Defaults as Postfix's: 100 smtpd processes (so at most 100 DATA transfers), anvil's 50
-    connections per client, smtpd_timeout 300 s. Postfix has no total session deadline; ours
-    bounds a client that keeps a connection alive one command at a time. `rate_exempt`: the
-    clients ClientRate does not count."""
+    connections per client. Postfix has no total session deadline; ours bounds a client that
+    keeps a connection alive one command at a time. `rate_exempt`: the clients ClientRate
+    does not count."""
 
     max_connections: int = 1000
     max_per_client: int = 50
@@ -133,7 +133,7 @@ class Admission:
     """The connections open now, in all and per client, and the DATA transfers under way.
 
     At the cap, a new connection takes the place of the connection idle the longest between
-    transactions, if that one has been idle IDLE_SHED_SECONDS: a flood of connections that
+    transactions, if that one has been idle `idle_shed_seconds` (1 s): a flood of connections that
     say nothing cannot keep a real sender out (Postfix under stress cuts smtpd_timeout to
     10 s instead; this sheds only when a place is needed, and at once)."""
 
@@ -185,9 +185,9 @@ class Admission:
 
 class DataTransfers:
     """DATA transfers under way, bounded. Checked at the DATA command, before the `354`, so a
-    refused client has sent no body: the `smtp_DATA` override in `smtp_session.py` asks for a
-    place with `with admission.transfers.place() as admitted:` (answering TRANSFERS_BUSY when
-    not admitted) and keeps it until the body is read and answered."""
+    refused client has sent no body: MailroomSMTP wraps its DATA command in `place()`
+    (answering TRANSFERS_BUSY when not admitted) and keeps the place until the body is read
+    and answered, the hand-off included."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
