@@ -21,12 +21,18 @@ from __future__ import annotations
 import asyncio
 import enum
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 END_OF_DATA = b".\r\n"
 WRITE_BYTES = 64 * 1024
+# The connection's idle timer restarts each time this much more of the body has arrived, as
+# Postfix's smtpd_timeout bounds each read, not the transfer: a 25 MB mail on a slow link
+# may take longer than the timeout and is still alive. (aiosmtpd restarts it per command
+# only, so a slow body was cut at the timeout.)
+PROGRESS_BYTES = 64 * 1024
 
 
 class DataRefusal(enum.Enum):
@@ -58,9 +64,11 @@ async def receive_data(
     size_limit: int | None,
     line_limit: int,
     bare_lf: BareLf = BareLf.REJECT,
+    progress: Callable[[], None] | None = None,
 ) -> bytes | DataRefusal:
     """Read a DATA body up to its final dot: the unstuffed bytes, or why they are refused.
-    A lost connection raises (CancelledError from aiosmtpd, or ConnectionResetError)."""
+    A lost connection raises (CancelledError from aiosmtpd, or ConnectionResetError).
+    `progress` is called every PROGRESS_BYTES received."""
     if spool.directory is not None:
         spool.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     directory = str(spool.directory) if spool.directory is not None else None
@@ -68,7 +76,12 @@ async def receive_data(
         if spool.memory_bytes == 0:  # SpooledTemporaryFile reads 0 as "never roll over"
             body.rollover()
         refusal = await _spool_lines(
-            reader, body, size_limit=size_limit, line_limit=line_limit, bare_lf=bare_lf
+            reader,
+            body,
+            size_limit=size_limit,
+            line_limit=line_limit,
+            bare_lf=bare_lf,
+            progress=progress,
         )
         if refusal is not None:
             return refusal
@@ -83,9 +96,11 @@ async def _spool_lines(
     size_limit: int | None,
     line_limit: int,
     bare_lf: BareLf,
+    progress: Callable[[], None] | None,
 ) -> DataRefusal | None:
     refusal: DataRefusal | None = None
     received = 0
+    next_progress = PROGRESS_BYTES
     pending = b""  # the start of a line not ended yet (longer than the reader's limit)
     batch: list[bytes] = []  # lines written together: one write per ~64 KB, not per line
     batched = 0
@@ -103,6 +118,9 @@ async def _spool_lines(
                 refusal = _write(body, batch)
             return refusal
         received += len(chunk)
+        if progress is not None and received >= next_progress:
+            progress()
+            next_progress = received + PROGRESS_BYTES
         if refusal is None and size_limit and received > size_limit:
             refusal = _discard(body, DataRefusal.TOO_MUCH)
         if refusal is None:

@@ -160,6 +160,7 @@ class MailroomSMTP(SMTP):
             size_limit=self.data_size_limit,
             line_limit=self.line_length_limit,
             bare_lf=self.rules.bare_lf,
+            progress=self._reset_timeout,
         )
         if isinstance(received, DataRefusal):
             self.envelope = self._create_envelope()  # as aiosmtpd's _set_post_data_state

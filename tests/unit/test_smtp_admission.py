@@ -186,6 +186,23 @@ async def test_an_idle_client_is_disconnected_after_the_timeout() -> None:
         await wait_for(lambda: door.admission.open == 0, what="its place freed")
 
 
+async def test_a_body_still_arriving_outlives_the_idle_timeout() -> None:
+    # Postfix's smtpd_timeout bounds each read, not the transfer: a big mail on a slow link
+    # takes longer than the timeout and is still received (aiosmtpd cut it at the timeout).
+    async with front_door(timeout=1.0) as door:
+        client, _ = await Client.connect(door.port)
+        await client.say("EHLO client.example")
+        await transaction(client, ["support@mailroom.local"])
+        assert (await client.say("DATA")).startswith("354")
+        client.writer.write(b"Subject: slow\r\n\r\n")
+        for _ in range(6):  # 80 KB every 0.3 s (a slow link's pace): 1.8 s in all
+            client.writer.write((b"x" * 998 + b"\r\n") * 80)
+            await client.writer.drain()
+            await asyncio.sleep(0.3)
+        assert (await client.say(".")).startswith("250 ")
+        assert len(door.recorded.mails) == 1
+
+
 async def test_a_session_past_its_time_limit_is_answered_421_and_closed() -> None:
     limits = AdmissionLimits(session_seconds=0.5)
     async with front_door(limits) as door:
