@@ -1,6 +1,7 @@
 """`python -m bench`: every benchmark in turn, each in its own process, then one JSON line
 with all their figures: {"ingest": {...}, "thread_growth": {...}, "memory": {...},
-"replay": {...}}. `--quick` runs each with small numbers (a smoke run, not a measurement).
+"replay": {...}, "smtp_latency": {...}}. `--quick` runs each with small numbers (a smoke
+run, not a measurement).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ BENCHMARKS: dict[str, list[str]] = {
     "thread_growth": [],
     "memory": [],
     "replay": [],
+    "smtp_latency": [],
 }
 QUICK: dict[str, list[str]] = {
     "ingest": ["--mails", "200", "--threads", "20", "--concurrency", "8"],
     "thread_growth": ["--messages", "300", "--window", "100", "--messages-per-run", "50"],
     "memory": ["--threads", "100,300"],
     "replay": ["--messages", "300", "--threads", "30"],
+    "smtp_latency": ["--sessions", "20"],
 }
 
 

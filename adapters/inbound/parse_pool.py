@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import signal
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import FrameType
@@ -29,8 +31,11 @@ from adapters.inbound.html_text import plain_html_only
 from adapters.inbound.mime import MAX_DEFECTS, generated_message_id, parse_email
 from use_cases.mail import InboundEmail
 
+Parse = Callable[[bytes], InboundEmail]
+
 # Of a header cut at this size by the last resort; a real header is a few KB.
 HEADER_ONLY_MAX_BYTES = 256 * 1024
+WORKER_NICENESS = 10
 
 
 class CpuBudgetExceeded(BaseException):
@@ -47,32 +52,34 @@ def _on_cpu_budget(_signum: int, _frame: FrameType | None) -> None:
 
 
 def _start_worker() -> None:
+    # A parse can wait; the adapter's event loop, on the same cores, answers every client.
+    os.nice(WORKER_NICENESS)
     signal.signal(signal.SIGPROF, _on_cpu_budget)
     # Ctrl-C reaches the whole process group: the adapter stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _within_budget(cpu_seconds: float, raw: bytes) -> InboundEmail:
+def _within_budget(parse: Parse, cpu_seconds: float, raw: bytes) -> InboundEmail:
     global _armed
     _armed = True
     signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
     try:
-        return parse_email(raw)
+        return parse(raw)
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         _armed = False
 
 
-def budgeted_parse(raw: bytes, cpu_seconds: float) -> InboundEmail:
-    """parse_email(raw) in at most `cpu_seconds` of CPU, else a cheaper parse (see module)."""
+def budgeted_parse(raw: bytes, cpu_seconds: float, parse: Parse = parse_email) -> InboundEmail:
+    """parse(raw) in at most `cpu_seconds` of CPU, else a cheaper parse (see module)."""
     try:
-        return _within_budget(cpu_seconds, raw)
+        return _within_budget(parse, cpu_seconds, raw)
     except CpuBudgetExceeded:
         pass
     why = f"parse ran out of its {cpu_seconds:g} s of CPU"
     try:
         with plain_html_only():
-            return with_defect(_within_budget(cpu_seconds, raw), f"{why}: parsed again")
+            return with_defect(_within_budget(parse, cpu_seconds, raw), f"{why}: parsed again")
     except CpuBudgetExceeded:
         return header_only(raw, f"{why} twice: parsed from the header only")
 
@@ -98,23 +105,25 @@ def _header_end(raw: bytes) -> int:
 
 
 class ParsePool:
-    """An EmailParser (in-process when called) that parses `off_loop` in its workers."""
+    """An EmailParser (in-process when called) that parses `off_loop` in its workers.
+    `parse` must be importable by name in a worker (a module-level function)."""
 
-    def __init__(self, *, workers: int, cpu_seconds: float) -> None:
+    def __init__(self, *, workers: int, cpu_seconds: float, parse: Parse = parse_email) -> None:
         self.workers = workers
         self.cpu_seconds = cpu_seconds
+        self.parse = parse
         self._executor: ProcessPoolExecutor | None = None
         self._closed = False
 
     def __call__(self, raw: bytes) -> InboundEmail:
-        return parse_email(raw)
+        return self.parse(raw)
 
     async def off_loop(self, raw: bytes) -> InboundEmail:
         if self._closed or self.workers == 0:
-            return await asyncio.to_thread(parse_email, raw)
+            return await asyncio.to_thread(self.parse, raw)
         executor = self._running()
         try:
-            done = executor.submit(budgeted_parse, raw, self.cpu_seconds)
+            done = executor.submit(budgeted_parse, raw, self.cpu_seconds, self.parse)
             return await asyncio.wrap_future(done)
         except BrokenProcessPool:  # a worker died under this or another mail
             self._replace(executor)

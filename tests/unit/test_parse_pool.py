@@ -1,0 +1,170 @@
+"""Costly mail is parsed away from the SMTP adapter's event loop, within a CPU budget, and
+always becomes a valid message: other clients keep being answered, nothing is refused."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+
+from adapters.inbound.html_text import RENDER_MAX_CHARS, html_to_text
+from adapters.inbound.mime import parse_email
+from adapters.inbound.parse_pool import ParsePool
+from adapters.inbound.smtp import SmtpInboundHandler
+from adapters.inbound.smtp_listener import serve_smtp
+from tests.fakes import FakeThreadGateway
+from tests.stack import send_mail
+from tests.support import free_port
+from tests.unit.parse_gates import die_on_poison, parse_when_released
+from use_cases.ingest import ingest_email
+from use_cases.mailboxes import Mailboxes
+from use_cases.models import Ingested
+from use_cases.parsing import PARSE_ON_LOOP_BYTES
+
+MAILBOX = "support@mailroom.local"
+GATE_TIMEOUT = 30.0
+
+
+def html_table(chars: int) -> str:
+    rows: list[str] = []
+    size = 0
+    while size < chars:
+        cells = "".join(f"<td>row {len(rows)} cell {j}</td>" for j in range(8))
+        rows.append(f"<tr>{cells}</tr>\r\n")
+        size += len(rows[-1])
+    return "<html><body><table>\r\n" + "".join(rows) + "</table></body></html>\r\n"
+
+
+def lines(char: str, chars: int) -> str:
+    """`chars` of text in lines SMTP accepts (at most 998 bytes each)."""
+    return (char * 78 + "\r\n") * (chars // 80 + 1)
+
+
+def mail(n: int, body: str, *, extra: str = "", html: bool = False) -> bytes:
+    kind = "text/html" if html else "text/plain"
+    return (
+        f"From: customer{n}@example.com\r\nTo: {MAILBOX}\r\nSubject: mail {n}\r\n"
+        f"Message-ID: <mail-{n}@example.com>\r\nDate: Fri, 04 Dec 2026 12:00:00 +0000\r\n"
+        f"{extra}Content-Type: {kind}; charset=utf-8\r\n\r\n{body}"
+    ).encode()
+
+
+@pytest.fixture
+async def gated_pool() -> AsyncIterator[ParsePool]:
+    pool = ParsePool(workers=1, cpu_seconds=30, parse=parse_when_released)
+    yield pool
+    await pool.close()
+
+
+async def test_a_normal_mail_is_answered_while_another_is_still_being_parsed(
+    gated_pool: ParsePool,
+) -> None:
+    gateway = FakeThreadGateway()
+
+    async def ingest(raw: bytes, mailboxes: Sequence[str], mail_from: str | None) -> Ingested:
+        return await ingest_email(raw, mailboxes=mailboxes, gateway=gateway, parse=gated_pool)
+
+    port = free_port()
+    listener = await serve_smtp(
+        SmtpInboundHandler(Mailboxes(["mailroom.local"]), ingest),
+        host="127.0.0.1",
+        port=port,
+        max_message_bytes=10 * 1024 * 1024,
+    )
+    loop = asyncio.get_running_loop()
+    with socket.create_server(("127.0.0.1", 0)) as gate:
+        gate.setblocking(False)
+        slow = mail(
+            1, lines("x", 2 * PARSE_ON_LOOP_BYTES), extra=f"X-Gate: {gate.getsockname()[1]}\r\n"
+        )
+        try:
+            slow_sent = asyncio.create_task(
+                asyncio.to_thread(send_mail, port, slow, [MAILBOX], "customer1@example.com")
+            )
+            waiting, _ = await asyncio.wait_for(loop.sock_accept(gate), GATE_TIMEOUT)
+            with waiting:  # the slow mail is being parsed, in a worker, until this closes
+                normal = mail(2, "Where is my order?\r\n")
+                refused = await asyncio.to_thread(send_mail, port, normal, [MAILBOX], "c2@x.org")
+                assert refused == {}, "the normal mail got its 250"
+                assert not slow_sent.done(), "while the other was still being parsed"
+                assert [m.message_id for _, m in gateway.handed_off] == ["<mail-2@example.com>"]
+            assert await asyncio.wait_for(slow_sent, GATE_TIMEOUT) == {}
+        finally:
+            await listener.stop()
+    handed = [m.message_id for _, m in gateway.handed_off]
+    assert handed == ["<mail-2@example.com>", "<mail-1@example.com>"]
+
+
+async def test_a_mail_over_its_cpu_budget_becomes_a_valid_message_with_a_defect() -> None:
+    gateway = FakeThreadGateway()
+    # inscriptis takes about 0.3 s of CPU over this table; the budget is a tenth of that
+    raw = mail(3, html_table(RENDER_MAX_CHARS - 1024), html=True)
+    pool = ParsePool(workers=1, cpu_seconds=0.03)
+    try:
+        await ingest_email(raw, mailboxes=[MAILBOX], gateway=gateway, parse=pool)
+    finally:
+        await pool.close()
+    [(_, message)] = gateway.handed_off
+    assert message.message_id == "<mail-3@example.com>" and message.subject == "mail 3"
+    assert message.defects[0].startswith("parse ran out of its 0.03 s of CPU")
+    if "parsed again" in message.defects[0]:  # else even the stripped parse ran out
+        assert "row 7 cell 3" in message.text and "<td>" not in message.text
+
+
+async def test_a_mail_that_runs_out_twice_is_read_from_its_header() -> None:
+    raw = mail(4, html_table(RENDER_MAX_CHARS * 2), html=True)
+    pool = ParsePool(workers=1, cpu_seconds=0.001)
+    try:
+        email = await pool.off_loop(raw)
+    finally:
+        await pool.close()
+    assert (email.message_id, email.from_addr, email.subject, email.text) == (
+        "<mail-4@example.com>",
+        "customer4@example.com",
+        "mail 4",
+        "",
+    )
+    assert "twice: parsed from the header only" in email.defects[0]
+    assert email.size == len(raw)
+
+
+async def test_a_worker_that_dies_costs_its_mail_the_body_not_the_mail_and_is_replaced() -> None:
+    pool = ParsePool(workers=1, cpu_seconds=30, parse=die_on_poison)
+    body = lines("y", 2 * PARSE_ON_LOOP_BYTES)
+    try:
+        poisoned = await pool.off_loop(mail(5, body, extra="X-Poison: yes\r\n"))
+        after = await pool.off_loop(mail(6, body))
+    finally:
+        await pool.close()
+    assert poisoned.message_id == "<mail-5@example.com>" and poisoned.text == ""
+    assert poisoned.defects[0] == "parser process died: parsed from the header only"
+    assert after.message_id == "<mail-6@example.com>" and after.text.split() == body.split()
+    assert not after.defects
+
+
+async def test_a_closed_pool_still_parses_big_mail() -> None:
+    pool = ParsePool(workers=1, cpu_seconds=30)
+    await pool.close()
+    body = lines("z", 2 * PARSE_ON_LOOP_BYTES)
+    email = await pool.off_loop(mail(7, body))
+    assert email.text.split() == body.split()
+
+
+def test_html_too_big_to_render_is_stripped_to_its_text_with_a_defect() -> None:
+    raw = mail(8, html_table(500 * 1024) + "<script>alert('x')</script>Regards, Bob", html=True)
+    email = parse_email(raw)
+    assert "row 0 cell 0 row 0 cell 1" in email.text
+    assert "row 2000 cell 7" in email.text and email.text.endswith("Regards, Bob")
+    assert "<" not in email.text and "alert" not in email.text
+    assert any("not rendered (over" in d and "tags stripped" in d for d in email.defects)
+
+
+def test_hostile_markup_is_stripped_without_losing_its_text() -> None:
+    defects: list[str] = []
+    hostile = "<a" * RENDER_MAX_CHARS + "<!-- never closed" + "<script>" * 1000
+    assert html_to_text(hostile, defects) == "<a" * RENDER_MAX_CHARS
+    assert len(defects) == 1
+    text = html_to_text("<p>Dear &amp; <b>valued</b><script>x</script> customer" + "<i>" * 300_000)
+    assert text == "Dear & valued customer"
