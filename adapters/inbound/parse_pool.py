@@ -7,8 +7,8 @@ CPU time (ITIMER_PROF, which counts only the worker's own CPU, so load elsewhere
 shorten it) ends a pathological parse: the mail is parsed again with its HTML only stripped
 of tags (linear), and if even that runs out, from its header alone. Either way it becomes a
 valid InboundEmail with a defect saying so; nothing is refused, and the raw mail is kept as
-a blob by ingest. A worker that dies (killed, out of memory) is replaced; its mail is parsed
-from its header here.
+a blob by ingest. A worker that dies (killed, out of memory) is replaced and its mail tried
+once more; a mail under which workers die twice is parsed from its header here.
 
 Workers come from a fork server (a clean process started once, which imports the parser;
 forking the adapter itself would copy the Temporal client's threads and locks), on the first
@@ -22,6 +22,7 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -36,6 +37,9 @@ Parse = Callable[[bytes], InboundEmail]
 # Of a header cut at this size by the last resort; a real header is a few KB.
 HEADER_ONLY_MAX_BYTES = 256 * 1024
 WORKER_NICENESS = 10
+# A worker that dies takes every mail it was sent with it: each is tried once more on fresh
+# workers; a mail that kills those too is read from its header.
+WORKER_DEATHS_PER_MAIL = 2
 
 
 class CpuBudgetExceeded(BaseException):
@@ -119,17 +123,21 @@ class ParsePool:
         return self.parse(raw)
 
     async def off_loop(self, raw: bytes) -> InboundEmail:
-        if self._closed or self.workers == 0:
-            return await asyncio.to_thread(self.parse, raw)
-        executor = self._running()
-        try:
-            done = executor.submit(budgeted_parse, raw, self.cpu_seconds, self.parse)
-            return await asyncio.wrap_future(done)
-        except BrokenProcessPool:  # a worker died under this or another mail
-            self._replace(executor)
-            why = "parser process died: parsed from the header only"
-        except CpuBudgetExceeded:  # the budget's signal came as the worker returned
-            why = f"parse ran out of its {self.cpu_seconds:g} s of CPU: parsed from the header only"
+        why = "parser process died twice: parsed from the header only"
+        for _attempt in range(WORKER_DEATHS_PER_MAIL):
+            if self._closed or self.workers == 0:
+                return await asyncio.to_thread(self.parse, raw)
+            executor = self._running()
+            try:
+                done = executor.submit(budgeted_parse, raw, self.cpu_seconds, self.parse)
+                return await asyncio.wrap_future(done)
+            except BrokenProcessPool:  # a worker died under this mail or another: try again
+                self._replace(executor)
+            except RuntimeError:  # closed meanwhile (cannot schedule new futures)
+                continue
+            except CpuBudgetExceeded:  # the budget's signal came as the worker returned
+                why = f"parse ran out of its {self.cpu_seconds:g} s of CPU: from the header only"
+                break
         return await asyncio.to_thread(header_only, raw, why)
 
     async def close(self) -> None:
@@ -145,6 +153,9 @@ class ParsePool:
             self._executor = ProcessPoolExecutor(
                 self.workers, mp_context=context, initializer=_start_worker
             )
+            # A pool nobody closed (a test's wiring, a CLI error path) lets its workers go
+            # once it is dropped, not at interpreter exit.
+            weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
         return self._executor
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:

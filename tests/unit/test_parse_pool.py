@@ -139,7 +139,7 @@ async def test_a_worker_that_dies_costs_its_mail_the_body_not_the_mail_and_is_re
     finally:
         await pool.close()
     assert poisoned.message_id == "<mail-5@example.com>" and poisoned.text == ""
-    assert poisoned.defects[0] == "parser process died: parsed from the header only"
+    assert poisoned.defects[0] == "parser process died twice: parsed from the header only"
     assert after.message_id == "<mail-6@example.com>" and after.text.split() == body.split()
     assert not after.defects
 
