@@ -15,7 +15,8 @@ A mail that can never be handed off (use_cases/permanent_failures.py: too large 
 refused by a model, an error its content provokes; or an unforeseen error on the same UID
 `max_attempts` times in a row) is moved to the quarantine folder (created if missing), recorded
 in the checkpoint store with its reason, and passed over: the mail behind it is read. Temporal
-not acknowledging (HandoffFailed), an OSError or a locked store is retried as long as it lasts.
+not acknowledging (HandoffFailed, or any error the Temporal client raises), an OSError, a locked
+or damaged store or a MemoryError is retried as long as it lasts.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ DEFAULT_QUARANTINE_FOLDER = "mailroom-quarantine"
 # An error nobody classified, on the same UID this many times in a row (a reconnect and a
 # backoff between tries), is taken as permanent: that mail no longer holds up the rest.
 MAX_UNFORESEEN_ATTEMPTS = 3
-# Trouble of the machine, not of the mail (a full disk, a locked store): retried as long as it
-# lasts, like Temporal not answering, never counted against the mail.
-STORE_TROUBLE = (OSError, sqlite3.OperationalError)
+# Trouble of the machine, not of the mail (a full disk, a locked or damaged store, memory
+# short): retried as long as it lasts, like Temporal not answering, never counted against the
+# mail. sqlite3.DatabaseError covers OperationalError (locked) and a damaged file alike.
+STORE_TROUBLE = (OSError, sqlite3.DatabaseError, MemoryError)
 
 
 class ImapInbound:
@@ -250,7 +252,7 @@ class ImapInbound:
     def _permanent(self, at: tuple[int, int], exc: Exception) -> str | None:
         """Why this UID can never be handed off, or None to retry it."""
         reason = permanent_reason(exc)
-        if reason is not None or isinstance(exc, STORE_TROUBLE):
+        if reason is not None or isinstance(exc, STORE_TROUBLE) or _from_temporal(exc):
             return reason
         attempts = self._failures[at] = self._failures.get(at, 0) + 1
         error = f"{type(exc).__name__}: {exc}"
@@ -322,3 +324,21 @@ class ImapInbound:
             await asyncio.wait_for(self._call(session.close), CLOSE_TIMEOUT_SECONDS)
         except Exception as exc:  # the connection is gone either way
             self._log.debug("imap_close_failed", error=repr(exc))
+
+
+def _from_temporal(exc: BaseException) -> bool:
+    """Whether the Temporal client raised this (or what it caused): its own error classes, or
+    a plain one from its code, such as a lazy client's RuntimeError("Failed client connect")
+    while the server is down. Temporal's trouble, never the mail's: it must not count toward
+    a quarantine. Told by module name, so the adapter needs no import of temporalio."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__module__.split(".")[0] == "temporalio":
+            return True
+        trace = seen.__traceback__
+        while trace is not None:
+            if str(trace.tb_frame.f_globals.get("__name__", "")).split(".")[0] == "temporalio":
+                return True
+            trace = trace.tb_next
+        seen = seen.__cause__
+    return False

@@ -33,6 +33,10 @@ HANDOFF_TIMEOUT = timedelta(seconds=10)
 QUERY_TIMEOUT = timedelta(seconds=10)
 LIST_CONCURRENCY = 16
 LISTED_STATUSES = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
+# Temporal out of reach, as each client call reports it: an RPC error, a lazy client's failed
+# first connect (RuntimeError "Failed client connect"), a timeout. Never the mail's fault: the
+# adapters retry it (SMTP 451, IMAP backoff), so it must never look like an error in the mail.
+UNREACHABLE = (RPCError, RuntimeError, TimeoutError)
 
 
 class TemporalThreadGateway:
@@ -69,7 +73,7 @@ class TemporalThreadGateway:
                 await self._signal_with_start(
                     key, message, previous, WorkflowIDReusePolicy.ALLOW_DUPLICATE
                 )
-        except (RPCError, RuntimeError, TimeoutError) as exc:
+        except UNREACHABLE as exc:
             raise HandoffFailed(f"Temporal did not accept the message: {exc}") from exc
         if self.backlog is not None:
             self.backlog.handed_off(key.workflow_id)
@@ -118,6 +122,8 @@ class TemporalThreadGateway:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise ThreadNotFound(f"no open thread {thread_id}") from exc
             raise
+        except (RuntimeError, TimeoutError) as exc:
+            raise HandoffFailed(f"Temporal did not answer: {exc}") from exc
 
     async def decide(self, thread_id: str, decision: ApprovalDecision) -> None:
         """APPROVE / REJECT to the thread, which hands it to its flow if one is waiting."""
@@ -133,14 +139,16 @@ class TemporalThreadGateway:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise ThreadNotFound(f"no open thread {thread_id}") from exc
             raise
+        except (RuntimeError, TimeoutError) as exc:
+            raise HandoffFailed(f"Temporal did not answer: {exc}") from exc
 
     async def is_open(self, thread_id: str) -> bool:
         try:
             description = await self.client.get_workflow_handle(thread_id).describe(
                 rpc_timeout=self.handoff_timeout
             )
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
+        except UNREACHABLE as exc:
+            if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
                 return False
             raise HandoffFailed(f"Temporal did not answer: {exc}") from exc
         return description.status == WorkflowExecutionStatus.RUNNING
@@ -153,6 +161,8 @@ class TemporalThreadGateway:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise ThreadNotFound(f"no thread {thread_id}") from exc
             raise
+        except (RuntimeError, TimeoutError) as exc:
+            raise HandoffFailed(f"Temporal did not answer: {exc}") from exc
         return await self._state_of(handle, description.status)
 
     async def _state_of(
