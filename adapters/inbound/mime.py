@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime
-from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from email.utils import parsedate_to_datetime
@@ -23,6 +22,7 @@ from pydantic import BaseModel
 from adapters.inbound.charsets import printable_line, printable_text
 from adapters.inbound.mime_body import Body, Bounce, bounce_of, read_body
 from adapters.inbound.mime_headers import addresses, decode_words, raw_headers
+from adapters.inbound.mime_params import capped_policy
 from adapters.inbound.reply_text import reply_text
 from use_cases.mail import InboundEmail
 
@@ -43,6 +43,8 @@ GENERATED_ID_DOMAIN = "generated.mailroom.local"
 # its root and the most recent ones, which is all threading reads.
 MAX_REFERENCES = 100
 MAX_DEFECTS = 50
+# Of a mail, what peek_message_id reads: a real header is a few KB, and a peek must be cheap.
+PEEK_BYTES = 256 * 1024
 AUTO_REPLY_HEADERS = (
     "x-autoreply",
     "x-autorespond",
@@ -71,14 +73,20 @@ def parse_email(raw: bytes) -> InboundEmail:
     try:
         return _parse_email(raw)
     except Exception as exc:  # a path nobody foresaw: the mail still reaches a thread
-        message_id = peek_message_id(raw)
-        email = InboundEmail(
-            message_id=message_id,
-            message_id_generated=message_id == generated_message_id(raw),
-            defects=(f"unparseable message, kept unread: {exc!r}"[:300],),
-            size=len(raw),
-        )
-        return printable(email)
+        return unread_email(raw, f"unparseable message, kept unread: {exc!r}")
+
+
+def unread_email(raw: bytes, defect: str) -> InboundEmail:
+    """The mail as its Message-ID alone tells it (peeked at, bounded), with `defect`: what
+    still reaches a thread when nothing else of it can be read."""
+    found = _peeked_id(raw)
+    email = InboundEmail(
+        message_id=found or generated_message_id(raw),
+        message_id_generated=found is None,
+        defects=(defect[:300],),
+        size=len(raw),
+    )
+    return printable(email)
 
 
 def _parse_email(raw: bytes) -> InboundEmail:
@@ -174,14 +182,16 @@ def _parse(raw: bytes, defects: list[str]) -> Message:
     junk = LEADING_JUNK.match(raw)
     if junk:
         raw = raw[junk.end() :]
+    parsing = capped_policy()  # parameter headers cut to what the stdlib reads in linear time
     try:
-        msg = BytesParser(policy=policy.compat32).parsebytes(raw)
+        msg = BytesParser(policy=parsing).parsebytes(raw)
     except Exception as exc:  # the stdlib parser is lenient, but never trust it on hostile bytes
         defects.append(f"unparseable message, headers only: {exc!r}")
         try:
-            msg = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+            msg = BytesHeaderParser(policy=capped_policy()).parsebytes(raw)
         except Exception:
             msg = Message()
+    defects.extend(parsing.capped or ())
     defects.extend(type(d).__name__ for d in msg.defects)
     return msg
 
@@ -232,12 +242,15 @@ def _bounce(
 def peek_message_id(raw: bytes) -> str:
     """The Message-ID from the headers alone (cheap: no body parse), for log context and
     records: printable, an 8-bit byte (a surrogate escape here) replaced."""
+    return _peeked_id(raw) or generated_message_id(raw)
+
+
+def _peeked_id(raw: bytes) -> str | None:
     try:
-        headers = BytesHeaderParser().parsebytes(raw)
-        found = _first_id(printable_line(str(headers.get("Message-ID") or "")))
+        headers = BytesHeaderParser().parsebytes(raw[:PEEK_BYTES])
+        return _first_id(printable_line(str(headers.get("Message-ID") or "")))
     except Exception:
-        found = None
-    return found or generated_message_id(raw)
+        return None
 
 
 def generated_message_id(raw: bytes) -> str:

@@ -26,10 +26,11 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from types import FrameType
 
 from adapters.inbound.html_text import plain_html_only
-from adapters.inbound.mime import MAX_DEFECTS, generated_message_id, parse_email
+from adapters.inbound.mime import MAX_DEFECTS, generated_message_id, parse_email, unread_email
 from use_cases.mail import InboundEmail
 
 Parse = Callable[[bytes], InboundEmail]
@@ -85,7 +86,14 @@ def budgeted_parse(raw: bytes, cpu_seconds: float, parse: Parse = parse_email) -
         with plain_html_only():
             return with_defect(_within_budget(parse, cpu_seconds, raw), f"{why}: parsed again")
     except CpuBudgetExceeded:
-        return header_only(raw, f"{why} twice: parsed from the header only")
+        pass
+    why = f"{why} twice"
+    try:
+        return _within_budget(
+            partial(header_only, why=f"{why}: parsed from the header only"), cpu_seconds, raw
+        )
+    except CpuBudgetExceeded:  # a header the parser reads in linear time, yet too slowly
+        return unread_email(raw, f"{why} and its header too: only its Message-ID read")
 
 
 def header_only(raw: bytes, why: str) -> InboundEmail:

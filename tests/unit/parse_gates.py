@@ -27,3 +27,11 @@ def die_on_poison(raw: bytes) -> InboundEmail:
     if b"X-Poison: yes" in raw:
         os._exit(70)
     return parse_email(raw)
+
+
+def spin_when_asked(raw: bytes) -> InboundEmail:
+    """A parse that never ends on a mail saying `X-Spin: yes`: only a CPU budget stops it."""
+    if b"X-Spin: yes" in raw:
+        while True:
+            pass
+    return parse_email(raw)

@@ -4,7 +4,9 @@ always becomes a valid message: other clients keep being answered, nothing is re
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -17,7 +19,7 @@ from adapters.inbound.smtp_listener import serve_smtp
 from tests.fakes import FakeThreadGateway
 from tests.stack import send_mail
 from tests.support import free_port
-from tests.unit.parse_gates import die_on_poison, parse_when_released
+from tests.unit.parse_gates import die_on_poison, parse_when_released, spin_when_asked
 from use_cases.ingest import ingest_email
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
@@ -114,8 +116,8 @@ async def test_a_mail_over_its_cpu_budget_becomes_a_valid_message_with_a_defect(
 
 
 async def test_a_mail_that_runs_out_twice_is_read_from_its_header() -> None:
-    raw = mail(4, html_table(RENDER_MAX_CHARS * 2), html=True)
-    pool = ParsePool(workers=1, cpu_seconds=0.001)
+    raw = mail(4, html_table(RENDER_MAX_CHARS * 2), extra="X-Spin: yes\r\n", html=True)
+    pool = ParsePool(workers=1, cpu_seconds=0.05, parse=spin_when_asked)
     try:
         email = await pool.off_loop(raw)
     finally:
@@ -128,6 +130,43 @@ async def test_a_mail_that_runs_out_twice_is_read_from_its_header() -> None:
     )
     assert "twice: parsed from the header only" in email.defects[0]
     assert email.size == len(raw)
+
+
+async def test_a_header_too_slow_even_alone_leaves_the_message_id() -> None:
+    """Each of the three budgets runs out (a 256 KB To: header costs about 0.3 s to read, in
+    linear time, against a budget of 0.01 s): the mail still becomes a message."""
+    crafted = mail(9, "hello\r\n", extra="To: " + "a@" * (128 * 1024) + "\r\n")
+    pool = ParsePool(workers=1, cpu_seconds=0.01)
+    try:
+        email = await pool.off_loop(crafted)
+    finally:
+        await pool.close()
+    assert email.message_id == "<mail-9@example.com>" and not email.message_id_generated
+    assert email.defects == (
+        "parse ran out of its 0.01 s of CPU twice and its header too: only its Message-ID read",
+    )
+    assert email.size == len(crafted) and email.text == "" and email.subject == ""
+
+
+async def test_a_crafted_header_under_a_dead_worker_is_read_in_bounded_time() -> None:
+    """The last resort, a header-only parse in the adapter's own process (no CPU budget can
+    stop a thread), reads a 256 KB Content-Type of quoted semicolons in linear time."""
+    poison = '; a="' + ";" * (256 * 1024) + '"'
+    crafted = mail(10, "hello\r\n", extra="X-Poison: yes\r\n").replace(
+        b"charset=utf-8", b"charset=utf-8" + poison.encode()
+    )
+    pool = ParsePool(workers=1, cpu_seconds=30, parse=die_on_poison)
+    started = time.process_time()
+    try:
+        email = await pool.off_loop(crafted)
+    finally:
+        await pool.close()
+    assert time.process_time() - started < 2  # it took 155 s of CPU before the cap
+    assert email.message_id == "<mail-10@example.com>" and email.subject == "mail 10"
+    assert email.defects[0] == "parser process died twice: parsed from the header only"
+    assert any(
+        re.fullmatch(r"Content-Type of \d{6} characters cut to 2\d: .*", d) for d in email.defects
+    )
 
 
 async def test_a_worker_that_dies_costs_its_mail_the_body_not_the_mail_and_is_replaced() -> None:
