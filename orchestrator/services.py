@@ -300,6 +300,7 @@ async def start_imap(
                 backlog=backlog,
                 quarantine_folder=quarantine,
                 storage=disk_space(wiring),
+                max_message_bytes=wiring.settings.max_message_bytes,
             )
         )
     tasks = [asyncio.create_task(a.run(), name=f"imap {a.source.key}") for a in adapters]

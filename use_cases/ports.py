@@ -163,6 +163,15 @@ class StorageSpace(Protocol):
         ...
 
 
+class StorageCapacity(StorageSpace, Protocol):
+    """StorageSpace that also knows how big it could ever get, so a mail that would not fit
+    even on an otherwise empty disk is set aside instead of waited for forever (IMAP)."""
+
+    def ever_room_for(self, size: int) -> bool:
+        """Whether a mail of `size` bytes would fit with nothing else on the disk."""
+        ...
+
+
 class ThreadIndex(Protocol):
     """Durable Message-ID → thread map, so replies find their thread whatever headers the
     client kept, and a subject index for the last-resort subject fallback."""

@@ -14,7 +14,9 @@ never gives up. Cancelling `run()` is the clean stop.
 A mail that can never be handed off (use_cases/permanent_failures.py: too large for a signal,
 refused by a model, an error its content provokes; or an unforeseen error on the same UID
 `max_attempts` times in a row) is moved to the quarantine folder (created if missing), recorded
-in the checkpoint store with its reason, and passed over: the mail behind it is read. Temporal
+in the checkpoint store with its reason, and passed over: the mail behind it is read. So is a
+mail whose RFC822.SIZE is over `max_message_bytes` or could never fit the disk, before it is
+downloaded and before any wait for room. Temporal
 not acknowledging (HandoffFailed, or any error the Temporal client raises), an OSError, a locked
 or damaged store or a MemoryError is retried as long as it lasts.
 """
@@ -38,7 +40,7 @@ from adapters.inbound.imap_source import ImapSource
 from adapters.inbound.mime import peek_message_id
 from use_cases.models import Ingested
 from use_cases.permanent_failures import permanent_reason
-from use_cases.ports import Backpressure, HandoffFailed, StorageSpace
+from use_cases.ports import Backpressure, HandoffFailed, StorageCapacity
 
 log = structlog.get_logger()
 
@@ -81,9 +83,11 @@ class ImapInbound:
         backlog: Backpressure | None = None,
         quarantine_folder: str = DEFAULT_QUARANTINE_FOLDER,
         max_attempts: int = MAX_UNFORESEEN_ATTEMPTS,
-        storage: StorageSpace | None = None,
+        storage: StorageCapacity | None = None,
+        max_message_bytes: int | None = None,
     ) -> None:
         self.storage = storage
+        self.max_message_bytes = max_message_bytes
         self.backlog = backlog
         self.quarantine_folder = quarantine_folder
         self.max_attempts = max_attempts
@@ -175,9 +179,26 @@ class ImapInbound:
             for chunk in chunks(uids, self.batch_messages):
                 sizes = await self._call(session.sizes, chunk)
                 for batch in batches_by_size(chunk, sizes, self.batch_bytes):
+                    too_large = self._too_large(batch, sizes)
+                    fitting = [sizes.get(uid, 0) for uid in batch if uid not in too_large]
                     await self._wait_for_backlog()
-                    await self._wait_for_room(max(sizes.get(uid, 0) for uid in batch))
-                    checkpoint = await self._hand_off_batch(session, batch, checkpoint)
+                    if fitting:
+                        await self._wait_for_room(max(fitting))
+                    checkpoint = await self._hand_off_batch(session, batch, checkpoint, too_large)
+
+    def _too_large(self, batch: list[int], sizes: dict[int, int]) -> dict[int, str]:
+        """The UIDs never to download, with why: over max_message_bytes (what SMTP refuses
+        with 552: IMAP has no limit of its own), or too big for the disk even with nothing
+        else on it (waiting for room would stop this source forever)."""
+        limit = self.max_message_bytes
+        found = {}
+        for uid in batch:
+            size = sizes.get(uid, 0)
+            if limit is not None and size > limit:
+                found[uid] = f"too large: {size} bytes, over max_message_bytes ({limit})"
+            elif self.storage is not None and not self.storage.ever_room_for(size):
+                found[uid] = f"too large: {size} bytes would not fit the data directory's disk"
+        return found
 
     async def _wait_for_backlog(self) -> None:
         """Leave the mail in the mailbox while threads are behind: fetch when they catch up."""
@@ -205,13 +226,22 @@ class ImapInbound:
         self.status = "fetching"
 
     async def _hand_off_batch(
-        self, session: ImapSession, batch: list[int], checkpoint: Checkpoint
+        self,
+        session: ImapSession,
+        batch: list[int],
+        checkpoint: Checkpoint,
+        too_large: dict[int, str],
     ) -> Checkpoint:
-        bodies = await self._call(session.fetch, batch)
+        wanted = [uid for uid in batch if uid not in too_large]
+        bodies = await self._call(session.fetch, wanted) if wanted else {}
         handed: list[int] = []
         passed = checkpoint.last_uid
         try:
             for uid in batch:
+                if uid in too_large:
+                    await self._set_aside_unread(session, checkpoint, uid, too_large[uid])
+                    passed = uid
+                    continue
                 raw = bodies.get(uid)
                 # None: expunged by someone else since the search
                 if raw is not None and await self._hand_off(session, checkpoint, uid, raw):
@@ -261,6 +291,14 @@ class ImapInbound:
             return None
         self._failures.pop(at, None)
         return f"failed {attempts} times: {error}"[:300]
+
+    async def _set_aside_unread(
+        self, session: ImapSession, checkpoint: Checkpoint, uid: int, reason: str
+    ) -> None:
+        """Quarantine a mail without downloading it: its header alone names it."""
+        message_id = peek_message_id(await self._call(session.header, uid))
+        record = Quarantined(checkpoint.uidvalidity, uid, message_id, reason, None)
+        await self._quarantine(session, record)
 
     async def _quarantine(self, session: ImapSession, record: Quarantined) -> None:
         """Recorded first, then moved: a crash in between reads the mail again and records it

@@ -105,6 +105,11 @@ class ImapSession:
         fetched = self.client.fetch(list(uids), ["RFC822.SIZE"])
         return {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in fetched.items()}
 
+    def header(self, uid: int) -> bytes:
+        """The mail's header alone (for a record of a mail too large to download)."""
+        fetched = self.client.fetch([uid], ["BODY.PEEK[HEADER]"])
+        return bytes(fetched.get(uid, {}).get(b"BODY[HEADER]", b""))
+
     def fetch(self, uids: Sequence[int]) -> dict[int, bytes]:
         wanted = set(uids)
         fetched = self.client.fetch(list(uids), ["BODY.PEEK[]"])

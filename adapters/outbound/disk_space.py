@@ -25,13 +25,24 @@ class DiskSpace:
     def free_bytes(self) -> int:
         """Bytes an unprivileged writer may still use (statvfs f_bavail: root's reserved
         blocks do not count). A missing directory is checked at its nearest parent."""
+        stats = os.statvfs(self._existing())
+        return stats.f_bavail * stats.f_frsize
+
+    def _existing(self) -> Path:
         path = self.path
         while not path.exists() and path != path.parent:
             path = path.parent
-        stats = os.statvfs(path)
-        return stats.f_bavail * stats.f_frsize
+        return path
 
     def room_for(self, size: int) -> bool:
-        free = self.free_bytes()
+        return self._fits(size, self.free_bytes())
+
+    def ever_room_for(self, size: int) -> bool:
+        """With nothing else on the disk: all of it an unprivileged writer may use (root's
+        reserved blocks, f_bfree - f_bavail, never are)."""
+        stats = os.statvfs(self._existing())
+        return self._fits(size, (stats.f_blocks - stats.f_bfree + stats.f_bavail) * stats.f_frsize)
+
+    def _fits(self, size: int, free: int) -> bool:
         usable = free - self.reserve_bytes
         return usable > 0 and size < usable and 2 * size < free
