@@ -25,7 +25,7 @@ MAX_CHARS = 8 * 1024
 MAX_SEMICOLONS = 64
 MAX_PARAM_CHARS = 1024
 # Read before the split, so splitting is bounded too; no legitimate value comes near it.
-MAX_SPLIT_CHARS = 64 * 1024
+MAX_SPLIT_CHARS = 256 * 1024
 # The parameters mailroom and the bounce detectors read: kept first when not all fit.
 READ_PARAMS = frozenset({"boundary", "charset", "name", "filename", "report-type"})
 SPLIT_TOKENS = re.compile(r'\\"|"|;')

@@ -4,6 +4,8 @@ what leaves the parser is printable and serialises to JSON."""
 
 from __future__ import annotations
 
+import re
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -76,3 +78,81 @@ def test_a_failure_nobody_foresaw_still_yields_a_message(monkeypatch: pytest.Mon
     assert email.defects == (
         "unparseable message, kept unread: RuntimeError('a path nobody foresaw')",
     )
+
+
+def quoted_semicolons(chars: int, *, folded: bool) -> str:
+    """`a=";;;…"`: the stdlib rescans the header from its start for each `;` in quotes."""
+    line = ";" * 900
+    lines = [line] * (chars // len(line)) + [";" * (chars % len(line))]
+    return 'a="' + ("\r\n " if folded else "").join(lines) + '"'
+
+
+def crafted_mail(header: str, chars: int, *, folded: bool) -> bytes:
+    """A multipart mail whose Content-Type or attachment's Content-Disposition carries
+    `chars` quoted semicolons ahead of the parameters the parser reads."""
+    poison = quoted_semicolons(chars, folded=folded)
+    ctype = f"multipart/mixed; {poison}; boundary=b" if header == "content-type" else ""
+    disposition = f"attachment; {poison}; filename=report.pdf" if ctype == "" else ""
+    return (
+        "From: a@example.com\r\nMessage-ID: <crafted@example.com>\r\n"
+        f"Content-Type: {ctype or 'multipart/mixed; boundary=b'}\r\n\r\n"
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n"
+        "--b\r\nContent-Type: application/pdf\r\n"
+        f"Content-Disposition: {disposition or 'attachment; filename=report.pdf'}\r\n\r\n"
+        "%PDF\r\n--b--\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("folded", [False, True], ids=["one-line", "folded"])
+@pytest.mark.parametrize("header", ["content-type", "content-disposition"])
+@pytest.mark.parametrize("kib", [7, 64, 256])
+def test_a_parameter_header_of_quoted_semicolons_is_cut_and_read_in_bounded_time(
+    kib: int, header: str, folded: bool
+) -> None:
+    raw = crafted_mail(header, kib * 1024, folded=folded)
+    started = time.process_time()
+    email = parse_email(raw)
+    cpu = time.process_time() - started
+    name = "Content-Type" if header == "content-type" else "Content-Disposition"
+    assert email.message_id == "<crafted@example.com>"
+    [cut] = [d for d in email.defects if d.startswith(f"{name} of ")]
+    assert re.fullmatch(
+        rf"{name} of \d+ characters cut to \d+: \d+ of its \d+ parameters kept", cut
+    )
+    if kib < 256:  # the parameters after it are read (a value is split up to 256 KB)
+        assert email.text == "hello"
+        assert [a.filename for a in email.attachments] == ["report.pdf"]
+    assert cpu < 2  # the 256 KB one took minutes before the cut; a few tens of ms after
+
+
+@pytest.mark.parametrize(
+    "params",
+    [";" * 300_000, "a=b;" * 75_000, "".join(f"n*{i}*=a;" for i in range(30_000))],
+    ids=["bare-semicolons", "many-parameters", "rfc2231-continuations"],
+)
+def test_a_content_type_of_many_parameters_is_cut_in_bounded_time(params: str) -> None:
+    raw = f"Content-Type: text/plain; charset=utf-8; {params}\r\n\r\nhello".encode()
+    started = time.process_time()
+    email = parse_email(raw)
+    assert time.process_time() - started < 2  # each took 1-5 s before the cut
+    assert email.text == "hello"
+    assert any(d.startswith("Content-Type of ") and "cut to" in d for d in email.defects)
+
+
+def test_a_legitimate_long_file_name_is_not_cut() -> None:
+    """A 255-character file name in percent-encoded UTF-8 and RFC 2231 continuations, as
+    Thunderbird writes it: about 2.3 KB and 30 parameters, under the limits."""
+    name = "é" * 255
+    encoded = "".join(f"%{b:02X}" for b in name.encode())
+    pieces = [encoded[i : i + 60] for i in range(0, len(encoded), 60)]
+    continued = ";\r\n ".join(
+        f"filename*{i}*={'utf-8' + chr(39) * 2 if i == 0 else ''}{p}" for i, p in enumerate(pieces)
+    )
+    raw = (
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        f"Content-Type: application/pdf\r\nContent-Disposition: attachment;\r\n {continued}\r\n"
+        "\r\n%PDF\r\n--b--\r\n"
+    ).encode()
+    email = parse_email(raw)
+    assert [a.filename for a in email.attachments] == [name]
+    assert not any("cut to" in d for d in email.defects)
