@@ -337,13 +337,20 @@ def parse_host_port(value: str) -> tuple[str, int]:
 def load_settings(**overrides: Any) -> Settings:
     """The settings from the environment, mailroom.toml and `overrides`; a MAILROOM_*
     variable that no setting reads is an error (a misspelling would otherwise be ignored)."""
-    unknown = settings_checks.unknown_variable(os.environ, ENV_PREFIX, known_variables())
+    known = known_variables()
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        # A misspelled variable is the likelier cause of a failure: named first.
+        unknown = settings_checks.unknown_variable(os.environ, ENV_PREFIX, known)
+        raise SettingsError(unknown or describe_error(exc)) from None
+    # The variables the IMAP sources read their tokens from, wherever the sources were
+    # written (the environment or mailroom.toml), are not misspelled settings.
+    token_envs = settings_checks.token_env_names(settings.imap_sources)
+    unknown = settings_checks.unknown_variable(os.environ, ENV_PREFIX, known | token_envs)
     if unknown:
         raise SettingsError(unknown)
-    try:
-        return Settings(**overrides)
-    except ValidationError as exc:
-        raise SettingsError(describe_error(exc)) from None
+    return settings
 
 
 def known_variables() -> set[str]:

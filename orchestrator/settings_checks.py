@@ -43,10 +43,23 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+def token_env_names(imap_sources: Iterable[str]) -> set[str]:
+    """The variables named by `token_env=` in IMAP source URLs, upper-cased."""
+    names = set()
+    for url in imap_sources:
+        try:
+            query = urlsplit(url.strip()).query
+        except ValueError:  # the source's own check says what is wrong with it
+            continue
+        names |= {value.upper() for key, value in parse_qsl(query) if key == "token_env"}
+    return names
+
+
 def unknown_variable(environ: Mapping[str, str], prefix: str, known: set[str]) -> str | None:
     """The first MAILROOM_* variable in `environ` that no setting reads, described; None when
-    every one is known. Names that an IMAP source reads its token from are allowed."""
-    token_envs = {m for value in environ.values() for m in TOKEN_ENV.findall(value)}
+    every one is known. Names that an IMAP source written in `environ` reads its token from
+    are allowed (those written in mailroom.toml are passed in `known`: token_env_names)."""
+    token_envs = {m.upper() for value in environ.values() for m in TOKEN_ENV.findall(value)}
     unknown = sorted(
         name
         for name in environ

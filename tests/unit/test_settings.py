@@ -241,6 +241,21 @@ def test_a_token_variable_named_by_an_imap_source_is_not_unknown(
     assert len(load_settings().imap_sources) == 1
 
 
+def test_a_token_variable_named_by_an_imap_source_in_mailroom_toml_is_not_unknown(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "mailroom.toml").write_text(
+        'domains = ["mailroom.local"]\n'
+        'imap_sources = ["imaps://u@h/?auth=xoauth2&token_env=MAILROOM_GMAIL_TOKEN'
+        '&mailbox=a@mailroom.local"]\n'
+    )
+    monkeypatch.setenv("MAILROOM_GMAIL_TOKEN", "ya29.x")
+    assert len(load_settings().imap_sources) == 1
+    monkeypatch.setenv("MAILROOM_GMAIL_TOKN", "ya29.x")  # still a misspelling: not named
+    with pytest.raises(SettingsError, match="MAILROOM_GMAIL_TOKN: no such setting"):
+        load_settings()
+
+
 def test_an_unknown_key_in_mailroom_toml_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
     (tmp_path / "mailroom.toml").write_text("smtp_prot = 2600\n")
     with pytest.raises(SettingsError) as error:
