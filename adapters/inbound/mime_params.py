@@ -1,9 +1,11 @@
-"""Content-Type and Content-Disposition cut to a sane size before the stdlib reads them.
+"""Content-Type, Content-Disposition (and the recipients of a delivery-status report) cut to a
+sane size before the stdlib reads their parameters.
 
 The stdlib reads a header's parameters (`get_param`, `get_boundary`, `get_filename`,
-`get_content_charset`, and the feedparser's own `get_boundary` on every multipart) with
-`email.message._parseparam`, which rescans the value from its start for every `;` inside
-quotes and copies the rest of it for every parameter: quadratic. One `a=";;;…"` of 64 KB
+`get_content_charset`, the feedparser's own `get_boundary` on every multipart, flufl.bounce's
+DSN detector's `get_params` on Final-Recipient) with `email.message._parseparam`, which
+rescans the value from its start for every `;` inside quotes and copies the rest of it for
+every parameter: quadratic. One `a=";;;…"` of 64 KB
 cost 10 s of CPU, 293 KB over 3 minutes (docs/performance.md). Rather than replace a private
 stdlib function, the parser's policy (`header_source_parse`, the documented hook every header
 of every MIME part passes through) hands the stdlib only values it reads in linear time: at
@@ -18,7 +20,10 @@ from __future__ import annotations
 import re
 from email.policy import Compat32
 
-PARAM_HEADERS = frozenset({"content-type", "content-disposition"})
+# Every header whose parameters are read: ours, and the DSN bounce detector's recipients.
+PARAM_HEADERS = frozenset(
+    {"content-type", "content-disposition", "final-recipient", "original-recipient"}
+)
 # A real Content-Type is under 200 characters; a long RFC 2231 file name (255 characters,
 # percent-encoded UTF-8, in 30 continuations) about 3 KB and 30 semicolons.
 MAX_CHARS = 8 * 1024
