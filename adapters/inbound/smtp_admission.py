@@ -52,6 +52,42 @@ TRANSFERS_BUSY = "451 4.3.2 Too many messages being received at once, try again 
 THREAD_RATE = "450 4.7.1 Too many new conversations from {host}, try again later"
 
 ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# One IPv6 client holds a whole prefix (a /64 at least), so per-client limits keyed on the
+# exact address would let it open unlimited connections: Postfix 3.8+ keys IPv6 clients on
+# their first smtpd_client_ipv6_prefix_length (84) bits.
+CLIENT_IPV6_PREFIX = 84
+# One client takes at most this share of the DATA transfers under way (a quarter, as of the
+# held senders: smtp.py MAX_HELD_PER_HOST_SHARE): slow transfers from one address cannot
+# take every place.
+MAX_TRANSFERS_PER_CLIENT_SHARE = 4
+
+
+def client_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client's address, an IPv4 one as such even when a dual-stack listener reports it
+    as `::ffff:a.b.c.d`; None for what is no IP address."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def client_key(host: str, ipv6_prefix: int = CLIENT_IPV6_PREFIX) -> str:
+    """What per-client limits count on: an IPv4 address (mapped ones unwrapped), or an IPv6
+    client's network of `ipv6_prefix` bits (`2001:db8::/84`)."""
+    address = client_address(host)
+    if address is None:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.ip_network(f"{address}/{ipv6_prefix}", strict=False))
+    return str(address)
+
+
+def is_loopback(host: str) -> bool:
+    address = client_address(host)
+    return address is not None and address.is_loopback
 
 
 def parse_networks(values: Iterable[str]) -> tuple[IpNetwork, ...]:
@@ -79,14 +115,20 @@ class AdmissionLimits:
     # Idle this long between transactions, a connection gives its place to a new one when
     # the listener is full. A client answers a greeting or a reply within a round trip.
     idle_shed_seconds: float = 1.0
+    # Silent this long inside a transaction (after MAIL, no command being answered), it gives
+    # way too: one MAIL FROM must not keep a place for the whole idle timeout (300 s). Postfix
+    # under stress cuts smtpd_timeout to 10 s for every client, in a transaction or not.
+    transaction_idle_shed_seconds: float = 10.0
     rate_exempt: tuple[IpNetwork, ...] = LOOPBACK
+    ipv6_prefix: int = CLIENT_IPV6_PREFIX
 
     def is_rate_exempt(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return any(address in network for network in self.rate_exempt)
+        address = client_address(host)
+        return address is not None and any(address in network for network in self.rate_exempt)
+
+    def client(self, host: str) -> str:
+        """The key `host` is counted under (client_key)."""
+        return client_key(host, self.ipv6_prefix)
 
 
 @dataclass(frozen=True)
@@ -123,7 +165,11 @@ class Connection(Protocol):
     """What admission needs of an open connection to shed it when the listener is full."""
 
     def idle_seconds(self) -> float | None:
-        """Seconds since its last command while between transactions; None while busy."""
+        """Seconds since our last reply; None while a command is being answered (a DATA
+        transfer, a hand-off, a held MAIL) or before the greeting."""
+
+    def in_transaction(self) -> bool:
+        """Whether a MAIL was accepted and the transaction is not over."""
 
     def shed(self, reply: str) -> None:
         """Answer `reply` and close."""
@@ -133,14 +179,16 @@ class Admission:
     """The connections open now, in all and per client, and the DATA transfers under way.
 
     At the cap, a new connection takes the place of the connection idle the longest between
-    transactions, if that one has been idle `idle_shed_seconds` (1 s): a flood of connections that
-    say nothing cannot keep a real sender out (Postfix under stress cuts smtpd_timeout to
-    10 s instead; this sheds only when a place is needed, and at once)."""
+    transactions, if that one has been idle `idle_shed_seconds` (1 s), else of one silent in a
+    transaction for `transaction_idle_shed_seconds` (10 s): a flood of connections that say
+    nothing, or only EHLO and MAIL, cannot keep a real sender out (Postfix under stress cuts
+    smtpd_timeout to 10 s instead; this sheds only when a place is needed, and at once).
+    Clients are counted by `client_key`: an IPv6 client by its /84."""
 
     def __init__(self, limits: AdmissionLimits, throttled: ThrottledLog | None = None) -> None:
         self.limits = limits
         self.by_client: Counter[str] = Counter()
-        self.transfers = DataTransfers(limits.max_data_transfers)
+        self.transfers = DataTransfers(limits.max_data_transfers, limits)
         self._log = throttled or ThrottledLog()
         self._connections: dict[Connection, str] = {}  # open, admitted: their client
 
@@ -150,6 +198,7 @@ class Admission:
 
     def admit(self, host: str, hostname: str, connection: Connection) -> str | None:
         """Count `connection` from `host`; or the 421 to answer it with, uncounted."""
+        host = self.limits.client(host)
         if self.by_client[host] >= self.limits.max_per_client:
             self._log.warning("smtp_connection_refused_client", peer=host, open=self.open)
             return BUSY_CLIENT.format(hostname=hostname, host=host)
@@ -170,11 +219,21 @@ class Admission:
             del self.by_client[host]
 
     def _shed_idlest(self, hostname: str) -> bool:
-        idlest, longest = None, self.limits.idle_shed_seconds
+        # Between transactions first (shedding one costs its sender nothing), the longest
+        # idle first; a silent transaction only when no such connection is idle enough.
+        idlest, best = None, (False, 0.0)
         for connection in self._connections:
             idle = connection.idle_seconds()
-            if idle is not None and idle >= longest:
-                idlest, longest = connection, idle
+            if idle is None:
+                continue
+            between = not connection.in_transaction()
+            limit = (
+                self.limits.idle_shed_seconds
+                if between
+                else self.limits.transaction_idle_shed_seconds
+            )
+            if idle >= limit and (idlest is None or (between, idle) > best):
+                idlest, best = connection, (between, idle)
         if idlest is None:
             return False
         self._log.warning("smtp_idle_connection_shed", peer=self._connections[idlest])
@@ -184,25 +243,37 @@ class Admission:
 
 
 class DataTransfers:
-    """DATA transfers under way, bounded. Checked at the DATA command, before the `354`, so a
-    refused client has sent no body: MailroomSMTP wraps its DATA command in `place()`
-    (answering TRANSFERS_BUSY when not admitted) and keeps the place until the body is read
-    and answered, the hand-off included."""
+    """DATA transfers under way, bounded in all and per client (a quarter of the places, the
+    rate-exempt clients, such as a local relay, excepted). Checked at the DATA command, before
+    the `354`, so a refused client has sent no body: MailroomSMTP wraps its DATA command in
+    `place()` (answering TRANSFERS_BUSY when not admitted) and keeps the place until the body
+    is read and answered, the hand-off included."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, limits: AdmissionLimits | None = None) -> None:
         self.limit = limit
+        self.per_client = max(1, limit // MAX_TRANSFERS_PER_CLIENT_SHARE)
+        self.limits = limits or AdmissionLimits()
         self.under_way = 0
+        self.by_client: Counter[str] = Counter()
 
     @contextmanager
-    def place(self) -> Iterator[bool]:
-        if self.under_way >= self.limit:
+    def place(self, host: str = "") -> Iterator[bool]:
+        client = self.limits.client(host)
+        exempt = self.limits.is_rate_exempt(host)
+        if self.under_way >= self.limit or (
+            not exempt and self.by_client[client] >= self.per_client
+        ):
             yield False
             return
         self.under_way += 1
+        self.by_client[client] += 1
         try:
             yield True
         finally:
             self.under_way -= 1
+            self.by_client[client] -= 1
+            if self.by_client[client] <= 0:
+                del self.by_client[client]
 
 
 @dataclass
@@ -221,6 +292,7 @@ class ClientRate:
         """Count one for `host`; False (counting nothing) when its minute is used up."""
         if self.per_minute <= 0 or self.limits.is_rate_exempt(host):
             return True
+        host = self.limits.client(host)
         now = time.monotonic()
         if now - self._window_start >= self.window_seconds:
             self._window_start = now

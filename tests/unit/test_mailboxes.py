@@ -89,3 +89,55 @@ def test_mailbox_settings_are_checked_at_start() -> None:
     settings = load_settings(require_mailboxes=True, mailboxes="support@mailroom.local")
     assert settings.mailboxes == ["support@mailroom.local"]
     assert load_settings(postmaster="Ops@MailRoom.local").postmaster == "Ops@MailRoom.local"
+
+
+def test_an_idn_domain_matches_in_either_form_and_a_trailing_dot_is_ignored() -> None:
+    """An MTA without SMTPUTF8 sends `xn--bcher-kva.example`; one with it may send
+    `bücher.example`: both reach the mailbox, whichever form was configured."""
+    for configured in ("bücher.example", "xn--bcher-kva.example", "Bücher.Example."):
+        boxes = Mailboxes([configured], [f"info@{configured}"])
+        for written in (
+            "info@xn--bcher-kva.example",
+            "info@bücher.example",
+            "Info@BÜCHER.example",
+            "info+tag@XN--BCHER-KVA.example.",
+        ):
+            assert boxes.resolve(written) == "info@xn--bcher-kva.example", (configured, written)
+        assert boxes.resolve("postmaster@bücher.example") == "postmaster@xn--bcher-kva.example"
+    boxes = Mailboxes(["mailroom.local"])
+    assert boxes.resolve("support@mailroom.local.") == "support@mailroom.local"
+    assert boxes.resolve("support@mailroom.local..") is None
+    assert boxes.resolve("support@b\u00fc..example") is None  # no domain name at all
+
+
+def test_a_local_part_that_only_lowers_to_ascii_is_not_a_mailbox() -> None:
+    """`\u212aelvin` (the Kelvin sign) lowers to `kelvin`: checked for ASCII first."""
+    for boxes in (
+        Mailboxes(["mailroom.local"]),
+        Mailboxes(["mailroom.local"], ["kelvin@mailroom.local"]),
+    ):
+        assert boxes.resolve("\u212aelvin@mailroom.local") is None
+        assert boxes.resolve("KELVIN@mailroom.local") == "kelvin@mailroom.local"
+
+
+def test_listed_mailboxes_and_domains_in_any_case_or_form_are_accepted_in_one() -> None:
+    settings = load_settings(
+        domains=["Example.COM", "Bücher.example."],
+        mailboxes=["Support@example.com", "info@xn--bcher-kva.example"],
+        postmaster="Ops@BÜCHER.example",
+    )
+    assert settings.domains == ["example.com", "xn--bcher-kva.example"]
+    assert settings.mailboxes == ["support@example.com", "info@xn--bcher-kva.example"]
+    boxes = Mailboxes(settings.domains, settings.mailboxes, settings.postmaster)
+    assert boxes.resolve("SUPPORT@example.com.") == "support@example.com"
+    assert boxes.resolve("postmaster") == "ops@xn--bcher-kva.example"
+
+
+def test_a_listed_mailbox_that_could_never_receive_mail_is_refused_at_start() -> None:
+    """`sales+eu@` is the sub-address `eu` of `sales@`: mail to it never reaches `sales+eu`."""
+    with pytest.raises(SettingsError, match=r"MAILROOM_MAILBOXES: 'sales\+eu@.*sub-address"):
+        load_settings(mailboxes="sales+eu@mailroom.local")
+    with pytest.raises(SettingsError, match=r"MAILROOM_MAILBOXES: .*dot-atom"):
+        load_settings(mailboxes="\u212aelvin@mailroom.local")
+    with pytest.raises(SettingsError, match=r"MAILROOM_DOMAINS: .*not a domain name"):
+        load_settings(domains="b\u00fc..example")

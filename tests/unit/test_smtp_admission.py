@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from adapters.inbound.smtp import SmtpInboundHandler
 from adapters.inbound.smtp_admission import (
@@ -20,12 +22,16 @@ from adapters.inbound.smtp_admission import (
     AdmissionLimits,
     ClientRate,
     RecipientLimits,
+    client_key,
     connection_cap,
+    is_loopback,
     parse_networks,
 )
 from adapters.inbound.smtp_listener import serve_smtp
+from adapters.inbound.smtp_session import SessionRules
 from orchestrator import services
 from orchestrator.settings import Settings
+from tests.dovecot_tls import make_certificates
 from tests.support import free_port, wait_for
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
@@ -59,6 +65,8 @@ async def front_door(
     threads_per_minute: int = 0,
     timeout: float = 300.0,
     mailboxes: Mailboxes | None = None,
+    rules: SessionRules | None = None,
+    tls_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[Door]:
     limits = limits or AdmissionLimits(rate_exempt=())
     recorded = Recorded()
@@ -77,6 +85,8 @@ async def front_door(
         max_message_bytes=1024 * 1024,
         admission=admission,
         timeout=timeout,
+        rules=rules,
+        tls_context=tls_context,
     )
     try:
         yield Door(port, admission, recorded)
@@ -182,7 +192,8 @@ async def test_an_idle_client_is_disconnected_after_the_timeout() -> None:
     async with front_door(timeout=0.5) as door:
         client, _ = await Client.connect(door.port)
         assert (await client.say("EHLO client.example")).startswith("250")
-        assert await client.closed_by_server()
+        rest = await asyncio.wait_for(client.reader.read(), 10)  # to the server's close
+        assert rest == b"" or rest.startswith(b"421 4.4.2 "), rest  # Postfix says why
         await wait_for(lambda: door.admission.open == 0, what="its place freed")
 
 
@@ -353,3 +364,150 @@ async def test_the_settings_reach_the_front_door() -> None:
     assert rate.per_minute == 9
     assert admission.limits.is_rate_exempt("10.1.2.3")
     assert not admission.limits.is_rate_exempt("127.0.0.1")
+
+
+async def test_a_connection_silent_inside_a_transaction_gives_way_when_full() -> None:
+    """EHLO and one MAIL FROM, then silence, kept the place for the whole idle timeout (300 s):
+    20 addresses x 50 such connections kept real mail out."""
+    limits = AdmissionLimits(
+        max_connections=2,
+        max_per_client=100,
+        idle_shed_seconds=0.2,
+        transaction_idle_shed_seconds=0.5,
+    )
+    async with front_door(limits) as door:
+        silent = []
+        for source in ("127.0.0.10", "127.0.0.11"):
+            client, _ = await Client.connect(door.port, source=source)
+            await client.say("EHLO attacker.example")
+            assert (await client.say("MAIL FROM:<>")).startswith("250")
+            silent.append(client)
+        newcomer, greeting = await wait_for(
+            lambda: _greeted(door.port), what="a new connection served once one is silent"
+        )
+        assert greeting.startswith("220 ")
+        assert (await silent[0].reply()).startswith("421 4.7.0 "), "the longest silent gave way"
+        assert await silent[0].closed_by_server()
+        for client in (silent[1], newcomer):
+            client.close()
+
+
+async def test_a_connection_in_its_greeting_pause_is_not_shed_as_idle() -> None:
+    limits = AdmissionLimits(max_connections=1, max_per_client=100, idle_shed_seconds=0.0)
+    async with front_door(limits, rules=SessionRules(greet_pause_seconds=0.5)) as door:
+        reader, writer = await asyncio.open_connection("127.0.0.1", door.port)
+        await wait_for(lambda: door.admission.open == 1, what="the first connection admitted")
+        _, answer = await Client.connect(door.port)
+        assert answer.startswith("421 4.7.0 ") and "too many connections" in answer
+        first = Client(reader, writer)
+        assert (await first.reply()).startswith("220 "), "greeted after its pause, not shed"
+        first.close()
+
+
+async def test_too_many_errors_are_answered_421_and_the_connection_closed() -> None:
+    """Postfix's smtpd_hard_error_limit (20): 200 bad commands were all answered."""
+    async with front_door() as door:
+        client, _ = await Client.connect(door.port)
+        await client.say("EHLO client.example")
+        client.writer.write(b"RCPT TO:<x>\r\n" * 200)
+        errors = [await client.reply() for _ in range(20)]
+        assert all(e[:1] == "5" for e in errors), errors
+        assert await client.reply() == "421 4.7.0 Error: too many errors"
+        assert await client.closed_by_server()
+
+        client, _ = await Client.connect(door.port)  # empty lines are errors too
+        client.writer.write(b"\r\n" * 50)
+        assert [(await client.reply())[:3] for _ in range(20)] == ["500"] * 20
+        assert (await client.reply()).startswith("421 4.7.0 ")
+        assert await client.closed_by_server()
+        await wait_for(lambda: door.admission.open == 0, what="their places freed")
+
+
+async def test_recipients_past_a_limit_are_no_errors_that_count() -> None:
+    """452 4.5.3 asks for the rest in another transaction (Postfix: recipient overshoot)."""
+    async with front_door(recipients=RecipientLimits(per_mail=100)) as door:
+        client, _ = await Client.connect(door.port)
+        await client.say("EHLO client.example")
+        answers = await transaction(client, [f"support+{n}@mailroom.local" for n in range(130)])
+        assert all(a.startswith("452 4.5.3 ") for a in answers[101:])
+        assert (await client.say("DATA")).startswith("354")
+        assert (await client.say(MAIL.decode().rstrip("\r\n"))).startswith("250 ")
+        client.close()
+
+
+async def test_starttls_does_not_restart_the_recipients_per_connection(tmp_path: Path) -> None:
+    """aiosmtpd makes a new Session at STARTTLS: the count is kept per connection instead."""
+    tls = make_certificates(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(tls.cert, tls.key)
+    client_tls = ssl.create_default_context(cafile=str(tls.ca))
+    client_tls.check_hostname = False
+    async with front_door(
+        recipients=RecipientLimits(per_connection=2), tls_context=server_tls
+    ) as door:
+        client, _ = await Client.connect(door.port)
+        await client.say("EHLO client.example")
+        answers = await transaction(client, ["a@mailroom.local", "b@mailroom.local"])
+        assert answers[1:] == ["250 2.1.5 OK"] * 2
+        assert (await client.say("STARTTLS")).startswith("220")
+        await client.writer.start_tls(client_tls)
+        await client.say("EHLO client.example")
+        answers = await transaction(client, ["c@mailroom.local"])
+        assert answers[1].startswith("452 4.5.3 ") and "connection" in answers[1]
+        client.close()
+
+
+async def test_one_client_holds_at_most_a_quarter_of_the_data_transfers() -> None:
+    limits = AdmissionLimits(max_data_transfers=4, max_per_client=100, rate_exempt=())
+    async with front_door(limits) as door:
+        door.recorded.release = asyncio.Event()
+        first, _ = await Client.connect(door.port)
+        second, _ = await Client.connect(door.port)
+        other, _ = await Client.connect(door.port, source="127.0.0.2")
+        for client in (first, second, other):
+            await client.say("EHLO client.example")
+            await transaction(client, ["support@mailroom.local"])
+        assert (await first.say("DATA")).startswith("354")
+        assert (await second.say("DATA")).startswith("451 4.3.2 "), "its one place is taken"
+        assert (await other.say("DATA")).startswith("354"), "another client still served"
+        door.recorded.release.set()
+        for client in (first, second, other):
+            client.close()
+
+
+def test_an_ipv6_client_is_one_client_across_its_prefix() -> None:
+    """A /64 holds 2^64 addresses: keyed on the exact one, one host had unlimited connections.
+    Keyed on its first 84 bits, as Postfix 3.8+ (smtpd_client_ipv6_prefix_length)."""
+    assert client_key("2001:db8:1:2:3:4:5:6") == client_key("2001:db8:1:2:3:fff:ffff:ffff")
+    assert client_key("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2:3::/84"
+    assert client_key("2001:db8:1:2:3:4:5:6") != client_key("2001:db8:1:3::1")
+    admission = Admission(AdmissionLimits(max_per_client=1))
+    assert admission.admit("2001:db8::1", "mailroom", _Silent()) is None
+    refused = admission.admit("2001:db8::2", "mailroom", _Silent())
+    assert refused is not None and refused.startswith("421 4.7.0 ")
+    rate = ClientRate(1, AdmissionLimits(rate_exempt=()))
+    assert rate.take("2001:db8::1") and not rate.take("2001:db8::ffff")
+
+
+def test_an_ipv4_client_on_a_dual_stack_listener_is_itself() -> None:
+    """`::ffff:127.0.0.1` is 127.0.0.1: rate-exempt, loopback, and counted with it."""
+    limits = AdmissionLimits()
+    assert limits.is_rate_exempt("::ffff:127.0.0.1")
+    assert is_loopback("::ffff:127.0.0.1"), "a held sender's loopback exemption (smtp.py)"
+    assert client_key("::ffff:192.0.2.7") == "192.0.2.7"
+    admission = Admission(AdmissionLimits(max_per_client=1))
+    assert admission.admit("192.0.2.7", "mailroom", _Silent()) is None
+    assert admission.admit("::ffff:192.0.2.7", "mailroom", _Silent()) is not None
+
+
+class _Silent:
+    """A connection as admission sees it (our own Connection protocol)."""
+
+    def idle_seconds(self) -> float | None:
+        return None
+
+    def in_transaction(self) -> bool:
+        return False
+
+    def shed(self, reply: str) -> None:
+        raise AssertionError("not idle: never shed")
