@@ -154,6 +154,7 @@ async def start_smtp(
         recipient_limits=recipients,
         thread_rate=thread_rate,
         storage=disk_space(wiring),
+        max_pending_bytes=s.smtp_max_pending_bytes,
     )
     try:
         listener = await serve_smtp(

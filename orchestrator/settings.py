@@ -26,12 +26,7 @@ from pydantic_settings import (
 from adapters.inbound.imap_source import SourceError, masked_url, parse_source, split_sources
 from adapters.inbound.smtp_admission import parse_networks
 from orchestrator import settings_checks
-from use_cases.mailboxes import (
-    Mailboxes,
-    normalize_address,
-    normalize_domain,
-    valid_local_part,
-)
+from use_cases.mailboxes import Mailboxes, valid_local_part
 
 ENV_PREFIX = "MAILROOM_"
 CONFIG_FILE_ENV = "MAILROOM_CONFIG"
@@ -110,6 +105,9 @@ class Settings(BaseSettings):
     # unnamed temp file in <data_dir>/tmp (0: always); a pause before the 220 greeting that
     # catches clients talking early (postscreen_greet_wait; 0: none)
     smtp_spool_bytes: Annotated[int, Field(ge=0)] = 1024 * 1024
+    # finished DATA bodies held in memory while their hand-offs wait, in all; past it DATA is
+    # answered 451 4.3.2 (before the 354 when SIZE= says it would not fit)
+    smtp_max_pending_bytes: Annotated[int, Field(gt=0)] = 256 * 1024 * 1024
     smtp_greet_pause_seconds: Annotated[float, Field(ge=0, le=30)] = 0.0
     # a line ending in a bare <LF> in DATA: refused 550 (Postfix's smtpd_forbid_bare_newline
     # = yes) or taken as <CR><LF> (normalize, Postfix 3.9's default)
@@ -168,6 +166,8 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
     @field_validator(
+        "domains",
+        "mailboxes",
         "approvers",
         "blocked_words",
         "blocked_suppliers",
@@ -179,40 +179,6 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.lower() for part in settings_checks.split_list(value)]
         return value
-
-    @field_validator("domains", "mailboxes", mode="before")
-    @classmethod
-    def _split_addresses(cls, value: Any) -> Any:
-        # Not lowered here: a local part is checked for ASCII first (`\u212a`, the Kelvin
-        # sign, lowers to `k`), then both are put in one form (use_cases/mailboxes.py).
-        if isinstance(value, str):
-            return settings_checks.split_list(value)
-        return value
-
-    @field_validator("domains")
-    @classmethod
-    def _domains_in_one_form(cls, value: list[str]) -> list[str]:
-        normalized = []
-        for domain in value:
-            name = normalize_domain(domain)
-            if name is None:
-                raise ValueError(f"{domain!r} is not a domain name")
-            normalized.append(name)
-        return normalized
-
-    @field_validator("mailboxes")
-    @classmethod
-    def _mailboxes_in_one_form(cls, value: list[str]) -> list[str]:
-        for mailbox in value:
-            local, at, _ = mailbox.strip().rpartition("@")
-            if at and "+" in local:
-                raise ValueError(
-                    f"{mailbox!r}: '+' starts a sub-address (support+x@ feeds support@), "
-                    "so a mailbox cannot hold one"
-                )
-            if at and not valid_local_part(local):
-                raise ValueError(f"{mailbox!r}: the local part is not an RFC 5321 dot-atom")
-        return [normalize_address(mailbox) for mailbox in value]
 
     @field_validator("outbound_smtp")
     @classmethod
@@ -265,11 +231,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _front_door(self) -> Settings:
+        for mailbox in self.mailboxes:
+            if not valid_local_part(mailbox.rpartition("@")[0]):
+                raise ValueError(
+                    f"mailboxes: {mailbox!r}: the local part is not an RFC 5321 dot-atom"
+                )
         if self.require_mailboxes and not self.mailboxes:
             raise ValueError("mailboxes: required (MAILROOM_REQUIRE_MAILBOXES is true)")
-        postmaster = self.postmaster.strip()
-        ours = Mailboxes(self.domains, (), postmaster)
-        if postmaster and ours.resolve(postmaster) != ours.postmaster:
+        postmaster = self.postmaster.strip().lower()
+        if postmaster and Mailboxes(self.domains, (), postmaster).resolve(postmaster) != postmaster:
             raise ValueError(f"postmaster: {self.postmaster!r} is not an address at one of ours")
         try:
             parse_networks(self.smtp_rate_exceptions)

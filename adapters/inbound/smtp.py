@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
+import ipaddress
 import re
 import sqlite3
 import weakref
@@ -21,13 +23,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from pydantic import ValidationError
 
 from adapters.inbound.mime import peek_message_id
-from adapters.inbound.smtp_admission import (
-    THREAD_RATE,
-    ClientRate,
-    RecipientLimits,
-    client_key,
-    is_loopback,
-)
+from adapters.inbound.smtp_admission import THREAD_RATE, ClientRate, RecipientLimits
 from use_cases.claim_check import PayloadTooLarge
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
@@ -41,6 +37,10 @@ Ingest = Callable[[bytes, Sequence[str], str | None], Awaitable[Ingested]]
 UNKNOWN_RECIPIENT = "550 5.1.1 Recipient address rejected: not a mailbox here"
 HANDOFF_FAILED = "451 4.3.0 Temporary failure handing the message to its thread, try again later"
 OVERLOADED = "451 4.3.2 Too many messages in flight, try again later"
+# Finished bodies waiting for their hand-off are held whole in memory; past this many bytes
+# of them, DATA is answered 451 (before the 354 when SIZE= says the mail would not fit).
+DEFAULT_MAX_PENDING_BYTES = 256 * 1024 * 1024
+PENDING_FULL = "451 4.3.2 Too much mail waiting to be handed off, try again later"
 BACKLOGGED = "451 4.3.2 Mail accepted earlier is still waiting to be processed, try again later"
 ACCEPTED = "250 2.0.0 OK: queued as {message_id}"
 # The Message-ID in ACCEPTED comes from the mail: a reply line is printable US-ASCII and at
@@ -103,17 +103,23 @@ class SmtpInboundHandler:
         recipient_limits: RecipientLimits | None = None,
         thread_rate: ClientRate | None = None,
         storage: StorageSpace | None = None,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
     ) -> None:
         self.storage = storage
+        # Bytes of finished bodies held for hand-offs under way (see PENDING_FULL), and the
+        # hand-offs themselves: run as tasks a lost connection cannot cancel part-way (a
+        # mail half written to the stores), which stop() waits for.
+        self.max_pending_bytes = max_pending_bytes
+        self.pending_bytes = 0
+        self._handoffs: set[asyncio.Task[str]] = set()
         self.recipient_limits = recipient_limits or RecipientLimits()
         self.thread_rate = thread_rate
         # Mailboxes each transaction feeds, recipients each connection was given: they live
-        # as long as aiosmtpd's envelope (new at RSET and after DATA) and connection (not its
-        # Session: aiosmtpd makes a new one at STARTTLS, which would restart the count).
+        # as long as aiosmtpd's envelope (new at RSET and after DATA) and session.
         self._mailboxes_fed: weakref.WeakKeyDictionary[Envelope, set[str]] = (
             weakref.WeakKeyDictionary()
         )
-        self._recipients: weakref.WeakKeyDictionary[SMTP, int] = weakref.WeakKeyDictionary()
+        self._recipients: weakref.WeakKeyDictionary[Session, int] = weakref.WeakKeyDictionary()
         self.backlog = backlog
         self.backlog_hold_seconds = backlog_hold_seconds
         self.max_held = max_held
@@ -153,7 +159,7 @@ class SmtpInboundHandler:
         limits = self.recipient_limits
         if len(envelope.rcpt_tos) >= limits.per_mail:
             return TOO_MANY_RECIPIENTS
-        if self._recipients.get(server, 0) >= limits.per_connection:
+        if self._recipients.get(session, 0) >= limits.per_connection:
             return TOO_MANY_FOR_CONNECTION
         mailbox = self.mailboxes.resolve(address)
         if mailbox is None:
@@ -165,14 +171,13 @@ class SmtpInboundHandler:
             # for each client, per minute (whether it opens one is known only after DATA).
             if len(fed) >= limits.mailboxes_per_mail:
                 return TOO_MANY_MAILBOXES
-            rate = self.thread_rate
-            if rate is not None and not rate.take(_host(session)):
+            if self.thread_rate is not None and not self.thread_rate.take(_host(session)):
                 log.warning("recipient_deferred_thread_rate", peer=str(session.peer))
-                return THREAD_RATE.format(host=rate.limits.client(_host(session)))
+                return THREAD_RATE.format(host=_host(session))
             fed.add(mailbox)
         if mailbox == self.mailboxes.postmaster:
             log.info("postmaster_recipient", recipient=address, peer=str(session.peer))
-        self._recipients[server] = self._recipients.get(server, 0) + 1
+        self._recipients[session] = self._recipients.get(session, 0) + 1
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -192,11 +197,46 @@ class SmtpInboundHandler:
         if deferral is not None:
             return deferral
         refusal = self.storage_refusal("DATA", len(raw), session)  # space went meanwhile
+        if refusal is None:
+            refusal = self.pending_refusal("DATA", len(raw), session)
         if refusal is not None:
             return refusal
         mailboxes = self.mailboxes.resolve_all(envelope.rcpt_tos)
         with structlog.contextvars.bound_contextvars(message_id=peek_message_id(raw)):
-            return await self._hand_off(raw, mailboxes, envelope.mail_from, str(session.peer))
+            # A task of its own, shielded: the client hanging up (or its session deadline)
+            # cancels this coroutine, never the hand-off, which may be past the gateway and
+            # not yet past the thread index (as Postfix finishes queueing what it took).
+            handoff = asyncio.ensure_future(
+                self._hand_off(raw, mailboxes, envelope.mail_from, str(session.peer))
+            )
+        self._handoffs.add(handoff)
+        self.pending_bytes += len(raw)
+        handoff.add_done_callback(functools.partial(self._handed_off, size=len(raw)))
+        return await asyncio.shield(handoff)
+
+    def _handed_off(self, handoff: asyncio.Task[str], *, size: int) -> None:
+        self._handoffs.discard(handoff)
+        self.pending_bytes -= size
+        # _hand_off answers every Exception; read what else ended it, so nothing is unseen.
+        if not handoff.cancelled() and handoff.exception() is not None:
+            log.warning("email_handoff_task_failed", error=repr(handoff.exception()))
+
+    def pending_refusal(self, stage: str, size: int, session: Session | None) -> str | None:
+        """451 while the bodies awaiting hand-off hold the memory budget: `size` more bytes
+        would not fit. One mail alone always fits, so a budget under the message size limit
+        still lets mail through, one at a time. Also called by the session before DATA's
+        354 with the size declared at MAIL (0: not declared, refused only once spent)."""
+        if not self.pending_bytes or self.pending_bytes + max(size, 1) <= self.max_pending_bytes:
+            return None
+        peer = str(session.peer) if session is not None else None
+        log.warning(
+            "email_deferred_pending_bytes",
+            at=stage,
+            size=size,
+            pending_bytes=self.pending_bytes,
+            peer=peer,
+        )
+        return PENDING_FULL
 
     async def _deferral(self, stage: str, session: Session, *, hold: bool) -> str | None:
         """The 451 to answer, if any: while stopping, or while the backlog is behind (after
@@ -216,14 +256,13 @@ class SmtpInboundHandler:
         if self.held >= self.max_held:
             return False
         per_host = max(1, self.max_held // MAX_HELD_PER_HOST_SHARE)
-        return _is_loopback(host) or self.held_by_host[client_key(host)] < per_host
+        return _is_loopback(host) or self.held_by_host[host] < per_host
 
     async def _hold(self, host: str) -> None:
         """Until the backlog clears, the service stops, or the hold is over."""
         assert self.backlog is not None
         if self.backlog_hold_seconds <= 0:
             return
-        host = client_key(host)  # an IPv6 client by its /84, as admission counts it
         self.held += 1
         self.held_by_host[host] += 1
         waits = [
@@ -249,9 +288,16 @@ class SmtpInboundHandler:
         its sender gets its answer, and nothing it still writes (the thread index) meets a
         closed store."""
         self._stopping.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
             await asyncio.wait_for(self._quiet.wait(), timeout)
+            # Hand-offs whose client left: nobody awaits their answer, but they still write.
+            if self._handoffs:
+                await asyncio.wait(set(self._handoffs), timeout=max(0.0, deadline - loop.time()))
         except TimeoutError:
+            pass
+        if self._handoffs or not self._quiet.is_set():
             log.warning("smtp_stopped_with_handoffs_in_flight", in_flight=self.in_flight)
 
     @contextmanager
@@ -325,7 +371,7 @@ def declared_size(options: Sequence[str]) -> int:
     malformed one, 501, and one over the limit, 552)."""
     for option in options:
         name, _, value = option.partition("=")
-        if name.upper() == "SIZE" and value.isdigit():
+        if name.upper() == "SIZE" and value.isascii() and value.isdigit():
             return int(value)
     return 0
 
@@ -336,4 +382,7 @@ def _host(session: Session) -> str:
 
 
 def _is_loopback(host: str) -> bool:
-    return is_loopback(host)  # `::ffff:127.0.0.1` too: a dual-stack listener's IPv4 client
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

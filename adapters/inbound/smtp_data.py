@@ -19,12 +19,18 @@ of a line and stores <CR><LF>. Either way the data ends only at <CR><LF>.<CR><LF
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import io
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+import structlog
+
+log = structlog.get_logger()
 
 END_OF_DATA = b".\r\n"
 WRITE_BYTES = 64 * 1024
@@ -42,6 +48,9 @@ class DataRefusal(enum.Enum):
     TOO_MUCH = "552 5.3.4 Error: too much mail data"
     BARE_LF = "550 5.5.2 Error: bare <LF> received"
     NO_SPACE = "452 4.3.1 Insufficient system storage"
+    # The spool could not be made or opened (a missing or unwritable directory): the body
+    # is still read to its final dot, never taken for commands, and the sender retries.
+    NO_SPOOL = "451 4.3.0 Error: local problem storing the message, try again later"
 
 
 class BareLf(enum.Enum):
@@ -69,12 +78,21 @@ async def receive_data(
     """Read a DATA body up to its final dot: the unstuffed bytes, or why they are refused.
     A lost connection raises (CancelledError from aiosmtpd, or ConnectionResetError).
     `progress` is called every PROGRESS_BYTES received."""
-    if spool.directory is not None:
-        spool.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     directory = str(spool.directory) if spool.directory is not None else None
-    with tempfile.SpooledTemporaryFile(max_size=spool.memory_bytes, dir=directory) as body:
-        if spool.memory_bytes == 0:  # SpooledTemporaryFile reads 0 as "never roll over"
-            body.rollover()
+    with contextlib.ExitStack() as stack:
+        body: IO[bytes]
+        refusal: DataRefusal | None = None
+        try:
+            if spool.directory is not None:
+                spool.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            body = stack.enter_context(
+                tempfile.SpooledTemporaryFile(max_size=spool.memory_bytes, dir=directory)
+            )
+            if spool.memory_bytes == 0:  # SpooledTemporaryFile reads 0 as "never roll over"
+                body.rollover()  # type: ignore[attr-defined]
+        except OSError as exc:
+            log.error("smtp_spool_unavailable", directory=directory, error=str(exc))
+            body, refusal = io.BytesIO(), DataRefusal.NO_SPOOL
         refusal = await _spool_lines(
             reader,
             body,
@@ -82,6 +100,7 @@ async def receive_data(
             line_limit=line_limit,
             bare_lf=bare_lf,
             progress=progress,
+            refusal=refusal,
         )
         if refusal is not None:
             return refusal
@@ -97,8 +116,8 @@ async def _spool_lines(
     line_limit: int,
     bare_lf: BareLf,
     progress: Callable[[], None] | None,
+    refusal: DataRefusal | None = None,
 ) -> DataRefusal | None:
-    refusal: DataRefusal | None = None
     received = 0
     next_progress = PROGRESS_BYTES
     pending = b""  # the start of a line not ended yet (longer than the reader's limit)

@@ -7,12 +7,22 @@ the protocol rules (DATA spooled to disk, bare LF, pipelining, STARTTLS, AUTH) h
 from __future__ import annotations
 
 import asyncio
+import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, AnyStr
 
 import structlog
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import (
+    MISSING,
+    SMTP,
+    AuthResult,
+    Envelope,
+    LoginPassword,
+    Session,
+    TLSSetupException,
+)
 
 from adapters.inbound.smtp import declared_size
 from adapters.inbound.smtp_admission import SESSION_EXPIRED, TRANSFERS_BUSY, Admission
@@ -33,12 +43,20 @@ NO_AUTH = "503 5.5.1 Error: authentication not enabled"
 # Postfix's smtpd_hard_error_limit is 20 errors of any kind; a password guesser gets fewer.
 MAX_AUTH_FAILURES = 3
 AUTH_FAILURES = "421 4.7.0 Error: too many failed authentications"
-HARD_ERROR_LIMIT = 20
-TOO_MANY_ERRORS = "421 4.7.0 Error: too many errors"
 # aiosmtpd refuses a MAIL whose SIZE= is over the limit before any hook, without an enhanced
 # status code (RFC 3463 §3.4): answered in Postfix's words instead (smtpd_check_size).
 AIOSMTPD_SIZE_REFUSAL = "552 Error: message size exceeds fixed maximum message size"
 SIZE_REFUSAL = "552 5.3.4 Message size exceeds fixed limit"
+AUTH_BUSY = "454 4.7.0 Temporary authentication failure"
+AUTH_RATE = "421 4.7.0 Error: too many failed authentications from this client, try later"
+# Postfix's answers to an idle client and to its own trouble (a bug, a spool it cannot
+# make): 421 and close, so nothing the client sends next is read in the wrong state; the
+# sender retries whatever was not answered 250. Never aiosmtpd's "500 Error: (Type) text".
+IDLE_TIMEOUT = "421 4.4.2 {hostname} Error: timeout exceeded"
+INTERNAL_ERROR = "421 4.3.0 {hostname} Error: local problem, closing connection"
+DATA_FAILED = "451 4.3.0 Error: local problem handling the message, try again later"
+# Unexpected exceptions are logged one line each, at most this often (the rest counted).
+ERROR_LOG_INTERVAL_SECONDS = 1.0
 EhloHook = Callable[[SMTP, Session, Envelope, str, list[str]], Awaitable[list[str]]]
 
 
@@ -66,6 +84,11 @@ class MailroomSMTP(SMTP):
         self._greeted = False
         self._auth_failures = 0
         self._login: LoginPassword | None = None
+        self._hung_up = False  # we closed the connection: nothing more is written
+        self._lost = False  # connection_lost ran (it may be called twice, see STARTTLS)
+        self._commands = 0  # commands being answered
+        self._receiving_body = False
+        self._eof_pending = False  # the client half-closed while a command was answered
         # Every command goes through the pipelining check (RFC 2920), DATA included.
         self._smtp_methods = {
             command: self._in_sync(command, method)
@@ -80,6 +103,8 @@ class MailroomSMTP(SMTP):
     # -- early talkers and pipelining ------------------------------------------------------
 
     async def push(self, status: AnyStr) -> None:
+        if self._hung_up:
+            return  # e.g. aiosmtpd's reply after handle_exception closed the connection
         if status == AIOSMTPD_SIZE_REFUSAL:
             status = SIZE_REFUSAL  # type: ignore[assignment]  # AnyStr: str here
         if not self._greeted:  # the first reply is the 220 greeting
@@ -91,8 +116,6 @@ class MailroomSMTP(SMTP):
                 await self._refuse_and_close(EARLY_TALKER)
                 return
         await super().push(status)
-        if _is_error(status):
-            await self._count_error()
 
     def _in_sync(
         self, command: str, method: Callable[[str | None], Awaitable[None]]
@@ -104,7 +127,13 @@ class MailroomSMTP(SMTP):
                 log.warning("smtp_pipelining_refused", command=command, peer=str(self._peer()))
                 await self._refuse_and_close(OUT_OF_SYNC)
                 return
-            await method(arg)
+            self._commands += 1
+            try:
+                await method(arg)
+            finally:
+                self._commands -= 1
+            if self._eof_pending and not self._input_waiting():
+                self._hang_up(None)  # answered; the client sends nothing more
 
         return in_sync
 
@@ -116,8 +145,94 @@ class MailroomSMTP(SMTP):
     async def _refuse_and_close(self, reply: str) -> None:
         self._reader._buffer.clear()  # type: ignore[attr-defined]  # never read as commands
         await super().push(reply)
+        self._hung_up = True
         if self.transport is not None:
             self.transport.close()
+
+    def _hang_up(self, reply: str | None) -> None:
+        """Write `reply` (if any) and close now, ending the session in this loop step: its
+        command loop sees no transport and reads nothing more."""
+        self._reader._buffer.clear()  # type: ignore[attr-defined]
+        self._hung_up = True
+        transport = self.transport
+        if transport is not None:
+            if reply is not None:
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(reply.format(hostname=self.hostname).encode("ascii") + b"\r\n")
+            transport.close()  # the reply is flushed first
+            self.connection_lost(None)
+
+    # -- what aiosmtpd leaves to a 500 with the exception's text ---------------------------
+
+    async def handle_exception(self, error: Exception) -> str:
+        """An exception out of a command: one log line (no traceback, rate-limited), 421 and
+        close. The string returned is what aiosmtpd pushes after: nothing, we hung up."""
+        if isinstance(error, TLSSetupException):  # aiosmtpd closes the connection itself
+            reason = error.__cause__ if error.__cause__ is not None else error
+            log.info("smtp_starttls_failed", peer=str(self._peer()), error=_brief(reason))
+            self._hung_up = True
+            return ""
+        if isinstance(error, (ConnectionError, asyncio.IncompleteReadError)):
+            self._hang_up(None)  # the client went: nobody to answer
+            return ""
+        _log_unexpected(error, self._peer())
+        self._hang_up(INTERNAL_ERROR)
+        return ""
+
+    def _getparams(self, params: Any) -> dict[str, Any] | None:
+        """aiosmtpd's MAIL/RCPT parameters; a SIZE= that is not ASCII digits is a syntax
+        error (aiosmtpd's `str.isdigit` takes "²", and `int()` then raised)."""
+        parsed: dict[str, Any] | None = super()._getparams(params)
+        size = parsed.get("SIZE") if parsed is not None else None
+        if isinstance(size, str) and not (size.isascii() and size.isdigit()):
+            return None  # aiosmtpd answers 501
+        return parsed
+
+    def _create_session(self) -> Session:
+        return _QuietSession(self.loop)
+
+    # -- idle timeout, STARTTLS and end of input -------------------------------------------
+
+    def _timeout_cb(self) -> None:
+        if self._handshaking():
+            log.info("smtp_starttls_timeout", peer=str(self._peer()))
+            self._abandon_handshake()
+            return
+        log.info("smtp_timeout", peer=str(self._peer()))
+        self._hang_up(IDLE_TIMEOUT)
+
+    def _handshaking(self) -> bool:
+        """STARTTLS was answered 220 and the TLS connection is not made (yet)."""
+        return self._original_transport is not None and (
+            self.session is None or self.session.ssl is None
+        )
+
+    def _abandon_handshake(self) -> None:
+        """Close a connection whose TLS handshake did not finish. Python 3.11's SSL layer
+        drops such a connection without telling us (no connection_lost) and wakes
+        smtp_STARTTLS as if it had succeeded: its place and count would be held for ever."""
+        assert isinstance(self._original_transport, asyncio.Transport)
+        self._hung_up = True
+        self._original_transport.abort()
+        self.connection_lost(None)
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        await super().smtp_STARTTLS(arg)
+        if self._handshaking() and not self._lost:
+            log.info("smtp_starttls_failed", peer=str(self._peer()), error="connection lost")
+            self._abandon_handshake()
+
+    def eof_received(self) -> bool | None:
+        """The client half-closed (`nc -N`, a QUIT written with the final dot). aiosmtpd
+        cancels the session at once, which cut a hand-off short and never answered it:
+        while a command is answered (not while a body is read), answer it, then close."""
+        if self._commands and not self._receiving_body and not self._lost:
+            log.info("smtp_eof_while_answering", peer=str(self._peer()))
+            self._eof_pending = True
+            self._reader.feed_eof()
+            tls = self.session is not None and self.session.ssl is not None
+            return not tls  # keep writing (TLS cannot half-close: it closes, answer lost)
+        return super().eof_received()
 
     def _peer(self) -> object:
         return self.session.peer if self.session is not None else None
@@ -157,15 +272,27 @@ class MailroomSMTP(SMTP):
             if refusal is not None:
                 await self.push(refusal)
                 return
+        # And while the bodies awaiting hand-off hold the memory budget (smtp.py PENDING_FULL).
+        pending_refusal = getattr(self.event_handler, "pending_refusal", None)
+        if pending_refusal is not None:
+            size = declared_size(self.envelope.mail_options)
+            refusal = pending_refusal("DATA", size, self.session)
+            if refusal is not None:
+                await self.push(refusal)
+                return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        received = await receive_data(
-            self._reader,
-            self.rules.spool,
-            size_limit=self.data_size_limit,
-            line_limit=self.line_length_limit,
-            bare_lf=self.rules.bare_lf,
-            progress=self._reset_timeout,
-        )
+        self._receiving_body = True
+        try:
+            received = await receive_data(
+                self._reader,
+                self.rules.spool,
+                size_limit=self.data_size_limit,
+                line_limit=self.line_length_limit,
+                bare_lf=self.rules.bare_lf,
+                progress=self._reset_timeout,
+            )
+        finally:
+            self._receiving_body = False
         if isinstance(received, DataRefusal):
             self.envelope = self._create_envelope()  # as aiosmtpd's _set_post_data_state
             log.warning("smtp_data_refused", reason=received.name, peer=str(self._peer()))
@@ -178,7 +305,11 @@ class MailroomSMTP(SMTP):
         self.envelope.content = (
             received.decode("utf-8", errors="surrogateescape") if self._decode_data else received
         )
-        status = await self._call_handler_hook("DATA")
+        try:
+            status = await self._call_handler_hook("DATA")
+        except Exception as exc:  # the body was read to its dot: answer, stay in sync
+            _log_unexpected(exc, self._peer())
+            status = DATA_FAILED
         self.envelope = self._create_envelope()  # as aiosmtpd's _set_post_data_state
         await self.push("250 OK" if status is MISSING else status)
 
@@ -206,10 +337,19 @@ class MailroomSMTP(SMTP):
         login, self._login = self._login, None
         if login is None or self.rules.credentials is None:
             return result  # the client gave up or sent something unreadable: answered
-        verify = self.rules.credentials.verify
-        if await asyncio.to_thread(verify, login.login, login.password):
+        credentials, host = self.rules.credentials, _host(self._peer())
+        if credentials.failures.exceeded(host):
+            log.warning("smtp_auth_rate_limited", peer=str(self._peer()))
+            await self._refuse_and_close(AUTH_RATE)
+            return AuthResult(success=False, handled=True)
+        verdict = await credentials.check(login.login, login.password)
+        if verdict is None:
+            log.warning("smtp_auth_busy", peer=str(self._peer()))
+            return AuthResult(success=False, handled=False, message=AUTH_BUSY)
+        if verdict:
             log.info("smtp_authenticated", user=login.login.decode("utf-8", "replace"))
             return AuthResult(success=True, handled=False, auth_data=login)
+        credentials.failures.record(host)
         self._auth_failures += 1
         log.warning("smtp_auth_failed", peer=str(self._peer()), failures=self._auth_failures)
         if self._auth_failures >= MAX_AUTH_FAILURES:
@@ -222,20 +362,14 @@ class MailroomSMTP(SMTP):
     admission: Admission | None = None
     _refused = False
     _deadline: asyncio.TimerHandle | None = None
-    _answered_at = 0.0  # loop time of the last reply to a command (or of the greeting)
+    _answered_at = 0.0  # loop time of the last reply to a command (or of the connection)
     _answering = False
-    _client = ""  # the client's address
-    _errors = 0
-    # Postfix's smtpd_hard_error_limit: after this many 4xx/5xx replies to commands (bad
-    # commands, empty lines, refused recipients), 421 and close. A client that keeps getting
-    # errors is broken or probing; answering it for ever costs a place and CPU.
-    hard_error_limit = HARD_ERROR_LIMIT
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is not None or self.admission is None:
             super().connection_made(transport)  # after STARTTLS: the same, admitted connection
             return
-        host = self._client = _host(transport.get_extra_info("peername"))
+        host = _host(transport.get_extra_info("peername"))
         refusal = self.admission.admit(host, self.hostname, self)
         if refusal is not None:
             # Answered and closed before aiosmtpd starts anything for it (Postfix: anvil's
@@ -251,16 +385,16 @@ class MailroomSMTP(SMTP):
         # Every command marks the connection busy until answered, and DATA takes a place
         # among the transfers under way before its 354 (smtp_DATA is the protocol rules'
         # own; these wrap the commands, pipelining check included, from outside).
-        # Idle from the greeting on: one still in its pause (greet_pause_seconds) is not.
-        self._answered_at = self.loop.time() + self.rules.greet_pause_seconds
+        self._answered_at = self.loop.time()
         methods = {command: self._busy_while(m) for command, m in self._smtp_methods.items()}
         methods["DATA"] = self._busy_while(self._with_transfer_place(self._smtp_methods["DATA"]))
         self._smtp_methods = methods
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
-        if self._refused:
-            return  # nothing of aiosmtpd's was started for it
+        if self._refused or self._lost:
+            return  # nothing of aiosmtpd's was started for it, or it ran already
+        self._lost = True
         if self._deadline is not None:
             self._deadline.cancel()
         if self.admission is not None:
@@ -268,21 +402,10 @@ class MailroomSMTP(SMTP):
         super().connection_lost(error)
 
     def idle_seconds(self) -> float | None:
-        """Since our last reply; None while a command is being answered (a DATA transfer, a
-        hand-off, a held MAIL: the client waits on us) or during the greeting pause."""
-        if self._answering:
+        """Since our last reply, while no command and no transaction is under way."""
+        if self._answering or (self.envelope is not None and self.envelope.mail_from):
             return None
-        idle = self.loop.time() - self._answered_at
-        return idle if idle >= 0 else None
-
-    def in_transaction(self) -> bool:
-        return self.envelope is not None and bool(self.envelope.mail_from)
-
-    async def _count_error(self) -> None:
-        self._errors += 1
-        if self._errors >= self.hard_error_limit:
-            log.warning("smtp_error_limit", peer=str(self._peer()), errors=self._errors)
-            await self._refuse_and_close(TOO_MANY_ERRORS)
+        return self.loop.time() - self._answered_at
 
     def shed(self, reply: str) -> None:
         self._close_with(reply)  # logged by admission, at most once a second
@@ -318,7 +441,7 @@ class MailroomSMTP(SMTP):
         transfers = self.admission.transfers
 
         async def data_with_place(arg: str | None) -> None:
-            with transfers.place(self._client) as admitted:
+            with transfers.place() as admitted:
                 if admitted or self.envelope is None or not self.envelope.rcpt_tos:
                     await data(arg)  # a DATA out of place is answered by smtp_DATA as before
                 else:
@@ -328,12 +451,46 @@ class MailroomSMTP(SMTP):
         return data_with_place
 
 
-def _is_error(status: str | bytes) -> bool:
-    """A 4xx/5xx reply to a command counts toward the error limit; 452 4.5.3 (recipients past
-    a limit, sent again in the next transaction) does not, as Postfix's recipient overshoot,
-    and a 421 closes the connection anyway."""
-    reply = status.decode("ascii", "replace") if isinstance(status, bytes) else status
-    return reply[:1] in ("4", "5") and not reply.startswith(("452 4.5.3", "421"))
+class _QuietSession(Session):
+    """aiosmtpd's Session, without the deprecation warning its own smtp_AUTH triggers by
+    setting `login_data` on every successful AUTH (we read `auth_data`)."""
+
+    @property
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
+
+
+_last_logged = 0.0
+_not_logged = 0
+
+
+def _log_unexpected(error: BaseException, peer: object) -> None:
+    """One line for an exception no rule answers (where it was raised, not a traceback), at
+    most once per ERROR_LOG_INTERVAL_SECONDS: a client able to trigger it cannot flood."""
+    global _last_logged, _not_logged
+    now = time.monotonic()
+    if now - _last_logged < ERROR_LOG_INTERVAL_SECONDS:
+        _not_logged += 1
+        return
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else None
+    log.error(
+        "smtp_session_error",
+        error_type=type(error).__name__,
+        error=_brief(error),
+        where=where,
+        peer=str(peer),
+        not_logged_since=_not_logged,
+    )
+    _last_logged, _not_logged = now, 0
+
+
+def _brief(error: BaseException) -> str:
+    return (str(error) or type(error).__name__)[:200]
 
 
 def _host(peername: Any) -> str:
