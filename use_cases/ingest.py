@@ -110,6 +110,15 @@ def settle_date(email: InboundEmail, received_at: datetime) -> InboundEmail:
     return email.model_copy(update={"date": received_at, "defects": (*email.defects, defect)})
 
 
+def printable_address(address: str) -> str:
+    """An envelope address without control characters (C0, DEL, C1, U+2028/9, …): the parser
+    cleans every header, but the envelope comes from the SMTP dialogue, which refuses such a
+    MAIL FROM already (553 5.1.7); this is the defence in depth before the thread and relay."""
+    if address.isprintable():
+        return address
+    return "".join(c for c in address if c.isprintable() or c == " ")
+
+
 async def ingest_email(
     raw: bytes,
     *,
@@ -129,7 +138,7 @@ async def ingest_email(
     """
     email = await parse_mail(parse, raw)  # big mail off the event loop (use_cases/parsing.py)
     if envelope_from is not None:  # the envelope, not a Return-Path the sender wrote
-        email = email.model_copy(update={"return_path": envelope_from})
+        email = email.model_copy(update={"return_path": printable_address(envelope_from)})
     if email.return_path:  # a forwarder's rewritten envelope names the original sender
         email = email.model_copy(update={"return_path": unwrap_forwarded(email.return_path)})
     received_at = received_at or datetime.now(UTC)

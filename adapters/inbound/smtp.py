@@ -69,6 +69,10 @@ SHUTTING_DOWN = "451 4.3.2 Service shutting down, try again later"
 # (with SIZE=), before DATA's 354, after the transfer if the mail would not fit, and when a
 # write failed for want of space. 452 to MAIL is RFC 1870 §6's "insufficient storage".
 STORAGE_FULL = "452 4.3.1 Insufficient system storage"
+# Postfix's answer to a MAIL FROM it cannot parse. aiosmtpd passes on a control character
+# (ESC, NUL, DEL, C1 such as U+0085, U+2028, …) in a quoted local part; it would reach the
+# thread, the logs and the relay.
+BAD_SENDER = "553 5.1.7 Bad sender address syntax"
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 # While accepted mail waits too long to be applied, a new sender is first held: the reply
 # to its MAIL comes when the backlog clears (in the spirit of Postfix's in_flow_delay, which
@@ -140,6 +144,9 @@ class SmtpInboundHandler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        if not all(c.isprintable() or c == " " for c in address):
+            log.info("sender_rejected_control_character", peer=str(session.peer))
+            return BAD_SENDER
         # Deferring here, before any recipient or body is sent, spares the sender a transfer
         # that would be answered 451 anyway (RFC 5321 §3.3 allows 451 to MAIL).
         with self._answer():
