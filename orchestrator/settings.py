@@ -26,7 +26,12 @@ from pydantic_settings import (
 from adapters.inbound.imap_source import SourceError, masked_url, parse_source, split_sources
 from adapters.inbound.smtp_admission import parse_networks
 from orchestrator import settings_checks
-from use_cases.mailboxes import Mailboxes, valid_local_part
+from use_cases.mailboxes import (
+    Mailboxes,
+    normalize_address,
+    normalize_domain,
+    valid_local_part,
+)
 
 ENV_PREFIX = "MAILROOM_"
 CONFIG_FILE_ENV = "MAILROOM_CONFIG"
@@ -166,8 +171,6 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
     @field_validator(
-        "domains",
-        "mailboxes",
         "approvers",
         "blocked_words",
         "blocked_suppliers",
@@ -179,6 +182,40 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.lower() for part in settings_checks.split_list(value)]
         return value
+
+    @field_validator("domains", "mailboxes", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: Any) -> Any:
+        # Not lowered here: a local part is checked for ASCII first (`\u212a`, the Kelvin
+        # sign, lowers to `k`), then both are put in one form (use_cases/mailboxes.py).
+        if isinstance(value, str):
+            return settings_checks.split_list(value)
+        return value
+
+    @field_validator("domains")
+    @classmethod
+    def _domains_in_one_form(cls, value: list[str]) -> list[str]:
+        normalized = []
+        for domain in value:
+            name = normalize_domain(domain)
+            if name is None:
+                raise ValueError(f"{domain!r} is not a domain name")
+            normalized.append(name)
+        return normalized
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _mailboxes_in_one_form(cls, value: list[str]) -> list[str]:
+        for mailbox in value:
+            local, at, _ = mailbox.strip().rpartition("@")
+            if at and "+" in local:
+                raise ValueError(
+                    f"{mailbox!r}: '+' starts a sub-address (support+x@ feeds support@), "
+                    "so a mailbox cannot hold one"
+                )
+            if at and not valid_local_part(local):
+                raise ValueError(f"{mailbox!r}: the local part is not an RFC 5321 dot-atom")
+        return [normalize_address(mailbox) for mailbox in value]
 
     @field_validator("outbound_smtp")
     @classmethod
@@ -231,15 +268,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _front_door(self) -> Settings:
-        for mailbox in self.mailboxes:
-            if not valid_local_part(mailbox.rpartition("@")[0]):
-                raise ValueError(
-                    f"mailboxes: {mailbox!r}: the local part is not an RFC 5321 dot-atom"
-                )
         if self.require_mailboxes and not self.mailboxes:
             raise ValueError("mailboxes: required (MAILROOM_REQUIRE_MAILBOXES is true)")
-        postmaster = self.postmaster.strip().lower()
-        if postmaster and Mailboxes(self.domains, (), postmaster).resolve(postmaster) != postmaster:
+        postmaster = self.postmaster.strip()
+        ours = Mailboxes(self.domains, (), postmaster)
+        if postmaster and ours.resolve(postmaster) != ours.postmaster:
             raise ValueError(f"postmaster: {self.postmaster!r} is not an address at one of ours")
         try:
             parse_networks(self.smtp_rate_exceptions)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
-import ipaddress
 import re
 import sqlite3
 import weakref
@@ -23,7 +22,13 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from pydantic import ValidationError
 
 from adapters.inbound.mime import peek_message_id
-from adapters.inbound.smtp_admission import THREAD_RATE, ClientRate, RecipientLimits
+from adapters.inbound.smtp_admission import (
+    THREAD_RATE,
+    ClientRate,
+    RecipientLimits,
+    client_key,
+    is_loopback,
+)
 from use_cases.claim_check import PayloadTooLarge
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
@@ -119,11 +124,12 @@ class SmtpInboundHandler:
         self.recipient_limits = recipient_limits or RecipientLimits()
         self.thread_rate = thread_rate
         # Mailboxes each transaction feeds, recipients each connection was given: they live
-        # as long as aiosmtpd's envelope (new at RSET and after DATA) and session.
+        # as long as aiosmtpd's envelope (new at RSET and after DATA) and connection (not its
+        # Session: aiosmtpd makes a new one at STARTTLS, which would restart the count).
         self._mailboxes_fed: weakref.WeakKeyDictionary[Envelope, set[str]] = (
             weakref.WeakKeyDictionary()
         )
-        self._recipients: weakref.WeakKeyDictionary[Session, int] = weakref.WeakKeyDictionary()
+        self._recipients: weakref.WeakKeyDictionary[SMTP, int] = weakref.WeakKeyDictionary()
         self.backlog = backlog
         self.backlog_hold_seconds = backlog_hold_seconds
         self.max_held = max_held
@@ -166,7 +172,7 @@ class SmtpInboundHandler:
         limits = self.recipient_limits
         if len(envelope.rcpt_tos) >= limits.per_mail:
             return TOO_MANY_RECIPIENTS
-        if self._recipients.get(session, 0) >= limits.per_connection:
+        if self._recipients.get(server, 0) >= limits.per_connection:
             return TOO_MANY_FOR_CONNECTION
         mailbox = self.mailboxes.resolve(address)
         if mailbox is None:
@@ -178,13 +184,14 @@ class SmtpInboundHandler:
             # for each client, per minute (whether it opens one is known only after DATA).
             if len(fed) >= limits.mailboxes_per_mail:
                 return TOO_MANY_MAILBOXES
-            if self.thread_rate is not None and not self.thread_rate.take(_host(session)):
+            rate = self.thread_rate
+            if rate is not None and not rate.take(_host(session)):
                 log.warning("recipient_deferred_thread_rate", peer=str(session.peer))
-                return THREAD_RATE.format(host=_host(session))
+                return THREAD_RATE.format(host=rate.limits.client(_host(session)))
             fed.add(mailbox)
         if mailbox == self.mailboxes.postmaster:
             log.info("postmaster_recipient", recipient=address, peer=str(session.peer))
-        self._recipients[session] = self._recipients.get(session, 0) + 1
+        self._recipients[server] = self._recipients.get(server, 0) + 1
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -263,13 +270,14 @@ class SmtpInboundHandler:
         if self.held >= self.max_held:
             return False
         per_host = max(1, self.max_held // MAX_HELD_PER_HOST_SHARE)
-        return _is_loopback(host) or self.held_by_host[host] < per_host
+        return _is_loopback(host) or self.held_by_host[client_key(host)] < per_host
 
     async def _hold(self, host: str) -> None:
         """Until the backlog clears, the service stops, or the hold is over."""
         assert self.backlog is not None
         if self.backlog_hold_seconds <= 0:
             return
+        host = client_key(host)  # an IPv6 client by its /84, as admission counts it
         self.held += 1
         self.held_by_host[host] += 1
         waits = [
@@ -389,7 +397,4 @@ def _host(session: Session) -> str:
 
 
 def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host)  # `::ffff:127.0.0.1` too: a dual-stack listener's IPv4 client

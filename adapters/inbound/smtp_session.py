@@ -43,6 +43,8 @@ NO_AUTH = "503 5.5.1 Error: authentication not enabled"
 # Postfix's smtpd_hard_error_limit is 20 errors of any kind; a password guesser gets fewer.
 MAX_AUTH_FAILURES = 3
 AUTH_FAILURES = "421 4.7.0 Error: too many failed authentications"
+HARD_ERROR_LIMIT = 20
+TOO_MANY_ERRORS = "421 4.7.0 Error: too many errors"
 # aiosmtpd refuses a MAIL whose SIZE= is over the limit before any hook, without an enhanced
 # status code (RFC 3463 §3.4): answered in Postfix's words instead (smtpd_check_size).
 AIOSMTPD_SIZE_REFUSAL = "552 Error: message size exceeds fixed maximum message size"
@@ -116,6 +118,8 @@ class MailroomSMTP(SMTP):
                 await self._refuse_and_close(EARLY_TALKER)
                 return
         await super().push(status)
+        if _is_error(status):
+            await self._count_error()
 
     def _in_sync(
         self, command: str, method: Callable[[str | None], Awaitable[None]]
@@ -362,14 +366,20 @@ class MailroomSMTP(SMTP):
     admission: Admission | None = None
     _refused = False
     _deadline: asyncio.TimerHandle | None = None
-    _answered_at = 0.0  # loop time of the last reply to a command (or of the connection)
+    _answered_at = 0.0  # loop time of the last reply to a command (or of the greeting)
     _answering = False
+    _client = ""  # the client's address
+    _errors = 0
+    # Postfix's smtpd_hard_error_limit: after this many 4xx/5xx replies to commands (bad
+    # commands, empty lines, refused recipients), 421 and close. A client that keeps getting
+    # errors is broken or probing; answering it for ever costs a place and CPU.
+    hard_error_limit = HARD_ERROR_LIMIT
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is not None or self.admission is None:
             super().connection_made(transport)  # after STARTTLS: the same, admitted connection
             return
-        host = _host(transport.get_extra_info("peername"))
+        host = self._client = _host(transport.get_extra_info("peername"))
         refusal = self.admission.admit(host, self.hostname, self)
         if refusal is not None:
             # Answered and closed before aiosmtpd starts anything for it (Postfix: anvil's
@@ -385,7 +395,8 @@ class MailroomSMTP(SMTP):
         # Every command marks the connection busy until answered, and DATA takes a place
         # among the transfers under way before its 354 (smtp_DATA is the protocol rules'
         # own; these wrap the commands, pipelining check included, from outside).
-        self._answered_at = self.loop.time()
+        # Idle from the greeting on: one still in its pause (greet_pause_seconds) is not.
+        self._answered_at = self.loop.time() + self.rules.greet_pause_seconds
         methods = {command: self._busy_while(m) for command, m in self._smtp_methods.items()}
         methods["DATA"] = self._busy_while(self._with_transfer_place(self._smtp_methods["DATA"]))
         self._smtp_methods = methods
@@ -402,10 +413,21 @@ class MailroomSMTP(SMTP):
         super().connection_lost(error)
 
     def idle_seconds(self) -> float | None:
-        """Since our last reply, while no command and no transaction is under way."""
-        if self._answering or (self.envelope is not None and self.envelope.mail_from):
+        """Since our last reply; None while a command is being answered (a DATA transfer, a
+        hand-off, a held MAIL: the client waits on us) or during the greeting pause."""
+        if self._answering:
             return None
-        return self.loop.time() - self._answered_at
+        idle = self.loop.time() - self._answered_at
+        return idle if idle >= 0 else None
+
+    def in_transaction(self) -> bool:
+        return self.envelope is not None and bool(self.envelope.mail_from)
+
+    async def _count_error(self) -> None:
+        self._errors += 1
+        if self._errors >= self.hard_error_limit:
+            log.warning("smtp_error_limit", peer=str(self._peer()), errors=self._errors)
+            await self._refuse_and_close(TOO_MANY_ERRORS)
 
     def shed(self, reply: str) -> None:
         self._close_with(reply)  # logged by admission, at most once a second
@@ -441,7 +463,7 @@ class MailroomSMTP(SMTP):
         transfers = self.admission.transfers
 
         async def data_with_place(arg: str | None) -> None:
-            with transfers.place() as admitted:
+            with transfers.place(self._client) as admitted:
                 if admitted or self.envelope is None or not self.envelope.rcpt_tos:
                     await data(arg)  # a DATA out of place is answered by smtp_DATA as before
                 else:
@@ -449,6 +471,14 @@ class MailroomSMTP(SMTP):
                     await self.push(TRANSFERS_BUSY)
 
         return data_with_place
+
+
+def _is_error(status: str | bytes) -> bool:
+    """A 4xx/5xx reply to a command counts toward the error limit; 452 4.5.3 (recipients past
+    a limit, sent again in the next transaction) does not, as Postfix's recipient overshoot,
+    and a 421 closes the connection anyway."""
+    reply = status.decode("ascii", "replace") if isinstance(status, bytes) else status
+    return reply[:1] in ("4", "5") and not reply.startswith(("452 4.5.3", "421"))
 
 
 class _QuietSession(Session):
