@@ -37,14 +37,23 @@ class CachedHeaderRegistry(HeaderRegistry):
 
 POLICY = policy.default.clone(header_factory=CachedHeaderRegistry())
 ALWAYS_WRITTEN = frozenset({"Message-ID", "Date", "From", "To", "Subject", SENT_AT_HEADER})
-# C0 controls (CR and LF included), DEL, C1 controls and lone surrogates: text taken from
-# mail (a subject, a name) must neither add a header line nor reach a reader's terminal.
-UNSAFE_IN_HEADER = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]+")
+# C0 controls (CR and LF included), DEL, C1 controls, the line and paragraph separators and
+# lone surrogates: text taken from mail (a subject, a name) must neither add a header line nor
+# reach a reader's terminal. This covers every line break str.splitlines knows (\v \f \x1c-\x1e
+# \x85 \u2028 \u2029), each of which policy.default refuses in a header with a ValueError:
+# the send would be retried for days, then dropped.
+UNSAFE_IN_HEADER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]+")
+# RFC 5322 §2.2 ftext: a field name is printable US-ASCII without a colon or a space.
+FIELD_NAME = re.compile("[\x21-\x39\x3b-\x7e]+")
 
 
 def header_safe(text: str) -> str:
     """`text` fit for one header line: every run of unsafe characters becomes one space."""
     return UNSAFE_IN_HEADER.sub(" ", text)
+
+
+def is_field_name(name: str) -> bool:
+    return FIELD_NAME.fullmatch(name) is not None
 
 
 def to_mime(
@@ -64,7 +73,9 @@ def to_mime(
         (SENT_AT_HEADER, sent_at.isoformat()),
     ]
     for name, value in headers:
-        if value or name in ALWAYS_WRITTEN:
-            msg[header_safe(name)] = header_safe(value or "")
+        # A name that is no field name (from a flow's headers) is left out, not mended:
+        # "Bcc\n" mended would be a Bcc, and raising would fail the send on every retry.
+        if (value or name in ALWAYS_WRITTEN) and is_field_name(name):
+            msg[name] = header_safe(value or "")
     msg.set_content(mail.text)
     return msg

@@ -74,6 +74,27 @@ def test_every_header_we_write_is_one_line_without_controls() -> None:
     assert "Invoice" in str(parsed["Subject"]) and "FDP.exe" in str(parsed["Subject"])
 
 
+# Every character str.splitlines breaks a line at: policy.default refuses each in a header.
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+@pytest.mark.parametrize("brk", list(LINE_BREAKS), ids=lambda c: f"U+{ord(c):04X}")
+def test_a_line_break_of_any_kind_in_a_subject_is_written_as_a_space(brk: str) -> None:
+    mail = outgoing(subject=f"Re: a{brk}b", headers={"X-Mailroom-Priority": f"high{brk}x"})
+    parsed = message_from_bytes(to_mime(mail, sent_at=datetime.now(UTC)).as_bytes())
+    assert str(parsed["Subject"]) == "Re: a b"
+    assert str(parsed["X-Mailroom-Priority"]) == "high x"
+
+
+@pytest.mark.parametrize("name", ["Bcc\n", "X Flow", "X:Flow", "X-Fl\u00f6w", "", "X-\u2028"])
+def test_a_header_whose_name_is_no_field_name_is_left_out(name: str) -> None:
+    mail = outgoing(headers={name: "victim@example.com", "X-Mailroom-Flow": "support"})
+    raw = to_mime(mail, sent_at=datetime.now(UTC)).as_bytes()
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Bcc"] is None and b"victim@example.com" not in raw
+    assert parsed["X-Mailroom-Flow"] == "support"
+
+
 def test_the_accepted_reply_shows_a_message_id_without_controls() -> None:
     line = ACCEPTED.format(message_id=reply_safe("<a\x1b[2J\r\n250 fake\x00@évil.example>"))
     assert line.isascii() and line.isprintable() and " fake" not in line
