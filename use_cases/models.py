@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from use_cases.mail import Attachment, BlobRef, DeliveryReport, Frozen, MessageKind
 from use_cases.reply_cap import ReplyLog
@@ -239,9 +239,21 @@ class FlowConfig(BaseModel):
         return self.modes.get(flow, FlowMode.INLINE)
 
 
+PRIORITIES = ("high", "normal")
+
+
 class Triage(BaseModel):
     category: str
+    # The agent's free answer goes into a subject and a stage: anything but a known priority
+    # is "normal". A validator, not a Literal, so a recorded activity result with another
+    # value still decodes on replay (the commands a workflow makes do not change).
     priority: str = "normal"
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _known_priority(cls, value: object) -> str:
+        chosen = str(value).strip().lower()
+        return chosen if chosen in PRIORITIES else "normal"
 
 
 class FlowProgress(BaseModel):

@@ -22,7 +22,7 @@ from orchestrator.logs import escape_controls
 from orchestrator.settings import Settings
 from tests.conftest import ROOT
 from use_cases.mail import OutboundEmail
-from use_cases.models import ThreadState, ThreadStatus
+from use_cases.models import ThreadState, ThreadStatus, Triage
 
 # What a hostile sender puts in a subject: clear the screen, retitle the terminal (OSC),
 # a NUL, a C1 CSI, a right-to-left override, and a line break that would start a header.
@@ -93,6 +93,14 @@ def test_a_header_whose_name_is_no_field_name_is_left_out(name: str) -> None:
     parsed = message_from_bytes(raw, policy=policy.default)
     assert parsed["Bcc"] is None and b"victim@example.com" not in raw
     assert parsed["X-Mailroom-Flow"] == "support"
+
+
+@pytest.mark.parametrize(
+    ("answer", "priority"),
+    [("high", "high"), (" HIGH\n", "high"), ("normal", "normal"), ("urgent\u2028Bcc: x", "normal")],
+)
+def test_the_agents_priority_in_a_subject_is_high_or_normal(answer: str, priority: str) -> None:
+    assert Triage(category="billing", priority=answer).priority == priority
 
 
 def test_the_accepted_reply_shows_a_message_id_without_controls() -> None:
