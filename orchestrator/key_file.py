@@ -13,6 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
+from adapters.outbound.durable_files import sync_directory
 from orchestrator.startup_checks import StartupError, reason
 
 KEY_BYTES = 32
@@ -53,6 +54,8 @@ def _make(path: Path) -> None:
         # FileExistsError: another process linked its key first, and that one is everyone's
         with contextlib.suppress(FileExistsError):
             os.link(temporary, path)
+        # The name too, or a power loss may lose the key after tokens were signed with it
+        sync_directory(path.parent)
     except OSError as exc:
         raise StartupError(f"MAILROOM_DATA_DIR: cannot create {path}: {reason(exc)}") from None
     finally:

@@ -14,6 +14,7 @@ import pytest
 
 from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.outbox import MaildirOutbox, maildir_name
+from orchestrator.key_file import shared_key
 from tests.unit.test_outbox import reply
 
 
@@ -105,3 +106,13 @@ async def test_a_mail_found_sent_is_synced_by_name_before_it_is_reported_sent(
     assert again.already_sent
     delivered = tmp_path / "outbox" / "new" / maildir_name(mail.message_id)
     assert synced_after_named(fsyncs, delivered), fsyncs
+
+
+def test_a_new_reply_token_key_is_synced_and_then_its_name(
+    tmp_path: Path, fsyncs: list[Synced]
+) -> None:
+    path = tmp_path / "keys" / "reply-token.key"
+    key = shared_key(path)
+    assert key and path.read_bytes().strip() == key
+    assert fsyncs[0].is_dir is False
+    assert [s for s in fsyncs if s.is_dir and path.name in s.names], "the key's name synced"
