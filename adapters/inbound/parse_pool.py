@@ -5,10 +5,13 @@ loop waits up to the switch interval (5 ms) every time it wants it back, several
 SMTP command (docs/performance.md has the figures). Worker processes do, and a budget of
 CPU time (ITIMER_PROF, which counts only the worker's own CPU, so load elsewhere does not
 shorten it) ends a pathological parse: the mail is parsed again with its HTML only stripped
-of tags (linear), and if even that runs out, from its header alone. Either way it becomes a
+of tags (linear), and if even that runs out, from its header alone (at most 256 KB of it,
+within a third budget), and past that from its Message-ID alone. Either way it becomes a
 valid InboundEmail with a defect saying so; nothing is refused, and the raw mail is kept as
 a blob by ingest. A worker that dies (killed, out of memory) is replaced and its mail tried
-once more; a mail under which workers die twice is parsed from its header here.
+once more; a mail under which workers die twice is parsed from its header here, in a thread
+no budget can stop: bounded because every header is read in linear time (the parameter
+headers are cut, mime_params.py; 256 KB of the worst header costs about 0.05-0.4 s).
 
 Workers come from a fork server (a clean process started once, which imports the parser;
 forking the adapter itself would copy the Temporal client's threads and locks), on the first
