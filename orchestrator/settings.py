@@ -74,8 +74,9 @@ class Settings(BaseSettings):
     # effective queue_minfree; 0: no reserve, only the size rule)
     disk_reserve_mb: Annotated[int, Field(ge=0)] | None = None
     # blobs no thread holds and temporary files are removed once older than this
-    # (FileBlobStore.sweep, at start and every hour, by the SMTP and IMAP parts)
-    blob_grace: Annotated[timedelta, Field(gt=timedelta(0))] = timedelta(hours=1)
+    # (FileBlobStore.sweep, at start and every hour, by the SMTP and IMAP parts); at least
+    # 10 minutes (blob_store.MIN_SWEEP_GRACE): shorter would sweep hand-offs in progress
+    blob_grace: Annotated[timedelta, Field(ge=timedelta(minutes=10))] = timedelta(hours=1)
     # Defer new mail while accepted mail waits longer than this to be applied (0: never).
     # A sending MTA retries a 451 after minutes, so deferring costs far more delay than
     # queueing: the bound only stops a backlog that keeps growing. Measured flat out, the

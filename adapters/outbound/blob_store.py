@@ -36,6 +36,9 @@ RAW_POINTERS = "raw"
 # Hash bigger blobs off the event loop (sha256 runs at ~1 GB/s: 64 KB is ~60 µs).
 HASH_IN_THREAD_BYTES = 64 * 1024
 SWEEP_BATCH = 500  # blobs checked per transaction: other writers wait at most one batch
+# The shortest grace the sweep uses, whatever it is given (MAILROOM_BLOB_GRACE's minimum): a
+# hand-off in progress, or a clock set forward by minutes, must never make a pin look stale.
+MIN_SWEEP_GRACE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,9 @@ class FileBlobStore:
 
     async def sweep(self, grace: timedelta, *, now: float | None = None) -> Swept:
         """Remove temporary files, blobs no thread holds and dangling raw pointers, each
-        only when older than `grace` (a write or a hand-off in progress is younger)."""
+        only when older than `grace` (a write or a hand-off in progress is younger), and
+        never than MIN_SWEEP_GRACE: a forward clock jump ages every pin by its size."""
+        grace = max(grace, MIN_SWEEP_GRACE)
         cutoff = (time.time() if now is None else now) - grace.total_seconds()
         old_blobs, temporary = await asyncio.to_thread(self._scan, cutoff)
         sizes: dict[str, int] = {}

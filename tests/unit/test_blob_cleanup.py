@@ -169,6 +169,20 @@ async def test_the_sweep_removes_only_old_blobs_no_thread_holds(store: FileBlobS
     assert files_under(store.root) == held | {store.path_of(in_progress.sha256)}
 
 
+async def test_a_grace_under_ten_minutes_never_sweeps_a_pin_younger_than_that(
+    store: FileBlobStore,
+) -> None:
+    """A clock set forward by 5 minutes ages a hand-off in progress by as much."""
+    in_progress = await store.put(b"an attachment being handed off right now")
+    age(store.path_of(in_progress.sha256), 300)
+    age_pins(store, 300)
+    assert (await store.sweep(timedelta(seconds=1))).blobs == 0
+    assert store.path_of(in_progress.sha256).exists()
+    age(store.path_of(in_progress.sha256), 700)
+    age_pins(store, 400)  # a writer dead 11 minutes ago: its blob goes
+    assert (await store.sweep(timedelta(seconds=1))).blobs == 1
+
+
 async def test_the_grace_period_covers_a_blob_written_without_a_pin(
     store: FileBlobStore,
 ) -> None:

@@ -169,8 +169,9 @@ def test_every_duration_must_be_positive(
         load_settings()
     message = str(error.value)
     assert message.startswith(f"MAILROOM_{name.upper()}: "), message
-    # ours, or the field's own bound where it declares one
-    assert "must be a positive duration" in message or "greater than 0" in message, message
+    # ours, or the field's own bound where it declares one (blob_grace: 10 minutes)
+    bounds = ("must be a positive duration", "greater than 0", "greater than or equal to")
+    assert any(bound in message for bound in bounds), message
 
 
 @pytest.mark.parametrize(("value", "seconds"), [("90", 90.0), ("0.5", 0.5), ("PT2M", 120.0)])
@@ -254,6 +255,17 @@ def test_a_token_variable_named_by_an_imap_source_in_mailroom_toml_is_not_unknow
     monkeypatch.setenv("MAILROOM_GMAIL_TOKN", "ya29.x")  # still a misspelling: not named
     with pytest.raises(SettingsError, match="MAILROOM_GMAIL_TOKN: no such setting"):
         load_settings()
+
+
+@pytest.mark.parametrize("grace", ["PT1M", "60", "PT9M59S"])
+def test_a_blob_grace_under_ten_minutes_is_refused(
+    monkeypatch: pytest.MonkeyPatch, grace: str
+) -> None:
+    monkeypatch.setenv("MAILROOM_BLOB_GRACE", grace)
+    with pytest.raises(SettingsError, match="MAILROOM_BLOB_GRACE"):
+        load_settings()
+    monkeypatch.setenv("MAILROOM_BLOB_GRACE", "PT10M")
+    assert load_settings().blob_grace == timedelta(minutes=10)
 
 
 def test_an_unknown_key_in_mailroom_toml_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
