@@ -250,6 +250,7 @@ def front_door(s: Settings) -> tuple[Admission, RecipientLimits, ClientRate]:
         max_data_transfers=s.smtp_max_data_transfers,
         session_seconds=s.smtp_session_limit.total_seconds(),
         rate_exempt=parse_networks(s.smtp_rate_exceptions),
+        ipv6_prefix=s.smtp_client_ipv6_prefix_length,
     )
     throttle_accept_errors(asyncio.get_running_loop())
     recipients = RecipientLimits(

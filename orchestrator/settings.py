@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     smtp_max_connections_per_client: Annotated[int, Field(gt=0)] = 50
     # clients exempt from the per-client rate, as Postfix's $mynetworks (a local MTA)
     smtp_rate_exceptions: CommaList = Field(default_factory=lambda: ["127.0.0.0/8", "::1"])
+    # per-client limits count an IPv6 client by its first this many bits (Postfix 3.8+'s
+    # smtpd_client_ipv6_prefix_length): one host holds a /64 at least
+    smtp_client_ipv6_prefix_length: Annotated[int, Field(ge=1, le=128)] = 84
     smtp_max_data_transfers: Annotated[int, Field(gt=0)] = 100
     smtp_timeout: timedelta = timedelta(seconds=300)
     smtp_session_limit: timedelta = timedelta(minutes=30)

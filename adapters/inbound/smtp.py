@@ -270,14 +270,19 @@ class SmtpInboundHandler:
         if self.held >= self.max_held:
             return False
         per_host = max(1, self.max_held // MAX_HELD_PER_HOST_SHARE)
-        return _is_loopback(host) or self.held_by_host[client_key(host)] < per_host
+        return _is_loopback(host) or self.held_by_host[self._client(host)] < per_host
+
+    def _client(self, host: str) -> str:
+        """`host` as admission counts it (an IPv6 client by its prefix)."""
+        rate = self.thread_rate
+        return rate.limits.client(host) if rate is not None else client_key(host)
 
     async def _hold(self, host: str) -> None:
         """Until the backlog clears, the service stops, or the hold is over."""
         assert self.backlog is not None
         if self.backlog_hold_seconds <= 0:
             return
-        host = client_key(host)  # an IPv6 client by its /84, as admission counts it
+        host = self._client(host)  # an IPv6 client by its prefix, as admission counts it
         self.held += 1
         self.held_by_host[host] += 1
         waits = [

@@ -356,6 +356,7 @@ async def test_the_settings_reach_the_front_door() -> None:
         smtp_max_recipients_per_connection=500,
         smtp_threads_per_client_per_minute=9,
         smtp_rate_exceptions=["10.0.0.0/8"],
+        smtp_client_ipv6_prefix_length=64,
     )
     admission, recipients, rate = services.front_door(settings)
     assert admission.limits.max_connections == 7 and admission.limits.max_per_client == 3
@@ -364,6 +365,7 @@ async def test_the_settings_reach_the_front_door() -> None:
     assert rate.per_minute == 9
     assert admission.limits.is_rate_exempt("10.1.2.3")
     assert not admission.limits.is_rate_exempt("127.0.0.1")
+    assert admission.limits.client("2001:db8:0:1:2:3:4:5") == "2001:db8:0:1::/64"
 
 
 async def test_a_connection_silent_inside_a_transaction_gives_way_when_full() -> None:
