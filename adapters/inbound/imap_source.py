@@ -215,6 +215,7 @@ def split_sources(value: str) -> list[str]:
 
 SOURCE_START = re.compile(r",\s*(?=imaps?://)", re.IGNORECASE)
 MASK = "********"
+AFTER_HOST = re.compile(r"[/?#&=;:,\s]")
 
 
 def masked_url(url: str) -> str:
@@ -222,7 +223,9 @@ def masked_url(url: str) -> str:
 
     A password written without percent-encoding (`/ # ? @`) moves the URL's seams: what
     urlsplit takes for the path, query or fragment then holds part of it. Such a URL is
-    shown masked up to its last `@`, which hides more than the password but never less."""
+    shown masked up to its last `@`, which hides more than the password but never less, and
+    with nothing after the host: an unknown parameter (`token=…`) or a misplaced `#`, `:`
+    may hold a secret too, and that `@` may be one in the query (`mailbox=a@b&…`)."""
     text = url.strip()
     scheme, sep, rest = text.partition("://")
     if not sep:
@@ -235,7 +238,10 @@ def masked_url(url: str) -> str:
         host = parts.netloc.rpartition("@")[2]
         return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
     _, at, after = rest.rpartition("@")
-    return f"{scheme}://{MASK}@{after}" if at else f"{scheme}://{MASK}"
+    if not at:
+        return f"{scheme}://{MASK}"
+    host = AFTER_HOST.split(after, maxsplit=1)[0]
+    return f"{scheme}://{MASK}@{host}" + ("/…" if host != after else "")
 
 
 def _parses_cleanly(url: str) -> bool:

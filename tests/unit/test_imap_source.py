@@ -152,6 +152,24 @@ def test_masked_url_hides_only_the_password() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "imap://u@h/?mailbox=a@mailroom.local&token=S3cretPW",
+        "imap://u:p@h/INBOX?token=S3cretPW",
+        "imaps://u@h/?mailbox=a@mailroom.local&start=bad&x=S3cretPW",
+        "imap://u@h/?mailbox=a@mailroom.local#S3cretPW",
+        "imap://u:p@h:S3cretPW/",
+        "imap://h/?token=S3cretPW",
+    ],
+)
+def test_an_error_about_a_source_never_shows_a_value_it_does_not_know(url: str) -> None:
+    with pytest.raises(SourceError) as raised:
+        parse_source(url)
+    assert "S3cretPW" not in str(raised.value)
+    assert str(raised.value).startswith(url.partition("://")[0] + "://********")
+
+
 def test_settings_split_sources_on_commas_keep_their_case_and_mask_passwords() -> None:
     second = "imap://Other:PassWord@h2/Tickets?tls=off&mailbox=procurement@mailroom.local"
     settings = Settings(
