@@ -107,9 +107,19 @@ def weak_secret(secret: str) -> str | None:
     return None
 
 
+# A path segment that is a key, not a name (`/hooks/3f9aK2…/`, `/sk-proj-…/`): 24 or more
+# letters, digits, `-` and `_`, with a digit and a letter.
+TOKEN_LIKE = re.compile(r"(?=[^/]*\d)(?=[^/]*[A-Za-z])[A-Za-z0-9_-]{24,}")
+
+
+def _token_segments(path: str) -> list[str]:
+    return [segment for segment in path.split("/") if TOKEN_LIKE.fullmatch(segment)]
+
+
 def masked_url(url: str) -> str:
-    """An HTTP(S) URL with the password of its user info and every query value masked
-    (`https://user:********@host/v1?key=********`); anything unparseable is masked whole."""
+    """An HTTP(S) URL with the password of its user info, every query value and each path
+    segment that looks like a token masked (`https://user:********@host/v1?key=********`);
+    anything unparseable is masked whole."""
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 (raises ValueError on a malformed authority)
@@ -125,7 +135,9 @@ def masked_url(url: str) -> str:
         for pair in parts.query.split("&")
         if pair
     )
-    return urlunsplit(parts._replace(netloc=netloc, query=query, fragment=""))
+    tokens = set(_token_segments(parts.path))
+    path = "/".join(MASK if segment in tokens else segment for segment in parts.path.split("/"))
+    return urlunsplit(parts._replace(netloc=netloc, path=path, query=query, fragment=""))
 
 
 def secret_values(settings: Iterable[tuple[str, Any]]) -> list[str]:
@@ -145,6 +157,7 @@ def secret_values(settings: Iterable[tuple[str, Any]]) -> list[str]:
         elif name == "agent_url" and value:
             found |= _url_secrets(value, user_is_secret=True)
             found |= {v for _, v in parse_qsl(urlsplit(value).query)}
+            found |= set(_token_segments(urlsplit(value).path))
     return sorted((s for s in found if len(s) >= MIN_SHOWN_SECRET), key=len, reverse=True)
 
 

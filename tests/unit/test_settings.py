@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.cli import build_parser
 from orchestrator.settings import Settings, SettingsError, load_settings, masked
+from orchestrator.settings_checks import secret_values
 
 
 @pytest.fixture(autouse=True)
@@ -320,6 +321,18 @@ def test_an_imap_password_never_appears_in_mailroom_config(
     assert shown["MAILROOM_IMAP_SOURCES"].startswith("imaps://user:********@imap.example.com")
     for piece in pieces(password):
         assert piece not in repr(shown), piece
+
+
+def test_a_token_in_the_agent_urls_path_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "a1B2c3D4e5F6g7H8i9J0kLmNoP"
+    url = f"https://gw.example/v1/{token}/chat/completions"
+    monkeypatch.setenv("MAILROOM_AGENT_URL", url)
+    monkeypatch.setenv("MAILROOM_AGENT_MODEL", "gpt-4o-mini-2024-07-18")
+    settings = load_settings()
+    assert masked(settings)["MAILROOM_AGENT_URL"] == (
+        "https://gw.example/v1/********/chat/completions"
+    )
+    assert token in secret_values(settings)
 
 
 def test_agent_url_credentials_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
