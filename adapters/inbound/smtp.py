@@ -15,7 +15,7 @@ import sqlite3
 import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -95,6 +95,10 @@ DEFAULT_BACKLOG_HOLD_SECONDS = 20.0
 # Postfix exempts $mynetworks: behind a local MTA or proxy every sender is 127.0.0.1.
 MAX_HELD_SENDERS = 256
 MAX_HELD_PER_HOST_SHARE = 4
+# At stop's timeout the hand-offs still running are cancelled (their senders get 451 and
+# retry; a signal that landed meanwhile is deduplicated by Message-ID), then awaited this
+# long at most: a hand-off that swallowed its cancellation must not hang the shutdown.
+CANCEL_GRACE_SECONDS = 1.0
 
 
 class SmtpInboundHandler:
@@ -121,6 +125,11 @@ class SmtpInboundHandler:
         self.max_pending_bytes = max_pending_bytes
         self.pending_bytes = 0
         self._handoffs: set[asyncio.Task[str]] = set()
+        # Each session's hand-off under way: the session holds its DATA place until it ends.
+        self._handoff_of: weakref.WeakKeyDictionary[Session, asyncio.Task[str]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._stopped: asyncio.Future[None] | None = None
         self.recipient_limits = recipient_limits or RecipientLimits()
         self.thread_rate = thread_rate
         # Mailboxes each transaction feeds, recipients each connection was given: they live
@@ -216,6 +225,7 @@ class SmtpInboundHandler:
         if refusal is not None:
             return refusal
         mailboxes = self.mailboxes.resolve_all(envelope.rcpt_tos)
+        self.in_flight += 1  # before the task starts: the check above cannot be overshot
         with structlog.contextvars.bound_contextvars(message_id=peek_message_id(raw)):
             # A task of its own, shielded: the client hanging up (or its session deadline)
             # cancels this coroutine, never the hand-off, which may be past the gateway and
@@ -224,13 +234,24 @@ class SmtpInboundHandler:
                 self._hand_off(raw, mailboxes, envelope.mail_from, str(session.peer))
             )
         self._handoffs.add(handoff)
+        self._handoff_of[session] = handoff
         self.pending_bytes += len(raw)
         handoff.add_done_callback(functools.partial(self._handed_off, size=len(raw)))
-        return await asyncio.shield(handoff)
+        try:
+            return await asyncio.shield(handoff)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if handoff.cancelled() and (task is None or not task.cancelling()):
+                return SHUTTING_DOWN  # cut at stop's timeout: not 250, so the sender retries
+            raise
+
+    def handoff_of(self, session: Session | None) -> asyncio.Task[str] | None:
+        return self._handoff_of.get(session) if session is not None else None
 
     def _handed_off(self, handoff: asyncio.Task[str], *, size: int) -> None:
         self._handoffs.discard(handoff)
         self.pending_bytes -= size
+        self.in_flight -= 1
         # _hand_off answers every Exception; read what else ended it, so nothing is unseen.
         if not handoff.cancelled() and handoff.exception() is not None:
             log.warning("email_handoff_task_failed", error=repr(handoff.exception()))
@@ -306,7 +327,14 @@ class SmtpInboundHandler:
         """Take no more mail (held senders and new transactions get 451) and wait, at most
         `timeout` seconds, for the replies being worked out: a hand-off in flight finishes,
         its sender gets its answer, and nothing it still writes (the thread index) meets a
-        closed store."""
+        closed store. At the timeout the hand-offs left are cancelled and awaited: nothing
+        of theirs runs after this returns. Listeners sharing this handler (smtp and
+        submission) stop it once: a second call waits for the first."""
+        if self._stopped is None:
+            self._stopped = asyncio.ensure_future(self._stop(timeout))
+        await asyncio.shield(self._stopped)
+
+    async def _stop(self, timeout: float) -> None:
         self._stopping.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -317,8 +345,17 @@ class SmtpInboundHandler:
                 await asyncio.wait(set(self._handoffs), timeout=max(0.0, deadline - loop.time()))
         except TimeoutError:
             pass
-        if self._handoffs or not self._quiet.is_set():
-            log.warning("smtp_stopped_with_handoffs_in_flight", in_flight=self.in_flight)
+        if not self._handoffs and self._quiet.is_set():
+            return
+        log.warning("smtp_stopped_with_handoffs_in_flight", in_flight=self.in_flight)
+        if self._handoffs:
+            cancelled = set(self._handoffs)
+            for handoff in cancelled:
+                handoff.cancel()
+            await asyncio.wait(cancelled, timeout=CANCEL_GRACE_SECONDS)
+        # Their sessions answer 451 (SHUTTING_DOWN) in the loop steps after.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._quiet.wait(), CANCEL_GRACE_SECONDS)
 
     @contextmanager
     def _answer(self) -> Iterator[None]:
@@ -334,7 +371,6 @@ class SmtpInboundHandler:
     async def _hand_off(
         self, raw: bytes, mailboxes: list[str], mail_from: str | None, peer: str
     ) -> str:
-        self.in_flight += 1
         try:
             ingested = await self.ingest(raw, mailboxes, mail_from)
         except HandoffFailed as exc:
@@ -361,8 +397,6 @@ class SmtpInboundHandler:
                 content_error=permanent_reason(exc),
             )
             return HANDOFF_FAILED
-        finally:
-            self.in_flight -= 1
         for thread_id in ingested.thread_ids:
             log.info("email_accepted", thread_id=thread_id, size=len(raw), peer=peer)
         return ACCEPTED.format(message_id=reply_safe(ingested.message_id))

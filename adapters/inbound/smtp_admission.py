@@ -258,22 +258,30 @@ class DataTransfers:
 
     @contextmanager
     def place(self, host: str = "") -> Iterator[bool]:
+        taken = self.take(host)
+        try:
+            yield taken is not None
+        finally:
+            if taken is not None:
+                self.give_back(taken)
+
+    def take(self, host: str) -> str | None:
+        """A place for `host`: the key to give it back under (give_back), or None."""
         client = self.limits.client(host)
         exempt = self.limits.is_rate_exempt(host)
         if self.under_way >= self.limit or (
             not exempt and self.by_client[client] >= self.per_client
         ):
-            yield False
-            return
+            return None
         self.under_way += 1
         self.by_client[client] += 1
-        try:
-            yield True
-        finally:
-            self.under_way -= 1
-            self.by_client[client] -= 1
-            if self.by_client[client] <= 0:
-                del self.by_client[client]
+        return client
+
+    def give_back(self, client: str) -> None:
+        self.under_way -= 1
+        self.by_client[client] -= 1
+        if self.by_client[client] <= 0:
+            del self.by_client[client]
 
 
 @dataclass

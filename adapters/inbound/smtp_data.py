@@ -23,6 +23,7 @@ import contextlib
 import enum
 import io
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,9 @@ WRITE_BYTES = 64 * 1024
 # may take longer than the timeout and is still alive. (aiosmtpd restarts it per command
 # only, so a slow body was cut at the timeout.)
 PROGRESS_BYTES = 64 * 1024
+# And on any read this long after the last restart: a small mail trickling in (a line every
+# few seconds) is alive too, though it never reaches 64 KB. One clock read per line.
+PROGRESS_SECONDS = 1.0
 
 
 class DataRefusal(enum.Enum):
@@ -77,7 +81,8 @@ async def receive_data(
 ) -> bytes | DataRefusal:
     """Read a DATA body up to its final dot: the unstuffed bytes, or why they are refused.
     A lost connection raises (CancelledError from aiosmtpd, or ConnectionResetError).
-    `progress` is called every PROGRESS_BYTES received."""
+    `progress` is called every PROGRESS_BYTES received, and on any line PROGRESS_SECONDS
+    or more after its last call."""
     directory = str(spool.directory) if spool.directory is not None else None
     with contextlib.ExitStack() as stack:
         body: IO[bytes]
@@ -120,6 +125,8 @@ async def _spool_lines(
 ) -> DataRefusal | None:
     received = 0
     next_progress = PROGRESS_BYTES
+    clock = time.monotonic
+    next_progress_at = clock() + PROGRESS_SECONDS
     pending = b""  # the start of a line not ended yet (longer than the reader's limit)
     batch: list[bytes] = []  # lines written together: one write per ~64 KB, not per line
     batched = 0
@@ -137,9 +144,10 @@ async def _spool_lines(
                 refusal = _write(body, batch)
             return refusal
         received += len(chunk)
-        if progress is not None and received >= next_progress:
+        if progress is not None and (received >= next_progress or clock() >= next_progress_at):
             progress()
             next_progress = received + PROGRESS_BYTES
+            next_progress_at = clock() + PROGRESS_SECONDS
         if refusal is None and size_limit and received > size_limit:
             refusal = _discard(body, DataRefusal.TOO_MUCH)
         if refusal is None:

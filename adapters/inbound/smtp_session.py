@@ -25,7 +25,12 @@ from aiosmtpd.smtp import (
 )
 
 from adapters.inbound.smtp import declared_size
-from adapters.inbound.smtp_admission import SESSION_EXPIRED, TRANSFERS_BUSY, Admission
+from adapters.inbound.smtp_admission import (
+    SESSION_EXPIRED,
+    TRANSFERS_BUSY,
+    Admission,
+    client_key,
+)
 from adapters.inbound.smtp_data import BareLf, DataRefusal, Spool, receive_data
 from adapters.inbound.smtp_security import Credentials
 
@@ -57,6 +62,11 @@ AUTH_RATE = "421 4.7.0 Error: too many failed authentications from this client, 
 IDLE_TIMEOUT = "421 4.4.2 {hostname} Error: timeout exceeded"
 INTERNAL_ERROR = "421 4.3.0 {hostname} Error: local problem, closing connection"
 DATA_FAILED = "451 4.3.0 Error: local problem handling the message, try again later"
+# A connection we close whose replies the client does not read (its socket's buffers full)
+# never finishes closing: `close()` waits to flush them. After this long it is aborted, so
+# its socket goes. One second lets a slow but reading client take its last reply (a 421
+# fits in one packet); a client that left a kernel buffer full unread is not reading.
+CLOSE_GRACE_SECONDS = 1.0
 # Unexpected exceptions are logged one line each, at most this often (the rest counted).
 ERROR_LOG_INTERVAL_SECONDS = 1.0
 EhloHook = Callable[[SMTP, Session, Envelope, str, list[str]], Awaitable[list[str]]]
@@ -87,7 +97,10 @@ class MailroomSMTP(SMTP):
         self._auth_failures = 0
         self._login: LoginPassword | None = None
         self._hung_up = False  # we closed the connection: nothing more is written
-        self._lost = False  # connection_lost ran (it may be called twice, see STARTTLS)
+        self._lost = False  # aiosmtpd's session ended (we may end it before the socket goes)
+        self._gone = False  # the socket is gone: connection_lost came (or we aborted it)
+        self._abort_scheduled = False
+        self.gone = asyncio.Event()  # set with _gone
         self._commands = 0  # commands being answered
         self._receiving_body = False
         self._eof_pending = False  # the client half-closed while a command was answered
@@ -150,12 +163,46 @@ class MailroomSMTP(SMTP):
         self._reader._buffer.clear()  # type: ignore[attr-defined]  # never read as commands
         await super().push(reply)
         self._hung_up = True
-        if self.transport is not None:
-            self.transport.close()
+        self._close_transport()
+
+    def _close_transport(self) -> None:
+        """Close the socket once our replies are written, or abort it after
+        CLOSE_GRACE_SECONDS: a client that does not read them must not keep it open."""
+        transport = self.transport
+        if transport is None or self._abort_scheduled:
+            return
+        self._abort_scheduled = True
+        transport.close()
+        self.loop.call_later(CLOSE_GRACE_SECONDS, self._abort_unless_gone, transport)
+
+    def _abort_unless_gone(self, transport: asyncio.BaseTransport) -> None:
+        if self._gone:
+            return
+        log.info("smtp_close_aborted_unread_replies", peer=str(self._peer()))
+        self._abort(transport)
+
+    def _abort(self, transport: asyncio.BaseTransport | None) -> None:
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()  # connection_lost follows, and gives the place back
+        original = self._original_transport  # under TLS: the socket's own transport
+        if isinstance(original, asyncio.Transport) and original is not transport:
+            original.abort()
+
+    def close_now(self) -> None:
+        """Close at once, unanswered (the listener stops): see _hang_up."""
+        if not self._refused and not self._lost:
+            self._hang_up(None)
+
+    def abort(self) -> None:
+        """Drop the socket now, replies unsent or not (the listener's stop is out of time)."""
+        writer = getattr(self, "_writer", None)
+        if not self._gone and writer is not None:
+            self._abort(writer.transport)
 
     def _hang_up(self, reply: str | None) -> None:
         """Write `reply` (if any) and close now, ending the session in this loop step: its
-        command loop sees no transport and reads nothing more."""
+        command loop sees no transport and reads nothing more. Its place is given back when
+        the socket is gone (connection_lost), at the latest CLOSE_GRACE_SECONDS after."""
         self._reader._buffer.clear()  # type: ignore[attr-defined]
         self._hung_up = True
         transport = self.transport
@@ -163,8 +210,8 @@ class MailroomSMTP(SMTP):
             if reply is not None:
                 assert isinstance(transport, asyncio.WriteTransport)
                 transport.write(reply.format(hostname=self.hostname).encode("ascii") + b"\r\n")
-            transport.close()  # the reply is flushed first
-            self.connection_lost(None)
+            self._close_transport()  # the reply is flushed first
+            self._end_session(None)
 
     # -- what aiosmtpd leaves to a 500 with the exception's text ---------------------------
 
@@ -204,6 +251,18 @@ class MailroomSMTP(SMTP):
             return
         log.info("smtp_timeout", peer=str(self._peer()))
         self._hang_up(IDLE_TIMEOUT)
+
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        """While the handler works out a reply (a held MAIL, a hand-off) the client waits on
+        us: the idle timer is paused, and restarted once the reply is known, so it bounds
+        the writing of the reply too (a client that does not read it)."""
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()  # kept: connection_lost cancels it again
+        try:
+            return await super()._call_handler_hook(command, *args)
+        finally:
+            if not self._lost:
+                self._reset_timeout()
 
     def _handshaking(self) -> bool:
         """STARTTLS was answered 220 and the TLS connection is not made (yet)."""
@@ -341,7 +400,7 @@ class MailroomSMTP(SMTP):
         login, self._login = self._login, None
         if login is None or self.rules.credentials is None:
             return result  # the client gave up or sent something unreadable: answered
-        credentials, host = self.rules.credentials, _host(self._peer())
+        credentials, host = self.rules.credentials, self._client_key()
         if credentials.failures.exceeded(host):
             log.warning("smtp_auth_rate_limited", peer=str(self._peer()))
             await self._refuse_and_close(AUTH_RATE)
@@ -403,13 +462,23 @@ class MailroomSMTP(SMTP):
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
-        if self._refused or self._lost:
-            return  # nothing of aiosmtpd's was started for it, or it ran already
-        self._lost = True
+        """The socket is gone: its place is given back (not before: a connection we closed
+        whose client does not read stays open until aborted, see _close_transport)."""
+        self._gone = True
+        self.gone.set()
+        if self._refused:
+            return  # nothing of aiosmtpd's was started for it
         if self._deadline is not None:
             self._deadline.cancel()
         if self.admission is not None:
             self.admission.release(self)
+        self._end_session(error)
+
+    def _end_session(self, error: Exception | None) -> None:
+        """aiosmtpd's end of session (its command loop cancelled), once."""
+        if self._lost:
+            return
+        self._lost = True
         super().connection_lost(error)
 
     def idle_seconds(self) -> float | None:
@@ -419,6 +488,16 @@ class MailroomSMTP(SMTP):
             return None
         idle = self.loop.time() - self._answered_at
         return idle if idle >= 0 else None
+
+    def _client_key(self) -> str:
+        """The client as per-client limits count it (an IPv6 one by its prefix)."""
+        host = self._client or _host(self._peer())
+        return self.admission.limits.client(host) if self.admission else client_key(host)
+
+    def event_handler_handoff(self) -> asyncio.Future[Any] | None:
+        """The hand-off the handler runs for this connection's DATA, if any."""
+        handoff_of = getattr(self.event_handler, "handoff_of", None)
+        return handoff_of(self.session) if handoff_of is not None else None
 
     def in_transaction(self) -> bool:
         return self.envelope is not None and bool(self.envelope.mail_from)
@@ -438,10 +517,10 @@ class MailroomSMTP(SMTP):
         not answered 250, so its sender retries."""
         if reply is SESSION_EXPIRED:
             log.warning("smtp_session_expired", peer=str(self._peer()))
-        if self.transport is not None:
+        if self.transport is not None and not self.transport.is_closing():
             assert isinstance(self.transport, asyncio.WriteTransport)
             self.transport.write(reply.format(hostname=self.hostname).encode() + b"\r\n")
-            self.transport.close()
+            self._close_transport()
 
     def _busy_while(
         self, command: Callable[[str | None], Awaitable[None]]
@@ -463,12 +542,29 @@ class MailroomSMTP(SMTP):
         transfers = self.admission.transfers
 
         async def data_with_place(arg: str | None) -> None:
-            with transfers.place(self._client) as admitted:
-                if admitted or self.envelope is None or not self.envelope.rcpt_tos:
-                    await data(arg)  # a DATA out of place is answered by smtp_DATA as before
-                else:
-                    log.warning("smtp_data_deferred_busy", peer=str(self._peer()))
-                    await self.push(TRANSFERS_BUSY)
+            if self.envelope is None or not self.envelope.rcpt_tos:
+                await data(arg)  # a DATA out of place is answered by smtp_DATA as before
+                return
+            taken = transfers.take(self._client)
+            if taken is None:
+                if self._input_waiting():  # a body sent before our 354: never commands
+                    log.warning("smtp_pipelining_refused", command="DATA", peer=str(self._peer()))
+                    await self._refuse_and_close(OUT_OF_SYNC)
+                    return
+                log.warning("smtp_data_deferred_busy", peer=str(self._peer()))
+                await self.push(TRANSFERS_BUSY)
+                return
+            handoff = None
+            try:
+                await data(arg)
+            except asyncio.CancelledError:  # the client left: its hand-off may run on
+                handoff = self.event_handler_handoff()
+                raise
+            finally:
+                if handoff is None or handoff.done():
+                    transfers.give_back(taken)
+                else:  # held until the hand-off ends: orphans count against the client
+                    handoff.add_done_callback(lambda _: transfers.give_back(taken))
 
         return data_with_place
 

@@ -54,9 +54,10 @@ async def door(
     rules: SessionRules | None = None,
     submission: bool = False,
     max_pending_bytes: int = 256 * 1024 * 1024,
+    limits: AdmissionLimits | None = None,
 ) -> AsyncIterator[Door]:
     recorded = Recorded()
-    admission = Admission(AdmissionLimits(rate_exempt=()))
+    admission = Admission(limits or AdmissionLimits(rate_exempt=()))
     handler = SmtpInboundHandler(
         Mailboxes(["mailroom.local"]), recorded.ingest, max_pending_bytes=max_pending_bytes
     )
