@@ -12,6 +12,7 @@ from pathlib import Path
 
 from adapters.inbound.smtp_admission import AdmissionLimits
 from adapters.inbound.smtp_listener import serve_smtp
+from tests.fakes import FakeBackpressure
 from tests.support import free_port, wait_for
 from tests.unit.test_smtp_admission import MAIL, Client
 from tests.unit.test_smtp_robustness import door, reset, start_data
@@ -165,6 +166,20 @@ async def test_the_idle_timer_waits_while_the_client_waits_on_its_hand_off() -> 
         asyncio.get_running_loop().call_later(2.0, d.recorded.release.set)
         assert (await client.reply()).startswith("250 2.0.0 ")
         assert (await client.say("NOOP")).startswith("250")  # and the session goes on
+        client.close()
+
+
+async def test_the_idle_timer_waits_while_a_sender_is_held_at_mail() -> None:
+    backlog = FakeBackpressure(overloaded=True)
+    async with door(timeout=1, backlog=backlog) as d:
+        client, _ = await Client.connect(d.port)
+        assert (await client.say("EHLO client.example")).startswith("250")
+        client.writer.write(b"MAIL FROM:<alice@example.com>\r\n")
+        await wait_for(lambda: backlog.waiting == 1, what="the sender held")
+        # Held twice as long as the idle timeout: it was told 421 4.4.2 while waiting on us.
+        asyncio.get_running_loop().call_later(2.0, backlog.clear)
+        assert (await client.reply()).startswith("250 2.1.0 ")
+        assert (await client.say("RCPT TO:<support@mailroom.local>")).startswith("250")
         client.close()
 
 

@@ -30,6 +30,7 @@ from adapters.inbound.smtp_security import (
 )
 from adapters.inbound.smtp_session import SessionRules
 from tests.dovecot_tls import make_certificates
+from tests.fakes import FakeBackpressure
 from tests.support import free_port, wait_for
 from tests.unit.test_smtp_admission import MAIL, Client, Recorded
 from use_cases.mailboxes import Mailboxes
@@ -55,11 +56,15 @@ async def door(
     submission: bool = False,
     max_pending_bytes: int = 256 * 1024 * 1024,
     limits: AdmissionLimits | None = None,
+    backlog: FakeBackpressure | None = None,
 ) -> AsyncIterator[Door]:
     recorded = Recorded()
     admission = Admission(limits or AdmissionLimits(rate_exempt=()))
     handler = SmtpInboundHandler(
-        Mailboxes(["mailroom.local"]), recorded.ingest, max_pending_bytes=max_pending_bytes
+        Mailboxes(["mailroom.local"]),
+        recorded.ingest,
+        max_pending_bytes=max_pending_bytes,
+        backlog=backlog,
     )
     port = free_port()
     listener = await serve_smtp(
