@@ -17,18 +17,31 @@ Workers come from a fork server (a clean process started once, which imports the
 forking the adapter itself would copy the Temporal client's threads and locks), on the first
 big mail. `close()` waits for the mail being parsed (at most about three budgets) and stops
 them; after it, and with `workers=0`, big mail is parsed in a thread, without a budget.
+
+The fork server and its workers ignore SIGTERM and SIGINT: a stop sent to the whole process
+group or cgroup (Ctrl-C, systemd's KillMode=control-group, supervisord's killasgroup) must
+leave them parsing the mail in flight while the adapter drains; the adapter stops them itself
+(`close()`, SIGKILL past a grace period). They die with it too: the fork server exits once the
+adapter is gone (multiprocessing's "alive" pipe), and each worker is SIGKILLed once the fork
+server is (PR_SET_PDEATHSIG), so even a SIGKILLed adapter leaves no worker behind. A worker or
+fork server that cannot be started or reached counts as a worker death, never a failed mail.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
+import sys
+import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from functools import partial
 from types import FrameType
 
@@ -46,6 +59,16 @@ WORKER_NICENESS = 10
 WORKER_DEATHS_PER_MAIL = 2
 
 
+# Signals a stop of the whole process group or cgroup sends; the adapter alone handles them.
+GROUP_STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+PR_SET_PDEATHSIG = 1
+# Past the budgets of the mail in flight, what `close()` gives workers to finish under load.
+CLOSE_GRACE_SECONDS = 5.0
+# The process that imported this module first: in a worker, the fork server that preloaded it
+# (a worker forks from it with this module imported), so a worker can tell it outlived it.
+_IMPORTED_BY_PID = os.getpid()
+
+
 class CpuBudgetExceeded(BaseException):
     """Raised in a worker when its mail has used its CPU time. A BaseException: the parser's
     own `except Exception` fallbacks must not catch it and carry on."""
@@ -60,11 +83,45 @@ def _on_cpu_budget(_signum: int, _frame: FrameType | None) -> None:
 
 
 def _start_worker() -> None:
+    # Ctrl-C and a group's SIGTERM reach every process: the adapter stops its workers itself.
+    for stop in GROUP_STOP_SIGNALS:
+        signal.signal(stop, signal.SIG_IGN)
+    _die_with_fork_server()
     # A parse can wait; the adapter's event loop, on the same cores, answers every client.
     os.nice(WORKER_NICENESS)
     signal.signal(signal.SIGPROF, _on_cpu_budget)
-    # Ctrl-C reaches the whole process group: the adapter stops its workers itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _die_with_fork_server() -> None:
+    """SIGKILL (the only stop a worker does not ignore) once its fork server exits, which it
+    does once the adapter is gone: a worker never outlives the adapter, even a SIGKILLed one."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    forked_from_fork_server = os.getpid() != _IMPORTED_BY_PID
+    if forked_from_fork_server and os.getppid() != _IMPORTED_BY_PID:
+        os._exit(0)  # it exited before the line above: the death signal would never come
+    # Each child of the fork server inherits the write end of its "adapter alive" pipe (to
+    # start processes of its own): held here, it would keep the fork server, and so this
+    # worker, alive forever after the adapter dies.
+    fork_server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    alive_fd = getattr(fork_server, "_forkserver_alive_fd", None)
+    if isinstance(alive_fd, int):
+        os.close(alive_fd)
+        fork_server._forkserver_alive_fd = None  # type: ignore[union-attr]
+
+
+@contextmanager
+def _group_stops_blocked() -> Iterator[None]:
+    """Starts a fork server (an exec'd process: only a blocked or ignored disposition survives
+    exec) deaf to a group's stop, as multiprocessing's resource tracker is started. Blocked in
+    this thread only for the call: a stop meant for the adapter waits, it is not lost."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _within_budget(parse: Parse, cpu_seconds: float, raw: bytes) -> InboundEmail:
@@ -140,12 +197,20 @@ class ParsePool:
                 return await asyncio.to_thread(self.parse, raw)
             executor = self._running()
             try:
-                done = executor.submit(budgeted_parse, raw, self.cpu_seconds, self.parse)
+                # Workers start here, in this thread (the fork server too, on the first mail).
+                with _group_stops_blocked():
+                    done = executor.submit(budgeted_parse, raw, self.cpu_seconds, self.parse)
+            except (BrokenProcessPool, EOFError, OSError):
+                # The fork server or a worker died while one was started (EOFError: the fork
+                # server hung up): as a worker dying under this mail, on fresh ones.
+                self._replace(executor)
+                continue
+            except RuntimeError:  # closed meanwhile (cannot schedule new futures)
+                continue
+            try:
                 return await asyncio.wrap_future(done)
             except BrokenProcessPool:  # a worker died under this mail or another: try again
                 self._replace(executor)
-            except RuntimeError:  # closed meanwhile (cannot schedule new futures)
-                continue
             except CpuBudgetExceeded:  # the budget's signal came as the worker returned
                 why = f"parse ran out of its {self.cpu_seconds:g} s of CPU: from the header only"
                 break
@@ -155,7 +220,8 @@ class ParsePool:
         self._closed = True
         executor, self._executor = self._executor, None
         if executor is not None:
-            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+            grace = 3 * self.cpu_seconds + CLOSE_GRACE_SECONDS
+            await asyncio.to_thread(_stop_workers, executor, grace)
 
     def _running(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -172,4 +238,34 @@ class ParsePool:
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         if self._executor is broken:
             self._executor = None
+            workers = _workers(broken)
             broken.shutdown(wait=False, cancel_futures=True)
+            # Its surviving workers ignore the SIGTERM the executor ends a broken pool with.
+            _kill(workers)
+
+
+def _stop_workers(executor: ProcessPoolExecutor, grace_seconds: float) -> None:
+    """Lets the mail in flight finish within `grace_seconds`, then SIGKILLs what is left (a
+    mail it was parsing is parsed in the adapter, as after any worker death)."""
+    workers = _workers(executor)
+    executor.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace_seconds
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    _kill(workers)
+    for worker in workers:
+        worker.join()
+
+
+def _kill(workers: list[multiprocessing.process.BaseProcess]) -> None:
+    for worker in workers:
+        if worker.is_alive():
+            worker.kill()
+
+
+def _workers(executor: ProcessPoolExecutor) -> list[multiprocessing.process.BaseProcess]:
+    # The executor's own record of its processes (no public one), gone once it is shut down.
+    processes: dict[int, multiprocessing.process.BaseProcess] | None = getattr(
+        executor, "_processes", None
+    )
+    return list((processes or {}).values())

@@ -4,13 +4,19 @@ always becomes a valid message: other clients keep being answered, nothing is re
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pytest
 
+from adapters.inbound import parse_pool
 from adapters.inbound.html_text import RENDER_MAX_CHARS, html_to_text
 from adapters.inbound.mime import parse_email
 from adapters.inbound.parse_pool import ParsePool
@@ -18,7 +24,7 @@ from adapters.inbound.smtp import SmtpInboundHandler
 from adapters.inbound.smtp_listener import serve_smtp
 from tests.fakes import FakeThreadGateway
 from tests.stack import send_mail
-from tests.support import free_port
+from tests.support import free_port, wait_for
 from tests.unit.parse_gates import die_on_poison, parse_when_released, spin_when_asked
 from use_cases.ingest import ingest_email
 from use_cases.mailboxes import Mailboxes
@@ -27,6 +33,7 @@ from use_cases.parsing import PARSE_ON_LOOP_BYTES
 
 MAILBOX = "support@mailroom.local"
 GATE_TIMEOUT = 30.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def html_table(chars: int) -> str:
@@ -207,3 +214,160 @@ def test_hostile_markup_is_stripped_without_losing_its_text() -> None:
     assert len(defects) == 1
     text = html_to_text("<p>Dear &amp; <b>valued</b><script>x</script> customer" + "<i>" * 300_000)
     assert text == "Dear & valued customer"
+
+
+def children(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is `pid`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # it exited while we looked
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def fork_server_of(pid: int) -> int:
+    [fork_server] = [
+        child
+        for child in children(pid)
+        if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ]
+    return fork_server
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+async def test_a_stop_sent_to_the_whole_process_group_leaves_the_mail_in_flight_parsing(
+    gated_pool: ParsePool,
+) -> None:
+    """systemd (KillMode=control-group), supervisord and Ctrl-C signal every process: the
+    workers and their fork server keep parsing while the adapter drains and answers."""
+    loop = asyncio.get_running_loop()
+    body = lines("s", 2 * PARSE_ON_LOOP_BYTES)
+    with socket.create_server(("127.0.0.1", 0)) as gate:
+        gate.setblocking(False)
+        raw = mail(11, body, extra=f"X-Gate: {gate.getsockname()[1]}\r\n")
+        parsed = asyncio.create_task(gated_pool.off_loop(raw))
+        waiting, _ = await asyncio.wait_for(loop.sock_accept(gate), GATE_TIMEOUT)
+        with waiting:  # the mail is in a worker now
+            fork_server = fork_server_of(os.getpid())
+            signalled = [fork_server, *children(fork_server)]
+            assert len(signalled) == 2, "the fork server and the pool's one worker"
+            for pid in signalled:
+                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGINT)
+        email = await asyncio.wait_for(parsed, GATE_TIMEOUT)
+    assert email.message_id == "<mail-11@example.com>" and not email.defects
+    assert email.text.split() == body.split()
+    assert all(alive(pid) for pid in signalled), "the same worker parsed it, unharmed"
+
+
+async def test_a_worker_that_cannot_be_started_counts_as_a_dead_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fork server hanging up while a worker is started (it was killed meanwhile: EOFError
+    from multiprocessing) costs the mail a retry on fresh workers, never its hand-off."""
+    pool = ParsePool(workers=1, cpu_seconds=30)
+    hang_ups = iter([EOFError("unexpected EOF"), ConnectionRefusedError()])
+    real_submit = ProcessPoolExecutor.submit
+
+    def submit_after_hang_ups(executor: object, *args: object, **kwargs: object) -> object:
+        failure = next(hang_ups, None)
+        if failure is not None:
+            raise failure
+        return real_submit(executor, *args, **kwargs)  # type: ignore[arg-type]
+
+    body = lines("e", 2 * PARSE_ON_LOOP_BYTES)
+    try:
+        monkeypatch.setattr(ProcessPoolExecutor, "submit", submit_after_hang_ups)
+        twice = await pool.off_loop(mail(12, body))
+        once_then_parsed = await pool.off_loop(mail(13, body))
+    finally:
+        await pool.close()
+    assert twice.message_id == "<mail-12@example.com>" and twice.text == ""
+    assert twice.defects[0] == "parser process died twice: parsed from the header only"
+    assert once_then_parsed.text.split() == body.split() and not once_then_parsed.defects
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+async def test_closing_the_pool_leaves_no_worker_behind() -> None:
+    pool = ParsePool(workers=2, cpu_seconds=30)
+    try:
+        body = lines("c", 2 * PARSE_ON_LOOP_BYTES)
+        await asyncio.gather(pool.off_loop(mail(14, body)), pool.off_loop(mail(15, body)))
+        workers = children(fork_server_of(os.getpid()))
+        assert workers, "one worker per mail in flight, two at most"
+    finally:
+        await pool.close()
+    assert not any(alive(pid) for pid in workers)
+
+
+async def test_closing_kills_a_worker_past_its_grace_and_still_parses_its_mail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker that outlasts close()'s grace is SIGKILLed: its mail is parsed in the adapter."""
+    monkeypatch.setattr(parse_pool, "CLOSE_GRACE_SECONDS", 0.0)
+    pool = ParsePool(workers=1, cpu_seconds=0.01, parse=parse_when_released)
+    loop = asyncio.get_running_loop()
+    body = lines("g", 2 * PARSE_ON_LOOP_BYTES)
+    with socket.create_server(("127.0.0.1", 0)) as gate:
+        gate.setblocking(False)
+        raw = mail(15, body, extra=f"X-Gate: {gate.getsockname()[1]}\r\n")
+        parsed = asyncio.create_task(pool.off_loop(raw))
+        in_worker, _ = await asyncio.wait_for(loop.sock_accept(gate), GATE_TIMEOUT)
+        with in_worker:  # held open: the worker waits (no CPU used) past the grace
+            await asyncio.wait_for(pool.close(), GATE_TIMEOUT)
+            in_adapter, _ = await asyncio.wait_for(loop.sock_accept(gate), GATE_TIMEOUT)
+            in_adapter.close()
+        email = await asyncio.wait_for(parsed, GATE_TIMEOUT)
+    assert email.message_id == "<mail-15@example.com>" and not email.defects
+    assert email.text.split() == body.split()
+
+
+ADAPTER_WITH_WORKERS = """
+import asyncio, sys
+from adapters.inbound.parse_pool import ParsePool
+from tests.unit.test_parse_pool import PARSE_ON_LOOP_BYTES, lines, mail
+
+async def main() -> None:
+    pool = ParsePool(workers=2, cpu_seconds=30)
+    await pool.off_loop(mail(16, lines("k", 2 * PARSE_ON_LOOP_BYTES)))
+    print("parsed", flush=True)
+    sys.stdin.read()  # until the test kills it
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG, /proc")
+async def test_workers_do_not_outlive_a_sigkilled_adapter() -> None:
+    """SIGKILL runs no cleanup: the fork server and the workers, deaf to SIGTERM, must still go."""
+    adapter = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        ADAPTER_WITH_WORKERS,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert adapter.stdout is not None
+        line = await asyncio.wait_for(adapter.stdout.readline(), GATE_TIMEOUT)
+        assert line == b"parsed\n"
+        fork_server = fork_server_of(adapter.pid)
+        left = [fork_server, *children(fork_server)]
+        assert len(left) >= 2, "the fork server and a worker"
+    finally:
+        adapter.kill()
+        await adapter.wait()
+    await wait_for(lambda: not any(alive(pid) for pid in left), timeout=GATE_TIMEOUT, what="gone")
