@@ -369,5 +369,6 @@ async def test_workers_do_not_outlive_a_sigkilled_adapter() -> None:
         assert len(left) >= 2, "the fork server and a worker"
     finally:
         adapter.kill()
-        await adapter.wait()
+        # returns once its stdout closes: once no fork server or worker holds it
+        await asyncio.wait_for(adapter.wait(), GATE_TIMEOUT)
     await wait_for(lambda: not any(alive(pid) for pid in left), timeout=GATE_TIMEOUT, what="gone")
