@@ -223,6 +223,13 @@ class ParsePool:
             grace = 3 * self.cpu_seconds + CLOSE_GRACE_SECONDS
             await asyncio.to_thread(_stop_workers, executor, grace)
 
+    def worker_pids(self) -> list[int]:
+        """This pool's worker processes. Every pool of a process shares one fork server, so
+        its children are not all this pool's."""
+        executor = self._executor
+        workers = _workers(executor) if executor is not None else []
+        return [worker.pid for worker in workers if worker.pid is not None]
+
     def _running(self) -> ProcessPoolExecutor:
         if self._executor is None:
             context = multiprocessing.get_context("forkserver")
