@@ -54,8 +54,14 @@ async def quarantined_unread(
     adapter = lone_adapter(dovecot, tmp_path, threads, start="all")
     adapter.storage, adapter.max_message_bytes = disk, max_message_bytes
     task = asyncio.create_task(adapter.run())
+
+    def passed_both() -> bool:  # the checkpoint is saved after the hand-off: wait for it too
+        saved = adapter.checkpoints.load(adapter.source.key)
+        return saved is not None and saved.last_uid == 2
+
     try:
         await wait_for(lambda: [m.message_id for _, m in threads.handed_off] == [after_id])
+        await wait_for(passed_both, what="the checkpoint past both mails")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
