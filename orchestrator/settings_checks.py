@@ -92,7 +92,7 @@ def non_positive_duration(values: Iterable[tuple[str, Any]]) -> str | None:
         if isinstance(value, timedelta) and value <= timedelta(0):
             return (
                 f"{name}: must be a positive duration (ISO 8601 such as P1D or PT4H, or "
-                f"seconds), got {value}"
+                f"seconds), got {value.total_seconds():g} s"  # not timedelta's "-1 day, 23:59:55"
             )
     return None
 

@@ -175,6 +175,12 @@ def test_every_duration_must_be_positive(
     assert any(bound in message for bound in bounds), message
 
 
+def test_a_negative_duration_is_shown_in_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILROOM_SUBJECT_WINDOW", "-5")
+    with pytest.raises(SettingsError, match=r"got -5 s$"):  # not "-1 day, 23:59:55"
+        load_settings()
+
+
 @pytest.mark.parametrize(("value", "seconds"), [("90", 90.0), ("0.5", 0.5), ("PT2M", 120.0)])
 def test_a_duration_may_be_a_number_of_seconds(
     monkeypatch: pytest.MonkeyPatch, value: str, seconds: float
