@@ -161,8 +161,8 @@ async def test_stop_waits_for_a_hand_off_whose_client_left() -> None:
         reset(client)
         await wait_for(lambda: d.admission.open == 0, what="the connection lost")
         stopping = asyncio.ensure_future(d.listener.stop(timeout=10))
-        await asyncio.sleep(0)  # stop() is under way, and must not return yet
-        assert not stopping.done()
+        await wait_for(d.handler._stopping.is_set, what="stop() under way")
+        assert not stopping.done()  # and it waits for the hand-off
         d.recorded.release.set()
         await asyncio.wait_for(stopping, 10)
         assert len(d.recorded.mails) == 1
