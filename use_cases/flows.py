@@ -30,6 +30,7 @@ class Classification(BaseModel):
     flow: FlowName
     confidence: float = Field(ge=0, le=1)
     reason: str = ""
+    usage: AgentUsage | None = None
 
 
 class ClassifyRequest(BaseModel):
@@ -41,6 +42,18 @@ class ClassifyRequest(BaseModel):
 class LineItem(BaseModel):
     description: str
     quantity: int = Field(ge=1)
+    unit: str = ""  # "box", "licence", "kg"…; empty: pieces
+
+
+class AgentUsage(BaseModel):
+    """What one agent answer cost (a model's tokens); zero for the offline agent."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
 
 
 class PurchaseRequest(BaseModel):
@@ -50,7 +63,13 @@ class PurchaseRequest(BaseModel):
     currency: str = "EUR"
     deadline: str | None = None
     supplier: str | None = None
+    cost_centre: str | None = None
     text: str = ""
+    # How sure the extraction is (1: every part read unambiguously). Below the flow's
+    # threshold, or when `doubts` is not empty, the requester confirms before we order.
+    confidence: float = Field(default=1.0, ge=0, le=1)
+    doubts: list[str] = Field(default_factory=list)
+    usage: AgentUsage | None = None
 
     @property
     def missing(self) -> list[str]:
@@ -94,6 +113,7 @@ class KbAnswer(BaseModel):
     answer: str | None = None
     confidence: float = Field(default=0.0, ge=0, le=1)
     article: str | None = None
+    usage: AgentUsage | None = None
 
 
 class ApprovalDecision(BaseModel):

@@ -106,6 +106,18 @@ class CompleteRequest(Frozen):
     requested_by: str = "cli"
 
 
+class HumanReply(Frozen):
+    """A person's answer in a thread (`mailroom reply`, or a support agent's reply to an
+    escalation through their signed address): sent to the customer as the thread's answer."""
+
+    text: str
+    by: str  # the operator or agent name shown in the thread's history
+    close: bool = False  # complete the thread once the reply went out
+    # fixed by the caller before signalling, so a retried command never sends twice
+    message_id: str
+    at: datetime | None = None
+
+
 class ThreadStatus(StrEnum):
     OPEN = "open"
     COMPLETED = "completed"
@@ -200,6 +212,12 @@ class ThreadState(BaseModel):
     runs: int = 1
     reopened: int = 0
     completed_reason: str | None = None
+    # For people: the short ticket reference shown in subjects ("[#K7Q2MX]"), who wrote
+    # first, and when the thread last received or sent mail (use_cases/tickets.py).
+    reference: str = ""
+    requester: str = ""
+    last_activity: datetime | None = None
+    human_replies: int = 0
 
 
 class FlowMode(StrEnum):
@@ -267,6 +285,7 @@ class FlowProgress(BaseModel):
     history: list[StageChange] = Field(default_factory=list)
     delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
     refused_decisions: list[RefusedDecision] = Field(default_factory=list)
+    agent_tokens: int = 0  # tokens the flow's agent calls used, summed (AgentUsage)
     # Counts the stages a flow passed, across its continue-as-new (the snapshot carries it).
     seq: int = 0
     # The child flow's workflow id, on reports sent by local activity: a retried one can

@@ -45,3 +45,8 @@ CLOSED_FLOW_MISSES_SIGNAL = "closed-flow-misses-signal"
 # A customer's "solved" closes a support thread only when it came through the thread's
 # signed reply address from the customer (workflows/support.py). Unpatched: from anyone.
 SIGNED_SOLVED = "signed-solved"
+
+# Issue 20, humans in the loop: human replies (HUMAN_REPLY), escalation notices with signed
+# agent addresses, no repeated answers, confirm-before-order, ticket references, fewer
+# acknowledgements. One id for all of it: every change that landed together.
+HUMANS_IN_THE_LOOP = "humans-in-the-loop"
