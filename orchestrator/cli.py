@@ -86,24 +86,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reprocess_cmd.add_argument("message_id", metavar="MESSAGE_ID")
     reprocess_cmd.add_argument("--mailbox", help="deliver to this mailbox (default: To/Cc)")
-    threads = commands.add_parser("threads", help="list threads")
-    threads.add_argument("--json", action="store_true")
-    threads.add_argument("--status", choices=[s.value for s in ThreadStatus])
+    add_threads_options(
+        commands.add_parser("threads", help="list threads, most recently active first")
+    )
     thread = commands.add_parser("thread", help="show one thread")
-    thread.add_argument("thread_id", metavar="ID")
+    thread.add_argument("thread_id", metavar="THREAD", help=THREAD_HELP)
     thread.add_argument("--json", action="store_true")
     complete = commands.add_parser("complete", help="complete a thread (COMPLETE_THREAD)")
-    complete.add_argument("thread_id", metavar="ID")
+    complete.add_argument("thread_id", metavar="THREAD", help=THREAD_HELP)
     complete.add_argument("--reason", default="completed by operator")
+    complete.add_argument("--by", metavar="NAME", help=BY_HELP)
     for verb, meaning in (("approve", "approve"), ("reject", "reject")):
         decide = commands.add_parser(verb, help=f"{meaning} the purchase a thread waits for")
-        decide.add_argument("thread_id", metavar="THREAD")
-        decide.add_argument("--reason", default="")
+        decide.add_argument("thread_id", metavar="THREAD", help=THREAD_HELP)
+        decide.add_argument("--reason", default="", help="why, shown in the thread's stages")
+        decide.add_argument("--by", metavar="NAME", help=BY_HELP)
     pos = commands.add_parser("pos", help="list purchase orders (the ledger)")
     pos.add_argument("--json", action="store_true")
     outbox = commands.add_parser("outbox", help="list mail sent by mailroom (built-in outbox)")
     outbox.add_argument("--json", action="store_true")
     return parser
+
+
+THREAD_HELP = "a thread id, any unique prefix of it or of its hash part, or its reference (#K7Q2MX)"
+BY_HELP = "the operator acting (default: MAILROOM_OPERATOR)"
+
+
+def add_threads_options(threads: argparse.ArgumentParser) -> None:
+    threads.add_argument("--json", action="store_true")
+    which = threads.add_mutually_exclusive_group()
+    which.add_argument("--status", choices=[s.value for s in ThreadStatus])
+    which.add_argument("--open", action="store_true", help="only open threads (--status open)")
+    threads.add_argument("--stage", help="only threads at this stage")
+    threads.add_argument("--flow", help="only threads of this flow")
+    threads.add_argument("--mailbox", help="only threads of this mailbox")
+    threads.add_argument(
+        "--search",
+        metavar="TEXT",
+        help="only threads with TEXT (any case) in their subject, requester, people, "
+        "reference or id",
+    )
 
 
 def positive_int(text: str) -> int:
