@@ -16,7 +16,7 @@ from use_cases.tickets import ticket_reference
 TABLE_WIDTH = 120
 MIN_SUBJECT_WIDTH = 24
 # the widest a column may grow before it is cut, so the subject keeps room in 120 columns
-COLUMN_CAPS = {"flow": 12, "stage": 22, "requester": 28}
+COLUMN_CAPS = {"flow": 12, "stage": 20, "requester": 26}
 HEADER = {
     "reference": "REF",
     "last_activity": "LAST ACTIVITY",
