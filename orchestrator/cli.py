@@ -17,6 +17,9 @@ from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
 from orchestrator.cli_output import visible
 from orchestrator.cli_threads import (
+    BY_HELP,
+    THREAD_HELP,
+    add_threads_options,
     cmd_complete,
     cmd_decide,
     cmd_outbox,
@@ -39,7 +42,6 @@ from orchestrator.settings import Settings, SettingsError, load_settings, masked
 from orchestrator.settings_checks import MASK, secret_values
 from orchestrator.startup_checks import check_data_dir, check_listen_address
 from orchestrator.temporal_server import ServerError
-from use_cases.models import ThreadStatus
 from use_cases.ports import HandoffFailed, NothingToDecide, ThreadNotFound
 
 PRIVATE_UMASK = 0o077
@@ -106,26 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser("outbox", help="list mail sent by mailroom (built-in outbox)")
     outbox.add_argument("--json", action="store_true")
     return parser
-
-
-THREAD_HELP = "a thread id, any unique prefix of it or of its hash part, or its reference (#K7Q2MX)"
-BY_HELP = "the operator acting (default: MAILROOM_OPERATOR)"
-
-
-def add_threads_options(threads: argparse.ArgumentParser) -> None:
-    threads.add_argument("--json", action="store_true")
-    which = threads.add_mutually_exclusive_group()
-    which.add_argument("--status", choices=[s.value for s in ThreadStatus])
-    which.add_argument("--open", action="store_true", help="only open threads (--status open)")
-    threads.add_argument("--stage", help="only threads at this stage")
-    threads.add_argument("--flow", help="only threads of this flow")
-    threads.add_argument("--mailbox", help="only threads of this mailbox")
-    threads.add_argument(
-        "--search",
-        metavar="TEXT",
-        help="only threads with TEXT (any case) in their subject, requester, people, "
-        "reference or id",
-    )
 
 
 def positive_int(text: str) -> int:

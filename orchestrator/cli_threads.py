@@ -7,26 +7,42 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from typing import Protocol
 
-from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import bootstrap, connect, gateway
 from orchestrator.cli_output import visible
 from orchestrator.operator import operator_name
 from orchestrator.runner import run_async
 from orchestrator.settings import Settings
-from orchestrator.thread_ids import resolve_thread
+from orchestrator.thread_ids import ThreadIds, resolve_thread
 from orchestrator.thread_table import ThreadFilter, ThreadView, listed, table
 from use_cases.flows import ApprovalDecision
 from use_cases.models import CompleteRequest, ThreadState, ThreadStatus
+from use_cases.ports import ThreadGateway
+
+THREAD_HELP = "a thread id, any unique prefix of it or of its hash part, or its reference (#K7Q2MX)"
+BY_HELP = "the operator acting (default: MAILROOM_OPERATOR)"
+
+
+def add_threads_options(threads: argparse.ArgumentParser) -> None:
+    threads.add_argument("--json", action="store_true")
+    which = threads.add_mutually_exclusive_group()
+    which.add_argument("--status", choices=[s.value for s in ThreadStatus])
+    which.add_argument("--open", action="store_true", help="only open threads (--status open)")
+    threads.add_argument("--stage", help="only threads at this stage")
+    threads.add_argument("--flow", help="only threads of this flow")
+    threads.add_argument("--mailbox", help="only threads of this mailbox")
+    threads.add_argument(
+        "--search",
+        metavar="TEXT",
+        help="only threads with TEXT (any case) in their subject, requester, people, "
+        "reference or id",
+    )
 
 
 def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
     keep = ThreadFilter(
-        status=ThreadStatus.OPEN
-        if args.open
-        else ThreadStatus(args.status)
-        if args.status
-        else None,
+        status=wanted_status(args),
         stage=args.stage,
         flow=args.flow,
         mailbox=args.mailbox,
@@ -45,6 +61,12 @@ def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
         print("\n".join(table(views)))
     print(counted(len(views), "thread"), file=sys.stderr)
     return 0
+
+
+def wanted_status(args: argparse.Namespace) -> ThreadStatus | None:
+    if args.open:
+        return ThreadStatus.OPEN
+    return ThreadStatus(args.status) if args.status else None
 
 
 def cmd_thread(settings: Settings, args: argparse.Namespace) -> int:
@@ -169,7 +191,11 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def connected_gateway(settings: Settings) -> TemporalThreadGateway:
+class NamedThreads(ThreadGateway, ThreadIds, Protocol):
+    """What these commands ask of the gateway: threads, and their ids to match names to."""
+
+
+async def connected_gateway(settings: Settings) -> NamedThreads:
     client = await connect(settings)
     return gateway(bootstrap(settings), client)
 
