@@ -91,18 +91,24 @@ def cmd_thread(settings: Settings, args: argparse.Namespace) -> int:
 
 def thread_lines(state: ThreadState, view: ThreadView) -> list[str]:
     when = f"{view.last_activity:%Y-%m-%d %H:%M:%S}" if view.last_activity else "-"
-    lines = [
-        f"thread   {visible(state.thread_id)}  [#{visible(view.reference)}]",
-        f"status   {state.status.value}",
-        f"mailbox  {visible(state.mailbox)}",
-        f"subject  {visible(state.subject)}",
-        f"from     {visible(view.requester or '-')}",
-        f"people   {visible(', '.join(state.participants))}",
-        f"flow     {visible(state.flow or '-')} / {visible(state.stage or '-')}"
+    flow = (
+        f"{visible(state.flow or '-')} / {visible(state.stage or '-')}"
         f"{'  (waiting for approval)' if state.pending_approval else ''}"
-        f"{'  PO ' + visible(state.po_number) if state.po_number else ''}",
-        f"last     {when}",
-    ]
+        f"{'  PO ' + visible(state.po_number) if state.po_number else ''}"
+    )
+    fields = {
+        "thread": f"{visible(state.thread_id)}  [#{visible(view.reference)}]",
+        "status": state.status.value,
+        "mailbox": visible(state.mailbox),
+        "subject": visible(state.subject),
+        "requester": visible(view.requester or "-"),
+        "people": visible(", ".join(state.participants)),
+        "flow": flow,
+        "activity": when,
+    }
+    if view.human_replies:
+        fields["replies"] = f"{view.human_replies} by people"
+    lines = [f"{label:<10} {value}" for label, value in fields.items()]
     for change in state.history:
         lines.append(
             f"  {change.at:%Y-%m-%d %H:%M:%S}  stage {visible(change.stage)}  "

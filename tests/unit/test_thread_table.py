@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from orchestrator.cli_threads import thread_lines
 from orchestrator.thread_table import ThreadFilter, ThreadView, listed, table
 from use_cases.models import MessageSummary, StageChange, ThreadState, ThreadStatus
 from use_cases.tickets import ticket_reference
@@ -157,3 +158,12 @@ def test_control_characters_from_mail_never_reach_the_table() -> None:
     (_, line) = table(views(hostile))
     assert "\x1b" not in line and "\x07" not in line and "\u202e" not in line
     assert "\\x1b" in line and "\\u202e" in line
+
+
+def test_one_thread_shows_its_reference_requester_and_stage_notes() -> None:
+    state = thread("g1", flow="procurement", stage="rejected")
+    state.history.append(StageChange(stage="rejected", at=NOON, note="over budget"))
+    lines = thread_lines(state, ThreadView.of(state))
+    assert lines[0].endswith(f"[#{ticket_reference(state.thread_id)}]")
+    assert "requester  alice@example.com" in lines
+    assert any("stage rejected  over budget" in line for line in lines)
