@@ -147,7 +147,7 @@ def table(views: Sequence[ThreadView], width: int = TABLE_WIDTH) -> list[str]:
 def cells(view: ThreadView) -> dict[str, str]:
     when = view.last_activity.astimezone(UTC) if view.last_activity else None
     return {
-        "reference": f"#{view.reference}",
+        "reference": f"#{visible(view.reference)}",
         "last_activity": f"{when:%Y-%m-%d %H:%M}" if when else "-",
         "flow": visible(view.flow or "-"),
         "stage": visible(view.stage or "-"),
