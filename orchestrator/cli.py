@@ -17,6 +17,9 @@ from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
 from orchestrator.cli_output import visible
 from orchestrator.cli_threads import (
+    BY_HELP,
+    THREAD_HELP,
+    add_threads_options,
     cmd_complete,
     cmd_decide,
     cmd_outbox,
@@ -39,7 +42,6 @@ from orchestrator.settings import Settings, SettingsError, load_settings, masked
 from orchestrator.settings_checks import MASK, secret_values
 from orchestrator.startup_checks import check_data_dir, check_listen_address
 from orchestrator.temporal_server import ServerError
-from use_cases.models import ThreadStatus
 from use_cases.ports import HandoffFailed, NothingToDecide, ThreadNotFound
 
 PRIVATE_UMASK = 0o077
@@ -86,19 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reprocess_cmd.add_argument("message_id", metavar="MESSAGE_ID")
     reprocess_cmd.add_argument("--mailbox", help="deliver to this mailbox (default: To/Cc)")
-    threads = commands.add_parser("threads", help="list threads")
-    threads.add_argument("--json", action="store_true")
-    threads.add_argument("--status", choices=[s.value for s in ThreadStatus])
+    add_threads_options(
+        commands.add_parser("threads", help="list threads, most recently active first")
+    )
     thread = commands.add_parser("thread", help="show one thread")
-    thread.add_argument("thread_id", metavar="ID")
+    thread.add_argument("thread_id", metavar="THREAD", help=THREAD_HELP)
     thread.add_argument("--json", action="store_true")
     complete = commands.add_parser("complete", help="complete a thread (COMPLETE_THREAD)")
-    complete.add_argument("thread_id", metavar="ID")
+    complete.add_argument("thread_id", metavar="THREAD", help=THREAD_HELP)
     complete.add_argument("--reason", default="completed by operator")
+    complete.add_argument("--by", metavar="NAME", help=BY_HELP)
     for verb, meaning in (("approve", "approve"), ("reject", "reject")):
         decide = commands.add_parser(verb, help=f"{meaning} the purchase a thread waits for")
-        decide.add_argument("thread_id", metavar="THREAD")
-        decide.add_argument("--reason", default="")
+        decide.add_argument("thread_id", metavar="THREAD", help=THREAD_HELP)
+        decide.add_argument("--reason", default="", help="why, shown in the thread's stages")
+        decide.add_argument("--by", metavar="NAME", help=BY_HELP)
     pos = commands.add_parser("pos", help="list purchase orders (the ledger)")
     pos.add_argument("--json", action="store_true")
     outbox = commands.add_parser("outbox", help="list mail sent by mailroom (built-in outbox)")

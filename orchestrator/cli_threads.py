@@ -1,131 +1,168 @@
-"""`mailroom` commands about threads: list, show, complete, approve/reject, POs, outbox."""
+"""`mailroom` commands about threads: list, show, complete, approve/reject, POs, outbox.
+Threads are named by id, unique prefix or ticket reference (orchestrator/thread_ids.py)."""
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
+from typing import Protocol
 
 from orchestrator.bootstrap import bootstrap, connect, gateway
 from orchestrator.cli_output import visible
+from orchestrator.operator import operator_name
 from orchestrator.runner import run_async
 from orchestrator.settings import Settings
+from orchestrator.thread_ids import ThreadIds, resolve_thread
+from orchestrator.thread_table import ThreadFilter, ThreadView, listed, table
 from use_cases.flows import ApprovalDecision
 from use_cases.models import CompleteRequest, ThreadState, ThreadStatus
+from use_cases.ports import ThreadGateway
+
+THREAD_HELP = "a thread id, any unique prefix of it or of its hash part, or its reference (#K7Q2MX)"
+BY_HELP = "the operator acting (default: MAILROOM_OPERATOR)"
 
 
-class ThreadView(BaseModel):
-    """The public JSON shape of a thread (`mailroom thread ID --json`)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    thread_id: str
-    workflow_id: str
-    mailbox: str
-    status: ThreadStatus
-    subject: str
-    message_ids: list[str]
-    participants: list[str]
-    flow: str | None
-    stage: str | None
-    message_count: int = 0
-
-    @classmethod
-    def of(cls, state: ThreadState) -> ThreadView:
-        """The view's fields, read from the thread's state (every one is a state field)."""
-        return cls.model_validate(state.model_dump(include=set(cls.model_fields)))
+def add_threads_options(threads: argparse.ArgumentParser) -> None:
+    threads.add_argument("--json", action="store_true")
+    which = threads.add_mutually_exclusive_group()
+    which.add_argument("--status", choices=[s.value for s in ThreadStatus])
+    which.add_argument("--open", action="store_true", help="only open threads (--status open)")
+    threads.add_argument("--stage", help="only threads at this stage")
+    threads.add_argument("--flow", help="only threads of this flow")
+    threads.add_argument("--mailbox", help="only threads of this mailbox")
+    threads.add_argument(
+        "--search",
+        metavar="TEXT",
+        help="only threads with TEXT (any case) in their subject, requester, people, "
+        "reference or id",
+    )
 
 
 def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
-    status = ThreadStatus(args.status) if args.status else None
+    keep = ThreadFilter(
+        status=wanted_status(args),
+        stage=args.stage,
+        flow=args.flow,
+        mailbox=args.mailbox,
+        search=args.search or "",
+    )
 
     async def go() -> list[ThreadView]:
         gateway = await connected_gateway(settings)
-        return [ThreadView.of(s) for s in await gateway.list(status)]
+        return [ThreadView.of(s) for s in await gateway.list(keep.status)]
 
-    views = run_async(go)
+    views = listed(run_async(go), keep)
     if args.json:
-        print(json.dumps([v.model_dump(mode="json") for v in views], indent=2))
+        print(json.dumps([v.public() for v in views], indent=2))
         return 0
-    for view in views:
-        print(
-            f"{visible(view.thread_id)}  {view.status.value:<9} {view.message_count:>4} msgs  "
-            f"{visible(view.subject[:60])}"
-        )
+    if views:
+        print("\n".join(table(views)))
     print(counted(len(views), "thread"), file=sys.stderr)
     return 0
 
 
+def wanted_status(args: argparse.Namespace) -> ThreadStatus | None:
+    if args.open:
+        return ThreadStatus.OPEN
+    return ThreadStatus(args.status) if args.status else None
+
+
 def cmd_thread(settings: Settings, args: argparse.Namespace) -> int:
-    async def go() -> Any:
+    async def go() -> ThreadState:
         gateway = await connected_gateway(settings)
-        return await gateway.get(args.thread_id)
+        return await gateway.get(await resolve_thread(gateway, args.thread_id))
 
     state = run_async(go)
+    view = ThreadView.of(state)
     if args.json:
-        view = ThreadView.of(state).model_dump(mode="json")
-        view["pending_approval"] = state.pending_approval
-        view["po_number"] = state.po_number
-        view["history"] = [c.model_dump(mode="json") for c in state.history]
-        view["messages"] = [m.model_dump(mode="json") for m in state.messages]
-        view["refused_decisions"] = [r.model_dump(mode="json") for r in state.refused_decisions]
-        print(json.dumps(view, indent=2))
+        shown = view.public()
+        shown["pending_approval"] = state.pending_approval
+        shown["po_number"] = state.po_number
+        shown["history"] = [c.model_dump(mode="json") for c in state.history]
+        shown["messages"] = [m.model_dump(mode="json") for m in state.messages]
+        shown["refused_decisions"] = [r.model_dump(mode="json") for r in state.refused_decisions]
+        print(json.dumps(shown, indent=2))
         return 0
-    print(
-        f"thread   {visible(state.thread_id)}\nstatus   {state.status.value}\n"
-        f"mailbox  {visible(state.mailbox)}\nsubject  {visible(state.subject)}\n"
-        f"people   {visible(', '.join(state.participants))}\n"
-        f"flow     {visible(state.flow or '-')} / {visible(state.stage or '-')}"
+    print("\n".join(thread_lines(state, view)))
+    return 0
+
+
+def thread_lines(state: ThreadState, view: ThreadView) -> list[str]:
+    when = f"{view.last_activity:%Y-%m-%d %H:%M:%S}" if view.last_activity else "-"
+    flow = (
+        f"{visible(state.flow or '-')} / {visible(state.stage or '-')}"
         f"{'  (waiting for approval)' if state.pending_approval else ''}"
         f"{'  PO ' + visible(state.po_number) if state.po_number else ''}"
     )
+    fields = {
+        "thread": f"{visible(state.thread_id)}  [#{visible(view.reference)}]",
+        "status": state.status.value,
+        "mailbox": visible(state.mailbox),
+        "subject": visible(state.subject),
+        "requester": visible(view.requester or "-"),
+        "people": visible(", ".join(state.participants)),
+        "flow": flow,
+        "activity": when,
+    }
+    if view.human_replies:
+        fields["replies"] = f"{view.human_replies} by people"
+    lines = [f"{label:<10} {value}" for label, value in fields.items()]
     for change in state.history:
-        print(
+        lines.append(
             f"  {change.at:%Y-%m-%d %H:%M:%S}  stage {visible(change.stage)}  "
             f"{visible(change.note)}"
         )
     for message in state.messages:
-        print(
+        lines.append(
             f"  {message.received_at:%Y-%m-%d %H:%M}  {visible(message.from_addr)}  "
             f"{visible(message.message_id)}"
             f"  [{message.thread_rule}]{'  (automatic)' if message.automatic else ''}"
         )
     for refused in state.refused_decisions:
         verb = "approve" if refused.approved else "reject"
-        print(
+        lines.append(
             f"  {refused.at:%Y-%m-%d %H:%M}  refused emailed {verb} from "
             f"{visible(refused.from_addr)}  {visible(refused.message_id)}: {visible(refused.why)}"
         )
-    return 0
+    return lines
 
 
 def cmd_complete(settings: Settings, args: argparse.Namespace) -> int:
-    async def go() -> None:
-        gateway = await connected_gateway(settings)
-        await gateway.complete(args.thread_id, CompleteRequest(reason=args.reason))
+    request = CompleteRequest(reason=args.reason, requested_by=operator_name(settings, args.by))
 
-    run_async(go)
-    print(f"{visible(args.thread_id)}: completion requested")
+    async def go() -> str:
+        gateway = await connected_gateway(settings)
+        thread_id = await resolve_thread(gateway, args.thread_id)
+        await gateway.complete(thread_id, request)
+        return thread_id
+
+    thread_id = run_async(go)
+    print(
+        f"{visible(thread_id)}: completion requested by {visible(request.requested_by)}"
+        f"{because(request.reason)}"
+    )
     return 0
 
 
 def cmd_decide(approved: bool) -> Callable[[Settings, argparse.Namespace], int]:
     def decide(settings: Settings, args: argparse.Namespace) -> int:
         decision = ApprovalDecision(
-            approved=approved, by=f"cli:{getpass.getuser()}", reason=args.reason or ""
+            approved=approved, by=operator_name(settings, args.by), reason=args.reason or ""
         )
 
-        async def go() -> None:
+        async def go() -> str:
             gateway = await connected_gateway(settings)
-            await gateway.decide(args.thread_id, decision)
+            thread_id = await resolve_thread(gateway, args.thread_id)
+            await gateway.decide(thread_id, decision)
+            return thread_id
 
-        run_async(go)
-        print(f"{visible(args.thread_id)}: {'approval' if approved else 'rejection'} sent")
+        thread_id = run_async(go)
+        verb = "approval" if approved else "rejection"
+        print(
+            f"{visible(thread_id)}: {verb} by {visible(decision.by)} sent{because(decision.reason)}"
+        )
         return 0
 
     return decide
@@ -160,9 +197,17 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def connected_gateway(settings: Settings) -> Any:
+class NamedThreads(ThreadGateway, ThreadIds, Protocol):
+    """What these commands ask of the gateway: threads, and their ids to match names to."""
+
+
+async def connected_gateway(settings: Settings) -> NamedThreads:
     client = await connect(settings)
     return gateway(bootstrap(settings), client)
+
+
+def because(reason: str) -> str:
+    return f" ({visible(reason)})" if reason else ""
 
 
 def counted(count: int, noun: str) -> str:

@@ -161,6 +161,11 @@ class Settings(BaseSettings):
     subject_window: timedelta = timedelta(days=14)
     # the authserv-id of the operator's own MTA, whose Authentication-Results are believed
     trusted_authserv_id: str = ""
+    # who `approve`, `reject` and `complete` act as without `--by` (orchestrator/operator.py):
+    # shown in the thread's history and in mail to the requester
+    operator: Annotated[
+        str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
+    ] = "operator"
 
     @classmethod
     def settings_customise_sources(

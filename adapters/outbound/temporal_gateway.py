@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
@@ -174,16 +174,26 @@ class TemporalThreadGateway:
             return await handle.result(rpc_timeout=QUERY_TIMEOUT)
         return await handle.query(ThreadWorkflow.thread_state, rpc_timeout=QUERY_TIMEOUT)
 
-    async def list(self, status: ThreadStatus | None = None) -> list[ThreadState]:
-        latest: dict[str, tuple[object, WorkflowExecutionStatus | None]] = {}
+    async def thread_ids(self) -> list[str]:
+        """Every thread's id, open or completed, from visibility alone (no query per thread):
+        what the CLI matches a prefix or a ticket reference against."""
+        return sorted(await self._latest_runs())
+
+    async def _latest_runs(self) -> dict[str, WorkflowExecutionStatus | None]:
+        """{workflow id: status of its latest run} of the thread workflows on our queue."""
+        latest: dict[str, tuple[datetime, WorkflowExecutionStatus | None]] = {}
         statuses = " OR ".join(f"ExecutionStatus = '{s.name.title()}'" for s in LISTED_STATUSES)
         query = (
             f"WorkflowType = 'ThreadWorkflow' AND TaskQueue = '{self.task_queue}' AND ({statuses})"
         )
         async for execution in self.client.list_workflows(query):
             seen = latest.get(execution.id)
-            if seen is None or execution.start_time > seen[0]:  # type: ignore[operator]
+            if seen is None or execution.start_time > seen[0]:
                 latest[execution.id] = (execution.start_time, execution.status)
+        return {workflow_id: status for workflow_id, (_, status) in latest.items()}
+
+    async def list(self, status: ThreadStatus | None = None) -> list[ThreadState]:
+        latest = await self._latest_runs()
         limit = asyncio.Semaphore(LIST_CONCURRENCY)
 
         async def state_of(
@@ -193,6 +203,6 @@ class TemporalThreadGateway:
                 handle = self.client.get_workflow_handle_for(ThreadWorkflow.run, workflow_id)
                 return await self._state_of(handle, run_status)
 
-        states = await asyncio.gather(*(state_of(w, s) for w, (_, s) in latest.items()))
+        states = await asyncio.gather(*(state_of(w, s) for w, s in latest.items()))
         chosen = [s for s in states if status is None or s.status == status]
         return sorted(chosen, key=lambda s: s.thread_id)

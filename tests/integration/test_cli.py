@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 from collections.abc import AsyncIterator
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
@@ -150,7 +152,10 @@ async def test_commands_give_a_hint_when_temporal_is_not_running(tmp_path: Path)
 
 async def test_an_unknown_thread_is_a_clear_error(stack: Stack) -> None:
     code, _, err = await run_mailroom("thread", "thread-nope", env=cli_env(stack))
-    assert code == 2 and "no thread thread-nope" in err
+    assert code == 2 and "no thread matches 'thread-nope'" in err
+    whole_id = "thread-support@mailroom.local-0123456789abcdef"  # used as is, never listed
+    code, _, err = await run_mailroom("complete", whole_id, env=cli_env(stack))
+    assert code == 2 and f"no open thread {whole_id}" in err
 
 
 async def test_approve_by_cli_creates_the_purchase_order_shown_by_pos(
@@ -162,17 +167,24 @@ async def test_approve_by_cli_creates_the_purchase_order_shown_by_pos(
     listed = await wait_for(lambda: _when_count(threads_json(env), 1), what="the RFQ thread")
     thread_id = str(listed[0]["thread_id"])
 
+    reference = f"[#{listed[0]['reference']}]"
+
     async def waiting() -> dict[str, object] | None:
-        code, out, _ = await run_mailroom("thread", thread_id, "--json", env=env)
+        code, out, _ = await run_mailroom("thread", reference, "--json", env=env)
         shown = json.loads(out) if code == 0 else {}
         return shown if shown.get("pending_approval") else None
 
     shown = await wait_for(waiting, what="the approval wait")
+    assert shown["thread_id"] == thread_id and shown["requester"] == "bob@corp.example"
     assert shown["flow"] == "procurement" and shown["stage"] == "awaiting_approval"
     assert [c["stage"] for c in shown["history"]][-1] == "awaiting_approval"
 
-    code, out, err = await run_mailroom("approve", thread_id, "--reason", "ok", env=env)
+    hash_prefix = thread_id.rpartition("-")[2][:8]
+    code, out, err = await run_mailroom(
+        "approve", hash_prefix, "--reason", "ok", "--by", "alice", env=env
+    )
     assert code == 0, err
+    assert out.strip() == f"{thread_id}: approval by alice sent (ok)"
     code, _, err = await run_mailroom("approve", thread_id, env=env)  # nothing to decide now
     assert code == 2 and "not waiting for an approval" in err
 
@@ -187,9 +199,66 @@ async def test_approve_by_cli_creates_the_purchase_order_shown_by_pos(
     assert json.loads(out)["po_number"] == orders[0]["po_number"]
 
 
+async def test_reject_by_reference_tells_the_requester_who_rejected_and_why(
+    stack: Stack, unique: str
+) -> None:
+    env = {**cli_env(stack), "MAILROOM_OPERATOR": "Alice Martin"}
+    rfq = (FIXTURES / "rfq.eml").read_bytes().replace(b"<rfq-", f"<{unique}-".encode())
+    await stack.send(rfq, ["procurement@mailroom.local"], sender="bob@corp.example")
+    listed = await wait_for(
+        lambda: _when_count(threads_json(env, "--stage", "awaiting_approval"), 1),
+        what="the RFQ waiting for approval",
+    )
+    thread_id, reference = str(listed[0]["thread_id"]), str(listed[0]["reference"])
+
+    code, out, err = await run_mailroom(
+        "reject", f"#{reference.lower()}", "--reason", "over budget", env=env
+    )
+    assert code == 0, err
+    assert out.strip() == f"{thread_id}: rejection by Alice Martin sent (over budget)"
+
+    rejection = await wait_for(lambda: _sent_body(stack, "rejected"), what="the rejection mail")
+    assert "rejected by Alice Martin. over budget" in " ".join(rejection.split())
+    code, out, _ = await run_mailroom("thread", reference, env=env)
+    assert code == 0 and f"[#{reference}]" in out and "bob@corp.example" in out
+    assert "over budget" in out  # the stage note
+
+
+async def test_threads_table_and_an_ambiguous_prefix(stack: Stack, unique: str) -> None:
+    env = cli_env(stack)
+    for n in range(2):
+        raw = (
+            f"From: dora@example.com\r\nTo: support@mailroom.local\r\nSubject: Case {n}\r\n"
+            f"Message-ID: <case{n}-{unique}@example.com>\r\n\r\nHelp.\r\n"
+        ).encode()
+        await stack.send(raw, ["support@mailroom.local"], sender="dora@example.com")
+    threads = await wait_for(lambda: _when_count(threads_json(env), 2), what="two threads")
+
+    code, out, err = await run_mailroom("threads", "--search", "CASE 1", env=env)
+    assert code == 0 and err.strip() == "1 thread"
+    header, line = out.splitlines()
+    assert header.split()[0] == "REF" and "dora@example.com" in line and "Case 1" in line
+    case_1 = next(t for t in threads if t["subject"] == "Case 1")
+    assert line.startswith(f"#{case_1['reference']}")
+
+    code, _, err = await run_mailroom("thread", "thread-support@", env=env)
+    assert code == 2 and "matches 2 threads" in err
+    assert all(str(t["thread_id"]) in err for t in threads)
+
+
+def _sent_body(stack: Stack, purpose: str) -> str | None:
+    outbox = stack.wiring.settings.data_dir / "outbox"
+    for path in outbox.glob("*/*.eml"):
+        mail = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        if purpose in str(mail["Message-ID"]):
+            body = mail.get_body(("plain",))
+            return str(body.get_content()) if body is not None else None
+    return None
+
+
 async def test_rejecting_an_unknown_thread_is_a_clear_error(stack: Stack) -> None:
     code, _, err = await run_mailroom("reject", "thread-nope", env=cli_env(stack))
-    assert code == 2 and "no thread thread-nope" in err
+    assert code == 2 and "no thread matches 'thread-nope'" in err
 
 
 async def test_reprocess_hands_a_kept_raw_message_to_another_mailbox(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -119,6 +118,7 @@ def test_mailroom_threads_escapes_a_hostile_subject(
         mailbox="support@mailroom.local",
         status=ThreadStatus.OPEN,
         subject=HOSTILE,
+        participants=["eve\x1b]0;x\x07@example.com"],
     )
 
     class Listing:
@@ -129,11 +129,11 @@ def test_mailroom_threads_escapes_a_hostile_subject(
         return Listing()
 
     monkeypatch.setattr(cli_threads, "connected_gateway", listing)
-    listed = cli_threads.cmd_threads(Settings(), argparse.Namespace(json=False, status=None))
+    listed = cli_threads.cmd_threads(Settings(), cli.build_parser().parse_args(["threads"]))
     assert listed == 0
     out = capsys.readouterr().out
-    assert no_controls(out) and out.count("\n") == 1
-    assert "Invoice\\x1b[2J" in out and "t\\x1b]0;x\\x07" in out
+    assert no_controls(out) and out.count("\n") == 2  # the header and the thread
+    assert "Invoice\\x1b[2J" in out and "eve\\x1b]0;x\\x07@" in out
 
 
 def test_mailroom_outbox_escapes_a_hostile_subject(tmp_path: Path) -> None:
