@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     subject_window: timedelta = timedelta(days=14)
     # the authserv-id of the operator's own MTA, whose Authentication-Results are believed
     trusted_authserv_id: str = ""
+    # Jinja templates of the mail we send (reply.txt.j2, reply.html.j2) and each mailbox's
+    # signature (signatures/<mailbox>.txt), searched before the shipped ones
+    # (adapters/outbound/mail_templates.py); none: the shipped templates only
+    templates_dir: Path | None = None
 
     @classmethod
     def settings_customise_sources(
