@@ -80,9 +80,7 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
     sender: EmailSender = outbox
     if settings.outbound_smtp:
         host, port = parse_host_port(settings.outbound_smtp)
-        sender = SmtpRelaySender(
-            host, port, SentLog(settings.data_dir / "sent.sqlite"), templates
-        )
+        sender = SmtpRelaySender(host, port, SentLog(settings.data_dir / "sent.sqlite"), templates)
     wiring = Wiring(
         settings=settings,
         mailboxes=Mailboxes(settings.domains, settings.mailboxes, settings.postmaster),

@@ -78,9 +78,7 @@ def continues(previous: str, line: str) -> bool:
 
 
 def _structured(line: str) -> bool:
-    return (
-        line[0] in " \t>" or line == SIGNATURE_SEPARATOR or TABLE_ROW.search(line) is not None
-    )
+    return line[0] in " \t>" or line == SIGNATURE_SEPARATOR or TABLE_ROW.search(line) is not None
 
 
 def quote_depth(line: str) -> int:
@@ -90,11 +88,12 @@ def quote_depth(line: str) -> int:
 
 def wrap(line: str, width: int) -> list[str]:
     """`line` broken after spaces into pieces of at most `width` characters, the trailing
-    space included; a word longer than `width` is a piece of its own."""
+    space included; a word longer than `width` is a piece of its own. A piece is never
+    "-- ": a reader would take it for the signature separator."""
     pieces: list[str] = []
     current = ""
     for chunk in CHUNK.findall(line):
-        if current and len(current) + len(chunk) > width:
+        if current not in ("", SIGNATURE_SEPARATOR) and len(current) + len(chunk) > width:
             pieces.append(current)
             current = ""
         current += chunk
@@ -121,7 +120,7 @@ def decode(flowed: str) -> str:
     for raw in flowed.replace("\r\n", "\n").removesuffix("\n").split("\n"):
         depth = quote_depth(raw)
         content = raw[depth:].removeprefix(" ")
-        line = f"{'>' * depth} {content}" if depth else content
+        line = f"{'>' * depth} {content}" if depth and content else raw[:depth] + content
         if joining and lines and quote_depth(lines[-1]) == depth:
             lines[-1] += content
         else:

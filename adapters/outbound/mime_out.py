@@ -7,12 +7,12 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
-from functools import cache
 from email import policy
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime
+from functools import cache
 
 from adapters.outbound.mail_templates import ReplyTemplates
 from use_cases.mail import OutboundEmail
