@@ -99,6 +99,8 @@ def to_mime(
     # relays that strip white space at line ends.
     msg.set_content(rendered.text, params={"format": "flowed"}, cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html")
+    for part in msg.iter_parts():
+        del part["MIME-Version"]  # add_alternative gives its part one; it belongs at the top
     msg.set_boundary(boundary(mail.message_id, rendered.text, rendered.html))
     return msg
 
