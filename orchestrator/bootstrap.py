@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from jinja2 import TemplateError
 from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -24,6 +25,7 @@ from adapters.inbound.parse_pool import ParsePool
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.ledger import SqliteLedger
+from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.outbox import MaildirOutbox
 from adapters.outbound.smtp_sender import SentLog, SmtpRelaySender
 from adapters.outbound.temporal_backlog import HandoffBacklog, pending_task_age
@@ -73,11 +75,12 @@ class Wiring:
 
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
     check_data_dir(settings.data_dir)
-    outbox = MaildirOutbox(settings.data_dir / "outbox")
+    templates = reply_templates(settings)
+    outbox = MaildirOutbox(settings.data_dir / "outbox", templates)
     sender: EmailSender = outbox
     if settings.outbound_smtp:
         host, port = parse_host_port(settings.outbound_smtp)
-        sender = SmtpRelaySender(host, port, SentLog(settings.data_dir / "sent.sqlite"))
+        sender = SmtpRelaySender(host, port, SentLog(settings.data_dir / "sent.sqlite"), templates)
     wiring = Wiring(
         settings=settings,
         mailboxes=Mailboxes(settings.domains, settings.mailboxes, settings.postmaster),
@@ -101,6 +104,14 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
     for name, value in overrides.items():
         setattr(wiring, name, value)
     return wiring
+
+
+def reply_templates(settings: Settings) -> ReplyTemplates:
+    """The mail templates, loaded (and checked) before anything starts."""
+    try:
+        return ReplyTemplates(settings.templates_dir)
+    except (TemplateError, ValueError, OSError) as exc:
+        raise StartupError(f"MAILROOM_TEMPLATES_DIR: {exc}") from None
 
 
 async def close_stores(wiring: Wiring) -> None:

@@ -166,6 +166,10 @@ class Settings(BaseSettings):
     operator: Annotated[
         str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
     ] = "operator"
+    # Jinja templates of the mail we send (reply.txt.j2, reply.html.j2) and each mailbox's
+    # signature (signatures/<mailbox>.txt), searched before the shipped ones
+    # (adapters/outbound/mail_templates.py); none: the shipped templates only
+    templates_dir: Path | None = None
 
     @classmethod
     def settings_customise_sources(

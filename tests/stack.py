@@ -13,11 +13,12 @@ from typing import Any
 
 from temporalio.client import Client
 
+from adapters.outbound.outbox import maildir_name
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import Wiring, bootstrap, gateway
 from orchestrator.services import start_smtp, start_worker
 from orchestrator.settings import Settings
-from tests.support import free_port
+from tests.support import free_port, plain_text, read_mail
 from use_cases.mail import OutboxEntry
 
 
@@ -43,6 +44,14 @@ def send_mail(port: int, raw: bytes, to: Sequence[str], sender: str) -> Any:
 def acknowledgements(stack: Stack) -> list[OutboxEntry]:
     """The thread's own receipts, not the flows' mail."""
     return [e for e in stack.wiring.outbox.entries() if e.message_id.startswith("<ack-")]
+
+
+def sent_text(stack: Stack, message_id: str) -> str:
+    """The text a recipient reads in the mail the outbox holds under `message_id`."""
+    root = stack.wiring.outbox.root
+    name = maildir_name(message_id)
+    path = next(p for p in (root / "new" / name, root / "cur" / name) if p.exists())
+    return plain_text(read_mail(path))
 
 
 def stack_settings(data_dir: Path, client: Client, task_queue: str, **extra: Any) -> Settings:

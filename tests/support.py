@@ -8,9 +8,14 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+from adapters.outbound.flowed import decode
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 20.0
@@ -86,3 +91,18 @@ def require_tool(found: str | None, reason: str) -> str:
             pytest.fail(reason)
         pytest.skip(reason)
     return found
+
+
+def plain_text(message: EmailMessage) -> str:
+    """What a reader shows of a sent mail's text: its text/plain part, the soft breaks of
+    format=flowed joined back."""
+    part = message.get_body(preferencelist=("plain",))
+    assert isinstance(part, EmailMessage), "no text/plain part"
+    text = str(part.get_content())
+    return decode(text) if str(part.get_param("format", "")).lower() == "flowed" else text
+
+
+def read_mail(path: Path) -> EmailMessage:
+    parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed

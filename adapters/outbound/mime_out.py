@@ -1,7 +1,10 @@
-"""OutboundEmail → RFC 5322 message."""
+"""OutboundEmail → RFC 5322 message: multipart/alternative, a format=flowed text part and
+an HTML part rendered from the same templates (mail_templates.py), under a subject that
+carries the thread's ticket reference."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from email import policy
@@ -9,8 +12,11 @@ from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime
+from functools import cache
 
+from adapters.outbound.mail_templates import ReplyTemplates
 from use_cases.mail import OutboundEmail
+from use_cases.tickets import tagged_subject, ticket_reference
 
 SENT_AT_HEADER = "X-Mailroom-Sent-At"
 CACHED_HEADER_CLASSES = 256
@@ -56,16 +62,27 @@ def is_field_name(name: str) -> bool:
     return FIELD_NAME.fullmatch(name) is not None
 
 
+@cache
+def packaged_templates() -> ReplyTemplates:
+    return ReplyTemplates()
+
+
 def to_mime(
-    mail: OutboundEmail, *, sent_at: datetime, mime_policy: EmailPolicy[EmailMessage] = POLICY
+    mail: OutboundEmail,
+    *,
+    sent_at: datetime,
+    mime_policy: EmailPolicy[EmailMessage] = POLICY,
+    templates: ReplyTemplates | None = None,
 ) -> EmailMessage:
+    """The mail as sent: built the same way on every retry (the boundary too), so only
+    Date and the sent-at header tell two attempts apart."""
     msg = EmailMessage(policy=mime_policy)
     headers = [
         ("Message-ID", mail.message_id),
         ("Date", format_datetime(sent_at)),
         ("From", mail.from_addr),
         ("To", ", ".join(mail.to)),
-        ("Subject", mail.subject),
+        ("Subject", subject_of(mail)),
         ("Reply-To", mail.reply_to),
         ("In-Reply-To", mail.in_reply_to),
         ("References", " ".join(mail.references)),
@@ -77,5 +94,27 @@ def to_mime(
         # "Bcc\n" mended would be a Bcc, and raising would fail the send on every retry.
         if (value or name in ALWAYS_WRITTEN) and is_field_name(name):
             msg[name] = header_safe(value or "")
-    msg.set_content(mail.text)
+    rendered = (templates or packaged_templates()).render(mail)
+    # Quoted-printable keeps the flowed lines' trailing spaces (the soft breaks) safe from
+    # relays that strip white space at line ends.
+    msg.set_content(rendered.text, params={"format": "flowed"}, cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html")
+    for part in msg.iter_parts():
+        del part["MIME-Version"]  # add_alternative gives its part one; it belongs at the top
+    msg.set_boundary(boundary(mail.message_id, rendered.text, rendered.html))
     return msg
+
+
+def subject_of(mail: OutboundEmail) -> str:
+    """The subject with the thread's ticket reference, once: a reply that keeps only the
+    subject still finds its thread."""
+    if not mail.thread_id:
+        return mail.subject
+    return tagged_subject(mail.subject, ticket_reference(mail.thread_id))
+
+
+def boundary(*parts: str) -> str:
+    """Derived from the content, so a retry writes the same bytes; "=_" never occurs in
+    quoted-printable text, and the digest cannot occur in the HTML it is a digest of."""
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return f"=_mailroom_{digest[:32]}"

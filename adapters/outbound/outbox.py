@@ -20,6 +20,7 @@ from pathlib import Path
 
 from adapters.inbound.mime import MSG_ID
 from adapters.outbound.durable_files import make_directory, publish, sync_directory
+from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.mime_out import SENT_AT_HEADER, to_mime
 from use_cases.mail import OutboundEmail, OutboxEntry, SendResult
 
@@ -29,8 +30,9 @@ def maildir_name(message_id: str) -> str:
 
 
 class MaildirOutbox:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, templates: ReplyTemplates | None = None) -> None:
         self.root = root
+        self.templates = templates
         self._made = False
 
     def _ensure(self) -> None:
@@ -54,7 +56,7 @@ class MaildirOutbox:
                 # fsync: "sent" must not be reported before the name is durable.
                 sync_directory(delivered.parent)
                 return SendResult(message_id=mail.message_id, already_sent=True)
-        data = to_mime(mail, sent_at=datetime.now(UTC)).as_bytes()
+        data = to_mime(mail, sent_at=datetime.now(UTC), templates=self.templates).as_bytes()
         try:
             self._write(name, data, final)
         except FileNotFoundError:  # the folders were removed while we ran

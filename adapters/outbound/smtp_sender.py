@@ -14,6 +14,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.mime_out import to_mime
 from use_cases.mail import OutboundEmail, SendResult
 from use_cases.ports import PermanentDeliveryFailure
@@ -47,10 +48,13 @@ class SentLog:
 
 
 class SmtpRelaySender:
-    def __init__(self, host: str, port: int, sent_log: SentLog) -> None:
+    def __init__(
+        self, host: str, port: int, sent_log: SentLog, templates: ReplyTemplates | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self.sent_log = sent_log
+        self.templates = templates
 
     async def send(self, mail: OutboundEmail) -> SendResult:
         return await asyncio.to_thread(self._send_once, mail)
@@ -58,7 +62,7 @@ class SmtpRelaySender:
     def _send_once(self, mail: OutboundEmail) -> SendResult:
         if self.sent_log.was_sent(mail.message_id):
             return SendResult(message_id=mail.message_id, already_sent=True)
-        message = to_mime(mail, sent_at=datetime.now(UTC))
+        message = to_mime(mail, sent_at=datetime.now(UTC), templates=self.templates)
         relay = smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT_SECONDS)
         try:
             relay.send_message(message, from_addr=envelope_sender(mail), to_addrs=list(mail.to))

@@ -15,11 +15,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.temporal_server import temporal_cli
 from tests.conftest import FIXTURES
-from tests.stack import Stack, acknowledgements, running_stack, stack_settings
+from tests.stack import Stack, acknowledgements, running_stack, sent_text, stack_settings
 from tests.support import free_port, wait_for
 from use_cases.models import ThreadState
 from use_cases.ports import ThreadNotFound
 from use_cases.threading import workflow_id_for
+from use_cases.tickets import ticket_reference
 
 SUPPORT = "support@mailroom.local"
 PROCUREMENT = "procurement@mailroom.local"
@@ -71,7 +72,10 @@ async def test_a_question_and_its_reply_share_a_thread_and_get_one_ack(
     # Reply-To carries the thread's signed token (support+t…@), so any reply threads.
     assert ack.reply_to is not None and ack.reply_to.startswith("support+t")
     assert ack.reply_to.endswith("@mailroom.local")
-    assert ack.subject == "Re: Printer on fire"
+    reference = ticket_reference(thread_id)
+    assert ack.subject == f"Re: Printer on fire [#{reference}]"
+    text = sent_text(stack, ack.message_id)  # one signature, then the reference
+    assert text.count("\n-- \n") == 1 and text.endswith(f"\nTicket [#{reference}]\n")
 
 
 async def test_a_reply_to_our_acknowledgement_joins_the_thread(stack: Stack, unique: str) -> None:

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from email import message_from_bytes
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from adapters.outbound.smtp_sender import SentLog, SmtpRelaySender
-from tests.support import free_port
+from tests.support import free_port, plain_text
 from use_cases.mail import OutboundEmail
 
 
@@ -39,6 +40,7 @@ def ack(message_id: str = "<ack-1@mailroom.local>") -> OutboundEmail:
         to=("alice@example.com",),
         subject="Re: hi",
         text="got it",
+        thread_id="thread-support@mailroom.local-1",
         in_reply_to="<q@x>",
         references=("<q@x>",),
         headers={"Auto-Submitted": "auto-replied", "X-Loop": "support@mailroom.local"},
@@ -60,6 +62,19 @@ async def test_sends_through_the_relay_once_per_message_id(
     sent = message_from_bytes(envelope.original_content or b"")
     assert sent["Message-ID"] == "<ack-1@mailroom.local>"
     assert sent["In-Reply-To"] == "<q@x>" and sent["Auto-Submitted"] == "auto-replied"
+
+
+async def test_the_relay_gets_the_flowed_text_the_html_and_the_tagged_subject(
+    relay: tuple[RecordingRelay, int], tmp_path: Path
+) -> None:
+    handler, port = relay
+    await SmtpRelaySender("127.0.0.1", port, SentLog(tmp_path / "sent.sqlite")).send(ack())
+    sent = message_from_bytes(handler.received[0].original_content or b"", policy=policy.default)
+    assert isinstance(sent, EmailMessage)
+    assert sent.get_content_type() == "multipart/alternative"
+    assert plain_text(sent).startswith("got it\n\n-- \nmailroom, support@mailroom.local\n")
+    assert sent.get_body(preferencelist=("html",)) is not None
+    assert str(sent["Subject"]).startswith("Re: hi [#")
 
 
 async def test_a_relay_that_is_down_raises_so_temporal_retries(tmp_path: Path) -> None:
