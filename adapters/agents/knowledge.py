@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from use_cases.flows import ClassifyRequest, KbAnswer
 DEFAULT_KB = Path(__file__).with_name("knowledge_base.toml")
 WORD = re.compile(r"[a-z0-9]+")
 # A reply's subject repeats the question already answered: only its text says what is new
-# ("Re: Invoice copy" – "Got it, thanks!").
+# ("Re: Invoice copy" then "Got it, thanks!").
 REPLY = re.compile(r"^\s*(re|aw|antw|sv|vs|tr|rif)\s*:", re.I)
 KEYWORD_POINTS = 1.0
 STRONG_POINTS = 3.0
@@ -110,11 +110,20 @@ class Mail:
     def __init__(self, text: str) -> None:
         self.words = WORD.findall(normalised(text))
         self.stems = [stem(w) for w in self.words]
+        # where each stem occurs: a phrase's first word is looked up, not searched for, so
+        # a long mail costs little more than a short one
+        self.at_stem: dict[str, list[int]] = {}
+        for index, word_stem in enumerate(self.stems):
+            self.at_stem.setdefault(word_stem, []).append(index)
 
     def has(self, wanted: Phrase) -> bool:
         if not wanted:
             return False
-        starts = (i for i in range(len(self.words)) if self._at(wanted[0], i))
+        first = wanted[0]
+        if first.wildcard is None:
+            starts: Iterable[int] = self.at_stem.get(first.stem, ())
+        else:
+            starts = (i for i in range(len(self.words)) if self._at(first, i))
         return any(self._rest_follows(wanted[1:], start) for start in starts)
 
     def _at(self, pattern: WordPattern, index: int) -> bool:
@@ -168,7 +177,9 @@ PERSON_NEEDED_PHRASES = tuple(phrase(p) for p in PERSON_NEEDED)
 def best_answer(articles: list[Article], request: ClassifyRequest) -> KbAnswer:
     """The article that answers the mail, with a confidence; an empty answer if none matches.
     Below the flow's threshold (0.5 by default) the mail goes to a person."""
-    mail = Mail(request.text if REPLY.match(request.subject) else f"{request.subject}\n{request.text}")
+    mail = Mail(
+        request.text if REPLY.match(request.subject) else f"{request.subject}\n{request.text}"
+    )
     scored = [(a.points(mail), a) for a in articles]
     ranked = sorted(((p, a) for p, a in scored if p), key=lambda pa: pa[0], reverse=True)
     if not ranked:
