@@ -151,9 +151,10 @@ class OpenAICompatibleAgent:
         try:
             return await asyncio.wait_for(asyncio.to_thread(self._exchange, body), self.timeout)
         except TimeoutError:
-            raise AgentEndpointUnavailable(
-                f"{self.url}: no answer within {self.timeout:g} s"
-            ) from None
+            raise self._no_answer() from None
+
+    def _no_answer(self) -> AgentEndpointUnavailable:
+        return AgentEndpointUnavailable(f"{self.url}: no answer within {self.timeout:g} s")
 
     def _exchange(self, body: dict[str, Any]) -> Any:
         headers = {"Content-Type": "application/json"}
@@ -167,6 +168,8 @@ class OpenAICompatibleAgent:
             raise http_error(self.url, exc) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, TimeoutError):
+                raise self._no_answer() from None
             raise AgentEndpointUnavailable(f"{self.url}: {reason}") from None
         except json.JSONDecodeError as exc:
             raise MalformedAgentAnswer(f"{self.url}: not JSON: {exc}") from None

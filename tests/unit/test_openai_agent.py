@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,8 @@ from adapters.agents.openai_compat import (
     OpenAICompatibleAgent,
 )
 from bench.support_answers import evaluate, load_table
+from orchestrator.bootstrap import make_agent
+from orchestrator.settings import SettingsError, load_settings
 from use_cases.flows import AgentUsage, ClassifyRequest, FlowName
 from use_cases.models import FlowConfig
 
@@ -212,3 +216,25 @@ async def test_the_agent_over_http_scores_as_well_as_the_model_behind_it(
     scores = await evaluate(agent, table, FlowConfig().kb_confidence)
     assert scores.precision >= 0.98 and scores.recall >= 0.95
     assert scores.prompt_tokens == 900 * len(table) and scores.completion_tokens == 20 * len(table)
+
+
+@pytest.fixture
+def no_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("MAILROOM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no mailroom.toml
+
+
+def test_the_configured_agent_gets_the_timeout_and_the_knowledge_base(
+    no_settings: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILROOM_AGENT_URL", "http://127.0.0.1:1/v1")
+    monkeypatch.setenv("MAILROOM_AGENT_MODEL", "m")
+    monkeypatch.setenv("MAILROOM_AGENT_TIMEOUT", "5")
+    agent = make_agent(load_settings())
+    assert isinstance(agent, OpenAICompatibleAgent) and agent.timeout == 5
+    assert set(agent.articles) == {a.id for a in ARTICLES}
+    monkeypatch.setenv("MAILROOM_AGENT_TIMEOUT", "PT2M")  # past the activity's own 60 s
+    with pytest.raises(SettingsError, match="MAILROOM_AGENT_TIMEOUT"):
+        load_settings()
