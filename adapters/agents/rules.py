@@ -24,8 +24,7 @@ PROCUREMENT_WORDS = frozenset(
 )
 SUPPORT_WORDS = frozenset(
     "help problem error broken issue crash fails failed failing bug fire support password "
-    "invoice refund hilfe problem fehler kaputt passwort rechnung aide probleme erreur "
-    "facture".split()
+    "invoice refund".split()
 )
 URGENT_WORDS = frozenset(
     "urgent asap immediately fire outage down emergency critical dringend sofort notfall "
