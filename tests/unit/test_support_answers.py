@@ -10,7 +10,7 @@ import pytest
 from adapters.agents.knowledge import load_knowledge_base
 from adapters.agents.rules import RuleBasedAgent
 from bench.support_answers import ESCALATE, evaluate, load_table
-from use_cases.flows import ClassifyRequest
+from use_cases.flows import ClassifyRequest, KbAnswer
 from use_cases.models import FlowConfig
 
 THRESHOLD = FlowConfig().kb_confidence  # what the support flow applies
@@ -103,3 +103,22 @@ async def test_triage_names_the_category_and_priority(
 ) -> None:
     triage = await RuleBasedAgent().triage(ask(subject, text))
     assert (triage.category, triage.priority) == (category, priority)
+
+
+class Constant:
+    def __init__(self, answer: KbAnswer) -> None:
+        self.answer = answer
+
+    async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer:
+        return self.answer
+
+
+async def test_the_evaluation_counts_what_the_flow_would_send() -> None:
+    table = load_table()
+    silent = await evaluate(Constant(KbAnswer()), table, THRESHOLD)
+    unsure = KbAnswer(answer="Try again.", article="password-reset", confidence=0.49)
+    hesitant = await evaluate(Constant(unsure), table, THRESHOLD)
+    free = await evaluate(Constant(KbAnswer(answer="Try again.", confidence=0.9)), table)
+    assert (silent.precision, silent.recall) == (1.0, 0.0)  # nothing sent, nothing wrong
+    assert hesitant.answers == []  # under the threshold: a person answers
+    assert len(free.answers) == len(table) and free.precision == 0.0  # names no article
