@@ -176,7 +176,9 @@ class OpenAICompatibleAgent:
 
 
 def http_error(url: str, error: urllib.error.HTTPError) -> ApplicationError:
-    said = error.read(500).decode("utf-8", "replace").strip()
+    body = error.read(500).decode("utf-8", "replace")
+    # the endpoint's words end up in logs and the workflow's history: printable only
+    said = "".join(c if c.isprintable() else " " for c in body).strip()
     message = f"{url}: HTTP {error.code} {error.reason}" + (f": {said}" if said else "")
     if error.code == 429 or error.code >= 500:
         return AgentEndpointUnavailable(message, retry_after(error.headers.get("Retry-After")))
