@@ -19,7 +19,7 @@ from activities.email import EmailActivities
 from activities.procurement import ProcurementActivities
 from activities.signals import SignalActivities
 from adapters.agents.openai_compat import OpenAICompatibleAgent
-from adapters.agents.rules import RuleBasedAgent, load_knowledge_base
+from adapters.agents.rules import Article, RuleBasedAgent, load_knowledge_base
 from adapters.inbound.authentication import TrustedAuthenticationResults
 from adapters.inbound.parse_pool import ParsePool
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
@@ -179,11 +179,23 @@ def thread_worker(wiring: Wiring, client: Client) -> Worker:
 
 
 def make_agent(settings: Settings) -> Agent:
+    articles = knowledge_base(settings)
     if settings.agent_url:
         key = settings.agent_api_key.get_secret_value() if settings.agent_api_key else None
-        return OpenAICompatibleAgent(settings.agent_url, settings.agent_model, key)
+        return OpenAICompatibleAgent(
+            settings.agent_url,
+            settings.agent_model,
+            key,
+            timeout=settings.agent_timeout.total_seconds(),
+            articles=articles,
+        )
+    return RuleBasedAgent(articles)
+
+
+def knowledge_base(settings: Settings) -> list[Article]:
+    """The support articles: MAILROOM_KB_FILE, or the shipped example."""
     if settings.kb_file is None:
-        return RuleBasedAgent()
+        return load_knowledge_base()
     path = settings.kb_file
     try:
         articles = load_knowledge_base(path)
@@ -192,7 +204,7 @@ def make_agent(settings: Settings) -> Agent:
     except (tomllib.TOMLDecodeError, ValidationError) as exc:
         first = str(exc).splitlines()[0]
         raise StartupError(f"MAILROOM_KB_FILE: {path} is not a knowledge base: {first}") from None
-    return RuleBasedAgent(articles)
+    return articles
 
 
 def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]]:

@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     agent_url: str = ""
     agent_model: str = ""
     agent_api_key: SecretStr | None = None
+    # one answer's time limit; under the agent activity's 60 s, so that the agent's own
+    # error ("no answer within 50 s"), not the activity's timeout, says what happened
+    agent_timeout: Annotated[timedelta, Field(le=timedelta(seconds=55))] = timedelta(seconds=50)
     # real-world mail: HMAC key of the reply token (empty: a key generated once in
     # the data dir) and the subject-fallback window
     reply_token_secret: SecretStr | None = None

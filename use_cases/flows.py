@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from use_cases.models import (
+    AgentUsage,
     FlowConfig,
     FlowMode,
     FlowProgress,
@@ -17,7 +18,7 @@ from use_cases.models import (
     Triage,
 )
 
-__all__ = ["FlowConfig", "FlowMode", "FlowProgress", "FlowSnapshot", "Triage"]
+__all__ = ["AgentUsage", "FlowConfig", "FlowMode", "FlowProgress", "FlowSnapshot", "Triage"]
 
 
 class FlowName(StrEnum):
@@ -43,17 +44,6 @@ class LineItem(BaseModel):
     description: str
     quantity: int = Field(ge=1)
     unit: str = ""  # "box", "licence", "kg"…; empty: pieces
-
-
-class AgentUsage(BaseModel):
-    """What one agent answer cost (a model's tokens); zero for the offline agent."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
 
 
 class PurchaseRequest(BaseModel):

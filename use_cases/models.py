@@ -260,12 +260,24 @@ class FlowConfig(BaseModel):
 PRIORITIES = ("high", "normal")
 
 
+class AgentUsage(BaseModel):
+    """What one agent answer cost (a model's tokens); zero for the offline agent."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
 class Triage(BaseModel):
     category: str
     # The agent's free answer goes into a subject and a stage: anything but a known priority
     # is "normal". A validator, not a Literal, so a recorded activity result with another
     # value still decodes on replay (the commands a workflow makes do not change).
     priority: str = "normal"
+    usage: AgentUsage | None = None
 
     @field_validator("priority", mode="before")
     @classmethod

@@ -26,12 +26,29 @@ SUPPORT_WORDS = frozenset(
     "help problem error broken issue crash fails failed failing bug fire support password "
     "invoice refund".split()
 )
-URGENT_WORDS = frozenset("urgent asap immediately fire outage down emergency critical".split())
+URGENT_WORDS = frozenset(
+    "urgent asap immediately fire outage down emergency critical dringend sofort notfall "
+    "feuer brennt eilt urgence immediatement feu".split()
+)
 CATEGORIES = {
-    "billing": frozenset("invoice bill billing payment refund rechnung charge".split()),
-    "account": frozenset("password login account reset locked".split()),
-    "technical": frozenset("error broken crash fire printer bug fails failing".split()),
+    "billing": frozenset(
+        "invoice bill billing payment refund rechnung charge zahlung erstattung facture "
+        "paiement remboursement".split()
+    ),
+    "account": frozenset(
+        "password login account reset locked passwort konto gesperrt compte bloque".split()
+    ),
+    "technical": frozenset(
+        "error broken crash fire printer bug fails failing fehler absturz drucker erreur "
+        "plante imprimante".split()
+    ),
+    "delivery": frozenset(
+        "delivery order parcel package tracking lieferung bestellung paket livraison "
+        "commande colis".split()
+    ),
 }
+# An article the mail matches this clearly names the category (its `category` key).
+ARTICLE_CATEGORY_CONFIDENCE = 0.5
 
 
 class RuleBasedAgent:
@@ -55,10 +72,16 @@ class RuleBasedAgent:
 
     async def triage(self, request: ClassifyRequest) -> Triage:
         seen = words(f"{request.subject} {request.text}")
+        priority = "high" if seen & URGENT_WORDS else "normal"
+        return Triage(category=self._category(request, seen), priority=priority)
+
+    def _category(self, request: ClassifyRequest, seen: set[str]) -> str:
+        kb = best_answer(self.articles, request)
+        article = next((a for a in self.articles if a.id == kb.article), None)
+        if article and article.category and kb.confidence >= ARTICLE_CATEGORY_CONFIDENCE:
+            return article.category
         category = max(CATEGORIES, key=lambda c: len(seen & CATEGORIES[c]))
-        if not seen & CATEGORIES[category]:
-            category = "general"
-        return Triage(category=category, priority="high" if seen & URGENT_WORDS else "normal")
+        return category if seen & CATEGORIES[category] else "general"
 
     async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer:
         return best_answer(self.articles, request)
