@@ -1,0 +1,340 @@
+"""Line items from the fresh text of a purchase request: "3 x monitors", "monitors x 3",
+"Monitors: 3", "5 boxes of A4 paper", "wir benötigen 10 Stühle", bullets, numbered lists,
+"Qty | Item" tables and "Item: … / Quantity: …" forms. A number that measures something
+("14 inch", "32 GB RAM", "2 years warranty"), a date, an amount, a phone or an order number
+is never a quantity."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from adapters.agents.extraction_fields import not_item_spans
+from adapters.agents.extraction_words import (
+    APPROXIMATE,
+    FIELD_LABELS,
+    ITEM_LABELS,
+    NOT_NOUNS,
+    NOT_QUANTITY_AFTER,
+    MEASURE_UNITS,
+    NUMBER_WORDS,
+    PIECES,
+    QUANTITY_LABELS,
+    REFERRING,
+    REQUEST_VERB,
+    SPEC_PREFIXES,
+    STOP_WORDS,
+    UNIT_LABELS,
+    UNITS,
+)
+from use_cases.flows import LineItem
+
+LIST_MARKER = re.compile(r"^\s*(?:[-*•·–+]|\d{1,2}[.)](?=\s)|[a-z][.)](?=\s)|\[\s?\])\s*")
+QUANTITY = re.compile(
+    rf"(?<![\w.,/#+\-:'\"])(?P<qty>\d{{1,5}}|{'|'.join(NUMBER_WORDS)})"
+    r"(?:\s?(?:-|–|to|bis)\s?(?P<upper>\d{1,5}))?(?![.,]\d)(?:\s*[x×*]\s*|\s+|(?=[\"']))",
+    re.IGNORECASE,
+)
+QUANTITY_LAST = re.compile(
+    r"^(?P<desc>[^\W\d_][^:|=]{1,60}?)\s*(?:[:=]\s*|\s[x×]\s?|\s[-–]\s|\(\s*)"
+    r"(?P<qty>\d{1,5})(?![.,]\d)\s*(?P<unit>[^\W\d_]+\.?)?\s*\)?\s*[.;]?$"
+)
+TOKEN = re.compile(r"\d+(?:[.,]\d+)?(?:\"|''|″|-?inch\b|-?zoll\b)|[\w][\w'&/+.-]*|\S")
+SPEC_TOKEN = re.compile(r"\d+(?:[.,]\d+)?(?:\"|''|″|-?inch|-?zoll)$", re.IGNORECASE)
+PREPOSITIONS = frozenset("for für of von to zu with mit from at in on by an bei".split())
+TABLE_SEPARATOR = re.compile(r"^[\s|:+=-]+$")
+PARENTHESES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+
+
+@dataclass
+class Items:
+    found: list[LineItem] = field(default_factory=list)
+    doubts: list[str] = field(default_factory=list)
+    without_quantity: list[str] = field(default_factory=list)  # bullets: items if nothing else
+
+
+@dataclass
+class Table:
+    columns: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Form:
+    description: str | None = None
+    quantity: tuple[int, str] | None = None
+
+
+def read_items(text: str) -> Items:
+    items, table, form = Items(), Table(), Form()
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        cells = _cells(line)
+        if len(cells) >= 2:
+            _table_row(cells, line, table, items)
+            continue
+        table.columns = {}
+        if not _form_line(line, form, items):
+            _line(line, items)
+    return items
+
+
+def _cells(line: str) -> list[str]:
+    if "|" not in line and "\t" not in line:
+        return []
+    cells = [c.strip() for c in re.split(r"[|\t]", line)]
+    return [c for c in cells if c] if len([c for c in cells if c]) >= 2 else []
+
+
+def _table_row(cells: list[str], line: str, table: Table, items: Items) -> None:
+    if TABLE_SEPARATOR.match(line):
+        return
+    header = _header(cells)
+    if header:
+        table.columns = header
+        return
+    columns = table.columns or _guess_columns(cells)
+    if "qty" not in columns or "item" not in columns or max(columns.values()) >= len(cells):
+        _line(" ; ".join(cells), items)
+        return
+    quantity = _quantity_cell(cells[columns["qty"]])
+    description = _description_cell(cells[columns["item"]])
+    if quantity is None or not description:
+        items.doubts.append(f"a line looked like an item but could not be read: '{line.strip()}'")
+        return
+    unit = quantity[1]
+    if "unit" in columns:
+        unit = _unit(cells[columns["unit"]]) or unit
+    _add(items, LineItem(description=description, quantity=quantity[0], unit=unit))
+
+
+def _header(cells: list[str]) -> dict[str, int]:
+    names = [c.lower().strip(" :*") for c in cells]
+    columns = {}
+    for index, name in enumerate(names):
+        if name in QUANTITY_LABELS:
+            columns.setdefault("qty", index)
+        elif name in ITEM_LABELS:
+            columns.setdefault("item", index)
+        elif name in UNIT_LABELS:
+            columns.setdefault("unit", index)
+    return columns if {"qty", "item"} <= columns.keys() else {}
+
+
+def _guess_columns(cells: list[str]) -> dict[str, int]:
+    """A table without a header: a cell that is only a count, and the first with words."""
+    counts = [i for i, c in enumerate(cells) if _quantity_cell(c) is not None]
+    words = [i for i, c in enumerate(cells) if re.match(r"[^\W\d_]", c) and i not in counts]
+    if len(counts) != 1 or not words:
+        return {}
+    return {"qty": counts[0], "item": words[0]}
+
+
+def _quantity_cell(cell: str) -> tuple[int, str] | None:
+    found = re.fullmatch(r"(\d{1,5})\s*(?:x|×)?\s*([^\W\d_]+\.?)?", cell.strip())
+    if found is None or int(found[1]) == 0:
+        return None
+    unit = _unit(found[2] or "")
+    if found[2] and unit is None:
+        return None
+    return int(found[1]), unit or ""
+
+
+def _unit(word: str) -> str | None:
+    """The canonical unit of a word; "" for pieces; None when it is no unit."""
+    word = word.lower().strip()
+    if not word or word in PIECES:
+        return ""
+    return UNITS.get(word) or UNITS.get(word.rstrip("."))
+
+
+def _description_cell(cell: str) -> str:
+    return " ".join(PARENTHESES.sub(" ", cell).lower().split()).strip(" .,;:-")
+
+
+def _form_line(line: str, form: Form, items: Items) -> bool:
+    """"Item: Office chair" then "Quantity: 10" (either order) make one item."""
+    label, colon, value = _strip_marker(line).partition(":")
+    label = label.strip().lower()
+    if not colon or not value.strip():
+        return False
+    if label in ITEM_LABELS:
+        form.description = _description_cell(value)
+    elif label in QUANTITY_LABELS and (quantity := _quantity_cell(value)) is not None:
+        form.quantity = quantity
+    else:
+        return False
+    if form.description and form.quantity:
+        quantity, unit = form.quantity
+        _add(items, LineItem(description=form.description, quantity=quantity, unit=unit))
+        form.description, form.quantity = None, None
+    return True
+
+
+def _strip_marker(line: str) -> str:
+    content = LIST_MARKER.sub("", line, count=1)
+    return content if content.strip() else line
+
+
+def _line(line: str, items: Items) -> None:
+    content = _strip_marker(line).strip()
+    bullet = content != line.strip()
+    masked = _mask(content)
+    before = len(items.found)
+    if not _quantity_last(masked, items):
+        _quantities(masked, items)
+    if len(items.found) > before:
+        return
+    _no_quantity(masked, bullet, items)
+
+
+def _mask(text: str) -> str:
+    """The text with every span that cannot hold an item blanked to a stop."""
+    masked = PARENTHESES.sub(lambda m: ";" + " " * (len(m.group(0)) - 1), text)
+    for start, end in not_item_spans(masked):
+        masked = masked[:start] + ";" + " " * (end - start - 1) + masked[end:]
+    return masked
+
+
+def _quantity_last(masked: str, items: Items) -> bool:
+    """A whole line "Monitors: 3", "A4 paper x 5 boxes", "Toner (4)"."""
+    found = QUANTITY_LAST.match(masked.strip())
+    if found is None:
+        return False
+    words = found["desc"].lower().split()
+    unit = _unit(found["unit"] or "")
+    if words[0] in FIELD_LABELS | STOP_WORDS or unit is None or int(found["qty"]) == 0:
+        return False
+    description = " ".join(words).strip(" .,;")
+    _add(items, LineItem(description=description, quantity=int(found["qty"]), unit=unit))
+    return True
+
+
+def _quantities(masked: str, items: Items) -> None:
+    consumed, first = 0, len(items.found)
+    for found in QUANTITY.finditer(masked):
+        if found.start() < consumed or _after_not_quantity(masked, found.start()):
+            continue
+        if _previous_word(masked, found.start()) in ("with", "mit") and len(items.found) > first:
+            continue
+        read = _described(masked[found.end() :])
+        if read is None:
+            continue
+        unit, description, length = read
+        consumed = found.end() + length
+        quantity = _count(found["upper"] or found["qty"])
+        if quantity == 0:
+            continue
+        _add(items, LineItem(description=description, quantity=quantity, unit=unit))
+        _quantity_doubts(masked, found, description, items)
+
+
+def _count(word: str) -> int:
+    return int(word) if word.isdigit() else NUMBER_WORDS[word.lower()]
+
+
+def _previous_word(masked: str, start: int) -> str:
+    words = masked[:start].lower().split()
+    return words[-1].strip(".,") if words else ""
+
+
+def _after_not_quantity(masked: str, start: int) -> bool:
+    words = masked[:start].lower().split()[-2:]
+    if len(words) == 2 and words[1] in REFERRING and words[0] in PREPOSITIONS:
+        return True  # "for the three new starters": who it is for, not what
+    return bool(words) and words[-1].strip(".,") in NOT_QUANTITY_AFTER - {"with", "mit"}
+
+
+def _quantity_doubts(masked: str, found: re.Match[str], description: str, items: Items) -> None:
+    words = masked[: found.start()].lower().split()
+    if found["upper"]:
+        items.doubts.append(
+            f"the quantity of '{description}' is a range ({found['qty']}-{found['upper']}); "
+            f"took {found['upper']}"
+        )
+    elif words and words[-1] in APPROXIMATE:
+        items.doubts.append(f"the quantity of '{description}' is approximate")
+
+
+def _described(rest: str) -> tuple[str, str, int] | None:
+    """The unit and description that follow a quantity, and how many characters they take."""
+    tokens = list(TOKEN.finditer(rest))
+    if not tokens or _is_spec(tokens[0][0]):
+        return None
+    if len(tokens) > 1 and tokens[0][0].lower() in SPEC_PREFIXES and _is_spec(tokens[1][0]):
+        return None
+    index, unit = 0, ""
+    first = tokens[0][0].lower()
+    if first in PIECES:
+        index = 1
+    elif first in UNITS and len(tokens) > 1 and tokens[1][0].lower() not in NOT_NOUNS:
+        unit, index = UNITS[first], 1
+        if len(tokens) > 1 and tokens[1][0].lower() in ("of", "à", "for", "für", "mit", "von"):
+            index = 2
+    words = _description_words(tokens[index:])
+    if not words:
+        if not unit or unit in MEASURE_UNITS:
+            return None
+        words, unit = [tokens[0]], ""
+    description = " ".join(w[0] for w in words).lower().rstrip(".")
+    return unit, description, words[-1].end()
+
+
+def _is_spec(token: str) -> bool:
+    word = token.lower().rstrip(".")
+    return word in NOT_NOUNS or word in STOP_WORDS or token[0] in "\"'″%"
+
+
+def _description_words(tokens: list[re.Match[str]]) -> list[re.Match[str]]:
+    words: list[re.Match[str]] = []
+    for position, token in enumerate(tokens):
+        text = token[0]
+        lower = text.lower().rstrip(".")
+        if len(words) == 5 or lower in STOP_WORDS:
+            break
+        if text[0].isdigit() and not (
+            (not words and SPEC_TOKEN.match(text))
+            or (words and words[-1][0].lower() in NOT_QUANTITY_AFTER)
+            or (words and _model_number(text))
+        ):
+            break
+        if not (text[0].isalnum()):
+            break
+        if words and lower in NOT_NOUNS and not text[0].isdigit():
+            break
+        words.append(token)
+        if text.endswith(".") and len(text) > 3 and not re.search(r"\d\.$", text):
+            break
+    while words and not re.search(r"[^\W\d_]", words[-1][0]):
+        words.pop()
+    return words
+
+
+def _model_number(token: str) -> bool:
+    """"59A", "4K" are part of a name; "32GB", "2m" measure something."""
+    letters = re.sub(r"[\d.,-]", "", token).lower()
+    return bool(letters) and letters not in NOT_NOUNS | MEASURE_UNITS | {"x"}
+
+
+def _no_quantity(masked: str, bullet: bool, items: Items) -> None:
+    asked = REQUEST_VERB.search(masked)
+    if asked and not re.search(r"\d", masked[asked.start() :]):
+        what = _description_words(list(TOKEN.finditer(asked["what"])))
+        if what and what[0][0].lower() not in NOT_NOUNS | FIELD_LABELS | {"quote", "offer"}:
+            name = " ".join(w[0] for w in what).lower()
+            items.doubts.append(f"item '{name}' has no quantity")
+            return
+    if bullet and re.fullmatch(r"[^\W\d_][\w -]{1,40}", masked.strip().rstrip(".")):
+        items.without_quantity.append(masked.strip().rstrip(".").lower())
+
+
+def _add(items: Items, item: LineItem) -> None:
+    for known in items.found:
+        if (known.description, known.unit) == (item.description, item.unit):
+            if known.quantity != item.quantity:
+                items.doubts.append(
+                    f"'{item.description}' is asked for with different quantities "
+                    f"({known.quantity} and {item.quantity})"
+                )
+            return
+    items.found.append(item)
