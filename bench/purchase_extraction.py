@@ -50,7 +50,9 @@ def expected(case: dict[str, Any]) -> dict[str, Any]:
 
 
 def extracted(case: dict[str, Any]) -> tuple[dict[str, Any], PurchaseRequest]:
-    request = ExtractRequest(requester="req@corp.example", subject=case["subject"], text=case["body"])
+    request = ExtractRequest(
+        requester="req@corp.example", subject=case["subject"], text=case["body"]
+    )
     found = extract_purchase_request(request)
     return {
         "items": [(i.quantity, i.unit, i.description) for i in found.items],
@@ -73,20 +75,36 @@ def evaluate(path: Path = TABLE) -> Evaluation:
         if got == want:
             evaluation.exact += 1
             continue
-        wrong = [f"  {name}: expected {want[name]!r}, got {got[name]!r}" for name in FIELDS if got[name] != want[name]]
-        evaluation.mismatches.append("\n".join([f"{case['name']} (doubts: {found.doubts})", *wrong]))
+        wrong = [
+            f"  {name}: expected {want[name]!r}, got {got[name]!r}"
+            for name in FIELDS
+            if got[name] != want[name]
+        ]
+        evaluation.mismatches.append(
+            "\n".join([f"{case['name']} (doubts: {found.doubts})", *wrong])
+        )
     return evaluation
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.purchase_extraction", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.purchase_extraction", description=__doc__
+    )
     parser.add_argument("--table", type=Path, default=TABLE)
     args = parser.parse_args()
     evaluation = evaluate(args.table)
     for mismatch in evaluation.mismatches:
         print(mismatch)
     print(f"{evaluation.exact} of {evaluation.cases} exactly right: {evaluation.rate:.1%}")
-    print(json.dumps({"cases": evaluation.cases, "exact": evaluation.exact, "rate": round(evaluation.rate, 4)}))
+    print(
+        json.dumps(
+            {
+                "cases": evaluation.cases,
+                "exact": evaluation.exact,
+                "rate": round(evaluation.rate, 4),
+            }
+        )
+    )
     return 0
 
 

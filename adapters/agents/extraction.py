@@ -21,7 +21,8 @@ from __future__ import annotations
 import re
 
 from adapters.agents.extraction_fields import read_fields
-from adapters.agents.extraction_items import Items, read_items
+from adapters.agents.extraction_items import read_items
+from adapters.agents.extraction_tables import Items
 from use_cases.flows import ExtractRequest, LineItem, PurchaseRequest
 
 CONFIRM_BELOW = 0.8

@@ -67,8 +67,8 @@ COST_CENTRE = re.compile(
     re.IGNORECASE,
 )
 BUDGET_CUE = re.compile(
-    r"\b(?:budget|max(?:imum|\.)?|up to|at most|not (?:to )?exceed|total|limit|cap|höchstens|maximal|"
-    r"bis zu|kostenrahmen|rahmen|obergrenze|insgesamt|gesamt|spend|allowance|etat|"
+    r"\b(?:budget|max(?:imum|\.)?|up to|at most|not (?:to )?exceed|total|limit|cap|höchstens|"
+    r"maximal|bis zu|kostenrahmen|rahmen|obergrenze|insgesamt|gesamt|spend|allowance|etat|"
     r"budgetiert|approved)\b[^\n\d€$£]{0,30}$",
     re.IGNORECASE,
 )
@@ -126,7 +126,7 @@ def deadline_in(text: str) -> str | None:
 
 
 def _date_text(found: str) -> str:
-    """"15 December." → "15 December"; "15.03." keeps its dots (they are the date's)."""
+    """ "15 December." → "15 December"; "15.03." keeps its dots (they are the date's)."""
     return found.rstrip(",") if re.search(r"\d\.$", found) else found.rstrip(",.")
 
 

@@ -7,61 +7,55 @@ is never a quantity."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from adapters.agents.extraction_fields import not_item_spans
+from adapters.agents.extraction_tables import (
+    PARENTHESES,
+    Form,
+    Items,
+    Table,
+    add_item,
+    form_line,
+    strip_marker,
+    table_cells,
+    table_row,
+    unit_of,
+)
 from adapters.agents.extraction_words import (
     APPROXIMATE,
     FIELD_LABELS,
-    ITEM_LABELS,
+    MEASURE_UNITS,
     NOT_NOUNS,
     NOT_QUANTITY_AFTER,
-    MEASURE_UNITS,
     NUMBER_WORDS,
     PIECES,
-    QUANTITY_LABELS,
     REFERRING,
     REQUEST_VERB,
     SPEC_PREFIXES,
     STOP_WORDS,
-    UNIT_LABELS,
     UNITS,
 )
 from use_cases.flows import LineItem
 
-LIST_MARKER = re.compile(r"^\s*(?:[-*•·–+]|\d{1,2}[.)](?=\s)|[a-z][.)](?=\s)|\[\s?\])\s*")
 QUANTITY = re.compile(
     rf"(?<![\w.,/#+\-:'\"])(?P<qty>\d{{1,5}}|{'|'.join(NUMBER_WORDS)})"
-    r"(?:\s?(?:-|–|to|bis)\s?(?P<upper>\d{1,5}))?(?![.,]\d)(?:\s*[x×*]\s*|\s+|(?=[\"']))",
+    r"(?:\s?(?:-|\u2013|to|bis)\s?(?P<upper>\d{1,5}))?(?![.,]\d)(?:\s*[x\u00d7*]\s*|\s+|(?=[\"']))",
     re.IGNORECASE,
 )
 QUANTITY_LAST = re.compile(
-    r"^(?P<desc>[^\W\d_][^:|=]{1,60}?)\s*(?:[:=]\s*|\s[x×]\s?|\s[-–]\s|\(\s*)"
+    r"^(?P<desc>[^\W\d_][^:|=]{1,60}?)\s*(?:[:=]\s*|\s[x\u00d7]\s?|\s[-\u2013]\s|\(\s*)"
     r"(?P<qty>\d{1,5})(?![.,]\d)\s*(?P<unit>[^\W\d_]+\.?)?\s*\)?\s*[.;]?$"
 )
 TOKEN = re.compile(r"\d+(?:[.,]\d+)?(?:\"|''|″|-?inch\b|-?zoll\b)|[\w][\w'&/+.-]*|\S")
 SPEC_TOKEN = re.compile(r"\d+(?:[.,]\d+)?(?:\"|''|″|-?inch|-?zoll)$", re.IGNORECASE)
+LABELLED_QUANTITY = re.compile(
+    r"(?P<desc>[^\W\d_][\w -]{1,60}?)\s*[,(;]?\s*\b(?:qty|quantity|menge|anzahl|stückzahl)\b\.?"
+    r"\s*[:=]?\s*(?P<qty>\d{1,5})(?![\d.,]\d)",
+    re.IGNORECASE,
+)
+VERBS = frozenset("order buy purchase need get require bestellen kaufen brauchen benötigen".split())
+LEADING = frozenset("more additional extra further weitere zusätzliche mehr".split())
 PREPOSITIONS = frozenset("for für of von to zu with mit from at in on by an bei".split())
-TABLE_SEPARATOR = re.compile(r"^[\s|:+=-]+$")
-PARENTHESES = re.compile(r"\([^)]*\)|\[[^\]]*\]")
-
-
-@dataclass
-class Items:
-    found: list[LineItem] = field(default_factory=list)
-    doubts: list[str] = field(default_factory=list)
-    without_quantity: list[str] = field(default_factory=list)  # bullets: items if nothing else
-
-
-@dataclass
-class Table:
-    columns: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class Form:
-    description: str | None = None
-    quantity: tuple[int, str] | None = None
 
 
 def read_items(text: str) -> Items:
@@ -69,119 +63,23 @@ def read_items(text: str) -> Items:
     for line in text.splitlines():
         if not line.strip():
             continue
-        cells = _cells(line)
+        cells = table_cells(line)
         if len(cells) >= 2:
-            _table_row(cells, line, table, items)
+            if not table_row(cells, line, table, items):
+                _line(" ; ".join(cells), items)
             continue
         table.columns = {}
-        if not _form_line(line, form, items):
+        if not form_line(line, form, items):
             _line(line, items)
     return items
 
 
-def _cells(line: str) -> list[str]:
-    if "|" not in line and "\t" not in line:
-        return []
-    cells = [c.strip() for c in re.split(r"[|\t]", line)]
-    return [c for c in cells if c] if len([c for c in cells if c]) >= 2 else []
-
-
-def _table_row(cells: list[str], line: str, table: Table, items: Items) -> None:
-    if TABLE_SEPARATOR.match(line):
-        return
-    header = _header(cells)
-    if header:
-        table.columns = header
-        return
-    columns = table.columns or _guess_columns(cells)
-    if "qty" not in columns or "item" not in columns or max(columns.values()) >= len(cells):
-        _line(" ; ".join(cells), items)
-        return
-    quantity = _quantity_cell(cells[columns["qty"]])
-    description = _description_cell(cells[columns["item"]])
-    if quantity is None or not description:
-        items.doubts.append(f"a line looked like an item but could not be read: '{line.strip()}'")
-        return
-    unit = quantity[1]
-    if "unit" in columns:
-        unit = _unit(cells[columns["unit"]]) or unit
-    _add(items, LineItem(description=description, quantity=quantity[0], unit=unit))
-
-
-def _header(cells: list[str]) -> dict[str, int]:
-    names = [c.lower().strip(" :*") for c in cells]
-    columns = {}
-    for index, name in enumerate(names):
-        if name in QUANTITY_LABELS:
-            columns.setdefault("qty", index)
-        elif name in ITEM_LABELS:
-            columns.setdefault("item", index)
-        elif name in UNIT_LABELS:
-            columns.setdefault("unit", index)
-    return columns if {"qty", "item"} <= columns.keys() else {}
-
-
-def _guess_columns(cells: list[str]) -> dict[str, int]:
-    """A table without a header: a cell that is only a count, and the first with words."""
-    counts = [i for i, c in enumerate(cells) if _quantity_cell(c) is not None]
-    words = [i for i, c in enumerate(cells) if re.match(r"[^\W\d_]", c) and i not in counts]
-    if len(counts) != 1 or not words:
-        return {}
-    return {"qty": counts[0], "item": words[0]}
-
-
-def _quantity_cell(cell: str) -> tuple[int, str] | None:
-    found = re.fullmatch(r"(\d{1,5})\s*(?:x|×)?\s*([^\W\d_]+\.?)?", cell.strip())
-    if found is None or int(found[1]) == 0:
-        return None
-    unit = _unit(found[2] or "")
-    if found[2] and unit is None:
-        return None
-    return int(found[1]), unit or ""
-
-
-def _unit(word: str) -> str | None:
-    """The canonical unit of a word; "" for pieces; None when it is no unit."""
-    word = word.lower().strip()
-    if not word or word in PIECES:
-        return ""
-    return UNITS.get(word) or UNITS.get(word.rstrip("."))
-
-
-def _description_cell(cell: str) -> str:
-    return " ".join(PARENTHESES.sub(" ", cell).lower().split()).strip(" .,;:-")
-
-
-def _form_line(line: str, form: Form, items: Items) -> bool:
-    """"Item: Office chair" then "Quantity: 10" (either order) make one item."""
-    label, colon, value = _strip_marker(line).partition(":")
-    label = label.strip().lower()
-    if not colon or not value.strip():
-        return False
-    if label in ITEM_LABELS:
-        form.description = _description_cell(value)
-    elif label in QUANTITY_LABELS and (quantity := _quantity_cell(value)) is not None:
-        form.quantity = quantity
-    else:
-        return False
-    if form.description and form.quantity:
-        quantity, unit = form.quantity
-        _add(items, LineItem(description=form.description, quantity=quantity, unit=unit))
-        form.description, form.quantity = None, None
-    return True
-
-
-def _strip_marker(line: str) -> str:
-    content = LIST_MARKER.sub("", line, count=1)
-    return content if content.strip() else line
-
-
 def _line(line: str, items: Items) -> None:
-    content = _strip_marker(line).strip()
+    content = strip_marker(line).strip()
     bullet = content != line.strip()
     masked = _mask(content)
     before = len(items.found)
-    if not _quantity_last(masked, items):
+    if not _quantity_last(masked, items) and not _labelled_quantity(masked, items):
         _quantities(masked, items)
     if len(items.found) > before:
         return
@@ -202,11 +100,27 @@ def _quantity_last(masked: str, items: Items) -> bool:
     if found is None:
         return False
     words = found["desc"].lower().split()
-    unit = _unit(found["unit"] or "")
+    unit = unit_of(found["unit"] or "")
     if words[0] in FIELD_LABELS | STOP_WORDS or unit is None or int(found["qty"]) == 0:
         return False
     description = " ".join(words).strip(" .,;")
-    _add(items, LineItem(description=description, quantity=int(found["qty"]), unit=unit))
+    add_item(items, LineItem(description=description, quantity=int(found["qty"]), unit=unit))
+    return True
+
+
+def _labelled_quantity(masked: str, items: Items) -> bool:
+    """ "Please order monitors, quantity 5"."""
+    found = LABELLED_QUANTITY.search(masked)
+    if found is None or int(found["qty"]) == 0:
+        return False
+    words: list[str] = []
+    for word in reversed(found["desc"].lower().split()):
+        if word in STOP_WORDS | VERBS or len(words) == 4:
+            break
+        words.insert(0, word)
+    if not words or words[0] in FIELD_LABELS:
+        return False
+    add_item(items, LineItem(description=" ".join(words), quantity=int(found["qty"])))
     return True
 
 
@@ -225,7 +139,7 @@ def _quantities(masked: str, items: Items) -> None:
         quantity = _count(found["upper"] or found["qty"])
         if quantity == 0:
             continue
-        _add(items, LineItem(description=description, quantity=quantity, unit=unit))
+        add_item(items, LineItem(description=description, quantity=quantity, unit=unit))
         _quantity_doubts(masked, found, description, items)
 
 
@@ -259,6 +173,8 @@ def _quantity_doubts(masked: str, found: re.Match[str], description: str, items:
 def _described(rest: str) -> tuple[str, str, int] | None:
     """The unit and description that follow a quantity, and how many characters they take."""
     tokens = list(TOKEN.finditer(rest))
+    while len(tokens) > 1 and tokens[0][0].lower() in LEADING:
+        tokens = tokens[1:]
     if not tokens or _is_spec(tokens[0][0]):
         return None
     if len(tokens) > 1 and tokens[0][0].lower() in SPEC_PREFIXES and _is_spec(tokens[1][0]):
@@ -287,7 +203,7 @@ def _is_spec(token: str) -> bool:
 
 def _description_words(tokens: list[re.Match[str]]) -> list[re.Match[str]]:
     words: list[re.Match[str]] = []
-    for position, token in enumerate(tokens):
+    for token in tokens:
         text = token[0]
         lower = text.lower().rstrip(".")
         if len(words) == 5 or lower in STOP_WORDS:
@@ -311,7 +227,7 @@ def _description_words(tokens: list[re.Match[str]]) -> list[re.Match[str]]:
 
 
 def _model_number(token: str) -> bool:
-    """"59A", "4K" are part of a name; "32GB", "2m" measure something."""
+    """ "59A", "4K" are part of a name; "32GB", "2m" measure something."""
     letters = re.sub(r"[\d.,-]", "", token).lower()
     return bool(letters) and letters not in NOT_NOUNS | MEASURE_UNITS | {"x"}
 
@@ -326,15 +242,3 @@ def _no_quantity(masked: str, bullet: bool, items: Items) -> None:
             return
     if bullet and re.fullmatch(r"[^\W\d_][\w -]{1,40}", masked.strip().rstrip(".")):
         items.without_quantity.append(masked.strip().rstrip(".").lower())
-
-
-def _add(items: Items, item: LineItem) -> None:
-    for known in items.found:
-        if (known.description, known.unit) == (item.description, item.unit):
-            if known.quantity != item.quantity:
-                items.doubts.append(
-                    f"'{item.description}' is asked for with different quantities "
-                    f"({known.quantity} and {item.quantity})"
-                )
-            return
-    items.found.append(item)

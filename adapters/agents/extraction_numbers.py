@@ -26,13 +26,18 @@ CURRENCY_WORDS = {
     "chf": "CHF",
     "sfr.": "CHF",
 }
-CURRENCY = r"(?:us\$|€|\$|£|eur(?:os?)?(?![a-z])|usd(?![a-z])|dollars?\b|gbp(?![a-z])|pounds\b|chf(?![a-z])|sfr\.)"
+CURRENCY = (
+    r"(?:us\$|€|\$|£|eur(?:os?)?(?![a-z])|usd(?![a-z])|dollars?\b|gbp(?![a-z])|pounds\b|"
+    r"chf(?![a-z])|sfr\.)"
+)
 AMOUNT = rf"(?P<number>{NUMBER})(?P<multiplier>{MULTIPLIER})(?:,-+)?"
 MONEY = re.compile(
     rf"(?:(?P<before>{CURRENCY})\s?|(?<![\w.,])){AMOUNT}(?:\s?(?P<after>{CURRENCY}))?",
     re.IGNORECASE,
 )
 BARE_AMOUNT = re.compile(rf"(?<![\w.,]){AMOUNT}(?![\w.,]*\d)", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Money:
     amount: float
@@ -42,7 +47,7 @@ class Money:
 
 
 def parse_number(text: str) -> float:
-    """"1.200,50" and "1,200.50" → 1200.5; "30.000" → 30000; "2,5" → 2.5; "30 000" → 30000.
+    """ "1.200,50" and "1,200.50" → 1200.5; "30.000" → 30000; "2,5" → 2.5; "30 000" → 30000.
     A separator followed by exactly three digits groups thousands; otherwise it is the
     decimal mark (the one convention both English and German mail agree on)."""
     compact = re.sub(r"[' \u00a0\u202f]", "", text.strip())

@@ -28,7 +28,9 @@ UNIT_SPELLINGS = {
 }
 UNITS = {spelling: unit for unit, words in UNIT_SPELLINGS.items() for spelling in words.split()}
 # Words that say "pieces": the quantity is a count, no unit.
-PIECES = frozenset("x × * pcs pcs. pc pc. pieces piece stk stk. stück st. units unit nos ea".split())
+PIECES = frozenset(
+    "x \u00d7 * pcs pcs. pc pc. pieces piece stk stk. stück st. units unit nos ea".split()
+)
 # A number followed by one of these is a specification, never a quantity.
 SPEC_WORDS = frozenset(
     """inch inches in zoll " '' ″ gb tb mb kb gbit mbit ghz mhz hz w watt v volt mah mp
@@ -70,7 +72,9 @@ NOT_QUANTITY_AFTER = frozenset(
     version v gen generation series model modell type typ room raum building gebäude floor
     etage stock step page seite kw cw q than als""".split()
 )
-APPROXIMATE = frozenset("about approx approx. approximately around roughly ca ca. circa etwa ungefähr".split())
+APPROXIMATE = frozenset(
+    "about approx approx. approximately around roughly ca ca. circa etwa ungefähr".split()
+)
 # Labels of "label: value" lines that are fields of the request, not items.
 FIELD_LABELS = frozenset(
     """budget deadline date datum termin liefertermin cost costs kosten centre center
@@ -82,7 +86,9 @@ FIELD_LABELS = frozenset(
     people employees mitarbeiter headcount account konto ssd hdd resolution auflösung weight
     gewicht colour color farbe quantity qty menge anzahl amount betrag stückzahl""".split()
 )
-QUANTITY_LABELS = frozenset("qty qty. quantity quantities menge anzahl stückzahl stk stück count amount #".split())
+QUANTITY_LABELS = frozenset(
+    "qty qty. quantity quantities menge anzahl stückzahl stk stück count amount #".split()
+)
 ITEM_LABELS = frozenset(
     """item items article artikel product produkt description bezeichnung beschreibung
     position was what""".split()
