@@ -73,6 +73,9 @@ def needs_confirmation(request: PurchaseRequest) -> bool:
 
 
 def _items_or_fallbacks(items: Items, subject: str, doubts: list[str]) -> list[LineItem]:
+    named = {item.description.split()[-1] for item in items.found}
+    unresolved = [name for name in items.unquantified if name.split()[-1] not in named]
+    doubts.extend(f"item '{name}' has no quantity" for name in unresolved)
     if items.found:
         return items.found
     from_subject = read_items(SUBJECT_PREFIX.sub("", subject)).found

@@ -238,7 +238,7 @@ def _no_quantity(masked: str, bullet: bool, items: Items) -> None:
         what = _description_words(list(TOKEN.finditer(asked["what"])))
         if what and what[0][0].lower() not in NOT_NOUNS | FIELD_LABELS | {"quote", "offer"}:
             name = " ".join(w[0] for w in what).lower()
-            items.doubts.append(f"item '{name}' has no quantity")
+            items.unquantified.append(name)
             return
     if bullet and re.fullmatch(r"[^\W\d_][\w -]{1,40}", masked.strip().rstrip(".")):
         items.without_quantity.append(masked.strip().rstrip(".").lower())

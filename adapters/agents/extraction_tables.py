@@ -24,7 +24,10 @@ LIST_MARKER = re.compile(r"^\s*(?:[-*•·\u2013+]|\d{1,2}[.)](?=\s)|[a-z][.)](?
 class Items:
     found: list[LineItem] = field(default_factory=list)
     doubts: list[str] = field(default_factory=list)
-    without_quantity: list[str] = field(default_factory=list)  # bullets: items if nothing else
+    # Asked for without a number: "we need new monitors" (unquantified), a bullet "- USB hub"
+    # (without_quantity, a doubt only when the mail names no item at all).
+    unquantified: list[str] = field(default_factory=list)
+    without_quantity: list[str] = field(default_factory=list)
 
 
 @dataclass
