@@ -26,6 +26,7 @@ from adapters.agents.extraction_tables import Items
 from use_cases.flows import ExtractRequest, LineItem, PurchaseRequest
 
 CONFIRM_BELOW = 0.8
+READ_AT_MOST = 20_000  # characters of fresh text: no purchase request is longer
 QUOTE_HEADER = re.compile(
     r"^\s*(?:on .{4,120} wrote:|am .{4,120} schrieb .{1,80}:|-{2,}\s*(?:original message|"
     r"ursprüngliche nachricht|forwarded message|weitergeleitete nachricht)\s*-{2,}|"
@@ -48,7 +49,7 @@ SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|aw|fwd?|wg|rfq|sv|antw)\s?:\s*)+", re
 
 
 def extract_purchase_request(request: ExtractRequest) -> PurchaseRequest:
-    text = fresh_text(request.text)
+    text = fresh_text(request.text)[:READ_AT_MOST]
     fields = read_fields(text)
     items = read_items(text)
     doubts = [*items.doubts, *fields.doubts]
@@ -78,7 +79,7 @@ def _items_or_fallbacks(items: Items, subject: str, doubts: list[str]) -> list[L
     doubts.extend(f"item '{name}' has no quantity" for name in unresolved)
     if items.found:
         return items.found
-    from_subject = read_items(SUBJECT_PREFIX.sub("", subject)).found
+    from_subject = read_items(SUBJECT_PREFIX.sub("", subject[:500])).found
     if from_subject:
         doubts.append("items came only from the subject")
         return from_subject

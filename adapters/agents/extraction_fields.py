@@ -137,7 +137,12 @@ def supplier_in(text: str) -> str | None:
     for found in SUPPLIER_FROM.finditer(text):
         sentence = text[max(0, found.start() - 60) : found.start()]
         company = re.search(rf"\s{COMPANY}$", found["name"])
-        if company or ORDER_VERB.search(sentence.rsplit(".", 1)[-1]):
+        after = text[found.end() : found.end() + 20]
+        if (
+            company
+            or ORDER_VERB.search(sentence.rsplit(".", 1)[-1])
+            or ORDER_VERB.match(after.strip())
+        ):
             return _name(found["name"])
     return None
 

@@ -43,7 +43,8 @@ QUANTITY = re.compile(
     re.IGNORECASE,
 )
 QUANTITY_LAST = re.compile(
-    r"^(?P<desc>[^\W\d_][^:|=]{1,60}?)\s*(?:[:=]\s*|\s[x\u00d7]\s?|\s[-\u2013]\s|\(\s*)"
+    r"^(?P<desc>[^\W\d_][^:|=]{1,60}?)\s*(?:[:=]\s*|\s[x\u00d7]\s?|\s[-\u2013]\s|\(\s*|"
+    r"(?P<bare>\s)(?=\d{1,5}\s?[^\W\d_]))"
     r"(?P<qty>\d{1,5})(?![.,]\d)\s*(?P<unit>[^\W\d_]+\.?)?\s*\)?\s*[.;]?$"
 )
 TOKEN = re.compile(r"\d+(?:[.,]\d+)?(?:\"|''|″|-?inch\b|-?zoll\b)|[\w][\w'&/+.-]*|\S")
@@ -55,6 +56,7 @@ LABELLED_QUANTITY = re.compile(
 )
 VERBS = frozenset("order buy purchase need get require bestellen kaufen brauchen benötigen".split())
 LEADING = frozenset("more additional extra further weitere zusätzliche mehr".split())
+DESCRIPTION_WINDOW = 200  # characters after a quantity that may hold its unit and description
 PREPOSITIONS = frozenset("for für of von to zu with mit from at in on by an bei".split())
 
 
@@ -88,10 +90,10 @@ def _line(line: str, items: Items) -> None:
 
 def _mask(text: str) -> str:
     """The text with every span that cannot hold an item blanked to a stop."""
-    masked = PARENTHESES.sub(lambda m: ";" + " " * (len(m.group(0)) - 1), text)
-    for start, end in not_item_spans(masked):
-        masked = masked[:start] + ";" + " " * (end - start - 1) + masked[end:]
-    return masked
+    masked = list(PARENTHESES.sub(lambda m: ";" + " " * (len(m.group(0)) - 1), text))
+    for start, end in not_item_spans("".join(masked)):
+        masked[start:end] = ";" + " " * (end - start - 1)
+    return "".join(masked)
 
 
 def _quantity_last(masked: str, items: Items) -> bool:
@@ -101,8 +103,10 @@ def _quantity_last(masked: str, items: Items) -> bool:
         return False
     words = found["desc"].lower().split()
     unit = unit_of(found["unit"] or "")
-    if words[0] in FIELD_LABELS | STOP_WORDS or unit is None or int(found["qty"]) == 0:
+    if words[0] in FIELD_LABELS | STOP_WORDS | VERBS or unit is None or int(found["qty"]) == 0:
         return False
+    if found["bare"] and (found["unit"] or "").lower() not in PIECES:
+        return False  # "Mauspads 10 Stk." yes; "Kindly order 5 boxes" is prose
     description = " ".join(words).strip(" .,;")
     add_item(items, LineItem(description=description, quantity=int(found["qty"]), unit=unit))
     return True
@@ -131,7 +135,7 @@ def _quantities(masked: str, items: Items) -> None:
             continue
         if _previous_word(masked, found.start()) in ("with", "mit") and len(items.found) > first:
             continue
-        read = _described(masked[found.end() :])
+        read = _described(masked[found.end() : found.end() + DESCRIPTION_WINDOW])
         if read is None:
             continue
         unit, description, length = read
@@ -148,19 +152,19 @@ def _count(word: str) -> int:
 
 
 def _previous_word(masked: str, start: int) -> str:
-    words = masked[:start].lower().split()
+    words = masked[max(0, start - 40) : start].lower().split()
     return words[-1].strip(".,") if words else ""
 
 
 def _after_not_quantity(masked: str, start: int) -> bool:
-    words = masked[:start].lower().split()[-2:]
+    words = masked[max(0, start - 40) : start].lower().split()[-2:]
     if len(words) == 2 and words[1] in REFERRING and words[0] in PREPOSITIONS:
         return True  # "for the three new starters": who it is for, not what
     return bool(words) and words[-1].strip(".,") in NOT_QUANTITY_AFTER - {"with", "mit"}
 
 
 def _quantity_doubts(masked: str, found: re.Match[str], description: str, items: Items) -> None:
-    words = masked[: found.start()].lower().split()
+    words = masked[max(0, found.start() - 40) : found.start()].lower().split()
     if found["upper"]:
         items.doubts.append(
             f"the quantity of '{description}' is a range ({found['qty']}-{found['upper']}); "
