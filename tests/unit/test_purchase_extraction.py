@@ -3,6 +3,8 @@ unit, budget, deadline, supplier, cost centre; and says when it is unsure."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from adapters.agents.extraction import extract_purchase_request, needs_confirmation
@@ -171,3 +173,13 @@ async def test_the_rule_based_agent_extracts_with_this_reader() -> None:
     answer = await RuleBasedAgent().extract_request(request)
     assert [(i.quantity, i.description) for i in answer.items] == [(3, "monitors")]
     assert (answer.budget, answer.requester) == (600, "r@corp.example")
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["+49 " + "1 " * 50_000, "1 x " * 25_000, "We need 3 monitors, budget EUR 600. " * 3_000],
+)
+def test_a_huge_or_hostile_body_is_read_in_bounded_time(body: str) -> None:
+    started = time.perf_counter()
+    read(body)
+    assert time.perf_counter() - started < 5  # quadratic scans took minutes here
