@@ -72,6 +72,9 @@ BUDGET_CUE = re.compile(
     r"budgetiert|approved)\b[^\n\d€$£]{0,30}$",
     re.IGNORECASE,
 )
+BUDGET_AFTER = re.compile(
+    r"[ \t]*(?:in )?(?:total|budget|max(?:imum)?|insgesamt|gesamt|budgetiert)\b", re.IGNORECASE
+)
 BARE_BUDGET = re.compile(r"\b(?:budget|kostenrahmen|etat)\b\s*(?:is|ist|of|von|:|=|-)?\s*", re.I)
 UNIT_PRICE_BEFORE = re.compile(r"(?:\bat|\bà|@|\bje)\s*$", re.IGNORECASE)
 UNIT_PRICE_AFTER = re.compile(
@@ -172,9 +175,10 @@ def budget_in(text: str) -> tuple[float | None, str | None, list[str]]:
     money = find_money(text)
     amounts = [m for m in money if not _unit_price(text, m)]
     prices = [m for m in money if _unit_price(text, m)]
-    labelled = [m for m in amounts if BUDGET_CUE.search(text[max(0, m.start - 40) : m.start])]
+    labelled = [m for m in money if _labelled(text, m) and not _per_piece(text, m)]
     if labelled:
-        return labelled[-1].amount, labelled[-1].currency, _disagreement(labelled)
+        last = labelled[-1]
+        return last.amount, last.currency, _disagreement(labelled) + _range_doubt(last)
     bare = _bare_budget(text)
     if bare is not None:
         return bare.amount, None, [f"the budget {bare.amount:,.2f} has no currency; EUR assumed"]
@@ -189,6 +193,23 @@ def budget_in(text: str) -> tuple[float | None, str | None, list[str]]:
         said = " and ".join(format_money(m.amount, m.currency or "EUR") for m in amounts[:3])
         return None, None, [f"several amounts ({said}) but none called the budget"]
     return None, None, []
+
+
+def _labelled(text: str, money: Money) -> bool:
+    """ "budget EUR 600", "max. 600 €"; or "EUR 600 total", "5.000 € Budget"."""
+    before = text[max(0, money.start - 40) : money.start]
+    return bool(BUDGET_CUE.search(before) or BUDGET_AFTER.match(text[money.end : money.end + 20]))
+
+
+def _per_piece(text: str, money: Money) -> bool:
+    return bool(UNIT_PRICE_AFTER.match(text[money.end :]))
+
+
+def _range_doubt(money: Money) -> list[str]:
+    if money.lowest is None:
+        return []
+    low, high = (format_money(a, money.currency or "EUR") for a in (money.lowest, money.amount))
+    return [f"the budget is a range ({low} to {high}); took {high}"]
 
 
 def _unit_price(text: str, money: Money) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from adapters.agents.extraction_descriptions import TOKEN, described, description_words
 from adapters.agents.extraction_fields import not_item_spans
 from adapters.agents.extraction_tables import (
     PARENTHESES,
@@ -24,16 +25,13 @@ from adapters.agents.extraction_tables import (
 from adapters.agents.extraction_words import (
     APPROXIMATE,
     FIELD_LABELS,
-    MEASURE_UNITS,
     NOT_NOUNS,
     NOT_QUANTITY_AFTER,
     NUMBER_WORDS,
     PIECES,
     REFERRING,
     REQUEST_VERB,
-    SPEC_PREFIXES,
     STOP_WORDS,
-    UNITS,
 )
 from use_cases.flows import LineItem
 
@@ -47,15 +45,12 @@ QUANTITY_LAST = re.compile(
     r"(?P<bare>\s)(?=\d{1,5}\s?[^\W\d_]))"
     r"(?P<qty>\d{1,5})(?![.,]\d)\s*(?P<unit>[^\W\d_]+\.?)?\s*\)?\s*[.;]?$"
 )
-TOKEN = re.compile(r"\d+(?:[.,]\d+)?(?:\"|''|″|-?inch\b|-?zoll\b)|[\w][\w'&/+.-]*|\S")
-SPEC_TOKEN = re.compile(r"\d+(?:[.,]\d+)?(?:\"|''|″|-?inch|-?zoll)$", re.IGNORECASE)
 LABELLED_QUANTITY = re.compile(
     r"(?P<desc>[^\W\d_][\w -]{1,60}?)\s*[,(;]?\s*\b(?:qty|quantity|menge|anzahl|stückzahl)\b\.?"
     r"\s*[:=]?\s*(?P<qty>\d{1,5})(?![\d.,]\d)",
     re.IGNORECASE,
 )
 VERBS = frozenset("order buy purchase need get require bestellen kaufen brauchen benötigen".split())
-LEADING = frozenset("more additional extra further weitere zusätzliche mehr".split())
 DESCRIPTION_WINDOW = 200  # characters after a quantity that may hold its unit and description
 PREPOSITIONS = frozenset("for für of von to zu with mit from at in on by an bei".split())
 
@@ -135,7 +130,7 @@ def _quantities(masked: str, items: Items) -> None:
             continue
         if _previous_word(masked, found.start()) in ("with", "mit") and len(items.found) > first:
             continue
-        read = _described(masked[found.end() : found.end() + DESCRIPTION_WINDOW])
+        read = described(masked[found.end() : found.end() + DESCRIPTION_WINDOW])
         if read is None:
             continue
         unit, description, length = read
@@ -174,72 +169,10 @@ def _quantity_doubts(masked: str, found: re.Match[str], description: str, items:
         items.doubts.append(f"the quantity of '{description}' is approximate")
 
 
-def _described(rest: str) -> tuple[str, str, int] | None:
-    """The unit and description that follow a quantity, and how many characters they take."""
-    tokens = list(TOKEN.finditer(rest))
-    while len(tokens) > 1 and tokens[0][0].lower() in LEADING:
-        tokens = tokens[1:]
-    if not tokens or _is_spec(tokens[0][0]):
-        return None
-    if len(tokens) > 1 and tokens[0][0].lower() in SPEC_PREFIXES and _is_spec(tokens[1][0]):
-        return None
-    index, unit = 0, ""
-    first = tokens[0][0].lower()
-    if first in PIECES:
-        index = 1
-    elif first in UNITS and len(tokens) > 1 and tokens[1][0].lower() not in NOT_NOUNS:
-        unit, index = UNITS[first], 1
-        if len(tokens) > 1 and tokens[1][0].lower() in ("of", "à", "for", "für", "mit", "von"):
-            index = 2
-    words = _description_words(tokens[index:])
-    if not words:
-        if not unit or unit in MEASURE_UNITS:
-            return None
-        words, unit = [tokens[0]], ""
-    description = " ".join(w[0] for w in words).lower().rstrip(".")
-    return unit, description, words[-1].end()
-
-
-def _is_spec(token: str) -> bool:
-    word = token.lower().rstrip(".")
-    return word in NOT_NOUNS or word in STOP_WORDS or token[0] in "\"'″%"
-
-
-def _description_words(tokens: list[re.Match[str]]) -> list[re.Match[str]]:
-    words: list[re.Match[str]] = []
-    for token in tokens:
-        text = token[0]
-        lower = text.lower().rstrip(".")
-        if len(words) == 5 or lower in STOP_WORDS:
-            break
-        if text[0].isdigit() and not (
-            (not words and SPEC_TOKEN.match(text))
-            or (words and words[-1][0].lower() in NOT_QUANTITY_AFTER)
-            or (words and _model_number(text))
-        ):
-            break
-        if not (text[0].isalnum()):
-            break
-        if words and lower in NOT_NOUNS and not text[0].isdigit():
-            break
-        words.append(token)
-        if text.endswith(".") and len(text) > 3 and not re.search(r"\d\.$", text):
-            break
-    while words and not re.search(r"[^\W\d_]", words[-1][0]):
-        words.pop()
-    return words
-
-
-def _model_number(token: str) -> bool:
-    """ "59A", "4K" are part of a name; "32GB", "2m" measure something."""
-    letters = re.sub(r"[\d.,-]", "", token).lower()
-    return bool(letters) and letters not in NOT_NOUNS | MEASURE_UNITS | {"x"}
-
-
 def _no_quantity(masked: str, bullet: bool, items: Items) -> None:
     asked = REQUEST_VERB.search(masked)
     if asked and not re.search(r"\d", masked[asked.start() :]):
-        what = _description_words(list(TOKEN.finditer(asked["what"])))
+        what = description_words(list(TOKEN.finditer(asked["what"])))
         if what and what[0][0].lower() not in NOT_NOUNS | FIELD_LABELS | {"quote", "offer"}:
             name = " ".join(w[0] for w in what).lower()
             items.unquantified.append(name)

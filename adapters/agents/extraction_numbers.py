@@ -32,7 +32,9 @@ CURRENCY = (
 )
 AMOUNT = rf"(?P<number>{NUMBER})(?P<multiplier>{MULTIPLIER})(?:,-+)?"
 MONEY = re.compile(
-    rf"(?:(?P<before>{CURRENCY})\s?|(?<![\w.,])){AMOUNT}(?:\s?(?P<after>{CURRENCY}))?",
+    rf"(?:(?P<before>{CURRENCY})\s?|(?<![\w.,])){AMOUNT}"
+    rf"(?:\s?[-\u2013]\s?(?P<upper>{NUMBER})(?P<upper_multiplier>{MULTIPLIER}))?"
+    rf"(?:\s?(?P<after>{CURRENCY}))?",
     re.IGNORECASE,
 )
 BARE_AMOUNT = re.compile(rf"(?<![\w.,]){AMOUNT}(?![\w.,]*\d)", re.IGNORECASE)
@@ -44,6 +46,7 @@ class Money:
     currency: str | None  # None: written without one
     start: int
     end: int
+    lowest: float | None = None  # "EUR 500-700": 500 (amount is 700)
 
 
 def parse_number(text: str) -> float:
@@ -81,6 +84,10 @@ def find_money(text: str) -> list[Money]:
             continue
         currency = CURRENCY_WORDS[symbol.lower()]
         amount = multiplied(match["number"], match["multiplier"] or "")
+        if match["upper"]:
+            upper = multiplied(match["upper"], match["upper_multiplier"] or "")
+            found.append(Money(upper, currency, match.start(), match.end(), lowest=amount))
+            continue
         found.append(Money(amount, currency, match.start(), match.end()))
     return found
 
