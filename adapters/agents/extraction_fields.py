@@ -1,0 +1,241 @@
+"""The fields of a purchase request around its items: budget, deadline, supplier and cost
+centre, and the spans of a text that name such things rather than items (dates, money,
+phone and order numbers), which the item reader must not count."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from adapters.agents.extraction_numbers import Money, find_bare_amount, find_money
+from use_cases.money import format_money
+
+MONTH = (
+    r"(?:jan(?:uary|uar)?|feb(?:ruary|ruar)?|mar(?:ch)?|märz|maerz|apr(?:il)?|may|mai|"
+    r"june?|juni|july?|juli|aug(?:ust)?|sep(?:t|tember)?|oct(?:ober)?|okt(?:ober)?|"
+    r"nov(?:ember)?|dec(?:ember)?|dez(?:ember)?)\.?"
+)
+WHOLE_MONTH = (
+    r"(?:january|januar|february|februar|march|märz|april|june|juni|july|juli|august|"
+    r"september|october|oktober|november|december|dezember)"
+)
+WEEKDAY = (
+    r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|montag|dienstag|"
+    r"mittwoch|donnerstag|freitag|samstag|sonntag)"
+)
+PERIOD = r"(?:week|month|quarter|year|woche|monats?|quartals?|jahres|KW\s?\d{1,2})"
+DATE = re.compile(
+    rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b"
+    rf"|\b\d{{1,2}}\.\s?\d{{1,2}}\.(?:\d{{2,4}}\b)?"
+    rf"|\b\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?\b"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th|\.)?\s(?:of\s)?{MONTH}(?:\s\d{{4}})?(?!\w)"
+    rf"|\b{MONTH}\s\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s\d{{4}}\b)?"
+    rf"|\b(?:(?:the\s)?end of|ende|anfang|mitte|beginning of|mid-?)\s?(?:the\s|des\s|der\s)?"
+    rf"(?:next\s|nächste[nrs]?\s)?(?:{MONTH}|{PERIOD}|Q[1-4])"
+    rf"|\b(?:next|this|nächste[nrs]?|kommende[nrs]?|diese[nrs]?)\s(?:{WEEKDAY}|{PERIOD})\b"
+    rf"|\b(?:KW|CW|calendar week)\s?\d{{1,2}}\b|\bQ[1-4](?:\s\d{{4}})?\b"
+    rf"|\b{WEEKDAY}\b|\b(?:tomorrow|morgen|asap|as soon as possible|schnellstmöglich)\b"
+    rf"|\b{WHOLE_MONTH}(?:\s\d{{4}})?(?!\w)",
+    re.IGNORECASE,
+)
+DEADLINE_CUE = re.compile(
+    r"\b(?:by|before|until|till|no later than|latest|deadline|due|needed|required|need "
+    r"(?:it|them)|delivery|deliver(?:ed)?|bis|spätestens|liefertermin|termin|lieferung|"
+    r"geliefert|benötigt|fällig|asap)\b[^\n.;!?]{0,25}$",
+    re.IGNORECASE,
+)
+TIME = re.compile(r"\b\d{1,2}[:.]\d{2}\s?(?:[ap]\.?m\.?|uhr|h)\b|\b\d{1,2}\s?(?:[ap]m|uhr)\b", re.I)
+PHONE = re.compile(
+    r"(?:\+|\b00)\d[\d /().-]{6,}\d"
+    r"|\b(?:tel|phone|fon|mobile?|mobil|handy|fax|call)\b\.?:?\s*[\d /()+.-]{5,}\d",
+    re.IGNORECASE,
+)
+REFERENCE = re.compile(
+    r"#\s?\d[\w-]*"
+    r"|\b(?:no|nr|number|nummer|ref|reference|referenz|id|ticket|invoice|rechnung|po|order|"
+    r"bestellung|angebot|quote|offer)\b\.?\s?(?:#|no\.?|nr\.?|number|nummer|:)\s?[\w-]*\d[\w-]*"
+    r"|\b(?:po|ticket|invoice|ref|bestellung|rechnung|room|raum|building|"
+    r"gebäude|floor|etage|stock|version|"
+    r"macos|gen|generation|series|model|modell|type|typ|step|page|seite|kw|cw|q)\b\.?\s?"
+    r"[-#:]?\s?\d[\w-]*",
+    re.IGNORECASE,
+)
+COST_CENTRE = re.compile(
+    r"\b(?:cost[ -]?cent(?:re|er)|kostenstelle|kst|cost code)\b\.?\s*"
+    r"(?:is\s|ist\s|no\.?\s?|nr\.?\s?|number\s|#|:|-)*\s*(?P<code>[A-Z]{0,4}-?\d[\w-]*\w|\d)"
+    r"|\b(?P<cc>CC[- ]?\d{2,}[\w-]*)",
+    re.IGNORECASE,
+)
+BUDGET_CUE = re.compile(
+    r"\b(?:budget|max(?:imum|\.)?|up to|at most|not (?:to )?exceed|total|limit|cap|höchstens|"
+    r"maximal|bis zu|kostenrahmen|rahmen|obergrenze|insgesamt|gesamt|spend|allowance|etat|"
+    r"budgetiert|approved)\b[^\n\d€$£]{0,30}$",
+    re.IGNORECASE,
+)
+BUDGET_AFTER = re.compile(
+    r"[ \t]*(?:in )?(?:total|budget|max(?:imum)?|insgesamt|gesamt|budgetiert)\b", re.IGNORECASE
+)
+BARE_BUDGET = re.compile(r"\b(?:budget|kostenrahmen|etat)\b\s*(?:is|ist|of|von|:|=|-)?\s*", re.I)
+UNIT_PRICE_BEFORE = re.compile(r"(?:\bat|\bà|@|\bje)\s*$", re.IGNORECASE)
+UNIT_PRICE_AFTER = re.compile(
+    r"^\s*(?:each|apiece|a piece|per\b|/\s?\w|pro\b|je\b|das stück|the piece)", re.IGNORECASE
+)
+SUPPLIER_LABEL = re.compile(
+    r"\b(?:preferred supplier|supplier|vendor|lieferant|anbieter|händler|shop|dealer)\b"
+    r"\s*(?:\sis|\sist|\swould be|\swäre|:|\s-)\s*(?P<name>[^\n,;(]+)",
+    re.IGNORECASE,
+)
+COMPANY = r"(?:GmbH(?: & Co\. KG)?|AG|KG|SE|UG|e\.K\.|Ltd\.?|LLC|Inc\.?|Corp\.?|plc|Co\.|S\.A\.)"
+SUPPLIER_FROM = re.compile(
+    rf"\b(?:from|at|via|bei|von|über)\s+(?P<name>[A-ZÄÖÜ][\w&'-]*(?:\s[A-ZÄÖÜ][\w&'.-]*){{0,3}}"
+    rf"(?:\s{COMPANY})?)"
+)
+ORDER_VERB = re.compile(r"\b(?:order|buy|purchase|get|bestellen|kaufen|ordern|beziehen)\b", re.I)
+NAME_STOP = re.compile(
+    r"\s(?:please|bitte|and|und|if|falls|for|für|by|bis|until|with|mit|to|zu|or|oder|as|"
+    r"because|since|da|weil)\b.*$",
+    re.IGNORECASE,
+)
+ABBREVIATION = re.compile(r"(?:\b(?:inc|ltd|corp|co|e\.k|s\.a)|\b[A-Z])$", re.IGNORECASE)
+NUMBER_WORDS_FOR_DOUBTS = ["no", "one", "two", "three", "four", "five"]
+
+
+@dataclass
+class Fields:
+    budget: float | None = None
+    currency: str = "EUR"
+    deadline: str | None = None
+    supplier: str | None = None
+    cost_centre: str | None = None
+    doubts: list[str] = field(default_factory=list)
+
+
+def read_fields(text: str) -> Fields:
+    fields = Fields(deadline=deadline_in(text), supplier=supplier_in(text))
+    fields.cost_centre = cost_centre_in(text)
+    fields.budget, currency, fields.doubts = budget_in(text)
+    fields.currency = currency or "EUR"
+    return fields
+
+
+def deadline_in(text: str) -> str | None:
+    for match in DATE.finditer(text):
+        before = text[max(0, match.start() - 40) : match.start()]
+        if DEADLINE_CUE.search(before) or re.search(r"\b(?:for|für)\s$", before, re.I):
+            return _date_text(match.group(0))
+        if match.group(0).lower() in ("asap", "as soon as possible", "schnellstmöglich"):
+            return match.group(0)
+    return None
+
+
+def _date_text(found: str) -> str:
+    """ "15 December." → "15 December"; "15.03." keeps its dots (they are the date's)."""
+    return found.rstrip(",") if re.search(r"\d\.$", found) else found.rstrip(",.")
+
+
+def supplier_in(text: str) -> str | None:
+    labelled = SUPPLIER_LABEL.search(text)
+    if labelled:
+        return _name(labelled["name"])
+    for found in SUPPLIER_FROM.finditer(text):
+        sentence = text[max(0, found.start() - 60) : found.start()]
+        company = re.search(rf"\s{COMPANY}$", found["name"])
+        after = text[found.end() : found.end() + 20]
+        if (
+            company
+            or ORDER_VERB.search(sentence.rsplit(".", 1)[-1])
+            or ORDER_VERB.match(after.strip())
+        ):
+            return _name(found["name"])
+    return None
+
+
+def _name(raw: str) -> str | None:
+    name = NAME_STOP.sub("", raw.strip())
+    company = re.search(rf"\s{COMPANY}(?=\s|$)", name)
+    if company:
+        return name[: company.end()]
+    for dot in re.finditer(r"\.(?=\s|$)", name):
+        if not ABBREVIATION.search(name[: dot.start()]):
+            name = name[: dot.start()]
+            break
+    return name.strip(" :-") or None
+
+
+def cost_centre_in(text: str) -> str | None:
+    found = COST_CENTRE.search(text)
+    if found is None:
+        return None
+    return found["code"] or found["cc"]
+
+
+def budget_in(text: str) -> tuple[float | None, str | None, list[str]]:
+    """The budget, its currency and the doubts about it. Amounts called a budget win
+    (the last one: a later line corrects an earlier); an amount per piece is never one."""
+    money = find_money(text)
+    amounts = [m for m in money if not _unit_price(text, m)]
+    prices = [m for m in money if _unit_price(text, m)]
+    labelled = [m for m in money if _labelled(text, m) and not _per_piece(text, m)]
+    if labelled:
+        last = labelled[-1]
+        return last.amount, last.currency, _disagreement(labelled) + _range_doubt(last)
+    bare = _bare_budget(text)
+    if bare is not None:
+        return bare.amount, None, [f"the budget {bare.amount:,.2f} has no currency; EUR assumed"]
+    if len(amounts) == 1:
+        only = amounts[0]
+        said = format_money(only.amount, only.currency or "EUR")
+        return only.amount, only.currency, [f"took {said} as the budget, it was not called one"]
+    if prices:
+        said = format_money(prices[0].amount, prices[0].currency or "EUR")
+        return None, None, [f"only a price per piece ({said}), no budget"]
+    if amounts:
+        said = " and ".join(format_money(m.amount, m.currency or "EUR") for m in amounts[:3])
+        return None, None, [f"several amounts ({said}) but none called the budget"]
+    return None, None, []
+
+
+def _labelled(text: str, money: Money) -> bool:
+    """ "budget EUR 600", "max. 600 €"; or "EUR 600 total", "5.000 € Budget"."""
+    before = text[max(0, money.start - 40) : money.start]
+    return bool(BUDGET_CUE.search(before) or BUDGET_AFTER.match(text[money.end : money.end + 20]))
+
+
+def _per_piece(text: str, money: Money) -> bool:
+    return bool(UNIT_PRICE_AFTER.match(text[money.end :]))
+
+
+def _range_doubt(money: Money) -> list[str]:
+    if money.lowest is None:
+        return []
+    low, high = (format_money(a, money.currency or "EUR") for a in (money.lowest, money.amount))
+    return [f"the budget is a range ({low} to {high}); took {high}"]
+
+
+def _unit_price(text: str, money: Money) -> bool:
+    before = text[max(0, money.start - 8) : money.start]
+    return bool(UNIT_PRICE_BEFORE.search(before) or UNIT_PRICE_AFTER.match(text[money.end :]))
+
+
+def _bare_budget(text: str) -> Money | None:
+    for label in BARE_BUDGET.finditer(text):
+        found = find_bare_amount(text[label.end() : label.end() + 20])
+        if found is not None and found.start == 0:
+            return found
+    return None
+
+
+def _disagreement(labelled: list[Money]) -> list[str]:
+    said = list(dict.fromkeys(format_money(m.amount, m.currency or "EUR") for m in labelled))
+    if len(said) < 2:
+        return []
+    count = NUMBER_WORDS_FOR_DOUBTS[len(said)] if len(said) < 6 else str(len(said))
+    return [f"{count} different budgets ({' and '.join(said)})"]
+
+
+def not_item_spans(text: str) -> list[tuple[int, int]]:
+    """Where the text names dates, times, money, phone, order or cost centre numbers."""
+    spans = [(m.start, m.end) for m in find_money(text)]
+    for pattern in (DATE, TIME, PHONE, REFERENCE, COST_CENTRE):
+        spans += [match.span() for match in pattern.finditer(text)]
+    return spans
