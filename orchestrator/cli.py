@@ -16,6 +16,7 @@ from orchestrator import bootstrap as wiring_module
 from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
 from orchestrator.cli_output import visible
+from orchestrator.cli_reply import add_reply_parser, cmd_reply
 from orchestrator.cli_threads import (
     cmd_complete,
     cmd_decide,
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         decide = commands.add_parser(verb, help=f"{meaning} the purchase a thread waits for")
         decide.add_argument("thread_id", metavar="THREAD")
         decide.add_argument("--reason", default="")
+    add_reply_parser(commands)
     pos = commands.add_parser("pos", help="list purchase orders (the ledger)")
     pos.add_argument("--json", action="store_true")
     outbox = commands.add_parser("outbox", help="list mail sent by mailroom (built-in outbox)")
@@ -266,6 +268,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "threads": cmd_threads,
     "approve": cmd_decide(approved=True),
     "reject": cmd_decide(approved=False),
+    "reply": cmd_reply,
     "pos": cmd_pos,
     "thread": cmd_thread,
     "complete": cmd_complete,
