@@ -23,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
         FlowStart,
         flow_by_mailbox,
     )
-    from use_cases.human_replies import thread_reply
     from use_cases.models import (
         HumanReply,
         NewMessage,
@@ -35,8 +34,9 @@ with workflow.unsafe.imports_passed_through():
 from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
 from workflows.flow import MAX_HISTORY
-from workflows.sending import remember, send_mail
+from workflows.sending import remember
 from workflows.settled import OnceSettled
+from workflows.thread_replies import record_human_reply, reply_from_thread
 from workflows.versions import (
     CLOSED_FLOW_MISSES_SIGNAL,
     FEWER_EVENTS_PER_MAIL,
@@ -46,7 +46,6 @@ from workflows.versions import (
 FLOW_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomFlow")
 STAGE_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomStage")
 NEEDS_HUMAN = "needs_human"
-REMEMBERED_REPLIES = 100  # as the thread's replies_sent
 
 
 class FlowRouter:
@@ -124,27 +123,8 @@ class FlowRouter:
         flow = self.flow if self.active else None
         if flow is not None and await self._forwarded(flow.human_reply(reply)):
             return False
-        await self._reply_from_thread(reply)
+        await reply_from_thread(self.state, reply, self.config)
         return reply.close
-
-    async def _reply_from_thread(self, reply: HumanReply) -> None:
-        mail = thread_reply(reply, self.state)
-        if mail is None:
-            workflow.logger.warning("human reply %s: nobody to send it to", reply.message_id)
-            return
-        failure = await send_mail(mail, local=self.config.outbox_in_process)
-        if failure is not None:
-            self.state.delivery_failures = remember(self.state.delivery_failures, failure)
-        self._record_human_reply(reply.message_id)
-        entry = StageChange(stage="answered", at=workflow.now(), note=f"answered by {reply.by}")
-        self.state.history = [*self.state.history, entry][-MAX_HISTORY:]
-
-    def _record_human_reply(self, message_id: str) -> None:
-        state = self.state
-        if message_id in state.replies_sent:
-            return
-        state.replies_sent = [*state.replies_sent, message_id][-REMEMBERED_REPLIES:]
-        state.human_replies += 1
 
     async def _forwarded(self, forwarding: Awaitable[None]) -> bool:
         """False when a child flow had closed before the thread's signal reached it (it
@@ -206,7 +186,7 @@ class FlowRouter:
         for attempt in progress.refused_decisions:
             state.refused_decisions = remember_refused(state.refused_decisions, attempt)
         for message_id in progress.human_replies:
-            self._record_human_reply(message_id)
+            record_human_reply(state, message_id)
 
     def _counted(self, progress: FlowProgress, applied: int) -> list[StageChange]:
         """The thread's history with the stages of a counted report (its `seq`th stage

@@ -75,10 +75,12 @@ class SupportHumans(FlowRuntime):
 
     async def _answer(self, kb: KbAnswer) -> None:
         text = f"{kb.answer}\n\nIf this solved it, reply 'solved'.\n"
+        # Mail that came while this answer was being found was written without it; what
+        # comes while it is sent may answer it, so counts as after it.
+        self.queued_at_answer = {m.message_id for m in self.inbox}
         await self.mail("answer", text)
         self.answers_sent = [*self.answers_sent, *answer_keys(kb)][-REMEMBERED_ANSWERS:]
         self.remember_said("We answered", text)
-        self.queued_at_answer = {m.message_id for m in self.inbox}
         await self.stage("answered", kb.article or "")
 
     async def escalate(self, message: NewMessage, triage: Triage, why: str) -> None:
