@@ -10,11 +10,12 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.agents.rules import RuleBasedAgent
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
 from use_cases.decision_channel import request_key
-from use_cases.flows import FlowConfig, FlowMode
+from use_cases.flows import AgentUsage, ClassifyRequest, FlowConfig, FlowMode, KbAnswer
 from use_cases.human_replies import human_reply_id
 from use_cases.mail import OutboundEmail
 from use_cases.models import HumanReply, NewMessage, ThreadKey, ThreadState, ThreadStatus
@@ -276,3 +277,35 @@ async def _closed(h: Harness) -> ThreadState | None:
 
 async def _waiting(h: Harness) -> ThreadState | None:
     return await h.at_stage("waiting_for_customer")
+
+
+async def test_the_thread_shows_the_tokens_its_agent_used(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    flow = flow_config(mode, hurried=False)
+    async with thread_harness(
+        time_skipping_env,
+        task_queue,
+        tmp_path,
+        mailbox=MAILBOX,
+        flow_config=flow,
+        agent=CountingAgent(),
+    ) as h:
+        await h.send(0, **KNOWN)
+        await wait_for(lambda: _waiting(h), what="the answer")
+        await h.send(1, text="Another question: where is a copy of my invoice? Billing.")
+
+        async def counted() -> ThreadState | None:
+            state = await h.state()
+            return state if state.agent_tokens == 240 else None
+
+        await wait_for(counted, what="two answers' tokens")
+
+
+class CountingAgent(RuleBasedAgent):
+    """The offline agent, as if each answer cost a model 120 tokens."""
+
+    async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer:
+        answer = await super().answer_from_kb(request)
+        usage = AgentUsage(prompt_tokens=100, completion_tokens=20)
+        return answer.model_copy(update={"usage": usage})
