@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli_errors import CliError
-from orchestrator.cli_output import visible
+from orchestrator.cli_output import UNSAFE, visible
 from orchestrator.cli_threads import connected_gateway
 from orchestrator.runner import run_async
 from orchestrator.settings import Settings
@@ -44,7 +44,7 @@ def add_reply_parser(commands: Any) -> None:
 
 def cmd_reply(settings: Settings, args: argparse.Namespace) -> int:
     text = _text(args)
-    by = args.by or str(getattr(settings, "operator", "") or DEFAULT_OPERATOR)
+    by = _operator(settings, args.by)
     reply = HumanReply(
         text=text,
         by=by,
@@ -60,6 +60,17 @@ def cmd_reply(settings: Settings, args: argparse.Namespace) -> int:
     closing = " (the thread completes once it went out)" if args.close else ""
     print(f"{visible(args.thread_id)}: reply {visible(reply.message_id)} handed over{closing}")
     return 0
+
+
+def _operator(settings: Settings, by: str | None) -> str:
+    """`--by NAME`, else MAILROOM_OPERATOR where that setting exists, else "operator";
+    never the unix account. (Once orchestrator/operator.py is merged: `operator_name`.)"""
+    if by is None:
+        return str(getattr(settings, "operator", "") or DEFAULT_OPERATOR)
+    name = by.strip()
+    if not name or UNSAFE.search(name):
+        raise CliError(f"--by {by!r}: give a name, without control characters")
+    return name
 
 
 def _text(args: argparse.Namespace) -> str:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
 from orchestrator.cli import build_parser
 from orchestrator.cli_errors import CliError
-from orchestrator.cli_reply import _text
+from orchestrator.cli_reply import _operator, _text
+from orchestrator.settings import Settings
 from orchestrator.startup_checks import warn_without_support_team
 from use_cases.flows import KbAnswer, answer_keys, fresh_text, says_not_helped, team_addresses
 from use_cases.human_replies import human_reply_id
@@ -94,3 +96,13 @@ def test_up_warns_when_no_support_team_would_hear_of_escalations() -> None:
         assert not warn_without_support_team("team@corp.example")
     assert [e["event"] for e in logs] == ["support_team_not_set"]
     assert "mailroom threads --stage escalated" in logs[0]["hint"]
+
+
+def test_the_operator_is_named_by_by_else_a_setting_never_the_unix_account(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert _operator(settings, None) == str(getattr(settings, "operator", "operator"))
+    assert _operator(settings, " ann ") == "ann"
+    with pytest.raises(CliError, match="control characters"):
+        _operator(settings, "ann\x1b[2J")
