@@ -16,6 +16,7 @@ from orchestrator import bootstrap as wiring_module
 from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
 from orchestrator.cli_output import visible
+from orchestrator.cli_reply import add_reply_parser, cmd_reply
 from orchestrator.cli_threads import (
     BY_HELP,
     THREAD_HELP,
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("thread_id", metavar="THREAD", help=THREAD_HELP)
         decide.add_argument("--reason", default="", help="why, shown in the thread's stages")
         decide.add_argument("--by", metavar="NAME", help=BY_HELP)
+    add_reply_parser(commands)
     pos = commands.add_parser("pos", help="list purchase orders (the ledger)")
     pos.add_argument("--json", action="store_true")
     outbox = commands.add_parser("outbox", help="list mail sent by mailroom (built-in outbox)")
@@ -270,6 +272,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "threads": cmd_threads,
     "approve": cmd_decide(approved=True),
     "reject": cmd_decide(approved=False),
+    "reply": cmd_reply,
     "pos": cmd_pos,
     "thread": cmd_thread,
     "complete": cmd_complete,

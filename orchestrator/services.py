@@ -47,7 +47,7 @@ from orchestrator.bootstrap import (
 )
 from orchestrator.instance import forget_instance, record_instance
 from orchestrator.settings import Settings
-from orchestrator.startup_checks import StartupError, bind_error
+from orchestrator.startup_checks import StartupError, bind_error, warn_without_support_team
 from orchestrator.temporal_server import EmbeddedTemporal
 from use_cases.ingest import ingest_email
 from use_cases.models import Ingested
@@ -95,6 +95,7 @@ def freeze_startup_heap() -> None:
 
 async def start_worker(wiring: Wiring, client: Client, stack: AsyncExitStack) -> None:
     worker = thread_worker(wiring, client)
+    warn_without_support_team(wiring.settings.support_team)
     freeze_startup_heap()
     task = asyncio.create_task(worker.run())
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import structlog
 
 from orchestrator.cli_errors import CliError
+from use_cases.flows import team_addresses
 
 log = structlog.get_logger()
 
@@ -108,3 +109,17 @@ def bind_error(host: str, port: int, exc: OSError) -> str:
 
 def reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
+
+
+def warn_without_support_team(support_team: str) -> bool:
+    """Escalated support threads need a person: without MAILROOM_SUPPORT_TEAM nobody is
+    mailed about them. Not an error (a team may watch the thread list); True if warned."""
+    if team_addresses(support_team):
+        return False
+    log.warning(
+        "support_team_not_set",
+        hint="escalated support threads are mailed to nobody; they are only listed by "
+        "`mailroom threads --stage escalated`. Set MAILROOM_SUPPORT_TEAM (comma-separated "
+        "addresses) to mail each one a notice they can answer by replying",
+    )
+    return True

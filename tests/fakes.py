@@ -12,6 +12,7 @@ from use_cases.flows import ApprovalDecision
 from use_cases.mail import BlobRef, OutboundEmail, SendResult
 from use_cases.models import (
     CompleteRequest,
+    HumanReply,
     NewMessage,
     ThreadEntry,
     ThreadKey,
@@ -78,6 +79,7 @@ class FakeThreadGateway:
         self.handed_off: list[tuple[ThreadKey, NewMessage]] = []
         self.completed: list[tuple[str, CompleteRequest]] = []
         self.decisions: list[tuple[str, ApprovalDecision]] = []
+        self.replies: list[tuple[str, HumanReply]] = []
         self.fail_with: str | None = None
         self.closed: set[str] = set()
 
@@ -91,6 +93,9 @@ class FakeThreadGateway:
 
     async def decide(self, thread_id: str, decision: ApprovalDecision) -> None:
         self.decisions.append((thread_id, decision))
+
+    async def reply(self, thread_id: str, reply: HumanReply) -> None:
+        self.replies.append((thread_id, reply))
 
     async def is_open(self, thread_id: str) -> bool:
         return thread_id not in self.closed and any(

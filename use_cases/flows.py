@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -172,3 +173,45 @@ def emailed_decision(message: NewMessage) -> ApprovalDecision | None:
 def says_solved(message: NewMessage) -> bool:
     fresh = "\n".join(ln for ln in message.text.splitlines() if not ln.lstrip().startswith(">"))
     return bool(SOLVED_WORDS.search(fresh))
+
+
+# A follow-up saying our answer did not help: a human takes over instead of the same answer
+# again. "still" alone counts ("still cannot log in"); a "solved" is checked before this.
+NOT_HELPED_WORDS = re.compile(
+    r"\b(did\s*n[o\u2019']?t\s+(help|work)|does\s*n[o\u2019']?t\s+(help|work)|"
+    r"not\s+(helpful|working)|"
+    r"no\s+help|still|same\s+problem|hat\s+nicht\s+geholfen|nicht\s+geholfen|"
+    r"(funktioniert|geht|klappt)\s+(immer\s+)?noch\s+nicht|immer\s+noch)\b",
+    re.I,
+)
+QUOTE_INTRO = re.compile(r"^\s*(on\s.+wrote|am\s.+schrieb.*):\s*$", re.I)
+
+
+def unquoted(text: str) -> str:
+    """`text` without quoted lines and the "On … wrote:" lines that introduce them."""
+    lines = [
+        ln
+        for ln in text.splitlines()
+        if not ln.lstrip().startswith(">") and not QUOTE_INTRO.match(ln)
+    ]
+    return "\n".join(lines).strip()
+
+
+def fresh_text(message: NewMessage) -> str:
+    """What the sender wrote in this mail: the parser's new text, else the unquoted text."""
+    return message.new_text.strip() or unquoted(message.text)
+
+
+def says_not_helped(message: NewMessage) -> bool:
+    return bool(NOT_HELPED_WORDS.search(fresh_text(message)))
+
+
+def team_addresses(team: str) -> tuple[str, ...]:
+    """MAILROOM_SUPPORT_TEAM: one address or several, comma-separated (lower case)."""
+    return tuple(dict.fromkeys(a.strip().lower() for a in team.split(",") if a.strip()))
+
+
+def answer_keys(kb: KbAnswer) -> tuple[str, ...]:
+    """What makes two knowledge-base answers the same answer: its article, its text."""
+    text = hashlib.sha256((kb.answer or "").strip().encode()).hexdigest()[:16]
+    return (f"text:{text}", *((f"article:{kb.article}",) if kb.article else ()))

@@ -218,6 +218,9 @@ class ThreadState(BaseModel):
     requester: str = ""
     last_activity: datetime | None = None
     human_replies: int = 0
+    agent_tokens: int = 0  # what the current flow's agent calls used (FlowProgress)
+    # the thread's signed reply address, for a human reply the thread sends itself
+    reply_address: str = ""
 
 
 class FlowMode(StrEnum):
@@ -298,6 +301,9 @@ class FlowProgress(BaseModel):
     delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
     refused_decisions: list[RefusedDecision] = Field(default_factory=list)
     agent_tokens: int = 0  # tokens the flow's agent calls used, summed (AgentUsage)
+    # Message-IDs of the human replies (HUMAN_REPLY, a support agent's answer) the flow
+    # sent, the latest few: the thread records each once, the flow sends each once.
+    human_replies: list[str] = Field(default_factory=list)
     # Counts the stages a flow passed, across its continue-as-new (the snapshot carries it).
     seq: int = 0
     # The child flow's workflow id, on reports sent by local activity: a retried one can
@@ -319,6 +325,11 @@ class FlowSnapshot(BaseModel):
     waiting_since: datetime | None = None
     reminded: bool = False
     pending: list[NewMessage] = Field(default_factory=list)
+    # support: digests of the answers sent (never the same twice), the conversation so far
+    # (for the team's escalation notices) and the notices of the current escalation
+    answers_sent: list[str] = Field(default_factory=list)
+    conversation: list[str] = Field(default_factory=list)
+    escalation_notices: int = 0
 
 
 class ThreadInput(Frozen):

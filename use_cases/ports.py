@@ -22,6 +22,7 @@ from use_cases.flows import (
 from use_cases.mail import BlobRef, InboundEmail, OutboundEmail, OutboxEntry, SendResult
 from use_cases.models import (
     CompleteRequest,
+    HumanReply,
     NewMessage,
     ThreadEntry,
     ThreadKey,
@@ -74,6 +75,10 @@ class ThreadGateway(Protocol):
     async def complete(self, thread_id: str, request: CompleteRequest) -> None: ...
 
     async def decide(self, thread_id: str, decision: ApprovalDecision) -> None: ...
+
+    async def reply(self, thread_id: str, reply: HumanReply) -> None:
+        """A person's answer (HUMAN_REPLY), sent once by its fixed Message-ID."""
+        ...
 
     async def is_open(self, thread_id: str) -> bool:
         """Whether the thread's workflow is running (not completed or unknown)."""

@@ -16,7 +16,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowName, FlowProgress, FlowStart
-    from use_cases.models import CompleteRequest, NewMessage
+    from use_cases.models import CompleteRequest, HumanReply, NewMessage
 
 from workflows.flow import FlowRuntime, Reporter
 from workflows.procurement import ProcurementFlow
@@ -30,6 +30,7 @@ APPROVE = "APPROVE"
 REJECT = "REJECT"
 NEW_MESSAGE = "NEW_MESSAGE"
 COMPLETE_THREAD = "COMPLETE_THREAD"
+HUMAN_REPLY = "HUMAN_REPLY"
 FLOW_PROGRESS_QUERY = "flow_progress"
 
 
@@ -37,6 +38,7 @@ class FlowHandle(Protocol):
     async def deliver(self, message: NewMessage) -> None: ...
     async def decide(self, decision: ApprovalDecision) -> None: ...
     async def complete(self) -> None: ...
+    async def human_reply(self, reply: HumanReply) -> None: ...
 
 
 class InlineFlow:
@@ -52,6 +54,9 @@ class InlineFlow:
 
     async def complete(self) -> None:
         self.runtime.request_complete()
+
+    async def human_reply(self, reply: HumanReply) -> None:
+        await self.runtime.human_reply(reply)
 
     async def result(self) -> FlowProgress:
         return await self.task
@@ -72,6 +77,9 @@ class ChildFlow:
     async def complete(self) -> None:
         await self.handle.signal(COMPLETE_THREAD, CompleteRequest())
 
+    async def human_reply(self, reply: HumanReply) -> None:
+        await self.handle.signal(HUMAN_REPLY, reply)
+
 
 class _FlowWorkflow:
     """Signal plumbing shared by the child-workflow wrappers of every flow."""
@@ -90,7 +98,10 @@ class _FlowWorkflow:
             lambda: task.done() or (self._should_rest(start) and self._reports_sent())
         )
         if task.done():
-            await workflow.wait_condition(self._reports_sent)  # the thread has the last stage
+            # the thread has the last stage; a human reply that closed the flow was sent
+            await workflow.wait_condition(
+                lambda: self._reports_sent() and workflow.all_handlers_finished()
+            )
             return task.result()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(start.model_copy(update={"resume": self.runtime.snapshot()}))
@@ -139,6 +150,10 @@ class _FlowWorkflow:
     @workflow.signal(name=COMPLETE_THREAD)
     def complete_thread(self, request: CompleteRequest) -> None:
         self.runtime.request_complete()
+
+    @workflow.signal(name=HUMAN_REPLY)
+    async def human_reply(self, reply: HumanReply) -> None:
+        await self.runtime.human_reply(reply)
 
     @workflow.query(name=FLOW_PROGRESS_QUERY)
     def flow_progress(self) -> FlowProgress:

@@ -19,9 +19,16 @@ from workflows.versions import FEWER_EVENTS_PER_MAIL
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.decision_channel import request_key
-    from use_cases.flows import ApprovalDecision, FlowProgress, FlowSnapshot, FlowStart
+    from use_cases.flows import (
+        AgentUsage,
+        ApprovalDecision,
+        FlowProgress,
+        FlowSnapshot,
+        FlowStart,
+    )
+    from use_cases.human_replies import reply_to_customer
     from use_cases.mail import OutboundEmail, SignedReplyTo
-    from use_cases.models import NewMessage, StageChange, answer_address
+    from use_cases.models import HumanReply, NewMessage, StageChange, answer_address
     from use_cases.replies import reply_message_id, reply_references, reply_subject
     from use_cases.reply_cap import ReplyLog
 
@@ -34,6 +41,7 @@ LEDGER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
 )
 MAX_HISTORY = 50
+REMEMBERED_HUMAN_REPLIES = 20
 
 
 # What continue-as-new carries must stay far below Temporal's 2 MB payload limit, however
@@ -72,6 +80,8 @@ class FlowRuntime(ABC):
         self.rest_requested = False
         self._alarm: Alarm | None = None
         self.local_calls = 0  # local activities in flight
+        self.closed_by: str | None = None  # a human reply with --close: who closed
+        self._replying: set[str] = set()  # human replies being sent (a signal sent twice)
         if start.resume is not None:
             self.progress = start.resume.progress
             self.mails_sent = start.resume.mails_sent
@@ -122,6 +132,14 @@ class FlowRuntime(ABC):
         )
         await self.report(self.progress)
 
+    async def note(self, event: str, note: str) -> None:
+        """An entry in the flow's history that leaves its stage as it is."""
+        history = [*self.progress.history, StageChange(stage=event, at=workflow.now(), note=note)]
+        self.progress = self.progress.model_copy(
+            update={"history": history[-MAX_HISTORY:], "seq": self.progress.seq + 1}
+        )
+        await self.report(self.progress)
+
     async def finish(self, stage: str, note: str = "") -> FlowProgress:
         if self._alarm is not None:  # an inline flow's thread lives on: leave no timer behind
             self._alarm.stop()
@@ -133,7 +151,43 @@ class FlowRuntime(ABC):
     ) -> Answer:
         """Ask the agent (raises AgentUnavailable)."""
         with self._local_call(self.config.agent_in_process):
-            return await ask_agent(method, request, self.config)
+            answer = await ask_agent(method, request, self.config)
+        usage = getattr(answer, "usage", None)
+        if isinstance(usage, AgentUsage) and usage.total_tokens:
+            tokens = self.progress.agent_tokens + usage.total_tokens
+            self.progress = self.progress.model_copy(update={"agent_tokens": tokens})
+        return answer
+
+    async def human_reply(self, reply: HumanReply) -> None:
+        """Send a person's answer to the customer, once (its Message-ID was fixed before
+        the signal), record it, and let the flow take it as the answer (`on_human_reply`)."""
+        if reply.message_id in self.progress.human_replies or reply.message_id in self._replying:
+            workflow.logger.info("human reply %s already sent", reply.message_id)
+            return
+        self._replying.add(reply.message_id)
+        mail = reply_to_customer(
+            reply, first=self.start.first, about=self.last_message, thread_id=self.start.thread_id
+        )
+        local = self.config.outbox_in_process
+        with self._local_call(local):
+            failure = await send_mail(mail, local=local)
+        sent = [*self.progress.human_replies, reply.message_id][-REMEMBERED_HUMAN_REPLIES:]
+        failures = self.progress.delivery_failures
+        if failure is not None:
+            failures = remember(failures, failure)
+        self.progress = self.progress.model_copy(
+            update={"human_replies": sent, "delivery_failures": failures}
+        )
+        await self.note("answered", f"answered by {reply.by}")
+        await self.on_human_reply(reply)
+        if reply.close:
+            self.closed_by = reply.by
+            self.request_complete()
+
+    async def on_human_reply(self, reply: HumanReply) -> None:
+        """What a flow does once a person answered for it (support: waits for the customer
+        again, its SLA counted from this answer)."""
+        return None  # a hook: most flows need nothing more
 
     @contextmanager
     def _local_call(self, local: bool) -> Iterator[None]:

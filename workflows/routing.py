@@ -23,13 +23,20 @@ with workflow.unsafe.imports_passed_through():
         FlowStart,
         flow_by_mailbox,
     )
-    from use_cases.models import NewMessage, StageChange, ThreadState, remember_refused
+    from use_cases.models import (
+        HumanReply,
+        NewMessage,
+        StageChange,
+        ThreadState,
+        remember_refused,
+    )
 
 from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
 from workflows.flow import MAX_HISTORY
 from workflows.sending import remember
 from workflows.settled import OnceSettled
+from workflows.thread_replies import record_human_reply, reply_from_thread
 from workflows.versions import (
     CLOSED_FLOW_MISSES_SIGNAL,
     FEWER_EVENTS_PER_MAIL,
@@ -50,6 +57,7 @@ class FlowRouter:
         self.flow: FlowHandle | None = None
         self._published: tuple[str | None, str | None] = (None, None)
         self._publisher = OnceSettled[None](self._settled, self._upsert_latest)
+        self._human_replies: set[str] = set()  # taken in this run (a command run twice)
         if state.flow_finished or not state.flow or not state.flow_workflow_id:
             return
         if state.flow_mode == FlowMode.CHILD:
@@ -87,6 +95,7 @@ class FlowRouter:
         return isinstance(self.flow, InlineFlow) and not self.state.flow_finished
 
     async def on_message(self, message: NewMessage) -> None:
+        self.state.reply_address = message.reply_address or self.state.reply_address
         if self.active and self.flow is not None:
             if await self._forwarded(self.flow.deliver(message)):
                 return
@@ -103,6 +112,19 @@ class FlowRouter:
     async def on_complete(self) -> None:
         if self.active and self.flow is not None:
             await self._forwarded(self.flow.complete())
+
+    async def on_human_reply(self, reply: HumanReply) -> bool:
+        """A person's answer, sent once: by the running flow, which takes it as its answer,
+        else by the thread. True when the thread itself should now complete (--close)."""
+        if reply.message_id in self.state.replies_sent or reply.message_id in self._human_replies:
+            workflow.logger.info("human reply %s already taken", reply.message_id)
+            return False
+        self._human_replies.add(reply.message_id)
+        flow = self.flow if self.active else None
+        if flow is not None and await self._forwarded(flow.human_reply(reply)):
+            return False
+        await reply_from_thread(self.state, reply, self.config)
+        return reply.close
 
     async def _forwarded(self, forwarding: Awaitable[None]) -> bool:
         """False when a child flow had closed before the thread's signal reached it (it
@@ -147,6 +169,7 @@ class FlowRouter:
         state.pending_approval = progress.pending_approval
         state.po_number = progress.po_number or state.po_number
         state.flow_finished = progress.finished
+        state.agent_tokens = progress.agent_tokens
         self._note_events(progress)
         # Only the thread's state changes (no command records its history): no patch.
         if applied:
@@ -162,6 +185,8 @@ class FlowRouter:
             state.delivery_failures = remember(state.delivery_failures, failure)
         for attempt in progress.refused_decisions:
             state.refused_decisions = remember_refused(state.refused_decisions, attempt)
+        for message_id in progress.human_replies:
+            record_human_reply(state, message_id)
 
     def _counted(self, progress: FlowProgress, applied: int) -> list[StageChange]:
         """The thread's history with the stages of a counted report (its `seq`th stage

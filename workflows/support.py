@@ -17,17 +17,19 @@ with workflow.unsafe.imports_passed_through():
         KbAnswer,
         Triage,
         says_solved,
+        team_addresses,
     )
-    from use_cases.models import NewMessage
+    from use_cases.models import HumanReply, NewMessage
 
 from workflows.agent_calls import AgentUnavailable
-from workflows.flow import FlowRuntime, Reporter
+from workflows.flow import Reporter
+from workflows.support_humans import SupportHumans
 from workflows.versions import SIGNED_SOLVED
 
 MAX_MERGED_TEXT = 16_000
 
 
-class SupportFlow(FlowRuntime):
+class SupportFlow(SupportHumans):
     name = "support"
 
     def __init__(self, start: FlowStart, report: Reporter) -> None:
@@ -36,6 +38,10 @@ class SupportFlow(FlowRuntime):
         self.triage = resume.triage if resume else None
         self.waiting_since = resume.waiting_since if resume else None
         self.reminded = resume.reminded if resume else False
+        self.answers_sent = list(resume.answers_sent) if resume else []
+        self.conversation = list(resume.conversation) if resume else []
+        self.escalation_notices = resume.escalation_notices if resume else 0
+        self.queued_at_answer: set[str] = set()  # mail that came before our last answer
 
     @property
     def resumable(self) -> bool:
@@ -50,6 +56,9 @@ class SupportFlow(FlowRuntime):
                     "triage": self.triage,
                     "waiting_since": self.waiting_since,
                     "reminded": self.reminded,
+                    "answers_sent": self.answers_sent,
+                    "conversation": self.conversation,
+                    "escalation_notices": self.escalation_notices,
                 }
             )
         )
@@ -60,6 +69,8 @@ class SupportFlow(FlowRuntime):
             self.triage = await self._triage(self.start.first)
             await self.stage("triaged", f"{self.triage.category}/{self.triage.priority}")
             message = self.start.first
+            if self.humans_in_the_loop:  # mail before the first answer: answered with it
+                message = self._with_queued(message)
         else:  # continued-as-new while waiting for the customer: wait on, timers included
             message = await self._wait_for_customer(resumed=True)
         triage = self.triage or Triage(category="unknown")
@@ -74,10 +85,14 @@ class SupportFlow(FlowRuntime):
                     message.from_addr,
                     message.thread_rule,
                 )
-            await self._answer_or_escalate(message, triage)
+            if self.humans_in_the_loop:
+                await self.respond(message, triage)
+            else:  # as recorded before issue 20
+                await self._answer_or_escalate(message, triage)
             message = await self._wait_for_customer()
         if self.complete_requested:
-            return await self.finish("resolved", "completed by operator")
+            closed = f"closed by {self.closed_by}" if self.closed_by else "completed by operator"
+            return await self.finish("resolved", closed)
         await self.mail(
             "closed",
             "We closed this thread after hearing nothing back. Reply to this mail to re-open it.\n",
@@ -124,9 +139,15 @@ class SupportFlow(FlowRuntime):
             await self.stage("waiting_for_customer")
             self.waiting_since, self.reminded = workflow.now(), False
         while True:
+            customers = self.last_message
             message = self._with_queued(await self.next_message_by(self._deadline()))
-            if message is not None and message.from_addr == self.config.support_team:
+            if message is not None and self._from_team(message):
                 workflow.logger.info("support team replied in thread %s", self.start.thread_id)
+                if self.humans_in_the_loop:  # flow mail goes on to the customer's last mail
+                    self.last_message = customers
+                    await self.team_answer(message)
+                continue
+            if message is None and self.humans_in_the_loop and self._sla_restarted():
                 continue
             if message is not None or self.complete_requested or self.reminded:
                 self.waiting_since = None
@@ -139,9 +160,9 @@ class SupportFlow(FlowRuntime):
         """Everything the customer sent while we were busy is answered as one message, so
         a burst costs one answer and the backlog never grows (docs/architecture.md: handle queued
         messages in one step)."""
-        if message is None or message.from_addr == self.config.support_team:
+        if message is None or self._from_team(message):
             return message
-        queued = [m for m in self.inbox if m.from_addr != self.config.support_team]
+        queued = [m for m in self.inbox if not self._from_team(m)]
         if not queued:
             return message
         for m in queued:
@@ -151,6 +172,23 @@ class SupportFlow(FlowRuntime):
         merged = latest.model_copy(update={"text": "\n\n".join(texts)[-MAX_MERGED_TEXT:]})
         self.last_message = merged
         return merged
+
+    def _from_team(self, message: NewMessage) -> bool:
+        if not self.humans_in_the_loop:
+            return message.from_addr == self.config.support_team
+        return message.from_addr.lower() in team_addresses(self.config.support_team)
+
+    def _sla_restarted(self) -> bool:
+        """The alarm rang for a deadline a human answer has since moved: wait on."""
+        return not self.complete_requested and workflow.now() < self._deadline()
+
+    async def on_human_reply(self, reply: HumanReply) -> None:
+        """A person answered: the customer's turn again, the SLA counted from now."""
+        self.escalation_notices = 0
+        self.remember_said(f"{reply.by} answered", reply.text)
+        if self.waiting_since is not None and not reply.close:
+            self.waiting_since, self.reminded = workflow.now(), False
+            await self.stage("waiting_for_customer", f"SLA from {reply.by}'s answer")
 
     def _deadline(self) -> datetime:
         """When the SLA timer (reminder, then auto-close) runs out, counted from when the

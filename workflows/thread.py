@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.models import (
         CompleteRequest,
         DeliveryFailure,
+        HumanReply,
         MessageSummary,
         NewMessage,
         ThreadInput,
@@ -21,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from use_cases.replies import acknowledgement
 
-from workflows.execute import APPROVE, FLOW_PROGRESS, REJECT
+from workflows.execute import APPROVE, FLOW_PROGRESS, HUMAN_REPLY, REJECT
 from workflows.flow import carried
 from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter
 from workflows.sending import remember, send_mail
@@ -106,6 +107,13 @@ class ThreadWorkflow:
     @workflow.signal(name=REJECT)
     async def reject(self, decision: ApprovalDecision) -> None:
         await self._flows.on_decision(decision)
+
+    @workflow.signal(name=HUMAN_REPLY)
+    async def human_reply(self, reply: HumanReply) -> None:
+        """A person's answer to the customer (`mailroom reply`); with `close`, the thread
+        completes once it went out (a running flow finishes itself)."""
+        if await self._flows.on_human_reply(reply) and self._complete is None:
+            self._complete = CompleteRequest(reason=f"closed by {reply.by}", requested_by=reply.by)
 
     @workflow.signal(name=FLOW_PROGRESS)
     def flow_progress(self, progress: FlowProgress) -> None:

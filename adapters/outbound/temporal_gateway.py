@@ -15,6 +15,7 @@ from use_cases.flows import ApprovalDecision
 from use_cases.models import (
     CompleteRequest,
     FlowConfig,
+    HumanReply,
     NewMessage,
     ThreadInput,
     ThreadKey,
@@ -22,7 +23,7 @@ from use_cases.models import (
     ThreadStatus,
 )
 from use_cases.ports import Backpressure, HandoffFailed, NothingToDecide, ThreadNotFound
-from workflows.execute import APPROVE, REJECT
+from workflows.execute import APPROVE, HUMAN_REPLY, REJECT
 from workflows.thread import COMPLETE_THREAD, NEW_MESSAGE, TASK_QUEUE, ThreadWorkflow
 
 log = structlog.get_logger()
@@ -118,6 +119,17 @@ class TemporalThreadGateway:
     async def complete(self, thread_id: str, request: CompleteRequest) -> None:
         try:
             await self.client.get_workflow_handle(thread_id).signal(COMPLETE_THREAD, request)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ThreadNotFound(f"no open thread {thread_id}") from exc
+            raise
+        except (RuntimeError, TimeoutError) as exc:
+            raise HandoffFailed(f"Temporal did not answer: {exc}") from exc
+
+    async def reply(self, thread_id: str, reply: HumanReply) -> None:
+        """HUMAN_REPLY to the thread: sent to the customer once, by its Message-ID."""
+        try:
+            await self.client.get_workflow_handle(thread_id).signal(HUMAN_REPLY, reply)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise ThreadNotFound(f"no open thread {thread_id}") from exc

@@ -1,0 +1,90 @@
+"""Records histories of the humans-in-the-loop path, for tests/workflows/histories/.
+
+Skipped unless RECORD_HISTORIES_TO names a directory: record once the code behind
+`humans-in-the-loop` is final (every part of issue 20 merged), so later changes replay it:
+
+    RECORD_HISTORIES_TO=tests/workflows/histories .venv/bin/pytest -q \
+        tests/workflows/test_record_humans_history.py
+
+A support thread, inline and with a child flow: escalated to two agents, one agent's reply
+through their signed address forwarded, an operator's reply, a question answered, the same
+answer asked for again (escalated), and an operator's reply with --close."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.support import wait_for
+from tests.workflows.harness import Harness, thread_harness
+from tests.workflows.test_support_humans import AGENTS, TOKEN, UNKNOWN, config
+from use_cases.decision_channel import request_key
+from use_cases.flows import FlowMode
+from use_cases.human_replies import human_reply_id
+from use_cases.models import HumanReply, ThreadState, ThreadStatus
+
+TARGET = os.environ.get("RECORD_HISTORIES_TO", "")
+
+pytestmark = pytest.mark.skipif(not TARGET, reason="RECORD_HISTORIES_TO is not set")
+
+
+@pytest.mark.parametrize("mode", [FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
+async def test_record_a_support_thread_with_people_answering(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    flow = config(mode, timedelta(days=2), timedelta(days=5)).model_copy(
+        update={"search_attributes": True}
+    )
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox="support@mailroom.local", flow_config=flow
+    ) as h:
+        await _conversation(h)
+        state = await h.state()
+        await _save(h, h.thread_id, f"support-{mode.value}-thread-humans-in-the-loop")
+        if mode is FlowMode.CHILD:
+            await _save(h, state.flow_workflow_id or "", "support-child-flow-humans-in-the-loop")
+
+
+async def _conversation(h: Harness) -> None:
+    await h.send(0, reply_address=TOKEN, **UNKNOWN)
+    await wait_for(lambda: _count(h, "escalated", 1), what="the escalation")
+    signed = {"decided_by": AGENTS[0], "decision_request": request_key(h.root)}
+    await h.send(1, from_addr=AGENTS[0], text="Please switch the fan off.", **signed)
+    await wait_for(lambda: _replies(h, 1), what="the agent's answer")
+    await _reply(h, "Our technician comes tomorrow.")
+    await wait_for(lambda: _replies(h, 2), what="the operator's answer")
+    await h.send(2, text="Also: I forgot my password and cannot login.")
+    await wait_for(lambda: _count(h, "answered", 1), what="the answer")
+    await h.send(3, text="I forgot my password again, the login fails.")
+    await wait_for(lambda: _count(h, "escalated", 2), what="the second escalation")
+    await _reply(h, "Reset it for you; closing.", close=True)
+
+    async def completed() -> bool:
+        return (await h.state()).status is ThreadStatus.COMPLETED
+
+    await wait_for(completed, what="completion")
+
+
+async def _reply(h: Harness, text: str, *, close: bool = False) -> None:
+    message_id = human_reply_id(h.thread_id, text, "ops")
+    reply = HumanReply(text=text, by="ops", close=close, message_id=message_id)
+    await h.gateway.reply(h.thread_id, reply)
+
+
+async def _count(h: Harness, stage: str, times: int) -> bool:
+    stages = [c.stage for c in (await h.state()).history if not c.note.startswith("answered")]
+    return stages.count(stage) >= times
+
+
+async def _replies(h: Harness, count: int) -> ThreadState | None:
+    state = await h.state()
+    return state if state.human_replies >= count else None
+
+
+async def _save(h: Harness, workflow_id: str, name: str) -> None:
+    history = await h.env.client.get_workflow_handle(workflow_id).fetch_history()
+    (Path(TARGET) / f"{name}.json").write_text(history.to_json())

@@ -1,0 +1,311 @@
+"""People in a support thread (issue 20): an operator's reply, a team member's reply to an
+escalation notice, and answers that help — as child workflow and inline."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.agents.rules import RuleBasedAgent
+from adapters.outbound.temporal_gateway import TemporalThreadGateway
+from tests.support import wait_for
+from tests.workflows.harness import Harness, thread_harness
+from use_cases.decision_channel import request_key
+from use_cases.flows import AgentUsage, ClassifyRequest, FlowConfig, FlowMode, KbAnswer
+from use_cases.human_replies import human_reply_id
+from use_cases.mail import OutboundEmail
+from use_cases.models import HumanReply, NewMessage, ThreadKey, ThreadState, ThreadStatus
+from use_cases.threading import workflow_id_for
+
+MAILBOX = "support@mailroom.local"
+AGENTS = ("ann@corp.example", "bob@corp.example")
+KNOWN = {"subject": "Forgot my password", "text": "I forgot my password and cannot login."}
+UNKNOWN = {"subject": "Strange noise", "text": "The fan in my office makes a strange noise."}
+TOKEN = "support+t0123456789abcdef0123456789ab@mailroom.local"  # the thread's reply address
+
+
+def config(mode: FlowMode, reminder: timedelta, close: timedelta) -> FlowConfig:
+    return FlowConfig(
+        modes={"support": mode},
+        support_team=" Ann@corp.example, bob@corp.example",  # several, comma-separated
+        sla_reminder_after=reminder,
+        sla_auto_close_after=close,
+        agent_in_process=mode is FlowMode.INLINE,
+        outbox_in_process=mode is FlowMode.INLINE,
+    )
+
+
+def flow_config(mode: FlowMode, hurried: bool) -> FlowConfig:
+    if hurried:
+        return config(mode, timedelta(seconds=1), timedelta(seconds=2))
+    return config(mode, timedelta(days=2), timedelta(days=5))
+
+
+def operator_reply(h: Harness, text: str, *, close: bool = False) -> HumanReply:
+    return HumanReply(
+        text=text, by="ops", close=close, message_id=human_reply_id(h.thread_id, text, "ops")
+    )
+
+
+def sent(h: Harness, message_id: str) -> list[OutboundEmail]:
+    return [m for m in h.sender.sent if m.message_id == message_id]
+
+
+async def notes(h: Harness, note: str) -> list[str]:
+    return [c.note for c in (await h.state()).history if c.note == note]
+
+
+async def escalated(h: Harness) -> ThreadState | None:
+    """Escalated, both agents told, and the flow back to waiting for the customer."""
+    state = await h.state()
+    stages = [c.stage for c in state.history]
+    told = len(h.mails("escalation")) >= len(AGENTS)
+    return state if told and stages[-1:] == ["waiting_for_customer"] else None
+
+
+async def test_an_operator_reply_reaches_the_customer_once_threaded_with_the_reply_token(
+    harness: Harness,
+) -> None:
+    await harness.send(0, reply_address=TOKEN, **UNKNOWN)
+    await wait_for(lambda: escalated(harness), what="the escalation")
+    reply = operator_reply(harness, "Our technician comes tomorrow at nine.")
+    await harness.gateway.reply(harness.thread_id, reply)
+    await harness.gateway.reply(harness.thread_id, reply)  # the command run again
+    state = await wait_for(lambda: _human_replies(harness, 1), what="the reply recorded")
+    [mail] = sent(harness, reply.message_id)
+    assert mail.to == ("alice@example.com",) and mail.text == reply.text
+    assert mail.in_reply_to == harness.root and mail.reply_to == TOKEN
+    assert "Auto-Submitted" not in mail.headers  # a person wrote it
+    assert reply.message_id in state.replies_sent and state.status is ThreadStatus.OPEN
+    await harness.gateway.reply(harness.thread_id, reply)  # and again, once recorded
+    await harness.send(1, text="Thank you, see you tomorrow, solved.", thread_rule="reply-token")
+    final = await wait_for(lambda: _completed(harness), what="the customer's 'solved'")
+    assert final.human_replies == 1 and len(await notes(harness, "answered by ops")) == 1
+
+
+async def test_a_reply_with_close_completes_the_thread_after_it_went_out(
+    harness: Harness,
+) -> None:
+    await harness.send(0, **UNKNOWN)
+    await wait_for(lambda: escalated(harness), what="the escalation")
+    reply = operator_reply(harness, "Fixed the fan on site.", close=True)
+    await harness.gateway.reply(harness.thread_id, reply)
+    final = await wait_for(lambda: _completed(harness), what="completion")
+    assert final.stage == "resolved" and final.history[-1].note == "closed by ops"
+    assert len(sent(harness, reply.message_id)) == 1 and final.human_replies == 1
+
+
+async def test_a_reply_in_a_thread_without_a_flow_is_sent_by_the_thread(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    async with thread_harness(
+        time_skipping_env, task_queue, tmp_path, mailbox="hello@mailroom.local"
+    ) as h:
+        await h.send(
+            0, subject="Lunch on Friday", text="Shall we meet at noon?", reply_address=TOKEN
+        )
+        await wait_for(lambda: h.at_stage("needs_human"), what="a thread for a person")
+        reply = operator_reply(h, "Noon is fine, see you then.", close=True)
+        await h.gateway.reply(h.thread_id, reply)
+        final = await wait_for(lambda: _completed(h), what="completion")
+        [mail] = sent(h, reply.message_id)
+        assert mail.to == ("alice@example.com",) and mail.in_reply_to == h.root
+        assert mail.reply_to == TOKEN and final.completed_reason == "closed by ops"
+        assert final.human_replies == 1 and final.history[-1].note == "answered by ops"
+
+
+async def test_every_team_member_gets_a_notice_with_the_conversation_and_an_own_address(
+    harness: Harness,
+) -> None:
+    await harness.send(0, **KNOWN)
+    await wait_for(lambda: harness.mails("answer"), what="the answer")
+    await harness.send(1, text="That did not help, the reset mail never comes.")
+    await wait_for(lambda: escalated(harness), what="the escalation")
+    notices = harness.mails("escalation")
+    assert [n.to for n in notices] == [(a,) for a in AGENTS]
+    for notice, agent in zip(notices, AGENTS, strict=True):
+        signed = notice.decision_reply_to
+        assert signed is not None and signed.approver == agent
+        assert signed.request == request_key(harness.root)
+        assert "I forgot my password" in notice.text and "reset mail never comes" in notice.text
+        assert "did not help" in notice.text and "Forgot password" in notice.text
+    assert len(harness.mails("answer")) == 1 and len(harness.mails("escalated")) == 1
+
+
+async def test_a_team_members_reply_through_their_signed_address_is_sent_to_the_customer(
+    harness: Harness,
+) -> None:
+    await harness.send(0, **UNKNOWN)
+    await wait_for(lambda: escalated(harness), what="the escalation")
+    forged = {"from_addr": AGENTS[0], "thread_rule": "references"}
+    await harness.send(1, text="Forged: send us your password.", **forged)
+    signed = {
+        "from_addr": AGENTS[0],
+        "decided_by": AGENTS[0],
+        "decision_request": request_key(harness.root),
+        "thread_rule": "decision-token",
+    }
+    await harness.send(
+        2, text="Please switch the fan off.\n\nOn Monday X wrote:\n> noise", **signed
+    )
+    state = await wait_for(lambda: _human_replies(harness, 1), what="the agent's answer")
+    to_customer = [m for m in harness.sender.sent if m.to == ("alice@example.com",)]
+    assert [m.text for m in to_customer if "fan" in m.text] == ["Please switch the fan off."]
+    assert not any("Forged" in m.text for m in harness.sender.sent)
+    assert to_customer[-1].in_reply_to == harness.root  # the customer's mail, not the agent's
+    assert f"answered by {AGENTS[0]}" in [c.note for c in state.history]
+
+
+async def test_a_team_members_mail_not_through_their_signed_address_is_never_forwarded(
+    harness: Harness,
+) -> None:
+    await harness.send(0, **UNKNOWN)
+    await wait_for(lambda: escalated(harness), what="the escalation")
+    # From: an agent, and even a signed address made for another agent or request
+    await harness.send(1, from_addr=AGENTS[0], text="Forged one.", thread_rule="references")
+    await harness.send(2, from_addr=AGENTS[0], decided_by=AGENTS[1], text="Forged two.")
+    await harness.send(
+        3, from_addr=AGENTS[0], decided_by=AGENTS[0], decision_request="0badc0de", text="Three."
+    )
+    signed = {"decided_by": AGENTS[0], "decision_request": request_key(harness.root)}
+    await harness.send(4, from_addr=AGENTS[0], text="A real answer.", **signed)  # after them
+    state = await wait_for(lambda: _human_replies(harness, 1), what="the signed answer")
+    to_customer = [m.text for m in harness.sender.sent if m.to == ("alice@example.com",)]
+    assert "A real answer." in to_customer and state.human_replies == 1
+    assert not any(t in ("Forged one.", "Forged two.", "Three.") for t in to_customer)
+
+
+async def test_the_same_answer_is_never_sent_twice_a_person_takes_over(harness: Harness) -> None:
+    await harness.send(0, **KNOWN)
+    await wait_for(lambda: harness.mails("answer"), what="the answer")
+    await harness.send(1, text="Sorry, I forgot my password again and the login fails.")
+    await wait_for(lambda: escalated(harness), what="the escalation")
+    assert len(harness.mails("answer")) == 1
+    notes = [c.note for c in (await harness.state()).history if c.stage == "escalated"]
+    assert notes and "no other answer" in notes[0]
+
+
+async def test_a_follow_up_saying_it_did_not_help_goes_to_a_person(harness: Harness) -> None:
+    await harness.send(0, **KNOWN)
+    await wait_for(lambda: harness.mails("answer"), what="the answer")
+    await harness.send(1, text="Das hat nicht geholfen, der Login funktioniert immer noch nicht.")
+    await wait_for(lambda: escalated(harness), what="the escalation")
+    state = await harness.state()
+    assert len(harness.mails("answer")) == 1 and len(harness.mails("escalated")) == 1
+    assert any("did not help" in c.note for c in state.history if c.stage == "escalated")
+
+
+async def test_a_human_answer_restarts_the_sla(hurried: Harness) -> None:
+    """The reminder comes a full SLA period (1 s here) after the person's answer."""
+    await hurried.send(0, **KNOWN)
+    await wait_for(lambda: hurried.mails("answer"), what="the answer")
+    await hurried.gateway.reply(hurried.thread_id, operator_reply(hurried, "Also try Firefox."))
+    final = await wait_for(lambda: _closed(hurried), what="auto-close")
+    history = final.history
+    answered = next(c.at for c in history if c.note == "answered by ops")
+    reminded = next(c.at for c in history if c.stage == "reminded")
+    assert reminded - answered >= timedelta(seconds=1)
+    assert len(hurried.mails("reminder")) == 1
+
+
+async def test_mail_before_the_first_answer_is_answered_with_it_once(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    """A burst that is all there before the thread runs: one answer, no escalation (the
+    follow-up used to get the same answer a second time)."""
+    root = f"<burst-{datetime.now(UTC).timestamp()}@example.com>"
+    async with _queued_before_worker(time_skipping_env, task_queue, tmp_path, mode, root) as h:
+        await wait_for(lambda: _waiting(h), what="the answer")
+        await wait_for(lambda: h.mails("answer"), what="the answer mail")
+        state = await h.state()
+        assert state.message_count == 2 and len(h.mails("answer")) == 1
+        assert h.mails("answer")[0].in_reply_to == h.message(1).message_id
+        assert [c.stage for c in state.history].count("answered") == 1
+        assert h.mails("escalation") == [] and h.mails("escalated") == []
+
+
+@asynccontextmanager
+async def _queued_before_worker(
+    env: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode, root: str
+) -> AsyncIterator[Harness]:
+    """A thread whose first two mails are both signalled before any worker runs it."""
+    flow = flow_config(mode, hurried=False)
+    early = TemporalThreadGateway(env.client, task_queue=task_queue, flow_config=flow)
+    key = ThreadKey(
+        mailbox=MAILBOX, key=root, rule="test", workflow_id=workflow_id_for(MAILBOX, root)
+    )
+    first = _message(root, 0, **KNOWN)
+    await early.new_message(key, first)
+    await early.new_message(key, _message(root, 1, text="Also: the login page hangs."))
+    async with thread_harness(env, task_queue, tmp_path, mailbox=MAILBOX, flow_config=flow) as h:
+        h.root, h.key = root, key
+        yield h
+
+
+def _message(root: str, n: int, **fields: object) -> NewMessage:
+    values: dict[str, object] = {
+        "mailbox": MAILBOX,
+        "message_id": root if n == 0 else f"<m{n}-{root[1:]}",
+        "from_addr": "alice@example.com",
+        "to": (MAILBOX,),
+        "subject": "Forgot my password",
+        "references": () if n == 0 else (root,),
+        "received_at": datetime(2026, 11, 21, tzinfo=UTC),
+        **fields,
+    }
+    return NewMessage.model_validate(values)
+
+
+async def _human_replies(h: Harness, count: int) -> ThreadState | None:
+    state = await h.state()
+    return state if state.human_replies >= count else None
+
+
+async def _completed(h: Harness) -> ThreadState | None:
+    state = await h.state()
+    return state if state.status is ThreadStatus.COMPLETED else None
+
+
+async def _closed(h: Harness) -> ThreadState | None:
+    state = await _completed(h)
+    return state if state is not None and state.stage == "closed" else None
+
+
+async def _waiting(h: Harness) -> ThreadState | None:
+    return await h.at_stage("waiting_for_customer")
+
+
+async def test_the_thread_shows_the_tokens_its_agent_used(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    flow = flow_config(mode, hurried=False)
+    async with thread_harness(
+        time_skipping_env,
+        task_queue,
+        tmp_path,
+        mailbox=MAILBOX,
+        flow_config=flow,
+        agent=CountingAgent(),
+    ) as h:
+        await h.send(0, **KNOWN)
+        await wait_for(lambda: _waiting(h), what="the answer")
+        await h.send(1, text="Another question: where is a copy of my invoice? Billing.")
+
+        async def counted() -> ThreadState | None:
+            state = await h.state()
+            return state if state.agent_tokens == 240 else None
+
+        await wait_for(counted, what="two answers' tokens")
+
+
+class CountingAgent(RuleBasedAgent):
+    """The offline agent, as if each answer cost a model 120 tokens."""
+
+    async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer:
+        answer = await super().answer_from_kb(request)
+        usage = AgentUsage(prompt_tokens=100, completion_tokens=20)
+        return answer.model_copy(update={"usage": usage})

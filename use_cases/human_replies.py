@@ -1,0 +1,68 @@
+"""A person's answer in a thread (HumanReply): its fixed Message-ID and the mail it becomes.
+
+The Message-ID is fixed before the thread is signalled, from what the reply is (thread,
+text, author): running `mailroom reply` again after a timeout signals the same reply, which
+the thread and the sender apply once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from use_cases.mail import OutboundEmail
+from use_cases.models import HumanReply, NewMessage, ThreadState, answer_address
+from use_cases.replies import reply_references, reply_subject
+from use_cases.threading import split_workflow_id
+
+MAX_REFERENCES = 20
+
+
+def human_reply_id(thread_id: str, text: str, by: str) -> str:
+    digest = hashlib.sha256(f"human-reply:{thread_id}:{by}:{text}".encode()).hexdigest()[:24]
+    mailbox, _ = split_workflow_id(thread_id)
+    domain = mailbox.rpartition("@")[2] or "mailroom.local"
+    return f"<human-{digest}@{domain}>"
+
+
+def reply_to_customer(
+    reply: HumanReply, *, first: NewMessage, about: NewMessage, thread_id: str
+) -> OutboundEmail:
+    """A flow's human reply: to whoever started the thread, threaded to its last message,
+    answerable through the thread's signed reply address. Not Auto-Submitted: a person
+    wrote it, so no automatic-reply cap holds it back."""
+    mailbox = first.mailbox
+    return OutboundEmail(
+        message_id=reply.message_id,
+        from_addr=mailbox,
+        to=(answer_address(first) or first.from_addr,),
+        subject=reply_subject(first.subject),
+        text=reply.text,
+        in_reply_to=about.message_id,
+        references=reply_references(about),
+        reply_to=first.reply_address or mailbox,
+        headers={"X-Loop": mailbox},
+        thread_id=thread_id,
+    )
+
+
+def thread_reply(reply: HumanReply, state: ThreadState) -> OutboundEmail | None:
+    """A human reply the thread sends itself (no flow running): to the requester, threaded
+    to the thread's last message; None when the thread knows nobody to send it to."""
+    customer = state.requester or next(
+        (m.from_addr for m in state.messages if not m.automatic and m.from_addr), ""
+    )
+    if not customer or not state.message_ids:
+        return None
+    references = state.message_ids[-MAX_REFERENCES:]
+    return OutboundEmail(
+        message_id=reply.message_id,
+        from_addr=state.mailbox,
+        to=(customer,),
+        subject=reply_subject(state.subject),
+        text=reply.text,
+        in_reply_to=references[-1],
+        references=tuple(references),
+        reply_to=state.reply_address or state.mailbox,
+        headers={"X-Loop": state.mailbox},
+        thread_id=state.thread_id,
+    )
