@@ -22,6 +22,12 @@ from types import TracebackType
 from typing import Any
 
 WINDOW = (1400, 900)
+FRAMES = (
+    "Array.from(document.querySelectorAll('iframe'))"
+    ".map(f => f.contentDocument).filter(d => d && d.body)"
+)
+FRAMES_TEXT = f"[document, ...{FRAMES}].map(d => d.body ? d.body.innerText : '').join('\\n')"
+FRAMES_COUNT = f"{FRAMES}.reduce((n, d) => n + d.querySelectorAll(SELECTOR).length, 0)"
 
 
 def chromium_binary() -> str | None:
@@ -121,7 +127,13 @@ class Browser:
         return answer.get("result", {}).get("value")
 
     def text(self) -> str:
-        return str(self.evaluate("document.body ? document.body.innerText : ''") or "")
+        """The page's visible text, with that of its same-origin frames (the Web UI renders
+        workflow metadata as markdown in one frame per field)."""
+        return str(self.evaluate(FRAMES_TEXT) or "")
+
+    def in_frames(self, selector: str) -> int:
+        """How many elements in the page's frames match a CSS `selector`."""
+        return int(self.evaluate(FRAMES_COUNT.replace("SELECTOR", json.dumps(selector))) or 0)
 
     def wait_for_text(self, *expected: str, timeout: float = 30.0) -> str:
         """The page's visible text once it shows every one of `expected`."""
