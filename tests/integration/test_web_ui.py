@@ -25,6 +25,7 @@ from use_cases.tickets import ticket_reference
 from workflows.routing import FLOW_ATTRIBUTE, STAGE_ATTRIBUTE
 
 SUPPORT = "support@mailroom.local"
+PROCUREMENT = "procurement@mailroom.local"
 METADATA_QUERY = "__temporal_workflow_metadata"  # what the Web UI asks a workflow
 
 
@@ -105,6 +106,23 @@ async def test_a_thread_shows_its_subject_requester_and_stage(
 async def _showing(handle: WorkflowHandle[None, None], text: str) -> str | None:
     details = await current_details(handle)
     return details if text in details else None
+
+
+async def test_a_child_flow_shows_its_flow_subject_and_stage(
+    stack: Stack, web_ui: WebUi, unique: str
+) -> None:
+    rfq = (FIXTURES / "rfq.eml").read_bytes().replace(b"<rfq-", f"<rfq-{unique}-".encode())
+    await stack.send(rfq, [PROCUREMENT])
+    thread_id = workflow_id_for(PROCUREMENT, f"<rfq-{unique}-20-laptops@corp.example>")
+    child = web_ui.env.client.get_workflow_handle(f"{thread_id}-procurement-1")
+
+    description = await wait_for(child.describe, what="the procurement flow's workflow")
+    assert await description.static_summary() == (
+        "procurement flow: RFQ: 20 laptops for the new team"
+    )
+    details = await wait_for(lambda: _showing(child, "flow procurement"), what="its stage")
+    assert details.startswith("**stage** ")
+    assert details.endswith(f"· flow procurement · ref #{ticket_reference(thread_id)}")
 
 
 def browser_or_skip() -> str:
