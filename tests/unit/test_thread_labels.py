@@ -65,3 +65,9 @@ def test_the_stage_line_shows_stage_flow_messages_and_reference() -> None:
     assert stage_details("thread-1", stage=None, flow=None, messages=1).startswith(
         "**stage** new · 1 message ·"
     )
+
+
+def test_a_run_without_a_static_summary_carries_it_in_its_stage() -> None:
+    summary = thread_summary("Printer on fire", "alice@example.com")
+    details = stage_details("thread-1", stage="answered", flow="support", summary=summary)
+    assert details.splitlines()[1] == "Printer on fire — alice@example.com"
