@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 WINDOW = (1400, 900)
+LIST_COLUMNS = "namespace-workflow-table-columns"  # the Web UI's key (UI 2.54)
 FRAMES = (
     "Array.from(document.querySelectorAll('iframe'))"
     ".map(f => f.contentDocument).filter(d => d && d.body)"
@@ -146,6 +147,15 @@ class Browser:
                 missing = [part for part in expected if part not in shown]
                 raise AssertionError(f"the page never showed {missing}; it showed:\n{shown}")
             time.sleep(0.2)
+
+    def show_workflow_columns(self, namespace: str, *labels: str) -> None:
+        """The Web UI's workflow list shows these columns (search attributes among them), as
+        when a person picks them with its column settings; it keeps them in localStorage, so
+        a page of the UI must be open. Takes effect on the next page load."""
+        columns = {namespace: [{"label": label} for label in labels]}
+        self.evaluate(
+            f"localStorage.setItem({json.dumps(LIST_COLUMNS)}, {json.dumps(json.dumps(columns))})"
+        )
 
     def screenshot(self, path: Path) -> None:
         shot = self.call("Page.captureScreenshot", {"format": "png"})

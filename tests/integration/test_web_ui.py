@@ -8,6 +8,7 @@ import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
@@ -27,6 +28,7 @@ from workflows.routing import FLOW_ATTRIBUTE, STAGE_ATTRIBUTE
 SUPPORT = "support@mailroom.local"
 PROCUREMENT = "procurement@mailroom.local"
 METADATA_QUERY = "__temporal_workflow_metadata"  # what the Web UI asks a workflow
+LIST_COLUMNS = ("Status", "Workflow ID", "MailroomFlow", "MailroomStage", "Start")
 
 
 class WebUi:
@@ -53,7 +55,7 @@ async def web_ui() -> AsyncIterator[WebUi]:
 
 @pytest.fixture
 async def stack(web_ui: WebUi, tmp_path: Path, task_queue: str) -> AsyncIterator[Stack]:
-    settings = stack_settings(tmp_path, web_ui.env.client, task_queue)
+    settings = stack_settings(tmp_path, web_ui.env.client, task_queue, search_attributes=True)
     async with running_stack(web_ui.env.client, settings) as running:
         yield running
 
@@ -155,6 +157,36 @@ async def test_the_web_ui_shows_the_thread_summary_and_stage_in_a_browser(
 
     shown = await asyncio.to_thread(read_page)
     assert f"ref #{ticket_reference(handle.id)}" in shown
+
+
+async def test_the_workflow_list_shows_each_thread_flow_and_stage_in_its_columns(
+    stack: Stack, web_ui: WebUi, unique: str
+) -> None:
+    binary = browser_or_skip()
+    await stack.send(question(unique), [SUPPORT])
+    handle = await thread_at_rest(stack, web_ui, unique)
+    query = f"WorkflowId = '{handle.id}'"
+    # the list reads visibility, which follows the workflow's upsert
+    await wait_for(
+        lambda: _listed(web_ui, f"{query} AND {STAGE_ATTRIBUTE.name} = 'waiting_for_customer'"),
+        what="the stage in visibility",
+    )
+    page = f"{web_ui.url}/workflows?query=" + quote(query)
+
+    def read_list() -> str:
+        with Browser(binary) as browser:
+            browser.open(page)
+            browser.wait_for_text(handle.id)
+            browser.show_workflow_columns(web_ui.env.client.namespace, *LIST_COLUMNS)
+            browser.open(page)
+            return browser.wait_for_text("MailroomStage", "waiting_for_customer")
+
+    shown = await asyncio.to_thread(read_list)
+    assert re.search(rf"{re.escape(handle.id)}\s+support\s+waiting_for_customer", shown)
+
+
+async def _listed(web_ui: WebUi, query: str) -> bool:
+    return bool([execution async for execution in web_ui.env.client.list_workflows(query)])
 
 
 async def test_markup_in_a_subject_shows_as_text_not_as_an_image_or_a_link(
