@@ -9,6 +9,7 @@ for the text it expects, then takes a screenshot.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -45,13 +46,17 @@ class Browser:
         )
         to_browser, self._writer = os.pipe()
         self._reader, from_browser = os.pipe()
-
-        def pipes_as_fd_3_and_4() -> None:
-            os.dup2(to_browser, 3)
-            os.dup2(from_browser, 4)
-
+        # Chromium's ends go to fds 3 and 4 by bash (no preexec_fn: we run in threads),
+        # from numbers above 9 so neither can be 3 or 4 already.
+        ends = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser, from_browser)]
+        for fd in (to_browser, from_browser):
+            os.close(fd)
         self.process = subprocess.Popen(
             [
+                "bash",  # dash redirects single-digit fds only
+                "-c",
+                f'exec "$@" 3<&{ends[0]} 4>&{ends[1]} {ends[0]}<&- {ends[1]}>&-',
+                "bash",
                 binary,
                 "--headless=new",
                 "--no-sandbox",  # tests run as root in containers
@@ -64,12 +69,11 @@ class Browser:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,  # D-Bus complaints of a desktop-less machine
-            pass_fds=(3, 4),
-            preexec_fn=pipes_as_fd_3_and_4,
+            pass_fds=ends,
             start_new_session=True,  # its helper processes end with it (killpg)
         )
-        os.close(to_browser)
-        os.close(from_browser)
+        for fd in ends:
+            os.close(fd)
         self._buffer = b""
         self._next_id = 0
         self._session = ""
