@@ -17,13 +17,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowName, FlowProgress, FlowStart
     from use_cases.models import CompleteRequest, HumanReply, NewMessage
+    from use_cases.thread_labels import flow_summary, stage_details
 
 from workflows.flow import FlowRuntime, Reporter
 from workflows.procurement import ProcurementFlow
 from workflows.reports import by_local_activity, report_progress
 from workflows.settled import OnceSettled
 from workflows.support import SupportFlow
-from workflows.versions import FEWER_EVENTS_PER_MAIL
+from workflows.versions import FEWER_EVENTS_PER_MAIL, HUMANS_IN_THE_LOOP
 
 FLOW_PROGRESS = "FLOW_PROGRESS"
 APPROVE = "APPROVE"
@@ -117,6 +118,10 @@ class _FlowWorkflow:
 
     def _reporter(self, start: FlowStart) -> Reporter:
         async def report(progress: FlowProgress) -> None:
+            # The Web UI's current details: queried, never recorded, so no patch.
+            workflow.set_current_details(
+                stage_details(start.thread_id, stage=progress.stage, flow=progress.flow)
+            )
             if not start.parent_workflow_id:
                 return
             if not workflow.patched(FEWER_EVENTS_PER_MAIL):
@@ -217,11 +222,18 @@ async def execute_workflow(
     """Start `flow` as a child workflow (`as_child=True`) or inline; either way the caller
     gets a handle to forward messages, decisions and completion to the same flow code."""
     if as_child:
+        # The child's summary is part of the recorded start command: patched.
+        summary = (
+            flow_summary(flow.value, args.first.subject)
+            if workflow.patched(HUMANS_IN_THE_LOOP)
+            else None
+        )
         await workflow.start_child_workflow(
             CHILD_WORKFLOWS[flow].run,
             args,
             id=workflow_id or f"{args.thread_id}-{flow.value}",
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            static_summary=summary,
             **child_options,
         )
         return ChildFlow(workflow_id or f"{args.thread_id}-{flow.value}")

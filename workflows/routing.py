@@ -28,8 +28,10 @@ with workflow.unsafe.imports_passed_through():
         NewMessage,
         StageChange,
         ThreadState,
+        ThreadStatus,
         remember_refused,
     )
+    from use_cases.thread_labels import stage_details, thread_summary
 
 from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
@@ -266,6 +268,7 @@ class FlowRouter:
 
     def _publish(self) -> None:
         """Flow and stage as search attributes, so the Web UI can filter threads by them."""
+        show_stage(self.state)
         if not self.config.search_attributes:
             return
         if not workflow.patched(FEWER_EVENTS_PER_MAIL):
@@ -294,6 +297,23 @@ class FlowRouter:
                     STAGE_ATTRIBUTE.value_set(self.state.stage or ""),
                 ]
             )
+
+
+def show_stage(state: ThreadState) -> None:
+    """The thread's stage as the Web UI's current details. Workflow metadata, which the UI
+    reads by query: setting it records nothing in history, so it needs no patch."""
+    workflow.set_current_details(
+        stage_details(
+            state.thread_id,
+            stage=state.stage,
+            flow=state.flow,
+            messages=state.message_count,
+            status=state.status.value if state.status is not ThreadStatus.OPEN else None,
+            summary=thread_summary(state.subject, state.requester or state.participants[0])
+            if state.runs > 1 and state.participants
+            else None,
+        )
+    )
 
 
 FLOW_COMPLETION_GRACE = timedelta(minutes=1)

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.execute import APPROVE, FLOW_PROGRESS, HUMAN_REPLY, REJECT
 from workflows.flow import carried
-from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter
+from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter, show_stage
 from workflows.sending import remember, send_mail
 from workflows.versions import INHERITED_FINISHED_FLOW_COMPLETES
 
@@ -72,6 +72,7 @@ class ThreadWorkflow:
         self._messages_this_run = 0
         self._flows = FlowRouter(self._state, input.flow_config, input.flow_resume)
         self._flow_config = input.flow_config
+        show_stage(self._state)  # each run starts with blank current details
 
     @workflow.signal(name=NEW_MESSAGE)
     def new_message(self, message: NewMessage) -> None:
@@ -84,6 +85,7 @@ class ThreadWorkflow:
             self._state.message_id_collisions += 1
         self._remember(message, collision=collision)
         self._pending.append(message)
+        show_stage(self._state)
 
     def _other_content(self, message: NewMessage) -> bool:
         """A mail we have by this Message-ID, but not this one: a sender that reuses ids, or
@@ -180,6 +182,7 @@ class ThreadWorkflow:
         self._state.status = ThreadStatus.COMPLETED
         reason = f"{self._state.flow} flow {self._state.stage}" if self._flow_done() else None
         self._state.completed_reason = self._complete.reason if self._complete else reason
+        show_stage(self._state)
         return True
 
     def _remember(self, message: NewMessage, *, collision: bool = False) -> None:

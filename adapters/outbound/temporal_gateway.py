@@ -23,6 +23,7 @@ from use_cases.models import (
     ThreadStatus,
 )
 from use_cases.ports import Backpressure, HandoffFailed, NothingToDecide, ThreadNotFound
+from use_cases.thread_labels import thread_details, thread_summary
 from workflows.execute import APPROVE, HUMAN_REPLY, REJECT
 from workflows.thread import COMPLETE_THREAD, NEW_MESSAGE, TASK_QUEUE, ThreadWorkflow
 
@@ -102,6 +103,17 @@ class TemporalThreadGateway:
             start_signal_args=[message],
             id_reuse_policy=reuse,
             rpc_timeout=self.handoff_timeout,
+            # What the Web UI shows of the thread without opening it. A signal-with-start to a
+            # running thread ignores start options: the summary stays the first mail's.
+            static_summary=thread_summary(
+                (state.subject if state else "") or message.subject,
+                state.requester if state and state.requester else message.from_addr,
+            ),
+            static_details=thread_details(
+                key.mailbox,
+                key.workflow_id,
+                state.message_ids[0] if state and state.message_ids else message.message_id,
+            ),
         )
 
     async def _closed_state(self, workflow_id: str) -> ThreadState | None:
