@@ -98,6 +98,17 @@ def test_quoted_lines_become_blockquotes_and_paragraphs_become_p() -> None:
     assert html.count("<p ") == 4  # greeting line, the quote, the paragraph, the signature
 
 
+def test_the_html_keeps_the_lines_of_commands_and_code_blocks() -> None:
+    text = (
+        "To reset, run:\nsudo systemctl stop cups\nsudo rm -rf /var/spool/cups/tmp\n\n"
+        "```\nlpadmin -p office -E -v ipp://printer.example/ipp/print -m everywhere -o\n"
+        "media=a4\n```\n"
+    )
+    html = html_of(sent(answer(text=text)))
+    assert "sudo systemctl stop cups<br>sudo rm -rf /var/spool/cups/tmp" in html
+    assert "-m everywhere -o<br>media=a4<br>```" in html
+
+
 def test_the_subject_carries_the_thread_reference_once() -> None:
     assert sent(answer())["Subject"] == f"Re: Printer on fire [#{REF}]"
     again = answer(subject=f"Re: Printer on fire [#{REF.lower()}]")
