@@ -182,6 +182,28 @@ def test_templates_that_cannot_be_used_stop_start_up(
     assert str(raised.value).startswith("MAILROOM_TEMPLATES_DIR: ")
 
 
+@pytest.mark.parametrize(
+    ("name", "template"),
+    [
+        ("reply.txt.j2", "{{ body }}\n{{ separator }}\n{{ signture }}\n"),
+        ("reply.html.j2", "<p>{{ body }}</p>{% if not reference %}{{ referense }}{% endif %}"),
+        ("reply.txt.j2", "{{ body }}{% if signature == 'Bob' %}{{ own_signature }}{% endif %}"),
+        ("reply.txt.j2", "{{ body }} {{ 1 / (mailbox == 'sales@example.com') }}"),
+    ],
+)
+def test_a_template_that_fails_to_render_stops_start_up_naming_it(
+    tmp_path: Path, name: str, template: str
+) -> None:
+    directory = tmp_path / "templates"
+    (directory / "signatures").mkdir(parents=True)
+    (directory / name).write_text(template)
+    (directory / "signatures" / "sales@example.com.txt").write_text("Sales\n")
+    with pytest.raises(StartupError) as raised:
+        reply_templates(Settings(data_dir=tmp_path / "data", templates_dir=directory))
+    assert str(raised.value).startswith("MAILROOM_TEMPLATES_DIR: ")
+    assert f"{directory / name} does not render" in str(raised.value)
+
+
 def test_a_retry_builds_the_same_mail_but_for_its_date() -> None:
     first = to_mime(answer(), sent_at=AT).as_bytes()
     retry = to_mime(answer(), sent_at=AT + timedelta(minutes=5)).as_bytes()
