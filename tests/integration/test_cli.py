@@ -224,7 +224,9 @@ async def test_reject_by_reference_tells_the_requester_who_rejected_and_why(
     assert "over budget" in out  # the stage note
 
 
-async def test_threads_table_and_a_prefix_too_short_to_name_a_thread(stack: Stack, unique: str) -> None:
+async def test_threads_table_and_a_prefix_too_short_to_name_a_thread(
+    stack: Stack, unique: str
+) -> None:
     env = cli_env(stack)
     for n in range(2):
         raw = (
