@@ -116,6 +116,13 @@ def test_the_subject_carries_the_thread_reference_once() -> None:
     assert sent(answer(subject=""))["Subject"] == f"[#{REF}]"
 
 
+def test_the_reference_is_not_added_again_after_another_threads_reference() -> None:
+    subject = f"Re: [#ABCDEF] Printer on fire [#{REF}]"
+    assert sent(answer(subject=subject))["Subject"] == subject
+    forwarded = sent(answer(subject="Fwd: [#ABCDEF] Printer on fire"))["Subject"]
+    assert forwarded == f"Fwd: [#ABCDEF] Printer on fire [#{REF}]"
+
+
 def test_mail_outside_a_thread_has_no_reference() -> None:
     message = sent(answer(thread_id=""))
     assert message["Subject"] == "Re: Printer on fire"
