@@ -27,7 +27,9 @@ TEXT_TEMPLATE = "reply.txt.j2"
 HTML_TEMPLATE = "reply.html.j2"
 SIGNATURES_DIR = "signatures"
 SAMPLE_MAILBOX = "support@mailroom.invalid"  # for the check at start, of the default signature
-# An operator's signature file is text: its control characters (an ESC, a stray CR) go.
+# Mail text and an operator's signature file are text: their control characters (a NUL,
+# an ESC, a stray CR once line ends are LF) go, but for tab and newline; a NUL would reach
+# the recipient raw, and no reader shows the others.
 CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -83,7 +85,7 @@ class ReplyTemplates:
 
     def context(self, mail: OutboundEmail) -> dict[str, Any]:
         """The variables both templates get (listed at the top of reply.txt.j2)."""
-        body, own_signature = split_signature(mail.text)
+        body, own_signature = split_signature(plain(mail.text))
         signature = self.signature(mail.from_addr) if own_signature is None else own_signature
         return {
             "body": body,
@@ -91,7 +93,7 @@ class ReplyTemplates:
             "separator": flowed.SIGNATURE_SEPARATOR,
             "reference": ticket_reference(mail.thread_id) if mail.thread_id else "",
             "mailbox": mail.from_addr,
-            "subject": mail.subject,
+            "subject": plain(mail.subject),
             "blocks": blocks(body),
             "signature_lines": signature.split("\n"),
         }
@@ -113,6 +115,11 @@ def sample_mails(mailboxes: list[str]) -> list[OutboundEmail]:
         for thread_id in (f"thread-{mailbox}-0123456789abcdef", "")
         for text in ("Unplug it.\n> it burns", f"Received.\n\n{flowed.SIGNATURE_SEPARATOR}\nBob")
     ]
+
+
+def plain(text: str) -> str:
+    """`text` with LF line ends and no control characters but tab and newline."""
+    return CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def split_signature(text: str) -> tuple[str, str | None]:

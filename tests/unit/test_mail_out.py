@@ -211,6 +211,30 @@ def test_a_template_that_fails_to_render_stops_start_up_naming_it(
     assert f"{directory / name} does not render" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "text", ["Größe € 20\n", "Größe € 20\n" + "Ein langer Absatz über den Drucker. " * 10]
+)
+def test_both_parts_are_quoted_printable_seven_bit_with_short_lines(text: str) -> None:
+    raw = to_mime(answer(text=text), sent_at=AT).as_bytes()
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    encodings = [part["Content-Transfer-Encoding"] for part in message.iter_parts()]
+    assert encodings == ["quoted-printable", "quoted-printable"]
+    assert raw.isascii() and max(len(line) for line in raw.split(b"\n")) <= 78
+    assert "Größe € 20" in plain_text(message) and "Größe € 20" in html_of(message)
+
+
+def test_control_characters_in_the_text_never_reach_either_part() -> None:
+    text = "Code\x00 is\x1b[31m red\x7f\x85 now.\r\nNext\tline\x0c.\n\n-- \nBob\x07\n"
+    raw = to_mime(answer(text=text), sent_at=AT).as_bytes()
+    assert b"\x00" not in raw and b"=00" not in raw and b"=1B" not in raw
+    message = sent(answer(text=text))
+    for shown in (plain_text(message), html_of(message)):
+        assert "Code is[31m red now." in shown and "Next\tline." in shown
+        assert not any(c in shown for c in "\x00\x1b\x7f\x85\x0c\x07\r")
+    assert plain_text(message).endswith("\n-- \nBob\nTicket [#" + REF + "]\n")
+
+
 def test_a_retry_builds_the_same_mail_but_for_its_date() -> None:
     first = to_mime(answer(), sent_at=AT).as_bytes()
     retry = to_mime(answer(), sent_at=AT + timedelta(minutes=5)).as_bytes()
