@@ -132,7 +132,9 @@ def split_signature(text: str) -> tuple[str, str | None]:
 
 
 def load_signatures(directory: Path) -> dict[str, str]:
-    """`<mailbox>.txt` → its text, keyed by the lower-cased mailbox; none without the dir."""
+    """`<mailbox>.txt` → its text, keyed by the lower-cased mailbox; none without the dir.
+    A first line "-- " (or "--", as an editor that strips trailing spaces leaves it) is
+    dropped: the template writes the separator, and a reader would see two."""
     if not directory.is_dir():
         return {}
     signatures = {}
@@ -141,6 +143,8 @@ def load_signatures(directory: Path) -> dict[str, str]:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise ValueError(f"{path}: not UTF-8 text") from None
-        lines = CONTROLS.sub("", text.replace("\r\n", "\n")).strip("\n").split("\n")
-        signatures[path.stem.lower()] = "\n".join(line.rstrip() for line in lines)
+        lines = [line.rstrip() for line in plain(text).strip("\n").split("\n")]
+        if lines[0] == flowed.SIGNATURE_SEPARATOR.rstrip():  # the template writes its own
+            lines = "\n".join(lines[1:]).lstrip("\n").split("\n")
+        signatures[path.stem.lower()] = "\n".join(lines)
     return signatures

@@ -150,6 +150,23 @@ def test_each_mailbox_gets_its_signature_from_the_templates_dir(tmp_path: Path) 
     assert "\n-- \nmailroom, procurement@mailroom.local\n" in plain_text(other)
 
 
+@pytest.mark.parametrize("separator", ["-- ", "--", "-- \r"])
+def test_a_signature_file_that_starts_with_a_separator_gives_one_separator(
+    tmp_path: Path, separator: str
+) -> None:
+    (tmp_path / "signatures").mkdir()
+    (tmp_path / "signatures" / "support@mailroom.local.txt").write_text(
+        f"{separator}\n\nACME Support\n-- not a separator, a line of it\n"
+    )
+    message = sent(answer(), ReplyTemplates(tmp_path))
+    text = plain_text(message)
+    assert text.count("\n-- \n") == 1 and "\n--\n" not in text
+    assert text.endswith(
+        f"\n-- \nACME Support\n-- not a separator, a line of it\nTicket [#{REF}]\n"
+    )
+    assert html_of(message).count("-- <br>") == 1
+
+
 def test_a_text_with_its_own_signature_gets_no_second_one(tmp_path: Path) -> None:
     (tmp_path / "signatures").mkdir()
     (tmp_path / "signatures" / "support@mailroom.local.txt").write_text("ACME Support\n")
