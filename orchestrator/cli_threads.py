@@ -20,7 +20,10 @@ from use_cases.flows import ApprovalDecision
 from use_cases.models import CompleteRequest, ThreadState, ThreadStatus
 from use_cases.ports import ThreadGateway
 
-THREAD_HELP = "a thread id, any unique prefix of it or of its hash part, or its reference (#K7Q2MX)"
+THREAD_HELP = (
+    "a thread id, a unique prefix of it or of its hash part with 4+ hash characters, "
+    "or its reference (#K7Q2MX)"
+)
 BY_HELP = "the operator acting (default: MAILROOM_OPERATOR)"
 
 

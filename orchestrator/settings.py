@@ -166,12 +166,11 @@ class Settings(BaseSettings):
     trusted_authserv_id: str = ""
     # who `approve`, `reject` and `complete` act as without `--by` (orchestrator/operator.py):
     # shown in the thread's history and in mail to the requester
-    operator: Annotated[
-        str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
-    ] = "operator"
+    operator: str = "operator"
     # Jinja templates of the mail we send (reply.txt.j2, reply.html.j2) and each mailbox's
     # signature (signatures/<mailbox>.txt), searched before the shipped ones
-    # (adapters/outbound/mail_templates.py); none: the shipped templates only
+    # (adapters/outbound/mail_templates.py); none or empty: the shipped templates only; a
+    # relative path is resolved against the working directory at load
     templates_dir: Path | None = None
 
     @classmethod
@@ -314,6 +313,23 @@ class Settings(BaseSettings):
         if info.field_name and cls.model_fields[info.field_name].annotation is timedelta:
             return settings_checks.seconds_or_text(value)
         return value
+
+    @field_validator("operator")
+    @classmethod
+    def _operator_name(cls, value: str) -> str:
+        return settings_checks.operator_name(value)  # the same check as `--by`
+
+    @field_validator("templates_dir", mode="before")
+    @classmethod
+    def _empty_is_no_directory(cls, value: Any) -> Any:
+        # MAILROOM_TEMPLATES_DIR="" would otherwise be Path("."): the working directory
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _resolved(cls, value: Path | None) -> Path | None:
+        # resolved once, so a process that changes its directory later reads the same files
+        return value.resolve() if value is not None else None
 
     @field_validator("reply_token_secret")
     @classmethod

@@ -1,6 +1,6 @@
 """The checks behind orchestrator/settings.py that are about how settings are written: list
-syntax, misspelled names, durations, the reply-token secret's strength, and what of a URL
-may be shown. Every message is one line and never repeats a secret."""
+syntax, misspelled names, durations, the reply-token secret's strength, an operator's name,
+and what of a URL may be shown. Every message is one line and never repeats a secret."""
 
 from __future__ import annotations
 
@@ -21,6 +21,27 @@ MIN_SHOWN_SECRET = 4
 # `auth=xoauth2&token_env=NAME` in an IMAP source names a variable of the operator's
 # choosing, which may well start with MAILROOM_: it is not a misspelled setting.
 TOKEN_ENV = re.compile(r"token_env=([A-Za-z0-9_]+)")
+MAX_OPERATOR_NAME = 100
+# What an operator's name (shown in a thread's history, a terminal and mail to a requester)
+# must not hold: C0 and C1 controls (tab and newline too), DEL, the line and paragraph
+# separators, the bidi marks, embeddings, overrides and isolates that make a line read
+# differently from what it says ("\u202eecila" shows as "alice"), lone surrogates.
+NOT_IN_A_NAME = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def operator_name(value: str) -> str:
+    """`value` stripped, when it is a name fit to show (MAILROOM_OPERATOR and `--by` alike);
+    else ValueError saying why."""
+    name = value.strip()
+    if not name:
+        raise ValueError("give a name, not an empty one")
+    if NOT_IN_A_NAME.search(name):
+        raise ValueError("give a name without control, line-separator or bidi characters")
+    if len(name) > MAX_OPERATOR_NAME:
+        raise ValueError(f"give a name of at most {MAX_OPERATOR_NAME} characters")
+    return name
 
 
 def split_list(value: str) -> list[str]:

@@ -1,6 +1,10 @@
-"""How an operator names a thread on the command line: its whole id, any unique prefix of
-it, its hash part alone (`3fe1c85a`), or its ticket reference (`K7Q2MX`, `#K7Q2MX`,
-`[#k7q2mx]`). A name that fits several threads is refused with the candidates, never guessed.
+"""How an operator names a thread on the command line: its whole id, a unique prefix of it
+that reaches at least `MIN_HASH_CHARS` characters into the hash part
+(`thread-support@mailroom.local-3fe1`), a prefix of the hash part alone of at least as many
+hex characters (`3fe1c85a`), or its ticket reference (`K7Q2MX`; written `#K7Q2MX` or
+`[#k7q2mx]` it names a reference only, never a prefix). `mailroom approve 3` names nothing:
+a one-character prefix would act on a thread the operator never meant. A name that fits
+several threads (of any status) is refused with the candidates, never guessed.
 """
 
 from __future__ import annotations
@@ -11,18 +15,22 @@ from typing import Protocol
 
 from orchestrator.cli_errors import CliError
 from use_cases.threading import THREAD_HASH_CHARS
+from use_cases.tickets import LENGTH as REFERENCE_CHARS
 from use_cases.tickets import ticket_reference
 
 # A whole workflow id (use_cases/threading.py: thread-<mailbox>-<16 hex>): used as it is,
 # without listing every thread first.
 WHOLE_ID = re.compile(rf"^thread-.+-[0-9a-f]{{{THREAD_HASH_CHARS}}}$")
-HEX = re.compile(r"^[0-9a-f]+$")
+MIN_HASH_CHARS = 4  # 65 536 values: two threads of one mailbox rarely share them
+HEX = re.compile(rf"^[0-9a-f]{{{MIN_HASH_CHARS},{THREAD_HASH_CHARS}}}$")
+# "#K7Q2MX", "[#K7Q2MX]": a ticket reference, written as the subject shows it.
+WRITTEN_REFERENCE = re.compile(r"^(?:#\s*(\S+)|\[\s*#\s*(\S+?)\s*\])$")
 SHOWN_CANDIDATES = 10
 
 
 class ThreadIds(Protocol):
     async def thread_ids(self) -> list[str]:
-        """The id of every thread, open or completed."""
+        """The id of every thread, whatever its status (a name must be unique among all)."""
         ...
 
 
@@ -36,32 +44,31 @@ async def resolve_thread(gateway: ThreadIds, text: str) -> str:
 
 def matching_threads(text: str, thread_ids: Iterable[str]) -> list[str]:
     """The ids `text` names, in the order given: the id itself (then only it), a prefix of
-    the id or of its hash part, or its ticket reference."""
+    the id or of its hash part (long enough: module docstring), or its ticket reference."""
     ids = list(thread_ids)
-    if text in ids:
-        return [text]
-    name = bare(text)
-    if not name:
-        return []
+    name = text.strip()
+    if name in ids:
+        return [name]
+    written = WRITTEN_REFERENCE.match(name)
+    if written:
+        reference = (written.group(1) or written.group(2)).upper()
+        return [i for i in ids if is_reference(reference, i)]
     return [i for i in ids if names(name, i)]
 
 
 def names(name: str, thread_id: str) -> bool:
+    """Whether the bare `name` is `thread_id`'s reference or a long enough prefix."""
     lowered = name.lower()
-    if thread_id.lower().startswith(lowered):
+    hash_starts = len(thread_id) - THREAD_HASH_CHARS
+    if len(lowered) >= hash_starts + MIN_HASH_CHARS and thread_id.lower().startswith(lowered):
         return True
-    thread_hash = thread_id.rpartition("-")[2]
-    if HEX.match(lowered) and thread_hash.startswith(lowered):
+    if HEX.match(lowered) and thread_id[hash_starts:].startswith(lowered):
         return True
-    return ticket_reference(thread_id) == name.upper()
+    return is_reference(name.upper(), thread_id)
 
 
-def bare(text: str) -> str:
-    """`text` without the brackets and `#` a reference is written with (`[#K7Q2MX]`)."""
-    name = text.strip()
-    if name.startswith("[") and name.endswith("]"):
-        name = name[1:-1].strip()
-    return name.removeprefix("#").strip()
+def is_reference(name: str, thread_id: str) -> bool:
+    return len(name) == REFERENCE_CHARS and ticket_reference(thread_id) == name
 
 
 def chosen(text: str, candidates: list[str]) -> str:

@@ -3,6 +3,7 @@ the aligned table it prints. Pure functions over ThreadState, so tested without 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,11 +15,13 @@ from use_cases.models import ThreadState, ThreadStatus
 from use_cases.tickets import ticket_reference
 
 TABLE_WIDTH = 120
-MIN_SUBJECT_WIDTH = 24
-# the widest a column may grow before it is cut, so the subject keeps room in 120 columns
-COLUMN_CAPS = {"flow": 12, "stage": 20, "requester": 26}
+# the widest a column may grow before it is cut, so the subject keeps room in 120 columns:
+# REF 7 + STATUS 9 + LAST ACTIVITY 16 + these + 6 gaps of 2 = 98, so at least 22 for it
+COLUMN_CAPS = {"flow": 12, "stage": 20, "requester": 22}
+MIN_SUBJECT_WIDTH = 22
 HEADER = {
     "reference": "REF",
+    "status": "STATUS",
     "last_activity": "LAST ACTIVITY",
     "flow": "FLOW",
     "stage": "STAGE",
@@ -26,6 +29,7 @@ HEADER = {
 }
 GAP = "  "
 ELLIPSIS = "…"
+WIDE = ("W", "F")  # east-asian wide and full-width characters take two terminal columns
 
 
 class ThreadView(BaseModel):
@@ -114,7 +118,9 @@ def same(wanted: str | None, value: str | None) -> bool:
 
 
 def searched_text(view: ThreadView) -> str:
-    fields = [view.subject, view.requester, *view.participants, view.reference, view.thread_id]
+    # the reference as the table and subjects write it: "#MX8NHE" and "[#MX8NHE]" find it
+    reference = f"[#{view.reference}]"
+    fields = [view.subject, view.requester, *view.participants, reference, view.thread_id]
     return "\n".join(fields).casefold()
 
 
@@ -130,14 +136,14 @@ def table(views: Sequence[ThreadView], width: int = TABLE_WIDTH) -> list[str]:
     subject is cut to what is left of `width`."""
     rows = [HEADER, *(cells(v) for v in views)]
     widths = {
-        column: min(max(len(row[column]) for row in rows), COLUMN_CAPS.get(column, width))
+        column: min(max(columns(row[column]) for row in rows), COLUMN_CAPS.get(column, width))
         for column in HEADER
     }
     used = sum(widths.values()) + len(GAP) * len(widths)
     subject_width = max(width - used, MIN_SUBJECT_WIDTH)
     subjects = ["SUBJECT", *(visible(v.subject) for v in views)]
     return [
-        GAP.join(cut(row[c], widths[c]).ljust(widths[c]) for c in HEADER)
+        GAP.join(padded(cut(row[c], widths[c]), widths[c]) for c in HEADER)
         + GAP
         + cut(subject, subject_width)
         for row, subject in zip(rows, subjects, strict=True)
@@ -148,6 +154,7 @@ def cells(view: ThreadView) -> dict[str, str]:
     when = view.last_activity.astimezone(UTC) if view.last_activity else None
     return {
         "reference": f"#{visible(view.reference)}",
+        "status": view.status.value,
         "last_activity": f"{when:%Y-%m-%d %H:%M}" if when else "-",
         "flow": visible(view.flow or "-"),
         "stage": visible(view.stage or "-"),
@@ -155,5 +162,30 @@ def cells(view: ThreadView) -> dict[str, str]:
     }
 
 
+def columns(text: str) -> int:
+    """The terminal columns `text` takes: two for a wide (CJK) character, none for a
+    combining mark."""
+    return sum(char_columns(char) for char in text)
+
+
+def char_columns(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in WIDE else 1
+
+
 def cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + ELLIPSIS
+    """`text` in at most `width` terminal columns, an ellipsis where it was cut."""
+    if columns(text) <= width:
+        return text
+    kept, used = [], 0
+    for char in text:
+        used += char_columns(char)
+        if used > width - 1:
+            break
+        kept.append(char)
+    return "".join(kept) + ELLIPSIS
+
+
+def padded(text: str, width: int) -> str:
+    return text + " " * (width - columns(text))

@@ -33,8 +33,14 @@ def reference_in(subject: str) -> str | None:
     return found.group(1).upper() if found else None
 
 
+def references_in(subject: str) -> list[str]:
+    """Every ticket reference a subject carries, upper-cased, in order."""
+    return [found.upper() for found in IN_SUBJECT.findall(subject)]
+
+
 def tagged_subject(subject: str, reference: str) -> str:
-    """The subject with its reference, added once."""
-    if reference_in(subject) == reference:
+    """The subject with its reference, added once: not again when it is there already,
+    after another thread's reference ("Fwd: [#ABCDEF] … [#K7Q2MX]") too."""
+    if reference.upper() in references_in(subject):
         return subject
     return f"{subject} [#{reference}]" if subject else f"[#{reference}]"

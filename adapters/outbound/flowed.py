@@ -13,15 +13,17 @@ lines of at most 72 characters. Writing it (`encode`):
 - quoted lines (">" …) keep their quote depth and are never joined to their neighbours;
   only one longer than `MAX_LINE` is wrapped, each piece carrying the quote marks.
 
-Reflowing hard breaks (`reflowed`): text written with a line break mid-sentence (a
-knowledge-base answer's "…and follow\\nthe link…") becomes one line, so the reader can
-wrap it. A line is joined to the one before it only when it clearly continues a sentence:
-it starts with a lower-case letter, the line before does not end in ".", "!", "?" or ":",
-and neither looks like structure: a quote (">"), an indented line, a list item ("- ",
-"* ", "1. ", "a) "), a table row (a tab, three spaces in a row, " | "), the signature
-separator or anything after it. Every other line break stays a hard break: a greeting, a
-list, an address block, a sentence that starts on a new line. A mid-sentence break
-before a capitalised word ("open\\nSettings") is kept as written.
+Reflowing hard breaks (`reflowed`): text hard-wrapped by its writer (a knowledge-base
+answer's "…and follow\\nthe link…") becomes one line, so the reader can wrap it. The rule
+is conservative, because a wrong join breaks a command or a password: a line is joined to
+the one before it only when that line looks hard-wrapped, i.e. it is long (at least
+`WRAPPED_AT` characters as written) and stops mid-sentence (not in ".", "!", "?" or ":"),
+and the line starts with a lower-case letter. Never joined: lines inside a ``` or ~~~
+fence and the fence lines, a run of short lines (a command per line, an address block,
+"Hi bob,\\nthanks"), a "field: value" line ("user: alice"), and anything that looks like
+structure: a quote (">"), an indented line, a list item ("- ", "* ", "1. ", "a) "), a
+table row (a tab, three spaces in a row, " | "), the signature separator or anything
+after it. A mid-sentence break before a capitalised word ("open\\nSettings") is kept.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ CHUNK = re.compile(r" *[^ ]+ *")  # a word with the spaces after it (and any ind
 LIST_ITEM = re.compile(r"(?:[-*+\u2022]|\d{1,3}[.)]|[A-Za-z][.)])\s")
 TABLE_ROW = re.compile(r"\t|\S {3,}\S| \| ")
 SENTENCE_END = (".", "!", "?", ":")
+# A line this long as written was probably wrapped by its writer's editor (most wrap at
+# 72 to 80); shorter lines are taken as meant: commands, addresses, a greeting.
+WRAPPED_AT = 60
+FENCE = re.compile(r"(?:```|~~~)")
+FIELD = re.compile(r"[\w.-]+: ")  # "user: alice", "tracking: 123"
 
 
 def encode(text: str) -> str:
@@ -53,26 +60,31 @@ def encode(text: str) -> str:
 
 
 def reflowed(text: str) -> list[str]:
-    """The text's lines, trailing space removed and mid-sentence hard breaks joined."""
+    """The text's lines, trailing space removed and hard-wrapped sentences joined."""
     lines: list[str] = []
-    in_signature = False
+    previous = ""  # the line before, as written (`lines[-1]` may be several joined)
+    in_signature = in_fence = False
     for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         line = raw if raw == SIGNATURE_SEPARATOR else raw.rstrip()
         in_signature = in_signature or line == SIGNATURE_SEPARATOR
-        if lines and not in_signature and continues(lines[-1], line):
+        fence = FENCE.match(line) is not None
+        if lines and not (in_signature or in_fence or fence) and continues(previous, line):
             lines[-1] = f"{lines[-1]} {line}"
         else:
             lines.append(line)
+        in_fence = in_fence != fence
+        previous = line
     while lines and not lines[-1]:
         lines.pop()
     return lines
 
 
 def continues(previous: str, line: str) -> bool:
-    """Whether `line` goes on with the sentence `previous` broke off (module docstring)."""
-    if not previous or not line or not line[0].islower():
+    """Whether `line` goes on with the sentence a hard wrap broke off in `previous`, the
+    line before as written (module docstring)."""
+    if len(previous) < WRAPPED_AT or previous.endswith(SENTENCE_END):
         return False
-    if previous.endswith(SENTENCE_END) or LIST_ITEM.match(line):
+    if not line or not line[0].islower() or LIST_ITEM.match(line) or FIELD.match(line):
         return False
     return not any(_structured(text) for text in (previous, line))
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
@@ -25,7 +26,10 @@ PACKAGED_TEMPLATES = Path(__file__).with_name("templates")
 TEXT_TEMPLATE = "reply.txt.j2"
 HTML_TEMPLATE = "reply.html.j2"
 SIGNATURES_DIR = "signatures"
-# An operator's signature file is text: its control characters (an ESC, a stray CR) go.
+SAMPLE_MAILBOX = "support@mailroom.invalid"  # for the check at start, of the default signature
+# Mail text and an operator's signature file are text: their control characters (a NUL,
+# an ESC, a stray CR once line ends are LF) go, but for tab and newline; a NUL would reach
+# the recipient raw, and no reader shows the others.
 CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -36,8 +40,9 @@ class RenderedMail:
 
 
 class ReplyTemplates:
-    """Loaded once at start: a template that does not parse, or a signature file that is
-    not UTF-8, stops start-up instead of every send (TemplateError, ValueError, OSError)."""
+    """Loaded once at start: a template that does not parse or does not render (an
+    undefined variable: `StrictUndefined`), or a signature file that is not UTF-8, stops
+    start-up instead of every send (TemplateError, ValueError, OSError)."""
 
     def __init__(self, directory: Path | None = None) -> None:
         if directory is not None and not directory.is_dir():
@@ -55,27 +60,66 @@ class ReplyTemplates:
         self.text: Template = env.get_template(TEXT_TEMPLATE)
         self.html: Template = env.get_template(HTML_TEMPLATE)
         self.signatures = load_signatures(directory / SIGNATURES_DIR) if directory else {}
+        self.check()
+
+    def check(self) -> None:
+        """Render both templates for sample mails (in a thread or not, with their own
+        signature or the mailbox's): an error is a ValueError naming the template."""
+        for template in (self.text, self.html):
+            for mail in sample_mails([*self.signatures, SAMPLE_MAILBOX]):
+                try:
+                    template.render(self.context(mail))
+                except Exception as exc:  # a template may fail in any way: report it at start
+                    name = template.filename or template.name
+                    raise ValueError(f"{name} does not render: {exc}") from None
 
     def signature(self, mailbox: str) -> str:
         address = parseaddr(mailbox)[1].lower() or mailbox
         return self.signatures.get(address, f"mailroom, {address}")
 
     def render(self, mail: OutboundEmail) -> RenderedMail:
-        body, own_signature = split_signature(mail.text)
+        context = self.context(mail)
+        return RenderedMail(
+            text=flowed.encode(self.text.render(context)), html=self.html.render(context)
+        )
+
+    def context(self, mail: OutboundEmail) -> dict[str, Any]:
+        """The variables both templates get (listed at the top of reply.txt.j2)."""
+        body, own_signature = split_signature(plain(mail.text))
         signature = self.signature(mail.from_addr) if own_signature is None else own_signature
-        context = {
+        return {
             "body": body,
             "signature": signature,
             "separator": flowed.SIGNATURE_SEPARATOR,
             "reference": ticket_reference(mail.thread_id) if mail.thread_id else "",
             "mailbox": mail.from_addr,
-            "subject": mail.subject,
+            "subject": plain(mail.subject),
             "blocks": blocks(body),
             "signature_lines": signature.split("\n"),
         }
-        return RenderedMail(
-            text=flowed.encode(self.text.render(context)), html=self.html.render(context)
+
+
+def sample_mails(mailboxes: list[str]) -> list[OutboundEmail]:
+    """A mail of each kind a template must render: in a thread or outside one, with the
+    mail's own signature or none (then the mailbox's), from each mailbox given."""
+    return [
+        OutboundEmail(
+            message_id="<template-check@mailroom.invalid>",
+            from_addr=mailbox,
+            to=("someone@example.com",),
+            subject="Re: Printer on fire",
+            text=text,
+            thread_id=thread_id,
         )
+        for mailbox in mailboxes
+        for thread_id in (f"thread-{mailbox}-0123456789abcdef", "")
+        for text in ("Unplug it.\n> it burns", f"Received.\n\n{flowed.SIGNATURE_SEPARATOR}\nBob")
+    ]
+
+
+def plain(text: str) -> str:
+    """`text` with LF line ends and no control characters but tab and newline."""
+    return CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def split_signature(text: str) -> tuple[str, str | None]:
@@ -88,7 +132,9 @@ def split_signature(text: str) -> tuple[str, str | None]:
 
 
 def load_signatures(directory: Path) -> dict[str, str]:
-    """`<mailbox>.txt` → its text, keyed by the lower-cased mailbox; none without the dir."""
+    """`<mailbox>.txt` → its text, keyed by the lower-cased mailbox; none without the dir.
+    A first line "-- " (or "--", as an editor that strips trailing spaces leaves it) is
+    dropped: the template writes the separator, and a reader would see two."""
     if not directory.is_dir():
         return {}
     signatures = {}
@@ -97,6 +143,8 @@ def load_signatures(directory: Path) -> dict[str, str]:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise ValueError(f"{path}: not UTF-8 text") from None
-        lines = CONTROLS.sub("", text.replace("\r\n", "\n")).strip("\n").split("\n")
-        signatures[path.stem.lower()] = "\n".join(line.rstrip() for line in lines)
+        lines = [line.rstrip() for line in plain(text).strip("\n").split("\n")]
+        if lines[0] == flowed.SIGNATURE_SEPARATOR.rstrip():  # the template writes its own
+            lines = "\n".join(lines[1:]).lstrip("\n").split("\n")
+        signatures[path.stem.lower()] = "\n".join(lines)
     return signatures

@@ -96,9 +96,11 @@ def to_mime(
             msg[name] = header_safe(value or "")
     rendered = (templates or packaged_templates()).render(mail)
     # Quoted-printable keeps the flowed lines' trailing spaces (the soft breaks) safe from
-    # relays that strip white space at line ends.
+    # relays that strip white space at line ends, and keeps both parts 7-bit with short
+    # lines (the HTML's would be 8bit for any non-ASCII character, and as long as a
+    # paragraph); it is deterministic, so a retry still writes the same bytes.
     msg.set_content(rendered.text, params={"format": "flowed"}, cte="quoted-printable")
-    msg.add_alternative(rendered.html, subtype="html")
+    msg.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
     for part in msg.iter_parts():
         del part["MIME-Version"]  # add_alternative gives its part one; it belongs at the top
     msg.set_boundary(boundary(mail.message_id, rendered.text, rendered.html))

@@ -199,17 +199,22 @@ class TemporalThreadGateway:
         return await handle.query(ThreadWorkflow.thread_state, rpc_timeout=QUERY_TIMEOUT)
 
     async def thread_ids(self) -> list[str]:
-        """Every thread's id, open or completed, from visibility alone (no query per thread):
-        what the CLI matches a prefix or a ticket reference against."""
-        return sorted(await self._latest_runs())
+        """Every thread's id, whatever its status (a terminated or failed one too), from
+        visibility alone (no query per thread): what the CLI matches a prefix or a ticket
+        reference against, so a name unique among the listed threads is not taken for one
+        that also fits a thread `list` leaves out."""
+        return sorted(await self._latest_runs(statuses=()))
 
-    async def _latest_runs(self) -> dict[str, WorkflowExecutionStatus | None]:
-        """{workflow id: status of its latest run} of the thread workflows on our queue."""
+    async def _latest_runs(
+        self, statuses: tuple[WorkflowExecutionStatus, ...] = LISTED_STATUSES
+    ) -> dict[str, WorkflowExecutionStatus | None]:
+        """{workflow id: status of its latest run} of the thread workflows on our queue, of
+        the given statuses (none given: all)."""
         latest: dict[str, tuple[datetime, WorkflowExecutionStatus | None]] = {}
-        statuses = " OR ".join(f"ExecutionStatus = '{s.name.title()}'" for s in LISTED_STATUSES)
-        query = (
-            f"WorkflowType = 'ThreadWorkflow' AND TaskQueue = '{self.task_queue}' AND ({statuses})"
-        )
+        query = f"WorkflowType = 'ThreadWorkflow' AND TaskQueue = '{self.task_queue}'"
+        if statuses:
+            either = " OR ".join(f"ExecutionStatus = '{s.name.title()}'" for s in statuses)
+            query += f" AND ({either})"
         async for execution in self.client.list_workflows(query):
             seen = latest.get(execution.id)
             if seen is None or execution.start_time > seen[0]:

@@ -64,6 +64,39 @@ def test_lists_tables_greetings_and_new_sentences_keep_their_line_breaks() -> No
     assert decode(encode(text)) == text
 
 
+def test_commands_credentials_addresses_and_greetings_keep_their_line_breaks() -> None:
+    for text in (
+        "To reset, run:\nsudo systemctl stop cups\nsudo rm -rf /var/spool/cups/tmp\n"
+        "sudo systemctl start cups",
+        "Your login:\nuser: alice\npassword: see the portal",
+        "Ship to\njohn smith\n12 main st\nspringfield",
+        "Hi bob,\nthanks for writing",
+        "Order status\nshipped\ntracking number 123",
+    ):
+        assert reflowed(text) == text.split("\n")
+        assert decode(encode(text)) == text + "\n"
+
+
+def test_a_field_line_after_a_long_line_is_not_joined() -> None:
+    text = "Here are the details of the account we opened for you on the portal\nuser: alice"
+    assert reflowed(text) == text.split("\n")
+
+
+def test_lines_inside_a_code_fence_are_never_joined() -> None:
+    long_command = "sudo lpadmin -p office-printer -E -v ipp://printer.example/ipp/print -m"
+    text = f"Run this, please\n```\n{long_command}\neverywhere\n```\nand tell us how it went"
+    assert len(long_command) >= 60
+    assert reflowed(text) == text.split("\n")
+    assert decode(encode(text)) == text + "\n"
+
+
+def test_only_a_long_line_that_stops_mid_sentence_takes_the_next_one() -> None:
+    long_line = "We looked at the printer you sent us and we think the fuser is"
+    assert reflowed(f"{long_line}\nbroken.") == [f"{long_line} broken."]
+    assert reflowed(f"{long_line[:40]}\nbroken.") == [long_line[:40], "broken."]
+    assert reflowed(f"{long_line}.\nbroken.") == [f"{long_line}.", "broken."]
+
+
 def test_quoted_lines_keep_their_depth_and_are_never_joined() -> None:
     text = "Alice wrote:\n> it burns\n> and\n>> smokes\n>also this\nnow what\n"
     flowed = encode(text)

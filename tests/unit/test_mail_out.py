@@ -98,11 +98,29 @@ def test_quoted_lines_become_blockquotes_and_paragraphs_become_p() -> None:
     assert html.count("<p ") == 4  # greeting line, the quote, the paragraph, the signature
 
 
+def test_the_html_keeps_the_lines_of_commands_and_code_blocks() -> None:
+    text = (
+        "To reset, run:\nsudo systemctl stop cups\nsudo rm -rf /var/spool/cups/tmp\n\n"
+        "```\nlpadmin -p office -E -v ipp://printer.example/ipp/print -m everywhere -o\n"
+        "media=a4\n```\n"
+    )
+    html = html_of(sent(answer(text=text)))
+    assert "sudo systemctl stop cups<br>sudo rm -rf /var/spool/cups/tmp" in html
+    assert "-m everywhere -o<br>media=a4<br>```" in html
+
+
 def test_the_subject_carries_the_thread_reference_once() -> None:
     assert sent(answer())["Subject"] == f"Re: Printer on fire [#{REF}]"
     again = answer(subject=f"Re: Printer on fire [#{REF.lower()}]")
     assert sent(again)["Subject"] == f"Re: Printer on fire [#{REF.lower()}]"
     assert sent(answer(subject=""))["Subject"] == f"[#{REF}]"
+
+
+def test_the_reference_is_not_added_again_after_another_threads_reference() -> None:
+    subject = f"Re: [#ABCDEF] Printer on fire [#{REF}]"
+    assert sent(answer(subject=subject))["Subject"] == subject
+    forwarded = sent(answer(subject="Fwd: [#ABCDEF] Printer on fire"))["Subject"]
+    assert forwarded == f"Fwd: [#ABCDEF] Printer on fire [#{REF}]"
 
 
 def test_mail_outside_a_thread_has_no_reference() -> None:
@@ -130,6 +148,23 @@ def test_each_mailbox_gets_its_signature_from_the_templates_dir(tmp_path: Path) 
     assert '<a href="https://acme.example/help"' in html_of(message)
     other = sent(answer(from_addr="procurement@mailroom.local"), templates)
     assert "\n-- \nmailroom, procurement@mailroom.local\n" in plain_text(other)
+
+
+@pytest.mark.parametrize("separator", ["-- ", "--", "-- \r"])
+def test_a_signature_file_that_starts_with_a_separator_gives_one_separator(
+    tmp_path: Path, separator: str
+) -> None:
+    (tmp_path / "signatures").mkdir()
+    (tmp_path / "signatures" / "support@mailroom.local.txt").write_text(
+        f"{separator}\n\nACME Support\n-- not a separator, a line of it\n"
+    )
+    message = sent(answer(), ReplyTemplates(tmp_path))
+    text = plain_text(message)
+    assert text.count("\n-- \n") == 1 and "\n--\n" not in text
+    assert text.endswith(
+        f"\n-- \nACME Support\n-- not a separator, a line of it\nTicket [#{REF}]\n"
+    )
+    assert html_of(message).count("-- <br>") == 1
 
 
 def test_a_text_with_its_own_signature_gets_no_second_one(tmp_path: Path) -> None:
@@ -169,6 +204,52 @@ def test_templates_that_cannot_be_used_stop_start_up(
     with pytest.raises(StartupError, match=error) as raised:
         reply_templates(Settings(data_dir=tmp_path / "data", templates_dir=directory))
     assert str(raised.value).startswith("MAILROOM_TEMPLATES_DIR: ")
+
+
+@pytest.mark.parametrize(
+    ("name", "template"),
+    [
+        ("reply.txt.j2", "{{ body }}\n{{ separator }}\n{{ signture }}\n"),
+        ("reply.html.j2", "<p>{{ body }}</p>{% if not reference %}{{ referense }}{% endif %}"),
+        ("reply.txt.j2", "{{ body }}{% if signature == 'Bob' %}{{ own_signature }}{% endif %}"),
+        ("reply.txt.j2", "{{ body }} {{ 1 / (mailbox == 'sales@example.com') }}"),
+    ],
+)
+def test_a_template_that_fails_to_render_stops_start_up_naming_it(
+    tmp_path: Path, name: str, template: str
+) -> None:
+    directory = tmp_path / "templates"
+    (directory / "signatures").mkdir(parents=True)
+    (directory / name).write_text(template)
+    (directory / "signatures" / "sales@example.com.txt").write_text("Sales\n")
+    with pytest.raises(StartupError) as raised:
+        reply_templates(Settings(data_dir=tmp_path / "data", templates_dir=directory))
+    assert str(raised.value).startswith("MAILROOM_TEMPLATES_DIR: ")
+    assert f"{directory / name} does not render" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "text", ["Größe € 20\n", "Größe € 20\n" + "Ein langer Absatz über den Drucker. " * 10]
+)
+def test_both_parts_are_quoted_printable_seven_bit_with_short_lines(text: str) -> None:
+    raw = to_mime(answer(text=text), sent_at=AT).as_bytes()
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    encodings = [part["Content-Transfer-Encoding"] for part in message.iter_parts()]
+    assert encodings == ["quoted-printable", "quoted-printable"]
+    assert raw.isascii() and max(len(line) for line in raw.split(b"\n")) <= 78
+    assert "Größe € 20" in plain_text(message) and "Größe € 20" in html_of(message)
+
+
+def test_control_characters_in_the_text_never_reach_either_part() -> None:
+    text = "Code\x00 is\x1b[31m red\x7f\x85 now.\r\nNext\tline\x0c.\n\n-- \nBob\x07\n"
+    raw = to_mime(answer(text=text), sent_at=AT).as_bytes()
+    assert b"\x00" not in raw and b"=00" not in raw and b"=1B" not in raw
+    message = sent(answer(text=text))
+    for shown in (plain_text(message), html_of(message)):
+        assert "Code is[31m red now." in shown and "Next\tline." in shown
+        assert not any(c in shown for c in "\x00\x1b\x7f\x85\x0c\x07\r")
+    assert plain_text(message).endswith("\n-- \nBob\nTicket [#" + REF + "]\n")
 
 
 def test_a_retry_builds_the_same_mail_but_for_its_date() -> None:

@@ -385,3 +385,19 @@ def test_an_unexpected_error_is_one_line_and_exit_2_with_the_traceback_on_v(
     assert verbose.returncode == 2
     assert "Traceback (most recent call last)" in verbose.stderr
     assert verbose.stderr.strip().splitlines()[-1].startswith("mailroom: unexpected ")
+
+
+def test_an_empty_templates_dir_means_the_shipped_templates_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for empty in ("", "  "):
+        monkeypatch.setenv("MAILROOM_TEMPLATES_DIR", empty)
+        assert load_settings().templates_dir is None, "not the working directory"
+
+
+def test_a_relative_templates_dir_is_resolved_at_load(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAILROOM_TEMPLATES_DIR", "mail/templates")
+    assert load_settings().templates_dir == tmp_path.resolve() / "mail" / "templates"

@@ -1,4 +1,5 @@
-"""Naming a thread on the command line: whole id, unique prefix, hash part, ticket reference."""
+"""Naming a thread on the command line: whole id, unique prefix reaching 4 characters into
+the hash part, 4+ characters of the hash part, ticket reference; nothing shorter."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ SUPPORT = workflow_id_for("support@mailroom.local", "<question-1@example.com>")
 PROCUREMENT = workflow_id_for("procurement@mailroom.local", "<rfq-1@example.com>")
 OTHER_SUPPORT = workflow_id_for("support@mailroom.local", "<lunch@example.com>")
 THREADS = [SUPPORT, PROCUREMENT, OTHER_SUPPORT]
+# Two threads whose hash parts share their first four characters.
+SHARED_A = "thread-support@mailroom.local-3fe1c85a00000000"
+SHARED_B = "thread-sales@mailroom.local-3fe17a0000000000"
 
 
 class ListedThreads:
@@ -27,15 +31,30 @@ class ListedThreads:
         return self.ids
 
 
-def test_a_unique_prefix_of_the_id_names_its_thread() -> None:
-    assert matching_threads("thread-proc", THREADS) == [PROCUREMENT]
+def test_a_prefix_of_the_id_names_its_thread_when_it_reaches_into_the_hash_part() -> None:
+    hash_starts = len(PROCUREMENT) - 16
+    assert matching_threads(PROCUREMENT[: hash_starts + 4], THREADS) == [PROCUREMENT]
     assert matching_threads(PROCUREMENT[:-4].upper(), THREADS) == [PROCUREMENT]
+
+
+def test_a_prefix_that_stops_short_of_four_hash_characters_names_nothing() -> None:
+    hash_starts = len(PROCUREMENT) - 16
+    for name in ("t", "thread", "thread-proc", PROCUREMENT[: hash_starts + 3]):
+        assert matching_threads(name, THREADS) == [], name
 
 
 def test_a_prefix_of_the_hash_part_names_its_thread() -> None:
     hash_part = SUPPORT.rpartition("-")[2]
     assert matching_threads(hash_part[:8], THREADS) == [SUPPORT]
+    assert matching_threads(hash_part[:4], THREADS) == [SUPPORT]
     assert matching_threads(hash_part.upper(), THREADS) == [SUPPORT]
+
+
+@pytest.mark.parametrize("short", ["3", "7", "3f", "3fe", "#3", "[#3fe]", "#3fe1", "[#3fe1c8]"])
+def test_a_short_or_hash_tagged_name_names_no_thread(short: str) -> None:
+    """`mailroom approve 3` must not act on whichever thread's hash starts with 3; "#" and
+    "[#…]" mark a ticket reference, never a hash prefix."""
+    assert matching_threads(short, [SHARED_A, "thread-x@mailroom.local-7a00000000000000"]) == []
 
 
 @pytest.mark.parametrize("written", ["{ref}", "#{ref}", "[#{ref}]", "[#{low}]", " #{low} "])
@@ -46,7 +65,14 @@ def test_the_ticket_reference_names_its_thread_however_it_is_written(written: st
 
 
 def test_a_prefix_shared_by_several_threads_names_them_all() -> None:
-    assert matching_threads("thread-support@", THREADS) == [SUPPORT, OTHER_SUPPORT]
+    assert matching_threads("3fe1", [SHARED_A, SUPPORT, SHARED_B]) == [SHARED_A, SHARED_B]
+    assert matching_threads("3fe1c", [SHARED_A, SUPPORT, SHARED_B]) == [SHARED_A]
+
+
+def test_a_written_reference_must_be_the_whole_reference() -> None:
+    reference = ticket_reference(SUPPORT)
+    assert matching_threads(f"#{reference[:5]}", THREADS) == []
+    assert matching_threads(f"[#{reference}]x", THREADS) == []
 
 
 def test_text_that_names_no_thread_matches_none() -> None:
@@ -73,18 +99,18 @@ async def test_a_name_that_matches_no_thread_is_refused() -> None:
 
 async def test_an_ambiguous_name_is_refused_with_its_candidates() -> None:
     with pytest.raises(CliError) as refused:
-        await resolve_thread(ListedThreads(THREADS), "thread-support")
+        await resolve_thread(ListedThreads([SHARED_A, SUPPORT, SHARED_B]), "3fe1")
     message = str(refused.value)
     assert "matches 2 threads" in message
-    assert SUPPORT in message and OTHER_SUPPORT in message
-    assert f"[#{ticket_reference(SUPPORT)}]" in message
-    assert PROCUREMENT not in message
+    assert SHARED_A in message and SHARED_B in message
+    assert f"[#{ticket_reference(SHARED_A)}]" in message
+    assert SUPPORT not in message
 
 
 async def test_at_most_ten_candidates_are_listed() -> None:
-    many = [workflow_id_for("support@mailroom.local", f"<m{n}@example.com>") for n in range(14)]
+    many = [f"thread-support@mailroom.local-abcd{n:012x}" for n in range(14)]
     with pytest.raises(CliError) as refused:
-        await resolve_thread(ListedThreads(many), "thread-")
+        await resolve_thread(ListedThreads(many), "abcd")
     message = str(refused.value)
     assert "matches 14 threads" in message and "and 4 more" in message
     assert sum(thread_id in message for thread_id in many) == 10

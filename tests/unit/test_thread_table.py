@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from orchestrator.cli_threads import thread_lines
-from orchestrator.thread_table import ThreadFilter, ThreadView, listed, table
+from orchestrator.thread_table import ThreadFilter, ThreadView, columns, listed, table
 from use_cases.models import MessageSummary, StageChange, ThreadState, ThreadStatus
 from use_cases.tickets import ticket_reference
 
@@ -135,6 +135,38 @@ def test_search_looks_in_subject_requester_people_reference_and_id_in_any_case()
     assert found("nothing like it") == []
 
 
+def test_search_finds_a_reference_written_with_its_hash_or_brackets() -> None:
+    wanted, other = thread("d3"), thread("d4")
+    reference = ticket_reference(wanted.thread_id)
+    for written in (reference, f"#{reference}", f"[#{reference}]", f"#{reference.lower()}"):
+        kept = listed(views(wanted, other), ThreadFilter(search=written))
+        assert [v.thread_id for v in kept] == [wanted.thread_id], written
+
+
+def test_the_table_tells_open_threads_from_completed_ones() -> None:
+    open_thread = thread("h1", received=NOON)
+    done = thread("h2", received=NOON - timedelta(hours=1), status=ThreadStatus.COMPLETED)
+    header, first, second = table(views(open_thread, done))
+    status_at = header.index("STATUS")
+    assert first[status_at:].startswith("open ") and second[status_at:].startswith("completed ")
+
+
+def test_every_column_at_its_widest_still_fits_120_terminal_columns() -> None:
+    widest = thread(
+        "h3",
+        status=ThreadStatus.COMPLETED,
+        flow="procurement-and-more",
+        stage="waiting_for_customer_and_more",
+        sender="someone.with.a.very.long.name@subsidiary.example.com",
+        subject="Drucker \u5370\u5237\u6a5f" * 20,
+    )
+    lines = table(views(widest, thread("h4", subject="\u5370" * 10)))
+    assert all(columns(line) <= 120 for line in lines), [columns(line) for line in lines]
+    assert lines[1].endswith("…")
+    requester_at = lines[0].index("REQUESTER")
+    assert all(columns(line[:requester_at]) == requester_at for line in lines[1:])
+
+
 def test_the_table_is_aligned_under_a_header_and_fits_120_columns() -> None:
     long_subject = "A very long subject that goes on " * 6
     lines = table(
@@ -143,7 +175,8 @@ def test_the_table_is_aligned_under_a_header_and_fits_120_columns() -> None:
             thread("e2", flow="procurement", stage="awaiting_approval"),
         )
     )
-    assert lines[0].split() == ["REF", "LAST", "ACTIVITY", "FLOW", "STAGE", "REQUESTER", "SUBJECT"]
+    header = ["REF", "STATUS", "LAST", "ACTIVITY", "FLOW", "STAGE", "REQUESTER", "SUBJECT"]
+    assert lines[0].split() == header
     assert all(len(line) <= 120 for line in lines)
     assert lines[1].endswith("…")
     columns = [lines[0].index(name) for name in ("FLOW", "STAGE", "REQUESTER", "SUBJECT")]
