@@ -252,6 +252,11 @@ class FlowConfig(BaseModel):
     auto_reply_window: timedelta = timedelta(hours=1)
     # a child flow continues-as-new after this many messages (well before Temporal's limits)
     flow_messages_per_run: int = 500
+    # a thread's first human mail is acknowledged only if its flow has not mailed the
+    # requester within this delay (0: acknowledged at once)
+    ack_delay: timedelta = timedelta(seconds=30)
+    # below this extraction confidence the requester confirms the parsed order first
+    extraction_confidence: float = 0.8
 
     def mode_of(self, flow: str) -> FlowMode:
         return self.modes.get(flow, FlowMode.INLINE)
@@ -286,6 +291,8 @@ class FlowProgress(BaseModel):
     delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
     refused_decisions: list[RefusedDecision] = Field(default_factory=list)
     agent_tokens: int = 0  # tokens the flow's agent calls used, summed (AgentUsage)
+    # the flow has mailed the requester: the thread's acknowledgement is not needed
+    answered: bool = False
     # Counts the stages a flow passed, across its continue-as-new (the snapshot carries it).
     seq: int = 0
     # The child flow's workflow id, on reports sent by local activity: a retried one can

@@ -15,7 +15,7 @@ from temporalio.common import RetryPolicy
 from workflows.agent_calls import ask_agent
 from workflows.alarm import SHORTEST_TIMER, Alarm
 from workflows.sending import remember, send_mail
-from workflows.versions import FEWER_EVENTS_PER_MAIL
+from workflows.versions import FEWER_EVENTS_PER_MAIL, HUMANS_IN_THE_LOOP
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.decision_channel import request_key
@@ -257,4 +257,12 @@ class FlowRuntime(ABC):
                 update={"delivery_failures": remember(self.progress.delivery_failures, failure)}
             )
             await self.report(self.progress)
+        elif to is None and not self.progress.answered:
+            await self._answered()
         return message_id
+
+    async def _answered(self) -> None:
+        """The requester has our answer: the thread sends no acknowledgement (its delay)."""
+        self.progress = self.progress.model_copy(update={"answered": True})
+        if workflow.patched(HUMANS_IN_THE_LOOP):
+            await self.report(self.progress)

@@ -48,6 +48,7 @@ class FlowRouter:
         self.state = state
         self.config = config
         self.flow: FlowHandle | None = None
+        self.answered = False  # the flow has mailed the requester (no acknowledgement needed)
         self._published: tuple[str | None, str | None] = (None, None)
         self._publisher = OnceSettled[None](self._settled, self._upsert_latest)
         if state.flow_finished or not state.flow or not state.flow_workflow_id:
@@ -122,6 +123,9 @@ class FlowRouter:
         from a flow the thread has left (activities/signals.py): only a newer report of
         the current flow is applied."""
         state = self.state
+        if progress.answered and progress.reporter in (None, state.flow_workflow_id):
+            self.answered = True  # thread state only, no command
+            state.last_activity = workflow.now()
         applied = 0  # the last stage of this flow the thread has, by the child's count
         if progress.reporter is not None:
             if progress.reporter == state.flow_workflow_id and 0 < progress.seq == (

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
+from contextlib import suppress
+from datetime import timedelta
 
 from temporalio import workflow
 
@@ -20,12 +23,13 @@ with workflow.unsafe.imports_passed_through():
         answer_address,
     )
     from use_cases.replies import acknowledgement
+    from use_cases.tickets import ticket_reference
 
 from workflows.execute import APPROVE, FLOW_PROGRESS, REJECT
 from workflows.flow import carried
 from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter
 from workflows.sending import remember, send_mail
-from workflows.versions import INHERITED_FINISHED_FLOW_COMPLETES
+from workflows.versions import HUMANS_IN_THE_LOOP, INHERITED_FINISHED_FLOW_COMPLETES
 
 TASK_QUEUE = "mailroom-threads"
 NEW_MESSAGE = "NEW_MESSAGE"
@@ -40,6 +44,10 @@ REMEMBERED_MESSAGE_IDS = 1_000
 REMEMBERED_SUMMARIES = 100
 REMEMBERED_PARTICIPANTS = 200
 REMEMBERED_REPLIES = 100
+# A thread of automatic mail only (out-of-office, bounces, machine mail) with no flow
+# completes this long after its first such mail: a burst of them lands in one run.
+AUTOMATIC_ONLY_GRACE = timedelta(minutes=1)
+AUTOMATIC_ONLY = "automatic mail only"
 
 
 @workflow.defn(name="ThreadWorkflow")
@@ -60,6 +68,8 @@ class ThreadWorkflow:
             and input.state.flow_finished
             and input.state.flow is not None
         )
+        self._reopened_run = self._state.status is ThreadStatus.COMPLETED
+        self._continued_run = input.state is not None and not self._reopened_run
         if self._state.status is ThreadStatus.COMPLETED:
             self._state.status = ThreadStatus.OPEN
             self._state.reopened += 1
@@ -71,6 +81,11 @@ class ThreadWorkflow:
         self._messages_this_run = 0
         self._flows = FlowRouter(self._state, input.flow_config, input.flow_resume)
         self._flow_config = input.flow_config
+        self._state.reference = self._state.reference or ticket_reference(input.thread_id)
+        self._pending_ack: asyncio.Task[None] | None = None
+        self._human_this_run = False
+        self._automatic_grace: asyncio.Task[None] | None = None
+        self._automatic_only = False
 
     @workflow.signal(name=NEW_MESSAGE)
     def new_message(self, message: NewMessage) -> None:
@@ -119,18 +134,22 @@ class ThreadWorkflow:
     async def run(self, input: ThreadInput) -> ThreadState:
         if self._inherited_finished_flow:  # asked only then: other runs record no marker
             self._inherited_finished_flow = workflow.patched(INHERITED_FINISHED_FLOW_COMPLETES)
+        continued_in_grace = self._continued_run and self._only_automatic_mail()
+        if continued_in_grace and workflow.patched(HUMANS_IN_THE_LOOP):
+            self._await_human_mail()
         while True:
             await workflow.wait_condition(
                 lambda: (
                     bool(self._pending)
                     or self._complete is not None
                     or self._flow_done()
+                    or self._automatic_only
                     or self._should_continue_as_new()
                 )
             )
             while self._pending:
                 await self._handle(self._pending.popleft())
-            if self._complete is not None or self._flow_done():
+            if self._complete is not None or self._flow_done() or self._automatic_only:
                 if await self._finished():
                     return self._state
             elif self._should_continue_as_new():
@@ -149,9 +168,13 @@ class ThreadWorkflow:
                 )
 
     def _quiet(self) -> bool:
-        """Every handler finished and the last stage upserted: safe to complete or
-        continue-as-new."""
-        return workflow.all_handlers_finished() and self._flows.published
+        """Every handler finished, the last stage upserted and the acknowledgement decided:
+        safe to complete or continue-as-new."""
+        return (
+            workflow.all_handlers_finished()
+            and self._flows.published
+            and (self._pending_ack is None or self._pending_ack.done())
+        )
 
     def _flow_done(self) -> bool:
         running_here = self._flows.flow is not None or self._inherited_finished_flow
@@ -169,8 +192,13 @@ class ThreadWorkflow:
         await workflow.wait_condition(self._quiet)
         if self._pending:
             return False
+        if self._automatic_only and not self._only_automatic_mail():
+            self._automatic_only = False  # a human wrote meanwhile: the thread goes on
+            return False
         self._state.status = ThreadStatus.COMPLETED
         reason = f"{self._state.flow} flow {self._state.stage}" if self._flow_done() else None
+        if self._automatic_only and self._complete is None and reason is None:
+            reason = AUTOMATIC_ONLY
         self._state.completed_reason = self._complete.reason if self._complete else reason
         return True
 
@@ -183,6 +211,7 @@ class ThreadWorkflow:
         summary = _summary(message).model_copy(update={"collision": collision})
         state.messages = [*state.messages, summary][-REMEMBERED_SUMMARIES:]
         state.message_count += 1
+        state.last_activity = workflow.now()
         self._messages_this_run += 1
         state.subject = state.subject or message.subject
         people = [message.from_addr, *message.to, *message.cc]
@@ -198,10 +227,32 @@ class ThreadWorkflow:
             workflow.logger.info(
                 "not answering automatic mail %s: %s", message.message_id, message.automatic
             )
+            first = self._automatic_grace is None and self._only_automatic_mail()
+            if first and workflow.patched(HUMANS_IN_THE_LOOP):
+                self._await_human_mail()
             return
-        if not self._state.acknowledged and answer_address(message):
-            await self._acknowledge(message)
+        self._human_this_run = True
+        self._state.requester = self._state.requester or message.from_addr
+        if not self._state.acknowledged and self._pending_ack is None and answer_address(message):
+            if self._flow_config.ack_delay > timedelta(0) and workflow.patched(HUMANS_IN_THE_LOOP):
+                self._pending_ack = asyncio.create_task(self._acknowledge_unless_answered(message))
+            else:
+                await self._acknowledge(message)
         await self._flows.on_message(message)
+
+    async def _acknowledge_unless_answered(self, message: NewMessage) -> None:
+        """No acknowledgement when the flow's own answer reaches the requester within the
+        delay: one timer, on the thread's first human mail only. A flow that finishes (or a
+        thread completed) without having answered is acknowledged at once."""
+        with suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._flows.answered or self._flow_done() or self._complete is not None,
+                timeout=self._flow_config.ack_delay,
+            )
+        if self._flows.answered:
+            self._state.acknowledged = True  # the flow's answer told them
+            return
+        await self._acknowledge(message)
 
     async def _acknowledge(self, message: NewMessage) -> None:
         reply = acknowledgement(message, self._state)
@@ -209,9 +260,31 @@ class ThreadWorkflow:
         if failure is not None:
             self._state.delivery_failures = remember(self._state.delivery_failures, failure)
         self._state.acknowledged = True
+        self._state.last_activity = workflow.now()
         self._state.replies_sent = [*self._state.replies_sent, reply.message_id][
             -REMEMBERED_REPLIES:
         ]
+
+    def _only_automatic_mail(self) -> bool:
+        """No human mail in this run and no flow to wait for, in a thread that never had
+        human mail (`requester`; the summaries, for threads older than that field) or that
+        automatic mail reopened (an out-of-office answer to our last mail)."""
+        if self._human_this_run or self._flows.active:
+            return False
+        return self._reopened_run or (
+            not self._state.requester and all(m.automatic for m in self._state.messages)
+        )
+
+    def _await_human_mail(self) -> None:
+        self._automatic_grace = asyncio.create_task(self._close_unless_human_mail())
+
+    async def _close_unless_human_mail(self) -> None:
+        try:
+            await workflow.wait_condition(
+                lambda: self._human_this_run, timeout=AUTOMATIC_ONLY_GRACE
+            )
+        except TimeoutError:
+            self._automatic_only = self._only_automatic_mail()
 
     def _record_bounce(self, message: NewMessage) -> None:
         """A bounce of one of our mails is a delivery failure of this thread (RFC 3464)."""

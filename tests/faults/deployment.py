@@ -96,6 +96,7 @@ class Deployment:
             "MAILROOM_TASK_QUEUE": self.task_queue,
             "MAILROOM_SMTP_PORT": str(self.smtp_port),
             "MAILROOM_REPLY_TOKEN_SECRET": f"fault-tests-reply-token-secret-{tag}",  # >= 32 bytes
+            "MAILROOM_ACK_DELAY": "0",  # the books count one acknowledgement per thread
             # A tighter bound and hold than the defaults, so the worker-killed test sees
             # deferrals soon (the MTAs' SMTP timeout is 30 s).
             "MAILROOM_MAX_BACKLOG_SECONDS": "2",
