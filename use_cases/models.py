@@ -37,6 +37,7 @@ class ThreadEntry(Frozen):
     subject_key: str = ""
     participants: tuple[str, ...] = ()
     at: datetime
+    reference: str = ""  # the thread's ticket reference (use_cases/tickets.py)
 
 
 class NewMessage(Frozen):
