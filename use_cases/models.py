@@ -256,6 +256,9 @@ class FlowConfig(BaseModel):
     # a thread's first human mail is acknowledged only if its flow has not mailed the
     # requester within this delay (0: acknowledged at once)
     ack_delay: timedelta = timedelta(seconds=30)
+    # a thread of automatic mail only, with no flow, completes this long after its first
+    # such mail (a burst lands in one run); no setting: tests shorten it
+    automatic_grace: timedelta = timedelta(minutes=1)
     # below this extraction confidence the requester confirms the parsed order first
     extraction_confidence: float = 0.8
 

@@ -36,7 +36,7 @@ FLOW_PROGRESS_QUERY = "flow_progress"
 class FlowHandle(Protocol):
     async def deliver(self, message: NewMessage) -> None: ...
     async def decide(self, decision: ApprovalDecision) -> None: ...
-    async def complete(self) -> None: ...
+    async def complete(self, request: CompleteRequest | None = None) -> None: ...
 
 
 class InlineFlow:
@@ -50,8 +50,8 @@ class InlineFlow:
     async def decide(self, decision: ApprovalDecision) -> None:
         self.runtime.decide(decision)
 
-    async def complete(self) -> None:
-        self.runtime.request_complete()
+    async def complete(self, request: CompleteRequest | None = None) -> None:
+        self.runtime.request_complete(request)
 
     async def result(self) -> FlowProgress:
         return await self.task
@@ -69,8 +69,8 @@ class ChildFlow:
     async def decide(self, decision: ApprovalDecision) -> None:
         await self.handle.signal(APPROVE if decision.approved else REJECT, decision)
 
-    async def complete(self) -> None:
-        await self.handle.signal(COMPLETE_THREAD, CompleteRequest())
+    async def complete(self, request: CompleteRequest | None = None) -> None:
+        await self.handle.signal(COMPLETE_THREAD, request or CompleteRequest())
 
 
 class _FlowWorkflow:
@@ -138,7 +138,7 @@ class _FlowWorkflow:
 
     @workflow.signal(name=COMPLETE_THREAD)
     def complete_thread(self, request: CompleteRequest) -> None:
-        self.runtime.request_complete()
+        self.runtime.request_complete(request)
 
     @workflow.query(name=FLOW_PROGRESS_QUERY)
     def flow_progress(self) -> FlowProgress:

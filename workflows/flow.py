@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.decision_channel import request_key
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowSnapshot, FlowStart
     from use_cases.mail import OutboundEmail, SignedReplyTo
-    from use_cases.models import NewMessage, StageChange, answer_address
+    from use_cases.models import CompleteRequest, NewMessage, StageChange, answer_address
     from use_cases.replies import reply_message_id, reply_references, reply_subject
     from use_cases.reply_cap import ReplyLog
 
@@ -62,6 +62,7 @@ class FlowRuntime(ABC):
         self.inbox: deque[NewMessage] = deque()
         self.decision: ApprovalDecision | None = None
         self.complete_requested = False
+        self.completion: CompleteRequest | None = None  # who asked, and why (when known)
         self.last_message = start.first
         self.mails_sent = 0
         self.replies = ReplyLog()
@@ -106,8 +107,9 @@ class FlowRuntime(ABC):
         if self.progress.pending_approval and self.decision is None:
             self.decision = decision
 
-    def request_complete(self) -> None:
+    def request_complete(self, request: CompleteRequest | None = None) -> None:
         self.complete_requested = True
+        self.completion = request
 
     # -- helpers for flow code --------------------------------------------------------------
     async def stage(self, stage: str, note: str = "", **changes: Any) -> None:

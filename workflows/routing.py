@@ -23,7 +23,13 @@ with workflow.unsafe.imports_passed_through():
         FlowStart,
         flow_by_mailbox,
     )
-    from use_cases.models import NewMessage, StageChange, ThreadState, remember_refused
+    from use_cases.models import (
+        CompleteRequest,
+        NewMessage,
+        StageChange,
+        ThreadState,
+        remember_refused,
+    )
 
 from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
@@ -101,9 +107,9 @@ class FlowRouter:
             return
         await self._forwarded(self.flow.decide(decision))
 
-    async def on_complete(self) -> None:
+    async def on_complete(self, request: CompleteRequest | None = None) -> None:
         if self.active and self.flow is not None:
-            await self._forwarded(self.flow.complete())
+            await self._forwarded(self.flow.complete(request))
 
     async def _forwarded(self, forwarding: Awaitable[None]) -> bool:
         """False when a child flow had closed before the thread's signal reached it (it

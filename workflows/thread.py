@@ -45,8 +45,7 @@ REMEMBERED_SUMMARIES = 100
 REMEMBERED_PARTICIPANTS = 200
 REMEMBERED_REPLIES = 100
 # A thread of automatic mail only (out-of-office, bounces, machine mail) with no flow
-# completes this long after its first such mail: a burst of them lands in one run.
-AUTOMATIC_ONLY_GRACE = timedelta(minutes=1)
+# completes FlowConfig.automatic_grace after its first such mail: a burst lands in one run.
 AUTOMATIC_ONLY = "automatic mail only"
 
 
@@ -184,7 +183,7 @@ class ThreadWorkflow:
         """Complete the thread: on COMPLETE_THREAD (the flow is told and given a grace
         period to wrap up) or when its flow finished. False if new mail arrived meanwhile."""
         if self._complete is not None and self._flows.active:
-            await self._flows.on_complete()
+            await self._flows.on_complete(self._complete)
             try:
                 await workflow.wait_condition(self._flow_done, timeout=FLOW_COMPLETION_GRACE)
             except TimeoutError:
@@ -281,7 +280,7 @@ class ThreadWorkflow:
     async def _close_unless_human_mail(self) -> None:
         try:
             await workflow.wait_condition(
-                lambda: self._human_this_run, timeout=AUTOMATIC_ONLY_GRACE
+                lambda: self._human_this_run, timeout=self._flow_config.automatic_grace
             )
         except TimeoutError:
             self._automatic_only = self._only_automatic_mail()
