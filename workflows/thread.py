@@ -14,8 +14,6 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.mail import MessageKind
     from use_cases.models import (
         CompleteRequest,
-        DeliveryFailure,
-        MessageSummary,
         NewMessage,
         ThreadInput,
         ThreadState,
@@ -29,6 +27,7 @@ from workflows.execute import APPROVE, FLOW_PROGRESS, REJECT
 from workflows.flow import carried
 from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter
 from workflows.sending import remember, send_mail
+from workflows.thread_memory import other_content, record_bounce, summary
 from workflows.versions import HUMANS_IN_THE_LOOP, INHERITED_FINISHED_FLOW_COMPLETES
 
 TASK_QUEUE = "mailroom-threads"
@@ -88,7 +87,7 @@ class ThreadWorkflow:
 
     @workflow.signal(name=NEW_MESSAGE)
     def new_message(self, message: NewMessage) -> None:
-        collision = message.message_id in self._seen and self._other_content(message)
+        collision = message.message_id in self._seen and other_content(self._state, message)
         if message.message_id in self._seen and not collision:
             self._state.duplicates_ignored += 1
             return
@@ -97,17 +96,6 @@ class ThreadWorkflow:
             self._state.message_id_collisions += 1
         self._remember(message, collision=collision)
         self._pending.append(message)
-
-    def _other_content(self, message: NewMessage) -> bool:
-        """A mail we have by this Message-ID, but not this one: a sender that reuses ids, or
-        a forgery, is kept (and marked), not dropped as a redelivery. Known for the recent
-        summaries only, and only for mail that carries a digest."""
-        if not message.content_digest:
-            return False
-        known = {
-            m.content_digest for m in self._state.messages if m.message_id == message.message_id
-        }
-        return bool(known) and "" not in known and message.content_digest not in known
 
     @workflow.signal(name=COMPLETE_THREAD)
     def complete_thread(self, request: CompleteRequest) -> None:
@@ -207,8 +195,8 @@ class ThreadWorkflow:
         state.message_ids.append(message.message_id)
         if len(state.message_ids) > REMEMBERED_MESSAGE_IDS:
             self._seen.discard(state.message_ids.pop(0))
-        summary = _summary(message).model_copy(update={"collision": collision})
-        state.messages = [*state.messages, summary][-REMEMBERED_SUMMARIES:]
+        kept = summary(message).model_copy(update={"collision": collision})
+        state.messages = [*state.messages, kept][-REMEMBERED_SUMMARIES:]
         state.message_count += 1
         state.last_activity = workflow.now()
         self._messages_this_run += 1
@@ -221,7 +209,7 @@ class ThreadWorkflow:
 
     async def _handle(self, message: NewMessage) -> None:
         if message.kind == MessageKind.BOUNCE and message.report is not None:
-            self._record_bounce(message)
+            record_bounce(self._state, message)
         if message.automatic:
             workflow.logger.info(
                 "not answering automatic mail %s: %s", message.message_id, message.automatic
@@ -285,20 +273,6 @@ class ThreadWorkflow:
         except TimeoutError:
             self._automatic_only = self._only_automatic_mail()
 
-    def _record_bounce(self, message: NewMessage) -> None:
-        """A bounce of one of our mails is a delivery failure of this thread (RFC 3464)."""
-        report = message.report
-        assert report is not None
-        failure = DeliveryFailure(
-            message_id=report.original_message_id,
-            recipients=report.recipients,
-            status=report.status,
-            reason=report.diagnostic,
-            source="bounce",
-            at=workflow.now(),
-        )
-        self._state.delivery_failures = remember(self._state.delivery_failures, failure)
-
     def _should_continue_as_new(self) -> bool:
         if not (
             self._messages_this_run >= self._messages_per_run
@@ -310,15 +284,3 @@ class ThreadWorkflow:
         # wait_condition predicate replays identically.
         self._flows.request_rest()
         return not self._flows.inline_running or self._flows.inline_resumable
-
-
-def _summary(message: NewMessage) -> MessageSummary:
-    return MessageSummary(
-        message_id=message.message_id,
-        from_addr=message.from_addr,
-        subject=message.subject,
-        received_at=message.received_at,
-        automatic=message.automatic,
-        thread_rule=message.thread_rule,
-        content_digest=message.content_digest,
-    )
