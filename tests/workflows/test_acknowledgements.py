@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
 from use_cases.flows import FlowConfig, FlowMode
-from use_cases.models import ThreadState, ThreadStatus
+from use_cases.models import CompleteRequest, ThreadState, ThreadStatus
 from workflows.thread import AUTOMATIC_ONLY
 
 DELAY = timedelta(seconds=30)
@@ -140,3 +140,20 @@ async def test_a_thread_of_automatic_mail_only_completes_by_itself(info: Harness
     assert state.status is ThreadStatus.OPEN and state.reopened == 1
     await wait_for(lambda: _acks(info), what="the acknowledgement to the person")
     assert (await info.state()).status is ThreadStatus.OPEN, "human mail waits for a person"
+
+
+async def test_an_out_of_office_reply_reopens_a_completed_thread_only_briefly(
+    info: Harness,
+) -> None:
+    await info.send(0)
+    await wait_for(lambda: info.has_messages(1), what="the message")
+    await info.gateway.complete(info.thread_id, CompleteRequest(reason="answered by phone"))
+    await wait_for(lambda: _completed(info), what="the completed thread")
+    await info.send(1, automatic="auto-submitted: auto-replied")  # answering our last mail
+    state = await wait_for(lambda: _reopened_and_completed(info), what="completed again")
+    assert state.completed_reason == AUTOMATIC_ONLY and state.message_count == 2
+
+
+async def _reopened_and_completed(h: Harness) -> ThreadState | None:
+    state = await h.state()
+    return state if state.reopened == 1 and state.status is ThreadStatus.COMPLETED else None
