@@ -154,6 +154,7 @@ class FlowRouter:
             applied = state.flow_report_seq if progress.seq else 0
             state.flow_report_seq = progress.seq
         state.flow, state.stage = progress.flow, progress.stage
+        state.last_activity = workflow.now()  # where the flow mails, it reports a stage
         state.pending_approval = progress.pending_approval
         state.po_number = progress.po_number or state.po_number
         state.flow_finished = progress.finished
