@@ -128,3 +128,15 @@ async def test_a_rejection_says_who_and_why(harness: Harness) -> None:
     await wait_for(lambda: finished(harness, "rejected"), what="the rejection")
     (rejected,) = await wait_for(lambda: _mails(harness, "rejected", 1), what="the mail")
     assert "rejected by bob.\nReason: too pricey" in rejected
+
+
+async def test_completing_a_purchase_waiting_for_details_tells_the_requester(
+    harness: Harness,
+) -> None:
+    await harness.send(0, subject="Order", text="Please buy 4 keyboards.")
+    await wait_for(lambda: harness.at_stage("awaiting_info"), what="the question")
+    await harness.gateway.complete(harness.thread_id, CompleteRequest())
+    state = await wait_for(lambda: finished(harness, "closed"), what="the closed purchase")
+    assert state.history[-1].note == "by cli: completed by operator"
+    (closed,) = await wait_for(lambda: _mails(harness, "closed", 1), what="the notice")
+    assert closed == "Your purchase request was closed by an operator.\n"
