@@ -27,6 +27,8 @@ def flow_config(settings: Settings) -> FlowConfig:
         agent_in_process=not settings.agent_url,
         outbox_in_process=not settings.outbound_smtp,
         auto_reply_cap=settings.auto_replies_per_thread_per_hour,
+        ack_delay=settings.ack_delay,
+        extraction_confidence=settings.extraction_confidence,
     )
 
 

@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     sla_auto_close_after: timedelta = timedelta(days=5)
     kb_file: Path | None = None
     kb_confidence: Annotated[float, Field(ge=0, le=1)] = 0.5
+    # no separate acknowledgement when the flow answers within this delay (0: at once)
+    ack_delay: Annotated[timedelta, Field(ge=timedelta(0), le=timedelta(hours=1))] = timedelta(
+        seconds=30
+    )
+    # procurement asks the requester to confirm the parsed order below this confidence
+    extraction_confidence: Annotated[float, Field(ge=0, le=1)] = 0.8
     search_attributes: bool | None = None
     # threads kept in worker memory between messages (the SDK's sticky cache); fewer saves
     # memory, at the cost of replaying a thread's history when an evicted one gets mail
@@ -341,8 +347,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _positive_durations(self) -> Settings:
-        # every timedelta field, those added later included
-        wrong = settings_checks.non_positive_duration(self)
+        # every timedelta field, those added later included; 0 switches the ack delay off
+        wrong = settings_checks.non_positive_duration((n, v) for n, v in self if n != "ack_delay")
         if wrong:
             raise ValueError(wrong)
         return self

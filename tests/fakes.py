@@ -158,6 +158,7 @@ class FakeThreadIndex:
     def __init__(self) -> None:
         self.messages: dict[tuple[str, str], str] = {}
         self.threads: dict[tuple[str, str], ThreadEntry] = {}
+        self.references: dict[tuple[str, str], list[str]] = {}
 
     async def threads_of(self, message_ids: Sequence[str], mailbox: str) -> dict[str, str]:
         found = ((m, self.messages.get((mailbox, m))) for m in message_ids)
@@ -166,6 +167,9 @@ class FakeThreadIndex:
     async def record(self, mailbox: str, workflow_id: str, entry: ThreadEntry) -> None:
         for message_id in entry.message_ids:
             self.messages.setdefault((mailbox, message_id), workflow_id)
+        if entry.reference:
+            known = self.references.setdefault((mailbox, entry.reference), [])
+            known.extend([] if workflow_id in known else [workflow_id])
         previous = self.threads.get((mailbox, workflow_id))
         people = (*previous.participants, *entry.participants) if previous else entry.participants
         subject = previous.subject_key if previous else entry.subject_key
@@ -181,6 +185,9 @@ class FakeThreadIndex:
             for (box, _), e in self.threads.items()
             if box == mailbox and e.subject_key == subject_key and e.at >= since
         ]
+
+    async def threads_with_reference(self, mailbox: str, reference: str) -> list[str]:
+        return list(self.references.get((mailbox, reference), []))
 
 
 class FailingAgent:

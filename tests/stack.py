@@ -8,6 +8,7 @@ import smtplib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,9 @@ def stack_settings(data_dir: Path, client: Client, task_queue: str, **extra: Any
         task_queue=task_queue,
         smtp_port=free_port(),
         mailboxes=["support@mailroom.local", "procurement@mailroom.local"],
-        **extra,
+        # acknowledged at once, as the tests that count acknowledgements expect; tests of
+        # the delay pass their own (tests/workflows/test_acknowledgements.py)
+        **{"ack_delay": timedelta(0), **extra},
     )
 
 

@@ -37,6 +37,7 @@ class ThreadEntry(Frozen):
     subject_key: str = ""
     participants: tuple[str, ...] = ()
     at: datetime
+    reference: str = ""  # the thread's ticket reference (use_cases/tickets.py)
 
 
 class NewMessage(Frozen):
@@ -255,6 +256,14 @@ class FlowConfig(BaseModel):
     auto_reply_window: timedelta = timedelta(hours=1)
     # a child flow continues-as-new after this many messages (well before Temporal's limits)
     flow_messages_per_run: int = 500
+    # a thread's first human mail is acknowledged only if its flow has not mailed the
+    # requester within this delay (0: acknowledged at once)
+    ack_delay: timedelta = timedelta(seconds=30)
+    # a thread of automatic mail only, with no flow, completes this long after its first
+    # such mail (a burst lands in one run); no setting: tests shorten it
+    automatic_grace: timedelta = timedelta(minutes=1)
+    # below this extraction confidence the requester confirms the parsed order first
+    extraction_confidence: float = 0.8
 
     def mode_of(self, flow: str) -> FlowMode:
         return self.modes.get(flow, FlowMode.INLINE)
@@ -304,6 +313,8 @@ class FlowProgress(BaseModel):
     # Message-IDs of the human replies (HUMAN_REPLY, a support agent's answer) the flow
     # sent, the latest few: the thread records each once, the flow sends each once.
     human_replies: list[str] = Field(default_factory=list)
+    # the flow has mailed the requester: the thread's acknowledgement is not needed
+    answered: bool = False
     # Counts the stages a flow passed, across its continue-as-new (the snapshot carries it).
     seq: int = 0
     # The child flow's workflow id, on reports sent by local activity: a retried one can

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from use_cases.flows import PolicyDecision, PurchaseRequest
+from use_cases.money import format_money
 
 
 class PolicyRules(BaseModel):
@@ -27,7 +28,8 @@ def check_policy(request: PurchaseRequest, rules: PolicyRules) -> PolicyDecision
             reasons.append(f"supplier '{blocked}' is blocked")
     limit = rules.spend_limit_per_requester
     if limit is not None and request.budget is not None and request.budget > limit:
-        reasons.append(f"budget {request.budget:.2f} is over the requester limit {limit:.2f}")
+        budget, most = (format_money(v, request.currency) for v in (request.budget, limit))
+        reasons.append(f"a budget of {budget} is over the requester limit of {most}")
     if reasons:
         return PolicyDecision(allowed=False, reasons=reasons)
     over = request.budget is None or request.budget > rules.auto_approve_limit

@@ -179,7 +179,8 @@ class StorageCapacity(StorageSpace, Protocol):
 
 class ThreadIndex(Protocol):
     """Durable Message-ID → thread map, so replies find their thread whatever headers the
-    client kept, and a subject index for the last-resort subject fallback."""
+    client kept, the threads' ticket references, and a subject index for the last-resort
+    subject fallback."""
 
     async def threads_of(self, message_ids: Sequence[str], mailbox: str) -> dict[str, str]:
         """{message id: workflow id} for the ids already seen in `mailbox`."""
@@ -191,6 +192,10 @@ class ThreadIndex(Protocol):
         self, mailbox: str, subject_key: str, since: datetime
     ) -> list[ThreadEntry]:
         """Threads of `mailbox` with this normalised subject, active since `since`."""
+        ...
+
+    async def threads_with_reference(self, mailbox: str, reference: str) -> list[str]:
+        """The workflow ids of the threads of `mailbox` recorded with this ticket reference."""
         ...
 
 

@@ -7,6 +7,7 @@ import re
 
 from use_cases.mail import OutboundEmail
 from use_cases.models import NewMessage, ThreadState, answer_address
+from use_cases.tickets import ticket_reference
 
 # RFC 5322 §3.6.4 lets References be trimmed; keep the root and the most recent ones so
 # a long thread never grows an unbounded header.
@@ -33,11 +34,13 @@ def reply_references(message: NewMessage) -> tuple[str, ...]:
 
 
 def acknowledgement(message: NewMessage, thread: ThreadState) -> OutboundEmail:
-    """The reply that tells a human their mail reached a thread, threaded to that mail."""
+    """The reply that tells a human their mail reached a thread, threaded to that mail. It
+    names the thread by its ticket reference: the workflow id is ours, not theirs."""
+    reference = thread.reference or ticket_reference(thread.thread_id)
     text = (
         f"Hello{' ' + message.from_name if message.from_name else ''},\n\n"
-        f'we received your message "{message.subject or "(no subject)"}" and opened '
-        f"thread {thread.thread_id}.\nReply to this email to add to the same thread.\n\n"
+        f'we received your message "{message.subject or "(no subject)"}"; its reference is '
+        f"[#{reference}].\nReply to this email to add to the same request.\n\n"
         f"-- \nmailroom, {thread.mailbox}\n"
     )
     return OutboundEmail(

@@ -5,7 +5,10 @@ In order: (a) our signed reply token in the address the reply was sent to;
 Outlook's Thread-Index, matched against the durable thread index: first the ids of mail the
 thread received or sent, then the ids that mail placed before only referenced (JWZ's missing
 parents: two replies to a root we never saw find each other through it); then the References
-root / In-Reply-To themselves; (c) the normalised subject of a recent thread of the same
+root / In-Reply-To themselves, unless the subject carries the ticket reference ("[#K7Q2MX]")
+of exactly one thread of the mailbox, which a person (or a client without threading headers)
+kept: that thread (rule "ticket-reference"; a reference two threads share is ignored);
+(c) the normalised subject of a recent thread of the same
 mailbox sharing a participant; (d) a new thread keyed by the message's own Message-ID.
 
 The index maps an id to the first thread that recorded it and never re-points it. A
@@ -30,6 +33,7 @@ from use_cases.mailboxes import Mailboxes
 from use_cases.models import ThreadEntry, ThreadKey
 from use_cases.ports import ThreadIndex
 from use_cases.replies import reply_message_id
+from use_cases.tickets import reference_in, ticket_reference
 
 THREAD_HASH_CHARS = 16
 TOKEN_MAC_CHARS = 12
@@ -165,6 +169,8 @@ async def locate_thread(
     for message_id in candidates:
         if (found := known.get(mention_key(message_id))) is not None:
             return ThreadKey(mailbox=mailbox, key=message_id, rule="reference", workflow_id=found)
+    if (by_reference := await _by_reference(email, mailbox, threading)) is not None:
+        return by_reference
     if email.references or email.in_reply_to:
         return thread_key(email, mailbox=mailbox)
     by_subject = await _by_subject(email, mailbox, threading, now, is_open)
@@ -188,8 +194,23 @@ async def record_placement(
         subject_key=subject_key(email.subject),
         participants=tuple(p for p in (email.from_addr, *email.to[:20], *email.cc[:20]) if p),
         at=now,
+        reference=ticket_reference(key.workflow_id),
     )
     await threading.index.record(key.mailbox, key.workflow_id, entry)
+
+
+async def _by_reference(
+    email: InboundEmail, mailbox: str, threading: Threading
+) -> ThreadKey | None:
+    reference = reference_in(email.subject)
+    if reference is None:
+        return None
+    threads = await threading.index.threads_with_reference(mailbox, reference)
+    if len(threads) != 1:  # none, or ambiguous: never guessed
+        return None
+    return ThreadKey(
+        mailbox=mailbox, key=reference, rule="ticket-reference", workflow_id=threads[0]
+    )
 
 
 async def _by_subject(

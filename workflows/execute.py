@@ -38,7 +38,7 @@ FLOW_PROGRESS_QUERY = "flow_progress"
 class FlowHandle(Protocol):
     async def deliver(self, message: NewMessage) -> None: ...
     async def decide(self, decision: ApprovalDecision) -> None: ...
-    async def complete(self) -> None: ...
+    async def complete(self, request: CompleteRequest | None = None) -> None: ...
     async def human_reply(self, reply: HumanReply) -> None: ...
 
 
@@ -53,8 +53,8 @@ class InlineFlow:
     async def decide(self, decision: ApprovalDecision) -> None:
         self.runtime.decide(decision)
 
-    async def complete(self) -> None:
-        self.runtime.request_complete()
+    async def complete(self, request: CompleteRequest | None = None) -> None:
+        self.runtime.request_complete(request)
 
     async def human_reply(self, reply: HumanReply) -> None:
         await self.runtime.human_reply(reply)
@@ -75,8 +75,8 @@ class ChildFlow:
     async def decide(self, decision: ApprovalDecision) -> None:
         await self.handle.signal(APPROVE if decision.approved else REJECT, decision)
 
-    async def complete(self) -> None:
-        await self.handle.signal(COMPLETE_THREAD, CompleteRequest())
+    async def complete(self, request: CompleteRequest | None = None) -> None:
+        await self.handle.signal(COMPLETE_THREAD, request or CompleteRequest())
 
     async def human_reply(self, reply: HumanReply) -> None:
         await self.handle.signal(HUMAN_REPLY, reply)
@@ -154,7 +154,7 @@ class _FlowWorkflow:
 
     @workflow.signal(name=COMPLETE_THREAD)
     def complete_thread(self, request: CompleteRequest) -> None:
-        self.runtime.request_complete()
+        self.runtime.request_complete(request)
 
     @workflow.signal(name=HUMAN_REPLY)
     async def human_reply(self, reply: HumanReply) -> None:

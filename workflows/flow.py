@@ -15,7 +15,7 @@ from temporalio.common import RetryPolicy
 from workflows.agent_calls import ask_agent
 from workflows.alarm import SHORTEST_TIMER, Alarm
 from workflows.sending import remember, send_mail
-from workflows.versions import FEWER_EVENTS_PER_MAIL
+from workflows.versions import FEWER_EVENTS_PER_MAIL, HUMANS_IN_THE_LOOP
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.decision_channel import request_key
@@ -28,7 +28,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from use_cases.human_replies import reply_to_customer
     from use_cases.mail import OutboundEmail, SignedReplyTo
-    from use_cases.models import HumanReply, NewMessage, StageChange, answer_address
+    from use_cases.models import (
+        CompleteRequest,
+        HumanReply,
+        NewMessage,
+        StageChange,
+        answer_address,
+    )
     from use_cases.replies import reply_message_id, reply_references, reply_subject
     from use_cases.reply_cap import ReplyLog
 
@@ -70,6 +76,7 @@ class FlowRuntime(ABC):
         self.inbox: deque[NewMessage] = deque()
         self.decision: ApprovalDecision | None = None
         self.complete_requested = False
+        self.completion: CompleteRequest | None = None  # who asked, and why (when known)
         self.last_message = start.first
         self.mails_sent = 0
         self.replies = ReplyLog()
@@ -116,8 +123,9 @@ class FlowRuntime(ABC):
         if self.progress.pending_approval and self.decision is None:
             self.decision = decision
 
-    def request_complete(self) -> None:
+    def request_complete(self, request: CompleteRequest | None = None) -> None:
         self.complete_requested = True
+        self.completion = request
 
     # -- helpers for flow code --------------------------------------------------------------
     async def stage(self, stage: str, note: str = "", **changes: Any) -> None:
@@ -175,14 +183,18 @@ class FlowRuntime(ABC):
         failures = self.progress.delivery_failures
         if failure is not None:
             failures = remember(failures, failure)
+        # the requester has a person's answer: the thread sends no acknowledgement
+        answered = self.progress.answered or failure is None
         self.progress = self.progress.model_copy(
-            update={"human_replies": sent, "delivery_failures": failures}
+            update={"human_replies": sent, "delivery_failures": failures, "answered": answered}
         )
         await self.note("answered", f"answered by {reply.by}")
         await self.on_human_reply(reply)
         if reply.close:
             self.closed_by = reply.by
-            self.request_complete()
+            self.request_complete(
+                CompleteRequest(reason=f"closed by {reply.by}", requested_by=reply.by)
+            )
 
     async def on_human_reply(self, reply: HumanReply) -> None:
         """What a flow does once a person answered for it (support: waits for the customer
@@ -311,4 +323,12 @@ class FlowRuntime(ABC):
                 update={"delivery_failures": remember(self.progress.delivery_failures, failure)}
             )
             await self.report(self.progress)
+        elif to is None and not self.progress.answered:
+            await self._answered()
         return message_id
+
+    async def _answered(self) -> None:
+        """The requester has our answer: the thread sends no acknowledgement (its delay)."""
+        self.progress = self.progress.model_copy(update={"answered": True})
+        if workflow.patched(HUMANS_IN_THE_LOOP):
+            await self.report(self.progress)

@@ -9,34 +9,38 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
     from activities.procurement import ProcurementActivities
-    from use_cases.decision_channel import request_key
     from use_cases.flows import (
         ApprovalDecision,
         CreatePurchaseOrder,
         ExtractRequest,
         FlowProgress,
-        FlowStart,
         PurchaseRequest,
-        emailed_decision,
     )
-    from use_cases.models import NewMessage, RefusedDecision, remember_refused
+    from use_cases.models import CompleteRequest, NewMessage
+    from use_cases.purchase_mails import (
+        approval_request,
+        closed_by_operator,
+        completion_note,
+        confirmation_request,
+        corrected,
+        decision_note,
+        order_confirmation,
+        order_doubts,
+        rejection,
+        says_confirmed,
+    )
 
 from workflows.agent_calls import AgentUnavailable
-from workflows.flow import (
-    LEDGER_RETRY,
-    LEDGER_TIMEOUT,
-    FlowRuntime,
-    Reporter,
-)
-from workflows.versions import SIGNED_DECISIONS, SIGNED_DECISIONS_REQUIRED
+from workflows.approvals import ApprovalDecisions
+from workflows.flow import LEDGER_RETRY, LEDGER_TIMEOUT
+from workflows.versions import HUMANS_IN_THE_LOOP
+
+# Corrections the requester may send before the flow stops asking and cancels.
+CONFIRMATION_ROUNDS = 3
 
 
-class ProcurementFlow(FlowRuntime):
+class ProcurementFlow(ApprovalDecisions):
     name = "procurement"
-
-    def __init__(self, start: FlowStart, report: Reporter) -> None:
-        super().__init__(start, report)
-        self._told: set[str] = set()  # approvers told of a decision refused in their name
 
     async def run(self) -> FlowProgress:
         await self.stage("extracting")
@@ -48,7 +52,11 @@ class ProcurementFlow(FlowRuntime):
         while request.missing:
             request = await self._ask_for(request)
             if request is None:
-                return await self.finish("cancelled", "no answer from the requester")
+                return await self._cancelled("no answer from the requester")
+        if order_doubts(request, self.config.extraction_confidence) and self._humane:
+            request = await self._confirmed(request)
+            if request is None:
+                return await self._cancelled("the requester did not confirm the order")
         await self.stage("policy_check")
         policy = await workflow.execute_activity_method(
             ProcurementActivities.check_policy,
@@ -63,15 +71,55 @@ class ProcurementFlow(FlowRuntime):
         if policy.needs_approval:
             decision = await self._approval(request)
             if decision is None:
+                if self.complete_requested and self._humane:
+                    return await self._closed()
                 await self.mail("expired", "Your purchase request expired without a decision.\n")
                 return await self.finish("expired")
             if not decision.approved:
-                await self.mail(
-                    "rejected",
-                    f"Your purchase request was rejected by {decision.by}. {decision.reason}\n",
-                )
+                before = f"Your purchase request was rejected by {decision.by}. {decision.reason}\n"
+                await self.mail("rejected", rejection(decision) if self._humane else before)
                 return await self.finish("rejected", decision.reason)
         return await self._order(request)
+
+    @property
+    def _humane(self) -> bool:
+        """Issue 20's behaviour (asked where it matters; `patched` answers once per run)."""
+        return workflow.patched(HUMANS_IN_THE_LOOP)
+
+    async def _cancelled(self, why: str) -> FlowProgress:
+        if self.complete_requested and self._humane:
+            return await self._closed()
+        return await self.finish("cancelled", why)
+
+    async def _closed(self) -> FlowProgress:
+        """Completed by an operator while waiting: the requester is told so, not "expired"."""
+        request = self.completion or CompleteRequest()
+        await self.mail("closed", closed_by_operator(request))
+        return await self.finish("closed", completion_note(request))
+
+    async def _confirmed(self, request: PurchaseRequest) -> PurchaseRequest | None:
+        """The requester confirms the parsed order, or corrects it and is asked again."""
+        doubts = order_doubts(request, self.config.extraction_confidence)
+        for _ in range(CONFIRMATION_ROUNDS):
+            await self.stage("awaiting_confirmation", "; ".join(doubts))
+            await self.mail("confirm", confirmation_request(request, doubts))
+            answer = await self._requester_answer()
+            if answer is None:
+                return None
+            if says_confirmed(answer.text):
+                return request
+            await self.stage("extracting")
+            fresh = "\n".join(
+                ln for ln in answer.text.splitlines() if not ln.lstrip().startswith(">")
+            )
+            answer_read = await self._extract(fresh)
+            if answer_read is None:
+                return None
+            request = corrected(request, answer_read)
+            doubts = order_doubts(request, self.config.extraction_confidence) or [
+                "your corrections: is the order right now?"
+            ]
+        return None
 
     async def _extract(self, text: str) -> PurchaseRequest | None:
         try:
@@ -93,22 +141,28 @@ class ProcurementFlow(FlowRuntime):
             "question",
             f"Thank you for your request. Please reply with {missing}, so we can go on.\n",
         )
-        while True:
-            answer = await self.next_message_by(workflow.now() + self.config.approval_expires_after)
-            if answer is None:
-                return None
-            if answer.from_addr == self.start.first.from_addr:
-                break
-            workflow.logger.info("ignored message from %s while awaiting info", answer.from_addr)
+        answer = await self._requester_answer()
+        if answer is None:
+            return None
         await self.stage("extracting")
         merged = await self._extract(f"{request.text}\n{answer.text}")
         return merged
+
+    async def _requester_answer(self) -> NewMessage | None:
+        """The requester's next mail (others' are ignored), within approval_expires_after."""
+        while True:
+            answer = await self.next_message_by(workflow.now() + self.config.approval_expires_after)
+            if answer is None or answer.from_addr == self.start.first.from_addr:
+                return answer
+            workflow.logger.info("ignored message from %s while awaiting info", answer.from_addr)
 
     async def _approval(self, request: PurchaseRequest) -> ApprovalDecision | None:
         await self.stage("awaiting_approval", pending_approval=True)
         summary = ", ".join(f"{i.quantity} x {i.description}" for i in request.items)
         ask = (
-            f"{request.requester} asks to buy {summary} for a budget of "
+            approval_request(request, self.start.thread_id)
+            if self._humane
+            else f"{request.requester} asks to buy {summary} for a budget of "
             f"{request.budget} {request.currency}.\nReply 'approve' or 'reject', or run "
             f"`mailroom approve {self.start.thread_id}`.\n"
         )
@@ -123,108 +177,11 @@ class ProcurementFlow(FlowRuntime):
             rest = self.config.approval_expires_after - self.config.approval_reminder_after
             decision = await self._decision_within(max(rest, timedelta(seconds=1)))
         await self.stage(
-            "approved" if decision and decision.approved else "decided", pending_approval=False
+            "approved" if decision and decision.approved else "decided",
+            decision_note(decision) if decision and self._humane else "",
+            pending_approval=False,
         )
         return decision
-
-    async def _ask_approvers(self, purpose: str, ask: str, subject: str) -> None:
-        """One mail per approver, each answerable only through its own signed address."""
-        approvers = self.config.approvers
-        if not approvers:
-            return
-        if not workflow.patched(SIGNED_DECISIONS):
-            await self.mail(purpose, ask, to=approvers, subject=subject)
-            return
-        for approver in approvers:
-            approver = approver.lower()
-            await self.mail(purpose, ask, to=(approver,), subject=subject, decision_of=approver)
-
-    async def _decision_within(self, timeout: timedelta) -> ApprovalDecision | None:
-        deadline = workflow.now() + timeout
-        while self.decision is None and not self.complete_requested:
-            remaining = deadline - workflow.now()
-            if remaining <= timedelta(0):
-                return None
-            try:
-                await workflow.wait_condition(
-                    lambda: (
-                        self.decision is not None or bool(self.inbox) or self.complete_requested
-                    ),
-                    timeout=remaining,
-                )
-            except TimeoutError:
-                return None
-            while self.inbox and self.decision is None:
-                await self._consider(self.inbox.popleft())
-        return self.decision
-
-    async def _consider(self, message: NewMessage) -> None:
-        decision = emailed_decision(message)
-        if decision is None:
-            return
-        # Its own patch id: a run that asked its approvers before signed addresses existed
-        # (`_ask_approvers` unpatched) still refuses a decision that comes after the deploy.
-        if not workflow.patched(SIGNED_DECISIONS_REQUIRED):
-            if message.from_addr in self.config.approvers:
-                self.decision = decision
-            else:
-                workflow.logger.warning(
-                    "ignored an approval decision from non-approver %s", message.from_addr
-                )
-            return
-        sender = message.from_addr.lower()
-        signed = (
-            bool(sender)
-            and message.decided_by.lower() == sender
-            and message.decision_request == request_key(self.start.first.message_id)
-        )
-        # Not "our MTA vouched for the sender" (RFC 8601): that proves the domain sent some
-        # mail, and an approver's old signed "Approved" can be sent again into any thread.
-        if signed and sender in self._approvers:
-            self.decision = decision
-            return
-        await self._refuse(message, decision, claimed=sender in self._approvers)
-
-    @property
-    def _approvers(self) -> set[str]:
-        return {a.lower() for a in self.config.approvers}
-
-    async def _refuse(self, message: NewMessage, decision: ApprovalDecision, claimed: bool) -> None:
-        """Recorded in the thread, never acted on. An approver named in From is told once
-        per request, at the address on file, with a signed Reply-To to decide by: the mail
-        may be a forgery in their name, or a reply to a request sent before signed
-        addresses."""
-        why = (
-            "not sent to the approver's signed decision address for this request"
-            if claimed
-            else "not an approver"
-        )
-        workflow.logger.warning("refused an emailed decision from %s: %s", message.from_addr, why)
-        refused = RefusedDecision(
-            message_id=message.message_id,
-            from_addr=message.from_addr,
-            approved=decision.approved,
-            at=workflow.now(),
-            why=why,
-        )
-        self.progress = self.progress.model_copy(
-            update={"refused_decisions": remember_refused(self.progress.refused_decisions, refused)}
-        )
-        await self.report(self.progress)
-        approver = message.from_addr.lower()
-        if not claimed or approver in self._told:
-            return
-        self._told.add(approver)
-        await self.mail(
-            "decision-refused",
-            f"We received a decision in your name ({message.message_id}) that did not come "
-            "through your own approval address, so it was not acted on.\nTo decide, reply "
-            f"'approve' or 'reject' to this mail, or run `mailroom approve "
-            f"{self.start.thread_id}`.\n",
-            to=(approver,),
-            subject=f"Decision not accepted: {self.start.first.subject}",
-            decision_of=approver,
-        )
 
     async def _order(self, request: PurchaseRequest) -> FlowProgress:
         await self.stage("ordering")
@@ -242,7 +199,9 @@ class ProcurementFlow(FlowRuntime):
         lines = "\n".join(f"  {i.quantity} x {i.description}" for i in order.items)
         await self.mail(
             "confirmation",
-            f"Your purchase order {order.po_number} was created:\n"
+            order_confirmation(order.po_number, order.items, request)
+            if self._humane
+            else f"Your purchase order {order.po_number} was created:\n"
             f"{lines}\nBudget: {request.budget} {request.currency}\n",
         )
         return await self.finish("confirmed", order.po_number)

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         flow_by_mailbox,
     )
     from use_cases.models import (
+        CompleteRequest,
         HumanReply,
         NewMessage,
         StageChange,
@@ -57,6 +58,7 @@ class FlowRouter:
         self.state = state
         self.config = config
         self.flow: FlowHandle | None = None
+        self.answered = False  # the flow has mailed the requester (no acknowledgement needed)
         self._published: tuple[str | None, str | None] = (None, None)
         self._publisher = OnceSettled[None](self._settled, self._upsert_latest)
         self._human_replies: set[str] = set()  # taken in this run (a command run twice)
@@ -111,9 +113,9 @@ class FlowRouter:
             return
         await self._forwarded(self.flow.decide(decision))
 
-    async def on_complete(self) -> None:
+    async def on_complete(self, request: CompleteRequest | None = None) -> None:
         if self.active and self.flow is not None:
-            await self._forwarded(self.flow.complete())
+            await self._forwarded(self.flow.complete(request))
 
     async def on_human_reply(self, reply: HumanReply) -> bool:
         """A person's answer, sent once: by the running flow, which takes it as its answer,
@@ -126,6 +128,7 @@ class FlowRouter:
         if flow is not None and await self._forwarded(flow.human_reply(reply)):
             return False
         await reply_from_thread(self.state, reply, self.config)
+        self.answered = True  # a person answered: no acknowledgement pending is needed
         return reply.close
 
     async def _forwarded(self, forwarding: Awaitable[None]) -> bool:
@@ -146,6 +149,9 @@ class FlowRouter:
         from a flow the thread has left (activities/signals.py): only a newer report of
         the current flow is applied."""
         state = self.state
+        if progress.answered and progress.reporter in (None, state.flow_workflow_id):
+            self.answered = True  # thread state only, no command
+            state.last_activity = workflow.now()
         applied = 0  # the last stage of this flow the thread has, by the child's count
         if progress.reporter is not None:
             if progress.reporter == state.flow_workflow_id and 0 < progress.seq == (
@@ -168,6 +174,7 @@ class FlowRouter:
             applied = state.flow_report_seq if progress.seq else 0
             state.flow_report_seq = progress.seq
         state.flow, state.stage = progress.flow, progress.stage
+        state.last_activity = workflow.now()  # where the flow mails, it reports a stage
         state.pending_approval = progress.pending_approval
         state.po_number = progress.po_number or state.po_number
         state.flow_finished = progress.finished

@@ -91,7 +91,7 @@ class SupportFlow(SupportHumans):
                 await self._answer_or_escalate(message, triage)
             message = await self._wait_for_customer()
         if self.complete_requested:
-            closed = f"closed by {self.closed_by}" if self.closed_by else "completed by operator"
+            closed = f"closed by {self.closed_by}" if self.closed_by else _completed(self)
             return await self.finish("resolved", closed)
         await self.mail(
             "closed",
@@ -202,3 +202,11 @@ class SupportFlow(SupportHumans):
         return ClassifyRequest(
             mailbox=self.start.mailbox, subject=message.subject, text=message.text
         )
+
+
+def _completed(flow: SupportFlow) -> str:
+    """The stage note of an operator's completion: who and why, as `mailroom complete` gave."""
+    request = flow.completion
+    if request is None:
+        return "completed by operator"
+    return f"by {request.requested_by}: {request.reason}"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
+from contextlib import suppress
+from datetime import timedelta
 
 from temporalio import workflow
 
@@ -11,9 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.mail import MessageKind
     from use_cases.models import (
         CompleteRequest,
-        DeliveryFailure,
         HumanReply,
-        MessageSummary,
         NewMessage,
         ThreadInput,
         ThreadState,
@@ -21,12 +22,14 @@ with workflow.unsafe.imports_passed_through():
         answer_address,
     )
     from use_cases.replies import acknowledgement
+    from use_cases.tickets import ticket_reference
 
 from workflows.execute import APPROVE, FLOW_PROGRESS, HUMAN_REPLY, REJECT
 from workflows.flow import carried
 from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter, show_stage
 from workflows.sending import remember, send_mail
-from workflows.versions import INHERITED_FINISHED_FLOW_COMPLETES
+from workflows.thread_memory import other_content, record_bounce, summary
+from workflows.versions import HUMANS_IN_THE_LOOP, INHERITED_FINISHED_FLOW_COMPLETES
 
 TASK_QUEUE = "mailroom-threads"
 NEW_MESSAGE = "NEW_MESSAGE"
@@ -41,6 +44,9 @@ REMEMBERED_MESSAGE_IDS = 1_000
 REMEMBERED_SUMMARIES = 100
 REMEMBERED_PARTICIPANTS = 200
 REMEMBERED_REPLIES = 100
+# A thread of automatic mail only (out-of-office, bounces, machine mail) with no flow
+# completes FlowConfig.automatic_grace after its first such mail: a burst lands in one run.
+AUTOMATIC_ONLY = "automatic mail only"
 
 
 @workflow.defn(name="ThreadWorkflow")
@@ -61,6 +67,8 @@ class ThreadWorkflow:
             and input.state.flow_finished
             and input.state.flow is not None
         )
+        self._reopened_run = self._state.status is ThreadStatus.COMPLETED
+        self._continued_run = input.state is not None and not self._reopened_run
         if self._state.status is ThreadStatus.COMPLETED:
             self._state.status = ThreadStatus.OPEN
             self._state.reopened += 1
@@ -72,11 +80,16 @@ class ThreadWorkflow:
         self._messages_this_run = 0
         self._flows = FlowRouter(self._state, input.flow_config, input.flow_resume)
         self._flow_config = input.flow_config
+        self._state.reference = self._state.reference or ticket_reference(input.thread_id)
         show_stage(self._state)  # each run starts with blank current details
+        self._pending_ack: asyncio.Task[None] | None = None
+        self._human_this_run = False
+        self._automatic_grace: asyncio.Task[None] | None = None
+        self._automatic_only = False
 
     @workflow.signal(name=NEW_MESSAGE)
     def new_message(self, message: NewMessage) -> None:
-        collision = message.message_id in self._seen and self._other_content(message)
+        collision = message.message_id in self._seen and other_content(self._state, message)
         if message.message_id in self._seen and not collision:
             self._state.duplicates_ignored += 1
             return
@@ -86,17 +99,6 @@ class ThreadWorkflow:
         self._remember(message, collision=collision)
         self._pending.append(message)
         show_stage(self._state)
-
-    def _other_content(self, message: NewMessage) -> bool:
-        """A mail we have by this Message-ID, but not this one: a sender that reuses ids, or
-        a forgery, is kept (and marked), not dropped as a redelivery. Known for the recent
-        summaries only, and only for mail that carries a digest."""
-        if not message.content_digest:
-            return False
-        known = {
-            m.content_digest for m in self._state.messages if m.message_id == message.message_id
-        }
-        return bool(known) and "" not in known and message.content_digest not in known
 
     @workflow.signal(name=COMPLETE_THREAD)
     def complete_thread(self, request: CompleteRequest) -> None:
@@ -129,18 +131,22 @@ class ThreadWorkflow:
     async def run(self, input: ThreadInput) -> ThreadState:
         if self._inherited_finished_flow:  # asked only then: other runs record no marker
             self._inherited_finished_flow = workflow.patched(INHERITED_FINISHED_FLOW_COMPLETES)
+        continued_in_grace = self._continued_run and self._only_automatic_mail()
+        if continued_in_grace and workflow.patched(HUMANS_IN_THE_LOOP):
+            self._await_human_mail()
         while True:
             await workflow.wait_condition(
                 lambda: (
                     bool(self._pending)
                     or self._complete is not None
                     or self._flow_done()
+                    or self._automatic_only
                     or self._should_continue_as_new()
                 )
             )
             while self._pending:
                 await self._handle(self._pending.popleft())
-            if self._complete is not None or self._flow_done():
+            if self._complete is not None or self._flow_done() or self._automatic_only:
                 if await self._finished():
                     return self._state
             elif self._should_continue_as_new():
@@ -159,9 +165,13 @@ class ThreadWorkflow:
                 )
 
     def _quiet(self) -> bool:
-        """Every handler finished and the last stage upserted: safe to complete or
-        continue-as-new."""
-        return workflow.all_handlers_finished() and self._flows.published
+        """Every handler finished, the last stage upserted and the acknowledgement decided:
+        safe to complete or continue-as-new."""
+        return (
+            workflow.all_handlers_finished()
+            and self._flows.published
+            and (self._pending_ack is None or self._pending_ack.done())
+        )
 
     def _flow_done(self) -> bool:
         running_here = self._flows.flow is not None or self._inherited_finished_flow
@@ -171,7 +181,7 @@ class ThreadWorkflow:
         """Complete the thread: on COMPLETE_THREAD (the flow is told and given a grace
         period to wrap up) or when its flow finished. False if new mail arrived meanwhile."""
         if self._complete is not None and self._flows.active:
-            await self._flows.on_complete()
+            await self._flows.on_complete(self._complete)
             try:
                 await workflow.wait_condition(self._flow_done, timeout=FLOW_COMPLETION_GRACE)
             except TimeoutError:
@@ -179,8 +189,13 @@ class ThreadWorkflow:
         await workflow.wait_condition(self._quiet)
         if self._pending:
             return False
+        if self._automatic_only and not self._only_automatic_mail():
+            self._automatic_only = False  # a human wrote meanwhile: the thread goes on
+            return False
         self._state.status = ThreadStatus.COMPLETED
         reason = f"{self._state.flow} flow {self._state.stage}" if self._flow_done() else None
+        if self._automatic_only and self._complete is None and reason is None:
+            reason = AUTOMATIC_ONLY
         self._state.completed_reason = self._complete.reason if self._complete else reason
         show_stage(self._state)
         return True
@@ -191,9 +206,10 @@ class ThreadWorkflow:
         state.message_ids.append(message.message_id)
         if len(state.message_ids) > REMEMBERED_MESSAGE_IDS:
             self._seen.discard(state.message_ids.pop(0))
-        summary = _summary(message).model_copy(update={"collision": collision})
-        state.messages = [*state.messages, summary][-REMEMBERED_SUMMARIES:]
+        kept = summary(message).model_copy(update={"collision": collision})
+        state.messages = [*state.messages, kept][-REMEMBERED_SUMMARIES:]
         state.message_count += 1
+        state.last_activity = workflow.now()
         self._messages_this_run += 1
         state.subject = state.subject or message.subject
         people = [message.from_addr, *message.to, *message.cc]
@@ -204,15 +220,37 @@ class ThreadWorkflow:
 
     async def _handle(self, message: NewMessage) -> None:
         if message.kind == MessageKind.BOUNCE and message.report is not None:
-            self._record_bounce(message)
+            record_bounce(self._state, message)
         if message.automatic:
             workflow.logger.info(
                 "not answering automatic mail %s: %s", message.message_id, message.automatic
             )
+            first = self._automatic_grace is None and self._only_automatic_mail()
+            if first and workflow.patched(HUMANS_IN_THE_LOOP):
+                self._await_human_mail()
             return
-        if not self._state.acknowledged and answer_address(message):
-            await self._acknowledge(message)
+        self._human_this_run = True
+        self._state.requester = self._state.requester or message.from_addr
+        if not self._state.acknowledged and self._pending_ack is None and answer_address(message):
+            if self._flow_config.ack_delay > timedelta(0) and workflow.patched(HUMANS_IN_THE_LOOP):
+                self._pending_ack = asyncio.create_task(self._acknowledge_unless_answered(message))
+            else:
+                await self._acknowledge(message)
         await self._flows.on_message(message)
+
+    async def _acknowledge_unless_answered(self, message: NewMessage) -> None:
+        """No acknowledgement when the flow's own answer reaches the requester within the
+        delay: one timer, on the thread's first human mail only. A flow that finishes (or a
+        thread completed) without having answered is acknowledged at once."""
+        with suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._flows.answered or self._flow_done() or self._complete is not None,
+                timeout=self._flow_config.ack_delay,
+            )
+        if self._flows.answered:
+            self._state.acknowledged = True  # the flow's answer told them
+            return
+        await self._acknowledge(message)
 
     async def _acknowledge(self, message: NewMessage) -> None:
         reply = acknowledgement(message, self._state)
@@ -220,23 +258,31 @@ class ThreadWorkflow:
         if failure is not None:
             self._state.delivery_failures = remember(self._state.delivery_failures, failure)
         self._state.acknowledged = True
+        self._state.last_activity = workflow.now()
         self._state.replies_sent = [*self._state.replies_sent, reply.message_id][
             -REMEMBERED_REPLIES:
         ]
 
-    def _record_bounce(self, message: NewMessage) -> None:
-        """A bounce of one of our mails is a delivery failure of this thread (RFC 3464)."""
-        report = message.report
-        assert report is not None
-        failure = DeliveryFailure(
-            message_id=report.original_message_id,
-            recipients=report.recipients,
-            status=report.status,
-            reason=report.diagnostic,
-            source="bounce",
-            at=workflow.now(),
+    def _only_automatic_mail(self) -> bool:
+        """No human mail in this run and no flow to wait for, in a thread that never had
+        human mail (`requester`; the summaries, for threads older than that field) or that
+        automatic mail reopened (an out-of-office answer to our last mail)."""
+        if self._human_this_run or self._flows.active:
+            return False
+        return self._reopened_run or (
+            not self._state.requester and all(m.automatic for m in self._state.messages)
         )
-        self._state.delivery_failures = remember(self._state.delivery_failures, failure)
+
+    def _await_human_mail(self) -> None:
+        self._automatic_grace = asyncio.create_task(self._close_unless_human_mail())
+
+    async def _close_unless_human_mail(self) -> None:
+        try:
+            await workflow.wait_condition(
+                lambda: self._human_this_run, timeout=self._flow_config.automatic_grace
+            )
+        except TimeoutError:
+            self._automatic_only = self._only_automatic_mail()
 
     def _should_continue_as_new(self) -> bool:
         if not (
@@ -249,15 +295,3 @@ class ThreadWorkflow:
         # wait_condition predicate replays identically.
         self._flows.request_rest()
         return not self._flows.inline_running or self._flows.inline_resumable
-
-
-def _summary(message: NewMessage) -> MessageSummary:
-    return MessageSummary(
-        message_id=message.message_id,
-        from_addr=message.from_addr,
-        subject=message.subject,
-        received_at=message.received_at,
-        automatic=message.automatic,
-        thread_rule=message.thread_rule,
-        content_digest=message.content_digest,
-    )

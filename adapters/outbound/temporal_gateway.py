@@ -69,6 +69,13 @@ class TemporalThreadGateway:
                 )
             except WorkflowAlreadyStartedError:
                 previous = await self._closed_state(key.workflow_id)
+                if previous is not None and already_has(previous, message):
+                    log.info(
+                        "duplicate_of_completed_thread",
+                        thread_id=key.workflow_id,
+                        message_id=message.message_id,
+                    )
+                    return
                 log.info(
                     "thread_reopened", thread_id=key.workflow_id, message_id=message.message_id
                 )
@@ -235,3 +242,15 @@ class TemporalThreadGateway:
         states = await asyncio.gather(*(state_of(w, s) for w, s in latest.items()))
         chosen = [s for s in states if status is None or s.status == status]
         return sorted(chosen, key=lambda s: s.thread_id)
+
+
+def already_has(state: ThreadState, message: NewMessage) -> bool:
+    """A redelivery of mail the completed thread applied (an IMAP re-fetch, an MTA's retry
+    after a lost 250): the same Message-ID and, where both have one, the same content
+    digest. Another mail reusing the id reopens the thread, where it is kept and marked."""
+    if message.message_id not in state.message_ids:
+        return False
+    digests = {m.content_digest for m in state.messages if m.message_id == message.message_id}
+    if not message.content_digest or not digests or "" in digests:
+        return True
+    return message.content_digest in digests

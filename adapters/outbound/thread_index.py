@@ -1,7 +1,10 @@
 """ThreadIndex in SQLite under the data dir: Message-ID → thread, and recent subjects.
 
 `messages` also holds the ids a placed message only referenced, under keys that start with
-`mentioned:` (use_cases.threading.MENTION), so they never collide with a Message-ID.
+`mentioned:` (use_cases.threading.MENTION), so they never collide with a Message-ID. `refs`
+maps a ticket reference to every thread recorded with it (a table of its own, created on
+an index of an older version too: threads placed before it are learnt with their next mail),
+so a reference two threads share is seen to be ambiguous.
 
 One connection (SqliteConnection), as every received mail reads and writes it. A power
 loss may forget the last moments' entries: a reply to such a mail still finds its thread by
@@ -29,6 +32,9 @@ CREATE TABLE IF NOT EXISTS threads (
     participants TEXT NOT NULL, last_at TEXT NOT NULL,
     PRIMARY KEY (mailbox, workflow_id));
 CREATE INDEX IF NOT EXISTS threads_by_subject ON threads (mailbox, subject_key, last_at);
+CREATE TABLE IF NOT EXISTS refs (
+    mailbox TEXT NOT NULL, reference TEXT NOT NULL, workflow_id TEXT NOT NULL,
+    PRIMARY KEY (mailbox, reference, workflow_id));
 """
 LOOKUP_CHUNK = 500
 MAX_PARTICIPANTS = 200
@@ -53,6 +59,17 @@ class SqliteThreadIndex:
     ) -> list[ThreadEntry]:
         return await self.db.run(lambda db: _by_subject(db, mailbox, subject_key, since))
 
+    async def threads_with_reference(self, mailbox: str, reference: str) -> list[str]:
+        return await self.db.run(lambda db: _threads_with_reference(db, mailbox, reference))
+
+
+def _threads_with_reference(db: sqlite3.Connection, mailbox: str, reference: str) -> list[str]:
+    rows = db.execute(
+        "SELECT workflow_id FROM refs WHERE mailbox = ? AND reference = ? LIMIT 2",
+        (mailbox, reference),
+    )
+    return [workflow_id for (workflow_id,) in rows.fetchall()]
+
 
 def _threads_of(db: sqlite3.Connection, message_ids: list[str], mailbox: str) -> dict[str, str]:
     found: dict[str, str] = {}
@@ -74,6 +91,11 @@ def _record(db: sqlite3.Connection, mailbox: str, workflow_id: str, entry: Threa
             "INSERT OR IGNORE INTO messages VALUES (?, ?, ?)",
             [(mailbox, m, workflow_id) for m in entry.message_ids],
         )
+        if entry.reference:
+            db.execute(
+                "INSERT OR IGNORE INTO refs VALUES (?, ?, ?)",
+                (mailbox, entry.reference, workflow_id),
+            )
         row = db.execute(
             "SELECT subject_key, participants FROM threads WHERE mailbox = ? AND workflow_id = ?",
             (mailbox, workflow_id),

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from datetime import timedelta
 from email import policy
 from email.parser import BytesHeaderParser
 from pathlib import Path
@@ -24,6 +25,7 @@ from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.settings import Settings
 from orchestrator.temporal_server import EmbeddedTemporal
 from tests.support import free_port, wait_for
+from use_cases.models import FlowConfig
 
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
@@ -96,6 +98,7 @@ class Deployment:
             "MAILROOM_TASK_QUEUE": self.task_queue,
             "MAILROOM_SMTP_PORT": str(self.smtp_port),
             "MAILROOM_REPLY_TOKEN_SECRET": f"fault-tests-reply-token-secret-{tag}",  # >= 32 bytes
+            "MAILROOM_ACK_DELAY": "0",  # the books count one acknowledgement per thread
             # A tighter bound and hold than the defaults, so the worker-killed test sees
             # deferrals soon (the MTAs' SMTP timeout is 30 s).
             "MAILROOM_MAX_BACKLOG_SECONDS": "2",
@@ -151,7 +154,12 @@ class Deployment:
     @property
     def gateway(self) -> TemporalThreadGateway:
         assert self._client is not None, "start_temporal() first"
-        return TemporalThreadGateway(self._client, task_queue=self.task_queue)
+        # as the deployment's own (MAILROOM_ACK_DELAY=0): the books count acknowledgements
+        return TemporalThreadGateway(
+            self._client,
+            task_queue=self.task_queue,
+            flow_config=FlowConfig(ack_delay=timedelta(0)),
+        )
 
     def outbox_replies(self) -> Counter[str]:
         """Message-IDs in the built-in outbox (the Maildir the worker delivers to)."""

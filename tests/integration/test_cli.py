@@ -39,6 +39,8 @@ def cli_env(stack: Stack) -> dict[str, str]:
         "MAILROOM_TASK_QUEUE": s.task_queue,
         "MAILROOM_SMTP_PORT": str(s.smtp_port),
         "MAILROOM_MAILBOXES": ",".join(s.mailboxes),
+        # the CLI's hand-offs carry its flow settings: the stack's (acknowledged at once)
+        "MAILROOM_ACK_DELAY": str(s.ack_delay.total_seconds()),
     }
 
 

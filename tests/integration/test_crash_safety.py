@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from adapters.outbound.outbox import MaildirOutbox
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from tests.support import wait_for
 from use_cases.ingest import ingest_email
-from use_cases.models import ThreadStatus
+from use_cases.models import FlowConfig, ThreadStatus
 
 pytestmark = pytest.mark.slow
 MAILBOX = "procurement@mailroom.local"
@@ -82,7 +83,10 @@ async def test_a_worker_killed_mid_flow_loses_nothing_and_duplicates_nothing(
     tag = uuid.uuid4().hex[:8]
     ledger = SqliteLedger(tmp_path / "data" / "ledger.sqlite")
     outbox = MaildirOutbox(tmp_path / "data" / "outbox")
-    gateway = TemporalThreadGateway(dev_server.client, task_queue=task_queue)
+    # acknowledged at once: every thread's acknowledgement is counted below
+    gateway = TemporalThreadGateway(
+        dev_server.client, task_queue=task_queue, flow_config=FlowConfig(ack_delay=timedelta(0))
+    )
     first = workers.start()
     thread_ids: list[str] = []
     for n in range(THREADS):

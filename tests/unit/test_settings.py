@@ -156,8 +156,19 @@ def test_a_reply_token_secret_under_32_bytes_is_refused_without_showing_it(
 
 
 DURATIONS = sorted(
-    name for name, field in Settings.model_fields.items() if field.annotation is timedelta
+    name
+    for name, field in Settings.model_fields.items()
+    if field.annotation is timedelta and name != "ack_delay"  # 0: acknowledged at once
 )
+
+
+def test_the_ack_delay_may_be_zero_but_not_negative(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILROOM_ACK_DELAY", "0")
+    assert load_settings().ack_delay == timedelta(0)
+    monkeypatch.setenv("MAILROOM_ACK_DELAY", "-5")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value).startswith("MAILROOM_ACK_DELAY: ")
 
 
 @pytest.mark.parametrize("name", DURATIONS)

@@ -5,6 +5,7 @@ The mailbox here routes to no flow (`other`), so only the thread's own behaviour
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
 from use_cases.flows import FlowConfig
 from use_cases.models import CompleteRequest, ThreadInput, ThreadState, ThreadStatus
+from use_cases.tickets import ticket_reference
 from workflows.thread import ThreadWorkflow
 
 MAILBOX = "info@mailroom.local"
@@ -33,7 +35,8 @@ async def harness(
         tmp_path,
         mailbox=MAILBOX,
         messages_per_run=10,
-        flow_config=FlowConfig(outbox_in_process=request.param),
+        # acknowledged at once, as before the delay (the delay: test_acknowledgements.py)
+        flow_config=FlowConfig(outbox_in_process=request.param, ack_delay=timedelta(0)),
     ) as h:
         yield h
 
@@ -44,6 +47,11 @@ async def test_first_human_message_gets_one_threaded_acknowledgement(harness: Ha
     state = await wait_for(lambda: harness.has_messages(2), what="two messages in the thread")
     await wait_for(lambda: harness.sender.sent, what="the acknowledgement")
     assert state.message_ids == [harness.root, harness.message(1).message_id]
+    assert (state.reference, state.requester) == (
+        ticket_reference(harness.thread_id),
+        "alice@example.com",
+    )
+    assert state.last_activity is not None
     assert len(harness.sender.sent) == 1
     ack = harness.sender.sent[0]
     assert ack.to == ("alice@example.com",)
@@ -51,6 +59,8 @@ async def test_first_human_message_gets_one_threaded_acknowledgement(harness: Ha
     assert ack.references == (harness.root,)
     assert ack.subject == "Re: Lunch on Friday"
     assert ack.headers["Auto-Submitted"] == "auto-replied"
+    assert f"[#{ticket_reference(harness.thread_id)}]" in ack.text
+    assert harness.thread_id not in ack.text, "the workflow id is ours, not the customer's"
     # The thread records the acknowledgement once its send activity has returned: a moment
     # after the sender saw it.
     await wait_for(lambda: _acknowledged(harness), what="the acknowledgement recorded")

@@ -1,0 +1,58 @@
+"""What a requester's answer to "is this your order?" means, and when we ask it."""
+
+from __future__ import annotations
+
+import pytest
+
+from use_cases.flows import LineItem, PurchaseRequest
+from use_cases.purchase_mails import confirmation_request, corrected, order_doubts, says_confirmed
+
+MONITORS = PurchaseRequest(
+    requester="alice@example.com",
+    items=[LineItem(description="monitors", quantity=3)],
+    budget=600,
+    supplier="Dell",
+)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["confirm", "Confirmed.", "yes", "Yes, that's right", "OK", "okay!", "Bestätigt", "passt"],
+)
+def test_a_plain_yes_confirms(answer: str) -> None:
+    assert says_confirmed(f"\n{answer}\n\n> Reply 'confirm' if this is right")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["OK, but 5 monitors", "ok 5 monitors then", "No, 4 monitors", "> confirm", "Yesterday"],
+)
+def test_anything_else_is_a_correction(answer: str) -> None:
+    assert not says_confirmed(answer)
+
+
+def test_a_sure_reading_needs_no_confirmation_an_unsure_one_does() -> None:
+    assert order_doubts(MONITORS, 0.8) == []
+    unsure = MONITORS.model_copy(update={"confidence": 0.5})
+    assert order_doubts(unsure, 0.8) == ["parts of the request could not be read with certainty"]
+    doubted = MONITORS.model_copy(update={"doubts": ["the supplier"]})
+    assert order_doubts(doubted, 0.8) == ["the supplier"]
+    free = MONITORS.model_copy(update={"budget": 0})
+    assert order_doubts(free, 0.8) == ["a budget of EUR 0.00 for the items"]
+
+
+def test_the_confirmation_mail_shows_the_parsed_order() -> None:
+    text = confirmation_request(MONITORS, ["the supplier"])
+    for shown in ("3 x monitors", "Budget: EUR 600.00", "Supplier: Dell", "- the supplier"):
+        assert shown in text
+
+
+def test_a_correction_replaces_only_what_it_names() -> None:
+    answer = PurchaseRequest(requester="x", items=[LineItem(description="monitors", quantity=5)])
+    fixed = corrected(MONITORS, answer)
+    assert (fixed.items[0].quantity, fixed.budget, fixed.supplier, fixed.requester) == (
+        5,
+        600,
+        "Dell",
+        "alice@example.com",
+    )

@@ -1,0 +1,118 @@
+"""What procurement tells people by mail, and what a requester's answer to "is this your
+order?" means: pure text, so workflow replays build the same mails."""
+
+from __future__ import annotations
+
+import re
+
+from use_cases.flows import ApprovalDecision, LineItem, PurchaseRequest
+from use_cases.models import CompleteRequest
+from use_cases.money import format_money
+
+# "confirm", "yes", "ok", "bestätigt", "passt" on the first line of the answer (quoted text
+# and empty lines skipped), alone or followed by punctuation or more words ("Yes, go ahead").
+CONFIRM_WORDS = re.compile(
+    r"^\s*(confirm(ed)?|yes|ok(ay)?|best(ä|ae)tigt|passt)\b(?!\s*(but|aber|except)\b)",
+    re.IGNORECASE,
+)
+DEFAULT_COMPLETE_REASON = CompleteRequest().reason
+
+
+def order_doubts(request: PurchaseRequest, threshold: float) -> list[str]:
+    """Why the requester should confirm what was read from their mail; empty: no need."""
+    doubts = list(request.doubts)
+    if request.confidence < threshold and not doubts:
+        doubts.append("parts of the request could not be read with certainty")
+    if request.items and request.budget == 0:
+        doubts.append(f"a budget of {format_money(0, request.currency)} for the items")
+    return doubts
+
+
+def corrected(before: PurchaseRequest, answer: PurchaseRequest) -> PurchaseRequest:
+    """The request after the requester's correction (`answer`: what was read from it alone):
+    what the answer names replaces what was read before; the rest stays."""
+    budget_given = answer.budget is not None
+    return answer.model_copy(
+        update={
+            "requester": before.requester,
+            "items": answer.items or before.items,
+            "budget": answer.budget if budget_given else before.budget,
+            "currency": answer.currency if budget_given else before.currency,
+            "deadline": answer.deadline or before.deadline,
+            "supplier": answer.supplier or before.supplier,
+            "cost_centre": answer.cost_centre or before.cost_centre,
+            "text": f"{before.text}\n{answer.text}",
+        }
+    )
+
+
+def says_confirmed(text: str) -> bool:
+    """A plain yes: a first line that starts with a confirming word and names no number
+    ("OK, 5 monitors then" is a correction)."""
+    fresh = (ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(">"))
+    first = next(fresh, "")
+    return bool(CONFIRM_WORDS.match(first)) and not re.search(r"\d", first)
+
+
+def order_lines(items: list[LineItem]) -> str:
+    if not items:
+        return "  (no items)"
+    return "\n".join(f"  {_item(i)}" for i in items)
+
+
+def _item(item: LineItem) -> str:
+    return f"{item.quantity} {item.unit + ' ' if item.unit else 'x '}{item.description}"
+
+
+def confirmation_request(request: PurchaseRequest, doubts: list[str]) -> str:
+    """The parsed order, for the requester to confirm or correct."""
+    details = [
+        f"Budget: {format_money(request.budget, request.currency)}",
+        f"Deadline: {request.deadline or '(none given)'}",
+        f"Supplier: {request.supplier or '(none given)'}",
+        f"Cost centre: {request.cost_centre or '(none given)'}",
+    ]
+    unsure = "".join(f"  - {d}\n" for d in doubts)
+    return (
+        "Before we go on, please check what we read from your request:\n\n"
+        f"{order_lines(request.items)}\n" + "\n".join(details) + "\n\n"
+        f"We are not sure about:\n{unsure}\n"
+        "Reply 'confirm' if this is right, or reply with the corrections.\n"
+    )
+
+
+def approval_request(request: PurchaseRequest, thread_id: str) -> str:
+    summary = ", ".join(_item(i) for i in request.items)
+    return (
+        f"{request.requester} asks to buy {summary} for a budget of "
+        f"{format_money(request.budget, request.currency)}.\nReply 'approve' or 'reject', or "
+        f"run `mailroom approve {thread_id}`.\n"
+    )
+
+
+def rejection(decision: ApprovalDecision) -> str:
+    reason = f"\nReason: {decision.reason}" if decision.reason else ""
+    return f"Your purchase request was rejected by {decision.by}.{reason}\n"
+
+
+def decision_note(decision: ApprovalDecision) -> str:
+    """The stage note of a decision: "by alice: within budget"."""
+    return f"by {decision.by}: {decision.reason}" if decision.reason else f"by {decision.by}"
+
+
+def closed_by_operator(request: CompleteRequest) -> str:
+    given = request.reason and request.reason != DEFAULT_COMPLETE_REASON
+    reason = f"\nReason: {request.reason}" if given else ""
+    who = "" if request.requested_by in ("", "cli") else f" ({request.requested_by})"
+    return f"Your purchase request was closed by an operator{who}.{reason}\n"
+
+
+def completion_note(request: CompleteRequest) -> str:
+    return f"by {request.requested_by}: {request.reason}"
+
+
+def order_confirmation(po_number: str, items: list[LineItem], request: PurchaseRequest) -> str:
+    return (
+        f"Your purchase order {po_number} was created:\n{order_lines(items)}\n"
+        f"Budget: {format_money(request.budget, request.currency)}\n"
+    )
