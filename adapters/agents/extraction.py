@@ -45,6 +45,9 @@ GREETING = re.compile(
     r"good (?:morning|afternoon)|moin|servus|grüß gott|greetings)\b[^,!:\n]{0,40}[,!:]\s*",
     re.IGNORECASE,
 )
+# A correction often opens with the answer word ("No: 5 monitors"): "No:" there is no
+# order number ("No. 5" keeps its meaning: the stop is not taken).
+ANSWER_WORD = re.compile(r"^\s*(?:no|nope|nein|non|yes|ja|oui|ok|okay)\s*[:,!\-\u2013]\s*", re.I)
 SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|aw|fwd?|wg|rfq|sv|antw)\s?:\s*)+", re.IGNORECASE)
 
 
@@ -104,7 +107,7 @@ def fresh_text(body: str) -> str:
         if QUOTE_HEADER.match(stripped) or SIGNATURE.match(stripped) or _closing(stripped):
             break
         if not any(existing.strip() for existing in lines):
-            line = GREETING.sub("", line, count=1)
+            line = ANSWER_WORD.sub("", GREETING.sub("", line, count=1), count=1)
             if len(stripped.split()) <= 3 and GREETING.fullmatch(stripped + ","):
                 continue
         lines.append(line)

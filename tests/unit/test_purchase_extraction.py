@@ -183,3 +183,13 @@ def test_a_huge_or_hostile_body_is_read_in_bounded_time(body: str) -> None:
     started = time.perf_counter()
     read(body)
     assert time.perf_counter() - started < 5  # quadratic scans took minutes here
+
+
+def test_a_correction_that_opens_with_no_is_read_as_items_not_as_an_order_number() -> None:
+    for text in ("No: 5 monitors.", "Nein, 5 Monitore.", "No - 5 monitors"):
+        read = extract_purchase_request(ExtractRequest(requester="a@x", subject="", text=text))
+        assert [(i.quantity, i.description) for i in read.items] == [(5, read.items[0].description)]
+    kept = extract_purchase_request(
+        ExtractRequest(requester="a@x", subject="", text="Order No: 5512, 3 chairs")
+    )
+    assert [(i.quantity, i.description) for i in kept.items] == [(3, "chairs")]
