@@ -51,7 +51,7 @@ class ThreadView(BaseModel):
     requester: str
     last_activity: datetime | None
     human_replies: int = 0
-    agent_tokens: int | None = None  # only once threads record it
+    agent_tokens: int = 0  # tokens the thread's agent calls used (an LLM agent; 0 offline)
 
     @classmethod
     def of(cls, state: ThreadState) -> ThreadView:
@@ -66,10 +66,7 @@ class ThreadView(BaseModel):
         return cls.model_validate(fields)
 
     def public(self) -> dict[str, object]:
-        shown = self.model_dump(mode="json")
-        if self.agent_tokens is None:
-            del shown["agent_tokens"]
-        return shown
+        return self.model_dump(mode="json")
 
 
 def first_sender(state: ThreadState) -> str:

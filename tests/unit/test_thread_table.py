@@ -79,7 +79,7 @@ def test_the_json_view_keeps_the_old_keys_and_gains_the_new_ones() -> None:
     shown = ThreadView.of(thread("a4")).public()
     assert set(shown) >= {"thread_id", "workflow_id", "mailbox", "status", "subject", "flow"}
     assert {"reference", "requester", "last_activity", "human_replies"} <= set(shown)
-    assert "agent_tokens" not in shown  # threads do not record it yet
+    assert shown["agent_tokens"] == 0
 
 
 def test_threads_are_listed_most_recently_active_first() -> None:
