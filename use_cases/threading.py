@@ -33,7 +33,7 @@ from use_cases.mailboxes import Mailboxes
 from use_cases.models import ThreadEntry, ThreadKey
 from use_cases.ports import ThreadIndex
 from use_cases.replies import reply_message_id
-from use_cases.tickets import reference_in, ticket_reference
+from use_cases.tickets import IN_SUBJECT, reference_in, ticket_reference
 
 THREAD_HASH_CHARS = 16
 TOKEN_MAC_CHARS = 12
@@ -44,6 +44,7 @@ REPLY_MARKER_PATTERN = (
     r"(re|fwd?|aw|wg|sv|vs|antw|réf|ref|tr|odp|rif|r|回复|转发)\s*(\[\d+\]|\(\d+\))?\s*[:\uff1a]"
 )
 REPLY_MARKER = re.compile(rf"^\s*{REPLY_MARKER_PATTERN}", re.IGNORECASE)
+TICKET_TAG = IN_SUBJECT
 SUBJECT_TAG = re.compile(r"^\s*\[[^\]]{0,60}\]\s*")  # [list tags], [Ticket#5]
 # What a subject key drops: markers and tags, stacked in any order.
 SUBJECT_PREFIX = re.compile(rf"^\s*({REPLY_MARKER_PATTERN}|\[[^\]]{{0,60}}\])\s*", re.IGNORECASE)
@@ -115,7 +116,9 @@ def thread_of_token(token: str, mailbox: str, secret: bytes) -> str | None:
 def subject_key(subject: str) -> str:
     """`Re: AW: [Ticket#5] Fwd: Printer  on fire` → `printer on fire`."""
     previous = None
-    text = subject
+    # our own ticket tag goes at the end of the subjects we send ("Re: Printer on fire
+    # [#K7Q2MX]"): a reply keeps it, and must still match the subject the thread began with
+    text = TICKET_TAG.sub(" ", subject)
     while previous != text:
         previous, text = text, SUBJECT_PREFIX.sub("", text, count=1)
     return " ".join(text.lower().split())

@@ -268,6 +268,19 @@ async def test_a_tagged_reply_still_joins_by_subject(desk: Desk) -> None:
     assert desk.thread_of("<tagged-reply@x>") == desk.thread_of("<q1@example.com>")
 
 
+async def test_a_reply_to_our_subject_joins_by_subject_with_our_ticket_tag(desk: Desk) -> None:
+    """The subjects we send end in the thread's `[#REF]`: a reply that keeps only the
+    subject is placed by it (not by the reference alone: this index never learnt it)."""
+    await desk.receive(QUESTION)
+    thread = desk.thread_of("<q1@example.com>")
+    await desk.receive(
+        f"From: alice@example.com\nTo: {SUPPORT}\nSubject: Re: Printer on fire [#ZZZZZZ]\n"
+        "Message-ID: <our-tag@x>"
+    )
+    assert desk.thread_of("<our-tag@x>") == thread
+    assert subject_key("Re: Printer on fire [#k7q2mx]") == "printer on fire"
+
+
 @pytest.mark.parametrize(
     "marker",
     ["List-Id: <printers.lists.example.com>", "Precedence: bulk", "List-Unsubscribe: <mailto:u@x>"],
