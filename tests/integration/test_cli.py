@@ -220,7 +220,7 @@ async def test_reject_by_reference_tells_the_requester_who_rejected_and_why(
     assert out.strip() == f"{thread_id}: rejection by Alice Martin sent (over budget)"
 
     rejection = await wait_for(lambda: _sent_body(stack, "rejected"), what="the rejection mail")
-    assert "rejected by Alice Martin. over budget" in " ".join(rejection.split())
+    assert "rejected by Alice Martin. Reason: over budget" in " ".join(rejection.split())
     code, out, _ = await run_mailroom("thread", reference, env=env)
     assert code == 0 and f"[#{reference}]" in out and "bob@corp.example" in out
     assert "over budget" in out  # the stage note
