@@ -10,13 +10,15 @@ import signal
 import socket
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
-from orchestrator.temporal_server import port_is_free
+from orchestrator.temporal_server import port_is_free, temporal_cli
 from tests.support import free_port, run_mailroom, wait_for
+from workflows.search_attributes import FLOW_ATTRIBUTE, STAGE_ATTRIBUTE
 
 pytestmark = pytest.mark.slow
 
@@ -115,6 +117,40 @@ async def test_a_weak_reply_token_secret(env: dict[str, str]) -> None:
 async def test_a_negative_duration(env: dict[str, str]) -> None:
     env["MAILROOM_SUBJECT_WINDOW"] = "-PT1H"
     assert "positive duration" in await fails_to_start(env, "MAILROOM_SUBJECT_WINDOW")
+
+
+@pytest.fixture(scope="module")
+async def cluster_with_the_old_attributes() -> AsyncIterator[str]:
+    """A Temporal server standing for a cluster registered for an earlier mailroom: flow
+    and stage, not the attributes threads set since."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        port=free_port(),
+        ui=False,
+        search_attributes=[FLOW_ATTRIBUTE, STAGE_ATTRIBUTE],
+    )
+    yield env.client.service_client.config.target_host
+    await env.shutdown()
+
+
+async def test_a_namespace_without_the_thread_search_attributes(
+    env: dict[str, str], cluster_with_the_old_attributes: str
+) -> None:
+    """Its worker would fail every workflow task of every thread (an upsert of an unknown
+    attribute): it refuses to start and says how to register them, or to turn them off."""
+    env["MAILROOM_TEMPORAL_ADDRESS"] = cluster_with_the_old_attributes
+    env["MAILROOM_SEARCH_ATTRIBUTES"] = "true"
+    code, out, err = await run_mailroom("worker", env=env)
+    assert code == 2, (out, err)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("mailroom: MAILROOM_SEARCH_ATTRIBUTES: namespace default lacks "), err
+    assert "MailroomSubject (Text), MailroomRequester (Keyword), MailroomReference" in err
+    assert "MailroomFlow" not in err and "MailroomStage" not in err, "those are registered"
+    assert (
+        "`temporal operator search-attribute create --namespace default "
+        "--name MailroomRequester --name MailroomReference --type Keyword`"
+    ) in err
+    assert err.rstrip().endswith("or set MAILROOM_SEARCH_ATTRIBUTES=false"), err
 
 
 async def serving_process(
