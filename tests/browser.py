@@ -30,6 +30,7 @@ FRAMES = (
 )
 FRAMES_TEXT = f"[document, ...{FRAMES}].map(d => d.body ? d.body.innerText : '').join('\\n')"
 FRAMES_COUNT = f"{FRAMES}.reduce((n, d) => n + d.querySelectorAll(SELECTOR).length, 0)"
+PAGE_COUNT = f"[document, ...{FRAMES}].reduce((n, d) => n + d.querySelectorAll(SELECTOR).length, 0)"
 
 
 def chromium_binary() -> str | None:
@@ -139,6 +140,10 @@ class Browser:
     def in_frames(self, selector: str) -> int:
         """How many elements in the page's frames match a CSS `selector`."""
         return int(self.evaluate(FRAMES_COUNT.replace("SELECTOR", json.dumps(selector))) or 0)
+
+    def on_page(self, selector: str) -> int:
+        """How many elements in the page and its frames match a CSS `selector`."""
+        return int(self.evaluate(PAGE_COUNT.replace("SELECTOR", json.dumps(selector))) or 0)
 
     def wait_for_text(self, *expected: str, timeout: float = 30.0) -> str:
         """The page's visible text once it shows every one of `expected`."""
