@@ -40,7 +40,9 @@ def chromium_binary() -> str | None:
 class Browser:
     """One headless Chromium with one page; a context manager that always ends the process."""
 
-    def __init__(self, binary: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, binary: str, *, timeout: float = 30.0, window: tuple[int, int] = WINDOW
+    ) -> None:
         self.timeout = timeout
         self._profile = tempfile.TemporaryDirectory(
             prefix="mailroom-chromium-", ignore_cleanup_errors=True
@@ -63,7 +65,7 @@ class Browser:
                 "--no-sandbox",  # tests run as root in containers
                 "--disable-gpu",
                 "--remote-debugging-pipe",
-                f"--window-size={WINDOW[0]},{WINDOW[1]}",
+                f"--window-size={window[0]},{window[1]}",
                 f"--user-data-dir={self._profile.name}",
                 "about:blank",
             ],

@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
+from temporalio.common import SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -41,6 +41,7 @@ from workflows.search_attributes import (
     FLOW_ATTRIBUTE,
     STAGE_ATTRIBUTE,
     Identity,
+    child_flow_attributes,
     identity_updates,
     thread_identity,
 )
@@ -238,13 +239,22 @@ class FlowRouter:
         self.state.flow_mode, self.state.flow_workflow_id = mode.value, child_id
         self.state.flow_finished, self.state.flow_report_seq = False, 0
         start = self._start(flow, message)
+        as_child = mode is FlowMode.CHILD
         self.flow = await execute_workflow(
             flow,
             args=start,
-            as_child=mode is FlowMode.CHILD,
+            as_child=as_child,
             workflow_id=child_id,
             report=self._report,
+            **(self._child_attributes(flow) if as_child else {}),
         )
+
+    def _child_attributes(self, flow: FlowName) -> dict[str, TypedSearchAttributes]:
+        """The child's search attributes, part of its recorded start command: patched."""
+        if not self.config.search_attributes or not workflow.patched(HUMANS_IN_THE_LOOP):
+            return {}
+        attributes = child_flow_attributes(thread_identity(self.state), flow.value)
+        return {"search_attributes": attributes}
 
     def _start(self, flow: FlowName, first: NewMessage, *, resuming: bool = False) -> FlowStart:
         follows = not resuming and self._follows_earlier_flow()

@@ -6,7 +6,12 @@ must have them registered: the embedded server does it, and the worker checks at
 from __future__ import annotations
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.models import ThreadState
@@ -50,3 +55,17 @@ def identity_updates(identity: Identity) -> list[SearchAttributeUpdate[str]]:
         REQUESTER_ATTRIBUTE.value_set(requester),
         REFERENCE_ATTRIBUTE.value_set(reference),
     ]
+
+
+def child_flow_attributes(identity: Identity, flow: str) -> TypedSearchAttributes:
+    """A child flow's row in the list: whose and which flow it is, given at its start.
+    Its stage is the thread's to show (the child does not upsert)."""
+    subject, requester, reference = identity
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SUBJECT_ATTRIBUTE, subject),
+            SearchAttributePair(REQUESTER_ATTRIBUTE, requester),
+            SearchAttributePair(REFERENCE_ATTRIBUTE, reference),
+            SearchAttributePair(FLOW_ATTRIBUTE, flow),
+        ]
+    )

@@ -23,7 +23,14 @@ from tests.stack import Stack, running_stack, stack_settings
 from tests.support import free_port, wait_for
 from use_cases.threading import workflow_id_for
 from use_cases.tickets import ticket_reference
-from workflows.search_attributes import STAGE_ATTRIBUTE, THREAD_ATTRIBUTES
+from workflows.search_attributes import (
+    FLOW_ATTRIBUTE,
+    REFERENCE_ATTRIBUTE,
+    REQUESTER_ATTRIBUTE,
+    STAGE_ATTRIBUTE,
+    SUBJECT_ATTRIBUTE,
+    THREAD_ATTRIBUTES,
+)
 
 SUPPORT = "support@mailroom.local"
 PROCUREMENT = "procurement@mailroom.local"
@@ -133,6 +140,12 @@ async def test_a_child_flow_shows_its_flow_subject_and_stage(
     details = await wait_for(lambda: _showing(child, "flow procurement"), what="its stage")
     assert details.startswith("**stage** ")
     assert details.endswith(f"· flow procurement · ref #{ticket_reference(thread_id)}")
+    # its row in the workflow list: whose and which flow (the thread's row has the stage)
+    listed = description.typed_search_attributes
+    assert listed.get(SUBJECT_ATTRIBUTE) == "RFQ: 20 laptops for the new team"
+    assert listed.get(REQUESTER_ATTRIBUTE) == "bob@corp.example"
+    assert listed.get(REFERENCE_ATTRIBUTE) == ticket_reference(thread_id)
+    assert listed.get(FLOW_ATTRIBUTE) == "procurement"
 
 
 def browser_or_skip() -> str:
