@@ -97,7 +97,8 @@ def freeze_startup_heap() -> None:
 
 async def start_worker(wiring: Wiring, client: Client, stack: AsyncExitStack) -> None:
     if flow_config(wiring.settings).search_attributes:
-        await check_search_attributes(client, wiring.settings.temporal_namespace)
+        s = wiring.settings
+        await check_search_attributes(client, s.temporal_namespace, register=s.embedded_temporal)
     worker = thread_worker(wiring, client)
     warn_without_support_team(wiring.settings.support_team)
     freeze_startup_heap()

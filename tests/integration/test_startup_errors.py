@@ -14,11 +14,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.temporal_server import port_is_free, temporal_cli
 from tests.support import free_port, run_mailroom, wait_for
-from workflows.search_attributes import FLOW_ATTRIBUTE, STAGE_ATTRIBUTE
+from workflows.search_attributes import FLOW_ATTRIBUTE, STAGE_ATTRIBUTE, THREAD_ATTRIBUTES
 
 pytestmark = pytest.mark.slow
 
@@ -212,6 +214,44 @@ async def test_a_killed_temporal_server_stops_mailroom_with_one_line(
     ), said
     assert port_is_free(int(env["MAILROOM_SMTP_PORT"])), "nothing left listening"
     assert not (Path(env["MAILROOM_DATA_DIR"]) / "instance.json").exists(), "record removed"
+
+
+async def test_an_embedded_database_of_an_earlier_mailroom_gets_the_new_search_attributes(
+    env: dict[str, str],
+) -> None:
+    """The embedded server registers its `--search-attribute`s only when it creates its
+    database: `mailroom up` on one made by an earlier mailroom (flow and stage only) adds
+    the others instead of refusing to start."""
+    data, port = Path(env["MAILROOM_DATA_DIR"]), env["MAILROOM_TEMPORAL_PORT"]
+    await asyncio.to_thread(data.mkdir, mode=0o700)
+    earlier = await asyncio.create_subprocess_exec(
+        *(str(temporal_cli()), "server", "start-dev", "--headless", "--ip", "127.0.0.1"),
+        *("--port", port, "--db-filename", str(data / "temporal.db")),
+        *(
+            "--search-attribute",
+            "MailroomFlow=Keyword",
+            "--search-attribute",
+            "MailroomStage=Keyword",
+        ),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await wait_for(lambda: Client.connect(f"127.0.0.1:{port}"), what="the earlier server")
+    finally:
+        earlier.terminate()
+        await earlier.wait()
+    process, _, collector = await serving_process(env, "up", "smtp")
+    try:
+        client = await Client.connect(f"127.0.0.1:{port}")
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace="default")
+        )
+        assert {key.name for key in THREAD_ATTRIBUTES} <= set(listed.custom_attributes)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), STARTUP_TIMEOUT)
+        await asyncio.wait_for(collector, STARTUP_TIMEOUT)
 
 
 def open_to_others(data: Path) -> list[str]:
