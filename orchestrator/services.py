@@ -45,7 +45,9 @@ from orchestrator.bootstrap import (
     handoff_backlog,
     thread_worker,
 )
+from orchestrator.flow_settings import flow_config
 from orchestrator.instance import forget_instance, record_instance
+from orchestrator.namespace_checks import check_search_attributes
 from orchestrator.settings import Settings
 from orchestrator.startup_checks import StartupError, bind_error, warn_without_support_team
 from orchestrator.temporal_server import EmbeddedTemporal
@@ -94,6 +96,9 @@ def freeze_startup_heap() -> None:
 
 
 async def start_worker(wiring: Wiring, client: Client, stack: AsyncExitStack) -> None:
+    if flow_config(wiring.settings).search_attributes:
+        s = wiring.settings
+        await check_search_attributes(client, s.temporal_namespace, register=s.embedded_temporal)
     worker = thread_worker(wiring, client)
     warn_without_support_team(wiring.settings.support_team)
     freeze_startup_heap()

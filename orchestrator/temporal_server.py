@@ -16,7 +16,9 @@ from typing import NoReturn
 import structlog
 from temporalio.client import Client
 
+from orchestrator.namespace_checks import attribute_type
 from orchestrator.settings import Settings
+from workflows.search_attributes import THREAD_ATTRIBUTES
 
 log = structlog.get_logger()
 
@@ -93,12 +95,9 @@ class EmbeddedTemporal:
             # to the worker that has a free slot, instead of through a matching round trip.
             "--dynamic-config-value",
             "system.enableActivityEagerExecution=true",
-            # flow and stage of every thread, filterable in the Web UI
-            "--search-attribute",
-            "MailroomFlow=Keyword",
-            "--search-attribute",
-            "MailroomStage=Keyword",
         ]
+        for key in THREAD_ATTRIBUTES:  # the Web UI's list columns and filters of threads
+            command += ["--search-attribute", f"{key.name}={attribute_type(key)}"]
         if s.temporal_namespace != "default":
             command += ["--namespace", s.temporal_namespace]
         return command

@@ -30,6 +30,7 @@ FRAMES = (
 )
 FRAMES_TEXT = f"[document, ...{FRAMES}].map(d => d.body ? d.body.innerText : '').join('\\n')"
 FRAMES_COUNT = f"{FRAMES}.reduce((n, d) => n + d.querySelectorAll(SELECTOR).length, 0)"
+PAGE_COUNT = f"[document, ...{FRAMES}].reduce((n, d) => n + d.querySelectorAll(SELECTOR).length, 0)"
 
 
 def chromium_binary() -> str | None:
@@ -39,7 +40,9 @@ def chromium_binary() -> str | None:
 class Browser:
     """One headless Chromium with one page; a context manager that always ends the process."""
 
-    def __init__(self, binary: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, binary: str, *, timeout: float = 30.0, window: tuple[int, int] = WINDOW
+    ) -> None:
         self.timeout = timeout
         self._profile = tempfile.TemporaryDirectory(
             prefix="mailroom-chromium-", ignore_cleanup_errors=True
@@ -62,7 +65,7 @@ class Browser:
                 "--no-sandbox",  # tests run as root in containers
                 "--disable-gpu",
                 "--remote-debugging-pipe",
-                f"--window-size={WINDOW[0]},{WINDOW[1]}",
+                f"--window-size={window[0]},{window[1]}",
                 f"--user-data-dir={self._profile.name}",
                 "about:blank",
             ],
@@ -139,6 +142,10 @@ class Browser:
     def in_frames(self, selector: str) -> int:
         """How many elements in the page's frames match a CSS `selector`."""
         return int(self.evaluate(FRAMES_COUNT.replace("SELECTOR", json.dumps(selector))) or 0)
+
+    def on_page(self, selector: str) -> int:
+        """How many elements in the page and its frames match a CSS `selector`."""
+        return int(self.evaluate(PAGE_COUNT.replace("SELECTOR", json.dumps(selector))) or 0)
 
     def wait_for_text(self, *expected: str, timeout: float = 30.0) -> str:
         """The page's visible text once it shows every one of `expected`."""

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.temporal_server import temporal_cli
 from tests.support import free_port
-from workflows.routing import FLOW_ATTRIBUTE, STAGE_ATTRIBUTE
+from workflows.search_attributes import THREAD_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -46,7 +46,7 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         port=free_port(),
         ui=False,
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],
-        search_attributes=[FLOW_ATTRIBUTE, STAGE_ATTRIBUTE],  # as the embedded server has
+        search_attributes=THREAD_ATTRIBUTES,  # as the embedded server has
     )
     yield env
     await env.shutdown()

@@ -1,9 +1,10 @@
 """Screenshots of threads in the Temporal Web UI: `python -m tests.web_ui_screenshot docs/`.
 
 Starts a dev server with its Web UI on free ports and a mailroom stack (search attributes
-on), sends the support question and the RFQ from tests/fixtures/, waits until both threads
-are listed with their stage, then saves, from headless Chromium, the workflow list with the
-flow and stage columns (`web-ui-threads.png`) and the RFQ thread's "User Metadata" tab
+on), sends the support question and the RFQ from tests/fixtures/ and two more requests,
+waits until every thread is listed with its stage, then saves, from headless Chromium, the
+workflow list with the reference, subject, requester, flow and stage columns
+(`web-ui-threads.png`) and the RFQ thread's "User Metadata" tab
 (`web-ui-thread-metadata.png`).
 """
 
@@ -24,18 +25,49 @@ from tests.conftest import FIXTURES
 from tests.stack import running_stack, send_mail, stack_settings
 from tests.support import free_port, wait_for
 from use_cases.threading import workflow_id_for
-from workflows.routing import FLOW_ATTRIBUTE, STAGE_ATTRIBUTE
+from workflows.search_attributes import STAGE_ATTRIBUTE, THREAD_ATTRIBUTES
 
-MAILS = {
-    "support_question.eml": ("support@mailroom.local", "<question-1@example.com>"),
-    "rfq.eml": ("procurement@mailroom.local", "<rfq-20-laptops@corp.example>"),
+SUPPORT = "support@mailroom.local"
+PROCUREMENT = "procurement@mailroom.local"
+PASSWORD = (
+    b"From: Dana Lee <dana@example.org>\r\nTo: support@mailroom.local\r\n"
+    b"Subject: Cannot log in since this morning\r\nMessage-ID: <login-7@example.org>\r\n"
+    b"\r\nHello, I forgot my password and cannot login. Can you help?\r\n"
+)
+MONITORS = (
+    b"From: Erik Stone <erik@corp.example>\r\nTo: procurement@mailroom.local\r\n"
+    b"Subject: Monitors for the design team\r\nMessage-ID: <monitors-3@corp.example>\r\n"
+    b"\r\nPlease order 5 monitors (27 inch), budget EUR 2 000, needed next week.\r\n"
+)
+MAILS = {  # raw mail, its mailbox, its Message-ID
+    "support_question.eml": (
+        (FIXTURES / "support_question.eml").read_bytes(),
+        SUPPORT,
+        "<question-1@example.com>",
+    ),
+    "rfq.eml": (
+        (FIXTURES / "rfq.eml").read_bytes(),
+        PROCUREMENT,
+        "<rfq-20-laptops@corp.example>",
+    ),
+    "password": (PASSWORD, SUPPORT, "<login-7@example.org>"),
+    "monitors": (MONITORS, PROCUREMENT, "<monitors-3@corp.example>"),
 }
 SHOWN = "rfq.eml"
 
 
 LIST = "web-ui-threads.png"
 METADATA = "web-ui-thread-metadata.png"
-LIST_COLUMNS = ("Status", "Workflow ID", "MailroomFlow", "MailroomStage", "Start")
+LIST_COLUMNS = (
+    "Status",
+    "Type",
+    "MailroomReference",
+    "MailroomSubject",
+    "MailroomRequester",
+    "MailroomFlow",
+    "MailroomStage",
+)
+LIST_WINDOW = (1760, 760)  # every column in view, and the rows of a few threads
 
 
 async def screenshots(out_dir: Path, binary: str) -> None:
@@ -46,7 +78,7 @@ async def screenshots(out_dir: Path, binary: str) -> None:
         port=free_port(),
         ui=True,
         ui_port=ui_port,
-        search_attributes=[FLOW_ATTRIBUTE, STAGE_ATTRIBUTE],
+        search_attributes=THREAD_ATTRIBUTES,
     )
     try:
         with tempfile.TemporaryDirectory() as data_dir:
@@ -55,7 +87,7 @@ async def screenshots(out_dir: Path, binary: str) -> None:
             )
             async with running_stack(env.client, settings):
                 await _send_and_wait(env.client, settings.smtp_port)
-                handle = env.client.get_workflow_handle(workflow_id_for(*MAILS[SHOWN]))
+                handle = env.client.get_workflow_handle(workflow_id_for(*MAILS[SHOWN][1:]))
                 run_id = (await handle.describe()).run_id
                 ui = f"http://127.0.0.1:{ui_port}/namespaces/default/workflows"
                 pages = (ui, f"{ui}/{handle.id}/{run_id}/user-metadata")
@@ -65,10 +97,8 @@ async def screenshots(out_dir: Path, binary: str) -> None:
 
 
 async def _send_and_wait(client: Client, smtp_port: int) -> None:
-    for name, (mailbox, _) in MAILS.items():
-        await asyncio.to_thread(
-            send_mail, smtp_port, (FIXTURES / name).read_bytes(), [mailbox], "x@example.com"
-        )
+    for raw, mailbox, _ in MAILS.values():
+        await asyncio.to_thread(send_mail, smtp_port, raw, [mailbox], "x@example.com")
     # the list reads visibility: every thread listed with its stage
     query = f"WorkflowType = 'ThreadWorkflow' AND {STAGE_ATTRIBUTE.name} IS NOT NULL"
     await wait_for(lambda: _listed(client, query, len(MAILS)), what="every thread's stage")
@@ -80,13 +110,16 @@ async def _listed(client: Client, query: str, count: int) -> bool:
 
 def _take(binary: str, pages: tuple[str, str], out_dir: Path) -> None:
     listing, metadata = pages
-    with Browser(binary) as browser:
+    with Browser(binary, window=LIST_WINDOW) as browser:
         browser.open(listing)
         browser.wait_for_text("ThreadWorkflow")
         browser.show_workflow_columns("default", *LIST_COLUMNS)
         browser.open(listing)
-        browser.wait_for_text("awaiting_approval", "waiting_for_customer")
+        browser.wait_for_text(
+            "awaiting_approval", "waiting_for_customer", "Monitors for the design team"
+        )
         browser.screenshot(out_dir / LIST)
+    with Browser(binary) as browser:
         browser.open(metadata)
         browser.wait_for_text(
             "RFQ: 20 laptops for the new team — bob@corp.example", "flow procurement"

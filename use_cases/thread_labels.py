@@ -26,15 +26,21 @@ MARKUP = re.compile(r"[\\`<>\[\]]|:(?=//)|(?<=www)\.", re.IGNORECASE)
 
 def one_line(text: str, limit: int = FIELD_LENGTH) -> str:
     """`text` as one line of at most `limit` characters (and the backslashes that escape
-    markup): control and format characters (newlines, escapes, bidirectional overrides)
-    become spaces, runs of spaces one."""
+    markup), for what the Web UI renders as markdown."""
+    return MARKUP.sub(lambda found: "\\" + found.group(), plain_line(text, limit))
+
+
+def plain_line(text: str, limit: int = FIELD_LENGTH) -> str:
+    """`text` as one line of at most `limit` characters, for what is shown as text (search
+    attributes): control and format characters (newlines, escapes, bidirectional
+    overrides) become spaces, runs of spaces one."""
     printable = "".join(
         " " if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char for char in text
     )
     line = " ".join(printable.split())
     if len(line) > limit:
         line = line[: limit - 1].rstrip() + ELLIPSIS
-    return MARKUP.sub(lambda found: "\\" + found.group(), line)
+    return line
 
 
 def thread_summary(subject: str, requester: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -37,17 +37,24 @@ with workflow.unsafe.imports_passed_through():
 from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
 from workflows.flow import MAX_HISTORY
+from workflows.search_attributes import (
+    FLOW_ATTRIBUTE,
+    STAGE_ATTRIBUTE,
+    Identity,
+    child_flow_attributes,
+    identity_updates,
+    thread_identity,
+)
 from workflows.sending import remember
 from workflows.settled import OnceSettled
 from workflows.thread_replies import record_human_reply, reply_from_thread
 from workflows.versions import (
     CLOSED_FLOW_MISSES_SIGNAL,
     FEWER_EVENTS_PER_MAIL,
+    HUMANS_IN_THE_LOOP,
     LATER_FLOW_FOLLOWS_UP,
 )
 
-FLOW_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomFlow")
-STAGE_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomStage")
 NEEDS_HUMAN = "needs_human"
 
 
@@ -60,6 +67,7 @@ class FlowRouter:
         self.flow: FlowHandle | None = None
         self.answered = False  # the flow has mailed the requester (no acknowledgement needed)
         self._published: tuple[str | None, str | None] = (None, None)
+        self._identified: Identity | None = None  # subject, requester, reference upserted
         self._publisher = OnceSettled[None](self._settled, self._upsert_latest)
         self._human_replies: set[str] = set()  # taken in this run (a command run twice)
         if state.flow_finished or not state.flow or not state.flow_workflow_id:
@@ -231,13 +239,22 @@ class FlowRouter:
         self.state.flow_mode, self.state.flow_workflow_id = mode.value, child_id
         self.state.flow_finished, self.state.flow_report_seq = False, 0
         start = self._start(flow, message)
+        as_child = mode is FlowMode.CHILD
         self.flow = await execute_workflow(
             flow,
             args=start,
-            as_child=mode is FlowMode.CHILD,
+            as_child=as_child,
             workflow_id=child_id,
             report=self._report,
+            **(self._child_attributes(flow) if as_child else {}),
         )
+
+    def _child_attributes(self, flow: FlowName) -> dict[str, TypedSearchAttributes]:
+        """The child's search attributes, part of its recorded start command: patched."""
+        if not self.config.search_attributes or not workflow.patched(HUMANS_IN_THE_LOOP):
+            return {}
+        attributes = child_flow_attributes(thread_identity(self.state), flow.value)
+        return {"search_attributes": attributes}
 
     def _start(self, flow: FlowName, first: NewMessage, *, resuming: bool = False) -> FlowStart:
         follows = not resuming and self._follows_earlier_flow()
@@ -295,15 +312,26 @@ class FlowRouter:
         return self._publisher.sent
 
     def _upsert(self) -> None:
+        updates: list[SearchAttributeUpdate[str]] = []
         published = (self.state.flow, self.state.stage)
         if published != self._published:
             self._published = published
-            workflow.upsert_search_attributes(
-                [
-                    FLOW_ATTRIBUTE.value_set(self.state.flow or ""),
-                    STAGE_ATTRIBUTE.value_set(self.state.stage or ""),
-                ]
-            )
+            updates += [
+                FLOW_ATTRIBUTE.value_set(self.state.flow or ""),
+                STAGE_ATTRIBUTE.value_set(self.state.stage or ""),
+            ]
+        updates += self._identity_updates()
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+    def _identity_updates(self) -> list[SearchAttributeUpdate[str]]:
+        """Subject, requester and reference, with the first stage of each run (a run
+        continued-as-new is told them again: they are few bytes) and when they change."""
+        identity = thread_identity(self.state)
+        if identity == self._identified or not workflow.patched(HUMANS_IN_THE_LOOP):
+            return []
+        self._identified = identity
+        return identity_updates(identity)
 
 
 def show_stage(state: ThreadState) -> None:

@@ -10,13 +10,17 @@ import signal
 import socket
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
-from orchestrator.temporal_server import port_is_free
+from orchestrator.temporal_server import port_is_free, temporal_cli
 from tests.support import free_port, run_mailroom, wait_for
+from workflows.search_attributes import FLOW_ATTRIBUTE, STAGE_ATTRIBUTE, THREAD_ATTRIBUTES
 
 pytestmark = pytest.mark.slow
 
@@ -117,6 +121,40 @@ async def test_a_negative_duration(env: dict[str, str]) -> None:
     assert "positive duration" in await fails_to_start(env, "MAILROOM_SUBJECT_WINDOW")
 
 
+@pytest.fixture(scope="module")
+async def cluster_with_the_old_attributes() -> AsyncIterator[str]:
+    """A Temporal server standing for a cluster registered for an earlier mailroom: flow
+    and stage, not the attributes threads set since."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        port=free_port(),
+        ui=False,
+        search_attributes=[FLOW_ATTRIBUTE, STAGE_ATTRIBUTE],
+    )
+    yield env.client.service_client.config.target_host
+    await env.shutdown()
+
+
+async def test_a_namespace_without_the_thread_search_attributes(
+    env: dict[str, str], cluster_with_the_old_attributes: str
+) -> None:
+    """Its worker would fail every workflow task of every thread (an upsert of an unknown
+    attribute): it refuses to start and says how to register them, or to turn them off."""
+    env["MAILROOM_TEMPORAL_ADDRESS"] = cluster_with_the_old_attributes
+    env["MAILROOM_SEARCH_ATTRIBUTES"] = "true"
+    code, out, err = await run_mailroom("worker", env=env)
+    assert code == 2, (out, err)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("mailroom: MAILROOM_SEARCH_ATTRIBUTES: namespace default lacks "), err
+    assert "MailroomSubject (Text), MailroomRequester (Keyword), MailroomReference" in err
+    assert "MailroomFlow" not in err and "MailroomStage" not in err, "those are registered"
+    assert (
+        "`temporal operator search-attribute create --namespace default "
+        "--name MailroomRequester --name MailroomReference --type Keyword`"
+    ) in err
+    assert err.rstrip().endswith("or set MAILROOM_SEARCH_ATTRIBUTES=false"), err
+
+
 async def serving_process(
     env: dict[str, str], command: str, announced: str
 ) -> tuple[asyncio.subprocess.Process, int, asyncio.Task[list[str]]]:
@@ -176,6 +214,44 @@ async def test_a_killed_temporal_server_stops_mailroom_with_one_line(
     ), said
     assert port_is_free(int(env["MAILROOM_SMTP_PORT"])), "nothing left listening"
     assert not (Path(env["MAILROOM_DATA_DIR"]) / "instance.json").exists(), "record removed"
+
+
+async def test_an_embedded_database_of_an_earlier_mailroom_gets_the_new_search_attributes(
+    env: dict[str, str],
+) -> None:
+    """The embedded server registers its `--search-attribute`s only when it creates its
+    database: `mailroom up` on one made by an earlier mailroom (flow and stage only) adds
+    the others instead of refusing to start."""
+    data, port = Path(env["MAILROOM_DATA_DIR"]), env["MAILROOM_TEMPORAL_PORT"]
+    await asyncio.to_thread(data.mkdir, mode=0o700)
+    earlier = await asyncio.create_subprocess_exec(
+        *(str(temporal_cli()), "server", "start-dev", "--headless", "--ip", "127.0.0.1"),
+        *("--port", port, "--db-filename", str(data / "temporal.db")),
+        *(
+            "--search-attribute",
+            "MailroomFlow=Keyword",
+            "--search-attribute",
+            "MailroomStage=Keyword",
+        ),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await wait_for(lambda: Client.connect(f"127.0.0.1:{port}"), what="the earlier server")
+    finally:
+        earlier.terminate()
+        await earlier.wait()
+    process, _, collector = await serving_process(env, "up", "smtp")
+    try:
+        client = await Client.connect(f"127.0.0.1:{port}")
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace="default")
+        )
+        assert {key.name for key in THREAD_ATTRIBUTES} <= set(listed.custom_attributes)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), STARTUP_TIMEOUT)
+        await asyncio.wait_for(collector, STARTUP_TIMEOUT)
 
 
 def open_to_others(data: Path) -> list[str]:

@@ -23,12 +23,27 @@ from tests.stack import Stack, running_stack, stack_settings
 from tests.support import free_port, wait_for
 from use_cases.threading import workflow_id_for
 from use_cases.tickets import ticket_reference
-from workflows.routing import FLOW_ATTRIBUTE, STAGE_ATTRIBUTE
+from workflows.search_attributes import (
+    FLOW_ATTRIBUTE,
+    REFERENCE_ATTRIBUTE,
+    REQUESTER_ATTRIBUTE,
+    STAGE_ATTRIBUTE,
+    SUBJECT_ATTRIBUTE,
+    THREAD_ATTRIBUTES,
+)
 
 SUPPORT = "support@mailroom.local"
 PROCUREMENT = "procurement@mailroom.local"
 METADATA_QUERY = "__temporal_workflow_metadata"  # what the Web UI asks a workflow
-LIST_COLUMNS = ("Status", "Workflow ID", "MailroomFlow", "MailroomStage", "Start")
+LIST_COLUMNS = (
+    "Status",
+    "Workflow ID",
+    "MailroomReference",
+    "MailroomSubject",
+    "MailroomRequester",
+    "MailroomFlow",
+    "MailroomStage",
+)
 
 
 class WebUi:
@@ -47,7 +62,7 @@ async def web_ui() -> AsyncIterator[WebUi]:
         port=free_port(),
         ui=True,
         ui_port=port,
-        search_attributes=[FLOW_ATTRIBUTE, STAGE_ATTRIBUTE],
+        search_attributes=THREAD_ATTRIBUTES,
     )
     yield WebUi(env, port)
     await env.shutdown()
@@ -125,6 +140,12 @@ async def test_a_child_flow_shows_its_flow_subject_and_stage(
     details = await wait_for(lambda: _showing(child, "flow procurement"), what="its stage")
     assert details.startswith("**stage** ")
     assert details.endswith(f"· flow procurement · ref #{ticket_reference(thread_id)}")
+    # its row in the workflow list: whose and which flow (the thread's row has the stage)
+    listed = description.typed_search_attributes
+    assert listed.get(SUBJECT_ATTRIBUTE) == "RFQ: 20 laptops for the new team"
+    assert listed.get(REQUESTER_ATTRIBUTE) == "bob@corp.example"
+    assert listed.get(REFERENCE_ATTRIBUTE) == ticket_reference(thread_id)
+    assert listed.get(FLOW_ATTRIBUTE) == "procurement"
 
 
 def browser_or_skip() -> str:
@@ -159,30 +180,57 @@ async def test_the_web_ui_shows_the_thread_summary_and_stage_in_a_browser(
     assert f"ref #{ticket_reference(handle.id)}" in shown
 
 
-async def test_the_workflow_list_shows_each_thread_flow_and_stage_in_its_columns(
+async def test_the_workflow_list_shows_each_thread_subject_requester_and_stage(
+    stack: Stack, web_ui: WebUi, unique: str
+) -> None:
+    """The list reads at a glance: who asked what, and where the thread is, in columns
+    of search attributes (the list has no column for the workflow's summary)."""
+    binary = browser_or_skip()
+    await stack.send(question(unique, f"Printer on fire ({unique})"), [SUPPORT])
+    handle = await thread_at_rest(stack, web_ui, unique)
+    await listed_at_rest(web_ui, handle.id)
+    shown = await asyncio.to_thread(list_page, binary, web_ui, handle.id)
+    reference = ticket_reference(handle.id)
+    columns = (handle.id, reference, f"Printer on fire ({unique})", "alice@example.com")
+    row = r"\s+".join(re.escape(cell) for cell in (*columns, "support", "waiting_for_customer"))
+    assert re.search(row, shown), shown
+
+
+async def test_markup_in_a_subject_shows_as_text_in_the_workflow_list(
     stack: Stack, web_ui: WebUi, unique: str
 ) -> None:
     binary = browser_or_skip()
-    await stack.send(question(unique), [SUPPORT])
+    hostile = f'<img src="http://evil.example/{unique}.png"> [click](http://evil.example/)'
+    await stack.send(question(unique, hostile), [SUPPORT])
     handle = await thread_at_rest(stack, web_ui, unique)
-    query = f"WorkflowId = '{handle.id}'"
-    # the list reads visibility, which follows the workflow's upsert
-    await wait_for(
-        lambda: _listed(web_ui, f"{query} AND {STAGE_ATTRIBUTE.name} = 'waiting_for_customer'"),
-        what="the stage in visibility",
+    await listed_at_rest(web_ui, handle.id)
+    shown = await asyncio.to_thread(
+        list_page, binary, web_ui, handle.id, "img[src*='evil'], a[href*='evil']"
     )
+    assert hostile in shown
+    assert shown.endswith("0 elements"), "no image, no link from mail"
+
+
+def list_page(binary: str, web_ui: WebUi, workflow_id: str, count: str = "") -> str:
+    """The text of the Web UI's workflow list, filtered to the workflow, with the thread
+    columns shown; with `count`, ended by how many elements match that selector."""
+    query = f"WorkflowId = '{workflow_id}'"
     page = f"{web_ui.url}/workflows?query=" + quote(query)
+    with Browser(binary) as browser:
+        browser.open(page)
+        browser.wait_for_text(workflow_id)
+        browser.show_workflow_columns(web_ui.env.client.namespace, *LIST_COLUMNS)
+        browser.open(page)
+        shown = browser.wait_for_text("MailroomSubject", "waiting_for_customer")
+        if count:
+            shown += f"\n{browser.on_page(count)} elements"
+        return shown
 
-    def read_list() -> str:
-        with Browser(binary) as browser:
-            browser.open(page)
-            browser.wait_for_text(handle.id)
-            browser.show_workflow_columns(web_ui.env.client.namespace, *LIST_COLUMNS)
-            browser.open(page)
-            return browser.wait_for_text("MailroomStage", "waiting_for_customer")
 
-    shown = await asyncio.to_thread(read_list)
-    assert re.search(rf"{re.escape(handle.id)}\s+support\s+waiting_for_customer", shown)
+async def listed_at_rest(web_ui: WebUi, workflow_id: str) -> None:
+    """The list reads visibility, which follows the workflow's upserts."""
+    query = f"WorkflowId = '{workflow_id}' AND {STAGE_ATTRIBUTE.name} = 'waiting_for_customer'"
+    await wait_for(lambda: _listed(web_ui, query), what="the stage in visibility")
 
 
 async def _listed(web_ui: WebUi, query: str) -> bool:

@@ -8,6 +8,7 @@ from use_cases.thread_labels import (
     SUMMARY_LENGTH,
     flow_summary,
     one_line,
+    plain_line,
     stage_details,
     thread_details,
     thread_summary,
@@ -71,3 +72,11 @@ def test_a_run_without_a_static_summary_carries_it_in_its_stage() -> None:
     summary = thread_summary("Printer on fire", "alice@example.com")
     details = stage_details("thread-1", stage="answered", flow="support", summary=summary)
     assert details.splitlines()[1] == "Printer on fire — alice@example.com"
+
+
+def test_a_search_attribute_line_is_one_bounded_line_of_text_left_unescaped() -> None:
+    """The workflow list shows search attributes as text: markup stays as typed."""
+    line = plain_line("<b>RFQ</b>\r\n\x1b[31m [x](y)\u202e" + " laptops" * 60, 200)
+    assert line.startswith("<b>RFQ</b> [31m [x](y) laptops")
+    assert len(line) <= 200 and line.endswith("laptops…")
+    assert all(char.isprintable() for char in line)

@@ -18,8 +18,14 @@ from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
 from use_cases.flows import FlowConfig, FlowMode
 from use_cases.models import FlowProgress, StageChange
+from use_cases.tickets import ticket_reference
 from workflows.execute import FLOW_PROGRESS, FLOW_PROGRESS_QUERY
-from workflows.routing import STAGE_ATTRIBUTE
+from workflows.search_attributes import (
+    REFERENCE_ATTRIBUTE,
+    REQUESTER_ATTRIBUTE,
+    STAGE_ATTRIBUTE,
+    SUBJECT_ATTRIBUTE,
+)
 
 STAGE_KEY = STAGE_ATTRIBUTE.name
 
@@ -65,6 +71,42 @@ async def test_each_answer_reports_where_the_flow_rests_not_every_stage_passed(
             'AND MailroomStage = "waiting_for_customer"'
         )
         await wait_for(lambda: _listed(h.env.client, query), what="the thread found by stage")
+
+
+async def test_a_thread_is_listed_with_its_subject_requester_and_reference_set_once(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """What the Web UI's list can show as columns: set with the first stage, as one line
+    of text (a subject from mail may carry line breaks and terminal escapes), and not
+    upserted again while they stay the same."""
+    config = FlowConfig(modes={"support": FlowMode.INLINE}, search_attributes=True)
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox=MAILBOX, flow_config=config
+    ) as h:
+        subject = "Forgot my\r\n  password \x1b[31mnow"
+        await h.send(0, **{**KNOWN, "subject": subject, "from_addr": "carol@example.com"})
+        await wait_for(lambda: _waited(h, 1), what="the first answer")
+        for n in range(1, 3):
+            await h.send(n, text=f"Still cannot login (attempt {n}).")
+            await wait_for(lambda n=n: _waited(h, n + 1), what=f"answer {n}")  # type: ignore[misc]
+        query = f'WorkflowId = "{h.thread_id}" AND MailroomRequester = "carol@example.com"'
+        await wait_for(lambda: _listed(h.env.client, query), what="the thread by requester")
+        described = await h.env.client.get_workflow_handle(h.thread_id).describe()
+        shown = described.typed_search_attributes
+        assert shown.get(SUBJECT_ATTRIBUTE) == "Forgot my password [31mnow"
+        assert shown.get(REQUESTER_ATTRIBUTE) == "carol@example.com"
+        assert shown.get(REFERENCE_ATTRIBUTE) == ticket_reference(h.thread_id)
+        assert await _upserts_of(h, SUBJECT_ATTRIBUTE.name) == 1
+
+
+async def _upserts_of(h: Harness, name: str) -> int:
+    history = await h.env.client.get_workflow_handle(h.thread_id).fetch_history()
+    return sum(
+        e.event_type == UPSERT
+        and name
+        in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        for e in history.events
+    )
 
 
 async def _waited(h: Harness, times: int) -> bool:

@@ -1,0 +1,71 @@
+"""The thread's search attributes: what the Web UI's workflow list can show as columns and
+filter by (the list has no column for a workflow's summary, only for these). A cluster
+must have them registered: the embedded server does it, and the worker checks at start-up
+(orchestrator/namespace_checks.py) because upserting an unknown one fails every task."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from use_cases.models import ThreadState
+    from use_cases.thread_labels import plain_line
+
+FLOW_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomFlow")
+STAGE_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomStage")
+# Who and what a thread is about: set by its first message, upserted once per run.
+SUBJECT_ATTRIBUTE = SearchAttributeKey.for_text("MailroomSubject")
+REQUESTER_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomRequester")
+REFERENCE_ATTRIBUTE = SearchAttributeKey.for_keyword("MailroomReference")
+
+THREAD_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
+    FLOW_ATTRIBUTE,
+    STAGE_ATTRIBUTE,
+    SUBJECT_ATTRIBUTE,
+    REQUESTER_ATTRIBUTE,
+    REFERENCE_ATTRIBUTE,
+)
+SUBJECT_LENGTH = 200  # the server refuses a value over 2 KB; a list column shows less
+ADDRESS_LENGTH = 254  # the longest address SMTP carries (RFC 5321 path limit)
+
+Identity = tuple[str, str, str]
+
+
+def thread_identity(state: ThreadState) -> Identity:
+    """Subject, requester and ticket reference as the list shows them: from mail, so one
+    line of printable text each, bounded (the list shows them as text: no escaping)."""
+    requester = state.requester or (state.participants[0] if state.participants else "")
+    return (
+        plain_line(state.subject, SUBJECT_LENGTH),
+        plain_line(requester, ADDRESS_LENGTH),
+        plain_line(state.reference, ADDRESS_LENGTH),
+    )
+
+
+def identity_updates(identity: Identity) -> list[SearchAttributeUpdate[str]]:
+    subject, requester, reference = identity
+    return [
+        SUBJECT_ATTRIBUTE.value_set(subject),
+        REQUESTER_ATTRIBUTE.value_set(requester),
+        REFERENCE_ATTRIBUTE.value_set(reference),
+    ]
+
+
+def child_flow_attributes(identity: Identity, flow: str) -> TypedSearchAttributes:
+    """A child flow's row in the list: whose and which flow it is, given at its start.
+    Its stage is the thread's to show (the child does not upsert)."""
+    subject, requester, reference = identity
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SUBJECT_ATTRIBUTE, subject),
+            SearchAttributePair(REQUESTER_ATTRIBUTE, requester),
+            SearchAttributePair(REFERENCE_ATTRIBUTE, reference),
+            SearchAttributePair(FLOW_ATTRIBUTE, flow),
+        ]
+    )
