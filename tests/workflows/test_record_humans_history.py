@@ -21,9 +21,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
+from tests.workflows.test_purchase_confirmation import UnsureAgent
+from tests.workflows.test_purchase_confirmation import flow_config as procurement_config
 from tests.workflows.test_support_humans import AGENTS, TOKEN, UNKNOWN, config
 from use_cases.decision_channel import request_key
-from use_cases.flows import FlowMode
+from use_cases.flows import ApprovalDecision, FlowMode
 from use_cases.human_replies import human_reply_id
 from use_cases.models import HumanReply, ThreadState, ThreadStatus
 
@@ -88,3 +90,49 @@ async def _replies(h: Harness, count: int) -> ThreadState | None:
 async def _save(h: Harness, workflow_id: str, name: str) -> None:
     history = await h.env.client.get_workflow_handle(workflow_id).fetch_history()
     (Path(TARGET) / f"{name}.json").write_text(history.to_json())
+
+
+UNSURE_LAPTOPS = "Please order about 20 laptops, budget EUR 30 000, needed by 15 December."
+
+
+@pytest.mark.parametrize("mode", [FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
+async def test_record_a_purchase_confirmed_then_approved_with_a_reply_between(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    flow = procurement_config(mode, hurried=False).model_copy(
+        update={"search_attributes": True, "ack_delay": timedelta(seconds=1)}
+    )
+    async with thread_harness(
+        dev_server,
+        task_queue,
+        tmp_path,
+        mailbox="procurement@mailroom.local",
+        flow_config=flow,
+        agent=UnsureAgent(),
+    ) as h:
+        await h.send(0, subject="Laptops", text=UNSURE_LAPTOPS)
+        await wait_for(lambda: h.at_stage("awaiting_confirmation"), what="the first question")
+        await h.send(1, text="No: 25 laptops.")
+        await wait_for(lambda: _mail_count(h, "confirm", 2), what="the second question")
+        await h.send(2, text="Confirm")
+        await wait_for(lambda: h.at_stage("awaiting_approval"), what="the approval wait")
+        await _reply(h, "We are checking the budget with finance.")
+        await wait_for(lambda: _replies(h, 1), what="the operator's answer")
+        decision = ApprovalDecision(approved=True, by="ops", reason="within budget")
+        await h.gateway.decide(h.thread_id, decision)
+
+        async def ordered() -> ThreadState | None:
+            state = await h.state()
+            return state if state.status is ThreadStatus.COMPLETED else None
+
+        state = await wait_for(ordered, what="the order")
+        assert state.stage == "confirmed"
+        await _save(h, h.thread_id, f"procurement-{mode.value}-thread-humans-in-the-loop")
+        if mode is FlowMode.CHILD:
+            await _save(
+                h, state.flow_workflow_id or "", "procurement-child-flow-humans-in-the-loop"
+            )
+
+
+async def _mail_count(h: Harness, purpose: str, count: int) -> bool:
+    return len(h.mails(purpose)) >= count
