@@ -207,7 +207,10 @@ class BenchStack:
             argv += [f"--{option.replace('_', '-')}", str(value)]
         part = await self.spawn(name, argv)
         if await part.process.wait() != 0:
-            raise RuntimeError(f"load {name} failed; see {self.data_dir / (name + '.err')}")
+            # the data dir goes with the run (unless --keep): say what the load said
+            errors = self.data_dir / f"{name}.err"
+            said = errors.read_text(errors="replace")[-2000:] if errors.exists() else ""
+            raise RuntimeError(f"load {name} failed; {errors} ended:\n{said}")
         result: dict[str, Any] = json.loads(out.read_text())
         return result
 
