@@ -4,6 +4,7 @@ unit, budget, deadline, supplier, cost centre; and says when it is unsure."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,18 @@ def test_the_table_of_requests_is_read_exactly_in_at_least_95_percent_of_cases()
     )
     assert evaluation.cases >= 60
     assert evaluation.rate >= 0.95, report
+
+
+# The reviewer's 30 requests (tests/fixtures/purchase_requests_heldout.toml): 21 exact (70 %)
+# before any tuning on them (docs/extraction.md); no longer held out once fixed on.
+HELDOUT = Path(__file__).parents[1] / "fixtures" / "purchase_requests_heldout.toml"
+HELDOUT_FLOOR = 0.70
+
+
+def test_the_reviewers_heldout_requests_are_read_at_least_as_well_as_first_measured() -> None:
+    evaluation = evaluate(HELDOUT)
+    assert evaluation.cases == 30
+    assert evaluation.rate >= HELDOUT_FLOOR, "\n".join(evaluation.mismatches)
 
 
 def test_the_subject_does_not_add_to_the_items_the_body_names() -> None:

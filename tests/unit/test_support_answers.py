@@ -18,6 +18,11 @@ THRESHOLD = FlowConfig().kb_confidence  # what the support flow applies
 # is 0.989. Precision matters most: a wrong answer is worse than a person answering.
 PRECISION_FLOOR = 0.98
 RECALL_FLOOR = 0.95
+# The reviewer's 31 mails (tests/fixtures/support_answers_heldout.toml) measured 0.90 / 0.90
+# before any tuning on them (docs/agents.md); they are no longer held out once fixed on.
+HELDOUT = Path(__file__).parents[1] / "fixtures" / "support_answers_heldout.toml"
+HELDOUT_PRECISION_FLOOR = 0.90
+HELDOUT_RECALL_FLOOR = 0.90
 
 
 def ask(subject: str, text: str) -> ClassifyRequest:
@@ -29,6 +34,15 @@ async def test_the_agent_answers_the_evaluation_table_with_the_right_articles() 
     misses = [(o.mail.subject, o.mail.expected, o.answered) for o in scores.misses]
     assert scores.precision >= PRECISION_FLOOR, misses
     assert scores.recall >= RECALL_FLOOR, misses
+
+
+async def test_the_reviewers_heldout_mails_are_answered_at_least_as_well_as_first_measured() -> (
+    None
+):
+    scores = await evaluate(RuleBasedAgent(), load_table(HELDOUT), THRESHOLD)
+    misses = [(o.mail.subject, o.mail.expected, o.answered) for o in scores.misses]
+    assert scores.precision >= HELDOUT_PRECISION_FLOOR, misses
+    assert scores.recall >= HELDOUT_RECALL_FLOOR, misses
 
 
 def test_the_table_is_large_varied_and_names_only_shipped_articles() -> None:
