@@ -190,12 +190,24 @@ async def test_the_rule_based_agent_extracts_with_this_reader() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    ["+49 " + "1 " * 50_000, "1 x " * 25_000, "We need 3 monitors, budget EUR 600. " * 3_000],
+    [
+        "+49 " + "1 " * 50_000,
+        "1 x " * 25_000,
+        "We need 3 monitors, budget EUR 600. " * 3_000,
+        "\n" * 200_000 + "Please order 5 chairs",  # took 589 s when each line rescanned all
+        "\r\n \t" * 50_000,
+    ],
 )
 def test_a_huge_or_hostile_body_is_read_in_bounded_time(body: str) -> None:
     started = time.perf_counter()
     read(body)
     assert time.perf_counter() - started < 5  # quadratic scans took minutes here
+
+
+def test_a_request_after_thousands_of_blank_lines_is_still_read_in_bounded_time() -> None:
+    started = time.perf_counter()
+    assert items("\n" * 20_000 + "Please order 5 chairs") == [(5, "", "chairs")]
+    assert time.perf_counter() - started < 2  # 20,000 blank lines took 5 s, 200 KB 589 s
 
 
 def test_a_correction_that_opens_with_no_is_read_as_items_not_as_an_order_number() -> None:
