@@ -26,6 +26,8 @@ from adapters.agents.extraction_tables import Items
 from use_cases.flows import ExtractRequest, LineItem, PurchaseRequest
 
 CONFIRM_BELOW = 0.8
+# More than this many of one thing is more often a postcode or a part number than an order.
+LARGEST_USUAL_QUANTITY = 10_000
 READ_AT_MOST = 20_000  # characters of fresh text: no purchase request is longer
 # characters of the body looked at to find them: quoted text and blank lines may come first
 READ_RAW_AT_MOST = 5 * READ_AT_MOST
@@ -59,6 +61,11 @@ def extract_purchase_request(request: ExtractRequest) -> PurchaseRequest:
     items = read_items(text)
     doubts = [*items.doubts, *fields.doubts]
     found = _items_or_fallbacks(items, request.subject, doubts)
+    doubts.extend(
+        f"the quantity of '{item.description}' is very large ({item.quantity:,})"
+        for item in found
+        if item.quantity > LARGEST_USUAL_QUANTITY
+    )
     return PurchaseRequest(
         requester=request.requester,
         items=found,

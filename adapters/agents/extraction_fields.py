@@ -60,6 +60,17 @@ REFERENCE = re.compile(
     r"[-#:]?\s?\d[\w-]*",
     re.IGNORECASE,
 )
+STREET = (
+    r"(?i:street|st\.?|road|rd\.?|avenue|ave\.?|lane|straße|strasse|str\.|weg|platz|allee|"
+    r"gasse)"
+)
+# "3 Main Street", "Hauptstraße 5", ", 80331 Munich": where to deliver, never an item.
+ADDRESS = re.compile(
+    rf"\b\d{{1,5}}[a-z]?\s+(?:[^\W\d_][\w'.-]*\s+){{1,3}}{STREET}(?!\w)"
+    rf"|\b[A-ZÄÖÜ][\w-]*(?i:straße|strasse|str\.|weg|platz|allee|gasse)\s?\d{{1,4}}[a-z]?\b"
+    rf"|(?<=,)\s*(?:[A-Z]-)?\d{{4,5}}\s+[A-ZÄÖÜ][\w-]+(?:\s[A-ZÄÖÜ][\w-]+)?(?=\s*(?:$|[,.;]))",
+    re.MULTILINE,
+)
 COST_CENTRE = re.compile(
     r"\b(?:cost[ -]?cent(?:re|er)|kostenstelle|kst|cost code)\b\.?\s*"
     r"(?:is\s|ist\s|no\.?\s?|nr\.?\s?|number\s|#|:|-)*\s*(?P<code>[A-Z]{0,4}-?\d[\w-]*\w|\d)"
@@ -236,6 +247,6 @@ def _disagreement(labelled: list[Money]) -> list[str]:
 def not_item_spans(text: str) -> list[tuple[int, int]]:
     """Where the text names dates, times, money, phone, order or cost centre numbers."""
     spans = [(m.start, m.end) for m in find_money(text)]
-    for pattern in (DATE, TIME, PHONE, REFERENCE, COST_CENTRE):
+    for pattern in (DATE, TIME, PHONE, REFERENCE, COST_CENTRE, ADDRESS):
         spans += [match.span() for match in pattern.finditer(text)]
     return spans

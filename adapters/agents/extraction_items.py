@@ -52,6 +52,11 @@ LABELLED_QUANTITY = re.compile(
 )
 VERBS = frozenset("order buy purchase need get require bestellen kaufen brauchen benötigen".split())
 DESCRIPTION_WINDOW = 200  # characters after a quantity that may hold its unit and description
+# "12 Lindenweg", "4 Baker St": a house number, never a quantity.
+STREET_WORD = re.compile(
+    r"(?:^|\s)(?:street|st\.?|road|rd\.?|avenue|ave\.?|lane)$|(?:straße|strasse|str\.|weg|"
+    r"allee|gasse)$"  # not "platz": "1 Arbeitsplatz" is an item
+)
 PREPOSITIONS = frozenset("for für of von to zu with mit from at in on by an bei".split())
 
 
@@ -136,7 +141,7 @@ def _quantities(masked: str, items: Items) -> None:
         unit, description, length = read
         consumed = found.end() + length
         quantity = _count(found["upper"] or found["qty"])
-        if quantity == 0:
+        if quantity == 0 or STREET_WORD.search(description):
             continue
         add_item(items, LineItem(description=description, quantity=quantity, unit=unit))
         _quantity_doubts(masked, found, description, items)

@@ -210,6 +210,29 @@ def test_a_request_after_thousands_of_blank_lines_is_still_read_in_bounded_time(
     assert time.perf_counter() - started < 2  # 20,000 blank lines took 5 s, 200 KB 589 s
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Please order 4 Dell monitors, budget EUR 800.\n\nAnna Becker, Procurement\n"
+        "3 Main Street, 80331 Munich",
+        "Please order 4 Dell monitors, budget EUR 800, delivery to 12 Baker Street.",
+        "Please order 4 Dell monitors, budget EUR 800. Lieferung: Hauptstraße 5, 10115 Berlin",
+        "Please order 4 Dell monitors, budget EUR 800. Deliver to 7 Elm Road, 2000 Antwerp",
+        "Please order 4 Dell monitors, budget EUR 800. Deliver to 12 Lindenweg.",
+    ],
+)
+def test_an_address_is_not_read_as_items(body: str) -> None:
+    request = read(body)
+    assert items(body) == [(4, "", "dell monitors")]
+    assert not needs_confirmation(request)
+
+
+def test_a_quantity_over_ten_thousand_is_a_doubt() -> None:
+    request = read("Please order 20000 pens, budget EUR 3,000.")
+    assert items("Please order 20000 pens, budget EUR 3,000.") == [(20000, "", "pens")]
+    assert needs_confirmation(request)
+
+
 def test_a_correction_that_opens_with_no_is_read_as_items_not_as_an_order_number() -> None:
     for text in ("No: 5 monitors.", "Nein, 5 Monitore.", "No - 5 monitors"):
         read = extract_purchase_request(ExtractRequest(requester="a@x", subject="", text=text))
