@@ -233,6 +233,27 @@ def test_a_quantity_over_ten_thousand_is_a_doubt() -> None:
     assert needs_confirmation(request)
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Please order 15 Jabra Evolve2 65 headsets.", [(15, "", "jabra evolve2 65 headsets")]),
+        (
+            "Please order 4 x Cisco Catalyst 9200 24-port switches.",
+            [(4, "", "cisco catalyst 9200 24-port switches")],
+        ),
+        (
+            'Please order 3 MacBook Pro 14" and 3 Magic Mouse.',
+            [(3, "", 'macbook pro 14"'), (3, "", "magic mouse")],
+        ),
+        ("wir benötigen 10 Stühle 5 Tische", [(10, "", "stühle"), (5, "", "tische")]),
+    ],
+)
+def test_a_model_number_inside_a_name_is_part_of_the_description(
+    body: str, expected: list[tuple[int, str, str]]
+) -> None:
+    assert items(body) == expected
+
+
 def test_a_correction_that_opens_with_no_is_read_as_items_not_as_an_order_number() -> None:
     for text in ("No: 5 monitors.", "Nein, 5 Monitore.", "No - 5 monitors"):
         read = extract_purchase_request(ExtractRequest(requester="a@x", subject="", text=text))
