@@ -30,7 +30,7 @@ CURRENCY = (
     r"(?:us\$|€|\$|£|eur(?:os?)?(?![a-z])|usd(?![a-z])|dollars?\b|gbp(?![a-z])|pounds\b|"
     r"chf(?![a-z])|sfr\.)"
 )
-AMOUNT = rf"(?P<number>{NUMBER})(?P<multiplier>{MULTIPLIER})(?:,-+)?"
+AMOUNT = rf"(?P<number>{NUMBER})(?![\d.,]*e[+-]?\d)(?P<multiplier>{MULTIPLIER})(?:,-+)?"
 MONEY = re.compile(
     rf"(?:(?P<before>{CURRENCY})\s?|(?<![\w.,])){AMOUNT}"
     rf"(?:\s?[-\u2013]\s?(?P<upper>{NUMBER})(?P<upper_multiplier>{MULTIPLIER}))?"

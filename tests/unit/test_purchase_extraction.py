@@ -254,6 +254,19 @@ def test_a_model_number_inside_a_name_is_part_of_the_description(
     assert items(body) == expected
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Please order 5 chairs. Budget: 99999999999999999999999999999999999999 EUR",
+        "Please order 5 chairs. Budget EUR 5,000,000,000,000,000 or budget EUR 2e400.",
+    ],
+)
+def test_an_absurdly_large_amount_is_no_budget_but_a_doubt(body: str) -> None:
+    request = read(body)
+    assert request.budget is None and needs_confirmation(request)
+    assert items(body) == [(5, "", "chairs")]
+
+
 def test_a_correction_that_opens_with_no_is_read_as_items_not_as_an_order_number() -> None:
     for text in ("No: 5 monitors.", "Nein, 5 Monitore.", "No - 5 monitors"):
         read = extract_purchase_request(ExtractRequest(requester="a@x", subject="", text=text))
