@@ -267,6 +267,28 @@ def test_an_absurdly_large_amount_is_no_budget_but_a_doubt(body: str) -> None:
     assert items(body) == [(5, "", "chairs")]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Please order 10 chairs, budget EUR 900 to EUR 1,100.",
+        "Please order 10 chairs, budget 900 to 1,100 EUR.",
+        "Bitte 10 Stühle bestellen, Budget 900 bis 1.100 EUR.",
+        "Please order 10 chairs, budget EUR 900 \u2013 EUR 1,100.",
+    ],
+)
+def test_a_budget_range_takes_the_upper_bound_with_a_doubt(body: str) -> None:
+    request = read(body)
+    assert (request.budget, request.currency) == (1100, "EUR")
+    assert request.doubts == [
+        "the budget is a range (EUR 900.00 to EUR 1,100.00); took EUR 1,100.00"
+    ]
+
+
+def test_a_budget_followed_by_a_date_is_no_range() -> None:
+    request = read("Bitte 10 Stühle bestellen, Budget EUR 900 bis 15.03.")
+    assert (request.budget, request.deadline, request.doubts) == (900, "15.03.", [])
+
+
 def test_a_correction_that_opens_with_no_is_read_as_items_not_as_an_order_number() -> None:
     for text in ("No: 5 monitors.", "Nein, 5 Monitore.", "No - 5 monitors"):
         read = extract_purchase_request(ExtractRequest(requester="a@x", subject="", text=text))
