@@ -88,6 +88,10 @@ SUPPLIER_FROM = re.compile(
     rf"\b(?:from|at|via|bei|von|über)\s+(?P<name>[A-ZÄÖÜ][\w&'-]*(?:\s[A-ZÄÖÜ][\w&'.-]*){{0,3}}"
     rf"(?:\s{COMPANY})?)"
 )
+CURRENCY_NAME = re.compile(
+    r"(?:eur|usd|gbp|chf|jpy|sek|nok|dkk|pln|czk|cad|aud|euros?|dollars?|pounds?|franken)\b",
+    re.IGNORECASE,
+)
 ORDER_VERB = re.compile(r"\b(?:order|buy|purchase|get|bestellen|kaufen|ordern|beziehen)\b", re.I)
 NAME_STOP = re.compile(
     r"\s(?:please|bitte|and|und|if|falls|for|für|by|bis|until|with|mit|to|zu|or|oder|as|"
@@ -135,6 +139,8 @@ def supplier_in(text: str) -> str | None:
     if labelled:
         return _name(labelled["name"])
     for found in SUPPLIER_FROM.finditer(text):
+        if CURRENCY_NAME.match(found["name"]):
+            continue  # "at EUR 25 each" names a price, not a shop
         sentence = text[max(0, found.start() - 60) : found.start()]
         company = re.search(rf"\s{COMPANY}$", found["name"])
         after = text[found.end() : found.end() + 20]

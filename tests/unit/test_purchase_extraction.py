@@ -289,6 +289,18 @@ def test_a_budget_followed_by_a_date_is_no_range() -> None:
     assert (request.budget, request.deadline, request.doubts) == (900, "15.03.", [])
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Can you get us 6 desk lamps? The IKEA ones at EUR 25 each are fine. Budget EUR 200.",
+        "Please order 6 desk lamps at USD 25 each from our usual shop.",
+        "Bitte 6 Lampen bestellen, bei CHF 25 pro Stück.",
+    ],
+)
+def test_a_currency_is_never_the_supplier(body: str) -> None:
+    assert read(body).supplier is None
+
+
 def test_a_correction_that_opens_with_no_is_read_as_items_not_as_an_order_number() -> None:
     for text in ("No: 5 monitors.", "Nein, 5 Monitore.", "No - 5 monitors"):
         read = extract_purchase_request(ExtractRequest(requester="a@x", subject="", text=text))
