@@ -10,16 +10,18 @@ from adapters.agents.extraction_numbers import Money, find_bare_amount, find_mon
 from use_cases.money import format_money
 
 BUDGET_CUE = re.compile(
-    r"\b(?:budget|max(?:imum|\.)?|up to|at most|not (?:to )?exceed|total|limit|cap|höchstens|"
+    r"\b(?:\w*budget|max(?:imum|\.)?|up to|at most|not (?:to )?exceed|total|limit|cap|höchstens|"
     r"maximal|bis zu|kostenrahmen|rahmen|obergrenze|insgesamt|gesamt|spend|allowance|etat|"
     r"budgetiert|approved)\b[^\n\d€$£]{0,30}$",
     re.IGNORECASE,
 )
 BUDGET_AFTER = re.compile(
-    r"[ \t]*(?:in )?(?:total|budget|max(?:imum)?|insgesamt|gesamt|budgetiert)\b", re.IGNORECASE
+    r"[ \t]*(?:in )?(?:total|\w*budget|max(?:imum)?|insgesamt|gesamt|budgetiert)\b", re.IGNORECASE
 )
-BARE_BUDGET = re.compile(r"\b(?:budget|kostenrahmen|etat)\b\s*(?:is|ist|of|von|:|=|-)?\s*", re.I)
+# "\w*budget": German compounds, "Gesamtbudget", "Projektbudget", "IT-Budget"
+BARE_BUDGET = re.compile(r"\b(?:\w*budget|kostenrahmen|etat)\b\s*(?:is|ist|of|von|:|=|-)?\s*", re.I)
 UNIT_PRICE_BEFORE = re.compile(r"(?:\bat|\bà|@|\bje)\s*$", re.IGNORECASE)
+PIECE_PRICE_BEFORE = re.compile(r"(?:\bà|@|\bje)\s*$", re.IGNORECASE)
 UNIT_PRICE_AFTER = re.compile(
     r"^\s*(?:each|apiece|a piece|per\b|/\s?\w|pro\b|je\b|das stück|the piece)", re.IGNORECASE
 )
@@ -70,7 +72,9 @@ def _labelled(text: str, money: Money) -> bool:
 
 
 def _per_piece(text: str, money: Money) -> bool:
-    return bool(UNIT_PRICE_AFTER.match(text[money.end :]))
+    """ "EUR 30 each", "je 30 EUR", "@ 30 €"; not "budget unchanged at EUR 450"."""
+    before = text[max(0, money.start - 8) : money.start]
+    return bool(UNIT_PRICE_AFTER.match(text[money.end :]) or PIECE_PRICE_BEFORE.search(before))
 
 
 def _range_doubt(money: Money) -> list[str]:

@@ -57,6 +57,7 @@ STREET_WORD = re.compile(
     r"(?:^|\s)(?:street|st\.?|road|rd\.?|avenue|ave\.?|lane)$|(?:straße|strasse|str\.|weg|"
     r"allee|gasse)$"  # not "platz": "1 Arbeitsplatz" is an item
 )
+ARTICLE_BEFORE = re.compile(r"\b(?:a|an|ein|eine|einen)\s+(?:new |neue[nr]? )?$", re.IGNORECASE)
 PREPOSITIONS = frozenset("for für of von to zu with mit from at in on by an bei".split())
 
 
@@ -84,8 +85,19 @@ def _line(line: str, items: Items) -> None:
     if not _quantity_last(masked, items) and not _labelled_quantity(masked, items):
         _quantities(masked, items)
     if len(items.found) > before:
+        _article_item(masked, items)
         return
     _no_quantity(masked, bullet, items)
+
+
+def _article_item(masked: str, items: Items) -> None:
+    """ "einen Drucker und 5 Toner": the printer has no number, but it is asked for too."""
+    asked = REQUEST_VERB.search(masked)
+    if asked is None or not ARTICLE_BEFORE.search(masked[: asked.start("what")]):
+        return
+    what = description_words(list(TOKEN.finditer(asked["what"])))
+    if what and what[0][0].lower() not in NOT_NOUNS | FIELD_LABELS:
+        items.unquantified.append(" ".join(w[0] for w in what).lower())
 
 
 def _mask(text: str) -> str:

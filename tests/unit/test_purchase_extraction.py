@@ -301,6 +301,25 @@ def test_a_currency_is_never_the_supplier(body: str) -> None:
     assert read(body).supplier is None
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Bitte 10 Stühle bestellen. Gesamtbudget: 2.000 EUR",
+        "Bitte 10 Stühle bestellen, Projektbudget 2.000 €.",
+        "Bitte 10 Stühle bestellen, 2.000 EUR Gesamtbudget, Lampen je 30 EUR.",
+    ],
+)
+def test_a_german_compound_budget_label_names_the_budget(body: str) -> None:
+    request = read(body)
+    assert (request.budget, request.doubts) == (2000, [])
+
+
+def test_an_item_asked_for_with_an_article_beside_counted_ones_is_a_doubt() -> None:
+    request = read("Wir benötigen einen Drucker und 5 Toner. Gesamtbudget 900 €.")
+    assert [(i.quantity, i.description) for i in request.items] == [(5, "toner")]
+    assert (request.budget, request.doubts) == (900, ["item 'drucker' has no quantity"])
+
+
 def test_a_correction_that_opens_with_no_is_read_as_items_not_as_an_order_number() -> None:
     for text in ("No: 5 monitors.", "Nein, 5 Monitore.", "No - 5 monitors"):
         read = extract_purchase_request(ExtractRequest(requester="a@x", subject="", text=text))
