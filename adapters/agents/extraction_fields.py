@@ -25,8 +25,13 @@ WEEKDAY = (
     r"mittwoch|donnerstag|freitag|samstag|sonntag)"
 )
 PERIOD = r"(?:week|month|quarter|year|woche|monats?|quartals?|jahres|KW\s?\d{1,2})"
+# "Friday 20 December", "Friday, December 20", "Freitag, 20.12.": the weekday and its date
+WEEKDAY_DATE = (
+    rf"\b{WEEKDAY},?\s(?:the\s)?(?:\d{{1,2}}(?:st|nd|rd|th|\.)?\s(?:of\s)?{MONTH}(?:\s\d{{4}})?(?!\w)"
+    rf"|{MONTH}\s\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s\d{{4}}\b)?|\d{{1,2}}\.\s?\d{{1,2}}\.(?:\d{{2,4}}\b)?)"
+)
 DATE = re.compile(
-    rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b"
+    rf"{WEEKDAY_DATE}|\b\d{{4}}-\d{{2}}-\d{{2}}\b"
     rf"|\b\d{{1,2}}\.\s?\d{{1,2}}\.(?:\d{{2,4}}\b)?"
     rf"|\b\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?\b"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th|\.)?\s(?:of\s)?{MONTH}(?:\s\d{{4}})?(?!\w)"

@@ -320,6 +320,19 @@ def test_an_item_asked_for_with_an_article_beside_counted_ones_is_a_doubt() -> N
     assert (request.budget, request.doubts) == (900, ["item 'drucker' has no quantity"])
 
 
+@pytest.mark.parametrize(
+    ("body", "deadline"),
+    [
+        ("Please order 3 chairs by Friday 20 December, budget EUR 300.", "Friday 20 December"),
+        ("Please order 3 chairs by Friday, December 20, budget EUR 300.", "Friday, December 20"),
+        ("Bitte 3 Stühle bis Freitag, 20.12. bestellen, Budget 300 EUR.", "Freitag, 20.12."),
+        ("Please order 3 chairs by Friday, budget EUR 300.", "Friday"),
+    ],
+)
+def test_a_deadline_keeps_the_date_after_its_weekday(body: str, deadline: str) -> None:
+    assert read(body).deadline == deadline
+
+
 def test_a_correction_that_opens_with_no_is_read_as_items_not_as_an_order_number() -> None:
     for text in ("No: 5 monitors.", "Nein, 5 Monitore.", "No - 5 monitors"):
         read = extract_purchase_request(ExtractRequest(requester="a@x", subject="", text=text))
