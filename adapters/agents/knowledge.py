@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from adapters.agents.knowledge_text import without_praise
 from use_cases.flows import ClassifyRequest, KbAnswer
 
 DEFAULT_KB = Path(__file__).with_name("knowledge_base.toml")
@@ -177,9 +178,9 @@ PERSON_NEEDED_PHRASES = tuple(phrase(p) for p in PERSON_NEEDED)
 def best_answer(articles: list[Article], request: ClassifyRequest) -> KbAnswer:
     """The article that answers the mail, with a confidence; an empty answer if none matches.
     Below the flow's threshold (0.5 by default) the mail goes to a person."""
-    mail = Mail(
-        request.text if REPLY.match(request.subject) else f"{request.subject}\n{request.text}"
-    )
+    text = request.text if REPLY.match(request.subject) else f"{request.subject}\n{request.text}"
+    whole = " ".join(WORD.findall(normalised(text)))
+    mail = Mail(without_praise(whole))
     scored = [(a.points(mail), a) for a in articles]
     ranked = sorted(((p, a) for p, a in scored if p), key=lambda pa: pa[0], reverse=True)
     if not ranked:
@@ -187,9 +188,14 @@ def best_answer(articles: list[Article], request: ClassifyRequest) -> KbAnswer:
     points, best = ranked[0]
     rival = ranked[1][0] if len(ranked) > 1 else 0.0
     confidence = _confidence(points - RIVAL_WEIGHT * rival, best.most_points)
-    if _two_subjects(points, rival) or any(mail.has(p) for p in PERSON_NEEDED_PHRASES):
+    if _two_subjects(points, rival) or _needs_person(Mail(whole)):
         confidence = min(confidence, 0.2)  # shown to the team as the likely topic
     return KbAnswer(answer=best.answer, confidence=round(confidence, 2), article=best.id)
+
+
+def _needs_person(mail: Mail) -> bool:
+    """Read on the whole mail: "that worked fine, thanks" is praise and a thank-you."""
+    return any(mail.has(p) for p in PERSON_NEEDED_PHRASES)
 
 
 def _two_subjects(best: float, rival: float) -> bool:

@@ -68,6 +68,37 @@ async def test_a_reply_about_an_earlier_answer_goes_to_a_person(subject: str, te
     assert answer.confidence < THRESHOLD
 
 
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("Feature request", "The app never crashes, great work. Do you have an Android widget?"),
+        ("Praise", "Your refund process was great last time. Do you ship to Norway?"),
+        ("Widget", "Since the update the app hasn't crashed once. Is there a widget?"),
+        ("Frage", "Die App ist seit dem Update nie abgestürzt. Gibt es einen Dark Mode?"),
+        ("Question", "No problems with refunds so far. Can I pay by bank transfer in Norway?"),
+        ("Question", "L'application ne plante jamais, bravo. Avez-vous un widget?"),
+    ],
+)
+async def test_a_topic_named_only_as_praise_gets_no_article(subject: str, text: str) -> None:
+    answer = await RuleBasedAgent().answer_from_kb(ask(subject, text))
+    assert answer.confidence < THRESHOLD, answer.article
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "article"),
+    [
+        ("Help", "I forgot my password and the reset email never arrives.", "password-reset"),
+        ("App", "The app crashes every time I open it since the update.", "app-crash"),
+        ("App", "The app keeps crashing, it never starts at all.", "app-crash"),
+    ],
+)
+async def test_a_complaint_with_a_negation_is_still_answered(
+    subject: str, text: str, article: str
+) -> None:
+    answer = await RuleBasedAgent().answer_from_kb(ask(subject, text))
+    assert (answer.article, answer.confidence >= THRESHOLD) == (article, True)
+
+
 async def test_a_mail_asking_two_things_goes_to_a_person() -> None:
     question = ask("Cancel", "Please cancel my subscription and refund me the last month.")
     assert (await RuleBasedAgent().answer_from_kb(question)).confidence < THRESHOLD

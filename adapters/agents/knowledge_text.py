@@ -1,0 +1,39 @@
+"""What of a support mail counts as evidence for an article: a topic named only in praise
+("the app never crashes", "your refund process was great last time", "no problems with
+refunds") is no question about it. Works on the words of `normalised` text (lower case,
+no accents, no punctuation)."""
+
+from __future__ import annotations
+
+import re
+
+# What goes wrong: the words a negation turns into praise. "never arrives", "does not
+# work", "still cannot log in" are complaints and stay.
+PROBLEM = (
+    r"(?:crash\w*|freez\w*|froze\w*|hang\w*|fail\w*|broke\w*|abgesturzt|absturz\w*|"
+    r"sturz\w*|hangt\w*|plant\w*|bug\w*)"
+)
+NEVER = r"(?:never|not once|no longer|nie|niemals|nicht mehr|nicht einmal|jamais)"
+PRAISE = (
+    r"(?:great|good|fine|smooth\w*|quick\w*|fast|perfect\w*|excellent|super|prima|toll|"
+    r"schnell|reibungslos|parfait\w*|rapide\w*|impeccable)"
+)
+PRAISED = re.compile(
+    # "never crashes", "hat nie abgesturzt", "n a jamais plante", "no longer freezes"
+    rf"\b{NEVER}(?:\s\w+){{0,2}}?\s{PROBLEM}"
+    # "hasn t crashed once", "has not frozen since the update"
+    rf"|\b(?:hasn t|has not|haven t|have not|hasnt|havent)(?:\s\w+){{0,2}}?\s{PROBLEM}"
+    # "sturzt nie ab", "ne plante jamais", "ne plante plus"
+    rf"|\b{PROBLEM}\s(?:nie|niemals|nicht mehr)\b|\bne\s{PROBLEM}\s(?:jamais|plus)\b"
+    # "no problems with refunds so far", "keine probleme mit der rechnung"
+    rf"|\b(?:no|never any|keine|aucun)\s(?:more\s|further\s|weiteren\s)?"
+    rf"(?:problems?|issues?|trouble|probleme?n?)\s(?:with|mit|avec)(?:\s\w+){{1,3}}"
+    # "your refund process was great", "die erstattung lief reibungslos"
+    rf"|(?:\w+\s){{1,2}}(?:was|were|went|worked|war|waren|lief|ging|etait|a ete)"
+    rf"(?:\s\w+)?\s{PRAISE}\b",
+)
+
+
+def without_praise(normalised_text: str) -> str:
+    """The text with every topic that is named only as praise blanked out."""
+    return PRAISED.sub(" ", normalised_text)
