@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, PrivateAttr
 
-from adapters.agents.knowledge_text import without_praise
+from adapters.agents.knowledge_text import unquoted, without_praise
 from use_cases.flows import ClassifyRequest, KbAnswer
 
 DEFAULT_KB = Path(__file__).with_name("knowledge_base.toml")
@@ -57,6 +57,9 @@ PERSON_NEEDED = (
     "thanks worked", "that worked", "problem solved", "hat geklappt", "ca a marche",
     "hacked", "gehackt", "pirate", "compromised", "fraud", "betrug", "fraude",
     "lawyer", "anwalt", "avocat", "chargeback",
+    "followed your instructions", "followed the instructions", "followed the steps",
+    "third time", "anleitung befolgt", "zum dritten mal", "suivi vos instructions",
+    "suivi les instructions", "troisieme fois",
 )  # fmt: skip
 
 
@@ -178,7 +181,8 @@ PERSON_NEEDED_PHRASES = tuple(phrase(p) for p in PERSON_NEEDED)
 def best_answer(articles: list[Article], request: ClassifyRequest) -> KbAnswer:
     """The article that answers the mail, with a confidence; an empty answer if none matches.
     Below the flow's threshold (0.5 by default) the mail goes to a person."""
-    text = request.text if REPLY.match(request.subject) else f"{request.subject}\n{request.text}"
+    body = unquoted(request.text)
+    text = body if REPLY.match(request.subject) else f"{request.subject}\n{body}"
     whole = " ".join(WORD.findall(normalised(text)))
     mail = Mail(without_praise(whole))
     scored = [(a.points(mail), a) for a in articles]

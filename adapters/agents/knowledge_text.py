@@ -37,3 +37,29 @@ PRAISED = re.compile(
 def without_praise(normalised_text: str) -> str:
     """The text with every topic that is named only as praise blanked out."""
     return PRAISED.sub(" ", normalised_text)
+
+
+# "On … wrote:", "Am … schrieb …:", "Le … a écrit :": the quoted lines that follow have "> ",
+# and a bottom-posted answer may come after them.
+ATTRIBUTION = re.compile(
+    r"^\s*(?:on\s.{4,160}\swrote:|am\s.{4,160}\sschrieb\s.{0,120}:|le\s.{4,160}\sa\s[ée]crit\s?:)\s*$",
+    re.IGNORECASE,
+)
+# Outlook's separators and header blocks: everything after them is the quoted mail.
+FORWARDED = re.compile(
+    r"^\s*(?:-{2,}\s*(?:original message|ursprüngliche nachricht|message d'origine|"
+    r"forwarded message|weitergeleitete nachricht)\s*-{2,}|(?:from|von|de)\s?:\s.+@.+)\s*$",
+    re.IGNORECASE,
+)
+
+
+def unquoted(text: str) -> str:
+    """What the customer wrote now: no "> " lines, no attribution, nothing after an Outlook
+    header (our own article, quoted back, is no evidence for it)."""
+    fresh: list[str] = []
+    for line in text.splitlines():
+        if FORWARDED.match(line):
+            break
+        if not line.lstrip().startswith(">") and not ATTRIBUTION.match(line):
+            fresh.append(line)
+    return "\n".join(fresh)

@@ -99,6 +99,35 @@ async def test_a_complaint_with_a_negation_is_still_answered(
     assert (answer.article, answer.confidence >= THRESHOLD) == (article, True)
 
 
+async def test_our_quoted_answer_does_not_count_in_a_follow_up() -> None:
+    quoted = (
+        "\n\nOn Tue, 3 Dec 2024 at 09:00, Support <support@mailroom.local> wrote:\n"
+        "> To reset your password, open the sign-in page and choose Forgot password.\n"
+        "> We email you a reset link that is valid for one hour."
+    )
+    thanks = ask("Re: Your request", "Thanks, all good now." + quoted)
+    new_question = ask(
+        "Re: Your request", "One more thing: can you send me my invoice again?" + quoted
+    )
+    assert (await RuleBasedAgent().answer_from_kb(thanks)).confidence < THRESHOLD
+    answer = await RuleBasedAgent().answer_from_kb(new_question)
+    assert (answer.article, answer.confidence >= THRESHOLD) == ("invoice-copy", True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I followed your instructions but the reset link has expired, every time.\n\n"
+        "> To reset your password, open the sign-in page.",
+        "This is the third time I am writing: the reset link has expired.",
+        "Ich habe Ihre Anleitung befolgt, aber der Reset-Link ist abgelaufen.",
+    ],
+)
+async def test_a_mail_saying_it_followed_our_instructions_goes_to_a_person(text: str) -> None:
+    answer = await RuleBasedAgent().answer_from_kb(ask("Re: Your request: password reset", text))
+    assert answer.confidence < THRESHOLD
+
+
 async def test_a_mail_asking_two_things_goes_to_a_person() -> None:
     question = ask("Cancel", "Please cancel my subscription and refund me the last month.")
     assert (await RuleBasedAgent().answer_from_kb(question)).confidence < THRESHOLD
