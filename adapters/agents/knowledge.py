@@ -121,26 +121,36 @@ class Mail:
             self.at_stem.setdefault(word_stem, []).append(index)
 
     def has(self, wanted: Phrase) -> bool:
+        return self.where(wanted) is not None
+
+    def where(self, wanted: Phrase) -> tuple[int, ...] | None:
+        """The positions of the words of the phrase's first match; None when it has none."""
         if not wanted:
-            return False
+            return None
         first = wanted[0]
         if first.wildcard is None:
             starts: Iterable[int] = self.at_stem.get(first.stem, ())
         else:
             starts = (i for i in range(len(self.words)) if self._at(first, i))
-        return any(self._rest_follows(wanted[1:], start) for start in starts)
+        for start in starts:
+            found = self._rest_follows(wanted[1:], start)
+            if found is not None:
+                return (start, *found)
+        return None
 
     def _at(self, pattern: WordPattern, index: int) -> bool:
         return pattern.matches(self.words[index], self.stems[index])
 
-    def _rest_follows(self, rest: Sequence[WordPattern], after: int) -> bool:
+    def _rest_follows(self, rest: Sequence[WordPattern], after: int) -> list[int] | None:
+        positions = []
         for pattern in rest:
             window = range(after + 1, min(after + 2 + PHRASE_GAP, len(self.words)))
             found = next((i for i in window if self._at(pattern, i)), None)
             if found is None:
-                return False
+                return None
+            positions.append(found)
             after = found
-        return True
+        return positions
 
 
 class Article(BaseModel):
@@ -162,11 +172,19 @@ class Article(BaseModel):
     def most_points(self) -> float:
         return sum(points for _, points in self._terms)
 
-    def points(self, mail: Mail) -> float | None:
-        """The evidence `mail` holds for this article; None when an exclusion rules it out."""
+    def points(self, mail: Mail, explained: frozenset[int] = frozenset()) -> float | None:
+        """The evidence `mail` holds for this article; None when an exclusion rules it out.
+        A match whose words are all `explained` (by another article's phrase) counts not."""
         if any(mail.has(p) for p in self._excluded):
             return None
-        return sum(points for p, points in self._terms if mail.has(p))
+        found = ((mail.where(p), points) for p, points in self._terms)
+        return sum(points for at, points in found if at is not None and not explained >= set(at))
+
+    def explains(self, mail: Mail) -> frozenset[int]:
+        """The words of `mail` its phrases of two words or more match: "not received the
+        refund" is about a refund, its "not received" no evidence for a delivery article."""
+        found = (mail.where(p) for p, _ in self._terms if len(p) > 1)
+        return frozenset(i for at in found if at is not None for i in at)
 
 
 def load_knowledge_base(path: Path = DEFAULT_KB) -> list[Article]:
@@ -190,7 +208,8 @@ def best_answer(articles: list[Article], request: ClassifyRequest) -> KbAnswer:
     if not ranked:
         return KbAnswer()
     points, best = ranked[0]
-    rival = ranked[1][0] if len(ranked) > 1 else 0.0
+    explained = best.explains(mail)
+    rival = max((a.points(mail, explained) or 0.0 for _, a in ranked[1:]), default=0.0)
     confidence = _confidence(points - RIVAL_WEIGHT * rival, best.most_points)
     if _two_subjects(points, rival) or _needs_person(Mail(whole)):
         confidence = min(confidence, 0.2)  # shown to the team as the likely topic

@@ -128,6 +128,23 @@ async def test_a_mail_saying_it_followed_our_instructions_goes_to_a_person(text:
     assert answer.confidence < THRESHOLD
 
 
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        (
+            "Remboursement",
+            "J'ai annulé ma commande il y a une semaine mais je n'ai toujours pas reçu le "
+            "remboursement. Quand vais-je être remboursé ?",
+        ),
+        ("Erstattung", "Ich habe storniert, aber die Erstattung immer noch nicht erhalten."),
+        ("Refund", "I cancelled my order but I still have not received the refund."),
+    ],
+)
+async def test_a_first_mail_still_waiting_for_a_refund_is_answered(subject: str, text: str) -> None:
+    answer = await RuleBasedAgent().answer_from_kb(ask(subject, text))
+    assert (answer.article, answer.confidence >= THRESHOLD) == ("refund", True)
+
+
 async def test_a_mail_asking_two_things_goes_to_a_person() -> None:
     question = ask("Cancel", "Please cancel my subscription and refund me the last month.")
     assert (await RuleBasedAgent().answer_from_kb(question)).confidence < THRESHOLD
