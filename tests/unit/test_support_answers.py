@@ -145,6 +145,15 @@ async def test_a_first_mail_still_waiting_for_a_refund_is_answered(subject: str,
     assert (answer.article, answer.confidence >= THRESHOLD) == ("refund", True)
 
 
+async def test_a_thank_you_for_an_earlier_answer_is_no_question_about_it() -> None:
+    text = (
+        "Thanks for the tracking link. One more thing: I need a copy of the invoice for this "
+        "order for my expense report - can you send it?"
+    )
+    answer = await RuleBasedAgent().answer_from_kb(ask("Re: Your order 4471", text))
+    assert (answer.article, answer.confidence >= THRESHOLD) == ("invoice-copy", True)
+
+
 async def test_a_mail_asking_two_things_goes_to_a_person() -> None:
     question = ask("Cancel", "Please cancel my subscription and refund me the last month.")
     assert (await RuleBasedAgent().answer_from_kb(question)).confidence < THRESHOLD
