@@ -333,6 +333,12 @@ def test_a_deadline_keeps_the_date_after_its_weekday(body: str, deadline: str) -
     assert read(body).deadline == deadline
 
 
+def test_a_later_quantity_of_the_same_item_corrects_the_earlier_with_a_doubt() -> None:
+    request = read("We need 5 monitors. Sorry, make that 6 monitors. Budget EUR 1,500.")
+    assert [(i.quantity, i.description) for i in request.items] == [(6, "monitors")]
+    assert request.doubts == ["'monitors' is asked for with different quantities (5 and 6); took 6"]
+
+
 def test_a_correction_that_opens_with_no_is_read_as_items_not_as_an_order_number() -> None:
     for text in ("No: 5 monitors.", "Nein, 5 Monitore.", "No - 5 monitors"):
         read = extract_purchase_request(ExtractRequest(requester="a@x", subject="", text=text))
