@@ -29,7 +29,7 @@ PRAISED = re.compile(
     rf"|\b(?:no|never any|keine|aucun)\s(?:more\s|further\s|weiteren\s)?"
     rf"(?:problems?|issues?|trouble|probleme?n?)\s(?:with|mit|avec)(?:\s\w+){{1,3}}"
     # "your refund process was great", "die erstattung lief reibungslos"
-    rf"|(?:\w+\s){{1,2}}(?:was|were|went|worked|war|waren|lief|ging|etait|a ete)"
+    rf"|\b(?:\w+\s){{1,2}}(?:was|were|went|worked|war|waren|lief|ging|etait|a ete)"
     rf"(?:\s\w+)?\s{PRAISE}\b"
     # "thanks for the tracking link", "danke fur die rechnung": what we already sent
     r"|\b(?:thanks|thank you|danke|vielen dank|merci)\s(?:for|fur|pour)\s"

@@ -3,6 +3,7 @@ or a person, measured over a table of real-looking mails (bench/support_answers.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,11 @@ THRESHOLD = FlowConfig().kb_confidence  # what the support flow applies
 PRECISION_FLOOR = 0.98
 RECALL_FLOOR = 0.95
 # The reviewer's 31 mails (tests/fixtures/support_answers_heldout.toml) measured 0.90 / 0.90
-# before any tuning on them (docs/agents.md); they are no longer held out once fixed on.
+# before any tuning on them, 1.0 / 1.0 after fixing the defects they revealed (docs/agents.md):
+# no longer held out, a regression floor like the main table.
 HELDOUT = Path(__file__).parents[1] / "fixtures" / "support_answers_heldout.toml"
-HELDOUT_PRECISION_FLOOR = 0.90
-HELDOUT_RECALL_FLOOR = 0.90
+HELDOUT_PRECISION_FLOOR = 0.98
+HELDOUT_RECALL_FLOOR = 0.95
 
 
 def ask(subject: str, text: str) -> ClassifyRequest:
@@ -36,9 +38,7 @@ async def test_the_agent_answers_the_evaluation_table_with_the_right_articles() 
     assert scores.recall >= RECALL_FLOOR, misses
 
 
-async def test_the_reviewers_heldout_mails_are_answered_at_least_as_well_as_first_measured() -> (
-    None
-):
+async def test_the_reviewers_mails_are_answered_with_the_right_articles() -> None:
     scores = await evaluate(RuleBasedAgent(), load_table(HELDOUT), THRESHOLD)
     misses = [(o.mail.subject, o.mail.expected, o.answered) for o in scores.misses]
     assert scores.precision >= HELDOUT_PRECISION_FLOOR, misses
@@ -152,6 +152,15 @@ async def test_a_thank_you_for_an_earlier_answer_is_no_question_about_it() -> No
     )
     answer = await RuleBasedAgent().answer_from_kb(ask("Re: Your order 4471", text))
     assert (answer.article, answer.confidence >= THRESHOLD) == ("invoice-copy", True)
+
+
+@pytest.mark.parametrize(
+    "text", ["1" * 200_000, "a " * 100_000, "was great " * 20_000, "> quoted\n" * 20_000]
+)
+async def test_a_huge_or_hostile_mail_is_scored_in_bounded_time(text: str) -> None:
+    started = time.perf_counter()
+    await RuleBasedAgent().answer_from_kb(ask("Help", text))
+    assert time.perf_counter() - started < 5  # a praise pattern rescanning one long word hung
 
 
 async def test_a_mail_asking_two_things_goes_to_a_person() -> None:
