@@ -9,6 +9,7 @@ shipped `knowledge_base.toml` and in docs/agents.md.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 import unicodedata
@@ -65,6 +66,8 @@ PERSON_NEEDED = (
 
 def normalised(text: str) -> str:
     """Lower case without accents: "Rückerstattung" → "ruckerstattung", "ß" → "ss"."""
+    if text.isascii():
+        return text.lower()  # the common case, and the second pass over text already folded
     folded = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in folded if not unicodedata.combining(c))
 
@@ -73,6 +76,7 @@ def words(text: str) -> set[str]:
     return set(WORD.findall(normalised(text)))
 
 
+@functools.lru_cache(maxsize=4096)  # mails repeat their words: a 40 KB mail has few distinct
 def stem(word: str) -> str:
     for ending in ENDINGS:
         if word.endswith(ending) and len(word) - len(ending) >= MIN_STEM:
@@ -202,7 +206,8 @@ def best_answer(articles: list[Article], request: ClassifyRequest) -> KbAnswer:
     body = unquoted(request.text)
     text = body if REPLY.match(request.subject) else f"{request.subject}\n{body}"
     whole = " ".join(WORD.findall(normalised(text)))
-    mail = Mail(without_praise(whole))
+    praised = without_praise(whole)
+    mail = Mail(praised)
     scored = [(a.points(mail), a) for a in articles]
     ranked = sorted(((p, a) for p, a in scored if p), key=lambda pa: pa[0], reverse=True)
     if not ranked:
@@ -211,7 +216,7 @@ def best_answer(articles: list[Article], request: ClassifyRequest) -> KbAnswer:
     explained = best.explains(mail)
     rival = max((a.points(mail, explained) or 0.0 for _, a in ranked[1:]), default=0.0)
     confidence = _confidence(points - RIVAL_WEIGHT * rival, best.most_points)
-    if _two_subjects(points, rival) or _needs_person(Mail(whole)):
+    if _two_subjects(points, rival) or _needs_person(mail if praised == whole else Mail(whole)):
         confidence = min(confidence, 0.2)  # shown to the team as the likely topic
     return KbAnswer(answer=best.answer, confidence=round(confidence, 2), article=best.id)
 
