@@ -11,7 +11,7 @@ import pytest
 from adapters.agents.extraction import extract_purchase_request, needs_confirmation
 from adapters.agents.extraction_numbers import find_money, parse_number
 from adapters.agents.rules import RuleBasedAgent
-from bench.purchase_extraction import evaluate
+from bench.purchase_extraction import evaluate, expected, extracted, load_cases
 from use_cases.flows import ExtractRequest, PurchaseRequest
 
 
@@ -36,15 +36,28 @@ def test_the_table_of_requests_is_read_exactly_in_at_least_95_percent_of_cases()
 
 
 # The reviewer's 30 requests (tests/fixtures/purchase_requests_heldout.toml): 21 exact (70 %)
-# before any tuning on them (docs/extraction.md); no longer held out once fixed on.
+# before any tuning on them, 28 (93 %) after fixing the defects they revealed
+# (docs/extraction.md): no longer held out, a regression floor.
 HELDOUT = Path(__file__).parents[1] / "fixtures" / "purchase_requests_heldout.toml"
-HELDOUT_FLOOR = 0.70
+HELDOUT_FLOOR = 0.90
 
 
-def test_the_reviewers_heldout_requests_are_read_at_least_as_well_as_first_measured() -> None:
+def test_the_reviewers_requests_are_read_exactly_in_at_least_90_percent_of_cases() -> None:
     evaluation = evaluate(HELDOUT)
     assert evaluation.cases == 30
     assert evaluation.rate >= HELDOUT_FLOOR, "\n".join(evaluation.mismatches)
+
+
+def test_every_wrong_reading_of_the_reviewers_requests_asks_for_confirmation() -> None:
+    """A wrong reading with no doubt would be ordered as read: the review found two."""
+    silent = []
+    for case in load_cases(HELDOUT):
+        got, _ = extracted(case)
+        want = expected(case)
+        wrong = [name for name in want if name != "unsure" and got[name] != want[name]]
+        if wrong and not got["unsure"]:
+            silent.append((case["name"], wrong))
+    assert silent == []
 
 
 def test_the_subject_does_not_add_to_the_items_the_body_names() -> None:
