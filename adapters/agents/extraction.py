@@ -26,7 +26,11 @@ from adapters.agents.extraction_tables import Items
 from use_cases.flows import ExtractRequest, LineItem, PurchaseRequest
 
 CONFIRM_BELOW = 0.8
+# More than this many of one thing is more often a postcode or a part number than an order.
+LARGEST_USUAL_QUANTITY = 10_000
 READ_AT_MOST = 20_000  # characters of fresh text: no purchase request is longer
+# characters of the body looked at to find them: quoted text and blank lines may come first
+READ_RAW_AT_MOST = 5 * READ_AT_MOST
 QUOTE_HEADER = re.compile(
     r"^\s*(?:on .{4,120} wrote:|am .{4,120} schrieb .{1,80}:|-{2,}\s*(?:original message|"
     r"ursprüngliche nachricht|forwarded message|weitergeleitete nachricht)\s*-{2,}|"
@@ -57,6 +61,11 @@ def extract_purchase_request(request: ExtractRequest) -> PurchaseRequest:
     items = read_items(text)
     doubts = [*items.doubts, *fields.doubts]
     found = _items_or_fallbacks(items, request.subject, doubts)
+    doubts.extend(
+        f"the quantity of '{item.description}' is very large ({item.quantity:,})"
+        for item in found
+        if item.quantity > LARGEST_USUAL_QUANTITY
+    )
     return PurchaseRequest(
         requester=request.requester,
         items=found,
@@ -100,16 +109,18 @@ def _confidence(items: list[LineItem], doubts: list[str]) -> float:
 def fresh_text(body: str) -> str:
     """The lines the sender wrote now: no quoted reply, greeting, closing or signature."""
     lines: list[str] = []
-    for line in body.replace("\r\n", "\n").splitlines():
+    started = False  # a flag, not a rescan of `lines`: 200 KB of blank lines took minutes
+    for line in body[:READ_RAW_AT_MOST].replace("\r\n", "\n").splitlines():
         stripped = line.strip()
         if stripped.startswith(">"):
             continue
         if QUOTE_HEADER.match(stripped) or SIGNATURE.match(stripped) or _closing(stripped):
             break
-        if not any(existing.strip() for existing in lines):
+        if not started:
             line = ANSWER_WORD.sub("", GREETING.sub("", line, count=1), count=1)
             if len(stripped.split()) <= 3 and GREETING.fullmatch(stripped + ","):
                 continue
+            started = bool(line.strip())
         lines.append(line)
     return "\n".join(lines).strip()
 

@@ -63,6 +63,7 @@ def description_words(tokens: list[re.Match[str]]) -> list[re.Match[str]]:
             (not words and SPEC_TOKEN.match(text))
             or (words and words[-1][0].lower() in NOT_QUANTITY_AFTER)
             or (words and _model_number(text))
+            or (words and _continues_name(words, text))
         ):
             break
         if not (text[0].isalnum()):
@@ -73,6 +74,8 @@ def description_words(tokens: list[re.Match[str]]) -> list[re.Match[str]]:
         if text.endswith(".") and len(text) > 3 and not re.search(r"\d\.$", text):
             break
     while words and not re.search(r"[^\W\d_]", words[-1][0]) and not _named_number(words):
+        if len(words) > 1 and SPEC_TOKEN.match(words[-1][0]):
+            break  # 'MacBook Pro 14"': the size names the model
         words.pop()
     return words
 
@@ -95,6 +98,19 @@ def _joins_names(
 def _named_number(words: list[re.Match[str]]) -> bool:
     """ "Pixel 8", "Office 365": the number is part of the name before it."""
     return len(words) > 1 and words[-2][0].lower() in NOT_QUANTITY_AFTER
+
+
+def _continues_name(words: list[re.Match[str]], token: str) -> bool:
+    """ "Jabra Evolve2 65 headsets", "Cisco Catalyst 9200 switches", 'MacBook Pro 14"': a
+    number right after a product's name, with no separator, is its model, not a new item.
+    One short number after one capitalised word stays a quantity ("10 Stühle 5 Tische")."""
+    before = words[-1][0]
+    if re.search(r"[^\W\d_]", before) and re.search(r"\d", before):
+        return True
+    digits = re.match(r"\d+", token)
+    long_number = digits is not None and len(digits[0]) >= 3
+    named = len(words) >= 2 and before[0].isupper()
+    return named and (long_number or bool(SPEC_TOKEN.match(token)))
 
 
 def _model_number(token: str) -> bool:

@@ -1,14 +1,15 @@
-"""The fields of a purchase request around its items: budget, deadline, supplier and cost
-centre, and the spans of a text that name such things rather than items (dates, money,
-phone and order numbers), which the item reader must not count."""
+"""The fields of a purchase request around its items: budget (read in extraction_budget.py),
+deadline, supplier and cost centre, and the spans of a text that name such things rather
+than items (dates, money, phone and order numbers, addresses), which the item reader must
+not count."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from adapters.agents.extraction_numbers import Money, find_bare_amount, find_money
-from use_cases.money import format_money
+from adapters.agents.extraction_budget import budget_in
+from adapters.agents.extraction_numbers import find_money
 
 MONTH = (
     r"(?:jan(?:uary|uar)?|feb(?:ruary|ruar)?|mar(?:ch)?|märz|maerz|apr(?:il)?|may|mai|"
@@ -24,8 +25,13 @@ WEEKDAY = (
     r"mittwoch|donnerstag|freitag|samstag|sonntag)"
 )
 PERIOD = r"(?:week|month|quarter|year|woche|monats?|quartals?|jahres|KW\s?\d{1,2})"
+# "Friday 20 December", "Friday, December 20", "Freitag, 20.12.": the weekday and its date
+WEEKDAY_DATE = (
+    rf"\b{WEEKDAY},?\s(?:the\s)?(?:\d{{1,2}}(?:st|nd|rd|th|\.)?\s(?:of\s)?{MONTH}(?:\s\d{{4}})?(?!\w)"
+    rf"|{MONTH}\s\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s\d{{4}}\b)?|\d{{1,2}}\.\s?\d{{1,2}}\.(?:\d{{2,4}}\b)?)"
+)
 DATE = re.compile(
-    rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b"
+    rf"{WEEKDAY_DATE}|\b\d{{4}}-\d{{2}}-\d{{2}}\b"
     rf"|\b\d{{1,2}}\.\s?\d{{1,2}}\.(?:\d{{2,4}}\b)?"
     rf"|\b\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?\b"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th|\.)?\s(?:of\s)?{MONTH}(?:\s\d{{4}})?(?!\w)"
@@ -60,25 +66,22 @@ REFERENCE = re.compile(
     r"[-#:]?\s?\d[\w-]*",
     re.IGNORECASE,
 )
+STREET = (
+    r"(?i:street|st\.?|road|rd\.?|avenue|ave\.?|lane|straße|strasse|str\.|weg|platz|allee|"
+    r"gasse)"
+)
+# "3 Main Street", "Hauptstraße 5", ", 80331 Munich": where to deliver, never an item.
+ADDRESS = re.compile(
+    rf"\b\d{{1,5}}[a-z]?\s+(?:[^\W\d_][\w'.-]*\s+){{1,3}}{STREET}(?!\w)"
+    rf"|\b[A-ZÄÖÜ][\w-]*(?i:straße|strasse|str\.|weg|platz|allee|gasse)\s?\d{{1,4}}[a-z]?\b"
+    rf"|(?<=,)\s*(?:[A-Z]-)?\d{{4,5}}\s+[A-ZÄÖÜ][\w-]+(?:\s[A-ZÄÖÜ][\w-]+)?(?=\s*(?:$|[,.;]))",
+    re.MULTILINE,
+)
 COST_CENTRE = re.compile(
     r"\b(?:cost[ -]?cent(?:re|er)|kostenstelle|kst|cost code)\b\.?\s*"
     r"(?:is\s|ist\s|no\.?\s?|nr\.?\s?|number\s|#|:|-)*\s*(?P<code>[A-Z]{0,4}-?\d[\w-]*\w|\d)"
     r"|\b(?P<cc>CC[- ]?\d{2,}[\w-]*)",
     re.IGNORECASE,
-)
-BUDGET_CUE = re.compile(
-    r"\b(?:budget|max(?:imum|\.)?|up to|at most|not (?:to )?exceed|total|limit|cap|höchstens|"
-    r"maximal|bis zu|kostenrahmen|rahmen|obergrenze|insgesamt|gesamt|spend|allowance|etat|"
-    r"budgetiert|approved)\b[^\n\d€$£]{0,30}$",
-    re.IGNORECASE,
-)
-BUDGET_AFTER = re.compile(
-    r"[ \t]*(?:in )?(?:total|budget|max(?:imum)?|insgesamt|gesamt|budgetiert)\b", re.IGNORECASE
-)
-BARE_BUDGET = re.compile(r"\b(?:budget|kostenrahmen|etat)\b\s*(?:is|ist|of|von|:|=|-)?\s*", re.I)
-UNIT_PRICE_BEFORE = re.compile(r"(?:\bat|\bà|@|\bje)\s*$", re.IGNORECASE)
-UNIT_PRICE_AFTER = re.compile(
-    r"^\s*(?:each|apiece|a piece|per\b|/\s?\w|pro\b|je\b|das stück|the piece)", re.IGNORECASE
 )
 SUPPLIER_LABEL = re.compile(
     r"\b(?:preferred supplier|supplier|vendor|lieferant|anbieter|händler|shop|dealer)\b"
@@ -90,6 +93,10 @@ SUPPLIER_FROM = re.compile(
     rf"\b(?:from|at|via|bei|von|über)\s+(?P<name>[A-ZÄÖÜ][\w&'-]*(?:\s[A-ZÄÖÜ][\w&'.-]*){{0,3}}"
     rf"(?:\s{COMPANY})?)"
 )
+CURRENCY_NAME = re.compile(
+    r"(?:eur|usd|gbp|chf|jpy|sek|nok|dkk|pln|czk|cad|aud|euros?|dollars?|pounds?|franken)\b",
+    re.IGNORECASE,
+)
 ORDER_VERB = re.compile(r"\b(?:order|buy|purchase|get|bestellen|kaufen|ordern|beziehen)\b", re.I)
 NAME_STOP = re.compile(
     r"\s(?:please|bitte|and|und|if|falls|for|für|by|bis|until|with|mit|to|zu|or|oder|as|"
@@ -97,7 +104,6 @@ NAME_STOP = re.compile(
     re.IGNORECASE,
 )
 ABBREVIATION = re.compile(r"(?:\b(?:inc|ltd|corp|co|e\.k|s\.a)|\b[A-Z])$", re.IGNORECASE)
-NUMBER_WORDS_FOR_DOUBTS = ["no", "one", "two", "three", "four", "five"]
 
 
 @dataclass
@@ -138,6 +144,8 @@ def supplier_in(text: str) -> str | None:
     if labelled:
         return _name(labelled["name"])
     for found in SUPPLIER_FROM.finditer(text):
+        if CURRENCY_NAME.match(found["name"]):
+            continue  # "at EUR 25 each" names a price, not a shop
         sentence = text[max(0, found.start() - 60) : found.start()]
         company = re.search(rf"\s{COMPANY}$", found["name"])
         after = text[found.end() : found.end() + 20]
@@ -169,73 +177,9 @@ def cost_centre_in(text: str) -> str | None:
     return found["code"] or found["cc"]
 
 
-def budget_in(text: str) -> tuple[float | None, str | None, list[str]]:
-    """The budget, its currency and the doubts about it. Amounts called a budget win
-    (the last one: a later line corrects an earlier); an amount per piece is never one."""
-    money = find_money(text)
-    amounts = [m for m in money if not _unit_price(text, m)]
-    prices = [m for m in money if _unit_price(text, m)]
-    labelled = [m for m in money if _labelled(text, m) and not _per_piece(text, m)]
-    if labelled:
-        last = labelled[-1]
-        return last.amount, last.currency, _disagreement(labelled) + _range_doubt(last)
-    bare = _bare_budget(text)
-    if bare is not None:
-        return bare.amount, None, [f"the budget {bare.amount:,.2f} has no currency; EUR assumed"]
-    if len(amounts) == 1:
-        only = amounts[0]
-        said = format_money(only.amount, only.currency or "EUR")
-        return only.amount, only.currency, [f"took {said} as the budget, it was not called one"]
-    if prices:
-        said = format_money(prices[0].amount, prices[0].currency or "EUR")
-        return None, None, [f"only a price per piece ({said}), no budget"]
-    if amounts:
-        said = " and ".join(format_money(m.amount, m.currency or "EUR") for m in amounts[:3])
-        return None, None, [f"several amounts ({said}) but none called the budget"]
-    return None, None, []
-
-
-def _labelled(text: str, money: Money) -> bool:
-    """ "budget EUR 600", "max. 600 €"; or "EUR 600 total", "5.000 € Budget"."""
-    before = text[max(0, money.start - 40) : money.start]
-    return bool(BUDGET_CUE.search(before) or BUDGET_AFTER.match(text[money.end : money.end + 20]))
-
-
-def _per_piece(text: str, money: Money) -> bool:
-    return bool(UNIT_PRICE_AFTER.match(text[money.end :]))
-
-
-def _range_doubt(money: Money) -> list[str]:
-    if money.lowest is None:
-        return []
-    low, high = (format_money(a, money.currency or "EUR") for a in (money.lowest, money.amount))
-    return [f"the budget is a range ({low} to {high}); took {high}"]
-
-
-def _unit_price(text: str, money: Money) -> bool:
-    before = text[max(0, money.start - 8) : money.start]
-    return bool(UNIT_PRICE_BEFORE.search(before) or UNIT_PRICE_AFTER.match(text[money.end :]))
-
-
-def _bare_budget(text: str) -> Money | None:
-    for label in BARE_BUDGET.finditer(text):
-        found = find_bare_amount(text[label.end() : label.end() + 20])
-        if found is not None and found.start == 0:
-            return found
-    return None
-
-
-def _disagreement(labelled: list[Money]) -> list[str]:
-    said = list(dict.fromkeys(format_money(m.amount, m.currency or "EUR") for m in labelled))
-    if len(said) < 2:
-        return []
-    count = NUMBER_WORDS_FOR_DOUBTS[len(said)] if len(said) < 6 else str(len(said))
-    return [f"{count} different budgets ({' and '.join(said)})"]
-
-
 def not_item_spans(text: str) -> list[tuple[int, int]]:
     """Where the text names dates, times, money, phone, order or cost centre numbers."""
     spans = [(m.start, m.end) for m in find_money(text)]
-    for pattern in (DATE, TIME, PHONE, REFERENCE, COST_CENTRE):
+    for pattern in (DATE, TIME, PHONE, REFERENCE, COST_CENTRE, ADDRESS):
         spans += [match.span() for match in pattern.finditer(text)]
     return spans

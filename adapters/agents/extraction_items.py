@@ -52,6 +52,12 @@ LABELLED_QUANTITY = re.compile(
 )
 VERBS = frozenset("order buy purchase need get require bestellen kaufen brauchen benötigen".split())
 DESCRIPTION_WINDOW = 200  # characters after a quantity that may hold its unit and description
+# "12 Lindenweg", "4 Baker St": a house number, never a quantity.
+STREET_WORD = re.compile(
+    r"(?:^|\s)(?:street|st\.?|road|rd\.?|avenue|ave\.?|lane)$|(?:straße|strasse|str\.|weg|"
+    r"allee|gasse)$"  # not "platz": "1 Arbeitsplatz" is an item
+)
+ARTICLE_BEFORE = re.compile(r"\b(?:a|an|ein|eine|einen)\s+(?:new |neue[nr]? )?$", re.IGNORECASE)
 PREPOSITIONS = frozenset("for für of von to zu with mit from at in on by an bei".split())
 
 
@@ -79,8 +85,19 @@ def _line(line: str, items: Items) -> None:
     if not _quantity_last(masked, items) and not _labelled_quantity(masked, items):
         _quantities(masked, items)
     if len(items.found) > before:
+        _article_item(masked, items)
         return
     _no_quantity(masked, bullet, items)
+
+
+def _article_item(masked: str, items: Items) -> None:
+    """ "einen Drucker und 5 Toner": the printer has no number, but it is asked for too."""
+    asked = REQUEST_VERB.search(masked)
+    if asked is None or not ARTICLE_BEFORE.search(masked[: asked.start("what")]):
+        return
+    what = description_words(list(TOKEN.finditer(asked["what"])))
+    if what and what[0][0].lower() not in NOT_NOUNS | FIELD_LABELS:
+        items.unquantified.append(" ".join(w[0] for w in what).lower())
 
 
 def _mask(text: str) -> str:
@@ -136,7 +153,7 @@ def _quantities(masked: str, items: Items) -> None:
         unit, description, length = read
         consumed = found.end() + length
         quantity = _count(found["upper"] or found["qty"])
-        if quantity == 0:
+        if quantity == 0 or STREET_WORD.search(description):
             continue
         add_item(items, LineItem(description=description, quantity=quantity, unit=unit))
         _quantity_doubts(masked, found, description, items)

@@ -30,10 +30,11 @@ CURRENCY = (
     r"(?:us\$|€|\$|£|eur(?:os?)?(?![a-z])|usd(?![a-z])|dollars?\b|gbp(?![a-z])|pounds\b|"
     r"chf(?![a-z])|sfr\.)"
 )
-AMOUNT = rf"(?P<number>{NUMBER})(?P<multiplier>{MULTIPLIER})(?:,-+)?"
+AMOUNT = rf"(?P<number>{NUMBER})(?![\d.,]*e[+-]?\d)(?P<multiplier>{MULTIPLIER})(?:,-+)?"
 MONEY = re.compile(
     rf"(?:(?P<before>{CURRENCY})\s?|(?<![\w.,])){AMOUNT}"
-    rf"(?:\s?[-\u2013]\s?(?P<upper>{NUMBER})(?P<upper_multiplier>{MULTIPLIER}))?"
+    rf"(?P<range>(?:\s?[-\u2013]\s?|\s(?:to|bis)\s)(?:{CURRENCY}\s?)?"
+    rf"(?P<upper>{NUMBER})(?P<upper_multiplier>{MULTIPLIER}))?"
     rf"(?:\s?(?P<after>{CURRENCY}))?",
     re.IGNORECASE,
 )
@@ -84,11 +85,14 @@ def find_money(text: str) -> list[Money]:
             continue
         currency = CURRENCY_WORDS[symbol.lower()]
         amount = multiplied(match["number"], match["multiplier"] or "")
-        if match["upper"]:
-            upper = multiplied(match["upper"], match["upper_multiplier"] or "")
+        upper = multiplied(match["upper"], match["upper_multiplier"] or "") if match["upper"] else 0
+        if upper > amount:
             found.append(Money(upper, currency, match.start(), match.end(), lowest=amount))
-            continue
-        found.append(Money(amount, currency, match.start(), match.end()))
+        elif match["upper"]:  # "EUR 900 bis 15.03.": a deadline follows, no range
+            if match["before"]:
+                found.append(Money(amount, currency, match.start(), match.start("range")))
+        else:
+            found.append(Money(amount, currency, match.start(), match.end()))
     return found
 
 

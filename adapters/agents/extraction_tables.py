@@ -140,12 +140,13 @@ def form_line(line: str, form: Form, items: Items) -> bool:
 
 
 def add_item(items: Items, item: LineItem) -> None:
-    for known in items.found:
+    for index, known in enumerate(items.found):
         if (known.description, known.unit) == (item.description, item.unit):
-            if known.quantity != item.quantity:
+            if known.quantity != item.quantity:  # "make that 6": the later one corrects
                 items.doubts.append(
                     f"'{item.description}' is asked for with different quantities "
-                    f"({known.quantity} and {item.quantity})"
+                    f"({known.quantity} and {item.quantity}); took {item.quantity}"
                 )
+                items.found[index] = item
             return
     items.found.append(item)

@@ -9,6 +9,7 @@ shipped `knowledge_base.toml` and in docs/agents.md.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 import unicodedata
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from adapters.agents.knowledge_text import unquoted, without_praise
 from use_cases.flows import ClassifyRequest, KbAnswer
 
 DEFAULT_KB = Path(__file__).with_name("knowledge_base.toml")
@@ -56,11 +58,16 @@ PERSON_NEEDED = (
     "thanks worked", "that worked", "problem solved", "hat geklappt", "ca a marche",
     "hacked", "gehackt", "pirate", "compromised", "fraud", "betrug", "fraude",
     "lawyer", "anwalt", "avocat", "chargeback",
+    "followed your instructions", "followed the instructions", "followed the steps",
+    "third time", "anleitung befolgt", "zum dritten mal", "suivi vos instructions",
+    "suivi les instructions", "troisieme fois",
 )  # fmt: skip
 
 
 def normalised(text: str) -> str:
     """Lower case without accents: "Rückerstattung" → "ruckerstattung", "ß" → "ss"."""
+    if text.isascii():
+        return text.lower()  # the common case, and the second pass over text already folded
     folded = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in folded if not unicodedata.combining(c))
 
@@ -69,6 +76,7 @@ def words(text: str) -> set[str]:
     return set(WORD.findall(normalised(text)))
 
 
+@functools.lru_cache(maxsize=4096)  # mails repeat their words: a 40 KB mail has few distinct
 def stem(word: str) -> str:
     for ending in ENDINGS:
         if word.endswith(ending) and len(word) - len(ending) >= MIN_STEM:
@@ -117,26 +125,36 @@ class Mail:
             self.at_stem.setdefault(word_stem, []).append(index)
 
     def has(self, wanted: Phrase) -> bool:
+        return self.where(wanted) is not None
+
+    def where(self, wanted: Phrase) -> tuple[int, ...] | None:
+        """The positions of the words of the phrase's first match; None when it has none."""
         if not wanted:
-            return False
+            return None
         first = wanted[0]
         if first.wildcard is None:
             starts: Iterable[int] = self.at_stem.get(first.stem, ())
         else:
             starts = (i for i in range(len(self.words)) if self._at(first, i))
-        return any(self._rest_follows(wanted[1:], start) for start in starts)
+        for start in starts:
+            found = self._rest_follows(wanted[1:], start)
+            if found is not None:
+                return (start, *found)
+        return None
 
     def _at(self, pattern: WordPattern, index: int) -> bool:
         return pattern.matches(self.words[index], self.stems[index])
 
-    def _rest_follows(self, rest: Sequence[WordPattern], after: int) -> bool:
+    def _rest_follows(self, rest: Sequence[WordPattern], after: int) -> list[int] | None:
+        positions = []
         for pattern in rest:
             window = range(after + 1, min(after + 2 + PHRASE_GAP, len(self.words)))
             found = next((i for i in window if self._at(pattern, i)), None)
             if found is None:
-                return False
+                return None
+            positions.append(found)
             after = found
-        return True
+        return positions
 
 
 class Article(BaseModel):
@@ -158,11 +176,19 @@ class Article(BaseModel):
     def most_points(self) -> float:
         return sum(points for _, points in self._terms)
 
-    def points(self, mail: Mail) -> float | None:
-        """The evidence `mail` holds for this article; None when an exclusion rules it out."""
+    def points(self, mail: Mail, explained: frozenset[int] = frozenset()) -> float | None:
+        """The evidence `mail` holds for this article; None when an exclusion rules it out.
+        A match whose words are all `explained` (by another article's phrase) counts not."""
         if any(mail.has(p) for p in self._excluded):
             return None
-        return sum(points for p, points in self._terms if mail.has(p))
+        found = ((mail.where(p), points) for p, points in self._terms)
+        return sum(points for at, points in found if at is not None and not explained >= set(at))
+
+    def explains(self, mail: Mail) -> frozenset[int]:
+        """The words of `mail` its phrases of two words or more match: "not received the
+        refund" is about a refund, its "not received" no evidence for a delivery article."""
+        found = (mail.where(p) for p, _ in self._terms if len(p) > 1)
+        return frozenset(i for at in found if at is not None for i in at)
 
 
 def load_knowledge_base(path: Path = DEFAULT_KB) -> list[Article]:
@@ -177,19 +203,27 @@ PERSON_NEEDED_PHRASES = tuple(phrase(p) for p in PERSON_NEEDED)
 def best_answer(articles: list[Article], request: ClassifyRequest) -> KbAnswer:
     """The article that answers the mail, with a confidence; an empty answer if none matches.
     Below the flow's threshold (0.5 by default) the mail goes to a person."""
-    mail = Mail(
-        request.text if REPLY.match(request.subject) else f"{request.subject}\n{request.text}"
-    )
+    body = unquoted(request.text)
+    text = body if REPLY.match(request.subject) else f"{request.subject}\n{body}"
+    whole = " ".join(WORD.findall(normalised(text)))
+    praised = without_praise(whole)
+    mail = Mail(praised)
     scored = [(a.points(mail), a) for a in articles]
     ranked = sorted(((p, a) for p, a in scored if p), key=lambda pa: pa[0], reverse=True)
     if not ranked:
         return KbAnswer()
     points, best = ranked[0]
-    rival = ranked[1][0] if len(ranked) > 1 else 0.0
+    explained = best.explains(mail)
+    rival = max((a.points(mail, explained) or 0.0 for _, a in ranked[1:]), default=0.0)
     confidence = _confidence(points - RIVAL_WEIGHT * rival, best.most_points)
-    if _two_subjects(points, rival) or any(mail.has(p) for p in PERSON_NEEDED_PHRASES):
+    if _two_subjects(points, rival) or _needs_person(mail if praised == whole else Mail(whole)):
         confidence = min(confidence, 0.2)  # shown to the team as the likely topic
     return KbAnswer(answer=best.answer, confidence=round(confidence, 2), article=best.id)
+
+
+def _needs_person(mail: Mail) -> bool:
+    """Read on the whole mail: "that worked fine, thanks" is praise and a thank-you."""
+    return any(mail.has(p) for p in PERSON_NEEDED_PHRASES)
 
 
 def _two_subjects(best: float, rival: float) -> bool:

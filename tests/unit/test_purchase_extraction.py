@@ -4,13 +4,14 @@ unit, budget, deadline, supplier, cost centre; and says when it is unsure."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
 from adapters.agents.extraction import extract_purchase_request, needs_confirmation
 from adapters.agents.extraction_numbers import find_money, parse_number
 from adapters.agents.rules import RuleBasedAgent
-from bench.purchase_extraction import evaluate
+from bench.purchase_extraction import evaluate, expected, extracted, load_cases
 from use_cases.flows import ExtractRequest, PurchaseRequest
 
 
@@ -32,6 +33,31 @@ def test_the_table_of_requests_is_read_exactly_in_at_least_95_percent_of_cases()
     )
     assert evaluation.cases >= 60
     assert evaluation.rate >= 0.95, report
+
+
+# The reviewer's 30 requests (tests/fixtures/purchase_requests_heldout.toml): 21 exact (70 %)
+# before any tuning on them, 28 (93 %) after fixing the defects they revealed
+# (docs/extraction.md): no longer held out, a regression floor.
+HELDOUT = Path(__file__).parents[1] / "fixtures" / "purchase_requests_heldout.toml"
+HELDOUT_FLOOR = 0.90
+
+
+def test_the_reviewers_requests_are_read_exactly_in_at_least_90_percent_of_cases() -> None:
+    evaluation = evaluate(HELDOUT)
+    assert evaluation.cases == 30
+    assert evaluation.rate >= HELDOUT_FLOOR, "\n".join(evaluation.mismatches)
+
+
+def test_every_wrong_reading_of_the_reviewers_requests_asks_for_confirmation() -> None:
+    """A wrong reading with no doubt would be ordered as read: the review found two."""
+    silent = []
+    for case in load_cases(HELDOUT):
+        got, _ = extracted(case)
+        want = expected(case)
+        wrong = [name for name in want if name != "unsure" and got[name] != want[name]]
+        if wrong and not got["unsure"]:
+            silent.append((case["name"], wrong))
+    assert silent == []
 
 
 def test_the_subject_does_not_add_to_the_items_the_body_names() -> None:
@@ -177,12 +203,153 @@ async def test_the_rule_based_agent_extracts_with_this_reader() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    ["+49 " + "1 " * 50_000, "1 x " * 25_000, "We need 3 monitors, budget EUR 600. " * 3_000],
+    [
+        "+49 " + "1 " * 50_000,
+        "1 x " * 25_000,
+        "We need 3 monitors, budget EUR 600. " * 3_000,
+        "\n" * 200_000 + "Please order 5 chairs",  # took 589 s when each line rescanned all
+        "\r\n \t" * 50_000,
+    ],
 )
 def test_a_huge_or_hostile_body_is_read_in_bounded_time(body: str) -> None:
     started = time.perf_counter()
     read(body)
     assert time.perf_counter() - started < 5  # quadratic scans took minutes here
+
+
+def test_a_request_after_thousands_of_blank_lines_is_still_read_in_bounded_time() -> None:
+    started = time.perf_counter()
+    assert items("\n" * 20_000 + "Please order 5 chairs") == [(5, "", "chairs")]
+    assert time.perf_counter() - started < 2  # 20,000 blank lines took 5 s, 200 KB 589 s
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Please order 4 Dell monitors, budget EUR 800.\n\nAnna Becker, Procurement\n"
+        "3 Main Street, 80331 Munich",
+        "Please order 4 Dell monitors, budget EUR 800, delivery to 12 Baker Street.",
+        "Please order 4 Dell monitors, budget EUR 800. Lieferung: Hauptstraße 5, 10115 Berlin",
+        "Please order 4 Dell monitors, budget EUR 800. Deliver to 7 Elm Road, 2000 Antwerp",
+        "Please order 4 Dell monitors, budget EUR 800. Deliver to 12 Lindenweg.",
+    ],
+)
+def test_an_address_is_not_read_as_items(body: str) -> None:
+    request = read(body)
+    assert items(body) == [(4, "", "dell monitors")]
+    assert not needs_confirmation(request)
+
+
+def test_a_quantity_over_ten_thousand_is_a_doubt() -> None:
+    request = read("Please order 20000 pens, budget EUR 3,000.")
+    assert items("Please order 20000 pens, budget EUR 3,000.") == [(20000, "", "pens")]
+    assert needs_confirmation(request)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Please order 15 Jabra Evolve2 65 headsets.", [(15, "", "jabra evolve2 65 headsets")]),
+        (
+            "Please order 4 x Cisco Catalyst 9200 24-port switches.",
+            [(4, "", "cisco catalyst 9200 24-port switches")],
+        ),
+        (
+            'Please order 3 MacBook Pro 14" and 3 Magic Mouse.',
+            [(3, "", 'macbook pro 14"'), (3, "", "magic mouse")],
+        ),
+        ("wir benötigen 10 Stühle 5 Tische", [(10, "", "stühle"), (5, "", "tische")]),
+    ],
+)
+def test_a_model_number_inside_a_name_is_part_of_the_description(
+    body: str, expected: list[tuple[int, str, str]]
+) -> None:
+    assert items(body) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Please order 5 chairs. Budget: 99999999999999999999999999999999999999 EUR",
+        "Please order 5 chairs. Budget EUR 5,000,000,000,000,000 or budget EUR 2e400.",
+    ],
+)
+def test_an_absurdly_large_amount_is_no_budget_but_a_doubt(body: str) -> None:
+    request = read(body)
+    assert request.budget is None and needs_confirmation(request)
+    assert items(body) == [(5, "", "chairs")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Please order 10 chairs, budget EUR 900 to EUR 1,100.",
+        "Please order 10 chairs, budget 900 to 1,100 EUR.",
+        "Bitte 10 Stühle bestellen, Budget 900 bis 1.100 EUR.",
+        "Please order 10 chairs, budget EUR 900 \u2013 EUR 1,100.",
+    ],
+)
+def test_a_budget_range_takes_the_upper_bound_with_a_doubt(body: str) -> None:
+    request = read(body)
+    assert (request.budget, request.currency) == (1100, "EUR")
+    assert request.doubts == [
+        "the budget is a range (EUR 900.00 to EUR 1,100.00); took EUR 1,100.00"
+    ]
+
+
+def test_a_budget_followed_by_a_date_is_no_range() -> None:
+    request = read("Bitte 10 Stühle bestellen, Budget EUR 900 bis 15.03.")
+    assert (request.budget, request.deadline, request.doubts) == (900, "15.03.", [])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Can you get us 6 desk lamps? The IKEA ones at EUR 25 each are fine. Budget EUR 200.",
+        "Please order 6 desk lamps at USD 25 each from our usual shop.",
+        "Bitte 6 Lampen bestellen, bei CHF 25 pro Stück.",
+    ],
+)
+def test_a_currency_is_never_the_supplier(body: str) -> None:
+    assert read(body).supplier is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Bitte 10 Stühle bestellen. Gesamtbudget: 2.000 EUR",
+        "Bitte 10 Stühle bestellen, Projektbudget 2.000 €.",
+        "Bitte 10 Stühle bestellen, 2.000 EUR Gesamtbudget, Lampen je 30 EUR.",
+    ],
+)
+def test_a_german_compound_budget_label_names_the_budget(body: str) -> None:
+    request = read(body)
+    assert (request.budget, request.doubts) == (2000, [])
+
+
+def test_an_item_asked_for_with_an_article_beside_counted_ones_is_a_doubt() -> None:
+    request = read("Wir benötigen einen Drucker und 5 Toner. Gesamtbudget 900 €.")
+    assert [(i.quantity, i.description) for i in request.items] == [(5, "toner")]
+    assert (request.budget, request.doubts) == (900, ["item 'drucker' has no quantity"])
+
+
+@pytest.mark.parametrize(
+    ("body", "deadline"),
+    [
+        ("Please order 3 chairs by Friday 20 December, budget EUR 300.", "Friday 20 December"),
+        ("Please order 3 chairs by Friday, December 20, budget EUR 300.", "Friday, December 20"),
+        ("Bitte 3 Stühle bis Freitag, 20.12. bestellen, Budget 300 EUR.", "Freitag, 20.12."),
+        ("Please order 3 chairs by Friday, budget EUR 300.", "Friday"),
+    ],
+)
+def test_a_deadline_keeps_the_date_after_its_weekday(body: str, deadline: str) -> None:
+    assert read(body).deadline == deadline
+
+
+def test_a_later_quantity_of_the_same_item_corrects_the_earlier_with_a_doubt() -> None:
+    request = read("We need 5 monitors. Sorry, make that 6 monitors. Budget EUR 1,500.")
+    assert [(i.quantity, i.description) for i in request.items] == [(6, "monitors")]
+    assert request.doubts == ["'monitors' is asked for with different quantities (5 and 6); took 6"]
 
 
 def test_a_correction_that_opens_with_no_is_read_as_items_not_as_an_order_number() -> None:

@@ -3,6 +3,7 @@ or a person, measured over a table of real-looking mails (bench/support_answers.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,12 @@ THRESHOLD = FlowConfig().kb_confidence  # what the support flow applies
 # is 0.989. Precision matters most: a wrong answer is worse than a person answering.
 PRECISION_FLOOR = 0.98
 RECALL_FLOOR = 0.95
+# The reviewer's 31 mails (tests/fixtures/support_answers_heldout.toml) measured 0.90 / 0.90
+# before any tuning on them, 1.0 / 1.0 after fixing the defects they revealed (docs/agents.md):
+# no longer held out, a regression floor like the main table.
+HELDOUT = Path(__file__).parents[1] / "fixtures" / "support_answers_heldout.toml"
+HELDOUT_PRECISION_FLOOR = 0.98
+HELDOUT_RECALL_FLOOR = 0.95
 
 
 def ask(subject: str, text: str) -> ClassifyRequest:
@@ -29,6 +36,13 @@ async def test_the_agent_answers_the_evaluation_table_with_the_right_articles() 
     misses = [(o.mail.subject, o.mail.expected, o.answered) for o in scores.misses]
     assert scores.precision >= PRECISION_FLOOR, misses
     assert scores.recall >= RECALL_FLOOR, misses
+
+
+async def test_the_reviewers_mails_are_answered_with_the_right_articles() -> None:
+    scores = await evaluate(RuleBasedAgent(), load_table(HELDOUT), THRESHOLD)
+    misses = [(o.mail.subject, o.mail.expected, o.answered) for o in scores.misses]
+    assert scores.precision >= HELDOUT_PRECISION_FLOOR, misses
+    assert scores.recall >= HELDOUT_RECALL_FLOOR, misses
 
 
 def test_the_table_is_large_varied_and_names_only_shipped_articles() -> None:
@@ -52,6 +66,101 @@ def test_the_table_is_large_varied_and_names_only_shipped_articles() -> None:
 async def test_a_reply_about_an_earlier_answer_goes_to_a_person(subject: str, text: str) -> None:
     answer = await RuleBasedAgent().answer_from_kb(ask(subject, text))
     assert answer.confidence < THRESHOLD
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("Feature request", "The app never crashes, great work. Do you have an Android widget?"),
+        ("Praise", "Your refund process was great last time. Do you ship to Norway?"),
+        ("Widget", "Since the update the app hasn't crashed once. Is there a widget?"),
+        ("Frage", "Die App ist seit dem Update nie abgestürzt. Gibt es einen Dark Mode?"),
+        ("Question", "No problems with refunds so far. Can I pay by bank transfer in Norway?"),
+        ("Question", "L'application ne plante jamais, bravo. Avez-vous un widget?"),
+    ],
+)
+async def test_a_topic_named_only_as_praise_gets_no_article(subject: str, text: str) -> None:
+    answer = await RuleBasedAgent().answer_from_kb(ask(subject, text))
+    assert answer.confidence < THRESHOLD, answer.article
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "article"),
+    [
+        ("Help", "I forgot my password and the reset email never arrives.", "password-reset"),
+        ("App", "The app crashes every time I open it since the update.", "app-crash"),
+        ("App", "The app keeps crashing, it never starts at all.", "app-crash"),
+    ],
+)
+async def test_a_complaint_with_a_negation_is_still_answered(
+    subject: str, text: str, article: str
+) -> None:
+    answer = await RuleBasedAgent().answer_from_kb(ask(subject, text))
+    assert (answer.article, answer.confidence >= THRESHOLD) == (article, True)
+
+
+async def test_our_quoted_answer_does_not_count_in_a_follow_up() -> None:
+    quoted = (
+        "\n\nOn Tue, 3 Dec 2024 at 09:00, Support <support@mailroom.local> wrote:\n"
+        "> To reset your password, open the sign-in page and choose Forgot password.\n"
+        "> We email you a reset link that is valid for one hour."
+    )
+    thanks = ask("Re: Your request", "Thanks, all good now." + quoted)
+    new_question = ask(
+        "Re: Your request", "One more thing: can you send me my invoice again?" + quoted
+    )
+    assert (await RuleBasedAgent().answer_from_kb(thanks)).confidence < THRESHOLD
+    answer = await RuleBasedAgent().answer_from_kb(new_question)
+    assert (answer.article, answer.confidence >= THRESHOLD) == ("invoice-copy", True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I followed your instructions but the reset link has expired, every time.\n\n"
+        "> To reset your password, open the sign-in page.",
+        "This is the third time I am writing: the reset link has expired.",
+        "Ich habe Ihre Anleitung befolgt, aber der Reset-Link ist abgelaufen.",
+    ],
+)
+async def test_a_mail_saying_it_followed_our_instructions_goes_to_a_person(text: str) -> None:
+    answer = await RuleBasedAgent().answer_from_kb(ask("Re: Your request: password reset", text))
+    assert answer.confidence < THRESHOLD
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        (
+            "Remboursement",
+            "J'ai annulé ma commande il y a une semaine mais je n'ai toujours pas reçu le "
+            "remboursement. Quand vais-je être remboursé ?",
+        ),
+        ("Erstattung", "Ich habe storniert, aber die Erstattung immer noch nicht erhalten."),
+        ("Refund", "I cancelled my order but I still have not received the refund."),
+    ],
+)
+async def test_a_first_mail_still_waiting_for_a_refund_is_answered(subject: str, text: str) -> None:
+    answer = await RuleBasedAgent().answer_from_kb(ask(subject, text))
+    assert (answer.article, answer.confidence >= THRESHOLD) == ("refund", True)
+
+
+async def test_a_thank_you_for_an_earlier_answer_is_no_question_about_it() -> None:
+    text = (
+        "Thanks for the tracking link. One more thing: I need a copy of the invoice for this "
+        "order for my expense report - can you send it?"
+    )
+    answer = await RuleBasedAgent().answer_from_kb(ask("Re: Your order 4471", text))
+    assert (answer.article, answer.confidence >= THRESHOLD) == ("invoice-copy", True)
+
+
+@pytest.mark.parametrize(
+    "text", ["1" * 200_000, "a " * 100_000, "was great " * 20_000, "> quoted\n" * 20_000]
+)
+async def test_a_huge_or_hostile_mail_is_scored_in_bounded_time(text: str) -> None:
+    started = time.perf_counter()
+    await RuleBasedAgent().answer_from_kb(ask("Help", text))
+    assert time.perf_counter() - started < 5  # a praise pattern rescanning one long word hung
 
 
 async def test_a_mail_asking_two_things_goes_to_a_person() -> None:
