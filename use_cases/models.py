@@ -341,6 +341,11 @@ class FlowSnapshot(BaseModel):
     answers_sent: list[str] = Field(default_factory=list)
     conversation: list[str] = Field(default_factory=list)
     escalation_notices: int = 0
+    # a close asked for while the flow rested (a reply with --close, COMPLETE_THREAD): the
+    # flow resumed in the next run still ends
+    complete_requested: bool = False
+    completion: CompleteRequest | None = None
+    closed_by: str | None = None
 
 
 class ThreadInput(Frozen):

@@ -95,6 +95,9 @@ class FlowRuntime(ABC):
             self.replies = start.resume.replies
             self.last_message = start.resume.last_message
             self.inbox.extend(start.resume.pending)
+            self.complete_requested = start.resume.complete_requested
+            self.completion = start.resume.completion
+            self.closed_by = start.resume.closed_by
 
     @property
     def resumable(self) -> bool:
@@ -109,6 +112,9 @@ class FlowRuntime(ABC):
             first=self.start.first,
             last_message=self.last_message,
             pending=[carried(m) for m in self.inbox],
+            complete_requested=self.complete_requested,
+            completion=self.completion,
+            closed_by=self.closed_by,
         )
 
     @abstractmethod

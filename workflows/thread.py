@@ -151,6 +151,8 @@ class ThreadWorkflow:
                     return self._state
             elif self._should_continue_as_new():
                 await workflow.wait_condition(self._quiet)
+                if self._ends_meanwhile():
+                    continue  # a close that came while waiting: continue-as-new would lose it
                 self._state.runs += 1
                 workflow.continue_as_new(
                     ThreadInput(
@@ -172,6 +174,13 @@ class ThreadWorkflow:
             and self._flows.published
             and (self._pending_ack is None or self._pending_ack.done())
         )
+
+    def _ends_meanwhile(self) -> bool:
+        """The thread was closed (COMPLETE_THREAD, `mailroom reply --close`), its flow
+        finished or its automatic-mail grace ran out while it waited to continue-as-new:
+        it completes instead. The patch is asked only then."""
+        ending = self._complete is not None or self._flow_done() or self._automatic_only
+        return ending and workflow.patched(HUMANS_IN_THE_LOOP)
 
     def _flow_done(self) -> bool:
         running_here = self._flows.flow is not None or self._inherited_finished_flow
