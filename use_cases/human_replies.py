@@ -45,7 +45,9 @@ def reply_to_customer(
     )
 
 
-def thread_reply(reply: HumanReply, state: ThreadState) -> OutboundEmail | None:
+def thread_reply(
+    reply: HumanReply, state: ThreadState, *, leave_out: str = ""
+) -> OutboundEmail | None:
     """A human reply the thread sends itself (no flow running): to the requester, threaded
     to the thread's last message; None when the thread knows nobody to send it to."""
     customer = state.requester or next(
@@ -53,7 +55,7 @@ def thread_reply(reply: HumanReply, state: ThreadState) -> OutboundEmail | None:
     )
     if not customer or not state.message_ids:
         return None
-    references = state.message_ids[-MAX_REFERENCES:]
+    references = [m for m in state.message_ids if m != leave_out][-MAX_REFERENCES:]
     return OutboundEmail(
         message_id=reply.message_id,
         from_addr=state.mailbox,

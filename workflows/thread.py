@@ -246,6 +246,10 @@ class ThreadWorkflow:
             else:
                 await self._acknowledge(message)
         await self._flows.on_message(message)
+        late, self._flows.late_close = self._flows.late_close, None
+        if late is not None and self._complete is None and not self._flows.active:
+            # a reopened thread has no flow to finish it: it completes again
+            self._complete = CompleteRequest(reason=late, requested_by="mailroom")
 
     async def _acknowledge_unless_answered(self, message: NewMessage) -> None:
         """No acknowledgement when the flow's own answer reaches the requester within the
