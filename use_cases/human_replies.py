@@ -26,15 +26,19 @@ def human_reply_id(thread_id: str, text: str, by: str) -> str:
 
 def reply_to_customer(
     reply: HumanReply, *, first: NewMessage, about: NewMessage, thread_id: str
-) -> OutboundEmail:
-    """A flow's human reply: to whoever started the thread, threaded to its last message,
-    answerable through the thread's signed reply address. Not Auto-Submitted: a person
-    wrote it, so no automatic-reply cap holds it back."""
+) -> OutboundEmail | None:
+    """A flow's human reply: to where automatic mail about the thread's first message goes
+    (None: nowhere), threaded to its last message, answerable through the thread's signed
+    reply address. Not Auto-Submitted: a person wrote it, so no automatic-reply cap holds
+    it back."""
     mailbox = first.mailbox
+    customer = answer_address(first)
+    if not customer:
+        return None
     return OutboundEmail(
         message_id=reply.message_id,
         from_addr=mailbox,
-        to=(answer_address(first) or first.from_addr,),
+        to=(customer,),
         subject=reply_subject(first.subject),
         text=reply.text,
         in_reply_to=about.message_id,
@@ -45,14 +49,22 @@ def reply_to_customer(
     )
 
 
+def thread_customer(state: ThreadState) -> str:
+    """Where the thread sends a human reply itself: the same address a flow would use
+    (`answer_to`); for a thread from before that was kept, whoever wrote first."""
+    if state.answer_to is not None:
+        return state.answer_to
+    return state.requester or next(
+        (m.from_addr for m in state.messages if not m.automatic and m.from_addr), ""
+    )
+
+
 def thread_reply(
     reply: HumanReply, state: ThreadState, *, leave_out: str = ""
 ) -> OutboundEmail | None:
-    """A human reply the thread sends itself (no flow running): to the requester, threaded
-    to the thread's last message; None when the thread knows nobody to send it to."""
-    customer = state.requester or next(
-        (m.from_addr for m in state.messages if not m.automatic and m.from_addr), ""
-    )
+    """A human reply the thread sends itself (no flow running), threaded to the thread's
+    last message; None when the thread knows nobody to send it to."""
+    customer = thread_customer(state)
     if not customer or not state.message_ids:
         return None
     references = [m for m in state.message_ids if m != leave_out][-MAX_REFERENCES:]

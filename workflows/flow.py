@@ -182,6 +182,11 @@ class FlowRuntime(ABC):
         mail = reply_to_customer(
             reply, first=self.start.first, about=self.last_message, thread_id=self.start.thread_id
         )
+        if mail is None:  # a null, no-reply or list sender: nobody to answer, nothing closed
+            workflow.logger.warning("human reply %s: nobody to send it to", reply.message_id)
+            closing = "; the thread stays open (--close)" if reply.close else ""
+            await self.note("reply not sent", f"by {reply.by}: no address to send it to{closing}")
+            return
         local = self.config.outbox_in_process
         with self._local_call(local):
             failure = await send_mail(mail, local=local)

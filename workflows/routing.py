@@ -140,7 +140,8 @@ class FlowRouter:
         flow = self.flow if self.active else None
         if flow is not None and await self._forwarded(flow.human_reply(reply)):
             return False
-        await reply_from_thread(self.state, reply, self.config)
+        if not await reply_from_thread(self.state, reply, self.config):
+            return False  # --close too: the thread stays open for a person (noted)
         self.answered = True  # a person answered: no acknowledgement pending is needed
         return reply.close
 

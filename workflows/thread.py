@@ -239,6 +239,8 @@ class ThreadWorkflow:
                 self._await_human_mail()
             return
         self._human_this_run = True
+        if not self._state.requester:  # where a person's reply goes (thread_customer)
+            self._state.answer_to = answer_address(message)
         self._state.requester = self._state.requester or message.from_addr
         if not self._state.acknowledged and self._pending_ack is None and answer_address(message):
             if self._flow_config.ack_delay > timedelta(0) and workflow.patched(HUMANS_IN_THE_LOOP):

@@ -28,17 +28,22 @@ def record_human_reply(state: ThreadState, message_id: str) -> None:
 
 async def reply_from_thread(
     state: ThreadState, reply: HumanReply, config: FlowConfig, *, about_before: str = ""
-) -> None:
-    """`about_before`: a mail of the thread the reply does not answer (the agent's own)."""
+) -> bool:
+    """Send a person's reply from the thread; False when there is nobody to send it to
+    (then the thread's history says so). `about_before`: a mail of the thread the reply
+    does not answer (the agent's own)."""
     mail = thread_reply(reply, state, leave_out=about_before)
     if mail is None:
         workflow.logger.warning("human reply %s: nobody to send it to", reply.message_id)
-        return
+        closing = "; the thread stays open (--close)" if reply.close else ""
+        _note(state, "reply not sent", f"by {reply.by}: no address to send it to{closing}")
+        return False
     failure = await send_mail(mail, local=config.outbox_in_process)
     if failure is not None:
         state.delivery_failures = remember(state.delivery_failures, failure)
     record_human_reply(state, reply.message_id)
     _note(state, "answered", f"answered by {reply.by}")
+    return True
 
 
 async def late_decision(state: ThreadState, message: NewMessage, config: FlowConfig) -> str | None:
