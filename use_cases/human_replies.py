@@ -1,8 +1,9 @@
 """A person's answer in a thread (HumanReply): its fixed Message-ID and the mail it becomes.
 
 The Message-ID is fixed before the thread is signalled, from what the reply is (thread,
-text, author): running `mailroom reply` again after a timeout signals the same reply, which
-the thread and the sender apply once.
+text, author) and what it answers (the thread's latest mail): running `mailroom reply`
+again after a timeout signals the same reply, which the thread and the sender apply once,
+while the same words ("Thanks!") sent in answer to a newer mail are a new reply.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from use_cases.threading import split_workflow_id
 MAX_REFERENCES = 20
 
 
-def human_reply_id(thread_id: str, text: str, by: str) -> str:
-    digest = hashlib.sha256(f"human-reply:{thread_id}:{by}:{text}".encode()).hexdigest()[:24]
+def human_reply_id(thread_id: str, text: str, by: str, after: str = "") -> str:
+    """`after`: the Message-ID of the thread's latest mail when the reply was written."""
+    answers = f"{after}:" if after else ""
+    what = f"human-reply:{thread_id}:{by}:{answers}{text}"
+    digest = hashlib.sha256(what.encode()).hexdigest()[:24]
     mailbox, _ = split_workflow_id(thread_id)
     domain = mailbox.rpartition("@")[2] or "mailroom.local"
     return f"<human-{digest}@{domain}>"
