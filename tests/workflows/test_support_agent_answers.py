@@ -4,6 +4,8 @@ flow finished is still sent, by the thread, without starting a new flow."""
 
 from __future__ import annotations
 
+from temporalio.api.enums.v1 import EventType
+
 from adapters.inbound.reply_text import reply_text
 from tests.support import wait_for
 from tests.workflows.harness import Harness
@@ -14,6 +16,7 @@ from tests.workflows.test_support_humans import (  # the module's harness: MAILB
     UNKNOWN,
     escalated,
     flow_config,
+    operator_reply,
 )
 from use_cases.decision_channel import request_key
 from use_cases.models import ThreadState, ThreadStatus
@@ -108,3 +111,29 @@ async def test_an_agents_answer_after_the_flow_finished_is_sent_without_a_new_fl
     assert [m.text for m in new if m.to == CUSTOMER] == ["Please switch the fan off."]
     assert not [m for m in new if m.to != CUSTOMER]  # no notices about their colleague
     assert state.flows_started == done.flows_started
+
+
+async def test_an_unanswered_escalation_is_never_reminded_or_auto_closed(
+    hurried: Harness,
+) -> None:
+    await hurried.send(0, reply_address=TOKEN, **UNKNOWN)
+    await wait_for(lambda: escalated(hurried), what="the escalation")
+    state = await hurried.state()
+    flow_id = state.flow_workflow_id if state.flow_mode == "child" else hurried.thread_id
+
+    async def sla_rang_twice() -> bool:
+        history = await hurried.env.client.get_workflow_handle(flow_id or "").fetch_history()
+        fired = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED]
+        return len(fired) >= 2
+
+    await wait_for(sla_rang_twice, what="the SLA timer ringing twice")
+    assert not hurried.mails("reminder") and not hurried.mails("closed")
+    assert (await hurried.state()).status is ThreadStatus.OPEN
+    await hurried.gateway.reply(hurried.thread_id, operator_reply(hurried, "We come at nine."))
+
+    async def closed() -> ThreadState | None:
+        state = await hurried.state()
+        return state if state.status is ThreadStatus.COMPLETED else None
+
+    final = await wait_for(closed, what="the auto-close after a person answered")
+    assert len(hurried.mails("reminder")) == 1 and final.stage == "closed"
