@@ -249,8 +249,9 @@ class ThreadWorkflow:
                 await self._acknowledge(message)
         await self._flows.on_message(message)
         late, self._flows.late_close = self._flows.late_close, None
-        if late is not None and self._complete is None and not self._flows.active:
-            # a reopened thread has no flow to finish it: it completes again
+        ending = self._flows.active or self._flow_done()  # the flow's end completes it
+        if late is not None and self._complete is None and not ending:
+            # a reopened thread has no flow whose end completes it: it completes again
             self._complete = CompleteRequest(reason=late, requested_by="mailroom")
 
     async def _acknowledge_unless_answered(self, message: NewMessage) -> None:
