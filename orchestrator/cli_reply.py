@@ -1,8 +1,9 @@
 """`mailroom reply THREAD`: a person's answer to the thread's customer, sent once.
 
 The reply's Message-ID is fixed here, before the thread is signalled, from the thread, the
-text and who answers: the same command run again (after a timeout, say) is the same reply,
-which the thread sends once.
+text, who answers and the thread's latest mail: the same command run again (after a
+timeout, say) is the same reply, which the thread sends once; the same words in answer to
+a newer mail are a new reply.
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ def cmd_reply(settings: Settings, args: argparse.Namespace) -> int:
         # the whole id, not the name typed: the Message-ID must not depend on how the
         # thread was named, or the same answer run again by its reference would send twice
         thread_id = await resolve_thread(gateway, args.thread_id)
-        reply = HumanReply(
-            text=text, by=by, close=args.close, message_id=human_reply_id(thread_id, text, by)
-        )
+        # what the reply answers: the same words to a newer mail are a new reply
+        state = await gateway.get(thread_id)
+        latest = state.message_ids[-1] if state.message_ids else ""
+        reply_id = human_reply_id(thread_id, text, by, after=latest)
+        reply = HumanReply(text=text, by=by, close=args.close, message_id=reply_id)
         await gateway.reply(thread_id, reply)
         return thread_id, reply
 

@@ -222,6 +222,9 @@ class ThreadState(BaseModel):
     agent_tokens: int = 0  # what the current flow's agent calls used (FlowProgress)
     # the thread's signed reply address, for a human reply the thread sends itself
     reply_address: str = ""
+    # where a person's reply goes: answer_address() of the first human mail ("": nowhere,
+    # a null, no-reply or list sender; None: a thread from before this field)
+    answer_to: str | None = None
 
 
 class FlowMode(StrEnum):
@@ -341,6 +344,11 @@ class FlowSnapshot(BaseModel):
     answers_sent: list[str] = Field(default_factory=list)
     conversation: list[str] = Field(default_factory=list)
     escalation_notices: int = 0
+    # a close asked for while the flow rested (a reply with --close, COMPLETE_THREAD): the
+    # flow resumed in the next run still ends
+    complete_requested: bool = False
+    completion: CompleteRequest | None = None
+    closed_by: str | None = None
 
 
 class ThreadInput(Frozen):

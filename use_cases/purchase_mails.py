@@ -5,16 +5,34 @@ from __future__ import annotations
 
 import re
 
-from use_cases.flows import ApprovalDecision, LineItem, PurchaseRequest
+from use_cases.flows import ApprovalDecision, LineItem, PurchaseRequest, unquoted
 from use_cases.models import CompleteRequest
 from use_cases.money import format_money
 
-# "confirm", "yes", "ok", "bestätigt", "passt" on the first line of the answer (quoted text
-# and empty lines skipped), alone or followed by punctuation or more words ("Yes, go ahead").
+# "confirm", "yes", "ok", "bestätigt", "passt" starting the answer's first line (quoted text
+# and empty lines skipped), alone or with a few more words ("Yes, go ahead").
 CONFIRM_WORDS = re.compile(
-    r"^\s*(confirm(ed)?|yes|ok(ay)?|best(ä|ae)tigt|passt)\b(?!\s*(but|aber|except)\b)",
+    r"^\W*(confirm(ed)?|yes|ok(ay)?|best(ä|ae)tigt|passt)\b(?P<rest>.*)$", re.IGNORECASE
+)
+# What turns a yes into a correction: "Yes, but …", "OK, except the chairs", "ok - change …"
+CORRECTION_WORDS = re.compile(
+    r"\b(but|aber|except|however|not|nicht|au(ß|ss)er|chang\w*|(ä|ae)nder\w*|instead|statt"
+    r"|no|nein|only|nur|without|ohne|rather|lieber)\b|\d",
     re.IGNORECASE,
 )
+MAX_WORDS_AFTER_YES = 4
+# What may follow a yes on its own lines: thanks and a sign-off, then a name
+COURTESY_WORDS = (
+    r"many|vielen|thanks?|you|very|much|so|thx|danke|dank|sch(ö|oe)n|sehr|cheers|regards|best"
+    r"|kind|warm|viele|liebe|beste|gr(ü|ue)(ß|ss)e|gru(ß|ss)|mfg|lg|bye|ciao|und|and|have|a"
+    r"|nice|day|greetings|sch(ö|oe)nen|tag|in advance|im voraus"
+)
+COURTESY = re.compile(
+    rf"^\W*(({COURTESY_WORDS})\b\W*)+$"
+    r"|^sent from (my )?[\w ]{1,40}$|^von meinem [\w ]{1,40} gesendet$",
+    re.IGNORECASE,
+)
+MAX_NAME_WORDS = 3
 DEFAULT_COMPLETE_REASON = CompleteRequest().reason
 
 
@@ -47,11 +65,30 @@ def corrected(before: PurchaseRequest, answer: PurchaseRequest) -> PurchaseReque
 
 
 def says_confirmed(text: str) -> bool:
-    """A plain yes: a first line that starts with a confirming word and names no number
-    ("OK, 5 monitors then" is a correction)."""
-    fresh = (ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(">"))
-    first = next(fresh, "")
-    return bool(CONFIRM_WORDS.match(first)) and not re.search(r"\d", first)
+    """A plain yes: a first line that starts with a confirming word, with at most a few
+    words more that name no number and no change ("OK, 5 monitors then", "Yes, but the
+    blue ones" are corrections), and after it nothing but thanks and a signature."""
+    lines = [ln.strip() for ln in unquoted(text).splitlines()]
+    if "--" in lines:  # a signature below ("-- ", stripped)
+        lines = lines[: lines.index("--")]
+    lines = [ln for ln in lines if ln]
+    first = CONFIRM_WORDS.match(lines[0]) if lines else None
+    if first is None or CORRECTION_WORDS.search(lines[0]):
+        return False
+    if len(first["rest"].split()) > MAX_WORDS_AFTER_YES:
+        return False
+    return all(_courtesy(line, lines[1:index]) for index, line in enumerate(lines[1:], 1))
+
+
+def _courtesy(line: str, before: list[str]) -> bool:
+    """Thanks or a sign-off, or a name: a few capitalised words on the last line."""
+    if CORRECTION_WORDS.search(line):
+        return False
+    if COURTESY.match(line):
+        return True
+    words = line.split()
+    name = len(words) <= MAX_NAME_WORDS and all(w[:1].isupper() for w in words)
+    return name and all(COURTESY.match(b) for b in before)
 
 
 def order_lines(items: list[LineItem]) -> str:

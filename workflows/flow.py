@@ -95,6 +95,9 @@ class FlowRuntime(ABC):
             self.replies = start.resume.replies
             self.last_message = start.resume.last_message
             self.inbox.extend(start.resume.pending)
+            self.complete_requested = start.resume.complete_requested
+            self.completion = start.resume.completion
+            self.closed_by = start.resume.closed_by
 
     @property
     def resumable(self) -> bool:
@@ -109,6 +112,9 @@ class FlowRuntime(ABC):
             first=self.start.first,
             last_message=self.last_message,
             pending=[carried(m) for m in self.inbox],
+            complete_requested=self.complete_requested,
+            completion=self.completion,
+            closed_by=self.closed_by,
         )
 
     @abstractmethod
@@ -176,6 +182,11 @@ class FlowRuntime(ABC):
         mail = reply_to_customer(
             reply, first=self.start.first, about=self.last_message, thread_id=self.start.thread_id
         )
+        if mail is None:  # a null, no-reply or list sender: nobody to answer, nothing closed
+            workflow.logger.warning("human reply %s: nobody to send it to", reply.message_id)
+            closing = "; the thread stays open (--close)" if reply.close else ""
+            await self.note("reply not sent", f"by {reply.by}: no address to send it to{closing}")
+            return
         local = self.config.outbox_in_process
         with self._local_call(local):
             failure = await send_mail(mail, local=local)

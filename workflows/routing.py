@@ -47,7 +47,7 @@ from workflows.search_attributes import (
 )
 from workflows.sending import remember
 from workflows.settled import OnceSettled
-from workflows.thread_replies import record_human_reply, reply_from_thread
+from workflows.thread_replies import late_decision, record_human_reply, reply_from_thread
 from workflows.versions import (
     CLOSED_FLOW_MISSES_SIGNAL,
     FEWER_EVENTS_PER_MAIL,
@@ -70,6 +70,7 @@ class FlowRouter:
         self._identified: Identity | None = None  # subject, requester, reference upserted
         self._publisher = OnceSettled[None](self._settled, self._upsert_latest)
         self._human_replies: set[str] = set()  # taken in this run (a command run twice)
+        self.late_close: str | None = None  # why a mail for an ended flow closes the thread
         if state.flow_finished or not state.flow or not state.flow_workflow_id:
             return
         if state.flow_mode == FlowMode.CHILD:
@@ -112,6 +113,10 @@ class FlowRouter:
             if await self._forwarded(self.flow.deliver(message)):
                 return
             self.state.flow_finished = True  # it ended before this mail reached it
+        if message.decided_by and workflow.patched(HUMANS_IN_THE_LOOP):
+            self.late_close = await late_decision(self.state, message, self.config)
+            if self.late_close is not None:
+                return  # an answer or decision for a flow that ended: never a new flow
         if self.state.stage != NEEDS_HUMAN:
             await self._route(message)
 
@@ -135,7 +140,8 @@ class FlowRouter:
         flow = self.flow if self.active else None
         if flow is not None and await self._forwarded(flow.human_reply(reply)):
             return False
-        await reply_from_thread(self.state, reply, self.config)
+        if not await reply_from_thread(self.state, reply, self.config):
+            return False  # --close too: the thread stays open for a person (noted)
         self.answered = True  # a person answered: no acknowledgement pending is needed
         return reply.close
 

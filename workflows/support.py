@@ -149,6 +149,11 @@ class SupportFlow(SupportHumans):
                 continue
             if message is None and self.humans_in_the_loop and self._sla_restarted():
                 continue
+            if message is None and self._escalation_unanswered():
+                # the customer waits for us: no "is it solved?", no auto-close; the SLA
+                # counts from a person's answer
+                self.waiting_since, self.reminded = workflow.now(), False
+                continue
             if message is not None or self.complete_requested or self.reminded:
                 self.waiting_since = None
                 return message
@@ -177,6 +182,11 @@ class SupportFlow(SupportHumans):
         if not self.humans_in_the_loop:
             return message.from_addr == self.config.support_team
         return message.from_addr.lower() in team_addresses(self.config.support_team)
+
+    def _escalation_unanswered(self) -> bool:
+        """A person was asked and nobody has answered yet (no notice counted before issue
+        20's code: no patch asked then)."""
+        return self.escalation_notices > 0 and not self.complete_requested
 
     def _sla_restarted(self) -> bool:
         """The alarm rang for a deadline a human answer has since moved: wait on."""

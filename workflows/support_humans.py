@@ -8,13 +8,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
+    from use_cases.agent_answers import NOTICE_MARKER, agent_answer, quotes_notice
     from use_cases.decision_channel import request_key
     from use_cases.flows import (
         ClassifyRequest,
         KbAnswer,
         Triage,
         answer_keys,
-        fresh_text,
         says_not_helped,
         team_addresses,
         unquoted,
@@ -102,6 +102,7 @@ class SupportHumans(FlowRuntime):
     def _notice(self, triage: Triage, why: str) -> str:
         transcript = "\n\n".join(self.conversation)[-NOTICE_CONVERSATION_CHARS:]
         return (
+            f"{NOTICE_MARKER}\n\n"
             f"Priority {triage.priority}, category {triage.category}: {why}.\n\n"
             f"To answer {self.start.first.from_addr}, reply to this mail: what you write above "
             "the quoted text is sent to them as our answer. Or run `mailroom reply "
@@ -121,14 +122,16 @@ class SupportHumans(FlowRuntime):
             and message.decided_by.lower() == sender
             and message.decision_request == request_key(self.start.first.message_id)
         )
-        text = fresh_text(message)
-        if not signed or not text:
+        text = agent_answer(message)
+        why = "" if signed else "not through their signed reply address"
+        why = why or ("" if text else "no text above the notice")
+        why = why or ("it quotes the internal notice" if quotes_notice(text) else "")
+        if why:
             workflow.logger.warning(
-                "not forwarding %s from %s: %s",
-                message.message_id,
-                message.from_addr,
-                "no text" if signed else "not through their signed reply address",
+                "not forwarding %s from %s: %s", message.message_id, message.from_addr, why
             )
+            if signed:  # the agent meant to answer: the thread's history says it was not sent
+                await self.note("answer not sent", f"from {sender}: {why}")
             return
         message_id = reply_message_id(
             f"{self.name}-agent-answer", message.message_id, self.start.mailbox

@@ -151,6 +151,8 @@ class ThreadWorkflow:
                     return self._state
             elif self._should_continue_as_new():
                 await workflow.wait_condition(self._quiet)
+                if self._ends_meanwhile():
+                    continue  # a close that came while waiting: continue-as-new would lose it
                 self._state.runs += 1
                 workflow.continue_as_new(
                     ThreadInput(
@@ -172,6 +174,13 @@ class ThreadWorkflow:
             and self._flows.published
             and (self._pending_ack is None or self._pending_ack.done())
         )
+
+    def _ends_meanwhile(self) -> bool:
+        """The thread was closed (COMPLETE_THREAD, `mailroom reply --close`), its flow
+        finished or its automatic-mail grace ran out while it waited to continue-as-new:
+        it completes instead. The patch is asked only then."""
+        ending = self._complete is not None or self._flow_done() or self._automatic_only
+        return ending and workflow.patched(HUMANS_IN_THE_LOOP)
 
     def _flow_done(self) -> bool:
         running_here = self._flows.flow is not None or self._inherited_finished_flow
@@ -230,6 +239,8 @@ class ThreadWorkflow:
                 self._await_human_mail()
             return
         self._human_this_run = True
+        if not self._state.requester:  # where a person's reply goes (thread_customer)
+            self._state.answer_to = answer_address(message)
         self._state.requester = self._state.requester or message.from_addr
         if not self._state.acknowledged and self._pending_ack is None and answer_address(message):
             if self._flow_config.ack_delay > timedelta(0) and workflow.patched(HUMANS_IN_THE_LOOP):
@@ -237,6 +248,11 @@ class ThreadWorkflow:
             else:
                 await self._acknowledge(message)
         await self._flows.on_message(message)
+        late, self._flows.late_close = self._flows.late_close, None
+        ending = self._flows.active or self._flow_done()  # the flow's end completes it
+        if late is not None and self._complete is None and not ending:
+            # a reopened thread has no flow whose end completes it: it completes again
+            self._complete = CompleteRequest(reason=late, requested_by="mailroom")
 
     async def _acknowledge_unless_answered(self, message: NewMessage) -> None:
         """No acknowledgement when the flow's own answer reaches the requester within the

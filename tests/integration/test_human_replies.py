@@ -61,7 +61,7 @@ async def test_an_escalated_question_is_answered_by_mailroom_reply_once_threaded
     assert await asyncio.to_thread(cmd_reply, settings, command) == 0
     assert await asyncio.to_thread(cmd_reply, settings, command) == 0  # run again: same reply
     state = await wait_for(lambda: _answered(stack, thread_id, 1), what="the reply recorded")
-    reply_id = human_reply_id(thread_id, text + "\n", "ops")
+    reply_id = human_reply_id(thread_id, text + "\n", "ops", after=question_id)
     sent = [e for e in stack.wiring.outbox.entries() if e.message_id == reply_id]
     assert len(sent) == 1 and sent[0].to == [CUSTOMER]
     assert sent[0].in_reply_to == question_id and sent[0].reply_to == token

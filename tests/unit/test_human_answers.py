@@ -78,6 +78,12 @@ def test_a_reply_run_again_has_the_same_message_id() -> None:
     assert first != human_reply_id(THREAD, "We come at nine.\n", "ann")
 
 
+def test_the_same_words_to_a_newer_mail_are_a_new_reply() -> None:
+    thanks = human_reply_id(THREAD, "Thanks!\n", "ops", after="<m1@example.com>")
+    assert thanks == human_reply_id(THREAD, "Thanks!\n", "ops", after="<m1@example.com>")
+    assert thanks != human_reply_id(THREAD, "Thanks!\n", "ops", after="<m7@example.com>")
+
+
 def test_mailroom_reply_needs_a_body_or_a_file_and_refuses_an_empty_one() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["reply", THREAD])

@@ -17,7 +17,22 @@ MONITORS = PurchaseRequest(
 
 @pytest.mark.parametrize(
     "answer",
-    ["confirm", "Confirmed.", "yes", "Yes, that's right", "OK", "okay!", "Bestätigt", "passt"],
+    [
+        "confirm",
+        "Confirmed.",
+        "yes",
+        "Yes, that's right",
+        "OK",
+        "okay!",
+        "Bestätigt",
+        "passt",
+        "Yes, go ahead.\n\nThanks!",
+        "Confirmed\n\nThanks,\nAlice Smith",
+        "Passt so.\n\nDanke und viele Grüße\nAnna",
+        "OK\n-- \nAlice Smith\nHead of Facilities, +49 30 1234",
+        "yes\n\nSent from my iPhone",
+        "Yes\n\nOn Monday, Mailroom wrote:\n> Reply 'confirm' if this is right",
+    ],
 )
 def test_a_plain_yes_confirms(answer: str) -> None:
     assert says_confirmed(f"\n{answer}\n\n> Reply 'confirm' if this is right")
@@ -25,7 +40,27 @@ def test_a_plain_yes_confirms(answer: str) -> None:
 
 @pytest.mark.parametrize(
     "answer",
-    ["OK, but 5 monitors", "ok 5 monitors then", "No, 4 monitors", "> confirm", "Yesterday"],
+    [
+        "OK, but 5 monitors",
+        "ok 5 monitors then",
+        "No, 4 monitors",
+        "> confirm",
+        "Yesterday",
+        "Yes, but make them blue ones",
+        "OK, except the chairs",
+        "ok - change supplier to Dell",
+        "Confirmed, not the chairs though",
+        "Yes.\n\nBut the budget is EUR 500",
+        "Yes.\n\nThe budget is EUR 500",
+        "Ja, passt, aber nur 3 Monitore",
+        "Bestätigt, außer den Stühlen",
+        "OK, however the deadline is Friday",
+        "Yes - order from HP instead",
+        "Passt, statt Dell bitte HP",
+        "Ja bitte ändern: HP",
+        "Yes please order them all from another supplier",
+        "Yes\nPlease make it HP",
+    ],
 )
 def test_anything_else_is_a_correction(answer: str) -> None:
     assert not says_confirmed(answer)

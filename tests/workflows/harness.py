@@ -11,6 +11,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from adapters.inbound.reply_text import reply_text
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import bootstrap, worker_activities
 from orchestrator.settings import Settings
@@ -61,6 +62,8 @@ class Harness:
             "received_at": datetime(2026, 11, 21, tzinfo=UTC),
             **fields,
         }
+        # as the MIME parser does: what the sender wrote in this mail, quotes cut
+        values.setdefault("new_text", reply_text(str(values.get("text", ""))))
         return NewMessage.model_validate(values)
 
     async def send(self, n: int, **fields: object) -> NewMessage:
