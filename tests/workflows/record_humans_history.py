@@ -1,10 +1,10 @@
 """Records histories of the humans-in-the-loop path, for tests/workflows/histories/.
 
-Skipped unless RECORD_HISTORIES_TO names a directory: record once the code behind
-`humans-in-the-loop` is final (every part of issue 20 merged), so later changes replay it:
+Not part of the suite (its name is no test_*.py): a recorder, run by hand, with
+RECORD_HISTORIES_TO naming the directory, when the commands of this path change on purpose:
 
-    RECORD_HISTORIES_TO=tests/workflows/histories .venv/bin/pytest -q \
-        tests/workflows/test_record_humans_history.py
+    RECORD_HISTORIES_TO=tests/workflows/histories .venv/bin/pytest -q -p no:randomly \
+        tests/workflows/record_humans_history.py
 
 A support thread, inline and with a child flow: escalated to two agents, one agent's reply
 through their signed address forwarded, an operator's reply, a question answered, the same
@@ -31,7 +31,11 @@ from use_cases.models import HumanReply, ThreadState, ThreadStatus
 
 TARGET = os.environ.get("RECORD_HISTORIES_TO", "")
 
-pytestmark = pytest.mark.skipif(not TARGET, reason="RECORD_HISTORIES_TO is not set")
+
+@pytest.fixture(autouse=True)
+def _target() -> None:
+    if not TARGET:
+        pytest.fail("set RECORD_HISTORIES_TO to the directory the histories go to")
 
 
 @pytest.mark.parametrize("mode", [FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
