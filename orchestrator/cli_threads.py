@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from orchestrator.bootstrap import bootstrap, connect, gateway
+from orchestrator.cli_errors import CliError
 from orchestrator.cli_output import visible
 from orchestrator.operator import operator_name
 from orchestrator.runner import run_async
@@ -18,7 +19,8 @@ from orchestrator.thread_ids import ThreadIds, resolve_thread
 from orchestrator.thread_table import ThreadFilter, ThreadView, listed, table
 from use_cases.flows import ApprovalDecision
 from use_cases.models import CompleteRequest, ThreadState, ThreadStatus
-from use_cases.ports import ThreadGateway
+from use_cases.ports import ThreadGateway, ThreadNotFound
+from use_cases.tickets import ticket_reference
 
 THREAD_HELP = (
     "a thread id, a unique prefix of it or of its hash part with 4+ hash characters, "
@@ -137,16 +139,31 @@ def cmd_complete(settings: Settings, args: argparse.Namespace) -> int:
 
     async def go() -> str:
         gateway = await connected_gateway(settings)
-        thread_id = await resolve_thread(gateway, args.thread_id)
-        await gateway.complete(thread_id, request)
-        return thread_id
+        state = await gateway.get(await resolve_thread(gateway, args.thread_id))
+        refuse_completed(state, "")
+        try:
+            await gateway.complete(state.thread_id, request)
+        except ThreadNotFound:  # it completed between the look and the signal
+            refuse_completed(await gateway.get(state.thread_id), "")
+            raise
+        return ThreadView.of(state).reference
 
-    thread_id = run_async(go)
+    reference = run_async(go)
     print(
-        f"{visible(thread_id)}: completion requested by {visible(request.requested_by)}"
+        f"#{visible(reference)}: completion requested by {visible(request.requested_by)}"
         f"{because(request.reason)}"
     )
     return 0
+
+
+def refuse_completed(state: ThreadState, consequence: str) -> None:
+    """CliError (exit 2) for a thread that is no longer open: "#K7Q2MX is already completed
+    (resolved)", with what that means for the command."""
+    if state.status is not ThreadStatus.COMPLETED:
+        return
+    reference = ThreadView.of(state).reference
+    why = because(state.completed_reason or "")
+    raise CliError(f"#{visible(reference)} is already completed{why}{consequence}")
 
 
 def cmd_decide(approved: bool) -> Callable[[Settings, argparse.Namespace], int]:
@@ -164,7 +181,8 @@ def cmd_decide(approved: bool) -> Callable[[Settings, argparse.Namespace], int]:
         thread_id = run_async(go)
         verb = "approval" if approved else "rejection"
         print(
-            f"{visible(thread_id)}: {verb} by {visible(decision.by)} sent{because(decision.reason)}"
+            f"#{ticket_reference(thread_id)}: {verb} by {visible(decision.by)} sent"
+            f"{because(decision.reason)}"
         )
         return 0
 
