@@ -16,7 +16,7 @@ from orchestrator.operator import operator_name
 from orchestrator.runner import run_async
 from orchestrator.settings import Settings
 from orchestrator.thread_ids import ThreadIds, resolve_thread
-from orchestrator.thread_table import ThreadFilter, ThreadView, listed, table
+from orchestrator.thread_table import ThreadFilter, ThreadView, listed, stage_hint, table
 from use_cases.flows import ApprovalDecision
 from use_cases.models import CompleteRequest, ThreadState, ThreadStatus
 from use_cases.ports import ThreadGateway, ThreadNotFound
@@ -58,7 +58,10 @@ def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
         gateway = await connected_gateway(settings)
         return [ThreadView.of(s) for s in await gateway.list(keep.status)]
 
-    views = listed(run_async(go), keep)
+    every = run_async(go)
+    views = listed(every, keep)
+    if not views and keep.stage and stage_hint(keep.stage, every):
+        print(stage_hint(keep.stage, every), file=sys.stderr)
     if args.json:
         print(json.dumps([v.public() for v in views], indent=2))
         return 0

@@ -9,7 +9,14 @@ import pytest
 from orchestrator.cli_errors import CliError
 from orchestrator.cli_reply import handed_over
 from orchestrator.cli_threads import refuse_completed, thread_lines
-from orchestrator.thread_table import ThreadFilter, ThreadView, columns, listed, table
+from orchestrator.thread_table import (
+    ThreadFilter,
+    ThreadView,
+    columns,
+    listed,
+    stage_hint,
+    table,
+)
 from use_cases.models import HumanReply, MessageSummary, StageChange, ThreadState, ThreadStatus
 from use_cases.tickets import ticket_reference
 
@@ -230,3 +237,19 @@ def test_a_completed_thread_is_refused_with_its_reference_and_reason() -> None:
     reference = ticket_reference(done.thread_id)
     assert str(refused.value) == f"#{reference} is already completed (resolved): not sent"
     refuse_completed(thread("r4"), "")  # an open thread: nothing to refuse
+
+
+def test_the_longest_stage_is_shown_whole() -> None:
+    waiting = thread("s1", flow="procurement", stage="awaiting_confirmation")
+    lines = table(views(waiting, thread("s2", subject="A very long subject " * 8)))
+    assert "awaiting_confirmation  " in lines[1] and "awaiting_confirmati…" not in lines[1]
+    assert all(columns(line) <= 120 for line in lines)
+
+
+def test_a_stage_no_thread_is_at_hints_the_stages_there_are() -> None:
+    now = views(thread("s3", stage="awaiting_approval"), thread("s4", stage="escalated"))
+    assert stage_hint("awaiting", now) == (
+        "no thread at stage 'awaiting' (stages now: awaiting_approval, escalated)"
+    )
+    assert stage_hint("ESCALATED", now) == ""
+    assert stage_hint("x", []) == "no thread at stage 'x' (stages now: none)"
