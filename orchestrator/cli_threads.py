@@ -13,6 +13,7 @@ from orchestrator.bootstrap import bootstrap, connect, gateway
 from orchestrator.cli_errors import CliError
 from orchestrator.cli_output import visible
 from orchestrator.operator import operator_name
+from orchestrator.po_table import po_table
 from orchestrator.runner import run_async
 from orchestrator.settings import Settings
 from orchestrator.thread_ids import ThreadIds, resolve_thread
@@ -193,16 +194,16 @@ def cmd_decide(approved: bool) -> Callable[[Settings, argparse.Namespace], int]:
 
 
 def cmd_pos(settings: Settings, args: argparse.Namespace) -> int:
-    orders = bootstrap(settings).ledger.purchase_orders()
+    ledger = bootstrap(settings).ledger
+    orders, currencies = ledger.purchase_orders(), ledger.currencies()
     if args.json:
-        print(json.dumps([o.model_dump(mode="json") for o in orders], indent=2))
+        shown = [
+            {**o.model_dump(mode="json"), "currency": currencies.get(o.po_key)} for o in orders
+        ]
+        print(json.dumps(shown, indent=2))
         return 0
-    for order in orders:
-        items = ", ".join(f"{i.quantity} x {i.description}" for i in order.items)
-        print(
-            f"{visible(order.po_number)}  {order.created_at:%Y-%m-%d}  {visible(order.requester)}"
-            f"  {order.total if order.total is not None else '-'}  {visible(items)}"
-        )
+    if orders:
+        print("\n".join(po_table(orders, currencies)))
     print(counted(len(orders), "purchase order"), file=sys.stderr)
     return 0
 
