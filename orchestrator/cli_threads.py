@@ -117,12 +117,10 @@ def thread_lines(state: ThreadState, view: ThreadView) -> list[str]:
     }
     if view.human_replies:
         fields["replies"] = f"{view.human_replies} by people"
-    lines = [f"{label:<10} {value}" for label, value in fields.items()]
+    lines = [f"{label:<10} {value}".rstrip() for label, value in fields.items()]
     for change in state.history:
-        lines.append(
-            f"  {change.at:%Y-%m-%d %H:%M:%S}  stage {visible(change.stage)}  "
-            f"{visible(change.note)}"
-        )
+        note = f"  {visible(change.note)}" if change.note else ""
+        lines.append(f"  {change.at:%Y-%m-%d %H:%M:%S}  stage {visible(change.stage)}{note}")
     for message in state.messages:
         lines.append(
             f"  {message.received_at:%Y-%m-%d %H:%M}  {visible(message.from_addr)}  "

@@ -253,3 +253,11 @@ def test_a_stage_no_thread_is_at_hints_the_stages_there_are() -> None:
     )
     assert stage_hint("ESCALATED", now) == ""
     assert stage_hint("x", []) == "no thread at stage 'x' (stages now: none)"
+
+
+def test_one_thread_shows_no_trailing_spaces_after_an_empty_note_or_field() -> None:
+    state = thread("g2", subject="")
+    state.history.append(StageChange(stage="classifying", at=NOON, note=""))
+    lines = thread_lines(state, ThreadView.of(state))
+    assert all(line == line.rstrip() for line in lines)
+    assert "  2026-12-04 12:00:00  stage classifying" in lines
