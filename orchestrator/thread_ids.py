@@ -95,7 +95,8 @@ def unmatched(text: str, thread_ids: list[str]) -> str:
     ]
     if not starting and not short_hash:
         return f"no thread matches {text!r} (`mailroom threads` lists them)"
-    starts = f"; it starts {len(starting)} threads: {listing(starting)}" if starting else ""
+    noun = "thread" if len(starting) == 1 else "threads"
+    starts = f"; it starts {len(starting)} {noun}: {listing(starting)}" if starting else ""
     return (
         f"{text!r} is too short to name a thread: give at least {MIN_HASH_CHARS} characters "
         f"of the hash part, or the {REFERENCE_CHARS}-character reference (#K7Q2MX){starts}"

@@ -141,3 +141,8 @@ async def test_a_too_short_name_lists_at_most_ten_threads() -> None:
     message = str(refused.value)
     assert "too short" in message and "and 4 more" in message
     assert sum(thread_id in message for thread_id in many) == 10
+
+
+async def test_a_too_short_name_that_starts_one_thread_says_so_in_the_singular() -> None:
+    with pytest.raises(CliError, match="it starts 1 thread: thread-sales"):
+        await resolve_thread(ListedThreads([SHARED_B, SUPPORT]), "thread-sales")
