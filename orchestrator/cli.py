@@ -46,6 +46,9 @@ from orchestrator.temporal_server import ServerError
 from use_cases.ports import HandoffFailed, NothingToDecide, ThreadNotFound
 
 PRIVATE_UMASK = 0o077
+# What a command whose reader went away (`mailroom threads | head -3`) exits with: the
+# shell's code for a process ended by SIGPIPE, quietly, as `git log | head` does.
+EXIT_BROKEN_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,11 +159,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return stdout_closed()
     except Exception as exc:  # the top level: one line, the whole traceback with -v
         if args.verbose:
             print(redacted(traceback.format_exc(), settings), file=sys.stderr, end="")
         hint = "" if args.verbose else " (`mailroom -v COMMAND` prints the traceback)"
         return failed(f"unexpected {type(exc).__name__}: {exc}{hint}", settings)
+
+
+def stdout_closed() -> int:
+    """The reader of stdout went away: nothing more to say, and no error line either. What
+    is still buffered goes to /dev/null, so the exit's flush cannot fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def failed(message: str, settings: Settings | None) -> int:
@@ -285,7 +299,10 @@ def entry() -> None:
     client's Rust threads can abort CPython's finalisation ("PyGILState_Release: thread
     state must be current", temporalio/sdk-python#300), turning success into SIGABRT."""
     code = main()
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left before the last buffered lines
+        code = stdout_closed()
     sys.stderr.flush()
     os._exit(code)
 

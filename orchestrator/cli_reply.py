@@ -15,14 +15,17 @@ from typing import Any
 
 from orchestrator.cli_errors import CliError
 from orchestrator.cli_output import visible
-from orchestrator.cli_threads import BY_HELP, THREAD_HELP, connected_gateway
+from orchestrator.cli_threads import BY_HELP, THREAD_HELP, connected_gateway, refuse_completed
 from orchestrator.operator import operator_name
 from orchestrator.runner import run_async
 from orchestrator.settings import Settings
 from orchestrator.thread_ids import resolve_thread
-from use_cases.human_replies import human_reply_id
-from use_cases.models import HumanReply
+from orchestrator.thread_table import ThreadView
+from use_cases.human_replies import human_reply_id, thread_customer
+from use_cases.models import HumanReply, ThreadState
+from use_cases.ports import ThreadNotFound
 
+NOT_SENT = ": a reply to a completed thread is not sent (a new mail from the customer reopens it)"
 MAX_REPLY_CHARS = 32_000  # what a signal carries of a mail's text (MAX_SIGNAL_TEXT_CHARS)
 
 
@@ -44,23 +47,42 @@ def cmd_reply(settings: Settings, args: argparse.Namespace) -> int:
     text = _text(args)
     by = operator_name(settings, args.by)
 
-    async def go() -> tuple[str, HumanReply]:
+    async def go() -> tuple[ThreadState, HumanReply]:
         gateway = await connected_gateway(settings)
         # the whole id, not the name typed: the Message-ID must not depend on how the
         # thread was named, or the same answer run again by its reference would send twice
         thread_id = await resolve_thread(gateway, args.thread_id)
         # what the reply answers: the same words to a newer mail are a new reply
         state = await gateway.get(thread_id)
+        refuse_completed(state, NOT_SENT)
         latest = state.message_ids[-1] if state.message_ids else ""
         reply_id = human_reply_id(thread_id, text, by, after=latest)
         reply = HumanReply(text=text, by=by, close=args.close, message_id=reply_id)
-        await gateway.reply(thread_id, reply)
-        return thread_id, reply
+        try:
+            await gateway.reply(thread_id, reply)
+        except ThreadNotFound:  # it completed between the look and the signal
+            refuse_completed(await gateway.get(thread_id), NOT_SENT)
+            raise
+        return state, reply
 
-    thread_id, reply = run_async(go)
-    closing = " (the thread completes once it went out)" if args.close else ""
-    print(f"{visible(thread_id)}: reply {visible(reply.message_id)} handed over{closing}")
+    state, reply = run_async(go)
+    print(handed_over(state, reply, verbose=getattr(args, "verbose", False)))
     return 0
+
+
+def handed_over(state: ThreadState, reply: HumanReply, *, verbose: bool) -> str:
+    """ "#K7Q2MX: reply handed over for erin@example.com (sent once)": the reference and
+    where the answer goes; its Message-ID only with -v."""
+    reference = f"#{visible(ThreadView.of(state).reference)}"
+    message_id = f", Message-ID {visible(reply.message_id)}" if verbose else ""
+    closing = "; the thread completes once it went out" if reply.close else ""
+    to = thread_customer(state)
+    if not to:
+        return (
+            f"{reference}: reply not sent: the thread has no address to answer (its first "
+            f"mail came from a no-reply, list or empty sender){message_id}"
+        )
+    return f"{reference}: reply handed over for {visible(to)} (sent once{message_id}){closing}"
 
 
 def _text(args: argparse.Namespace) -> str:

@@ -10,15 +10,18 @@ from collections.abc import Callable
 from typing import Protocol
 
 from orchestrator.bootstrap import bootstrap, connect, gateway
+from orchestrator.cli_errors import CliError
 from orchestrator.cli_output import visible
 from orchestrator.operator import operator_name
+from orchestrator.po_table import po_table
 from orchestrator.runner import run_async
 from orchestrator.settings import Settings
 from orchestrator.thread_ids import ThreadIds, resolve_thread
-from orchestrator.thread_table import ThreadFilter, ThreadView, listed, table
+from orchestrator.thread_table import ThreadFilter, ThreadView, listed, stage_hint, table
 from use_cases.flows import ApprovalDecision
 from use_cases.models import CompleteRequest, ThreadState, ThreadStatus
-from use_cases.ports import ThreadGateway
+from use_cases.ports import ThreadGateway, ThreadNotFound
+from use_cases.tickets import ticket_reference
 
 THREAD_HELP = (
     "a thread id, a unique prefix of it or of its hash part with 4+ hash characters, "
@@ -56,7 +59,10 @@ def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
         gateway = await connected_gateway(settings)
         return [ThreadView.of(s) for s in await gateway.list(keep.status)]
 
-    views = listed(run_async(go), keep)
+    every = run_async(go)
+    views = listed(every, keep)
+    if not views and keep.stage and stage_hint(keep.stage, every):
+        print(stage_hint(keep.stage, every), file=sys.stderr)
     if args.json:
         print(json.dumps([v.public() for v in views], indent=2))
         return 0
@@ -111,12 +117,10 @@ def thread_lines(state: ThreadState, view: ThreadView) -> list[str]:
     }
     if view.human_replies:
         fields["replies"] = f"{view.human_replies} by people"
-    lines = [f"{label:<10} {value}" for label, value in fields.items()]
+    lines = [f"{label:<10} {value}".rstrip() for label, value in fields.items()]
     for change in state.history:
-        lines.append(
-            f"  {change.at:%Y-%m-%d %H:%M:%S}  stage {visible(change.stage)}  "
-            f"{visible(change.note)}"
-        )
+        note = f"  {visible(change.note)}" if change.note else ""
+        lines.append(f"  {change.at:%Y-%m-%d %H:%M:%S}  stage {visible(change.stage)}{note}")
     for message in state.messages:
         lines.append(
             f"  {message.received_at:%Y-%m-%d %H:%M}  {visible(message.from_addr)}  "
@@ -137,16 +141,31 @@ def cmd_complete(settings: Settings, args: argparse.Namespace) -> int:
 
     async def go() -> str:
         gateway = await connected_gateway(settings)
-        thread_id = await resolve_thread(gateway, args.thread_id)
-        await gateway.complete(thread_id, request)
-        return thread_id
+        state = await gateway.get(await resolve_thread(gateway, args.thread_id))
+        refuse_completed(state, "")
+        try:
+            await gateway.complete(state.thread_id, request)
+        except ThreadNotFound:  # it completed between the look and the signal
+            refuse_completed(await gateway.get(state.thread_id), "")
+            raise
+        return ThreadView.of(state).reference
 
-    thread_id = run_async(go)
+    reference = run_async(go)
     print(
-        f"{visible(thread_id)}: completion requested by {visible(request.requested_by)}"
+        f"#{visible(reference)}: completion requested by {visible(request.requested_by)}"
         f"{because(request.reason)}"
     )
     return 0
+
+
+def refuse_completed(state: ThreadState, consequence: str) -> None:
+    """CliError (exit 2) for a thread that is no longer open: "#K7Q2MX is already completed
+    (resolved)", with what that means for the command."""
+    if state.status is not ThreadStatus.COMPLETED:
+        return
+    reference = ThreadView.of(state).reference
+    why = because(state.completed_reason or "")
+    raise CliError(f"#{visible(reference)} is already completed{why}{consequence}")
 
 
 def cmd_decide(approved: bool) -> Callable[[Settings, argparse.Namespace], int]:
@@ -164,7 +183,8 @@ def cmd_decide(approved: bool) -> Callable[[Settings, argparse.Namespace], int]:
         thread_id = run_async(go)
         verb = "approval" if approved else "rejection"
         print(
-            f"{visible(thread_id)}: {verb} by {visible(decision.by)} sent{because(decision.reason)}"
+            f"#{ticket_reference(thread_id)}: {verb} by {visible(decision.by)} sent"
+            f"{because(decision.reason)}"
         )
         return 0
 
@@ -172,16 +192,16 @@ def cmd_decide(approved: bool) -> Callable[[Settings, argparse.Namespace], int]:
 
 
 def cmd_pos(settings: Settings, args: argparse.Namespace) -> int:
-    orders = bootstrap(settings).ledger.purchase_orders()
+    ledger = bootstrap(settings).ledger
+    orders, currencies = ledger.purchase_orders(), ledger.currencies()
     if args.json:
-        print(json.dumps([o.model_dump(mode="json") for o in orders], indent=2))
+        shown = [
+            {**o.model_dump(mode="json"), "currency": currencies.get(o.po_key)} for o in orders
+        ]
+        print(json.dumps(shown, indent=2))
         return 0
-    for order in orders:
-        items = ", ".join(f"{i.quantity} x {i.description}" for i in order.items)
-        print(
-            f"{visible(order.po_number)}  {order.created_at:%Y-%m-%d}  {visible(order.requester)}"
-            f"  {order.total if order.total is not None else '-'}  {visible(items)}"
-        )
+    if orders:
+        print("\n".join(po_table(orders, currencies)))
     print(counted(len(orders), "purchase order"), file=sys.stderr)
     return 0
 

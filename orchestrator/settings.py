@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -467,4 +468,9 @@ def _shown(value: Any) -> str:
         return ",".join(str(v) for v in value)
     if value is None:
         return ""
+    if isinstance(value, timedelta):  # as the docs write it, read back the same: "PT30S"
+        return str(DURATION.dump_python(value, mode="json"))
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+DURATION = TypeAdapter(timedelta)

@@ -39,7 +39,8 @@ async def resolve_thread(gateway: ThreadIds, text: str) -> str:
     name = text.strip()
     if WHOLE_ID.match(name):
         return name
-    return chosen(name, matching_threads(name, await gateway.thread_ids()))
+    ids = await gateway.thread_ids()
+    return chosen(name, matching_threads(name, ids), ids)
 
 
 def matching_threads(text: str, thread_ids: Iterable[str]) -> list[str]:
@@ -71,17 +72,42 @@ def is_reference(name: str, thread_id: str) -> bool:
     return len(name) == REFERENCE_CHARS and ticket_reference(thread_id) == name
 
 
-def chosen(text: str, candidates: list[str]) -> str:
+def chosen(text: str, candidates: list[str], thread_ids: Iterable[str] = ()) -> str:
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        raise CliError(f"no thread matches {text!r} (`mailroom threads` lists them)")
+        raise CliError(unmatched(text, list(thread_ids)))
+    raise CliError(
+        f"{text!r} matches {len(candidates)} threads: {listing(candidates)}; give more of the id"
+    )
+
+
+def unmatched(text: str, thread_ids: list[str]) -> str:
+    """Why `text` names no thread: too short to name one (it starts some ids, or is a few
+    hash characters), or nothing like it."""
+    name = text.strip().lower()
+    short_hash = re.fullmatch(rf"[0-9a-f]{{1,{MIN_HASH_CHARS - 1}}}", name)
+    starting = [
+        i
+        for i in thread_ids
+        if name
+        and (i.lower().startswith(name) or (short_hash and i[-THREAD_HASH_CHARS:].startswith(name)))
+    ]
+    if not starting and not short_hash:
+        return f"no thread matches {text!r} (`mailroom threads` lists them)"
+    noun = "thread" if len(starting) == 1 else "threads"
+    starts = f"; it starts {len(starting)} {noun}: {listing(starting)}" if starting else ""
+    return (
+        f"{text!r} is too short to name a thread: give at least {MIN_HASH_CHARS} characters "
+        f"of the hash part, or the {REFERENCE_CHARS}-character reference (#K7Q2MX){starts}"
+    )
+
+
+def listing(thread_ids: list[str]) -> str:
+    """At most `SHOWN_CANDIDATES` ids with their references, and how many more."""
     shown = ", ".join(
         f"{thread_id} [#{ticket_reference(thread_id)}]"
-        for thread_id in candidates[:SHOWN_CANDIDATES]
+        for thread_id in thread_ids[:SHOWN_CANDIDATES]
     )
-    more = len(candidates) - SHOWN_CANDIDATES
-    rest = f" and {more} more" if more > 0 else ""
-    raise CliError(
-        f"{text!r} matches {len(candidates)} threads: {shown}{rest}; give more of the id"
-    )
+    more = len(thread_ids) - SHOWN_CANDIDATES
+    return shown + (f" and {more} more" if more > 0 else "")

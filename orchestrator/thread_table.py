@@ -16,9 +16,11 @@ from use_cases.tickets import ticket_reference
 
 TABLE_WIDTH = 120
 # the widest a column may grow before it is cut, so the subject keeps room in 120 columns:
-# REF 7 + STATUS 9 + LAST ACTIVITY 16 + these + 6 gaps of 2 = 98, so at least 22 for it
-COLUMN_CAPS = {"flow": 12, "stage": 20, "requester": 22}
-MIN_SUBJECT_WIDTH = 22
+# REF 7 + STATUS 9 + LAST ACTIVITY 16 + these + 6 gaps of 2 = 99, so at least 21 for it.
+# The stage fits every stage the flows name ("awaiting_confirmation", 21); LAST ACTIVITY has
+# no seconds: 3 more columns would leave the subject 18.
+COLUMN_CAPS = {"flow": 12, "stage": 21, "requester": 22}
+MIN_SUBJECT_WIDTH = 21
 HEADER = {
     "reference": "REF",
     "status": "STATUS",
@@ -186,3 +188,13 @@ def cut(text: str, width: int) -> str:
 
 def padded(text: str, width: int) -> str:
     return text + " " * (width - columns(text))
+
+
+def stage_hint(stage: str, views: Iterable[ThreadView]) -> str:
+    """What to say when `--stage` kept no thread: the stages the threads are at now, so a
+    typo or a cut name ("awaiting") shows the right one; "" when the stage is one of them."""
+    stages = sorted({v.stage for v in views if v.stage})
+    if any(same(stage, s) for s in stages):
+        return ""
+    now = ", ".join(visible(s) for s in stages) or "none"
+    return f"no thread at stage {visible(stage)!r} (stages now: {now})"

@@ -33,6 +33,17 @@ COURTESY = re.compile(
     re.IGNORECASE,
 )
 MAX_NAME_WORDS = 3
+# An amount of money in a correction ("budget EUR 500", "$1,200", "500 €"): no quantity.
+MONEY = re.compile(
+    r"(?:[€$£]|\b(?:eur|euros?|usd|dollars?|gbp|pounds?|chf)\b)\s*\d[\d.,']*"
+    r"|\d[\d.,']*\s*(?:[€$£]|\b(?:eur|euros?|usd|dollars?|gbp|pounds?|chf)\b)",
+    re.IGNORECASE,
+)
+# "6 statt 5", "6 instead of 5": the number replaced is the old quantity, not the new one.
+REPLACED = re.compile(
+    r"\b(?:instead of|rather than|statt|anstatt|anstelle von|not)\s+\d+\b", re.IGNORECASE
+)
+WHOLE_NUMBER = re.compile(r"(?<![\w.,])\d+(?![\w]|[.,]\d)")
 DEFAULT_COMPLETE_REASON = CompleteRequest().reason
 
 
@@ -53,7 +64,7 @@ def corrected(before: PurchaseRequest, answer: PurchaseRequest) -> PurchaseReque
     return answer.model_copy(
         update={
             "requester": before.requester,
-            "items": answer.items or before.items,
+            "items": _named_items(answer) or _requantified(before, answer) or before.items,
             "budget": answer.budget if budget_given else before.budget,
             "currency": answer.currency if budget_given else before.currency,
             "deadline": answer.deadline or before.deadline,
@@ -62,6 +73,27 @@ def corrected(before: PurchaseRequest, answer: PurchaseRequest) -> PurchaseReque
             "text": f"{before.text}\n{answer.text}",
         }
     )
+
+
+def _named_items(answer: PurchaseRequest) -> list[LineItem]:
+    """The items the answer itself names: not the ones read from the subject when its
+    text names none ("make it 6" in a thread about "5 laptops")."""
+    text = answer.text.lower()
+    if not text.strip():  # nothing to check against: what was read is what it names
+        return answer.items
+    named = [i for i in answer.items if any(w in text for w in i.description.lower().split())]
+    return answer.items if named else []
+
+
+def _requantified(before: PurchaseRequest, answer: PurchaseRequest) -> list[LineItem]:
+    """ "Yes, but make it 6" to an order of one item: the answer's one whole number that is
+    no money is the item's new quantity; with none or several, nothing is guessed."""
+    if len(before.items) != 1:
+        return []
+    numbers = WHOLE_NUMBER.findall(REPLACED.sub(" ", MONEY.sub(" ", answer.text)))
+    if len(numbers) != 1 or int(numbers[0]) == 0:
+        return []
+    return [before.items[0].model_copy(update={"quantity": int(numbers[0])})]
 
 
 def says_confirmed(text: str) -> bool:

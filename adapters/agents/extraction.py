@@ -118,7 +118,9 @@ def fresh_text(body: str) -> str:
             break
         if not started:
             line = ANSWER_WORD.sub("", GREETING.sub("", line, count=1), count=1)
-            if len(stripped.split()) <= 3 and GREETING.fullmatch(stripped + ","):
+            # "Lieber Bob" alone is a greeting; "lieber 6" (rather 6) is an answer
+            short = len(stripped.split()) <= 3 and not re.search(r"\d", stripped)
+            if short and GREETING.fullmatch(stripped + ","):
                 continue
             started = bool(line.strip())
         lines.append(line)

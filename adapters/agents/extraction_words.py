@@ -59,7 +59,8 @@ STOP_WORDS = frozenset(
     required ordered delivered bestellen kaufen besorgen liefern ordern beschaffen benötigt
     gebraucht anschaffen brauchen benötigen asap thanks thank danke more mehr weitere
     the a an of it them this these those es ihn uns us me mir our unsere your ihre something
-    etwas anything no not nicht than ein eine einen auf aus ab""".split()
+    etwas anything no not nicht than ein eine einen auf aus ab instead statt anstatt rather
+    lieber""".split()
 )
 # "5 business days": a word that, before a measure, is part of it.
 SPEC_PREFIXES = frozenset("business working calendar man full".split())

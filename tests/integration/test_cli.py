@@ -93,6 +93,11 @@ async def test_replay_a_directory_then_list_show_and_complete_threads(
     )
     assert completed[0]["thread_id"] == question["thread_id"]
     assert len(await threads_json(env, "--status", "open")) == 6
+    again = f"#{question['reference']} is already completed (completed by operator)"
+    code, _, err = await run_mailroom("complete", str(question["reference"]), env=env)
+    assert code == 2 and again in err
+    code, _, err = await run_mailroom("reply", str(question["reference"]), "--body", "Hi", env=env)
+    assert code == 2 and again in err and "a reply to a completed thread is not sent" in err
 
     code, out, _ = await run_mailroom("outbox", "--json", env=env)
     outbox = [e for e in json.loads(out) if e["message_id"].startswith("<ack-")]
@@ -157,7 +162,7 @@ async def test_an_unknown_thread_is_a_clear_error(stack: Stack) -> None:
     assert code == 2 and "no thread matches 'thread-nope'" in err
     whole_id = "thread-support@mailroom.local-0123456789abcdef"  # used as is, never listed
     code, _, err = await run_mailroom("complete", whole_id, env=cli_env(stack))
-    assert code == 2 and f"no open thread {whole_id}" in err
+    assert code == 2 and f"no thread {whole_id}" in err
 
 
 async def test_approve_by_cli_creates_the_purchase_order_shown_by_pos(
@@ -186,7 +191,7 @@ async def test_approve_by_cli_creates_the_purchase_order_shown_by_pos(
         "approve", hash_prefix, "--reason", "ok", "--by", "alice", env=env
     )
     assert code == 0, err
-    assert out.strip() == f"{thread_id}: approval by alice sent (ok)"
+    assert out.strip() == f"{reference[1:-1]}: approval by alice sent (ok)"
     code, _, err = await run_mailroom("approve", thread_id, env=env)  # nothing to decide now
     assert code == 2 and "not waiting for an approval" in err
 
@@ -211,13 +216,13 @@ async def test_reject_by_reference_tells_the_requester_who_rejected_and_why(
         lambda: _when_count(threads_json(env, "--stage", "awaiting_approval"), 1),
         what="the RFQ waiting for approval",
     )
-    thread_id, reference = str(listed[0]["thread_id"]), str(listed[0]["reference"])
+    reference = str(listed[0]["reference"])
 
     code, out, err = await run_mailroom(
         "reject", f"#{reference.lower()}", "--reason", "over budget", env=env
     )
     assert code == 0, err
-    assert out.strip() == f"{thread_id}: rejection by Alice Martin sent (over budget)"
+    assert out.strip() == f"#{reference}: rejection by Alice Martin sent (over budget)"
 
     rejection = await wait_for(lambda: _sent_body(stack, "rejected"), what="the rejection mail")
     assert "rejected by Alice Martin. Reason: over budget" in " ".join(rejection.split())
@@ -247,7 +252,7 @@ async def test_threads_table_and_a_prefix_too_short_to_name_a_thread(
 
     for too_short in ("thread-support@", str(case_1["thread_id"]).rpartition("-")[2][:3]):
         code, _, err = await run_mailroom("thread", too_short, env=env)
-        assert code == 2 and f"no thread matches {too_short!r}" in err
+        assert code == 2 and f"{too_short!r} is too short to name a thread" in err
 
 
 def _sent_body(stack: Stack, purpose: str) -> str | None:

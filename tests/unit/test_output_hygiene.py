@@ -186,3 +186,45 @@ def test_an_error_line_never_shows_a_secret_of_the_settings(
     for secret in (password, quote(password, safe=""), token, "agent-api-key", "s" * 40):
         assert secret not in said
     assert "\\x1b[2J" in said
+
+
+# A command printing more than a pipe holds: the reader is gone before it ends.
+LONG_OUTPUT = (
+    "import sys; from orchestrator import cli\n"
+    "def lines(settings, args):\n"
+    "    for n in range(100_000):\n"
+    "        print(f'line {n}')\n"
+    "    return 0\n"
+    "cli.COMMANDS['config'] = lines\n"
+    "sys.argv = ['mailroom', 'config']\n"
+    "cli.entry()\n"
+)
+
+
+@pytest.mark.parametrize(
+    "program",
+    [["-m", "orchestrator.cli", "config"], ["-c", LONG_OUTPUT]],
+    ids=["buffered-output", "output-longer-than-the-pipe"],
+)
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    program: list[str], tmp_path: Path
+) -> None:
+    """`mailroom threads | head -3`: no error line, no traceback, exit 141 like `git log`."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader left before the command wrote a line
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    env["MAILROOM_DATA_DIR"] = str(tmp_path / "data")
+    try:
+        result = subprocess.run(
+            [sys.executable, *program],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+            cwd=ROOT,
+        )
+    finally:
+        os.close(write_end)
+    assert result.stderr == ""
+    assert result.returncode == cli.EXIT_BROKEN_PIPE

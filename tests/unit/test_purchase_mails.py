@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from use_cases.flows import LineItem, PurchaseRequest
+from adapters.agents.extraction import extract_purchase_request
+from use_cases.flows import ExtractRequest, LineItem, PurchaseRequest
 from use_cases.purchase_mails import confirmation_request, corrected, order_doubts, says_confirmed
 
 MONITORS = PurchaseRequest(
@@ -91,3 +92,59 @@ def test_a_correction_replaces_only_what_it_names() -> None:
         "Dell",
         "alice@example.com",
     )
+
+
+LAPTOP = PurchaseRequest(
+    requester="bob@example.com",
+    items=[LineItem(description="laptops", quantity=5)],
+    budget=6000,
+    text="5 laptops please",
+)
+
+
+def read_answer(text: str, subject: str = "Re: Need 5 laptops") -> PurchaseRequest:
+    return extract_purchase_request(
+        ExtractRequest(requester="bob@example.com", subject=subject, text=text)
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Yes, but make it 6",
+        "make it 6",
+        "6 instead",
+        "6 instead of 5",
+        "change it to 6",
+        "lieber 6",
+        "6 statt 5",
+        "Yes, but make it 6, budget EUR 7,200\n\nThanks,\nBob",
+    ],
+)
+def test_a_number_alone_corrects_the_quantity_of_a_one_item_order(answer: str) -> None:
+    fixed = corrected(LAPTOP, read_answer(answer))
+    assert [(i.description, i.quantity) for i in fixed.items] == [("laptops", 6)]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["make it 6 or 7", "change it", "Yes, but the budget is EUR 7000", "make it 6 by 2026-12-24"],
+)
+def test_no_number_or_several_leave_the_quantity_as_it_was(answer: str) -> None:
+    fixed = corrected(LAPTOP, read_answer(answer))
+    assert [(i.description, i.quantity) for i in fixed.items] == [("laptops", 5)]
+
+
+def test_a_number_alone_corrects_nothing_in_an_order_of_several_items() -> None:
+    two = LAPTOP.model_copy(
+        update={"items": [*LAPTOP.items, LineItem(description="docks", quantity=5)]}
+    )
+    assert corrected(two, read_answer("make it 6")).items == two.items
+
+
+def test_a_correction_that_names_an_item_replaces_the_items() -> None:
+    fixed = corrected(LAPTOP, read_answer("No, 6 Dell laptops and 2 docks"))
+    assert [(i.description, i.quantity) for i in fixed.items] == [
+        ("dell laptops", 6),
+        ("docks", 2),
+    ]

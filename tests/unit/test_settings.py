@@ -72,6 +72,20 @@ def test_secrets_are_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     assert shown["MAILROOM_TEMPORAL_API_KEY"] == "********"
 
 
+def test_durations_are_shown_in_iso_8601_and_read_back_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shown = masked(load_settings())
+    assert shown["MAILROOM_ACK_DELAY"] == "PT30S" and shown["MAILROOM_BLOB_GRACE"] == "PT1H"
+    assert shown["MAILROOM_SLA_AUTO_CLOSE_AFTER"] == "P5D"
+    settings = load_settings()
+    durations = [f"MAILROOM_{n.upper()}" for n, v in settings if isinstance(v, timedelta)]
+    assert len(durations) >= 10 and all(shown[n].startswith("P") for n in durations)
+    for name in durations:
+        monkeypatch.setenv(name, shown[name])
+    assert masked(load_settings()) == shown
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", *args],

@@ -114,3 +114,35 @@ async def test_at_most_ten_candidates_are_listed() -> None:
     message = str(refused.value)
     assert "matches 14 threads" in message and "and 4 more" in message
     assert sum(thread_id in message for thread_id in many) == 10
+
+
+@pytest.mark.parametrize("name", ["7ff", "3fe", "a"])
+async def test_a_few_hash_characters_are_refused_as_too_short(name: str) -> None:
+    with pytest.raises(CliError) as refused:
+        await resolve_thread(ListedThreads(THREADS), name)
+    message = str(refused.value)
+    assert f"{name!r} is too short to name a thread" in message
+    assert "at least 4 characters of the hash part" in message and "reference" in message
+
+
+async def test_a_mailbox_prefix_is_refused_as_too_short_with_the_threads_it_starts() -> None:
+    with pytest.raises(CliError) as refused:
+        await resolve_thread(ListedThreads([SHARED_A, SUPPORT, SHARED_B]), "thread-support")
+    message = str(refused.value)
+    assert "'thread-support' is too short to name a thread" in message
+    assert "it starts 2 threads" in message and SHARED_A in message and SUPPORT in message
+    assert SHARED_B not in message
+
+
+async def test_a_too_short_name_lists_at_most_ten_threads() -> None:
+    many = [f"thread-support@mailroom.local-abcd{n:012x}" for n in range(14)]
+    with pytest.raises(CliError) as refused:
+        await resolve_thread(ListedThreads(many), "thread-support@")
+    message = str(refused.value)
+    assert "too short" in message and "and 4 more" in message
+    assert sum(thread_id in message for thread_id in many) == 10
+
+
+async def test_a_too_short_name_that_starts_one_thread_says_so_in_the_singular() -> None:
+    with pytest.raises(CliError, match="it starts 1 thread: thread-sales"):
+        await resolve_thread(ListedThreads([SHARED_B, SUPPORT]), "thread-sales")

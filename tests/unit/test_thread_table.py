@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.cli_threads import thread_lines
-from orchestrator.thread_table import ThreadFilter, ThreadView, columns, listed, table
-from use_cases.models import MessageSummary, StageChange, ThreadState, ThreadStatus
+import pytest
+
+from orchestrator.cli_errors import CliError
+from orchestrator.cli_reply import handed_over
+from orchestrator.cli_threads import refuse_completed, thread_lines
+from orchestrator.thread_table import (
+    ThreadFilter,
+    ThreadView,
+    columns,
+    listed,
+    stage_hint,
+    table,
+)
+from use_cases.models import HumanReply, MessageSummary, StageChange, ThreadState, ThreadStatus
 from use_cases.tickets import ticket_reference
 
 NOON = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -200,3 +211,53 @@ def test_one_thread_shows_its_reference_requester_and_stage_notes() -> None:
     assert lines[0].endswith(f"[#{ticket_reference(state.thread_id)}]")
     assert "requester  alice@example.com" in lines
     assert any("stage rejected  over budget" in line for line in lines)
+
+
+def test_a_reply_says_the_reference_and_where_it_goes_not_its_message_id() -> None:
+    state = thread("r1", requester="erin@example.com", answer_to="erin@example.com")
+    reply = HumanReply(text="Fixed.\n", by="ops", message_id="<human-1@mailroom.local>")
+    reference = ticket_reference(state.thread_id)
+    said = handed_over(state, reply, verbose=False)
+    assert said == f"#{reference}: reply handed over for erin@example.com (sent once)"
+    assert "<human-1@mailroom.local>" in handed_over(state, reply, verbose=True)
+    closing = reply.model_copy(update={"close": True})
+    assert handed_over(state, closing, verbose=False).endswith("completes once it went out")
+
+
+def test_a_reply_to_a_thread_with_nobody_to_answer_says_it_is_not_sent() -> None:
+    state = thread("r2", answer_to="")
+    reply = HumanReply(text="Fixed.\n", by="ops", message_id="<human-2@mailroom.local>")
+    assert "reply not sent: the thread has no address" in handed_over(state, reply, verbose=False)
+
+
+def test_a_completed_thread_is_refused_with_its_reference_and_reason() -> None:
+    done = thread("r3", status=ThreadStatus.COMPLETED, completed_reason="resolved")
+    with pytest.raises(CliError) as refused:
+        refuse_completed(done, ": not sent")
+    reference = ticket_reference(done.thread_id)
+    assert str(refused.value) == f"#{reference} is already completed (resolved): not sent"
+    refuse_completed(thread("r4"), "")  # an open thread: nothing to refuse
+
+
+def test_the_longest_stage_is_shown_whole() -> None:
+    waiting = thread("s1", flow="procurement", stage="awaiting_confirmation")
+    lines = table(views(waiting, thread("s2", subject="A very long subject " * 8)))
+    assert "awaiting_confirmation  " in lines[1] and "awaiting_confirmati…" not in lines[1]
+    assert all(columns(line) <= 120 for line in lines)
+
+
+def test_a_stage_no_thread_is_at_hints_the_stages_there_are() -> None:
+    now = views(thread("s3", stage="awaiting_approval"), thread("s4", stage="escalated"))
+    assert stage_hint("awaiting", now) == (
+        "no thread at stage 'awaiting' (stages now: awaiting_approval, escalated)"
+    )
+    assert stage_hint("ESCALATED", now) == ""
+    assert stage_hint("x", []) == "no thread at stage 'x' (stages now: none)"
+
+
+def test_one_thread_shows_no_trailing_spaces_after_an_empty_note_or_field() -> None:
+    state = thread("g2", subject="")
+    state.history.append(StageChange(stage="classifying", at=NOON, note=""))
+    lines = thread_lines(state, ThreadView.of(state))
+    assert all(line == line.rstrip() for line in lines)
+    assert "  2026-12-04 12:00:00  stage classifying" in lines
