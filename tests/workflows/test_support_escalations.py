@@ -97,3 +97,14 @@ async def test_our_own_reply_address_is_not_a_participant(harness: Harness) -> N
     await harness.send(1, text="Any news?", to=(TOKEN,), cc=("SUPPORT@mailroom.local", "c@x.org"))
     state = await wait_for(lambda: harness.has_messages(2), what="the follow-up")
     assert state.participants == ["alice@example.com", "c@x.org"]
+
+
+async def test_a_solved_from_the_customers_vouched_for_address_closes(harness: Harness) -> None:
+    await harness.send(0, subject="Forgot my password", text="I forgot my password.")
+    await wait_for(lambda: harness.mails("answer"), what="the answer")
+    vouched = {"thread_rule": "subject", "from_authenticated": True}
+    await harness.send(1, from_addr="mallory@example.net", text="Solved.", **vouched)
+    await wait_for(lambda: _noted(harness, "not closed"), what="a stranger's 'solved' noted")
+    await harness.send(2, text="Thanks, that solved it.", **vouched)
+    await wait_for(lambda: harness.mails("thanks"), what="the thanks")
+    assert harness.mails("escalated") == []
