@@ -58,6 +58,7 @@ async def test_a_known_question_is_answered_from_the_knowledge_base_then_solved(
     assert state.flow == "support" and "answered" in [c.stage for c in state.history]
     # Someone who reached the thread by its subject or a Message-ID cannot close it.
     await harness.send(1, from_addr="mallory@example.net", text="Solved, thanks!")
+    await wait_for(lambda: _not_closed(harness, 1), what="a stranger's 'solved' noted")
     await harness.send(2, text="Solved now.", thread_rule="index")  # not the signed address
     await wait_for(lambda: _not_closed(harness, 2), what="both noted, neither answered")
     assert (await harness.state()).status is ThreadStatus.OPEN
