@@ -102,6 +102,14 @@ def reply_address(workflow_id: str, secret: bytes) -> str:
     return f"{local}+{reply_token(workflow_id, secret)}@{domain}"
 
 
+def of_mailbox(address: str, mailbox: str) -> bool:
+    """`address` is `mailbox` itself or one of its sub-addresses (`support+t…@`, RFC 5233):
+    ours, never one of a thread's people."""
+    local, _, domain = address.lower().rpartition("@")
+    own_local, _, own_domain = mailbox.lower().rpartition("@")
+    return domain == own_domain and local.split("+", 1)[0] == own_local
+
+
 def thread_of_token(token: str, mailbox: str, secret: bytes) -> str | None:
     """The workflow id a token names, if its signature is valid for `mailbox`."""
     found = TOKEN.match(token.lower())

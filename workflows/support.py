@@ -27,6 +27,9 @@ from workflows.support_humans import SupportHumans
 from workflows.versions import SIGNED_SOLVED
 
 MAX_MERGED_TEXT = 16_000
+UNVERIFIED_SOLVED = (
+    "the customer says it is solved; not closed: not through the thread's reply address"
+)
 
 
 class SupportFlow(SupportHumans):
@@ -42,6 +45,7 @@ class SupportFlow(SupportHumans):
         self.conversation = list(resume.conversation) if resume else []
         self.escalation_notices = resume.escalation_notices if resume else 0
         self.queued_at_answer: set[str] = set()  # mail that came before our last answer
+        self.waiting_before: datetime | None = None  # when the last wait for the customer began
 
     @property
     def resumable(self) -> bool:
@@ -85,6 +89,11 @@ class SupportFlow(SupportHumans):
                     message.from_addr,
                     message.thread_rule,
                 )
+                if self.humans_in_the_loop:  # not a question: noted, the SLA runs on
+                    await self.note("not closed", UNVERIFIED_SOLVED)
+                    self.waiting_since = self.waiting_before or workflow.now()
+                    message = await self._wait_for_customer(resumed=True)
+                    continue
             if self.humans_in_the_loop:
                 await self.respond(message, triage)
             else:  # as recorded before issue 20
@@ -108,11 +117,16 @@ class SupportFlow(SupportHumans):
     def _may_close(self, message: NewMessage) -> bool:
         """A "solved" closes the thread only from the customer, through the thread's signed
         reply address (every mail we send carries it): anyone else who reaches the thread
-        by its subject or a Message-ID must not close someone's request."""
+        by its subject or a Message-ID must not close someone's request. The customer's
+        own address, vouched for by the operator's MTA (RFC 8601), is as good: a client
+        that ignored our Reply-To still closes it, a forged From: still cannot."""
         if not workflow.patched(SIGNED_SOLVED):
             return True
-        customer = self.start.first.from_addr.lower()
-        return message.thread_rule == "reply-token" and message.from_addr.lower() == customer
+        customer = message.from_addr.lower() == self.start.first.from_addr.lower()
+        if message.thread_rule == "reply-token" and customer:
+            return True
+        # the operator's MTA vouched for the From: (RFC 8601): it is the customer's own mail
+        return customer and message.from_authenticated and self.humans_in_the_loop
 
     async def _answer_or_escalate(self, message: NewMessage, triage: Triage) -> None:
         try:
@@ -135,8 +149,11 @@ class SupportFlow(SupportHumans):
         await self.stage("escalated", triage.category)
 
     async def _wait_for_customer(self, resumed: bool = False) -> NewMessage | None:
+        """Wait for the customer's next mail, with the SLA reminder and auto-close. Resumed
+        (continued-as-new, or after a mail that needs no answer): the SLA runs on."""
         if not resumed:
-            await self.stage("waiting_for_customer")
+            if not (self.humans_in_the_loop and self._escalation_unanswered()):
+                await self.stage("waiting_for_customer")  # escalated: a person is awaited
             self.waiting_since, self.reminded = workflow.now(), False
         while True:
             customers = self.last_message
@@ -155,7 +172,7 @@ class SupportFlow(SupportHumans):
                 self.waiting_since, self.reminded = workflow.now(), False
                 continue
             if message is not None or self.complete_requested or self.reminded:
-                self.waiting_since = None
+                self.waiting_before, self.waiting_since = self.waiting_since, None
                 return message
             await self.mail("reminder", "Is your issue solved? Reply to let us know.\n")
             await self.stage("reminded")

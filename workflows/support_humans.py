@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from use_cases.models import HumanReply, NewMessage
     from use_cases.replies import reply_message_id
+    from use_cases.tickets import ticket_reference
 
 from workflows.agent_calls import AgentUnavailable
 from workflows.flow import FlowRuntime
@@ -33,6 +34,7 @@ REMEMBERED_ANSWERS = 50
 CONVERSATION_ENTRIES = 12
 ENTRY_CHARS = 2_000
 NOTICE_CONVERSATION_CHARS = 8_000
+WROTE_AGAIN = "the customer wrote again"
 
 
 class SupportHumans(FlowRuntime):
@@ -50,6 +52,8 @@ class SupportHumans(FlowRuntime):
         customer says it did not help: then a person takes over. Mail written before our
         last answer went out that the same answer covers needs nothing more."""
         self.remember_said(f"{message.from_addr} wrote", unquoted(message.text))
+        if self.escalation_notices:  # a person is asked already: no answer of ours between
+            return await self.escalate(message, triage, WROTE_AGAIN)
         early = message.message_id in self.queued_at_answer
         if self.answers_sent and not early and says_not_helped(message):
             return await self.escalate(message, triage, "the customer says it did not help")
@@ -95,18 +99,24 @@ class SupportHumans(FlowRuntime):
                     "escalation", notice, to=(agent,), subject=subject, decision_of=agent
                 )
         if not self.escalation_notices:
-            await self.mail("escalated", "A member of our support team will answer you shortly.\n")
+            name = self.start.first.from_name
+            await self.mail(
+                "escalated",
+                f"Hello{' ' + name if name else ''},\n\n"
+                "A member of our support team will answer you shortly.\n",
+            )
         self.escalation_notices += 1
         await self.stage("escalated", f"{triage.category}: {why}")
 
     def _notice(self, triage: Triage, why: str) -> str:
         transcript = "\n\n".join(self.conversation)[-NOTICE_CONVERSATION_CHARS:]
+        reference = ticket_reference(self.start.thread_id)
         return (
             f"{NOTICE_MARKER}\n\n"
             f"Priority {triage.priority}, category {triage.category}: {why}.\n\n"
             f"To answer {self.start.first.from_addr}, reply to this mail: what you write above "
-            "the quoted text is sent to them as our answer. Or run `mailroom reply "
-            f"{self.start.thread_id} --body TEXT`.\n\nThe conversation so far:\n\n{transcript}\n"
+            "the marker line is sent to them as our answer. Or run `mailroom reply "
+            f"#{reference} --body TEXT`.\n\nThe conversation so far:\n\n{transcript}\n"
         )
 
     def remember_said(self, who: str, text: str) -> None:

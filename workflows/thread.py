@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         answer_address,
     )
     from use_cases.replies import acknowledgement
+    from use_cases.threading import of_mailbox
     from use_cases.tickets import ticket_reference
 
 from workflows.execute import APPROVE, FLOW_PROGRESS, HUMAN_REPLY, REJECT
@@ -223,7 +224,8 @@ class ThreadWorkflow:
         state.subject = state.subject or message.subject
         people = [message.from_addr, *message.to, *message.cc]
         for person in people:
-            if person and person != state.mailbox and person not in state.participants:
+            ours = of_mailbox(person, state.mailbox)  # plain or our signed +token address
+            if person and not ours and person not in state.participants:
                 state.participants.append(person)
         del state.participants[REMEMBERED_PARTICIPANTS:]
 
@@ -256,8 +258,9 @@ class ThreadWorkflow:
 
     async def _acknowledge_unless_answered(self, message: NewMessage) -> None:
         """No acknowledgement when the flow's own answer reaches the requester within the
-        delay: one timer, on the thread's first human mail only. A flow that finishes (or a
-        thread completed) without having answered is acknowledged at once."""
+        delay: one timer, on the thread's first human mail only. A flow that finishes by
+        itself without having answered is acknowledged at once; a thread completed (an
+        operator, `mailroom complete`) before then is not: its closing word is enough."""
         with suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: self._flows.answered or self._flow_done() or self._complete is not None,
@@ -265,6 +268,9 @@ class ThreadWorkflow:
             )
         if self._flows.answered:
             self._state.acknowledged = True  # the flow's answer told them
+            return
+        if self._complete is not None:  # the closing mail goes out now: no "we received" with it
+            workflow.logger.info("no acknowledgement: the thread was completed first")
             return
         await self._acknowledge(message)
 

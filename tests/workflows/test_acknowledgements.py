@@ -114,6 +114,18 @@ async def test_a_flow_that_mails_only_the_approvers_is_acknowledged_after_the_de
     assert len(fired) == 1, "sent when the delay's timer fired, not before"
 
 
+async def test_an_operators_completion_within_the_delay_sends_no_acknowledgement(
+    procurement: Harness,
+) -> None:
+    h = procurement
+    await h.send(0, subject="Laptops", text=BIG)
+    await wait_for(lambda: h.mails("approval"), what="the approval request")
+    await h.gateway.complete(h.thread_id, CompleteRequest(reason="bought", requested_by="ops"))
+    state = await wait_for(lambda: _completed(h), what="completion")
+    assert len(h.mails("closed")) == 1 and _acks(h) == []
+    assert state.completed_reason == "bought"
+
+
 async def _acknowledged(h: Harness) -> ThreadState | None:
     state = await h.state()
     return state if state.acknowledged else None

@@ -58,9 +58,11 @@ async def test_a_known_question_is_answered_from_the_knowledge_base_then_solved(
     assert state.flow == "support" and "answered" in [c.stage for c in state.history]
     # Someone who reached the thread by its subject or a Message-ID cannot close it.
     await harness.send(1, from_addr="mallory@example.net", text="Solved, thanks!")
+    await wait_for(lambda: _not_closed(harness, 1), what="a stranger's 'solved' noted")
     await harness.send(2, text="Solved now.", thread_rule="index")  # not the signed address
-    await wait_for(lambda: _escalations(harness, 2), what="both taken as questions")
+    await wait_for(lambda: _not_closed(harness, 2), what="both noted, neither answered")
     assert (await harness.state()).status is ThreadStatus.OPEN
+    assert harness.mails("escalated") == [] and len(harness.mails("answer")) == 1
     await harness.send(3, text="Thanks, that worked! It is solved.\n> If this", **SIGNED)
     final = await wait_for(lambda: completed(harness, "resolved"), what="resolution")
     assert final.completed_reason == "support flow resolved"
@@ -69,7 +71,7 @@ async def test_a_known_question_is_answered_from_the_knowledge_base_then_solved(
 
 async def test_an_unknown_question_is_escalated_to_the_team(harness: Harness) -> None:
     await harness.send(0, **UNKNOWN)
-    await wait_for(lambda: harness.at_stage("waiting_for_customer"), what="escalation")
+    await wait_for(lambda: harness.at_stage("escalated"), what="escalation")
     escalation = harness.mails("escalation")
     assert len(escalation) == 1 and escalation[0].to == (TEAM,)
     assert "strange noise" in escalation[0].text
@@ -89,7 +91,7 @@ async def test_the_customer_writing_again_reopens_the_loop(harness: Harness) -> 
 
 async def test_complete_thread_resolves_the_flow(harness: Harness) -> None:
     await harness.send(0, **UNKNOWN)
-    await wait_for(lambda: harness.at_stage("waiting_for_customer"), what="escalation")
+    await wait_for(lambda: harness.at_stage("escalated"), what="escalation")
     await harness.gateway.complete(harness.thread_id, CompleteRequest(reason="fixed on site"))
     final = await wait_for(lambda: completed(harness, "resolved"), what="resolution")
     assert final.completed_reason == "fixed on site"
@@ -156,7 +158,8 @@ async def test_a_reply_after_auto_close_reopens_the_thread_into_support(hurried:
     await hurried.send(0, **KNOWN)
     await wait_for(lambda: completed(hurried, "closed"), what="auto-close")
     await hurried.send(1, text="Sorry, I was away. Still cannot login, password refused.")
-    state = await wait_for(lambda: hurried.at_stage("waiting_for_customer"), what="reopened")
+    # no confident answer to that: a person is asked, the stage says so
+    state = await wait_for(lambda: hurried.at_stage("escalated"), what="reopened")
     assert state.reopened == 1 and state.flows_started == 2 and state.flow == "support"
 
 
@@ -176,7 +179,7 @@ async def test_an_agent_that_keeps_failing_hands_the_customer_to_a_human(
         agent=agent,
     ) as harness:
         await harness.send(0, **KNOWN)
-        await wait_for(lambda: harness.at_stage("waiting_for_customer"), what="escalation")
+        await wait_for(lambda: harness.at_stage("escalated"), what="escalation")
         assert len(harness.mails("escalation")) == 1 and harness.mails("answer") == []
         assert agent.calls >= 2 * 3  # triage and answer, each tried three times
 
@@ -199,8 +202,9 @@ async def test_a_robot_answering_every_answer_gets_no_answer_twice(harness: Harn
 
 
 async def _waited(harness: Harness, times: int) -> bool:
+    """Handled `times` mails: each ends waiting for the customer, or for a person."""
     stages = [c.stage for c in (await harness.state()).history]
-    return stages.count("waiting_for_customer") >= times
+    return stages.count("waiting_for_customer") + stages.count("escalated") >= times
 
 
 @pytest.mark.parametrize("mode", [FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
@@ -242,16 +246,18 @@ async def test_a_long_conversation_continues_as_new_without_losing_the_flow(
 SIGNED = {"thread_rule": "reply-token"}
 
 
-async def _escalations(harness: Harness, count: int) -> bool:
+async def _not_closed(harness: Harness, count: int) -> bool:
     stages = [c.stage for c in (await harness.state()).history]
-    return stages.count("escalated") >= count
+    return stages.count("not closed") >= count
 
 
 async def _settled(harness: Harness, count: int) -> ThreadState | None:
     """All `count` messages in the thread, which has continued-as-new, and the flow back to
-    waiting for the customer."""
+    waiting for the customer (or, escalated, for a person)."""
     state = await harness.state()
     done = (
-        state.message_count >= count and state.stage == "waiting_for_customer" and state.runs >= 2
+        state.message_count >= count
+        and state.stage in ("waiting_for_customer", "escalated")
+        and state.runs >= 2
     )
     return state if done else None

@@ -60,11 +60,11 @@ async def notes(h: Harness, note: str) -> list[str]:
 
 
 async def escalated(h: Harness) -> ThreadState | None:
-    """Escalated, both agents told, and the flow back to waiting for the customer."""
+    """Escalated and both agents told (the stage stays escalated until a person answers)."""
     state = await h.state()
     stages = [c.stage for c in state.history]
     told = len(h.mails("escalation")) >= len(AGENTS)
-    return state if told and stages[-1:] == ["waiting_for_customer"] else None
+    return state if told and stages[-1:] == ["escalated"] else None
 
 
 async def test_an_operator_reply_reaches_the_customer_once_threaded_with_the_reply_token(
