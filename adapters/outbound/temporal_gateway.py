@@ -136,36 +136,26 @@ class TemporalThreadGateway:
         return None
 
     async def complete(self, thread_id: str, request: CompleteRequest) -> None:
-        try:
-            await self.client.get_workflow_handle(thread_id).signal(COMPLETE_THREAD, request)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise ThreadNotFound(f"no open thread {thread_id}") from exc
-            raise
-        except (RuntimeError, TimeoutError) as exc:
-            raise HandoffFailed(f"Temporal did not answer: {exc}") from exc
+        await self._signal(thread_id, COMPLETE_THREAD, request)
 
     async def reply(self, thread_id: str, reply: HumanReply) -> None:
         """HUMAN_REPLY to the thread: sent to the customer once, by its Message-ID."""
-        try:
-            await self.client.get_workflow_handle(thread_id).signal(HUMAN_REPLY, reply)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise ThreadNotFound(f"no open thread {thread_id}") from exc
-            raise
-        except (RuntimeError, TimeoutError) as exc:
-            raise HandoffFailed(f"Temporal did not answer: {exc}") from exc
+        await self._signal(thread_id, HUMAN_REPLY, reply)
 
     async def decide(self, thread_id: str, decision: ApprovalDecision) -> None:
         """APPROVE / REJECT to the thread, which hands it to its flow if one is waiting."""
-        signal = APPROVE if decision.approved else REJECT
+        state = await self.get(thread_id)
+        if not state.pending_approval:
+            raise NothingToDecide(
+                f"{thread_id} is not waiting for an approval (stage: {state.stage or 'none'})"
+            )
+        await self._signal(thread_id, APPROVE if decision.approved else REJECT, decision)
+
+    async def _signal(self, thread_id: str, signal: str, payload: object) -> None:
+        """A signal to an open thread; a closed or unknown one is ThreadNotFound, Temporal
+        out of reach HandoffFailed (both one line at the CLI)."""
         try:
-            state = await self.get(thread_id)
-            if not state.pending_approval:
-                raise NothingToDecide(
-                    f"{thread_id} is not waiting for an approval (stage: {state.stage or 'none'})"
-                )
-            await self.client.get_workflow_handle(thread_id).signal(signal, decision)
+            await self.client.get_workflow_handle(thread_id).signal(signal, payload)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise ThreadNotFound(f"no open thread {thread_id}") from exc
