@@ -64,6 +64,14 @@ class Browser:
                 "--headless=new",
                 "--no-sandbox",  # tests run as root in containers
                 "--disable-gpu",
+                # nothing beyond 127.0.0.1: no component updates, sync, metrics or
+                # first-run fetches (the machine has no internet; a test never needs it)
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-domain-reliability",
+                "--no-first-run",
+                "--no-default-browser-check",
                 "--remote-debugging-pipe",
                 f"--window-size={window[0]},{window[1]}",
                 f"--user-data-dir={self._profile.name}",
