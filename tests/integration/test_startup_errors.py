@@ -131,8 +131,18 @@ async def cluster_with_the_old_attributes() -> AsyncIterator[str]:
         ui=False,
         search_attributes=[FLOW_ATTRIBUTE, STAGE_ATTRIBUTE],
     )
-    yield env.client.service_client.config.target_host
+    target = env.client.service_client.config.target_host
+    # Served to a new client, as the worker will connect: start_local returns once its own
+    # client connected, and a worker started at once failed to reach it (1 of 4 suite runs)
+    await wait_for(lambda: _answers(target), what="the server answering a new client")
+    yield target
     await env.shutdown()
+
+
+async def _answers(target: str) -> bool:
+    client = await Client.connect(target)
+    request = ListSearchAttributesRequest(namespace="default")
+    return bool(await client.operator_service.list_search_attributes(request))
 
 
 async def test_a_namespace_without_the_thread_search_attributes(
