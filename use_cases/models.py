@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -90,6 +91,10 @@ class NewMessage(Frozen):
         description="what stays the same when the same mail is delivered again (its body and "
         "originating headers, not its trace): a Message-ID reused by other content differs",
     )
+    # Started by `mailroom start FLOW` or a schedule, not by mail: the flow to run and its
+    # input, validated by the flow's input model before the thread was started.
+    flow: str | None = None
+    flow_input: dict[str, Any] | None = None
     decision_request: str = Field(
         default="", description="which approval request that signed address was made for"
     )
@@ -207,6 +212,9 @@ class ThreadState(BaseModel):
     flow_report_seq: int = 0  # the `seq` of the child flow's last report applied
     pending_approval: bool = False
     po_number: str | None = None
+    # what the flow found, by its own names (a purchase order's number, an invoice's
+    # supplier …), validated by the flow's facts model; shown by its FlowSpec
+    facts: dict[str, Any] = Field(default_factory=dict)
     history: list[StageChange] = Field(default_factory=list)
     delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
     refused_decisions: list[RefusedDecision] = Field(default_factory=list)
@@ -309,6 +317,7 @@ class FlowProgress(BaseModel):
     finished: bool = False
     pending_approval: bool = False
     po_number: str | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
     history: list[StageChange] = Field(default_factory=list)
     delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
     refused_decisions: list[RefusedDecision] = Field(default_factory=list)

@@ -1,0 +1,102 @@
+"""FlowSpec: everything the service needs to know about one flow, in one value.
+
+A flow lives in its own files (models and rules in `use_cases/`, workflow code in
+`workflows/`, activities in `activities/`) and is made known to the service by one
+`FlowSpec` line in `orchestrator/flows.py`; nothing else names it. The thread learns the
+registry's routing facts through `use_cases.flow_catalogue.FlowEntry` (data, recorded in
+its history); the worker that serves a flow's task queue reads the flow's settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings
+
+from use_cases.flow_catalogue import FlowEntry
+from use_cases.models import FlowMode
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from orchestrator.bootstrap import Wiring
+
+ActivityFactory = Callable[["Wiring", "Client"], Sequence[Callable[..., Any]]]
+FactsView = Callable[[Mapping[str, Any]], list[tuple[str, str]]]
+
+
+class NoSettings(BaseSettings):
+    """A flow without settings of its own."""
+
+
+class NoInput(BaseModel):
+    """A flow that cannot be started without mail."""
+
+
+def plain_facts(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Facts shown as they are, `key: value`, in key order."""
+    return [(key, str(value)) for key, value in sorted(facts.items()) if value not in (None, "")]
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """One registered flow.
+
+    name        the flow's name: in `mailroom flows`, `MAILROOM_FLOW_MODES`, search attributes
+    workflow    its child-workflow class (`@workflow.defn`); also what `mailroom start` and
+                schedules start
+    runtime     its flow logic (a `workflows.flow.FlowRuntime`), run by `workflow` as a child
+                or inside the thread's workflow (inline); None for a flow that runs alone
+    activities  its activities, built over the wiring's ports, served on its task queue
+    settings    its settings model: `MAILROOM_<NAME>_*` variables, read by its worker
+    input       what `mailroom start FLOW` and a schedule give it (validated)
+    mailboxes   local-part keywords of the mailboxes whose mail it takes (`invoices`)
+    labels      the classifier labels that route mail to it
+    mode        child (own workflow and history) or inline (inside the thread), by default
+    task_queue  where its workflow and activities run; default `<name>-queue`
+    threaded    False: started alone (no mail thread), e.g. a scheduled digest
+    facts       how its facts show in `mailroom thread`
+    """
+
+    name: str
+    workflow: type
+    runtime: type | None = None
+    activities: ActivityFactory = lambda wiring, client: ()
+    settings: type[BaseSettings] = NoSettings
+    input: type[BaseModel] = NoInput
+    mailboxes: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    mode: FlowMode = FlowMode.CHILD
+    task_queue: str = ""
+    threaded: bool = True
+    facts: FactsView = plain_facts
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def queue(self) -> str:
+        return self.task_queue or f"{self.name}-queue"
+
+    def entry(self, mode: FlowMode | None = None) -> FlowEntry:
+        """What a thread needs to route mail to this flow and start it (data only)."""
+        return FlowEntry(
+            name=self.name,
+            workflow_type=_workflow_type(self.workflow),
+            task_queue=self.queue,
+            mode=mode or self.mode,
+            mailboxes=self.mailboxes,
+            labels=self.labels or (self.name,),
+            threaded=self.threaded,
+        )
+
+
+def _workflow_type(cls: type) -> str:
+    from temporalio.workflow import _Definition
+
+    definition = _Definition.from_class(cls)
+    if definition is None or definition.name is None:
+        raise TypeError(f"{cls.__name__} is not a @workflow.defn class")
+    return definition.name

@@ -1,0 +1,57 @@
+"""The flow registry: one FlowSpec line per flow. Adding a flow = its own files + one line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from activities.agents import AgentActivities
+from activities.procurement import ProcurementActivities
+from orchestrator.flow_settings import policy_rules
+from orchestrator.flow_spec import FlowSpec
+from use_cases.models import FlowMode
+from workflows.execute import ProcurementWorkflow, SupportWorkflow
+from workflows.procurement import ProcurementFlow
+from workflows.support import SupportFlow
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from orchestrator.bootstrap import Wiring
+
+
+def procurement_activities(wiring: Wiring, client: Client) -> Sequence[Callable[..., Any]]:
+    agents = AgentActivities(wiring.agent)
+    ledger = ProcurementActivities(wiring.ledger, policy_rules(wiring.settings))
+    return [agents.extract_request, ledger.check_policy, ledger.create_purchase_order]
+
+
+def support_activities(wiring: Wiring, client: Client) -> Sequence[Callable[..., Any]]:
+    agents = AgentActivities(wiring.agent)
+    return [agents.triage, agents.answer_from_kb]
+
+
+FLOWS: tuple[FlowSpec, ...] = (
+    FlowSpec(
+        name="procurement",
+        workflow=ProcurementWorkflow,
+        runtime=ProcurementFlow,
+        activities=procurement_activities,
+        mailboxes=("procure", "purchas", "buy", "order"),
+        mode=FlowMode.CHILD,
+        description="purchase requests: policy, approval, purchase order",
+    ),
+    FlowSpec(
+        name="support",
+        workflow=SupportWorkflow,
+        runtime=SupportFlow,
+        activities=support_activities,
+        mailboxes=("support", "help", "service"),
+        mode=FlowMode.INLINE,
+        description="customer questions: answer from the knowledge base or a person",
+    ),
+)
+
+
+def flow_named(name: str, flows: Sequence[FlowSpec] = FLOWS) -> FlowSpec | None:
+    return next((f for f in flows if f.name == name), None)

@@ -1,0 +1,43 @@
+"""The registry's routing facts as data: what a thread needs to pick and start a flow.
+
+Built from `orchestrator/flows.py` by the worker and handed to the thread's workflow by an
+activity, so the choice is recorded in the thread's history (a new flow registered later
+does not change how a recorded thread replays).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from use_cases.models import FlowMode
+
+
+class FlowEntry(BaseModel):
+    name: str
+    workflow_type: str  # the child workflow's type name
+    task_queue: str
+    mode: FlowMode = FlowMode.CHILD
+    mailboxes: tuple[str, ...] = ()  # local-part keywords: procurement@, invoices@ …
+    labels: tuple[str, ...] = ()  # classifier labels
+    threaded: bool = True
+
+
+class FlowCatalogue(BaseModel):
+    flows: tuple[FlowEntry, ...] = ()
+
+    def named(self, name: str) -> FlowEntry | None:
+        return next((f for f in self.flows if f.name == name), None)
+
+    def by_mailbox(self, mailbox: str) -> FlowEntry | None:
+        """The flow a mailbox's local part names (procurement@, invoices@ …), if any."""
+        local = mailbox.split("@")[0].lower()
+        return next(
+            (f for f in self.flows if f.threaded and any(k in local for k in f.mailboxes)), None
+        )
+
+    def by_label(self, label: str) -> FlowEntry | None:
+        return next((f for f in self.flows if f.threaded and label in f.labels), None)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(label for f in self.flows if f.threaded for label in f.labels)
