@@ -14,9 +14,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
-from activities.agents import AgentActivities
 from activities.email import EmailActivities
-from activities.procurement import ProcurementActivities
+from activities.routing import RoutingActivities
 from activities.signals import SignalActivities
 from adapters.agents.openai_compat import OpenAICompatibleAgent
 from adapters.agents.rules import Article, RuleBasedAgent, load_knowledge_base
@@ -32,11 +31,14 @@ from adapters.outbound.temporal_backlog import HandoffBacklog, pending_task_age
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from adapters.outbound.thread_index import SqliteThreadIndex
-from orchestrator.flow_settings import flow_config, policy_rules
+from orchestrator.flow_settings import flow_config
+from orchestrator.flow_spec import FlowSpec
+from orchestrator.flows import FLOWS
 from orchestrator.key_file import shared_key
 from orchestrator.settings import Settings, parse_host_port
 from orchestrator.startup_checks import StartupError, check_data_dir, reason
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
+from use_cases.flow_catalogue import FlowCatalogue
 from use_cases.mailboxes import Mailboxes
 from use_cases.ports import (
     Agent,
@@ -48,7 +50,6 @@ from use_cases.ports import (
 )
 from use_cases.reply_cap import AutomaticMailCaps
 from use_cases.threading import Threading
-from workflows.execute import ProcurementWorkflow, SupportWorkflow
 from workflows.thread import ThreadWorkflow
 
 WORKER_DRAIN_TIMEOUT = timedelta(seconds=15)
@@ -71,6 +72,7 @@ class Wiring:
     threading: Threading
     auto_replies: SqliteAutoReplyLog
     authenticate: SenderAuthentication | None = None
+    flows: tuple[FlowSpec, ...] = FLOWS  # the registry (tests add flows of their own)
 
 
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
@@ -166,16 +168,59 @@ def handoff_backlog(settings: Settings, client: Client) -> HandoffBacklog | None
 
 
 def thread_worker(wiring: Wiring, client: Client) -> Worker:
+    """Thread workflows on `MAILROOM_TASK_QUEUE`. It also holds every flow's activities:
+    an inline flow runs in the thread's workflow, and its local activities (an in-process
+    agent) run where the workflow runs; its other activities go to its own queue."""
+    flow_activities = [a for spec in wiring.flows for a in spec.activities(wiring, client)]
     return Worker(
         client,
         task_queue=wiring.settings.task_queue,
-        workflows=[ThreadWorkflow, ProcurementWorkflow, SupportWorkflow],
-        activities=worker_activities(wiring, client),
+        workflows=[ThreadWorkflow],
+        activities=_by_name(
+            [*worker_activities(wiring, client), routing_activity(wiring), *flow_activities]
+        ),
         graceful_shutdown_timeout=WORKER_DRAIN_TIMEOUT,
         max_cached_workflows=wiring.settings.max_cached_workflows,
         workflow_runner=WORKFLOW_RUNNER,
         interceptors=WORKFLOW_INTERCEPTORS,
     )
+
+
+def flow_worker(wiring: Wiring, client: Client, spec: FlowSpec) -> Worker:
+    """One flow's worker: its workflow and activities on its own task queue."""
+    return Worker(
+        client,
+        task_queue=spec.queue_for(wiring.settings.queue_prefix),
+        workflows=[spec.workflow],
+        activities=_by_name([*worker_activities(wiring, client), *spec.activities(wiring, client)]),
+        graceful_shutdown_timeout=WORKER_DRAIN_TIMEOUT,
+        max_cached_workflows=wiring.settings.max_cached_workflows,
+        workflow_runner=WORKFLOW_RUNNER,
+        interceptors=WORKFLOW_INTERCEPTORS,
+    )
+
+
+def _by_name(activities: list[Callable[..., Any]]) -> list[Callable[..., Any]]:
+    """Each activity once (two flows may share one, e.g. an agent's)."""
+    named: dict[str, Callable[..., Any]] = {}
+    for activity in activities:
+        defn = getattr(activity, "__temporal_activity_definition", None)
+        named.setdefault(defn.name if defn else repr(activity), activity)
+    return list(named.values())
+
+
+def flow_catalogue(wiring: Wiring) -> FlowCatalogue:
+    """The registry as the thread's routing sees it, with this worker's settings (modes,
+    queue prefix)."""
+    modes = flow_config(wiring.settings).modes
+    prefix = wiring.settings.queue_prefix
+    return FlowCatalogue(
+        flows=tuple(spec.entry(modes.get(spec.name), prefix) for spec in wiring.flows)
+    )
+
+
+def routing_activity(wiring: Wiring) -> Callable[..., Any]:
+    return RoutingActivities(wiring.agent, flow_catalogue(wiring)).route
 
 
 def make_agent(settings: Settings) -> Agent:
@@ -208,9 +253,8 @@ def knowledge_base(settings: Settings) -> list[Article]:
 
 
 def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]]:
-    agents = AgentActivities(wiring.agent)
+    """What every worker serves: sending mail and a child flow's reports to its thread."""
     signals = SignalActivities(TemporalWorkflowSignals(client))
-    procurement = ProcurementActivities(wiring.ledger, policy_rules(wiring.settings))
     return [
         EmailActivities(
             wiring.sender,
@@ -223,12 +267,6 @@ def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]
             decision_key=wiring.threading.secret,
             thread_index=wiring.threading.index,
         ).send_email,
-        agents.classify,
-        agents.extract_request,
-        agents.triage,
-        agents.answer_from_kb,
-        procurement.check_policy,
-        procurement.create_purchase_order,
         signals.report_to_thread,
     ]
 

@@ -12,6 +12,8 @@ from typing import Protocol
 from orchestrator.bootstrap import bootstrap, connect, gateway
 from orchestrator.cli_errors import CliError
 from orchestrator.cli_output import visible
+from orchestrator.flow_spec import plain_facts
+from orchestrator.flows import flow_named
 from orchestrator.operator import operator_name
 from orchestrator.po_table import po_table
 from orchestrator.runner import run_async
@@ -88,7 +90,7 @@ def cmd_thread(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         shown = view.public()
         shown["pending_approval"] = state.pending_approval
-        shown["po_number"] = state.po_number
+        shown["facts"] = state.facts
         shown["history"] = [c.model_dump(mode="json") for c in state.history]
         shown["messages"] = [m.model_dump(mode="json") for m in state.messages]
         shown["refused_decisions"] = [r.model_dump(mode="json") for r in state.refused_decisions]
@@ -98,12 +100,18 @@ def cmd_thread(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def shown_facts(state: ThreadState) -> list[tuple[str, str]]:
+    """The flow's facts as its FlowSpec shows them (a flow no longer registered: as they are)."""
+    spec = flow_named(state.flow or "")
+    return (spec.facts if spec else plain_facts)(state.facts)
+
+
 def thread_lines(state: ThreadState, view: ThreadView) -> list[str]:
     when = f"{view.last_activity:%Y-%m-%d %H:%M:%S}" if view.last_activity else "-"
     flow = (
         f"{visible(state.flow or '-')} / {visible(state.stage or '-')}"
         f"{'  (waiting for approval)' if state.pending_approval else ''}"
-        f"{'  PO ' + visible(state.po_number) if state.po_number else ''}"
+        f"{''.join(f'  {visible(name)} {visible(value)}' for name, value in shown_facts(state))}"
     )
     fields = {
         "thread": f"{visible(state.thread_id)}  [#{visible(view.reference)}]",

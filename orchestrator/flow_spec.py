@@ -80,17 +80,26 @@ class FlowSpec:
     def queue(self) -> str:
         return self.task_queue or f"{self.name}-queue"
 
-    def entry(self, mode: FlowMode | None = None) -> FlowEntry:
+    def queue_for(self, prefix: str) -> str:
+        """Its task queue under `MAILROOM_QUEUE_PREFIX` (installations sharing a namespace)."""
+        return f"{prefix}{self.queue}"
+
+    def entry(self, mode: FlowMode | None = None, prefix: str = "") -> FlowEntry:
         """What a thread needs to route mail to this flow and start it (data only)."""
         return FlowEntry(
             name=self.name,
             workflow_type=_workflow_type(self.workflow),
-            task_queue=self.queue,
+            runtime=_import_path(self.runtime) if self.runtime else "",
+            task_queue=self.queue_for(prefix),
             mode=mode or self.mode,
             mailboxes=self.mailboxes,
             labels=self.labels or (self.name,),
             threaded=self.threaded,
         )
+
+
+def _import_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def _workflow_type(cls: type) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from activities.agents import AgentActivities
@@ -10,14 +10,17 @@ from activities.procurement import ProcurementActivities
 from orchestrator.flow_settings import policy_rules
 from orchestrator.flow_spec import FlowSpec
 from use_cases.models import FlowMode
-from workflows.execute import ProcurementWorkflow, SupportWorkflow
-from workflows.procurement import ProcurementFlow
-from workflows.support import SupportFlow
+from workflows.procurement import ProcurementFlow, ProcurementWorkflow
+from workflows.support import SupportFlow, SupportWorkflow
 
 if TYPE_CHECKING:
     from temporalio.client import Client
 
     from orchestrator.bootstrap import Wiring
+
+
+def purchase_order_facts(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [("PO", str(facts["po_number"]))] if facts.get("po_number") else []
 
 
 def procurement_activities(wiring: Wiring, client: Client) -> Sequence[Callable[..., Any]]:
@@ -39,6 +42,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         activities=procurement_activities,
         mailboxes=("procure", "purchas", "buy", "order"),
         mode=FlowMode.CHILD,
+        facts=purchase_order_facts,
         description="purchase requests: policy, approval, purchase order",
     ),
     FlowSpec(

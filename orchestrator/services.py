@@ -41,6 +41,7 @@ from orchestrator.bootstrap import (
     Wiring,
     close_stores,
     connect,
+    flow_worker,
     gateway,
     handoff_backlog,
     thread_worker,
@@ -99,14 +100,16 @@ async def start_worker(wiring: Wiring, client: Client, stack: AsyncExitStack) ->
     if flow_config(wiring.settings).search_attributes:
         s = wiring.settings
         await check_search_attributes(client, s.temporal_namespace, register=s.embedded_temporal)
-    worker = thread_worker(wiring, client)
+    workers = [thread_worker(wiring, client)]
+    workers += [flow_worker(wiring, client, spec) for spec in wiring.flows]
     warn_without_support_team(wiring.settings.support_team)
     freeze_startup_heap()
-    task = asyncio.create_task(worker.run())
+    tasks = [asyncio.create_task(worker.run()) for worker in workers]
 
     async def drain() -> None:
-        await worker.shutdown()  # finishes in-flight activities, up to the drain timeout
-        await asyncio.gather(task, return_exceptions=True)
+        # each finishes its in-flight activities, up to the drain timeout
+        await asyncio.gather(*(worker.shutdown() for worker in workers))
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     stack.push_async_callback(drain)
     announce(

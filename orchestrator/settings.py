@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     temporal_port: Port = 7233
     temporal_ui_port: Port = 8233
     task_queue: str = "mailroom-threads"
+    queue_prefix: str = ""
     smtp_host: str = "127.0.0.1"
     smtp_port: Port = 2525
     domains: CommaList = Field(default_factory=lambda: ["mailroom.local", "localhost"])

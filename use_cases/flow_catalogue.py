@@ -9,17 +9,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from use_cases.models import FlowMode
+from use_cases.models import AgentUsage, FlowEntry
 
-
-class FlowEntry(BaseModel):
-    name: str
-    workflow_type: str  # the child workflow's type name
-    task_queue: str
-    mode: FlowMode = FlowMode.CHILD
-    mailboxes: tuple[str, ...] = ()  # local-part keywords: procurement@, invoices@ …
-    labels: tuple[str, ...] = ()  # classifier labels
-    threaded: bool = True
+__all__ = ["FlowCatalogue", "FlowEntry", "Route", "RouteRequest"]
 
 
 class FlowCatalogue(BaseModel):
@@ -41,3 +33,18 @@ class FlowCatalogue(BaseModel):
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(label for f in self.flows if f.threaded for label in f.labels)
+
+
+class RouteRequest(BaseModel):
+    """Which flow takes a thread's first human mail (or a thread started for `flow`)."""
+
+    mailbox: str
+    subject: str
+    text: str
+    flow: str | None = None  # asked for by name: `mailroom start`, a reopened thread
+
+
+class Route(BaseModel):
+    entry: FlowEntry | None = None  # None: no registered flow takes it, a person does
+    reason: str = ""
+    usage: AgentUsage | None = None

@@ -6,9 +6,11 @@ import hashlib
 import re
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
+from use_cases.flow_catalogue import FlowEntry
 from use_cases.models import (
     AgentUsage,
     FlowConfig,
@@ -29,7 +31,7 @@ class FlowName(StrEnum):
 
 
 class Classification(BaseModel):
-    flow: FlowName
+    flow: str  # a registered flow's label, or "other"
     confidence: float = Field(ge=0, le=1)
     reason: str = ""
     usage: AgentUsage | None = None
@@ -39,6 +41,8 @@ class ClassifyRequest(BaseModel):
     mailbox: str
     subject: str
     text: str
+    # the labels of the registered flows (empty: the classifier's own, procurement/support)
+    labels: tuple[str, ...] = ()
 
 
 class LineItem(BaseModel):
@@ -118,9 +122,13 @@ class FlowStart(BaseModel):
 
     thread_id: str
     mailbox: str
-    flow: FlowName
+    flow: str
     first: NewMessage
     config: FlowConfig
+    # the registry's entry for the flow (its task queue: where its activities run)
+    entry: FlowEntry | None = None
+    # what `mailroom start` or a schedule gave the flow instead of mail (validated)
+    input: dict[str, Any] | None = None
     parent_workflow_id: str | None = None
     # The thread had a flow before this one: it was completed and reopened, or its earlier
     # flow finished while it stayed open (mail came meanwhile).

@@ -211,10 +211,10 @@ class ThreadState(BaseModel):
     flows_started: int = 0
     flow_report_seq: int = 0  # the `seq` of the child flow's last report applied
     pending_approval: bool = False
-    po_number: str | None = None
     # what the flow found, by its own names (a purchase order's number, an invoice's
     # supplier …), validated by the flow's facts model; shown by its FlowSpec
     facts: dict[str, Any] = Field(default_factory=dict)
+    flow_entry: FlowEntry | None = None  # the registry's entry the current flow started by
     history: list[StageChange] = Field(default_factory=list)
     delivery_failures: list[DeliveryFailure] = Field(default_factory=list)
     refused_decisions: list[RefusedDecision] = Field(default_factory=list)
@@ -238,6 +238,19 @@ class ThreadState(BaseModel):
 class FlowMode(StrEnum):
     CHILD = "child"
     INLINE = "inline"
+
+
+class FlowEntry(BaseModel):
+    """A registered flow as a thread sees it (use_cases/flow_catalogue.py): data only."""
+
+    name: str
+    workflow_type: str  # the child workflow's type name
+    runtime: str = ""  # the flow logic, `module:Class`, for inline runs
+    task_queue: str
+    mode: FlowMode = FlowMode.CHILD
+    mailboxes: tuple[str, ...] = ()  # local-part keywords: procurement@, invoices@ …
+    labels: tuple[str, ...] = ()  # classifier labels
+    threaded: bool = True
 
 
 class FlowConfig(BaseModel):
@@ -316,7 +329,6 @@ class FlowProgress(BaseModel):
     stage: str
     finished: bool = False
     pending_approval: bool = False
-    po_number: str | None = None
     facts: dict[str, Any] = Field(default_factory=dict)
     history: list[StageChange] = Field(default_factory=list)
     delivery_failures: list[DeliveryFailure] = Field(default_factory=list)

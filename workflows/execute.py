@@ -1,38 +1,30 @@
 """`execute_workflow`: run a flow as a child workflow or inline, behind one handle (seed 003).
 
-As a child, the flow has its own history and id (`<thread id>-<flow>-<n>`) and its parent
-close policy is ABANDON, deliberately: the thread continues-as-new and is completed by
-operators, and a purchase waiting for approval must survive both; the child reports its
-progress by signalling the thread's workflow id, which reaches whichever run is current.
-Inline, the very same flow object runs as a task inside the thread's workflow.
+As a child, the flow has its own history and id (`<thread id>-<flow>-<n>`), runs on its
+flow's task queue (served by that flow's workers), and its parent close policy is ABANDON,
+deliberately: the thread continues-as-new and is completed by operators, and a purchase
+waiting for approval must survive both; the child reports its progress by signalling the
+thread's workflow id, which reaches whichever run is current. Inline, the very same flow
+object runs as a task inside the thread's workflow; its activities still run on its queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+from functools import cache
 from typing import Any, Protocol
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from use_cases.flows import ApprovalDecision, FlowName, FlowProgress, FlowStart
+    from use_cases.flow_catalogue import FlowEntry
+    from use_cases.flows import ApprovalDecision, FlowProgress, FlowStart
     from use_cases.models import CompleteRequest, HumanReply, NewMessage
-    from use_cases.thread_labels import flow_summary, stage_details
+    from use_cases.thread_labels import flow_summary
 
 from workflows.flow import FlowRuntime, Reporter
-from workflows.procurement import ProcurementFlow
-from workflows.reports import by_local_activity, report_progress
-from workflows.settled import OnceSettled
-from workflows.support import SupportFlow
-from workflows.versions import FEWER_EVENTS_PER_MAIL, HUMANS_IN_THE_LOOP
-
-FLOW_PROGRESS = "FLOW_PROGRESS"
-APPROVE = "APPROVE"
-REJECT = "REJECT"
-NEW_MESSAGE = "NEW_MESSAGE"
-COMPLETE_THREAD = "COMPLETE_THREAD"
-HUMAN_REPLY = "HUMAN_REPLY"
-FLOW_PROGRESS_QUERY = "flow_progress"
+from workflows.messages import APPROVE, COMPLETE_THREAD, HUMAN_REPLY, NEW_MESSAGE, REJECT
 
 
 class FlowHandle(Protocol):
@@ -82,136 +74,8 @@ class ChildFlow:
         await self.handle.signal(HUMAN_REPLY, reply)
 
 
-class _FlowWorkflow:
-    """Signal plumbing shared by the child-workflow wrappers of every flow."""
-
-    runtime: FlowRuntime
-    deliveries = 0
-    _reports: OnceSettled[FlowProgress] | None = None
-
-    async def _run_resumably(self, start: FlowStart) -> FlowProgress:
-        """Run the flow; when it waits at a resumable point and this run has grown long,
-        continue-as-new carrying its snapshot (a support conversation can go on for years)."""
-        task = asyncio.create_task(self.runtime.run())
-        # Rest only with no report in flight: waiting for one to be sent would let the flow
-        # leave its resting point (an alarm, a completion) before continue-as-new.
-        await workflow.wait_condition(
-            lambda: task.done() or (self._should_rest(start) and self._reports_sent())
-        )
-        if task.done():
-            # the thread has the last stage; a human reply that closed the flow was sent
-            await workflow.wait_condition(
-                lambda: self._reports_sent() and workflow.all_handlers_finished()
-            )
-            return task.result()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(start.model_copy(update={"resume": self.runtime.snapshot()}))
-
-    def _should_rest(self, start: FlowStart) -> bool:
-        if not (
-            self.deliveries >= start.config.flow_messages_per_run
-            or workflow.info().is_continue_as_new_suggested()
-        ):
-            return False
-        self.runtime.rest_requested = True  # pause at the next wait for mail
-        return self.runtime.resumable
-
-    def _reporter(self, start: FlowStart) -> Reporter:
-        async def report(progress: FlowProgress) -> None:
-            # The Web UI's current details: queried, never recorded, so no patch.
-            workflow.set_current_details(
-                stage_details(start.thread_id, stage=progress.stage, flow=progress.flow)
-            )
-            if not start.parent_workflow_id:
-                return
-            if not workflow.patched(FEWER_EVENTS_PER_MAIL):
-                await _tell(start.parent_workflow_id, progress)
-                return
-            if self._reports is None:  # the thread hears where the flow came to rest
-                parent = start.parent_workflow_id
-                self._reports = OnceSettled(
-                    lambda: self.runtime.settled, lambda latest: _tell(parent, latest)
-                )
-            self._reports.offer(progress)
-
-        return report
-
-    def _reports_sent(self) -> bool:
-        return self._reports is None or self._reports.sent
-
-    @workflow.signal(name=NEW_MESSAGE)
-    def new_message(self, message: NewMessage) -> None:
-        self.deliveries += 1
-        self.runtime.deliver(message)
-
-    @workflow.signal(name=APPROVE)
-    def approve(self, decision: ApprovalDecision) -> None:
-        self.runtime.decide(decision)
-
-    @workflow.signal(name=REJECT)
-    def reject(self, decision: ApprovalDecision) -> None:
-        self.runtime.decide(decision)
-
-    @workflow.signal(name=COMPLETE_THREAD)
-    def complete_thread(self, request: CompleteRequest) -> None:
-        self.runtime.request_complete(request)
-
-    @workflow.signal(name=HUMAN_REPLY)
-    async def human_reply(self, reply: HumanReply) -> None:
-        await self.runtime.human_reply(reply)
-
-    @workflow.query(name=FLOW_PROGRESS_QUERY)
-    def flow_progress(self) -> FlowProgress:
-        return self.runtime.progress
-
-
-@workflow.defn(name="ProcurementFlow")
-class ProcurementWorkflow(_FlowWorkflow):
-    @workflow.init
-    def __init__(self, start: FlowStart) -> None:
-        self.runtime = ProcurementFlow(start, self._reporter(start))
-
-    @workflow.run
-    async def run(self, start: FlowStart) -> FlowProgress:
-        return await self._run_resumably(start)
-
-
-@workflow.defn(name="SupportFlow")
-class SupportWorkflow(_FlowWorkflow):
-    @workflow.init
-    def __init__(self, start: FlowStart) -> None:
-        self.runtime = SupportFlow(start, self._reporter(start))
-
-    @workflow.run
-    async def run(self, start: FlowStart) -> FlowProgress:
-        return await self._run_resumably(start)
-
-
-async def _tell(thread_workflow_id: str, progress: FlowProgress) -> None:
-    if by_local_activity():
-        progress = progress.model_copy(update={"reporter": workflow.info().workflow_id})
-        if not await report_progress(thread_workflow_id, FLOW_PROGRESS, progress):
-            workflow.logger.info("thread %s did not take progress", thread_workflow_id)
-        return
-    parent = workflow.get_external_workflow_handle(thread_workflow_id)
-    try:
-        await parent.signal(FLOW_PROGRESS, progress)
-    except Exception:  # a completed thread no longer listens; the flow goes on
-        workflow.logger.info("thread %s did not take progress", thread_workflow_id)
-
-
-FLOWS: dict[FlowName, type[FlowRuntime]] = {
-    FlowName.PROCUREMENT: ProcurementFlow,
-    FlowName.SUPPORT: SupportFlow,
-}
-CHILD_WORKFLOWS: dict[FlowName, Any] = {
-    FlowName.PROCUREMENT: ProcurementWorkflow,
-    FlowName.SUPPORT: SupportWorkflow,
-}
-
-
 async def execute_workflow(
-    flow: FlowName,
+    flow: FlowEntry,
     *,
     args: FlowStart,
     as_child: bool = False,
@@ -221,24 +85,31 @@ async def execute_workflow(
 ) -> FlowHandle:
     """Start `flow` as a child workflow (`as_child=True`) or inline; either way the caller
     gets a handle to forward messages, decisions and completion to the same flow code."""
+    child_id = workflow_id or f"{args.thread_id}-{flow.name}"
     if as_child:
-        # The child's summary is part of the recorded start command: patched.
-        summary = (
-            flow_summary(flow.value, args.first.subject)
-            if workflow.patched(HUMANS_IN_THE_LOOP)
-            else None
-        )
         await workflow.start_child_workflow(
-            CHILD_WORKFLOWS[flow].run,
+            flow.workflow_type,
             args,
-            id=workflow_id or f"{args.thread_id}-{flow.value}",
+            id=child_id,
+            task_queue=flow.task_queue,
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-            static_summary=summary,
+            static_summary=flow_summary(flow.name, args.first.subject),
             **child_options,
         )
-        return ChildFlow(workflow_id or f"{args.thread_id}-{flow.value}")
+        return ChildFlow(child_id)
     return execute_inline(flow, args, report)
 
 
-def execute_inline(flow: FlowName, start: FlowStart, report: Reporter) -> InlineFlow:
-    return InlineFlow(FLOWS[flow](start, report))
+def execute_inline(flow: FlowEntry, start: FlowStart, report: Reporter) -> InlineFlow:
+    return InlineFlow(runtime_class(flow.runtime)(start, report))
+
+
+@cache
+def runtime_class(path: str) -> type[FlowRuntime]:
+    """A flow's runtime from its registry entry (`module:Class`): registry data recorded
+    in the thread's history, so a recorded thread finds the class it ran."""
+    module, _, name = path.partition(":")
+    found = getattr(importlib.import_module(module), name, None)
+    if not (isinstance(found, type) and issubclass(found, FlowRuntime)):
+        raise TypeError(f"{path} is not a flow runtime")
+    return found

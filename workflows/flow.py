@@ -72,6 +72,8 @@ class FlowRuntime(ABC):
     def __init__(self, start: FlowStart, report: Reporter) -> None:
         self.start = start
         self.config = start.config
+        # where this flow's activities run: its own task queue (the registry's entry)
+        self.queue = start.entry.task_queue if start.entry else workflow.info().task_queue
         self.report = report
         self.inbox: deque[NewMessage] = deque()
         self.decision: ApprovalDecision | None = None
@@ -165,7 +167,7 @@ class FlowRuntime(ABC):
     ) -> Answer:
         """Ask the agent (raises AgentUnavailable)."""
         with self._local_call(self.config.agent_in_process):
-            answer = await ask_agent(method, request, self.config)
+            answer = await ask_agent(method, request, self.config, self.queue)
         usage = getattr(answer, "usage", None)
         if isinstance(usage, AgentUsage) and usage.total_tokens:
             tokens = self.progress.agent_tokens + usage.total_tokens

@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
         CreatePurchaseOrder,
         ExtractRequest,
         FlowProgress,
+        FlowStart,
         PurchaseRequest,
     )
     from use_cases.models import CompleteRequest, NewMessage
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.agent_calls import AgentUnavailable
 from workflows.approvals import ApprovalDecisions
 from workflows.flow import LEDGER_RETRY, LEDGER_TIMEOUT
+from workflows.flow_workflow import FlowWorkflow
 from workflows.versions import HUMANS_IN_THE_LOOP
 
 # Corrections the requester may send before the flow stops asking and cancels.
@@ -63,6 +65,7 @@ class ProcurementFlow(ApprovalDecisions):
             request,
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            task_queue=self.queue,
         )
         if not policy.allowed:
             reasons = "; ".join(policy.reasons)
@@ -194,8 +197,9 @@ class ProcurementFlow(ApprovalDecisions):
             ),
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
+            task_queue=self.queue,
         )
-        await self.stage("ordered", order.po_number, po_number=order.po_number)
+        await self.stage("ordered", order.po_number, facts={"po_number": order.po_number})
         lines = "\n".join(f"  {i.quantity} x {i.description}" for i in order.items)
         await self.mail(
             "confirmation",
@@ -209,3 +213,16 @@ class ProcurementFlow(ApprovalDecisions):
     async def _hand_to_human(self, why: str) -> FlowProgress:
         await self.mail("human", "Thank you; a colleague will look at your request.\n")
         return await self.finish("needs_human", why)
+
+
+@workflow.defn(name="ProcurementFlow")
+class ProcurementWorkflow(FlowWorkflow):
+    """Procurement as a child workflow on its own task queue."""
+
+    @workflow.init
+    def __init__(self, start: FlowStart) -> None:
+        self.runtime = ProcurementFlow(start, self.reporter(start))
+
+    @workflow.run
+    async def run(self, start: FlowStart) -> FlowProgress:
+        return await self.run_resumably(start)

@@ -11,17 +11,15 @@ from temporalio.common import SearchAttributeUpdate, TypedSearchAttributes
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.agents import AgentActivities
+    from activities.routing import RoutingActivities
+    from use_cases.flow_catalogue import FlowEntry, Route, RouteRequest
     from use_cases.flows import (
         ApprovalDecision,
-        ClassifyRequest,
         FlowConfig,
         FlowMode,
-        FlowName,
         FlowProgress,
         FlowSnapshot,
         FlowStart,
-        flow_by_mailbox,
     )
     from use_cases.models import (
         CompleteRequest,
@@ -48,14 +46,9 @@ from workflows.search_attributes import (
 from workflows.sending import remember
 from workflows.settled import OnceSettled
 from workflows.thread_replies import late_decision, record_human_reply, reply_from_thread
-from workflows.versions import (
-    CLOSED_FLOW_MISSES_SIGNAL,
-    FEWER_EVENTS_PER_MAIL,
-    HUMANS_IN_THE_LOOP,
-    LATER_FLOW_FOLLOWS_UP,
-)
 
 NEEDS_HUMAN = "needs_human"
+OTHER = "other"  # the thread's flow when no registered flow takes it
 
 
 class FlowRouter:
@@ -75,13 +68,13 @@ class FlowRouter:
             return
         if state.flow_mode == FlowMode.CHILD:
             self.flow = ChildFlow(state.flow_workflow_id)  # re-attached after continue-as-new
-        elif resume is not None:  # an inline flow carried across continue-as-new
-            # As it was computed before the follow-up patch: a resumed flow asks no patch
-            # (procurement, the one flow that reads `reopened`, never resumes inline).
-            start = self._start(FlowName(state.flow), resume.first, resuming=True).model_copy(
+        elif resume is not None and state.flow_entry is not None:
+            # an inline flow carried across continue-as-new
+            entry = state.flow_entry
+            start = self._start(entry, resume.first, resuming=True).model_copy(
                 update={"resume": resume}
             )
-            self.flow = execute_inline(FlowName(state.flow), start, self._report)
+            self.flow = execute_inline(entry, start, self._report)
 
     @property
     def inline_resumable(self) -> bool:
@@ -113,7 +106,7 @@ class FlowRouter:
             if await self._forwarded(self.flow.deliver(message)):
                 return
             self.state.flow_finished = True  # it ended before this mail reached it
-        if message.decided_by and workflow.patched(HUMANS_IN_THE_LOOP):
+        if message.decided_by:
             self.late_close = await late_decision(self.state, message, self.config)
             if self.late_close is not None:
                 return  # an answer or decision for a flow that ended: never a new flow
@@ -148,12 +141,10 @@ class FlowRouter:
     async def _forwarded(self, forwarding: Awaitable[None]) -> bool:
         """False when a child flow had closed before the thread's signal reached it (it
         finished while the mail was on its way: the thread learns that by the child's last
-        report, which can come after). Unpatched, the failed signal failed the thread."""
+        report, which can come after)."""
         try:
             await forwarding
         except FailureError as error:
-            if not workflow.patched(CLOSED_FLOW_MISSES_SIGNAL):
-                raise
             workflow.logger.info("flow %s had closed: %s", self.state.flow_workflow_id, error)
             return False
         return True
@@ -190,7 +181,7 @@ class FlowRouter:
         state.flow, state.stage = progress.flow, progress.stage
         state.last_activity = workflow.now()  # where the flow mails, it reports a stage
         state.pending_approval = progress.pending_approval
-        state.po_number = progress.po_number or state.po_number
+        state.facts = {**state.facts, **progress.facts}
         state.flow_finished = progress.finished
         state.agent_tokens = progress.agent_tokens
         self._note_events(progress)
@@ -233,78 +224,76 @@ class FlowRouter:
         return progress.history
 
     async def _route(self, message: NewMessage) -> None:
-        flow = FlowName(self.state.flow) if self.state.flow else await self._classify(message)
-        self.state.flow = flow.value
-        if flow is FlowName.OTHER:
+        route = await self._find_flow(message, message.flow or self.state.flow)
+        entry = route.entry
+        if entry is None:
+            self.state.flow = message.flow or self.state.flow or OTHER
             self.state.stage = NEEDS_HUMAN
             self._publish()
             return
+        self.state.flow, self.state.flow_entry = entry.name, entry
         self.state.flows_started += 1
-        mode = self.config.mode_of(flow.value)
-        child_id = f"{self.state.thread_id}-{flow.value}-{self.state.flows_started}"
+        self.state.facts = {}
+        mode = self.config.modes.get(entry.name, entry.mode)
+        child_id = f"{self.state.thread_id}-{entry.name}-{self.state.flows_started}"
         self.state.flow_mode, self.state.flow_workflow_id = mode.value, child_id
         self.state.flow_finished, self.state.flow_report_seq = False, 0
-        start = self._start(flow, message)
+        start = self._start(entry, message)
         as_child = mode is FlowMode.CHILD
         self.flow = await execute_workflow(
-            flow,
+            entry,
             args=start,
             as_child=as_child,
             workflow_id=child_id,
             report=self._report,
-            **(self._child_attributes(flow) if as_child else {}),
+            **(self._child_attributes(entry.name) if as_child else {}),
         )
 
-    def _child_attributes(self, flow: FlowName) -> dict[str, TypedSearchAttributes]:
-        """The child's search attributes, part of its recorded start command: patched."""
-        if not self.config.search_attributes or not workflow.patched(HUMANS_IN_THE_LOOP):
+    def _child_attributes(self, flow: str) -> dict[str, TypedSearchAttributes]:
+        """The child's search attributes, part of its recorded start command."""
+        if not self.config.search_attributes:
             return {}
-        attributes = child_flow_attributes(thread_identity(self.state), flow.value)
+        attributes = child_flow_attributes(thread_identity(self.state), flow)
         return {"search_attributes": attributes}
 
-    def _start(self, flow: FlowName, first: NewMessage, *, resuming: bool = False) -> FlowStart:
-        follows = not resuming and self._follows_earlier_flow()
+    def _start(self, entry: FlowEntry, first: NewMessage, *, resuming: bool = False) -> FlowStart:
+        follows = not resuming and self.state.flows_started > 1
         return FlowStart(
             thread_id=self.state.thread_id,
             mailbox=self.state.mailbox,
-            flow=flow,
+            flow=entry.name,
+            entry=entry,
+            input=first.flow_input,
             first=first,
             config=self.config,
             reopened=self.state.reopened > 0 or follows,
             parent_workflow_id=workflow.info().workflow_id,
         )
 
-    def _follows_earlier_flow(self) -> bool:
-        """Another flow ran in this thread before this one, in this run or an earlier one
-        (see LATER_FLOW_FOLLOWS_UP); the patch is asked only then, so threads with one flow
-        record no marker."""
-        return self.state.flows_started > 1 and workflow.patched(LATER_FLOW_FOLLOWS_UP)
-
     async def _report(self, progress: FlowProgress) -> None:
         self.apply(progress)
 
-    async def _classify(self, message: NewMessage) -> FlowName:
+    async def _find_flow(self, message: NewMessage, asked: str | None) -> Route:
+        """The registered flow for this thread (by name when asked, else by the mailbox,
+        else by the agent's classification); no flow when the agent failed: a person
+        decides."""
+        if asked == OTHER:
+            return Route(reason="a person decides")
+        request = RouteRequest(
+            mailbox=message.mailbox, subject=message.subject, text=message.text, flow=asked
+        )
         try:
-            classification = await ask_agent(
-                AgentActivities.classify,
-                ClassifyRequest(
-                    mailbox=message.mailbox, subject=message.subject, text=message.text
-                ),
-                self.config,
-            )
-        except AgentUnavailable:  # the agent failed: the mailbox decides, else a human does
-            return flow_by_mailbox(message.mailbox) or FlowName.OTHER
-        return classification.flow
+            return await ask_agent(RoutingActivities.route, request, self.config)
+        except AgentUnavailable:
+            return Route(reason="the agent failed")
 
     def _publish(self) -> None:
         """Flow and stage as search attributes, so the Web UI can filter threads by them."""
         show_stage(self.state)
         if not self.config.search_attributes:
             return
-        if not workflow.patched(FEWER_EVENTS_PER_MAIL):
-            self._upsert()
-        else:  # an inline flow's local activities (agent, outbox) keep the task open
-            self._publisher.offer(None)
+        # an inline flow's local activities (agent, outbox) keep the task open
+        self._publisher.offer(None)
 
     def _settled(self) -> bool:
         return not isinstance(self.flow, InlineFlow) or self.flow.runtime.settled
@@ -334,7 +323,7 @@ class FlowRouter:
         """Subject, requester and reference, with the first stage of each run (a run
         continued-as-new is told them again: they are few bytes) and when they change."""
         identity = thread_identity(self.state)
-        if identity == self._identified or not workflow.patched(HUMANS_IN_THE_LOOP):
+        if identity == self._identified:
             return []
         self._identified = identity
         return identity_updates(identity)

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.agent_calls import AgentUnavailable
 from workflows.flow import Reporter
+from workflows.flow_workflow import FlowWorkflow
 from workflows.support_humans import SupportHumans
 from workflows.versions import SIGNED_SOLVED
 
@@ -237,3 +238,16 @@ def _completed(flow: SupportFlow) -> str:
     if request is None:
         return "completed by operator"
     return f"by {request.requested_by}: {request.reason}"
+
+
+@workflow.defn(name="SupportFlow")
+class SupportWorkflow(FlowWorkflow):
+    """Support as a child workflow on its own task queue."""
+
+    @workflow.init
+    def __init__(self, start: FlowStart) -> None:
+        self.runtime = SupportFlow(start, self.reporter(start))
+
+    @workflow.run
+    async def run(self, start: FlowStart) -> FlowProgress:
+        return await self.run_resumably(start)

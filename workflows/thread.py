@@ -25,17 +25,22 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.threading import of_mailbox
     from use_cases.tickets import ticket_reference
 
-from workflows.execute import APPROVE, FLOW_PROGRESS, HUMAN_REPLY, REJECT
+from workflows.continue_as_new import should_continue_as_new
 from workflows.flow import carried
+from workflows.messages import (
+    APPROVE,
+    COMPLETE_THREAD,
+    FLOW_PROGRESS,
+    HUMAN_REPLY,
+    NEW_MESSAGE,
+    REJECT,
+    THREAD_STATE_QUERY,
+)
 from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter, show_stage
 from workflows.sending import remember, send_mail
 from workflows.thread_memory import other_content, record_bounce, summary
-from workflows.versions import HUMANS_IN_THE_LOOP, INHERITED_FINISHED_FLOW_COMPLETES
 
 TASK_QUEUE = "mailroom-threads"
-NEW_MESSAGE = "NEW_MESSAGE"
-COMPLETE_THREAD = "COMPLETE_THREAD"
-THREAD_STATE_QUERY = "thread_state"
 
 # Continue-as-new well before Temporal's 10 000-signal / 51 200-event hard limits.
 DEFAULT_MESSAGES_PER_RUN = 500
@@ -130,10 +135,7 @@ class ThreadWorkflow:
 
     @workflow.run
     async def run(self, input: ThreadInput) -> ThreadState:
-        if self._inherited_finished_flow:  # asked only then: other runs record no marker
-            self._inherited_finished_flow = workflow.patched(INHERITED_FINISHED_FLOW_COMPLETES)
-        continued_in_grace = self._continued_run and self._only_automatic_mail()
-        if continued_in_grace and workflow.patched(HUMANS_IN_THE_LOOP):
+        if self._continued_run and self._only_automatic_mail():
             self._await_human_mail()
         while True:
             await workflow.wait_condition(
@@ -179,9 +181,8 @@ class ThreadWorkflow:
     def _ends_meanwhile(self) -> bool:
         """The thread was closed (COMPLETE_THREAD, `mailroom reply --close`), its flow
         finished or its automatic-mail grace ran out while it waited to continue-as-new:
-        it completes instead. The patch is asked only then."""
-        ending = self._complete is not None or self._flow_done() or self._automatic_only
-        return ending and workflow.patched(HUMANS_IN_THE_LOOP)
+        it completes instead."""
+        return self._complete is not None or self._flow_done() or self._automatic_only
 
     def _flow_done(self) -> bool:
         running_here = self._flows.flow is not None or self._inherited_finished_flow
@@ -237,7 +238,7 @@ class ThreadWorkflow:
                 "not answering automatic mail %s: %s", message.message_id, message.automatic
             )
             first = self._automatic_grace is None and self._only_automatic_mail()
-            if first and workflow.patched(HUMANS_IN_THE_LOOP):
+            if first:
                 self._await_human_mail()
             return
         self._human_this_run = True
@@ -245,7 +246,7 @@ class ThreadWorkflow:
             self._state.answer_to = answer_address(message)
         self._state.requester = self._state.requester or message.from_addr
         if not self._state.acknowledged and self._pending_ack is None and answer_address(message):
-            if self._flow_config.ack_delay > timedelta(0) and workflow.patched(HUMANS_IN_THE_LOOP):
+            if self._flow_config.ack_delay > timedelta(0):
                 self._pending_ack = asyncio.create_task(self._acknowledge_unless_answered(message))
             else:
                 await self._acknowledge(message)
@@ -307,10 +308,7 @@ class ThreadWorkflow:
             self._automatic_only = self._only_automatic_mail()
 
     def _should_continue_as_new(self) -> bool:
-        if not (
-            self._messages_this_run >= self._messages_per_run
-            or workflow.info().is_continue_as_new_suggested()
-        ):
+        if not should_continue_as_new(self._messages_this_run, self._messages_per_run):
             return False
         # An inline flow goes along only from a point it can resume from (waiting for mail);
         # asking it to pause there is deterministic state, so calling this from a

@@ -24,8 +24,8 @@ from use_cases.models import (
 )
 from use_cases.ports import Backpressure, HandoffFailed, NothingToDecide, ThreadNotFound
 from use_cases.thread_labels import thread_details, thread_summary
-from workflows.execute import APPROVE, HUMAN_REPLY, REJECT
-from workflows.thread import COMPLETE_THREAD, NEW_MESSAGE, TASK_QUEUE, ThreadWorkflow
+from workflows.messages import APPROVE, COMPLETE_THREAD, HUMAN_REPLY, NEW_MESSAGE, REJECT
+from workflows.thread import TASK_QUEUE, ThreadWorkflow
 
 log = structlog.get_logger()
 

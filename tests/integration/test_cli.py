@@ -203,7 +203,7 @@ async def test_approve_by_cli_creates_the_purchase_order_shown_by_pos(
     assert len(orders) == 1 and orders[0]["thread_id"] == thread_id
     assert orders[0]["total"] == 30000
     code, out, _ = await run_mailroom("thread", thread_id, "--json", env=env)
-    assert json.loads(out)["po_number"] == orders[0]["po_number"]
+    assert json.loads(out)["facts"]["po_number"] == orders[0]["po_number"]
 
 
 async def test_reject_by_reference_tells_the_requester_who_rejected_and_why(

@@ -63,7 +63,7 @@ async def test_a_forged_approval_is_refused_and_the_signed_one_orders(
     forged = answer(rfq_id, f"<forged-{unique}@evil.example>", PROCUREMENT, "approve")
     await stack.send(forged, [PROCUREMENT], sender="mallory@evil.example")
     state = await wait_for(lambda: _refused(stack, thread_id), what="the refusal")
-    assert state.stage == "awaiting_approval" and state.po_number is None
+    assert state.stage == "awaiting_approval" and "po_number" not in state.facts
     assert state.refused_decisions[0].from_addr == APPROVER
     await wait_for(lambda: _mail_to(stack, APPROVER, "-decision-refused-"), what="the notice")
     assert stack.wiring.ledger.purchase_orders() == []
@@ -98,4 +98,4 @@ async def _refused(stack: Stack, thread_id: str) -> ThreadState | None:
 
 async def _ordered(stack: Stack, thread_id: str) -> ThreadState | None:
     state = await _state(stack, thread_id)
-    return state if state is not None and state.po_number else None
+    return state if state is not None and state.facts.get("po_number") else None

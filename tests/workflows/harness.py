@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from adapters.inbound.reply_text import reply_text
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
-from orchestrator.bootstrap import bootstrap, worker_activities
+from orchestrator.bootstrap import bootstrap, flow_worker, thread_worker
 from orchestrator.settings import Settings
 from tests.fakes import FakeEmailSender
 from use_cases.flows import FlowConfig
 from use_cases.mail import OutboundEmail
 from use_cases.models import NewMessage, ThreadKey, ThreadState
 from use_cases.threading import workflow_id_for
-from workflows.execute import ProcurementWorkflow, SupportWorkflow
-from workflows.thread import ThreadWorkflow
 
 
 class Harness:
@@ -104,6 +101,7 @@ async def thread_harness(
         {
             "data_dir": tmp_path,
             "task_queue": task_queue,
+            "queue_prefix": f"{task_queue}-",  # each test's flows on queues of their own
             "temporal_address": "unused:1",
             **settings_fields,
         }
@@ -115,10 +113,8 @@ async def thread_harness(
         messages_per_run=messages_per_run,
         flow_config=flow_config or FlowConfig(),
     )
-    async with Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=[ThreadWorkflow, ProcurementWorkflow, SupportWorkflow],
-        activities=worker_activities(wiring, env.client),
-    ):
+    async with AsyncExitStack() as workers:
+        await workers.enter_async_context(thread_worker(wiring, env.client))
+        for spec in wiring.flows:
+            await workers.enter_async_context(flow_worker(wiring, env.client, spec))
         yield Harness(env, gateway, sender, mailbox, settings)

@@ -19,7 +19,7 @@ from tests.workflows.harness import Harness, thread_harness
 from use_cases.flows import FlowConfig, FlowMode
 from use_cases.models import FlowProgress, StageChange
 from use_cases.tickets import ticket_reference
-from workflows.execute import FLOW_PROGRESS, FLOW_PROGRESS_QUERY
+from workflows.messages import FLOW_PROGRESS, FLOW_PROGRESS_QUERY
 from workflows.search_attributes import (
     REFERENCE_ATTRIBUTE,
     REQUESTER_ATTRIBUTE,
@@ -166,7 +166,7 @@ async def test_a_report_arriving_again_out_of_order_or_from_an_earlier_flow_chan
             flow="procurement",
             stage="ordered",
             finished=True,
-            po_number="PO-1",
+            facts={"po_number": "PO-1"},
             history=[StageChange(stage="ordered", at=datetime.now(UTC))],
             reporter=f"{h.thread_id}-procurement-0",
         )

@@ -33,7 +33,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from orchestrator.workflow_runner import WORKFLOW_RUNNER
-from workflows.execute import ProcurementWorkflow, SupportWorkflow
+from workflows.procurement import ProcurementWorkflow
+from workflows.support import SupportWorkflow
 from workflows.thread import ThreadWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))

@@ -1,0 +1,111 @@
+"""The child-workflow wrapper every flow shares: its signals, its reports to the thread,
+and continue-as-new at a resting point. A flow's own module declares its workflow in four
+lines (a named `@workflow.defn` subclass of `FlowWorkflow` that builds its runtime)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from use_cases.flows import ApprovalDecision, FlowProgress, FlowStart
+    from use_cases.models import CompleteRequest, HumanReply, NewMessage
+    from use_cases.thread_labels import stage_details
+
+from workflows.continue_as_new import should_continue_as_new
+from workflows.flow import FlowRuntime, Reporter
+from workflows.messages import (
+    APPROVE,
+    COMPLETE_THREAD,
+    FLOW_PROGRESS,
+    FLOW_PROGRESS_QUERY,
+    HUMAN_REPLY,
+    NEW_MESSAGE,
+    REJECT,
+)
+from workflows.reports import report_progress
+from workflows.settled import OnceSettled
+
+
+class FlowWorkflow:
+    """Signal plumbing shared by the child-workflow wrappers of every flow."""
+
+    runtime: FlowRuntime
+    deliveries = 0
+    _reports: OnceSettled[FlowProgress] | None = None
+
+    async def run_resumably(self, start: FlowStart) -> FlowProgress:
+        """Run the flow; when it waits at a resumable point and this run has grown long,
+        continue-as-new carrying its snapshot (a support conversation can go on for years)."""
+        task = asyncio.create_task(self.runtime.run())
+        # Rest only with no report in flight: waiting for one to be sent would let the flow
+        # leave its resting point (an alarm, a completion) before continue-as-new.
+        await workflow.wait_condition(
+            lambda: task.done() or (self._should_rest(start) and self._reports_sent())
+        )
+        if task.done():
+            # the thread has the last stage; a human reply that closed the flow was sent
+            await workflow.wait_condition(
+                lambda: self._reports_sent() and workflow.all_handlers_finished()
+            )
+            return task.result()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(start.model_copy(update={"resume": self.runtime.snapshot()}))
+
+    def _should_rest(self, start: FlowStart) -> bool:
+        if not should_continue_as_new(self.deliveries, start.config.flow_messages_per_run):
+            return False
+        self.runtime.rest_requested = True  # pause at the next wait for mail
+        return self.runtime.resumable
+
+    def reporter(self, start: FlowStart) -> Reporter:
+        async def report(progress: FlowProgress) -> None:
+            # The Web UI's current details: queried, never recorded.
+            workflow.set_current_details(
+                stage_details(start.thread_id, stage=progress.stage, flow=progress.flow)
+            )
+            if not start.parent_workflow_id:
+                return
+            if self._reports is None:  # the thread hears where the flow came to rest
+                parent = start.parent_workflow_id
+                self._reports = OnceSettled(
+                    lambda: self.runtime.settled, lambda latest: _tell(parent, latest)
+                )
+            self._reports.offer(progress)
+
+        return report
+
+    def _reports_sent(self) -> bool:
+        return self._reports is None or self._reports.sent
+
+    @workflow.signal(name=NEW_MESSAGE)
+    def new_message(self, message: NewMessage) -> None:
+        self.deliveries += 1
+        self.runtime.deliver(message)
+
+    @workflow.signal(name=APPROVE)
+    def approve(self, decision: ApprovalDecision) -> None:
+        self.runtime.decide(decision)
+
+    @workflow.signal(name=REJECT)
+    def reject(self, decision: ApprovalDecision) -> None:
+        self.runtime.decide(decision)
+
+    @workflow.signal(name=COMPLETE_THREAD)
+    def complete_thread(self, request: CompleteRequest) -> None:
+        self.runtime.request_complete(request)
+
+    @workflow.signal(name=HUMAN_REPLY)
+    async def human_reply(self, reply: HumanReply) -> None:
+        await self.runtime.human_reply(reply)
+
+    @workflow.query(name=FLOW_PROGRESS_QUERY)
+    def flow_progress(self) -> FlowProgress:
+        return self.runtime.progress
+
+
+async def _tell(thread_workflow_id: str, progress: FlowProgress) -> None:
+    progress = progress.model_copy(update={"reporter": workflow.info().workflow_id})
+    if not await report_progress(thread_workflow_id, FLOW_PROGRESS, progress):
+        workflow.logger.info("thread %s did not take progress", thread_workflow_id)

@@ -1,0 +1,15 @@
+"""The names of every signal and query a thread or a flow takes, declared once.
+
+The thread and the flow workflows take the same signals: the thread forwards what it gets
+to its child flow under the same name (workflows/execute.py ChildFlow).
+"""
+
+NEW_MESSAGE = "NEW_MESSAGE"
+COMPLETE_THREAD = "COMPLETE_THREAD"
+APPROVE = "APPROVE"
+REJECT = "REJECT"
+HUMAN_REPLY = "HUMAN_REPLY"
+FLOW_PROGRESS = "FLOW_PROGRESS"  # a child flow's report to its thread
+
+THREAD_STATE_QUERY = "thread_state"
+FLOW_PROGRESS_QUERY = "flow_progress"
