@@ -21,10 +21,9 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.flow import FlowRuntime, Reporter
 from workflows.procurement import ProcurementFlow
-from workflows.reports import by_local_activity, report_progress
+from workflows.reports import report_progress
 from workflows.settled import OnceSettled
 from workflows.support import SupportFlow
-from workflows.versions import FEWER_EVENTS_PER_MAIL, HUMANS_IN_THE_LOOP
 
 FLOW_PROGRESS = "FLOW_PROGRESS"
 APPROVE = "APPROVE"
@@ -118,14 +117,11 @@ class _FlowWorkflow:
 
     def _reporter(self, start: FlowStart) -> Reporter:
         async def report(progress: FlowProgress) -> None:
-            # The Web UI's current details: queried, never recorded, so no patch.
+            # The Web UI's current details: queried, never recorded.
             workflow.set_current_details(
                 stage_details(start.thread_id, stage=progress.stage, flow=progress.flow)
             )
             if not start.parent_workflow_id:
-                return
-            if not workflow.patched(FEWER_EVENTS_PER_MAIL):
-                await _tell(start.parent_workflow_id, progress)
                 return
             if self._reports is None:  # the thread hears where the flow came to rest
                 parent = start.parent_workflow_id
@@ -188,15 +184,8 @@ class SupportWorkflow(_FlowWorkflow):
 
 
 async def _tell(thread_workflow_id: str, progress: FlowProgress) -> None:
-    if by_local_activity():
-        progress = progress.model_copy(update={"reporter": workflow.info().workflow_id})
-        if not await report_progress(thread_workflow_id, FLOW_PROGRESS, progress):
-            workflow.logger.info("thread %s did not take progress", thread_workflow_id)
-        return
-    parent = workflow.get_external_workflow_handle(thread_workflow_id)
-    try:
-        await parent.signal(FLOW_PROGRESS, progress)
-    except Exception:  # a completed thread no longer listens; the flow goes on
+    progress = progress.model_copy(update={"reporter": workflow.info().workflow_id})
+    if not await report_progress(thread_workflow_id, FLOW_PROGRESS, progress):
         workflow.logger.info("thread %s did not take progress", thread_workflow_id)
 
 
@@ -222,18 +211,12 @@ async def execute_workflow(
     """Start `flow` as a child workflow (`as_child=True`) or inline; either way the caller
     gets a handle to forward messages, decisions and completion to the same flow code."""
     if as_child:
-        # The child's summary is part of the recorded start command: patched.
-        summary = (
-            flow_summary(flow.value, args.first.subject)
-            if workflow.patched(HUMANS_IN_THE_LOOP)
-            else None
-        )
         await workflow.start_child_workflow(
             CHILD_WORKFLOWS[flow].run,
             args,
             id=workflow_id or f"{args.thread_id}-{flow.value}",
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-            static_summary=summary,
+            static_summary=flow_summary(flow.value, args.first.subject),
             **child_options,
         )
         return ChildFlow(workflow_id or f"{args.thread_id}-{flow.value}")

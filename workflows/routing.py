@@ -48,12 +48,6 @@ from workflows.search_attributes import (
 from workflows.sending import remember
 from workflows.settled import OnceSettled
 from workflows.thread_replies import late_decision, record_human_reply, reply_from_thread
-from workflows.versions import (
-    CLOSED_FLOW_MISSES_SIGNAL,
-    FEWER_EVENTS_PER_MAIL,
-    HUMANS_IN_THE_LOOP,
-    LATER_FLOW_FOLLOWS_UP,
-)
 
 NEEDS_HUMAN = "needs_human"
 
@@ -76,9 +70,7 @@ class FlowRouter:
         if state.flow_mode == FlowMode.CHILD:
             self.flow = ChildFlow(state.flow_workflow_id)  # re-attached after continue-as-new
         elif resume is not None:  # an inline flow carried across continue-as-new
-            # As it was computed before the follow-up patch: a resumed flow asks no patch
-            # (procurement, the one flow that reads `reopened`, never resumes inline).
-            start = self._start(FlowName(state.flow), resume.first, resuming=True).model_copy(
+            start = self._start(FlowName(state.flow), resume.first).model_copy(
                 update={"resume": resume}
             )
             self.flow = execute_inline(FlowName(state.flow), start, self._report)
@@ -113,7 +105,7 @@ class FlowRouter:
             if await self._forwarded(self.flow.deliver(message)):
                 return
             self.state.flow_finished = True  # it ended before this mail reached it
-        if message.decided_by and workflow.patched(HUMANS_IN_THE_LOOP):
+        if message.decided_by:
             self.late_close = await late_decision(self.state, message, self.config)
             if self.late_close is not None:
                 return  # an answer or decision for a flow that ended: never a new flow
@@ -148,12 +140,10 @@ class FlowRouter:
     async def _forwarded(self, forwarding: Awaitable[None]) -> bool:
         """False when a child flow had closed before the thread's signal reached it (it
         finished while the mail was on its way: the thread learns that by the child's last
-        report, which can come after). Unpatched, the failed signal failed the thread."""
+        report, which can come after)."""
         try:
             await forwarding
         except FailureError as error:
-            if not workflow.patched(CLOSED_FLOW_MISSES_SIGNAL):
-                raise
             workflow.logger.info("flow %s had closed: %s", self.state.flow_workflow_id, error)
             return False
         return True
@@ -173,7 +163,7 @@ class FlowRouter:
             ):
                 # The same stage, reported again with what happened there since (a mail
                 # that failed, a decision refused): only those are news. Thread state
-                # only, no command: no patch.
+                # only, no command.
                 self._note_events(progress)
                 return
             # seq 0: sent by code before reports were counted (applied as they were then)
@@ -194,7 +184,7 @@ class FlowRouter:
         state.flow_finished = progress.finished
         state.agent_tokens = progress.agent_tokens
         self._note_events(progress)
-        # Only the thread's state changes (no command records its history): no patch.
+        # Only the thread's state changes (no command records its history).
         if applied:
             state.history = self._counted(progress, applied)[-MAX_HISTORY:]
         else:
@@ -256,29 +246,28 @@ class FlowRouter:
         )
 
     def _child_attributes(self, flow: FlowName) -> dict[str, TypedSearchAttributes]:
-        """The child's search attributes, part of its recorded start command: patched."""
-        if not self.config.search_attributes or not workflow.patched(HUMANS_IN_THE_LOOP):
+        """The child's search attributes, part of its recorded start command."""
+        if not self.config.search_attributes:
             return {}
         attributes = child_flow_attributes(thread_identity(self.state), flow.value)
         return {"search_attributes": attributes}
 
-    def _start(self, flow: FlowName, first: NewMessage, *, resuming: bool = False) -> FlowStart:
-        follows = not resuming and self._follows_earlier_flow()
+    def _start(self, flow: FlowName, first: NewMessage) -> FlowStart:
         return FlowStart(
             thread_id=self.state.thread_id,
             mailbox=self.state.mailbox,
             flow=flow,
             first=first,
             config=self.config,
-            reopened=self.state.reopened > 0 or follows,
+            reopened=self.state.reopened > 0 or self._follows_earlier_flow(),
             parent_workflow_id=workflow.info().workflow_id,
         )
 
     def _follows_earlier_flow(self) -> bool:
         """Another flow ran in this thread before this one, in this run or an earlier one
-        (see LATER_FLOW_FOLLOWS_UP); the patch is asked only then, so threads with one flow
-        record no marker."""
-        return self.state.flows_started > 1 and workflow.patched(LATER_FLOW_FOLLOWS_UP)
+        (typically mail that came while the thread was completing: a late, retried first
+        mail): the flow starts as a follow-up, as in a reopened thread."""
+        return self.state.flows_started > 1
 
     async def _report(self, progress: FlowProgress) -> None:
         self.apply(progress)
@@ -301,10 +290,8 @@ class FlowRouter:
         show_stage(self.state)
         if not self.config.search_attributes:
             return
-        if not workflow.patched(FEWER_EVENTS_PER_MAIL):
-            self._upsert()
-        else:  # an inline flow's local activities (agent, outbox) keep the task open
-            self._publisher.offer(None)
+        # an inline flow's local activities (agent, outbox) keep the task open
+        self._publisher.offer(None)
 
     def _settled(self) -> bool:
         return not isinstance(self.flow, InlineFlow) or self.flow.runtime.settled
@@ -334,7 +321,7 @@ class FlowRouter:
         """Subject, requester and reference, with the first stage of each run (a run
         continued-as-new is told them again: they are few bytes) and when they change."""
         identity = thread_identity(self.state)
-        if identity == self._identified or not workflow.patched(HUMANS_IN_THE_LOOP):
+        if identity == self._identified:
             return []
         self._identified = identity
         return identity_updates(identity)
@@ -342,7 +329,7 @@ class FlowRouter:
 
 def show_stage(state: ThreadState) -> None:
     """The thread's stage as the Web UI's current details. Workflow metadata, which the UI
-    reads by query: setting it records nothing in history, so it needs no patch."""
+    reads by query: setting it records nothing in history."""
     workflow.set_current_details(
         stage_details(
             state.thread_id,

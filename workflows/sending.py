@@ -15,8 +15,6 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.mail import OutboundEmail
     from use_cases.models import DeliveryFailure, DeliveryFailureDetails
 
-from workflows.versions import FEWER_EVENTS_PER_MAIL
-
 SEND_TIMEOUT = timedelta(seconds=60)
 SEND_GIVE_UP_AFTER = timedelta(days=2)
 # 4xx and connection errors: a relay that is down for hours is retried ever more slowly.
@@ -45,7 +43,7 @@ async def send_mail(mail: OutboundEmail, *, local: bool = False) -> DeliveryFail
     """Send `mail` (its Message-ID fixed by the caller); None when it went out. `local`:
     the sender is the in-process outbox."""
     try:
-        if local and workflow.patched(FEWER_EVENTS_PER_MAIL):
+        if local:
             await workflow.execute_local_activity_method(
                 EmailActivities.send_email,
                 mail,

@@ -30,7 +30,6 @@ from workflows.flow import carried
 from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter, show_stage
 from workflows.sending import remember, send_mail
 from workflows.thread_memory import other_content, record_bounce, summary
-from workflows.versions import HUMANS_IN_THE_LOOP, INHERITED_FINISHED_FLOW_COMPLETES
 
 TASK_QUEUE = "mailroom-threads"
 NEW_MESSAGE = "NEW_MESSAGE"
@@ -61,7 +60,8 @@ class ThreadWorkflow:
                 thread_id=input.thread_id, workflow_id=input.thread_id, mailbox=input.mailbox
             )
         )
-        # Continued-as-new (status OPEN, not a reopen) with its flow already finished.
+        # Continued-as-new (status OPEN, not a reopen) with its flow already finished (the
+        # child's last report came while the thread waited to continue): it completes.
         self._inherited_finished_flow = (
             input.state is not None
             and input.state.status is ThreadStatus.OPEN
@@ -130,10 +130,7 @@ class ThreadWorkflow:
 
     @workflow.run
     async def run(self, input: ThreadInput) -> ThreadState:
-        if self._inherited_finished_flow:  # asked only then: other runs record no marker
-            self._inherited_finished_flow = workflow.patched(INHERITED_FINISHED_FLOW_COMPLETES)
-        continued_in_grace = self._continued_run and self._only_automatic_mail()
-        if continued_in_grace and workflow.patched(HUMANS_IN_THE_LOOP):
+        if self._continued_run and self._only_automatic_mail():  # continued in its grace
             self._await_human_mail()
         while True:
             await workflow.wait_condition(
@@ -179,9 +176,8 @@ class ThreadWorkflow:
     def _ends_meanwhile(self) -> bool:
         """The thread was closed (COMPLETE_THREAD, `mailroom reply --close`), its flow
         finished or its automatic-mail grace ran out while it waited to continue-as-new:
-        it completes instead. The patch is asked only then."""
-        ending = self._complete is not None or self._flow_done() or self._automatic_only
-        return ending and workflow.patched(HUMANS_IN_THE_LOOP)
+        it completes instead."""
+        return self._complete is not None or self._flow_done() or self._automatic_only
 
     def _flow_done(self) -> bool:
         running_here = self._flows.flow is not None or self._inherited_finished_flow
@@ -237,7 +233,7 @@ class ThreadWorkflow:
                 "not answering automatic mail %s: %s", message.message_id, message.automatic
             )
             first = self._automatic_grace is None and self._only_automatic_mail()
-            if first and workflow.patched(HUMANS_IN_THE_LOOP):
+            if first:
                 self._await_human_mail()
             return
         self._human_this_run = True
@@ -245,7 +241,7 @@ class ThreadWorkflow:
             self._state.answer_to = answer_address(message)
         self._state.requester = self._state.requester or message.from_addr
         if not self._state.acknowledged and self._pending_ack is None and answer_address(message):
-            if self._flow_config.ack_delay > timedelta(0) and workflow.patched(HUMANS_IN_THE_LOOP):
+            if self._flow_config.ack_delay > timedelta(0):
                 self._pending_ack = asyncio.create_task(self._acknowledge_unless_answered(message))
             else:
                 await self._acknowledge(message)
