@@ -13,7 +13,6 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.models import NewMessage, RefusedDecision, remember_refused
 
 from workflows.flow import FlowRuntime, Reporter
-from workflows.versions import SIGNED_DECISIONS, SIGNED_DECISIONS_REQUIRED
 
 
 class ApprovalDecisions(FlowRuntime):
@@ -27,9 +26,6 @@ class ApprovalDecisions(FlowRuntime):
         """One mail per approver, each answerable only through its own signed address."""
         approvers = self.config.approvers
         if not approvers:
-            return
-        if not workflow.patched(SIGNED_DECISIONS):
-            await self.mail(purpose, ask, to=approvers, subject=subject)
             return
         for approver in approvers:
             approver = approver.lower()
@@ -58,16 +54,6 @@ class ApprovalDecisions(FlowRuntime):
         decision = emailed_decision(message)
         if decision is None:
             return
-        # Its own patch id: a run that asked its approvers before signed addresses existed
-        # (`_ask_approvers` unpatched) still refuses a decision that comes after the deploy.
-        if not workflow.patched(SIGNED_DECISIONS_REQUIRED):
-            if message.from_addr in self.config.approvers:
-                self.decision = decision
-            else:
-                workflow.logger.warning(
-                    "ignored an approval decision from non-approver %s", message.from_addr
-                )
-            return
         sender = message.from_addr.lower()
         signed = (
             bool(sender)
@@ -88,8 +74,7 @@ class ApprovalDecisions(FlowRuntime):
     async def _refuse(self, message: NewMessage, decision: ApprovalDecision, claimed: bool) -> None:
         """Recorded in the thread, never acted on. An approver named in From is told once
         per request, at the address on file, with a signed Reply-To to decide by: the mail
-        may be a forgery in their name, or a reply to a request sent before signed
-        addresses."""
+        may be a forgery in their name, or their reply sent without the signed address."""
         why = (
             "not sent to the approver's signed decision address for this request"
             if claimed

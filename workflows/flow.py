@@ -13,9 +13,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from workflows.agent_calls import ask_agent
-from workflows.alarm import SHORTEST_TIMER, Alarm
+from workflows.alarm import Alarm
 from workflows.sending import remember, send_mail
-from workflows.versions import FEWER_EVENTS_PER_MAIL, HUMANS_IN_THE_LOOP
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.decision_channel import request_key
@@ -83,7 +82,7 @@ class FlowRuntime(ABC):
         self.mails_sent = 0
         self.replies = ReplyLog()
         self.progress = FlowProgress(flow=self.name, stage="started")
-        self.waiting = False  # blocked in next_message: a point it can be resumed from
+        self.waiting = False  # blocked in next_message_by: a point it can be resumed from
         # set by the workflow running this flow when it wants to continue-as-new: the flow
         # then pauses at its next wait for mail, even with mail queued (the snapshot keeps it)
         self.rest_requested = False
@@ -229,21 +228,9 @@ class FlowRuntime(ABC):
         it rests when the workflow task completes."""
         return not self.local_calls
 
-    async def next_message(self, timeout: timedelta | None) -> NewMessage | None:
-        """The next message for this flow, or None on timeout or completion request."""
-        self.waiting = True
-        try:
-            await workflow.wait_condition(self._has_mail_or_end, timeout=timeout)
-        except TimeoutError:
-            return None
-        finally:
-            self.waiting = False
-        return self._take_message()
-
     async def next_message_by(self, deadline: datetime) -> NewMessage | None:
-        """Like next_message, until `deadline`, on a timer shared by successive waits."""
-        if not workflow.patched(FEWER_EVENTS_PER_MAIL):
-            return await self.next_message(max(deadline - workflow.now(), SHORTEST_TIMER))
+        """The next message for this flow, or None when `deadline` passed or completion was
+        requested; the timer is shared by successive waits (workflows/alarm.py)."""
         self.waiting = True
         try:
             while not self._has_mail_or_end():
@@ -343,5 +330,4 @@ class FlowRuntime(ABC):
     async def _answered(self) -> None:
         """The requester has our answer: the thread sends no acknowledgement (its delay)."""
         self.progress = self.progress.model_copy(update={"answered": True})
-        if workflow.patched(HUMANS_IN_THE_LOOP):
-            await self.report(self.progress)
+        await self.report(self.progress)

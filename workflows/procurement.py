@@ -35,7 +35,6 @@ from workflows.agent_calls import AgentUnavailable
 from workflows.approvals import ApprovalDecisions
 from workflows.flow import LEDGER_RETRY, LEDGER_TIMEOUT
 from workflows.flow_workflow import FlowWorkflow
-from workflows.versions import HUMANS_IN_THE_LOOP
 
 # Corrections the requester may send before the flow stops asking and cancels.
 CONFIRMATION_ROUNDS = 3
@@ -55,7 +54,7 @@ class ProcurementFlow(ApprovalDecisions):
             request = await self._ask_for(request)
             if request is None:
                 return await self._cancelled("no answer from the requester")
-        if order_doubts(request, self.config.extraction_confidence) and self._humane:
+        if order_doubts(request, self.config.extraction_confidence):
             request = await self._confirmed(request)
             if request is None:
                 return await self._cancelled("the requester did not confirm the order")
@@ -74,23 +73,17 @@ class ProcurementFlow(ApprovalDecisions):
         if policy.needs_approval:
             decision = await self._approval(request)
             if decision is None:
-                if self.complete_requested and self._humane:
+                if self.complete_requested:
                     return await self._closed()
                 await self.mail("expired", "Your purchase request expired without a decision.\n")
                 return await self.finish("expired")
             if not decision.approved:
-                before = f"Your purchase request was rejected by {decision.by}. {decision.reason}\n"
-                await self.mail("rejected", rejection(decision) if self._humane else before)
+                await self.mail("rejected", rejection(decision))
                 return await self.finish("rejected", decision.reason)
         return await self._order(request)
 
-    @property
-    def _humane(self) -> bool:
-        """Issue 20's behaviour (asked where it matters; `patched` answers once per run)."""
-        return workflow.patched(HUMANS_IN_THE_LOOP)
-
     async def _cancelled(self, why: str) -> FlowProgress:
-        if self.complete_requested and self._humane:
+        if self.complete_requested:
             return await self._closed()
         return await self.finish("cancelled", why)
 
@@ -161,14 +154,7 @@ class ProcurementFlow(ApprovalDecisions):
 
     async def _approval(self, request: PurchaseRequest) -> ApprovalDecision | None:
         await self.stage("awaiting_approval", pending_approval=True)
-        summary = ", ".join(f"{i.quantity} x {i.description}" for i in request.items)
-        ask = (
-            approval_request(request, self.start.thread_id)
-            if self._humane
-            else f"{request.requester} asks to buy {summary} for a budget of "
-            f"{request.budget} {request.currency}.\nReply 'approve' or 'reject', or run "
-            f"`mailroom approve {self.start.thread_id}`.\n"
-        )
+        ask = approval_request(request, self.start.thread_id)
         await self._ask_approvers("approval", ask, f"Approval needed: {self.start.first.subject}")
         decision = await self._decision_within(self.config.approval_reminder_after)
         if decision is None and not self.complete_requested:
@@ -181,7 +167,7 @@ class ProcurementFlow(ApprovalDecisions):
             decision = await self._decision_within(max(rest, timedelta(seconds=1)))
         await self.stage(
             "approved" if decision and decision.approved else "decided",
-            decision_note(decision) if decision and self._humane else "",
+            decision_note(decision) if decision else "",
             pending_approval=False,
         )
         return decision
@@ -200,14 +186,7 @@ class ProcurementFlow(ApprovalDecisions):
             task_queue=self.queue,
         )
         await self.stage("ordered", order.po_number, facts={"po_number": order.po_number})
-        lines = "\n".join(f"  {i.quantity} x {i.description}" for i in order.items)
-        await self.mail(
-            "confirmation",
-            order_confirmation(order.po_number, order.items, request)
-            if self._humane
-            else f"Your purchase order {order.po_number} was created:\n"
-            f"{lines}\nBudget: {request.budget} {request.currency}\n",
-        )
+        await self.mail("confirmation", order_confirmation(order.po_number, order.items, request))
         return await self.finish("confirmed", order.po_number)
 
     async def _hand_to_human(self, why: str) -> FlowProgress:

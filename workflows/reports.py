@@ -1,5 +1,4 @@
-"""A child flow's progress to its thread, by local activity (why: activities/signals.py);
-histories recorded before keep their signal commands (patched)."""
+"""A child flow's progress to its thread, by local activity (why: activities/signals.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +13,6 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.models import FlowProgress
 
 from workflows.sending import LOCAL_RETRY_THRESHOLD
-from workflows.versions import PROGRESS_BY_LOCAL_ACTIVITY
 
 REPORT_TIMEOUT = timedelta(seconds=10)
 # No attempt limit: what no retry changes comes back as "not delivered" (see
@@ -26,10 +24,6 @@ REPORT_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
 )
-
-
-def by_local_activity() -> bool:
-    return workflow.patched(PROGRESS_BY_LOCAL_ACTIVITY)
 
 
 async def report_progress(thread_workflow_id: str, signal: str, progress: FlowProgress) -> bool:

@@ -164,7 +164,7 @@ class FlowRouter:
             ):
                 # The same stage, reported again with what happened there since (a mail
                 # that failed, a decision refused): only those are news. Thread state
-                # only, no command: no patch.
+                # only, no command.
                 self._note_events(progress)
                 return
             # seq 0: sent by code before reports were counted (applied as they were then)
@@ -185,7 +185,7 @@ class FlowRouter:
         state.flow_finished = progress.finished
         state.agent_tokens = progress.agent_tokens
         self._note_events(progress)
-        # Only the thread's state changes (no command records its history): no patch.
+        # Only the thread's state changes (no command records its history).
         if applied:
             state.history = self._counted(progress, applied)[-MAX_HISTORY:]
         else:
@@ -331,7 +331,7 @@ class FlowRouter:
 
 def show_stage(state: ThreadState) -> None:
     """The thread's stage as the Web UI's current details. Workflow metadata, which the UI
-    reads by query: setting it records nothing in history, so it needs no patch."""
+    reads by query: setting it records nothing in history."""
     workflow.set_current_details(
         stage_details(
             state.thread_id,

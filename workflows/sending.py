@@ -15,7 +15,6 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.mail import OutboundEmail
     from use_cases.models import DeliveryFailure, DeliveryFailureDetails
 
-
 SEND_TIMEOUT = timedelta(seconds=60)
 SEND_GIVE_UP_AFTER = timedelta(days=2)
 # 4xx and connection errors: a relay that is down for hours is retried ever more slowly.

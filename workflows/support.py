@@ -14,7 +14,6 @@ with workflow.unsafe.imports_passed_through():
         FlowProgress,
         FlowSnapshot,
         FlowStart,
-        KbAnswer,
         Triage,
         says_solved,
         team_addresses,
@@ -25,7 +24,6 @@ from workflows.agent_calls import AgentUnavailable
 from workflows.flow import Reporter
 from workflows.flow_workflow import FlowWorkflow
 from workflows.support_humans import SupportHumans
-from workflows.versions import SIGNED_SOLVED
 
 MAX_MERGED_TEXT = 16_000
 UNVERIFIED_SOLVED = (
@@ -73,9 +71,8 @@ class SupportFlow(SupportHumans):
         if self.start.resume is None:
             self.triage = await self._triage(self.start.first)
             await self.stage("triaged", f"{self.triage.category}/{self.triage.priority}")
-            message = self.start.first
-            if self.humans_in_the_loop:  # mail before the first answer: answered with it
-                message = self._with_queued(message)
+            # mail before the first answer: answered with it
+            message = self._with_queued(self.start.first)
         else:  # continued-as-new while waiting for the customer: wait on, timers included
             message = await self._wait_for_customer(resumed=True)
         triage = self.triage or Triage(category="unknown")
@@ -90,15 +87,12 @@ class SupportFlow(SupportHumans):
                     message.from_addr,
                     message.thread_rule,
                 )
-                if self.humans_in_the_loop:  # not a question: noted, the SLA runs on
-                    await self.note("not closed", UNVERIFIED_SOLVED)
-                    self.waiting_since = self.waiting_before or workflow.now()
-                    message = await self._wait_for_customer(resumed=True)
-                    continue
-            if self.humans_in_the_loop:
-                await self.respond(message, triage)
-            else:  # as recorded before issue 20
-                await self._answer_or_escalate(message, triage)
+                # not a question: noted, the SLA runs on
+                await self.note("not closed", UNVERIFIED_SOLVED)
+                self.waiting_since = self.waiting_before or workflow.now()
+                message = await self._wait_for_customer(resumed=True)
+                continue
+            await self.respond(message, triage)
             message = await self._wait_for_customer()
         if self.complete_requested:
             closed = f"closed by {self.closed_by}" if self.closed_by else _completed(self)
@@ -121,39 +115,17 @@ class SupportFlow(SupportHumans):
         by its subject or a Message-ID must not close someone's request. The customer's
         own address, vouched for by the operator's MTA (RFC 8601), is as good: a client
         that ignored our Reply-To still closes it, a forged From: still cannot."""
-        if not workflow.patched(SIGNED_SOLVED):
-            return True
         customer = message.from_addr.lower() == self.start.first.from_addr.lower()
         if message.thread_rule == "reply-token" and customer:
             return True
         # the operator's MTA vouched for the From: (RFC 8601): it is the customer's own mail
-        return customer and message.from_authenticated and self.humans_in_the_loop
-
-    async def _answer_or_escalate(self, message: NewMessage, triage: Triage) -> None:
-        try:
-            kb = await self.ask(AgentActivities.answer_from_kb, self._question(message))
-        except AgentUnavailable:  # the agent kept failing: a human takes over, never a guess
-            kb = KbAnswer()
-        if kb.answer and kb.confidence >= self.config.kb_confidence:
-            await self.mail("answer", f"{kb.answer}\n\nIf this solved it, reply 'solved'.\n")
-            await self.stage("answered", kb.article or "")
-            return
-        if self.config.support_team:
-            await self.mail(
-                "escalation",
-                f"Priority {triage.priority}, category "
-                f"{triage.category}.\n\n{message.from_addr} wrote:\n{message.text}",
-                to=(self.config.support_team,),
-                subject=f"[{triage.priority}] {message.subject}",
-            )
-        await self.mail("escalated", "A member of our support team will answer you shortly.\n")
-        await self.stage("escalated", triage.category)
+        return customer and message.from_authenticated
 
     async def _wait_for_customer(self, resumed: bool = False) -> NewMessage | None:
         """Wait for the customer's next mail, with the SLA reminder and auto-close. Resumed
         (continued-as-new, or after a mail that needs no answer): the SLA runs on."""
         if not resumed:
-            if not (self.humans_in_the_loop and self._escalation_unanswered()):
+            if not self._escalation_unanswered():
                 await self.stage("waiting_for_customer")  # escalated: a person is awaited
             self.waiting_since, self.reminded = workflow.now(), False
         while True:
@@ -161,11 +133,10 @@ class SupportFlow(SupportHumans):
             message = self._with_queued(await self.next_message_by(self._deadline()))
             if message is not None and self._from_team(message):
                 workflow.logger.info("support team replied in thread %s", self.start.thread_id)
-                if self.humans_in_the_loop:  # flow mail goes on to the customer's last mail
-                    self.last_message = customers
-                    await self.team_answer(message)
+                self.last_message = customers  # flow mail goes on to the customer's last mail
+                await self.team_answer(message)
                 continue
-            if message is None and self.humans_in_the_loop and self._sla_restarted():
+            if message is None and self._sla_restarted():
                 continue
             if message is None and self._escalation_unanswered():
                 # the customer waits for us: no "is it solved?", no auto-close; the SLA
@@ -197,13 +168,10 @@ class SupportFlow(SupportHumans):
         return merged
 
     def _from_team(self, message: NewMessage) -> bool:
-        if not self.humans_in_the_loop:
-            return message.from_addr == self.config.support_team
         return message.from_addr.lower() in team_addresses(self.config.support_team)
 
     def _escalation_unanswered(self) -> bool:
-        """A person was asked and nobody has answered yet (no notice counted before issue
-        20's code: no patch asked then)."""
+        """A person was asked and nobody has answered yet."""
         return self.escalation_notices > 0 and not self.complete_requested
 
     def _sla_restarted(self) -> bool:

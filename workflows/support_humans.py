@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.agent_calls import AgentUnavailable
 from workflows.flow import FlowRuntime
-from workflows.versions import HUMANS_IN_THE_LOOP
 
 # A customer writing on while nobody answered yet: the team hears of the first few mails,
 # not of every one of a robot's echoes (notices go to the team uncapped).
@@ -42,10 +41,6 @@ class SupportHumans(FlowRuntime):
     conversation: list[str]
     escalation_notices: int  # of the current escalation; 0: no person asked since answered
     queued_at_answer: set[str]
-
-    @property
-    def humans_in_the_loop(self) -> bool:
-        return workflow.patched(HUMANS_IN_THE_LOOP)
 
     async def respond(self, message: NewMessage, triage: Triage) -> None:
         """Answer from the knowledge base, unless that answer was sent already or the

@@ -66,7 +66,8 @@ class ThreadWorkflow:
                 thread_id=input.thread_id, workflow_id=input.thread_id, mailbox=input.mailbox
             )
         )
-        # Continued-as-new (status OPEN, not a reopen) with its flow already finished.
+        # Continued-as-new (status OPEN, not a reopen) with its flow already finished (the
+        # child's last report came while the thread waited to continue): it completes.
         self._inherited_finished_flow = (
             input.state is not None
             and input.state.status is ThreadStatus.OPEN
@@ -135,7 +136,7 @@ class ThreadWorkflow:
 
     @workflow.run
     async def run(self, input: ThreadInput) -> ThreadState:
-        if self._continued_run and self._only_automatic_mail():
+        if self._continued_run and self._only_automatic_mail():  # continued in its grace
             self._await_human_mail()
         while True:
             await workflow.wait_condition(

@@ -120,8 +120,9 @@ async def _listed(client: Client, query: str) -> bool:
 
 
 async def _counts(h: Harness, flow_id: str) -> dict[str, int]:
-    """In the thread's history: upserts of the flow's stage (not the SDK's own upserts of
-    patch ids) and progress reports received; signal commands in the flow's (a child)."""
+    """In the thread's history: upserts of the flow's stage (not those of the thread's
+    subject, requester or reference alone) and progress reports received; signal commands
+    in the flow's (a child)."""
     thread = await h.env.client.get_workflow_handle(h.thread_id).fetch_history()
     flow = await h.env.client.get_workflow_handle(flow_id).fetch_history()
     return {

@@ -1,0 +1,188 @@
+"""Records the replay fixtures in tests/workflows/histories/ (history format 1).
+
+Not part of the suite (its name is no test_*.py): a recorder, run by hand, with
+RECORD_HISTORIES_TO naming the directory, when a change to what runs record is released as a
+new history format (docs/architecture.md, "Versioning"):
+
+    RECORD_HISTORIES_TO=tests/workflows/histories .venv/bin/pytest -q -p no:randomly \
+        tests/workflows/record_histories.py
+
+Each conversation is recorded with its flow as a child workflow and inline; the files are
+named `<flow>-<mode>-<thread|flow>.json`:
+
+- support: escalated to two agents, one agent's reply through their signed address
+  forwarded, an operator's reply, a question answered, the same answer asked for again
+  (escalated), and an operator's reply with --close;
+- procurement: an order in doubt confirmed after a correction, an operator's reply while it
+  waits for approval, a decision with a forged From: refused (its approver told), then the
+  approver's signed approval ordering;
+- `support-inline-thread-continued-as-new` and `support-inline-thread-after-continue-as-new`:
+  the first and last run of a support thread whose inline flow continued-as-new with it,
+  closed by the customer's "solved"."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.support import wait_for
+from tests.workflows.harness import Harness, thread_harness
+from tests.workflows.test_procurement_flow import APPROVER, CFO
+from tests.workflows.test_purchase_confirmation import UnsureAgent
+from tests.workflows.test_purchase_confirmation import flow_config as procurement_config
+from tests.workflows.test_support_humans import AGENTS, KNOWN, TOKEN, UNKNOWN, config
+from use_cases.decision_channel import request_key
+from use_cases.flows import FlowMode
+from use_cases.human_replies import human_reply_id
+from use_cases.models import HumanReply, ThreadState, ThreadStatus
+
+TARGET = os.environ.get("RECORD_HISTORIES_TO", "")
+
+
+@pytest.fixture(autouse=True)
+def _target() -> None:
+    if not TARGET:
+        pytest.fail("set RECORD_HISTORIES_TO to the directory the histories go to")
+
+
+@pytest.mark.parametrize("mode", [FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
+async def test_record_a_support_thread_with_people_answering(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    flow = config(mode, timedelta(days=2), timedelta(days=5)).model_copy(
+        update={"search_attributes": True}
+    )
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox="support@mailroom.local", flow_config=flow
+    ) as h:
+        await _conversation(h)
+        await _save_thread_and_flow(h, "support", mode)
+
+
+async def _conversation(h: Harness) -> None:
+    await h.send(0, reply_address=TOKEN, **UNKNOWN)
+    await wait_for(lambda: _count(h, "escalated", 1), what="the escalation")
+    signed = {"decided_by": AGENTS[0], "decision_request": request_key(h.root)}
+    await h.send(1, from_addr=AGENTS[0], text="Please switch the fan off.", **signed)
+    await wait_for(lambda: _replies(h, 1), what="the agent's answer")
+    await _reply(h, "Our technician comes tomorrow.")
+    await wait_for(lambda: _replies(h, 2), what="the operator's answer")
+    await h.send(2, text="Also: I forgot my password and cannot login.")
+    await wait_for(lambda: _count(h, "answered", 1), what="the answer")
+    await h.send(3, text="I forgot my password again, the login fails.")
+    await wait_for(lambda: _count(h, "escalated", 2), what="the second escalation")
+    await _reply(h, "Reset it for you; closing.", close=True)
+    await wait_for(lambda: _completed(h), what="completion")
+
+
+async def _reply(h: Harness, text: str, *, close: bool = False) -> None:
+    message_id = human_reply_id(h.thread_id, text, "ops")
+    reply = HumanReply(text=text, by="ops", close=close, message_id=message_id)
+    await h.gateway.reply(h.thread_id, reply)
+
+
+async def _count(h: Harness, stage: str, times: int) -> bool:
+    stages = [c.stage for c in (await h.state()).history if not c.note.startswith("answered")]
+    return stages.count(stage) >= times
+
+
+async def _replies(h: Harness, count: int) -> ThreadState | None:
+    state = await h.state()
+    return state if state.human_replies >= count else None
+
+
+async def _completed(h: Harness) -> ThreadState | None:
+    state = await h.state()
+    return state if state.status is ThreadStatus.COMPLETED else None
+
+
+async def _save_thread_and_flow(h: Harness, flow: str, mode: FlowMode) -> None:
+    state = await h.state()
+    await _save(h, h.thread_id, f"{flow}-{mode.value}-thread")
+    if mode is FlowMode.CHILD:
+        await _save(h, state.flow_workflow_id or "", f"{flow}-child-flow")
+
+
+async def _save(h: Harness, workflow_id: str, name: str, run_id: str | None = None) -> None:
+    history = await h.env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    (Path(TARGET) / f"{name}.json").write_text(history.to_json())
+
+
+UNSURE_LAPTOPS = "Please order about 20 laptops, budget EUR 30 000, needed by 15 December."
+
+
+@pytest.mark.parametrize("mode", [FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
+async def test_record_a_purchase_confirmed_then_approved_by_signed_mail(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    flow = procurement_config(mode, hurried=False).model_copy(
+        update={
+            "search_attributes": True,
+            "ack_delay": timedelta(seconds=1),
+            "approvers": (APPROVER, CFO),
+        }
+    )
+    async with thread_harness(
+        dev_server,
+        task_queue,
+        tmp_path,
+        mailbox="procurement@mailroom.local",
+        flow_config=flow,
+        agent=UnsureAgent(),
+    ) as h:
+        await h.send(0, subject="Laptops", text=UNSURE_LAPTOPS)
+        await wait_for(lambda: h.at_stage("awaiting_confirmation"), what="the first question")
+        await h.send(1, text="No: 25 laptops.")
+        await wait_for(lambda: _mail_count(h, "confirm", 2), what="the second question")
+        await h.send(2, text="Confirm")
+        await wait_for(lambda: h.at_stage("awaiting_approval"), what="the approval wait")
+        await _reply(h, "We are checking the budget with finance.")
+        await wait_for(lambda: _replies(h, 1), what="the operator's answer")
+        await h.send(3, from_addr=APPROVER, text="Approved, go ahead.\n")  # From: alone
+        await wait_for(lambda: _mail_count(h, "decision-refused", 1), what="the refusal")
+        signed = {"decided_by": APPROVER, "decision_request": request_key(h.root)}
+        await h.send(4, from_addr=APPROVER, text="Approved.\n", **signed)
+        state = await wait_for(lambda: _completed(h), what="the order")
+        assert state.stage == "confirmed" and len(state.refused_decisions) == 1
+        await _save_thread_and_flow(h, "procurement", mode)
+
+
+async def _mail_count(h: Harness, purpose: str, count: int) -> bool:
+    return len(h.mails(purpose)) >= count
+
+
+async def test_record_a_support_thread_continued_as_new_with_its_inline_flow(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    flow = config(FlowMode.INLINE, timedelta(days=2), timedelta(days=5)).model_copy(
+        update={"search_attributes": True, "flow_messages_per_run": 3, "auto_reply_cap": 100}
+    )
+    async with thread_harness(
+        dev_server,
+        task_queue,
+        tmp_path,
+        mailbox="support@mailroom.local",
+        flow_config=flow,
+        messages_per_run=3,
+        auto_replies_per_hour=1000,
+    ) as h:
+        await h.send(0, reply_address=TOKEN, **KNOWN)
+        for n in range(1, 6):
+            await h.send(n, text=f"Is there news? (mail {n})")
+        await wait_for(lambda: _continued(h, 6), what="every mail, in a later run")
+        await h.send(6, text="It works now, solved. Thanks!", thread_rule="reply-token")
+        await wait_for(lambda: _completed(h), what="the resolution")
+        first = (await h.env.client.get_workflow_handle(h.thread_id).describe()).raw_description
+        first_run = first.workflow_execution_info.first_run_id
+        await _save(h, h.thread_id, "support-inline-thread-continued-as-new", run_id=first_run)
+        await _save(h, h.thread_id, "support-inline-thread-after-continue-as-new")
+
+
+async def _continued(h: Harness, count: int) -> ThreadState | None:
+    state = await h.state()
+    waiting = state.stage in ("waiting_for_customer", "escalated")
+    return state if state.message_count >= count and waiting and state.runs >= 2 else None
