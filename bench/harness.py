@@ -126,6 +126,7 @@ class BenchStack:
             MAILROOM_DATA_DIR=str(s.data_dir),
             MAILROOM_TEMPORAL_ADDRESS=s.temporal_target,
             MAILROOM_TASK_QUEUE=s.task_queue,
+            MAILROOM_QUEUE_PREFIX=f"{s.task_queue}-",
             MAILROOM_SMTP_HOST="127.0.0.1",
             MAILROOM_SMTP_PORT=str(s.smtp_port),
             MAILROOM_DOMAINS=DOMAINS,

@@ -193,6 +193,7 @@ async def front_end_pass(
         "smtp",
         name="smtp-front",
         MAILROOM_TASK_QUEUE=BASELINE_TASK_QUEUE,
+        MAILROOM_QUEUE_PREFIX=f"{BASELINE_TASK_QUEUE}-",
         MAILROOM_SMTP_PORT=str(port),
         **bound,
     )

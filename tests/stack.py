@@ -61,6 +61,7 @@ def stack_settings(data_dir: Path, client: Client, task_queue: str, **extra: Any
         temporal_address=client.service_client.config.target_host,
         temporal_namespace=client.namespace,
         task_queue=task_queue,
+        queue_prefix=f"{task_queue}-",  # the test's flows on queues of their own
         smtp_port=free_port(),
         mailboxes=["support@mailroom.local", "procurement@mailroom.local"],
         # acknowledged at once, as the tests that count acknowledgements expect; tests of

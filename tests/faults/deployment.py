@@ -96,6 +96,7 @@ class Deployment:
             "MAILROOM_DATA_DIR": str(self.data_dir),
             "MAILROOM_TEMPORAL_ADDRESS": self.settings.temporal_target,
             "MAILROOM_TASK_QUEUE": self.task_queue,
+            "MAILROOM_QUEUE_PREFIX": f"{self.task_queue}-",
             "MAILROOM_SMTP_PORT": str(self.smtp_port),
             "MAILROOM_REPLY_TOKEN_SECRET": f"fault-tests-reply-token-secret-{tag}",  # >= 32 bytes
             "MAILROOM_ACK_DELAY": "0",  # the books count one acknowledgement per thread

@@ -71,6 +71,7 @@ def cli_env(temporal: str, task_queue: str, data_dir: Path, *urls: str) -> dict[
         "MAILROOM_DATA_DIR": str(data_dir),
         "MAILROOM_TEMPORAL_ADDRESS": temporal,
         "MAILROOM_TASK_QUEUE": task_queue,
+        "MAILROOM_QUEUE_PREFIX": f"{task_queue}-",
         "MAILROOM_MAILBOXES": f"{MAILBOX},procurement@mailroom.local",
         "MAILROOM_IMAP_SOURCES": ",".join(urls),
     }

@@ -37,6 +37,7 @@ def cli_env(stack: Stack) -> dict[str, str]:
         "MAILROOM_DATA_DIR": str(s.data_dir),
         "MAILROOM_TEMPORAL_ADDRESS": s.temporal_target,
         "MAILROOM_TASK_QUEUE": s.task_queue,
+        "MAILROOM_QUEUE_PREFIX": f"{s.task_queue}-",
         "MAILROOM_SMTP_PORT": str(s.smtp_port),
         "MAILROOM_MAILBOXES": ",".join(s.mailboxes),
         # the CLI's hand-offs carry its flow settings: the stack's (acknowledged at once)

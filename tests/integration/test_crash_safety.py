@@ -70,6 +70,7 @@ def workers(dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str) ->
         "MAILROOM_DATA_DIR": str(tmp_path / "data"),
         "MAILROOM_TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
         "MAILROOM_TASK_QUEUE": task_queue,
+        "MAILROOM_QUEUE_PREFIX": f"{task_queue}-",
         "MAILROOM_MAILBOXES": MAILBOX,
     }
     running = Workers(env, tmp_path)

@@ -90,6 +90,7 @@ def smtp_env(dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str) -
         "MAILROOM_TEMPORAL_ADDRESS": client.service_client.config.target_host,
         "MAILROOM_TEMPORAL_NAMESPACE": client.namespace,
         "MAILROOM_TASK_QUEUE": task_queue,
+        "MAILROOM_QUEUE_PREFIX": f"{task_queue}-",
         "MAILROOM_SMTP_PORT": str(free_port()),
         "MAILROOM_LOG_LEVEL": "info",
     }
