@@ -15,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.email import EmailActivities
+from activities.flow_settings import FlowSettingsActivities
 from activities.routing import RoutingActivities
 from activities.signals import SignalActivities
 from adapters.agents.openai_compat import OpenAICompatibleAgent
@@ -39,6 +40,7 @@ from orchestrator.settings import Settings, parse_host_port
 from orchestrator.startup_checks import StartupError, check_data_dir, reason
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from use_cases.flow_catalogue import FlowCatalogue
+from use_cases.flows import FlowConfig
 from use_cases.mailboxes import Mailboxes
 from use_cases.ports import (
     Agent,
@@ -73,6 +75,8 @@ class Wiring:
     auto_replies: SqliteAutoReplyLog
     authenticate: SenderAuthentication | None = None
     flows: tuple[FlowSpec, ...] = FLOWS  # the registry (tests add flows of their own)
+    # what flows are given instead of the settings' FlowConfig (workflow tests)
+    flow_config: FlowConfig | None = None
 
 
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
@@ -219,6 +223,22 @@ def flow_catalogue(wiring: Wiring) -> FlowCatalogue:
     )
 
 
+def flow_settings_activity(wiring: Wiring) -> Callable[..., Any]:
+    own = {spec.name: flow_own_settings(spec) for spec in wiring.flows}
+    return FlowSettingsActivities(
+        wiring.flow_config or flow_config(wiring.settings), own
+    ).settings_of
+
+
+def flow_own_settings(spec: FlowSpec) -> dict[str, Any]:
+    """A flow's MAILROOM_<FLOW>_* settings, read now; a bad value stops the start-up."""
+    try:
+        return spec.settings().model_dump(mode="json")
+    except ValidationError as exc:
+        first = str(exc).splitlines()[0]
+        raise StartupError(f"settings of the {spec.name} flow: {first}") from None
+
+
 def routing_activity(wiring: Wiring) -> Callable[..., Any]:
     return RoutingActivities(wiring.agent, flow_catalogue(wiring)).route
 
@@ -253,9 +273,11 @@ def knowledge_base(settings: Settings) -> list[Article]:
 
 
 def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]]:
-    """What every worker serves: sending mail and a child flow's reports to its thread."""
+    """What every worker serves: sending mail, a child flow's reports to its thread, and
+    the flows' settings as this worker read them."""
     signals = SignalActivities(TemporalWorkflowSignals(client))
     return [
+        flow_settings_activity(wiring),
         EmailActivities(
             wiring.sender,
             wiring.auto_replies,

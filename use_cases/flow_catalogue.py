@@ -7,11 +7,13 @@ does not change how a recorded thread replays).
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any
 
-from use_cases.models import AgentUsage, FlowEntry
+from pydantic import BaseModel, Field
 
-__all__ = ["FlowCatalogue", "FlowEntry", "Route", "RouteRequest"]
+from use_cases.models import AgentUsage, FlowConfig, FlowEntry
+
+__all__ = ["FlowCatalogue", "FlowEntry", "FlowSettings", "Route", "RouteRequest"]
 
 
 class FlowCatalogue(BaseModel):
@@ -48,3 +50,33 @@ class Route(BaseModel):
     entry: FlowEntry | None = None  # None: no registered flow takes it, a person does
     reason: str = ""
     usage: AgentUsage | None = None
+
+
+# The FlowConfig fields that belong to a flow, read by the worker that runs it (the rest
+# — caps, acknowledgement delay, modes — belong to the thread, from the process that
+# received the mail).
+FLOW_OWN_FIELDS = frozenset(
+    {
+        "approvers",
+        "auto_approve_limit",
+        "approval_reminder_after",
+        "approval_expires_after",
+        "support_team",
+        "sla_reminder_after",
+        "sla_auto_close_after",
+        "kb_confidence",
+        "extraction_confidence",
+    }
+)
+
+
+class FlowSettings(BaseModel):
+    """A flow's settings as the worker running it read them at its start: recorded in the
+    flow's history (a local activity), so a flow sees a changed setting once a worker
+    restarted with it, and replays with what it saw."""
+
+    config: FlowConfig
+    own: dict[str, Any] = Field(default_factory=dict)  # its MAILROOM_<FLOW>_* settings
+
+    def applied_to(self, config: FlowConfig) -> FlowConfig:
+        return config.model_copy(update=self.config.model_dump(include=set(FLOW_OWN_FIELDS)))

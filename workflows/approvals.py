@@ -21,15 +21,30 @@ class ApprovalDecisions(FlowRuntime):
     def __init__(self, start: FlowStart, report: Reporter) -> None:
         super().__init__(start, report)
         self._told: set[str] = set()  # approvers told of a decision refused in their name
+        self._asked: set[str] = set()  # approvers sent this request
+        self._request: tuple[str, str] | None = None  # what they were asked: text, subject
 
     async def _ask_approvers(self, purpose: str, ask: str, subject: str) -> None:
         """One mail per approver, each answerable only through its own signed address."""
-        approvers = self.config.approvers
-        if not approvers:
-            return
-        for approver in approvers:
+        self._request = (ask, subject)
+        for approver in self.config.approvers:
             approver = approver.lower()
+            self._asked.add(approver)
             await self.mail(purpose, ask, to=(approver,), subject=subject, decision_of=approver)
+
+    async def _approvers_now(self) -> None:
+        """The worker's approvers now (MAILROOM_APPROVERS changed and a worker restarted):
+        one added since the request went out gets it; one removed can no longer decide."""
+        if not await self.refresh_settings() or self._request is None:
+            return
+        ask, subject = self._request
+        for approver in self.config.approvers:
+            approver = approver.lower()
+            if approver not in self._asked:
+                self._asked.add(approver)
+                await self.mail(
+                    "approval", ask, to=(approver,), subject=subject, decision_of=approver
+                )
 
     async def _decision_within(self, timeout: timedelta) -> ApprovalDecision | None:
         deadline = workflow.now() + timeout
@@ -46,6 +61,8 @@ class ApprovalDecisions(FlowRuntime):
                 )
             except TimeoutError:
                 return None
+            if self.inbox:
+                await self._approvers_now()
             while self.inbox and self.decision is None:
                 await self._consider(self.inbox.popleft())
         return self.decision

@@ -37,7 +37,7 @@ class FlowHandle(Protocol):
 class InlineFlow:
     def __init__(self, runtime: FlowRuntime) -> None:
         self.runtime = runtime
-        self.task: asyncio.Task[FlowProgress] = asyncio.create_task(runtime.run())
+        self.task: asyncio.Task[FlowProgress] = asyncio.create_task(runtime.run_flow())
 
     async def deliver(self, message: NewMessage) -> None:
         self.runtime.deliver(message)

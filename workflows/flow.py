@@ -17,6 +17,7 @@ from workflows.alarm import Alarm
 from workflows.sending import remember, send_mail
 
 with workflow.unsafe.imports_passed_through():
+    from activities.flow_settings import FlowSettingsActivities
     from use_cases.decision_channel import request_key
     from use_cases.flows import (
         AgentUsage,
@@ -45,6 +46,8 @@ LEDGER_TIMEOUT = timedelta(seconds=30)
 LEDGER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
 )
+SETTINGS_TIMEOUT = timedelta(seconds=10)
+SETTINGS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 MAX_HISTORY = 50
 REMEMBERED_HUMAN_REPLIES = 20
 
@@ -71,6 +74,7 @@ class FlowRuntime(ABC):
     def __init__(self, start: FlowStart, report: Reporter) -> None:
         self.start = start
         self.config = start.config
+        self.own: dict[str, Any] = {}  # the flow's own MAILROOM_<FLOW>_* settings
         # where this flow's activities run: its own task queue (the registry's entry)
         self.queue = start.entry.task_queue if start.entry else workflow.info().task_queue
         self.report = report
@@ -121,6 +125,26 @@ class FlowRuntime(ABC):
     @abstractmethod
     async def run(self) -> FlowProgress:
         """The flow itself, from its first message (or its snapshot) to its last stage."""
+
+    async def run_flow(self) -> FlowProgress:
+        """The flow with its worker's settings (read again in every run: a resumed flow
+        sees what its worker has now)."""
+        await self.refresh_settings()
+        return await self.run()
+
+    async def refresh_settings(self) -> bool:
+        """Take the settings of the worker running this flow now; True when they changed.
+        A local activity: its answer is recorded, so a replay sees what the run saw."""
+        fresh = await workflow.execute_local_activity_method(
+            FlowSettingsActivities.settings_of,
+            self.name,
+            start_to_close_timeout=SETTINGS_TIMEOUT,
+            retry_policy=SETTINGS_RETRY,
+        )
+        config = fresh.applied_to(self.config)
+        changed = config != self.config or fresh.own != self.own
+        self.config, self.own = config, fresh.own
+        return changed
 
     # -- what the thread (or the child workflow's signal handlers) calls -----------------
     def deliver(self, message: NewMessage) -> None:

@@ -38,7 +38,7 @@ class FlowWorkflow:
     async def run_resumably(self, start: FlowStart) -> FlowProgress:
         """Run the flow; when it waits at a resumable point and this run has grown long,
         continue-as-new carrying its snapshot (a support conversation can go on for years)."""
-        task = asyncio.create_task(self.runtime.run())
+        task = asyncio.create_task(self.runtime.run_flow())
         # Rest only with no report in flight: waiting for one to be sent would let the flow
         # leave its resting point (an alarm, a completion) before continue-as-new.
         await workflow.wait_condition(

@@ -158,6 +158,7 @@ class ProcurementFlow(ApprovalDecisions):
         await self._ask_approvers("approval", ask, f"Approval needed: {self.start.first.subject}")
         decision = await self._decision_within(self.config.approval_reminder_after)
         if decision is None and not self.complete_requested:
+            await self.refresh_settings()  # the reminder goes to the approvers of now
             await self._ask_approvers(
                 "reminder",
                 f"Reminder: a decision is still needed.\n\n{ask}",

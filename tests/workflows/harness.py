@@ -106,7 +106,12 @@ async def thread_harness(
             **settings_fields,
         }
     )
-    wiring = bootstrap(settings, sender=sender, **({"agent": agent} if agent else {}))
+    wiring = bootstrap(
+        settings,
+        sender=sender,
+        flow_config=flow_config or FlowConfig(),  # the flows' workers have what the test set
+        **({"agent": agent} if agent else {}),
+    )
     gateway = TemporalThreadGateway(
         env.client,
         task_queue=task_queue,
