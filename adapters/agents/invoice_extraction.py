@@ -25,7 +25,7 @@ INVOICE_NUMBER = re.compile(
 )
 UNLABELLED_NUMBER = re.compile(rf"\b(?:invoice|rechnung|facture)\s+{NUMBER_VALUE}", re.IGNORECASE)
 SUPPLIER_LABEL = re.compile(
-    r"^\W*(?:supplier|vendor|seller|from|issued\s+by|lieferant|rechnungssteller|verk(ä|ae)ufer"
+    r"^\W*(?:supplier|vendor|seller|issued\s+by|lieferant|rechnungssteller|verk(ä|ae)ufer"
     r"|absender|fournisseur|(é|e)metteur)\s*[:-]\s*(?P<name>.+)$",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -41,6 +41,7 @@ RECIPIENT = re.compile(
     re.IGNORECASE,
 )
 ISSUE_DATE = re.compile(
+    r"(?<!\w)(?<!due )(?<!delivery )"
     r"(?:invoice\s+date|date\s+of\s+issue|issue\s+date|rechnungsdatum|datum|date)\s*[:.]?\s*"
     r"(?P<date>\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{4})",
     re.IGNORECASE,
@@ -98,8 +99,9 @@ def _company(line: str) -> bool:
 
 
 def _name(value: str) -> str:
-    """The name alone: not the address after it ("ACME Ltd, 12 Mill Road")."""
-    name = re.split(r",|\s{2,}|\t| \| ", value.strip(), maxsplit=1)[0]
+    """The name alone: not the address after it ("ACME Ltd, 12 Mill Road", "ACME Ltd
+    <billing@acme.example>")."""
+    name = re.split(r",|<|\s{2,}|\t| \| ", value.strip(), maxsplit=1)[0]
     return name.strip(" .:;-")[:200]
 
 

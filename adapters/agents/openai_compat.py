@@ -48,8 +48,9 @@ INSTRUCTIONS = {
     "extract": "Extract the purchase request: items with quantities, budget, currency, "
     "deadline, supplier.",
     "invoice": "Extract the supplier invoice: supplier, invoice_number, amount (the total "
-    "due, a number), currency (ISO code), po_reference (like PO-2026-00001), issue_date; "
-    "null for what the text does not say, and name each guess in `doubts`.",
+    "due, a number), currency (ISO code; EUR when none is named, with a doubt), po_reference "
+    "(like PO-2026-00001), issue_date; null for what the text does not say, and name each "
+    "guess in `doubts`.",
     "triage": "Triage the support email: category (billing, account, technical, delivery, "
     "general) and priority (high or normal).",
     "answer": "Answer the customer's question if you are sure; give your confidence 0..1; "

@@ -30,8 +30,9 @@ ADDED_COLUMNS = {
     "currency": "ALTER TABLE purchase_orders ADD COLUMN currency TEXT",
     "supplier": "ALTER TABLE purchase_orders ADD COLUMN supplier TEXT",
 }
-# The number `_order` gives a row: "PO-2026-00001" is the row of seq 1, created in 2026.
-PO_NUMBER = re.compile(r"PO-(?P<year>\d{4})-(?P<seq>\d{1,9})", re.IGNORECASE)
+# The number `_order` gives a row: "PO-2026-00001" is the row of seq 1, created in 2026
+# (also as an agent may write it: "PO-2026-1", "po 2026/1").
+PO_NUMBER = re.compile(r"PO[\s_#:.-]*(?P<year>\d{4})[\s/-]*(?P<seq>\d{1,9})", re.IGNORECASE)
 
 
 class SqliteLedger:

@@ -108,3 +108,12 @@ async def test_an_old_ledger_file_gains_the_supplier_column_and_keeps_its_orders
     new = await ledger.create_purchase_order(order("new"))
     recorded = await ledger.purchase_order(new.po_number)
     assert recorded is not None and recorded.supplier == "ACME Ltd"
+
+
+async def test_an_order_number_as_an_agent_may_write_it_is_found(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    created = await ledger.create_purchase_order(order("a"))
+    year = created.created_at.year
+    for written in (f"PO-{year}-1", f"po {year}/00001", f" PO-{year}-00001 "):
+        found = await ledger.purchase_order(written)
+        assert found is not None and found.order == created, written

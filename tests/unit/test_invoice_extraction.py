@@ -138,3 +138,13 @@ def test_the_committed_pdfs_are_what_their_script_writes() -> None:
     for source in FIXTURES.glob("*.pdf.txt"):
         lines = source.read_text(encoding="utf-8").splitlines()
         assert source.with_suffix("").read_bytes() == text_pdf(lines), source.name
+
+
+async def test_a_forwarded_invoice_takes_neither_the_forwarder_nor_the_due_date() -> None:
+    text = (
+        "---------- Forwarded message ---------\nFrom: Jane Roe <jane@mailroom.example>\n\n"
+        "Globex Corporation Inc.\nInvoice no: G-1\nDue date: 2026-04-30\n"
+        "Invoice date: 2026-03-31\nPO-2026-00003\nTotal due: USD 10.00\n"
+    )
+    invoice = await read(text)
+    assert (invoice.supplier, invoice.issue_date) == ("Globex Corporation Inc", date(2026, 3, 31))
