@@ -7,7 +7,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from adapters.agents.invoice_extraction import extract_invoice
 from adapters.agents.pdf_text import pdf_text
 from adapters.agents.rules import RuleBasedAgent
 from tests.fixtures.invoices.make_pdf import text_pdf
@@ -148,3 +151,19 @@ async def test_a_forwarded_invoice_takes_neither_the_forwarder_nor_the_due_date(
     )
     invoice = await read(text)
     assert (invoice.supplier, invoice.issue_date) == ("Globex Corporation Inc", date(2026, 3, 31))
+
+
+ACME_PDF = (FIXTURES / "acme_en.pdf").read_bytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, len(ACME_PDF) - 1), st.binary(min_size=1, max_size=40))
+def test_a_damaged_pdf_never_raises(at: int, garbage: bytes) -> None:
+    assert isinstance(pdf_text(ACME_PDF[:at] + garbage + ACME_PDF[at + len(garbage) :]), str)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=400), st.text(max_size=60))
+def test_any_text_is_read_without_raising(text: str, subject: str) -> None:
+    invoice = extract_invoice(InvoiceDocument(sender="a@b.example", subject=subject, text=text))
+    assert invoice.confidence == 1.0 or invoice.doubts
