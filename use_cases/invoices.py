@@ -20,7 +20,7 @@ from use_cases.money import format_money
 # Words that name a company's legal form, not the company: "ACME GmbH" and "Acme" are one
 # supplier. Compared after dots are dropped ("S.A." is "sa", "G.m.b.H." is "gmbh").
 LEGAL_FORMS = frozenset(
-    "gmbh ag kg kgaa ug ohg ev mbh co cie corp corporation inc incorporated ltd limited llc "
+    "gmbh ag kg kgaa ug ohg ev ek mbh co cie corp corporation inc incorporated ltd limited llc "
     "llp lp plc sa sas sarl sasu sl srl spa bv nv oy ab as aps company".split()
 )
 

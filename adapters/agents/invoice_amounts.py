@@ -17,7 +17,7 @@ LABELS = (
     r"|net\s+(à|a)\s+payer|montant\s+d(û|u)",
     r"grand\s+total|invoice\s+total|total\s+amount|total\s+incl|gesamtbetrag|endbetrag"
     r"|gesamtsumme|bruttobetrag|brutto|total\s+ttc|montant\s+total|montant\s+ttc",
-    r"total|summe|betrag|montant",
+    r"total|summe|betrag|gesamt|montant|amount",
 )
 RANKED = [re.compile(rf"(?<!\w)(?:{label})(?!\w)", re.IGNORECASE) for label in LABELS]
 # Parts of a total that are not what is paid: before tax, the tax itself.

@@ -42,10 +42,13 @@ RECIPIENT = re.compile(
 )
 ISSUE_DATE = re.compile(
     r"(?<!\w)(?<!due )(?<!delivery )"
-    r"(?:invoice\s+date|date\s+of\s+issue|issue\s+date|rechnungsdatum|datum|date)\s*[:.]?\s*"
+    r"(?:invoice\s+date|date\s+of\s+issue|issue\s+date|rechnungsdatum|datum|date|dated|vom)"
+    r"\s*[:.]?\s*"
     r"(?P<date>\d{4}-\d{2}-\d{2}|\d{1,2}[./]\d{1,2}[./]\d{4})",
     re.IGNORECASE,
 )
+# What separates a letterhead's name from its address on one line.
+SEPARATORS = re.compile(r",|<|\s{2,}|\t|\s[|·•]\s|\s[-\u2013]\s")
 DOUBT_COST = 0.2
 LOWEST_CONFIDENCE = 0.2
 
@@ -81,7 +84,8 @@ def _supplier(text: str, sender: str, doubts: list[str]) -> str | None:
     labelled = SUPPLIER_LABEL.search(text)
     if labelled:
         return _name(labelled["name"])
-    companies = list(dict.fromkeys(_name(line) for line in text.splitlines() if _company(line)))
+    lines = text.splitlines()
+    companies = list(dict.fromkeys(_company_name(line) for line in lines if _company(line)))
     if companies:
         if len(companies) > 1:
             doubts.append(f"several companies are named; {companies[0]} was taken")
@@ -100,9 +104,19 @@ def _company(line: str) -> bool:
 
 def _name(value: str) -> str:
     """The name alone: not the address after it ("ACME Ltd, 12 Mill Road", "ACME Ltd
-    <billing@acme.example>")."""
-    name = re.split(r",|<|\s{2,}|\t| \| ", value.strip(), maxsplit=1)[0]
-    return name.strip(" .:;-")[:200]
+    <billing@acme.example>", "ACME AG · Hauptstr. 1")."""
+    return _segments(value)[0]
+
+
+def _company_name(line: str) -> str:
+    """The part of the line with the company form: "Thanks, Wilson & Sons Ltd"."""
+    named = [part for part in _segments(line) if LEGAL_FORM.search(part)]
+    return named[0] if named else _name(line)
+
+
+def _segments(value: str) -> list[str]:
+    parts = [p.strip(" .:;-") for p in SEPARATORS.split(value.strip())]
+    return [p[:200] for p in parts if p] or [""]
 
 
 def _invoice_number(subject: str, text: str, doubts: list[str]) -> str | None:

@@ -51,9 +51,57 @@ async def test_the_fixture_invoices_are_read_completely_and_with_certainty(
     assert (invoice.confidence, invoice.doubts) == (1.0, [])
 
 
+LAYOUTS = [
+    (
+        "INVOICE\nAcme Corp\nInvoice #1234\nP.O. Number: PO-2026-00012\n"
+        "Description Qty Unit Price Amount\nWidget 10 $5.00 $50.00\nSubtotal $50.00\n"
+        "Tax (8%) $4.00\nTotal $54.00\nBalance Due $54.00",
+        ("Acme Corp", "1234", 54.0, "USD", "PO-2026-00012"),
+    ),
+    (
+        "Rechnung\nMustermann AG · Musterstraße 1 · 10115 Berlin\nRechnungsnr. 2026-0815\n"
+        "Bestell-Nr.: PO-2026-00013\nPos. Menge Bezeichnung Einzelpreis Gesamtpreis\n"
+        "1 2 Stühle 150,00 € 300,00 €\nNetto 300,00 €\nUSt. 19 % 57,00 €\nBrutto 357,00 €",
+        ("Mustermann AG", "2026-0815", 357.0, "EUR", "PO-2026-00013"),
+    ),
+    (
+        "Tax invoice\nNorthwind Traders LLC\nInvoice Number INV/2026/003\n"
+        "Your PO: PO-2026-00015\nTOTAL DUE (USD) 1,050.00",
+        ("Northwind Traders LLC", "INV/2026/003", 1050.0, "USD", "PO-2026-00015"),
+    ),
+    (
+        "Rechnung Nr. 4711 vom 01.03.2026\nKunde: Mailroom GmbH\nLieferant: Papier Schmidt e.K.\n"
+        "Bestellung PO-2026-00016\nSumme netto 100,00 EUR\nMwSt 19,00 EUR\nGesamt 119,00 EUR",
+        ("Papier Schmidt e.K", "4711", 119.0, "EUR", "PO-2026-00016"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), LAYOUTS)
+async def test_letterheads_tables_and_net_gross_lines_are_read(
+    text: str, expected: tuple[str, str, float, str, str]
+) -> None:
+    invoice = await read(text)
+    read_back = (invoice.supplier, invoice.invoice_number, invoice.amount, invoice.currency)
+    assert (*read_back, invoice.po_reference) == expected
+    assert invoice.doubts == []
+
+
+async def test_a_short_mail_naming_the_company_after_its_greeting_is_read() -> None:
+    text = (
+        "Hello,\nattached is invoice 2026-77 for order PO-2026-00014.\n"
+        "Amount: GBP 480.00\nThanks, Wilson & Sons Ltd"
+    )
+    invoice = await read(text)
+    assert (invoice.supplier, invoice.invoice_number) == ("Wilson & Sons Ltd", "2026-77")
+    assert (invoice.amount, invoice.currency) == (480.0, "GBP")
+    assert invoice.doubts == ["the invoice number was read without a label"]
+
+
 async def test_the_issue_date_is_read_in_iso_and_day_first_style() -> None:
     assert (await read(fixture_text("acme_en.pdf"))).issue_date == date(2026, 3, 2)
     assert (await read(fixture_text("schreiner_de.txt"))).issue_date == date(2026, 3, 6)
+    assert (await read(LAYOUTS[3][0])).issue_date == date(2026, 3, 1)  # "Rechnung … vom"
 
 
 LABELLED = "Supplier: ACME Ltd\nInvoice no: A-1\nPO-2026-00001\n"
