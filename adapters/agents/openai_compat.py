@@ -36,6 +36,7 @@ from use_cases.flows import (
     PurchaseRequest,
     Triage,
 )
+from use_cases.invoices import Invoice, InvoiceDocument
 
 Answer = TypeVar("Answer", bound=BaseModel)
 # Under the activity's 60 s (workflows/agent_calls.py: AGENT_TIMEOUT), so that the agent's
@@ -46,6 +47,10 @@ INSTRUCTIONS = {
     "classify": "Classify the email into flow 'procurement', 'support' or 'other'.",
     "extract": "Extract the purchase request: items with quantities, budget, currency, "
     "deadline, supplier.",
+    "invoice": "Extract the supplier invoice: supplier, invoice_number, amount (the total "
+    "due, a number), currency (ISO code; EUR when none is named, with a doubt), po_reference "
+    "(like PO-2026-00001), issue_date; null for what the text does not say, and name each "
+    "guess in `doubts`.",
     "triage": "Triage the support email: category (billing, account, technical, delivery, "
     "general) and priority (high or normal).",
     "answer": "Answer the customer's question if you are sure; give your confidence 0..1; "
@@ -107,6 +112,10 @@ class OpenAICompatibleAgent:
 
     async def triage(self, request: ClassifyRequest) -> Triage:
         return await self._ask("triage", request, Triage)
+
+    async def extract_invoice(self, document: InvoiceDocument) -> Invoice:
+        answer = await self._ask("invoice", document, Invoice)
+        return answer.model_copy(update={"sender": document.sender})
 
     async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer:
         if not self.articles:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 from use_cases.flows import CreatePurchaseOrder, LineItem, PurchaseOrder
+from use_cases.invoices import RecordedOrder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS purchase_orders (
@@ -23,7 +25,14 @@ CREATE TABLE IF NOT EXISTS purchase_orders (
 )
 """
 # Added later: the currency of the request's budget (NULL in a row from before).
-CURRENCY_COLUMN = "ALTER TABLE purchase_orders ADD COLUMN currency TEXT"
+# Added later still: the supplier the request named, for matching its invoices.
+ADDED_COLUMNS = {
+    "currency": "ALTER TABLE purchase_orders ADD COLUMN currency TEXT",
+    "supplier": "ALTER TABLE purchase_orders ADD COLUMN supplier TEXT",
+}
+# The number `_order` gives a row: "PO-2026-00001" is the row of seq 1, created in 2026
+# (also as an agent may write it: "PO-2026-1", "po 2026/1").
+PO_NUMBER = re.compile(r"PO[\s_#:.-]*(?P<year>\d{4})[\s/-]*(?P<seq>\d{1,9})", re.IGNORECASE)
 
 
 class SqliteLedger:
@@ -35,9 +44,10 @@ class SqliteLedger:
         db = sqlite3.connect(self.path, timeout=30)
         db.execute(SCHEMA)
         known = {row[1] for row in db.execute("PRAGMA table_info(purchase_orders)")}
-        if "currency" not in known:
-            with contextlib.suppress(sqlite3.OperationalError):  # another process was first
-                db.execute(CURRENCY_COLUMN)
+        for column, alter in ADDED_COLUMNS.items():
+            if column not in known:
+                with contextlib.suppress(sqlite3.OperationalError):  # another process was first
+                    db.execute(alter)
         return db
 
     async def create_purchase_order(self, order: CreatePurchaseOrder) -> PurchaseOrder:
@@ -50,8 +60,8 @@ class SqliteLedger:
             # INSERT OR IGNORE + read back: a retried activity finds the row it wrote before.
             db.execute(
                 "INSERT OR IGNORE INTO purchase_orders "
-                "(po_key, thread_id, requester, total, items, created_at, currency) "
-                "VALUES (?,?,?,?,?,?,?)",
+                "(po_key, thread_id, requester, total, items, created_at, currency, supplier) "
+                "VALUES (?,?,?,?,?,?,?,?)",
                 (
                     order.po_key,
                     order.thread_id,
@@ -60,6 +70,7 @@ class SqliteLedger:
                     items,
                     datetime.now(UTC).isoformat(),
                     request.currency,
+                    request.supplier,
                 ),
             )
             row = db.execute(f"{SELECT} WHERE po_key = ?", (order.po_key,)).fetchone()
@@ -80,8 +91,29 @@ class SqliteLedger:
             rows = db.execute("SELECT po_key, currency FROM purchase_orders")
             return {po_key: currency for po_key, currency in rows if currency}
 
+    async def purchase_order(self, po_number: str) -> RecordedOrder | None:
+        """The order numbered `po_number`, with its supplier and currency; None if none is."""
+        return await asyncio.to_thread(self._recorded, po_number)
 
-SELECT = "SELECT seq, po_key, thread_id, requester, total, items, created_at FROM purchase_orders"
+    def _recorded(self, po_number: str) -> RecordedOrder | None:
+        number = PO_NUMBER.fullmatch(po_number.strip())
+        if number is None or not self.path.exists():
+            return None
+        with self._connect() as db:
+            row = db.execute(
+                f"{SELECT_COLUMNS}, supplier, currency FROM purchase_orders WHERE seq = ?",
+                (int(number["seq"]),),
+            ).fetchone()
+        if row is None:
+            return None
+        order = _order(row[:7])
+        if order.created_at.year != int(number["year"]):
+            return None
+        return RecordedOrder(order=order, supplier=row[7], currency=row[8])
+
+
+SELECT_COLUMNS = "SELECT seq, po_key, thread_id, requester, total, items, created_at"
+SELECT = f"{SELECT_COLUMNS} FROM purchase_orders"
 
 
 def _order(row: tuple[int, str, str, str, float | None, str, str]) -> PurchaseOrder:
