@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from use_cases.decision_channel import decision_address
 from use_cases.mail import OutboundEmail, SendResult
 from use_cases.models import DeliveryFailureDetails, ThreadEntry
@@ -43,7 +44,8 @@ class EmailActivities:
         mail = self._signed(mail)
         await self._index(mail)
         try:
-            result = await self.sender.send(mail)
+            # A slow relay heartbeats: a dead worker's send is retried elsewhere soon.
+            result = await heartbeating(self.sender.send(mail))
         except PermanentDeliveryFailure as failure:
             # Non-retryable: the workflow records it on the thread instead of retrying forever.
             raise ApplicationError(

@@ -17,9 +17,22 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.models import FlowConfig
 
 AGENT_TIMEOUT = timedelta(seconds=60)
-# An agent that keeps answering nonsense is retried a few times, then a human takes over.
+# An agent over HTTP heartbeats while it waits for the answer (activities/heartbeat.py): a
+# worker killed mid-call has its call retried on another worker after this, not after
+# AGENT_TIMEOUT. Well over a heartbeat's interval (a fifth of it), so a busy worker is
+# not taken for a dead one.
+AGENT_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+# The endpoint refused the request (adapters/agents/openai_compat.py: AgentEndpointRejected,
+# a 4xx such as a wrong key or model): the same answer every time, so never retried.
+AGENT_REJECTED = "AgentEndpointRejected"
+# An agent that keeps answering nonsense or is down is retried a few times, then a human
+# takes over. A busy endpoint's Retry-After replaces the backoff for that attempt.
 AGENT_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_attempts=3
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+    non_retryable_error_types=[AGENT_REJECTED],
 )
 
 Request = TypeVar("Request")
@@ -61,6 +74,7 @@ async def ask_agent(
             method,
             request,
             start_to_close_timeout=AGENT_TIMEOUT,
+            heartbeat_timeout=AGENT_HEARTBEAT_TIMEOUT,
             retry_policy=AGENT_RETRY,
             task_queue=task_queue,
         )

@@ -43,8 +43,13 @@ Request = TypeVar("Request")
 Answer = TypeVar("Answer")
 
 LEDGER_TIMEOUT = timedelta(seconds=30)
+# The policy check and the purchase-order ledger (a local SQLite file): a locked or
+# unreadable ledger is retried until it is back, ever more slowly; no error type is given
+# up on, so a fixed and redeployed worker carries the purchase on.
 LEDGER_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
 )
 SETTINGS_TIMEOUT = timedelta(seconds=10)
 SETTINGS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)

@@ -17,6 +17,10 @@ with workflow.unsafe.imports_passed_through():
 
 SEND_TIMEOUT = timedelta(seconds=60)
 SEND_GIVE_UP_AFTER = timedelta(days=2)
+# A send to the relay heartbeats while the relay takes the mail (activities/heartbeat.py): a
+# worker killed mid-send has it retried on another worker after this, not after
+# SEND_TIMEOUT (the sent log keeps a retry from sending it twice).
+SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 # 4xx and connection errors: a relay that is down for hours is retried ever more slowly.
 SEND_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -58,6 +62,7 @@ async def send_mail(mail: OutboundEmail, *, local: bool = False) -> DeliveryFail
                 mail,
                 start_to_close_timeout=SEND_TIMEOUT,
                 schedule_to_close_timeout=SEND_GIVE_UP_AFTER,
+                heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
                 retry_policy=SEND_RETRY,
             )
         return None
