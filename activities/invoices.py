@@ -11,6 +11,7 @@ import asyncio
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeats
 from use_cases.invoices import (
     BookedInvoice,
     BookInvoice,
@@ -57,12 +58,13 @@ class InvoiceActivities:
     @activity.defn(name="invoice_read")
     async def read_invoice(self, message: NewMessage) -> Invoice:
         """The invoice in the mail's whole text and its PDF and text attachments."""
-        parts = [await self._mail_text(message)]
-        for attachment in message.attachments:
-            parts.append(await self._attachment_text(attachment))
-        text = "\n\n".join(part for part in parts if part.strip())[:MAX_DOCUMENT_CHARS]
-        document = InvoiceDocument(sender=message.from_addr, subject=message.subject, text=text)
-        return Invoice.model_validate(await self.agent.extract_invoice(document))
+        async with heartbeats():  # an LLM over HTTP, PDFs: seconds, not minutes
+            parts = [await self._mail_text(message)]
+            for attachment in message.attachments:
+                parts.append(await self._attachment_text(attachment))
+            text = "\n\n".join(part for part in parts if part.strip())[:MAX_DOCUMENT_CHARS]
+            document = InvoiceDocument(sender=message.from_addr, subject=message.subject, text=text)
+            return Invoice.model_validate(await self.agent.extract_invoice(document))
 
     @activity.defn(name="invoice_match")
     async def match_invoice(self, invoice: Invoice) -> InvoiceMatch:

@@ -6,10 +6,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from activities.agents import AgentActivities
+from activities.invoices import InvoiceActivities
 from activities.procurement import ProcurementActivities
+from adapters.agents.pdf_text import pdf_text
+from adapters.outbound.invoice_book import SqliteInvoiceBook
 from orchestrator.flow_settings import policy_rules
 from orchestrator.flow_spec import FlowSpec
+from use_cases.invoices import InvoiceSettings
 from use_cases.models import FlowMode
+from workflows.invoices import InvoiceFlow, InvoiceWorkflow
 from workflows.procurement import ProcurementFlow, ProcurementWorkflow
 from workflows.support import SupportFlow, SupportWorkflow
 
@@ -34,6 +39,19 @@ def support_activities(wiring: Wiring, client: Client) -> Sequence[Callable[...,
     return [agents.triage, agents.answer_from_kb]
 
 
+def invoice_activities(wiring: Wiring, client: Client) -> Sequence[Callable[..., Any]]:
+    book = SqliteInvoiceBook(wiring.settings.data_dir / "ledger.sqlite")
+    invoices = InvoiceActivities(
+        wiring.agent, wiring.ledger, book, wiring.blobs, pdf_text, InvoiceSettings()
+    )
+    return [invoices.read_invoice, invoices.match_invoice, invoices.book_invoice]
+
+
+def invoice_facts(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
+    shown = [("invoice", facts.get("invoice_number")), ("PO", facts.get("po_number"))]
+    return [(name, str(value)) for name, value in shown if value]
+
+
 FLOWS: tuple[FlowSpec, ...] = (
     FlowSpec(
         name="procurement",
@@ -53,6 +71,16 @@ FLOWS: tuple[FlowSpec, ...] = (
         mailboxes=("support", "help", "service"),
         mode=FlowMode.INLINE,
         description="customer questions: answer from the knowledge base or a person",
+    ),
+    FlowSpec(
+        name="invoices",
+        workflow=InvoiceWorkflow,
+        runtime=InvoiceFlow,
+        activities=invoice_activities,
+        mailboxes=("invoice", "billing", "payable"),
+        mode=FlowMode.CHILD,
+        facts=invoice_facts,
+        description="supplier invoices: matched to their purchase order and booked",
     ),
 )
 
