@@ -10,6 +10,8 @@ from activities.procurement import ProcurementActivities
 from orchestrator.flow_settings import policy_rules
 from orchestrator.flow_spec import FlowSpec
 from use_cases.models import FlowMode
+from use_cases.purchase_input import PurchaseInput
+from use_cases.support_input import SupportInput
 from workflows.execute import ProcurementWorkflow, SupportWorkflow
 from workflows.procurement import ProcurementFlow
 from workflows.support import SupportFlow
@@ -37,6 +39,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         workflow=ProcurementWorkflow,
         runtime=ProcurementFlow,
         activities=procurement_activities,
+        input=PurchaseInput,
         mailboxes=("procure", "purchas", "buy", "order"),
         mode=FlowMode.CHILD,
         description="purchase requests: policy, approval, purchase order",
@@ -46,6 +49,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         workflow=SupportWorkflow,
         runtime=SupportFlow,
         activities=support_activities,
+        input=SupportInput,
         mailboxes=("support", "help", "service"),
         mode=FlowMode.INLINE,
         description="customer questions: answer from the knowledge base or a person",
