@@ -136,7 +136,7 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def registered(name: str) -> FlowSpec:
-    spec = flow_named(name)
+    spec = flow_named(name, FLOWS)
     if spec is None:
         known = ", ".join(f.name for f in FLOWS)
         raise CliError(f"no flow {visible(name)!r} is registered (flows: {known})")

@@ -46,7 +46,7 @@ def refusal(flow: str, model: type[BaseModel], exc: ValidationError) -> str:
     if error["type"] == "extra_forbidden":
         known = ", ".join(model.model_fields)
         return f"{flow}: there is no field {field!r} (fields: {known})"
-    return f"{flow}: field {field!r}: {error['msg']}"
+    return f"{flow}: field {field!r}: {error['msg'].removeprefix('Value error, ')}"
 
 
 def start_message_id(flow: str, values: Mapping[str, Any], operator: str) -> str:
