@@ -12,9 +12,12 @@ import pytest
 
 from orchestrator import cli_flows
 from orchestrator.cli import main
+from orchestrator.cli_flows import flows_table
+from orchestrator.flow_checks import FlowRow, QueuePollers
 from orchestrator.flow_spec import NoInput
 from orchestrator.flows import FLOWS
 from orchestrator.settings import SettingsError, load_settings, parse_flow_modes
+from use_cases.models import FlowMode
 
 
 @pytest.fixture(autouse=True)
@@ -111,3 +114,21 @@ def test_an_unregistered_flow_in_flow_modes_fails_start_up(
     monkeypatch.setenv("MAILROOM_FLOW_MODES", "invoices=child")
     with pytest.raises(SettingsError, match="procurement, support"):
         load_settings()
+
+
+def test_a_flow_is_served_when_its_queue_has_the_pollers_its_mode_needs() -> None:
+    def row(mode: FlowMode, workflows: int, activities: int) -> FlowRow:
+        return FlowRow("f", mode, True, QueuePollers("f-queue", workflows, activities))
+
+    assert row(FlowMode.CHILD, 1, 1).served
+    assert not row(FlowMode.CHILD, 0, 1).served  # nobody runs the child workflow
+    assert not row(FlowMode.CHILD, 1, 0).served
+    assert row(FlowMode.INLINE, 0, 1).served  # its workflow code runs in the thread
+    assert not row(FlowMode.INLINE, 0, 0).served
+
+
+def test_the_flows_table_shows_every_flow_then_the_thread_queue() -> None:
+    rows = [FlowRow("procurement", FlowMode.CHILD, True, QueuePollers("procurement-queue", 0, 0))]
+    lines = flows_table(rows, QueuePollers("mailroom-threads", 2, 3))
+    assert lines[1].split() == ["procurement", "procurement-queue", "child", "threaded", "0/0"]
+    assert lines[2].split() == ["(threads)", "mailroom-threads", "-", "-", "2/3"]
