@@ -13,11 +13,13 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from orchestrator.cli_flows import start_alone
 from orchestrator.flow_checks import unserved_flows
 from orchestrator.flows import FLOWS
 from tests.integration.test_cli import cli_env, threads_json
 from tests.stack import Stack, running_stack, sent_text, stack_settings
 from tests.support import run_mailroom, wait_for
+from use_cases.support_input import SupportInput
 
 # Each test starts a purchase of its own budget: the same purchase by the same operator is
 # the same thread (idempotent), and the tests share one dev server.
@@ -187,3 +189,29 @@ async def test_stopping_a_threads_flow_stops_its_thread_and_tells_the_requester(
     text = sent_text(stack, await wait_for(told, what="the requester told"))
     assert "Your purchase request was closed by an operator (alice)." in text
     assert "Reason: stopped by an operator" in text and "expired" not in text
+
+
+async def test_a_flow_started_alone_is_started_once_cancelled_by_stop_then_refused(
+    stack: Stack, dev_server: WorkflowEnvironment
+) -> None:
+    # a flow that runs without a thread, on a queue nobody serves: it stays running
+    alone = dataclasses.replace(
+        FLOWS[1], name="digest", threaded=False, task_queue=f"nobody-{uuid.uuid4()}"
+    )
+    given = SupportInput(requester="a@example.com", subject="Weekly", text=str(uuid.uuid4()))
+    settings = stack.wiring.settings
+    started = await start_alone(settings, alone, given, "alice")
+    workflow_id = started.split(":")[0]
+    assert workflow_id.startswith("digest-") and "started by alice" in started
+    assert "already started" in await start_alone(settings, alone, given, "alice")
+    handle = dev_server.client.get_workflow_handle(workflow_id)
+    assert (await handle.describe()).task_queue == alone.queue
+
+    env = cli_env(stack)
+    code, out, err = await run_mailroom("stop", workflow_id, env=env)
+    assert code == 0 and f"{workflow_id}: cancellation requested by" in out, err
+    code, out, err = await run_mailroom("stop", workflow_id, "--terminate", env=env)
+    assert code == 0 and "terminated by" in out, err
+    assert (await handle.describe()).status == WorkflowExecutionStatus.TERMINATED
+    code, _, err = await run_mailroom("stop", workflow_id, env=env)
+    assert code == 2 and f"{workflow_id} is already terminated" in err
