@@ -94,7 +94,9 @@ def input_text(flow_input: BaseModel) -> str:
 
 
 def shown(value: Any) -> str:
-    """A line item as `2 x laptop stand`; anything else as it is."""
+    """A line item as `2 x laptop stand`, 300.0 as 300; anything else as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     if isinstance(value, dict) and {"quantity", "description"} <= value.keys():
         unit = f" {value['unit']}" if value.get("unit") else ""
         return f"{value['quantity']}{unit} x {value['description']}"

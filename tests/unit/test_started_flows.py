@@ -124,7 +124,7 @@ def test_the_first_message_names_the_flow_and_carries_its_input() -> None:
     assert message.flow == "procurement" and message.from_addr == "bob@example.com"
     assert message.flow_input is not None and message.flow_input["budget"] == 300
     assert message.subject == "Purchase request from bob@example.com"
-    assert "- 2 x laptop stand" in message.text and "Budget: 300" in message.text
+    assert "- 2 x laptop stand" in message.text and "Budget: 300\n" in message.text
     assert message.text.endswith("For the new office.\nThanks")
     assert message.mailbox == key.mailbox == "purchasing@mailroom.local"
 
