@@ -14,9 +14,11 @@ from temporalio.service import RPCError
 
 from orchestrator import bootstrap as wiring_module
 from orchestrator.cli_errors import EXIT_ERROR, CliError
+from orchestrator.cli_flows import add_flow_parsers, cmd_flows, cmd_start
 from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
 from orchestrator.cli_output import visible
 from orchestrator.cli_reply import add_reply_parser, cmd_reply
+from orchestrator.cli_stop import add_stop_parser, cmd_stop
 from orchestrator.cli_threads import (
     BY_HELP,
     THREAD_HELP,
@@ -112,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     pos.add_argument("--json", action="store_true")
     outbox = commands.add_parser("outbox", help="list mail sent by mailroom (built-in outbox)")
     outbox.add_argument("--json", action="store_true")
+    add_flow_parsers(commands)
+    add_stop_parser(commands)
     return parser
 
 
@@ -291,6 +295,9 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "thread": cmd_thread,
     "complete": cmd_complete,
     "outbox": cmd_outbox,
+    "flows": cmd_flows,
+    "start": cmd_start,
+    "stop": cmd_stop,
 }
 
 

@@ -91,6 +91,7 @@ def cmd_thread(settings: Settings, args: argparse.Namespace) -> int:
         shown = view.public()
         shown["pending_approval"] = state.pending_approval
         shown["facts"] = state.facts
+        shown["completed_reason"] = state.completed_reason
         shown["history"] = [c.model_dump(mode="json") for c in state.history]
         shown["messages"] = [m.model_dump(mode="json") for m in state.messages]
         shown["refused_decisions"] = [r.model_dump(mode="json") for r in state.refused_decisions]
@@ -123,6 +124,8 @@ def thread_lines(state: ThreadState, view: ThreadView) -> list[str]:
         "flow": flow,
         "activity": when,
     }
+    if state.completed_reason:
+        fields["closed"] = visible(state.completed_reason)
     if view.human_replies:
         fields["replies"] = f"{view.human_replies} by people"
     lines = [f"{label:<10} {value}".rstrip() for label, value in fields.items()]

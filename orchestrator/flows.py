@@ -14,6 +14,8 @@ from orchestrator.flow_settings import policy_rules
 from orchestrator.flow_spec import FlowSpec
 from use_cases.invoices import InvoiceSettings
 from use_cases.models import FlowMode
+from use_cases.purchase_input import PurchaseInput
+from use_cases.support_input import SupportInput
 from workflows.invoices import InvoiceFlow, InvoiceWorkflow
 from workflows.procurement import ProcurementFlow, ProcurementWorkflow
 from workflows.support import SupportFlow, SupportWorkflow
@@ -58,6 +60,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         workflow=ProcurementWorkflow,
         runtime=ProcurementFlow,
         activities=procurement_activities,
+        input=PurchaseInput,
         mailboxes=("procure", "purchas", "buy", "order"),
         mode=FlowMode.CHILD,
         facts=purchase_order_facts,
@@ -68,6 +71,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         workflow=SupportWorkflow,
         runtime=SupportFlow,
         activities=support_activities,
+        input=SupportInput,
         mailboxes=("support", "help", "service"),
         mode=FlowMode.INLINE,
         description="customer questions: answer from the knowledge base or a person",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -389,18 +390,27 @@ class Settings(BaseSettings):
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
 
 
-def parse_flow_modes(value: str) -> dict[str, str]:
-    """`procurement=child,support=inline` → {"procurement": "child", "support": "inline"}."""
+def parse_flow_modes(value: str, flows: Collection[str] | None = None) -> dict[str, str]:
+    """`procurement=child,support=inline` → {"procurement": "child", "support": "inline"};
+    every name must be a flow of `flows` (default: the registry, orchestrator/flows.py)."""
+    known = registered_flow_names() if flows is None else tuple(flows)
     modes: dict[str, str] = {}
     for part in filter(None, (p.strip() for p in value.split(","))):
-        flow, _, mode = part.partition("=")
-        if flow.strip() not in {"procurement", "support"} or mode.strip() not in {
-            "child",
-            "inline",
-        }:
-            raise ValueError(f"expected flow=child|inline for procurement/support, got {part!r}")
-        modes[flow.strip()] = mode.strip()
+        flow, _, mode = (text.strip() for text in part.partition("="))
+        if flow not in known or mode not in {"child", "inline"}:
+            raise ValueError(
+                f"expected flow=child|inline for a registered flow ({', '.join(known)}), "
+                f"got {part!r}"
+            )
+        modes[flow] = mode
     return modes
+
+
+def registered_flow_names() -> tuple[str, ...]:
+    # Imported here: the registry imports the flows' code, which imports these settings.
+    from orchestrator.flows import FLOWS
+
+    return tuple(flow.name for flow in FLOWS)
 
 
 def parse_host_port(value: str) -> tuple[str, int]:

@@ -45,7 +45,7 @@ class ProcurementFlow(ApprovalDecisions):
 
     async def run(self) -> FlowProgress:
         await self.stage("extracting")
-        request = await self._extract(self.start.first.text)
+        request = self._given() or await self._extract(self.start.first.text)
         if request is None:
             return await self._hand_to_human("the request could not be read automatically")
         if self.start.reopened and not request.items and request.budget is None:
@@ -116,6 +116,13 @@ class ProcurementFlow(ApprovalDecisions):
                 "your corrections: is the order right now?"
             ]
         return None
+
+    def _given(self) -> PurchaseRequest | None:
+        """A request given by `mailroom start procurement` (validated there): read as is."""
+        if not self.start.input:
+            return None
+        fields = {k: v for k, v in self.start.input.items() if k in PurchaseRequest.model_fields}
+        return PurchaseRequest.model_validate(fields)
 
     async def _extract(self, text: str) -> PurchaseRequest | None:
         try:
