@@ -63,10 +63,13 @@ def stack_settings(data_dir: Path, client: Client, task_queue: str, **extra: Any
         task_queue=task_queue,
         queue_prefix=f"{task_queue}-",  # the test's flows on queues of their own
         smtp_port=free_port(),
-        mailboxes=["support@mailroom.local", "procurement@mailroom.local"],
         # acknowledged at once, as the tests that count acknowledgements expect; tests of
         # the delay pass their own (tests/workflows/test_acknowledgements.py)
-        **{"ack_delay": timedelta(0), **extra},
+        **{
+            "mailboxes": ["support@mailroom.local", "procurement@mailroom.local"],
+            "ack_delay": timedelta(0),
+            **extra,
+        },
     )
 
 
