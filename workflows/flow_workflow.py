@@ -39,11 +39,17 @@ class FlowWorkflow:
         """Run the flow; when it waits at a resumable point and this run has grown long,
         continue-as-new carrying its snapshot (a support conversation can go on for years)."""
         task = asyncio.create_task(self.runtime.run_flow())
-        # Rest only with no report in flight: waiting for one to be sent would let the flow
-        # leave its resting point (an alarm, a completion) before continue-as-new.
+        per_run = start.config.flow_messages_per_run
         await workflow.wait_condition(
-            lambda: task.done() or (self._should_rest(start) and self._reports_sent())
+            lambda: task.done() or should_continue_as_new(self.deliveries, per_run)
         )
+        if not task.done():
+            self.runtime.rest_requested = True  # pause at the next wait for mail
+            # Rest only with no report in flight: waiting for one to be sent would let the
+            # flow leave its resting point (an alarm, a completion) before continue-as-new.
+            await workflow.wait_condition(
+                lambda: task.done() or (self.runtime.resumable and self._reports_sent())
+            )
         if task.done():
             # the thread has the last stage; a human reply that closed the flow was sent
             await workflow.wait_condition(
@@ -52,12 +58,6 @@ class FlowWorkflow:
             return task.result()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(start.model_copy(update={"resume": self.runtime.snapshot()}))
-
-    def _should_rest(self, start: FlowStart) -> bool:
-        if not should_continue_as_new(self.deliveries, start.config.flow_messages_per_run):
-            return False
-        self.runtime.rest_requested = True  # pause at the next wait for mail
-        return self.runtime.resumable
 
     def reporter(self, start: FlowStart) -> Reporter:
         async def report(progress: FlowProgress) -> None:

@@ -80,6 +80,10 @@ class FlowRouter:
     def inline_resumable(self) -> bool:
         return isinstance(self.flow, InlineFlow) and self.flow.runtime.resumable
 
+    @property
+    def rest_requested(self) -> bool:
+        return isinstance(self.flow, InlineFlow) and self.flow.runtime.rest_requested
+
     def request_rest(self) -> None:
         """Ask an inline flow to pause at its next wait for mail, so the thread can
         continue-as-new even while mail keeps coming."""

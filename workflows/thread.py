@@ -145,7 +145,7 @@ class ThreadWorkflow:
                     or self._complete is not None
                     or self._flow_done()
                     or self._automatic_only
-                    or self._should_continue_as_new()
+                    or self._rest_due()
                 )
             )
             while self._pending:
@@ -153,7 +153,12 @@ class ThreadWorkflow:
             if self._complete is not None or self._flow_done() or self._automatic_only:
                 if await self._finished():
                     return self._state
-            elif self._should_continue_as_new():
+            elif self._rest_due():
+                if not self._can_rest():
+                    # an inline flow goes along only from a point it can resume from
+                    # (waiting for mail): it pauses at its next wait, even with mail queued
+                    self._flows.request_rest()
+                    continue
                 await workflow.wait_condition(self._quiet)
                 if self._ends_meanwhile():
                     continue  # a close that came while waiting: continue-as-new would lose it
@@ -308,11 +313,12 @@ class ThreadWorkflow:
         except TimeoutError:
             self._automatic_only = self._only_automatic_mail()
 
-    def _should_continue_as_new(self) -> bool:
+    def _rest_due(self) -> bool:
+        """Continue-as-new is due (a pure check, asked in wait_condition predicates): it can
+        go now, or the inline flow is still to be asked to pause."""
         if not should_continue_as_new(self._messages_this_run, self._messages_per_run):
             return False
-        # An inline flow goes along only from a point it can resume from (waiting for mail);
-        # asking it to pause there is deterministic state, so calling this from a
-        # wait_condition predicate replays identically.
-        self._flows.request_rest()
+        return self._can_rest() or not self._flows.rest_requested
+
+    def _can_rest(self) -> bool:
         return not self._flows.inline_running or self._flows.inline_resumable
