@@ -223,3 +223,17 @@ def answer_keys(kb: KbAnswer) -> tuple[str, ...]:
     """What makes two knowledge-base answers the same answer: its article, its text."""
     text = hashlib.sha256((kb.answer or "").strip().encode()).hexdigest()[:16]
     return (f"text:{text}", *((f"article:{kb.article}",) if kb.article else ()))
+
+
+class SupportMemory(BaseModel):
+    """What a support flow carries across continue-as-new (FlowSnapshot.own): its triage,
+    the wait for the customer, digests of the answers sent (never the same twice), the
+    conversation so far (for the team's escalation notices) and the current escalation's
+    notices."""
+
+    triage: Triage | None = None
+    waiting_since: datetime | None = None
+    reminded: bool = False
+    answers_sent: list[str] = Field(default_factory=list)
+    conversation: list[str] = Field(default_factory=list)
+    escalation_notices: int = 0

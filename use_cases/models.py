@@ -356,15 +356,9 @@ class FlowSnapshot(BaseModel):
     replies: ReplyLog
     first: NewMessage
     last_message: NewMessage
-    triage: Triage | None = None
-    waiting_since: datetime | None = None
-    reminded: bool = False
     pending: list[NewMessage] = Field(default_factory=list)
-    # support: digests of the answers sent (never the same twice), the conversation so far
-    # (for the team's escalation notices) and the notices of the current escalation
-    answers_sent: list[str] = Field(default_factory=list)
-    conversation: list[str] = Field(default_factory=list)
-    escalation_notices: int = 0
+    # what the flow itself keeps, by its own model (support: its SupportMemory)
+    own: dict[str, Any] = Field(default_factory=dict)
     # a close asked for while the flow rested (a reply with --close, COMPLETE_THREAD): the
     # flow resumed in the next run still ends
     complete_requested: bool = False

@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
         FlowProgress,
         FlowSnapshot,
         FlowStart,
+        SupportMemory,
         Triage,
         says_solved,
         team_addresses,
@@ -36,13 +37,13 @@ class SupportFlow(SupportHumans):
 
     def __init__(self, start: FlowStart, report: Reporter) -> None:
         super().__init__(start, report)
-        resume = start.resume
-        self.triage = resume.triage if resume else None
-        self.waiting_since = resume.waiting_since if resume else None
-        self.reminded = resume.reminded if resume else False
-        self.answers_sent = list(resume.answers_sent) if resume else []
-        self.conversation = list(resume.conversation) if resume else []
-        self.escalation_notices = resume.escalation_notices if resume else 0
+        kept = SupportMemory.model_validate(start.resume.own if start.resume else {})
+        self.triage = kept.triage
+        self.waiting_since = kept.waiting_since
+        self.reminded = kept.reminded
+        self.answers_sent = list(kept.answers_sent)
+        self.conversation = list(kept.conversation)
+        self.escalation_notices = kept.escalation_notices
         self.queued_at_answer: set[str] = set()  # mail that came before our last answer
         self.waiting_before: datetime | None = None  # when the last wait for the customer began
 
@@ -56,12 +57,14 @@ class SupportFlow(SupportHumans):
             .snapshot()
             .model_copy(
                 update={
-                    "triage": self.triage,
-                    "waiting_since": self.waiting_since,
-                    "reminded": self.reminded,
-                    "answers_sent": self.answers_sent,
-                    "conversation": self.conversation,
-                    "escalation_notices": self.escalation_notices,
+                    "own": SupportMemory(
+                        triage=self.triage,
+                        waiting_since=self.waiting_since,
+                        reminded=self.reminded,
+                        answers_sent=self.answers_sent,
+                        conversation=self.conversation,
+                        escalation_notices=self.escalation_notices,
+                    ).model_dump(mode="json")
                 }
             )
         )
