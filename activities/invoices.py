@@ -16,22 +16,19 @@ from use_cases.invoices import (
     BookedInvoice,
     BookInvoice,
     Invoice,
+    InvoiceBook,
     InvoiceDocument,
     InvoiceMatch,
+    InvoiceReader,
     InvoiceSettings,
+    PdfText,
+    PurchaseOrderLookup,
     key_of,
     match_invoice,
 )
 from use_cases.mail import Attachment
 from use_cases.models import NewMessage
-from use_cases.ports import (
-    Agent,
-    BlobNotFound,
-    BlobStore,
-    InvoiceBook,
-    PdfText,
-    PurchaseOrderLookup,
-)
+from use_cases.ports import BlobNotFound, BlobStore
 
 # An attachment this big is no invoice (and its text would swamp the agent).
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -41,14 +38,14 @@ MAX_DOCUMENT_CHARS = 200_000
 class InvoiceActivities:
     def __init__(
         self,
-        agent: Agent,
+        reader: InvoiceReader,
         orders: PurchaseOrderLookup,
         book: InvoiceBook,
         blobs: BlobStore,
         pdf_text: PdfText,
         settings: InvoiceSettings,
     ) -> None:
-        self.agent = agent
+        self.reader = reader
         self.orders = orders
         self.book = book
         self.blobs = blobs
@@ -64,7 +61,7 @@ class InvoiceActivities:
                 parts.append(await self._attachment_text(attachment))
             text = "\n\n".join(part for part in parts if part.strip())[:MAX_DOCUMENT_CHARS]
             document = InvoiceDocument(sender=message.from_addr, subject=message.subject, text=text)
-            return Invoice.model_validate(await self.agent.extract_invoice(document))
+            return Invoice.model_validate(await self.reader.extract_invoice(document))
 
     @activity.defn(name="invoice_match")
     async def match_invoice(self, invoice: Invoice) -> InvoiceMatch:

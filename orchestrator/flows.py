@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from activities.agents import AgentActivities
 from activities.invoices import InvoiceActivities
 from activities.procurement import ProcurementActivities
+from adapters.agents.invoice_reader import ModelInvoiceReader, RuleInvoiceReader
+from adapters.agents.openai_compat import OpenAICompatibleAgent
 from adapters.agents.pdf_text import pdf_text
 from adapters.outbound.invoice_book import SqliteInvoiceBook
 from orchestrator.flow_settings import policy_rules
@@ -43,8 +45,15 @@ def support_activities(wiring: Wiring, client: Client) -> Sequence[Callable[...,
 
 def invoice_activities(wiring: Wiring, client: Client) -> Sequence[Callable[..., Any]]:
     book = SqliteInvoiceBook(wiring.settings.data_dir / "ledger.sqlite")
+    agent = wiring.agent
+    reader = ModelInvoiceReader(agent) if isinstance(agent, OpenAICompatibleAgent) else None
     invoices = InvoiceActivities(
-        wiring.agent, wiring.ledger, book, wiring.blobs, pdf_text, InvoiceSettings()
+        reader or RuleInvoiceReader(),
+        wiring.ledger,
+        book,
+        wiring.blobs,
+        pdf_text,
+        InvoiceSettings(),
     )
     return [invoices.read_invoice, invoices.match_invoice, invoices.book_invoice]
 

@@ -200,4 +200,4 @@ class FailingAgent:
         self.calls += 1
         raise ValueError("malformed agent answer (fake)")
 
-    classify = extract_request = triage = answer_from_kb = extract_invoice = _fail
+    classify = extract_request = triage = answer_from_kb = _fail

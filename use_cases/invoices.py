@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import BaseModel, Field
 
@@ -215,3 +217,32 @@ def _currency_or_amount_differs(
         f"{format_money(ordered, currency)} of purchase order {po} (tolerance "
         f"{format_money(allowed, currency)})"
     ]
+
+
+# -- the flow's ports -------------------------------------------------------------------
+class InvoiceReader(Protocol):
+    """Reads an invoice out of a mail's text (adapters/agents/invoice_reader.py)."""
+
+    async def extract_invoice(self, document: InvoiceDocument) -> Invoice: ...
+
+
+class PurchaseOrderLookup(Protocol):
+    async def purchase_order(self, po_number: str) -> RecordedOrder | None:
+        """The order numbered `po_number` ("PO-2026-00001"), or None if there is none."""
+        ...
+
+
+class InvoiceBook(Protocol):
+    """The supplier invoices booked, by invoice key (normalised supplier + number)."""
+
+    async def booked(self, invoice_key: str) -> BookedInvoice | None:
+        """The booking under this key, or None if it was never booked."""
+        ...
+
+    async def book(self, entry: BookInvoice) -> BookedInvoice:
+        """Idempotent by the invoice's key: booking it again returns the first booking."""
+        ...
+
+
+# The text layer of a PDF ("" when it has none or cannot be read).
+PdfText = Callable[[bytes], str]

@@ -19,7 +19,6 @@ from use_cases.flows import (
     PurchaseRequest,
     Triage,
 )
-from use_cases.invoices import BookedInvoice, BookInvoice, Invoice, InvoiceDocument, RecordedOrder
 from use_cases.mail import BlobRef, InboundEmail, OutboundEmail, OutboxEntry, SendResult
 from use_cases.models import (
     CompleteRequest,
@@ -117,8 +116,6 @@ class Agent(Protocol):
 
     async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer: ...
 
-    async def extract_invoice(self, document: InvoiceDocument) -> Invoice: ...
-
 
 class Ledger(Protocol):
     async def create_purchase_order(self, order: CreatePurchaseOrder) -> PurchaseOrder:
@@ -126,28 +123,6 @@ class Ledger(Protocol):
         ...
 
     def purchase_orders(self) -> list[PurchaseOrder]: ...
-
-
-class PurchaseOrderLookup(Protocol):
-    async def purchase_order(self, po_number: str) -> RecordedOrder | None:
-        """The order numbered `po_number` ("PO-2026-00001"), or None if there is none."""
-        ...
-
-
-class InvoiceBook(Protocol):
-    """The supplier invoices booked, by invoice key (normalised supplier + number)."""
-
-    async def booked(self, invoice_key: str) -> BookedInvoice | None:
-        """The booking under this key, or None if it was never booked."""
-        ...
-
-    async def book(self, entry: BookInvoice) -> BookedInvoice:
-        """Idempotent by the invoice's key: booking it again returns the first booking."""
-        ...
-
-
-# The text layer of a PDF ("" when it has none or cannot be read).
-PdfText = Callable[[bytes], str]
 
 
 class BlobNotFound(LookupError):

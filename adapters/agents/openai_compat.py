@@ -36,21 +36,17 @@ from use_cases.flows import (
     PurchaseRequest,
     Triage,
 )
-from use_cases.invoices import Invoice, InvoiceDocument
 
 Answer = TypeVar("Answer", bound=BaseModel)
 # Under the activity's 60 s (workflows/agent_calls.py: AGENT_TIMEOUT), so that the agent's
 # own error, not the activity's timeout, says what happened.
 DEFAULT_TIMEOUT_SECONDS = 50.0
 LONGEST_RETRY_AFTER = timedelta(seconds=60)
+# the classifier's labels when the request names none (mailroom's first two flows)
+DEFAULT_LABELS = ("procurement", "support")
 INSTRUCTIONS = {
-    "classify": "Classify the email into flow 'procurement', 'support' or 'other'.",
     "extract": "Extract the purchase request: items with quantities, budget, currency, "
     "deadline, supplier.",
-    "invoice": "Extract the supplier invoice: supplier, invoice_number, amount (the total "
-    "due, a number), currency (ISO code; EUR when none is named, with a doubt), po_reference "
-    "(like PO-2026-00001), issue_date; null for what the text does not say, and name each "
-    "guess in `doubts`.",
     "triage": "Triage the support email: category (billing, account, technical, delivery, "
     "general) and priority (high or normal).",
     "answer": "Answer the customer's question if you are sure; give your confidence 0..1; "
@@ -104,7 +100,18 @@ class OpenAICompatibleAgent:
         self.articles = {a.id: a for a in articles}
 
     async def classify(self, request: ClassifyRequest) -> Classification:
-        return await self._ask("classify", request, Classification)
+        """One of the registered flows' labels (the request's), or "other"; any other label
+        is a malformed answer, never a flow."""
+        labels = request.labels or DEFAULT_LABELS
+        instructions = (
+            f"Classify the email into one of these flows: {', '.join(labels)}; or 'other'."
+        )
+        answer = await self._answer(
+            "classify", with_schema(instructions, Classification), request, Classification
+        )
+        if answer.flow not in (*labels, "other"):
+            raise MalformedAgentAnswer(f"classify: {answer.flow!r} is not a flow")
+        return answer
 
     async def extract_request(self, request: ExtractRequest) -> PurchaseRequest:
         answer = await self._ask("extract", request, PurchaseRequest)
@@ -112,10 +119,6 @@ class OpenAICompatibleAgent:
 
     async def triage(self, request: ClassifyRequest) -> Triage:
         return await self._ask("triage", request, Triage)
-
-    async def extract_invoice(self, document: InvoiceDocument) -> Invoice:
-        answer = await self._ask("invoice", document, Invoice)
-        return answer.model_copy(update={"sender": document.sender})
 
     async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer:
         if not self.articles:
@@ -128,13 +131,23 @@ class OpenAICompatibleAgent:
             raise MalformedAgentAnswer(f"choose: no article {chosen.article!r}")
         return chosen.model_copy(update={"answer": article.answer})
 
+    async def ask(self, instructions: str, request: BaseModel, shape: type[Answer]) -> Answer:
+        """A question of a flow's own (its adapter's instructions), answered as `shape`,
+        validated: a flow that needs the model for something new asks it here."""
+        return await self._answer("flow", with_schema(instructions, shape), request, shape)
+
     async def _ask(self, task: str, request: BaseModel, shape: type[Answer]) -> Answer:
+        return await self._answer(task, self._instructions(task, shape), request, shape)
+
+    async def _answer(
+        self, task: str, instructions: str, request: BaseModel, shape: type[Answer]
+    ) -> Answer:
         body = {
             "model": self.model,
             "temperature": 0,
             "response_format": {"type": "json_object"},
             "messages": [
-                {"role": "system", "content": self._instructions(task, shape)},
+                {"role": "system", "content": instructions},
                 {"role": "user", "content": request.model_dump_json()},
             ],
         }
@@ -151,8 +164,7 @@ class OpenAICompatibleAgent:
         text = INSTRUCTIONS[task]
         if task == "choose":
             text += json.dumps([{"id": a.id, "text": a.answer} for a in self.articles.values()])
-        schema = json.dumps(shape.model_json_schema())
-        return f"{text} Reply with one JSON object matching this JSON schema: {schema}"
+        return with_schema(text, shape)
 
     async def _post(self, body: dict[str, Any]) -> Any:
         # The socket timeout bounds each wait for the endpoint; wait_for bounds the whole
@@ -208,3 +220,8 @@ def usage_of(reply: Any) -> AgentUsage | None:
         return AgentUsage.model_validate(reply["usage"])
     except (KeyError, TypeError, ValidationError):
         return None
+
+
+def with_schema(instructions: str, shape: type[BaseModel]) -> str:
+    schema = json.dumps(shape.model_json_schema())
+    return f"{instructions} Reply with one JSON object matching this JSON schema: {schema}"

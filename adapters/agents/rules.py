@@ -7,7 +7,6 @@ implements the same `Agent` port.
 from __future__ import annotations
 
 from adapters.agents.extraction import extract_purchase_request
-from adapters.agents.invoice_extraction import extract_invoice
 from adapters.agents.knowledge import Article, best_answer, load_knowledge_base, words
 from use_cases.flows import (
     Classification,
@@ -19,7 +18,6 @@ from use_cases.flows import (
     Triage,
     flow_by_mailbox,
 )
-from use_cases.invoices import Invoice, InvoiceDocument
 
 PROCUREMENT_WORDS = frozenset(
     "rfq quote quotation purchase order buy procure procurement budget supplier vendor".split()
@@ -87,9 +85,6 @@ class RuleBasedAgent:
 
     async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer:
         return best_answer(self.articles, request)
-
-    async def extract_invoice(self, document: InvoiceDocument) -> Invoice:
-        return extract_invoice(document)
 
 
 __all__ = ["Article", "RuleBasedAgent", "load_knowledge_base"]

@@ -10,8 +10,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.invoices import InvoiceActivities
+from adapters.agents.invoice_reader import RuleInvoiceReader
 from adapters.agents.pdf_text import pdf_text
-from adapters.agents.rules import RuleBasedAgent
 from adapters.outbound.invoice_book import SqliteInvoiceBook
 from adapters.outbound.ledger import SqliteLedger
 from tests.fakes import FakeBlobStore
@@ -30,7 +30,7 @@ class Desk:
         self.blobs = FakeBlobStore()
         book = SqliteInvoiceBook(path / "ledger.sqlite")
         self.activities = InvoiceActivities(
-            RuleBasedAgent([]), self.ledger, book, self.blobs, pdf_text, InvoiceSettings()
+            RuleInvoiceReader(), self.ledger, book, self.blobs, pdf_text, InvoiceSettings()
         )
 
     async def order(self, supplier: str, budget: float) -> str:

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.agents.invoice_extraction import extract_invoice
+from adapters.agents.invoice_reader import RuleInvoiceReader
 from adapters.agents.pdf_text import pdf_text
-from adapters.agents.rules import RuleBasedAgent
 from tests.fixtures.invoices.make_pdf import text_pdf
 from use_cases.invoices import Invoice, InvoiceDocument
 
@@ -21,7 +21,7 @@ SENDER = "billing@acme-supplies.example"
 
 
 async def read(text: str, subject: str = "Invoice", sender: str = SENDER) -> Invoice:
-    return await RuleBasedAgent([]).extract_invoice(
+    return await RuleInvoiceReader().extract_invoice(
         InvoiceDocument(sender=sender, subject=subject, text=text)
     )
 

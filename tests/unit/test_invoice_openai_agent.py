@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.agents.invoice_reader import ModelInvoiceReader
 from adapters.agents.openai_compat import MalformedAgentAnswer, OpenAICompatibleAgent
 from tests.unit.test_openai_agent import ChatEndpoint, endpoint
 from use_cases.invoices import InvoiceDocument
@@ -24,7 +25,7 @@ async def test_the_models_invoice_is_validated_and_keeps_the_real_sender(
         ' "amount": 10.0, "currency": "EUR", "po_reference": null, "confidence": 0.6,'
         ' "doubts": ["no purchase-order reference was found"]}'
     )
-    invoice = await OpenAICompatibleAgent(url, "m").extract_invoice(DOCUMENT)
+    invoice = await ModelInvoiceReader(OpenAICompatibleAgent(url, "m")).extract_invoice(DOCUMENT)
     assert (invoice.supplier, invoice.amount, invoice.sender) == (
         "ACME Ltd",
         10.0,
@@ -39,4 +40,4 @@ async def test_a_negative_amount_from_the_model_is_never_trusted(
     state, url = endpoint
     state.answer = '{"supplier": "ACME Ltd", "invoice_number": "42", "amount": -10}'
     with pytest.raises(MalformedAgentAnswer):
-        await OpenAICompatibleAgent(url, "m").extract_invoice(DOCUMENT)
+        await ModelInvoiceReader(OpenAICompatibleAgent(url, "m")).extract_invoice(DOCUMENT)
