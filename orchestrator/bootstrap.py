@@ -209,28 +209,34 @@ def knowledge_base(settings: Settings) -> list[Article]:
 
 def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]]:
     agents = AgentActivities(wiring.agent)
-    signals = SignalActivities(TemporalWorkflowSignals(client))
     procurement = ProcurementActivities(wiring.ledger, policy_rules(wiring.settings))
     return [
-        EmailActivities(
-            wiring.sender,
-            wiring.auto_replies,
-            AutomaticMailCaps(
-                per_address=wiring.settings.auto_replies_per_hour,
-                per_domain=wiring.settings.auto_replies_per_domain_per_hour,
-                total=wiring.settings.auto_replies_total_per_hour,
-            ),
-            decision_key=wiring.threading.secret,
-            thread_index=wiring.threading.index,
-        ).send_email,
+        *every_flow_activities(wiring, client),
         agents.classify,
         agents.extract_request,
         agents.triage,
         agents.answer_from_kb,
         procurement.check_policy,
         procurement.create_purchase_order,
-        signals.report_to_thread,
     ]
+
+
+def every_flow_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]]:
+    """What every worker serves besides its flows' own: sending mail (`send_email`) and a
+    child flow's progress to its thread (`report_to_thread`)."""
+    email = EmailActivities(
+        wiring.sender,
+        wiring.auto_replies,
+        AutomaticMailCaps(
+            per_address=wiring.settings.auto_replies_per_hour,
+            per_domain=wiring.settings.auto_replies_per_domain_per_hour,
+            total=wiring.settings.auto_replies_total_per_hour,
+        ),
+        decision_key=wiring.threading.secret,
+        thread_index=wiring.threading.index,
+    )
+    signals = SignalActivities(TemporalWorkflowSignals(client))
+    return [email.send_email, signals.report_to_thread]
 
 
 REPLY_TOKEN_KEY_FILE = "reply-token.key"

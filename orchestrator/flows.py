@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from activities.agents import AgentActivities
 from activities.procurement import ProcurementActivities
+from orchestrator.digest import DigestSettings, digest_activities, digest_schedule
 from orchestrator.flow_settings import policy_rules
 from orchestrator.flow_spec import FlowSpec
+from use_cases.digest import DigestInput
 from use_cases.models import FlowMode
+from workflows.digest import DigestWorkflow
 from workflows.execute import ProcurementWorkflow, SupportWorkflow
 from workflows.procurement import ProcurementFlow
 from workflows.support import SupportFlow
@@ -49,6 +52,16 @@ FLOWS: tuple[FlowSpec, ...] = (
         mailboxes=("support", "help", "service"),
         mode=FlowMode.INLINE,
         description="customer questions: answer from the knowledge base or a person",
+    ),
+    FlowSpec(
+        name="digest",
+        workflow=DigestWorkflow,
+        activities=digest_activities,
+        settings=DigestSettings,
+        input=DigestInput,
+        threaded=False,
+        kept_schedule=digest_schedule,
+        description="open and escalated threads, mailed to an operator (scheduled)",
     ),
 )
 

@@ -46,6 +46,9 @@ from orchestrator.bootstrap import (
     thread_worker,
 )
 from orchestrator.flow_settings import flow_config
+from orchestrator.flow_spec import FlowSpec
+from orchestrator.flow_workers import start_flow_workers
+from orchestrator.flows import FLOWS
 from orchestrator.instance import forget_instance, record_instance
 from orchestrator.namespace_checks import check_search_attributes
 from orchestrator.settings import Settings
@@ -95,7 +98,13 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-async def start_worker(wiring: Wiring, client: Client, stack: AsyncExitStack) -> None:
+async def start_worker(
+    wiring: Wiring,
+    client: Client,
+    stack: AsyncExitStack,
+    flows: Sequence[FlowSpec] = FLOWS,
+) -> None:
+    """The thread worker, and a worker per flow of `flows` on the flow's own queue."""
     if flow_config(wiring.settings).search_attributes:
         s = wiring.settings
         await check_search_attributes(client, s.temporal_namespace, register=s.embedded_temporal)
@@ -112,6 +121,9 @@ async def start_worker(wiring: Wiring, client: Client, stack: AsyncExitStack) ->
     announce(
         "worker", f"task queue {wiring.settings.task_queue} on {wiring.settings.temporal_target}"
     )
+    await start_flow_workers(wiring, client, stack, flows)
+    for spec in flows:
+        announce("flow", f"{spec.name} on task queue {spec.queue}")
 
 
 async def start_backlog(
@@ -374,7 +386,9 @@ def start_blob_sweep(wiring: Wiring, stack: AsyncExitStack) -> None:
     stack.push_async_callback(stop_sweeping)
 
 
-async def run_parts(wiring: Wiring, parts: set[str], *, record: bool = False) -> None:
+async def run_parts(
+    wiring: Wiring, parts: set[str], *, record: bool = False, flows: Sequence[FlowSpec] = FLOWS
+) -> None:
     """Start the named parts, wait for SIGINT/SIGTERM, stop them in reverse order:
     the adapter stops accepting, the worker drains, the server goes last. With `record`,
     where they serve is written to the data directory while they run (the CLI reads it)."""
@@ -389,7 +403,7 @@ async def run_parts(wiring: Wiring, parts: set[str], *, record: bool = False) ->
             # Temporal is up.
             client = await connect(wiring.settings, lazy=parts <= {"smtp", "imap"})
             if "worker" in parts:
-                await start_worker(wiring, client, stack)
+                await start_worker(wiring, client, stack, flows)
             backlog = None
             if parts & {"smtp", "imap"}:
                 backlog = await start_backlog(wiring, client, stack)
