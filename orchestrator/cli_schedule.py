@@ -32,7 +32,13 @@ from orchestrator.settings import Settings
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 EVERY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-ACTIONS = ("list", "create", "delete", "pause", "unpause", "trigger")
+DONE = {
+    "create": "created",
+    "delete": "deleted",
+    "pause": "paused",
+    "unpause": "unpaused",
+    "trigger": "triggered",
+}
 
 
 def add_schedule_parser(commands: Any) -> None:
@@ -78,8 +84,7 @@ def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
         run_async(create)
     else:
         run_async(lambda: act(settings, name, args.action))
-    done = {"create": "created", "delete": "deleted", "pause": "paused"}
-    said = done.get(args.action, {"unpause": "unpaused", "trigger": "triggered"}[args.action])
+    said = DONE[args.action]
     if args.json:
         print(json.dumps({"name": name, "action": said}))
     else:
