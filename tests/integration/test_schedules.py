@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from orchestrator.digest import DIGEST_SCHEDULE
 from orchestrator.flow_spec import KeptSchedule
 from orchestrator.flows import flow_named
 from orchestrator.schedules import keep_schedule
@@ -130,3 +132,28 @@ async def test_a_kept_schedule_is_created_then_updated_only_when_it_changed(
         assert described.schedule.spec.calendars[0].hour[0].start == 8
     finally:
         await client.get_schedule_handle(wanted.schedule_id).delete()
+
+
+async def test_a_worker_serving_the_digest_keeps_its_schedule_while_someone_is_to_get_it(
+    dev_server: WorkflowEnvironment,
+    tmp_path: Path,
+    task_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = dev_server.client
+    handle = client.get_schedule_handle(DIGEST_SCHEDULE)
+    settings = stack_settings(tmp_path / "data", client, task_queue)
+    monkeypatch.setenv("MAILROOM_DIGEST_TO", "ops@example.com")
+    monkeypatch.setenv("MAILROOM_DIGEST_CRON", "15 6 * * *")
+    try:
+        async with running_stack(client, settings):
+            described = await handle.describe()
+        assert described.schedule.spec.calendars[0].hour[0].start == 6
+        assert getattr(described.schedule.action, "task_queue", None) == "digest-queue"
+    finally:
+        await handle.delete()
+    monkeypatch.delenv("MAILROOM_DIGEST_TO")
+    async with running_stack(client, settings):  # off: nothing is created
+        pass
+    with pytest.raises(RPCError):
+        await handle.describe()
