@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
 
 from activities.digest import DigestActivities
+from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.flow_spec import FlowWorkerSettings, KeptSchedule
 from use_cases.digest import DigestInput
 
@@ -47,9 +48,8 @@ class DigestSettings(FlowWorkerSettings):
 
 
 def digest_activities(wiring: Wiring, client: Client) -> Sequence[Callable[..., Any]]:
-    from orchestrator.bootstrap import gateway  # bootstrap may come to import the registry
-
-    digest = DigestActivities(gateway(wiring, client), wiring.sender, wiring.mailboxes.postmaster)
+    threads = TemporalThreadGateway(client, task_queue=wiring.settings.task_queue)  # listing
+    digest = DigestActivities(threads, wiring.sender, wiring.mailboxes.postmaster)
     return [digest.gather_digest, digest.send_digest]
 
 
