@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from use_cases.digest import DigestFacts, digest_row
+from use_cases.digest import DigestFacts, DigestInput, digest_row
 from use_cases.mail import OutboundEmail, SendResult
 from use_cases.models import ThreadStatus
 from use_cases.ports import EmailSender, PermanentDeliveryFailure, ThreadGateway
@@ -18,8 +18,10 @@ class DigestActivities:
         self.from_addr = from_addr
 
     @activity.defn(name="gather_digest")
-    async def gather_digest(self) -> DigestFacts:
-        """The open threads (their rows only), and the address the digest comes from."""
+    async def gather_digest(self, digest: DigestInput) -> DigestFacts:
+        """The open threads (their rows only), and the address `digest` comes from. (It
+        takes its input: with no argument, mypy 1.x typing `execute_activity_method` in a
+        fresh run lost the workflow types of other modules, ThreadWorkflow.run's.)"""
         states = await self.threads.list(ThreadStatus.OPEN)
         return DigestFacts(sender=self.from_addr, rows=[digest_row(s) for s in states])
 

@@ -40,6 +40,7 @@ class DigestWorkflow:
     async def run(self, digest: DigestInput) -> DigestResult:
         facts = await workflow.execute_activity_method(
             DigestActivities.gather_digest,
+            digest,
             start_to_close_timeout=GATHER_TIMEOUT,
             retry_policy=RetryPolicy(maximum_attempts=5),
         )
