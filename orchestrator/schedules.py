@@ -175,7 +175,12 @@ def _range(start: int, end: int, step: int) -> str:
 
 
 def _seconds(every: timedelta) -> str:
-    return f"{every.total_seconds():g}s"
+    """`1d`, `2h`, `15m`, `30s`: as `--every` takes it, in the largest whole unit."""
+    seconds = every.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _iso(at: datetime) -> str:

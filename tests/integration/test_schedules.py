@@ -114,6 +114,23 @@ async def test_schedule_mistakes_are_one_line_and_exit_2(stack: Stack, unique: s
     assert (code, err) == (2, f"mailroom: no schedule named 'none-{unique}'\n")
 
 
+async def test_a_schedule_takes_its_input_from_a_file_and_its_name_once(
+    stack: Stack, tmp_path: Path, unique: str
+) -> None:
+    env, name = cli_env(stack), f"file-{unique}"
+    given = tmp_path / "digest.json"
+    given.write_text(json.dumps({"to": ["ops@example.com"]}))
+    create = ("create", name, "--flow", "digest", "--every", "1d", "--input", str(given))
+    assert json.loads(await schedule(env, *create, "--json")) == {"name": name, "action": "created"}
+    try:
+        code, _, err = await run_mailroom("schedule", *create, env=env)
+        assert (code, err) == (2, f"mailroom: a schedule named '{name}' exists already\n")
+        listed = json.loads(await schedule(env, "list", "--json"))
+        assert next(r for r in listed if r["name"] == name)["when"] == "every 1d"
+    finally:
+        await schedule(env, "delete", name)
+
+
 async def test_a_kept_schedule_is_created_then_updated_only_when_it_changed(
     dev_server: WorkflowEnvironment, unique: str
 ) -> None:
