@@ -190,8 +190,14 @@ def list_schedules(settings: Settings, as_json: bool) -> int:
         return 0
     if not listed:
         print("no schedules")
+        return 0
+    table: list[tuple[str, ...]] = [("NAME", "FLOW", "WHEN", "NEXT", "LAST")]
     for row in listed:
-        state = "paused" if row["paused"] else f"next {row['next_run'] or '-'}"
-        cells = (row["name"], row["flow"] or "-", row["when"], state, row["last_run"] or "-")
-        print(visible("  ".join(f"{cell}" for cell in cells[:4]) + f"  last {cells[4]}"))
+        upcoming = "paused" if row["paused"] else row["next_run"] or "-"
+        cells = (row["name"], row["flow"] or "-", row["when"], upcoming, row["last_run"] or "-")
+        table.append(tuple(visible(cell) for cell in cells))
+    widths = [max(len(line[n]) for line in table) for n in range(4)]
+    for line in table:
+        padded = [cell.ljust(width) for cell, width in zip(line, widths, strict=False)]
+        print("  ".join([*padded, line[4]]))
     return 0
