@@ -16,9 +16,11 @@ from orchestrator.flow_spec import KeptSchedule
 from orchestrator.flows import flow_named
 from orchestrator.schedules import keep_schedule
 from tests.integration.test_cli import cli_env
-from tests.stack import Stack, running_stack, stack_settings
+from tests.integration.test_smtp_end_to_end import fixture, unique_ids
+from tests.stack import Stack, running_stack, sent_text, stack_settings
 from tests.support import run_mailroom, wait_for
 from use_cases.digest import DigestInput
+from use_cases.models import ThreadStatus
 
 
 @pytest.fixture
@@ -48,12 +50,19 @@ async def test_each_firing_of_a_digest_schedule_mails_the_digest_once(
     stack: Stack, dev_server: WorkflowEnvironment, unique: str
 ) -> None:
     env, name, ops = cli_env(stack), f"digest-{unique}", f"ops-{unique}@example.com"
+    question = unique_ids(fixture("support_question.eml"), unique)
+    await stack.send(question, ["support@mailroom.local"])
+    (open_thread,) = await wait_for(lambda: stack.gateway.list(ThreadStatus.OPEN), what="thread")
     create = ("create", name, "--flow", "digest", "--cron", "0 7 * * *", "--field", f"to={ops}")
     assert await schedule(env, *create) == f"schedule {name}: created\n"
     try:
         for firing in (1, 2):
             await schedule(env, "trigger", name)
             await wait_for(once_each(stack, ops, firing), what=f"digest {firing}")
+        digest = next(e for e in stack.wiring.outbox.entries() if ops in e.to)
+        assert digest.subject.startswith("mailroom digest: 1 open")
+        text = sent_text(stack, digest.message_id)
+        assert f"#{open_thread.reference}" in text and "Printer on fire" in text
         assert await actions(dev_server.client, name) == 2
         listed = json.loads(await schedule(env, "list", "--json"))
         row = next(r for r in listed if r["name"] == name)
