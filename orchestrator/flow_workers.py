@@ -19,10 +19,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from orchestrator.bootstrap import WORKER_DRAIN_TIMEOUT, Wiring, every_flow_activities
-from orchestrator.flow_spec import FlowSpec, FlowWorkerSettings
+from orchestrator.flow_spec import FlowSpec, FlowWorkerSettings, env_prefix
 from orchestrator.flows import FLOWS, flow_named
-from orchestrator.schedules import keep_schedule
+from orchestrator.schedules import ScheduleError, keep_schedule
 from orchestrator.settings import SettingsError, describe_flow_error
+from orchestrator.startup_checks import StartupError
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 
 log = structlog.get_logger()
@@ -97,6 +98,9 @@ async def start_flow_workers(
     for spec, flow_setting in zip(flows, settings, strict=True):
         kept = spec.kept_schedule(flow_setting)
         if kept is not None:
-            outcome = await keep_schedule(client, spec, kept)
+            try:
+                outcome = await keep_schedule(client, spec, kept)
+            except ScheduleError as exc:  # e.g. a cron the server refuses: from its settings
+                raise StartupError(f"{env_prefix(spec.name)}*: {exc}") from None
             log.info("schedule_kept", schedule=kept.schedule_id, flow=spec.name, outcome=outcome)
     return workers

@@ -15,6 +15,7 @@ from orchestrator.digest import DIGEST_SCHEDULE
 from orchestrator.flow_spec import KeptSchedule
 from orchestrator.flows import flow_named
 from orchestrator.schedules import keep_schedule
+from orchestrator.startup_checks import StartupError
 from tests.integration.test_cli import cli_env
 from tests.integration.test_smtp_end_to_end import fixture, unique_ids
 from tests.stack import Stack, running_stack, sent_text, stack_settings
@@ -183,3 +184,8 @@ async def test_a_worker_serving_the_digest_keeps_its_schedule_while_someone_is_t
         pass
     with pytest.raises(RPCError):
         await handle.describe()
+    monkeypatch.setenv("MAILROOM_DIGEST_TO", "ops@example.com")
+    monkeypatch.setenv("MAILROOM_DIGEST_CRON", "61 * * * *")  # five fields, but no minute 61
+    with pytest.raises(StartupError, match=r"^MAILROOM_DIGEST_\*: mailroom-digest: .*Minute"):
+        async with running_stack(client, settings):
+            pass
