@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from use_cases.flow_catalogue import FlowEntry
 from use_cases.models import FlowMode
@@ -32,6 +32,10 @@ class FlowWorkerSettings(BaseSettings):
     """What every flow's settings model holds: the tuning of the worker that serves the
     flow's task queue, read as `MAILROOM_<FLOW>_*` (`MAILROOM_DIGEST_MAX_CONCURRENT_ACTIVITIES`)
     by that worker. None: the SDK's default (100, 100, 1000)."""
+
+    # the prefix is given when a worker reads them (FlowSpec.read_settings); made directly,
+    # they read no variable ("<" cannot start a variable's name part)
+    model_config = SettingsConfigDict(env_prefix="MAILROOM_<FLOW>_", extra="forbid")
 
     max_concurrent_activities: int | None = Field(default=None, gt=0)
     max_concurrent_workflow_tasks: int | None = Field(default=None, ge=2)
