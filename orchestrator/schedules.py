@@ -40,6 +40,10 @@ class ScheduleError(ValueError):
     """A schedule that cannot be made as asked, in one line."""
 
 
+class ScheduleExists(ScheduleError):
+    pass
+
+
 def schedulable(spec: FlowSpec) -> FlowSpec:
     if spec.threaded:
         raise ScheduleError(
@@ -85,7 +89,7 @@ async def create_schedule(client: Client, schedule_id: str, schedule: Schedule) 
     try:
         await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
-        raise ScheduleError(f"a schedule named {schedule_id!r} exists already") from None
+        raise ScheduleExists(f"a schedule named {schedule_id!r} exists already") from None
     except RPCError as exc:
         if exc.status == RPCStatusCode.INVALID_ARGUMENT:
             raise ScheduleError(f"{schedule_id}: Temporal refused it: {exc.message}") from None
@@ -102,7 +106,10 @@ async def keep_schedule(client: Client, spec: FlowSpec, kept: KeptSchedule) -> s
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
-        await create_schedule(client, kept.schedule_id, wanted)
+        try:
+            await create_schedule(client, kept.schedule_id, wanted)
+        except ScheduleExists:  # another worker serving the flow made it meanwhile
+            return "made by another worker"
         return "created"
     if await _same(client, current, wanted, spec):
         return "unchanged"
