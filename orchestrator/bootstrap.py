@@ -180,7 +180,7 @@ def thread_worker(wiring: Wiring, client: Client) -> Worker:
         client,
         task_queue=wiring.settings.task_queue,
         workflows=[ThreadWorkflow],
-        activities=_by_name(
+        activities=with_each_once(
             [*worker_activities(wiring, client), routing_activity(wiring), *flow_activities]
         ),
         graceful_shutdown_timeout=WORKER_DRAIN_TIMEOUT,
@@ -190,21 +190,7 @@ def thread_worker(wiring: Wiring, client: Client) -> Worker:
     )
 
 
-def flow_worker(wiring: Wiring, client: Client, spec: FlowSpec) -> Worker:
-    """One flow's worker: its workflow and activities on its own task queue."""
-    return Worker(
-        client,
-        task_queue=spec.queue_for(wiring.settings.queue_prefix),
-        workflows=[spec.workflow],
-        activities=_by_name([*worker_activities(wiring, client), *spec.activities(wiring, client)]),
-        graceful_shutdown_timeout=WORKER_DRAIN_TIMEOUT,
-        max_cached_workflows=wiring.settings.max_cached_workflows,
-        workflow_runner=WORKFLOW_RUNNER,
-        interceptors=WORKFLOW_INTERCEPTORS,
-    )
-
-
-def _by_name(activities: list[Callable[..., Any]]) -> list[Callable[..., Any]]:
+def with_each_once(activities: list[Callable[..., Any]]) -> list[Callable[..., Any]]:
     """Each activity once (two flows may share one, e.g. an agent's)."""
     named: dict[str, Callable[..., Any]] = {}
     for activity in activities:
@@ -275,22 +261,25 @@ def knowledge_base(settings: Settings) -> list[Article]:
 def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]]:
     """What every worker serves: sending mail, a child flow's reports to its thread, and
     the flows' settings as this worker read them."""
+    return [flow_settings_activity(wiring), *every_flow_activities(wiring, client)]
+
+
+def every_flow_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]]:
+    """What every worker serves besides its flows' own: sending mail (`send_email`) and a
+    child flow's progress to its thread (`report_to_thread`)."""
+    email = EmailActivities(
+        wiring.sender,
+        wiring.auto_replies,
+        AutomaticMailCaps(
+            per_address=wiring.settings.auto_replies_per_hour,
+            per_domain=wiring.settings.auto_replies_per_domain_per_hour,
+            total=wiring.settings.auto_replies_total_per_hour,
+        ),
+        decision_key=wiring.threading.secret,
+        thread_index=wiring.threading.index,
+    )
     signals = SignalActivities(TemporalWorkflowSignals(client))
-    return [
-        flow_settings_activity(wiring),
-        EmailActivities(
-            wiring.sender,
-            wiring.auto_replies,
-            AutomaticMailCaps(
-                per_address=wiring.settings.auto_replies_per_hour,
-                per_domain=wiring.settings.auto_replies_per_domain_per_hour,
-                total=wiring.settings.auto_replies_total_per_hour,
-            ),
-            decision_key=wiring.threading.secret,
-            thread_index=wiring.threading.index,
-        ).send_email,
-        signals.report_to_thread,
-    ]
+    return [email.send_email, signals.report_to_thread]
 
 
 REPLY_TOKEN_KEY_FILE = "reply-token.key"

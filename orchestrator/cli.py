@@ -18,6 +18,7 @@ from orchestrator.cli_flows import add_flow_parsers, cmd_flows, cmd_start
 from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
 from orchestrator.cli_output import visible
 from orchestrator.cli_reply import add_reply_parser, cmd_reply
+from orchestrator.cli_schedule import add_schedule_parser, cmd_schedule
 from orchestrator.cli_stop import add_stop_parser, cmd_stop
 from orchestrator.cli_threads import (
     BY_HELP,
@@ -30,6 +31,7 @@ from orchestrator.cli_threads import (
     cmd_thread,
     cmd_threads,
 )
+from orchestrator.flow_workers import flows_named
 from orchestrator.instance import (
     Instance,
     instance_path,
@@ -67,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("up", help="run everything: embedded Temporal server, worker, SMTP")
     commands.add_parser("server", help="run only the embedded Temporal server")
-    commands.add_parser("worker", help="run only a worker (connects to Temporal)")
+    worker = commands.add_parser("worker", help="run only a worker (connects to Temporal)")
+    worker.add_argument("--flows", metavar="A,B", help="the flows it serves (default: all)")
     commands.add_parser("smtp", help="run only the SMTP inbound adapter")
     imap = commands.add_parser("imap", help="run only the IMAP inbound adapter")
     imap.add_argument(
@@ -110,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("--reason", default="", help="why, shown in the thread's stages")
         decide.add_argument("--by", metavar="NAME", help=BY_HELP)
     add_reply_parser(commands)
+    add_schedule_parser(commands)
     pos = commands.add_parser("pos", help="list purchase orders (the ledger)")
     pos.add_argument("--json", action="store_true")
     outbox = commands.add_parser("outbox", help="list mail sent by mailroom (built-in outbox)")
@@ -218,6 +222,7 @@ def where(settings: Settings, instance: Instance | None) -> str:
 
 def cmd_parts(parts: set[str]) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
+        flows = flows_named(getattr(args, "flows", None))  # a typo fails before anything starts
         if args.command in SERVING:
             refuse_a_second_instance(settings)
         if "server" in parts and not settings.embedded_temporal:
@@ -232,7 +237,7 @@ def cmd_parts(parts: set[str]) -> Callable[[Settings, argparse.Namespace], int]:
         if "smtp" in parts:
             check_listen_address(settings.smtp_host, settings.smtp_port, setting="MAILROOM_SMTP")
         wiring = wiring_module.bootstrap(settings)
-        run_async(lambda: run_parts(wiring, parts, record=args.command in SERVING))
+        run_async(lambda: run_parts(wiring, parts, record=args.command in SERVING, flows=flows))
         return 0
 
     return run
@@ -298,6 +303,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "flows": cmd_flows,
     "start": cmd_start,
     "stop": cmd_stop,
+    "schedule": cmd_schedule,
 }
 
 

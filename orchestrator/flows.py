@@ -12,12 +12,15 @@ from adapters.agents.invoice_reader import ModelInvoiceReader, RuleInvoiceReader
 from adapters.agents.openai_compat import OpenAICompatibleAgent
 from adapters.agents.pdf_text import pdf_text
 from adapters.outbound.invoice_book import SqliteInvoiceBook
+from orchestrator.digest import DigestSettings, digest_activities, digest_schedule
 from orchestrator.flow_settings import policy_rules
 from orchestrator.flow_spec import FlowSpec
+from use_cases.digest import DigestInput
 from use_cases.invoices import InvoiceSettings
 from use_cases.models import FlowMode
 from use_cases.purchase_input import PurchaseInput
 from use_cases.support_input import SupportInput
+from workflows.digest import DigestWorkflow
 from workflows.invoices import InvoiceFlow, InvoiceWorkflow
 from workflows.procurement import ProcurementFlow, ProcurementWorkflow
 from workflows.support import SupportFlow, SupportWorkflow
@@ -94,6 +97,16 @@ FLOWS: tuple[FlowSpec, ...] = (
         mode=FlowMode.CHILD,
         facts=invoice_facts,
         description="supplier invoices: matched to their purchase order and booked",
+    ),
+    FlowSpec(
+        name="digest",
+        workflow=DigestWorkflow,
+        activities=digest_activities,
+        settings=DigestSettings,
+        input=DigestInput,
+        threaded=False,
+        kept_schedule=digest_schedule,
+        description="open and escalated threads, mailed to an operator (scheduled)",
     ),
 )
 

@@ -6,12 +6,14 @@ import asyncio
 import gc
 import signal
 import ssl
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 
 import structlog
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from adapters.inbound.imap import ImapInbound
 from adapters.inbound.imap_check import SourceReport, check_source
@@ -41,12 +43,14 @@ from orchestrator.bootstrap import (
     Wiring,
     close_stores,
     connect,
-    flow_worker,
     gateway,
     handoff_backlog,
     thread_worker,
 )
+from orchestrator.flow_checks import unserved_flows
 from orchestrator.flow_settings import flow_config
+from orchestrator.flow_spec import FlowSpec
+from orchestrator.flow_workers import start_flow_workers
 from orchestrator.instance import forget_instance, record_instance
 from orchestrator.namespace_checks import check_search_attributes
 from orchestrator.settings import Settings
@@ -96,12 +100,19 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-async def start_worker(wiring: Wiring, client: Client, stack: AsyncExitStack) -> None:
+async def start_worker(
+    wiring: Wiring,
+    client: Client,
+    stack: AsyncExitStack,
+    flows: Sequence[FlowSpec] | None = None,
+) -> None:
+    """The thread worker, and a worker per flow of `flows` (None: every registered flow) on
+    the flow's own queue; then a warning for each registered flow no worker serves."""
+    served = wiring.flows if flows is None else tuple(flows)
     if flow_config(wiring.settings).search_attributes:
         s = wiring.settings
         await check_search_attributes(client, s.temporal_namespace, register=s.embedded_temporal)
     workers = [thread_worker(wiring, client)]
-    workers += [flow_worker(wiring, client, spec) for spec in wiring.flows]
     warn_without_support_team(wiring.settings.support_team)
     freeze_startup_heap()
     tasks = [asyncio.create_task(worker.run()) for worker in workers]
@@ -115,6 +126,24 @@ async def start_worker(wiring: Wiring, client: Client, stack: AsyncExitStack) ->
     announce(
         "worker", f"task queue {wiring.settings.task_queue} on {wiring.settings.temporal_target}"
     )
+    await start_flow_workers(wiring, client, stack, served)
+    prefix = wiring.settings.queue_prefix
+    for spec in served:
+        announce("flow", f"{spec.name} on task queue {spec.queue_for(prefix)}")
+    await warn_unserved(wiring, client, {spec.queue_for(prefix) for spec in served})
+
+
+async def warn_unserved(wiring: Wiring, client: Client, served: set[str]) -> None:
+    """A registered flow no worker polls: its mail waits (nothing is lost) until one starts.
+    Said at start; `mailroom flows` says it again whenever asked."""
+    try:
+        unserved = await unserved_flows(client, wiring.flows, wiring.settings, served)
+    except RPCError as exc:  # an old server without DescribeTaskQueue: not worth stopping
+        log.info("flow_pollers_unknown", error=str(exc))
+        return
+    for flow in unserved:
+        log.warning("flow_not_served", flow=flow.name, task_queue=flow.task_queue)
+        print(f"WARNING    {flow.warning}", file=sys.stderr, flush=True)
 
 
 async def start_backlog(
@@ -377,7 +406,13 @@ def start_blob_sweep(wiring: Wiring, stack: AsyncExitStack) -> None:
     stack.push_async_callback(stop_sweeping)
 
 
-async def run_parts(wiring: Wiring, parts: set[str], *, record: bool = False) -> None:
+async def run_parts(
+    wiring: Wiring,
+    parts: set[str],
+    *,
+    record: bool = False,
+    flows: Sequence[FlowSpec] | None = None,
+) -> None:
     """Start the named parts, wait for SIGINT/SIGTERM, stop them in reverse order:
     the adapter stops accepting, the worker drains, the server goes last. With `record`,
     where they serve is written to the data directory while they run (the CLI reads it)."""
@@ -392,7 +427,7 @@ async def run_parts(wiring: Wiring, parts: set[str], *, record: bool = False) ->
             # Temporal is up.
             client = await connect(wiring.settings, lazy=parts <= {"smtp", "imap"})
             if "worker" in parts:
-                await start_worker(wiring, client, stack)
+                await start_worker(wiring, client, stack, flows)
             backlog = None
             if parts & {"smtp", "imap"}:
                 backlog = await start_backlog(wiring, client, stack)

@@ -436,12 +436,41 @@ def load_settings(**overrides: Any) -> Settings:
     unknown = settings_checks.unknown_variable(os.environ, ENV_PREFIX, known | token_envs)
     if unknown:
         raise SettingsError(unknown)
+    check_flow_settings()
     return settings
 
 
 def known_variables() -> set[str]:
-    """Every MAILROOM_* name a setting reads, derived from the fields (new ones count)."""
-    return {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields} | {CONFIG_FILE_ENV}
+    """Every MAILROOM_* name a setting reads, derived from the fields (new ones count), a
+    registered flow's `MAILROOM_<FLOW>_*` ones included."""
+    own = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields} | {CONFIG_FILE_ENV}
+    return own | flow_variables()
+
+
+def flow_variables() -> set[str]:
+    from orchestrator.flows import FLOWS  # the registry reads these settings: not at import
+
+    return {name for spec in FLOWS for name in spec.settings_variables}
+
+
+def check_flow_settings() -> None:
+    """Every registered flow's settings are valid (each worker reads its own flows' again)."""
+    from orchestrator.flows import FLOWS
+
+    for spec in FLOWS:
+        try:
+            spec.read_settings()
+        except ValidationError as exc:
+            raise SettingsError(describe_flow_error(spec.name, exc)) from None
+
+
+def describe_flow_error(flow: str, exc: ValidationError) -> str:
+    """A flow setting's first error in one line naming its variable (never the input)."""
+    from orchestrator.flow_spec import env_prefix
+
+    error = exc.errors()[0]
+    field = str(error["loc"][0]).upper() if error["loc"] else "settings"
+    return f"{env_prefix(flow)}{field}: {error['msg'].removeprefix('Value error, ')}"
 
 
 def describe_error(exc: ValidationError) -> str:

@@ -82,6 +82,7 @@ class FakeThreadGateway:
         self.replies: list[tuple[str, HumanReply]] = []
         self.fail_with: str | None = None
         self.closed: set[str] = set()
+        self.listed: list[ThreadState] | None = None
 
     async def new_message(self, key: ThreadKey, message: NewMessage) -> None:
         if self.fail_with:
@@ -109,6 +110,8 @@ class FakeThreadGateway:
         raise ThreadNotFound(thread_id)
 
     async def list(self, status: ThreadStatus | None = None) -> list[ThreadState]:
+        if self.listed is not None:  # the threads a test set, as the listing would find them
+            return [s for s in self.listed if status is None or s.status == status]
         ids = dict.fromkeys(k.workflow_id for k, _ in self.handed_off)
         return [await self.get(i) for i in ids]
 

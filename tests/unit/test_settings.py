@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import build_parser
+from orchestrator.flow_spec import env_prefix
+from orchestrator.flows import FLOWS
 from orchestrator.settings import Settings, SettingsError, load_settings, masked
 from orchestrator.settings_checks import secret_values
 
@@ -155,6 +157,16 @@ def test_every_setting_is_documented_in_the_configuration_table() -> None:
     named = set(re.findall(r"`MAILROOM_([A-Z0-9_]+)`", " ".join(first_cells)))
     undocumented = [f for f in Settings.model_fields if f.upper() not in named]
     assert undocumented == [], f"add a row to the table in docs/configuration.md: {undocumented}"
+    # every flow's worker tuning, `MAILROOM_<FLOW>_…`, and each flow's own settings
+    generic = set(re.findall(r"`MAILROOM_<FLOW>_([A-Z0-9_]+)`", " ".join(first_cells)))
+    for spec in FLOWS:
+        prefix = env_prefix(spec.name).removeprefix("MAILROOM_")
+        missing = [
+            f
+            for f in spec.settings.model_fields
+            if f.upper() not in generic and prefix + f.upper() not in named
+        ]
+        assert missing == [], f"add a row to the table in docs/configuration.md: {missing}"
 
 
 def test_a_reply_token_secret_under_32_bytes_is_refused_without_showing_it(
@@ -426,3 +438,33 @@ def test_a_relative_templates_dir_is_resolved_at_load(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAILROOM_TEMPLATES_DIR", "mail/templates")
     assert load_settings().templates_dir == tmp_path.resolve() / "mail" / "templates"
+
+
+def test_a_registered_flows_settings_are_known_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(__import__("os").environ):
+        if name.startswith("MAILROOM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MAILROOM_DIGEST_TO", "ops@example.com")
+    monkeypatch.setenv("MAILROOM_PROCUREMENT_MAX_CONCURRENT_ACTIVITIES", "20")
+    load_settings()  # both are read by a registered flow's worker
+    monkeypatch.setenv("MAILROOM_DIGEST_CRN", "0 7 * * *")
+    with pytest.raises(SettingsError) as unknown:
+        load_settings()
+    assert str(unknown.value).startswith(
+        "MAILROOM_DIGEST_CRN: no such setting (did you mean MAILROOM_DIGEST_CRON?)"
+    )
+    monkeypatch.delenv("MAILROOM_DIGEST_CRN")
+    monkeypatch.setenv("MAILROOM_PROCUREMENT_MAX_CONCURRENT_ACTIVITIES", "0")
+    with pytest.raises(SettingsError) as bad:
+        load_settings()
+    assert str(bad.value).startswith("MAILROOM_PROCUREMENT_MAX_CONCURRENT_ACTIVITIES: ")
+    assert "\n" not in str(bad.value)
+
+
+def test_a_worker_for_an_unknown_flow_is_refused_with_exit_2() -> None:
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MAILROOM_")}
+    result = run_cli("worker", "--flows", "digest,nope", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "mailroom: --flows: no flow named 'nope' (registered: procurement, support, digest)"
+    )

@@ -12,7 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.inbound.reply_text import reply_text
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
-from orchestrator.bootstrap import bootstrap, flow_worker, thread_worker
+from orchestrator.bootstrap import bootstrap, thread_worker
+from orchestrator.flow_workers import flow_settings, flow_worker
 from orchestrator.settings import Settings
 from tests.fakes import FakeEmailSender
 from use_cases.flows import FlowConfig
@@ -121,5 +122,6 @@ async def thread_harness(
     async with AsyncExitStack() as workers:
         await workers.enter_async_context(thread_worker(wiring, env.client))
         for spec in wiring.flows:
-            await workers.enter_async_context(flow_worker(wiring, env.client, spec))
+            worker = flow_worker(wiring, env.client, spec, flow_settings(spec))
+            await workers.enter_async_context(worker)
         yield Harness(env, gateway, sender, mailbox, settings)
