@@ -17,6 +17,7 @@ from temporalio.client import Client
 from adapters.outbound.outbox import maildir_name
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import Wiring, bootstrap, gateway
+from orchestrator.flow_spec import FlowSpec
 from orchestrator.services import start_smtp, start_worker
 from orchestrator.settings import Settings
 from tests.support import free_port, plain_text, read_mail
@@ -79,12 +80,14 @@ async def running_stack(
     settings: Settings,
     *,
     worker: bool = True,
+    served: Sequence[FlowSpec] | None = None,
     smtp_client: Client | None = None,
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
+    """`served`: the flows its worker serves (None: every registered flow)."""
     wiring = bootstrap(settings, **overrides)
     async with AsyncExitStack() as stack:
         if worker:
-            await start_worker(wiring, client, stack)
+            await start_worker(wiring, client, stack, served)
         await start_smtp(wiring, smtp_client or client, stack)
         yield Stack(wiring, gateway(wiring, smtp_client or client), settings.smtp_port)
