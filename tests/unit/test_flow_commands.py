@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import cli_flows
+from orchestrator import cli, cli_flows
 from orchestrator.cli import main
 from orchestrator.cli_flows import flows_table
 from orchestrator.flow_checks import FlowRow, QueuePollers
@@ -32,6 +32,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MAILROOM_DATA_DIR", str(tmp_path / "data"))
     # nothing listens here: a command that got as far as Temporal would say so instead
     monkeypatch.setenv("MAILROOM_TEMPORAL_ADDRESS", "127.0.0.1:9")
+
+
+@pytest.fixture(autouse=True)
+def no_logging_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`main` in this process: its logging set-up would bind the log to pytest's captured
+    stderr, closed after this test, and every later test's log line would fail."""
+    monkeypatch.setattr(cli, "configure_logging", lambda level: None)
 
 
 def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
