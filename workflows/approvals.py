@@ -3,6 +3,7 @@ and emailed decisions that did not come through the approver's signed address re
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -27,10 +28,12 @@ class ApprovalDecisions(FlowRuntime):
     async def _ask_approvers(self, purpose: str, ask: str, subject: str) -> None:
         """One mail per approver, each answerable only through its own signed address."""
         self._request = (ask, subject)
-        for approver in self.config.approvers:
-            approver = approver.lower()
-            self._asked.add(approver)
-            await self.mail(purpose, ask, to=(approver,), subject=subject, decision_of=approver)
+        approvers = [a.lower() for a in self.config.approvers]
+        self._asked.update(approvers)
+        # independent sends: in parallel (each mail's Message-ID is fixed before its await)
+        await asyncio.gather(
+            *(self.mail(purpose, ask, to=(a,), subject=subject, decision_of=a) for a in approvers)
+        )
 
     async def _approvers_now(self) -> None:
         """The worker's approvers now (MAILROOM_APPROVERS changed and a worker restarted):

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.thread_labels import flow_summary
 
 from workflows.flow import FlowRuntime, Reporter
-from workflows.messages import APPROVE, COMPLETE_THREAD, HUMAN_REPLY, NEW_MESSAGE, REJECT
+from workflows.flow_workflow import FlowWorkflow
 
 
 class FlowHandle(Protocol):
@@ -61,17 +61,19 @@ class ChildFlow:
     def __init__(self, workflow_id: str) -> None:
         self.handle = workflow.get_external_workflow_handle(workflow_id)
 
+    # Addressed by method reference: every flow's child workflow is a FlowWorkflow.
     async def deliver(self, message: NewMessage) -> None:
-        await self.handle.signal(NEW_MESSAGE, message)
+        await self.handle.signal(FlowWorkflow.new_message, message)
 
     async def decide(self, decision: ApprovalDecision) -> None:
-        await self.handle.signal(APPROVE if decision.approved else REJECT, decision)
+        signal = FlowWorkflow.approve if decision.approved else FlowWorkflow.reject
+        await self.handle.signal(signal, decision)
 
     async def complete(self, request: CompleteRequest | None = None) -> None:
-        await self.handle.signal(COMPLETE_THREAD, request or CompleteRequest())
+        await self.handle.signal(FlowWorkflow.complete_thread, request or CompleteRequest())
 
     async def human_reply(self, reply: HumanReply) -> None:
-        await self.handle.signal(HUMAN_REPLY, reply)
+        await self.handle.signal(FlowWorkflow.human_reply, reply)
 
 
 async def execute_workflow(

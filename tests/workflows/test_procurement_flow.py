@@ -74,8 +74,8 @@ async def test_a_big_request_waits_for_approval_by_cli(harness: Harness) -> None
     state = await wait_for(lambda: harness.at_stage("awaiting_approval"), what="approval wait")
     assert state.pending_approval
     # The stage is reported before the approval request's send activity completes: wait for it.
-    approval = await wait_for(lambda: harness.mails("approval"), what="the approval request")
-    assert approval[0].to == (APPROVER,)
+    approval = await wait_for(lambda: _two(harness.mails("approval")), what="the requests")
+    assert sorted(m.to for m in approval) == [(APPROVER,), (CFO,)]
     assert ledger(harness).purchase_orders() == []
     await harness.gateway.decide(harness.thread_id, ApprovalDecision(approved=True, by="cli"))
     state = await wait_for(lambda: finished(harness, "confirmed"), what="the order")
@@ -90,9 +90,10 @@ async def test_only_an_approval_through_the_approvers_signed_address_counts(
     requests = await wait_for(lambda: _two(harness.mails("approval")), what="the requests")
     key = reply_token_key(harness.settings)
     request = request_key(harness.root)
-    assert [(m.to, m.reply_to) for m in requests] == [
+    # sent in parallel: in either order
+    assert sorted((m.to, m.reply_to) for m in requests) == sorted(
         ((a,), decision_address(harness.thread_id, request, a, key)) for a in (APPROVER, CFO)
-    ], "one request per approver, each with the approver's own signed address"
+    ), "one request per approver, each with the approver's own signed address"
 
     await harness.send(1, from_addr="mallory@corp.example", text="approve\n> quoted")
     # Anyone can write From: the approver; the ingest found no signed address for it.
