@@ -219,7 +219,7 @@ def flow_settings_activity(wiring: Wiring) -> Callable[..., Any]:
 def flow_own_settings(spec: FlowSpec) -> dict[str, Any]:
     """A flow's MAILROOM_<FLOW>_* settings, read now; a bad value stops the start-up."""
     try:
-        return spec.settings().model_dump(mode="json")
+        return spec.read_settings().model_dump(mode="json")
     except ValidationError as exc:
         first = str(exc).splitlines()[0]
         raise StartupError(f"settings of the {spec.name} flow: {first}") from None

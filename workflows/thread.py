@@ -154,14 +154,17 @@ class ThreadWorkflow:
                 if await self._finished():
                     return self._state
             elif self._rest_due():
+                # An inline flow goes along only from a point it can resume from (waiting
+                # for mail): asked to pause at its next wait even with mail queued, it leaves
+                # mail just handed to it in its inbox, which the snapshot carries.
+                self._flows.request_rest()
                 if not self._can_rest():
-                    # an inline flow goes along only from a point it can resume from
-                    # (waiting for mail): it pauses at its next wait, even with mail queued
-                    self._flows.request_rest()
                     continue
                 await workflow.wait_condition(self._quiet)
                 if self._ends_meanwhile():
                     continue  # a close that came while waiting: continue-as-new would lose it
+                if not self._can_rest():
+                    continue  # the flow took mail while this run grew quiet: its next wait
                 self._state.runs += 1
                 workflow.continue_as_new(
                     ThreadInput(

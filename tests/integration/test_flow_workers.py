@@ -45,6 +45,7 @@ async def test_a_flow_worker_polls_its_own_queue_with_its_flows_tuning(
     async with AsyncExitStack() as stack:
         (worker,) = await start_flow_workers(wiring, client, stack, [digest])
         config = worker.config()
-        assert (config["task_queue"], config["max_concurrent_activities"]) == ("digest-queue", 3)
+        queue = digest.queue_for(wiring.settings.queue_prefix)
+        assert (config["task_queue"], config["max_concurrent_activities"]) == (queue, 3)
         assert config["max_cached_workflows"] == 7
-        await wait_for(lambda: pollers(client, "digest-queue"), what="a poller on digest-queue")
+        await wait_for(lambda: pollers(client, queue), what="a poller on the digest's queue")

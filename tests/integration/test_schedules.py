@@ -176,7 +176,8 @@ async def test_a_worker_serving_the_digest_keeps_its_schedule_while_someone_is_t
         async with running_stack(client, settings):
             described = await handle.describe()
         assert described.schedule.spec.calendars[0].hour[0].start == 6
-        assert getattr(described.schedule.action, "task_queue", None) == "digest-queue"
+        queue = f"{settings.queue_prefix}digest-queue"
+        assert getattr(described.schedule.action, "task_queue", None) == queue
     finally:
         await handle.delete()
     monkeypatch.delenv("MAILROOM_DIGEST_TO")

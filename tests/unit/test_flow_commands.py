@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,15 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def no_logging_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
+def main_leaves_the_process_as_it_was(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """`main` in this process: its logging set-up would bind the log to pytest's captured
-    stderr, closed after this test, and every later test's log line would fail."""
+    stderr, closed after this test, and every later test's log line would fail; its umask
+    (0077) would make later fixtures' files unreadable to the servers they start."""
     monkeypatch.setattr(cli, "configure_logging", lambda level: None)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    yield
+    os.umask(umask)
 
 
 def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

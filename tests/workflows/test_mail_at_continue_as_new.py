@@ -1,0 +1,39 @@
+"""Mail that reaches a thread just as it continues-as-new is handled by the next run: an
+inline flow is asked to pause before the thread waits to continue, so it leaves the mail in
+its inbox for the snapshot instead of taking it and losing the answer it started."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from tests.support import wait_for
+from tests.workflows.harness import thread_harness
+from tests.workflows.test_support_flow import KNOWN, MAILBOX, UNKNOWN, config
+from use_cases.flows import FlowMode
+
+
+async def test_a_follow_up_at_continue_as_new_is_still_answered(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    flow = config(mode, timedelta(days=2), timedelta(days=5)).model_copy(
+        update={"auto_reply_cap": 100}
+    )
+    async with thread_harness(
+        time_skipping_env,
+        task_queue,
+        tmp_path,
+        mailbox=MAILBOX,
+        flow_config=flow,
+        messages_per_run=2,  # the second mail makes the thread continue-as-new
+        auto_replies_per_hour=1000,
+    ) as h:
+        await h.send(0, **KNOWN)
+        await wait_for(lambda: h.at_stage("waiting_for_customer"), what="the first answer")
+        await h.send(1, **UNKNOWN)
+        escalation = await wait_for(lambda: h.mails("escalation"), what="the follow-up handled")
+        assert escalation, "the follow-up was lost at continue-as-new"
+        state = await h.state()
+        assert state.runs >= 2 and state.message_count == 2
