@@ -70,7 +70,8 @@ class InvoiceActivities:
         recorded = await self.orders.purchase_order(reference) if reference else None
         key = key_of(invoice)
         first = await self.book.booked(key) if key else None
-        return match_invoice(invoice, recorded, first is not None, self.settings, first)
+        before = await self.book.booked_against(recorded.order.po_number) if recorded else []
+        return match_invoice(invoice, recorded, first is not None, self.settings, first, before)
 
     @activity.defn(name="invoice_book")
     async def book_invoice(self, entry: BookInvoice) -> BookedInvoice:

@@ -6,17 +6,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from activities.agents import AgentActivities
-from activities.invoices import InvoiceActivities
 from activities.procurement import ProcurementActivities
-from adapters.agents.invoice_reader import ModelInvoiceReader, RuleInvoiceReader
-from adapters.agents.openai_compat import OpenAICompatibleAgent
-from adapters.agents.pdf_text import pdf_text
-from adapters.outbound.invoice_book import SqliteInvoiceBook
 from orchestrator.digest import DigestSettings, digest_activities, digest_schedule
 from orchestrator.flow_settings import policy_rules
 from orchestrator.flow_spec import FlowSpec
+from orchestrator.invoices import InvoiceFlowSettings, invoice_activities, invoice_facts
 from use_cases.digest import DigestInput
-from use_cases.invoices import InvoiceSettings
 from use_cases.models import FlowMode
 from use_cases.purchase_input import PurchaseInput
 from use_cases.support_input import SupportInput
@@ -46,26 +41,6 @@ def support_activities(wiring: Wiring, client: Client) -> Sequence[Callable[...,
     return [agents.triage, agents.answer_from_kb]
 
 
-def invoice_activities(wiring: Wiring, client: Client) -> Sequence[Callable[..., Any]]:
-    book = SqliteInvoiceBook(wiring.settings.data_dir / "ledger.sqlite")
-    agent = wiring.agent
-    reader = ModelInvoiceReader(agent) if isinstance(agent, OpenAICompatibleAgent) else None
-    invoices = InvoiceActivities(
-        reader or RuleInvoiceReader(),
-        wiring.ledger,
-        book,
-        wiring.blobs,
-        pdf_text,
-        InvoiceSettings(),
-    )
-    return [invoices.read_invoice, invoices.match_invoice, invoices.book_invoice]
-
-
-def invoice_facts(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
-    shown = [("invoice", facts.get("invoice_number")), ("PO", facts.get("po_number"))]
-    return [(name, str(value)) for name, value in shown if value]
-
-
 FLOWS: tuple[FlowSpec, ...] = (
     FlowSpec(
         name="procurement",
@@ -93,6 +68,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         workflow=InvoiceWorkflow,
         runtime=InvoiceFlow,
         activities=invoice_activities,
+        settings=InvoiceFlowSettings,
         mailboxes=("invoice", "billing", "payable"),
         mode=FlowMode.CHILD,
         facts=invoice_facts,

@@ -17,20 +17,27 @@ def describe(invoice: Invoice) -> str:
 
 
 def booked_confirmation(booked: BookedInvoice) -> str:
+    """Who approved it stays inside: the sender learns only what they sent was booked."""
     against = f" against purchase order {booked.po_number}" if booked.po_number else ""
-    approved = f", approved by {booked.approved_by}" if booked.approved_by else ""
     return (
         f"Your invoice {booked.invoice_number} from {booked.supplier} over "
-        f"{format_money(booked.amount, booked.currency)} was booked{against}{approved}.\n"
+        f"{format_money(booked.amount, booked.currency)} was booked{against}.\n"
     )
 
 
 def already_booked_answer(invoice: Invoice, first: BookedInvoice | None) -> str:
-    when = f" on {first.booked_at:%Y-%m-%d}" if first else ""
-    against = f" against purchase order {first.po_number}" if first and first.po_number else ""
+    """No date or order of the first booking: anyone who guesses a supplier and a number
+    would learn them."""
     return (
-        f"Your {describe(invoice)} was already booked{when}{against}. "
+        f"Your {describe(invoice)} was booked before. "
         "It is not booked a second time, and will be paid once.\n"
+    )
+
+
+def stopped_answer(invoice: Invoice) -> str:
+    return (
+        f"Your {describe(invoice)} was not booked: an operator stopped its processing. "
+        "Please contact us if you think this is wrong.\n"
     )
 
 

@@ -149,6 +149,7 @@ def match_invoice(
     already_booked: bool,
     settings: InvoiceSettings,
     first_booking: BookedInvoice | None = None,
+    invoiced_before: list[BookedInvoice] | None = None,
 ) -> InvoiceMatch:
     """Unreadable before duplicate before mismatch: a booked invoice is told so even when
     its order has changed since, and every mismatch reason is given at once."""
@@ -165,7 +166,7 @@ def match_invoice(
             invoice_key=key,
             booked=first_booking,
         )
-    reasons = mismatches(invoice, recorded, settings)
+    reasons = mismatches(invoice, recorded, settings) + _invoiced_before(invoiced_before or [])
     outcome = MatchOutcome.MISMATCH if reasons else MatchOutcome.MATCHED
     return InvoiceMatch(outcome=outcome, reasons=reasons, po_number=po_number, invoice_key=key)
 
@@ -182,6 +183,16 @@ def mismatches(
         *_supplier_differs(invoice, recorded),
         *_currency_or_amount_differs(invoice, recorded, settings),
         *[f"not sure: {doubt}" for doubt in invoice.doubts],
+    ]
+
+
+def _invoiced_before(bookings: list[BookedInvoice]) -> list[str]:
+    """An order is paid once: another invoice against it (a second instalment, or anyone
+    who read its number) is for a person to decide."""
+    return [
+        f"the order was already invoiced: {b.invoice_number} from {b.supplier} over "
+        f"{format_money(b.amount, b.currency)}, booked {b.booked_at:%Y-%m-%d}"
+        for b in bookings
     ]
 
 
@@ -241,6 +252,10 @@ class InvoiceBook(Protocol):
 
     async def book(self, entry: BookInvoice) -> BookedInvoice:
         """Idempotent by the invoice's key: booking it again returns the first booking."""
+        ...
+
+    async def booked_against(self, po_number: str) -> list[BookedInvoice]:
+        """Every invoice booked against this purchase order."""
         ...
 
 

@@ -12,16 +12,18 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceActivities
-    from use_cases.flows import FlowProgress, FlowStart
+    from use_cases.flows import FlowProgress, FlowStart, fresh_text
     from use_cases.invoice_mails import (
         already_booked_answer,
         approval_request,
         booked_confirmation,
         invoice_rejection,
         sent_to_approver_answer,
+        stopped_answer,
         unreadable_answer,
     )
     from use_cases.invoices import BookInvoice, Invoice, InvoiceMatch, MatchOutcome
+    from use_cases.models import NewMessage
 
 from workflows.approvals import ApprovalDecisions
 from workflows.flow_workflow import FlowWorkflow
@@ -46,9 +48,12 @@ class InvoiceFlow(ApprovalDecisions):
 
     async def run(self) -> FlowProgress:
         await self.stage("reading")
-        invoice = await self._call(InvoiceActivities.read_invoice, self.start.first)
+        invoice = await self._call(InvoiceActivities.read_invoice, self._document())
         await self.stage("matching", facts=invoice_facts(invoice))
         match = await self._call(InvoiceActivities.match_invoice, invoice)
+        if match.outcome is MatchOutcome.UNREADABLE and self.start.reopened:
+            # "Thank you!" to our confirmation: no invoice in it, nothing to answer
+            return await self.finish("noted", "a later message without an invoice")
         if match.outcome is MatchOutcome.UNREADABLE:
             await self.mail("unreadable", unreadable_answer(invoice))
             return await self.finish("unreadable", "; ".join(match.reasons))
@@ -69,9 +74,11 @@ class InvoiceFlow(ApprovalDecisions):
         )
         decision = await self._decision_within(self.config.approval_expires_after)
         await self.stage("decided", reasons, pending_approval=False)
+        if decision is None and self.complete_requested:
+            await self.mail("stopped", stopped_answer(invoice))
+            return await self.finish("closed", "stopped before a decision")
         if decision is None:
-            closing = "closed" if self.complete_requested else "expired"
-            return await self.finish(closing, "no decision")
+            return await self.finish("expired", "no decision")
         if not decision.approved:
             await self.mail("rejected", invoice_rejection(invoice, decision))
             return await self.finish("rejected", decision.reason)
@@ -89,6 +96,14 @@ class InvoiceFlow(ApprovalDecisions):
         await self.stage("booked", booked.invoice_key, facts=facts)
         await self.mail("booked", booked_confirmation(booked))
         return await self.finish("booked", _approved(approved_by))
+
+    def _document(self) -> NewMessage:
+        """The mail to read: a later mail in the thread (a reply to our answer) only by
+        what its sender wrote in it and its attachments, never the invoice it quotes."""
+        first = self.start.first
+        if not self.start.reopened:
+            return first
+        return first.model_copy(update={"text": fresh_text(first), "text_truncated": False})
 
     async def _call(
         self, method: Callable[[Any, Request], Awaitable[Answer]], request: Request

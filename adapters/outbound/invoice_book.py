@@ -55,6 +55,16 @@ class SqliteInvoiceBook:
             row = db.execute(SELECT, (invoice_key,)).fetchone()
         return None if row is None else _booking(row)
 
+    async def booked_against(self, po_number: str) -> list[BookedInvoice]:
+        return await asyncio.to_thread(self._booked_against, po_number)
+
+    def _booked_against(self, po_number: str) -> list[BookedInvoice]:
+        if not self.path.exists():
+            return []
+        query = SELECT.replace("WHERE invoice_key = ?", "WHERE po_number = ? ORDER BY seq")
+        with self._connect() as db:
+            return [_booking(row) for row in db.execute(query, (po_number,)).fetchall()]
+
     async def book(self, entry: BookInvoice) -> BookedInvoice:
         """Idempotent by the invoice's key: booking it again returns the first booking."""
         return await asyncio.to_thread(self._book, entry)

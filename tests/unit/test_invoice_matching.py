@@ -180,12 +180,23 @@ def test_the_sender_is_told_what_was_booked_against_which_order() -> None:
         "Your invoice INV-42 from ACME Office Supplies Ltd over EUR 1,000.00 was booked "
         "against purchase order PO-2026-00001.\n"
     )
-    assert "approved by alice@example.com" in booked_confirmation(booking("alice@example.com"))
+    assert "alice" not in booked_confirmation(booking("alice@example.com")), "no approver named"
 
 
-def test_a_duplicate_is_answered_with_the_first_booking() -> None:
+def test_a_duplicate_is_answered_without_the_first_bookings_date_or_order() -> None:
     text = already_booked_answer(invoice(), booking())
-    assert "already booked on 2026-03-01 against purchase order PO-2026-00001" in text
+    assert "was booked before" in text
+    assert "2026-03-01" not in text and "PO-2026-00001" not in text
+
+
+def test_a_second_invoice_against_an_order_already_invoiced_goes_to_an_approver() -> None:
+    other = invoice().model_copy(update={"invoice_number": "INV-43"})
+    match = match_invoice(other, order(), False, SETTINGS, invoiced_before=[booking()])
+    assert match.outcome is MatchOutcome.MISMATCH
+    assert match.reasons == [
+        "the order was already invoiced: INV-42 from ACME Office Supplies Ltd over "
+        "EUR 1,000.00, booked 2026-03-01"
+    ]
 
 
 def test_the_sender_of_a_mismatch_is_not_told_the_orders_figures() -> None:

@@ -16,7 +16,7 @@ from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
 from use_cases.decision_channel import request_key
 from use_cases.flows import CreatePurchaseOrder, FlowConfig, FlowMode, LineItem, PurchaseRequest
-from use_cases.models import ThreadState, ThreadStatus
+from use_cases.models import CompleteRequest, ThreadState, ThreadStatus
 
 MAILBOX = "invoices@mailroom.local"
 APPROVER = "boss@corp.example"
@@ -116,3 +116,39 @@ async def test_an_invoice_without_an_amount_is_answered_not_booked(harness: Harn
 async def _refused(h: Harness) -> ThreadState | None:
     state = await h.state()
     return state if state.refused_decisions else None
+
+
+async def test_a_second_invoice_against_an_invoiced_order_waits_for_an_approver(
+    harness: Harness,
+) -> None:
+    await harness.send(0, from_addr=SUPPLIER, subject="Invoice", text=invoice("1,190.00"))
+    await wait_for(lambda: finished(harness, "booked"), what="the first booking")
+    # the same order, another number, from anyone who read the order's number
+    other = Harness(harness.env, harness.gateway, harness.sender, MAILBOX, harness.settings)
+    text = invoice("1,190.00", number="INV-2026-0043")
+    await other.send(0, from_addr="x@evil.example", subject="Invoice", text=text)
+    state = await wait_for(lambda: other.at_stage("awaiting_approval"), what="the approver")
+    assert "already invoiced" in state.history[-1].note, "the approver is told why"
+    asked = await wait_for(lambda: other.mails("approval"), what="the request")
+    assert "INV-2026-0043" in asked[-1].text
+
+
+async def test_a_thank_you_to_the_confirmation_is_noted_not_answered(harness: Harness) -> None:
+    await harness.send(0, from_addr=SUPPLIER, subject="Invoice", text=invoice("1,190.00"))
+    await wait_for(lambda: finished(harness, "booked"), what="the booking")
+    quoted = "Thank you!\n\n> " + invoice("1,190.00").replace("\n", "\n> ")
+    await harness.send(1, from_addr=SUPPLIER, subject="Re: Invoice", text=quoted)
+    state = await wait_for(lambda: finished(harness, "noted"), what="the reply noted")
+    assert state.flows_started == 2
+    assert not harness.mails("unreadable") and len(harness.mails("booked")) == 1
+
+
+async def test_an_invoice_stopped_while_waiting_tells_the_sender(harness: Harness) -> None:
+    await harness.send(0, from_addr=SUPPLIER, subject="Invoice", text=invoice("1,500.00"))
+    await wait_for(lambda: harness.at_stage("awaiting_approval"), what="the approver")
+    stop = CompleteRequest(reason="stopped by an operator", requested_by="alice")
+    await harness.gateway.complete(harness.thread_id, stop)
+    await wait_for(lambda: finished(harness, "closed"), what="the stop")
+    told = await wait_for(lambda: harness.mails("stopped"), what="the sender told")
+    assert told[0].to == (SUPPLIER,) and "an operator stopped" in told[0].text
+    assert "expired" not in told[0].text
