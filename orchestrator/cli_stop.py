@@ -28,6 +28,7 @@ from use_cases.models import CompleteRequest
 from use_cases.ports import ThreadNotFound
 from use_cases.threading import THREAD_HASH_CHARS
 from use_cases.tickets import ticket_reference
+from workflows.messages import COMPLETE_THREAD
 
 STOPPED = "stopped by an operator"
 # A thread's child flow: thread-<mailbox>-<hash>-<flow>-<n> (workflows/routing.py).
@@ -79,11 +80,13 @@ async def stop(
         thread_id = await resolve_thread(threads, name)
         return await stop_thread(client, threads, thread_id, request, terminate)
     parent = described.parent_id or _parent_by_id(described.id)
-    if parent is not None:
+    if parent is not None and await threads.is_open(parent):
         lines = [
             f"{visible(described.id)} is a flow of thread {visible(parent)}: stopping the thread"
         ]
         return lines + await stop_thread(client, threads, parent, request, terminate)
+    if parent is not None:  # its thread completed and left it running (ABANDON)
+        return await stop_orphan(client, described, request, terminate)
     if described.workflow_type == "ThreadWorkflow":
         return await stop_thread(client, threads, described.id, request, terminate)
     return await stop_alone(client, described, request, terminate)
@@ -111,7 +114,13 @@ async def stop_thread(
     reference = f"#{visible(ticket_reference(thread_id))}"
     if terminate:
         await client.get_workflow_handle(thread_id).terminate(reason=request.reason)
-        return [f"{reference}: terminated by {visible(request.requested_by)}"]
+        lines = [f"{reference}: terminated by {visible(request.requested_by)}"]
+        child = state.flow_workflow_id
+        if state.flow_mode == "child" and child and not state.flow_finished:
+            # a child flow outlives its thread (ABANDON): it would go on mailing
+            await _terminate_quietly(client, child, request.reason)
+            lines.append(f"{visible(child)}: its flow terminated too")
+        return lines
     try:
         await threads.complete(thread_id, request)
     except ThreadNotFound:  # it completed between the look and the signal
@@ -120,6 +129,35 @@ async def stop_thread(
     return [
         f"{reference}: stop requested by {visible(request.requested_by)}{because(request.reason)}"
     ]
+
+
+async def stop_orphan(
+    client: Client,
+    described: WorkflowExecutionDescription,
+    request: CompleteRequest,
+    terminate: bool,
+) -> list[str]:
+    """A child flow whose thread has completed: told to stop (it tells its requester), or
+    terminated."""
+    handle = client.get_workflow_handle(described.id)
+    status = described.status
+    if status is not WorkflowExecutionStatus.RUNNING:
+        ended = status.name.lower() if status else "closed"
+        raise CliError(f"{visible(described.id)} is already {ended}")
+    if terminate:
+        await handle.terminate(reason=request.reason)
+        return [f"{visible(described.id)}: terminated by {visible(request.requested_by)}"]
+    await handle.signal(COMPLETE_THREAD, request)
+    by = visible(request.requested_by)
+    return [f"{visible(described.id)}: stop requested by {by}{because(request.reason)}"]
+
+
+async def _terminate_quietly(client: Client, workflow_id: str, reason: str) -> None:
+    try:
+        await client.get_workflow_handle(workflow_id).terminate(reason=reason)
+    except RPCError as exc:  # it finished meanwhile
+        if exc.status is not RPCStatusCode.NOT_FOUND:
+            raise
 
 
 async def stop_alone(

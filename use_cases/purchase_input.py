@@ -38,6 +38,18 @@ class PurchaseInput(BaseModel):
             return value
         return [line_item(v) if isinstance(v, str) else v for v in values]
 
+    @field_validator("items")
+    @classmethod
+    def _printable_items(cls, items: list[LineItem]) -> list[LineItem]:
+        """Items given as objects (`--input FILE.json`) obey the same one-line rule as text:
+        no control or bidi characters reach the mails they are written into."""
+        return [
+            item.model_copy(
+                update={"description": one_line(item.description), "unit": one_line(item.unit)}
+            )
+            for item in items
+        ]
+
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:

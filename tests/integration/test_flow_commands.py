@@ -158,13 +158,15 @@ async def test_terminate_ends_a_thread_at_once(
 ) -> None:
     env = cli_env(stack)
     thread_id = await start(env, *PURCHASE, "--field", "budget=7000")
-    await wait_for(lambda: _with(threads_json(env), thread_id), what="the started thread")
+    await wait_for(lambda: _at_stage(env, thread_id, "awaiting_approval"), what="the approval wait")
+    child = (await stack.gateway.get(thread_id)).flow_workflow_id or ""
 
     code, out, err = await run_mailroom("stop", thread_id, "--terminate", env=env)
     assert code == 0, err
     assert "nobody is told" in err and "terminated by" in out
-    described = await dev_server.client.get_workflow_handle(thread_id).describe()
-    assert described.status == WorkflowExecutionStatus.TERMINATED
+    for workflow_id in (thread_id, child):  # its child flow would go on mailing
+        described = await dev_server.client.get_workflow_handle(workflow_id).describe()
+        assert described.status == WorkflowExecutionStatus.TERMINATED, workflow_id
 
 
 async def test_stopping_an_unknown_id_is_one_line_exit_2(stack: Stack) -> None:

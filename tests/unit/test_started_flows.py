@@ -75,6 +75,18 @@ def test_a_bad_field_is_refused_naming_it(field: str, value: str) -> None:
     assert message.startswith(f"procurement: field '{field}") and "\n" not in message
 
 
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"quantity": 1, "description": "stand\u202egpj.exe"},
+        {"quantity": 1, "description": "stand", "unit": "\x1b[31m\r\nBcc: x@y"},
+    ],
+)
+def test_an_item_given_as_an_object_obeys_the_same_rule_as_text(item: dict[str, object]) -> None:
+    message = refusal(PurchaseInput, {**PURCHASE, "items": [item]})
+    assert message.startswith("procurement: field 'items") and "\n" not in message
+
+
 def test_support_needs_a_requester_a_subject_and_a_question() -> None:
     message = refusal(SupportInput, {"requester": "a@example.com", "subject": "Printer"})
     assert message.endswith("the field 'text' is required")
