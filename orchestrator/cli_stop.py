@@ -23,6 +23,7 @@ from orchestrator.operator import operator_name
 from orchestrator.runner import run_async
 from orchestrator.settings import Settings
 from orchestrator.thread_ids import resolve_thread
+from use_cases.flows import STOPPED
 from use_cases.input_fields import one_line
 from use_cases.models import CompleteRequest
 from use_cases.ports import ThreadNotFound
@@ -30,7 +31,6 @@ from use_cases.threading import THREAD_HASH_CHARS
 from use_cases.tickets import ticket_reference
 from workflows.messages import COMPLETE_THREAD
 
-STOPPED = "stopped by an operator"
 # A thread's child flow: thread-<mailbox>-<hash>-<flow>-<n> (workflows/routing.py).
 CHILD_ID = re.compile(rf"^(thread-.+-[0-9a-f]{{{THREAD_HASH_CHARS}}})-[\w.]+-\d+$")
 
@@ -58,6 +58,7 @@ def cmd_stop(settings: Settings, args: argparse.Namespace) -> int:
     request = CompleteRequest(
         reason=f"{STOPPED}: {reason}" if reason else STOPPED,
         requested_by=operator_name(settings, args.by),
+        tell_requester=True,
     )
     if args.terminate:
         print(

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from use_cases.flow_catalogue import FlowEntry
 from use_cases.models import (
     AgentUsage,
+    CompleteRequest,
     FlowConfig,
     FlowMode,
     FlowProgress,
@@ -237,3 +238,15 @@ class SupportMemory(BaseModel):
     answers_sent: list[str] = Field(default_factory=list)
     conversation: list[str] = Field(default_factory=list)
     escalation_notices: int = 0
+
+
+STOPPED = "stopped by an operator"
+
+
+def stopped_by_operator(request: CompleteRequest) -> str:
+    """What a requester is told when `mailroom stop` ends their thread: by an operator (who,
+    when named), and why — never that it "expired"."""
+    who = "" if request.requested_by in ("", "cli") else f" ({request.requested_by})"
+    why = request.reason.removeprefix(STOPPED).lstrip(": ").strip()
+    reason = f"\nReason: {why}" if why else ""
+    return f"Your request was stopped by an operator{who}.{reason}\n"

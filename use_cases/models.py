@@ -110,6 +110,8 @@ class CompleteRequest(Frozen):
 
     reason: str = "completed by operator"
     requested_by: str = "cli"
+    # `mailroom stop`: the flow tells its requester it was stopped by an operator
+    tell_requester: bool = False
 
 
 class HumanReply(Frozen):

@@ -275,7 +275,10 @@ class FlowRuntime(ABC):
         return self._take_message()
 
     def _has_mail_or_end(self) -> bool:
-        return (bool(self.inbox) and not self.rest_requested) or self.complete_requested
+        # A pause asked for (continue-as-new) holds mail only where the flow can resume
+        # from: one that cannot (procurement) would ignore its requester until the deadline.
+        paused = self.rest_requested and self.resumable
+        return (bool(self.inbox) and not paused) or self.complete_requested
 
     def _has_mail_or_end_or_alarm(self) -> bool:
         return self._has_mail_or_end() or (self._alarm is not None and self._alarm.rang)

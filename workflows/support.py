@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
         SupportMemory,
         Triage,
         says_solved,
+        stopped_by_operator,
         team_addresses,
     )
     from use_cases.models import HumanReply, NewMessage
@@ -99,6 +100,8 @@ class SupportFlow(SupportHumans):
             message = await self._wait_for_customer()
         if self.complete_requested:
             closed = f"closed by {self.closed_by}" if self.closed_by else _completed(self)
+            if self.completion is not None and self.completion.tell_requester:
+                await self.mail("stopped", stopped_by_operator(self.completion))
             return await self.finish("resolved", closed)
         await self.mail(
             "closed",

@@ -11,6 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support import wait_for
 from tests.workflows.harness import thread_harness
+from tests.workflows.test_procurement_flow import MAILBOX as PROCUREMENT
+from tests.workflows.test_procurement_flow import flow_config as procurement_config
 from tests.workflows.test_support_flow import KNOWN, MAILBOX, UNKNOWN, config
 from use_cases.flows import FlowMode
 
@@ -37,3 +39,24 @@ async def test_a_follow_up_at_continue_as_new_is_still_answered(
         assert escalation, "the follow-up was lost at continue-as-new"
         state = await h.state()
         assert state.runs >= 2 and state.message_count == 2
+
+
+async def test_a_flow_that_cannot_pause_still_takes_its_requesters_answer(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """Procurement inline cannot resume from a snapshot: asked to pause (the thread is due
+    to continue-as-new), it must not hold the requester's answer until its deadline."""
+    flow = procurement_config(FlowMode.INLINE, hurried=False)
+    async with thread_harness(
+        time_skipping_env,
+        task_queue,
+        tmp_path,
+        mailbox=PROCUREMENT,
+        flow_config=flow,
+        messages_per_run=2,
+    ) as h:
+        await h.send(0, subject="Monitors", text="Please order 3 monitors.")
+        await wait_for(lambda: h.at_stage("awaiting_info"), what="the question for the budget")
+        await h.send(1, text="Budget EUR 600.")
+        state = await wait_for(lambda: h.at_stage("confirmed"), what="the order")
+        assert str(state.facts["po_number"]).startswith("PO-")

@@ -97,6 +97,25 @@ async def test_complete_thread_resolves_the_flow(harness: Harness) -> None:
     assert final.completed_reason == "fixed on site"
 
 
+async def test_a_stopped_thread_tells_the_customer_an_operator_stopped_it(
+    harness: Harness,
+) -> None:
+    await harness.send(0, **KNOWN)
+    await wait_for(lambda: harness.at_stage("waiting_for_customer"), what="the answer")
+    stop = CompleteRequest(
+        reason="stopped by an operator: duplicate of #K7Q2MX",
+        requested_by="alice",
+        tell_requester=True,
+    )
+    await harness.gateway.complete(harness.thread_id, stop)
+    await wait_for(lambda: completed(harness, "resolved"), what="the stop")
+    told = await wait_for(lambda: harness.mails("stopped"), what="the customer told")
+    assert told[0].text == (
+        "Your request was stopped by an operator (alice).\nReason: duplicate of #K7Q2MX\n"
+    )
+    assert not harness.mails("closed"), "not the auto-close's 'hearing nothing back'"
+
+
 async def test_silence_gets_a_reminder_then_auto_close(hurried: Harness) -> None:
     await hurried.send(0, **KNOWN)
     final = await wait_for(lambda: completed(hurried, "closed"), what="auto-close")
