@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -107,8 +108,11 @@ async def start_flow_workers(
     for spec, flow_setting in zip(flows, settings, strict=True):
         kept = spec.kept_schedule(flow_setting)
         if kept is not None:
+            prefix = wiring.settings.queue_prefix
+            # its id under the installation's prefix, like its queue: two installations
+            # in one namespace keep a schedule each
+            kept = replace(kept, schedule_id=f"{prefix}{kept.schedule_id}")
             try:
-                prefix = wiring.settings.queue_prefix
                 outcome = await keep_schedule(client, spec, kept, prefix)
             except ScheduleError as exc:  # e.g. a cron the server refuses: from its settings
                 raise StartupError(f"{env_prefix(spec.name)}*: {exc}") from None

@@ -168,8 +168,9 @@ async def test_a_worker_serving_the_digest_keeps_its_schedule_while_someone_is_t
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = dev_server.client
-    handle = client.get_schedule_handle(DIGEST_SCHEDULE)
     settings = stack_settings(tmp_path / "data", client, task_queue)
+    # the schedule's id under the installation's prefix, as its queue
+    handle = client.get_schedule_handle(f"{settings.queue_prefix}{DIGEST_SCHEDULE}")
     monkeypatch.setenv("MAILROOM_DIGEST_TO", "ops@example.com")
     monkeypatch.setenv("MAILROOM_DIGEST_CRON", "15 6 * * *")
     try:
@@ -187,6 +188,6 @@ async def test_a_worker_serving_the_digest_keeps_its_schedule_while_someone_is_t
         await handle.describe()
     monkeypatch.setenv("MAILROOM_DIGEST_TO", "ops@example.com")
     monkeypatch.setenv("MAILROOM_DIGEST_CRON", "61 * * * *")  # five fields, but no minute 61
-    with pytest.raises(StartupError, match=r"^MAILROOM_DIGEST_\*: mailroom-digest: .*Minute"):
+    with pytest.raises(StartupError, match=r"^MAILROOM_DIGEST_\*: \S*mailroom-digest: .*Minute"):
         async with running_stack(client, settings):
             pass
