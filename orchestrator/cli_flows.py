@@ -30,6 +30,7 @@ from orchestrator.flows import FLOWS, flow_named
 from orchestrator.operator import operator_name
 from orchestrator.runner import run_async
 from orchestrator.settings import Settings
+from use_cases.models import ThreadStatus
 from use_cases.ports import ThreadNotFound
 from use_cases.started_flows import (
     InputRefused,
@@ -174,10 +175,14 @@ def json_input(path: Path) -> dict[str, Any]:
 async def start_thread(wiring: Wiring, spec: FlowSpec, flow_input: BaseModel, by: str) -> str:
     """Hand the thread its first message (signal-with-start), as ingest does for mail."""
     settings = wiring.settings
+    requester = str(getattr(flow_input, "requester", ""))
+    if requester and wiring.mailboxes.resolve(requester) is not None:
+        # our answers to it would come back in as new mail
+        raise CliError(f"requester: {visible(requester)} is one of mailroom's own mailboxes")
     key, message = started_thread(
         spec.name,
         flow_input,
-        requester=str(getattr(flow_input, "requester", "")),
+        requester=requester,
         operator=by,
         mailbox=flow_mailbox(spec.name, spec.mailboxes, settings.mailboxes, settings.domains),
         now=datetime.now(UTC),
@@ -187,9 +192,16 @@ async def start_thread(wiring: Wiring, spec: FlowSpec, flow_input: BaseModel, by
         message = message.model_copy(update={"reply_address": address})
     threads = gateway(wiring, await connect(settings))
     try:
-        known = message.message_id in (await threads.get(key.workflow_id)).message_ids
+        earlier = await threads.get(key.workflow_id)
     except ThreadNotFound:
-        known = False
+        earlier = None
+    known = earlier is not None and message.message_id in earlier.message_ids
+    if known and earlier is not None and earlier.status is ThreadStatus.COMPLETED:
+        reference = ticket_reference(key.workflow_id)
+        raise CliError(
+            f"{spec.name} was started with this input before, and #{reference} is completed: "
+            "change the input (a --field text=…) to start another"
+        )
     await threads.new_message(key, message)
     await wiring.threading.index.record(key.mailbox, key.workflow_id, index_entry(key, message))
     what = "already started (the same flow, input and operator)" if known else "started"

@@ -6,6 +6,8 @@ import asyncio
 from datetime import datetime, timedelta
 
 import structlog
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -34,7 +36,11 @@ log = structlog.get_logger()
 HANDOFF_TIMEOUT = timedelta(seconds=10)
 QUERY_TIMEOUT = timedelta(seconds=10)
 LIST_CONCURRENCY = 16
-LISTED_STATUSES = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
+LISTED_STATUSES = (
+    WorkflowExecutionStatus.RUNNING,
+    WorkflowExecutionStatus.COMPLETED,
+    WorkflowExecutionStatus.TERMINATED,  # `mailroom stop --terminate`: listed as completed
+)
 # Temporal out of reach, as each client call reports it: an RPC error, a lazy client's failed
 # first connect (RuntimeError "Failed client connect"), a timeout. Never the mail's fault: the
 # adapters retry it (SMTP 451, IMAP backoff), so it must never look like an error in the mail.
@@ -193,7 +199,27 @@ class TemporalThreadGateway:
     ) -> ThreadState:
         if status == WorkflowExecutionStatus.COMPLETED:
             return await handle.result(rpc_timeout=QUERY_TIMEOUT)
-        return await handle.query(ThreadWorkflow.thread_state, rpc_timeout=QUERY_TIMEOUT)
+        state = await handle.query(ThreadWorkflow.thread_state, rpc_timeout=QUERY_TIMEOUT)
+        if status == WorkflowExecutionStatus.TERMINATED:  # its last state, then ended
+            why = await self._termination_reason(handle.id)
+            return state.model_copy(
+                update={"status": ThreadStatus.COMPLETED, "completed_reason": why}
+            )
+        return state
+
+    async def _termination_reason(self, workflow_id: str) -> str:
+        """ "terminated: <the reason given>", from the run's last history event."""
+        request = GetWorkflowExecutionHistoryReverseRequest(
+            namespace=self.client.namespace,
+            execution=WorkflowExecution(workflow_id=workflow_id),
+            maximum_page_size=1,
+        )
+        reply = await self.client.workflow_service.get_workflow_execution_history_reverse(
+            request, timeout=QUERY_TIMEOUT
+        )
+        events = reply.history.events
+        given = events[0].workflow_execution_terminated_event_attributes.reason if events else ""
+        return f"terminated: {given}" if given else "terminated"
 
     async def thread_ids(self) -> list[str]:
         """Every thread's id, whatever its status (a terminated or failed one too), from

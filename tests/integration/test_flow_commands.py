@@ -100,15 +100,15 @@ async def test_start_procurement_opens_a_thread_once_however_often_it_runs(
     stack: Stack,
 ) -> None:
     env = cli_env(stack)
-    thread_id = await start(env, *PURCHASE, "--field", "budget=300")
-    assert thread_id.startswith("thread-procurement@mailroom.local-")
-
+    waiting = await start(env, *PURCHASE, "--field", "budget=7100")  # waits for approval
     code, out, err = await run_mailroom(
-        "start", "procurement", *PURCHASE, "--field", "budget=300", env=env
+        "start", "procurement", *PURCHASE, "--field", "budget=7100", env=env
     )
     assert code == 0, err
-    assert out.split()[0] == thread_id and "already started" in out
+    assert out.split()[0] == waiting and "already started" in out
 
+    thread_id = await start(env, *PURCHASE, "--field", "budget=300")
+    assert thread_id.startswith("thread-procurement@mailroom.local-") and thread_id != waiting
     threads = await wait_for(
         lambda: _with(threads_json(env), thread_id), what="the started thread in the listing"
     )
@@ -124,6 +124,32 @@ async def test_start_procurement_opens_a_thread_once_however_often_it_runs(
     )
     facts = ordered["facts"]
     assert isinstance(facts, dict) and str(facts["po_number"]).startswith("PO-")
+    await wait_for(lambda: _completed(env, thread_id), what="the thread completed")
+    # the same command once it is done: said so, not silently "already started"
+    code, out, err = await run_mailroom(
+        "start", "procurement", *PURCHASE, "--field", "budget=300", env=env
+    )
+    assert code == 2 and "is completed: change the input" in err and err.count("\n") == 1
+
+
+async def test_our_own_mailbox_is_no_requester(stack: Stack) -> None:
+    code, _, err = await run_mailroom(
+        "start",
+        "support",
+        "--field",
+        "requester=support@mailroom.local",
+        "--field",
+        "subject=Hello",
+        "--field",
+        "text=Loop?",
+        env=cli_env(stack),
+    )
+    assert code == 2 and "one of mailroom's own mailboxes" in err
+
+
+async def _completed(env: dict[str, str], thread_id: str) -> dict[str, object] | None:
+    shown = await thread_json(env, thread_id)
+    return shown if shown.get("status") == "completed" else None
 
 
 async def test_stop_completes_a_thread_and_says_why(stack: Stack) -> None:
@@ -149,7 +175,7 @@ async def test_stop_completes_a_thread_and_says_why(stack: Stack) -> None:
     code, _, err = await run_mailroom("stop", thread_id, env=env)
     assert code == 2 and err.count("\n") == 1 and "is already completed" in err
     again = await run_mailroom("start", "procurement", *PURCHASE, "--field", "budget=5000", env=env)
-    assert again[0] == 0 and "already started" in again[1]
+    assert again[0] == 2 and "is completed: change the input" in again[2]
     assert (await thread_json(env, thread_id))["status"] == "completed"  # not reopened
 
 
@@ -167,6 +193,11 @@ async def test_terminate_ends_a_thread_at_once(
     for workflow_id in (thread_id, child):  # its child flow would go on mailing
         described = await dev_server.client.get_workflow_handle(workflow_id).describe()
         assert described.status == WorkflowExecutionStatus.TERMINATED, workflow_id
+    shown = await thread_json(env, thread_id)  # listed and shown as ended, with the reason
+    assert shown["status"] == "completed"
+    assert str(shown["completed_reason"]).startswith("terminated: stopped by an operator")
+    listed = await wait_for(lambda: _with(threads_json(env), thread_id), what="it listed")
+    assert listed["status"] == "completed"
 
 
 async def test_stopping_an_unknown_id_is_one_line_exit_2(stack: Stack) -> None:
