@@ -36,7 +36,7 @@ from orchestrator.flow_settings import flow_config
 from orchestrator.flow_spec import FlowSpec
 from orchestrator.flows import FLOWS
 from orchestrator.key_file import shared_key
-from orchestrator.settings import Settings, parse_host_port
+from orchestrator.settings import Settings, describe_flow_error, parse_host_port
 from orchestrator.startup_checks import StartupError, check_data_dir, reason
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from use_cases.flow_catalogue import FlowCatalogue
@@ -221,8 +221,7 @@ def flow_own_settings(spec: FlowSpec) -> dict[str, Any]:
     try:
         return spec.read_settings().model_dump(mode="json")
     except ValidationError as exc:
-        first = str(exc).splitlines()[0]
-        raise StartupError(f"settings of the {spec.name} flow: {first}") from None
+        raise StartupError(describe_flow_error(spec.name, exc)) from None
 
 
 def routing_activity(wiring: Wiring) -> Callable[..., Any]:

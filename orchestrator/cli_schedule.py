@@ -142,6 +142,8 @@ def parse_every(text: str) -> timedelta:
 def flow_input(spec: FlowSpec, fields: Sequence[str], path: Path | None) -> BaseModel:
     """The flow's input from `--input FILE.json`, then each `--field k=v` over it."""
     values: dict[str, Any] = {}
+    if path is not None and fields:  # which would win is a guess: say it
+        raise CliError("give the input by --input FILE.json or by --field, not both")
     if path is not None:
         try:
             loaded = json.loads(path.read_text(encoding="utf-8"))

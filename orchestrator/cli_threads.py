@@ -107,12 +107,16 @@ def shown_facts(state: ThreadState) -> list[tuple[str, str]]:
     return (spec.facts if spec else plain_facts)(state.facts)
 
 
+def fact_texts(state: ThreadState) -> list[str]:
+    return [" ".join(filter(None, (visible(n), visible(v)))) for n, v in shown_facts(state)]
+
+
 def thread_lines(state: ThreadState, view: ThreadView) -> list[str]:
     when = f"{view.last_activity:%Y-%m-%d %H:%M:%S}" if view.last_activity else "-"
     flow = (
         f"{visible(state.flow or '-')} / {visible(state.stage or '-')}"
         f"{'  (waiting for approval)' if state.pending_approval else ''}"
-        f"{''.join(f'  {visible(name)} {visible(value)}' for name, value in shown_facts(state))}"
+        f"{''.join(f'  {fact}' for fact in fact_texts(state))}"
     )
     fields = {
         "thread": f"{visible(state.thread_id)}  [#{visible(view.reference)}]",

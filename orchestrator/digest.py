@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +20,13 @@ if TYPE_CHECKING:
     from orchestrator.bootstrap import Wiring
 
 DIGEST_SCHEDULE = "mailroom-digest"
+CRON_RANGES = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day", 1, 31),
+    ("month", 1, 12),
+    ("weekday", 0, 7),
+)
 
 
 class DigestSettings(FlowWorkerSettings):
@@ -32,6 +40,22 @@ class DigestSettings(FlowWorkerSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        """Five fields, each number in its field's range: a mistake is said by every
+        command, not first by Temporal when the worker keeps the schedule."""
+        fields = value.split()
+        if len(fields) != len(CRON_RANGES):
+            raise ValueError("a cron expression has 5 fields (minute hour day month weekday)")
+        for field, (name, low, high) in zip(fields, CRON_RANGES, strict=True):
+            if not re.fullmatch(r"[0-9A-Za-z*/,\-?]+", field):
+                raise ValueError(f"{field!r} is not a cron {name}")
+            numbers = [int(n) for n in re.findall(r"\d+", field.split("/")[0])]
+            if any(not low <= n <= high for n in numbers):
+                raise ValueError(f"{field!r}: the {name} is {low}-{high}")
         return value
 
     @field_validator("to")

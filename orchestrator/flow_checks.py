@@ -53,11 +53,13 @@ class FlowRow:
 class UnservedFlow:
     name: str
     task_queue: str
+    threaded: bool = True
 
     @property
     def warning(self) -> str:
+        waiting = "its mail waits" if self.threaded else "its scheduled and started runs wait"
         return (
-            f"{self.name}: no worker polls {self.task_queue}: its mail waits until one starts "
+            f"{self.name}: no worker polls {self.task_queue}: {waiting} until one starts "
             f"(mailroom worker --flows {self.name})"
         )
 
@@ -101,4 +103,4 @@ async def unserved_flows(
     poll (left out: called right after they start, Temporal may not have seen them yet)."""
     others = [f for f in flows if f.queue_for(settings.queue_prefix) not in served]
     rows = await flow_rows(client, others, settings)
-    return [UnservedFlow(r.name, r.pollers.task_queue) for r in rows if not r.served]
+    return [UnservedFlow(r.name, r.pollers.task_queue, r.threaded) for r in rows if not r.served]

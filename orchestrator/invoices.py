@@ -15,6 +15,7 @@ from adapters.agents.pdf_text import pdf_text
 from adapters.outbound.invoice_book import SqliteInvoiceBook
 from orchestrator.flow_spec import FlowWorkerSettings, env_prefix
 from use_cases.invoices import InvoiceSettings
+from use_cases.money import format_money
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -43,5 +44,12 @@ def invoice_activities(wiring: Wiring, client: Client) -> Sequence[Callable[...,
 
 
 def invoice_facts(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
-    shown = [("invoice", facts.get("invoice_number")), ("PO", facts.get("po_number"))]
+    """`invoice INV-42 from ACME Ltd  EUR 1,190.00  PO PO-2026-00001` in `mailroom thread`."""
+    amount = facts.get("amount")
+    shown = [
+        ("invoice", facts.get("invoice_number")),
+        ("from", facts.get("supplier")),
+        ("", format_money(amount, facts.get("currency") or "EUR") if amount is not None else None),
+        ("PO", facts.get("po_number") or facts.get("po_reference")),
+    ]
     return [(name, str(value)) for name, value in shown if value]

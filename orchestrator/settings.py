@@ -407,10 +407,12 @@ def parse_flow_modes(value: str, flows: Collection[str] | None = None) -> dict[s
 
 
 def registered_flow_names() -> tuple[str, ...]:
+    """The flows a mode applies to: those that run in a mail thread (one that runs alone,
+    the digest, is neither a child nor inline)."""
     # Imported here: the registry imports the flows' code, which imports these settings.
     from orchestrator.flows import FLOWS
 
-    return tuple(flow.name for flow in FLOWS)
+    return tuple(flow.name for flow in FLOWS if flow.threaded)
 
 
 def parse_host_port(value: str) -> tuple[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from use_cases.flows import ApprovalDecision, LineItem, PurchaseRequest, unquoted
+from use_cases.flows import STOPPED, ApprovalDecision, LineItem, PurchaseRequest, unquoted
 from use_cases.models import CompleteRequest
 from use_cases.money import format_money
 
@@ -170,8 +170,9 @@ def decision_note(decision: ApprovalDecision) -> str:
 
 
 def closed_by_operator(request: CompleteRequest) -> str:
-    given = request.reason and request.reason != DEFAULT_COMPLETE_REASON
-    reason = f"\nReason: {request.reason}" if given else ""
+    why = request.reason.removeprefix(STOPPED).lstrip(": ").strip()  # `mailroom stop`'s
+    given = why and request.reason != DEFAULT_COMPLETE_REASON
+    reason = f"\nReason: {why}" if given else ""
     who = "" if request.requested_by in ("", "cli") else f" ({request.requested_by})"
     return f"Your purchase request was closed by an operator{who}.{reason}\n"
 

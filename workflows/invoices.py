@@ -59,7 +59,7 @@ class InvoiceFlow(ApprovalDecisions):
             return await self.finish("unreadable", "; ".join(match.reasons))
         if match.outcome is MatchOutcome.DUPLICATE:
             await self.mail("duplicate", already_booked_answer(invoice, match.booked))
-            return await self.finish("duplicate", match.invoice_key or "")
+            return await self.finish("duplicate", "booked before: not booked again")
         if match.outcome is MatchOutcome.MATCHED:
             return await self._book(invoice, match, approved_by=None)
         return await self._ask_approver(invoice, match)
@@ -73,7 +73,9 @@ class InvoiceFlow(ApprovalDecisions):
             "approval", approval_request(invoice, match, self.start.thread_id), subject
         )
         decision = await self._decision_within(self.config.approval_expires_after)
-        await self.stage("decided", reasons, pending_approval=False)
+        decided = f"by {decision.by}" if decision else "no decision"
+        why = f": {decision.reason}" if decision and decision.reason else ""
+        await self.stage("decided", decided + why, pending_approval=False)
         if decision is None and self.complete_requested:
             await self.mail("stopped", stopped_answer(invoice))
             return await self.finish("closed", "stopped before a decision")
@@ -92,8 +94,9 @@ class InvoiceFlow(ApprovalDecisions):
             InvoiceActivities.book_invoice,
             BookInvoice(invoice=invoice, po_number=match.po_number, approved_by=approved_by),
         )
-        facts = {"po_number": booked.po_number, "invoice_key": booked.invoice_key}
-        await self.stage("booked", booked.invoice_key, facts=facts)
+        facts = {**self.progress.facts, "po_number": booked.po_number}
+        facts["invoice_key"] = booked.invoice_key  # how the book knows it (`--json` only)
+        self.progress = self.progress.model_copy(update={"facts": facts})
         await self.mail("booked", booked_confirmation(booked))
         return await self.finish("booked", _approved(approved_by))
 

@@ -221,7 +221,9 @@ async def test_stopping_a_threads_flow_stops_its_thread_and_tells_the_requester(
         return state.flow_workflow_id if state.stage and "awaiting" in state.stage else None
 
     child_id = await wait_for(waiting, what="the purchase waiting for approval in a child flow")
-    code, out, err = await run_mailroom("stop", child_id, "--by", "alice", env=env)
+    code, out, err = await run_mailroom(
+        "stop", child_id, "--by", "alice", "--reason", "ordered elsewhere", env=env
+    )
     assert code == 0, err
     assert f"{child_id} is a flow of thread {thread_id}: stopping the thread" in out
 
@@ -232,7 +234,7 @@ async def test_stopping_a_threads_flow_stops_its_thread_and_tells_the_requester(
 
     text = sent_text(stack, await wait_for(told, what="the requester told"))
     assert "Your purchase request was closed by an operator (alice)." in text
-    assert "Reason: stopped by an operator" in text and "expired" not in text
+    assert "\nReason: ordered elsewhere\n" in text and "expired" not in text
 
 
 async def test_a_flow_started_alone_is_started_once_cancelled_by_stop_then_refused(

@@ -66,3 +66,21 @@ def test_no_digest_schedule_unless_someone_is_to_get_it() -> None:
     assert kept is not None
     assert (kept.schedule_id, kept.cron) == (DIGEST_SCHEDULE, "30 6 * * 1-5")
     assert kept.input == DigestInput(to=("ops@example.com",))
+
+
+@pytest.mark.parametrize(
+    ("cron", "said"),
+    [
+        ("61 7 * * *", "the minute is 0-59"),
+        ("0 24 * * *", "the hour is 0-23"),
+        ("0 7 * *", "5 fields"),
+        ("0 7 * * MON;rm", "is not a cron weekday"),
+    ],
+)
+def test_a_bad_digest_cron_is_refused_naming_the_field(cron: str, said: str) -> None:
+    with pytest.raises(ValidationError, match=said):
+        DigestSettings(cron=cron)
+
+
+def test_a_cron_with_ranges_steps_and_names_is_taken() -> None:
+    assert DigestSettings(cron="*/15 6-18 * * MON-FRI").cron == "*/15 6-18 * * MON-FRI"

@@ -22,6 +22,7 @@ from orchestrator.settings import SettingsError, load_settings, parse_flow_modes
 from use_cases.models import FlowMode
 
 REGISTERED = ", ".join(f.name for f in FLOWS)  # as the registry lists them
+THREADED = ", ".join(f.name for f in FLOWS if f.threaded)  # the flows a mode applies to
 
 
 @pytest.fixture(autouse=True)
@@ -120,7 +121,9 @@ def test_flow_modes_name_any_registered_flow() -> None:
         "support": "child"
     }
     assert parse_flow_modes("payroll=inline", ["payroll"]) == {"payroll": "inline"}
-    with pytest.raises(ValueError, match=re.escape(f"registered flow ({REGISTERED})")):
+    with pytest.raises(ValueError, match="digest=inline"):  # it runs alone: no mode
+        parse_flow_modes("digest=inline")
+    with pytest.raises(ValueError, match=re.escape(f"registered flow ({THREADED})")):
         parse_flow_modes("payroll=child")
 
 
