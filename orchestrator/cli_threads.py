@@ -13,7 +13,7 @@ from orchestrator.bootstrap import bootstrap, connect, gateway
 from orchestrator.cli_errors import CliError
 from orchestrator.cli_output import visible
 from orchestrator.flow_spec import plain_facts
-from orchestrator.flows import flow_named
+from orchestrator.flows import FLOWS, flow_named
 from orchestrator.operator import operator_name
 from orchestrator.po_table import po_table
 from orchestrator.runner import run_async
@@ -49,6 +49,9 @@ def add_threads_options(threads: argparse.ArgumentParser) -> None:
 
 
 def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
+    if args.flow and flow_named(args.flow) is None and args.flow != "other":
+        known = ", ".join([*(f.name for f in FLOWS if f.threaded), "other"])
+        raise CliError(f"--flow: no flow {visible(args.flow)!r} (flows: {known})")
     keep = ThreadFilter(
         status=wanted_status(args),
         stage=args.stage,

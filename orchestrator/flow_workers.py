@@ -41,10 +41,14 @@ class UnknownFlow(SettingsError):
 
 
 def flows_named(names: str | None, flows: Sequence[FlowSpec] = FLOWS) -> tuple[FlowSpec, ...]:
-    """`a,b` → those registered flows (None or empty: all); UnknownFlow names the first
-    that is not registered."""
-    if not names or not names.strip():
+    """`a,b` → those registered flows (None: all); UnknownFlow names the first that is
+    not registered, or says none was named (an empty `--flows "$FLOWS"` serves nothing
+    rather than everything)."""
+    if names is None:
         return tuple(flows)
+    if not names.strip():
+        known = ", ".join(f.name for f in flows)
+        raise UnknownFlow(f"--flows: name at least one flow (registered: {known})")
     chosen = []
     for name in (part.strip() for part in names.split(",")):
         spec = flow_named(name, flows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Collection
 from datetime import timedelta
 from pathlib import Path
@@ -263,6 +264,13 @@ class Settings(BaseSettings):
                 parse_source(url)
             except SourceError as exc:
                 raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("queue_prefix")
+    @classmethod
+    def _queue_prefix(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", value):
+            raise ValueError("letters, digits, '.', '_' and '-' (it starts every flow's queue)")
         return value
 
     @field_validator("flow_modes")

@@ -151,3 +151,10 @@ def test_the_flows_table_shows_every_flow_then_the_thread_queue() -> None:
     lines = flows_table(rows, QueuePollers("mailroom-threads", 2, 3))
     assert lines[1].split() == ["procurement", "procurement-queue", "child", "threaded", "0/0"]
     assert lines[2].split() == ["(threads)", "mailroom-threads", "-", "-", "2/3"]
+
+
+def test_listing_threads_of_an_unknown_flow_names_the_flows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    err = refused(capsys, "threads", "--flow", "nosuch")
+    assert f"--flow: no flow 'nosuch' (flows: {THREADED}, other)" in err

@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from orchestrator.cli_errors import CliError
 from orchestrator.cli_schedule import flow_input
+from orchestrator.flow_workers import flows_named
 from orchestrator.flows import FLOWS, flow_named
 from orchestrator.invoices import invoice_facts
+from orchestrator.settings import Settings, SettingsError
 from use_cases.flow_catalogue import FlowCatalogue
 
 
@@ -67,3 +70,15 @@ def test_a_schedules_input_comes_from_a_file_or_from_fields_never_both(tmp_path:
     with pytest.raises(CliError, match="not both"):
         flow_input(digest, ["to=x@example.com"], given)
     assert flow_input(digest, [], given) == flow_input(digest, ["to=ops@example.com"], None)
+
+
+def test_an_empty_flows_list_serves_nothing_rather_than_everything() -> None:
+    assert flows_named(None) == FLOWS
+    with pytest.raises(SettingsError, match="name at least one flow"):
+        flows_named("  ")
+
+
+@pytest.mark.parametrize("prefix", ["bad prefix/", "-x", "a/b"])
+def test_a_queue_prefix_is_a_plain_name(prefix: str, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="queue_prefix"):
+        Settings(data_dir=tmp_path, queue_prefix=prefix)
