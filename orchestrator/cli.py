@@ -43,7 +43,13 @@ from orchestrator.replay import REPLAY_LANES
 from orchestrator.runner import run_async
 from orchestrator.send import SendFailed
 from orchestrator.services import check_imap, run_parts
-from orchestrator.settings import Settings, SettingsError, load_settings, masked
+from orchestrator.settings import (
+    Settings,
+    SettingsError,
+    load_settings,
+    masked,
+    masked_flow_settings,
+)
 from orchestrator.settings_checks import MASK, secret_values
 from orchestrator.startup_checks import check_data_dir, check_listen_address
 from orchestrator.temporal_server import ServerError
@@ -266,7 +272,7 @@ def cmd_imap(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
-    shown = masked(settings)
+    shown = {**masked(settings), **masked_flow_settings()}
     instance = running_instance(settings)
     if args.json:
         recorded = instance.model_dump(mode="json") if instance else None

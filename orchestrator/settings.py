@@ -511,6 +511,18 @@ def masked(settings: Settings) -> dict[str, str]:
     return shown
 
 
+def masked_flow_settings() -> dict[str, str]:
+    """Every registered flow's own settings (`MAILROOM_<FLOW>_*`) as they are read now."""
+    from orchestrator.flow_spec import env_prefix
+    from orchestrator.flows import FLOWS  # here: the registry imports these settings
+
+    shown: dict[str, str] = {}
+    for spec in FLOWS:
+        for field, value in spec.read_settings():
+            shown[f"{env_prefix(spec.name)}{field.upper()}"] = _shown(value)
+    return shown
+
+
 def _shown(value: Any) -> str:
     if isinstance(value, SecretStr):
         return "********"

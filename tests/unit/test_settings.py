@@ -470,3 +470,18 @@ def test_a_worker_for_an_unknown_flow_is_refused_with_exit_2() -> None:
         + ", ".join(f.name for f in FLOWS)
         + ")"
     )
+
+
+def test_config_shows_every_flows_own_settings(tmp_path: Path) -> None:
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("MAILROOM_")}
+    env |= {
+        "MAILROOM_DATA_DIR": str(tmp_path),
+        "MAILROOM_DIGEST_TO": "ops@example.com",
+        "MAILROOM_INVOICES_TOLERANCE": "0.05",
+    }
+    shown = run_cli("config", env=env)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "MAILROOM_DIGEST_TO=ops@example.com" in lines
+    assert "MAILROOM_INVOICES_TOLERANCE=0.05" in lines
+    assert "MAILROOM_PROCUREMENT_MAX_CACHED_WORKFLOWS=" in lines
