@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
-import pytest
-from temporalio.testing import WorkflowEnvironment
-
 from tests.conftest import FIXTURES
-from tests.stack import Stack, running_stack, stack_settings
+from tests.stack import Stack
 from tests.support import free_port, run_mailroom, wait_for
 
 THREAD_KEYS = {
@@ -43,15 +39,6 @@ def cli_env(stack: Stack) -> dict[str, str]:
         # the CLI's hand-offs carry its flow settings: the stack's (acknowledged at once)
         "MAILROOM_ACK_DELAY": str(s.ack_delay.total_seconds()),
     }
-
-
-@pytest.fixture
-async def stack(
-    dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str
-) -> AsyncIterator[Stack]:
-    settings = stack_settings(tmp_path / "data", dev_server.client, task_queue)
-    async with running_stack(dev_server.client, settings) as running:
-        yield running
 
 
 async def threads_json(env: dict[str, str], *extra: str) -> list[dict[str, object]]:

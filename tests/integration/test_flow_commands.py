@@ -6,10 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
@@ -17,22 +14,13 @@ from orchestrator.cli_flows import start_alone
 from orchestrator.flow_checks import unserved_flows
 from orchestrator.flows import FLOWS
 from tests.integration.test_cli import cli_env, threads_json
-from tests.stack import Stack, running_stack, sent_text, stack_settings
+from tests.stack import Stack, sent_text
 from tests.support import run_mailroom, wait_for
 from use_cases.support_input import SupportInput
 
 # Each test starts a purchase of its own budget: the same purchase by the same operator is
 # the same thread (idempotent), and the tests share one dev server.
 PURCHASE = ("--field", "requester=bob@example.com", "--field", "items=2 x laptop stand")
-
-
-@pytest.fixture
-async def stack(
-    dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str
-) -> AsyncIterator[Stack]:
-    settings = stack_settings(tmp_path / "data", dev_server.client, task_queue)
-    async with running_stack(dev_server.client, settings) as running:
-        yield running
 
 
 async def flows_json(env: dict[str, str]) -> dict[str, object]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,15 +22,6 @@ from tests.stack import Stack, running_stack, sent_text, stack_settings
 from tests.support import run_mailroom, wait_for
 from use_cases.digest import DigestInput
 from use_cases.models import ThreadStatus
-
-
-@pytest.fixture
-async def stack(
-    dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str
-) -> AsyncIterator[Stack]:
-    settings = stack_settings(tmp_path / "data", dev_server.client, task_queue)
-    async with running_stack(dev_server.client, settings) as running:
-        yield running
 
 
 def digests_to(stack: Stack, address: str) -> int:
