@@ -14,6 +14,7 @@ from tests.workflows.test_procurement_flow import APPROVER, BIG, MAILBOX, finish
 from use_cases.decision_channel import decision_address, request_key
 from use_cases.flows import FlowMode
 from use_cases.mail import OutboundEmail
+from use_cases.models import ThreadState
 
 NEW_APPROVER = "new.boss@corp.example"
 
@@ -51,7 +52,8 @@ async def test_a_waiting_purchase_follows_the_approvers_of_a_restarted_worker(
         )
         requests = await wait_for(lambda: asked(h, NEW_APPROVER), what="the new approver asked")
         assert requests[0].reply_to == decision_address(h.thread_id, request, NEW_APPROVER, key)
-        state = await h.state()
+        # the new approver is asked before the old one's decision is considered and refused
+        state = await wait_for(lambda: _refused(h), what="the old approver's decision refused")
         assert state.stage == "awaiting_approval", "the approver taken off the list decides nothing"
         assert [r.from_addr for r in state.refused_decisions] == [APPROVER]
 
@@ -63,3 +65,8 @@ async def test_a_waiting_purchase_follows_the_approvers_of_a_restarted_worker(
             decision_request=request,
         )
         await wait_for(lambda: finished(h, "confirmed"), what="the order")
+
+
+async def _refused(h: Harness) -> ThreadState | None:
+    state = await h.state()
+    return state if state.refused_decisions else None
