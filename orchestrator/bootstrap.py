@@ -37,8 +37,8 @@ from orchestrator.flow_spec import FlowSpec
 from orchestrator.flows import FLOWS
 from orchestrator.key_file import shared_key
 from orchestrator.settings import Settings, describe_flow_error, parse_host_port
-from orchestrator.temporal_tls import connect_failure, tls_config
 from orchestrator.startup_checks import StartupError, check_data_dir, reason
+from orchestrator.temporal_tls import connect_failure, tls_config
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from use_cases.flow_catalogue import FlowCatalogue
 from use_cases.flows import FlowConfig

@@ -520,6 +520,8 @@ def masked(settings: Settings) -> dict[str, str]:
             value = [masked_url(url) for url in value]
         elif field == "agent_url" and value:
             value = settings_checks.masked_url(value)
+        elif field == "temporal_tls":  # unset: as it will be used (an API key implies it)
+            value = temporal_tls.tls_enabled(settings)
         shown[f"{ENV_PREFIX}{field.upper()}"] = _shown(value)
     return shown
 

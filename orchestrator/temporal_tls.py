@@ -58,7 +58,10 @@ def tls_settings_problem(settings: TemporalEndpoint) -> str | None:
         return "temporal_tls_cert: set it and MAILROOM_TEMPORAL_TLS_KEY together (or neither)"
     option = next((name for name in TLS_OPTIONS if getattr(settings, name)), None)
     if option and not settings.temporal_address:
-        return f"{option}: only for a cluster (MAILROOM_TEMPORAL_ADDRESS); the embedded server has no TLS"
+        return (
+            f"{option}: only for a cluster (MAILROOM_TEMPORAL_ADDRESS); "
+            "the embedded server has no TLS"
+        )
     if settings.temporal_tls is not False:
         return None
     if option:
@@ -94,9 +97,7 @@ def tls_config(settings: TemporalEndpoint) -> TLSConfig | bool:
     if ca is None and name is None and cert is None:
         return True  # verified against the system's trusted CAs
     _check_usable(settings)
-    return TLSConfig(
-        server_root_ca_cert=ca, domain=name, client_cert=cert, client_private_key=key
-    )
+    return TLSConfig(server_root_ca_cert=ca, domain=name, client_cert=cert, client_private_key=key)
 
 
 def _read(variable: str, path: Path | None) -> bytes | None:

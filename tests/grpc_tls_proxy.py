@@ -32,7 +32,7 @@ def require_nginx() -> str:
     found = shutil.which("nginx") or "/usr/sbin/nginx"
     return require_tool(
         found if os.access(found, os.X_OK) else None,
-        "nginx not installed (apt-get install nginx-light): the Temporal TLS tests need it",
+        "nginx not installed (apt-get install nginx): the Temporal TLS tests need it",
     )
 
 
@@ -94,9 +94,7 @@ def grpc_tls_proxy(
     nginx = require_nginx()
     root.mkdir(exist_ok=True)
     port = free_port()
-    client_auth = (
-        f"ssl_client_certificate {client_ca}; ssl_verify_client on;" if client_ca else ""
-    )
+    client_auth = f"ssl_client_certificate {client_ca}; ssl_verify_client on;" if client_ca else ""
     config = root / "nginx.conf"
     config.write_text(
         NGINX_CONF.format(
