@@ -148,7 +148,9 @@ TLS_FAILURES = (
     ("PermissionDenied", "it refused the credentials: check MAILROOM_TEMPORAL_API_KEY and "
      "MAILROOM_TEMPORAL_NAMESPACE"),
 )  # fmt: skip
-PLAINTEXT_TO_TLS = ("FRAME_SIZE_ERROR", "InvalidContentType", "CorruptMessage")
+# plaintext HTTP/2 to a TLS port: the server's TLS alert read as a frame, or the connection
+# closed as soon as it was made (seen both ways through nginx)
+PLAINTEXT_TO_TLS = ("FRAME_SIZE_ERROR", "connection closed", "connection was not ready")
 
 
 def connect_failure(settings: TemporalEndpoint, error: str) -> str | None:
@@ -161,5 +163,8 @@ def connect_failure(settings: TemporalEndpoint, error: str) -> str | None:
                 return "it refused this client's certificate (MAILROOM_TEMPORAL_TLS_CERT)"
             return why
     if not tls and any(marker in error for marker in PLAINTEXT_TO_TLS):
-        return "it speaks TLS: set MAILROOM_TEMPORAL_TLS=true (and the CA if it is private)"
+        return (
+            "it closed a plaintext connection as a TLS endpoint does: set "
+            "MAILROOM_TEMPORAL_TLS=true (and MAILROOM_TEMPORAL_TLS_CA if its CA is private)"
+        )
     return None

@@ -145,3 +145,31 @@ async def test_an_unreadable_client_key_is_named_before_connecting(
     code, _, err = await threads(env)
     assert code == 2
     assert one_line(err).startswith("mailroom: MAILROOM_TEMPORAL_TLS_KEY: cannot read")
+
+
+async def test_doctor_reports_the_tls_in_use(
+    mtls_proxy: str, certificates: tuple[TlsFiles, ClientCertificate], tmp_path: Path
+) -> None:
+    tls, client = certificates
+    env = cluster_env(
+        tmp_path,
+        mtls_proxy,
+        temporal_tls_ca=tls.ca,
+        temporal_tls_cert=client.cert,
+        temporal_tls_key=client.key,
+    )
+    _, out, _ = await run_mailroom("doctor", env=env)
+    lines = out.splitlines()
+    assert any(line.startswith("ok   temporal: reached") for line in lines), out
+    assert f"ok   tls: verified against the CA in {tls.ca}, client certificate" in lines, out
+
+
+async def test_doctor_says_which_tls_setting_is_missing(
+    mtls_proxy: str, certificates: tuple[TlsFiles, ClientCertificate], tmp_path: Path
+) -> None:
+    env = cluster_env(tmp_path, mtls_proxy, temporal_tls_ca=certificates[0].ca)
+    code, out, _ = await run_mailroom("doctor", env=env)
+    assert code == 1
+    temporal = next(line for line in out.splitlines() if line.startswith("fail temporal:"))
+    assert "MAILROOM_TEMPORAL_TLS_CERT" in temporal
+    assert "fail tls: not established" in out

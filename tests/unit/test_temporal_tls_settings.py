@@ -152,3 +152,15 @@ def test_an_untrusted_certificate_is_explained() -> None:
 def test_an_unknown_failure_is_left_to_the_caller() -> None:
     s = load_settings(temporal_address=CLUSTER)
     assert connect_failure(s, "Connection refused (os error 111)") is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        'call error after connection: GoAway(b"", FRAME_SIZE_ERROR, Library)',
+        'call error after connection: hyper::Error(Canceled, "connection closed")',
+    ],
+)
+def test_plaintext_to_a_tls_endpoint_says_to_turn_tls_on(error: str) -> None:
+    s = load_settings(temporal_address=CLUSTER)
+    assert "MAILROOM_TEMPORAL_TLS=true" in (connect_failure(s, error) or "")
