@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from orchestrator.bootstrap import connect
+from tests.conftest import FIXTURES
 from tests.dovecot_tls import TlsFiles
 from tests.grpc_tls_proxy import ClientCertificate, grpc_tls_proxy, proxy_certificates
-from tests.support import run_mailroom
+from tests.stack import acknowledgements, running_stack, stack_settings
+from tests.support import run_mailroom, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -173,3 +176,29 @@ async def test_doctor_says_which_tls_setting_is_missing(
     temporal = next(line for line in out.splitlines() if line.startswith("fail temporal:"))
     assert "MAILROOM_TEMPORAL_TLS_CERT" in temporal
     assert "fail tls: not established" in out
+
+
+async def test_mail_is_answered_by_a_worker_and_adapter_connected_over_mtls(
+    dev_server: WorkflowEnvironment,
+    mtls_proxy: str,
+    certificates: tuple[TlsFiles, ClientCertificate],
+    tmp_path: Path,
+    task_queue: str,
+    unique: str,
+) -> None:
+    tls, client_files = certificates
+    settings = stack_settings(tmp_path, dev_server.client, task_queue).model_copy(
+        update={
+            "temporal_address": mtls_proxy,
+            "temporal_tls_ca": tls.ca,
+            "temporal_tls_cert": client_files.cert,
+            "temporal_tls_key": client_files.key,
+        }
+    )
+    client = await connect(settings)  # the worker long-polls and SMTP hands off through nginx
+    raw = (FIXTURES / "support_question.eml").read_bytes()
+    raw = raw.replace(b"<question-1@", f"<question-1-{unique}@".encode())
+    async with running_stack(client, settings) as stack:
+        await stack.send(raw, ["support@mailroom.local"])
+        acks = await wait_for(lambda: acknowledgements(stack), what="the acknowledgement")
+    assert acks[0].in_reply_to == f"<question-1-{unique}@example.com>"
