@@ -202,3 +202,18 @@ async def test_mail_is_answered_by_a_worker_and_adapter_connected_over_mtls(
         await stack.send(raw, ["support@mailroom.local"])
         acks = await wait_for(lambda: acknowledgements(stack), what="the acknowledgement")
     assert acks[0].in_reply_to == f"<question-1-{unique}@example.com>"
+
+
+async def test_the_server_name_is_the_one_checked_in_the_certificate(
+    tls_proxy: str, certificates: tuple[TlsFiles, ClientCertificate], tmp_path: Path
+) -> None:
+    ca = certificates[0].ca  # the proxy's certificate is for localhost and 127.0.0.1
+    named = cluster_env(
+        tmp_path, tls_proxy, temporal_tls_ca=ca, temporal_tls_server_name="localhost"
+    )
+    code, _, err = await threads(named)
+    assert code == 0, err
+    other = {**named, "MAILROOM_TEMPORAL_TLS_SERVER_NAME": "temporal.example.com"}
+    code, _, err = await threads(other)
+    assert code == 2
+    assert "MAILROOM_TEMPORAL_TLS_SERVER_NAME" in one_line(err)
