@@ -38,6 +38,7 @@ from orchestrator.flows import FLOWS
 from orchestrator.key_file import shared_key
 from orchestrator.settings import Settings, describe_flow_error, parse_host_port
 from orchestrator.startup_checks import StartupError, check_data_dir, reason
+from orchestrator.temporal_tls import connect_failure, tls_config
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from use_cases.flow_catalogue import FlowCatalogue
 from use_cases.flows import FlowConfig
@@ -140,11 +141,16 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
             api_key=settings.temporal_api_key.get_secret_value()
             if settings.temporal_api_key
             else None,
-            tls=settings.temporal_tls,
+            tls=tls_config(settings),
             data_converter=pydantic_data_converter,
             lazy=lazy,
         )
     except RuntimeError as exc:
+        why = connect_failure(settings, str(exc))
+        if why:
+            raise TemporalUnreachable(
+                f"cannot connect to Temporal at {settings.temporal_target}: {why}"
+            ) from exc
         hint = "start it with `mailroom up`" if settings.embedded_temporal else "is it running?"
         raise TemporalUnreachable(
             f"cannot reach Temporal at {settings.temporal_target}: {hint}"

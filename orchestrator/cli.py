@@ -13,6 +13,7 @@ from pathlib import Path
 from temporalio.service import RPCError
 
 from orchestrator import bootstrap as wiring_module
+from orchestrator.cli_doctor import add_doctor_parser, cmd_doctor
 from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.cli_flows import add_flow_parsers, cmd_flows, cmd_start
 from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser("outbox", help="list mail sent by mailroom (built-in outbox)")
     outbox.add_argument("--json", action="store_true")
     add_flow_parsers(commands)
+    add_doctor_parser(commands)
     add_stop_parser(commands)
     return parser
 
@@ -307,6 +309,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "complete": cmd_complete,
     "outbox": cmd_outbox,
     "flows": cmd_flows,
+    "doctor": cmd_doctor,
     "start": cmd_start,
     "stop": cmd_stop,
     "schedule": cmd_schedule,

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.settings import Settings, parse_host_port
+from orchestrator.temporal_tls import tls_enabled
 
 INSTANCE_FILE = "instance.json"
 # Settings that name the Temporal endpoint: given explicitly, the record is not used for it.
@@ -56,7 +57,7 @@ def record_instance(settings: Settings, parts: set[str]) -> Instance:
         temporal_address=s.temporal_target,
         embedded=s.embedded_temporal,
         namespace=s.temporal_namespace,
-        tls=s.temporal_tls,
+        tls=tls_enabled(s),
         web_ui=f"http://127.0.0.1:{s.temporal_ui_port}" if "server" in parts else None,
         smtp=f"{s.smtp_host}:{s.smtp_port}" if "smtp" in parts else None,
         task_queue=s.task_queue,

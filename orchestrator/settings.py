@@ -28,7 +28,7 @@ from pydantic_settings import (
 
 from adapters.inbound.imap_source import SourceError, masked_url, parse_source, split_sources
 from adapters.inbound.smtp_admission import parse_networks
-from orchestrator import settings_checks
+from orchestrator import settings_checks, temporal_tls
 from use_cases.mailboxes import (
     Mailboxes,
     normalize_address,
@@ -54,7 +54,13 @@ class Settings(BaseSettings):
     temporal_address: str = ""
     temporal_namespace: str = "default"
     temporal_api_key: SecretStr | None = None
-    temporal_tls: bool = False
+    # TLS to the cluster (orchestrator/temporal_tls.py): unset, on when an API key or one of
+    # the TLS files/name below is set; false with an API key only to a loopback address
+    temporal_tls: bool | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_tls_server_name: str = ""
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
     temporal_port: Port = 7233
     temporal_ui_port: Port = 8233
     task_queue: str = "mailroom-threads"
@@ -383,6 +389,13 @@ class Settings(BaseSettings):
                 raise ValueError("submission_port: must differ from smtp_port")
         return self
 
+    @model_validator(mode="after")
+    def _temporal_tls(self) -> Settings:
+        problem = temporal_tls.tls_settings_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
     @property
     def disk_reserve_bytes(self) -> int:
         if self.disk_reserve_mb is None:
@@ -507,6 +520,8 @@ def masked(settings: Settings) -> dict[str, str]:
             value = [masked_url(url) for url in value]
         elif field == "agent_url" and value:
             value = settings_checks.masked_url(value)
+        elif field == "temporal_tls":  # unset: as it will be used (an API key implies it)
+            value = temporal_tls.tls_enabled(settings)
         shown[f"{ENV_PREFIX}{field.upper()}"] = _shown(value)
     return shown
 
