@@ -40,9 +40,8 @@ def test_a_failing_migration_leaves_the_database_at_the_last_good_version(
     with pytest.raises(DatabaseUnavailable, match="no_such_function"):
         migrate(postgres_url, broken)
     assert versions(postgres_url)[-1] == len(MIGRATIONS)
-    assert migrate(postgres_url, (*MIGRATIONS, "CREATE TABLE half (id INTEGER)")) == len(
-        MIGRATIONS
-    ) + 1  # the half-made table was rolled back with its migration
+    fixed = (*MIGRATIONS, "CREATE TABLE half (id INTEGER)")
+    assert migrate(postgres_url, fixed) == len(fixed)  # the half-made table was rolled back
 
 
 def test_an_unreachable_or_missing_database_is_named_in_one_line(
