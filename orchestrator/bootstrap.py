@@ -26,6 +26,7 @@ from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.outbox import MaildirOutbox
+from adapters.outbound.postgres_thread_index import PostgresThreadIndex
 from adapters.outbound.smtp_sender import SmtpRelaySender
 from adapters.outbound.temporal_backlog import HandoffBacklog, pending_task_age
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
@@ -101,7 +102,7 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
         invoice_book=shared.invoice_book,
         blobs=FileBlobStore(settings.data_dir / "blobs"),
         threading=Threading(
-            index=SqliteThreadIndex(settings.data_dir / "threads.sqlite"),
+            index=shared.thread_index,
             secret=reply_token_key(settings),
             subject_window=settings.subject_window,
             mailboxes=Mailboxes(settings.domains, settings.mailboxes, settings.postmaster),
@@ -130,7 +131,7 @@ async def close_stores(wiring: Wiring) -> None:
     if isinstance(wiring.parse, ParsePool):
         await wiring.parse.close()
     await wiring.auto_replies.close()
-    if isinstance(wiring.threading.index, SqliteThreadIndex):
+    if isinstance(wiring.threading.index, SqliteThreadIndex | PostgresThreadIndex):
         await wiring.threading.index.close()
     if isinstance(wiring.blobs, FileBlobStore):
         await wiring.blobs.close()

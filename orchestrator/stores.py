@@ -1,6 +1,6 @@
-"""Which backend keeps the state nodes must share: SQLite files in the data directory (the
-embedded default), or PostgreSQL when MAILROOM_DATABASE_URL is set, its schema migrated
-here before anything uses it."""
+"""Which backend keeps the state nodes must share (ledger, invoice book, sent log, thread
+index): SQLite files in the data directory (the embedded default), or PostgreSQL when
+MAILROOM_DATABASE_URL is set, its schema migrated here before anything uses it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from adapters.outbound.postgres import DatabaseUnavailable, migrate
 from adapters.outbound.postgres_invoice_book import PostgresInvoiceBook
 from adapters.outbound.postgres_ledger import PostgresLedger
 from adapters.outbound.postgres_sent_log import PostgresSentLog
+from adapters.outbound.postgres_thread_index import PostgresThreadIndex
 from adapters.outbound.smtp_sender import MessageLog, SentLog
+from adapters.outbound.thread_index import SqliteThreadIndex
 from orchestrator.settings import Settings
 from orchestrator.settings_checks import masked_url
 from orchestrator.startup_checks import StartupError
@@ -26,6 +28,7 @@ class Stores:
     ledger: Ledger
     invoice_book: InvoiceBook
     sent_log: MessageLog
+    thread_index: SqliteThreadIndex | PostgresThreadIndex  # closed at shutdown
 
 
 def stores(settings: Settings) -> Stores:
@@ -38,10 +41,16 @@ def stores(settings: Settings) -> Stores:
             ledger=SqliteLedger(data / "ledger.sqlite"),
             invoice_book=SqliteInvoiceBook(data / "ledger.sqlite"),
             sent_log=SentLog(data / "sent.sqlite"),
+            thread_index=SqliteThreadIndex(data / "threads.sqlite"),
         )
     try:
         migrate(url)
     except DatabaseUnavailable as exc:
         shown = " ".join(str(exc).replace(url, masked_url(url)).split())
         raise StartupError(f"MAILROOM_DATABASE_URL: {shown}") from None
-    return Stores(PostgresLedger(url), PostgresInvoiceBook(url), PostgresSentLog(url))
+    return Stores(
+        PostgresLedger(url),
+        PostgresInvoiceBook(url),
+        PostgresSentLog(url),
+        PostgresThreadIndex(url),
+    )

@@ -6,16 +6,23 @@ takes one session-level advisory lock around reading the version and applying wh
 missing, so exactly one applies a migration and the others then find it recorded. A
 migration is never edited once released; a change is a new number.
 
-Connections are opened per call: the stores here (ledger, invoice book, sent log) are called
-a few times per mail at most, and a per-call connection survives a database restart or a
-failover without a pool to heal.
+The ledger, invoice book and sent log open a connection per call: they are called a few
+times per mail at most, and a per-call connection survives a database restart or a failover
+without a pool to heal. The thread index, read and written for every received mail, keeps one
+(`SharedConnection`), opened again after it breaks.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import psycopg
+from psycopg.abc import Buffer
+from psycopg.types.json import set_json_dumps
+from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
 
 # Any fixed 64-bit number, the same on every node: it names "mailroom's schema" to PostgreSQL.
 MIGRATION_LOCK = 0x6D61696C726F6F6D  # "mailroom"
@@ -58,7 +65,27 @@ MIGRATIONS: tuple[str, ...] = (
         sent_at TIMESTAMPTZ NOT NULL
     );
     """,
+    # 2: the thread index (Message-ID -> thread, ticket references, subjects)
+    """
+    CREATE TABLE thread_messages (
+        mailbox TEXT NOT NULL, message_id TEXT NOT NULL, workflow_id TEXT NOT NULL,
+        PRIMARY KEY (mailbox, message_id)
+    );
+    CREATE TABLE threads (
+        mailbox TEXT NOT NULL, workflow_id TEXT NOT NULL, subject_key TEXT NOT NULL,
+        participants JSONB NOT NULL, last_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (mailbox, workflow_id)
+    );
+    CREATE INDEX threads_by_subject ON threads (mailbox, subject_key, last_at);
+    CREATE TABLE thread_refs (
+        mailbox TEXT NOT NULL, reference TEXT NOT NULL, workflow_id TEXT NOT NULL,
+        PRIMARY KEY (mailbox, reference, workflow_id)
+    );
+    """,
 )
+
+
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -71,14 +98,56 @@ AsyncConnection = psycopg.AsyncConnection[tuple[Any, ...]]
 
 def connect(url: str) -> Connection:
     """Autocommit: each statement commits alone; `with db.transaction():` groups them."""
-    return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    db = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    return _without_nul_bytes(db)
 
 
 async def connect_async(url: str) -> AsyncConnection:
     """Autocommit, as `connect`."""
-    return await psycopg.AsyncConnection.connect(
+    db = await psycopg.AsyncConnection.connect(
         url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
     )
+    return _without_nul_bytes(db)
+
+
+# PostgreSQL text (and jsonb) cannot hold U+0000, which mail can (a Message-ID, a subject, a
+# name): it is stored as U+FFFD, as the replacement for an unreadable character, instead of
+# failing the activity on every retry. SQLite keeps it; nothing compares keys across backends.
+NUL, REPLACEMENT = "\x00", "\ufffd"
+
+
+class _TextDumper(StrDumperUnknown):
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace(NUL, REPLACEMENT))
+
+
+class _BinaryTextDumper(StrBinaryDumper):
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace(NUL, REPLACEMENT))
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(_cleaned(value))
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT)
+    if isinstance(value, list | tuple):
+        return [_cleaned(v) for v in value]
+    if isinstance(value, dict):
+        return {_cleaned(k): _cleaned(v) for k, v in value.items()}
+    return value
+
+
+DB = TypeVar("DB", Connection, AsyncConnection)
+
+
+def _without_nul_bytes(db: DB) -> DB:
+    db.adapters.register_dumper(str, _TextDumper)
+    db.adapters.register_dumper(str, _BinaryTextDumper)
+    set_json_dumps(_json_text, context=db)
+    return db
 
 
 def migrate(url: str, migrations: tuple[str, ...] = MIGRATIONS) -> int:
@@ -111,3 +180,33 @@ def _apply_missing(db: Connection, migrations: tuple[str, ...]) -> int:
             db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
         current = version
     return current
+
+
+class SharedConnection:
+    """One autocommit connection for an adapter on the hot path, one call at a time (a call
+    may span a transaction: another task's statement must not land inside it). A broken
+    connection is dropped: the next call opens a new one."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._db: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def run(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with self._lock:
+            if self._db is None or self._db.closed:
+                self._db = await connect_async(self.url)
+            try:
+                return await fn(self._db)
+            except psycopg.OperationalError:
+                await self._drop()
+                raise
+
+    async def _drop(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._drop()

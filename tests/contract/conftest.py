@@ -1,7 +1,8 @@
 """Each shared-state port's contract, run against both backends: SQLite files in a temp dir
 (the embedded default) and a fresh database on the session's PostgreSQL (migrated as at
 start). A store factory gives a new adapter on the same data each call: two calls are two
-nodes (or two processes) sharing one store."""
+nodes (or two processes) sharing one store. Stores that keep a connection open
+(thread index) are closed by the test."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from adapters.outbound.postgres import migrate
 from adapters.outbound.postgres_invoice_book import PostgresInvoiceBook
 from adapters.outbound.postgres_ledger import PostgresLedger
 from adapters.outbound.postgres_sent_log import PostgresSentLog
+from adapters.outbound.postgres_thread_index import PostgresThreadIndex
 from adapters.outbound.smtp_sender import SentLog
+from adapters.outbound.thread_index import SqliteThreadIndex
 
 Stores = Callable[[str], Any]  # a port's name -> a new adapter for it on this backend's data
 
@@ -29,6 +32,7 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Stores:
             "ledger": lambda: SqliteLedger(tmp_path / "ledger.sqlite"),
             "invoice_book": lambda: SqliteInvoiceBook(tmp_path / "ledger.sqlite"),
             "sent_log": lambda: SentLog(tmp_path / "sent.sqlite"),
+            "thread_index": lambda: SqliteThreadIndex(tmp_path / "threads.sqlite"),
         }
         return lambda port: sqlite[port]()
     url = request.getfixturevalue("postgres_url")
@@ -37,5 +41,6 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Stores:
         "ledger": lambda: PostgresLedger(url),
         "invoice_book": lambda: PostgresInvoiceBook(url),
         "sent_log": lambda: PostgresSentLog(url),
+        "thread_index": lambda: PostgresThreadIndex(url),
     }
     return lambda port: postgres[port]()

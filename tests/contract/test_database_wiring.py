@@ -1,6 +1,6 @@
-"""MAILROOM_DATABASE_URL: two nodes naming one PostgreSQL see one ledger, invoice book and
-sent log; an unreachable database stops start-up in one line without its password; without
-the setting everything stays in the data directory's SQLite files."""
+"""MAILROOM_DATABASE_URL: two nodes naming one PostgreSQL see one ledger, invoice book,
+sent log and thread index; an unreachable database stops start-up in one line without its
+password; without the setting everything stays in the data directory's SQLite files."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import pytest
 
 from adapters.outbound.postgres_ledger import PostgresLedger
 from adapters.outbound.smtp_sender import SmtpRelaySender
-from orchestrator.bootstrap import bootstrap
+from orchestrator.bootstrap import bootstrap, close_stores
 from orchestrator.settings import load_settings, masked
 from orchestrator.settings_checks import secret_values
 from orchestrator.startup_checks import StartupError
 from tests.contract.test_ledger_contract import order
 from tests.postgres import PostgresServer
+from use_cases.models import ThreadEntry
 
 
 def node(monkeypatch: pytest.MonkeyPatch, data_dir: Path, url: str) -> None:
@@ -38,7 +39,13 @@ async def test_two_nodes_on_one_database_share_orders_and_sent_mail(
     assert isinstance(first.sender, SmtpRelaySender) and isinstance(second.sender, SmtpRelaySender)
     first.sender.sent_log.record("<a@example.com>")
     assert second.sender.sent_log.was_sent("<a@example.com>")
+    entry = ThreadEntry(workflow_id="t1", message_ids=("<m@x>",), at=made.created_at)
+    await first.threading.index.record("sales", "t1", entry)
+    assert await second.threading.index.threads_of(["<m@x>"], "sales") == {"<m@x>": "t1"}
+    for wiring in (first, second):
+        await close_stores(wiring)
     assert not (tmp_path / "a" / "ledger.sqlite").exists()
+    assert not (tmp_path / "a" / "threads.sqlite").exists()
 
 
 def test_an_unreachable_database_stops_start_up_in_one_line_without_its_password(

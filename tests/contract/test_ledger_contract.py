@@ -76,3 +76,11 @@ async def test_currencies_are_known_per_order(stores: Stores) -> None:
     ledger = stores("ledger")
     await ledger.create_purchase_order(order("k1"))
     assert ledger.currencies() == {"k1": "EUR"}
+
+
+async def test_an_order_with_nul_bytes_in_its_text_is_kept(stores: Stores) -> None:
+    odd = order("k\x00")
+    odd.request.items[0].description = "lap\x00tops"
+    made = await stores("ledger").create_purchase_order(odd)
+    assert await stores("ledger").create_purchase_order(odd) == made
+    assert made.items[0].description in {"lap\x00tops", "lap\ufffdtops"}

@@ -20,3 +20,8 @@ async def test_recording_one_message_at_once_from_many_nodes_is_harmless(stores:
     nodes = [stores("sent_log") for _ in range(6)]
     await asyncio.gather(*(asyncio.to_thread(n.record, "<a@example.com>") for n in nodes))
     assert all(n.was_sent("<a@example.com>") for n in nodes)
+
+
+def test_a_message_id_with_a_nul_byte_is_recorded(stores: Stores) -> None:
+    stores("sent_log").record("<a\x00b@example.com>")
+    assert stores("sent_log").was_sent("<a\x00b@example.com>")
