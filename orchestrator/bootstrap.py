@@ -26,6 +26,7 @@ from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.outbox import MaildirOutbox
+from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
 from adapters.outbound.smtp_sender import SmtpRelaySender
 from adapters.outbound.temporal_backlog import HandoffBacklog, pending_task_age
@@ -75,7 +76,7 @@ class Wiring:
     invoice_book: InvoiceBook
     blobs: BlobStore
     threading: Threading
-    auto_replies: SqliteAutoReplyLog
+    auto_replies: SqliteAutoReplyLog | PostgresAutoReplyLog
     authenticate: SenderAuthentication | None = None
     flows: tuple[FlowSpec, ...] = FLOWS  # the registry (tests add flows of their own)
     # what flows are given instead of the settings' FlowConfig (workflow tests)
@@ -107,7 +108,7 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
             subject_window=settings.subject_window,
             mailboxes=Mailboxes(settings.domains, settings.mailboxes, settings.postmaster),
         ),
-        auto_replies=SqliteAutoReplyLog(settings.data_dir / "auto_replies.sqlite"),
+        auto_replies=shared.auto_replies,
         authenticate=TrustedAuthenticationResults(settings.trusted_authserv_id)
         if settings.trusted_authserv_id
         else None,

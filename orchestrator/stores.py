@@ -1,14 +1,17 @@
 """Which backend keeps the state nodes must share (ledger, invoice book, sent log, thread
-index): SQLite files in the data directory (the embedded default), or PostgreSQL when
-MAILROOM_DATABASE_URL is set, its schema migrated here before anything uses it."""
+index, automatic-mail caps): SQLite files in the data directory (the embedded default), or
+PostgreSQL when MAILROOM_DATABASE_URL is set, its schema migrated here before anything uses
+it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.invoice_book import SqliteInvoiceBook
 from adapters.outbound.ledger import SqliteLedger
 from adapters.outbound.postgres import DatabaseUnavailable, migrate
+from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
 from adapters.outbound.postgres_invoice_book import PostgresInvoiceBook
 from adapters.outbound.postgres_ledger import PostgresLedger
 from adapters.outbound.postgres_sent_log import PostgresSentLog
@@ -29,6 +32,7 @@ class Stores:
     invoice_book: InvoiceBook
     sent_log: MessageLog
     thread_index: SqliteThreadIndex | PostgresThreadIndex  # closed at shutdown
+    auto_replies: SqliteAutoReplyLog | PostgresAutoReplyLog  # closed at shutdown
 
 
 def stores(settings: Settings) -> Stores:
@@ -42,6 +46,7 @@ def stores(settings: Settings) -> Stores:
             invoice_book=SqliteInvoiceBook(data / "ledger.sqlite"),
             sent_log=SentLog(data / "sent.sqlite"),
             thread_index=SqliteThreadIndex(data / "threads.sqlite"),
+            auto_replies=SqliteAutoReplyLog(data / "auto_replies.sqlite"),
         )
     try:
         migrate(url)
@@ -49,8 +54,9 @@ def stores(settings: Settings) -> Stores:
         shown = " ".join(str(exc).replace(url, masked_url(url)).split())
         raise StartupError(f"MAILROOM_DATABASE_URL: {shown}") from None
     return Stores(
-        PostgresLedger(url),
-        PostgresInvoiceBook(url),
-        PostgresSentLog(url),
-        PostgresThreadIndex(url),
+        ledger=PostgresLedger(url),
+        invoice_book=PostgresInvoiceBook(url),
+        sent_log=PostgresSentLog(url),
+        thread_index=PostgresThreadIndex(url),
+        auto_replies=PostgresAutoReplyLog(url),
     )

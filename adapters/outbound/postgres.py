@@ -82,6 +82,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (mailbox, reference, workflow_id)
     );
     """,
+    # 3: the automatic mail sent, for the caps across threads (and now across nodes)
+    """
+    CREATE TABLE automatic_mail (
+        message_id TEXT NOT NULL, address TEXT NOT NULL, domain TEXT NOT NULL,
+        sent_at TIMESTAMPTZ NOT NULL,
+        UNIQUE (message_id, address)
+    );
+    CREATE INDEX automatic_mail_by_address ON automatic_mail (address, sent_at);
+    CREATE INDEX automatic_mail_by_domain ON automatic_mail (domain, sent_at);
+    CREATE INDEX automatic_mail_by_time ON automatic_mail (sent_at);
+    """,
 )
 
 

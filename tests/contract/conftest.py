@@ -2,7 +2,7 @@
 (the embedded default) and a fresh database on the session's PostgreSQL (migrated as at
 start). A store factory gives a new adapter on the same data each call: two calls are two
 nodes (or two processes) sharing one store. Stores that keep a connection open
-(thread index) are closed by the test."""
+(thread index, auto-reply log) are closed by the test."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.invoice_book import SqliteInvoiceBook
 from adapters.outbound.ledger import SqliteLedger
 from adapters.outbound.postgres import migrate
+from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
 from adapters.outbound.postgres_invoice_book import PostgresInvoiceBook
 from adapters.outbound.postgres_ledger import PostgresLedger
 from adapters.outbound.postgres_sent_log import PostgresSentLog
@@ -33,6 +35,7 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Stores:
             "invoice_book": lambda: SqliteInvoiceBook(tmp_path / "ledger.sqlite"),
             "sent_log": lambda: SentLog(tmp_path / "sent.sqlite"),
             "thread_index": lambda: SqliteThreadIndex(tmp_path / "threads.sqlite"),
+            "auto_reply_log": lambda: SqliteAutoReplyLog(tmp_path / "auto_replies.sqlite"),
         }
         return lambda port: sqlite[port]()
     url = request.getfixturevalue("postgres_url")
@@ -42,5 +45,6 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Stores:
         "invoice_book": lambda: PostgresInvoiceBook(url),
         "sent_log": lambda: PostgresSentLog(url),
         "thread_index": lambda: PostgresThreadIndex(url),
+        "auto_reply_log": lambda: PostgresAutoReplyLog(url),
     }
     return lambda port: postgres[port]()

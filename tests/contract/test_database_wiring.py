@@ -1,5 +1,5 @@
 """MAILROOM_DATABASE_URL: two nodes naming one PostgreSQL see one ledger, invoice book,
-sent log and thread index; an unreachable database stops start-up in one line without its
+sent log, thread index and caps; an unreachable database stops start-up in one line without its
 password; without the setting everything stays in the data directory's SQLite files."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from orchestrator.startup_checks import StartupError
 from tests.contract.test_ledger_contract import order
 from tests.postgres import PostgresServer
 from use_cases.models import ThreadEntry
+from use_cases.reply_cap import AutomaticMailCaps
 
 
 def node(monkeypatch: pytest.MonkeyPatch, data_dir: Path, url: str) -> None:
@@ -42,6 +43,11 @@ async def test_two_nodes_on_one_database_share_orders_and_sent_mail(
     entry = ThreadEntry(workflow_id="t1", message_ids=("<m@x>",), at=made.created_at)
     await first.threading.index.record("sales", "t1", entry)
     assert await second.threading.index.threads_of(["<m@x>"], "sales") == {"<m@x>": "t1"}
+    caps = AutomaticMailCaps(per_address=1)
+    assert (
+        await first.auto_replies.reserve("<r1@x>", ["bot@x.example"], made.created_at, caps) is None
+    )
+    assert await second.auto_replies.reserve("<r2@x>", ["bot@x.example"], made.created_at, caps)
     for wiring in (first, second):
         await close_stores(wiring)
     assert not (tmp_path / "a" / "ledger.sqlite").exists()
