@@ -4,6 +4,7 @@ password; without the setting everything stays in the data directory's SQLite fi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from orchestrator.settings_checks import secret_values
 from orchestrator.startup_checks import StartupError
 from tests.contract.test_ledger_contract import order
 from tests.postgres import PostgresServer
+from tests.support import run_mailroom
 from use_cases.models import ThreadEntry
 from use_cases.reply_cap import AutomaticMailCaps
 
@@ -83,3 +85,24 @@ def test_without_a_database_url_state_stays_in_the_data_directory(
     assert wiring.ledger.purchase_orders() == []
     assert not isinstance(wiring.ledger, PostgresLedger)
     assert wiring.invoice_book is not None
+
+
+async def test_mailroom_pos_on_either_node_lists_the_shared_orders(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node(monkeypatch, tmp_path / "a", postgres_url)
+    made = await bootstrap(load_settings()).ledger.create_purchase_order(order("k1"))
+    env = {**os.environ, "MAILROOM_DATA_DIR": str(tmp_path / "b")}
+    code, out, err = await run_mailroom("pos", env=env)
+    assert code == 0, err
+    assert made.po_number in out
+
+
+async def test_mailroom_refuses_an_unreachable_database_with_one_line_and_exit_2(
+    postgres_server: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql://mailroom:s3cret-pass@127.0.0.1:{postgres_server.port + 1}/mailroom"
+    node(monkeypatch, tmp_path, url)
+    code, out, err = await run_mailroom("pos", env=dict(os.environ))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "MAILROOM_DATABASE_URL" in err and "s3cret" not in err
