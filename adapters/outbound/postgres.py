@@ -196,7 +196,7 @@ def _apply_missing(db: Connection, migrations: tuple[str, ...]) -> int:
 class SharedConnection:
     """One autocommit connection for an adapter on the hot path, one call at a time (a call
     may span a transaction: another task's statement must not land inside it). A broken
-    connection is dropped: the next call opens a new one."""
+    connection, or one whose call was cancelled, is dropped: the next call opens a new one."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -209,14 +209,17 @@ class SharedConnection:
                 self._db = await connect_async(self.url)
             try:
                 return await fn(self._db)
-            except psycopg.OperationalError:
-                await self._drop()
+            except BaseException as exc:
+                # A statement error leaves the connection usable (autocommit, the transaction
+                # rolled back); a lost connection, or a call cancelled mid-statement, does not.
+                if not isinstance(exc, psycopg.Error) or isinstance(exc, psycopg.OperationalError):
+                    await self._drop()
                 raise
 
     async def _drop(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
 
     async def close(self) -> None:
         async with self._lock:

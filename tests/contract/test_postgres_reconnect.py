@@ -4,14 +4,16 @@ the dead connection fails, for its activity to retry, and the next call connects
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
-from adapters.outbound.postgres import migrate
+from adapters.outbound.postgres import AsyncConnection, SharedConnection, migrate
 from adapters.outbound.postgres_sent_log import PostgresSentLog
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
+from tests.support import wait_for
 from use_cases.models import ThreadEntry
 
 
@@ -45,3 +47,33 @@ async def test_the_thread_index_connects_again_after_losing_its_connection(
         await index.threads_of(["<a@x>"], "sales")
     assert await index.threads_of(["<a@x>"], "sales") == {"<a@x>": "t1"}
     await index.close()
+
+
+async def test_a_call_cancelled_mid_statement_leaves_the_next_call_working(
+    postgres_url: str,
+) -> None:
+    shared = SharedConnection(postgres_url)
+
+    async def slow(db: AsyncConnection) -> None:
+        await db.execute("SELECT pg_sleep(30)")
+
+    stuck = asyncio.create_task(shared.run(slow))
+    await wait_for(lambda: sleeping(postgres_url), what="the slow statement to run")
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck
+
+    async def answer(db: AsyncConnection) -> int:
+        row = await (await db.execute("SELECT 42")).fetchone()
+        return int(row[0]) if row else 0
+
+    assert await asyncio.wait_for(shared.run(answer), timeout=10) == 42
+    await shared.close()
+
+
+def sleeping(url: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'"
+        ).fetchone()
+    return bool(row and row[0])
