@@ -24,10 +24,11 @@ from adapters.inbound.authentication import TrustedAuthenticationResults
 from adapters.inbound.parse_pool import ParsePool
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.blob_store import FileBlobStore
-from adapters.outbound.ledger import SqliteLedger
 from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.outbox import MaildirOutbox
-from adapters.outbound.smtp_sender import SentLog, SmtpRelaySender
+from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
+from adapters.outbound.postgres_thread_index import PostgresThreadIndex
+from adapters.outbound.smtp_sender import SmtpRelaySender
 from adapters.outbound.temporal_backlog import HandoffBacklog, pending_task_age
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.temporal_signals import TemporalWorkflowSignals
@@ -38,10 +39,12 @@ from orchestrator.flows import FLOWS
 from orchestrator.key_file import shared_key
 from orchestrator.settings import Settings, describe_flow_error, parse_host_port
 from orchestrator.startup_checks import StartupError, check_data_dir, reason
+from orchestrator.stores import Ledger, stores
 from orchestrator.temporal_tls import connect_failure, tls_config
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from use_cases.flow_catalogue import FlowCatalogue
 from use_cases.flows import FlowConfig
+from use_cases.invoices import InvoiceBook
 from use_cases.mailboxes import Mailboxes
 from use_cases.ports import (
     Agent,
@@ -70,10 +73,11 @@ class Wiring:
     sender: EmailSender
     parse: EmailParser
     agent: Agent
-    ledger: SqliteLedger
+    ledger: Ledger
+    invoice_book: InvoiceBook
     blobs: BlobStore
     threading: Threading
-    auto_replies: SqliteAutoReplyLog
+    auto_replies: SqliteAutoReplyLog | PostgresAutoReplyLog
     authenticate: SenderAuthentication | None = None
     flows: tuple[FlowSpec, ...] = FLOWS  # the registry (tests add flows of their own)
     # what flows are given instead of the settings' FlowConfig (workflow tests)
@@ -83,11 +87,12 @@ class Wiring:
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
     check_data_dir(settings.data_dir)
     templates = reply_templates(settings)
+    shared = stores(settings)
     outbox = MaildirOutbox(settings.data_dir / "outbox", templates)
     sender: EmailSender = outbox
     if settings.outbound_smtp:
         host, port = parse_host_port(settings.outbound_smtp)
-        sender = SmtpRelaySender(host, port, SentLog(settings.data_dir / "sent.sqlite"), templates)
+        sender = SmtpRelaySender(host, port, shared.sent_log, templates)
     wiring = Wiring(
         settings=settings,
         mailboxes=Mailboxes(settings.domains, settings.mailboxes, settings.postmaster),
@@ -95,15 +100,16 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
         sender=sender,
         parse=ParsePool(workers=settings.parse_workers, cpu_seconds=settings.parse_cpu_seconds),
         agent=make_agent(settings),
-        ledger=SqliteLedger(settings.data_dir / "ledger.sqlite"),
+        ledger=shared.ledger,
+        invoice_book=shared.invoice_book,
         blobs=FileBlobStore(settings.data_dir / "blobs"),
         threading=Threading(
-            index=SqliteThreadIndex(settings.data_dir / "threads.sqlite"),
+            index=shared.thread_index,
             secret=reply_token_key(settings),
             subject_window=settings.subject_window,
             mailboxes=Mailboxes(settings.domains, settings.mailboxes, settings.postmaster),
         ),
-        auto_replies=SqliteAutoReplyLog(settings.data_dir / "auto_replies.sqlite"),
+        auto_replies=shared.auto_replies,
         authenticate=TrustedAuthenticationResults(settings.trusted_authserv_id)
         if settings.trusted_authserv_id
         else None,
@@ -127,7 +133,7 @@ async def close_stores(wiring: Wiring) -> None:
     if isinstance(wiring.parse, ParsePool):
         await wiring.parse.close()
     await wiring.auto_replies.close()
-    if isinstance(wiring.threading.index, SqliteThreadIndex):
+    if isinstance(wiring.threading.index, SqliteThreadIndex | PostgresThreadIndex):
         await wiring.threading.index.close()
     if isinstance(wiring.blobs, FileBlobStore):
         await wiring.blobs.close()

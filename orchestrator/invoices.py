@@ -12,7 +12,6 @@ from activities.invoices import InvoiceActivities
 from adapters.agents.invoice_reader import ModelInvoiceReader, RuleInvoiceReader
 from adapters.agents.openai_compat import OpenAICompatibleAgent
 from adapters.agents.pdf_text import pdf_text
-from adapters.outbound.invoice_book import SqliteInvoiceBook
 from orchestrator.flow_spec import FlowWorkerSettings, env_prefix
 from use_cases.invoices import InvoiceSettings
 from use_cases.money import format_money
@@ -36,9 +35,13 @@ def invoice_activities(wiring: Wiring, client: Client) -> Sequence[Callable[...,
     settings = InvoiceSettings(tolerance=own.tolerance, minimum_tolerance=own.minimum_tolerance)
     agent = wiring.agent
     reader = ModelInvoiceReader(agent) if isinstance(agent, OpenAICompatibleAgent) else None
-    book = SqliteInvoiceBook(wiring.settings.data_dir / "ledger.sqlite")
     invoices = InvoiceActivities(
-        reader or RuleInvoiceReader(), wiring.ledger, book, wiring.blobs, pdf_text, settings
+        reader or RuleInvoiceReader(),
+        wiring.ledger,
+        wiring.invoice_book,
+        wiring.blobs,
+        pdf_text,
+        settings,
     )
     return [invoices.read_invoice, invoices.match_invoice, invoices.book_invoice]
 

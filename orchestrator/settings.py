@@ -167,6 +167,9 @@ class Settings(BaseSettings):
     auto_replies_per_domain_per_hour: Annotated[int, Field(ge=1)] = 200
     auto_replies_total_per_hour: Annotated[int, Field(ge=1)] = 10_000
     auto_replies_per_thread_per_hour: Annotated[int, Field(ge=1)] = 5
+    # shared state for several nodes (postgresql://user:password@host:port/db); empty: SQLite
+    # files in the data directory
+    database_url: str = ""
     # an OpenAI-compatible agent instead of the offline rule-based one
     agent_url: str = ""
     agent_model: str = ""
@@ -518,7 +521,7 @@ def masked(settings: Settings) -> dict[str, str]:
     for field, value in settings:
         if field == "imap_sources":
             value = [masked_url(url) for url in value]
-        elif field == "agent_url" and value:
+        elif field in ("agent_url", "database_url") and value:
             value = settings_checks.masked_url(value)
         elif field == "temporal_tls":  # unset: as it will be used (an API key implies it)
             value = temporal_tls.tls_enabled(settings)

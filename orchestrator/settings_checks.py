@@ -175,6 +175,8 @@ def secret_values(settings: Iterable[tuple[str, Any]]) -> list[str]:
                 found |= _url_secrets(url, user_is_secret=False)
                 token_env = dict(parse_qsl(urlsplit(url).query)).get("token_env")
                 found.add(os.environ.get(token_env, "") if token_env else "")
+        elif name == "database_url" and value:
+            found |= _url_secrets(value, user_is_secret=False)
         elif name == "agent_url" and value:
             found |= _url_secrets(value, user_is_secret=True)
             found |= {v for _, v in parse_qsl(urlsplit(value).query)}

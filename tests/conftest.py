@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sysconfig
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.temporal_server import temporal_cli
+from tests.postgres import PostgresServer, running_postgres
 from tests.support import free_port
 from workflows.search_attributes import THREAD_ATTRIBUTES
 
@@ -60,3 +61,16 @@ def task_queue() -> str:
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL for the session (tests/postgres.py); fails when it is not installed."""
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's PostgreSQL: its URL."""
+    return postgres_server.create_database()

@@ -1,7 +1,8 @@
 """The cross-thread automatic-mail log: SQLite in the data dir.
 
 Per machine: workers on several machines each keep their own, so the caps are per worker
-machine there (the per-thread cap inside the workflow holds everywhere).
+machine there (the per-thread cap inside the workflow holds everywhere), unless
+MAILROOM_DATABASE_URL puts them in PostgreSQL (postgres_auto_reply_log.py).
 
 Every automatic mail reads and writes it, so it keeps one connection (SqliteConnection).
 A power loss may forget the last few records, which only lets a robot get a few more

@@ -57,7 +57,13 @@ class SqliteLedger:
         request = order.request
         items = json.dumps([i.model_dump() for i in request.items])
         with self._connect() as db:
-            # INSERT OR IGNORE + read back: a retried activity finds the row it wrote before.
+            # A retry reads its row without an INSERT: an ignored INSERT still spends an
+            # AUTOINCREMENT number, and PO numbers should have no gaps.
+            row = db.execute(f"{SELECT} WHERE po_key = ?", (order.po_key,)).fetchone()
+            if row is not None:
+                return _order(row)
+            # INSERT OR IGNORE + read back: of two processes racing on one key, both return
+            # the row the first wrote.
             db.execute(
                 "INSERT OR IGNORE INTO purchase_orders "
                 "(po_key, thread_id, requester, total, items, created_at, currency, supplier) "

@@ -13,6 +13,7 @@ import smtplib
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.mime_out import to_mime
@@ -20,6 +21,14 @@ from use_cases.mail import OutboundEmail, SendResult
 from use_cases.ports import PermanentDeliveryFailure
 
 SMTP_TIMEOUT_SECONDS = 30
+
+
+class MessageLog(Protocol):
+    """The Message-IDs the relay took: SentLog here, PostgresSentLog shared by nodes."""
+
+    def was_sent(self, message_id: str) -> bool: ...
+
+    def record(self, message_id: str) -> None: ...
 
 
 class SentLog:
@@ -49,7 +58,7 @@ class SentLog:
 
 class SmtpRelaySender:
     def __init__(
-        self, host: str, port: int, sent_log: SentLog, templates: ReplyTemplates | None = None
+        self, host: str, port: int, sent_log: MessageLog, templates: ReplyTemplates | None = None
     ) -> None:
         self.host = host
         self.port = port

@@ -87,6 +87,9 @@ def _threads_of(db: sqlite3.Connection, message_ids: list[str], mailbox: str) ->
 
 def _record(db: sqlite3.Connection, mailbox: str, workflow_id: str, entry: ThreadEntry) -> None:
     with db:
+        # The write lock first: a deferred transaction that reads the thread's row before its
+        # first write fails at once ("database is locked") when another process writes too.
+        db.execute("BEGIN IMMEDIATE")
         db.executemany(
             "INSERT OR IGNORE INTO messages VALUES (?, ?, ?)",
             [(mailbox, m, workflow_id) for m in entry.message_ids],

@@ -1,0 +1,226 @@
+"""Shared state in PostgreSQL (MAILROOM_DATABASE_URL): connections and the schema migrations.
+
+Migrations are numbered SQL, applied in order at start and recorded in `schema_migrations`,
+so a database is at the version its highest row says. Several nodes may start at once: each
+takes one session-level advisory lock around reading the version and applying what is
+missing, so exactly one applies a migration and the others then find it recorded. A
+migration is never edited once released; a change is a new number.
+
+The ledger, invoice book and sent log open a connection per call: they are called a few
+times per mail at most, and a per-call connection survives a database restart or a failover
+without a pool to heal. The thread index, read and written for every received mail, keeps one
+(`SharedConnection`), opened again after it breaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.abc import Buffer
+from psycopg.types.json import set_json_dumps
+from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
+
+# Any fixed 64-bit number, the same on every node: it names "mailroom's schema" to PostgreSQL.
+MIGRATION_LOCK = 0x6D61696C726F6F6D  # "mailroom"
+CONNECT_TIMEOUT_SECONDS = 10
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the purchase-order ledger, its per-year numbering, the invoice book, the sent log
+    """
+    CREATE TABLE purchase_orders (
+        po_key TEXT PRIMARY KEY,
+        year INTEGER NOT NULL,
+        seq BIGINT NOT NULL,
+        thread_id TEXT NOT NULL,
+        requester TEXT NOT NULL,
+        total DOUBLE PRECISION,
+        items JSONB NOT NULL,
+        currency TEXT,
+        supplier TEXT,
+        created_at TIMESTAMPTZ NOT NULL,
+        UNIQUE (year, seq)
+    );
+    CREATE TABLE purchase_order_numbers (
+        year INTEGER PRIMARY KEY,
+        last_seq BIGINT NOT NULL
+    );
+    CREATE TABLE invoices (
+        seq BIGSERIAL UNIQUE,
+        invoice_key TEXT PRIMARY KEY,
+        supplier TEXT NOT NULL,
+        invoice_number TEXT NOT NULL,
+        amount DOUBLE PRECISION NOT NULL,
+        currency TEXT NOT NULL,
+        po_number TEXT,
+        approved_by TEXT,
+        booked_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX invoices_by_po_number ON invoices (po_number, seq);
+    CREATE TABLE sent (
+        message_id TEXT PRIMARY KEY,
+        sent_at TIMESTAMPTZ NOT NULL
+    );
+    """,
+    # 2: the thread index (Message-ID -> thread, ticket references, subjects)
+    """
+    CREATE TABLE thread_messages (
+        mailbox TEXT NOT NULL, message_id TEXT NOT NULL, workflow_id TEXT NOT NULL,
+        PRIMARY KEY (mailbox, message_id)
+    );
+    CREATE TABLE threads (
+        mailbox TEXT NOT NULL, workflow_id TEXT NOT NULL, subject_key TEXT NOT NULL,
+        participants JSONB NOT NULL, last_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (mailbox, workflow_id)
+    );
+    CREATE INDEX threads_by_subject ON threads (mailbox, subject_key, last_at);
+    CREATE TABLE thread_refs (
+        mailbox TEXT NOT NULL, reference TEXT NOT NULL, workflow_id TEXT NOT NULL,
+        PRIMARY KEY (mailbox, reference, workflow_id)
+    );
+    """,
+    # 3: the automatic mail sent, for the caps across threads (and now across nodes)
+    """
+    CREATE TABLE automatic_mail (
+        message_id TEXT NOT NULL, address TEXT NOT NULL, domain TEXT NOT NULL,
+        sent_at TIMESTAMPTZ NOT NULL,
+        UNIQUE (message_id, address)
+    );
+    CREATE INDEX automatic_mail_by_address ON automatic_mail (address, sent_at);
+    CREATE INDEX automatic_mail_by_domain ON automatic_mail (domain, sent_at);
+    CREATE INDEX automatic_mail_by_time ON automatic_mail (sent_at);
+    """,
+)
+
+
+T = TypeVar("T")
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached, refuses us, or its schema cannot be brought up."""
+
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+AsyncConnection = psycopg.AsyncConnection[tuple[Any, ...]]
+
+
+def connect(url: str) -> Connection:
+    """Autocommit: each statement commits alone; `with db.transaction():` groups them."""
+    db = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    return _without_nul_bytes(db)
+
+
+async def connect_async(url: str) -> AsyncConnection:
+    """Autocommit, as `connect`."""
+    db = await psycopg.AsyncConnection.connect(
+        url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
+    )
+    return _without_nul_bytes(db)
+
+
+# PostgreSQL text (and jsonb) cannot hold U+0000, which mail can (a Message-ID, a subject, a
+# name): it is stored as U+FFFD, as the replacement for an unreadable character, instead of
+# failing the activity on every retry. SQLite keeps it; nothing compares keys across backends.
+NUL, REPLACEMENT = "\x00", "\ufffd"
+
+
+class _TextDumper(StrDumperUnknown):
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace(NUL, REPLACEMENT))
+
+
+class _BinaryTextDumper(StrBinaryDumper):
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace(NUL, REPLACEMENT))
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(_cleaned(value))
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT)
+    if isinstance(value, list | tuple):
+        return [_cleaned(v) for v in value]
+    if isinstance(value, dict):
+        return {_cleaned(k): _cleaned(v) for k, v in value.items()}
+    return value
+
+
+DB = TypeVar("DB", Connection, AsyncConnection)
+
+
+def _without_nul_bytes(db: DB) -> DB:
+    db.adapters.register_dumper(str, _TextDumper)
+    db.adapters.register_dumper(str, _BinaryTextDumper)
+    set_json_dumps(_json_text, context=db)
+    return db
+
+
+def migrate(url: str, migrations: tuple[str, ...] = MIGRATIONS) -> int:
+    """Apply the migrations this database lacks, in order; the version it is at now.
+    Raise DatabaseUnavailable, with PostgreSQL's own reason, when it cannot."""
+    try:
+        with connect(url) as db:  # each migration its own transaction, the lock outside them
+            db.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            try:
+                return _apply_missing(db, migrations)
+            finally:
+                db.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+    except psycopg.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DatabaseUnavailable(reason) from error
+
+
+def _apply_missing(db: Connection, migrations: tuple[str, ...]) -> int:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    row = db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    current = int(row[0]) if row else 0
+    for version, sql in enumerate(migrations, start=1):
+        if version <= current:
+            continue
+        with db.transaction():
+            db.execute(sql)  # our own constant SQL, no parameters
+            db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+        current = version
+    return current
+
+
+class SharedConnection:
+    """One autocommit connection for an adapter on the hot path, one call at a time (a call
+    may span a transaction: another task's statement must not land inside it). A broken
+    connection, or one whose call was cancelled, is dropped: the next call opens a new one."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._db: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def run(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        async with self._lock:
+            if self._db is None or self._db.closed:
+                self._db = await connect_async(self.url)
+            try:
+                return await fn(self._db)
+            except BaseException as exc:
+                # A statement error leaves the connection usable (autocommit, the transaction
+                # rolled back); a lost connection, or a call cancelled mid-statement, does not.
+                if not isinstance(exc, psycopg.Error) or isinstance(exc, psycopg.OperationalError):
+                    await self._drop()
+                raise
+
+    async def _drop(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._drop()

@@ -1,0 +1,62 @@
+"""Which backend keeps the state nodes must share (ledger, invoice book, sent log, thread
+index, automatic-mail caps): SQLite files in the data directory (the embedded default), or
+PostgreSQL when MAILROOM_DATABASE_URL is set, its schema migrated here before anything uses
+it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
+from adapters.outbound.invoice_book import SqliteInvoiceBook
+from adapters.outbound.ledger import SqliteLedger
+from adapters.outbound.postgres import DatabaseUnavailable, migrate
+from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
+from adapters.outbound.postgres_invoice_book import PostgresInvoiceBook
+from adapters.outbound.postgres_ledger import PostgresLedger
+from adapters.outbound.postgres_sent_log import PostgresSentLog
+from adapters.outbound.postgres_thread_index import PostgresThreadIndex
+from adapters.outbound.smtp_sender import MessageLog, SentLog
+from adapters.outbound.thread_index import SqliteThreadIndex
+from orchestrator.settings import Settings
+from orchestrator.settings_checks import masked_url
+from orchestrator.startup_checks import StartupError
+from use_cases.invoices import InvoiceBook
+
+Ledger = SqliteLedger | PostgresLedger  # the port plus the listing `mailroom pos` reads
+
+
+@dataclass(frozen=True)
+class Stores:
+    ledger: Ledger
+    invoice_book: InvoiceBook
+    sent_log: MessageLog
+    thread_index: SqliteThreadIndex | PostgresThreadIndex  # closed at shutdown
+    auto_replies: SqliteAutoReplyLog | PostgresAutoReplyLog  # closed at shutdown
+
+
+def stores(settings: Settings) -> Stores:
+    """The shared-state adapters the settings choose; raise StartupError (one line) when the
+    database cannot be reached or its schema cannot be brought up."""
+    url = settings.database_url
+    if not url:
+        data = settings.data_dir
+        return Stores(
+            ledger=SqliteLedger(data / "ledger.sqlite"),
+            invoice_book=SqliteInvoiceBook(data / "ledger.sqlite"),
+            sent_log=SentLog(data / "sent.sqlite"),
+            thread_index=SqliteThreadIndex(data / "threads.sqlite"),
+            auto_replies=SqliteAutoReplyLog(data / "auto_replies.sqlite"),
+        )
+    try:
+        migrate(url)
+    except DatabaseUnavailable as exc:
+        shown = " ".join(str(exc).replace(url, masked_url(url)).split())
+        raise StartupError(f"MAILROOM_DATABASE_URL: {shown}") from None
+    return Stores(
+        ledger=PostgresLedger(url),
+        invoice_book=PostgresInvoiceBook(url),
+        sent_log=PostgresSentLog(url),
+        thread_index=PostgresThreadIndex(url),
+        auto_replies=PostgresAutoReplyLog(url),
+    )
