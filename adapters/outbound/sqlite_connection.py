@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,7 +55,7 @@ class SqliteConnection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS)
-            db.execute("PRAGMA journal_mode=WAL")
+            _into_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(self.schema)
             self._db = db
@@ -75,3 +76,21 @@ class SqliteConnection:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+# Switching a new file to WAL needs it to itself: SQLite answers "database is locked" at
+# once, without its busy timeout, when another connection (another node's adapter opening
+# the same new file) is doing the same. Tried again, briefly, until one of them has.
+WAL_ATTEMPTS = 50
+WAL_RETRY_SECONDS = 0.02
+
+
+def _into_wal(db: sqlite3.Connection) -> None:
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(WAL_RETRY_SECONDS * (1 + attempt % 5))
