@@ -39,7 +39,7 @@ from orchestrator.flows import FLOWS
 from orchestrator.key_file import shared_key
 from orchestrator.settings import Settings, describe_flow_error, parse_host_port
 from orchestrator.startup_checks import StartupError, check_data_dir, reason
-from orchestrator.stores import Ledger, stores
+from orchestrator.stores import Ledger, database_key, stores
 from orchestrator.temporal_tls import connect_failure, tls_config
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from use_cases.flow_catalogue import FlowCatalogue
@@ -294,11 +294,15 @@ def every_flow_activities(wiring: Wiring, client: Client) -> list[Callable[..., 
 
 
 REPLY_TOKEN_KEY_FILE = "reply-token.key"
+REPLY_TOKEN_KEY_NAME = "reply-token"
 
 
 def reply_token_key(settings: Settings) -> bytes:
-    """MAILROOM_REPLY_TOKEN_SECRET, else a random key made once and kept in the data dir
+    """MAILROOM_REPLY_TOKEN_SECRET, else a random key made once and kept in the shared
+    database (MAILROOM_DATABASE_URL, migrated by `stores` before) or else in the data dir
     (every process of one installation must sign and check tokens with the same key)."""
     if settings.reply_token_secret is not None and settings.reply_token_secret.get_secret_value():
         return settings.reply_token_secret.get_secret_value().encode()
+    if settings.database_url:
+        return database_key(settings.database_url, REPLY_TOKEN_KEY_NAME)
     return shared_key(settings.data_dir / REPLY_TOKEN_KEY_FILE)  # made atomically

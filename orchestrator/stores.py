@@ -15,6 +15,7 @@ from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
 from adapters.outbound.postgres_invoice_book import PostgresInvoiceBook
 from adapters.outbound.postgres_ledger import PostgresLedger
 from adapters.outbound.postgres_sent_log import PostgresSentLog
+from adapters.outbound.postgres_shared_secret import shared_secret
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
 from adapters.outbound.smtp_sender import MessageLog, SentLog
 from adapters.outbound.thread_index import SqliteThreadIndex
@@ -51,8 +52,7 @@ def stores(settings: Settings) -> Stores:
     try:
         migrate(url)
     except DatabaseUnavailable as exc:
-        shown = " ".join(str(exc).replace(url, masked_url(url)).split())
-        raise StartupError(f"MAILROOM_DATABASE_URL: {shown}") from None
+        raise _startup_error(url, exc) from None
     return Stores(
         ledger=PostgresLedger(url),
         invoice_book=PostgresInvoiceBook(url),
@@ -60,3 +60,17 @@ def stores(settings: Settings) -> Stores:
         thread_index=PostgresThreadIndex(url),
         auto_replies=PostgresAutoReplyLog(url),
     )
+
+
+def database_key(url: str, name: str) -> bytes:
+    """The key `name` every node naming this (migrated) database shares, made by the first;
+    raise StartupError (one line, password masked) when the database cannot be read."""
+    try:
+        return shared_secret(url, name)
+    except DatabaseUnavailable as exc:
+        raise _startup_error(url, exc) from None
+
+
+def _startup_error(url: str, exc: DatabaseUnavailable) -> StartupError:
+    shown = " ".join(str(exc).replace(url, masked_url(url)).split())
+    return StartupError(f"MAILROOM_DATABASE_URL: {shown}")

@@ -93,6 +93,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX automatic_mail_by_domain ON automatic_mail (domain, sent_at);
     CREATE INDEX automatic_mail_by_time ON automatic_mail (sent_at);
     """,
+    # 4: keys every node must agree on (the reply token's HMAC key), made by the first node
+    """
+    CREATE TABLE shared_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 )
 
 
