@@ -19,7 +19,7 @@ EXIT_CHECK_FAILED = 1
 def add_doctor_parser(commands: Any) -> None:
     doctor = commands.add_parser(
         "doctor",
-        help="check Temporal (TLS, namespace, search attributes), workers and SMTP, with fixes",
+        help="check Temporal (TLS, namespace, search attributes), workers, SMTP, the database",
     )
     doctor.add_argument("--json", action="store_true")
 

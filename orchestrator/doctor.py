@@ -1,6 +1,7 @@
 """`mailroom doctor`: what an installation needs, checked one by one from where the command
 runs — Temporal reached (and how: TLS or not), the namespace, the thread search attributes,
-a worker polling every task queue, the SMTP adapter listening — each `ok` or `fail` with
+a worker polling every task queue, the SMTP adapter listening, the shared database reached and
+migrated (with MAILROOM_DATABASE_URL) — each `ok` or `fail` with
 the fix. It never raises for a failed check: a doctor that stops at the first problem
 hides the others."""
 
@@ -15,6 +16,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.outbound.postgres import MIGRATIONS, DatabaseUnavailable, schema_version
 from orchestrator.bootstrap import TemporalUnreachable, connect
 from orchestrator.cli_errors import CliError
 from orchestrator.flow_checks import FlowRow, flow_rows, queue_pollers
@@ -22,6 +24,7 @@ from orchestrator.flow_settings import flow_config
 from orchestrator.flow_spec import FlowSpec
 from orchestrator.namespace_checks import missing_attributes, missing_on
 from orchestrator.settings import Settings
+from orchestrator.settings_checks import masked_url
 from orchestrator.temporal_tls import loopback, tls_enabled
 
 SMTP_GREETING_TIMEOUT = 5.0
@@ -60,6 +63,8 @@ async def diagnose(settings: Settings, flows: Sequence[FlowSpec]) -> list[Check]
             checks += [Check(n, False, "not checked: no namespace") for n in unchecked]
     pause = settings.smtp_greet_pause_seconds
     checks.append(await smtp_check(settings.smtp_host, settings.smtp_port, pause))
+    if settings.database_url:
+        checks.append(await asyncio.to_thread(database_check, settings.database_url))
     return checks
 
 
@@ -162,3 +167,26 @@ async def smtp_check(host: str, port: int, greet_pause: float = 0.0) -> Check:
         return Check("smtp", True, f"{where} greets")
     fix = "start `mailroom smtp` (or `mailroom up`), or set MAILROOM_SMTP_HOST/PORT"
     return Check("smtp", False, f"nothing greets on {where}", fix)
+
+
+def database_check(url: str) -> Check:
+    """Reached, and at the schema version this build's migrations reach: a worker or adapter
+    migrates at start, so a database behind has not seen this build start yet, and one ahead
+    was migrated by a newer build than this machine's."""
+    where = masked_url(url)
+    try:
+        version = schema_version(url)
+    except DatabaseUnavailable as exc:
+        shown = " ".join(str(exc).replace(url, where).split())
+        fix = "check MAILROOM_DATABASE_URL (host, port, user, password) and that PostgreSQL is up"
+        return Check("database", False, f"cannot reach {where}: {shown}", fix)
+    latest = len(MIGRATIONS)
+    if version < latest:
+        detail = f"{where} at schema version {version}, this build's is {latest}"
+        return Check(
+            "database", False, detail, "start a worker (`mailroom worker`) once: it migrates"
+        )
+    if version > latest:
+        detail = f"{where} at schema version {version}, newer than this build's {latest}"
+        return Check("database", False, detail, "upgrade mailroom on this machine")
+    return Check("database", True, f"{where} reached, schema at version {latest}")

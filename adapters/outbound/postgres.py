@@ -180,6 +180,21 @@ def migrate(url: str, migrations: tuple[str, ...] = MIGRATIONS) -> int:
         raise DatabaseUnavailable(reason) from error
 
 
+def schema_version(url: str) -> int:
+    """The migration this database is at (0: none applied yet); changes nothing. Raise
+    DatabaseUnavailable, with PostgreSQL's own reason, when it cannot be read."""
+    try:
+        with connect(url) as db:
+            known = db.execute("SELECT to_regclass('schema_migrations')").fetchone()
+            if not known or known[0] is None:
+                return 0
+            row = db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+            return int(row[0]) if row else 0
+    except psycopg.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DatabaseUnavailable(reason) from error
+
+
 def _apply_missing(db: Connection, migrations: tuple[str, ...]) -> int:
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
