@@ -19,6 +19,7 @@ from adapters.inbound.imap import ImapInbound
 from adapters.inbound.imap_check import SourceReport, check_source
 from adapters.inbound.imap_checkpoint import SqliteCheckpointStore
 from adapters.inbound.imap_source import parse_source
+from adapters.inbound.postgres_imap_checkpoint import PostgresCheckpointStore
 from adapters.inbound.smtp import SmtpInboundHandler
 from adapters.inbound.smtp_admission import (
     Admission,
@@ -299,7 +300,11 @@ def front_door(s: Settings) -> tuple[Admission, RecipientLimits, ClientRate]:
     return Admission(limits), recipients, ClientRate(s.smtp_threads_per_client_per_minute, limits)
 
 
-def imap_checkpoints(wiring: Wiring) -> SqliteCheckpointStore:
+def imap_checkpoints(wiring: Wiring) -> SqliteCheckpointStore | PostgresCheckpointStore:
+    """In the shared database when there is one (migrated by `bootstrap`): a source moved to
+    another node resumes where the last one stopped."""
+    if wiring.settings.database_url:
+        return PostgresCheckpointStore(wiring.settings.database_url)
     return SqliteCheckpointStore(wiring.settings.data_dir / IMAP_CHECKPOINTS)
 
 

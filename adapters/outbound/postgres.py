@@ -97,6 +97,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE shared_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 5: the IMAP checkpoints and quarantine record, so any node may poll a source
+    """
+    CREATE TABLE imap_checkpoints (
+        source TEXT PRIMARY KEY, uidvalidity BIGINT NOT NULL, last_uid BIGINT NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE TABLE imap_quarantine (
+        source TEXT NOT NULL, uidvalidity BIGINT NOT NULL, uid BIGINT NOT NULL,
+        message_id TEXT NOT NULL, reason TEXT NOT NULL, moved_to TEXT,
+        at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        PRIMARY KEY (source, uidvalidity, uid)
+    );
+    CREATE INDEX imap_quarantine_by_time ON imap_quarantine (source, at);
+    """,
 )
 
 

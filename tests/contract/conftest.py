@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from adapters.inbound.imap_checkpoint import SqliteCheckpointStore
+from adapters.inbound.postgres_imap_checkpoint import PostgresCheckpointStore
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.invoice_book import SqliteInvoiceBook
 from adapters.outbound.ledger import SqliteLedger
@@ -36,6 +38,7 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Stores:
             "sent_log": lambda: SentLog(tmp_path / "sent.sqlite"),
             "thread_index": lambda: SqliteThreadIndex(tmp_path / "threads.sqlite"),
             "auto_reply_log": lambda: SqliteAutoReplyLog(tmp_path / "auto_replies.sqlite"),
+            "imap_checkpoints": lambda: SqliteCheckpointStore(tmp_path / "imap.sqlite"),
         }
         return lambda port: sqlite[port]()
     url = request.getfixturevalue("postgres_url")
@@ -46,5 +49,6 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Stores:
         "sent_log": lambda: PostgresSentLog(url),
         "thread_index": lambda: PostgresThreadIndex(url),
         "auto_reply_log": lambda: PostgresAutoReplyLog(url),
+        "imap_checkpoints": lambda: PostgresCheckpointStore(url),
     }
     return lambda port: postgres[port]()
