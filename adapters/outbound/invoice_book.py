@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from use_cases.invoices import BookedInvoice, BookInvoice, key_of
 
@@ -27,7 +29,6 @@ SELECT = (
     "SELECT invoice_key, supplier, invoice_number, amount, currency, po_number, approved_by, "
     "booked_at FROM invoices WHERE invoice_key = ?"
 )
-Row = tuple[str, str, str, float, str, str | None, str | None, str]
 
 
 class UnbookableInvoice(ValueError):
@@ -53,7 +54,7 @@ class SqliteInvoiceBook:
             return None
         with self._connect() as db:
             row = db.execute(SELECT, (invoice_key,)).fetchone()
-        return None if row is None else _booking(row)
+        return None if row is None else booking(row)
 
     async def booked_against(self, po_number: str) -> list[BookedInvoice]:
         return await asyncio.to_thread(self._booked_against, po_number)
@@ -63,7 +64,7 @@ class SqliteInvoiceBook:
             return []
         query = SELECT.replace("WHERE invoice_key = ?", "WHERE po_number = ? ORDER BY seq")
         with self._connect() as db:
-            return [_booking(row) for row in db.execute(query, (po_number,)).fetchall()]
+            return [booking(row) for row in db.execute(query, (po_number,)).fetchall()]
 
     async def book(self, entry: BookInvoice) -> BookedInvoice:
         """Idempotent by the invoice's key: booking it again returns the first booking."""
@@ -90,11 +91,13 @@ class SqliteInvoiceBook:
                 ),
             )
             row = db.execute(SELECT, (key,)).fetchone()
-        return _booking(row)
+        return booking(row)
 
 
-def _booking(row: Row) -> BookedInvoice:
+def booking(row: Sequence[Any]) -> BookedInvoice:
+    """A row of either backend's `invoices` table (its time as ISO text or a datetime)."""
     key, supplier, number, amount, currency, po_number, approved_by, booked_at = row
+    at = booked_at if isinstance(booked_at, datetime) else datetime.fromisoformat(booked_at)
     return BookedInvoice(
         invoice_key=key,
         supplier=supplier,
@@ -103,5 +106,5 @@ def _booking(row: Row) -> BookedInvoice:
         currency=currency,
         po_number=po_number,
         approved_by=approved_by,
-        booked_at=datetime.fromisoformat(booked_at),
+        booked_at=at.astimezone(UTC),
     )

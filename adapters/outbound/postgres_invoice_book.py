@@ -4,9 +4,8 @@ invoice key, as SqliteInvoiceBook; booking again, on any node, returns the first
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-from adapters.outbound.invoice_book import UnbookableInvoice
+from adapters.outbound.invoice_book import UnbookableInvoice, booking
 from adapters.outbound.postgres import connect_async
 from use_cases.invoices import BookedInvoice, BookInvoice, key_of
 
@@ -29,13 +28,13 @@ class PostgresInvoiceBook:
         async with await connect_async(self.url) as db:
             cursor = await db.execute(f"{SELECT} WHERE invoice_key = %s", (invoice_key,))
             row = await cursor.fetchone()
-        return None if row is None else _booking(row)
+        return None if row is None else booking(row)
 
     async def booked_against(self, po_number: str) -> list[BookedInvoice]:
         async with await connect_async(self.url) as db:
             query = f"{SELECT} WHERE po_number = %s ORDER BY seq"
             rows = await (await db.execute(query, (po_number,))).fetchall()
-        return [_booking(row) for row in rows]
+        return [booking(row) for row in rows]
 
     async def book(self, entry: BookInvoice) -> BookedInvoice:
         """Idempotent by the invoice's key: booking it again returns the first booking."""
@@ -52,18 +51,4 @@ class PostgresInvoiceBook:
             await db.execute(INSERT, values)
             row = await (await db.execute(f"{SELECT} WHERE invoice_key = %s", (key,))).fetchone()
         assert row is not None, "a booking that was inserted or found is there"
-        return _booking(row)
-
-
-def _booking(row: tuple[Any, ...]) -> BookedInvoice:
-    key, supplier, number, amount, currency, po_number, approved_by, booked_at = row
-    return BookedInvoice(
-        invoice_key=key,
-        supplier=supplier,
-        invoice_number=number,
-        amount=amount,
-        currency=currency,
-        po_number=po_number,
-        approved_by=approved_by,
-        booked_at=booked_at.astimezone(UTC),
-    )
+        return booking(row)
