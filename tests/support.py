@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -21,10 +22,42 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 20.0
 
 
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+# Ports handed to test servers come from below the kernel's ephemeral range. A port the
+# kernel picks for `bind(0)` or an outgoing connection is in that range, and the Temporal dev
+# server picks several of its own there (metrics, membership) after we chose ours: a test
+# port taken from the same range was, once in a few hundred runs, taken by the server before
+# the SMTP listener bound it ("mailroom up exited early", CI of stop 26).
+EPHEMERAL_FLOOR = _ephemeral_floor()
+TEST_PORTS = range(max(EPHEMERAL_FLOOR - 12000, 1024), EPHEMERAL_FLOOR)
+_handed_out: set[int] = set()
+_chooser = random.SystemRandom()  # pytest-randomly reseeds `random` for every test
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port free now on 127.0.0.1, never handed out before in this run, outside the
+    ephemeral range where the kernel and the servers under test pick their own."""
+    if len(TEST_PORTS) < 1000:  # no usable range below the ephemeral one: let the kernel pick
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+    while True:
+        port = _chooser.choice(TEST_PORTS)
+        if port in _handed_out:
+            continue
+        _handed_out.add(port)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 async def wait_for(

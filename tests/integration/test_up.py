@@ -25,21 +25,23 @@ STARTUP_TIMEOUT = 60
 
 @asynccontextmanager
 async def mailroom_up(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "orchestrator.cli",
-        "up",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    errors = Path(env["MAILROOM_DATA_DIR"]).parent / "up.stderr"
+    with errors.open("ab") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "up",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+        )
     try:
         assert process.stdout is not None
         announced = ""
         while "smtp" not in announced:
             line = await asyncio.wait_for(process.stdout.readline(), STARTUP_TIMEOUT)
-            assert line, f"mailroom up exited early: {announced}"
+            assert line, f"mailroom up exited early: {announced}{errors.read_text()[-2000:]}"
             announced += line.decode()
         yield process
     finally:
