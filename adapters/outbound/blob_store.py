@@ -57,13 +57,13 @@ class FileBlobStore:
         )
 
     def path_of(self, sha256: str) -> Path:
-        if not _is_sha256(sha256):
+        if not is_sha256(sha256):
             raise BlobNotFound(f"not a sha256: {sha256[:80]!r}")
         return self.root / sha256[:2] / sha256
 
     async def put(self, data: bytes) -> BlobRef:
         big = len(data) > HASH_IN_THREAD_BYTES
-        ref = await asyncio.to_thread(_ref_of, data) if big else _ref_of(data)
+        ref = await asyncio.to_thread(ref_of, data) if big else ref_of(data)
         await self.references.pin(ref.sha256)  # before looking for the file: see blob_refs
         try:
             await asyncio.to_thread(self._write, ref, data)
@@ -168,7 +168,7 @@ class FileBlobStore:
     def _blobs_on_disk(self) -> Iterator[str]:
         for folder in _folders(self.root):
             for entry in _entries(folder):
-                if _is_sha256(entry.name):
+                if is_sha256(entry.name):
                     yield entry.name
 
     def _scan(self, cutoff: float) -> tuple[list[str], tuple[int, int]]:
@@ -181,7 +181,7 @@ class FileBlobStore:
                 stat = _stat(entry)
                 if stat is None or stat.st_mtime >= cutoff:
                     continue
-                if _is_sha256(entry.name):
+                if is_sha256(entry.name):
                     old_blobs.append(entry.name)
                 elif _is_temporary(entry.name) and _unlink(Path(entry.path)):
                     removed += 1
@@ -202,16 +202,16 @@ class FileBlobStore:
                 target = Path(entry.path).read_text().strip()
             except FileNotFoundError:
                 continue
-            if not _is_sha256(target) or not self.path_of(target).exists():
+            if not is_sha256(target) or not self.path_of(target).exists():
                 pointers += _unlink(Path(entry.path))
         return pointers, temporary
 
 
-def _ref_of(data: bytes) -> BlobRef:
+def ref_of(data: bytes) -> BlobRef:
     return BlobRef(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
 
-def _is_sha256(name: str) -> bool:
+def is_sha256(name: str) -> bool:
     return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
 
 

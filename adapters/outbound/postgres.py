@@ -111,6 +111,28 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX imap_quarantine_by_time ON imap_quarantine (source, at);
     """,
+    # 6: the blob store (raw mail, attachments), its references and pins, the raw pointers.
+    # bytea, not large objects: a blob is at most one mail (MAILROOM_MAX_MESSAGE_BYTES, 25 MB
+    # by default, far below bytea's 1 GB), read and written whole; a row is deleted with its
+    # bytes (large objects need their own unlink) and TOAST compresses the text parts.
+    """
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY, size BIGINT NOT NULL, data BYTEA NOT NULL,
+        stored_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    );
+    CREATE INDEX blobs_by_time ON blobs (stored_at);
+    CREATE TABLE blob_references (
+        sha256 TEXT PRIMARY KEY, since TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    );
+    CREATE TABLE blob_pins (
+        sha256 TEXT PRIMARY KEY, holders INTEGER NOT NULL,
+        since TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    );
+    CREATE TABLE raw_messages (
+        message_key TEXT PRIMARY KEY, sha256 TEXT NOT NULL,
+        kept_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
+    );
+    """,
 )
 
 
@@ -128,7 +150,7 @@ AsyncConnection = psycopg.AsyncConnection[tuple[Any, ...]]
 def connect(url: str) -> Connection:
     """Autocommit: each statement commits alone; `with db.transaction():` groups them."""
     db = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
-    return _without_nul_bytes(db)
+    return without_nul_bytes(db)
 
 
 async def connect_async(url: str) -> AsyncConnection:
@@ -136,7 +158,7 @@ async def connect_async(url: str) -> AsyncConnection:
     db = await psycopg.AsyncConnection.connect(
         url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
     )
-    return _without_nul_bytes(db)
+    return without_nul_bytes(db)
 
 
 # PostgreSQL text (and jsonb) cannot hold U+0000, which mail can (a Message-ID, a subject, a
@@ -172,7 +194,7 @@ def _cleaned(value: Any) -> Any:
 DB = TypeVar("DB", Connection, AsyncConnection)
 
 
-def _without_nul_bytes(db: DB) -> DB:
+def without_nul_bytes(db: DB) -> DB:
     db.adapters.register_dumper(str, _TextDumper)
     db.adapters.register_dumper(str, _BinaryTextDumper)
     set_json_dumps(_json_text, context=db)

@@ -1,0 +1,138 @@
+"""The blob store's contract, on a directory (MAILROOM_BLOB_DIR, e.g. a shared mount) and in
+PostgreSQL: two store objects on one place are two nodes. What one node's SMTP adapter stores,
+another's worker reads; no sweep or refused mail, on any node, removes a blob a thread holds
+or a mail is still storing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.outbound.blob_store import FileBlobStore
+from adapters.outbound.postgres import migrate
+from adapters.outbound.postgres_blob_store import PostgresBlobStore
+from use_cases.ports import BlobNotFound
+
+GRACE = timedelta(hours=1)
+LATER = time.time() + 2 * GRACE.total_seconds()  # a sweep's clock past every grace
+
+BlobStores = Callable[[], FileBlobStore | PostgresBlobStore]  # a new node's store
+
+
+@pytest.fixture(params=["directory", "postgres"])
+async def nodes(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStores]:
+    made: list[FileBlobStore | PostgresBlobStore] = []
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    if url:
+        migrate(url)
+
+    def node() -> FileBlobStore | PostgresBlobStore:
+        store = PostgresBlobStore(url) if url else FileBlobStore(tmp_path / "shared" / "blobs")
+        made.append(store)
+        return store
+
+    yield node
+    for store in made:
+        await store.close()
+
+
+async def test_stored_bytes_read_back_on_another_node(nodes: BlobStores) -> None:
+    smtp_node, worker_node = nodes(), nodes()
+    small, big = b"hello", os.urandom(300 * 1024)  # big: hashed off the event loop
+    refs = [await smtp_node.put(small), await smtp_node.put(big)]
+    assert [await worker_node.get(ref.sha256) for ref in refs] == [small, big]
+    assert [ref.size for ref in refs] == [5, len(big)]
+
+
+async def test_the_same_bytes_are_one_blob_under_their_sha256(nodes: BlobStores) -> None:
+    one, other = nodes(), nodes()
+    first, second = await one.put(b"same attachment"), await other.put(b"same attachment")
+    assert first == second
+    assert first.sha256 == hashlib.sha256(b"same attachment").hexdigest()
+    await one.release([first])  # the other mail is still storing it
+    assert await other.get(first.sha256) == b"same attachment"
+
+
+async def test_a_blob_never_stored_is_not_found(nodes: BlobStores) -> None:
+    store = nodes()
+    with pytest.raises(BlobNotFound):
+        await store.get("0" * 64)
+    with pytest.raises(BlobNotFound):
+        await store.get("../../etc/passwd")
+    with pytest.raises(BlobNotFound):
+        await store.raw("<never@example.com>")
+
+
+async def test_a_raw_message_kept_on_one_node_is_found_by_its_message_id_on_another(
+    nodes: BlobStores,
+) -> None:
+    one, other = nodes(), nodes()
+    await one.keep_raw("<a\x00b@example.com>", b"raw mail")
+    assert await other.raw("<a\x00b@example.com>") == b"raw mail"
+
+
+async def test_a_refused_mail_is_removed_unless_a_thread_holds_its_blobs(
+    nodes: BlobStores,
+) -> None:
+    accepting, refusing = nodes(), nodes()
+    held = await accepting.put(b"attachment in both mails")
+    await accepting.settle([held])
+    shared = await refusing.put(b"attachment in both mails")
+    own = await refusing.keep_raw("<refused@example.com>", b"refused raw mail")
+    await refusing.release([shared, own], message_id="<refused@example.com>")
+    assert await accepting.get(held.sha256) == b"attachment in both mails"
+    with pytest.raises(BlobNotFound):
+        await accepting.get(own.sha256)
+    with pytest.raises(BlobNotFound):
+        await accepting.raw("<refused@example.com>")
+
+
+async def test_releasing_twice_or_an_unknown_blob_is_harmless(nodes: BlobStores) -> None:
+    store = nodes()
+    ref = await store.put(b"once")
+    await store.settle([ref])
+    await store.release([ref])
+    await store.release([ref])
+    assert await store.get(ref.sha256) == b"once"
+
+
+async def test_a_blob_stored_but_not_yet_handed_off_survives_a_sweep_within_the_grace(
+    nodes: BlobStores,
+) -> None:
+    storing, sweeping = nodes(), nodes()
+    ref = await storing.put(b"hand-off in progress")
+    swept = await sweeping.sweep(GRACE, now=time.time() + 30 * 60)
+    assert swept.blobs == 0
+    assert await storing.get(ref.sha256) == b"hand-off in progress"
+    await storing.settle([ref])
+    await sweeping.sweep(GRACE, now=LATER)
+    assert await storing.get(ref.sha256) == b"hand-off in progress"
+
+
+async def test_the_sweep_removes_what_a_crashed_writer_left_after_the_grace(
+    nodes: BlobStores,
+) -> None:
+    crashed, sweeping = nodes(), nodes()
+    left = await crashed.keep_raw("<crashed@example.com>", b"never handed off")
+    held = await crashed.put(b"handed off")
+    await crashed.settle([held])
+    swept = await sweeping.sweep(GRACE, now=LATER)
+    assert swept.blobs == 1 and swept.bytes_freed == len(b"never handed off")
+    with pytest.raises(BlobNotFound):
+        await sweeping.get(left.sha256)
+    with pytest.raises(BlobNotFound):
+        await sweeping.raw("<crashed@example.com>")
+    assert await sweeping.get(held.sha256) == b"handed off"
+
+
+async def test_the_grace_is_never_under_ten_minutes(nodes: BlobStores) -> None:
+    store = nodes()
+    ref = await store.put(b"just stored")
+    await store.sweep(timedelta(seconds=1), now=time.time() + 5 * 60)
+    assert await store.get(ref.sha256) == b"just stored"
