@@ -27,6 +27,8 @@ from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.outbox import MaildirOutbox
 from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
+from adapters.outbound.postgres_blob_store import PostgresBlobStore
+from adapters.outbound.postgres_pool import Database
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
 from adapters.outbound.smtp_sender import SmtpRelaySender
 from adapters.outbound.temporal_backlog import HandoffBacklog, pending_task_age
@@ -39,7 +41,7 @@ from orchestrator.flows import FLOWS
 from orchestrator.key_file import shared_key
 from orchestrator.settings import Settings, describe_flow_error, parse_host_port
 from orchestrator.startup_checks import StartupError, check_data_dir, reason
-from orchestrator.stores import Ledger, database_key, stores
+from orchestrator.stores import Ledger, blob_store, database_key, stores
 from orchestrator.temporal_tls import connect_failure, tls_config
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from use_cases.flow_catalogue import FlowCatalogue
@@ -79,6 +81,7 @@ class Wiring:
     threading: Threading
     auto_replies: SqliteAutoReplyLog | PostgresAutoReplyLog
     authenticate: SenderAuthentication | None = None
+    database: Database | None = None  # the process's PostgreSQL pool (MAILROOM_DATABASE_URL)
     flows: tuple[FlowSpec, ...] = FLOWS  # the registry (tests add flows of their own)
     # what flows are given instead of the settings' FlowConfig (workflow tests)
     flow_config: FlowConfig | None = None
@@ -102,7 +105,7 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
         agent=make_agent(settings),
         ledger=shared.ledger,
         invoice_book=shared.invoice_book,
-        blobs=FileBlobStore(settings.data_dir / "blobs"),
+        blobs=blob_store(settings, shared.database),
         threading=Threading(
             index=shared.thread_index,
             secret=reply_token_key(settings),
@@ -110,6 +113,7 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
             mailboxes=Mailboxes(settings.domains, settings.mailboxes, settings.postmaster),
         ),
         auto_replies=shared.auto_replies,
+        database=shared.database,
         authenticate=TrustedAuthenticationResults(settings.trusted_authserv_id)
         if settings.trusted_authserv_id
         else None,
@@ -135,8 +139,10 @@ async def close_stores(wiring: Wiring) -> None:
     await wiring.auto_replies.close()
     if isinstance(wiring.threading.index, SqliteThreadIndex | PostgresThreadIndex):
         await wiring.threading.index.close()
-    if isinstance(wiring.blobs, FileBlobStore):
+    if isinstance(wiring.blobs, FileBlobStore | PostgresBlobStore):
         await wiring.blobs.close()
+    if wiring.database is not None:  # last: the stores above may use it while closing
+        await wiring.database.close()
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:

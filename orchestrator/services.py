@@ -38,6 +38,7 @@ from adapters.inbound.smtp_session import SessionRules
 from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.blob_sweep import sweep_blobs_periodically
 from adapters.outbound.disk_space import DiskSpace
+from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from adapters.outbound.temporal_backlog import HandoffBacklog
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import (
@@ -304,7 +305,7 @@ def imap_checkpoints(wiring: Wiring) -> SqliteCheckpointStore | PostgresCheckpoi
     """In the shared database when there is one (migrated by `bootstrap`): a source moved to
     another node resumes where the last one stopped."""
     if wiring.settings.database_url:
-        return PostgresCheckpointStore(wiring.settings.database_url)
+        return PostgresCheckpointStore(wiring.database or wiring.settings.database_url)
     return SqliteCheckpointStore(wiring.settings.data_dir / IMAP_CHECKPOINTS)
 
 
@@ -399,7 +400,7 @@ def disk_space(wiring: Wiring) -> DiskSpace:
 
 def start_blob_sweep(wiring: Wiring, stack: AsyncExitStack) -> None:
     """At start and every hour: what crashes and failed writes left in the blob store."""
-    if not isinstance(wiring.blobs, FileBlobStore):
+    if not isinstance(wiring.blobs, FileBlobStore | PostgresBlobStore):
         return
     sweep = sweep_blobs_periodically(wiring.blobs, wiring.settings.blob_grace)
     task = asyncio.create_task(sweep, name="blob sweep")

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # (FileBlobStore.sweep, at start and every hour, by the SMTP and IMAP parts); at least
     # 10 minutes (blob_store.MIN_SWEEP_GRACE): shorter would sweep hand-offs in progress
     blob_grace: Annotated[timedelta, Field(ge=timedelta(minutes=10))] = timedelta(hours=1)
+    # where raw mail and attachments are kept: a directory every node mounts (NFS), or none:
+    # in MAILROOM_DATABASE_URL's PostgreSQL when set, else <data dir>/blobs
+    blob_dir: Path | None = None
     # Defer new mail while accepted mail waits longer than this to be applied (0: never).
     # A sending MTA retries a 451 after minutes, so deferring costs far more delay than
     # queueing: the bound only stops a backlog that keeps growing. Measured flat out, the
@@ -170,6 +173,8 @@ class Settings(BaseSettings):
     # shared state for several nodes (postgresql://user:password@host:port/db); empty: SQLite
     # files in the data directory
     database_url: str = ""
+    # connections each of a process's two pools (asyncio, threads) may open to that database
+    database_pool_size: Annotated[int, Field(ge=1, le=1000)] = 10
     # an OpenAI-compatible agent instead of the offline rule-based one
     agent_url: str = ""
     agent_model: str = ""
@@ -345,13 +350,13 @@ class Settings(BaseSettings):
     def _operator_name(cls, value: str) -> str:
         return settings_checks.operator_name(value)  # the same check as `--by`
 
-    @field_validator("templates_dir", mode="before")
+    @field_validator("templates_dir", "blob_dir", mode="before")
     @classmethod
     def _empty_is_no_directory(cls, value: Any) -> Any:
         # MAILROOM_TEMPLATES_DIR="" would otherwise be Path("."): the working directory
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("templates_dir")
+    @field_validator("templates_dir", "blob_dir")
     @classmethod
     def _resolved(cls, value: Path | None) -> Path | None:
         # resolved once, so a process that changes its directory later reads the same files

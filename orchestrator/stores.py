@@ -1,19 +1,23 @@
 """Which backend keeps the state nodes must share (ledger, invoice book, sent log, thread
-index, automatic-mail caps): SQLite files in the data directory (the embedded default), or
-PostgreSQL when MAILROOM_DATABASE_URL is set, its schema migrated here before anything uses
-it."""
+index, automatic-mail caps, blobs): SQLite files in the data directory (the embedded
+default), or PostgreSQL when MAILROOM_DATABASE_URL is set, its schema migrated here before
+anything uses it, every adapter on one pool of connections per process."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
+from adapters.outbound.blob_store import REFERENCES_FILE, FileBlobStore, blobs_under
 from adapters.outbound.invoice_book import SqliteInvoiceBook
 from adapters.outbound.ledger import SqliteLedger
 from adapters.outbound.postgres import DatabaseUnavailable, migrate
 from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
+from adapters.outbound.postgres_blob_refs import PostgresBlobReferences
+from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from adapters.outbound.postgres_invoice_book import PostgresInvoiceBook
 from adapters.outbound.postgres_ledger import PostgresLedger
+from adapters.outbound.postgres_pool import Database
 from adapters.outbound.postgres_sent_log import PostgresSentLog
 from adapters.outbound.postgres_shared_secret import shared_secret
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
@@ -34,6 +38,7 @@ class Stores:
     sent_log: MessageLog
     thread_index: SqliteThreadIndex | PostgresThreadIndex  # closed at shutdown
     auto_replies: SqliteAutoReplyLog | PostgresAutoReplyLog  # closed at shutdown
+    database: Database | None = None  # the process's pool, closed at shutdown
 
 
 def stores(settings: Settings) -> Stores:
@@ -53,12 +58,31 @@ def stores(settings: Settings) -> Stores:
         migrate(url)
     except DatabaseUnavailable as exc:
         raise _startup_error(url, exc) from None
+    database = Database(url, settings.database_pool_size)
     return Stores(
-        ledger=PostgresLedger(url),
-        invoice_book=PostgresInvoiceBook(url),
-        sent_log=PostgresSentLog(url),
-        thread_index=PostgresThreadIndex(url),
-        auto_replies=PostgresAutoReplyLog(url),
+        ledger=PostgresLedger(database),
+        invoice_book=PostgresInvoiceBook(database),
+        sent_log=PostgresSentLog(database),
+        thread_index=PostgresThreadIndex(database),
+        auto_replies=PostgresAutoReplyLog(database),
+        database=database,
+    )
+
+
+def blob_store(settings: Settings, database: Database | None) -> FileBlobStore | PostgresBlobStore:
+    """MAILROOM_BLOB_DIR (a directory every node mounts: its references in the shared
+    database when there is one), else the shared database (`stores`' pool), else
+    `<data dir>/blobs`."""
+    directory = settings.blob_dir
+    if directory is None:
+        if database is not None:
+            return PostgresBlobStore(database)
+        return FileBlobStore(settings.data_dir / "blobs")
+    if database is None:  # one node: its references in its data directory
+        return FileBlobStore(directory, references=settings.data_dir / REFERENCES_FILE)
+    # nodes sharing the directory share the references too (SQLite cannot be shared on NFS)
+    return FileBlobStore(
+        directory, references=PostgresBlobReferences(database, lambda: blobs_under(directory))
     )
 
 

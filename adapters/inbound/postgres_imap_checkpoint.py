@@ -1,7 +1,7 @@
 """The IMAP checkpoints and quarantine record (imap_checkpoint.py) in PostgreSQL
 (MAILROOM_DATABASE_URL, migration 5): a node taking over a source from another starts from
 the UID the other handed off last, and `mailroom imap --check` on any node lists what was set
-aside. A connection per call, as the SQLite store: a few calls per poll, from any thread. A
+aside. A few calls per poll, from any thread, on the process's pool (postgres_pool). A
 committed statement is durable (PostgreSQL's own WAL), as synchronous=FULL is for the file."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from adapters.inbound.imap_checkpoint import LISTED_QUARANTINED, Checkpoint, Quarantined
-from adapters.outbound.postgres import connect
+from adapters.outbound.postgres_pool import Database, database
 
 
 def _shown(at: datetime) -> str:
@@ -18,18 +18,19 @@ def _shown(at: datetime) -> str:
 
 
 class PostgresCheckpointStore:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, target: str | Database) -> None:
+        """`target`: the process's shared pool (orchestrator/stores.py), or a URL."""
+        self.db = database(target)
 
     def load(self, source: str) -> Checkpoint | None:
-        with connect(self.url) as db:
+        with self.db.connection() as db:
             row = db.execute(
                 "SELECT uidvalidity, last_uid FROM imap_checkpoints WHERE source = %s", (source,)
             ).fetchone()
         return Checkpoint(uidvalidity=int(row[0]), last_uid=int(row[1])) if row else None
 
     def save(self, source: str, checkpoint: Checkpoint) -> None:
-        with connect(self.url) as db:
+        with self.db.connection() as db:
             db.execute(
                 "INSERT INTO imap_checkpoints (source, uidvalidity, last_uid) VALUES (%s, %s, %s)"
                 " ON CONFLICT (source) DO UPDATE SET uidvalidity = excluded.uidvalidity,"
@@ -39,7 +40,7 @@ class PostgresCheckpointStore:
 
     def quarantine(self, source: str, record: Quarantined) -> None:
         """Record a mail set aside (again: the latest reason and folder win)."""
-        with connect(self.url) as db:
+        with self.db.connection() as db:
             db.execute(
                 "INSERT INTO imap_quarantine (source, uidvalidity, uid, message_id, reason,"
                 " moved_to) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (source, uidvalidity,"
@@ -57,7 +58,7 @@ class PostgresCheckpointStore:
 
     def quarantined(self, source: str, limit: int = LISTED_QUARANTINED) -> list[Quarantined]:
         """The most recent mail set aside from `source`, newest first."""
-        with connect(self.url) as db:
+        with self.db.connection() as db:
             rows = db.execute(
                 "SELECT uidvalidity, uid, message_id, reason, moved_to, at FROM imap_quarantine"
                 " WHERE source = %s ORDER BY at DESC, uid DESC LIMIT %s",
@@ -66,7 +67,7 @@ class PostgresCheckpointStore:
         return [Quarantined(int(r[0]), int(r[1]), r[2], r[3], r[4], _shown(r[5])) for r in rows]
 
     def quarantined_count(self, source: str) -> int:
-        with connect(self.url) as db:
+        with self.db.connection() as db:
             row = db.execute(
                 "SELECT count(*) FROM imap_quarantine WHERE source = %s", (source,)
             ).fetchone()

@@ -23,7 +23,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from adapters.outbound.sqlite_connection import SqliteConnection
 
@@ -44,6 +44,20 @@ ADOPTED = 1
 T = TypeVar("T")
 
 Remove = Callable[[str], object]  # removes a blob's file
+
+
+class References(Protocol):
+    """Where a FileBlobStore records pins and references: this SQLite file (one node), or
+    PostgreSQL for a directory nodes share (postgres_blob_refs.PostgresBlobReferences)."""
+
+    async def pin(self, sha256: str) -> None: ...
+    async def settle(self, shas: Sequence[str]) -> None: ...
+    async def release(self, shas: Sequence[str], remove: Remove) -> list[str]: ...
+    async def remove_unheld(
+        self, shas: Sequence[str], stale_pins_before: float, remove: Remove
+    ) -> list[str]: ...
+    async def is_referenced(self, sha256: str) -> bool: ...
+    async def close(self) -> None: ...
 
 
 class BlobReferences:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from adapters.outbound.blob_refs import BlobReferences
+from adapters.outbound.blob_refs import BlobReferences, References
 from adapters.outbound.durable_files import make_directory, sync_directory, write_atomically
 from use_cases.mail import BlobRef
 from use_cases.ports import BlobNotFound
@@ -50,10 +50,14 @@ class Swept:
 
 
 class FileBlobStore:
-    def __init__(self, root: Path, references: Path | None = None) -> None:
+    def __init__(self, root: Path, references: Path | References | None = None) -> None:
+        """`references`: the SQLite file of pins and references (default: beside `root`),
+        or where nodes sharing `root` record them (PostgresBlobReferences)."""
         self.root = root
-        self.references = BlobReferences(
-            references or root.parent / REFERENCES_FILE, self._blobs_on_disk
+        self.references: References = (
+            BlobReferences(references or root.parent / REFERENCES_FILE, self._blobs_on_disk)
+            if references is None or isinstance(references, Path)
+            else references
         )
 
     def path_of(self, sha256: str) -> Path:
@@ -166,10 +170,7 @@ class FileBlobStore:
             pass
 
     def _blobs_on_disk(self) -> Iterator[str]:
-        for folder in _folders(self.root):
-            for entry in _entries(folder):
-                if is_sha256(entry.name):
-                    yield entry.name
+        return blobs_under(self.root)
 
     def _scan(self, cutoff: float) -> tuple[list[str], tuple[int, int]]:
         """Blobs last changed before `cutoff`; removes temporary files older than it
@@ -205,6 +206,14 @@ class FileBlobStore:
             if not is_sha256(target) or not self.path_of(target).exists():
                 pointers += _unlink(Path(entry.path))
         return pointers, temporary
+
+
+def blobs_under(root: Path) -> Iterator[str]:
+    """The sha256 of every blob in the directory `root`."""
+    for folder in _folders(root):
+        for entry in _entries(folder):
+            if is_sha256(entry.name):
+                yield entry.name
 
 
 def ref_of(data: bytes) -> BlobRef:

@@ -1,6 +1,7 @@
 """The blob store's sweep as a task of the running service: once at start, then every
-SWEEP_INTERVAL, in each process that takes mail (SMTP, IMAP). Several processes on one
-data directory may sweep at once: each removal is decided in a transaction (blob_refs)."""
+SWEEP_INTERVAL, in each process that takes mail (SMTP, IMAP). Several processes, on one node
+or on several sharing a blob directory or database, may sweep at once: each removal is decided
+in a transaction (blob_refs, postgres_blob_refs, postgres_blob_store)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from datetime import timedelta
 import structlog
 
 from adapters.outbound.blob_store import FileBlobStore
+from adapters.outbound.postgres_blob_store import PostgresBlobStore
 
 log = structlog.get_logger()
 
 SWEEP_INTERVAL = timedelta(hours=1)
 
 
-async def sweep_blobs(store: FileBlobStore, grace: timedelta) -> None:
+async def sweep_blobs(store: FileBlobStore | PostgresBlobStore, grace: timedelta) -> None:
     """One sweep; a failure is logged, never raised (the next round tries again)."""
     try:
         swept = await store.sweep(grace)
@@ -34,7 +36,7 @@ async def sweep_blobs(store: FileBlobStore, grace: timedelta) -> None:
 
 
 async def sweep_blobs_periodically(
-    store: FileBlobStore, grace: timedelta, interval: timedelta = SWEEP_INTERVAL
+    store: FileBlobStore | PostgresBlobStore, grace: timedelta, interval: timedelta = SWEEP_INTERVAL
 ) -> None:
     while True:
         await sweep_blobs(store, grace)

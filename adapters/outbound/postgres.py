@@ -6,17 +6,13 @@ takes one session-level advisory lock around reading the version and applying wh
 missing, so exactly one applies a migration and the others then find it recorded. A
 migration is never edited once released; a change is a new number.
 
-The ledger, invoice book and sent log open a connection per call: they are called a few
-times per mail at most, and a per-call connection survives a database restart or a failover
-without a pool to heal. The thread index, read and written for every received mail, keeps one
-(`SharedConnection`), opened again after it breaks.
+The adapters borrow their connections from the process's pool (postgres_pool.Database);
+`connect` here is for the one-off calls of start-up (migrations, the shared secret, doctor).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
@@ -136,9 +132,6 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-T = TypeVar("T")
-
-
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached, refuses us, or its schema cannot be brought up."""
 
@@ -150,14 +143,6 @@ AsyncConnection = psycopg.AsyncConnection[tuple[Any, ...]]
 def connect(url: str) -> Connection:
     """Autocommit: each statement commits alone; `with db.transaction():` groups them."""
     db = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
-    return without_nul_bytes(db)
-
-
-async def connect_async(url: str) -> AsyncConnection:
-    """Autocommit, as `connect`."""
-    db = await psycopg.AsyncConnection.connect(
-        url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
-    )
     return without_nul_bytes(db)
 
 
@@ -246,36 +231,3 @@ def _apply_missing(db: Connection, migrations: tuple[str, ...]) -> int:
             db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
         current = version
     return current
-
-
-class SharedConnection:
-    """One autocommit connection for an adapter on the hot path, one call at a time (a call
-    may span a transaction: another task's statement must not land inside it). A broken
-    connection, or one whose call was cancelled, is dropped: the next call opens a new one."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._db: AsyncConnection | None = None
-        self._lock = asyncio.Lock()
-
-    async def run(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        async with self._lock:
-            if self._db is None or self._db.closed:
-                self._db = await connect_async(self.url)
-            try:
-                return await fn(self._db)
-            except BaseException as exc:
-                # A statement error leaves the connection usable (autocommit, the transaction
-                # rolled back); a lost connection, or a call cancelled mid-statement, does not.
-                if not isinstance(exc, psycopg.Error) or isinstance(exc, psycopg.OperationalError):
-                    await self._drop()
-                raise
-
-    async def _drop(self) -> None:
-        db, self._db = self._db, None
-        if db is not None:
-            await db.close()
-
-    async def close(self) -> None:
-        async with self._lock:
-            await self._drop()

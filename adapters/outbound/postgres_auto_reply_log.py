@@ -4,7 +4,7 @@ person, per domain and in all hold across every node, not per machine.
 The count and the insert are one step for every node: each reservation runs in a
 transaction holding one advisory lock (as SqliteAutoReplyLog's BEGIN IMMEDIATE serialises
 the processes on its file), so concurrent sends on several nodes cannot all see room under a
-cap. One shared connection, as every automatic mail reads and writes it.
+cap. On the process's pool (postgres_pool), as every automatic mail reads and writes it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from adapters.outbound.auto_reply_log import KEPT_FOR, TRIM_EVERY
-from adapters.outbound.postgres import AsyncConnection, SharedConnection
+from adapters.outbound.postgres import AsyncConnection
+from adapters.outbound.postgres_pool import Database, database
 from use_cases.reply_cap import AutomaticMailCaps, capped_address
 
 # Any fixed number, the same on every node: "the automatic-mail caps" to PostgreSQL.
@@ -21,12 +22,16 @@ CAPS_LOCK = 0x6D61696C6361707A  # "mailcapz"
 
 
 class PostgresAutoReplyLog:
-    def __init__(self, url: str) -> None:
-        self.db = SharedConnection(url)
+    def __init__(self, target: str | Database) -> None:
+        """`target`: the process's shared pool (orchestrator/stores.py), or a URL (a pool
+        of its own, closed by `close`)."""
+        self.db = database(target)
+        self._owns_db = not isinstance(target, Database)
         self._trimmed_at: datetime | None = None
 
     async def close(self) -> None:
-        await self.db.close()
+        if self._owns_db:
+            await self.db.close()
 
     async def sent_since(self, recipient: str, since: datetime) -> int:
         """Automatic mails counted for the person `recipient` reaches since `since`."""

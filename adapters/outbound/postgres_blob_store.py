@@ -118,7 +118,7 @@ class PostgresBlobStore:
                     "FROM unnest(%s::text[]) AS s ON CONFLICT (sha256) DO NOTHING",
                     (shas,),
                 )
-                await _unpin(db, shas)
+                await unpin(db, shas)
 
         if shas:
             await self.db.run(settle)
@@ -183,7 +183,7 @@ async def _store(db: AsyncConnection, ref: BlobRef, data: bytes) -> None:
             )
 
 
-async def _unpin(db: AsyncConnection, shas: list[str]) -> None:
+async def unpin(db: AsyncConnection, shas: list[str]) -> None:
     await db.execute(UNPIN, (shas,))
     await db.execute("DELETE FROM blob_pins WHERE sha256 = ANY(%s) AND holders <= 0", (shas,))
 
@@ -191,7 +191,7 @@ async def _unpin(db: AsyncConnection, shas: list[str]) -> None:
 async def _release(db: AsyncConnection, shas: list[str], message_id: str | None) -> None:
     async with db.transaction():
         await db.execute(LOCK, (BLOB_LOCKS, shas))
-        await _unpin(db, shas)
+        await unpin(db, shas)
         gone = [str(row[0]) for row in await (await db.execute(REMOVE_UNHELD, (shas,))).fetchall()]
         if message_id is not None and gone:
             await db.execute(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from adapters.outbound.invoice_book import UnbookableInvoice, booking
-from adapters.outbound.postgres import connect_async
+from adapters.outbound.postgres_pool import Database, database
 from use_cases.invoices import BookedInvoice, BookInvoice, key_of
 
 SELECT = (
@@ -20,18 +20,19 @@ INSERT = (
 
 
 class PostgresInvoiceBook:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, target: str | Database) -> None:
+        """`target`: the process's shared pool (orchestrator/stores.py), or a URL."""
+        self.db = database(target)
 
     async def booked(self, invoice_key: str) -> BookedInvoice | None:
         """The booking under this key, or None if the invoice was never booked."""
-        async with await connect_async(self.url) as db:
+        async with self.db.connection_async() as db:
             cursor = await db.execute(f"{SELECT} WHERE invoice_key = %s", (invoice_key,))
             row = await cursor.fetchone()
         return None if row is None else booking(row)
 
     async def booked_against(self, po_number: str) -> list[BookedInvoice]:
-        async with await connect_async(self.url) as db:
+        async with self.db.connection_async() as db:
             query = f"{SELECT} WHERE po_number = %s ORDER BY seq"
             rows = await (await db.execute(query, (po_number,))).fetchall()
         return [booking(row) for row in rows]
@@ -45,7 +46,7 @@ class PostgresInvoiceBook:
             key, invoice.supplier, invoice.invoice_number, invoice.amount,
             invoice.currency.upper(), entry.po_number, entry.approved_by, datetime.now(UTC),
         )  # fmt: skip
-        async with await connect_async(self.url) as db:
+        async with self.db.connection_async() as db:
             # ON CONFLICT DO NOTHING + read back: a retry, here or on another node, finds the
             # row the first booking wrote.
             await db.execute(INSERT, values)

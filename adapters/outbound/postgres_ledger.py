@@ -17,7 +17,8 @@ from psycopg import Rollback
 from psycopg.types.json import Jsonb
 
 from adapters.outbound.ledger import PO_NUMBER
-from adapters.outbound.postgres import AsyncConnection, connect, connect_async
+from adapters.outbound.postgres import AsyncConnection
+from adapters.outbound.postgres_pool import Database, database
 from use_cases.flows import CreatePurchaseOrder, LineItem, PurchaseOrder
 from use_cases.invoices import RecordedOrder
 
@@ -35,11 +36,12 @@ INSERT = (
 
 
 class PostgresLedger:
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, target: str | Database) -> None:
+        """`target`: the process's shared pool (orchestrator/stores.py), or a URL."""
+        self.db = database(target)
 
     async def create_purchase_order(self, order: CreatePurchaseOrder) -> PurchaseOrder:
-        async with await connect_async(self.url) as db:
+        async with self.db.connection_async() as db:
             row = await (
                 await db.execute(f"{SELECT} WHERE po_key = %s", (order.po_key,))
             ).fetchone()
@@ -65,13 +67,13 @@ class PostgresLedger:
                 raise Rollback(transaction)
 
     def purchase_orders(self) -> list[PurchaseOrder]:
-        with connect(self.url) as db:
+        with self.db.connection() as db:
             rows = db.execute(f"{SELECT} ORDER BY year, seq").fetchall()
         return [_order(row) for row in rows]
 
     def currencies(self) -> dict[str, str]:
         """{po_key: the currency of its total}, as SqliteLedger.currencies."""
-        with connect(self.url) as db:
+        with self.db.connection() as db:
             rows = db.execute("SELECT po_key, currency FROM purchase_orders").fetchall()
         return {str(key): str(currency) for key, currency in rows if currency}
 
@@ -80,7 +82,7 @@ class PostgresLedger:
         number = PO_NUMBER.fullmatch(po_number.strip())
         if number is None:
             return None
-        async with await connect_async(self.url) as db:
+        async with self.db.connection_async() as db:
             cursor = await db.execute(
                 f"{SELECT} WHERE year = %s AND seq = %s", (int(number["year"]), int(number["seq"]))
             )

@@ -78,7 +78,7 @@ class Database:
             if self._threaded is None:
                 self._threaded = ConnectionPool(
                     self.url, **self._sizes(), kwargs=SETTINGS, open=True,
-                    configure=without_nul_bytes, check=ConnectionPool.check_connection,
+                    configure=_without_nul_bytes, check=ConnectionPool.check_connection,
                 )  # fmt: skip
             return self._threaded
 
@@ -99,6 +99,10 @@ class Database:
     def _sizes(self) -> dict[str, Any]:
         # None kept open while idle: a CLI command or a quiet part costs the server nothing.
         return {"min_size": 0, "max_size": self.max_size, "timeout": CONNECT_TIMEOUT_SECONDS}
+
+
+def _without_nul_bytes(db: Connection) -> None:
+    without_nul_bytes(db)
 
 
 async def _without_nul_bytes_async(db: AsyncConnection) -> None:

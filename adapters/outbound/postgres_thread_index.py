@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 from psycopg.types.json import Jsonb
 
-from adapters.outbound.postgres import AsyncConnection, SharedConnection
+from adapters.outbound.postgres import AsyncConnection
+from adapters.outbound.postgres_pool import Database, database
 from adapters.outbound.thread_index import MAX_PARTICIPANTS
 from use_cases.models import ThreadEntry
 
@@ -24,11 +25,15 @@ UPSERT_THREAD = (
 
 
 class PostgresThreadIndex:
-    def __init__(self, url: str) -> None:
-        self.db = SharedConnection(url)
+    def __init__(self, target: str | Database) -> None:
+        """`target`: the process's shared pool (orchestrator/stores.py), or a URL (a pool
+        of its own, closed by `close`)."""
+        self.db = database(target)
+        self._owns_db = not isinstance(target, Database)
 
     async def close(self) -> None:
-        await self.db.close()
+        if self._owns_db:
+            await self.db.close()
 
     async def threads_of(self, message_ids: Sequence[str], mailbox: str) -> dict[str, str]:
         ids = list(message_ids)

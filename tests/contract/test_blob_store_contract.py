@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters.outbound.blob_store import FileBlobStore
+from adapters.outbound.blob_store import FileBlobStore, blobs_under
 from adapters.outbound.postgres import migrate
+from adapters.outbound.postgres_blob_refs import PostgresBlobReferences
 from adapters.outbound.postgres_blob_store import PostgresBlobStore
+from adapters.outbound.postgres_pool import Database
 from use_cases.ports import BlobNotFound
 
 GRACE = timedelta(hours=1)
@@ -25,21 +27,34 @@ LATER = time.time() + 2 * GRACE.total_seconds()  # a sweep's clock past every gr
 BlobStores = Callable[[], FileBlobStore | PostgresBlobStore]  # a new node's store
 
 
-@pytest.fixture(params=["directory", "postgres"])
+@pytest.fixture(params=["directory", "directory+postgres", "postgres"])
 async def nodes(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStores]:
+    """Each param: "directory": one node's blob dir (references in SQLite); "directory+postgres": a
+    directory the nodes mount, references in PostgreSQL; "postgres": the bytes there too."""
     made: list[FileBlobStore | PostgresBlobStore] = []
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    databases: list[Database] = []
+    url = request.getfixturevalue("postgres_url") if "postgres" in request.param else ""
     if url:
         migrate(url)
+    shared = tmp_path / "shared" / "blobs"
 
     def node() -> FileBlobStore | PostgresBlobStore:
-        store = PostgresBlobStore(url) if url else FileBlobStore(tmp_path / "shared" / "blobs")
+        if request.param == "postgres":
+            store: FileBlobStore | PostgresBlobStore = PostgresBlobStore(url)
+        elif url:
+            databases.append(Database(url))
+            refs = PostgresBlobReferences(databases[-1], lambda: blobs_under(shared))
+            store = FileBlobStore(shared, references=refs)
+        else:
+            store = FileBlobStore(shared)
         made.append(store)
         return store
 
     yield node
     for store in made:
         await store.close()
+    for database in databases:
+        await database.close()
 
 
 async def test_stored_bytes_read_back_on_another_node(nodes: BlobStores) -> None:
@@ -136,3 +151,19 @@ async def test_the_grace_is_never_under_ten_minutes(nodes: BlobStores) -> None:
     ref = await store.put(b"just stored")
     await store.sweep(timedelta(seconds=1), now=time.time() + 5 * 60)
     assert await store.get(ref.sha256) == b"just stored"
+
+
+async def test_blobs_already_in_a_directory_nodes_start_sharing_are_never_swept(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    one_node = FileBlobStore(tmp_path / "blobs")  # before MAILROOM_DATABASE_URL was set
+    old = await one_node.put(b"attachment of a thread from last year")
+    await one_node.settle([old])
+    await one_node.close()
+    migrate(postgres_url)
+    database = Database(postgres_url)
+    references = PostgresBlobReferences(database, lambda: blobs_under(tmp_path / "blobs"))
+    shared = FileBlobStore(tmp_path / "blobs", references=references)
+    await shared.sweep(GRACE, now=LATER)
+    assert await shared.get(old.sha256) == b"attachment of a thread from last year"
+    await database.close()

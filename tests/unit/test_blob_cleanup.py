@@ -17,6 +17,7 @@ import pytest
 
 from adapters.inbound.mime import parse_email
 from adapters.outbound import durable_files
+from adapters.outbound.blob_refs import BlobReferences
 from adapters.outbound.blob_store import FileBlobStore
 from tests.fakes import FakeThreadGateway
 from use_cases.claim_check import PayloadTooLarge
@@ -71,6 +72,7 @@ def age(path: Path, seconds: float) -> None:
 
 def age_pins(store: FileBlobStore, seconds: float) -> None:
     """As if the writers that pinned blobs so far had died that long ago."""
+    assert isinstance(store.references, BlobReferences)
     with sqlite3.connect(store.references.path) as db:
         db.execute("UPDATE pinned SET since = since - ?", (seconds,))
 
