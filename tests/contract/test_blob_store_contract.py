@@ -5,6 +5,7 @@ or a mail is still storing."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import time
@@ -167,3 +168,18 @@ async def test_blobs_already_in_a_directory_nodes_start_sharing_are_never_swept(
     await shared.sweep(GRACE, now=LATER)
     assert await shared.get(old.sha256) == b"attachment of a thread from last year"
     await database.close()
+
+
+async def test_a_blob_released_on_one_node_while_another_stores_it_again_is_kept(
+    nodes: BlobStores,
+) -> None:
+    accepting, refusing = nodes(), nodes()
+
+    async def accept(data: bytes) -> None:
+        await accepting.settle([await accepting.put(data)])
+
+    for round_ in range(20):
+        data = f"attachment {round_}".encode()
+        first = await refusing.put(data)
+        await asyncio.gather(refusing.release([first]), accept(data))
+        assert await refusing.get(first.sha256) == data
