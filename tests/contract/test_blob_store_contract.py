@@ -13,13 +13,15 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from adapters.outbound.blob_store import FileBlobStore, blobs_under
 from adapters.outbound.postgres import migrate
 from adapters.outbound.postgres_blob_refs import PostgresBlobReferences
-from adapters.outbound.postgres_blob_store import PostgresBlobStore
+from adapters.outbound.postgres_blob_store import BLOB_LOCKS, LOCK, PostgresBlobStore
 from adapters.outbound.postgres_pool import Database
+from tests.support import wait_for
 from use_cases.ports import BlobNotFound
 
 GRACE = timedelta(hours=1)
@@ -183,3 +185,32 @@ async def test_a_blob_released_on_one_node_while_another_stores_it_again_is_kept
         first = await refusing.put(data)
         await asyncio.gather(refusing.release([first]), accept(data))
         assert await refusing.get(first.sha256) == data
+
+
+def waiting_on_a_lock(url: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as admin:
+        row = admin.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()
+    return bool(row and row[0])
+
+
+async def test_a_put_while_another_node_removes_the_same_blob_stores_it_again(
+    postgres_url: str,
+) -> None:
+    """A node's removal (release or sweep) decided and not yet committed: a put of the same
+    bytes on another node waits for it, then finds the blob gone and writes it again."""
+    migrate(postgres_url)
+    store = PostgresBlobStore(postgres_url)
+    ref = await store.put(b"released here, stored again there")
+    await store.release([ref])  # gone; now put it back and remove it in a held transaction
+    ref = await store.put(b"released here, stored again there")
+    await store.settle([ref])
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as remover:
+        async with remover.transaction():
+            await remover.execute(LOCK, (BLOB_LOCKS, [ref.sha256]))
+            await remover.execute("DELETE FROM blob_references")
+            await remover.execute("DELETE FROM blobs WHERE sha256 = %s", (ref.sha256,))
+            again = asyncio.create_task(store.put(b"released here, stored again there"))
+            await wait_for(lambda: waiting_on_a_lock(postgres_url), what="the put to wait")
+        await again
+    assert await store.get(ref.sha256) == b"released here, stored again there"
+    await store.close()
