@@ -26,14 +26,17 @@ import asyncio
 import json
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from temporalio.client import Client
 
 from bench.harness import BenchStack, bench_stack, free_port
 from bench.history import wait_applied
 from bench.mails import MAILBOX, ORDERS, Layout
 from bench.report import Latency, accepted_rate, applied_rate, end_to_end, handoff, print_json
+from bench.work import PassWork, work_comparison, work_of
 
 BASELINE_TASK_QUEUE = "bench-baseline"
 APPLY_TIMEOUT_SECONDS = 300.0
@@ -50,6 +53,9 @@ class Pass:
     failed: int
     missing: int
     cpu: dict[str, float]
+    mails: int = 0  # accepted: what per-mail figures divide by
+    settled_cpu: dict[str, float] = field(default_factory=dict)  # until the stack was idle
+    workflow_ids: list[str] = field(default_factory=list)  # the threads it addressed
 
     def show(self) -> None:
         print(
@@ -76,6 +82,9 @@ async def measured(
     applied = await wait_applied(stack.client, expected, within=APPLY_TIMEOUT_SECONDS)
     # Up to the last message applied (the wait polls histories, so a little more).
     cpu = {k: v - cpu_before.get(k, 0.0) for k, v in stack.cpu_snapshot().items()}
+    # Per mail: also what the flows did after the mail was applied (answers, reports).
+    await stack.wait_idle()
+    settled = {k: v - cpu_before.get(k, 0.0) for k, v in stack.cpu_snapshot().items()}
     cpu["clients"] = float(load["cpu_seconds"])
     # Whatever else ran on the machine meanwhile (other tests, the kernel): noise to know of.
     machine = cpu.pop("machine")
@@ -95,6 +104,9 @@ async def measured(
         failed=len(load["failed"]),
         missing=sum(1 for mid in records if mid not in applied),
         cpu=cpu,
+        mails=len(records),
+        settled_cpu={k: v for k, v in settled.items() if k != "machine"},
+        workflow_ids=list(expected),
     )
 
 
@@ -180,7 +192,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await minimal.stop()
         half = await smtp_pass(stack, f"{tag}-half", args, mails=args.mails, rate=full.rate / 2)
         half.show()
-    return figures(args, full, base, half, front)
+        await stack.wait_idle()
+        work = await work_figures(stack.client, full, base)
+    return {**figures(args, full, base, half, front), **work}
 
 
 async def front_end_pass(
@@ -201,6 +215,21 @@ async def front_end_pass(
     measured_pass = await smtp_pass(stack, f"{tag}-front", args, mails=args.mails, port=port)
     await front.stop()
     return measured_pass
+
+
+async def work_figures(client: Client, full: Pass, base: Pass) -> dict[str, Any]:
+    """Temporal work and CPU per mail of the flat-out pass and of the baseline, read from
+    their histories once the run is over (flows have finished what the mail started)."""
+    mailroom = PassWork(
+        await work_of(client, full.workflow_ids), full.mails, full.settled_cpu, ("smtp", "worker")
+    )
+    baseline = PassWork(
+        await work_of(client, base.workflow_ids),
+        base.mails,
+        base.settled_cpu,
+        ("baseline-worker",),
+    )
+    return work_comparison(mailroom, baseline)
 
 
 def figures(
