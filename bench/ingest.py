@@ -12,6 +12,8 @@
    minimal worker serves, so every thread does nothing: front_end_rate, what the SMTP
    adapter (parse, blob, thread index, signal-with-start) costs apart from the flows.
 5. Half rate: N more mails over SMTP, paced at rate/2: p99_ms_at_half_rate.
+6. Temporal work per mail of the flat-out pass and of the baseline, read from their
+   histories once the run is over (see bench.work), and CPU ms per mail per process.
 
 Latency is end-to-end from the client's 250 to the message being applied in its thread
 workflow: the completion time of the workflow task that ran its signal handler, read from
@@ -30,13 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
-
 from bench.harness import BenchStack, bench_stack, free_port
 from bench.history import wait_applied
 from bench.mails import MAILBOX, ORDERS, Layout
 from bench.report import Latency, accepted_rate, applied_rate, end_to_end, handoff, print_json
-from bench.work import PassWork, work_comparison, work_of
+from bench.work import PassWork, work_comparison
 
 BASELINE_TASK_QUEUE = "bench-baseline"
 APPLY_TIMEOUT_SECONDS = 300.0
@@ -192,8 +192,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await minimal.stop()
         half = await smtp_pass(stack, f"{tag}-half", args, mails=args.mails, rate=full.rate / 2)
         half.show()
-        await stack.wait_idle()
-        work = await work_figures(stack.client, full, base)
+        await stack.wait_idle()  # what the mail started is done: read the work it cost
+        work = work_comparison(
+            await PassWork.read(stack.client, full.workflow_ids, full.mails, full.settled_cpu),
+            await PassWork.read(
+                stack.client, base.workflow_ids, base.mails, base.settled_cpu, ("baseline-worker",)
+            ),
+        )
     return {**figures(args, full, base, half, front), **work}
 
 
@@ -215,21 +220,6 @@ async def front_end_pass(
     measured_pass = await smtp_pass(stack, f"{tag}-front", args, mails=args.mails, port=port)
     await front.stop()
     return measured_pass
-
-
-async def work_figures(client: Client, full: Pass, base: Pass) -> dict[str, Any]:
-    """Temporal work and CPU per mail of the flat-out pass and of the baseline, read from
-    their histories once the run is over (flows have finished what the mail started)."""
-    mailroom = PassWork(
-        await work_of(client, full.workflow_ids), full.mails, full.settled_cpu, ("smtp", "worker")
-    )
-    baseline = PassWork(
-        await work_of(client, base.workflow_ids),
-        base.mails,
-        base.settled_cpu,
-        ("baseline-worker",),
-    )
-    return work_comparison(mailroom, baseline)
 
 
 def figures(

@@ -170,6 +170,17 @@ class PassWork:
     cpu_seconds: dict[str, float]
     processes: tuple[str, ...]  # ours in this pass; the server is always reported
 
+    @classmethod
+    async def read(
+        cls,
+        client: Client,
+        workflow_ids: Iterable[str],
+        mails: int,
+        cpu_seconds: dict[str, float],
+        processes: tuple[str, ...] = ("smtp", "worker"),
+    ) -> PassWork:
+        return cls(await work_of(client, workflow_ids), mails, cpu_seconds, processes)
+
     def cpu_ms_per_mail(self) -> dict[str, float]:
         wanted = [*self.processes, "server"]
         return {
