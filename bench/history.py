@@ -58,11 +58,11 @@ def applied_in_run(events: Iterable[HistoryEvent]) -> dict[str, float]:
     return applied
 
 
-async def workflow_facts(client: Client, workflow_id: str) -> WorkflowHistoryFacts:
-    """Every run of `workflow_id`, oldest first: continued-as-new runs and the runs of a
-    thread that completed and was reopened by later mail (a new run, not a continuation).
-    Runs come from visibility; the latest run is read even before visibility lists it."""
-    facts = WorkflowHistoryFacts(workflow_id)
+async def run_histories(client: Client, workflow_id: str) -> list[list[HistoryEvent]]:
+    """The events of every run of `workflow_id`, oldest first: continued-as-new runs and the
+    runs of a thread that completed and was reopened by later mail (a new run, not a
+    continuation). Runs come from visibility; the latest run is read even before visibility
+    lists it."""
     listed = [
         (execution.start_time, execution.run_id)
         async for execution in client.list_workflows(f"WorkflowId = '{workflow_id}'")
@@ -72,18 +72,27 @@ async def workflow_facts(client: Client, workflow_id: str) -> WorkflowHistoryFac
     if latest.run_id not in run_ids:
         run_ids.append(latest.run_id)
     read: set[str | None] = set()
+    runs: list[list[HistoryEvent]] = []
     while run_ids:
         run_id = run_ids.pop(0)
         read.add(run_id)
         history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
         events = list(history.events)
-        facts.run_lengths.append(len(events))
-        for message_id, at in applied_in_run(events).items():
-            facts.applied.setdefault(message_id, at)
+        runs.append(events)
         # A run visibility does not list yet: follow continue-as-new back from what it does.
         previous = events[0].workflow_execution_started_event_attributes.continued_execution_run_id
         if previous and previous not in read and previous not in run_ids:
             run_ids.insert(0, previous)
+    return runs
+
+
+async def workflow_facts(client: Client, workflow_id: str) -> WorkflowHistoryFacts:
+    """When each message of `workflow_id` was applied, over all its runs."""
+    facts = WorkflowHistoryFacts(workflow_id)
+    for events in await run_histories(client, workflow_id):
+        facts.run_lengths.append(len(events))
+        for message_id, at in applied_in_run(events).items():
+            facts.applied.setdefault(message_id, at)
     return facts
 
 

@@ -12,6 +12,8 @@
    minimal worker serves, so every thread does nothing: front_end_rate, what the SMTP
    adapter (parse, blob, thread index, signal-with-start) costs apart from the flows.
 5. Half rate: N more mails over SMTP, paced at rate/2: p99_ms_at_half_rate.
+6. Temporal work per mail of the flat-out pass and of the baseline, read from their
+   histories once the run is over (see bench.work), and CPU ms per mail per process.
 
 Latency is end-to-end from the client's 250 to the message being applied in its thread
 workflow: the completion time of the workflow task that ran its signal handler, read from
@@ -26,7 +28,7 @@ import asyncio
 import json
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from bench.harness import BenchStack, bench_stack, free_port
 from bench.history import wait_applied
 from bench.mails import MAILBOX, ORDERS, Layout
 from bench.report import Latency, accepted_rate, applied_rate, end_to_end, handoff, print_json
+from bench.work import PassWork, work_comparison
 
 BASELINE_TASK_QUEUE = "bench-baseline"
 APPLY_TIMEOUT_SECONDS = 300.0
@@ -50,6 +53,9 @@ class Pass:
     failed: int
     missing: int
     cpu: dict[str, float]
+    mails: int = 0  # accepted: what per-mail figures divide by
+    settled_cpu: dict[str, float] = field(default_factory=dict)  # until the stack was idle
+    workflow_ids: list[str] = field(default_factory=list)  # the threads it addressed
 
     def show(self) -> None:
         print(
@@ -76,6 +82,9 @@ async def measured(
     applied = await wait_applied(stack.client, expected, within=APPLY_TIMEOUT_SECONDS)
     # Up to the last message applied (the wait polls histories, so a little more).
     cpu = {k: v - cpu_before.get(k, 0.0) for k, v in stack.cpu_snapshot().items()}
+    # Per mail: also what the flows did after the mail was applied (answers, reports).
+    await stack.wait_idle()
+    settled = {k: v - cpu_before.get(k, 0.0) for k, v in stack.cpu_snapshot().items()}
     cpu["clients"] = float(load["cpu_seconds"])
     # Whatever else ran on the machine meanwhile (other tests, the kernel): noise to know of.
     machine = cpu.pop("machine")
@@ -95,6 +104,9 @@ async def measured(
         failed=len(load["failed"]),
         missing=sum(1 for mid in records if mid not in applied),
         cpu=cpu,
+        mails=len(records),
+        settled_cpu={k: v for k, v in settled.items() if k != "machine"},
+        workflow_ids=list(expected),
     )
 
 
@@ -180,7 +192,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await minimal.stop()
         half = await smtp_pass(stack, f"{tag}-half", args, mails=args.mails, rate=full.rate / 2)
         half.show()
-    return figures(args, full, base, half, front)
+        await stack.wait_idle()  # what the mail started is done: read the work it cost
+        work = work_comparison(
+            await PassWork.read(stack.client, full.workflow_ids, full.mails, full.settled_cpu),
+            await PassWork.read(
+                stack.client, base.workflow_ids, base.mails, base.settled_cpu, ("baseline-worker",)
+            ),
+        )
+    return {**figures(args, full, base, half, front), **work}
 
 
 async def front_end_pass(

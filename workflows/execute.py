@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from collections.abc import Sequence
 from functools import cache
 from typing import Any, Protocol
 
@@ -64,6 +65,12 @@ class ChildFlow:
     # Addressed by method reference: every flow's child workflow is a FlowWorkflow.
     async def deliver(self, message: NewMessage) -> None:
         await self.handle.signal(FlowWorkflow.new_message, message)
+
+    async def deliver_all(self, messages: Sequence[NewMessage]) -> None:
+        """Several mails in one signal: one signal command, one round trip for the thread
+        (its `ExternalWorkflowExecutionSignaled` event and the workflow task that follows)
+        and one signal for the child, however much mail queued meanwhile."""
+        await self.handle.signal(FlowWorkflow.new_messages, list(messages))
 
     async def decide(self, decision: ApprovalDecision) -> None:
         signal = FlowWorkflow.approve if decision.approved else FlowWorkflow.reject

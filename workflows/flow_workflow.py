@@ -22,6 +22,7 @@ from workflows.messages import (
     FLOW_PROGRESS_QUERY,
     HUMAN_REPLY,
     NEW_MESSAGE,
+    NEW_MESSAGES,
     REJECT,
 )
 from workflows.reports import report_progress
@@ -83,6 +84,12 @@ class FlowWorkflow:
     def new_message(self, message: NewMessage) -> None:
         self.deliveries += 1
         self.runtime.deliver(message)
+
+    @workflow.signal(name=NEW_MESSAGES)
+    def new_messages(self, messages: list[NewMessage]) -> None:
+        """Mail that queued at the thread, in the order it came: one signal for all."""
+        for message in messages:
+            self.new_message(message)
 
     @workflow.signal(name=APPROVE)
     def approve(self, decision: ApprovalDecision) -> None:

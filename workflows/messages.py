@@ -5,6 +5,8 @@ to its child flow under the same name (workflows/execute.py ChildFlow).
 """
 
 NEW_MESSAGE = "NEW_MESSAGE"
+# Mail queued at the thread while it forwarded earlier mail, to its child flow in one signal
+NEW_MESSAGES = "NEW_MESSAGES"
 COMPLETE_THREAD = "COMPLETE_THREAD"
 APPROVE = "APPROVE"
 REJECT = "REJECT"

@@ -3,7 +3,7 @@ the thread's view of the flow (flow, stage, approvals, PO) up to date."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 
 from temporalio import workflow
@@ -116,6 +116,22 @@ class FlowRouter:
                 return  # an answer or decision for a flow that ended: never a new flow
         if self.state.stage != NEEDS_HUMAN:
             await self._route(message)
+
+    @property
+    def child_running(self) -> bool:
+        return isinstance(self.flow, ChildFlow) and not self.state.flow_finished
+
+    async def forwarded_together(self, messages: Sequence[NewMessage]) -> bool:
+        """Several mails to the running child flow in one signal. False when it took none:
+        there was no child running, or it had closed (each mail then goes its own way)."""
+        if not messages or not isinstance(self.flow, ChildFlow) or not self.active:
+            return False
+        if not await self._forwarded(self.flow.deliver_all(messages)):
+            self.state.flow_finished = True  # it ended before this mail reached it
+            return False
+        for message in messages:
+            self.state.reply_address = message.reply_address or self.state.reply_address
+        return True
 
     async def on_decision(self, decision: ApprovalDecision) -> None:
         if not (self.active and self.state.pending_approval and self.flow is not None):

@@ -149,7 +149,7 @@ class ThreadWorkflow:
                 )
             )
             while self._pending:
-                await self._handle(self._pending.popleft())
+                await self._handle_queued()
             if self._complete is not None or self._flow_done() or self._automatic_only:
                 if await self._finished():
                     return self._state
@@ -239,7 +239,28 @@ class ThreadWorkflow:
                 state.participants.append(person)
         del state.participants[REMEMBERED_PARTICIPANTS:]
 
+    async def _handle_queued(self) -> None:
+        """The next queued mail; with a child flow running, all of it, handed over in one
+        signal: mail that came while the thread forwarded earlier mail costs one round
+        trip to the child, not one each."""
+        if len(self._pending) < 2 or not self._flows.child_running:
+            await self._handle(self._pending.popleft())
+            return
+        queued = list(self._pending)
+        self._pending.clear()
+        admitted = [message for message in queued if await self._admitted(message)]
+        if len(admitted) > 1 and await self._flows.forwarded_together(admitted):
+            return
+        for message in admitted:  # the child had closed: each goes its own way, in turn
+            await self._to_flow(message)
+
     async def _handle(self, message: NewMessage) -> None:
+        if await self._admitted(message):
+            await self._to_flow(message)
+
+    async def _admitted(self, message: NewMessage) -> bool:
+        """The thread's own bookkeeping of a mail; False for automatic mail, which no flow
+        answers."""
         if message.kind == MessageKind.BOUNCE and message.report is not None:
             record_bounce(self._state, message)
         if message.automatic:
@@ -249,7 +270,7 @@ class ThreadWorkflow:
             first = self._automatic_grace is None and self._only_automatic_mail()
             if first:
                 self._await_human_mail()
-            return
+            return False
         self._human_this_run = True
         if not self._state.requester:  # where a person's reply goes (thread_customer)
             self._state.answer_to = answer_address(message)
@@ -259,6 +280,9 @@ class ThreadWorkflow:
                 self._pending_ack = asyncio.create_task(self._acknowledge_unless_answered(message))
             else:
                 await self._acknowledge(message)
+        return True
+
+    async def _to_flow(self, message: NewMessage) -> None:
         await self._flows.on_message(message)
         late, self._flows.late_close = self._flows.late_close, None
         ending = self._flows.active or self._flow_done()  # the flow's end completes it

@@ -24,6 +24,16 @@ EXPECTED_KEYS = {
     "front_end_ratio",
     "mails",
     "concurrency",
+    "events_per_mail",
+    "workflow_tasks_per_mail",
+    "actions_per_mail",
+    "baseline_events_per_mail",
+    "baseline_workflow_tasks_per_mail",
+    "baseline_actions_per_mail",
+    "events_vs_baseline",
+    "workflow_tasks_vs_baseline",
+    "actions_vs_baseline",
+    "cpu_ms_per_mail",
 }
 
 
@@ -57,3 +67,6 @@ def test_ingest_benchmark_prints_its_figures_as_json_last() -> None:
     assert figures["failed"] == 0 and figures["not_applied"] == 0
     assert figures["rate"] > 0 and figures["baseline_rate"] > 0
     assert figures["front_end_rate"] > 0, "mail reached the do-nothing threads"
+    # every mail is at least its signal: one event and one action, in both
+    assert figures["events_per_mail"] >= 1 and figures["baseline_events_per_mail"] >= 1
+    assert figures["actions_per_mail"] >= 1 and figures["baseline_actions_per_mail"] >= 1

@@ -1,0 +1,46 @@
+"""Mail that queues at a thread while its child flow starts (or while earlier mail is on its
+way to it) goes to the child in one signal, in the order it came: one round trip for the
+thread instead of one a mail, and the flow reads it as if it had come one by one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import WorkflowEnvironment
+
+from adapters.outbound.ledger import SqliteLedger
+from tests.support import wait_for
+from tests.workflows.harness import thread_harness
+from use_cases.flows import FlowConfig, FlowMode
+from use_cases.models import ThreadStatus
+
+MAILBOX = "procurement@mailroom.local"
+SIGNAL_OUT = EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
+
+
+async def test_mail_queued_while_the_child_starts_reaches_it_in_order_in_one_signal(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    # The agent as an activity through the server: the thread's routing takes a round
+    # trip, during which the two follow-ups queue at the thread.
+    config = FlowConfig(modes={"procurement": FlowMode.CHILD})
+    async with thread_harness(
+        time_skipping_env, task_queue, tmp_path, mailbox=MAILBOX, flow_config=config
+    ) as h:
+        await h.send(0, subject="Order", text="Please buy 4 keyboards.")
+        # someone else first (ignored while the flow waits for the requester), then the answer
+        await h.send(1, from_addr="bob@example.com", text="I want a mouse too.")
+        await h.send(2, text="Budget is EUR 200.")
+
+        async def confirmed() -> bool:
+            state = await h.state()
+            return state.status is ThreadStatus.COMPLETED and state.stage == "confirmed"
+
+        await wait_for(confirmed, what="the order")
+        orders = SqliteLedger(h.settings.data_dir / "ledger.sqlite").purchase_orders()
+        assert [o.total for o in orders] == [200]
+        assert len(h.mails("question")) == 1  # asked once, answered by the queued mail
+        thread = await h.env.client.get_workflow_handle(h.thread_id).fetch_history()
+        forwards = [e for e in thread.events if e.event_type == SIGNAL_OUT]
+        assert len(forwards) == 1, "both queued mails went to the child in one signal"
