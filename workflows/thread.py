@@ -39,6 +39,7 @@ from workflows.messages import (
 from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter, show_stage
 from workflows.sending import remember, send_mail
 from workflows.thread_memory import other_content, record_bounce, summary
+from workflows.versions import QUEUED_MAIL_TO_CHILD
 
 TASK_QUEUE = "mailroom-threads"
 
@@ -243,7 +244,11 @@ class ThreadWorkflow:
         """The next queued mail; with a child flow running, all of it, handed over in one
         signal: mail that came while the thread forwarded earlier mail costs one round
         trip to the child, not one each."""
-        if len(self._pending) < 2 or not self._flows.child_running:
+        if (
+            len(self._pending) < 2
+            or not self._flows.child_running
+            or not workflow.patched(QUEUED_MAIL_TO_CHILD)  # runs that forwarded one by one
+        ):
             await self._handle(self._pending.popleft())
             return
         queued = list(self._pending)

@@ -19,5 +19,9 @@ CHANGELOG.md telling operators to complete the runs in flight first.
 
 Changes that land together share one id: each patch a run has seen costs the worker memory
 for as long as the run is cached (measured: ~5 KB of RSS per patch per cached thread).
-No id is active in format 1.
 """
+
+# Mail queued at a thread while its child flow runs goes to the child in one NEW_MESSAGES
+# signal, after every queued mail's bookkeeping (workflows/thread.py `_handle_queued`);
+# before, each queued mail was acknowledged and forwarded (one signal each) in turn.
+QUEUED_MAIL_TO_CHILD = "queued-mail-to-child-in-one-signal"

@@ -27,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support import wait_for
@@ -36,7 +37,7 @@ from tests.workflows.test_purchase_confirmation import UnsureAgent
 from tests.workflows.test_purchase_confirmation import flow_config as procurement_config
 from tests.workflows.test_support_humans import AGENTS, KNOWN, TOKEN, UNKNOWN, config
 from use_cases.decision_channel import request_key
-from use_cases.flows import FlowMode
+from use_cases.flows import FlowConfig, FlowMode
 from use_cases.human_replies import human_reply_id
 from use_cases.models import HumanReply, ThreadState, ThreadStatus
 
@@ -186,3 +187,29 @@ async def _continued(h: Harness, count: int) -> ThreadState | None:
     state = await h.state()
     waiting = state.stage in ("waiting_for_customer", "escalated")
     return state if state.message_count >= count and waiting and state.runs >= 2 else None
+
+
+async def test_record_mail_queued_at_a_thread_while_its_child_flow_starts(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """`procurement-child-thread-queued-mail`: two mails queue at the thread while its child
+    flow starts (tests/workflows/test_queued_mail_to_child.py). Recorded on the code before
+    the patch QUEUED_MAIL_TO_CHILD (each queued mail forwarded in its own signal), it keeps
+    that old path replaying."""
+    flow = FlowConfig(modes={"procurement": FlowMode.CHILD})
+    mailbox = "procurement@mailroom.local"
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox=mailbox, flow_config=flow
+    ) as h:
+        await h.send(0, subject="Order", text="Please buy 4 keyboards.")
+        await h.send(1, from_addr="bob@example.com", text="I want a mouse too.")
+        await h.send(2, text="Budget is EUR 200.")
+        await wait_for(lambda: _completed(h), what="the order")
+        history = await h.env.client.get_workflow_handle(h.thread_id).fetch_history()
+        forwards = [
+            e
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
+        ]
+        assert len(forwards) >= 2, "the mails did not queue while the child started"
+        await _save(h, h.thread_id, "procurement-child-thread-queued-mail")
