@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections import Counter
+import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass
+from email import policy
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
 
-from tests.faults.deployment import Deployment
+from tests.faults.deployment import Deployment, RelaySink
 from tests.faults.mta import Mail, raw_mail
 from use_cases.threading import workflow_id_for
 
@@ -155,4 +158,19 @@ async def events_by(client: Client, workflow_ids: list[str], pid: int) -> int:
 
 def kinds(message_ids: Counter[str]) -> Counter[str]:
     """Mail mailroom sent, by kind: "<ack-3f…@mailroom.local>" is an acknowledgement."""
-    return Counter(m.strip().lstrip("<").rsplit("-", 1)[0] for m in message_ids.elements())
+    return Counter(m.lstrip("<").rsplit("-", 1)[0] for m in message_ids.elements())
+
+
+class TimedRelay(RelaySink):
+    """The relay, noting when each copy of a Message-ID arrived (time.monotonic())."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: defaultdict[str, list[float]] = defaultdict(list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        headers = BytesHeaderParser(policy=policy.default).parsebytes(envelope.original_content)
+        message_id = str(headers.get("Message-ID", "")).strip()
+        self.arrivals[message_id].append(time.monotonic())
+        self.received[message_id] += 1
+        return "250 2.0.0 OK"
