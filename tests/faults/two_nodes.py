@@ -174,3 +174,12 @@ class TimedRelay(RelaySink):
         self.arrivals[message_id].append(time.monotonic())
         self.received[message_id] += 1
         return "250 2.0.0 OK"
+
+    def resent_across(self, moment: float, *, within: float) -> set[str]:
+        """Message-IDs that arrived twice: first at most `within` seconds before `moment`,
+        then after it."""
+        return {
+            message_id
+            for message_id, (first, *others) in self.arrivals.items()
+            if len(others) == 1 and moment - within <= first <= moment < others[0]
+        }
