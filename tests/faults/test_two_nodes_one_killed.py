@@ -14,13 +14,14 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tests.faults.books import read_books, report, settled_books
-from tests.faults.deployment import Deployment
+from tests.faults.deployment import Child, Deployment
 from tests.faults.mta import SendingMta
 from tests.faults.two_nodes import (
     Conversation,
@@ -88,43 +89,25 @@ async def test_a_node_killed_mid_stream_loses_and_repeats_nothing_on_either_node
     talks = conversations(
         node_a.tag, support=SUPPORT_THREADS, small=SMALL_ORDERS, large=LARGE_ORDERS
     )
-    to_a, to_b = spread(talks)
-    mta_a = SendingMta(node_a.smtp_port, to_a, rate=RATE_PER_NODE, clients=3)
-    mta_b = SendingMta(
-        node_b.smtp_port, to_b, rate=RATE_PER_NODE, clients=3, backup_ports=(node_a.smtp_port,)
-    )
-    mtas = (mta_a, mta_b)
-    began = time.monotonic()
-    for mta in mtas:
-        mta.start()
-    try:
-        await wait_for(lambda: _time_to_kill(mta_b, relay), what="orders being confirmed")
-        worker_b.kill()
-        smtp_b.kill()
-        killed_at = time.monotonic()
-        taken_by_b = mta_b.accepted
-        await wait_for(lambda: all(m.done for m in mtas), timeout=60, what="every mail accepted")
-    finally:
-        for mta in mtas:
-            mta.stop()
+    mtas, kill = await _spread_and_kill_node_b(talks, nodes, relay, (worker_b, smtp_b))
     await _approve_large_orders(talks, node_a, node_b)
     states = await _settled_threads(node_a, talks)
     thread_ids = [t.thread_id for t in talks]
     worked_by_b = await events_by(client, thread_ids, worker_b.pid)
-    # SMTP has no idempotency: a mail the relay took in the instant before node B's worker
-    # could record it in the shared sent log goes out again from node A, same Message-ID.
+    killed_at = kill.at
+    books = await settled_books(
+        lambda: read_books(_merged(mtas), node_a.gateway, _relayed(relay, killed_at)), timeout=30
+    )
     resent = relay.resent_across(killed_at, within=IN_FLIGHT)
-    once = Counter({m: 1 if m in resent else n for m, n in relay.received.items()})
-    sent = kinds(once)
-    books = await settled_books(lambda: read_books(_merged(mtas), node_a.gateway, once), timeout=30)
+    sent = kinds(_relayed(relay, killed_at))
     books.notes.append(
-        f"node B killed {killed_at - began:.1f}s into the stream, {taken_by_b} mails taken; "
+        f"node B killed {kill.into_stream:.1f}s into the stream, {kill.taken_by_b} mails taken; "
         f"settled {time.monotonic() - killed_at:.1f}s after; node B's worker recorded "
-        f"{worked_by_b} events before; relay got {dict(sent)}, and again {len(resent)} "
-        "it had taken from node B as B was killed"
+        f"{worked_by_b} events before; relay got {dict(sent)}; relayed again after the "
+        f"kill, taken from node B in its last {IN_FLIGHT:g}s: {len(resent)}"
     )
     report(books, "two nodes, node B SIGKILL", tmp_path)
-    assert taken_by_b < len(to_b), "node B's senders failed over to node A"
+    assert kill.taken_by_b < len(mtas[1].mails), "node B's senders failed over to node A"
     assert worked_by_b > 0, "node B's worker took tasks before it was killed"
     assert books.balanced, books.evidence()
     repeated = {
@@ -140,10 +123,55 @@ async def test_a_node_killed_mid_stream_loses_and_repeats_nothing_on_either_node
     assert mailroom_json(node_a, "outbox") == mailroom_json(node_b, "outbox") == []
 
 
+def _relayed(relay: TimedRelay, killed_at: float) -> Counter[str]:
+    """Message-ID → copies the relay got, one for a mail the relay took in the instant before
+    node B's worker could record it in the shared sent log and took again from node A after
+    the kill: SMTP has no idempotency (adapters/outbound/smtp_sender.py), a documented limit."""
+    resent = relay.resent_across(killed_at, within=IN_FLIGHT)
+    return Counter({m: 1 if m in resent else n for m, n in dict(relay.received).items()})
+
+
+@dataclass(frozen=True)
+class Kill:
+    at: float  # time.monotonic()
+    into_stream: float  # seconds after the senders started
+    taken_by_b: int  # mails node B's adapter had accepted
+
+
+async def _spread_and_kill_node_b(
+    talks: list[Conversation],
+    nodes: tuple[Deployment, Deployment],
+    relay: TimedRelay,
+    node_b_processes: tuple[Child, Child],
+) -> tuple[tuple[SendingMta, SendingMta], Kill]:
+    """Senders for each node (B's failing over to A) until every mail is accepted; node B's
+    worker and adapter SIGKILLed on the way."""
+    node_a, node_b = nodes
+    to_a, to_b = spread(talks)
+    mta_a = SendingMta(node_a.smtp_port, to_a, rate=RATE_PER_NODE, clients=3)
+    mta_b = SendingMta(
+        node_b.smtp_port, to_b, rate=RATE_PER_NODE, clients=3, backup_ports=(node_a.smtp_port,)
+    )
+    mtas = (mta_a, mta_b)
+    began = time.monotonic()
+    for mta in mtas:
+        mta.start()
+    try:
+        await wait_for(lambda: _time_to_kill(mta_b, relay), what="orders being confirmed")
+        for process in node_b_processes:
+            process.kill()
+        kill = Kill(time.monotonic(), time.monotonic() - began, mta_b.accepted)
+        await wait_for(lambda: all(m.done for m in mtas), timeout=60, what="every mail accepted")
+    finally:
+        for mta in mtas:
+            mta.stop()
+    return mtas, kill
+
+
 def _time_to_kill(mta_b: SendingMta, relay: TimedRelay) -> bool:
     """Once orders are confirmed (both workers making POs), or before node B's senders run
     out of mail, whichever comes first."""
-    confirming = any("-confirmation-" in message_id for message_id in relay.received)
+    confirming = any("-confirmation-" in message_id for message_id in list(relay.received))
     return confirming or mta_b.accepted >= len(mta_b.mails) * KILL_BEFORE
 
 

@@ -118,16 +118,7 @@ def spread(talks: list[Conversation]) -> tuple[list[Mail], list[Mail]]:
 
 def mailroom_json(node: Deployment, *args: str) -> Any:
     """`mailroom <args> --json` run with the node's environment; its parsed output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", *args, "--json"],
-        env=node.env,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, f"mailroom {' '.join(args)}: {done.stderr}"
-    return json.loads(done.stdout)
+    return json.loads(mailroom(node, *args, "--json"))
 
 
 def mailroom(node: Deployment, *args: str) -> str:
@@ -180,6 +171,6 @@ class TimedRelay(RelaySink):
         then after it."""
         return {
             message_id
-            for message_id, (first, *others) in self.arrivals.items()
+            for message_id, (first, *others) in list(self.arrivals.items())
             if len(others) == 1 and moment - within <= first <= moment < others[0]
         }
