@@ -104,17 +104,14 @@ async def test_a_node_killed_mid_stream_loses_and_repeats_nothing_on_either_node
         f"node B killed {kill.into_stream:.1f}s into the stream, {kill.taken_by_b} mails taken; "
         f"settled {time.monotonic() - killed_at:.1f}s after; node B's worker recorded "
         f"{worked_by_b} events before; relay got {dict(sent)}; relayed again after the "
-        f"kill, taken from node B in its last {IN_FLIGHT:g}s: {len(resent)}"
+        f"kill, taken from node B in its last {IN_FLIGHT:g}s: {len(resent)} "
+        f"{_offsets(relay, resent, killed_at)}"
     )
     report(books, "two nodes, node B SIGKILL", tmp_path)
     assert kill.taken_by_b < len(mtas[1].mails), "node B's senders failed over to node A"
     assert worked_by_b > 0, "node B's worker took tasks before it was killed"
     assert books.balanced, books.evidence()
-    repeated = {
-        m: [round(t - killed_at, 3) for t in times]
-        for m, times in relay.arrivals.items()
-        if len(times) > 1 and m not in resent
-    }
+    repeated = _offsets(relay, {m for m, n in relay.received.items() if n > 1} - resent, killed_at)
     assert repeated == {}, f"sent more than once at the relay (seconds from the kill): {repeated}"
     orders = SMALL_ORDERS + LARGE_ORDERS
     assert (sent["ack"], sent["procurement-2-confirmation"]) == (len(talks), orders)
@@ -129,6 +126,11 @@ def _relayed(relay: TimedRelay, killed_at: float) -> Counter[str]:
     the kill: SMTP has no idempotency (adapters/outbound/smtp_sender.py), a documented limit."""
     resent = relay.resent_across(killed_at, within=IN_FLIGHT)
     return Counter({m: 1 if m in resent else n for m, n in dict(relay.received).items()})
+
+
+def _offsets(relay: TimedRelay, message_ids: set[str], killed_at: float) -> dict[str, list[float]]:
+    """When each copy of these mails reached the relay, in seconds from the kill."""
+    return {m: [round(t - killed_at, 3) for t in relay.arrivals[m]] for m in sorted(message_ids)}
 
 
 @dataclass(frozen=True)
