@@ -102,8 +102,19 @@ class SendingMta:
     """Client threads sharing one schedule: mail n is due at start + n / rate; a deferred
     mail is due again after an exponential back-off."""
 
-    def __init__(self, port: int, mails: list[Mail], *, rate: float, clients: int = 4) -> None:
+    def __init__(
+        self,
+        port: int,
+        mails: list[Mail],
+        *,
+        rate: float,
+        clients: int = 4,
+        backup_ports: tuple[int, ...] = (),
+    ) -> None:
+        """`backup_ports`: tried in order when `port` refuses a connection, as an MTA tries a
+        domain's MX hosts by preference."""
         self.port = port
+        self.ports = (port, *backup_ports)
         self.mails = mails
         self.outcomes = Outcomes()
         self._rate = rate
@@ -175,9 +186,7 @@ class SendingMta:
         while (item := self._next()) is not None:
             tries, mail = item
             try:
-                connection = connection or smtplib.SMTP(
-                    "127.0.0.1", self.port, timeout=SMTP_TIMEOUT_SECONDS
-                )
+                connection = connection or self._connect()
                 connection.sendmail(mail.sender, [mail.to], mail.raw)
             except smtplib.SMTPResponseException as exc:
                 self._answered(exc.smtp_code, exc.smtp_error, tries, mail)
@@ -197,6 +206,13 @@ class SendingMta:
                     self.outcomes.first_accepted_at = self.outcomes.first_accepted_at or now
                     self.outcomes.last_accepted_at = now
         _discard(connection)
+
+    def _connect(self) -> smtplib.SMTP:
+        """The first of the ports that takes the connection (the last one's error if none)."""
+        for port in self.ports[:-1]:
+            with contextlib.suppress(OSError):
+                return smtplib.SMTP("127.0.0.1", port, timeout=SMTP_TIMEOUT_SECONDS)
+        return smtplib.SMTP("127.0.0.1", self.ports[-1], timeout=SMTP_TIMEOUT_SECONDS)
 
     def _answered(self, code: int, text: bytes | str, tries: int, mail: Mail) -> None:
         with self._cond:
