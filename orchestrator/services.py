@@ -440,7 +440,8 @@ async def run_parts(
     the adapter stops accepting, the worker drains, the server goes last. With `record`,
     where they serve is written to the data directory while they run (the CLI reads it).
     `link`: this process is a child of a process group; `group`: the child processes this
-    one runs besides its own parts, started last and stopped first."""
+    one runs besides its own parts, started after its worker and before its adapters (and
+    stopped in reverse, so its adapters stop accepting first and the server outlives them)."""
     stop = stop_requested()
     if link is not None:
         link.watch_parent()
@@ -455,6 +456,8 @@ async def run_parts(
             client = await connect(wiring.settings, lazy=parts <= {"smtp", "imap"})
             if "worker" in parts:
                 await start_worker(wiring, client, stack, flows)
+            if group is not None:  # before our adapters: SMTP's line, the last, means all serve
+                await group.start(stack)
             backlog = None
             if parts & {"smtp", "imap"}:
                 backlog = await start_backlog(wiring, client, stack)
@@ -463,7 +466,7 @@ async def run_parts(
                 await start_smtp(wiring, client, stack, backlog, link.sockets if link else ())
             if "imap" in parts:
                 await start_imap(wiring, client, stack, backlog)
-        if group is not None:
+        elif group is not None:
             await group.start(stack)
         if record:
             record_instance(wiring.settings, parts | (group.role_names if group else set()))
