@@ -151,6 +151,31 @@ async def test_a_killed_smtp_process_is_restarted_and_mail_keeps_flowing(stack: 
     assert port_is_free(port)
 
 
+async def test_two_worker_processes_serve_the_flows_asked_for_and_stop_on_sigterm(
+    stack: Stack,
+) -> None:
+    env = cli_env(stack)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "orchestrator.cli", "worker", "--processes", "2", "--flows", "support"),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        announced = [(await asyncio.wait_for(process.stdout.readline(), STARTUP_TIMEOUT)).decode()]
+        announced.append((await asyncio.wait_for(process.stdout.readline(), 30)).decode())
+        assert announced[0].startswith("worker     task queue ")
+        assert announced[0].rstrip().endswith("(2 processes)")
+        assert announced[1].startswith("flow       support on task queue "), announced
+        assert await stop(process) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 def bare_env(tmp_path: Path) -> dict[str, str]:
     """No Temporal at all: SMTP processes start anyway (they connect lazily)."""
     return {
