@@ -63,7 +63,10 @@ async def mailroom(env: dict[str, str], *args: str) -> AsyncIterator[Running]:
             line = await asyncio.wait_for(process.stdout.readline(), STARTUP_TIMEOUT)
             assert line, f"mailroom exited early: {announced}{log.read_text()[-2000:]}"
             announced += line.decode()
-        yield Running(process, log, announced)
+        try:
+            yield Running(process, log, announced)
+        except AssertionError as failure:  # what the processes said, to see why
+            raise AssertionError(f"{failure}\n--- its log:\n{log.read_text()[-4000:]}") from None
     finally:
         if process.returncode is None:
             process.kill()
@@ -274,7 +277,7 @@ async def test_mailroom_up_with_two_workers_and_two_smtp_processes_answers_mail(
         answered = await wait_for(lambda: _acknowledged(env), what="the answer", timeout=60)
         assert answered[0]["to"] == ["customer1@example.com"]
         assert await stop(up.process) == 0
-    assert len(up.pids("process_started")) == 4
+        assert len(up.pids("process_started")) == 4, "none was restarted"
     assert port_is_free(smtp_port)
 
 
