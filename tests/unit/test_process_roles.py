@@ -77,3 +77,22 @@ def test_a_port_in_use_fails_before_any_process_starts() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(StartupError, match=f"MAILROOM_SMTP_PORT: 127.0.0.1:{port} is in use"):
             smtp_role(Settings(smtp_port=port), 2)
+
+
+def test_each_smtp_process_also_gets_a_socket_of_the_submission_port() -> None:
+    smtp, submission = free_port(), free_port()
+    settings = Settings(
+        smtp_port=smtp,
+        submission_port=submission,
+        smtp_tls_cert=Path("cert.pem"),
+        smtp_tls_key=Path("key.pem"),
+        submission_users_file=Path("users"),
+    )
+    role = smtp_role(settings, 2)
+    try:
+        ports = [[s.getsockname()[1] for s in sockets] for sockets in role.sockets]
+        assert ports == [[smtp, submission], [smtp, submission]]  # LISTEN_FD_OPTION order
+    finally:
+        for sockets in role.sockets:
+            for sock in sockets:
+                sock.close()
