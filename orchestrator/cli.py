@@ -40,6 +40,9 @@ from orchestrator.instance import (
     settings_for_instance,
 )
 from orchestrator.logs import configure_logging
+from orchestrator.process_child import ChildLink, add_child_options
+from orchestrator.process_group import GroupGaveUp, supervise
+from orchestrator.process_roles import add_process_option, process_group, requested_processes
 from orchestrator.replay import REPLAY_LANES
 from orchestrator.runner import run_async
 from orchestrator.send import SendFailed
@@ -60,6 +63,9 @@ PRIVATE_UMASK = 0o077
 # What a command whose reader went away (`mailroom threads | head -3`) exits with: the
 # shell's code for a process ended by SIGPIPE, quietly, as `git log | head` does.
 EXIT_BROKEN_PIPE = 141
+# What a supervising `mailroom` exits with when a child process crash-loops: not 2, which
+# says the command line or the settings are wrong.
+EXIT_CRASH_LOOP = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,11 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
         "whole traceback of an unexpected error",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("up", help="run everything: embedded Temporal server, worker, SMTP")
+    up = commands.add_parser("up", help="run everything: embedded Temporal server, worker, SMTP")
+    add_process_option(up, "--workers", "worker")
+    add_process_option(up, "--smtp-processes", "SMTP adapter")
     commands.add_parser("server", help="run only the embedded Temporal server")
     worker = commands.add_parser("worker", help="run only a worker (connects to Temporal)")
     worker.add_argument("--flows", metavar="A,B", help="the flows it serves (default: all)")
-    commands.add_parser("smtp", help="run only the SMTP inbound adapter")
+    add_process_option(worker, "--processes", "worker")
+    add_child_options(worker, listens=False)
+    smtp = commands.add_parser("smtp", help="run only the SMTP inbound adapter")
+    add_process_option(smtp, "--processes", "SMTP adapter")
+    add_child_options(smtp, listens=True)
     imap = commands.add_parser("imap", help="run only the IMAP inbound adapter")
     imap.add_argument(
         "--check", action="store_true", help="log in to every IMAP source and report, then exit"
@@ -231,6 +243,8 @@ def where(settings: Settings, instance: Instance | None) -> str:
 def cmd_parts(parts: set[str]) -> Callable[[Settings, argparse.Namespace], int]:
     def run(settings: Settings, args: argparse.Namespace) -> int:
         flows = flows_named(getattr(args, "flows", None))  # a typo fails before anything starts
+        counts = requested_processes(args)
+        link = ChildLink.from_args(args)  # started by a process group: its sockets, its pipe
         if args.command in SERVING:
             refuse_a_second_instance(settings)
         if "server" in parts and not settings.embedded_temporal:
@@ -242,10 +256,22 @@ def cmd_parts(parts: set[str]) -> Callable[[Settings, argparse.Namespace], int]:
         if args.command == "up" and settings.imap_sources:
             parts.add("imap")
         check_data_dir(settings.data_dir)
-        if "smtp" in parts:
+        if "smtp" in parts and link is None:
             check_listen_address(settings.smtp_host, settings.smtp_port, setting="MAILROOM_SMTP")
-        wiring = wiring_module.bootstrap(settings)
-        run_async(lambda: run_parts(wiring, parts, record=args.command in SERVING, flows=flows))
+        group = process_group(settings, counts, getattr(args, "flows", None))
+        own = parts - set(counts)  # the parts this process runs itself
+        record = args.command in SERVING
+        try:
+            if group is not None and not own and not record:  # it only supervises
+                run_async(lambda: supervise(group))
+                return 0
+            wiring = wiring_module.bootstrap(settings)
+            run_async(
+                lambda: run_parts(wiring, own, record=record, flows=flows, link=link, group=group)
+            )
+        except GroupGaveUp as exc:
+            failed(str(exc), settings)
+            return EXIT_CRASH_LOOP
         return 0
 
     return run

@@ -29,7 +29,10 @@ def configure_logging(level: str = "info") -> None:
             *renderers,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # One write per line (print() writes the line and its newline apart): the processes
+        # of a group (orchestrator/process_group.py) share one stderr, and two lines written
+        # at once came out as one that no JSON reader could parse.
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
     # temporalio and aiosmtpd log through the stdlib; keep their warnings, drop their chatter.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+import socket
 import ssl
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -55,6 +56,8 @@ from orchestrator.flow_spec import FlowSpec
 from orchestrator.flow_workers import start_flow_workers
 from orchestrator.instance import forget_instance, record_instance
 from orchestrator.namespace_checks import check_search_attributes
+from orchestrator.process_child import ChildLink
+from orchestrator.process_group import ProcessGroup
 from orchestrator.settings import Settings
 from orchestrator.startup_checks import StartupError, bind_error, warn_without_support_team
 from orchestrator.temporal_server import EmbeddedTemporal
@@ -166,8 +169,14 @@ async def start_backlog(
 
 
 async def start_smtp(
-    wiring: Wiring, client: Client, stack: AsyncExitStack, backlog: Backpressure | None = None
+    wiring: Wiring,
+    client: Client,
+    stack: AsyncExitStack,
+    backlog: Backpressure | None = None,
+    sockets: Sequence[socket.socket] = (),
 ) -> None:
+    """The SMTP listener (and the submission one), on `sockets` when a parent process bound
+    them (the SMTP port's, then the submission port's), else binding the configured ports."""
     thread_gateway = gateway(wiring, client, backlog)
 
     async def ingest(raw: bytes, mailboxes: Sequence[str], mail_from: str | None) -> Ingested:
@@ -206,6 +215,7 @@ async def start_smtp(
             timeout=s.smtp_timeout.total_seconds(),
             rules=rules,
             tls_context=tls_context,
+            sock=sockets[0] if sockets else None,
         )
     except OSError as exc:  # taken since the start-up check: the other parts stop in order
         message = bind_error(s.smtp_host, s.smtp_port, exc)
@@ -226,6 +236,7 @@ async def start_smtp(
                 rules=submission_rules,
                 tls_context=tls_context,
                 submission=True,
+                sock=sockets[1] if len(sockets) > 1 else None,
             )
         except OSError as exc:
             message = bind_error(s.smtp_host, s.submission_port, exc)
@@ -381,11 +392,16 @@ async def check_imap(wiring: Wiring) -> list[SourceReport]:
     return reports
 
 
-async def until_stopped(stop: asyncio.Event, server: EmbeddedTemporal | None) -> None:
-    """Until SIGINT/SIGTERM; raises ServerError first if the embedded server dies."""
+async def until_stopped(
+    stop: asyncio.Event, server: EmbeddedTemporal | None, group: ProcessGroup | None = None
+) -> None:
+    """Until SIGINT/SIGTERM; raises ServerError first if the embedded server dies, and
+    GroupGaveUp if a child process of `group` crash-loops."""
     waits = [asyncio.create_task(stop.wait(), name="stop requested")]
     if server is not None:
         waits.append(asyncio.create_task(server.watch(), name="temporal server"))
+    if group is not None:
+        waits.append(asyncio.create_task(group.watch(), name="child processes"))
     done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
@@ -418,11 +434,18 @@ async def run_parts(
     *,
     record: bool = False,
     flows: Sequence[FlowSpec] | None = None,
+    link: ChildLink | None = None,
+    group: ProcessGroup | None = None,
 ) -> None:
     """Start the named parts, wait for SIGINT/SIGTERM, stop them in reverse order:
     the adapter stops accepting, the worker drains, the server goes last. With `record`,
-    where they serve is written to the data directory while they run (the CLI reads it)."""
+    where they serve is written to the data directory while they run (the CLI reads it).
+    `link`: this process is a child of a process group; `group`: the child processes this
+    one runs besides its own parts, started after its worker and before its adapters (and
+    stopped in reverse, so its adapters stop accepting first and the server outlives them)."""
     stop = stop_requested()
+    if link is not None:
+        link.watch_parent()
     server = None
     async with AsyncExitStack() as stack:
         stack.push_async_callback(close_stores, wiring)  # runs last
@@ -434,18 +457,24 @@ async def run_parts(
             client = await connect(wiring.settings, lazy=parts <= {"smtp", "imap"})
             if "worker" in parts:
                 await start_worker(wiring, client, stack, flows)
+            if group is not None:  # before our adapters: SMTP's line, the last, means all serve
+                await group.start(stack)
             backlog = None
             if parts & {"smtp", "imap"}:
                 backlog = await start_backlog(wiring, client, stack)
                 start_blob_sweep(wiring, stack)
             if "smtp" in parts:
-                await start_smtp(wiring, client, stack, backlog)
+                await start_smtp(wiring, client, stack, backlog, link.sockets if link else ())
             if "imap" in parts:
                 await start_imap(wiring, client, stack, backlog)
+        elif group is not None:
+            await group.start(stack)
         if record:
-            record_instance(wiring.settings, parts)
+            record_instance(wiring.settings, parts | (group.role_names if group else set()))
             stack.callback(forget_instance, wiring.settings)  # first thing on stopping
         log.info("mailroom_ready", parts=sorted(parts))
-        await until_stopped(stop, server)
+        if link is not None:
+            link.ready()
+        await until_stopped(stop, server, group)
         log.info("mailroom_stopping")
     log.info("mailroom_stopped")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import weakref
 from dataclasses import dataclass
@@ -83,10 +84,13 @@ async def serve_smtp(
     submission: bool = False,
     admission: Admission | None = None,
     timeout: float = IDLE_TIMEOUT_SECONDS,
+    sock: socket.socket | None = None,
 ) -> SmtpListener:
     """Start the SMTP listener on the running loop (not aiosmtpd's threaded Controller, whose
     private loop could not await our Temporal client). With `tls_context`, STARTTLS is
-    offered; a `submission` listener requires it, then AUTH, before MAIL (RFC 6409)."""
+    offered; a `submission` listener requires it, then AUTH, before MAIL (RFC 6409). With
+    `sock`, a listening socket bound by another process (orchestrator/process_group.py),
+    it serves on that instead of binding `host`:`port`."""
     sessions: weakref.WeakSet[MailroomSMTP] = weakref.WeakSet()
 
     def protocol() -> MailroomSMTP:
@@ -109,7 +113,10 @@ async def serve_smtp(
         return session
 
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(protocol, host=host, port=port)
+    if sock is not None:
+        server = await loop.create_server(protocol, sock=sock)
+    else:
+        server = await loop.create_server(protocol, host=host, port=port)
     listener = SmtpListener(server, handler, sessions)
     _listeners.setdefault(handler, []).append(listener)
     return listener

@@ -1,0 +1,260 @@
+"""N processes per role: a supervising `mailroom` runs N `mailroom smtp` or `mailroom worker`
+children (orchestrator/process_child.py is their side) and keeps them running.
+
+- Start: every child is spawned; once each has said it is ready, the announce lines of each
+  role are printed once, with the count. A child that exits before it is ready fails the
+  start (the others are stopped): its own error line is on stderr above.
+- Run: a child that exits unexpectedly is logged and started again after a short pause that
+  doubles; one that exits MAX_EXITS times within EXIT_WINDOW_SECONDS is crash-looping, and
+  the group gives up (the caller stops everything and exits 1).
+- Stop: the parent closes its copies of the listening sockets, SIGTERMs every child (each
+  stops as a single-process adapter or worker does: sessions and activities drained), and
+  SIGKILLs one still running after CHILD_STOP_TIMEOUT_SECONDS.
+- A SIGKILLed parent: the children watch a pipe whose only write end the parent holds.
+
+Children run in their own session: a terminal's Ctrl-C reaches the parent alone, which
+stops them in order, instead of racing them (a child ending first would be "restarted")."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+import structlog
+
+from orchestrator.cli_errors import CliError
+from orchestrator.process_child import LISTEN_FD_OPTION, PARENT_FD_OPTION, READY_LINE
+
+log = structlog.get_logger()
+
+# Longer than a child's own stop: the SMTP listener's 15 s, then the worker's drain's 15 s.
+CHILD_STOP_TIMEOUT_SECONDS = 45.0
+MAX_EXITS = 5
+EXIT_WINDOW_SECONDS = 60.0
+FIRST_RESTART_PAUSE_SECONDS = 0.5
+
+
+class GroupGaveUp(RuntimeError):
+    """A child crash-loops: the whole command stops and exits 1."""
+
+
+class GroupStartFailed(CliError):
+    """A child exited before it was ready (one line, exit 2, as any start-up error)."""
+
+
+@dataclass
+class Role:
+    """`count` processes running `mailroom <argv>`; `sockets[i]`: what process i inherits
+    (the listening sockets of an SMTP process, in LISTEN_FD_OPTION order)."""
+
+    name: str
+    count: int
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    sockets: list[list[socket.socket]] = field(default_factory=list)
+
+    def inherited(self, slot: int) -> list[socket.socket]:
+        return self.sockets[slot] if self.sockets else []
+
+
+@dataclass
+class Slot:
+    role: Role
+    index: int
+    process: asyncio.subprocess.Process | None = None
+    announced: list[str] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    exits: list[float] = field(default_factory=list)
+    reader: asyncio.Task[None] | None = None
+
+    def exited_recently(self, now: float) -> int:
+        self.exits = [t for t in self.exits if now - t < EXIT_WINDOW_SECONDS]
+        return len(self.exits)
+
+
+class ProcessGroup:
+    def __init__(self, roles: Sequence[Role]) -> None:
+        self.roles = list(roles)
+        self.slots = [Slot(role, i) for role in roles for i in range(role.count)]
+        self.stopping = False
+        self.gave_up: asyncio.Future[None] | None = None
+        self.keepers: list[asyncio.Task[None]] = []
+        self.parent_read, self.parent_write = -1, -1
+
+    @property
+    def role_names(self) -> set[str]:
+        return {role.name for role in self.roles}
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        """Spawn every child, wait until each is ready, announce; `stack` stops them."""
+        stack.push_async_callback(self.stop)
+        self.gave_up = asyncio.get_running_loop().create_future()
+        self.parent_read, self.parent_write = os.pipe()  # both ends close-on-exec
+        for slot in self.slots:
+            await self._spawn(slot)
+        for slot in self.slots:
+            await self._until_ready(slot)
+        self._announce()
+        self.keepers = [asyncio.create_task(self._keep_running(s)) for s in self.slots]
+
+    async def watch(self) -> NoReturn:
+        """Returns only by raising GroupGaveUp, once a child crash-loops."""
+        assert self.gave_up is not None, "start() first"
+        await self.gave_up
+        raise AssertionError("unreachable")  # gave_up only ever holds an exception
+
+    async def _spawn(self, slot: Slot) -> None:
+        role = slot.role
+        sockets = role.inherited(slot.index)
+        fds = [s.fileno() for s in sockets]
+        command = [sys.executable, "-m", "orchestrator.cli", *role.argv]
+        command += [PARENT_FD_OPTION, str(self.parent_read)]
+        for fd in fds:
+            command += [LISTEN_FD_OPTION, str(fd)]
+        slot.ready.clear()
+        slot.announced = []
+        slot.process = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, **role.env},
+            pass_fds=(self.parent_read, *fds),
+            start_new_session=True,
+        )
+        assert slot.process.stdout is not None
+        slot.reader = asyncio.create_task(self._read(slot, slot.process.stdout))
+        log.info("process_started", role=role.name, slot=slot.index, pid=slot.process.pid)
+
+    async def _read(self, slot: Slot, stdout: asyncio.StreamReader) -> None:
+        """The child's stdout: its announce lines until READY_LINE, then passed through."""
+        async for raw in stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if line == READY_LINE:
+                slot.ready.set()
+                log.info("process_ready", role=slot.role.name, pid=self._pid(slot))
+            elif not slot.ready.is_set():
+                slot.announced.append(line)
+            else:
+                print(line, flush=True)
+
+    async def _until_ready(self, slot: Slot) -> None:
+        assert slot.process is not None
+        ready = asyncio.ensure_future(slot.ready.wait())
+        exited = asyncio.ensure_future(slot.process.wait())
+        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in (ready, exited):
+            waiting.cancel()
+        if not slot.ready.is_set():
+            code = await slot.process.wait()
+            raise GroupStartFailed(
+                f"the {slot.role.name} process (pid {slot.process.pid}) {_how(code)} "
+                "while starting: see its error above"
+            )
+
+    def _announce(self) -> None:
+        """Each role's lines once (every process of a role says the same), the first with
+        the count, so `mailroom up`'s readers see the same lines as with one process."""
+        for role in self.roles:
+            lines: list[str] = []
+            for slot in self.slots:
+                if slot.role is role:
+                    lines += [line for line in slot.announced if line not in lines]
+            for n, line in enumerate(lines):
+                print(f"{line} ({role.count} processes)" if n == 0 else line, flush=True)
+            pids = [self._pid(s) for s in self.slots if s.role is role]
+            log.info("process_group_ready", role=role.name, pids=pids)
+
+    async def _keep_running(self, slot: Slot) -> None:
+        while True:
+            assert slot.process is not None
+            code = await slot.process.wait()
+            if self.stopping:
+                return
+            role, pid = slot.role.name, slot.process.pid
+            log.warning("process_exited", role=role, slot=slot.index, pid=pid, code=code)
+            slot.exits.append(time.monotonic())
+            recent = slot.exited_recently(time.monotonic())
+            if recent >= MAX_EXITS:
+                self._give_up(slot, code, recent)
+                return
+            await asyncio.sleep(FIRST_RESTART_PAUSE_SECONDS * 2 ** (recent - 1))
+            if self.stopping:
+                return
+            await self._spawn(slot)
+            log.warning("process_restarted", role=role, slot=slot.index, pid=self._pid(slot))
+
+    def _give_up(self, slot: Slot, code: int, exits: int) -> None:
+        message = (
+            f"the {slot.role.name} process {_how(code)}, its {exits}th exit in "
+            f"{EXIT_WINDOW_SECONDS:.0f} s: it crash-loops, mailroom stops (see its log)"
+        )
+        log.error("process_crash_loop", role=slot.role.name, exits=exits, code=code)
+        if self.gave_up is not None and not self.gave_up.done():
+            self.gave_up.set_exception(GroupGaveUp(message))
+
+    async def stop(self) -> None:
+        self.stopping = True
+        for keeper in self.keepers:
+            keeper.cancel()
+        await asyncio.gather(*self.keepers, return_exceptions=True)
+        for role in self.roles:  # the port is free once the children close theirs too
+            for sockets in role.sockets:
+                for sock in sockets:
+                    sock.close()
+        running = [s.process for s in self.slots if s.process and s.process.returncode is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        await asyncio.gather(*(_stopped(process) for process in running))
+        readers = [slot.reader for slot in self.slots if slot.reader is not None]
+        await asyncio.gather(*readers, return_exceptions=True)
+        for fd in (self.parent_read, self.parent_write):
+            if fd >= 0:
+                os.close(fd)
+        self.parent_read = self.parent_write = -1
+        log.info("process_group_stopped", processes=len(self.slots))
+
+    @staticmethod
+    def _pid(slot: Slot) -> int | None:
+        return slot.process.pid if slot.process is not None else None
+
+
+async def _stopped(process: asyncio.subprocess.Process) -> None:
+    try:
+        await asyncio.wait_for(process.wait(), CHILD_STOP_TIMEOUT_SECONDS)
+    except TimeoutError:
+        log.warning("process_stop_timed_out", pid=process.pid)
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
+def _how(code: int) -> str:
+    return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+
+
+async def supervise(group: ProcessGroup) -> None:
+    """Run `group` alone (`mailroom smtp --processes N`: this process serves nothing itself)
+    until SIGINT or SIGTERM, then stop it; raises GroupGaveUp if a child crash-loops."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with AsyncExitStack() as stack:
+        await group.start(stack)
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(group.watch())]
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            task.result()
