@@ -102,8 +102,10 @@ async def test_a_node_killed_mid_stream_loses_and_repeats_nothing_on_either_node
     invoices = supplier_invoices(
         node_a.tag, await ordered_from_acme(postgres_url, node_a.tag, INVOICES)
     )
+    invoicing = time.monotonic()
     invoiced = await deliver(node_b.smtp_port, invoices)  # read by node A's worker, the only one
     await booked(node_a.gateway, invoices)
+    invoicing = time.monotonic() - invoicing
     worker_b = await node_b.start_worker()
     talks = conversations(
         node_a.tag, support=SUPPORT_THREADS, small=SMALL_ORDERS, large=LARGE_ORDERS
@@ -121,6 +123,7 @@ async def test_a_node_killed_mid_stream_loses_and_repeats_nothing_on_either_node
     resent = relay.resent_across(killed_at, within=IN_FLIGHT)
     sent = kinds(_relayed(relay, killed_at))
     books.notes.append(
+        f"{INVOICES} invoices via node B booked by node A in {invoicing:.1f}s; "
         f"node B killed {kill.into_stream:.1f}s into the stream, {kill.taken_by_b} mails taken; "
         f"settled {time.monotonic() - killed_at:.1f}s after; node B's worker recorded "
         f"{worked_by_b} events before; relay got {dict(sent)}; relayed again after the "
