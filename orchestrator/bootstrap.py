@@ -30,7 +30,7 @@ from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
 from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from adapters.outbound.postgres_pool import Database
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
-from adapters.outbound.smtp_sender import SmtpRelaySender
+from adapters.outbound.smtp_sender import MessageLog, SmtpRelaySender
 from adapters.outbound.temporal_backlog import HandoffBacklog, pending_task_age
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.temporal_signals import TemporalWorkflowSignals
@@ -82,6 +82,7 @@ class Wiring:
     auto_replies: SqliteAutoReplyLog | PostgresAutoReplyLog
     authenticate: SenderAuthentication | None = None
     database: Database | None = None  # the process's PostgreSQL pool (MAILROOM_DATABASE_URL)
+    sent_log: MessageLog | None = None  # what the relay took (`mailroom outbox` lists it)
     flows: tuple[FlowSpec, ...] = FLOWS  # the registry (tests add flows of their own)
     # what flows are given instead of the settings' FlowConfig (workflow tests)
     flow_config: FlowConfig | None = None
@@ -114,6 +115,7 @@ def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
         ),
         auto_replies=shared.auto_replies,
         database=shared.database,
+        sent_log=shared.sent_log,
         authenticate=TrustedAuthenticationResults(settings.trusted_authserv_id)
         if settings.trusted_authserv_id
         else None,

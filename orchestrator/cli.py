@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_schedule_parser(commands)
     pos = commands.add_parser("pos", help="list purchase orders (the ledger)")
     pos.add_argument("--json", action="store_true")
-    outbox = commands.add_parser("outbox", help="list mail sent by mailroom (built-in outbox)")
+    outbox = commands.add_parser("outbox", help="list the mail mailroom sent (outbox and relay)")
     outbox.add_argument("--json", action="store_true")
     add_flow_parsers(commands)
     add_doctor_parser(commands)

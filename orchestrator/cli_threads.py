@@ -17,6 +17,7 @@ from orchestrator.flows import FLOWS, flow_named
 from orchestrator.operator import operator_name
 from orchestrator.po_table import po_table
 from orchestrator.runner import run_async
+from orchestrator.sent_mail import sent_mail, where_from
 from orchestrator.settings import Settings
 from orchestrator.thread_ids import ThreadIds, resolve_thread
 from orchestrator.thread_table import ThreadFilter, ThreadView, listed, stage_hint, table
@@ -225,16 +226,18 @@ def cmd_pos(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
-    entries = bootstrap(settings).outbox.entries()
+    wiring = bootstrap(settings)
+    relayed = wiring.sent_log.entries() if wiring.sent_log else []
+    mail = sent_mail(wiring.outbox.entries(), relayed)
     if args.json:
-        print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+        print(json.dumps([m.public() for m in mail], indent=2))
         return 0
-    for entry in entries:
+    for entry in (m.entry for m in mail):
         print(
             f"{entry.sent_at:%Y-%m-%d %H:%M:%S}  to {visible(', '.join(entry.to))}  "
             f"{visible(entry.subject)}"
         )
-    print(f"{counted(len(entries), 'mail')} in {settings.data_dir / 'outbox'}", file=sys.stderr)
+    print(where_from(mail, wiring.outbox.root), file=sys.stderr)
     return 0
 
 

@@ -18,10 +18,10 @@ from email import policy
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
-from adapters.inbound.mime import MSG_ID
 from adapters.outbound.durable_files import make_directory, publish, sync_directory
 from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.mime_out import SENT_AT_HEADER, to_mime
+from adapters.outbound.outbox_entry import entry_of
 from use_cases.mail import OutboundEmail, OutboxEntry, SendResult
 
 
@@ -80,15 +80,9 @@ def read_entry(path: Path) -> OutboxEntry:
     with open(path, "rb") as source:
         headers = BytesHeaderParser(policy=policy.default).parse(source)
     sent_at = headers.get(SENT_AT_HEADER)
-    return OutboxEntry(
-        message_id=str(headers.get("Message-ID", "")),
-        from_addr=str(headers.get("From", "")),
-        to=[a.strip() for a in str(headers.get("To", "")).split(",") if a.strip()],
-        subject=str(headers.get("Subject", "")),
-        in_reply_to=str(headers["In-Reply-To"]) if headers["In-Reply-To"] else None,
-        references=MSG_ID.findall(str(headers.get("References", ""))),
-        reply_to=str(headers["Reply-To"]) if headers["Reply-To"] else None,
-        sent_at=datetime.fromisoformat(str(sent_at))
+    when = (
+        datetime.fromisoformat(str(sent_at))
         if sent_at
-        else datetime.fromtimestamp(path.stat().st_mtime, UTC),
+        else datetime.fromtimestamp(path.stat().st_mtime, UTC)
     )
+    return entry_of(headers, when)

@@ -129,6 +129,14 @@ MIGRATIONS: tuple[str, ...] = (
         kept_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
     );
     """,
+    # 7: what each relayed mail was, so `mailroom outbox` lists it from any node; rows sent
+    # before keep only their Message-ID and time (the columns stay NULL)
+    """
+    ALTER TABLE sent
+        ADD COLUMN from_addr TEXT, ADD COLUMN to_addrs JSONB, ADD COLUMN subject TEXT,
+        ADD COLUMN in_reply_to TEXT, ADD COLUMN refs JSONB, ADD COLUMN reply_to TEXT;
+    CREATE INDEX sent_by_time ON sent (sent_at);
+    """,
 )
 
 

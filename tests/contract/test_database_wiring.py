@@ -16,6 +16,7 @@ from orchestrator.settings import load_settings, masked
 from orchestrator.settings_checks import secret_values
 from orchestrator.startup_checks import StartupError
 from tests.contract.test_ledger_contract import order
+from tests.outbox_entries import sent_entry
 from tests.postgres import PostgresServer
 from tests.support import run_mailroom
 from use_cases.models import ThreadEntry
@@ -40,7 +41,7 @@ async def test_two_nodes_on_one_database_share_orders_and_sent_mail(
     assert await second.ledger.create_purchase_order(order("k1")) == made
     assert second.ledger.purchase_orders() == [made]
     assert isinstance(first.sender, SmtpRelaySender) and isinstance(second.sender, SmtpRelaySender)
-    first.sender.sent_log.record("<a@example.com>")
+    first.sender.sent_log.record(sent_entry("<a@example.com>"))
     assert second.sender.sent_log.was_sent("<a@example.com>")
     entry = ThreadEntry(workflow_id="t1", message_ids=("<m@x>",), at=made.created_at)
     await first.threading.index.record("sales", "t1", entry)

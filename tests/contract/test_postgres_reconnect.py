@@ -15,6 +15,7 @@ from adapters.outbound.postgres import AsyncConnection, migrate
 from adapters.outbound.postgres_pool import Database
 from adapters.outbound.postgres_sent_log import PostgresSentLog
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
+from tests.outbox_entries import sent_entry
 from tests.support import wait_for
 from use_cases.models import ThreadEntry
 
@@ -33,7 +34,7 @@ async def test_the_sent_log_answers_the_first_call_after_losing_its_connections(
     migrate(postgres_url)
     database = Database(postgres_url)
     log = PostgresSentLog(database)
-    log.record("<a@x>")
+    log.record(sent_entry("<a@x>"))
     cut_every_connection(postgres_url)
     assert log.was_sent("<a@x>")
     await database.close()

@@ -5,7 +5,11 @@ conversation's two mails on different nodes; mid-stream node B's worker and adap
 SIGKILLed together, and the senders fail over to node A as an MTA tries the next MX. Node A
 finishes B's threads: every accepted mail in exactly one thread once, every mail sent once at
 the relay, every order once under one PO number, and `mailroom threads`, `pos` and `outbox`
-show the same with either node's environment."""
+show the same with either node's environment (`outbox`: every mail the relay took, once).
+
+Before the stream, while only node A's worker runs, supplier invoices with PDF attachments go
+to node B's adapter: node A's worker reads each attachment from the shared blob store and
+books the invoice once in the shared invoice book."""
 
 from __future__ import annotations
 
@@ -23,6 +27,14 @@ import pytest
 from tests.faults.books import read_books, report, settled_books
 from tests.faults.deployment import Child, Deployment
 from tests.faults.mta import SendingMta
+from tests.faults.two_node_invoices import (
+    SupplierInvoice,
+    booked,
+    deliver,
+    invoice_book,
+    ordered_from_acme,
+    supplier_invoices,
+)
 from tests.faults.two_nodes import (
     Conversation,
     TimedRelay,
@@ -42,6 +54,7 @@ pytestmark = pytest.mark.slow
 SUPPORT_THREADS = 12
 SMALL_ORDERS = 8
 LARGE_ORDERS = 2  # approved with `mailroom approve`, one from each node's environment
+INVOICES = 3  # PDF invoices from ACME, against orders made for them in the ledger
 RATE_PER_NODE = 6.0
 KILL_BEFORE = 0.75  # the share of node B's mail accepted by the time it is killed, at most
 # A killed worker's tasks wait out their timeouts before node A runs them: a sticky queue's
@@ -80,12 +93,20 @@ def nodes(
 
 
 async def test_a_node_killed_mid_stream_loses_and_repeats_nothing_on_either_node(
-    nodes: tuple[Deployment, Deployment], relay: TimedRelay, tmp_path: Path
+    nodes: tuple[Deployment, Deployment], relay: TimedRelay, tmp_path: Path, postgres_url: str
 ) -> None:
     node_a, node_b = nodes
     client = await node_a.start_temporal()
-    _, worker_b = await asyncio.gather(node_a.start_worker(), node_b.start_worker())
+    await node_a.start_worker()
     _, smtp_b = await asyncio.gather(node_a.start_smtp(), node_b.start_smtp())
+    invoices = supplier_invoices(
+        node_a.tag, await ordered_from_acme(postgres_url, node_a.tag, INVOICES)
+    )
+    invoicing = time.monotonic()
+    invoiced = await deliver(node_b.smtp_port, invoices)  # read by node A's worker, the only one
+    await booked(node_a.gateway, invoices)
+    invoicing = time.monotonic() - invoicing
+    worker_b = await node_b.start_worker()
     talks = conversations(
         node_a.tag, support=SUPPORT_THREADS, small=SMALL_ORDERS, large=LARGE_ORDERS
     )
@@ -96,11 +117,13 @@ async def test_a_node_killed_mid_stream_loses_and_repeats_nothing_on_either_node
     worked_by_b = await events_by(client, thread_ids, worker_b.pid)
     killed_at = kill.at
     books = await settled_books(
-        lambda: read_books(_merged(mtas), node_a.gateway, _relayed(relay, killed_at)), timeout=30
+        lambda: read_books(_merged((*mtas, invoiced)), node_a.gateway, _relayed(relay, killed_at)),
+        timeout=30,
     )
     resent = relay.resent_across(killed_at, within=IN_FLIGHT)
     sent = kinds(_relayed(relay, killed_at))
     books.notes.append(
+        f"{INVOICES} invoices via node B booked by node A in {invoicing:.1f}s; "
         f"node B killed {kill.into_stream:.1f}s into the stream, {kill.taken_by_b} mails taken; "
         f"settled {time.monotonic() - killed_at:.1f}s after; node B's worker recorded "
         f"{worked_by_b} events before; relay got {dict(sent)}; relayed again after the "
@@ -114,10 +137,11 @@ async def test_a_node_killed_mid_stream_loses_and_repeats_nothing_on_either_node
     repeated = _offsets(relay, {m for m, n in relay.received.items() if n > 1} - resent, killed_at)
     assert repeated == {}, f"sent more than once at the relay (seconds from the kill): {repeated}"
     orders = SMALL_ORDERS + LARGE_ORDERS
-    assert (sent["ack"], sent["procurement-2-confirmation"]) == (len(talks), orders)
-    _assert_each_order_once(node_a, node_b, talks)
-    _assert_either_node_shows_every_thread(node_a, node_b, states)
-    assert mailroom_json(node_a, "outbox") == mailroom_json(node_b, "outbox") == []
+    assert (sent["ack"], sent["procurement-2-confirmation"]) == (len(talks) + INVOICES, orders)
+    _assert_each_order_once(node_a, node_b, talks, invoices)
+    _assert_each_invoice_booked_once(postgres_url, invoices, sent)
+    _assert_either_node_shows_every_thread(node_a, node_b, states, invoices)
+    _assert_either_node_lists_every_relayed_mail_once(node_a, node_b, relay)
 
 
 def _relayed(relay: TimedRelay, killed_at: float) -> Counter[str]:
@@ -177,8 +201,8 @@ def _time_to_kill(mta_b: SendingMta, relay: TimedRelay) -> bool:
     return confirming or mta_b.accepted >= len(mta_b.mails) * KILL_BEFORE
 
 
-def _merged(mtas: tuple[SendingMta, SendingMta]) -> SendingMta:
-    """One sender's view of both: the mails and outcomes the books read."""
+def _merged(mtas: tuple[SendingMta, ...]) -> SendingMta:
+    """One sender's view of them all: the mails and outcomes the books read."""
     merged = SendingMta(0, [m for mta in mtas for m in mta.mails], rate=1)
     for mta in mtas:
         merged.outcomes.accepted.update(mta.outcomes.accepted)
@@ -239,7 +263,10 @@ def _settled(talk: Conversation, state: ThreadState) -> bool:
 
 
 def _assert_each_order_once(
-    node_a: Deployment, node_b: Deployment, talks: list[Conversation]
+    node_a: Deployment,
+    node_b: Deployment,
+    talks: list[Conversation],
+    invoices: list[SupplierInvoice],
 ) -> None:
     orders = mailroom_json(node_a, "pos")
     assert mailroom_json(node_b, "pos") == orders, "both nodes list the same POs"
@@ -247,13 +274,37 @@ def _assert_each_order_once(
     assert [n for n, times in numbers.items() if times > 1] == [], "a PO number twice"
     by_thread = Counter(o["thread_id"] for o in orders)
     ordering = {t.thread_id for t in talks if t.kind != "support"}
-    assert by_thread == Counter(dict.fromkeys(ordering, 1)), "one PO per ordering thread"
+    invoiced = {o["thread_id"] for o in orders if o["po_number"] in {i.po_number for i in invoices}}
+    assert len(invoiced) == len(invoices), "the orders made for the invoices are listed"
+    assert by_thread == Counter(dict.fromkeys(ordering | invoiced, 1)), "one PO per ordering thread"
+
+
+def _assert_each_invoice_booked_once(
+    url: str, invoices: list[SupplierInvoice], sent: Counter[str]
+) -> None:
+    expected = sorted((i.number, i.po_number) for i in invoices)
+    assert sorted(invoice_book(url)) == expected, "each invoice booked once, against its order"
+    assert sent["invoices-1-booked"] == len(invoices), "each supplier told once"
 
 
 def _assert_either_node_shows_every_thread(
-    node_a: Deployment, node_b: Deployment, states: list[ThreadState]
+    node_a: Deployment,
+    node_b: Deployment,
+    states: list[ThreadState],
+    invoices: list[SupplierInvoice],
 ) -> None:
     seen_a = {t["thread_id"]: t for t in mailroom_json(node_a, "threads")}
     seen_b = {t["thread_id"]: t for t in mailroom_json(node_b, "threads")}
     assert seen_a == seen_b, "both nodes list the same threads"
-    assert set(seen_a) == {s.thread_id for s in states}
+    assert set(seen_a) == {s.thread_id for s in states} | {i.thread_id for i in invoices}
+
+
+def _assert_either_node_lists_every_relayed_mail_once(
+    node_a: Deployment, node_b: Deployment, relay: TimedRelay
+) -> None:
+    """With the relay nothing is in either node's own outbox: the shared sent log lists it."""
+    listed = mailroom_json(node_a, "outbox")
+    assert mailroom_json(node_b, "outbox") == listed, "both nodes list the same sent mail"
+    by_id = Counter(e["message_id"] for e in listed)
+    assert by_id == Counter(dict.fromkeys(relay.received, 1)), "every relayed mail, once"
+    assert {e["via"] for e in listed} == {"relay"}

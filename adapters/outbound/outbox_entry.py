@@ -1,0 +1,50 @@
+"""What `mailroom outbox` lists of a sent mail (OutboxEntry), read from its headers: the
+same for a mail in the built-in outbox (outbox.py) and one handed to a relay, whose sent log
+keeps these fields (smtp_sender.py, postgres_sent_log.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.message import Message
+
+from adapters.inbound.mime import MSG_ID
+from use_cases.mail import OutboxEntry
+
+
+def entry_of(headers: Message, sent_at: datetime) -> OutboxEntry:
+    """The entry of a mail as written (to_mime's headers): `sent_at` when it was sent."""
+    return OutboxEntry(
+        message_id=str(headers.get("Message-ID", "")),
+        from_addr=str(headers.get("From", "")),
+        to=[a.strip() for a in str(headers.get("To", "")).split(",") if a.strip()],
+        subject=str(headers.get("Subject", "")),
+        in_reply_to=str(headers["In-Reply-To"]) if headers["In-Reply-To"] else None,
+        references=MSG_ID.findall(str(headers.get("References", ""))),
+        reply_to=str(headers["Reply-To"]) if headers["Reply-To"] else None,
+        sent_at=sent_at,
+    )
+
+
+def logged_entry(
+    message_id: str,
+    sent_at: datetime,
+    from_addr: str | None,
+    to: Sequence[str] | None,
+    subject: str | None,
+    in_reply_to: str | None,
+    references: Sequence[str] | None,
+    reply_to: str | None,
+) -> OutboxEntry:
+    """An entry as a sent log keeps it; a row recorded before the log kept details (only
+    the Message-ID and when) lists with empty fields."""
+    return OutboxEntry(
+        message_id=message_id,
+        from_addr=from_addr or "",
+        to=list(to or ()),
+        subject=subject or "",
+        in_reply_to=in_reply_to,
+        references=list(references or ()),
+        reply_to=reply_to,
+        sent_at=sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC),
+    )
