@@ -39,7 +39,7 @@ async def nodes(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     url = request.getfixturevalue("postgres_url") if "postgres" in request.param else ""
     if url:
         migrate(url)
-    shared = tmp_path / "shared" / "blobs"
+    shared = tmp_path / "mount" / "blobs"
 
     def node() -> FileBlobStore | PostgresBlobStore:
         if request.param == "postgres":
