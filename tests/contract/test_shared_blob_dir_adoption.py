@@ -4,11 +4,19 @@ once, by the first node to use it: every later process start must not walk the w
 
 from __future__ import annotations
 
+import shutil
+import time
 from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
 
+from adapters.outbound.blob_store import FileBlobStore, blobs_under
 from adapters.outbound.postgres import migrate
 from adapters.outbound.postgres_blob_refs import PostgresBlobReferences
 from adapters.outbound.postgres_pool import Database
+
+GRACE = timedelta(hours=1)
+LATER = time.time() + 2 * GRACE.total_seconds()  # the next hourly sweeps, past the grace
 
 
 async def test_a_process_joining_an_adopted_blob_directory_does_not_list_it(
@@ -28,4 +36,28 @@ async def test_a_process_joining_an_adopted_blob_directory_does_not_list_it(
     await next_process.pin("c" * 64)
     assert listings == []
     assert await next_process.is_referenced("a" * 64)
+    await database.close()
+
+
+async def test_blobs_a_second_node_brings_into_the_shared_directory_are_never_swept(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Two single-node installations move to one MAILROOM_BLOB_DIR (docs: "set MAILROOM_BLOB_DIR
+    to that directory to keep reading the blobs its open threads hold"): node A points at its
+    old `<data dir>/blobs`, node B's old blobs are copied in (`cp -a`, old mtimes) after A
+    started. B's open threads hold them: the sweep must not remove them."""
+    migrate(postgres_url)
+    shared = tmp_path / "a" / "blobs"
+    database = Database(postgres_url)
+    node_a = FileBlobStore(shared, PostgresBlobReferences(database, lambda: blobs_under(shared)))
+    await node_a.put(b"node A's first mail")  # adopts the directory as it is now
+    node_b_old = FileBlobStore(tmp_path / "b" / "blobs")  # node B before the move
+    held = await node_b_old.put(b"attachment of an open thread on node B")
+    await node_b_old.settle([held])
+    await node_b_old.close()
+    copied = shared / held.sha256[:2] / held.sha256
+    copied.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(tmp_path / "b" / "blobs" / held.sha256[:2] / held.sha256, copied)
+    await node_a.sweep(GRACE, now=LATER)
+    assert await node_a.get(held.sha256) == b"attachment of an open thread on node B"
     await database.close()
