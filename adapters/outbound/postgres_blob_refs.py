@@ -95,10 +95,22 @@ class PostgresBlobReferences:
 
     async def _run(self, fn: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         if not self._adopted:
-            existing = await asyncio.to_thread(lambda: list(self._existing()))
-            await self.db.run(lambda db: _adopt(db, existing))
+            await self._adopt_once()
             self._adopted = True
         return await self.db.run(fn)
+
+    async def _adopt_once(self) -> None:
+        """The marker is read before the directory is listed: a share of millions of blobs
+        is walked once, by the first node, not at every process start."""
+        if await self.db.run(_is_adopted):
+            return
+        existing = await asyncio.to_thread(lambda: list(self._existing()))
+        await self.db.run(lambda db: _adopt(db, existing))
+
+
+async def _is_adopted(db: AsyncConnection) -> bool:
+    query = "SELECT 1 FROM shared_secrets WHERE name = %s"
+    return await (await db.execute(query, (ADOPTED,))).fetchone() is not None
 
 
 async def _adopt(db: AsyncConnection, existing: list[str]) -> None:
@@ -106,8 +118,7 @@ async def _adopt(db: AsyncConnection, existing: list[str]) -> None:
     find the marker): the blobs already in the directory, which any thread may hold."""
     async with db.transaction():
         await db.execute("SELECT pg_advisory_xact_lock(%s, 0)", (BLOB_LOCKS,))
-        query = "SELECT 1 FROM shared_secrets WHERE name = %s"
-        if await (await db.execute(query, (ADOPTED,))).fetchone() is not None:
+        if await _is_adopted(db):
             return
         await db.execute(
             "INSERT INTO blob_references (sha256) SELECT unnest(%s::text[]) "
