@@ -40,7 +40,7 @@ from orchestrator.flow_spec import FlowSpec
 from orchestrator.flows import FLOWS
 from orchestrator.key_file import shared_key
 from orchestrator.settings import Settings, describe_flow_error, parse_host_port
-from orchestrator.startup_checks import StartupError, check_data_dir, reason
+from orchestrator.startup_checks import StartupError, check_blob_dir, check_data_dir, reason
 from orchestrator.stores import Ledger, blob_store, database_key, stores
 from orchestrator.temporal_tls import connect_failure, tls_config
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
@@ -89,6 +89,7 @@ class Wiring:
 
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
     check_data_dir(settings.data_dir)
+    check_blob_dir(settings.blob_dir)
     templates = reply_templates(settings)
     shared = stores(settings)
     outbox = MaildirOutbox(settings.data_dir / "outbox", templates)

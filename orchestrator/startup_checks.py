@@ -34,13 +34,31 @@ def check_data_dir(path: Path) -> None:
         path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     except OSError as exc:
         raise StartupError(f"{setting}: cannot create {path}: {reason(exc)}") from None
+    check_writable(path, setting)
+    keep_private(path)  # once usable: a failure above is the one line said
+
+
+def check_blob_dir(path: Path | None) -> None:
+    """MAILROOM_BLOB_DIR, when set, is a directory that exists and this process can write in.
+    It is never made: it is a mount every node shares (or a disk of its own), and one that
+    did not come up must stop the node, not have its blobs written where no other node looks."""
+    setting = "MAILROOM_BLOB_DIR"
+    if path is None:
+        return
+    if not path.exists():
+        raise StartupError(f"{setting}: {path} does not exist (is the share mounted?)")
+    if not path.is_dir():
+        raise StartupError(f"{setting}: {path} is a file, not a directory")
+    check_writable(path, setting)
+
+
+def check_writable(path: Path, setting: str) -> None:
     probe = path / f".write-probe-{os.getpid()}"
     try:
         os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         probe.unlink()
     except OSError as exc:
         raise StartupError(f"{setting}: cannot write in {path}: {reason(exc)}") from None
-    keep_private(path)  # once usable: a failure above is the one line said
 
 
 def keep_private(path: Path) -> None:
