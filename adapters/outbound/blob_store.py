@@ -54,6 +54,8 @@ class FileBlobStore:
         """`references`: the SQLite file of pins and references (default: beside `root`),
         or where nodes sharing `root` record them (PostgresBlobReferences)."""
         self.root = root
+        # References kept elsewhere mean other nodes write and remove in `root` too (NFS).
+        self.shared = references is not None and not isinstance(references, Path)
         self.references: References = (
             BlobReferences(references or root.parent / REFERENCES_FILE, self._blobs_on_disk)
             if references is None or isinstance(references, Path)
@@ -129,12 +131,25 @@ class FileBlobStore:
 
     def _write(self, ref: BlobRef, data: bytes) -> None:
         path = self.path_of(ref.sha256)
-        if path.exists():
+        if self._is_there(path, ref.size):
             # Written before, maybe by a writer still short of its directory's fsync.
             make_directory(path.parent)
             sync_directory(path.parent)
         else:
             write_atomically(path, data)
+
+    def _is_there(self, path: Path, size: int) -> bool:
+        if not self.shared:
+            return path.exists()
+        # On NFS, exists() may answer from the client's attribute cache (seconds old): a file
+        # another node removed under the blob's lock could look present, and the put would
+        # skip the write. Opening revalidates with the server (close-to-open consistency),
+        # and fstat of the open file reads its attributes fresh.
+        try:
+            with path.open("rb") as blob:
+                return os.fstat(blob.fileno()).st_size == size
+        except OSError:  # gone (ENOENT), or removed under a cached handle (ESTALE)
+            return False
 
     def _remove(self, sha256: str) -> int:
         path = self.path_of(sha256)
