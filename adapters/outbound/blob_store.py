@@ -107,6 +107,8 @@ class FileBlobStore:
         only when older than `grace` (a write or a hand-off in progress is younger), and
         never than MIN_SWEEP_GRACE: a forward clock jump ages every pin by its size."""
         grace = max(grace, MIN_SWEEP_GRACE)
+        # Which files are old enough to look at: this clock. Whether a pin is stale: the
+        # clock that stamped it (the references', given the grace).
         cutoff = (time.time() if now is None else now) - grace.total_seconds()
         old_blobs, temporary = await asyncio.to_thread(self._scan, cutoff)
         sizes: dict[str, int] = {}
@@ -117,7 +119,7 @@ class FileBlobStore:
         removed: list[str] = []
         for start in range(0, len(old_blobs), SWEEP_BATCH):
             batch = old_blobs[start : start + SWEEP_BATCH]
-            removed += await self.references.remove_unheld(batch, cutoff, remove)
+            removed += await self.references.remove_unheld(batch, grace, remove, now=now)
         pointers = await asyncio.to_thread(self._sweep_pointers, cutoff)
         return Swept(
             blobs=len(removed),

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import TypeVar
 
 from adapters.outbound.blob_refs import Remove
 from adapters.outbound.postgres import AsyncConnection
-from adapters.outbound.postgres_blob_store import BLOB_LOCKS, LOCK, PIN, unpin
+from adapters.outbound.postgres_blob_store import BLOB_LOCKS, LOCK, PIN, pin_cutoff, unpin
 from adapters.outbound.postgres_pool import Database
 
 ADOPTED = "blob-directory-adopted"  # a shared_secrets row: its value is not a secret
@@ -82,14 +82,14 @@ class PostgresBlobReferences:
         return await self._run(release)
 
     async def remove_unheld(
-        self, shas: Sequence[str], stale_pins_before: float, remove: Remove
+        self, shas: Sequence[str], grace: timedelta, remove: Remove, *, now: float | None = None
     ) -> list[str]:
-        """The sweep: drop pins older than `stale_pins_before`, then remove each of `shas`
-        no one holds. Returns those removed."""
-        stale = datetime.fromtimestamp(stale_pins_before, UTC)
+        """The sweep: mark stale the pins older than `grace` by the database's clock (which
+        stamped them: a node's own clock may run ahead or behind), then remove each of
+        `shas` no one holds. Returns those removed."""
 
         async def sweep(db: AsyncConnection) -> list[str]:
-            await db.execute(STALE, (stale,))
+            await db.execute(STALE, (await pin_cutoff(db, grace, now),))
             async with db.transaction():
                 await db.execute(LOCK, (BLOB_LOCKS, list(shas)))
                 return await _remove_unheld(db, shas, remove, adopt_unknown=True)
