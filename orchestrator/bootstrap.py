@@ -40,7 +40,13 @@ from orchestrator.flow_spec import FlowSpec
 from orchestrator.flows import FLOWS
 from orchestrator.key_file import shared_key
 from orchestrator.settings import Settings, describe_flow_error, parse_host_port
-from orchestrator.startup_checks import StartupError, check_data_dir, reason
+from orchestrator.startup_checks import (
+    StartupError,
+    check_blob_dir,
+    check_data_dir,
+    check_database_blob_size,
+    reason,
+)
 from orchestrator.stores import Ledger, blob_store, database_key, stores
 from orchestrator.temporal_tls import connect_failure, tls_config
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
@@ -90,6 +96,11 @@ class Wiring:
 
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
     check_data_dir(settings.data_dir)
+    check_blob_dir(settings.blob_dir)
+    check_database_blob_size(
+        settings.max_message_bytes,
+        blobs_in_database=bool(settings.database_url) and settings.blob_dir is None,
+    )
     templates = reply_templates(settings)
     shared = stores(settings)
     outbox = MaildirOutbox(settings.data_dir / "outbox", templates)

@@ -55,7 +55,7 @@ from orchestrator.settings import (
     masked_flow_settings,
 )
 from orchestrator.settings_checks import MASK, secret_values
-from orchestrator.startup_checks import check_data_dir, check_listen_address
+from orchestrator.startup_checks import check_blob_dir, check_data_dir, check_listen_address
 from orchestrator.temporal_server import ServerError
 from use_cases.ports import HandoffFailed, NothingToDecide, ThreadNotFound
 
@@ -256,6 +256,7 @@ def cmd_parts(parts: set[str]) -> Callable[[Settings, argparse.Namespace], int]:
         if args.command == "up" and settings.imap_sources:
             parts.add("imap")
         check_data_dir(settings.data_dir)
+        check_blob_dir(settings.blob_dir)
         if "smtp" in parts and link is None:
             check_listen_address(settings.smtp_host, settings.smtp_port, setting="MAILROOM_SMTP")
         group = process_group(settings, counts, getattr(args, "flows", None))

@@ -411,7 +411,10 @@ async def until_stopped(
 
 
 def disk_space(wiring: Wiring) -> DiskSpace:
-    return DiskSpace(wiring.settings.data_dir, wiring.settings.disk_reserve_bytes)
+    """The data directory's disk and, when set, MAILROOM_BLOB_DIR's: the fuller one counts."""
+    settings = wiring.settings
+    blob_dir = () if settings.blob_dir is None else (settings.blob_dir,)
+    return DiskSpace(settings.data_dir, settings.disk_reserve_bytes, also=blob_dir)
 
 
 def start_blob_sweep(wiring: Wiring, stack: AsyncExitStack) -> None:

@@ -17,6 +17,9 @@ from use_cases.flows import team_addresses
 log = structlog.get_logger()
 
 PRIVATE_DIR = 0o700
+# The largest mail whose blob may be one bytea value (PostgreSQL's limit is 1 GB; memory is
+# the real bound: every SMTP and worker process may hold a few such mails at once).
+MAX_DATABASE_BLOB_BYTES = 256 * 1024 * 1024
 # Files only mailroom makes: a directory holding one of them (or nothing) is mailroom's own.
 STATE_MARKERS = frozenset({"temporal.db", "reply-token.key", "instance.json", "blobs"})
 
@@ -34,13 +37,44 @@ def check_data_dir(path: Path) -> None:
         path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     except OSError as exc:
         raise StartupError(f"{setting}: cannot create {path}: {reason(exc)}") from None
+    check_writable(path, setting)
+    keep_private(path)  # once usable: a failure above is the one line said
+
+
+def check_blob_dir(path: Path | None) -> None:
+    """MAILROOM_BLOB_DIR, when set, is a directory that exists and this process can write in.
+    It is never made: it is a mount every node shares (or a disk of its own), and one that
+    did not come up must stop the node, not have its blobs written where no other node looks."""
+    setting = "MAILROOM_BLOB_DIR"
+    if path is None:
+        return
+    if not path.exists():
+        raise StartupError(f"{setting}: {path} does not exist (is the share mounted?)")
+    if not path.is_dir():
+        raise StartupError(f"{setting}: {path} is a file, not a directory")
+    check_writable(path, setting)
+
+
+def check_database_blob_size(max_message_bytes: int, *, blobs_in_database: bool) -> None:
+    """With the blobs in PostgreSQL a mail is one bytea value: at most 1 GB to PostgreSQL,
+    and storing or reading one costs about twice its size in this process's memory (a
+    25 MiB mail: +53 MB to store, +50 MB to read, docs/configuration.md). Past
+    MAX_DATABASE_BLOB_BYTES, keep the blobs in a directory."""
+    if blobs_in_database and max_message_bytes > MAX_DATABASE_BLOB_BYTES:
+        raise StartupError(
+            f"MAILROOM_MAX_MESSAGE_BYTES: {max_message_bytes} is over "
+            f"{MAX_DATABASE_BLOB_BYTES} ({MAX_DATABASE_BLOB_BYTES >> 20} MiB), the most a mail "
+            "kept in PostgreSQL may be: lower it, or set MAILROOM_BLOB_DIR"
+        )
+
+
+def check_writable(path: Path, setting: str) -> None:
     probe = path / f".write-probe-{os.getpid()}"
     try:
         os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         probe.unlink()
     except OSError as exc:
         raise StartupError(f"{setting}: cannot write in {path}: {reason(exc)}") from None
-    keep_private(path)  # once usable: a failure above is the one line said
 
 
 def keep_private(path: Path) -> None:

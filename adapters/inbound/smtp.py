@@ -79,6 +79,7 @@ STORAGE_FULL = "452 4.3.1 Insufficient system storage"
 # thread, the logs and the relay.
 BAD_SENDER = "553 5.1.7 Bad sender address syntax"
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+POSTGRES_DISK_FULL = "53100"  # SQLSTATE disk_full
 # While accepted mail waits too long to be applied, a new sender is first held: the reply
 # to its MAIL comes when the backlog clears (in the spirit of Postfix's in_flow_delay, which
 # slows senders to the delivery rate). A sending MTA retries a 451 only after minutes
@@ -413,10 +414,13 @@ class SmtpInboundHandler:
 
 
 def disk_full(exc: BaseException) -> bool:
-    """A write failed for want of space: a file's (ENOSPC, EDQUOT) or SQLite's own
-    (SQLITE_FULL, "database or disk is full": the blob references, the thread index)."""
+    """A write failed for want of space: a file's (ENOSPC, EDQUOT), SQLite's own
+    (SQLITE_FULL, "database or disk is full": the blob references, the thread index) or
+    PostgreSQL's (SQLSTATE 53100 disk_full: the blobs, references or thread index there)."""
     if isinstance(exc, OSError):
         return exc.errno in DISK_FULL_ERRNOS
+    if getattr(exc, "sqlstate", None) == POSTGRES_DISK_FULL:  # psycopg.errors.DiskFull
+        return True
     return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 

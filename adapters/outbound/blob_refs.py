@@ -22,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -54,7 +55,7 @@ class References(Protocol):
     async def settle(self, shas: Sequence[str]) -> None: ...
     async def release(self, shas: Sequence[str], remove: Remove) -> list[str]: ...
     async def remove_unheld(
-        self, shas: Sequence[str], stale_pins_before: float, remove: Remove
+        self, shas: Sequence[str], grace: timedelta, remove: Remove, *, now: float | None = None
     ) -> list[str]: ...
     async def is_referenced(self, sha256: str) -> bool: ...
     async def close(self) -> None: ...
@@ -81,10 +82,12 @@ class BlobReferences:
         return await self._run(lambda db: _release(db, shas, remove))
 
     async def remove_unheld(
-        self, shas: Sequence[str], stale_pins_before: float, remove: Remove
+        self, shas: Sequence[str], grace: timedelta, remove: Remove, *, now: float | None = None
     ) -> list[str]:
-        """The sweep: drop pins older than `stale_pins_before` (a crashed writer's), then
-        remove each of `shas` no one holds. Returns those removed."""
+        """The sweep: drop pins older than `grace` (a crashed writer's; by this machine's
+        clock, which stamped them, or a test's `now`), then remove each of `shas` no one
+        holds. Returns those removed."""
+        stale_pins_before = (time.time() if now is None else now) - grace.total_seconds()
         return await self._run(lambda db: _remove_unheld(db, shas, stale_pins_before, remove))
 
     async def is_referenced(self, sha256: str) -> bool:

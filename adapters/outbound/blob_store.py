@@ -54,6 +54,8 @@ class FileBlobStore:
         """`references`: the SQLite file of pins and references (default: beside `root`),
         or where nodes sharing `root` record them (PostgresBlobReferences)."""
         self.root = root
+        # References kept elsewhere mean other nodes write and remove in `root` too (NFS).
+        self.shared = references is not None and not isinstance(references, Path)
         self.references: References = (
             BlobReferences(references or root.parent / REFERENCES_FILE, self._blobs_on_disk)
             if references is None or isinstance(references, Path)
@@ -105,6 +107,8 @@ class FileBlobStore:
         only when older than `grace` (a write or a hand-off in progress is younger), and
         never than MIN_SWEEP_GRACE: a forward clock jump ages every pin by its size."""
         grace = max(grace, MIN_SWEEP_GRACE)
+        # Which files are old enough to look at: this clock. Whether a pin is stale: the
+        # clock that stamped it (the references', given the grace).
         cutoff = (time.time() if now is None else now) - grace.total_seconds()
         old_blobs, temporary = await asyncio.to_thread(self._scan, cutoff)
         sizes: dict[str, int] = {}
@@ -115,7 +119,7 @@ class FileBlobStore:
         removed: list[str] = []
         for start in range(0, len(old_blobs), SWEEP_BATCH):
             batch = old_blobs[start : start + SWEEP_BATCH]
-            removed += await self.references.remove_unheld(batch, cutoff, remove)
+            removed += await self.references.remove_unheld(batch, grace, remove, now=now)
         pointers = await asyncio.to_thread(self._sweep_pointers, cutoff)
         return Swept(
             blobs=len(removed),
@@ -129,12 +133,25 @@ class FileBlobStore:
 
     def _write(self, ref: BlobRef, data: bytes) -> None:
         path = self.path_of(ref.sha256)
-        if path.exists():
+        if self._is_there(path, ref.size):
             # Written before, maybe by a writer still short of its directory's fsync.
             make_directory(path.parent)
             sync_directory(path.parent)
         else:
             write_atomically(path, data)
+
+    def _is_there(self, path: Path, size: int) -> bool:
+        if not self.shared:
+            return path.exists()
+        # On NFS, exists() may answer from the client's attribute cache (seconds old): a file
+        # another node removed under the blob's lock could look present, and the put would
+        # skip the write. Opening revalidates with the server (close-to-open consistency),
+        # and fstat of the open file reads its attributes fresh.
+        try:
+            with path.open("rb") as blob:
+                return os.fstat(blob.fileno()).st_size == size
+        except OSError:  # gone (ENOENT), or removed under a cached handle (ESTALE)
+            return False
 
     def _remove(self, sha256: str) -> int:
         path = self.path_of(sha256)

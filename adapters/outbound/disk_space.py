@@ -1,5 +1,5 @@
-"""Free space in the data directory, against a reserve: Postfix's queue_minfree and the
-size rule of its `smtpd_check_size`.
+"""Free space in the data directory (and MAILROOM_BLOB_DIR's), against a reserve: Postfix's
+queue_minfree and the size rule of its `smtpd_check_size`.
 
 Mail is refused (SMTP `452 4.3.1`, IMAP backs off) while free space is at or below the
 reserve, or when a mail of a known size would not fit: its size must stay below the free
@@ -21,18 +21,17 @@ from pathlib import Path
 class DiskSpace:
     path: Path
     reserve_bytes: int
+    # Other directories mail is written to (MAILROOM_BLOB_DIR, maybe a disk of its own):
+    # each must have room, so the lowest free space of them all is the one that counts.
+    also: tuple[Path, ...] = ()
 
     def free_bytes(self) -> int:
         """Bytes an unprivileged writer may still use (statvfs f_bavail: root's reserved
         blocks do not count). A missing directory is checked at its nearest parent."""
-        stats = os.statvfs(self._existing())
-        return stats.f_bavail * stats.f_frsize
+        return min(stats.f_bavail * stats.f_frsize for stats in self._disks())
 
-    def _existing(self) -> Path:
-        path = self.path
-        while not path.exists() and path != path.parent:
-            path = path.parent
-        return path
+    def _disks(self) -> list[os.statvfs_result]:
+        return [os.statvfs(_existing(path)) for path in (self.path, *self.also)]
 
     def room_for(self, size: int) -> bool:
         return self._fits(size, self.free_bytes())
@@ -40,9 +39,17 @@ class DiskSpace:
     def ever_room_for(self, size: int) -> bool:
         """With nothing else on the disk: all of it an unprivileged writer may use (root's
         reserved blocks, f_bfree - f_bavail, never are)."""
-        stats = os.statvfs(self._existing())
-        return self._fits(size, (stats.f_blocks - stats.f_bfree + stats.f_bavail) * stats.f_frsize)
+        return self._fits(
+            size,
+            min((s.f_blocks - s.f_bfree + s.f_bavail) * s.f_frsize for s in self._disks()),
+        )
 
     def _fits(self, size: int, free: int) -> bool:
         usable = free - self.reserve_bytes
         return usable > 0 and size < usable and 2 * size < free
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path

@@ -133,7 +133,7 @@ class PostgresBlobStore:
         older than it that no thread holds, and raw pointers whose blob is gone."""
         grace = max(grace, MIN_SWEEP_GRACE)
         async with self.db.connection_async() as db:
-            cutoff = await _cutoff(db, grace, now)
+            cutoff = await pin_cutoff(db, grace, now)
             await db.execute("DELETE FROM blob_pins WHERE since < %s", (cutoff,))
         removed, freed = await self._remove_old_unheld(cutoff)
         async with self.db.connection_async() as db:
@@ -200,7 +200,7 @@ async def _release(db: AsyncConnection, shas: list[str], message_id: str | None)
             )
 
 
-async def _cutoff(db: AsyncConnection, grace: timedelta, now: float | None) -> datetime:
+async def pin_cutoff(db: AsyncConnection, grace: timedelta, now: float | None) -> datetime:
     if now is not None:  # a test's clock
         return datetime.fromtimestamp(now, UTC) - grace
     row = await (await db.execute("SELECT clock_timestamp() - %s", (grace,))).fetchone()

@@ -36,6 +36,10 @@ DEFAULT_POOL_SIZE = 10
 SETTINGS: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_SECONDS}
 
 
+class DatabaseClosed(RuntimeError):
+    """A call after `Database.close`: at shutdown, a part still running past the stores."""
+
+
 class Database:
     def __init__(self, url: str, max_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url
@@ -45,6 +49,7 @@ class Database:
         self._async: AsyncConnectionPool[AsyncConnection] | None = None
         self._async_opened: asyncio.Future[None] | None = None  # shared by the first callers
         self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -64,7 +69,9 @@ class Database:
             return await fn(db)
 
     async def close(self) -> None:
-        """Close both pools (at shutdown, on the loop that used the asyncio one)."""
+        """Close both pools (at shutdown, on the loop that used the asyncio one). A call
+        after this raises DatabaseClosed: a new pool would be one nothing closes."""
+        self._closed = True
         pool, self._async, self._async_opened = self._async, None, None
         if pool is not None and self._async_loop is asyncio.get_running_loop():
             await pool.close()
@@ -75,6 +82,7 @@ class Database:
 
     def _threaded_pool(self) -> ConnectionPool[Connection]:
         with self._threaded_lock:
+            self._check_open()
             if self._threaded is None:
                 self._threaded = ConnectionPool(
                     self.url, **self._sizes(), kwargs=SETTINGS, open=True,
@@ -83,9 +91,11 @@ class Database:
             return self._threaded
 
     async def _async_pool(self) -> AsyncConnectionPool[AsyncConnection]:
+        self._check_open()
         loop = asyncio.get_running_loop()
         if self._async is None or self._async_opened is None or self._async_loop is not loop:
             # An asyncio pool lives on one loop; a CLI command may run several in turn.
+            _retire(self._async, self._async_loop)
             self._async = AsyncConnectionPool(
                 self.url, **self._sizes(), kwargs=SETTINGS, open=False,
                 configure=_without_nul_bytes_async, check=AsyncConnectionPool.check_connection,
@@ -96,9 +106,24 @@ class Database:
         await asyncio.shield(self._async_opened)
         return pool
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DatabaseClosed("the database pool is closed: a call after shutdown")
+
     def _sizes(self) -> dict[str, Any]:
         # None kept open while idle: a CLI command or a quiet part costs the server nothing.
         return {"min_size": 0, "max_size": self.max_size, "timeout": CONNECT_TIMEOUT_SECONDS}
+
+
+def _retire(
+    pool: AsyncConnectionPool[AsyncConnection] | None, loop: asyncio.AbstractEventLoop | None
+) -> None:
+    """Close the pool of a loop this process no longer calls from. Only its own loop can
+    (its workers are that loop's tasks): scheduled there while the loop is open. The pool
+    of a loop already closed has no workers left; dropping it frees it at once (no cycle
+    holds it) and psycopg closes each idle connection as it is freed."""
+    if pool is not None and loop is not None and not loop.is_closed():
+        asyncio.run_coroutine_threadsafe(pool.close(), loop)
 
 
 def _without_nul_bytes(db: Connection) -> None:

@@ -10,12 +10,16 @@ import psycopg
 from adapters.outbound.postgres import AsyncConnection
 from adapters.outbound.postgres_pool import Database
 
+PROBE = "pool-size-probe"
+
 
 def connections_to(url: str) -> int:
-    with psycopg.connect(url, autocommit=True) as admin:
+    """The pool's connections: not this probe's, nor those of probes running at once."""
+    with psycopg.connect(url, autocommit=True, application_name=PROBE) as admin:
         row = admin.execute(
             "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE datname = current_database() AND application_name <> %s",
+            (PROBE,),
         ).fetchone()
     return int(row[0]) if row else 0
 

@@ -48,6 +48,7 @@ async def test_a_blob_one_node_stores_is_read_by_another_from_a_shared_blob_dir(
     postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mount = tmp_path / "nfs" / "mailroom-blobs"
+    mount.mkdir(parents=True)  # the share, mounted
     smtp_node = node(monkeypatch, tmp_path / "a", postgres_url, str(mount))
     worker_node = node(monkeypatch, tmp_path / "b", postgres_url, str(mount))
     ref = await smtp_node.blobs.put(b"attachment")

@@ -1,8 +1,8 @@
 """What SMTP answers when the data directory is short of space (Postfix's smtpd_check_size):
 452 4.3.1 at MAIL with SIZE=, before DATA's 354, after a transfer that would not fit and
-when a write fails with ENOSPC, and 552 5.3.4 at MAIL for a SIZE= over the limit. Over a
-real socket to the real listener; the disk is a fake of our StorageSpace port (the real
-disk is tests/integration/test_disk_full.py)."""
+when a write fails with ENOSPC (or SQLite's or PostgreSQL's disk-full error), and 552 5.3.4
+at MAIL for a SIZE= over the limit. Over a real socket to the real listener; the disk is a
+fake of our StorageSpace port (the real disk is tests/integration/test_disk_full.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from adapters.inbound.smtp import STORAGE_FULL, SmtpInboundHandler, declared_size
@@ -148,7 +149,13 @@ def sqlite_full() -> sqlite3.OperationalError:
 
 
 @pytest.mark.parametrize(
-    "error", [OSError(errno.ENOSPC, "No space left on device"), sqlite_full()], ids=repr
+    "error",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        sqlite_full(),
+        psycopg.errors.DiskFull("could not extend file: No space left on device"),  # 53100
+    ],
+    ids=repr,
 )
 async def test_a_write_that_fails_for_want_of_space_is_answered_452(
     intake: Intake, error: Exception
