@@ -11,7 +11,6 @@ from typing import Any
 from jinja2 import TemplateError
 from pydantic import ValidationError
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.email import EmailActivities
@@ -35,6 +34,7 @@ from adapters.outbound.temporal_backlog import HandoffBacklog, pending_task_age
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from adapters.outbound.thread_index import SqliteThreadIndex
+from orchestrator.data_converter import DATA_CONVERTER
 from orchestrator.flow_settings import flow_config
 from orchestrator.flow_spec import FlowSpec
 from orchestrator.flows import FLOWS
@@ -167,7 +167,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
             if settings.temporal_api_key
             else None,
             tls=tls_config(settings),
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             lazy=lazy,
         )
     except RuntimeError as exc:

@@ -10,6 +10,8 @@ import unicodedata
 
 def fold(text: str) -> str:
     """Lower case without diacritics, so 'Réponse' and 'REPONSE' compare equal."""
+    if text.isascii():  # NFKD leaves ASCII as it is: no character by character walk
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 

@@ -34,9 +34,12 @@ def plain_line(text: str, limit: int = FIELD_LENGTH) -> str:
     """`text` as one line of at most `limit` characters, for what is shown as text (search
     attributes): control and format characters (newlines, escapes, bidirectional
     overrides) become spaces, runs of spaces one."""
-    printable = "".join(
-        " " if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char for char in text
-    )
+    if text.isascii() and text.isprintable():  # no control or format character: as it is
+        printable = text
+    else:
+        printable = "".join(
+            " " if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") else char for char in text
+        )
     line = " ".join(printable.split())
     if len(line) > limit:
         line = line[: limit - 1].rstrip() + ELLIPSIS
