@@ -28,12 +28,8 @@ def deployment(tmp_path: Path, tag: str) -> Iterator[Deployment]:
 
 @pytest.fixture
 def relay() -> Iterator[RelaySink]:
-    sink = RelaySink()
-    sink.start()
-    try:
+    with RelaySink() as sink:
         yield sink
-    finally:
-        sink.stop()
 
 
 @pytest.fixture

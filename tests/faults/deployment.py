@@ -14,7 +14,7 @@ from datetime import timedelta
 from email import policy
 from email.parser import BytesHeaderParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 from temporalio.client import Client
@@ -195,3 +195,10 @@ class RelaySink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -67,12 +67,8 @@ IN_FLIGHT = 1.0
 
 @pytest.fixture
 def relay() -> Iterator[TimedRelay]:
-    sink = TimedRelay()
-    sink.start()
-    try:
+    with TimedRelay() as sink:
         yield sink
-    finally:
-        sink.stop()
 
 
 @pytest.fixture

@@ -22,12 +22,8 @@ CUSTOMER = "customer@example.com"
 
 @pytest.fixture
 def relay() -> Iterator[RelaySink]:
-    sink = RelaySink()
-    sink.start()
-    try:
+    with RelaySink() as sink:
         yield sink
-    finally:
-        sink.stop()
 
 
 @pytest.fixture
