@@ -1,7 +1,8 @@
 """What a flow shows outside itself: its stage as search attributes (the Web UI filters
 threads by them) and, from a child workflow, its progress to the thread. A step through
 several stages costs at most one upsert and one signal, of the stage the flow came to rest
-at; a child sends its reports by local activity, not by a signal command (which costs it
+at, and a rest that repeats the last one reported costs none (the thread is shown it from
+the child); a child sends its reports by local activity, not by a signal command (which costs it
 one more workflow task per report)."""
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ SIGNAL_COMMANDS = "signal commands of the flow"
 
 
 @pytest.mark.parametrize("mode", [FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
-async def test_each_answer_reports_where_the_flow_rests_not_every_stage_passed(
+async def test_each_answer_reports_where_the_flow_rests_not_every_stage_nor_a_repeated_rest(
     dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
 ) -> None:
     local = mode is FlowMode.INLINE
@@ -64,8 +65,17 @@ async def test_each_answer_reports_where_the_flow_rests_not_every_stage_passed(
         # The rest moved once, to `escalated`, and stayed there: one upsert, not one a mail.
         assert after[STAGE_UPSERTS] == before[STAGE_UPSERTS] + 1
         if mode is FlowMode.CHILD:
-            assert after[REPORTS] - before[REPORTS] == 3
+            # Escalated, then escalated again for another reason; the third rest repeats
+            # the second (the same stage and note) and is not reported...
+            assert after[REPORTS] - before[REPORTS] == 2
             assert after[SIGNAL_COMMANDS] == 0
+        # ...yet the thread shows every rest, the third from the child itself.
+        shown = [(c.stage, c.note) for c in (await h.state()).history]
+        assert shown[-3:] == [
+            ("escalated", "account: the customer says it did not help"),
+            ("escalated", "account: the customer wrote again"),
+            ("escalated", "account: the customer wrote again"),
+        ]
         query = (
             f'WorkflowId = "{h.thread_id}" AND MailroomFlow = "support" '
             'AND MailroomStage = "escalated"'
