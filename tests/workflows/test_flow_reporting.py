@@ -284,3 +284,31 @@ async def test_mail_for_a_child_flow_that_closed_meanwhile_goes_to_a_later_flow(
 async def _second_flow(h: Harness) -> object:
     state = await h.state()
     return state if state.flows_started >= 2 else None
+
+
+async def test_an_answer_still_missing_the_same_item_is_shown_but_not_reported_again(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """Procurement asks its requester again for the same missing item: the child rests
+    where it rested, so the thread hears no report of it (no signal, no workflow task), and
+    is still shown both questions' stages."""
+    config = FlowConfig(
+        modes={"procurement": FlowMode.CHILD}, agent_in_process=True, outbox_in_process=True
+    )
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox="procurement@mailroom.local", flow_config=config
+    ) as h:
+        await h.send(0, subject="Order", text="Please buy 4 keyboards.")
+        await wait_for(lambda: len(h.mails("question")) >= 1, what="the first question")
+        await wait_for(lambda: _reports_handled(h, 1), what="the first report")
+        await h.send(1, text="I will ask my manager about the money.")
+        await wait_for(lambda: len(h.mails("question")) >= 2, what="the second question")
+        state = await wait_for(lambda: _asked(h, 2), what="both questions shown")
+        shown = [c.stage for c in state.history]
+        assert shown == ["extracting", "awaiting_info", "extracting", "awaiting_info"]
+        assert len(await _reports_received(h)) == 1
+
+
+async def _asked(h: Harness, times: int) -> object:
+    state = await h.state()
+    return state if [c.stage for c in state.history].count("awaiting_info") >= times else None
