@@ -21,14 +21,18 @@ def with_counted_stages(
     return [*history[: len(history) - overlap], *progress.history]
 
 
-def with_unreported_stages(state: ThreadState, progress: FlowProgress, kept: int) -> ThreadState:
-    """`state` as its running child flow shows it now: a child does not report a rest that
-    repeats its last one (workflows/flow_workflow.py), so the stages since come from the
-    child itself (its progress query), counted as its reports are; the last `kept` stages
-    are kept, as the thread keeps them."""
+def may_lag(state: ThreadState) -> bool:
+    """A running child flow that has reported: stages since its last report may be left
+    out (a rest repeating the last one is not reported, workflows/flow_workflow.py)."""
     running_child = state.flow_mode == FlowMode.CHILD.value and not state.flow_finished
-    heard = state.flow_report_seq  # 0: no counted report yet (the first is always sent)
-    if not running_child or not heard or progress.seq <= heard or not progress.history:
+    return running_child and bool(state.flow_workflow_id) and state.flow_report_seq > 0
+
+
+def with_unreported_stages(state: ThreadState, progress: FlowProgress, kept: int) -> ThreadState:
+    """`state` as its running child flow shows it now (`progress`, its progress query): the
+    stages since its last report, counted as its reports are; the last `kept` stages are
+    kept, as the thread keeps them."""
+    if not may_lag(state) or progress.seq <= state.flow_report_seq or not progress.history:
         return state
-    history = with_counted_stages(state.history, heard, progress)
+    history = with_counted_stages(state.history, state.flow_report_seq, progress)
     return state.model_copy(update={"history": history[-kept:]})

@@ -18,7 +18,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from use_cases.flow_history import with_unreported_stages
+from use_cases.flow_history import may_lag, with_unreported_stages
 from use_cases.flows import ApprovalDecision
 from use_cases.models import (
     CompleteRequest,
@@ -50,6 +50,9 @@ log = structlog.get_logger()
 # holding the client while Temporal is unreachable.
 HANDOFF_TIMEOUT = timedelta(seconds=10)
 QUERY_TIMEOUT = timedelta(seconds=10)
+# A child flow's own progress adds only its latest stages to a thread's view: a flow worker
+# that does not answer soon leaves the thread shown as it has heard from the flow.
+CHILD_QUERY_TIMEOUT = timedelta(seconds=2)
 LIST_CONCURRENCY = 16
 LISTED_STATUSES = (
     WorkflowExecutionStatus.RUNNING,
@@ -213,14 +216,14 @@ class TemporalThreadGateway:
     async def _with_child_stages(self, state: ThreadState) -> ThreadState:
         """A running child flow's stages since its last report to the thread (it does not
         report a rest that repeats its last one): the thread shown as the flow is now."""
-        if state.flow_finished or not state.flow_workflow_id:
+        if not may_lag(state) or not state.flow_workflow_id:
             return state
         child = self.client.get_workflow_handle(state.flow_workflow_id)
         try:
             progress = await child.query(
-                FLOW_PROGRESS_QUERY, result_type=FlowProgress, rpc_timeout=QUERY_TIMEOUT
+                FLOW_PROGRESS_QUERY, result_type=FlowProgress, rpc_timeout=CHILD_QUERY_TIMEOUT
             )
-        except (RPCError, WorkflowQueryFailedError):  # it closed meanwhile: its last report
+        except (RPCError, WorkflowQueryFailedError, TimeoutError):  # gone, or no answer
             return state
         return with_unreported_stages(state, progress, MAX_HISTORY)
 
