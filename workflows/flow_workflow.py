@@ -25,8 +25,9 @@ from workflows.messages import (
     NEW_MESSAGES,
     REJECT,
 )
-from workflows.reports import report_progress
+from workflows.reports import repeats_rest, report_progress
 from workflows.settled import OnceSettled
+from workflows.versions import REPEATED_REST_UNREPORTED
 
 
 class FlowWorkflow:
@@ -35,6 +36,7 @@ class FlowWorkflow:
     runtime: FlowRuntime
     deliveries = 0
     _reports: OnceSettled[FlowProgress] | None = None
+    _told: FlowProgress | None = None  # the last report this run sent its thread
 
     async def run_resumably(self, start: FlowStart) -> FlowProgress:
         """Run the flow; when it waits at a resumable point and this run has grown long,
@@ -71,11 +73,25 @@ class FlowWorkflow:
             if self._reports is None:  # the thread hears where the flow came to rest
                 parent = start.parent_workflow_id
                 self._reports = OnceSettled(
-                    lambda: self.runtime.settled, lambda latest: _tell(parent, latest)
+                    lambda: self.runtime.settled, lambda latest: self._tell_latest(parent, latest)
                 )
             self._reports.offer(progress)
 
         return report
+
+    async def _tell_latest(self, parent: str, progress: FlowProgress) -> None:
+        """Each report costs the thread a signal and a workflow task: one that only repeats
+        where the flow last came to rest (an answer still missing the same items) is left
+        out; its stages go with the next report that changes what the thread shows."""
+        told = self._told
+        if (
+            told is not None
+            and repeats_rest(progress, told)
+            and workflow.patched(REPEATED_REST_UNREPORTED)  # runs that reported every rest
+        ):
+            return
+        await _tell(parent, progress)
+        self._told = progress
 
     def _reports_sent(self) -> bool:
         return self._reports is None or self._reports.sent

@@ -44,3 +44,20 @@ async def report_progress(thread_workflow_id: str, signal: str, progress: FlowPr
         local_retry_threshold=LOCAL_RETRY_THRESHOLD,
     )
     return outcome.delivered
+
+
+# What a report carries besides where the flow rests: the stages on the way there and their
+# count, and who sends it.
+_PASSAGE = {"history", "seq", "reporter"}
+
+
+def repeats_rest(progress: FlowProgress, told: FlowProgress) -> bool:
+    """`progress` rests where `told` rested (the same last stage and note) and changes
+    nothing else the thread keeps: stage, facts, approval, answered, failures, tokens."""
+    same_rest = _rest(progress) == _rest(told)
+    return same_rest and progress.model_dump(exclude=_PASSAGE) == told.model_dump(exclude=_PASSAGE)
+
+
+def _rest(progress: FlowProgress) -> tuple[str, str] | None:
+    last = progress.history[-1] if progress.history else None
+    return (last.stage, last.note) if last else None

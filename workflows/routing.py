@@ -13,6 +13,7 @@ from temporalio.exceptions import FailureError
 with workflow.unsafe.imports_passed_through():
     from activities.routing import RoutingActivities
     from use_cases.flow_catalogue import FlowEntry, Route, RouteRequest
+    from use_cases.flow_history import with_counted_stages
     from use_cases.flows import (
         ApprovalDecision,
         FlowConfig,
@@ -207,7 +208,7 @@ class FlowRouter:
         self._note_events(progress)
         # Only the thread's state changes (no command records its history).
         if applied:
-            state.history = self._counted(progress, applied)[-MAX_HISTORY:]
+            state.history = with_counted_stages(state.history, applied, progress)[-MAX_HISTORY:]
         else:
             state.history = [*state.history, *self._unseen(progress)][-MAX_HISTORY:]
         self._publish()
@@ -221,18 +222,6 @@ class FlowRouter:
             state.refused_decisions = remember_refused(state.refused_decisions, attempt)
         for message_id in progress.human_replies:
             record_human_reply(state, message_id)
-
-    def _counted(self, progress: FlowProgress, applied: int) -> list[StageChange]:
-        """The thread's history with the stages of a counted report (its `seq`th stage
-        last): the stages up to the `applied`th that the thread has are this flow's last
-        ones, and the report's record of them replaces the thread's. They differ when the
-        workflow task that reported them was lost (its worker killed before it completed:
-        the report's local activity signals at once) and ran again on another worker,
-        passing the same stages at other times; looked up by equality, as `_unseen` does,
-        the thread found none of them and recorded the flow's every stage again."""
-        before = progress.seq - len(progress.history)  # the stages the report leaves out
-        overlap = min(max(applied - before, 0), len(self.state.history))
-        return [*self.state.history[: len(self.state.history) - overlap], *progress.history]
 
     def _unseen(self, progress: FlowProgress) -> list[StageChange]:
         """The stages this report adds: a child reports where it came to rest, which may

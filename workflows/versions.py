@@ -25,3 +25,9 @@ for as long as the run is cached (measured: ~5 KB of RSS per patch per cached th
 # signal, after every queued mail's bookkeeping (workflows/thread.py `_handle_queued`);
 # before, each queued mail was acknowledged and forwarded (one signal each) in turn.
 QUEUED_MAIL_TO_CHILD = "queued-mail-to-child-in-one-signal"
+
+# A child flow's report that repeats where it last came to rest (the same stage and note,
+# nothing else the thread keeps changed: each answer still missing the same items) is not
+# sent: its stages reach the thread with the next report that changes something
+# (workflows/flow_workflow.py `_tell_latest`); before, every rest was reported.
+REPEATED_REST_UNREPORTED = "repeated-rest-unreported"

@@ -8,15 +8,22 @@ from datetime import datetime, timedelta
 import structlog
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from use_cases.flow_history import may_lag, with_unreported_stages
 from use_cases.flows import ApprovalDecision
 from use_cases.models import (
     CompleteRequest,
     FlowConfig,
+    FlowProgress,
     HumanReply,
     NewMessage,
     ThreadInput,
@@ -26,7 +33,15 @@ from use_cases.models import (
 )
 from use_cases.ports import Backpressure, HandoffFailed, NothingToDecide, ThreadNotFound
 from use_cases.thread_labels import thread_details, thread_summary
-from workflows.messages import APPROVE, COMPLETE_THREAD, HUMAN_REPLY, NEW_MESSAGE, REJECT
+from workflows.flow import MAX_HISTORY
+from workflows.messages import (
+    APPROVE,
+    COMPLETE_THREAD,
+    FLOW_PROGRESS_QUERY,
+    HUMAN_REPLY,
+    NEW_MESSAGE,
+    REJECT,
+)
 from workflows.thread import TASK_QUEUE, ThreadWorkflow
 
 log = structlog.get_logger()
@@ -35,6 +50,9 @@ log = structlog.get_logger()
 # holding the client while Temporal is unreachable.
 HANDOFF_TIMEOUT = timedelta(seconds=10)
 QUERY_TIMEOUT = timedelta(seconds=10)
+# A child flow's own progress adds only its latest stages to a thread's view: a flow worker
+# that does not answer soon leaves the thread shown as it has heard from the flow.
+CHILD_QUERY_TIMEOUT = timedelta(seconds=2)
 LIST_CONCURRENCY = 16
 LISTED_STATUSES = (
     WorkflowExecutionStatus.RUNNING,
@@ -190,7 +208,24 @@ class TemporalThreadGateway:
             raise
         except (RuntimeError, TimeoutError) as exc:
             raise HandoffFailed(f"Temporal did not answer: {exc}") from exc
-        return await self._state_of(handle, description.status)
+        state = await self._state_of(handle, description.status)
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return state
+        return await self._with_child_stages(state)
+
+    async def _with_child_stages(self, state: ThreadState) -> ThreadState:
+        """A running child flow's stages since its last report to the thread (it does not
+        report a rest that repeats its last one): the thread shown as the flow is now."""
+        if not may_lag(state) or not state.flow_workflow_id:
+            return state
+        child = self.client.get_workflow_handle(state.flow_workflow_id)
+        try:
+            progress = await child.query(
+                FLOW_PROGRESS_QUERY, result_type=FlowProgress, rpc_timeout=CHILD_QUERY_TIMEOUT
+            )
+        except (RPCError, WorkflowQueryFailedError, TimeoutError):  # gone, or no answer
+            return state
+        return with_unreported_stages(state, progress, MAX_HISTORY)
 
     async def _state_of(
         self,

@@ -16,6 +16,8 @@ named `<flow>-<mode>-<thread|flow>.json`:
 - procurement: an order in doubt confirmed after a correction, an operator's reply while it
   waits for approval, a decision with a forged From: refused (its approver told), then the
   approver's signed approval ordering;
+- `procurement-child-flow-repeated-rest`: a procurement child asking its requester twice for
+  the same missing item (recorded before REPEATED_REST_UNREPORTED);
 - `support-inline-thread-continued-as-new` and `support-inline-thread-after-continue-as-new`:
   the first and last run of a support thread whose inline flow continued-as-new with it,
   closed by the customer's "solved"."""
@@ -213,3 +215,29 @@ async def test_record_mail_queued_at_a_thread_while_its_child_flow_starts(
         ]
         assert len(forwards) >= 2, "the mails did not queue while the child started"
         await _save(h, h.thread_id, "procurement-child-thread-queued-mail")
+
+
+async def test_record_a_procurement_child_resting_again_where_it_rested(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """`procurement-child-flow-repeated-rest`: the requester's first answer leaves the same
+    item missing, so the child rests again where it rested (tests/workflows/
+    test_flow_reporting.py). Recorded on the code before the patch REPEATED_REST_UNREPORTED
+    (every rest reported), it keeps that old path replaying. The agent and the outbox run
+    in the worker, as by default: a step's stages are then reported once, where it rests."""
+    flow = FlowConfig(
+        modes={"procurement": FlowMode.CHILD}, agent_in_process=True, outbox_in_process=True
+    )
+    mailbox = "procurement@mailroom.local"
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox=mailbox, flow_config=flow
+    ) as h:
+        await h.send(0, subject="Order", text="Please buy 4 keyboards.")
+        await wait_for(lambda: _mail_count(h, "question", 1), what="the first question")
+        await h.send(1, text="I will ask my manager about the money.")
+        await wait_for(lambda: _mail_count(h, "question", 2), what="the second question")
+        await h.send(2, text="Budget is EUR 200.")
+        state = await wait_for(lambda: _completed(h), what="the order")
+        stages = [c.stage for c in state.history]
+        assert stages.count("awaiting_info") == 2, stages
+        await _save(h, state.flow_workflow_id or "", "procurement-child-flow-repeated-rest")

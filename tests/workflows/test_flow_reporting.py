@@ -1,7 +1,8 @@
 """What a flow shows outside itself: its stage as search attributes (the Web UI filters
 threads by them) and, from a child workflow, its progress to the thread. A step through
 several stages costs at most one upsert and one signal, of the stage the flow came to rest
-at; a child sends its reports by local activity, not by a signal command (which costs it
+at, and a rest that repeats the last one reported costs none (the thread is shown it from
+the child); a child sends its reports by local activity, not by a signal command (which costs it
 one more workflow task per report)."""
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ SIGNAL_COMMANDS = "signal commands of the flow"
 
 
 @pytest.mark.parametrize("mode", [FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
-async def test_each_answer_reports_where_the_flow_rests_not_every_stage_passed(
+async def test_each_answer_reports_where_the_flow_rests_not_every_stage_nor_a_repeated_rest(
     dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
 ) -> None:
     local = mode is FlowMode.INLINE
@@ -64,8 +65,17 @@ async def test_each_answer_reports_where_the_flow_rests_not_every_stage_passed(
         # The rest moved once, to `escalated`, and stayed there: one upsert, not one a mail.
         assert after[STAGE_UPSERTS] == before[STAGE_UPSERTS] + 1
         if mode is FlowMode.CHILD:
-            assert after[REPORTS] - before[REPORTS] == 3
+            # Escalated, then escalated again for another reason; the third rest repeats
+            # the second (the same stage and note) and is not reported...
+            assert after[REPORTS] - before[REPORTS] == 2
             assert after[SIGNAL_COMMANDS] == 0
+        # ...yet the thread shows every rest, the third from the child itself.
+        shown = [(c.stage, c.note) for c in (await h.state()).history]
+        assert shown[-3:] == [
+            ("escalated", "account: the customer says it did not help"),
+            ("escalated", "account: the customer wrote again"),
+            ("escalated", "account: the customer wrote again"),
+        ]
         query = (
             f'WorkflowId = "{h.thread_id}" AND MailroomFlow = "support" '
             'AND MailroomStage = "escalated"'
@@ -274,3 +284,31 @@ async def test_mail_for_a_child_flow_that_closed_meanwhile_goes_to_a_later_flow(
 async def _second_flow(h: Harness) -> object:
     state = await h.state()
     return state if state.flows_started >= 2 else None
+
+
+async def test_an_answer_still_missing_the_same_item_is_shown_but_not_reported_again(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """Procurement asks its requester again for the same missing item: the child rests
+    where it rested, so the thread hears no report of it (no signal, no workflow task), and
+    is still shown both questions' stages."""
+    config = FlowConfig(
+        modes={"procurement": FlowMode.CHILD}, agent_in_process=True, outbox_in_process=True
+    )
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox="procurement@mailroom.local", flow_config=config
+    ) as h:
+        await h.send(0, subject="Order", text="Please buy 4 keyboards.")
+        await wait_for(lambda: len(h.mails("question")) >= 1, what="the first question")
+        await wait_for(lambda: _reports_handled(h, 1), what="the first report")
+        await h.send(1, text="I will ask my manager about the money.")
+        await wait_for(lambda: len(h.mails("question")) >= 2, what="the second question")
+        state = await wait_for(lambda: _asked(h, 2), what="both questions shown")
+        shown = [c.stage for c in state.history]
+        assert shown == ["extracting", "awaiting_info", "extracting", "awaiting_info"]
+        assert len(await _reports_received(h)) == 1
+
+
+async def _asked(h: Harness, times: int) -> object:
+    state = await h.state()
+    return state if [c.stage for c in state.history].count("awaiting_info") >= times else None

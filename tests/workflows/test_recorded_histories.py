@@ -6,8 +6,9 @@ recorded by tests/workflows/record_histories.py on the code of this release, whi
 unchanged, behind a patch id (workflows/versions.py), until a release starts a new format
 and records them again. Each is a support or procurement thread, its flow inline or as a
 child workflow (`<flow>-<mode>-<thread|flow>`), plus the two runs of a support thread that
-continued-as-new with its inline flow, and a procurement thread whose queued mail reached
-its child one signal each (before the patch QUEUED_MAIL_TO_CHILD).
+continued-as-new with its inline flow, a procurement thread whose queued mail reached
+its child one signal each (before the patch QUEUED_MAIL_TO_CHILD), and a procurement child
+that reported a rest repeating its last one (before REPEATED_REST_UNREPORTED).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ RECORDED = {
     "support-inline-thread-after-continue-as-new",
     # recorded before QUEUED_MAIL_TO_CHILD (workflows/versions.py): its old path replays
     "procurement-child-thread-queued-mail",
+    # recorded before REPEATED_REST_UNREPORTED: a child that reported a repeated rest
+    "procurement-child-flow-repeated-rest",
 }
 
 
