@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from adapters.inbound.smtp import SmtpInboundHandler
-from use_cases.mailboxes import Mailboxes
 from orchestrator.cli_errors import CliError
 from orchestrator.process_roles import limit_shares
 from orchestrator.settings import Settings
 from orchestrator.startup_checks import StartupError
+from use_cases.mailboxes import Mailboxes
 
 
 @pytest.fixture(autouse=True)
