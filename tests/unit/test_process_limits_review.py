@@ -41,7 +41,7 @@ def shares_or_refused(settings: Settings, count: int) -> dict[str, str] | None:
     ],
 )
 def test_four_processes_never_admit_more_than_a_total_of_two(setting: str) -> None:
-    shares = shares_or_refused(Settings(**{setting: 2}), 4)
+    shares = shares_or_refused(Settings.model_validate({setting: 2}), 4)
     if shares is not None:
         assert 4 * int(shares[f"MAILROOM_{setting.upper()}"]) <= 2
 
@@ -53,7 +53,7 @@ async def test_a_large_mail_is_not_deferred_while_the_configured_budget_has_room
         return
     process = SmtpInboundHandler(
         Mailboxes(["mailroom.local"]),
-        lambda *_: None,  # type: ignore[arg-type,return-value]
+        lambda *_: None,  # type: ignore[arg-type]
         max_pending_bytes=int(shares["MAILROOM_SMTP_MAX_PENDING_BYTES"]),
     )
     process.pending_bytes = 10_000  # one small mail awaiting its hand-off in this process
