@@ -175,12 +175,9 @@ class ProcessGroup:
 
     async def _keep_running(self, slot: Slot) -> None:
         while True:
-            assert slot.process is not None
-            code = await slot.process.wait()
+            code = await self._exit_of(slot)
             if self.stopping:
                 return
-            role, pid = slot.role.name, slot.process.pid
-            log.warning("process_exited", role=role, slot=slot.index, pid=pid, code=code)
             slot.exits.append(time.monotonic())
             recent = slot.exited_recently(time.monotonic())
             if recent >= MAX_EXITS:
@@ -189,12 +186,34 @@ class ProcessGroup:
             await asyncio.sleep(FIRST_RESTART_PAUSE_SECONDS * 2 ** (recent - 1))
             if self.stopping:
                 return
-            await self._spawn(slot)
-            log.warning("process_restarted", role=role, slot=slot.index, pid=self._pid(slot))
+            await self._restart(slot)
 
-    def _give_up(self, slot: Slot, code: int, exits: int) -> None:
+    async def _exit_of(self, slot: Slot) -> int | None:
+        """How the slot's child ended (None: it could not be started: no process)."""
+        if slot.process is None:
+            return None
+        code = await slot.process.wait()
+        if not self.stopping:
+            role, pid = slot.role.name, slot.process.pid
+            log.warning("process_exited", role=role, slot=slot.index, pid=pid, code=code)
+        return code
+
+    async def _restart(self, slot: Slot) -> None:
+        """A fork that fails (EAGAIN, EMFILE) leaves the slot empty: counted as an exit, so
+        the slot is tried again and a node that cannot start it gives up."""
+        role = slot.role.name
+        try:
+            await self._spawn(slot)
+        except OSError as exc:
+            slot.process = None
+            log.error("process_restart_failed", role=role, slot=slot.index, error=str(exc))
+            return
+        log.warning("process_restarted", role=role, slot=slot.index, pid=self._pid(slot))
+
+    def _give_up(self, slot: Slot, code: int | None, exits: int) -> None:
+        how = "could not be started" if code is None else _how(code)
         message = (
-            f"the {slot.role.name} process {_how(code)}, its {exits}th exit in "
+            f"the {slot.role.name} process {how}, its {exits}th exit in "
             f"{EXIT_WINDOW_SECONDS:.0f} s: it crash-loops, mailroom stops (see its log)"
         )
         log.error("process_crash_loop", role=slot.role.name, exits=exits, code=code)
