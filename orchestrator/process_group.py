@@ -10,6 +10,8 @@ children (orchestrator/process_child.py is their side) and keeps them running.
 - Stop: the parent closes its copies of the listening sockets, SIGTERMs every child (each
   stops as a single-process adapter or worker does: sessions and activities drained), and
   SIGKILLs one still running after CHILD_STOP_TIMEOUT_SECONDS.
+- A child that ends once a stop is requested (the caller's stop event, set by its signal
+  handler before it stops its own parts) is not restarted.
 - A SIGKILLed parent: the children watch a pipe whose only write end the parent holds.
 
 Children run in their own session: a terminal's Ctrl-C reaches the parent alone, which
@@ -85,7 +87,7 @@ class ProcessGroup:
     def __init__(self, roles: Sequence[Role]) -> None:
         self.roles = list(roles)
         self.slots = [Slot(role, i) for role in roles for i in range(role.count)]
-        self.stopping = False
+        self.stop_requested = asyncio.Event()  # start() replaces it with the caller's
         self.gave_up: asyncio.Future[None] | None = None
         self.keepers: list[asyncio.Task[None]] = []
         self.parent_read, self.parent_write = -1, -1
@@ -94,8 +96,18 @@ class ProcessGroup:
     def role_names(self) -> set[str]:
         return {role.name for role in self.roles}
 
-    async def start(self, stack: AsyncExitStack) -> None:
-        """Spawn every child, wait until each is ready, announce; `stack` stops them."""
+    @property
+    def stopping(self) -> bool:
+        """From the moment a stop is requested, before the caller stops its own parts and
+        then the group: a child ending meanwhile (systemd SIGTERMs the whole cgroup at once)
+        is not restarted."""
+        return self.stop_requested.is_set()
+
+    async def start(self, stack: AsyncExitStack, stop: asyncio.Event | None = None) -> None:
+        """Spawn every child, wait until each is ready, announce; `stack` stops them.
+        `stop`: the caller's stop request (set by its SIGINT/SIGTERM handler)."""
+        if stop is not None:
+            self.stop_requested = stop
         stack.push_async_callback(self.stop)
         self.gave_up = asyncio.get_running_loop().create_future()
         self.parent_read, self.parent_write = os.pipe()  # both ends close-on-exec
@@ -221,7 +233,7 @@ class ProcessGroup:
             self.gave_up.set_exception(GroupGaveUp(message))
 
     async def stop(self) -> None:
-        self.stopping = True
+        self.stop_requested.set()
         for keeper in self.keepers:
             keeper.cancel()
         await asyncio.gather(*self.keepers, return_exceptions=True)
@@ -269,7 +281,7 @@ async def supervise(group: ProcessGroup) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with AsyncExitStack() as stack:
-        await group.start(stack)
+        await group.start(stack, stop)
         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(group.watch())]
         done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:

@@ -56,3 +56,22 @@ async def test_a_child_that_cannot_be_started_again_is_retried_then_given_up(
         assert attempts == MAX_EXITS - 1, "each failed start counts as an exit, retried"
         with pytest.raises(GroupGaveUp, match="could not be started"):
             group.gave_up.result()
+
+
+async def test_a_child_ending_once_a_stop_is_requested_is_not_restarted(
+    smtp_env: Settings,
+) -> None:
+    # systemd (KillMode=control-group) SIGTERMs the parent and its children at once; the parent
+    # stops its own parts first (SMTP drains up to 15 s) before it stops the group.
+    stop = asyncio.Event()
+    group = ProcessGroup([smtp_role(smtp_env, 1)])
+    async with AsyncExitStack() as stack:
+        await group.start(stack, stop)
+        slot = group.slots[0]
+        assert slot.process is not None
+        first = slot.process
+        stop.set()  # what the parent's SIGTERM handler does
+        first.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(first.wait(), 30) == 0
+        await wait_for(lambda: group.keepers[0].done(), what="the keeper to end")
+        assert slot.process is first, "not restarted"
