@@ -4,9 +4,9 @@ children (orchestrator/process_child.py is their side) and keeps them running.
 - Start: every child is spawned; once each has said it is ready, the announce lines of each
   role are printed once, with the count. A child that exits before it is ready fails the
   start (the others are stopped): its own error line is on stderr above.
-- Run: a child that exits unexpectedly is logged and started again after a short pause that
-  doubles; one that exits MAX_EXITS times within EXIT_WINDOW_SECONDS is crash-looping, and
-  the group gives up (the caller stops everything and exits 1).
+- Run: a child that exits unexpectedly is logged and started again after a pause; one that
+  crash-loops makes the group give up (the caller stops everything and exits 1): when, is
+  orchestrator/restart_policy.py's rule.
 - Stop: the parent closes its copies of the listening sockets, SIGTERMs every child (each
   stops as a single-process adapter or worker does: sessions and activities drained), and
   SIGKILLs one still running after CHILD_STOP_TIMEOUT_SECONDS.
@@ -35,14 +35,14 @@ import structlog
 
 from orchestrator.cli_errors import CliError
 from orchestrator.process_child import LISTEN_FD_OPTION, PARENT_FD_OPTION, READY_LINE
+from orchestrator.restart_policy import EXIT_WINDOW_SECONDS, Ending, RestartPolicy
 
 log = structlog.get_logger()
 
 # Longer than a child's own stop: the SMTP listener's 15 s, then the worker's drain's 15 s.
 CHILD_STOP_TIMEOUT_SECONDS = 45.0
-MAX_EXITS = 5
-EXIT_WINDOW_SECONDS = 60.0
-FIRST_RESTART_PAUSE_SECONDS = 0.5
+# How long an ended child's last output may take to be read (its ready line among it).
+LAST_LINES_SECONDS = 1.0
 
 
 class GroupGaveUp(RuntimeError):
@@ -75,12 +75,8 @@ class Slot:
     process: asyncio.subprocess.Process | None = None
     announced: list[str] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    exits: list[float] = field(default_factory=list)
+    restarts: RestartPolicy = field(default_factory=RestartPolicy)
     reader: asyncio.Task[None] | None = None
-
-    def exited_recently(self, now: float) -> int:
-        self.exits = [t for t in self.exits if now - t < EXIT_WINDOW_SECONDS]
-        return len(self.exits)
 
 
 class ProcessGroup:
@@ -187,28 +183,37 @@ class ProcessGroup:
 
     async def _keep_running(self, slot: Slot) -> None:
         while True:
-            code = await self._exit_of(slot)
+            ending, code = await self._ending_of(slot)
             if self.stopping:
                 return
-            slot.exits.append(time.monotonic())
-            recent = slot.exited_recently(time.monotonic())
-            if recent >= MAX_EXITS:
-                self._give_up(slot, code, recent)
+            pause = slot.restarts.pause_after(ending, time.monotonic())
+            if ending is not Ending.UNSTARTED:
+                ready = ending is Ending.CRASHED  # else it failed while starting: retried
+                log.warning(
+                    "process_exited",
+                    role=slot.role.name,
+                    pid=self._pid(slot),
+                    code=code,
+                    ready=ready,
+                    restart_in=pause,
+                )
+            if pause is None:
+                self._give_up(slot, code)
                 return
-            await asyncio.sleep(FIRST_RESTART_PAUSE_SECONDS * 2 ** (recent - 1))
+            await asyncio.sleep(pause)
             if self.stopping:
                 return
             await self._restart(slot)
 
-    async def _exit_of(self, slot: Slot) -> int | None:
-        """How the slot's child ended (None: it could not be started: no process)."""
+    @staticmethod
+    async def _ending_of(slot: Slot) -> tuple[Ending, int | None]:
+        """How the slot's child ended, and its exit code (None: it could not be started)."""
         if slot.process is None:
-            return None
+            return Ending.UNSTARTED, None
         code = await slot.process.wait()
-        if not self.stopping:
-            role, pid = slot.role.name, slot.process.pid
-            log.warning("process_exited", role=role, slot=slot.index, pid=pid, code=code)
-        return code
+        if slot.reader is not None:  # its last lines first: was it ready?
+            await asyncio.wait({slot.reader}, timeout=LAST_LINES_SECONDS)
+        return (Ending.CRASHED if slot.ready.is_set() else Ending.UNREADY), code
 
     async def _restart(self, slot: Slot) -> None:
         """A fork that fails (EAGAIN, EMFILE) leaves the slot empty: counted as an exit, so
@@ -222,8 +227,9 @@ class ProcessGroup:
             return
         log.warning("process_restarted", role=role, slot=slot.index, pid=self._pid(slot))
 
-    def _give_up(self, slot: Slot, code: int | None, exits: int) -> None:
+    def _give_up(self, slot: Slot, code: int | None) -> None:
         how = "could not be started" if code is None else _how(code)
+        exits = slot.restarts.recent_crashes
         message = (
             f"the {slot.role.name} process {how}, its {exits}th exit in "
             f"{EXIT_WINDOW_SECONDS:.0f} s: it crash-loops, mailroom stops (see its log)"

@@ -190,13 +190,14 @@ def bare_env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-async def test_an_smtp_process_that_keeps_dying_stops_mailroom_with_exit_1(
+async def test_an_smtp_process_that_keeps_crashing_once_it_serves_stops_mailroom_with_exit_1(
     tmp_path: Path,
 ) -> None:
     env = bare_env(tmp_path)
     async with mailroom(env, "smtp", "--processes", "2") as smtp:
         victim, killed = min(smtp.pids("process_started")), set()
-        while True:  # the same slot, killed again as soon as it is started again
+        while True:  # the same slot, killed again as soon as it serves again
+            await wait_for(lambda pid=victim: pid in smtp.pids("process_ready"), what="it serves")
             os.kill(victim, signal.SIGKILL)
             killed.add(victim)
             await wait_for(
@@ -209,7 +210,7 @@ async def test_an_smtp_process_that_keeps_dying_stops_mailroom_with_exit_1(
             if smtp.process.returncode is not None:
                 break
             (victim,) = smtp.pids("process_restarted") - killed
-        assert len(killed) == 5, "given up at the fifth exit within a minute"
+        assert len(killed) == 5, "given up at the fifth crash within a minute"
         assert await smtp.process.wait() == 1
         errors = [
             line for line in smtp.log.read_text().splitlines() if line.startswith("mailroom:")

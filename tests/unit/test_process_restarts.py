@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.process_group import MAX_EXITS, GroupGaveUp, ProcessGroup
+from orchestrator import restart_policy
+from orchestrator.process_group import GroupGaveUp, ProcessGroup
 from orchestrator.process_roles import smtp_role
+from orchestrator.restart_policy import MAX_EXITS
 from orchestrator.settings import Settings
 from tests.support import free_port, wait_for
 
@@ -75,3 +77,23 @@ async def test_a_child_ending_once_a_stop_is_requested_is_not_restarted(
         assert await asyncio.wait_for(first.wait(), 30) == 0
         await wait_for(lambda: group.keepers[0].done(), what="the keeper to end")
         assert slot.process is first, "not restarted"
+
+
+async def test_a_child_failing_while_it_starts_again_is_retried_without_giving_up(
+    smtp_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(restart_policy, "FIRST_RESTART_PAUSE_SECONDS", 0.01)
+    group = ProcessGroup([smtp_role(smtp_env, 1)])
+    async with AsyncExitStack() as stack:
+        await group.start(stack)
+        slot = group.slots[0]
+        assert slot.process is not None and group.gave_up is not None
+        # From now on the child refuses to start (as when a setting it needs is bad).
+        slot.role.env["MAILROOM_NO_SUCH_SETTING"] = "1"
+        slot.process.kill()
+        await wait_for(
+            lambda: slot.restarts.unready_in_a_row > MAX_EXITS,
+            what="more start-up failures than the crash-loop limit",
+            timeout=60,
+        )
+        assert not group.gave_up.done()
