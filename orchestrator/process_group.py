@@ -23,19 +23,18 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from typing import NoReturn
 
 import structlog
 
 from orchestrator.cli_errors import CliError
-from orchestrator.process_child import LISTEN_FD_OPTION, PARENT_FD_OPTION, READY_LINE
-from orchestrator.restart_policy import EXIT_WINDOW_SECONDS, Ending, RestartPolicy
+from orchestrator.process_child import LISTEN_FD_OPTION, PARENT_FD_OPTION
+from orchestrator.process_slots import Role, Slot, announce, read_output
+from orchestrator.restart_policy import EXIT_WINDOW_SECONDS, Ending
 
 log = structlog.get_logger()
 
@@ -51,32 +50,6 @@ class GroupGaveUp(RuntimeError):
 
 class GroupStartFailed(CliError):
     """A child exited before it was ready (one line, exit 2, as any start-up error)."""
-
-
-@dataclass
-class Role:
-    """`count` processes running `mailroom <argv>`; `sockets[i]`: what process i inherits
-    (the listening sockets of an SMTP process, in LISTEN_FD_OPTION order)."""
-
-    name: str
-    count: int
-    argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
-    sockets: list[list[socket.socket]] = field(default_factory=list)
-
-    def inherited(self, slot: int) -> list[socket.socket]:
-        return self.sockets[slot] if self.sockets else []
-
-
-@dataclass
-class Slot:
-    role: Role
-    index: int
-    process: asyncio.subprocess.Process | None = None
-    announced: list[str] = field(default_factory=list)
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    restarts: RestartPolicy = field(default_factory=RestartPolicy)
-    reader: asyncio.Task[None] | None = None
 
 
 class ProcessGroup:
@@ -111,7 +84,7 @@ class ProcessGroup:
             await self._spawn(slot)
         for slot in self.slots:
             await self._until_ready(slot)
-        self._announce()
+        announce(self.roles, self.slots)
         self.keepers = [asyncio.create_task(self._keep_running(s)) for s in self.slots]
 
     async def watch(self) -> NoReturn:
@@ -139,20 +112,8 @@ class ProcessGroup:
             start_new_session=True,
         )
         assert slot.process.stdout is not None
-        slot.reader = asyncio.create_task(self._read(slot, slot.process.stdout))
+        slot.reader = asyncio.create_task(read_output(slot, slot.process.stdout))
         log.info("process_started", role=role.name, slot=slot.index, pid=slot.process.pid)
-
-    async def _read(self, slot: Slot, stdout: asyncio.StreamReader) -> None:
-        """The child's stdout: its announce lines until READY_LINE, then passed through."""
-        async for raw in stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            if line == READY_LINE:
-                slot.ready.set()
-                log.info("process_ready", role=slot.role.name, pid=self._pid(slot))
-            elif not slot.ready.is_set():
-                slot.announced.append(line)
-            else:
-                print(line, flush=True)
 
     async def _until_ready(self, slot: Slot) -> None:
         assert slot.process is not None
@@ -168,19 +129,6 @@ class ProcessGroup:
                 "while starting: see its error above"
             )
 
-    def _announce(self) -> None:
-        """Each role's lines once (every process of a role says the same), the first with
-        the count, so `mailroom up`'s readers see the same lines as with one process."""
-        for role in self.roles:
-            lines: list[str] = []
-            for slot in self.slots:
-                if slot.role is role:
-                    lines += [line for line in slot.announced if line not in lines]
-            for n, line in enumerate(lines):
-                print(f"{line} ({role.count} processes)" if n == 0 else line, flush=True)
-            pids = [self._pid(s) for s in self.slots if s.role is role]
-            log.info("process_group_ready", role=role.name, pids=pids)
-
     async def _keep_running(self, slot: Slot) -> None:
         while True:
             ending, code = await self._ending_of(slot)
@@ -192,7 +140,7 @@ class ProcessGroup:
                 log.warning(
                     "process_exited",
                     role=slot.role.name,
-                    pid=self._pid(slot),
+                    pid=slot.pid,
                     code=code,
                     ready=ready,
                     restart_in=pause,
@@ -225,7 +173,7 @@ class ProcessGroup:
             slot.process = None
             log.error("process_restart_failed", role=role, slot=slot.index, error=str(exc))
             return
-        log.warning("process_restarted", role=role, slot=slot.index, pid=self._pid(slot))
+        log.warning("process_restarted", role=role, slot=slot.index, pid=slot.pid)
 
     def _give_up(self, slot: Slot, code: int | None) -> None:
         how = "could not be started" if code is None else _how(code)
@@ -260,10 +208,6 @@ class ProcessGroup:
         self.parent_read = self.parent_write = -1
         log.info("process_group_stopped", processes=len(self.slots))
 
-    @staticmethod
-    def _pid(slot: Slot) -> int | None:
-        return slot.process.pid if slot.process is not None else None
-
 
 async def _stopped(process: asyncio.subprocess.Process) -> None:
     try:
@@ -277,21 +221,3 @@ async def _stopped(process: asyncio.subprocess.Process) -> None:
 
 def _how(code: int) -> str:
     return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-
-
-async def supervise(group: ProcessGroup) -> None:
-    """Run `group` alone (`mailroom smtp --processes N`: this process serves nothing itself)
-    until SIGINT or SIGTERM, then stop it; raises GroupGaveUp if a child crash-loops."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with AsyncExitStack() as stack:
-        await group.start(stack, stop)
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(group.watch())]
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for task in done:
-            task.result()

@@ -18,11 +18,15 @@ check and the disk reserve are shared already: every process asks Temporal and t
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import socket
 import sys
+from contextlib import AsyncExitStack
 
 from orchestrator.cli_errors import CliError
-from orchestrator.process_group import ProcessGroup, Role
+from orchestrator.process_group import ProcessGroup
+from orchestrator.process_slots import Role
 from orchestrator.settings import ENV_PREFIX, Settings
 from orchestrator.startup_checks import StartupError, bind_error
 
@@ -170,3 +174,21 @@ def add_process_option(command: argparse.ArgumentParser, option: str, role: str)
         metavar="N",
         help=f"run N {role} processes (1 to {MAX_PROCESSES}, default 1)",
     )
+
+
+async def supervise(group: ProcessGroup) -> None:
+    """Run `group` alone (`mailroom smtp --processes N`: this process serves nothing itself)
+    until SIGINT or SIGTERM, then stop it; raises GroupGaveUp if a child crash-loops."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with AsyncExitStack() as stack:
+        await group.start(stack, stop)
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(group.watch())]
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            task.result()

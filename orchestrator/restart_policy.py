@@ -52,4 +52,5 @@ class RestartPolicy:
 
 
 def _doubled(nth: int) -> float:
-    return FIRST_RESTART_PAUSE_SECONDS * 2 ** min(nth - 1, _MAX_DOUBLINGS)
+    doublings: int = 2 ** min(nth - 1, _MAX_DOUBLINGS)
+    return FIRST_RESTART_PAUSE_SECONDS * doublings

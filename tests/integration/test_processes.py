@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -197,7 +198,7 @@ async def test_an_smtp_process_that_keeps_crashing_once_it_serves_stops_mailroom
     async with mailroom(env, "smtp", "--processes", "2") as smtp:
         victim, killed = min(smtp.pids("process_started")), set()
         while True:  # the same slot, killed again as soon as it serves again
-            await wait_for(lambda pid=victim: pid in smtp.pids("process_ready"), what="it serves")
+            await wait_for(functools.partial(serves, smtp, victim), what="it serves")
             os.kill(victim, signal.SIGKILL)
             killed.add(victim)
             await wait_for(
@@ -217,6 +218,10 @@ async def test_an_smtp_process_that_keeps_crashing_once_it_serves_stops_mailroom
         ]
         assert len(errors) == 1 and "crash-loops" in errors[0]
     assert port_is_free(int(env["MAILROOM_SMTP_PORT"]))
+
+
+def serves(running: Running, pid: int) -> bool:
+    return pid in running.pids("process_ready")
 
 
 async def test_a_killed_supervisor_leaves_no_smtp_process_behind(tmp_path: Path) -> None:
