@@ -74,9 +74,10 @@ def limit_shares(settings: Settings, count: int) -> dict[str, str]:
     pending, largest = settings.smtp_max_pending_bytes, settings.max_message_bytes
     if pending // count < largest:
         raise CliError(
-            f"{ENV_PREFIX}SMTP_MAX_PENDING_BYTES ({_mib(pending)}) over {count} SMTP processes "
-            f"is under {ENV_PREFIX}MAX_MESSAGE_BYTES ({_mib(largest)}) each: set it to at "
-            f"least {_mib(count * largest)}, lower the message size, or run fewer processes"
+            f"{ENV_PREFIX}SMTP_MAX_PENDING_BYTES ({_mib(pending)}) split over {count} SMTP "
+            f"processes is {_mib(pending // count)} each, under {ENV_PREFIX}MAX_MESSAGE_BYTES "
+            f"({_mib(largest)}): set it to at least {_mib(count * largest)}, lower the message "
+            "size, or run fewer processes"
         )
     return shares
 
