@@ -41,8 +41,13 @@ from orchestrator.instance import (
 )
 from orchestrator.logs import configure_logging
 from orchestrator.process_child import ChildLink, add_child_options
-from orchestrator.process_group import GroupGaveUp, supervise
-from orchestrator.process_roles import add_process_option, process_group, requested_processes
+from orchestrator.process_group import GroupGaveUp
+from orchestrator.process_roles import (
+    add_process_option,
+    process_group,
+    requested_processes,
+    supervise,
+)
 from orchestrator.replay import REPLAY_LANES
 from orchestrator.runner import run_async
 from orchestrator.send import SendFailed

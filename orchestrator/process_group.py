@@ -4,12 +4,14 @@ children (orchestrator/process_child.py is their side) and keeps them running.
 - Start: every child is spawned; once each has said it is ready, the announce lines of each
   role are printed once, with the count. A child that exits before it is ready fails the
   start (the others are stopped): its own error line is on stderr above.
-- Run: a child that exits unexpectedly is logged and started again after a short pause that
-  doubles; one that exits MAX_EXITS times within EXIT_WINDOW_SECONDS is crash-looping, and
-  the group gives up (the caller stops everything and exits 1).
+- Run: a child that exits unexpectedly is logged and started again after a pause; one that
+  crash-loops makes the group give up (the caller stops everything and exits 1): when, is
+  orchestrator/restart_policy.py's rule.
 - Stop: the parent closes its copies of the listening sockets, SIGTERMs every child (each
   stops as a single-process adapter or worker does: sessions and activities drained), and
   SIGKILLs one still running after CHILD_STOP_TIMEOUT_SECONDS.
+- A child that ends once a stop is requested (the caller's stop event, set by its signal
+  handler before it stops its own parts) is not restarted.
 - A SIGKILLed parent: the children watch a pipe whose only write end the parent holds.
 
 Children run in their own session: a terminal's Ctrl-C reaches the parent alone, which
@@ -21,26 +23,25 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from typing import NoReturn
 
 import structlog
 
 from orchestrator.cli_errors import CliError
-from orchestrator.process_child import LISTEN_FD_OPTION, PARENT_FD_OPTION, READY_LINE
+from orchestrator.process_child import LISTEN_FD_OPTION, PARENT_FD_OPTION
+from orchestrator.process_slots import Role, Slot, announce, read_output
+from orchestrator.restart_policy import EXIT_WINDOW_SECONDS, Ending
 
 log = structlog.get_logger()
 
 # Longer than a child's own stop: the SMTP listener's 15 s, then the worker's drain's 15 s.
 CHILD_STOP_TIMEOUT_SECONDS = 45.0
-MAX_EXITS = 5
-EXIT_WINDOW_SECONDS = 60.0
-FIRST_RESTART_PAUSE_SECONDS = 0.5
+# How long an ended child's last output may take to be read (its ready line among it).
+LAST_LINES_SECONDS = 1.0
 
 
 class GroupGaveUp(RuntimeError):
@@ -51,41 +52,11 @@ class GroupStartFailed(CliError):
     """A child exited before it was ready (one line, exit 2, as any start-up error)."""
 
 
-@dataclass
-class Role:
-    """`count` processes running `mailroom <argv>`; `sockets[i]`: what process i inherits
-    (the listening sockets of an SMTP process, in LISTEN_FD_OPTION order)."""
-
-    name: str
-    count: int
-    argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
-    sockets: list[list[socket.socket]] = field(default_factory=list)
-
-    def inherited(self, slot: int) -> list[socket.socket]:
-        return self.sockets[slot] if self.sockets else []
-
-
-@dataclass
-class Slot:
-    role: Role
-    index: int
-    process: asyncio.subprocess.Process | None = None
-    announced: list[str] = field(default_factory=list)
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    exits: list[float] = field(default_factory=list)
-    reader: asyncio.Task[None] | None = None
-
-    def exited_recently(self, now: float) -> int:
-        self.exits = [t for t in self.exits if now - t < EXIT_WINDOW_SECONDS]
-        return len(self.exits)
-
-
 class ProcessGroup:
     def __init__(self, roles: Sequence[Role]) -> None:
         self.roles = list(roles)
         self.slots = [Slot(role, i) for role in roles for i in range(role.count)]
-        self.stopping = False
+        self.stop_requested = asyncio.Event()  # start() replaces it with the caller's
         self.gave_up: asyncio.Future[None] | None = None
         self.keepers: list[asyncio.Task[None]] = []
         self.parent_read, self.parent_write = -1, -1
@@ -94,8 +65,18 @@ class ProcessGroup:
     def role_names(self) -> set[str]:
         return {role.name for role in self.roles}
 
-    async def start(self, stack: AsyncExitStack) -> None:
-        """Spawn every child, wait until each is ready, announce; `stack` stops them."""
+    @property
+    def stopping(self) -> bool:
+        """From the moment a stop is requested, before the caller stops its own parts and
+        then the group: a child ending meanwhile (systemd SIGTERMs the whole cgroup at once)
+        is not restarted."""
+        return self.stop_requested.is_set()
+
+    async def start(self, stack: AsyncExitStack, stop: asyncio.Event | None = None) -> None:
+        """Spawn every child, wait until each is ready, announce; `stack` stops them.
+        `stop`: the caller's stop request (set by its SIGINT/SIGTERM handler)."""
+        if stop is not None:
+            self.stop_requested = stop
         stack.push_async_callback(self.stop)
         self.gave_up = asyncio.get_running_loop().create_future()
         self.parent_read, self.parent_write = os.pipe()  # both ends close-on-exec
@@ -103,7 +84,7 @@ class ProcessGroup:
             await self._spawn(slot)
         for slot in self.slots:
             await self._until_ready(slot)
-        self._announce()
+        announce(self.roles, self.slots)
         self.keepers = [asyncio.create_task(self._keep_running(s)) for s in self.slots]
 
     async def watch(self) -> NoReturn:
@@ -131,20 +112,8 @@ class ProcessGroup:
             start_new_session=True,
         )
         assert slot.process.stdout is not None
-        slot.reader = asyncio.create_task(self._read(slot, slot.process.stdout))
+        slot.reader = asyncio.create_task(read_output(slot, slot.process.stdout))
         log.info("process_started", role=role.name, slot=slot.index, pid=slot.process.pid)
-
-    async def _read(self, slot: Slot, stdout: asyncio.StreamReader) -> None:
-        """The child's stdout: its announce lines until READY_LINE, then passed through."""
-        async for raw in stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            if line == READY_LINE:
-                slot.ready.set()
-                log.info("process_ready", role=slot.role.name, pid=self._pid(slot))
-            elif not slot.ready.is_set():
-                slot.announced.append(line)
-            else:
-                print(line, flush=True)
 
     async def _until_ready(self, slot: Slot) -> None:
         assert slot.process is not None
@@ -160,41 +129,57 @@ class ProcessGroup:
                 "while starting: see its error above"
             )
 
-    def _announce(self) -> None:
-        """Each role's lines once (every process of a role says the same), the first with
-        the count, so `mailroom up`'s readers see the same lines as with one process."""
-        for role in self.roles:
-            lines: list[str] = []
-            for slot in self.slots:
-                if slot.role is role:
-                    lines += [line for line in slot.announced if line not in lines]
-            for n, line in enumerate(lines):
-                print(f"{line} ({role.count} processes)" if n == 0 else line, flush=True)
-            pids = [self._pid(s) for s in self.slots if s.role is role]
-            log.info("process_group_ready", role=role.name, pids=pids)
-
     async def _keep_running(self, slot: Slot) -> None:
         while True:
-            assert slot.process is not None
-            code = await slot.process.wait()
+            ending, code = await self._ending_of(slot)
             if self.stopping:
                 return
-            role, pid = slot.role.name, slot.process.pid
-            log.warning("process_exited", role=role, slot=slot.index, pid=pid, code=code)
-            slot.exits.append(time.monotonic())
-            recent = slot.exited_recently(time.monotonic())
-            if recent >= MAX_EXITS:
-                self._give_up(slot, code, recent)
+            pause = slot.restarts.pause_after(ending, time.monotonic())
+            if ending is not Ending.UNSTARTED:
+                ready = ending is Ending.CRASHED  # else it failed while starting: retried
+                log.warning(
+                    "process_exited",
+                    role=slot.role.name,
+                    pid=slot.pid,
+                    code=code,
+                    ready=ready,
+                    restart_in=pause,
+                )
+            if pause is None:
+                self._give_up(slot, code)
                 return
-            await asyncio.sleep(FIRST_RESTART_PAUSE_SECONDS * 2 ** (recent - 1))
+            await asyncio.sleep(pause)
             if self.stopping:
                 return
-            await self._spawn(slot)
-            log.warning("process_restarted", role=role, slot=slot.index, pid=self._pid(slot))
+            await self._restart(slot)
 
-    def _give_up(self, slot: Slot, code: int, exits: int) -> None:
+    @staticmethod
+    async def _ending_of(slot: Slot) -> tuple[Ending, int | None]:
+        """How the slot's child ended, and its exit code (None: it could not be started)."""
+        if slot.process is None:
+            return Ending.UNSTARTED, None
+        code = await slot.process.wait()
+        if slot.reader is not None:  # its last lines first: was it ready?
+            await asyncio.wait({slot.reader}, timeout=LAST_LINES_SECONDS)
+        return (Ending.CRASHED if slot.ready.is_set() else Ending.UNREADY), code
+
+    async def _restart(self, slot: Slot) -> None:
+        """A fork that fails (EAGAIN, EMFILE) leaves the slot empty: counted as an exit, so
+        the slot is tried again and a node that cannot start it gives up."""
+        role = slot.role.name
+        try:
+            await self._spawn(slot)
+        except OSError as exc:
+            slot.process = None
+            log.error("process_restart_failed", role=role, slot=slot.index, error=str(exc))
+            return
+        log.warning("process_restarted", role=role, slot=slot.index, pid=slot.pid)
+
+    def _give_up(self, slot: Slot, code: int | None) -> None:
+        how = "could not be started" if code is None else _how(code)
+        exits = slot.restarts.recent_crashes
         message = (
-            f"the {slot.role.name} process {_how(code)}, its {exits}th exit in "
+            f"the {slot.role.name} process {how}, its {exits}th exit in "
             f"{EXIT_WINDOW_SECONDS:.0f} s: it crash-loops, mailroom stops (see its log)"
         )
         log.error("process_crash_loop", role=slot.role.name, exits=exits, code=code)
@@ -202,7 +187,7 @@ class ProcessGroup:
             self.gave_up.set_exception(GroupGaveUp(message))
 
     async def stop(self) -> None:
-        self.stopping = True
+        self.stop_requested.set()
         for keeper in self.keepers:
             keeper.cancel()
         await asyncio.gather(*self.keepers, return_exceptions=True)
@@ -223,10 +208,6 @@ class ProcessGroup:
         self.parent_read = self.parent_write = -1
         log.info("process_group_stopped", processes=len(self.slots))
 
-    @staticmethod
-    def _pid(slot: Slot) -> int | None:
-        return slot.process.pid if slot.process is not None else None
-
 
 async def _stopped(process: asyncio.subprocess.Process) -> None:
     try:
@@ -240,21 +221,3 @@ async def _stopped(process: asyncio.subprocess.Process) -> None:
 
 def _how(code: int) -> str:
     return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-
-
-async def supervise(group: ProcessGroup) -> None:
-    """Run `group` alone (`mailroom smtp --processes N`: this process serves nothing itself)
-    until SIGINT or SIGTERM, then stop it; raises GroupGaveUp if a child crash-loops."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with AsyncExitStack() as stack:
-        await group.start(stack)
-        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(group.watch())]
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for task in done:
-            task.result()

@@ -11,17 +11,22 @@ on BSD or macOS) every process accepts from one shared socket: a pre-fork listen
 
 Admission is per process, so the limits that bound a total are split: each SMTP process gets
 1/N of the connections, DATA transfers, hand-offs in flight, pending bytes and per-client
-counts and rates (docs/configuration.md#several-processes-per-role). The Temporal backlog
+counts and rates, and a split that could not hold the total is refused at start
+(docs/configuration.md#several-processes-per-role). The Temporal backlog
 check and the disk reserve are shared already: every process asks Temporal and the disk."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import socket
 import sys
+from contextlib import AsyncExitStack
 
 from orchestrator.cli_errors import CliError
-from orchestrator.process_group import ProcessGroup, Role
+from orchestrator.process_group import ProcessGroup
+from orchestrator.process_slots import Role
 from orchestrator.settings import ENV_PREFIX, Settings
 from orchestrator.startup_checks import StartupError, bind_error
 
@@ -53,14 +58,32 @@ def process_count(text: str | None, option: str) -> int:
 
 
 def limit_shares(settings: Settings, count: int) -> dict[str, str]:
-    """The environment that gives one of `count` SMTP processes its share of each total. A
-    total under `count` still gives each process 1 (so `count` in all); 0 (no limit) stays 0."""
+    """The environment that gives one of `count` SMTP processes its share of each total
+    (0, no limit, stays 0). N shares never add up to more than the total, so a total under
+    `count` (a share of 0) is refused, and so is a pending-bytes share under the message size
+    limit: one mail alone is always taken, so such a process would hold more than its share."""
     shares = {}
     for name in SPLIT_LIMITS:
         total = int(getattr(settings, name))
-        share = 0 if total == 0 else max(1, total // count)
-        shares[f"{ENV_PREFIX}{name.upper()}"] = str(share)
+        if 0 < total < count:
+            raise CliError(
+                f"{ENV_PREFIX}{name.upper()}={total} cannot be split over {count} SMTP "
+                f"processes: set it to at least {count}, or run fewer processes"
+            )
+        shares[f"{ENV_PREFIX}{name.upper()}"] = str(total // count)
+    pending, largest = settings.smtp_max_pending_bytes, settings.max_message_bytes
+    if pending // count < largest:
+        raise CliError(
+            f"{ENV_PREFIX}SMTP_MAX_PENDING_BYTES ({_mib(pending)}) split over {count} SMTP "
+            f"processes is {_mib(pending // count)} each, under {ENV_PREFIX}MAX_MESSAGE_BYTES "
+            f"({_mib(largest)}): set it to at least {_mib(count * largest)}, lower the message "
+            "size, or run fewer processes"
+        )
     return shares
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.0f} MiB" if size % 2**20 == 0 else f"{size} bytes"
 
 
 def worker_role(count: int, flows: str | None) -> Role:
@@ -73,6 +96,7 @@ def smtp_role(settings: Settings, count: int) -> Role:
     ports = [("MAILROOM_SMTP", settings.smtp_port)]
     if settings.submission_port and settings.smtp_tls_cert is not None:
         ports.append(("MAILROOM_SUBMISSION", settings.submission_port))
+    shares = limit_shares(settings, count)  # refused before any socket is bound
     balanced = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
     sockets: list[list[socket.socket]] = []
     try:
@@ -91,7 +115,7 @@ def smtp_role(settings: Settings, count: int) -> Role:
             for sock in bound:
                 sock.close()
         raise
-    return Role("smtp", count, ["smtp"], limit_shares(settings, count), sockets)
+    return Role("smtp", count, ["smtp"], shares, sockets)
 
 
 def listening(host: str, port: int, setting: str, reuse_port: bool) -> socket.socket:
@@ -151,3 +175,21 @@ def add_process_option(command: argparse.ArgumentParser, option: str, role: str)
         metavar="N",
         help=f"run N {role} processes (1 to {MAX_PROCESSES}, default 1)",
     )
+
+
+async def supervise(group: ProcessGroup) -> None:
+    """Run `group` alone (`mailroom smtp --processes N`: this process serves nothing itself)
+    until SIGINT or SIGTERM, then stop it; raises GroupGaveUp if a child crash-loops."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with AsyncExitStack() as stack:
+        await group.start(stack, stop)
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(group.watch())]
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            task.result()

@@ -461,7 +461,7 @@ async def run_parts(
             if "worker" in parts:
                 await start_worker(wiring, client, stack, flows)
             if group is not None:  # before our adapters: SMTP's line, the last, means all serve
-                await group.start(stack)
+                await group.start(stack, stop)
             backlog = None
             if parts & {"smtp", "imap"}:
                 backlog = await start_backlog(wiring, client, stack)
@@ -471,7 +471,7 @@ async def run_parts(
             if "imap" in parts:
                 await start_imap(wiring, client, stack, backlog)
         elif group is not None:
-            await group.start(stack)
+            await group.start(stack, stop)
         if record:
             record_instance(wiring.settings, parts | (group.role_names if group else set()))
             stack.callback(forget_instance, wiring.settings)  # first thing on stopping

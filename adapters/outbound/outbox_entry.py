@@ -4,9 +4,11 @@ keeps these fields (smtp_sender.py, postgres_sent_log.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import Message
+from email.utils import getaddresses
 
 from adapters.inbound.mime import MSG_ID
 from use_cases.mail import OutboxEntry
@@ -17,13 +19,31 @@ def entry_of(headers: Message, sent_at: datetime) -> OutboxEntry:
     return OutboxEntry(
         message_id=str(headers.get("Message-ID", "")),
         from_addr=str(headers.get("From", "")),
-        to=[a.strip() for a in str(headers.get("To", "")).split(",") if a.strip()],
+        to=recipients(str(headers.get("To", ""))),
         subject=str(headers.get("Subject", "")),
         in_reply_to=str(headers["In-Reply-To"]) if headers["In-Reply-To"] else None,
         references=MSG_ID.findall(str(headers.get("References", ""))),
         reply_to=str(headers["Reply-To"]) if headers["Reply-To"] else None,
         sent_at=sent_at,
     )
+
+
+# What makes a display name need quotes (RFC 5322 specials, as email.utils.formataddr).
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+
+
+def recipients(to: str) -> list[str]:
+    """Each address of a To header, written as one: a comma inside a quoted name (`"Doe, John"
+    <j@example.com>`) does not split it. A name stays as read (never RFC 2047-encoded)."""
+    return [_written(name, addr) for name, addr in getaddresses([to]) if addr]
+
+
+def _written(name: str, addr: str) -> str:
+    if not name:
+        return addr
+    if _SPECIALS.search(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{addr}>"
 
 
 def logged_entry(

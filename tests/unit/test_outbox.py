@@ -3,10 +3,12 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from email import policy
+from email.message import Message
 from pathlib import Path
 
 from adapters.outbound.mime_out import CachedHeaderRegistry, to_mime
 from adapters.outbound.outbox import MaildirOutbox
+from adapters.outbound.outbox_entry import entry_of
 from use_cases.mail import OutboundEmail
 
 
@@ -81,3 +83,18 @@ def test_replies_are_built_byte_for_byte_as_the_stdlib_builds_them() -> None:
         ours = to_mime(mail, sent_at=at)
         assert isinstance(getattr(ours.policy, "header_factory", None), CachedHeaderRegistry)
         assert ours.as_bytes() == stdlib
+
+
+async def test_a_recipient_whose_name_holds_a_comma_is_listed_as_one(tmp_path: Path) -> None:
+    outbox = MaildirOutbox(tmp_path / "outbox")
+    mail = reply().model_copy(update={"to": ('"Doe, John" <john@example.com>', "bob@example.com")})
+    await outbox.send(mail)
+    (entry,) = outbox.entries()
+    assert entry.to == ['"Doe, John" <john@example.com>', "bob@example.com"]
+
+
+def test_an_entry_read_from_plain_headers_keeps_a_quoted_comma_in_a_name() -> None:
+    headers = Message()
+    headers["To"] = '"Doe, John" <john@example.com>, bob@example.com'
+    entry = entry_of(headers, datetime(2026, 3, 2, tzinfo=UTC))
+    assert entry.to == ['"Doe, John" <john@example.com>', "bob@example.com"]

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from adapters.inbound.smtp import SmtpInboundHandler
 from orchestrator.cli_errors import CliError
-from orchestrator.process_roles import limit_shares, process_count, smtp_role
+from orchestrator.process_roles import SPLIT_LIMITS, limit_shares, process_count, smtp_role
 from orchestrator.settings import Settings, load_settings
 from orchestrator.startup_checks import StartupError
 from tests.support import free_port
+from use_cases.mailboxes import Mailboxes
 
 
 @pytest.fixture(autouse=True)
@@ -24,20 +26,50 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def test_each_smtp_process_gets_its_share_of_every_total_so_n_never_admit_more() -> None:
-    settings = Settings(smtp_max_connections=1000, smtp_max_pending_bytes=300, max_in_flight=7)
+    settings = Settings(smtp_max_connections=1000, max_in_flight=7)
     shares = limit_shares(settings, 3)
+    for name in SPLIT_LIMITS:
+        share = int(shares[f"MAILROOM_{name.upper()}"])
+        assert share >= 1 and 3 * share <= getattr(settings, name), name
     assert shares["MAILROOM_SMTP_MAX_CONNECTIONS"] == "333"
-    assert shares["MAILROOM_SMTP_MAX_DATA_TRANSFERS"] == "33"
-    assert shares["MAILROOM_SMTP_MAX_PENDING_BYTES"] == "100"
-    assert shares["MAILROOM_SMTP_MAX_CONNECTIONS_PER_CLIENT"] == "16"
-    assert shares["MAILROOM_SMTP_THREADS_PER_CLIENT_PER_MINUTE"] == "33"
     assert shares["MAILROOM_MAX_IN_FLIGHT"] == "2"
 
 
-def test_a_share_is_never_zero_and_no_limit_stays_no_limit() -> None:
-    shares = limit_shares(Settings(max_in_flight=2, smtp_threads_per_client_per_minute=0), 4)
-    assert shares["MAILROOM_MAX_IN_FLIGHT"] == "1"  # 0 would refuse every mail
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "smtp_max_connections",
+        "smtp_max_data_transfers",
+        "smtp_max_connections_per_client",
+        "smtp_threads_per_client_per_minute",
+        "max_in_flight",
+    ],
+)
+def test_a_total_under_the_process_count_is_refused_naming_the_setting(setting: str) -> None:
+    with pytest.raises(CliError, match=f"MAILROOM_{setting.upper()}=2 .* 4 SMTP processes"):
+        limit_shares(Settings.model_validate({setting: 2}), 4)
+
+
+def test_a_rate_switched_off_stays_off() -> None:
+    shares = limit_shares(Settings(smtp_threads_per_client_per_minute=0), 4)
     assert shares["MAILROOM_SMTP_THREADS_PER_CLIENT_PER_MINUTE"] == "0"
+
+
+def test_a_pending_share_under_the_message_size_limit_is_refused() -> None:
+    # 256 MiB / 16 is 16 MiB: one 25 MiB mail alone would overshoot a process's share.
+    with pytest.raises(CliError, match=r"MAILROOM_SMTP_MAX_PENDING_BYTES .* 16 SMTP .* 400 MiB"):
+        limit_shares(Settings(), 16)
+
+
+async def test_a_large_mail_is_not_deferred_while_the_configured_budget_has_room() -> None:
+    shares = limit_shares(Settings(), 8)  # 256 MiB of pending bodies in all, mail up to 25 MiB
+    process = SmtpInboundHandler(
+        Mailboxes(["mailroom.local"]),
+        lambda *_: None,  # type: ignore[arg-type]
+        max_pending_bytes=int(shares["MAILROOM_SMTP_MAX_PENDING_BYTES"]),
+    )
+    process.pending_bytes = 10_000  # one small mail awaiting its hand-off in this process
+    assert process.pending_refusal("DATA", 20 * 1024 * 1024, None) is None
 
 
 def test_the_shares_are_settings_a_child_process_loads(monkeypatch: pytest.MonkeyPatch) -> None:
