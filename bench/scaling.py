@@ -10,8 +10,9 @@ smtp --processes N` handing mail to threads that do nothing, bench.minimal's wor
 accepted and applied mails/s, 250 → applied p50/p99, the SMTP hand-off's p50/p99, the front
 end's mails/s, and CPU ms per mail of each role (the whole process tree: parent and
 children), until the stack was idle again. Ratios are to the first row (N=1 when it is
-first), measured in the same run. The load average before each row says how busy the
-machine was: other work on it shows as `others` CPU and lower rates.
+first), measured in the same run. How busy the machine was: the load average before each
+row, and the CPU seconds the rest of the machine used during its flat-out pass (`others`).
+A count may come again (`--scaling 1,2,1,2`) to see the machine's drift.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Row:
     deferred: int
     not_applied: int
     load_average: float
+    others_cpu_s: float  # the rest of the machine during the flat-out pass: other work
     ratios: dict[str, float] = field(default_factory=dict)
 
 
@@ -79,6 +81,7 @@ def row_of(processes: int, full: Pass, front: Pass, load_average: float) -> Row:
         deferred=full.deferred + front.deferred,
         not_applied=full.missing + front.missing,
         load_average=load_average,
+        others_cpu_s=round(full.cpu.get("others", 0.0), 1),
     )
 
 
@@ -118,7 +121,7 @@ async def one_row(args: argparse.Namespace, processes: int) -> Row:
 
 HEADER = (
     "N | accepted/s (x) | applied/s (x) | 250→applied p50/p99 ms | hand-off p50/p99 ms "
-    "| front end/s (x) | CPU ms/mail smtp, worker, server | load"
+    "| front end/s (x) | CPU ms/mail smtp, worker, server | load, others' CPU s"
 )
 
 
@@ -130,7 +133,8 @@ def line(row: Row) -> str:
         f"| {row.p50_ms:.0f} / {row.p99_ms:.0f} | {row.handoff_p50_ms:.0f} / "
         f"{row.handoff_p99_ms:.0f} | {row.front_end_rate:.1f} "
         f"({row.ratios['front_end_rate']:.2f}) "
-        f"| {cpu['smtp']:.1f}, {cpu['worker']:.1f}, {cpu['server']:.1f} | {row.load_average}"
+        f"| {cpu['smtp']:.1f}, {cpu['worker']:.1f}, {cpu['server']:.1f} "
+        f"| {row.load_average}, {row.others_cpu_s}"
     )
 
 

@@ -28,6 +28,7 @@ def test_one_count_per_role_and_a_series_of_counts_are_read() -> None:
     assert (args.workers, args.smtp_processes, args.scaling) == (2, 3, None)
     assert parse_args([]).workers == 1 and parse_args([]).smtp_processes == 1
     assert parse_args(["--scaling", "1, 2,4"]).scaling == [1, 2, 4]
+    assert parse_args(["--scaling", "1,2,1,2"]).scaling == [1, 2, 1, 2]
 
 
 @pytest.mark.parametrize(
@@ -36,7 +37,7 @@ def test_one_count_per_role_and_a_series_of_counts_are_read() -> None:
         ["--workers", "0"],
         ["--smtp-processes", "65"],
         ["--workers", "two"],
-        ["--scaling", "1,1"],
+        ["--scaling", "1,0"],
         ["--scaling", ","],
         ["--scaling", "1,2", "--workers", "2"],
         ["--scaling", "1,2", "--paced", "10"],
@@ -98,7 +99,7 @@ def test_a_running_child_is_in_its_parents_tree() -> None:
 
 
 def row(processes: int, rate: float, applied: float, front: float) -> Row:
-    return Row(processes, rate, applied, 10, 50, 5, 20, front, {}, {}, 0, 0, 0.5)
+    return Row(processes, rate, applied, 10, 50, 5, 20, front, {}, {}, 0, 0, 0.5, 1.0)
 
 
 def test_each_row_is_compared_with_the_first_row_of_the_same_run() -> None:
