@@ -33,13 +33,12 @@ import json
 import sys
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bench.harness import BenchStack, bench_stack, free_port
 from bench.history import wait_applied
-from bench.mails import MAILBOX, ORDERS, Layout
-from bench.process_counts import add_process_options, check_process_options
+from bench.ingest_args import parse_args
+from bench.mails import Layout
 from bench.report import Latency, accepted_rate, applied_rate, end_to_end, handoff, print_json
 from bench.work import PassWork, work_comparison
 
@@ -293,36 +292,6 @@ def figures(
         "order": args.order,
         "mailbox": args.mailbox,
     }
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n")[0])
-    p.add_argument("--mails", type=int, default=2000)
-    p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--threads", type=int, default=200)
-    p.add_argument("--order", choices=ORDERS, default=ORDERS[0], help="see bench.mails")
-    p.add_argument("--mailbox", default=MAILBOX, help="recipient (its flow, if any, runs)")
-    p.add_argument(
-        "--max-backlog", type=float, help="the adapter's MAILROOM_MAX_BACKLOG_SECONDS (default 10)"
-    )
-    p.add_argument(
-        "--hold", type=float, help="the adapter's MAILROOM_BACKLOG_HOLD_SECONDS (default 20)"
-    )
-    p.add_argument(
-        "--paced", type=float, help="only one SMTP pass at this rate (mails/s): for profiling"
-    )
-    add_process_options(p)
-    p.add_argument("--log-level", default="info", help="of the mailroom processes (as `up`)")
-    p.add_argument("--keep", action="store_true", help="keep the temp data dir")
-    p.add_argument("--dump", type=Path, help="write per-mail [pass, id, sent, 250, applied]")
-    return p
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = parser()
-    args = p.parse_args(argv)
-    check_process_options(p, args)
-    return args
 
 
 def main(argv: list[str] | None = None) -> int:

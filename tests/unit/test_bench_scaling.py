@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.ingest import parse_args
+from bench.ingest_args import parse_args
 from bench.proctree import ProcStat, parse_stat, read_stats, tree_cpu_seconds, tree_pids
 from bench.scaling import Row, with_ratios
 

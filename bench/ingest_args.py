@@ -1,11 +1,13 @@
-"""The process counts bench.ingest runs mailroom with: `--workers N`, `--smtp-processes N`
-(`mailroom worker --processes N`, `mailroom smtp --processes N`) and `--scaling 1,2,…` (a row
-per N, both roles at N)."""
+"""bench.ingest's command line, and the process counts it runs mailroom with: `--workers N`,
+`--smtp-processes N` (`mailroom worker --processes N`, `mailroom smtp --processes N`) and
+`--scaling 1,2,…` (a row per N, both roles at N)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from bench.mails import MAILBOX, ORDERS
 from orchestrator.process_roles import MAX_PROCESSES
 
 
@@ -64,3 +66,36 @@ def check_process_options(parser: argparse.ArgumentParser, args: argparse.Namesp
         parser.error("--scaling sets the workers and SMTP processes of each row itself")
     if args.paced:
         parser.error("--scaling runs flat out: leave --paced out")
+
+
+DESCRIPTION = "Ingest benchmark: the real stack over real SMTP against bare Temporal, in one run."
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.ingest", description=DESCRIPTION)
+    p.add_argument("--mails", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--threads", type=int, default=200)
+    p.add_argument("--order", choices=ORDERS, default=ORDERS[0], help="see bench.mails")
+    p.add_argument("--mailbox", default=MAILBOX, help="recipient (its flow, if any, runs)")
+    p.add_argument(
+        "--max-backlog", type=float, help="the adapter's MAILROOM_MAX_BACKLOG_SECONDS (default 10)"
+    )
+    p.add_argument(
+        "--hold", type=float, help="the adapter's MAILROOM_BACKLOG_HOLD_SECONDS (default 20)"
+    )
+    p.add_argument(
+        "--paced", type=float, help="only one SMTP pass at this rate (mails/s): for profiling"
+    )
+    add_process_options(p)
+    p.add_argument("--log-level", default="info", help="of the mailroom processes (as `up`)")
+    p.add_argument("--keep", action="store_true", help="keep the temp data dir")
+    p.add_argument("--dump", type=Path, help="write per-mail [pass, id, sent, 250, applied]")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = parser()
+    args = p.parse_args(argv)
+    check_process_options(p, args)
+    return args
