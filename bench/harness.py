@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.mails import DOMAINS, Layout
+from bench.proctree import read_stats, tree_cpu_seconds
 from orchestrator.logs import configure_logging
 from orchestrator.settings import Settings
 from orchestrator.temporal_server import EmbeddedTemporal
@@ -161,13 +162,15 @@ class BenchStack:
         return part
 
     def cpu_snapshot(self) -> dict[str, float]:
-        """CPU seconds used so far by the server and every part still running."""
+        """CPU seconds used so far by the server and every part still running, each with
+        the processes under it (a role run as N processes: its parent and children)."""
         snapshot = {"machine": machine_busy_seconds()}
+        stats = read_stats()
         if self.server.process is not None:
-            snapshot["server"] = cpu_seconds(self.server.process.pid)
+            snapshot["server"] = tree_cpu_seconds(self.server.process.pid, stats)
         for part in self.parts:
             if part.process.returncode is None:
-                snapshot[part.name] = cpu_seconds(part.pid)
+                snapshot[part.name] = tree_cpu_seconds(part.pid, stats)
         return snapshot
 
     async def wait_idle(self, within: float = IDLE_WAIT_SECONDS) -> float:
@@ -240,14 +243,19 @@ class BenchStack:
             port=port or self.settings.smtp_port,
         )
 
-    async def mailroom(self, command: str, *, name: str = "", **env: str) -> Part:
+    async def mailroom(
+        self, command: str, processes: int = 1, /, *, name: str = "", **env: str
+    ) -> Part:
         """`mailroom worker` / `mailroom smtp`, exactly as the CLI runs them (a part called
-        `name`, default the command). To profile one, BENCH_WRAP_<NAME> (BENCH_WRAP_WORKER,
-        BENCH_WRAP_SMTP, BENCH_WRAP_SMTP_FRONT) puts interpreter options before
+        `name`, default the command; `processes` > 1: `--processes N`, a supervising parent
+        and N children, whose CPU cpu_snapshot sums). To profile one, BENCH_WRAP_<NAME>
+        (BENCH_WRAP_WORKER, BENCH_WRAP_SMTP, BENCH_WRAP_SMTP_FRONT) puts interpreter options before
         `-m orchestrator.cli`, e.g. `-m memray run --native -o worker.bin`."""
         part_name = name or command
         wrap = os.environ.get(f"BENCH_WRAP_{part_name.upper().replace('-', '_')}", "").split()
         argv = [sys.executable, *wrap, "-m", "orchestrator.cli", command]
+        if processes > 1:
+            argv += ["--processes", str(processes)]
         part = await self.spawn(part_name, argv, **env)
         await part.wait_for_output({"worker": "worker ", "smtp": "smtp "}[command])
         return part

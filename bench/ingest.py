@@ -1,9 +1,11 @@
 """Ingest benchmark: the real stack over real SMTP against bare Temporal, in one run.
 
     python -m bench.ingest [--mails N] [--concurrency C] [--threads M]
+                           [--workers N] [--smtp-processes N] [--scaling 1,2,…]
 
 1. An embedded server (SQLite file, WAL), `mailroom worker` and `mailroom smtp` as
-   subprocesses, as `mailroom up` runs them.
+   subprocesses, as `mailroom up` runs them (`--workers N`, `--smtp-processes N`: with
+   `--processes N`, a supervising parent and N children; CPU counts the whole tree).
 2. Flat out: C SMTP clients (threads of one separate process) send N mails across M threads.
    rate = accepted mails/s (first MAIL FROM → last 250).
 3. Baseline: N plain signal-with-start calls, C at a time, same payloads and thread spread,
@@ -19,6 +21,8 @@ Latency is end-to-end from the client's 250 to the message being applied in its 
 workflow: the completion time of the workflow task that ran its signal handler, read from
 the workflow histories after each pass (see bench.history), so observing costs nothing
 during the pass. Each phase starts after a short unmeasured warm-up on its own threads.
+
+`--scaling 1,2` runs bench.scaling instead: the flat-out and front-end passes for each N.
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ import json
 import sys
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bench.harness import BenchStack, bench_stack, free_port
 from bench.history import wait_applied
-from bench.mails import MAILBOX, ORDERS, Layout
+from bench.ingest_args import parse_args
+from bench.mails import Layout
 from bench.report import Latency, accepted_rate, applied_rate, end_to_end, handoff, print_json
 from bench.work import PassWork, work_comparison
 
@@ -148,17 +152,35 @@ async def baseline_pass(stack: BenchStack, run: str, args: argparse.Namespace, m
     return await measured(stack, f"baseline {run}", load, expected, cpu_before)
 
 
+def warmup_mails(args: argparse.Namespace) -> int:
+    return int(max(args.concurrency, args.mails // 20))
+
+
+def smtp_bounds(args: argparse.Namespace) -> dict[str, str]:
+    """The adapter's back-pressure settings the command line chose."""
+    bound = {"MAILROOM_MAX_BACKLOG_SECONDS": str(args.max_backlog)} if args.max_backlog else {}
+    if args.hold is not None:
+        bound["MAILROOM_BACKLOG_HOLD_SECONDS"] = str(args.hold)
+    return bound
+
+
+async def start_mailroom(stack: BenchStack, args: argparse.Namespace) -> None:
+    """`mailroom worker` and `mailroom smtp`, with args.workers / args.smtp_processes."""
+    worker = await stack.mailroom("worker", args.workers)
+    smtp = await stack.mailroom("smtp", args.smtp_processes, **smtp_bounds(args))
+    print(
+        f"server {stack.target}, worker pid {worker.pid} ({args.workers} processes), "
+        f"smtp pid {smtp.pid} ({args.smtp_processes} processes)"
+    )
+
+
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:6]
-    warmup = max(args.concurrency, args.mails // 20)
+    warmup = warmup_mails(args)
+    bound = smtp_bounds(args)
     async with bench_stack(log_level=args.log_level, keep=args.keep) as stack:
         stack.dump = args.dump
-        worker = await stack.mailroom("worker")
-        bound = {"MAILROOM_MAX_BACKLOG_SECONDS": str(args.max_backlog)} if args.max_backlog else {}
-        if args.hold is not None:
-            bound["MAILROOM_BACKLOG_HOLD_SECONDS"] = str(args.hold)
-        smtp = await stack.mailroom("smtp", **bound)
-        print(f"server {stack.target}, worker pid {worker.pid}, smtp pid {smtp.pid}")
+        await start_mailroom(stack, args)
         await smtp_pass(stack, f"{tag}-warm", args, mails=warmup)
         if args.paced:
             paced = await smtp_pass(stack, f"{tag}-paced", args, mails=args.mails, rate=args.paced)
@@ -210,6 +232,7 @@ async def front_end_pass(
     port = free_port()
     front = await stack.mailroom(
         "smtp",
+        args.smtp_processes,
         name="smtp-front",
         MAILROOM_TASK_QUEUE=BASELINE_TASK_QUEUE,
         MAILROOM_QUEUE_PREFIX=f"{BASELINE_TASK_QUEUE}-",
@@ -262,6 +285,8 @@ def figures(
             "front_end": {k: round(v, 1) for k, v in front.cpu.items()},
         },
         "mails": args.mails,
+        "workers": args.workers,
+        "smtp_processes": args.smtp_processes,
         "concurrency": args.concurrency,
         "threads": args.threads,
         "order": args.order,
@@ -269,31 +294,14 @@ def figures(
     }
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n")[0])
-    p.add_argument("--mails", type=int, default=2000)
-    p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--threads", type=int, default=200)
-    p.add_argument("--order", choices=ORDERS, default=ORDERS[0], help="see bench.mails")
-    p.add_argument("--mailbox", default=MAILBOX, help="recipient (its flow, if any, runs)")
-    p.add_argument(
-        "--max-backlog", type=float, help="the adapter's MAILROOM_MAX_BACKLOG_SECONDS (default 10)"
-    )
-    p.add_argument(
-        "--hold", type=float, help="the adapter's MAILROOM_BACKLOG_HOLD_SECONDS (default 20)"
-    )
-    p.add_argument(
-        "--paced", type=float, help="only one SMTP pass at this rate (mails/s): for profiling"
-    )
-    p.add_argument("--log-level", default="info", help="of the mailroom processes (as `up`)")
-    p.add_argument("--keep", action="store_true", help="keep the temp data dir")
-    p.add_argument("--dump", type=Path, help="write per-mail [pass, id, sent, 250, applied]")
-    return p
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    print_json(asyncio.run(bench(args)))
+    args = parse_args(argv)
+    if args.scaling:
+        from bench.scaling import series  # bench.scaling builds on this module's passes
+
+        print_json(asyncio.run(series(args)))
+    else:
+        print_json(asyncio.run(bench(args)))
     return 0
 
 

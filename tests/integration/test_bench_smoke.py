@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+INGEST = (sys.executable, "-m", "bench.ingest", "--log-level", "warning")
 
 EXPECTED_KEYS = {
     "rate",
@@ -70,3 +71,23 @@ def test_ingest_benchmark_prints_its_figures_as_json_last() -> None:
     # every mail is at least its signal: one event and one action, in both
     assert figures["events_per_mail"] >= 1 and figures["baseline_events_per_mail"] >= 1
     assert figures["actions_per_mail"] >= 1 and figures["baseline_actions_per_mail"] >= 1
+
+
+@pytest.mark.slow
+def test_ingest_scaling_prints_a_row_per_process_count_with_the_childrens_cpu() -> None:
+    done = subprocess.run(
+        [*INGEST, "--scaling", "1,2", "--mails", "20", "--threads", "4", "--concurrency", "4"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(done.stdout.strip().splitlines()[-1])["scaling"]
+    assert [row["processes"] for row in rows] == [1, 2]
+    for row in rows:
+        assert row["not_applied"] == 0 and row["rate"] > 0 and row["front_end_rate"] > 0
+        # with 2 processes the parent only supervises: the mail's CPU is its children's
+        assert row["cpu_ms_per_mail"]["smtp"] > 0 and row["cpu_ms_per_mail"]["worker"] > 0
+    assert rows[0]["ratios"]["rate"] == 1.0
