@@ -13,6 +13,7 @@ from pathlib import Path
 from temporalio.service import RPCError
 
 from orchestrator import bootstrap as wiring_module
+from orchestrator.cli_database import add_database_parser, cmd_database
 from orchestrator.cli_doctor import add_doctor_parser, cmd_doctor
 from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.cli_flows import add_flow_parsers, cmd_flows, cmd_start
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("--json", action="store_true")
     add_flow_parsers(commands)
     add_doctor_parser(commands)
+    add_database_parser(commands)
     add_stop_parser(commands)
     return parser
 
@@ -342,6 +344,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "outbox": cmd_outbox,
     "flows": cmd_flows,
     "doctor": cmd_doctor,
+    "database": cmd_database,
     "start": cmd_start,
     "stop": cmd_stop,
     "schedule": cmd_schedule,

@@ -1,0 +1,75 @@
+"""`mailroom database import [--dry-run]`: carry a one-box installation's SQLite state (the
+data directory) into the PostgreSQL of MAILROOM_DATABASE_URL, migrated first, so a node
+switched to the database keeps its purchase orders, threads, sent log and blobs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import psycopg
+
+from adapters.outbound.postgres import (
+    MIGRATIONS,
+    DatabaseUnavailable,
+    connect,
+    migrate,
+    schema_version,
+)
+from adapters.outbound.postgres_import import BLOB_TABLES, TABLES, ImportConflict, copy_tables
+from orchestrator.cli_errors import CliError
+from orchestrator.instance import running_instance
+from orchestrator.settings import Settings
+from orchestrator.settings_checks import masked_url
+
+STORES = ("ledger", "invoices", "sent", "threads", "auto-replies", "imap", "blobs")
+
+
+def add_database_parser(commands: Any) -> None:
+    database = commands.add_parser("database", help="the shared PostgreSQL database")
+    actions = database.add_subparsers(dest="action", required=True, metavar="ACTION")
+    copy = actions.add_parser(
+        "import", help="copy the data directory's SQLite state into MAILROOM_DATABASE_URL"
+    )
+    copy.add_argument(
+        "--dry-run", action="store_true", help="only count what it would copy, per store"
+    )
+
+
+def cmd_database(settings: Settings, args: argparse.Namespace) -> int:
+    url = settings.database_url
+    if not url:
+        raise CliError("MAILROOM_DATABASE_URL is not set: there is no database to import into")
+    if not settings.data_dir.is_dir():
+        raise CliError(f"MAILROOM_DATA_DIR: {settings.data_dir} is not a directory")
+    if running_instance(settings) is not None:
+        raise CliError(f"mailroom runs from {settings.data_dir}: stop it first, then import")
+    tables = TABLES if settings.blob_dir is not None else TABLES + BLOB_TABLES
+    try:
+        copied = _import(url, settings, tables, write=not args.dry_run)
+    except (DatabaseUnavailable, psycopg.Error) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        shown = reason.replace(url, masked_url(url))
+        raise CliError(f"MAILROOM_DATABASE_URL: {shown}") from None
+    except ImportConflict as exc:
+        raise CliError(f"nothing imported: {exc}") from None
+    verb = "would copy" if args.dry_run else "copied"
+    for store in STORES:
+        if store == "blobs" and settings.blob_dir is not None:
+            print(f"blobs: stay in MAILROOM_BLOB_DIR {settings.blob_dir}")
+        elif store in copied:
+            print(f"{store}: {verb} {copied[store]}")
+    return 0
+
+
+def _import(url: str, settings: Settings, tables: Any, *, write: bool) -> dict[str, int]:
+    if not write and schema_version(url) < len(MIGRATIONS):
+        # an unmigrated database holds nothing of ours: everything would be copied
+        migrate_first = {table.store: 0 for table in tables}
+        for table in tables:
+            migrate_first[table.store] += sum(1 for _ in table.rows(settings.data_dir))
+        return migrate_first
+    if write:
+        migrate(url)
+    with connect(url) as db, db.transaction():
+        return copy_tables(db, settings.data_dir, tables, write=write)
