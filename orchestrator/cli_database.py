@@ -5,6 +5,7 @@ switched to the database keeps its purchase orders, threads, sent log and blobs.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 from typing import Any
 
 import psycopg
@@ -53,6 +54,8 @@ def cmd_database(settings: Settings, args: argparse.Namespace) -> int:
         raise CliError(f"MAILROOM_DATABASE_URL: {shown}") from None
     except ImportConflict as exc:
         raise CliError(f"nothing imported: {exc}") from None
+    except (sqlite3.Error, OSError) as exc:  # a damaged or unreadable file of the data dir
+        raise CliError(f"MAILROOM_DATA_DIR: nothing imported: {exc}") from None
     verb = "would copy" if args.dry_run else "copied"
     for store in STORES:
         if store == "blobs" and settings.blob_dir is not None:

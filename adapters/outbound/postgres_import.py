@@ -55,23 +55,30 @@ class Table:
 
 
 def _sqlite_rows(file: str, query: str) -> Callable[[Path], Iterator[Row]]:
+    """`query`'s rows from the data directory's `file`, read-only; none when the file or
+    table is not there, NULL for a column a file from an older release lacks."""
+
     def rows(data_dir: Path) -> Iterator[Row]:
         path = data_dir / file
         if not path.exists():
             return
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            if _has_table(db, query.split(" FROM ")[1].split()[0]):
-                yield from db.execute(query)
+            yield from db.execute(_as_far_as_known(db, query))
         finally:
             db.close()
 
     return rows
 
 
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
-    return db.execute(query, (name,)).fetchone() is not None
+def _as_far_as_known(db: sqlite3.Connection, query: str) -> str:
+    listed, _, rest = query.removeprefix("SELECT ").partition(" FROM ")
+    table = rest.split()[0]
+    known = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}  # our own names
+    if not known:
+        return "SELECT 1 WHERE 0"
+    present = ", ".join(c if c in known else "NULL" for c in listed.split(", "))
+    return f"SELECT {present} FROM {rest}"
 
 
 def _orders(data_dir: Path) -> Iterator[Row]:

@@ -171,3 +171,54 @@ async def test_an_unreachable_database_fails_in_one_line(
     assert run_import(monkeypatch, data_dir, url) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "secret" not in err
+
+
+async def test_a_sent_log_from_an_older_release_is_imported_with_what_it_kept(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    with sqlite3.connect(data / "sent.sqlite") as db:  # Message-IDs and times only
+        db.execute("CREATE TABLE sent (message_id TEXT PRIMARY KEY, sent_at TEXT NOT NULL)")
+        db.execute("INSERT INTO sent VALUES (?, ?)", ("<old@x>", LAST_YEAR.isoformat()))
+    assert run_import(monkeypatch, data, postgres_url) == 0
+    assert PostgresSentLog(postgres_url).was_sent("<old@x>")
+
+
+async def test_a_message_placed_in_another_thread_is_refused(
+    data_dir: Path,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    migrate(postgres_url)
+    index = PostgresThreadIndex(postgres_url)
+    entry = ThreadEntry(workflow_id="t9", message_ids=("<m1@x>",), at=LAST_YEAR)
+    await index.record("sales", "t9", entry)
+    await index.close()
+    assert run_import(monkeypatch, data_dir, postgres_url) == 2
+    assert "thread_messages" in capsys.readouterr().err
+    assert PostgresLedger(postgres_url).purchase_orders() == []
+
+
+async def test_blobs_in_a_shared_blob_dir_stay_where_they_are(
+    data_dir: Path,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("MAILROOM_BLOB_DIR", str(data_dir / "blobs"))
+    assert run_import(monkeypatch, data_dir, postgres_url) == 0
+    assert "blobs: stay in MAILROOM_BLOB_DIR" in capsys.readouterr().out
+    with connect(postgres_url) as db:
+        assert db.execute("SELECT count(*) FROM blobs").fetchone() == (0,)
+
+
+async def test_a_missing_data_directory_fails_in_one_line(
+    tmp_path: Path,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_import(monkeypatch, tmp_path / "nowhere", postgres_url) == 2
+    assert "MAILROOM_DATA_DIR" in capsys.readouterr().err
