@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,13 +19,38 @@ from adapters.outbound.postgres import (
     migrate,
     schema_version,
 )
-from adapters.outbound.postgres_import import BLOB_TABLES, TABLES, ImportConflict, copy_tables
+from adapters.outbound.postgres_import import (
+    BLOB_TABLES,
+    TABLES,
+    Check,
+    ImportConflict,
+    Row,
+    Table,
+    copy_tables,
+)
+from orchestrator.bootstrap import REPLY_TOKEN_KEY_FILE, REPLY_TOKEN_KEY_NAME
 from orchestrator.cli_errors import CliError
+from orchestrator.cli_output import visible
 from orchestrator.instance import running_instance
 from orchestrator.settings import Settings
 from orchestrator.settings_checks import masked_url
 
-STORES = ("ledger", "invoices", "sent", "threads", "auto-replies", "imap", "blobs")
+STORES = (
+    "ledger", "invoices", "sent", "threads", "auto-replies", "imap", "blobs", "reply-token key"
+)  # fmt: skip
+
+
+def _reply_token_key(data_dir: Path) -> Iterator[Row]:
+    """The data directory's key, so replies to mail signed before still match their thread;
+    a database whose nodes already made one keeps it (their tokens are signed with it)."""
+    path = data_dir / REPLY_TOKEN_KEY_FILE
+    if path.exists() and (key := path.read_text().strip()):
+        yield REPLY_TOKEN_KEY_NAME, key
+
+
+REPLY_TOKEN_KEY = Table(
+    "reply-token key", "shared_secrets", ("name", "value"), (Check(("name",)),), _reply_token_key
+)
 
 
 def add_database_parser(commands: Any) -> None:
@@ -45,9 +72,8 @@ def cmd_database(settings: Settings, args: argparse.Namespace) -> int:
         raise CliError(f"MAILROOM_DATA_DIR: {settings.data_dir} is not a directory")
     if running_instance(settings) is not None:
         raise CliError(f"mailroom runs from {settings.data_dir}: stop it first, then import")
-    tables = TABLES if settings.blob_dir is not None else TABLES + BLOB_TABLES
     try:
-        copied = _import(url, settings, tables, write=not args.dry_run)
+        copied = _import(url, settings, _tables(settings), write=not args.dry_run)
     except (DatabaseUnavailable, psycopg.Error) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         shown = reason.replace(url, masked_url(url))
@@ -59,13 +85,23 @@ def cmd_database(settings: Settings, args: argparse.Namespace) -> int:
     verb = "would copy" if args.dry_run else "copied"
     for store in STORES:
         if store == "blobs" and settings.blob_dir is not None:
-            print(f"blobs: stay in MAILROOM_BLOB_DIR {settings.blob_dir}")
+            print(f"blobs: stay in MAILROOM_BLOB_DIR {visible(str(settings.blob_dir))}")
         elif store in copied:
             print(f"{store}: {verb} {copied[store]}")
     return 0
 
 
-def _import(url: str, settings: Settings, tables: Any, *, write: bool) -> dict[str, int]:
+def _tables(settings: Settings) -> tuple[Table, ...]:
+    """Blobs only when they move to the database; the data directory's reply-token key only
+    when MAILROOM_REPLY_TOKEN_SECRET does not set one."""
+    tables = TABLES if settings.blob_dir is not None else TABLES + BLOB_TABLES
+    secret = settings.reply_token_secret
+    return tables if secret and secret.get_secret_value() else (*tables, REPLY_TOKEN_KEY)
+
+
+def _import(
+    url: str, settings: Settings, tables: tuple[Table, ...], *, write: bool
+) -> dict[str, int]:
     if not write and schema_version(url) < len(MIGRATIONS):
         # an unmigrated database holds nothing of ours: everything would be copied
         migrate_first = {table.store: 0 for table in tables}

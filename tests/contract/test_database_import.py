@@ -21,6 +21,7 @@ from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from adapters.outbound.postgres_invoice_book import PostgresInvoiceBook
 from adapters.outbound.postgres_ledger import PostgresLedger
 from adapters.outbound.postgres_sent_log import PostgresSentLog
+from adapters.outbound.postgres_shared_secret import shared_secret
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
 from adapters.outbound.smtp_sender import SentLog
 from adapters.outbound.thread_index import SqliteThreadIndex
@@ -58,6 +59,7 @@ async def fill_data_dir(data: Path) -> None:
     imap = SqliteCheckpointStore(data / "imap.sqlite")
     imap.save("inbox", Checkpoint(uidvalidity=7, last_uid=42))
     imap.quarantine("inbox", Quarantined(7, 40, "<bad@x>", "unparseable", "Quarantine"))
+    (data / "reply-token.key").write_text("ab" * 32)
     blobs = FileBlobStore(data / "blobs")
     ref = await blobs.keep_raw("<m1@x>", RAW)
     await blobs.settle([ref])  # the thread holds it
@@ -110,6 +112,8 @@ async def test_an_imported_installation_keeps_its_orders_threads_mail_and_blobs(
     blobs = PostgresBlobStore(postgres_url)
     assert await blobs.raw("<m1@x>") == RAW
     await blobs.close()
+    # replies to mail signed before the move still match their thread by token
+    assert shared_secret(postgres_url, "reply-token") == b"ab" * 32
 
 
 async def test_a_second_import_copies_nothing(
@@ -122,7 +126,7 @@ async def test_a_second_import_copies_nothing(
     capsys.readouterr()
     assert run_import(monkeypatch, data_dir, postgres_url) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 7 and all(line.endswith(": copied 0") for line in out), out
+    assert len(out) == 8 and all(line.endswith(": copied 0") for line in out), out
     assert len(PostgresLedger(postgres_url).purchase_orders()) == 3
 
 
