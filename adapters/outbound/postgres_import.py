@@ -48,10 +48,9 @@ class Table:
         values = self.placeholders or ", ".join(
             f"%s::{CASTS[column]}" if column in CASTS else "%s" for column in self.columns
         )
-        return (
-            f"INSERT INTO {self.name} ({', '.join(self.columns)}) VALUES ({values}) "
-            "ON CONFLICT DO NOTHING"
-        )
+        # no ON CONFLICT: a row checked absent and then written by a running node fails the
+        # import (rolled back whole, run it again) instead of being silently dropped
+        return f"INSERT INTO {self.name} ({', '.join(self.columns)}) VALUES ({values})"
 
 
 def _sqlite_rows(file: str, query: str) -> Callable[[Path], Iterator[Row]]:
@@ -196,6 +195,8 @@ def copy_tables(
     """{store: rows copied (or, with write False, that would be)}; raise ImportConflict.
     The caller holds the transaction: a conflict raised here leaves nothing written."""
     copied: dict[str, int] = {table.store: 0 for table in tables}
+    if write:  # nodes already on the database wait to number orders until the counters are set
+        db.execute("LOCK TABLE purchase_order_numbers IN EXCLUSIVE MODE")
     for table in tables:
         for row in table.rows(data_dir):
             if _is_new(db, table, row):
