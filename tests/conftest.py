@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sysconfig
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from orchestrator import cli
 from orchestrator.temporal_server import temporal_cli
 from tests.postgres import PostgresServer, running_postgres
 from tests.support import free_port
@@ -19,6 +23,42 @@ from workflows.search_attributes import THREAD_ATTRIBUTES
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 CORPUS = FIXTURES / "corpus"  # real-world mail, each source with its licence
+
+
+@pytest.fixture(autouse=True)
+def process_left_as_found() -> Iterator[None]:
+    """Fails a test that leaves this process's umask or logging changed (e.g. by calling
+    `cli.main` without `main_in_this_process`), and puts them back: a log bound to a test's
+    captured stderr, closed after it, broke every later test's log line ("I/O operation on
+    closed file", 150 failures in one run), and a 0077 umask made later fixtures' files
+    unreadable to the servers they start (Dovecot: "Temporary authentication failure")."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    factory = structlog.get_config()["logger_factory"]
+    handlers = list(logging.root.handlers)
+    yield
+    changed = []
+    if os.umask(umask) != umask:
+        changed.append("umask")
+    if structlog.get_config()["logger_factory"] is not factory:
+        structlog.configure(logger_factory=factory)
+        changed.append("structlog's logger factory")
+    if logging.root.handlers != handlers:
+        logging.root.handlers[:] = handlers
+        changed.append("the root logging handlers")
+    if changed:
+        pytest.fail(f"the test left {', '.join(changed)} changed: use main_in_this_process")
+
+
+@pytest.fixture
+def main_in_this_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """For a test that runs `cli.main` in this process: its logging set-up is skipped and
+    the umask it sets (0077) is put back (see process_left_as_found)."""
+    monkeypatch.setattr(cli, "configure_logging", lambda level: None)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    yield
+    os.umask(umask)
 
 
 def test_server_binary() -> str:

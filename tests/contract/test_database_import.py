@@ -65,6 +65,11 @@ async def fill_data_dir(data: Path) -> None:
     await blobs.settle([ref])  # the thread holds it
 
 
+@pytest.fixture(autouse=True)
+def _in_process(main_in_this_process: None) -> None:
+    """`main` runs in this process here (tests/conftest.py)."""
+
+
 def run_import(monkeypatch: pytest.MonkeyPatch, data: Path, url: str, *args: str) -> int:
     monkeypatch.setenv("MAILROOM_DATA_DIR", str(data))
     monkeypatch.setenv("MAILROOM_DATABASE_URL", url)

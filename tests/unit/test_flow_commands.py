@@ -7,12 +7,11 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from orchestrator import cli, cli_flows
+from orchestrator import cli_flows
 from orchestrator.cli import main
 from orchestrator.cli_flows import flows_table
 from orchestrator.flow_checks import FlowRow, QueuePollers
@@ -37,15 +36,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def main_leaves_the_process_as_it_was(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """`main` in this process: its logging set-up would bind the log to pytest's captured
-    stderr, closed after this test, and every later test's log line would fail; its umask
-    (0077) would make later fixtures' files unreadable to the servers they start."""
-    monkeypatch.setattr(cli, "configure_logging", lambda level: None)
-    umask = os.umask(0o022)
-    os.umask(umask)
-    yield
-    os.umask(umask)
+def _in_process(main_in_this_process: None) -> None:
+    """`main` runs in this process here (tests/conftest.py)."""
 
 
 def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
