@@ -30,11 +30,14 @@ def may_lag(state: ThreadState) -> bool:
 
 def with_unreported_stages(state: ThreadState, progress: FlowProgress, kept: int) -> ThreadState:
     """`state` as its running child flow shows it now (`progress`, its progress query): the
-    stages since its last report, counted as its reports are, and its stage with them (the
-    query can see past a report still on its way to the thread: a history from the child
-    beside the thread's older stage contradicted itself); the last `kept` stages are kept,
-    as the thread keeps them."""
+    stages since its last report, counted as its reports are, and its stage, facts and
+    pending approval with them (the query can see past a report still on its way to the
+    thread: the child's history beside the thread's older stage or facts contradicted
+    itself); the last `kept` stages are kept, as the thread keeps them."""
     if not may_lag(state) or progress.seq <= state.flow_report_seq or not progress.history:
         return state
     history = with_counted_stages(state.history, state.flow_report_seq, progress)
-    return state.model_copy(update={"history": history[-kept:], "stage": progress.stage})
+    newer = {"stage": progress.stage, "pending_approval": progress.pending_approval}
+    return state.model_copy(
+        update={"history": history[-kept:], **newer, "facts": progress.facts or state.facts}
+    )

@@ -60,10 +60,14 @@ def test_an_inline_or_finished_flow_is_shown_as_the_thread_has_it() -> None:
         assert with_unreported_stages(thread, _child(ASKED_AGAIN), kept=50) == thread
 
 
-def test_a_thread_shown_with_the_childs_newer_stages_shows_its_stage_too() -> None:
+def test_a_thread_shown_with_the_childs_newer_stages_shows_its_stage_and_facts_too() -> None:
     """The child's query can see past a report still on its way to the thread (fresh-clone
-    run: a history with the child's last note beside the thread's older stage)."""
+    runs: the child's last note beside the thread's older stage; stage `confirmed` without
+    its PO number)."""
     moved_on = [*ASKED, _stage("extracting", 5), _stage("ordered", 6)]
-    progress = FlowProgress(flow="procurement", stage="ordered", history=moved_on, seq=4)
+    facts = {"po_number": "PO-2026-00001"}
+    progress = FlowProgress(
+        flow="procurement", stage="ordered", history=moved_on, seq=4, facts=facts
+    )
     shown = with_unreported_stages(_thread(), progress, kept=50)
-    assert (shown.stage, shown.history) == ("ordered", moved_on)
+    assert (shown.stage, shown.history, shown.facts) == ("ordered", moved_on, facts)
