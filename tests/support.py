@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import os
 import random
@@ -34,8 +35,12 @@ def _ephemeral_floor() -> int:
 # server picks several of its own there (metrics, membership) after we chose ours: a test
 # port taken from the same range was, once in a few hundred runs, taken by the server before
 # the SMTP listener bound it ("mailroom up exited early", CI of stop 26).
-EPHEMERAL_FLOOR = _ephemeral_floor()
-TEST_PORTS = range(max(EPHEMERAL_FLOOR - 12000, 1024), EPHEMERAL_FLOOR)
+@functools.cache
+def _test_ports() -> range:  # read when first asked, not at import
+    floor = _ephemeral_floor()
+    return range(max(floor - 12000, 1024), floor)
+
+
 _handed_out: set[int] = set()
 _chooser = random.SystemRandom()  # pytest-randomly reseeds `random` for every test
 
@@ -43,12 +48,13 @@ _chooser = random.SystemRandom()  # pytest-randomly reseeds `random` for every t
 def free_port() -> int:
     """A port free now on 127.0.0.1, never handed out before in this run, outside the
     ephemeral range where the kernel and the servers under test pick their own."""
-    if len(TEST_PORTS) < 1000:  # no usable range below the ephemeral one: let the kernel pick
+    ports = _test_ports()
+    if len(ports) < 1000:  # no usable range below the ephemeral one: let the kernel pick
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             return int(probe.getsockname()[1])
     while True:
-        port = _chooser.choice(TEST_PORTS)
+        port = _chooser.choice(ports)
         if port in _handed_out:
             continue
         _handed_out.add(port)
