@@ -14,7 +14,9 @@ either before the pin (the put writes the file again) or sees the pin.
 A crash between pin and settle leaves a pin: pins older than the grace period are stale
 and dropped by the sweep. Settled references are written with synchronous=FULL: a power
 loss must not forget that a thread holds a blob, or the sweep would remove it; pins and
-removals are not fsynced (see `_durable`).
+removals are not fsynced (see `_durable`). Pins and settles are group-committed
+(SqliteConnection.run_grouped): concurrent mails' pins and settles share one transaction, one
+trip to the connection's thread and, when a settle is among them, one fsync.
 """
 
 from __future__ import annotations
@@ -72,10 +74,12 @@ class BlobReferences:
         self._adopted = False
 
     async def pin(self, sha256: str) -> None:
-        await self._run(lambda db: _pin(db, sha256))
+        await self._adopt_once()
+        await self._db.run_grouped(lambda db: _pin(db, sha256), durable=False)
 
     async def settle(self, shas: Sequence[str]) -> None:
-        await self._run(lambda db: _settle(db, shas))
+        await self._adopt_once()
+        await self._db.run_grouped(lambda db: _settle(db, shas), durable=True)
 
     async def release(self, shas: Sequence[str], remove: Remove) -> list[str]:
         """Drop one pin per entry; remove each blob no one holds. Returns those removed."""
@@ -100,6 +104,10 @@ class BlobReferences:
 
     async def close(self) -> None:
         await self._db.close()
+
+    async def _adopt_once(self) -> None:
+        if not self._adopted:
+            await self._run(lambda db: None)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def adopted_then(db: sqlite3.Connection) -> T:
@@ -133,13 +141,12 @@ def _durable(db: sqlite3.Connection, durable: bool) -> None:
 
 
 def _pin(db: sqlite3.Connection, sha256: str) -> None:
-    _durable(db, False)
-    with db:
-        db.execute(
-            "INSERT INTO pinned VALUES (?, 1, ?) ON CONFLICT (sha256) "
-            "DO UPDATE SET holders = holders + 1, since = excluded.since",
-            (sha256, time.time()),
-        )
+    """In a group's transaction (not fsynced unless a settle shares it)."""
+    db.execute(
+        "INSERT INTO pinned VALUES (?, 1, ?) ON CONFLICT (sha256) "
+        "DO UPDATE SET holders = holders + 1, since = excluded.since",
+        (sha256, time.time()),
+    )
 
 
 def _unpin(db: sqlite3.Connection, shas: Sequence[str]) -> None:
@@ -148,12 +155,10 @@ def _unpin(db: sqlite3.Connection, shas: Sequence[str]) -> None:
 
 
 def _settle(db: sqlite3.Connection, shas: Sequence[str]) -> None:
-    _durable(db, True)
-    with db:
-        db.execute("BEGIN IMMEDIATE")
-        now = time.time()
-        db.executemany("INSERT OR IGNORE INTO referenced VALUES (?, ?)", ((s, now) for s in shas))
-        _unpin(db, shas)
+    """In a group's transaction, committed with synchronous=FULL."""
+    now = time.time()
+    db.executemany("INSERT OR IGNORE INTO referenced VALUES (?, ?)", ((s, now) for s in shas))
+    _unpin(db, shas)
 
 
 def _held(db: sqlite3.Connection, sha256: str) -> bool:

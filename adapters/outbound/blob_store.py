@@ -4,10 +4,12 @@ A blob's name is its sha256, so writing is idempotent (a retry or a second copy 
 attachment costs nothing) and a reference can be checked against the bytes. Files are
 written to a temporary name, fsynced, renamed and the rename fsynced (durable_files), so a
 crash never leaves a partial blob under a valid name and a power loss never loses one that
-was handed to a thread; a failed write removes its temporary file. Received messages are
-also remembered by Message-ID (`raw/`), so an operator can reprocess one. That pointer is
-written atomically but not fsynced (one fsync fewer per received mail, ~0.3 ms of CPU):
-the thread holds the raw blob's reference anyway, and a pointer a power loss left empty
+was handed to a thread; a failed write removes its temporary file. Concurrent puts are
+group-committed (blob_writes, and the references' pins and settles: blob_refs): one trip
+to the writer thread and one fsync per directory for the files written together. Received
+messages are also remembered by Message-ID (`raw/`), so an operator can reprocess one.
+That pointer is written atomically but not fsynced (one fsync fewer per mail, ~0.3 ms of
+CPU): the thread holds the raw blob's reference anyway, and a pointer a power loss left empty
 reads as "not kept".
 
 What a thread holds is recorded (blob_refs.py): a refused mail's blobs are removed at once
@@ -22,12 +24,14 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from adapters.outbound.blob_refs import BlobReferences, References
-from adapters.outbound.durable_files import make_directory, sync_directory, write_atomically
+from adapters.outbound.blob_writes import BlobWrite, write_group
+from adapters.outbound.group_commit import GroupCommit
 from use_cases.mail import BlobRef
 from use_cases.ports import BlobNotFound
 
@@ -61,6 +65,10 @@ class FileBlobStore:
             if references is None or isinstance(references, Path)
             else references
         )
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-writes")
+        self._writes: GroupCommit[BlobWrite, None] = GroupCommit(
+            self._writer, lambda writes: write_group(writes, self._is_there)
+        )
 
     def path_of(self, sha256: str) -> Path:
         if not is_sha256(sha256):
@@ -68,24 +76,24 @@ class FileBlobStore:
         return self.root / sha256[:2] / sha256
 
     async def put(self, data: bytes) -> BlobRef:
-        big = len(data) > HASH_IN_THREAD_BYTES
-        ref = await asyncio.to_thread(ref_of, data) if big else ref_of(data)
-        await self.references.pin(ref.sha256)  # before looking for the file: see blob_refs
-        try:
-            await asyncio.to_thread(self._write, ref, data)
-        except BaseException:
-            await self.references.release([ref.sha256], self._remove)
-            raise
-        return ref
+        return await self._store(data, message_id=None)
 
     async def get(self, sha256: str) -> bytes:
         return await asyncio.to_thread(self._get, sha256)
 
     async def keep_raw(self, message_id: str, raw: bytes) -> BlobRef:
-        ref = await self.put(raw)
+        return await self._store(raw, message_id=message_id)
+
+    async def _store(self, data: bytes, *, message_id: str | None) -> BlobRef:
+        """The blob, durable, and (`message_id`) its raw pointer; the pin is dropped again
+        if the write fails."""
+        big = len(data) > HASH_IN_THREAD_BYTES
+        ref = await asyncio.to_thread(ref_of, data) if big else ref_of(data)
+        path = self.path_of(ref.sha256)
+        pointer = None if message_id is None else self._raw_pointer(message_id)
+        await self.references.pin(ref.sha256)  # before looking for the file: see blob_refs
         try:
-            pointer = self._raw_pointer(message_id)
-            await asyncio.to_thread(write_atomically, pointer, ref.sha256.encode(), durable=False)
+            await self._writes.submit(BlobWrite(path, data, ref.sha256, pointer))
         except BaseException:
             await self.release([ref], message_id=message_id)
             raise
@@ -129,16 +137,9 @@ class FileBlobStore:
         )
 
     async def close(self) -> None:
+        await self._writes.drained()
+        self._writer.shutdown(wait=False)
         await self.references.close()
-
-    def _write(self, ref: BlobRef, data: bytes) -> None:
-        path = self.path_of(ref.sha256)
-        if self._is_there(path, ref.size):
-            # Written before, maybe by a writer still short of its directory's fsync.
-            make_directory(path.parent)
-            sync_directory(path.parent)
-        else:
-            write_atomically(path, data)
 
     def _is_there(self, path: Path, size: int) -> bool:
         if not self.shared:

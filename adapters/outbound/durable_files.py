@@ -21,19 +21,26 @@ from pathlib import Path
 _DURABLE_DIRECTORIES: set[Path] = set()
 
 
-def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
+def write_atomically(
+    path: Path, data: bytes, *, durable: bool = True, sync_parent: bool = True
+) -> None:
     """Write to a unique temporary name beside `path`, then rename it over `path`, so a
     reader or a crash sees the old file or the whole new one. Unique per call: a retried
-    write that overlaps its first attempt must not share the temporary file."""
+    write that overlaps its first attempt must not share the temporary file.
+    `sync_parent=False`: the caller fsyncs `path.parent` itself before relying on the name
+    (once for several files written into it: the blob store's group of writes)."""
     make_directory(path.parent, durable=durable)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    publish(tmp, data, path, durable=durable)
+    publish(tmp, data, path, durable=durable, sync_parent=sync_parent)
 
 
-def publish(tmp: Path, data: bytes, final: Path, *, durable: bool = True) -> None:
+def publish(
+    tmp: Path, data: bytes, final: Path, *, durable: bool = True, sync_parent: bool = True
+) -> None:
     """Write `data` to `tmp`, then rename it to `final`; durable: both fsynced in order
-    (the bytes before the name that points at them). On any error (a full disk: ENOSPC at
-    write, flush or fsync) the temporary file is removed, so a failed write leaves nothing."""
+    (the bytes before the name that points at them; the name only if `sync_parent`). On any
+    error (a full disk: ENOSPC at write, flush or fsync) the temporary file is removed, so a
+    failed write leaves nothing."""
     try:
         with open(tmp, "wb") as out:
             out.write(data)
@@ -44,7 +51,7 @@ def publish(tmp: Path, data: bytes, final: Path, *, durable: bool = True) -> Non
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if durable:
+    if durable and sync_parent:
         sync_directory(final.parent)
 
 

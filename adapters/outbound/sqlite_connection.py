@@ -13,6 +13,11 @@ loss may lose the last commits, which is acceptable only for data that can be mi
 (say so where it is used). `close()` at shutdown checkpoints the WAL into the database and
 removes it (SQLite does so when the last connection closes), so a stopped installation is
 one file per store.
+
+`run_grouped` is the group commit for small writes on the hot path (the blob store's pins and
+settles): the calls that queue while a transaction is being written go together in the next
+one, each in a savepoint of its own (a failing one is rolled back alone), with one commit,
+fsynced (synchronous=FULL) when any of them asks for it, and one trip to the thread.
 """
 
 from __future__ import annotations
@@ -20,12 +25,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from adapters.outbound.group_commit import GroupCommit
 
 T = TypeVar("T")
+# A statement-only write (no `with db:`, no commit: the group commits) and whether its commit
+# must be fsynced.
+Grouped = tuple[Callable[[sqlite3.Connection], Any], bool]
 
 
 class StoreClosed(RuntimeError):
@@ -42,6 +52,7 @@ class SqliteConnection:
         self._db: sqlite3.Connection | None = None
         self._closed = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{path.stem}")
+        self._group: GroupCommit[Grouped, Any] = GroupCommit(self._thread, self._commit_group)
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`fn(connection)` on the connection's thread. Use `with db:` around writes: it
@@ -50,6 +61,32 @@ class SqliteConnection:
             raise StoreClosed(f"{self.path.name} is closed")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, lambda: fn(self._connection()))
+
+    async def run_grouped(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool) -> T:
+        """`fn(connection)` inside a transaction shared with concurrent calls; returns once
+        that transaction is committed (and fsynced, if `durable`). `fn` runs statements
+        only: the group begins and commits."""
+        if self._closed:
+            raise StoreClosed(f"{self.path.name} is closed")
+        result: T = await self._group.submit((fn, durable))
+        return result
+
+    def _commit_group(self, group: Sequence[Grouped]) -> list[Any]:
+        db = self._connection()
+        durable = any(wants_fsync for _, wants_fsync in group)
+        if durable:
+            db.execute("PRAGMA synchronous=FULL")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            outcomes = [_in_savepoint(db, fn) for fn, _ in group]
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise  # the whole group fails: no caller is told its write is done
+        finally:
+            if durable:
+                db.execute("PRAGMA synchronous=NORMAL")
+        return outcomes
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
@@ -68,6 +105,7 @@ class SqliteConnection:
         if self._closed:
             return
         self._closed = True
+        await self._group.drained()
         closing = asyncio.get_running_loop().run_in_executor(self._thread, self._close)
         self._thread.shutdown(wait=False)  # the queue drains on the thread, not on our loop
         await closing
@@ -76,6 +114,18 @@ class SqliteConnection:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _in_savepoint(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T | Exception:
+    db.execute("SAVEPOINT grouped")
+    try:
+        result = fn(db)
+    except Exception as exc:  # this call's alone: its statements are undone, the group goes on
+        db.execute("ROLLBACK TO grouped")
+        db.execute("RELEASE grouped")
+        return exc
+    db.execute("RELEASE grouped")
+    return result
 
 
 # Switching a new file to WAL needs it to itself: SQLite answers "database is locked" at

@@ -219,7 +219,7 @@ async def test_a_full_disk_during_the_claim_check_leaves_no_partial_files(
     real_publish = durable_files.publish
     writes = 0
 
-    def publish_until_full(tmp: Path, data: bytes, final: Path, *, durable: bool = True) -> None:
+    def publish_until_full(tmp: Path, data: bytes, final: Path, **options: bool) -> None:
         nonlocal writes
         writes += 1
         if writes == 3:
@@ -228,7 +228,7 @@ async def test_a_full_disk_during_the_claim_check_leaves_no_partial_files(
                 raise OSError(errno.ENOSPC, "No space left on device")
 
             monkeypatch.setattr(os, "fsync", full)
-        real_publish(tmp, data, final, durable=durable)
+        real_publish(tmp, data, final, **options)
 
     monkeypatch.setattr(durable_files, "publish", publish_until_full)
     raw = mail("<full@example.com>", [attachment("a", b"first"), attachment("b", b"second")])
