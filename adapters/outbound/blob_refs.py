@@ -28,6 +28,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from adapters.outbound.blob_writes import BlobWrite, WriteGroup
+from adapters.outbound.group_commit import GroupCommit
 from adapters.outbound.sqlite_connection import SqliteConnection
 
 SCHEMA = """
@@ -47,6 +49,10 @@ ADOPTED = 1
 T = TypeVar("T")
 
 Remove = Callable[[str], object]  # removes a blob's file
+
+
+class PinNotRecorded(sqlite3.Error):
+    """A group of pins failed as one (rolled back): none of its puts holds a pin to drop."""
 
 
 class References(Protocol):
@@ -76,6 +82,24 @@ class BlobReferences:
     async def pin(self, sha256: str) -> None:
         await self._adopt_once()
         await self._db.run_grouped(lambda db: _pin(db, sha256), durable=False)
+
+    def pinned_writes(self, write: WriteGroup) -> GroupCommit[BlobWrite, None]:
+        """The blob store's writes with their pins, in one trip to this connection's thread
+        per group: the group's pins committed (one transaction), then `write`. Pinned before
+        the files are looked for, as `pin` then a write would be."""
+
+        def process(db: sqlite3.Connection, writes: Sequence[BlobWrite]) -> list[Exception | None]:
+            try:
+                self._adopt_in(db)
+                _durable(db, False)
+                with db:
+                    for blob in writes:
+                        _pin(db, blob.sha256)
+            except sqlite3.Error as exc:
+                raise PinNotRecorded(f"blob pins not recorded: {exc}") from exc
+            return write(writes)
+
+        return self._db.group(process)
 
     async def settle(self, shas: Sequence[str]) -> None:
         await self._adopt_once()
@@ -109,11 +133,14 @@ class BlobReferences:
         if not self._adopted:
             await self._run(lambda db: None)
 
+    def _adopt_in(self, db: sqlite3.Connection) -> None:
+        if not self._adopted:
+            _adopt(db, self._existing)
+            self._adopted = True
+
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def adopted_then(db: sqlite3.Connection) -> T:
-            if not self._adopted:
-                _adopt(db, self._existing)
-                self._adopted = True
+            self._adopt_in(db)
             return fn(db)
 
         return await self._db.run(adopted_then)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from adapters.outbound.blob_refs import BlobReferences, References
+from adapters.outbound.blob_refs import BlobReferences, PinNotRecorded, References
 from adapters.outbound.blob_writes import BlobWrite, write_group
 from adapters.outbound.group_commit import GroupCommit
 from use_cases.mail import BlobRef
@@ -66,8 +66,16 @@ class FileBlobStore:
             else references
         )
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-writes")
-        self._writes: GroupCommit[BlobWrite, None] = GroupCommit(
-            self._writer, lambda writes: write_group(writes, self._is_there)
+
+        def write(writes: Sequence[BlobWrite]) -> list[Exception | None]:
+            return write_group(writes, self._is_there)
+
+        # Pins in SQLite go with the writes, on its thread: one trip per group of puts.
+        self._pins_with_writes = isinstance(self.references, BlobReferences)
+        self._writes: GroupCommit[BlobWrite, None] = (
+            self.references.pinned_writes(write)
+            if isinstance(self.references, BlobReferences)
+            else GroupCommit(self._writer, write)
         )
 
     def path_of(self, sha256: str) -> Path:
@@ -91,13 +99,27 @@ class FileBlobStore:
         ref = await asyncio.to_thread(ref_of, data) if big else ref_of(data)
         path = self.path_of(ref.sha256)
         pointer = None if message_id is None else self._raw_pointer(message_id)
-        await self.references.pin(ref.sha256)  # before looking for the file: see blob_refs
+        if not self._pins_with_writes:  # before looking for the file: see blob_refs
+            await self.references.pin(ref.sha256)
+        outcome = self._writes.enqueue(BlobWrite(path, data, ref.sha256, pointer))
         try:
-            await self._writes.submit(BlobWrite(path, data, ref.sha256, pointer))
+            await asyncio.shield(outcome)
         except BaseException:
-            await self.release([ref], message_id=message_id)
+            await self._release_once_done(outcome, ref, message_id)
             raise
         return ref
+
+    async def _release_once_done(
+        self, outcome: asyncio.Future[None], ref: BlobRef, message_id: str | None
+    ) -> None:
+        """Drop the pin of a write that failed or whose caller was cancelled, once its group
+        is done: until then whether it pinned is not known, and dropping a pin it did not
+        make would drop another mail's. A second cancellation leaves the pin to the sweep."""
+        if not outcome.done():
+            await asyncio.wait([outcome])
+        if outcome.cancelled() or isinstance(outcome.exception(), PinNotRecorded):
+            return
+        await self.release([ref], message_id=message_id)
 
     async def raw(self, message_id: str) -> bytes:
         return await asyncio.to_thread(self._raw, message_id)

@@ -27,6 +27,9 @@ class BlobWrite:
     pointer: Path | None = None
 
 
+WriteGroup = Callable[[Sequence["BlobWrite"]], list[Exception | None]]
+
+
 def write_group(writes: Sequence[BlobWrite], is_there: IsThere) -> list[Exception | None]:
     """One outcome per write: None once its file and name are durable, or its error."""
     outcomes: list[Exception | None] = [None] * len(writes)

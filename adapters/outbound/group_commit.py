@@ -34,11 +34,16 @@ class GroupCommit(Generic[Item, R]):
         self._in_flight: asyncio.Future[None] | None = None
 
     async def submit(self, item: Item) -> R:
+        return await self.enqueue(item)
+
+    def enqueue(self, item: Item) -> asyncio.Future[R]:
+        """The item's outcome, to await (shielded, where a cancelled caller must still learn
+        what became of an item that is written all the same)."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if self._in_flight is None:
             self._start()
-        return await future
+        return future
 
     async def drained(self) -> None:
         """Until nothing is pending or being written (before the executor is shut down)."""

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from adapters.outbound.group_commit import GroupCommit
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 # A statement-only write (no `with db:`, no commit: the group commits) and whether its commit
 # must be fsynced.
 Grouped = tuple[Callable[[sqlite3.Connection], Any], bool]
@@ -53,6 +54,7 @@ class SqliteConnection:
         self._closed = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{path.stem}")
         self._group: GroupCommit[Grouped, Any] = GroupCommit(self._thread, self._commit_group)
+        self._groups: list[GroupCommit[Any, Any]] = [self._group]
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """`fn(connection)` on the connection's thread. Use `with db:` around writes: it
@@ -70,6 +72,19 @@ class SqliteConnection:
             raise StoreClosed(f"{self.path.name} is closed")
         result: T = await self._group.submit((fn, durable))
         return result
+
+    def group(
+        self,
+        process: Callable[[sqlite3.Connection, Sequence[Item]], Sequence[T | BaseException]],
+    ) -> GroupCommit[Item, T]:
+        """A group commit of the caller's own on this connection's thread: `process` gets
+        the connection and the items that queued together (and does its own transactions).
+        Closing the connection waits for it too."""
+        grouped: GroupCommit[Item, T] = GroupCommit(
+            self._thread, lambda items: process(self._connection(), items)
+        )
+        self._groups.append(grouped)
+        return grouped
 
     def _commit_group(self, group: Sequence[Grouped]) -> list[Any]:
         db = self._connection()
@@ -105,7 +120,8 @@ class SqliteConnection:
         if self._closed:
             return
         self._closed = True
-        await self._group.drained()
+        for grouped in self._groups:
+            await grouped.drained()
         closing = asyncio.get_running_loop().run_in_executor(self._thread, self._close)
         self._thread.shutdown(wait=False)  # the queue drains on the thread, not on our loop
         await closing
