@@ -24,13 +24,15 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 from adapters.outbound.blob_writes import BlobWrite, WriteGroup
 from adapters.outbound.group_commit import GroupCommit
-from adapters.outbound.sqlite_connection import SqliteConnection
+from adapters.outbound.sqlite_connection import SqliteConnection, in_savepoint
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS referenced (
@@ -52,7 +54,15 @@ Remove = Callable[[str], object]  # removes a blob's file
 
 
 class PinNotRecorded(sqlite3.Error):
-    """A group of pins failed as one (rolled back): none of its puts holds a pin to drop."""
+    """A group of pins (and settles) failed as one, rolled back: none of its puts holds a
+    pin to drop, none of its settles was recorded."""
+
+
+@dataclass(frozen=True)
+class Settle:
+    """A settle queued with the blob store's writes (`BlobReferences.pinned_writes`)."""
+
+    shas: Sequence[str]
 
 
 class References(Protocol):
@@ -78,32 +88,61 @@ class BlobReferences:
         self._existing = existing
         self._db = SqliteConnection(path, SCHEMA)
         self._adopted = False
+        self._with_writes: GroupCommit[BlobWrite | Settle, None] | None = None
 
     async def pin(self, sha256: str) -> None:
         await self._adopt_once()
         await self._db.run_grouped(lambda db: _pin(db, sha256), durable=False)
 
-    def pinned_writes(self, write: WriteGroup) -> GroupCommit[BlobWrite, None]:
-        """The blob store's writes with their pins, in one trip to this connection's thread
-        per group: the group's pins committed (one transaction), then `write`. Pinned before
-        the files are looked for, as `pin` then a write would be."""
+    def pinned_writes(self, write: WriteGroup) -> GroupCommit[BlobWrite | Settle, None]:
+        """The blob store's writes with their pins, and the settles queued with them, in one
+        trip to this connection's thread per group: the pins and settles in one transaction
+        (fsynced when a settle is in it), then `write`. Pinned before the files are looked
+        for, as `pin` then a write would be. From here on `settle` goes this way too."""
 
-        def process(db: sqlite3.Connection, writes: Sequence[BlobWrite]) -> list[Exception | None]:
-            try:
-                self._adopt_in(db)
+        def process(
+            db: sqlite3.Connection, items: Sequence[BlobWrite | Settle]
+        ) -> list[Exception | None]:
+            settled = self._record(db, items)
+            written = iter(write([item for item in items if isinstance(item, BlobWrite)]))
+            return [
+                settled[n] if isinstance(item, Settle) else next(written)
+                for n, item in enumerate(items)
+            ]
+
+        self._with_writes = self._db.group(process)
+        return self._with_writes
+
+    def _record(
+        self, db: sqlite3.Connection, items: Sequence[BlobWrite | Settle]
+    ) -> dict[int, Exception | None]:
+        """The group's pins, then each settle in a savepoint of its own, in one transaction;
+        one settle's failure is its own, the transaction's fails the whole group."""
+        settles = {n: item for n, item in enumerate(items) if isinstance(item, Settle)}
+        try:
+            self._adopt_in(db)
+            _durable(db, bool(settles))
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                for item in items:
+                    if isinstance(item, BlobWrite):
+                        _pin(db, item.sha256)
+                return {
+                    n: in_savepoint(db, partial(_settle, shas=item.shas))
+                    for n, item in settles.items()
+                }
+        except sqlite3.Error as exc:
+            raise PinNotRecorded(f"blob pins and references not recorded: {exc}") from exc
+        finally:
+            if settles:
                 _durable(db, False)
-                with db:
-                    for blob in writes:
-                        _pin(db, blob.sha256)
-            except sqlite3.Error as exc:
-                raise PinNotRecorded(f"blob pins not recorded: {exc}") from exc
-            return write(writes)
-
-        return self._db.group(process)
 
     async def settle(self, shas: Sequence[str]) -> None:
         await self._adopt_once()
-        await self._db.run_grouped(lambda db: _settle(db, shas), durable=True)
+        if self._with_writes is not None:
+            await self._with_writes.submit(Settle(shas))
+        else:
+            await self._db.run_grouped(lambda db: _settle(db, shas), durable=True)
 
     async def release(self, shas: Sequence[str], remove: Remove) -> list[str]:
         """Drop one pin per entry; remove each blob no one holds. Returns those removed."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from adapters.outbound.blob_refs import BlobReferences, PinNotRecorded, References
+from adapters.outbound.blob_refs import BlobReferences, PinNotRecorded, References, Settle
 from adapters.outbound.blob_writes import BlobWrite, write_group
 from adapters.outbound.group_commit import GroupCommit
 from use_cases.mail import BlobRef
@@ -70,12 +70,15 @@ class FileBlobStore:
         def write(writes: Sequence[BlobWrite]) -> list[Exception | None]:
             return write_group(writes, self._is_there)
 
-        # Pins in SQLite go with the writes, on its thread: one trip per group of puts.
+        def write_only(items: Sequence[BlobWrite | Settle]) -> list[Exception | None]:
+            return write([item for item in items if isinstance(item, BlobWrite)])
+
+        # Pins and settles in SQLite go with the writes, on its thread: one trip per group.
         self._pins_with_writes = isinstance(self.references, BlobReferences)
-        self._writes: GroupCommit[BlobWrite, None] = (
+        self._writes: GroupCommit[BlobWrite | Settle, None] = (
             self.references.pinned_writes(write)
             if isinstance(self.references, BlobReferences)
-            else GroupCommit(self._writer, write)
+            else GroupCommit(self._writer, write_only)
         )
 
     def path_of(self, sha256: str) -> Path:

@@ -104,7 +104,7 @@ class SqliteConnection:
             db.execute("PRAGMA synchronous=FULL")
         try:
             db.execute("BEGIN IMMEDIATE")
-            outcomes = [_in_savepoint(db, fn) for fn, _ in group]
+            outcomes = [in_savepoint(db, fn) for fn, _ in group]
             db.commit()
         except BaseException:
             db.rollback()
@@ -150,7 +150,7 @@ def _outcome(fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T
         return exc
 
 
-def _in_savepoint(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T | Exception:
+def in_savepoint(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T | Exception:
     db.execute("SAVEPOINT grouped")
     try:
         result = fn(db)
