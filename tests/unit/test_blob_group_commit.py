@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from adapters.outbound import durable_files
-from adapters.outbound.blob_refs import BlobReferences
+from adapters.outbound import blob_refs, durable_files
+from adapters.outbound.blob_refs import BlobReferences, PinNotRecorded
 from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.group_commit import GroupCommit
 from adapters.outbound.sqlite_connection import SqliteConnection
@@ -135,6 +135,30 @@ async def test_a_failing_write_in_a_shared_transaction_is_undone_alone(tmp_path:
     rows = await connection.run(lambda db: db.execute("SELECT k FROM t ORDER BY k").fetchall())
     assert sorted(k for (k,) in rows) == sorted(keys)
     await connection.close()
+
+
+async def test_a_group_whose_pins_fail_tells_no_caller_success_and_drops_no_other_pin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileBlobStore(tmp_path / "blobs")
+    held = await store.put(b"an attachment a mail in progress holds")
+
+    def locked(db: sqlite3.Connection, sha256: str) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(blob_refs, "_pin", locked)
+    outcomes = await asyncio.gather(
+        store.put(b"an attachment a mail in progress holds"),
+        *(store.put(f"mail {i}".encode()) for i in range(10)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(outcome, PinNotRecorded) for outcome in outcomes)
+    monkeypatch.undo()
+    assert pins_and_references(store)[0] == {held.sha256: 1}  # the first put's pin is intact
+    assert not any(
+        store.path_of(hashlib.sha256(f"mail {i}".encode()).hexdigest()).exists() for i in range(10)
+    )
+    await store.close()
 
 
 WRITER = """
