@@ -186,7 +186,7 @@ class FlowRouter:
         """A forward by local activity that found no open run may be one sent again (the
         thread's workflow task retried) after the child took it and closed: its last
         report, applied before it closed, says which mail it took. A child that closed
-        without a last report (terminated) is waited for a while only."""
+        without a last report (terminated) is waited for briefly."""
         with suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: self._last_took is not None, timeout=LAST_REPORT_WAIT
@@ -390,6 +390,7 @@ def show_stage(state: ThreadState) -> None:
 
 
 FLOW_COMPLETION_GRACE = timedelta(minutes=1)
-# How long a forward that found its child closed waits for the child's last report (already
-# in the thread's history when the child closed normally: this bounds a terminated child).
-LAST_REPORT_WAIT = timedelta(minutes=1)
+# How long a forward that found its child closed waits for the child's last report. A child
+# that closed by itself applied it to the thread before it closed, so the thread's next task
+# has it (signals come before timers in an activation): the wait bounds a terminated child.
+LAST_REPORT_WAIT = timedelta(seconds=2)

@@ -18,6 +18,9 @@ named `<flow>-<mode>-<thread|flow>.json`:
   approver's signed approval ordering;
 - `procurement-child-flow-repeated-rest`: a procurement child asking its requester twice for
   the same missing item (recorded before REPEATED_REST_UNREPORTED);
+- `procurement-child-thread-forwarded-mail` and `procurement-child-flow-forwarded-mail`: a
+  procurement thread forwarding mail to its child by signal command, two queued mails in one
+  and two answers one at a time (recorded before MAIL_TO_CHILD_BY_ACTIVITY);
 - `support-inline-thread-continued-as-new` and `support-inline-thread-after-continue-as-new`:
   the first and last run of a support thread whose inline flow continued-as-new with it,
   closed by the customer's "solved"."""

@@ -76,8 +76,7 @@ async def test_a_mail_for_a_child_that_closed_meanwhile_starts_a_flow_of_its_own
         await h.send(1, subject="Order", text="Please buy 2 monitors, budget EUR 400.")
 
         async def second_flow() -> ThreadState | None:
-            await h.env.sleep(timedelta(seconds=30))  # the wait for a last report runs out
-            state = await h.state()
+            state = await h.state()  # once the wait for a last report ran out
             return state if state.flows_started == 2 else None
 
         state = await wait_for(second_flow, what="a flow of its own")
@@ -174,6 +173,6 @@ async def _after_repeat(h: Harness, workflow_id: str) -> list[HistoryEvent] | No
     """The events of the child's run after the repeated signal, once a task handled it."""
     history = await h.env.client.get_workflow_handle(workflow_id).fetch_history()
     signals = [i for i, e in enumerate(history.events) if e.event_type == SIGNALED]
-    after = history.events[signals[-1] + 1 :] if signals else []
+    after = list(history.events[signals[-1] + 1 :]) if signals else []
     done = any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in after)
     return after if done else None
