@@ -296,7 +296,8 @@ def worker_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]
 
 def every_flow_activities(wiring: Wiring, client: Client) -> list[Callable[..., Any]]:
     """What every worker serves besides its flows' own: sending mail (`send_email`) and a
-    child flow's progress to its thread (`report_to_thread`)."""
+    child flow's progress to its thread (`report_to_thread`), a thread's mail to its child
+    (`forward_to_flow`)."""
     email = EmailActivities(
         wiring.sender,
         wiring.auto_replies,
@@ -309,7 +310,7 @@ def every_flow_activities(wiring: Wiring, client: Client) -> list[Callable[..., 
         thread_index=wiring.threading.index,
     )
     signals = SignalActivities(TemporalWorkflowSignals(client))
-    return [email.send_email, signals.report_to_thread]
+    return [email.send_email, signals.report_to_thread, signals.forward_to_flow]
 
 
 REPLY_TOKEN_KEY_FILE = "reply-token.key"

@@ -204,3 +204,26 @@ class FailingAgent:
         raise ValueError("malformed agent answer (fake)")
 
     classify = extract_request = triage = answer_from_kb = _fail
+
+
+class AnswerLostOnce:
+    """WorkflowSignals whose first answer to each request is lost after the signal went out
+    (the caller's activity is retried): the retry goes out as a run that had continued-as-new
+    meanwhile would see it (a request id it never saw), or, after `meanwhile`, to whatever
+    the target has become (closed, say)."""
+
+    def __init__(self, signals: Any, meanwhile: Any = None) -> None:
+        self.signals = signals
+        self.meanwhile = meanwhile  # async (workflow_id) -> None, awaited before the loss
+        self.lost: list[str] = []  # the request ids whose answer was lost
+
+    async def signal(self, workflow_id: str, name: str, arg: Any, *, request_id: str) -> bool:
+        if request_id in self.lost:
+            return bool(
+                await self.signals.signal(workflow_id, name, arg, request_id=f"{request_id}-again")
+            )
+        delivered = await self.signals.signal(workflow_id, name, arg, request_id=request_id)
+        if self.meanwhile is not None:
+            await self.meanwhile(workflow_id)
+        self.lost.append(request_id)
+        raise ConnectionError(f"the answer to {request_id} was lost (delivered: {delivered})")

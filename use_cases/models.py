@@ -347,6 +347,10 @@ class FlowProgress(BaseModel):
     # arrive again or late, and must not touch a thread that has moved on (see `seq`) or
     # on to another flow.
     reporter: str | None = None
+    # On a child's last report only: the keys (use_cases/forwarding.py delivery_key) of the
+    # mail it took, the latest few hundred. A thread whose forward found the child closed
+    # learns from them whether the child took that mail before it closed.
+    took: list[str] = Field(default_factory=list)
 
 
 class FlowSnapshot(BaseModel):
@@ -366,6 +370,8 @@ class FlowSnapshot(BaseModel):
     complete_requested: bool = False
     completion: CompleteRequest | None = None
     closed_by: str | None = None
+    # a child flow's mail taken (delivery keys): a forward sent again is still dropped
+    taken: list[str] = Field(default_factory=list)
 
 
 class ThreadInput(Frozen):

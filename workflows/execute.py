@@ -26,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.flow import FlowRuntime, Reporter
 from workflows.flow_workflow import FlowWorkflow
+from workflows.mail_to_child import forward_mail
+from workflows.versions import MAIL_TO_CHILD_BY_ACTIVITY
 
 
 class FlowHandle(Protocol):
@@ -60,16 +62,25 @@ class ChildFlow:
     """A flow running as a child workflow; also re-attached after the thread continued-as-new."""
 
     def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
         self.handle = workflow.get_external_workflow_handle(workflow_id)
 
     # Addressed by method reference: every flow's child workflow is a FlowWorkflow.
     async def deliver(self, message: NewMessage) -> None:
+        """Raises FailureError (ChildClosed by activity) when the child had closed."""
+        if workflow.patched(MAIL_TO_CHILD_BY_ACTIVITY):
+            await forward_mail(self.workflow_id, [message])
+            return
         await self.handle.signal(FlowWorkflow.new_message, message)
 
     async def deliver_all(self, messages: Sequence[NewMessage]) -> None:
-        """Several mails in one signal: one signal command, one round trip for the thread
-        (its `ExternalWorkflowExecutionSignaled` event and the workflow task that follows)
-        and one signal for the child, however much mail queued meanwhile."""
+        """Several mails in one signal, however much mail queued meanwhile. By local
+        activity a forward costs the thread a marker in its current workflow task; before,
+        a signal command, its `ExternalWorkflowExecutionSignaled` event and the workflow
+        task the server adds for that."""
+        if workflow.patched(MAIL_TO_CHILD_BY_ACTIVITY):
+            await forward_mail(self.workflow_id, messages)
+            return
         await self.handle.signal(FlowWorkflow.new_messages, list(messages))
 
     async def decide(self, decision: ApprovalDecision) -> None:

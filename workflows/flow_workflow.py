@@ -10,6 +10,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowStart
+    from use_cases.forwarding import delivery_key, remember_delivery
     from use_cases.models import CompleteRequest, HumanReply, NewMessage
     from use_cases.thread_labels import stage_details
 
@@ -37,6 +38,7 @@ class FlowWorkflow:
     deliveries = 0
     _reports: OnceSettled[FlowProgress] | None = None
     _told: FlowProgress | None = None  # the last report this run sent its thread
+    _taken: list[str] | None = None  # delivery keys of the mail taken (use_cases/forwarding.py)
 
     async def run_resumably(self, start: FlowStart) -> FlowProgress:
         """Run the flow; when it waits at a resumable point and this run has grown long,
@@ -60,7 +62,17 @@ class FlowWorkflow:
             )
             return task.result()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(start.model_copy(update={"resume": self.runtime.snapshot()}))
+        snapshot = self.runtime.snapshot().model_copy(update={"taken": self.taken})
+        workflow.continue_as_new(start.model_copy(update={"resume": snapshot}))
+
+    @property
+    def taken(self) -> list[str]:
+        """The mail this flow took, its first included, across its continue-as-new."""
+        if self._taken is None:
+            resume = self.runtime.start.resume
+            first = delivery_key(self.runtime.start.first)
+            self._taken = list(resume.taken) if resume and resume.taken else [first]
+        return self._taken
 
     def reporter(self, start: FlowStart) -> Reporter:
         async def report(progress: FlowProgress) -> None:
@@ -90,7 +102,10 @@ class FlowWorkflow:
             and workflow.patched(REPEATED_REST_UNREPORTED)  # runs that reported every rest
         ):
             return
-        await _tell(parent, progress)
+        # the last report says which mail the flow took: a forward made again after it
+        # closed is then known as taken (workflows/routing.py _taken_before_closing)
+        took = self.taken if progress.finished else []
+        await _tell(parent, progress.model_copy(update={"took": took}))
         self._told = progress
 
     def _reports_sent(self) -> bool:
@@ -98,6 +113,11 @@ class FlowWorkflow:
 
     @workflow.signal(name=NEW_MESSAGE)
     def new_message(self, message: NewMessage) -> None:
+        key = delivery_key(message)
+        if key in self.taken:  # a forward sent again (a thread's retried workflow task)
+            workflow.logger.info("mail %s already taken", message.message_id)
+            return
+        self._taken = remember_delivery(self.taken, key)
         self.deliveries += 1
         self.runtime.deliver(message)
 

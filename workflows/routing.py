@@ -4,6 +4,7 @@ the thread's view of the flow (flow, stage, approvals, PO) up to date."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
+from contextlib import suppress
 from datetime import timedelta
 
 from temporalio import workflow
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         FlowSnapshot,
         FlowStart,
     )
+    from use_cases.forwarding import delivery_key
     from use_cases.models import (
         CompleteRequest,
         HumanReply,
@@ -36,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
 from workflows.flow import MAX_HISTORY
+from workflows.mail_to_child import ChildClosed
 from workflows.search_attributes import (
     FLOW_ATTRIBUTE,
     STAGE_ATTRIBUTE,
@@ -65,6 +68,7 @@ class FlowRouter:
         self._publisher = OnceSettled[None](self._settled, self._upsert_latest)
         self._human_replies: set[str] = set()  # taken in this run (a command run twice)
         self.late_close: str | None = None  # why a mail for an ended flow closes the thread
+        self._last_took: set[str] | None = None  # the mail the child had taken, as it ended
         if state.flow_finished or not state.flow or not state.flow_workflow_id:
             return
         if state.flow_mode == FlowMode.CHILD:
@@ -108,9 +112,13 @@ class FlowRouter:
     async def on_message(self, message: NewMessage) -> None:
         self.state.reply_address = message.reply_address or self.state.reply_address
         if self.active and self.flow is not None:
-            if await self._forwarded(self.flow.deliver(message)):
+            if await self._forwarded(self.flow.deliver(message), [message]):
                 return
             self.state.flow_finished = True  # it ended before this mail reached it
+        elif self._took_before_ending([message]):
+            # a forward made again by a retried workflow task, its flow's last report first
+            workflow.logger.info("flow took %s before it ended", message.message_id)
+            return
         if message.decided_by:
             self.late_close = await late_decision(self.state, message, self.config)
             if self.late_close is not None:
@@ -127,7 +135,7 @@ class FlowRouter:
         there was no child running, or it had closed (each mail then goes its own way)."""
         if not messages or not isinstance(self.flow, ChildFlow) or not self.active:
             return False
-        if not await self._forwarded(self.flow.deliver_all(messages)):
+        if not await self._forwarded(self.flow.deliver_all(messages), messages):
             self.state.flow_finished = True  # it ended before this mail reached it
             return False
         for message in messages:
@@ -159,22 +167,47 @@ class FlowRouter:
         self.answered = True  # a person answered: no acknowledgement pending is needed
         return reply.close
 
-    async def _forwarded(self, forwarding: Awaitable[None]) -> bool:
+    async def _forwarded(
+        self, forwarding: Awaitable[None], mail: Sequence[NewMessage] = ()
+    ) -> bool:
         """False when a child flow had closed before the thread's signal reached it (it
         finished while the mail was on its way: the thread learns that by the child's last
         report, which can come after)."""
         try:
             await forwarding
+        except ChildClosed:
+            return await self._taken_before_closing(mail)
         except FailureError as error:
             workflow.logger.info("flow %s had closed: %s", self.state.flow_workflow_id, error)
             return False
         return True
+
+    async def _taken_before_closing(self, mail: Sequence[NewMessage]) -> bool:
+        """A forward by local activity that found no open run may be one sent again (the
+        thread's workflow task retried) after the child took it and closed: its last
+        report, applied before it closed, says which mail it took. A child that closed
+        without a last report (terminated) is waited for briefly."""
+        with suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._last_took is not None, timeout=LAST_REPORT_WAIT
+            )
+        taken = self._took_before_ending(mail)
+        workflow.logger.info(
+            "flow %s had closed; took the mail: %s", self.state.flow_workflow_id, taken
+        )
+        return taken
+
+    def _took_before_ending(self, mail: Sequence[NewMessage]) -> bool:
+        took = self._last_took or set()
+        return any(delivery_key(message) in took for message in mail)
 
     def apply(self, progress: FlowProgress) -> None:
         """A child's report sent by local activity can arrive again, after newer ones, or
         from a flow the thread has left (activities/signals.py): only a newer report of
         the current flow is applied."""
         state = self.state
+        if progress.finished and progress.reporter == state.flow_workflow_id:
+            self._last_took = set(progress.took)  # thread state only, no command
         if progress.answered and progress.reporter in (None, state.flow_workflow_id):
             self.answered = True  # thread state only, no command
             state.last_activity = workflow.now()
@@ -247,6 +280,7 @@ class FlowRouter:
         child_id = f"{self.state.thread_id}-{entry.name}-{self.state.flows_started}"
         self.state.flow_mode, self.state.flow_workflow_id = mode.value, child_id
         self.state.flow_finished, self.state.flow_report_seq = False, 0
+        self._last_took = None
         start = self._start(entry, message)
         as_child = mode is FlowMode.CHILD
         self.flow = await execute_workflow(
@@ -356,3 +390,7 @@ def show_stage(state: ThreadState) -> None:
 
 
 FLOW_COMPLETION_GRACE = timedelta(minutes=1)
+# How long a forward that found its child closed waits for the child's last report. A child
+# that closed by itself applied it to the thread before it closed, so the thread's next task
+# has it (signals come before timers in an activation): the wait bounds a terminated child.
+LAST_REPORT_WAIT = timedelta(seconds=2)

@@ -31,3 +31,10 @@ QUEUED_MAIL_TO_CHILD = "queued-mail-to-child-in-one-signal"
 # sent: its stages reach the thread with the next report that changes something
 # (workflows/flow_workflow.py `_tell_latest`); before, every rest was reported.
 REPEATED_REST_UNREPORTED = "repeated-rest-unreported"
+
+# A thread's mail to its running child flow goes by local activity (one signal RPC inside
+# the thread's workflow task, recorded as a marker: workflows/mail_to_child.py) instead of
+# a signal command (SignalExternalWorkflowExecutionInitiated, ExternalWorkflowExecution-
+# Signaled and the workflow task the server adds for it); the child drops a mail it took
+# before (use_cases/forwarding.py). workflows/execute.py ChildFlow.deliver / deliver_all.
+MAIL_TO_CHILD_BY_ACTIVITY = "mail-to-child-by-activity"

@@ -3,23 +3,35 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from adapters.inbound.reply_text import reply_text
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
-from orchestrator.bootstrap import bootstrap, thread_worker
+from orchestrator.bootstrap import (
+    Wiring,
+    bootstrap,
+    routing_activity,
+    thread_worker,
+    with_each_once,
+    worker_activities,
+)
 from orchestrator.flow_workers import flow_settings, flow_worker
 from orchestrator.settings import Settings
+from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from tests.fakes import FakeEmailSender
 from use_cases.flows import FlowConfig
 from use_cases.mail import OutboundEmail
 from use_cases.models import NewMessage, ThreadKey, ThreadState
 from use_cases.threading import workflow_id_for
+from workflows.thread import ThreadWorkflow
 
 
 class Harness:
@@ -95,8 +107,10 @@ async def thread_harness(
     flow_config: FlowConfig | None = None,
     messages_per_run: int = 500,
     agent: object = None,
+    thread_activities: Sequence[Callable[..., Any]] = (),
     **settings_fields: object,
 ) -> AsyncIterator[Harness]:
+    """`thread_activities` replace the thread worker's activities of the same names."""
     sender = FakeEmailSender()
     settings = Settings.model_validate(
         {
@@ -120,8 +134,25 @@ async def thread_harness(
         flow_config=flow_config or FlowConfig(),
     )
     async with AsyncExitStack() as workers:
-        await workers.enter_async_context(thread_worker(wiring, env.client))
+        await workers.enter_async_context(_thread_worker(wiring, env.client, thread_activities))
         for spec in wiring.flows:
             worker = flow_worker(wiring, env.client, spec, flow_settings(spec))
             await workers.enter_async_context(worker)
         yield Harness(env, gateway, sender, mailbox, settings)
+
+
+def _thread_worker(
+    wiring: Wiring, client: Client, replacing: Sequence[Callable[..., Any]]
+) -> Worker:
+    if not replacing:
+        return thread_worker(wiring, client)
+    flows = [a for spec in wiring.flows for a in spec.activities(wiring, client)]
+    every = [*worker_activities(wiring, client), routing_activity(wiring), *flows]
+    return Worker(
+        client,
+        task_queue=wiring.settings.task_queue,
+        workflows=[ThreadWorkflow],
+        activities=with_each_once([*replacing, *every]),  # the first of each name
+        workflow_runner=WORKFLOW_RUNNER,
+        interceptors=WORKFLOW_INTERCEPTORS,
+    )

@@ -18,6 +18,9 @@ named `<flow>-<mode>-<thread|flow>.json`:
   approver's signed approval ordering;
 - `procurement-child-flow-repeated-rest`: a procurement child asking its requester twice for
   the same missing item (recorded before REPEATED_REST_UNREPORTED);
+- `procurement-child-thread-forwarded-mail` and `procurement-child-flow-forwarded-mail`: a
+  procurement thread forwarding mail to its child by signal command, two queued mails in one
+  and two answers one at a time (recorded before MAIL_TO_CHILD_BY_ACTIVITY);
 - `support-inline-thread-continued-as-new` and `support-inline-thread-after-continue-as-new`:
   the first and last run of a support thread whose inline flow continued-as-new with it,
   closed by the customer's "solved"."""
@@ -241,3 +244,35 @@ async def test_record_a_procurement_child_resting_again_where_it_rested(
         stages = [c.stage for c in state.history]
         assert stages.count("awaiting_info") == 2, stages
         await _save(h, state.flow_workflow_id or "", "procurement-child-flow-repeated-rest")
+
+
+async def test_record_a_procurement_child_taking_several_forwarded_mails(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """`procurement-child-thread-forwarded-mail` and `procurement-child-flow-forwarded-mail`:
+    two mails queue at the thread while its child starts (one NEW_MESSAGES signal), then the
+    requester answers twice, one mail at a time (a NEW_MESSAGE signal each). Recorded on the
+    code before the patch MAIL_TO_CHILD_BY_ACTIVITY (each forward a signal command), it
+    keeps that old path replaying."""
+    flow = FlowConfig(modes={"procurement": FlowMode.CHILD})
+    mailbox = "procurement@mailroom.local"
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox=mailbox, flow_config=flow
+    ) as h:
+        await h.send(0, subject="Order", text="Please buy 4 keyboards.")
+        await h.send(1, from_addr="bob@example.com", text="I want a mouse too.")
+        await h.send(2, text="I will ask my manager about the money.")
+        await wait_for(lambda: _mail_count(h, "question", 2), what="the second question")
+        await h.send(3, text="Still asking my manager.")
+        await wait_for(lambda: _mail_count(h, "question", 3), what="the third question")
+        await h.send(4, text="Budget is EUR 200.")
+        state = await wait_for(lambda: _completed(h), what="the order")
+        history = await h.env.client.get_workflow_handle(h.thread_id).fetch_history()
+        forwards = [
+            e
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
+        ]
+        assert len(forwards) >= 3, f"{len(forwards)} forwards"
+        await _save(h, h.thread_id, "procurement-child-thread-forwarded-mail")
+        await _save(h, state.flow_workflow_id or "", "procurement-child-flow-forwarded-mail")

@@ -7,8 +7,10 @@ unchanged, behind a patch id (workflows/versions.py), until a release starts a n
 and records them again. Each is a support or procurement thread, its flow inline or as a
 child workflow (`<flow>-<mode>-<thread|flow>`), plus the two runs of a support thread that
 continued-as-new with its inline flow, a procurement thread whose queued mail reached
-its child one signal each (before the patch QUEUED_MAIL_TO_CHILD), and a procurement child
-that reported a rest repeating its last one (before REPEATED_REST_UNREPORTED).
+its child one signal each (before the patch QUEUED_MAIL_TO_CHILD), a procurement child
+that reported a rest repeating its last one (before REPEATED_REST_UNREPORTED), and a
+procurement thread and child whose mail went by signal command (before
+MAIL_TO_CHILD_BY_ACTIVITY).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ RECORDED = {
     "procurement-child-thread-queued-mail",
     # recorded before REPEATED_REST_UNREPORTED: a child that reported a repeated rest
     "procurement-child-flow-repeated-rest",
+    # recorded before MAIL_TO_CHILD_BY_ACTIVITY: a thread's mail to its child by signal
+    # command, one mail and two queued ones, and the child that took them
+    "procurement-child-thread-forwarded-mail",
+    "procurement-child-flow-forwarded-mail",
 }
 
 
