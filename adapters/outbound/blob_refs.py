@@ -131,7 +131,9 @@ class BlobReferences:
                     n: in_savepoint(db, partial(_settle, shas=item.shas))
                     for n, item in settles.items()
                 }
-        except sqlite3.Error as exc:
+        # Any failure (the first scan of the blobs on disk too): its callers must not drop
+        # pins they may not hold, or they would drop those of the next group's mails.
+        except Exception as exc:
             raise PinNotRecorded(f"blob pins and references not recorded: {exc}") from exc
         finally:
             if settles:

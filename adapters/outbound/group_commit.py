@@ -34,7 +34,18 @@ class GroupCommit(Generic[Item, R]):
         self._in_flight: asyncio.Future[None] | None = None
 
     async def submit(self, item: Item) -> R:
-        return await self.enqueue(item)
+        """The item's outcome. A cancelled caller still waits for its item, which is
+        written all the same: what it does next (ingest's release after a cancelled
+        settle) must not overtake it through another queue to the same thread."""
+        outcome = self.enqueue(item)
+        try:
+            return await asyncio.shield(outcome)
+        except asyncio.CancelledError:
+            if not outcome.done():
+                await asyncio.wait([outcome])
+            if not outcome.cancelled():
+                outcome.exception()  # retrieved: the caller was told "cancelled"
+            raise
 
     def enqueue(self, item: Item) -> asyncio.Future[R]:
         """The item's outcome, to await (shielded, where a cancelled caller must still learn
@@ -56,13 +67,20 @@ class GroupCommit(Generic[Item, R]):
         done: asyncio.Future[None] = loop.create_future()
         self._in_flight = done
         try:
-            trip = loop.run_in_executor(self._executor, self._process, [i for i, _ in group])
+            items = [i for i, _ in group]
+            trip = loop.run_in_executor(self._executor, self._process_all, items)
         except BaseException as exc:  # the executor was shut down
             self._in_flight = None
             done.set_result(None)
             _settle(group, exc)
             return
         trip.add_done_callback(lambda finished: self._finish(group, finished, done))
+
+    def _process_all(self, items: Sequence[Item]) -> Sequence[R | BaseException]:
+        try:
+            return self._process(items)
+        except StopIteration as exc:  # no asyncio future can hold it: the trip would never end
+            raise _as_runtime_error(exc) from exc
 
     def _finish(
         self,
@@ -93,9 +111,17 @@ def _settle(group: list[tuple[Item, asyncio.Future[R]]], failure: BaseException)
         _resolve(future, failure)
 
 
+def _as_runtime_error(exc: StopIteration) -> RuntimeError:
+    error = RuntimeError(f"StopIteration raised in a group commit: {exc!r}")
+    error.__cause__ = exc
+    return error
+
+
 def _resolve(future: asyncio.Future[R], outcome: R | BaseException) -> None:
     if future.done():  # its caller was cancelled: the item was written all the same
         return
+    if isinstance(outcome, StopIteration):  # set_exception refuses it (TypeError)
+        outcome = _as_runtime_error(outcome)
     if isinstance(outcome, BaseException):
         future.set_exception(outcome)
     else:
