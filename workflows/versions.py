@@ -31,3 +31,9 @@ QUEUED_MAIL_TO_CHILD = "queued-mail-to-child-in-one-signal"
 # sent: its stages reach the thread with the next report that changes something
 # (workflows/flow_workflow.py `_tell_latest`); before, every rest was reported.
 REPEATED_REST_UNREPORTED = "repeated-rest-unreported"
+
+# With a cumulative budget (MAILROOM_BUDGET_PER_COST_CENTRE), procurement checks the budget
+# (activity check_budget) and orders alone on the coordinator's lane `budget:<holder>`, and
+# checks it again once approved (workflows/procurement.py `_within_budget`); asked only when
+# a budget is set, so runs without one record what they always did.
+BUDGET_LANE = "budget-lane"
