@@ -1,0 +1,137 @@
+"""Procurement with a monthly budget per cost centre (time-skipping, child flows, the real
+coordinator): requests on one budget are checked and ordered one at a time, so two that
+together exceed it make one order; approval is waited for off the lane and the budget is
+checked again once approved."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from adapters.outbound.ledger import SqliteLedger
+from orchestrator.bootstrap import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
+from tests.support import wait_for
+from tests.workflows.harness import Harness
+from use_cases.coordinator import COORDINATOR_QUEUE
+from use_cases.flows import ApprovalDecision, FlowConfig, FlowMode
+from use_cases.models import ThreadState, ThreadStatus
+from workflows.coordinator import CoordinatorWorkflow
+
+MAILBOX = "procurement@mailroom.local"
+BUDGET = 1_000.0
+AUTO_APPROVED_UP_TO = 700.0
+
+
+def flow_config(mode: FlowMode, hurried: bool) -> FlowConfig:
+    return FlowConfig(
+        modes={"procurement": mode},
+        approvers=("boss@corp.example",),
+        auto_approve_limit=AUTO_APPROVED_UP_TO,
+        budget_per_cost_centre=BUDGET,
+    )
+
+
+SETTINGS = {"auto_approve_limit": AUTO_APPROVED_UP_TO}  # the policy activity's
+
+
+@pytest.fixture
+def mode() -> FlowMode:
+    return FlowMode.CHILD  # the lane's instructions reach a child flow's workflow
+
+
+@pytest.fixture
+async def coordinated(
+    harness: Harness, time_skipping_env: WorkflowEnvironment
+) -> AsyncIterator[Harness]:
+    """The harness with the coordinator's queue served, as every worker process does."""
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=f"{harness.settings.queue_prefix}{COORDINATOR_QUEUE}",
+        workflows=[CoordinatorWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,
+        interceptors=WORKFLOW_INTERCEPTORS,
+    ):
+        yield harness
+
+
+def another_thread(h: Harness) -> Harness:
+    return Harness(h.env, h.gateway, h.sender, h.mailbox, h.settings)
+
+
+def request(amount: int, cost_centre: str) -> str:
+    return f"Please order 2 office chairs, budget EUR {amount}, cost centre {cost_centre}."
+
+
+async def finished(h: Harness) -> ThreadState | None:
+    state = await h.state()
+    return state if state.status is ThreadStatus.COMPLETED else None
+
+
+def ordered(h: Harness) -> list[float | None]:
+    return [
+        po.total for po in SqliteLedger(h.settings.data_dir / "ledger.sqlite").purchase_orders()
+    ]
+
+
+def mails_to(h: Harness, purpose: str, requester: str) -> list[str]:
+    return [m.text for m in h.mails(purpose) if m.to == (requester,)]
+
+
+async def test_two_requests_exceeding_one_budget_together_make_one_order(
+    coordinated: Harness,
+) -> None:
+    first, second = coordinated, another_thread(coordinated)
+    await asyncio.gather(
+        first.send(0, from_addr="bob@corp.example", text=request(600, "4711")),
+        second.send(0, from_addr="carol@corp.example", text=request(600, "4711")),
+    )
+    ends = [await wait_for(lambda h=h: finished(h), what="both ended") for h in (first, second)]
+    assert sorted(s.stage for s in ends) == ["confirmed", "denied"]
+    assert ordered(coordinated) == [600.0]
+    denied_to = "bob@corp.example" if ends[0].stage == "denied" else "carol@corp.example"
+    (denial,) = mails_to(coordinated, "denied", denied_to)
+    assert "this request (EUR 600.00) would take cost centre 4711 over its monthly budget" in denial
+    assert "EUR 600.00 already ordered this month, budget EUR 1,000.00" in denial
+
+
+async def test_requests_on_different_cost_centres_are_both_ordered(coordinated: Harness) -> None:
+    first, second = coordinated, another_thread(coordinated)
+    await asyncio.gather(
+        first.send(0, from_addr="bob@corp.example", text=request(600, "4711")),
+        second.send(0, from_addr="carol@corp.example", text=request(600, "5520")),
+    )
+    ends = [await wait_for(lambda h=h: finished(h), what="both ended") for h in (first, second)]
+    assert [s.stage for s in ends] == ["confirmed", "confirmed"]
+    assert ordered(coordinated) == [600.0, 600.0]
+
+
+async def test_a_request_awaiting_approval_leaves_the_budget_to_others_and_is_checked_again(
+    coordinated: Harness,
+) -> None:
+    waiting, meanwhile = coordinated, another_thread(coordinated)
+    await waiting.send(0, from_addr="bob@corp.example", text=request(800, "4711"))
+    await wait_for(lambda: waiting.at_stage("awaiting_approval"), what="the approval wait")
+    # the lane is free while a person decides: a small request on the budget goes through
+    await meanwhile.send(0, from_addr="carol@corp.example", text=request(300, "4711"))
+    state = await wait_for(lambda: finished(meanwhile), what="the small request's end")
+    assert state.stage == "confirmed" and ordered(coordinated) == [300.0]
+
+    await waiting.gateway.decide(waiting.thread_id, ApprovalDecision(approved=True, by="cli"))
+    state = await wait_for(lambda: finished(waiting), what="the approved request's end")
+    assert state.stage == "denied" and ordered(coordinated) == [300.0]
+    (told,) = mails_to(coordinated, "denied", "bob@corp.example")
+    assert told.startswith("Your purchase request was approved, but we cannot order it now")
+    assert "EUR 300.00 already ordered this month, budget EUR 1,000.00" in told
+
+
+async def test_an_approved_request_that_still_fits_is_ordered(coordinated: Harness) -> None:
+    await coordinated.send(0, from_addr="bob@corp.example", text=request(800, "4711"))
+    await wait_for(lambda: coordinated.at_stage("awaiting_approval"), what="the approval wait")
+    decision = ApprovalDecision(approved=True, by="cli")
+    await coordinated.gateway.decide(coordinated.thread_id, decision)
+    state = await wait_for(lambda: finished(coordinated), what="the order")
+    assert state.stage == "confirmed" and ordered(coordinated) == [800.0]
