@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from adapters.outbound.ledger import SqliteLedger
-from orchestrator.bootstrap import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
+from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from tests.support import wait_for
-from tests.workflows.harness import Harness
+from tests.workflows.harness import Harness, thread_harness
 from use_cases.coordinator import COORDINATOR_QUEUE
 from use_cases.flows import ApprovalDecision, FlowConfig, FlowMode
 from use_cases.models import ThreadState, ThreadStatus
@@ -35,7 +36,7 @@ def flow_config(mode: FlowMode, hurried: bool) -> FlowConfig:
     )
 
 
-SETTINGS = {"auto_approve_limit": AUTO_APPROVED_UP_TO}  # the policy activity's
+SETTINGS: dict[str, object] = {"auto_approve_limit": AUTO_APPROVED_UP_TO}  # the policy activity's
 
 
 @pytest.fixture
@@ -71,6 +72,11 @@ async def finished(h: Harness) -> ThreadState | None:
     return state if state.status is ThreadStatus.COMPLETED else None
 
 
+async def ended(h: Harness) -> ThreadState:
+    state: ThreadState = await wait_for(lambda: finished(h), what="the request's end")
+    return state
+
+
 def ordered(h: Harness) -> list[float | None]:
     return [
         po.total for po in SqliteLedger(h.settings.data_dir / "ledger.sqlite").purchase_orders()
@@ -89,8 +95,8 @@ async def test_two_requests_exceeding_one_budget_together_make_one_order(
         first.send(0, from_addr="bob@corp.example", text=request(600, "4711")),
         second.send(0, from_addr="carol@corp.example", text=request(600, "4711")),
     )
-    ends = [await wait_for(lambda h=h: finished(h), what="both ended") for h in (first, second)]
-    assert sorted(s.stage for s in ends) == ["confirmed", "denied"]
+    ends = [await ended(h) for h in (first, second)]
+    assert sorted(str(s.stage) for s in ends) == ["confirmed", "denied"]
     assert ordered(coordinated) == [600.0]
     denied_to = "bob@corp.example" if ends[0].stage == "denied" else "carol@corp.example"
     (denial,) = mails_to(coordinated, "denied", denied_to)
@@ -104,7 +110,7 @@ async def test_requests_on_different_cost_centres_are_both_ordered(coordinated: 
         first.send(0, from_addr="bob@corp.example", text=request(600, "4711")),
         second.send(0, from_addr="carol@corp.example", text=request(600, "5520")),
     )
-    ends = [await wait_for(lambda h=h: finished(h), what="both ended") for h in (first, second)]
+    ends = [await ended(h) for h in (first, second)]
     assert [s.stage for s in ends] == ["confirmed", "confirmed"]
     assert ordered(coordinated) == [600.0, 600.0]
 
@@ -135,3 +141,26 @@ async def test_an_approved_request_that_still_fits_is_ordered(coordinated: Harne
     await coordinated.gateway.decide(coordinated.thread_id, decision)
     state = await wait_for(lambda: finished(coordinated), what="the order")
     assert state.stage == "confirmed" and ordered(coordinated) == [800.0]
+
+
+async def test_an_inline_flow_checks_the_budget_without_the_lane(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """A thread takes no coordinator signal: inline, the budget is checked off the lane."""
+    inline = flow_config(FlowMode.INLINE, hurried=False).model_copy(
+        update={"agent_in_process": True, "outbox_in_process": True}
+    )
+    async with thread_harness(
+        time_skipping_env,
+        task_queue,
+        tmp_path,
+        mailbox=MAILBOX,
+        flow_config=inline,
+        auto_approve_limit=AUTO_APPROVED_UP_TO,
+    ) as first:
+        await first.send(0, from_addr="bob@corp.example", text=request(600, "4711"))
+        assert (await wait_for(lambda: finished(first), what="the order")).stage == "confirmed"
+        second = another_thread(first)
+        await second.send(0, from_addr="carol@corp.example", text=request(600, "4711"))
+        assert (await wait_for(lambda: finished(second), what="the denial")).stage == "denied"
+        assert ordered(first) == [600.0]
