@@ -109,10 +109,10 @@ class CoordinatorWorkflow:
 
     def _received(self, outcome: Outcome, reply_to: str | None) -> None:
         """A message applied: the idle clock restarts, the answer and grants go out, and
-        the loop wakes when the earliest deadline moved earlier than its timer."""
+        the loop wakes when its next wake-up (the earliest lease, or the end of the idle
+        time once no item is left) moved earlier than its timer."""
         self.received_at = workflow.now()
-        deadline = lanes.next_deadline(self.state)
-        if deadline is not None and (self.timer_at is None or deadline < self.timer_at):
+        if self.timer_at is None or self._wake_at() < self.timer_at:
             self.woken = True
         self._deliver(outcome, reply_to)
 

@@ -148,9 +148,9 @@ def test_no_lane_is_ever_over_capacity_and_the_queue_is_served_in_order(
         outcome = _step(state, action, item, capacity, now)
         granted += [o.instruction.item_id for o in outcome.others if _go(o.instruction.verdict)]
         now += timedelta(seconds=10)
-        for lane in state.lanes.values():
-            assert len(lane.holders) <= lane.capacity
-            assert not set(lane.holders) & set(lane.queue)
+        for each in state.lanes.values():
+            assert len(each.holders) <= each.capacity
+            assert not set(each.holders) & set(each.queue)
     # every one still waiting gets go, in line order, once the holders stop
     lane = state.lanes.get("l")
     line = list(lane.queue) if lane else []
