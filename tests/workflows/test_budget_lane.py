@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from adapters.outbound.ledger import SqliteLedger
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
@@ -21,6 +22,7 @@ from use_cases.coordinator import COORDINATOR_QUEUE
 from use_cases.flows import ApprovalDecision, FlowConfig, FlowMode
 from use_cases.models import ThreadState, ThreadStatus
 from workflows.coordinator import CoordinatorWorkflow
+from workflows.procurement import ProcurementWorkflow
 
 MAILBOX = "procurement@mailroom.local"
 BUDGET = 1_000.0
@@ -75,6 +77,22 @@ async def finished(h: Harness) -> ThreadState | None:
 async def ended(h: Harness) -> ThreadState:
     state: ThreadState = await wait_for(lambda: finished(h), what="the request's end")
     return state
+
+
+async def replays(h: Harness) -> None:
+    """The flow's history (both lane sections, the approval between) replays deterministically."""
+    child_id = (await h.state()).flow_workflow_id
+    assert child_id is not None
+    child = h.env.client.get_workflow_handle(child_id)
+    replayer = Replayer(
+        workflows=[ProcurementWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=WORKFLOW_RUNNER,
+    )
+    result = await replayer.replay_workflow(
+        await child.fetch_history(), raise_on_replay_failure=False
+    )
+    assert result.replay_failure is None, result.replay_failure
 
 
 def ordered(h: Harness) -> list[float | None]:
@@ -132,6 +150,7 @@ async def test_a_request_awaiting_approval_leaves_the_budget_to_others_and_is_ch
     (told,) = mails_to(coordinated, "denied", "bob@corp.example")
     assert told.startswith("Your purchase request was approved, but we cannot order it now")
     assert "EUR 300.00 already ordered this month, budget EUR 1,000.00" in told
+    await replays(waiting)
 
 
 async def test_an_approved_request_that_still_fits_is_ordered(coordinated: Harness) -> None:
