@@ -59,8 +59,8 @@ class PurchaseOrders(ApprovalDecisions):
 
     async def _within_budget(self, request: PurchaseRequest, budget: float) -> FlowProgress:
         """The policy and budget checks, and the order they allow, alone on the budget's
-        lane. Approval is waited for off the lane (it takes hours); once approved, the lane
-        is taken again to check the budget anew and order in one go."""
+        lane. Approval is waited for off the lane (it takes hours): other requests on the
+        budget go on meanwhile."""
         holder = budget_holder(request)
         check = CheckBudget(request=request, budget=budget)
 
@@ -77,17 +77,24 @@ class PurchaseOrders(ApprovalDecisions):
         if not policy.allowed:
             return await self._denied(policy.reasons)
         if order is None:
-            undecided = await self._decided(request)
-            if undecided is not None:
-                return undecided
+            return await self._approved_within_budget(request, holder, check)
+        return await self._confirmed_order(order, request)
 
-            async def still_fits() -> Checked:
-                fits = await self._budget_check(check)
-                return fits, (await self._purchase_order(request)) if fits.allowed else None
+    async def _approved_within_budget(
+        self, request: PurchaseRequest, holder: BudgetHolder, check: CheckBudget
+    ) -> FlowProgress:
+        """Waits for approval off the lane; approved, checks the budget again and orders."""
+        undecided = await self._decided(request)
+        if undecided is not None:
+            return undecided
 
-            fits, order = await self._alone_on(holder, still_fits)
-            if order is None:
-                return await self._over_budget_once_approved(fits.reasons)
+        async def still_fits() -> Checked:
+            fits = await self._budget_check(check)
+            return fits, (await self._purchase_order(request)) if fits.allowed else None
+
+        fits, order = await self._alone_on(holder, still_fits)
+        if order is None:
+            return await self._over_budget_once_approved(fits.reasons)
         return await self._confirmed_order(order, request)
 
     async def _alone_on(self, holder: BudgetHolder, section: Section) -> Checked:
