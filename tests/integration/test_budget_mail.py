@@ -66,3 +66,11 @@ async def test_two_mails_at_once_on_one_budget_make_one_order_and_one_denial(
     text = " ".join(sent_text(stack, denials[0].message_id).split())
     assert "would take cost centre 4711 over its monthly budget" in text
     assert "EUR 600.00 already ordered this month, budget EUR 1,000.00" in text
+
+    async def nothing_held() -> bool:
+        code, out, _ = await run_mailroom("coordinator", "--json", env=env)
+        shown = json.loads(out) if code == 0 else None
+        return shown is not None and shown["total_items"] == 0
+
+    # both let the budget's lane go and left the coordinator: no lane is leaked
+    assert await wait_for(nothing_held, what="the coordinator without items")
