@@ -29,6 +29,7 @@ def flow_config(settings: Settings) -> FlowConfig:
         auto_reply_cap=settings.auto_replies_per_thread_per_hour,
         ack_delay=settings.ack_delay,
         extraction_confidence=settings.extraction_confidence,
+        budget_per_cost_centre=settings.budget_per_cost_centre,
     )
 
 

@@ -33,7 +33,12 @@ def purchase_order_facts(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
 def procurement_activities(wiring: Wiring, client: Client) -> Sequence[Callable[..., Any]]:
     agents = AgentActivities(wiring.agent)
     ledger = ProcurementActivities(wiring.ledger, policy_rules(wiring.settings))
-    return [agents.extract_request, ledger.check_policy, ledger.create_purchase_order]
+    return [
+        agents.extract_request,
+        ledger.check_policy,
+        ledger.check_budget,
+        ledger.create_purchase_order,
+    ]
 
 
 def support_activities(wiring: Wiring, client: Client) -> Sequence[Callable[..., Any]]:

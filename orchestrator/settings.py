@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     blocked_words: CommaList = Field(default_factory=list)
     blocked_suppliers: CommaList = Field(default_factory=list)
     spend_limit_per_requester: Annotated[float, Field(ge=0)] | None = None
+    # what one cost centre (a request without one: its requester) may order in a calendar
+    # month, all orders together; none: no cumulative budget, and no lane (use_cases/budgets.py)
+    budget_per_cost_centre: Annotated[float, Field(ge=0)] | None = None
     support_team: str = ""
     sla_reminder_after: timedelta = timedelta(days=2)
     sla_auto_close_after: timedelta = timedelta(days=5)

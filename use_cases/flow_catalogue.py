@@ -66,6 +66,7 @@ FLOW_OWN_FIELDS = frozenset(
         "sla_auto_close_after",
         "kb_confidence",
         "extraction_confidence",
+        "budget_per_cost_centre",
     }
 )
 

@@ -290,6 +290,8 @@ class FlowConfig(BaseModel):
     automatic_grace: timedelta = timedelta(minutes=1)
     # below this extraction confidence the requester confirms the parsed order first
     extraction_confidence: float = 0.8
+    # a cost centre's monthly budget, all orders together (None: none, and no budget lane)
+    budget_per_cost_centre: float | None = None
 
     def mode_of(self, flow: str) -> FlowMode:
         return self.modes.get(flow, FlowMode.INLINE)

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from use_cases.budgets import BudgetHolder
 from use_cases.flows import (
     ApprovalDecision,
     Classification,
@@ -123,6 +124,10 @@ class Ledger(Protocol):
         ...
 
     def purchase_orders(self) -> list[PurchaseOrder]: ...
+
+    async def spent_since(self, holder: BudgetHolder, since: datetime) -> float:
+        """The totals of the orders made out of `holder`'s budget at or after `since`."""
+        ...
 
 
 class BlobNotFound(LookupError):

@@ -8,10 +8,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
-    from activities.procurement import ProcurementActivities
+    from use_cases.coordinator import COORDINATOR_INSTRUCTION, Instruction
     from use_cases.flows import (
         ApprovalDecision,
-        CreatePurchaseOrder,
         ExtractRequest,
         FlowProgress,
         FlowStart,
@@ -25,22 +24,22 @@ with workflow.unsafe.imports_passed_through():
         confirmation_request,
         corrected,
         decision_note,
-        order_confirmation,
         order_doubts,
         rejection,
         says_confirmed,
     )
 
 from workflows.agent_calls import AgentUnavailable
-from workflows.approvals import ApprovalDecisions
-from workflows.flow import LEDGER_RETRY, LEDGER_TIMEOUT
 from workflows.flow_workflow import FlowWorkflow
+from workflows.lanes import LaneInstructions
+from workflows.purchase_orders import PurchaseOrders
+from workflows.versions import BUDGET_LANE
 
 # Corrections the requester may send before the flow stops asking and cancels.
 CONFIRMATION_ROUNDS = 3
 
 
-class ProcurementFlow(ApprovalDecisions):
+class ProcurementFlow(PurchaseOrders):
     name = "procurement"
 
     async def run(self) -> FlowProgress:
@@ -59,28 +58,30 @@ class ProcurementFlow(ApprovalDecisions):
             if request is None:
                 return await self._cancelled("the requester did not confirm the order")
         await self.stage("policy_check")
-        policy = await workflow.execute_activity_method(
-            ProcurementActivities.check_policy,
-            request,
-            start_to_close_timeout=LEDGER_TIMEOUT,
-            retry_policy=LEDGER_RETRY,
-            task_queue=self.queue,
-        )
+        budget = self.config.budget_per_cost_centre
+        if budget is not None and workflow.patched(BUDGET_LANE):
+            return await self._within_budget(request, budget)
+        policy = await self._policy(request)
         if not policy.allowed:
-            reasons = "; ".join(policy.reasons)
-            await self.mail("denied", f"We cannot process this purchase request: {reasons}.\n")
-            return await self.finish("denied", reasons)
+            return await self._denied(policy.reasons)
         if policy.needs_approval:
-            decision = await self._approval(request)
-            if decision is None:
-                if self.complete_requested:
-                    return await self._closed()
-                await self.mail("expired", "Your purchase request expired without a decision.\n")
-                return await self.finish("expired")
-            if not decision.approved:
-                await self.mail("rejected", rejection(decision))
-                return await self.finish("rejected", decision.reason)
+            undecided = await self._decided(request)
+            if undecided is not None:
+                return undecided
         return await self._order(request)
+
+    async def _decided(self, request: PurchaseRequest) -> FlowProgress | None:
+        """None once approved; else where the flow ended (expired, closed, rejected)."""
+        decision = await self._approval(request)
+        if decision is None:
+            if self.complete_requested:
+                return await self._closed()
+            await self.mail("expired", "Your purchase request expired without a decision.\n")
+            return await self.finish("expired")
+        if not decision.approved:
+            await self.mail("rejected", rejection(decision))
+            return await self.finish("rejected", decision.reason)
+        return None
 
     async def _cancelled(self, why: str) -> FlowProgress:
         if self.complete_requested:
@@ -180,23 +181,6 @@ class ProcurementFlow(ApprovalDecisions):
         )
         return decision
 
-    async def _order(self, request: PurchaseRequest) -> FlowProgress:
-        await self.stage("ordering")
-        order = await workflow.execute_activity_method(
-            ProcurementActivities.create_purchase_order,
-            CreatePurchaseOrder(
-                po_key=f"{self.start.thread_id}/{self.start.first.message_id}",
-                thread_id=self.start.thread_id,
-                request=request,
-            ),
-            start_to_close_timeout=LEDGER_TIMEOUT,
-            retry_policy=LEDGER_RETRY,
-            task_queue=self.queue,
-        )
-        await self.stage("ordered", order.po_number, facts={"po_number": order.po_number})
-        await self.mail("confirmation", order_confirmation(order.po_number, order.items, request))
-        return await self.finish("confirmed", order.po_number)
-
     async def _hand_to_human(self, why: str) -> FlowProgress:
         await self.mail("human", "Thank you; a colleague will look at your request.\n")
         return await self.finish("needs_human", why)
@@ -208,8 +192,14 @@ class ProcurementWorkflow(FlowWorkflow):
 
     @workflow.init
     def __init__(self, start: FlowStart) -> None:
-        self.runtime = ProcurementFlow(start, self.reporter(start))
+        self.lanes = LaneInstructions()
+        self.runtime = ProcurementFlow(start, self.reporter(start), self.lanes)
 
     @workflow.run
     async def run(self, start: FlowStart) -> FlowProgress:
         return await self.run_resumably(start)
+
+    @workflow.signal(name=COORDINATOR_INSTRUCTION)
+    def coordinator_instruction(self, instruction: Instruction) -> None:
+        """The coordinator's answers about the budget lane (workflows/budget_lane.py)."""
+        self.lanes.on_instruction(instruction)

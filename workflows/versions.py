@@ -38,3 +38,8 @@ REPEATED_REST_UNREPORTED = "repeated-rest-unreported"
 # Signaled and the workflow task the server adds for it); the child drops a mail it took
 # before (use_cases/forwarding.py). workflows/execute.py ChildFlow.deliver / deliver_all.
 MAIL_TO_CHILD_BY_ACTIVITY = "mail-to-child-by-activity"
+# With a cumulative budget (MAILROOM_BUDGET_PER_COST_CENTRE), procurement checks the budget
+# (activity check_budget) and orders alone on the coordinator's lane `budget:<holder>`, and
+# checks it again once approved (workflows/procurement.py `_within_budget`); asked only when
+# a budget is set, so runs without one record what they always did.
+BUDGET_LANE = "budget-lane"

@@ -7,9 +7,13 @@ import contextlib
 import json
 import re
 import sqlite3
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+from use_cases.budgets import BudgetHolder
 from use_cases.flows import CreatePurchaseOrder, LineItem, PurchaseOrder
 from use_cases.invoices import RecordedOrder
 
@@ -25,10 +29,12 @@ CREATE TABLE IF NOT EXISTS purchase_orders (
 )
 """
 # Added later: the currency of the request's budget (NULL in a row from before).
-# Added later still: the supplier the request named, for matching its invoices.
+# Added later still: the supplier the request named, for matching its invoices; the cost
+# centre, whose budget the order spent (NULL in an older row: it spent its requester's).
 ADDED_COLUMNS = {
     "currency": "ALTER TABLE purchase_orders ADD COLUMN currency TEXT",
     "supplier": "ALTER TABLE purchase_orders ADD COLUMN supplier TEXT",
+    "cost_centre": "ALTER TABLE purchase_orders ADD COLUMN cost_centre TEXT",
 }
 # The number `_order` gives a row: "PO-2026-00001" is the row of seq 1, created in 2026
 # (also as an agent may write it: "PO-2026-1", "po 2026/1").
@@ -66,8 +72,8 @@ class SqliteLedger:
             # the row the first wrote.
             db.execute(
                 "INSERT OR IGNORE INTO purchase_orders "
-                "(po_key, thread_id, requester, total, items, created_at, currency, supplier) "
-                "VALUES (?,?,?,?,?,?,?,?)",
+                "(po_key, thread_id, requester, total, items, created_at, currency, supplier, "
+                "cost_centre) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     order.po_key,
                     order.thread_id,
@@ -77,6 +83,7 @@ class SqliteLedger:
                     datetime.now(UTC).isoformat(),
                     request.currency,
                     request.supplier,
+                    request.cost_centre,
                 ),
             )
             row = db.execute(f"{SELECT} WHERE po_key = ?", (order.po_key,)).fetchone()
@@ -87,6 +94,20 @@ class SqliteLedger:
             return []
         with self._connect() as db:
             return [_order(row) for row in db.execute(f"{SELECT} ORDER BY seq")]
+
+    async def spent_since(self, holder: BudgetHolder, since: datetime) -> float:
+        return await asyncio.to_thread(self._spent_since, holder, since)
+
+    def _spent_since(self, holder: BudgetHolder, since: datetime) -> float:
+        if not self.path.exists():
+            return 0.0
+        with self._connect() as db:
+            # created_at is an ISO time in UTC: as text it sorts as the time does
+            rows = db.execute(
+                "SELECT cost_centre, requester, total FROM purchase_orders WHERE created_at >= ?",
+                (since.astimezone(UTC).isoformat(),),
+            ).fetchall()
+        return spent_by(holder, rows)
 
     def currencies(self) -> dict[str, str]:
         """{po_key: the currency of its total}; an order from before it was kept is left out
@@ -116,6 +137,13 @@ class SqliteLedger:
         if order.created_at.year != int(number["year"]):
             return None
         return RecordedOrder(order=order, supplier=row[7], currency=row[8])
+
+
+def spent_by(holder: BudgetHolder, rows: Iterable[Sequence[Any]]) -> float:
+    """The sum of the totals of (cost_centre, requester, total) rows out of `holder`'s budget;
+    matched here, not in SQL, so that both backends fold spellings alike."""
+    totals = (Decimal(str(total)) for cc, who, total in rows if total and holder.spends(cc, who))
+    return float(sum(totals, Decimal(0)))
 
 
 SELECT_COLUMNS = "SELECT seq, po_key, thread_id, requester, total, items, created_at"

@@ -137,6 +137,12 @@ MIGRATIONS: tuple[str, ...] = (
         ADD COLUMN in_reply_to TEXT, ADD COLUMN refs JSONB, ADD COLUMN reply_to TEXT;
     CREATE INDEX sent_by_time ON sent (sent_at);
     """,
+    # 8: the cost centre whose budget an order spent (NULL before: its requester's), and the
+    # orders by time, for the monthly budget (MAILROOM_BUDGET_PER_COST_CENTRE)
+    """
+    ALTER TABLE purchase_orders ADD COLUMN cost_centre TEXT;
+    CREATE INDEX purchase_orders_by_time ON purchase_orders (created_at);
+    """,
 )
 
 

@@ -83,8 +83,8 @@ def _as_far_as_known(db: sqlite3.Connection, query: str) -> str:
 def _orders(data_dir: Path) -> Iterator[Row]:
     """SQLite numbers orders across years; PO-<year of created_at>-<seq> is their number."""
     query = (
-        "SELECT seq, po_key, thread_id, requester, total, items, created_at, currency, supplier "
-        "FROM purchase_orders ORDER BY seq"
+        "SELECT seq, po_key, thread_id, requester, total, items, created_at, currency, supplier, "
+        "cost_centre FROM purchase_orders ORDER BY seq"
     )
     for seq, *rest in _sqlite_rows("ledger.sqlite", query)(data_dir):
         yield (datetime.fromisoformat(rest[5]).year, seq, *rest)
@@ -118,7 +118,7 @@ TABLES: tuple[Table, ...] = (
     Table(
         "ledger", "purchase_orders",
         ("year", "seq", "po_key", "thread_id", "requester", "total", "items", "created_at",
-         "currency", "supplier"),
+         "currency", "supplier", "cost_centre"),
         (Check(("po_key",), ("year", "seq", "thread_id")),
          Check(("year", "seq"), ("po_key",))),
         _orders,

@@ -16,9 +16,10 @@ from typing import Any
 from psycopg import Rollback
 from psycopg.types.json import Jsonb
 
-from adapters.outbound.ledger import PO_NUMBER
+from adapters.outbound.ledger import PO_NUMBER, spent_by
 from adapters.outbound.postgres import AsyncConnection
 from adapters.outbound.postgres_pool import Database, database
+from use_cases.budgets import BudgetHolder
 from use_cases.flows import CreatePurchaseOrder, LineItem, PurchaseOrder
 from use_cases.invoices import RecordedOrder
 
@@ -30,7 +31,7 @@ NEXT_NUMBER = (
 )
 INSERT = (
     "INSERT INTO purchase_orders (year, seq, po_key, thread_id, requester, total, items, "
-    "created_at, supplier, currency) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+    "created_at, supplier, currency, cost_centre) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
     "ON CONFLICT (po_key) DO NOTHING RETURNING po_key"
 )
 
@@ -61,6 +62,7 @@ class PostgresLedger:
             values = (
                 created.year, counter[0], order.po_key, order.thread_id, request.requester,
                 request.budget, items, created, request.supplier, request.currency,
+                request.cost_centre,
             )  # fmt: skip
             inserted = await (await db.execute(INSERT, values)).fetchone()
             if inserted is None:  # another node was first: give its number back
@@ -70,6 +72,15 @@ class PostgresLedger:
         with self.db.connection() as db:
             rows = db.execute(f"{SELECT} ORDER BY year, seq").fetchall()
         return [_order(row) for row in rows]
+
+    async def spent_since(self, holder: BudgetHolder, since: datetime) -> float:
+        async with self.db.connection_async() as db:
+            cursor = await db.execute(
+                "SELECT cost_centre, requester, total FROM purchase_orders WHERE created_at >= %s",
+                (since,),
+            )
+            rows = await cursor.fetchall()
+        return spent_by(holder, rows)
 
     def currencies(self) -> dict[str, str]:
         """{po_key: the currency of its total}, as SqliteLedger.currencies."""

@@ -4,9 +4,10 @@ asks and however often, numbers people can look up, the book in the order orders
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from tests.contract.conftest import Stores
+from use_cases.budgets import BudgetHolder
 from use_cases.flows import CreatePurchaseOrder, LineItem, PurchaseRequest
 
 
@@ -84,3 +85,50 @@ async def test_an_order_with_nul_bytes_in_its_text_is_kept(stores: Stores) -> No
     made = await stores("ledger").create_purchase_order(odd)
     assert await stores("ledger").create_purchase_order(odd) == made
     assert made.items[0].description in {"lap\x00tops", "lap\ufffdtops"}
+
+
+def spending(
+    key: str, budget: float, *, cost_centre: str | None, requester: str
+) -> CreatePurchaseOrder:
+    request = PurchaseRequest(
+        requester=requester,
+        items=[LineItem(description="chairs", quantity=1)],
+        budget=budget,
+        cost_centre=cost_centre,
+    )
+    return CreatePurchaseOrder(po_key=key, thread_id=f"thread-{key}", request=request)
+
+
+async def test_what_a_cost_centre_spent_counts_its_orders_only(stores: Stores) -> None:
+    ledger = stores("ledger")
+    await ledger.create_purchase_order(spending("a", 300, cost_centre="4711", requester="bob@x"))
+    await ledger.create_purchase_order(
+        spending("b", 250.5, cost_centre=" KST 4711", requester="x@y")
+    )
+    await ledger.create_purchase_order(spending("c", 90, cost_centre="5520", requester="bob@x"))
+    await ledger.create_purchase_order(spending("d", 40, cost_centre=None, requester="bob@x"))
+    since = datetime.now(UTC) - timedelta(hours=1)
+    other = stores("ledger")  # another node reads what this one wrote
+    assert await other.spent_since(BudgetHolder(cost_centre="4711", requester="a@b"), since) == 300
+    spelled = BudgetHolder(cost_centre="kst  4711", requester="a@b")
+    assert await other.spent_since(spelled, since) == 250.5
+    assert await other.spent_since(BudgetHolder(cost_centre="9999", requester="bob@x"), since) == 0
+
+
+async def test_requests_without_a_cost_centre_spend_their_requesters_budget(
+    stores: Stores,
+) -> None:
+    ledger = stores("ledger")
+    await ledger.create_purchase_order(spending("a", 40, cost_centre=None, requester="Bob@X"))
+    await ledger.create_purchase_order(spending("b", 60.25, cost_centre="", requester="bob@x"))
+    await ledger.create_purchase_order(spending("c", 500, cost_centre="4711", requester="bob@x"))
+    since = datetime.now(UTC) - timedelta(hours=1)
+    assert await ledger.spent_since(BudgetHolder(requester="bob@x"), since) == 100.25
+
+
+async def test_orders_before_the_period_are_not_counted(stores: Stores) -> None:
+    ledger = stores("ledger")
+    await ledger.create_purchase_order(spending("a", 300, cost_centre="4711", requester="bob@x"))
+    holder = BudgetHolder(cost_centre="4711", requester="bob@x")
+    assert await ledger.spent_since(holder, datetime.now(UTC) + timedelta(minutes=1)) == 0
+    assert await ledger.spent_since(holder, datetime.now(UTC) - timedelta(days=40)) == 300
