@@ -28,6 +28,7 @@ from pathlib import Path
 
 from adapters.inbound.mime import parse_email
 from adapters.outbound.blob_store import FileBlobStore
+from adapters.outbound.blob_writes import BlobWrite, write_group
 from tests.fakes import FakeThreadGateway
 from tests.unit.test_blob_cleanup import SUPPORT, attachment, mail, refused_mail
 from use_cases.claim_check import PayloadTooLarge
@@ -40,7 +41,8 @@ class Unrecorded(FileBlobStore):
 
     async def put(self, data: bytes) -> BlobRef:
         ref = BlobRef.model_validate({"sha256": _sha(data), "size": len(data)})
-        await asyncio.to_thread(self._write, ref, data)
+        write = BlobWrite(self.path_of(ref.sha256), data, ref.sha256)
+        await asyncio.to_thread(write_group, [write], self._is_there)
         return ref
 
     async def settle(self, refs: Sequence[BlobRef]) -> None:
