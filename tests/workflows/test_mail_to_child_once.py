@@ -162,11 +162,18 @@ async def _settled(h: Harness, count: int) -> ThreadState | None:
 
 
 async def _continued(h: Harness, workflow_id: str) -> bool:
-    described = await h.env.client.get_workflow_handle(workflow_id).describe()
+    """A new run is open and has finished its first task (the timers it starts then are
+    its own, not the answer to a mail signalled after)."""
+    handle = h.env.client.get_workflow_handle(workflow_id)
+    described = await handle.describe()
     info = described.raw_description.workflow_execution_info
-    return described.status is WorkflowExecutionStatus.RUNNING and (
-        described.run_id != info.first_run_id
-    )
+    if described.status is not WorkflowExecutionStatus.RUNNING or (
+        described.run_id == info.first_run_id
+    ):
+        return False
+    history = await handle.fetch_history()
+    completed = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    return any(e.event_type == completed for e in history.events)
 
 
 async def _after_repeat(h: Harness, workflow_id: str) -> list[HistoryEvent] | None:
