@@ -4,6 +4,7 @@ first, and none of it is lost (MAIL_TO_CHILD_BY_ACTIVITY)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,13 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
 from activities.signals import SignalActivities
+from adapters.agents.rules import RuleBasedAgent
 from adapters.outbound.ledger import SqliteLedger
 from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
 from tests.workflows.test_mail_to_child_once import CHILD, PROCUREMENT, _completed, _questions
+from use_cases.flows import ExtractRequest, PurchaseRequest
 from use_cases.forwarding import MailForward
 from use_cases.models import ThreadState
 
@@ -34,6 +37,20 @@ class ServerSignals:
         delivered = await self.signals.signal(workflow_id, name, arg, request_id=request_id)
         self.applied.add((workflow_id, request_id))
         return delivered
+
+
+class GatedAgent(RuleBasedAgent):
+    """The offline agent, which reads the budget only once `opened`: the child closes (and
+    its last report comes) after the thread's task that runs again has begun."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = asyncio.Event()
+
+    async def extract_request(self, request: ExtractRequest) -> PurchaseRequest:
+        if "EUR 200" in request.text:
+            await self.opened.wait()
+        return await super().extract_request(request)
 
 
 class TaskFailsOnce:
@@ -96,7 +113,10 @@ async def test_mail_that_came_while_a_failed_task_forwarded_to_a_child_that_clos
     async def another_order() -> None:
         await harness[0].send(2, text="Please buy 2 monitors too, budget EUR 400.")
 
+    agent = GatedAgent()
+
     async def child_closes(workflow_id: str) -> None:
+        agent.opened.set()  # after the task that runs again has begun
         await time_skipping_env.client.get_workflow_handle(workflow_id).result()
 
     signals = ServerSignals(TemporalWorkflowSignals(time_skipping_env.client))
@@ -107,6 +127,7 @@ async def test_mail_that_came_while_a_failed_task_forwarded_to_a_child_that_clos
         tmp_path,
         mailbox=PROCUREMENT,
         flow_config=CHILD,
+        agent=agent,
         thread_activities=[forwards.forward_to_flow],
     ) as h:
         harness.append(h)
@@ -124,4 +145,4 @@ async def test_mail_that_came_while_a_failed_task_forwarded_to_a_child_that_clos
         assert forwards.failed, "the thread's task did not fail"
         assert state.flow_workflow_id == f"{h.thread_id}-procurement-2"
         orders = SqliteLedger(h.settings.data_dir / "ledger.sqlite").purchase_orders()
-        assert [o.total for o in orders] == [200]  # the first order, once
+        assert [o.total for o in orders].count(200) == 1  # the first order, once
