@@ -12,6 +12,8 @@ is another mail, as the thread keeps it: workflows/thread_memory.py other_conten
 from __future__ import annotations
 
 import hashlib
+import uuid
+from collections.abc import Sequence
 
 from pydantic import BaseModel, RootModel
 
@@ -26,6 +28,14 @@ def delivery_key(message: NewMessage) -> str:
     """Short and fixed-size whatever the Message-ID's length (500 fit in ~13 KB)."""
     identity = f"{message.message_id}\n{message.content_digest}".encode()
     return hashlib.blake2b(identity, digest_size=12).hexdigest()
+
+
+def forward_request_id(base: uuid.UUID, messages: Sequence[NewMessage]) -> str:
+    """The request id of one forward: `base` (the workflow's own uuid4, the same on every
+    attempt and replay of the call) named by the mail it carries. A thread's workflow task
+    run again after its forward went out forwards with the same `base` but may carry more
+    mail (what came meanwhile): the server would drop that forward as one it applied."""
+    return str(uuid.uuid5(base, "\n".join(delivery_key(message) for message in messages)))
 
 
 def remember_delivery(taken: list[str], key: str) -> list[str]:

@@ -10,7 +10,7 @@ from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.signals import SignalActivities
-    from use_cases.forwarding import MailForward
+    from use_cases.forwarding import MailForward, forward_request_id
     from use_cases.models import NewMessage
 
 from workflows.messages import NEW_MESSAGES
@@ -29,7 +29,7 @@ async def forward_mail(child_workflow_id: str, messages: Sequence[NewMessage]) -
         workflow_id=child_workflow_id,
         signal=NEW_MESSAGES,
         # The same on every attempt and replay of this call: the server applies it once
-        request_id=str(workflow.uuid4()),
+        request_id=forward_request_id(workflow.uuid4(), messages),
         messages=list(messages),
     )
     outcome = await workflow.execute_local_activity_method(

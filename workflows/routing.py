@@ -198,8 +198,10 @@ class FlowRouter:
         return taken
 
     def _took_before_ending(self, mail: Sequence[NewMessage]) -> bool:
+        """Every mail taken: a task run again may forward mail that came meanwhile with
+        the mail it forwarded first (each mail then goes its own way, in on_message)."""
         took = self._last_took or set()
-        return any(delivery_key(message) in took for message in mail)
+        return bool(mail) and all(delivery_key(message) in took for message in mail)
 
     def apply(self, progress: FlowProgress) -> None:
         """A child's report sent by local activity can arrive again, after newer ones, or
