@@ -1,0 +1,57 @@
+"""The coordinator under a stream of messages that never pauses (issue 18): it still
+continues as new, each run far below Temporal's history limits, and every workflow item gets
+its instruction. On the dev server (a real server's continue-as-new and signal delivery)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from tests.support import wait_for
+from tests.workflows.test_coordinator import Coordinating, coordinator, holder, stage_of
+
+THRESHOLD = 100  # events per run before the coordinator continues as new
+HOLDERS = 240
+BATCHES = 4
+
+
+async def test_a_stream_that_never_pauses_still_continues_as_new_and_every_item_gets_go(
+    dev_server: WorkflowEnvironment, task_queue: str
+) -> None:
+    env = dev_server
+    given = {"continue_as_new_after_events": THRESHOLD}
+    async with coordinator(env, task_queue, **given) as coordinating:
+        holders: list[WorkflowHandle[Any, str]] = []
+        for batch in range(BATCHES):  # each batch starts while the one before is answered
+            per_batch = HOLDERS // BATCHES
+            numbers = range(batch * per_batch, (batch + 1) * per_batch)
+            holders += await asyncio.gather(
+                *(holder(env, coordinating, f"item-{n}", lane=f"lane-{n}") for n in numbers)
+            )
+        for handle in holders:
+            await wait_for(lambda h=handle: _holding(h), timeout=120, what="every item's go")
+        lengths = await _history_lengths(env.client, coordinating)
+        assert len(lengths) > 1, lengths
+        # the stream's messages did not keep one run open: each stayed near the threshold
+        assert max(lengths) < 6 * THRESHOLD, lengths
+
+
+async def _holding(handle: WorkflowHandle[Any, str]) -> bool:
+    return await stage_of(handle) == "holding"
+
+
+async def _history_lengths(client: Client, coordinating: Coordinating) -> list[int]:
+    """Events in each run of the coordinator, newest first (following continue-as-new back)."""
+    lengths: list[int] = []
+    run_id: str | None = None
+    while True:
+        handle = client.get_workflow_handle(coordinating.workflow_id, run_id=run_id)
+        history = await handle.fetch_history()
+        lengths.append(len(history.events))
+        started = history.events[0].workflow_execution_started_event_attributes
+        if not started.continued_execution_run_id:
+            return lengths
+        run_id = started.continued_execution_run_id
