@@ -14,7 +14,7 @@ from tests.support import wait_for
 from tests.workflows.test_coordinator import Coordinating, coordinator, holder, stage_of
 
 THRESHOLD = 100  # events per run before the coordinator continues as new
-HOLDERS = 240
+HOLDERS = 320
 BATCHES = 4
 
 
@@ -34,9 +34,10 @@ async def test_a_stream_that_never_pauses_still_continues_as_new_and_every_item_
         for handle in holders:
             await wait_for(lambda h=handle: _holding(h), timeout=120, what="every item's go")
         lengths = await _history_lengths(env.client, coordinating)
-        assert len(lengths) > 1, lengths
-        # the stream's messages did not keep one run open: each stayed near the threshold
-        assert max(lengths) < 6 * THRESHOLD, lengths
+        # runs continued as new while the stream went on (not only once it stopped), each
+        # ending within a bounded drain of the threshold however long the stream lasts
+        assert len(lengths) >= 3, lengths
+        assert max(lengths) < 5 * THRESHOLD, lengths
 
 
 async def _holding(handle: WorkflowHandle[Any, str]) -> bool:
