@@ -5,6 +5,7 @@ its instruction. On the dev server (a real server's continue-as-new and signal d
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -32,7 +33,7 @@ async def test_a_stream_that_never_pauses_still_continues_as_new_and_every_item_
                 *(holder(env, coordinating, f"item-{n}", lane=f"lane-{n}") for n in numbers)
             )
         for handle in holders:
-            await wait_for(lambda h=handle: _holding(h), timeout=120, what="every item's go")
+            await wait_for(_holding_of(handle), timeout=120, what="every item's go")
         lengths = await _history_lengths(env.client, coordinating)
         # runs continued as new while the stream went on (not only once it stopped), each
         # ending within a bounded drain of the threshold however long the stream lasts
@@ -40,8 +41,11 @@ async def test_a_stream_that_never_pauses_still_continues_as_new_and_every_item_
         assert max(lengths) < 5 * THRESHOLD, lengths
 
 
-async def _holding(handle: WorkflowHandle[Any, str]) -> bool:
-    return await stage_of(handle) == "holding"
+def _holding_of(handle: WorkflowHandle[Any, str]) -> Callable[[], Awaitable[bool]]:
+    async def holding() -> bool:
+        return await stage_of(handle) == "holding"
+
+    return holding
 
 
 async def _history_lengths(client: Client, coordinating: Coordinating) -> list[int]:
