@@ -97,7 +97,7 @@ def register(state: CoordinatorState, message: Register, now: datetime) -> Outco
 
 def start_processing(state: CoordinatorState, message: StartProcessing, now: datetime) -> Outcome:
     if message.request_id and message.request_id in state.answered:
-        return Outcome(answer=state.answered[message.request_id])
+        return Outcome(answer=_answered_again(state, message))
     state.signals_handled += 1
     _renew(state, message.item, message.lease_seconds, now)
     lane = state.lanes.setdefault(message.lane, Lane(capacity=message.capacity))
@@ -107,6 +107,21 @@ def start_processing(state: CoordinatorState, message: StartProcessing, now: dat
         while len(state.answered) > ANSWERS_KEPT:  # a dict keeps its order: oldest first
             del state.answered[next(iter(state.answered))]
     return Outcome(answer=answer)
+
+
+def _answered_again(state: CoordinatorState, message: StartProcessing) -> Instruction:
+    """A resend (not counted) is answered where the item stands now: a stale QUEUED (granted
+    since) would be its last word, and it would wait forever holding the lane."""
+    first = state.answered[message.request_id]
+    item_id, name = message.item.item_id, message.lane
+    lane = state.lanes.get(name)
+    if lane is not None and item_id in lane.holders:
+        return _instruction(state, item_id, name, Verdict.GO)
+    if lane is not None and item_id in lane.queue:
+        return _instruction(state, item_id, name, Verdict.QUEUED, position=_position(lane, item_id))
+    if first.verdict in (Verdict.GO, Verdict.QUEUED):
+        return _instruction(state, item_id, name, Verdict.LOST, reason="no longer in the lane")
+    return first
 
 
 def _place(

@@ -80,7 +80,13 @@ class LaneInstructions:
         self.latest: dict[tuple[str, str], Instruction] = {}
 
     def on_instruction(self, instruction: Instruction) -> None:
-        self.latest[(instruction.item_id, instruction.lane)] = instruction
+        """A decision stands against an undecided answer that arrives after it: the
+        coordinator's signals can arrive out of order (a QUEUED after the GO that
+        followed it), and a resend is answered again."""
+        key = (instruction.item_id, instruction.lane)
+        if instruction.verdict not in DECIDED and self.decided(*key) is not None:
+            return
+        self.latest[key] = instruction
 
     def decided(self, item_id: str, lane: str) -> Instruction | None:
         instruction = self.latest.get((item_id, lane))
