@@ -97,6 +97,8 @@ def register(state: CoordinatorState, message: Register, now: datetime) -> Outco
 
 def start_processing(state: CoordinatorState, message: StartProcessing, now: datetime) -> Outcome:
     if message.request_id and message.request_id in state.answered:
+        if message.item.item_id in state.items:  # a message from it: its lease renewed
+            _renew(state, message.item, message.lease_seconds, now)
         return Outcome(answer=_answered_again(state, message))
     state.signals_handled += 1
     _renew(state, message.item, message.lease_seconds, now)

@@ -21,7 +21,7 @@ the line).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -125,11 +125,18 @@ async def send(
     )
 
 
-async def _renew(item_id: str, every: timedelta) -> None:
+async def _renew(asked: StartProcessing, every: timedelta, decided: Callable[[], bool]) -> None:
+    """Until decided, the request itself is sent again (same request id: answered where the
+    item stands now, LOST if the coordinator forgot it), so an item dropped from its line
+    without a word does not wait forever; once decided, an Update."""
+    item_id = asked.item.item_id
     while True:
         await workflow.sleep(every)
+        renewal: tuple[str, StartProcessing | ItemUpdate] = (
+            (UPDATE, ItemUpdate(item_id=item_id)) if decided() else (START_PROCESSING, asked)
+        )
         try:
-            await send(UPDATE, ItemUpdate(item_id=item_id), give_up_after=GIVE_UP_AFTER)
+            await send(*renewal, give_up_after=GIVE_UP_AFTER)
         except ActivityError:
             workflow.logger.warning("lease not renewed (coordinator unreachable): %s", item_id)
 
@@ -167,7 +174,9 @@ async def held_lane(
         request_id=str(workflow.uuid4()),
     )
     await send(START_PROCESSING, asked)
-    renewing = asyncio.create_task(_renew(item.item_id, lease / 3))
+    renewing = asyncio.create_task(
+        _renew(asked, lease / 3, lambda: instructions.decided(item.item_id, lane) is not None)
+    )
     try:
         await workflow.wait_condition(lambda: instructions.decided(item.item_id, lane) is not None)
         answer = instructions.decided(item.item_id, lane)
