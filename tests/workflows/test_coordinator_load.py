@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.support import wait_for
 from tests.workflows.test_coordinator import Coordinating, coordinator, holder, stage_of
+from use_cases.coordinator import ItemRef, StartProcessing, Verdict
 
 THRESHOLD = 100  # events per run before the coordinator continues as new
 HOLDERS = 320
@@ -60,3 +61,23 @@ async def _history_lengths(client: Client, coordinating: Coordinating) -> list[i
         if not started.continued_execution_run_id:
             return lengths
         run_id = started.continued_execution_run_id
+
+
+async def test_daemons_asking_while_the_coordinator_continues_as_new_all_get_their_answer(
+    dev_server: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Update-with-start while runs close (continue-as-new): no daemon's request is lost
+    or answered with an error."""
+    given = {"continue_as_new_after_events": THRESHOLD}
+    async with coordinator(dev_server, task_queue, **given) as coordinating:
+        at_once = asyncio.Semaphore(40)
+
+        async def ask(n: int) -> Verdict:
+            request = StartProcessing(item=ItemRef(item_id=f"d-{n}"), lane=f"imap:{n}")
+            async with at_once:
+                return (await coordinating.request_lane(request)).verdict
+
+        verdicts = await asyncio.gather(*(ask(n) for n in range(HOLDERS)))
+        assert set(verdicts) == {Verdict.GO}
+        shown = await coordinating.view()
+        assert shown is not None and shown.total_items == HOLDERS and shown.runs > 1
