@@ -52,3 +52,20 @@ def test_a_lost_lane_after_the_go_is_still_seen_as_lost() -> None:
     lost = Instruction(item_id="b", lane="budget:cc", verdict=Verdict.LOST)
     instructions.on_instruction(lost)
     assert instructions.decided("b", "budget:cc") == lost
+
+
+def test_a_go_meant_for_an_earlier_request_is_not_taken_as_the_answer_to_a_new_one() -> None:
+    """An item that lost its lane before go and asks again (procurement does, three times)
+    must not take a late GO of its first request for a grant of its second: it would hold
+    the lane beside the holder the coordinator chose."""
+    state = CoordinatorState()
+    lanes.start_processing(state, ask("other"), T0)
+    lanes.start_processing(state, ask("a", wait=True, request_id="first"), T0)
+    stop = StopProcessing(item_id="other", lane="budget:cc")
+    (granted,) = lanes.stop_processing(state, stop, T0).others
+    late_go = granted.instruction
+    assert late_go.verdict is Verdict.GO
+    instructions = LaneInstructions()
+    instructions.expect("a", "budget:cc", "second")
+    instructions.on_instruction(late_go)
+    assert instructions.decided("a", "budget:cc") is None
