@@ -24,6 +24,7 @@ class ItemRecord(BaseModel):
     lease_seconds: float
     lease_until: datetime
     progress: str = ""
+    asked: dict[str, str] = Field(default_factory=dict)  # lane: its latest request id
 
 
 class Lane(BaseModel):
