@@ -92,6 +92,7 @@ class Instruction(BaseModel):
     position: int = 0  # QUEUED: 1 = next in line
     lease_until: datetime | None = None  # GO: renew before this
     reason: str = ""
+    request_id: str = ""  # the StartProcessing this answers (an item asks again after LOST)
 
 
 class ItemView(BaseModel):

@@ -24,6 +24,7 @@ class ItemRecord(BaseModel):
     lease_seconds: float
     lease_until: datetime
     progress: str = ""
+    asked: dict[str, str] = Field(default_factory=dict)  # lane: its latest request id
 
 
 class Lane(BaseModel):
@@ -32,19 +33,21 @@ class Lane(BaseModel):
     queue: list[str] = Field(default_factory=list)  # FIFO: the first is next
 
 
+class Outgoing(BaseModel):
+    """An instruction for an item that did not ask just now (granted from the queue, lost)."""
+
+    instruction: Instruction
+    workflow_id: str | None  # None: a daemon, which learns it when it asks again
+
+
 class CoordinatorState(BaseModel):
     items: dict[str, ItemRecord] = Field(default_factory=dict)
     lanes: dict[str, Lane] = Field(default_factory=dict)
     signals_handled: int = 0
     runs: int = 1
     answered: dict[str, Instruction] = Field(default_factory=dict)
-
-
-class Outgoing(BaseModel):
-    """An instruction for an item that did not ask just now (granted from the queue, lost)."""
-
-    instruction: Instruction
-    workflow_id: str | None  # None: a daemon, which learns it when it asks again
+    # instructions held back once the run's history was full, sent first by the next run
+    undelivered: list[Outgoing] = Field(default_factory=list)
 
 
 class Outcome(BaseModel):

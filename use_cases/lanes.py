@@ -12,13 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from use_cases.coordinator import (
-    CoordinatorView,
     Deregister,
     Instruction,
     ItemRef,
     ItemUpdate,
-    ItemView,
-    LaneView,
     Register,
     StartProcessing,
     StopProcessing,
@@ -35,6 +32,7 @@ from use_cases.lane_state import (  # re-exported: callers import them from here
     Outgoing,
     coordinator_id,
 )
+from use_cases.lane_view import view
 
 __all__ = [
     "ANSWERS_KEPT",
@@ -46,6 +44,7 @@ __all__ = [
     "Outcome",
     "Outgoing",
     "coordinator_id",
+    "view",
 ]
 
 
@@ -65,8 +64,10 @@ def _instruction(
 ) -> Instruction:
     record = state.items.get(item_id)
     until = record.lease_until if record and verdict is Verdict.GO else None
+    asked = record.asked.get(lane, "") if record else ""
     return Instruction.model_validate(
-        {"item_id": item_id, "lane": lane, "verdict": verdict, "lease_until": until, **fields}
+        {"item_id": item_id, "lane": lane, "verdict": verdict, "lease_until": until}
+        | {"request_id": asked, **fields}
     )
 
 
@@ -97,9 +98,12 @@ def register(state: CoordinatorState, message: Register, now: datetime) -> Outco
 
 def start_processing(state: CoordinatorState, message: StartProcessing, now: datetime) -> Outcome:
     if message.request_id and message.request_id in state.answered:
-        return Outcome(answer=state.answered[message.request_id])
+        if message.item.item_id in state.items:  # a message from it: its lease renewed
+            _renew(state, message.item, message.lease_seconds, now)
+        return Outcome(answer=_answered_again(state, message))
     state.signals_handled += 1
     _renew(state, message.item, message.lease_seconds, now)
+    state.items[message.item.item_id].asked[message.lane] = message.request_id
     lane = state.lanes.setdefault(message.lane, Lane(capacity=message.capacity))
     answer = _place(state, lane, message, now)
     if message.request_id:
@@ -107,6 +111,24 @@ def start_processing(state: CoordinatorState, message: StartProcessing, now: dat
         while len(state.answered) > ANSWERS_KEPT:  # a dict keeps its order: oldest first
             del state.answered[next(iter(state.answered))]
     return Outcome(answer=answer)
+
+
+def _answered_again(state: CoordinatorState, message: StartProcessing) -> Instruction:
+    """A resend (not counted) is answered where the item stands now: a stale QUEUED (granted
+    since) would be its last word, and it would wait forever holding the lane."""
+    first = state.answered[message.request_id]
+    item_id, name = message.item.item_id, message.lane
+    lane = state.lanes.get(name)
+    if lane is not None and item_id in lane.holders:
+        return _instruction(state, item_id, name, Verdict.GO)
+    if lane is not None and item_id in lane.queue:
+        return _instruction(state, item_id, name, Verdict.QUEUED, position=_position(lane, item_id))
+    if first.verdict in (Verdict.GO, Verdict.QUEUED):
+        why = "no longer in the lane"
+        return _instruction(
+            state, item_id, name, Verdict.LOST, reason=why, request_id=first.request_id
+        )
+    return first
 
 
 def _place(
@@ -209,40 +231,3 @@ def expire(state: CoordinatorState, now: datetime) -> Outcome:
 
 def next_deadline(state: CoordinatorState) -> datetime | None:
     return min((record.lease_until for record in state.items.values()), default=None)
-
-
-def view(state: CoordinatorState) -> CoordinatorView:
-    held: dict[str, str] = {}
-    queued: dict[str, str] = {}
-    for name, lane in state.lanes.items():
-        for item_id in lane.holders:
-            held.setdefault(item_id, name)
-        for item_id in lane.queue:
-            queued.setdefault(item_id, name)
-    items = {
-        item_id: ItemView(
-            item_id=item_id,
-            workflow_id=record.ref.workflow_id,
-            kind=record.ref.kind,
-            payload=record.ref.payload,
-            registered=True,
-            processing=item_id in held,
-            lane=held.get(item_id),
-            queued_for=queued.get(item_id),
-            since=record.since,
-            lease_until=record.lease_until,
-            progress=record.progress,
-        )
-        for item_id, record in state.items.items()
-    }
-    lanes = [
-        LaneView(lane=name, capacity=lane.capacity, holders=lane.holders, queue=lane.queue)
-        for name, lane in state.lanes.items()
-    ]
-    return CoordinatorView(
-        total_items=len(items),
-        items=items,
-        lanes=lanes,
-        signals_handled=state.signals_handled,
-        runs=state.runs,
-    )

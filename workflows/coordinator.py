@@ -12,8 +12,11 @@ that brings an earlier deadline wakes it; renewals, which only push deadlines la
 not, so a busy coordinator does not start and cancel a timer per message. It completes only
 after `idle_timeout_seconds` with no item registered and nothing received; the next
 signal-with-start opens a new run. It continues as new (the state carried, every handler
-and delivery finished first) when the server suggests it or the history passes
-`continue_as_new_after_events`, far below Temporal's limits.
+and delivery in flight finished first) when the server suggests it or the history passes
+`continue_as_new_after_events`, far below Temporal's limits. Instructions are delivered only
+while the run has room for their events: the others wait in the state (in order) for
+deliveries in flight to finish, and are carried into the next run, which sends them first;
+so messages that never pause cannot keep a delivery in flight for good.
 """
 
 from __future__ import annotations
@@ -46,7 +49,12 @@ with workflow.unsafe.imports_passed_through():
         StartProcessing,
         StopProcessing,
     )
-    from use_cases.lanes import CoordinatorInput, CoordinatorState, Outcome
+    from use_cases.lanes import CoordinatorInput, CoordinatorState, Outcome, Outgoing
+
+
+# the history events a delivery costs: its signal sent and done, and its share of the
+# workflow tasks that record them
+EVENTS_PER_DELIVERY = 3
 
 
 @workflow.defn(name="CoordinatorWorkflow")
@@ -62,6 +70,7 @@ class CoordinatorWorkflow:
 
     @workflow.run
     async def run(self, given: CoordinatorInput) -> CoordinatorView:
+        self._flush()  # what the run before held back
         while True:
             await self._sleep()
             self._deliver(lanes.expire(self.state, workflow.now()), reply_to=None)
@@ -91,7 +100,8 @@ class CoordinatorWorkflow:
 
     def _idle_over(self) -> bool:
         idle = timedelta(seconds=self.given.idle_timeout_seconds)
-        return not self.state.items and workflow.now() - self.received_at >= idle
+        empty = not self.state.items and not self.state.undelivered
+        return empty and workflow.now() - self.received_at >= idle
 
     def _history_full(self) -> bool:
         info = workflow.info()
@@ -124,9 +134,31 @@ class CoordinatorWorkflow:
                 self._signal(sent.workflow_id, sent.instruction)
 
     def _signal(self, workflow_id: str, instruction: Instruction) -> None:
-        task = asyncio.create_task(self._send(workflow_id, instruction))
-        self.deliveries.add(task)
-        task.add_done_callback(self.deliveries.discard)
+        self.state.undelivered.append(Outgoing(instruction=instruction, workflow_id=workflow_id))
+        self._flush()
+
+    def _flush(self) -> None:
+        """Deliveries start in order while the run has room for their events; the rest wait
+        for deliveries in flight to finish, or are carried into the next run. Under messages
+        that never pause, starting every delivery at once would always leave one in flight,
+        and the run would never continue as new."""
+        while self.state.undelivered and self._room_for_delivery():
+            held_back = self.state.undelivered.pop(0)
+            if held_back.workflow_id is not None:
+                sending = self._send(held_back.workflow_id, held_back.instruction)
+                task = asyncio.create_task(sending)
+                self.deliveries.add(task)
+                task.add_done_callback(self._delivered)
+
+    def _delivered(self, task: asyncio.Task[None]) -> None:
+        self.deliveries.discard(task)
+        self._flush()
+
+    def _room_for_delivery(self) -> bool:
+        info = workflow.info()
+        projected = info.get_current_history_length() + EVENTS_PER_DELIVERY * len(self.deliveries)
+        limit = self.given.continue_as_new_after_events
+        return not info.is_continue_as_new_suggested() and projected < limit
 
     async def _send(self, workflow_id: str, instruction: Instruction) -> None:
         try:

@@ -21,7 +21,7 @@ the line).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -78,16 +78,28 @@ class LaneInstructions:
 
     def __init__(self) -> None:
         self.latest: dict[tuple[str, str], Instruction] = {}
+        self.expected: dict[tuple[str, str], str] = {}  # the request id being answered
+
+    def expect(self, item_id: str, lane: str, request_id: str) -> None:
+        """A new request: what came before is forgotten, and a late instruction meant for
+        an earlier request (its own request id) is ignored."""
+        self.latest.pop((item_id, lane), None)
+        self.expected[(item_id, lane)] = request_id
 
     def on_instruction(self, instruction: Instruction) -> None:
-        self.latest[(instruction.item_id, instruction.lane)] = instruction
+        """A decision stands against an undecided answer that arrives after it: the
+        coordinator's signals can arrive out of order (a QUEUED after the GO that
+        followed it), and a resend is answered again."""
+        key = (instruction.item_id, instruction.lane)
+        if instruction.request_id not in ("", self.expected.get(key, instruction.request_id)):
+            return
+        if instruction.verdict not in DECIDED and self.decided(*key) is not None:
+            return
+        self.latest[key] = instruction
 
     def decided(self, item_id: str, lane: str) -> Instruction | None:
         instruction = self.latest.get((item_id, lane))
         return instruction if instruction is not None and instruction.verdict in DECIDED else None
-
-    def forget(self, item_id: str, lane: str) -> None:
-        self.latest.pop((item_id, lane), None)
 
 
 @dataclass
@@ -119,11 +131,18 @@ async def send(
     )
 
 
-async def _renew(item_id: str, every: timedelta) -> None:
+async def _renew(asked: StartProcessing, every: timedelta, decided: Callable[[], bool]) -> None:
+    """Until decided, the request itself is sent again (same request id: answered where the
+    item stands now, LOST if the coordinator forgot it), so an item dropped from its line
+    without a word does not wait forever; once decided, an Update."""
+    item_id = asked.item.item_id
     while True:
         await workflow.sleep(every)
+        renewal: tuple[str, StartProcessing | ItemUpdate] = (
+            (UPDATE, ItemUpdate(item_id=item_id)) if decided() else (START_PROCESSING, asked)
+        )
         try:
-            await send(UPDATE, ItemUpdate(item_id=item_id), give_up_after=GIVE_UP_AFTER)
+            await send(*renewal, give_up_after=GIVE_UP_AFTER)
         except ActivityError:
             workflow.logger.warning("lease not renewed (coordinator unreachable): %s", item_id)
 
@@ -151,7 +170,6 @@ async def held_lane(
     deregisters the item."""
     if item.workflow_id is None:
         item = item.model_copy(update={"workflow_id": workflow.info().workflow_id})
-    instructions.forget(item.item_id, lane)
     asked = StartProcessing(
         item=item,
         lane=lane,
@@ -160,8 +178,11 @@ async def held_lane(
         lease_seconds=lease.total_seconds(),
         request_id=str(workflow.uuid4()),
     )
+    instructions.expect(item.item_id, lane, asked.request_id)
     await send(START_PROCESSING, asked)
-    renewing = asyncio.create_task(_renew(item.item_id, lease / 3))
+    renewing = asyncio.create_task(
+        _renew(asked, lease / 3, lambda: instructions.decided(item.item_id, lane) is not None)
+    )
     try:
         await workflow.wait_condition(lambda: instructions.decided(item.item_id, lane) is not None)
         answer = instructions.decided(item.item_id, lane)
@@ -176,6 +197,4 @@ async def held_lane(
             raise LaneLost(instructions.latest[(item.item_id, lane)])
     finally:
         renewing.cancel()
-        await send(
-            STOP_PROCESSING, StopProcessing(item_id=item.item_id, lane=lane, deregister=True)
-        )
+        await _let_go(item.item_id, lane)

@@ -310,3 +310,21 @@ async def test_an_item_whose_workflow_is_gone_is_forgotten_and_its_lane_goes_on(
         assert "ghost" not in (await view_of(coordinating)).items
         await waiting.signal(LET_GO)
         assert await waiting.result() == "done"
+
+
+async def test_an_item_forgotten_while_it_waits_in_line_finds_out_and_does_not_wait_forever(
+    time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Its registration dropped without a word (the coordinator deregistered it, as it does
+    an item whose instruction signal failed): it learns so when it renews, and ends lost."""
+    env = time_skipping_env
+    async with coordinator(env, task_queue) as coordinating:
+        first = await holder(env, coordinating, "a")
+        await wait_for(lambda: _is(first, "holding"), what="a holds the lane")
+        waiting = await holder(env, coordinating, "b", lease_seconds=30)
+        await wait_for(lambda: _queued(coordinating, "b"), what="b waits in line")
+        await coordinating.signal(DEREGISTER, Deregister(item_id="b").model_dump())
+        await skip(env, coordinating, 15)  # past b's first renewal (a third of its lease)
+        assert await asyncio.wait_for(waiting.result(), timeout=30) == "lost"
+        await first.signal(LET_GO)
+        assert await first.result() == "done"
