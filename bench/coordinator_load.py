@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
+from adapters.outbound.sharded_coordinator import ShardedCoordinator
 from adapters.outbound.temporal_coordinator import TemporalCoordinator
 from bench.coordinator_peers import ECHO, PING, RECEIVED
 from bench.report import Latency
@@ -33,35 +35,47 @@ LEASE_SECONDS = 30.0
 class Pass:
     offered: int
     answered: int
-    lost: int
+    lost: int  # no answer: timed out or refused (failed, by error)
+    failed: dict[str, int]
     answered_rate: float  # answered / (first sent → last answered)
     lag: Latency
 
 
-def pass_of(sent: dict[str, float], received: dict[str, float]) -> Pass:
+def pass_of(sent: dict[str, float], received: dict[str, float], failed: dict[str, int]) -> Pass:
     lags = [received[key] - at for key, at in sent.items() if key in received]
     span = max(received.values(), default=0.0) - min(sent.values(), default=0.0)
     return Pass(
         offered=len(sent),
         answered=len(lags),
         lost=len(sent) - len(lags),
+        failed=failed,
         answered_rate=round(len(lags) / span, 1) if span > 0 else 0.0,
         lag=Latency.of(lags),
     )
 
 
-async def paced(rate: float, seconds: float, one: Callable[[int], Awaitable[None]]) -> None:
-    """one(i) for i in 0 … rate·seconds, each started at i/rate; errors count as lost."""
+async def paced(
+    rate: float, seconds: float, one: Callable[[int], Awaitable[None]]
+) -> dict[str, int]:
+    """one(i) for i in 0 … rate·seconds, each started at i/rate; the errors, by kind."""
     started = time.monotonic()
     tasks = []
     for i in range(max(1, round(rate * seconds))):
         await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
         tasks.append(asyncio.create_task(asyncio.wait_for(one(i), ANSWER_TIMEOUT)))
-    await asyncio.gather(*tasks, return_exceptions=True)
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    return dict(Counter(error_kind(o) for o in outcomes if isinstance(o, BaseException)))
+
+
+def error_kind(error: BaseException) -> str:
+    """An RPC error by its status (RESOURCE_EXHAUSTED: Temporal's cap of in-flight updates
+    per workflow), anything else by its type."""
+    status = getattr(error, "status", None)
+    return status.name if status is not None else type(error).__name__
 
 
 async def daemon_pass(
-    coord: TemporalCoordinator | None,
+    coord: TemporalCoordinator | ShardedCoordinator | None,
     client: Client,
     peers: str,
     rate: float,
@@ -96,12 +110,12 @@ async def daemon_pass(
         received[key] = time.time()
         await coord.let_go(StopProcessing(item_id=key, lane=lane, deregister=True))
 
-    await paced(rate, seconds, one)
-    return pass_of(sent, received)
+    failed = await paced(rate, seconds, one)
+    return pass_of(sent, received, failed)
 
 
 async def signal_pass(
-    coord: TemporalCoordinator | None,
+    coord: TemporalCoordinator | ShardedCoordinator | None,
     client: Client,
     peers: str,
     rate: float,
@@ -133,9 +147,9 @@ async def signal_pass(
         stop = StopProcessing(item_id=key, lane=key, deregister=True)
         await coord.signal(STOP_PROCESSING, stop.model_dump(mode="json"))
 
-    await paced(rate, seconds, one)
+    failed = await paced(rate, seconds, one)
     received = await read_inboxes(client, inboxes, len(sent))
-    return pass_of(sent, received)
+    return pass_of(sent, received, failed)
 
 
 async def read_inboxes(client: Client, inboxes: list[str], expected: int) -> dict[str, float]:
