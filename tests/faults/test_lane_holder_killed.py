@@ -60,6 +60,7 @@ async def test_a_killed_daemons_lane_goes_to_the_next_within_the_lease(
     killed_at = time.monotonic()
     await said(second, "verdict go", timeout=30)
     took = time.monotonic() - killed_at
+    print(f"daemon SIGKILL: the next daemon got go {took:.1f}s after (lease {LEASE_SECONDS}s)")
     assert took <= LEASE_SECONDS + MARGIN_SECONDS, f"the next daemon got go {took:.1f}s after"
 
 
@@ -96,6 +97,7 @@ async def test_a_workflow_holder_whose_worker_died_loses_the_lane_to_the_next(
     killed_at = time.monotonic()
     await wait_for(lambda: holding(second), timeout=30, what="the second holder holding")
     took = time.monotonic() - killed_at
+    print(f"holder's worker SIGKILL: the next holder held {took:.1f}s after")
     assert took <= LEASE_SECONDS + MARGIN_SECONDS, f"the next holder got go {took:.1f}s after"
     back = start("holder-worker-a-again", "worker", dying)
     await said(back, "ready")
