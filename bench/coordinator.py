@@ -10,7 +10,7 @@ steps of rising offered rate (open loop: request i leaves at i/rate, whatever ca
 
 - daemons: request_lane (update-with-start) on one of L lanes, answered GO (or NO_GO when
   the lane is taken), then let_go with deregister: lag = request_lane's round trip.
-  Baseline: a bare update-with-start of a workflow that answers at once, same rate.
+  Baseline: two bare update-with-starts of a workflow that answers at once, same rate.
 - workflow items: a StartProcessing signal (signal-with-start, what the coordinator_signal
   activity sends) naming an inbox workflow, then StopProcessing: lag = sent → the inbox's
   workflow task that took GO. Baseline: signal-with-start of a workflow that signals the

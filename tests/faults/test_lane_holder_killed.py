@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
+from orchestrator.bootstrap import coordinator
 from tests.faults.deployment import Child, Deployment
 from tests.support import wait_for
 from tests.workflows.lane_holder import Holding, LaneHolderWorkflow
@@ -68,6 +69,13 @@ async def holding(handle: WorkflowHandle[LaneHolderWorkflow, str]) -> bool:
     return await handle.query(LaneHolderWorkflow.current_stage) == "holding"
 
 
+async def queued_behind(deployment: Deployment, client: Client, lane: str) -> bool:
+    settings = deployment.settings.model_copy(update={"queue_prefix": f"{deployment.task_queue}-"})
+    shown = await coordinator(settings, client).view()
+    lanes = {held.lane: held for held in shown.lanes} if shown else {}
+    return lane in lanes and lanes[lane].holders == ["first"] and lanes[lane].queue == ["second"]
+
+
 async def start_holder(
     client: Client, item_id: str, lane: str, queue: str
 ) -> WorkflowHandle[LaneHolderWorkflow, str]:
@@ -93,6 +101,7 @@ async def test_a_workflow_holder_whose_worker_died_loses_the_lane_to_the_next(
     first = await start_holder(client, "first", lane, dying)
     await wait_for(lambda: holding(first), timeout=60, what="the first holder holding")
     second = await start_holder(client, "second", lane, living)
+    await wait_for(lambda: queued_behind(deployment, client, lane), what="the second queued")
     first_worker.kill()
     killed_at = time.monotonic()
     await wait_for(lambda: holding(second), timeout=30, what="the second holder holding")
