@@ -2,7 +2,7 @@
 CoordinatorWorkflow answers before the lag (request sent → instruction received) passes 1 s.
 
     python -m bench.coordinator [--rates 10,20,…] [--seconds S] [--lanes L] [--shards K]
-                                [--quick]
+                                [--only daemons|items] [--quick]
 
 An embedded server, `mailroom worker` (which serves the coordinator) and bench.coordinator_peers
 (the items' inboxes, the baselines' do-nothing workflows) as subprocesses. Two paths, each in
@@ -117,14 +117,14 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         daemons = await climb(
             stack,
             "daemons",
-            args.rates,
+            args.rates if args.only in (None, "daemons") else [],
             lambda r, t: daemon_pass(coord, client, PEERS_QUEUE, r, seconds, t, lanes=lanes),
             lambda r, t: daemon_pass(None, client, PEERS_QUEUE, r, seconds, t, lanes=lanes),
         )
         items = await climb(
             stack,
             "items",
-            args.rates,
+            args.rates if args.only in (None, "items") else [],
             lambda r, t: signal_pass(coord, client, PEERS_QUEUE, r, seconds, t),
             lambda r, t: signal_pass(None, client, PEERS_QUEUE, r, seconds, t),
         )
@@ -163,6 +163,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=8.0, help="offered load per step")
     parser.add_argument("--lanes", type=int, default=1000)
     parser.add_argument("--shards", type=int, default=1, help="MAILROOM_COORDINATOR_SHARDS")
+    parser.add_argument("--only", choices=["daemons", "items"], help="one path")
     parser.add_argument("--quick", action="store_true", help="two short steps: a smoke run")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)

@@ -92,20 +92,9 @@ async def daemon_pass(
         key = f"{tag}-{i}"
         sent[key] = time.time()
         if coord is None:
-            start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
-                "BenchEchoWorkflow",
-                id=f"bench-echo-{tag}-{i // PER_WORKFLOW}",
-                task_queue=peers,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
-            await client.execute_update_with_start_workflow(
-                ECHO, {"i": i}, start_workflow_operation=start
-            )
+            await echo(client, peers, f"bench-echo-{tag}-{i // PER_WORKFLOW}", i)
             received[key] = time.time()
-            # a second round trip, as let_go is
-            await client.execute_update_with_start_workflow(
-                ECHO, {"i": i}, start_workflow_operation=start
-            )
+            await echo(client, peers, f"bench-echo-{tag}-{i // PER_WORKFLOW}", i)  # as let_go
             return
         lane = f"bench:{i % lanes}"
         item = ItemRef(item_id=key, kind="bench-daemon")
@@ -116,6 +105,17 @@ async def daemon_pass(
 
     failed = await paced(rate, seconds, one)
     return pass_of(sent, received, failed)
+
+
+async def echo(client: Client, peers: str, workflow_id: str, i: int) -> None:
+    """One bare update-with-start (an operation object serves one call only)."""
+    start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
+        "BenchEchoWorkflow",
+        id=workflow_id,
+        task_queue=peers,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await client.execute_update_with_start_workflow(ECHO, {"i": i}, start_workflow_operation=start)
 
 
 async def signal_pass(
