@@ -1,7 +1,7 @@
 """`python -m bench`: every benchmark in turn, each in its own process, then one JSON line
 with all their figures: {"ingest": {...}, "thread_growth": {...}, "memory": {...},
-"replay": {...}, "smtp_latency": {...}}. `--quick` runs each with small numbers (a smoke
-run, not a measurement).
+"replay": {...}, "smtp_latency": {...}, "coordinator": {...}}. `--quick` runs each with
+small numbers (a smoke run, not a measurement).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "memory": [],
     "replay": [],
     "smtp_latency": [],
+    "coordinator": [],
 }
 QUICK: dict[str, list[str]] = {
     "ingest": ["--mails", "200", "--threads", "20", "--concurrency", "8"],
@@ -27,6 +28,7 @@ QUICK: dict[str, list[str]] = {
     "memory": ["--threads", "100,300"],
     "replay": ["--messages", "300", "--threads", "30"],
     "smtp_latency": ["--sessions", "20"],
+    "coordinator": ["--quick"],
 }
 
 

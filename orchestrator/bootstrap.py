@@ -30,6 +30,7 @@ from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
 from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from adapters.outbound.postgres_pool import Database
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
+from adapters.outbound.sharded_coordinator import ShardedCoordinator
 from adapters.outbound.smtp_sender import MessageLog, SmtpRelaySender
 from adapters.outbound.temporal_backlog import HandoffBacklog, pending_task_age
 from adapters.outbound.temporal_coordinator import TemporalCoordinator
@@ -324,10 +325,11 @@ def every_flow_activities(wiring: Wiring, client: Client) -> list[Callable[..., 
     ]
 
 
-def coordinator(settings: Settings, client: Client) -> TemporalCoordinator:
-    """The installation's coordinator (issue 18): its id and queue under the queue prefix."""
+def coordinator(settings: Settings, client: Client) -> TemporalCoordinator | ShardedCoordinator:
+    """The installation's coordinator (issue 18): its id and queue under the queue prefix;
+    with MAILROOM_COORDINATOR_SHARDS > 1, that many, each granting the lanes hashed to it."""
     prefix = settings.queue_prefix
-    return TemporalCoordinator(
+    one = TemporalCoordinator(
         client,
         f"{prefix}{COORDINATOR_QUEUE}",
         workflow_id=coordinator_id(prefix),
@@ -336,6 +338,9 @@ def coordinator(settings: Settings, client: Client) -> TemporalCoordinator:
             continue_as_new_after_events=settings.coordinator_events_per_run,
         ),
     )
+    if settings.coordinator_shards == 1:
+        return one
+    return ShardedCoordinator.over(one, settings.coordinator_shards)
 
 
 def coordinator_worker(wiring: Wiring, client: Client) -> Worker:

@@ -144,6 +144,8 @@ class Settings(BaseSettings):
     # the coordinator (issue 18): completes after this long idle with no item registered
     coordinator_idle_minutes: Annotated[float, Field(gt=0)] = 10.0
     coordinator_events_per_run: Annotated[int, Field(ge=100)] = 2_000
+    # lanes spread over this many coordinators by a hash of the lane's name (docs/performance.md)
+    coordinator_shards: Annotated[int, Field(ge=1, le=64)] = 1
     log_level: str = "info"
     # flows (procurement, support)
     flow_modes: str = "procurement=child,support=inline"
