@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.coordinator import CoordinatorActivities
 from activities.email import EmailActivities
 from activities.flow_settings import FlowSettingsActivities
 from activities.routing import RoutingActivities
@@ -31,6 +32,7 @@ from adapters.outbound.postgres_pool import Database
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
 from adapters.outbound.smtp_sender import MessageLog, SmtpRelaySender
 from adapters.outbound.temporal_backlog import HandoffBacklog, pending_task_age
+from adapters.outbound.temporal_coordinator import TemporalCoordinator
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from adapters.outbound.thread_index import SqliteThreadIndex
@@ -50,9 +52,11 @@ from orchestrator.startup_checks import (
 from orchestrator.stores import Ledger, blob_store, database_key, stores
 from orchestrator.temporal_tls import connect_failure, tls_config
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
+from use_cases.coordinator import COORDINATOR_QUEUE
 from use_cases.flow_catalogue import FlowCatalogue
 from use_cases.flows import FlowConfig
 from use_cases.invoices import InvoiceBook
+from use_cases.lanes import CoordinatorInput, coordinator_id
 from use_cases.mailboxes import Mailboxes
 from use_cases.ports import (
     Agent,
@@ -64,6 +68,7 @@ from use_cases.ports import (
 )
 from use_cases.reply_cap import AutomaticMailCaps
 from use_cases.threading import Threading
+from workflows.coordinator import CoordinatorWorkflow
 from workflows.thread import ThreadWorkflow
 
 WORKER_DRAIN_TIMEOUT = timedelta(seconds=15)
@@ -309,7 +314,35 @@ def every_flow_activities(wiring: Wiring, client: Client) -> list[Callable[..., 
         thread_index=wiring.threading.index,
     )
     signals = SignalActivities(TemporalWorkflowSignals(client))
-    return [email.send_email, signals.report_to_thread]
+    to_coordinator = CoordinatorActivities(coordinator(wiring.settings, client))
+    return [email.send_email, signals.report_to_thread, to_coordinator.coordinator_signal]
+
+
+def coordinator(settings: Settings, client: Client) -> TemporalCoordinator:
+    """The installation's coordinator (issue 18): its id and queue under the queue prefix."""
+    prefix = settings.queue_prefix
+    return TemporalCoordinator(
+        client,
+        f"{prefix}{COORDINATOR_QUEUE}",
+        workflow_id=coordinator_id(prefix),
+        start_input=CoordinatorInput(
+            idle_timeout_seconds=settings.coordinator_idle_minutes * 60,
+            continue_as_new_after_events=settings.coordinator_events_per_run,
+        ),
+    )
+
+
+def coordinator_worker(wiring: Wiring, client: Client) -> Worker:
+    """Every worker process serves the coordinator's queue: one run is open at a time,
+    on whichever worker took its task."""
+    return Worker(
+        client,
+        task_queue=f"{wiring.settings.queue_prefix}{COORDINATOR_QUEUE}",
+        workflows=[CoordinatorWorkflow],
+        graceful_shutdown_timeout=WORKER_DRAIN_TIMEOUT,
+        workflow_runner=WORKFLOW_RUNNER,
+        interceptors=WORKFLOW_INTERCEPTORS,
+    )
 
 
 REPLY_TOKEN_KEY_FILE = "reply-token.key"

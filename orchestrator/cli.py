@@ -13,6 +13,7 @@ from pathlib import Path
 from temporalio.service import RPCError
 
 from orchestrator import bootstrap as wiring_module
+from orchestrator.cli_coordinator import add_coordinator_parser, cmd_coordinator
 from orchestrator.cli_database import add_database_parser, cmd_database
 from orchestrator.cli_doctor import add_doctor_parser, cmd_doctor
 from orchestrator.cli_errors import EXIT_ERROR, CliError
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_doctor_parser(commands)
     add_database_parser(commands)
     add_stop_parser(commands)
+    add_coordinator_parser(commands)
     return parser
 
 
@@ -347,6 +349,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "database": cmd_database,
     "start": cmd_start,
     "stop": cmd_stop,
+    "coordinator": cmd_coordinator,
     "schedule": cmd_schedule,
 }
 

@@ -46,6 +46,7 @@ from orchestrator.bootstrap import (
     Wiring,
     close_stores,
     connect,
+    coordinator_worker,
     gateway,
     handoff_backlog,
     thread_worker,
@@ -117,7 +118,7 @@ async def start_worker(
     if flow_config(wiring.settings).search_attributes:
         s = wiring.settings
         await check_search_attributes(client, s.temporal_namespace, register=s.embedded_temporal)
-    workers = [thread_worker(wiring, client)]
+    workers = [thread_worker(wiring, client), coordinator_worker(wiring, client)]
     warn_without_support_team(wiring.settings.support_team)
     freeze_startup_heap()
     tasks = [asyncio.create_task(worker.run()) for worker in workers]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -134,3 +134,9 @@ class Coordinator(Protocol):
     async def let_go(self, stop: StopProcessing) -> Instruction: ...
 
     async def view(self) -> CoordinatorView | None: ...  # None: no coordinator running
+
+
+class CoordinatorSignals(Protocol):
+    """Signal-with-start of the coordinator (the local activity workflow items send by)."""
+
+    async def signal(self, name: str, message: dict[str, Any]) -> None: ...

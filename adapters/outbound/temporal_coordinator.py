@@ -1,0 +1,97 @@
+"""The coordinator as a daemon or a CLI sees it (use_cases.coordinator.Coordinator), and the
+signal-with-start workflow items send by (CoordinatorSignals, behind the coordinator_signal
+local activity).
+
+A daemon asks by update-with-start: one round trip starts the coordinator if no run is open
+(USE_EXISTING: the open run takes it otherwise) and returns the rules' answer, so a daemon
+needs no signal inbox and no polling. Workflows cannot make updates; they send signals
+(with start) and are answered by the COORDINATOR_INSTRUCTION signal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from use_cases.coordinator import (
+    COORDINATOR_QUEUE,
+    COORDINATOR_WORKFLOW_ID,
+    LET_GO,
+    LIST_ITEMS,
+    RELEASE,
+    REQUEST_LANE,
+    CoordinatorView,
+    Instruction,
+    StartProcessing,
+    StopProcessing,
+)
+from use_cases.lanes import CoordinatorInput
+
+COORDINATOR_WORKFLOW = "CoordinatorWorkflow"  # workflows/coordinator.py (adapters name it only)
+
+
+class TemporalCoordinator:
+    def __init__(
+        self,
+        client: Client,
+        queue: str = COORDINATOR_QUEUE,
+        *,
+        workflow_id: str = COORDINATOR_WORKFLOW_ID,
+        start_input: CoordinatorInput | None = None,
+    ) -> None:
+        self.client = client
+        self.queue = queue
+        self.workflow_id = workflow_id
+        self.start_input = start_input or CoordinatorInput()
+
+    def _start(self) -> WithStartWorkflowOperation[Any, Any]:
+        return WithStartWorkflowOperation(
+            COORDINATOR_WORKFLOW,
+            self.start_input,
+            id=self.workflow_id,
+            task_queue=self.queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+    async def request_lane(self, request: StartProcessing) -> Instruction:
+        answer: Instruction = await self.client.execute_update_with_start_workflow(
+            REQUEST_LANE, request, start_workflow_operation=self._start(), result_type=Instruction
+        )
+        return answer
+
+    async def let_go(self, stop: StopProcessing) -> Instruction:
+        answer: Instruction = await self.client.execute_update_with_start_workflow(
+            LET_GO, stop, start_workflow_operation=self._start(), result_type=Instruction
+        )
+        return answer
+
+    async def signal(self, name: str, message: dict[str, Any]) -> None:
+        await self.client.start_workflow(
+            COORDINATOR_WORKFLOW,
+            self.start_input,
+            id=self.workflow_id,
+            task_queue=self.queue,
+            start_signal=name,
+            start_signal_args=[message],
+        )
+
+    async def view(self) -> CoordinatorView | None:
+        """What the open run answers; None when none is open (never started, or idle
+        long enough to complete)."""
+        handle = self.client.get_workflow_handle(self.workflow_id)
+        try:
+            described = await handle.describe()
+            if described.status != WorkflowExecutionStatus.RUNNING:
+                return None
+            shown: CoordinatorView = await handle.query(LIST_ITEMS, result_type=CoordinatorView)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return shown
+
+    async def release(self, item_id: str) -> None:
+        """An operator's release (no start: there is nothing to release without a run)."""
+        await self.client.get_workflow_handle(self.workflow_id).signal(RELEASE, item_id)

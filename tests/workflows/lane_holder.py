@@ -1,0 +1,57 @@
+"""A test-only workflow item: holds a lane with `held_lane` until told to let go."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from use_cases.coordinator import COORDINATOR_INSTRUCTION, Instruction, ItemRef
+    from workflows.lanes import LaneInstructions, LaneLost, LaneRefused, held_lane
+
+LET_GO = "let-go"
+
+
+class Holding(BaseModel):
+    item_id: str
+    lane: str = "budget:cc"
+    wait: bool = True
+    lease_seconds: float = 60.0
+
+
+@workflow.defn(name="LaneHolderWorkflow")
+class LaneHolderWorkflow:
+    def __init__(self) -> None:
+        self.lanes = LaneInstructions()
+        self.stage = "asking"
+        self.letting_go = False
+
+    @workflow.run
+    async def run(self, holding: Holding) -> str:
+        item = ItemRef(item_id=holding.item_id, kind="test")
+        lease = timedelta(seconds=holding.lease_seconds)
+        try:
+            async with held_lane(
+                holding.lane, item, self.lanes, lease=lease, wait=holding.wait
+            ) as held:
+                self.stage = "holding"
+                await workflow.wait_condition(lambda: self.letting_go or held.lost)
+        except LaneRefused:
+            return "refused"
+        except LaneLost:
+            return "lost"
+        return "done"
+
+    @workflow.signal(name=COORDINATOR_INSTRUCTION)
+    def coordinator_instruction(self, instruction: Instruction) -> None:
+        self.lanes.on_instruction(instruction)
+
+    @workflow.signal(name=LET_GO)
+    def let_go(self) -> None:
+        self.letting_go = True
+
+    @workflow.query(name="stage")
+    def current_stage(self) -> str:
+        return self.stage

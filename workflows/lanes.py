@@ -1,0 +1,161 @@
+"""A lane of the coordinator, held by a workflow (issue 18): ask, wait for go, renew the lease
+while holding, let go (and deregister) on the way out.
+
+The calling workflow feeds the coordinator's instructions to a `LaneInstructions`, from its
+own COORDINATOR_INSTRUCTION signal handler:
+
+    self.lanes = LaneInstructions()
+
+    @workflow.signal(name=COORDINATOR_INSTRUCTION)
+    def coordinator_instruction(self, instruction: Instruction) -> None:
+        self.lanes.on_instruction(instruction)
+
+    async with held_lane("budget:cc-42", ItemRef(item_id=...), self.lanes) as held:
+        ...  # alone on the lane (held.lost says whether the coordinator took it back)
+
+Messages go by the `coordinator_signal` local activity (signal-with-start). The lease is
+renewed every third of it, waiting in line too (a queued item whose lease lapses leaves
+the line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.coordinator import CoordinatorActivities
+    from use_cases.coordinator import (
+        START_PROCESSING,
+        STOP_PROCESSING,
+        UPDATE,
+        Instruction,
+        ItemRef,
+        ItemUpdate,
+        StartProcessing,
+        StopProcessing,
+        Verdict,
+    )
+    from use_cases.lanes import CoordinatorSignal
+
+SIGNAL_TIMEOUT = timedelta(seconds=10)
+SIGNAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
+)
+DECIDED = {Verdict.GO, Verdict.NO_GO, Verdict.LOST}
+
+
+class LaneRefused(ApplicationError):
+    """The lane was full and the item asked not to wait (NO_GO)."""
+
+    def __init__(self, instruction: Instruction) -> None:
+        why = f": {instruction.reason}" if instruction.reason else ""
+        super().__init__(f"lane {instruction.lane} refused{why}", type="LaneRefused")
+        self.instruction = instruction
+
+
+class LaneLost(ApplicationError):
+    """The coordinator took the lane back (lease lapsed, released by an operator)."""
+
+    def __init__(self, instruction: Instruction) -> None:
+        why = f": {instruction.reason}" if instruction.reason else ""
+        super().__init__(f"lane {instruction.lane} lost{why}", type="LaneLost")
+        self.instruction = instruction
+
+
+class LaneInstructions:
+    """The latest instruction per (item, lane), fed by the workflow's signal handler."""
+
+    def __init__(self) -> None:
+        self.latest: dict[tuple[str, str], Instruction] = {}
+
+    def on_instruction(self, instruction: Instruction) -> None:
+        self.latest[(instruction.item_id, instruction.lane)] = instruction
+
+    def decided(self, item_id: str, lane: str) -> Instruction | None:
+        instruction = self.latest.get((item_id, lane))
+        return instruction if instruction is not None and instruction.verdict in DECIDED else None
+
+    def forget(self, item_id: str, lane: str) -> None:
+        self.latest.pop((item_id, lane), None)
+
+
+@dataclass
+class HeldLane:
+    lane: str
+    item_id: str
+    granted: Instruction
+    instructions: LaneInstructions
+
+    @property
+    def lost(self) -> bool:
+        now = self.instructions.latest.get((self.item_id, self.lane))
+        return now is not None and now.verdict is Verdict.LOST
+
+
+async def send(signal: str, message: StartProcessing | ItemUpdate | StopProcessing) -> None:
+    """One message to the coordinator (signal-with-start, by local activity)."""
+    await workflow.execute_local_activity_method(
+        CoordinatorActivities.coordinator_signal,
+        CoordinatorSignal(signal=signal, message=message.model_dump(mode="json")),
+        start_to_close_timeout=SIGNAL_TIMEOUT,
+        retry_policy=SIGNAL_RETRY,
+    )
+
+
+async def _renew(item_id: str, every: timedelta) -> None:
+    while True:
+        await workflow.sleep(every)
+        await send(UPDATE, ItemUpdate(item_id=item_id))
+
+
+@asynccontextmanager
+async def held_lane(
+    lane: str,
+    item: ItemRef,
+    instructions: LaneInstructions,
+    *,
+    lease: timedelta = timedelta(seconds=60),
+    wait: bool = True,
+    capacity: int = 1,
+) -> AsyncIterator[HeldLane]:
+    """Hold `lane` for the body; LaneRefused (NO_GO, with wait=False) or LaneLost (taken back
+    before go, or while held: raised on leaving) otherwise. Leaving lets the lane go and
+    deregisters the item."""
+    if item.workflow_id is None:
+        item = item.model_copy(update={"workflow_id": workflow.info().workflow_id})
+    instructions.forget(item.item_id, lane)
+    asked = StartProcessing(
+        item=item,
+        lane=lane,
+        wait=wait,
+        capacity=capacity,
+        lease_seconds=lease.total_seconds(),
+        request_id=str(workflow.uuid4()),
+    )
+    await send(START_PROCESSING, asked)
+    renewing = asyncio.create_task(_renew(item.item_id, lease / 3))
+    try:
+        await workflow.wait_condition(lambda: instructions.decided(item.item_id, lane) is not None)
+        answer = instructions.decided(item.item_id, lane)
+        assert answer is not None
+        if answer.verdict is Verdict.NO_GO:
+            raise LaneRefused(answer)
+        if answer.verdict is Verdict.LOST:
+            raise LaneLost(answer)
+        held = HeldLane(lane, item.item_id, answer, instructions)
+        yield held
+        if held.lost:
+            raise LaneLost(instructions.latest[(item.item_id, lane)])
+    finally:
+        renewing.cancel()
+        await send(
+            STOP_PROCESSING, StopProcessing(item_id=item.item_id, lane=lane, deregister=True)
+        )
