@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -78,6 +79,9 @@ class ImapLane:
         self.polling = False
         self.takeovers = 0  # how many times this daemon was told GO
         self.asks = 0  # requests sent, answered or not
+        # request ids never repeat, not even for a restarted daemon with the same host and
+        # PID (PID 1 in a container): the coordinator answers a repeated id from its memory
+        self._run_token = uuid.uuid4().hex[:12]
         self._answered = False  # the coordinator knows this item: let it go on stopping
         self._held_until = 0.0  # monotonic: the lease may lapse from here unless renewed
         self._last_standby: tuple[str, int] | None = None
@@ -166,10 +170,13 @@ class ImapLane:
             lane=self.claim.lane,
             wait=True,
             lease_seconds=self.claim.lease_seconds,
-            request_id=f"{self.claim.item.item_id}:{self.asks}",
+            request_id=f"{self.claim.item.item_id}:{self._run_token}:{self.asks}",
         )
         try:
-            answer = await asyncio.wait_for(self.coordinator.request_lane(request), timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that comes as the call completes, and the daemon would not stop
+            async with asyncio.timeout(timeout):
+                answer = await self.coordinator.request_lane(request)
         except Exception as exc:  # unreachable, no worker, timed out: ask again later
             self._log.debug("imap_lane_unanswered", error=f"{type(exc).__name__}: {exc}")
             return None
@@ -183,7 +190,8 @@ class ImapLane:
         item_id, lane = self.claim.item.item_id, self.claim.lane
         stop = StopProcessing(item_id=item_id, lane=lane, deregister=True)
         try:
-            await asyncio.wait_for(self.coordinator.let_go(stop), LET_GO_TIMEOUT_SECONDS)
+            async with asyncio.timeout(LET_GO_TIMEOUT_SECONDS):
+                await self.coordinator.let_go(stop)
         except Exception as exc:
             self._log.warning(
                 "imap_lane_let_go_failed", error=f"{type(exc).__name__}: {exc}"

@@ -82,7 +82,8 @@ async def test_the_daemon_told_go_polls_and_keeps_renewing_its_lease() -> None:
     assert request.item.kind == "imap-daemon" and request.item.workflow_id is None
     assert "secret" not in str(request.item.payload)
     assert len({r.request_id for r in coordinator.requests}) == len(coordinator.requests)
-    assert [e["event"] for e in logs if e["event"].startswith("imap_lane")][0] == "imap_lane_go"
+    lane_events = [e["event"] for e in logs if e["event"].startswith("imap_lane")]
+    assert lane_events[:1] == ["imap_lane_go"]
 
 
 async def test_a_second_daemon_stands_by_and_takes_over_at_once_when_the_first_stops() -> None:
@@ -99,10 +100,8 @@ async def test_a_second_daemon_stands_by_and_takes_over_at_once_when_the_first_s
             stopped = time.monotonic()
             await wait_for(lambda: second_poller.polling, timeout=5, what="the takeover")
             assert time.monotonic() - stopped < LEASE  # let go: no lease to wait out
-    assert [(s.item_id, s.deregister) for s in coordinator.let_go_calls][0] == (
-        first.claim.item.item_id,
-        True,
-    )
+    let_go = coordinator.let_go_calls[0]
+    assert (let_go.item_id, let_go.deregister) == (first.claim.item.item_id, True)
     assert pollers.most_at_once == 1
     standby = [e for e in logs if e["event"] == "imap_lane_standby"]
     assert standby and standby[0]["verdict"] == "queued" and standby[0]["position"] == 1
