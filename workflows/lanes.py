@@ -28,7 +28,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.coordinator import CoordinatorActivities
@@ -46,6 +46,9 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.lanes import CoordinatorSignal
 
 SIGNAL_TIMEOUT = timedelta(seconds=10)
+# a renewal or a letting-go that cannot get through in this time is given up: the lease
+# lapses on its own (asking for the lane is not given up: the caller waits for its answer)
+GIVE_UP_AFTER = timedelta(minutes=1)
 SIGNAL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10)
 )
@@ -100,12 +103,18 @@ class HeldLane:
         return now is not None and now.verdict is Verdict.LOST
 
 
-async def send(signal: str, message: StartProcessing | ItemUpdate | StopProcessing) -> None:
+async def send(
+    signal: str,
+    message: StartProcessing | ItemUpdate | StopProcessing,
+    *,
+    give_up_after: timedelta | None = None,
+) -> None:
     """One message to the coordinator (signal-with-start, by local activity)."""
     await workflow.execute_local_activity_method(
         CoordinatorActivities.coordinator_signal,
         CoordinatorSignal(signal=signal, message=message.model_dump(mode="json")),
         start_to_close_timeout=SIGNAL_TIMEOUT,
+        schedule_to_close_timeout=give_up_after,
         retry_policy=SIGNAL_RETRY,
     )
 
@@ -113,7 +122,18 @@ async def send(signal: str, message: StartProcessing | ItemUpdate | StopProcessi
 async def _renew(item_id: str, every: timedelta) -> None:
     while True:
         await workflow.sleep(every)
-        await send(UPDATE, ItemUpdate(item_id=item_id))
+        try:
+            await send(UPDATE, ItemUpdate(item_id=item_id), give_up_after=GIVE_UP_AFTER)
+        except ActivityError:
+            workflow.logger.warning("lease not renewed (coordinator unreachable): %s", item_id)
+
+
+async def _let_go(item_id: str, lane: str) -> None:
+    let_go = StopProcessing(item_id=item_id, lane=lane, deregister=True)
+    try:
+        await send(STOP_PROCESSING, let_go, give_up_after=GIVE_UP_AFTER)
+    except ActivityError:
+        workflow.logger.warning("lane not let go (its lease lapses instead): %s", lane)
 
 
 @asynccontextmanager

@@ -55,3 +55,13 @@ class LaneHolderWorkflow:
     @workflow.query(name="stage")
     def current_stage(self) -> str:
         return self.stage
+
+
+@workflow.defn(name="ClockWorkflow")
+class ClockWorkflow:
+    """Awaiting its result lets the time-skipping server skip `seconds` (env.sleep stalled
+    here once a test before had skipped time)."""
+
+    @workflow.run
+    async def run(self, seconds: float) -> None:
+        await workflow.sleep(seconds)

@@ -6,19 +6,21 @@ server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.coordinator import CoordinatorActivities
 from adapters.outbound.temporal_coordinator import TemporalCoordinator
 from tests.support import wait_for
-from tests.workflows.lane_holder import LET_GO, Holding, LaneHolderWorkflow
+from tests.workflows.lane_holder import LET_GO, ClockWorkflow, Holding, LaneHolderWorkflow
 from use_cases.coordinator import (
     COORDINATOR_QUEUE,
     DEREGISTER,
@@ -37,34 +39,63 @@ from use_cases.lanes import CoordinatorInput, coordinator_id
 from workflows.coordinator import CoordinatorWorkflow
 
 
+class Coordinating(TemporalCoordinator):
+    """The test's coordinator, and the item workflows the test started."""
+
+    started: list[str]
+
+
 @asynccontextmanager
 async def coordinator(
     env: WorkflowEnvironment, task_queue: str, **given: Any
-) -> AsyncIterator[TemporalCoordinator]:
+) -> AsyncIterator[Coordinating]:
     prefix = f"{task_queue}-"
-    coordinating = TemporalCoordinator(
+    coordinating = Coordinating(
         env.client,
         f"{prefix}{COORDINATOR_QUEUE}",
         workflow_id=coordinator_id(prefix),
         start_input=CoordinatorInput(**given),
     )
+    coordinating.started = [coordinating.workflow_id]
     async with Worker(
         env.client,
         task_queue=coordinating.queue,
-        workflows=[CoordinatorWorkflow, LaneHolderWorkflow],
+        workflows=[CoordinatorWorkflow, LaneHolderWorkflow, ClockWorkflow],
         activities=[CoordinatorActivities(coordinating).coordinator_signal],
     ):
-        yield coordinating
+        try:
+            yield coordinating
+        finally:
+            await _terminated(env, coordinating.started)
+
+
+async def _terminated(env: WorkflowEnvironment, workflow_ids: list[str]) -> None:
+    """Nothing of the test left running: a workflow whose timer fires with no worker left
+    would stall time skipping for the tests after it (the server waits for its task)."""
+    for workflow_id in workflow_ids:
+        with contextlib.suppress(RPCError):  # closed already, or never started
+            await env.client.get_workflow_handle(workflow_id).terminate("test over")
 
 
 async def holder(
-    env: WorkflowEnvironment, coordinating: TemporalCoordinator, item_id: str, **fields: Any
+    env: WorkflowEnvironment, coordinating: Coordinating, item_id: str, **fields: Any
 ) -> WorkflowHandle[Any, str]:
+    workflow_id = f"{coordinating.workflow_id}-{item_id}"
+    coordinating.started.append(workflow_id)
     return await env.client.start_workflow(
         LaneHolderWorkflow.run,
         Holding(item_id=item_id, **fields),
-        id=f"{coordinating.workflow_id}-{item_id}",
+        id=workflow_id,
         task_queue=coordinating.queue,
+    )
+
+
+async def skip(env: WorkflowEnvironment, coordinating: Coordinating, seconds: float) -> None:
+    """Let `seconds` pass on the time-skipping server."""
+    workflow_id = f"{coordinating.workflow_id}-clock-{len(coordinating.started)}"
+    coordinating.started.append(workflow_id)
+    await env.client.execute_workflow(
+        ClockWorkflow.run, seconds, id=workflow_id, task_queue=coordinating.queue
     )
 
 
@@ -123,7 +154,7 @@ async def test_a_holder_that_stops_renewing_loses_the_lane_and_the_next_goes(
         await coordinating.signal(START_PROCESSING, ask("dead", lease_seconds=30))
         waiting = await holder(env, coordinating, "next")
         await wait_for(lambda: _queued(coordinating, "next"), what="next waits in line")
-        await env.sleep(timedelta(seconds=45))  # past the dead holder's lease
+        await skip(env, coordinating, 45)  # past the dead holder's lease
         await wait_for(lambda: _is(waiting, "holding"), what="next holds the lane")
         shown = await view_of(coordinating)
         assert "dead" not in shown.items and shown.items["next"].processing
@@ -153,28 +184,42 @@ async def _status(coordinating: TemporalCoordinator) -> WorkflowExecutionStatus 
 
 
 async def test_the_coordinator_completes_only_when_idle_with_no_item_and_a_new_item_revives_it(
-    time_skipping_env: WorkflowEnvironment, task_queue: str
+    dev_server: WorkflowEnvironment, task_queue: str
 ) -> None:
-    env = time_skipping_env
-    async with coordinator(env, task_queue, idle_timeout_seconds=60) as coordinating:
-        item = Register(item=ItemRef(item_id="long"), lease_seconds=3_600)
+    """On the dev server, in real seconds (skipping time stalled the time-skipping server
+    after other tests had skipped time)."""
+    env = dev_server
+    async with coordinator(env, task_queue, idle_timeout_seconds=1) as coordinating:
+        item = Register(item=ItemRef(item_id="kept"), lease_seconds=4)
         await coordinating.signal(REGISTER, item.model_dump(mode="json"))
-        await wait_for(lambda: _counted(coordinating, 1), what="the registration")
-        await env.sleep(timedelta(seconds=300))
-        assert await _status(coordinating) == WorkflowExecutionStatus.RUNNING
-        first_run = await _run_id(coordinating)
-        await coordinating.signal(DEREGISTER, Deregister(item_id="long").model_dump())
-        await wait_for(lambda: _counted(coordinating, 2), what="the deregistration")
-        await env.sleep(timedelta(seconds=90))
-        await wait_for(
-            lambda: _is_status(coordinating, WorkflowExecutionStatus.COMPLETED),
-            what="the idle coordinator completes",
-        )
+        first = await _run_id(coordinating)
+        last = await _result(env, coordinating, first)
+        # completed only once the item's lease had lapsed (4 s), not after the idle second
+        described = await env.client.get_workflow_handle(
+            coordinating.workflow_id, run_id=first
+        ).describe()
+        assert described.close_time is not None
+        assert described.close_time - described.start_time >= timedelta(seconds=4)
+        assert (last.total_items, last.signals_handled) == (0, 1)
         assert await coordinating.view() is None
-        await coordinating.signal(REGISTER, Register(item=ItemRef(item_id="new")).model_dump())
-        shown = await wait_for(lambda: _running_view(coordinating), what="a new run")
-        assert list(shown.items) == ["new"]
-        assert await _run_id(coordinating) != first_run
+
+        item = Register(item=ItemRef(item_id="leaving"), lease_seconds=600)
+        await coordinating.signal(REGISTER, item.model_dump(mode="json"))
+        second = await _run_id(coordinating)
+        assert second != first  # a new run, started by the signal
+        await coordinating.signal(DEREGISTER, Deregister(item_id="leaving").model_dump())
+        last = await _result(env, coordinating, second)  # idle a second after it left
+        assert (last.total_items, last.signals_handled) == (0, 2)
+
+
+async def _result(
+    env: WorkflowEnvironment, coordinating: Coordinating, run_id: str
+) -> CoordinatorView:
+    handle = env.client.get_workflow_handle(
+        coordinating.workflow_id, run_id=run_id, result_type=CoordinatorView
+    )
+    last: CoordinatorView = await asyncio.wait_for(handle.result(), timeout=30)
+    return last
 
 
 async def _run_id(coordinating: TemporalCoordinator) -> str:
@@ -196,9 +241,12 @@ async def _running_view(coordinating: TemporalCoordinator) -> CoordinatorView | 
 
 
 async def test_500_concurrent_registrations_are_all_kept_across_continue_as_new(
-    time_skipping_env: WorkflowEnvironment, task_queue: str
+    dev_server: WorkflowEnvironment, task_queue: str
 ) -> None:
-    env = time_skipping_env
+    """On the dev server: a real server refuses a continue-as-new while signals it has not
+    yet shown the run are waiting, which is what keeps them (the time-skipping server took
+    30 s here now and then)."""
+    env = dev_server
     async with coordinator(env, task_queue, continue_as_new_after_events=100) as coordinating:
         at_once = asyncio.Semaphore(50)
 
