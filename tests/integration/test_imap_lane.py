@@ -20,15 +20,17 @@ from temporalio.testing import WorkflowEnvironment
 from adapters.inbound.imap_checkpoint import SqliteCheckpointStore
 from adapters.inbound.imap_source import parse_source
 from orchestrator.bootstrap import bootstrap, coordinator, gateway
-from orchestrator.services import IMAP_CHECKPOINTS, start_worker
+from orchestrator.services import IMAP_CHECKPOINTS, start_imap, start_worker
 from tests.dovecot import Dovecot
 from tests.integration.imap_support import (
     MAILBOX,
     append_all,
     cli_env,
     daemon_process,
+    equal,
     holds,
     mail,
+    message_ids,
     thread_of,
 )
 from tests.stack import stack_settings
@@ -111,6 +113,26 @@ async def test_two_daemons_on_one_mailbox_one_polls_the_other_takes_over_when_it
         assert "imap_lane_released" in _events(standby_log)  # let go, deregistered
         assert await lane() is None
     assert took_over <= LEASE + MARGIN
+
+
+async def test_with_exclusive_off_a_daemon_polls_without_the_coordinator(
+    dovecot: Dovecot, dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    message_id, raw = mail("Polled alone")
+    dovecot.append(raw)
+    url = dovecot.url(mailbox=MAILBOX, start="all")
+    client = dev_server.client
+    settings = stack_settings(
+        tmp_path, client, task_queue, imap_sources=[url], imap_exclusive=False
+    )
+    wiring = bootstrap(settings)
+    async with AsyncExitStack() as stack:
+        await start_worker(wiring, client, stack)
+        [adapter] = await start_imap(wiring, client, stack)
+        threads = gateway(wiring, client)
+        await wait_for(lambda: equal(message_ids(threads, thread_of(raw)), [message_id]))
+        assert adapter.status != "standby"
+        assert await coordinator(wiring.settings, client).view() is None  # never asked
 
 
 def _pid_of(item_id: str) -> int:
