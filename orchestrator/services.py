@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 import socket
 import ssl
@@ -19,7 +20,8 @@ from temporalio.service import RPCError
 from adapters.inbound.imap import ImapInbound
 from adapters.inbound.imap_check import SourceReport, check_source
 from adapters.inbound.imap_checkpoint import SqliteCheckpointStore
-from adapters.inbound.imap_source import parse_source
+from adapters.inbound.imap_lane import ImapLane, imap_claim
+from adapters.inbound.imap_source import masked_url, parse_source
 from adapters.inbound.postgres_imap_checkpoint import PostgresCheckpointStore
 from adapters.inbound.smtp import SmtpInboundHandler
 from adapters.inbound.smtp_admission import (
@@ -46,6 +48,7 @@ from orchestrator.bootstrap import (
     Wiring,
     close_stores,
     connect,
+    coordinator,
     coordinator_worker,
     gateway,
     handoff_backlog,
@@ -341,11 +344,13 @@ def imap_ingest(
 async def start_imap(
     wiring: Wiring, client: Client, stack: AsyncExitStack, backlog: Backpressure | None = None
 ) -> list[ImapInbound]:
-    """One task per IMAP source; on stop they are cancelled (a clean logout) first."""
+    """One task per IMAP source, polling while this daemon holds the source's lane; on
+    stop they are cancelled (a clean logout, the lane let go) first."""
     thread_gateway = gateway(wiring, client, backlog)
     checkpoints = imap_checkpoints(wiring)
     adapters = []
-    for url in wiring.settings.imap_sources:
+    urls = wiring.settings.imap_sources
+    for url in urls:
         source = parse_source(url)
         mailbox = source.mailbox or ""  # settings already checked it is one of ours
         ingest = imap_ingest(wiring, thread_gateway, mailbox)
@@ -361,7 +366,10 @@ async def start_imap(
                 max_message_bytes=wiring.settings.max_message_bytes,
             )
         )
-    tasks = [asyncio.create_task(a.run(), name=f"imap {a.source.key}") for a in adapters]
+    tasks = [
+        asyncio.create_task(imap_run(wiring, client, a, url), name=f"imap {a.source.key}")
+        for a, url in zip(adapters, urls, strict=True)
+    ]
 
     async def stop_fetching() -> None:
         for task in tasks:
@@ -372,6 +380,22 @@ async def start_imap(
     for adapter in adapters:
         announce("imap", adapter.source.describe())
     return adapters
+
+
+async def imap_run(wiring: Wiring, client: Client, adapter: ImapInbound, url: str) -> None:
+    """The source's adapter, polling only while this daemon holds the lane
+    `imap:<source>` (MAILROOM_IMAP_EXCLUSIVE), or all the time."""
+    settings = wiring.settings
+    if not settings.imap_exclusive:
+        return await adapter.run()
+    claim = imap_claim(
+        adapter.source,
+        masked_url(url),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        lease_seconds=settings.imap_lease_seconds,
+    )
+    await ImapLane(adapter, coordinator(settings, client), claim).run()
 
 
 async def check_imap(wiring: Wiring) -> list[SourceReport]:

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     imap_quarantine_folder: Annotated[
         str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f*%]+$")
     ] = "mailroom-quarantine"
+    # An IMAP source polls only while its daemon holds the coordinator's lane
+    # `imap:<source>` (adapters/inbound/imap_lane.py: several daemons on one mailbox, one
+    # polls); the holder renews every third of the lease, a standby takes over within it.
+    # Off: every daemon polls (no worker needed; then run one daemon per source).
+    imap_exclusive: bool = True
+    imap_lease_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
     outbound_smtp: str = ""
     max_message_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
     max_in_flight: Annotated[int, Field(gt=0)] = 256

@@ -8,6 +8,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from use_cases.coordinator import (
+    CoordinatorView,
+    Instruction,
+    StartProcessing,
+    StopProcessing,
+    Verdict,
+)
 from use_cases.flows import ApprovalDecision
 from use_cases.mail import BlobRef, OutboundEmail, SendResult
 from use_cases.models import (
@@ -227,3 +234,62 @@ class AnswerLostOnce:
             await self.meanwhile(workflow_id)
         self.lost.append(request_id)
         raise ConnectionError(f"the answer to {request_id} was lost (delivered: {delivered})")
+
+
+class FakeCoordinator:
+    """The coordinator's lanes in memory (capacity 1, FIFO for who asks to wait), without
+    leases running out by themselves: the test ends one with `lapse(item_id)`, and cuts the
+    coordinator off with `reachable = False` (every call then raises, as Temporal down)."""
+
+    def __init__(self) -> None:
+        self.holders: dict[str, str] = {}  # lane → item id
+        self.queues: dict[str, list[str]] = {}
+        self.lapsed: set[str] = set()
+        self.requests: list[StartProcessing] = []
+        self.let_go_calls: list[StopProcessing] = []
+        self.reachable = True
+
+    async def request_lane(self, request: StartProcessing) -> Instruction:
+        self._answer_or_fail()
+        self.requests.append(request)
+        item, lane = request.item.item_id, request.lane
+        if item in self.lapsed:
+            self.lapsed.discard(item)
+            return Instruction(item_id=item, lane=lane, verdict=Verdict.LOST, reason="lapsed")
+        queue = self.queues.setdefault(lane, [])
+        holder = self.holders.get(lane)
+        if holder == item or (holder is None and queue[:1] in ([], [item])):
+            self.holders[lane] = item
+            if queue[:1] == [item]:
+                queue.pop(0)
+            return Instruction(item_id=item, lane=lane, verdict=Verdict.GO)
+        if not request.wait:
+            return Instruction(item_id=item, lane=lane, verdict=Verdict.NO_GO)
+        if item not in queue:
+            queue.append(item)
+        position = queue.index(item) + 1
+        return Instruction(item_id=item, lane=lane, verdict=Verdict.QUEUED, position=position)
+
+    async def let_go(self, stop: StopProcessing) -> Instruction:
+        self._answer_or_fail()
+        self.let_go_calls.append(stop)
+        if self.holders.get(stop.lane) == stop.item_id:
+            del self.holders[stop.lane]
+        queue = self.queues.get(stop.lane, [])
+        if stop.item_id in queue:
+            queue.remove(stop.item_id)
+        return Instruction(item_id=stop.item_id, lane=stop.lane, verdict=Verdict.RELEASED)
+
+    async def view(self) -> CoordinatorView | None:
+        return None
+
+    def lapse(self, item_id: str) -> None:
+        """The item's lease ran out: its lane is free, and its next ask is told LOST."""
+        for lane, holder in list(self.holders.items()):
+            if holder == item_id:
+                del self.holders[lane]
+                self.lapsed.add(item_id)
+
+    def _answer_or_fail(self) -> None:
+        if not self.reachable:
+            raise ConnectionError("coordinator unreachable (fake)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -18,6 +20,7 @@ from adapters.inbound.mime import parse_email
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import bootstrap, gateway
 from orchestrator.services import IMAP_CHECKPOINTS, start_imap, start_worker
+from tests.conftest import ROOT
 from tests.dovecot import Dovecot
 from tests.fakes import FakeBackpressure, FakeThreadGateway
 from tests.stack import stack_settings
@@ -74,7 +77,21 @@ def cli_env(temporal: str, task_queue: str, data_dir: Path, *urls: str) -> dict[
         "MAILROOM_QUEUE_PREFIX": f"{task_queue}-",
         "MAILROOM_MAILBOXES": f"{MAILBOX},procurement@mailroom.local",
         "MAILROOM_IMAP_SOURCES": ",".join(urls),
+        # a daemon killed holds its sources' lanes this long: the next one waits it out
+        "MAILROOM_IMAP_LEASE_SECONDS": "3",
     }
+
+
+def daemon_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`mailroom imap` in a process of its own, its output appended to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.cli", "imap"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def append_all(dovecot: Dovecot, raws: list[bytes]) -> None:

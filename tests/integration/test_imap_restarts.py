@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 from contextlib import AsyncExitStack
 from functools import partial
 from pathlib import Path
@@ -24,7 +22,6 @@ from adapters.inbound.imap_source import parse_source
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import bootstrap, gateway
 from orchestrator.services import IMAP_CHECKPOINTS, start_worker
-from tests.conftest import ROOT
 from tests.dovecot import Dovecot
 from tests.integration.imap_support import (
     MAILBOX,
@@ -32,6 +29,7 @@ from tests.integration.imap_support import (
     all_have,
     append_all,
     cli_env,
+    daemon_process,
     equal,
     flags,
     holds,
@@ -73,7 +71,7 @@ async def test_adapter_killed_mid_batch_and_restarted_delivers_every_mail_once(
         await start_worker(wiring, client, stack)
         threads = gateway(wiring, client)
 
-        first = _adapter_process(env, tmp_path / "first.log")
+        first = daemon_process(env, tmp_path / "first.log")
         try:
             await wait_for(
                 lambda: _thread_exists(client, thread_of(mails[0][1])), what="a first hand-off"
@@ -84,7 +82,7 @@ async def test_adapter_killed_mid_batch_and_restarted_delivers_every_mail_once(
         # Handed off but not yet marked: the crash window this test is about.
         assert (await flags(dovecot))[mails[0][0].encode()] == (), "killed too late"
 
-        second = _adapter_process(env, tmp_path / "second.log")
+        second = daemon_process(env, tmp_path / "second.log")
         try:
             await wait_for(
                 lambda: all_have(flags(dovecot), SEEN, len(mails)),
@@ -146,17 +144,6 @@ async def test_uidvalidity_change_rescans_without_loss_or_duplicates(
         assert await message_ids(threads, thread_of(b)) == [b_id]
         new = checkpoints.load(source_key)
         assert new is not None and new.uidvalidity != old.uidvalidity and new.last_uid == 3
-
-
-def _adapter_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.cli", "imap"],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def _recreate_folder(dovecot: Dovecot, folder: str, raws: list[bytes]) -> None:
