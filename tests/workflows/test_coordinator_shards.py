@@ -19,7 +19,17 @@ from adapters.outbound.sharded_coordinator import ShardedCoordinator
 from adapters.outbound.temporal_coordinator import TemporalCoordinator
 from tests.support import wait_for
 from tests.workflows.lane_holder import LET_GO, Holding, LaneHolderWorkflow
-from use_cases.coordinator import COORDINATOR_QUEUE, ItemRef, StartProcessing, Verdict
+from use_cases.coordinator import (
+    COORDINATOR_QUEUE,
+    START_PROCESSING,
+    STOP_PROCESSING,
+    UPDATE,
+    ItemRef,
+    ItemUpdate,
+    StartProcessing,
+    StopProcessing,
+    Verdict,
+)
 from use_cases.lanes import CoordinatorInput, coordinator_id
 from workflows.coordinator import CoordinatorWorkflow
 
@@ -87,6 +97,34 @@ async def test_a_workflow_item_holds_a_lane_on_its_shard_and_lets_it_go(
         assert await handle.result() == "done"
         shown = await coordinating.view()
         assert shown is not None and shown.total_items == 0
+
+
+async def test_a_renewal_from_another_worker_reaches_the_shard_of_the_lane_held_now(
+    dev_server: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Activities run on any worker: this worker sent the item's messages for its first lane
+    (shard 0); another worker asked for its second lane (shard 2); this worker's renewal
+    must still reach shard 2, or the lease lapses under a holder that renews."""
+    async with sharded(dev_server, task_queue) as this_worker:
+        other_worker = ShardedCoordinator(this_worker.shards)
+        await _send(this_worker, START_PROCESSING, asking("order-1", "imap:a"))
+        await _send(this_worker, STOP_PROCESSING, StopProcessing(item_id="order-1", lane="imap:a"))
+        await _send(other_worker, START_PROCESSING, asking("order-1", "imap:b"))
+        await wait_for(lambda: _progress_on_shard_2(this_worker, ""), what="imap:b held")
+        renewal = ItemUpdate(item_id="order-1", progress="renewed")
+        await _send(this_worker, UPDATE, renewal)
+        await wait_for(lambda: _progress_on_shard_2(this_worker, "renewed"), what="renewal")
+
+
+async def _send(coordinating: ShardedCoordinator, name: str, message: Any) -> None:
+    await coordinating.signal(name, message.model_dump(mode="json"))
+
+
+async def _progress_on_shard_2(coordinating: ShardedCoordinator, progress: str) -> bool:
+    """order-1 holds imap:b on its shard, its progress `progress` (set by a renewal)."""
+    shown = await coordinating.shards[2].view()
+    held = shown.items.get("order-1") if shown is not None else None
+    return held is not None and held.processing and held.progress == progress
 
 
 async def _stage_is(handle: WorkflowHandle[Any, str], stage: str) -> bool:
