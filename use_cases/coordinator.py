@@ -73,6 +73,9 @@ class StartProcessing(BaseModel):
 class ItemUpdate(BaseModel):
     item_id: str
     progress: str = ""  # free text shown by the query; renews the item's lease
+    # the lane the item holds or waits for: it names the shard (MAILROOM_COORDINATOR_SHARDS)
+    # a renewal goes to; None: every open shard
+    lane: str | None = None
 
 
 class StopProcessing(BaseModel):

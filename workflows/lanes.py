@@ -139,7 +139,9 @@ async def _renew(asked: StartProcessing, every: timedelta, decided: Callable[[],
     while True:
         await workflow.sleep(every)
         renewal: tuple[str, StartProcessing | ItemUpdate] = (
-            (UPDATE, ItemUpdate(item_id=item_id)) if decided() else (START_PROCESSING, asked)
+            (UPDATE, ItemUpdate(item_id=item_id, lane=asked.lane))
+            if decided()
+            else (START_PROCESSING, asked)
         )
         try:
             await send(*renewal, give_up_after=GIVE_UP_AFTER)

@@ -1,11 +1,12 @@
 """Several coordinators, each granting the lanes whose name hashes to it
 (use_cases/coordinator_shards.py), seen as one: the same calls as TemporalCoordinator.
 
-A lane message (StartProcessing, StopProcessing, request_lane, let_go) goes to its lane's
-shard. A renewal (UPDATE) or DEREGISTER names no lane: it goes to the shards this process
-sent the item's lane messages to, else to every open shard (a plain signal: a shard with no
-open run holds nothing of the item, and is not started for it). REGISTER alone goes to the
-shard of the item's id. view() merges every open shard's; release() reaches them all."""
+A message naming a lane (StartProcessing, StopProcessing, request_lane, let_go, a renewal
+by UPDATE) goes to its lane's shard. One naming none (DEREGISTER, an UPDATE without a lane)
+goes to every open shard: activities run on any worker, so no process knows which shards
+an item's other messages went to. A renewal or one naming none is a plain signal: a shard
+with no open run holds nothing of the item, and is not started for it. REGISTER alone goes
+to the shard of the item's id. view() merges every open shard's; release() reaches them all."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from adapters.outbound.temporal_coordinator import TemporalCoordinator
 from use_cases.coordinator import (
     REGISTER,
     RELEASE,
+    UPDATE,
     CoordinatorView,
     Instruction,
     StartProcessing,
@@ -30,7 +32,6 @@ from use_cases.coordinator_shards import shard_ids, shard_of
 class ShardedCoordinator:
     def __init__(self, shards: Sequence[TemporalCoordinator]) -> None:
         self.shards = list(shards)
-        self.placed: dict[str, set[int]] = {}  # item → the shards its lane messages went to
 
     @classmethod
     def over(cls, one: TemporalCoordinator, shards: int) -> ShardedCoordinator:
@@ -44,28 +45,27 @@ class ShardedCoordinator:
             ]
         )
 
-    def _lane(self, item_id: str, lane: str) -> TemporalCoordinator:
-        k = shard_of(lane, len(self.shards))
-        self.placed.setdefault(item_id, set()).add(k)
-        return self.shards[k]
+    def _shard(self, name: str) -> TemporalCoordinator:
+        return self.shards[shard_of(name, len(self.shards))]
 
     async def request_lane(self, request: StartProcessing) -> Instruction:
-        return await self._lane(request.item.item_id, request.lane).request_lane(request)
+        return await self._shard(request.lane).request_lane(request)
 
     async def let_go(self, stop: StopProcessing) -> Instruction:
-        return await self._lane(stop.item_id, stop.lane).let_go(stop)
+        return await self._shard(stop.lane).let_go(stop)
 
     async def signal(self, name: str, message: dict[str, Any]) -> None:
         item = message.get("item")
         item_id = str(item["item_id"] if isinstance(item, dict) else message.get("item_id"))
         lane = message.get("lane")
-        if isinstance(lane, str):
-            await self._lane(item_id, lane).signal(name, message)
+        if isinstance(lane, str) and name == UPDATE:
+            await _signal_open(self._shard(lane), name, message)
+        elif isinstance(lane, str):
+            await self._shard(lane).signal(name, message)
         elif name == REGISTER:
-            await self._lane(item_id, item_id).signal(name, message)
+            await self._shard(item_id).signal(name, message)
         else:
-            known = self.placed.get(item_id) or range(len(self.shards))
-            await asyncio.gather(*(_signal_open(self.shards[k], name, message) for k in known))
+            await asyncio.gather(*(_signal_open(shard, name, message) for shard in self.shards))
 
     async def view(self) -> CoordinatorView | None:
         views = [v for v in await asyncio.gather(*(s.view() for s in self.shards)) if v]
