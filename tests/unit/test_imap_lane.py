@@ -14,6 +14,7 @@ from adapters.inbound.imap_lane import ImapLane, imap_claim
 from adapters.inbound.imap_source import parse_source
 from tests.fakes import FakeCoordinator
 from tests.support import wait_for
+from use_cases.coordinator import Instruction, StartProcessing
 
 LEASE = 0.3
 URL = "imap://support:secret@imap.example/INBOX?mailbox=support@mailroom.local&tls=off"
@@ -153,3 +154,33 @@ async def test_a_daemon_without_a_coordinator_waits_and_says_why() -> None:
     assert coordinator.let_go_calls == []  # never registered: nothing let go
     standby = [e for e in logs if e["event"] == "imap_lane_standby"]
     assert len(standby) == 1 and "mailroom worker" in standby[0]["reason"]
+
+
+class RefusingCoordinator(FakeCoordinator):
+    """Answers with Temporal's refusal while `refusing`: too many updates in flight on the
+    coordinator (RESOURCE_EXHAUSTED), as when many daemons ask at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refusing = True
+
+    async def request_lane(self, request: StartProcessing) -> Instruction:
+        if self.refusing:
+            raise RuntimeError(REFUSAL)
+        return await super().request_lane(request)
+
+
+REFUSAL = "RESOURCE_EXHAUSTED: limit on number of concurrent in-flight updates"
+
+
+async def test_a_daemon_refused_by_the_coordinator_says_why_keeps_asking_and_then_polls() -> None:
+    coordinator, pollers = RefusingCoordinator(), Pollers()
+    lane, poller = daemon(coordinator, pollers, pid=1)
+    with capture_logs() as logs:
+        async with running(lane) as task:
+            await wait_for(lambda: lane.asks >= 3, timeout=5, what="asking again")
+            assert poller.status == "standby" and not task.done()
+            coordinator.refusing = False
+            await wait_for(lambda: poller.polling, timeout=5, what="polling once answered")
+    standby = [e for e in logs if e["event"] == "imap_lane_standby"]
+    assert standby and REFUSAL in standby[0]["error"]
