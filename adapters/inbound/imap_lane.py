@@ -85,6 +85,9 @@ class ImapLane:
         self._answered = False  # the coordinator knows this item: let it go on stopping
         self._held_until = 0.0  # monotonic: the lease may lapse from here unless renewed
         self._last_standby: tuple[str, int] | None = None
+        # why the last ask got no answer: no worker, or the coordinator refusing (too many
+        # updates in flight while many daemons ask at once), said in the standby warning
+        self._unanswered = ""
         self._log = log.bind(lane=claim.lane, item_id=claim.item.item_id)
 
     async def run(self) -> None:
@@ -117,7 +120,9 @@ class ImapLane:
             return
         self._last_standby = seen
         if answer is None:
-            self._log.warning("imap_lane_standby", reason=WAITING_FOR_COORDINATOR)
+            self._log.warning(
+                "imap_lane_standby", reason=WAITING_FOR_COORDINATOR, error=self._unanswered
+            )
         else:
             self._log.info(
                 "imap_lane_standby", verdict=seen[0], position=seen[1], reason=answer.reason
@@ -144,7 +149,9 @@ class ImapLane:
                 return False
             left = self._held_until - time.monotonic()
             if left <= 0:
-                self._log.warning("imap_lane_lost", reason=WAITING_FOR_COORDINATOR)
+                self._log.warning(
+                    "imap_lane_lost", reason=WAITING_FOR_COORDINATOR, error=self._unanswered
+                )
                 return True
             sent = time.monotonic()
             answer = await self._ask(min(self.interval, left))
@@ -177,8 +184,9 @@ class ImapLane:
             # that comes as the call completes, and the daemon would not stop
             async with asyncio.timeout(timeout):
                 answer = await self.coordinator.request_lane(request)
-        except Exception as exc:  # unreachable, no worker, timed out: ask again later
-            self._log.debug("imap_lane_unanswered", error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # unreachable, no worker, refused, timed out: ask again later
+            self._unanswered = f"{type(exc).__name__}: {exc}"
+            self._log.debug("imap_lane_unanswered", error=self._unanswered)
             return None
         self._answered = True
         return answer
