@@ -55,6 +55,9 @@ def add_schedule_parser(commands: Any) -> None:
     when.add_argument("--every", metavar="DURATION", help="e.g. 30s, 15m, 1h, 1d, PT2H")
     create.add_argument("--field", action="append", default=[], metavar="K=V")
     create.add_argument("--input", type=Path, metavar="FILE.json", help="the flow's input")
+    create.add_argument(
+        "--paused", action="store_true", help="created paused: it fires once unpaused"
+    )
     create.add_argument("--json", action="store_true")
     for verb, meaning in (
         ("delete", "delete a schedule (runs under way go on)"),
@@ -81,6 +84,7 @@ def cmd_schedule(settings: Settings, args: argparse.Namespace) -> int:
                 flow_input,
                 cron=args.cron,
                 every=every,
+                paused=args.paused,
                 queue_prefix=settings.queue_prefix,
             )
             try:

@@ -70,10 +70,10 @@ async def test_an_interval_schedule_fires_while_a_paused_one_does_not(
 ) -> None:
     env, client = cli_env(stack), dev_server.client
     running, paused = f"every-{unique}", f"paused-{unique}"
-    for name in (running, paused):
-        to = f"to={name}@example.com"
-        await schedule(env, "create", name, "--flow", "digest", "--every", "1s", "--field", to)
-    await schedule(env, "pause", paused)
+    every_second = ("--flow", "digest", "--every", "1s", "--field")
+    # created paused: paused by a second command, it could fire in between on a busy machine
+    await schedule(env, "create", paused, *every_second, f"to={paused}@example.com", "--paused")
+    await schedule(env, "create", running, *every_second, f"to={running}@example.com")
     try:
         await wait_for(lambda: fired_at_least(client, running, 3), what="3 firings")
         await schedule(env, "pause", running)
