@@ -178,6 +178,10 @@ class ImapLane:
             async with asyncio.timeout(timeout):
                 answer = await self.coordinator.request_lane(request)
         except Exception as exc:  # unreachable, no worker, timed out: ask again later
+            if _being_cancelled():
+                # temporalio turns a cancelled update call into an error: a daemon stopped
+                # while it waited for a coordinator no worker serves would never stop
+                raise asyncio.CancelledError from exc
             self._log.debug("imap_lane_unanswered", error=f"{type(exc).__name__}: {exc}")
             return None
         self._answered = True
@@ -198,6 +202,12 @@ class ImapLane:
             )  # the lease lapses instead
             return
         self._log.info("imap_lane_released")
+
+
+def _being_cancelled() -> bool:
+    """Whether someone cancelled this task (asyncio.timeout has taken its own cancel back)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _iso(answer: Instruction) -> str | None:

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from structlog.testing import capture_logs
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 
 from adapters.inbound.imap_lane import ImapLane, imap_claim
 from adapters.inbound.imap_source import parse_source
 from tests.fakes import FakeCoordinator
 from tests.support import wait_for
+from use_cases.coordinator import Instruction, StartProcessing
 
 LEASE = 0.3
 URL = "imap://support:secret@imap.example/INBOX?mailbox=support@mailroom.local&tls=off"
@@ -153,3 +155,38 @@ async def test_a_daemon_without_a_coordinator_waits_and_says_why() -> None:
     assert coordinator.let_go_calls == []  # never registered: nothing let go
     standby = [e for e in logs if e["event"] == "imap_lane_standby"]
     assert len(standby) == 1 and "mailroom worker" in standby[0]["reason"]
+
+
+class CoordinatorNoWorkerServes(FakeCoordinator):
+    """As Temporal answers a daemon when no worker runs the coordinator: the update waits,
+    and temporalio turns its cancellation into an error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asking = False
+
+    async def request_lane(self, request: StartProcessing) -> Instruction:
+        self.requests.append(request)
+        self.asking = True
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError as exc:
+            raise WorkflowUpdateRPCTimeoutOrCancelledError() from exc
+        finally:
+            self.asking = False
+        raise AssertionError("never answered")
+
+
+async def test_a_daemon_waiting_for_a_coordinator_no_worker_serves_stops_when_told() -> None:
+    coordinator, pollers = CoordinatorNoWorkerServes(), Pollers()
+    lane, poller = daemon(coordinator, pollers, pid=1)
+    task = asyncio.create_task(lane.run())
+    try:
+        await wait_for(lambda: len(coordinator.requests) >= 2, timeout=5, what="asking again")
+        await wait_for(lambda: coordinator.asking, timeout=5, what="a request in flight")
+        task.cancel()
+        await asyncio.wait({task}, timeout=5)
+        assert task.done(), "the daemon kept waiting for the coordinator after being stopped"
+        assert task.cancelled() and poller.runs == 0
+    finally:
+        task.cancel()
