@@ -42,6 +42,12 @@ WAITING_FOR_COORDINATOR = (
     "Temporal namespace and queue prefix) or set MAILROOM_IMAP_EXCLUSIVE=false"
 )
 
+QUEUED = (
+    "standing by: another mailroom imap polls this source (`mailroom coordinator` shows "
+    "which); this one takes over when it stops, or within MAILROOM_IMAP_LEASE_SECONDS "
+    "when it dies"
+)
+
 
 class Poller(Protocol):
     """What the lane runs while held: ImapInbound (run until cancelled; status shown)."""
@@ -119,9 +125,8 @@ class ImapLane:
         if answer is None:
             self._log.warning("imap_lane_standby", reason=WAITING_FOR_COORDINATOR)
         else:
-            self._log.info(
-                "imap_lane_standby", verdict=seen[0], position=seen[1], reason=answer.reason
-            )
+            reason = answer.reason or (QUEUED if answer.verdict is Verdict.QUEUED else "")
+            self._log.info("imap_lane_standby", verdict=seen[0], position=seen[1], reason=reason)
 
     async def _poll_while_held(self) -> bool:
         """Poll until the lane is lost (True) or the poller ends by itself (False)."""

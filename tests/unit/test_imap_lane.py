@@ -107,6 +107,7 @@ async def test_a_second_daemon_stands_by_and_takes_over_at_once_when_the_first_s
     assert pollers.most_at_once == 1
     standby = [e for e in logs if e["event"] == "imap_lane_standby"]
     assert standby and standby[0]["verdict"] == "queued" and standby[0]["position"] == 1
+    assert "another mailroom imap polls this source" in standby[0]["reason"]
 
 
 async def test_a_daemon_whose_lease_lapsed_stops_polling_and_the_standby_takes_over() -> None:
