@@ -44,8 +44,8 @@ WAITING_FOR_COORDINATOR = (
 
 QUEUED = (
     "standing by: another mailroom imap polls this source (`mailroom coordinator` shows "
-    "which); this one takes over when it stops, or within MAILROOM_IMAP_LEASE_SECONDS "
-    "when it dies"
+    "which); this one takes over at its next ask (every third of MAILROOM_IMAP_LEASE_SECONDS) "
+    "after that one stops, or once its lease lapses when it dies"
 )
 
 
