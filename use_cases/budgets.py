@@ -73,10 +73,12 @@ def check_budget(request: PurchaseRequest, spent: float, budget: float) -> Polic
     asked = Decimal(str(request.budget or 0))
     if Decimal(str(spent)) + asked <= Decimal(str(budget)):
         return PolicyDecision(allowed=True)
-    money = [format_money(v, request.currency) for v in (asked, spent, budget)]
+    left = max(Decimal(0), Decimal(str(budget)) - Decimal(str(spent)))
+    money = [format_money(v, request.currency) for v in (asked, spent, budget, left)]
     holder = budget_holder(request).describe()
+    # what is left tells the requester what a smaller request could still order
     reason = (
         f"this request ({money[0]}) would take {holder} over its monthly budget: "
-        f"{money[1]} already ordered this month, budget {money[2]}"
+        f"{money[1]} already ordered this month, budget {money[2]} ({money[3]} left)"
     )
     return PolicyDecision(allowed=False, reasons=[reason])

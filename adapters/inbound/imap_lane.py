@@ -42,6 +42,12 @@ WAITING_FOR_COORDINATOR = (
     "Temporal namespace and queue prefix) or set MAILROOM_IMAP_EXCLUSIVE=false"
 )
 
+QUEUED = (
+    "standing by: another mailroom imap polls this source (`mailroom coordinator` shows "
+    "which); this one takes over at its next ask (every third of MAILROOM_IMAP_LEASE_SECONDS) "
+    "after that one stops, or once its lease lapses when it dies"
+)
+
 
 class Poller(Protocol):
     """What the lane runs while held: ImapInbound (run until cancelled; status shown)."""
@@ -124,9 +130,8 @@ class ImapLane:
                 "imap_lane_standby", reason=WAITING_FOR_COORDINATOR, error=self._unanswered
             )
         else:
-            self._log.info(
-                "imap_lane_standby", verdict=seen[0], position=seen[1], reason=answer.reason
-            )
+            reason = answer.reason or (QUEUED if answer.verdict is Verdict.QUEUED else "")
+            self._log.info("imap_lane_standby", verdict=seen[0], position=seen[1], reason=reason)
 
     async def _poll_while_held(self) -> bool:
         """Poll until the lane is lost (True) or the poller ends by itself (False)."""
@@ -185,6 +190,10 @@ class ImapLane:
             async with asyncio.timeout(timeout):
                 answer = await self.coordinator.request_lane(request)
         except Exception as exc:  # unreachable, no worker, refused, timed out: ask again later
+            if _being_cancelled():
+                # temporalio turns a cancelled update call into an error: a daemon stopped
+                # while it waited for a coordinator no worker serves would never stop
+                raise asyncio.CancelledError from exc
             self._unanswered = f"{type(exc).__name__}: {exc}"
             self._log.debug("imap_lane_unanswered", error=self._unanswered)
             return None
@@ -206,6 +215,12 @@ class ImapLane:
             )  # the lease lapses instead
             return
         self._log.info("imap_lane_released")
+
+
+def _being_cancelled() -> bool:
+    """Whether someone cancelled this task (asyncio.timeout has taken its own cancel back)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _iso(answer: Instruction) -> str | None:

@@ -57,15 +57,19 @@ class TemporalCoordinator:
         )
 
     async def request_lane(self, request: StartProcessing) -> Instruction:
-        answer: Instruction = await self.client.execute_update_with_start_workflow(
-            REQUEST_LANE, request, start_workflow_operation=self._start(), result_type=Instruction
-        )
-        return answer
+        return await self._update_with_start(REQUEST_LANE, request)
 
     async def let_go(self, stop: StopProcessing) -> Instruction:
-        answer: Instruction = await self.client.execute_update_with_start_workflow(
-            LET_GO, stop, start_workflow_operation=self._start(), result_type=Instruction
-        )
+        return await self._update_with_start(LET_GO, stop)
+
+    async def _update_with_start(self, name: str, argument: Any) -> Instruction:
+        start = self._start()
+        try:
+            answer: Instruction = await self.client.execute_update_with_start_workflow(
+                name, argument, start_workflow_operation=start, result_type=Instruction
+            )
+        finally:
+            _read_start_failure(start)
         return answer
 
     async def signal(self, name: str, message: dict[str, Any]) -> None:
@@ -104,3 +108,12 @@ class TemporalCoordinator:
     async def release(self, item_id: str) -> None:
         """An operator's release (no start: there is nothing to release without a run)."""
         await self.client.get_workflow_handle(self.workflow_id).signal(RELEASE, item_id)
+
+
+def _read_start_failure(start: WithStartWorkflowOperation[Any, Any]) -> None:
+    """temporalio also sets a failed call's error on the start operation's handle future,
+    which nobody awaits: unread, asyncio logs a traceback for each (a daemon waiting for a
+    coordinator no worker serves fails a call every few seconds)."""
+    handle = start._workflow_handle  # no public way to read it without awaiting
+    if handle.done() and not handle.cancelled():
+        handle.exception()

@@ -59,3 +59,10 @@ def test_a_request_over_what_is_left_is_denied_with_the_three_amounts() -> None:
     (reason,) = decision.reasons
     assert "EUR 400.50" in reason and "EUR 600.00" in reason and "EUR 1,000.00" in reason
     assert "cost centre 4711" in reason and "monthly budget" in reason
+
+
+def test_a_denied_request_is_told_how_much_of_the_budget_is_left() -> None:
+    (reason,) = check_budget(request(900), spent=900, budget=1500).reasons
+    assert reason.endswith("budget EUR 1,500.00 (EUR 600.00 left)")
+    (overspent,) = check_budget(request(10), spent=1200, budget=1000).reasons
+    assert overspent.endswith("(EUR 0.00 left)")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from structlog.testing import capture_logs
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 
 from adapters.inbound.imap_lane import ImapLane, imap_claim
 from adapters.inbound.imap_source import parse_source
@@ -106,6 +107,7 @@ async def test_a_second_daemon_stands_by_and_takes_over_at_once_when_the_first_s
     assert pollers.most_at_once == 1
     standby = [e for e in logs if e["event"] == "imap_lane_standby"]
     assert standby and standby[0]["verdict"] == "queued" and standby[0]["position"] == 1
+    assert "another mailroom imap polls this source" in standby[0]["reason"]
 
 
 async def test_a_daemon_whose_lease_lapsed_stops_polling_and_the_standby_takes_over() -> None:
@@ -184,3 +186,38 @@ async def test_a_daemon_refused_by_the_coordinator_says_why_keeps_asking_and_the
             await wait_for(lambda: poller.polling, timeout=5, what="polling once answered")
     standby = [e for e in logs if e["event"] == "imap_lane_standby"]
     assert standby and REFUSAL in standby[0]["error"]
+
+
+class CoordinatorNoWorkerServes(FakeCoordinator):
+    """As Temporal answers a daemon when no worker runs the coordinator: the update waits,
+    and temporalio turns its cancellation into an error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asking = False
+
+    async def request_lane(self, request: StartProcessing) -> Instruction:
+        self.requests.append(request)
+        self.asking = True
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError as exc:
+            raise WorkflowUpdateRPCTimeoutOrCancelledError() from exc
+        finally:
+            self.asking = False
+        raise AssertionError("never answered")
+
+
+async def test_a_daemon_waiting_for_a_coordinator_no_worker_serves_stops_when_told() -> None:
+    coordinator, pollers = CoordinatorNoWorkerServes(), Pollers()
+    lane, poller = daemon(coordinator, pollers, pid=1)
+    task = asyncio.create_task(lane.run())
+    try:
+        await wait_for(lambda: len(coordinator.requests) >= 2, timeout=5, what="asking again")
+        await wait_for(lambda: coordinator.asking, timeout=5, what="a request in flight")
+        task.cancel()
+        await asyncio.wait({task}, timeout=5)
+        assert task.done(), "the daemon kept waiting for the coordinator after being stopped"
+        assert task.cancelled() and poller.runs == 0
+    finally:
+        task.cancel()
