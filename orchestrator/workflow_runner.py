@@ -31,6 +31,8 @@ from temporalio.worker import (
 )
 from temporalio.workflow import _Definition
 
+from orchestrator.payload_visits import skip_idle_payload_passes
+
 M = TypeVar("M", bound=Message)
 
 
@@ -105,4 +107,8 @@ class _DetachHeaders(WorkflowInboundInterceptor):
 # (tests/workflows/harness.py), and tests/unit/test_import_rules.py checks statically every
 # module workflow code imports from `workflows` and `use_cases`.
 WORKFLOW_RUNNER = DetachedStartRunner(UnsandboxedWorkflowRunner())
+# Every worker takes its runner from here: with it, the SDK's payload passes over each
+# activation and completion are skipped while the data converter has no codec and no
+# external storage (orchestrator/payload_visits.py: they would change nothing).
+skip_idle_payload_passes()
 WORKFLOW_INTERCEPTORS = (DetachedInputInterceptor(),)

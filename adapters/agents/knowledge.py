@@ -13,9 +13,10 @@ import functools
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field, PrivateAttr
 
@@ -124,6 +125,14 @@ class Mail:
         for index, word_stem in enumerate(self.stems):
             self.at_stem.setdefault(word_stem, []).append(index)
 
+    @functools.cached_property
+    def at_word(self) -> dict[str, list[int]]:
+        """Where each word occurs: a wildcard is tried once per distinct word."""
+        at_word: dict[str, list[int]] = {}
+        for index, word in enumerate(self.words):
+            at_word.setdefault(word, []).append(index)
+        return at_word
+
     def has(self, wanted: Phrase) -> bool:
         return self.where(wanted) is not None
 
@@ -135,12 +144,18 @@ class Mail:
         if first.wildcard is None:
             starts: Iterable[int] = self.at_stem.get(first.stem, ())
         else:
-            starts = (i for i in range(len(self.words)) if self._at(first, i))
+            starts = self._wildcard_starts(first.wildcard)
         for start in starts:
             found = self._rest_follows(wanted[1:], start)
             if found is not None:
                 return (start, *found)
         return None
+
+    def _wildcard_starts(self, wildcard: re.Pattern[str]) -> list[int]:
+        """Where a word the wildcard matches occurs, in the mail's order (as a scan of every
+        word finds them): each distinct word is matched once."""
+        found = (at for word, at in self.at_word.items() if wildcard.fullmatch(word))
+        return sorted(index for at in found for index in at)
 
     def _at(self, pattern: WordPattern, index: int) -> bool:
         return pattern.matches(self.words[index], self.stems[index])
@@ -157,6 +172,32 @@ class Mail:
         return positions
 
 
+T = TypeVar("T")
+
+
+class StartIndex(Generic[T]):
+    """Phrases (or what holds them) by the stem of their first word: a mail can match only
+    those whose first stem it has, and those that start with a wildcard. An article has
+    dozens of phrases and a mail a few of their stems: one set intersection rules the rest
+    out. Which phrases match, and so the points, are as when every phrase is looked up."""
+
+    def __init__(self, items: Iterable[T], phrase_of: Callable[[T], Phrase]) -> None:
+        self.by_stem: dict[str, list[T]] = {}
+        self.wildcards: list[T] = []
+        for item in items:
+            wanted = phrase_of(item)
+            if not wanted:
+                continue  # an empty phrase matches nothing
+            if wanted[0].wildcard is not None:
+                self.wildcards.append(item)
+            else:
+                self.by_stem.setdefault(wanted[0].stem, []).append(item)
+
+    def in_reach(self, mail: Mail) -> list[T]:
+        shared = self.by_stem.keys() & mail.at_stem.keys()
+        return [*self.wildcards, *(item for stem in shared for item in self.by_stem[stem])]
+
+
 class Article(BaseModel):
     id: str
     keywords: list[str]
@@ -166,11 +207,15 @@ class Article(BaseModel):
     category: str | None = None
     _terms: list[tuple[Phrase, float]] = PrivateAttr(default_factory=list)
     _excluded: list[Phrase] = PrivateAttr(default_factory=list)
+    _terms_by_start: StartIndex[tuple[Phrase, float]] = PrivateAttr()
+    _excluded_by_start: StartIndex[Phrase] = PrivateAttr()
 
     def model_post_init(self, context: object) -> None:
         self._terms = [(phrase(k), KEYWORD_POINTS) for k in self.keywords]
         self._terms += [(phrase(s), STRONG_POINTS) for s in self.strong]
         self._excluded = [phrase(e) for e in self.exclude]
+        self._terms_by_start = StartIndex(self._terms, lambda term: term[0])
+        self._excluded_by_start = StartIndex(self._excluded, lambda excluded: excluded)
 
     @property
     def most_points(self) -> float:
@@ -179,15 +224,17 @@ class Article(BaseModel):
     def points(self, mail: Mail, explained: frozenset[int] = frozenset()) -> float | None:
         """The evidence `mail` holds for this article; None when an exclusion rules it out.
         A match whose words are all `explained` (by another article's phrase) counts not."""
-        if any(mail.has(p) for p in self._excluded):
+        if any(mail.has(p) for p in self._excluded_by_start.in_reach(mail)):
             return None
-        found = ((mail.where(p), points) for p, points in self._terms)
+        terms = self._terms_by_start.in_reach(mail)
+        found = ((mail.where(p), points) for p, points in terms)
         return sum(points for at, points in found if at is not None and not explained >= set(at))
 
     def explains(self, mail: Mail) -> frozenset[int]:
         """The words of `mail` its phrases of two words or more match: "not received the
         refund" is about a refund, its "not received" no evidence for a delivery article."""
-        found = (mail.where(p) for p, _ in self._terms if len(p) > 1)
+        terms = self._terms_by_start.in_reach(mail)
+        found = (mail.where(p) for p, _ in terms if len(p) > 1)
         return frozenset(i for at in found if at is not None for i in at)
 
 

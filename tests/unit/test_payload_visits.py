@@ -1,0 +1,94 @@
+"""The worker skips the SDK's payload passes only where they change nothing: workflows get
+the same payloads, the server the same completion, and a codec, were one configured, still
+runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import temporalio.bridge.worker
+from temporalio.api.common.v1 import Payload
+from temporalio.bridge.proto.workflow_activation import WorkflowActivation
+from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
+from temporalio.converter import DataConverter, PayloadCodec
+
+import orchestrator.workflow_runner  # noqa: F401  (installs the skip, as every worker does)
+from orchestrator.data_converter import DATA_CONVERTER
+from orchestrator.payload_visits import (
+    _SDK_DECODE,
+    _SDK_ENCODE,
+    decode_activation,
+    encode_completion,
+)
+from use_cases.models import NewMessage
+
+MAIL = NewMessage(
+    mailbox="support@example.com",
+    message_id="<m1@example.com>",
+    received_at=datetime(2026, 12, 5, tzinfo=UTC),
+    text="Where is my order?\n" * 80,
+)
+
+
+async def signal_activation(converter: DataConverter) -> WorkflowActivation:
+    activation = WorkflowActivation(run_id="run")
+    job = activation.jobs.add()
+    job.signal_workflow.signal_name = "new_message"
+    job.signal_workflow.input.extend(await converter.encode([MAIL]))
+    return activation
+
+
+async def activity_completion(converter: DataConverter) -> WorkflowActivationCompletion:
+    completion = WorkflowActivationCompletion(run_id="run")
+    command = completion.successful.commands.add()
+    command.schedule_local_activity.activity_type = "answer_from_kb"
+    command.schedule_local_activity.arguments.extend(await converter.encode([MAIL]))
+    return completion
+
+
+class ReversingCodec(PayloadCodec):
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [Payload(metadata=p.metadata, data=p.data[::-1]) for p in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [Payload(metadata=p.metadata, data=p.data[::-1]) for p in payloads]
+
+
+async def test_every_worker_uses_the_skipping_passes() -> None:
+    assert temporalio.bridge.worker.decode_activation is decode_activation
+    assert temporalio.bridge.worker.encode_completion is encode_completion
+
+
+async def test_a_workflow_reads_the_same_mail_as_through_the_sdks_passes() -> None:
+    ours, sdks = await signal_activation(DATA_CONVERTER), await signal_activation(DATA_CONVERTER)
+    await decode_activation(ours, DATA_CONVERTER, True, 1)
+    await _SDK_DECODE(sdks, DATA_CONVERTER, True, 1)
+    assert ours.SerializeToString(deterministic=True) == sdks.SerializeToString(deterministic=True)
+    decoded = await DATA_CONVERTER.decode(ours.jobs[0].signal_workflow.input, [NewMessage])
+    assert decoded == [MAIL]
+
+
+async def test_the_server_gets_the_same_completion_as_through_the_sdks_passes() -> None:
+    ours = await activity_completion(DATA_CONVERTER)
+    sdks = await activity_completion(DATA_CONVERTER)
+    await encode_completion(ours, DATA_CONVERTER, True, 1)
+    await _SDK_ENCODE(sdks, DATA_CONVERTER, True, 1)
+    assert ours.SerializeToString(deterministic=True) == sdks.SerializeToString(deterministic=True)
+
+
+async def test_a_codec_still_decodes_and_encodes_every_payload() -> None:
+    with_codec = DataConverter(
+        payload_converter_class=DATA_CONVERTER.payload_converter_class,
+        payload_codec=ReversingCodec(),
+    )
+    activation = await signal_activation(with_codec)  # encoded: the codec reversed it
+    await decode_activation(activation, with_codec, True, 1)
+    decoded = await DATA_CONVERTER.decode(activation.jobs[0].signal_workflow.input, [NewMessage])
+    assert decoded == [MAIL]
+
+    completion = await activity_completion(DATA_CONVERTER)
+    plain = bytes(completion.successful.commands[0].schedule_local_activity.arguments[0].data)
+    await encode_completion(completion, with_codec, True, 1)
+    encoded = completion.successful.commands[0].schedule_local_activity.arguments[0].data
+    assert encoded == plain[::-1]
