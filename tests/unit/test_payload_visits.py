@@ -56,6 +56,8 @@ class ReversingCodec(PayloadCodec):
 
 
 async def test_every_worker_uses_the_skipping_passes() -> None:
+    # fails after an SDK upgrade that moved the functions: the worker then keeps the SDK's
+    # passes (payload_visits.sdk_layout_known), slower but right
     assert temporalio.bridge.worker.decode_activation is decode_activation
     assert temporalio.bridge.worker.encode_completion is encode_completion
 
@@ -63,6 +65,7 @@ async def test_every_worker_uses_the_skipping_passes() -> None:
 async def test_a_workflow_reads_the_same_mail_as_through_the_sdks_passes() -> None:
     ours, sdks = await signal_activation(DATA_CONVERTER), await signal_activation(DATA_CONVERTER)
     await decode_activation(ours, DATA_CONVERTER, True, 1)
+    assert _SDK_DECODE is not None
     await _SDK_DECODE(sdks, DATA_CONVERTER, True, 1)
     assert ours.SerializeToString(deterministic=True) == sdks.SerializeToString(deterministic=True)
     decoded = await DATA_CONVERTER.decode(ours.jobs[0].signal_workflow.input, [NewMessage])
@@ -73,6 +76,7 @@ async def test_the_server_gets_the_same_completion_as_through_the_sdks_passes() 
     ours = await activity_completion(DATA_CONVERTER)
     sdks = await activity_completion(DATA_CONVERTER)
     await encode_completion(ours, DATA_CONVERTER, True, 1)
+    assert _SDK_ENCODE is not None
     await _SDK_ENCODE(sdks, DATA_CONVERTER, True, 1)
     assert ours.SerializeToString(deterministic=True) == sdks.SerializeToString(deterministic=True)
 
