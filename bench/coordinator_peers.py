@@ -13,16 +13,13 @@ workflows, served by their own worker process (like `mailroom worker`, apart fro
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 import sys
 from typing import Any
 
 from temporalio import workflow
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+
+from bench.minimal import worker_main
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.coordinator import COORDINATOR_INSTRUCTION, Instruction, Verdict
@@ -73,25 +70,5 @@ class EchoWorkflow:
         task.add_done_callback(self.relays.discard)
 
 
-async def serve(target: str, task_queue: str) -> None:
-    client = await Client.connect(target, data_converter=pydantic_data_converter)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    async with Worker(client, task_queue=task_queue, workflows=[InboxWorkflow, EchoWorkflow]):
-        print(f"worker {task_queue} ready", flush=True)
-        await stop.wait()
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.coordinator_peers")
-    parser.add_argument("--target", required=True)
-    parser.add_argument("--task-queue", required=True)
-    args = parser.parse_args()
-    asyncio.run(serve(args.target, args.task_queue))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(worker_main("python -m bench.coordinator_peers", [InboxWorkflow, EchoWorkflow]))

@@ -59,25 +59,26 @@ class AnyThreadWorkflow:
         return len(self.payloads)
 
 
-async def serve(target: str, task_queue: str) -> None:
+async def serve(target: str, task_queue: str, workflows: Sequence[type]) -> None:
+    """Serve `workflows` on `task_queue` until SIGINT or SIGTERM (the bench stops it so)."""
     client = await Client.connect(target, data_converter=pydantic_data_converter)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with Worker(client, task_queue=task_queue, workflows=[AppendWorkflow, AnyThreadWorkflow]):
+    async with Worker(client, task_queue=task_queue, workflows=list(workflows)):
         print(f"worker {task_queue} ready", flush=True)
         await stop.wait()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.minimal")
+def worker_main(prog: str, workflows: Sequence[type]) -> int:
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--target", required=True)
     parser.add_argument("--task-queue", required=True)
     args = parser.parse_args()
-    asyncio.run(serve(args.target, args.task_queue))
+    asyncio.run(serve(args.target, args.task_queue, workflows))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(worker_main("python -m bench.minimal", [AppendWorkflow, AnyThreadWorkflow]))
