@@ -26,6 +26,7 @@ from orchestrator.namespace_checks import missing_attributes, missing_on
 from orchestrator.settings import Settings
 from orchestrator.settings_checks import masked_url
 from orchestrator.temporal_tls import loopback, tls_enabled
+from use_cases.coordinator import COORDINATOR_QUEUE
 
 SMTP_GREETING_TIMEOUT = 5.0
 
@@ -133,16 +134,23 @@ async def attributes_check(client: Client, settings: Settings) -> Check:
 async def poller_checks(
     client: Client, settings: Settings, flows: Sequence[FlowSpec]
 ) -> list[Check]:
-    threads = await queue_pollers(client, settings.task_queue)
+    coordinator = f"{settings.queue_prefix}{COORDINATOR_QUEUE}"
     checks = [
-        Check(
-            f"pollers {settings.task_queue}",
-            threads.workflow_pollers > 0,
-            f"{threads.workflow_pollers} workflow, {threads.activity_pollers} activity pollers",
-            "" if threads.workflow_pollers else "start a worker (`mailroom worker`)",
-        )
+        await workflow_pollers_check(client, settings.task_queue, ""),
+        # every `mailroom worker` serves it: without one, lanes (budget, IMAP) wait
+        await workflow_pollers_check(client, coordinator, " (coordinator)"),
     ]
     return checks + [flow_poller_check(row) for row in await flow_rows(client, flows, settings)]
+
+
+async def workflow_pollers_check(client: Client, queue: str, what: str) -> Check:
+    seen = await queue_pollers(client, queue)
+    return Check(
+        f"pollers {queue}{what}",
+        seen.workflow_pollers > 0,
+        f"{seen.workflow_pollers} workflow, {seen.activity_pollers} activity pollers",
+        "" if seen.workflow_pollers else "start a worker (`mailroom worker`)",
+    )
 
 
 def flow_poller_check(row: FlowRow) -> Check:

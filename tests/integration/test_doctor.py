@@ -61,16 +61,22 @@ async def test_doctor_says_ok_for_a_serving_installation(
     names = checks_by_name(report)
     assert {"temporal", "tls", "namespace", "search attributes", "smtp"} <= names.keys()
     assert f"pollers {s.task_queue}" in names
+    assert f"pollers {s.queue_prefix}coordinator-queue (coordinator)" in names
     assert any(name.endswith("(procurement)") for name in names)
 
 
 async def test_doctor_names_what_is_missing_with_the_fix(
     dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str
 ) -> None:
-    env = doctor_env(tmp_path, dev_server, task_queue=task_queue, smtp_port=free_port())
+    prefix = f"{task_queue}-"  # no other test's worker polls these queues
+    env = doctor_env(
+        tmp_path, dev_server, task_queue=task_queue, queue_prefix=prefix, smtp_port=free_port()
+    )
     code, report = await doctor(env)
     assert code == 1 and not report["ok"]
     checks = checks_by_name(report)
+    coordinator = checks[f"pollers {prefix}coordinator-queue (coordinator)"]
+    assert not coordinator["ok"] and "mailroom worker" in coordinator["fix"]
     assert checks["temporal"]["ok"] and checks["namespace"]["ok"]
     assert checks["search attributes"]["ok"]
     assert not checks[f"pollers {task_queue}"]["ok"]
