@@ -1,33 +1,32 @@
-"""structlog set-up: a console renderer on a TTY, one JSON object per line otherwise."""
+"""Logging set-up: a console renderer on a TTY, one JSON object per line otherwise, for
+mailroom's structlog lines and for every stdlib record (the Temporal SDK, the workflow and
+activity loggers, aiosmtpd) alike, at the configured level."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
+from temporalio import activity, workflow
 
 from orchestrator.cli_output import visible
+
+# aiosmtpd logs every connection at INFO (peer, commands): a flood would be a flood of lines,
+# so its records are kept from warning up unless the level is debug.
+QUIET_BELOW_DEBUG = ("mail.log",)
+# What the SDK's adapters put in a record's extra (temporalio's workflow.LoggerAdapter,
+# activity.LoggerAdapter), and what mailroom's own stdlib calls may pass as extra.
+TEMPORAL_EXTRAS = ("temporal_workflow", "temporal_activity")
+MAILROOM_EXTRAS = ("thread_id", "message_id", "flow")
 
 
 def configure_logging(level: str = "info") -> None:
     numeric = logging.getLevelName(level.upper())
-    on_terminal = sys.stderr.isatty()
-    # JSON escapes control characters itself; the console renderer writes them raw, and a
-    # logged subject or Message-ID comes from mail (orchestrator/cli_output.py).
-    renderers: list[structlog.typing.Processor] = (
-        [escape_controls, structlog.dev.ConsoleRenderer()]
-        if on_terminal
-        else [structlog.processors.JSONRenderer()]
-    )
+    renderer = console_or_json(sys.stderr.isatty())
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            *renderers,
-        ],
+        processors=[*shared_processors(), *renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         # One write per line (print() writes the line and its newline apart): the processes
         # of a group (orchestrator/process_group.py) share one stderr, and two lines written
@@ -35,12 +34,63 @@ def configure_logging(level: str = "info") -> None:
         logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-    # temporalio and aiosmtpd log through the stdlib; keep their warnings, drop their chatter.
-    logging.basicConfig(
-        level=max(numeric, logging.WARNING),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    route_stdlib_records(numeric, renderer)
+
+
+def route_stdlib_records(numeric: int, renderer: list[structlog.typing.Processor]) -> None:
+    """The root logger's one handler renders each record through structlog's processors
+    (StreamHandler writes the line and its newline in one write, as above)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(allow=[*TEMPORAL_EXTRAS, *MAILROOM_EXTRAS]),
+                lift_temporal_details,
+                *shared_processors(),
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+        )
     )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    for name in QUIET_BELOW_DEBUG:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+    # The details are fields of the line now; the SDK's default also appends them to the
+    # message as a dict's repr, which would say them twice.
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
+
+
+def shared_processors() -> list[structlog.typing.Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+    ]
+
+
+def console_or_json(on_terminal: bool) -> list[structlog.typing.Processor]:
+    # JSON escapes control characters itself; the console renderer writes them raw, and a
+    # logged subject or Message-ID comes from mail (orchestrator/cli_output.py).
+    if on_terminal:
+        return [escape_controls, structlog.dev.ConsoleRenderer()]
+    return [structlog.processors.JSONRenderer()]
+
+
+def lift_temporal_details(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """workflow_id, run_id, workflow_type/activity_type, task_queue… as fields of the line,
+    not one nested dict (a log query filters on `workflow_id` directly)."""
+    for key in TEMPORAL_EXTRAS:
+        details: Any = event.pop(key, None)
+        if isinstance(details, dict):
+            for name, value in details.items():
+                event.setdefault(name, value)
+    return event
 
 
 def escape_controls(
