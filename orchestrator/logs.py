@@ -26,7 +26,7 @@ def configure_logging(level: str = "info") -> None:
     numeric = logging.getLevelName(level.upper())
     renderer = console_or_json(sys.stderr.isatty())
     structlog.configure(
-        processors=[*shared_processors(), *renderer],
+        processors=[add_activity_details, *shared_processors(), *renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         # One write per line (print() writes the line and its newline apart): the processes
         # of a group (orchestrator/process_group.py) share one stderr, and two lines written
@@ -90,6 +90,21 @@ def lift_temporal_details(
         if isinstance(details, dict):
             for name, value in details.items():
                 event.setdefault(name, value)
+    return event
+
+
+def add_activity_details(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """A mailroom line logged inside an activity (an adapter the activity calls) names the
+    activity and its workflow as the activity logger's lines do."""
+    if activity.in_activity():
+        info = activity.info()
+        event.setdefault("workflow_id", info.workflow_id)
+        event.setdefault("workflow_run_id", info.workflow_run_id)
+        event.setdefault("workflow_type", info.workflow_type)
+        event.setdefault("activity_type", info.activity_type)
+        event.setdefault("task_queue", info.task_queue)
     return event
 
 

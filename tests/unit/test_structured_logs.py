@@ -21,6 +21,7 @@ from orchestrator.logs import configure_logging
 @activity.defn(name="send_reply")
 async def send_reply() -> None:
     activity.logger.info("reply %s sent", "<r1@x>", extra={"thread_id": "t-1"})
+    structlog.get_logger().info("adapter_line_in_activity")
 
 configure_logging(sys.argv[1])
 structlog.get_logger().info("mailroom_line", thread_id="t-1")
@@ -60,6 +61,11 @@ def test_sdk_and_activity_info_lines_are_json_with_their_temporal_fields_at_info
 def test_mailroom_lines_keep_their_shape() -> None:
     lines = {line["event"]: line for line in lines_logged_at("info")}
     assert set(lines["mailroom_line"]) == {"event", "level", "timestamp", "thread_id"}
+
+
+def test_a_mailroom_line_inside_an_activity_names_the_activity_and_its_workflow() -> None:
+    line = {line["event"]: line for line in lines_logged_at("info")}["adapter_line_in_activity"]
+    assert (line["workflow_id"], line["activity_type"]) == ("thread-1", "send_reply")
 
 
 def test_info_lines_are_left_out_at_warning() -> None:
