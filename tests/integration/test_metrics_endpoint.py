@@ -1,0 +1,70 @@
+"""A scrape of a running `mailroom up` shows mailroom's SMTP intake counters and the
+Temporal SDK's own metrics (issue 21, item 1), on MAILROOM_METRICS_ADDRESS and the next port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import smtplib
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from orchestrator.temporal_server import port_is_free
+from tests.conftest import FIXTURES
+from tests.integration.test_up import mailroom_up, stop
+from tests.stack import send_mail
+from tests.support import free_port, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return str(response.read().decode())
+
+
+def metrics_port() -> int:
+    """A free port whose next one is free too (the SDK's)."""
+    while True:
+        port = free_port()
+        if port_is_free(port + 1):
+            return port
+
+
+async def test_a_scrape_of_mailroom_up_counts_accepted_and_refused_mail(tmp_path: Path) -> None:
+    smtp_port, metrics = free_port(), metrics_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
+        "MAILROOM_DATA_DIR": str(tmp_path / "data"),
+        "MAILROOM_TEMPORAL_PORT": str(free_port()),
+        "MAILROOM_TEMPORAL_UI_PORT": str(free_port()),
+        "MAILROOM_SMTP_PORT": str(smtp_port),
+        "MAILROOM_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
+    }
+    question = (FIXTURES / "support_question.eml").read_bytes()
+    async with mailroom_up(env) as up:
+        await asyncio.to_thread(
+            send_mail, smtp_port, question, ["support@mailroom.local"], "alice@example.com"
+        )
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            await asyncio.to_thread(
+                send_mail, smtp_port, question, ["nobody@elsewhere.example"], "a@example.com"
+            )
+        ours = await asyncio.to_thread(scrape, metrics)
+        sdk = await wait_for(
+            lambda: asyncio.to_thread(scrape, metrics + 1), what="the SDK's metrics"
+        )
+        assert await stop(up) == 0
+    assert "mailroom_smtp_mails_received_total 1.0" in ours
+    assert (
+        'mailroom_smtp_mails_total{code="250",outcome="accepted",reason="queued",stage="data"} 1.0'
+        in ours
+    )
+    assert (
+        'mailroom_smtp_mails_total{code="550",outcome="refused",reason="unknown_recipient",'
+        'stage="rcpt"} 1.0' in ours
+    )
+    assert 'mailroom_handoff_seconds_count{outcome="accepted"} 1.0' in ours
+    assert "\ntemporal_" in sdk
