@@ -1,17 +1,19 @@
 """Each serving process's Prometheus endpoint (MAILROOM_METRICS_ADDRESS, issue 21):
-mailroom's own metrics on `/metrics` at the address, the Temporal SDK's (its runtime's
-Prometheus exporter: `temporal_*` metrics of the client and workers) on the next port."""
+mailroom's own metrics and the Temporal SDK's (`temporal_*`, of the client and workers,
+through its runtime's MetricBuffer) on `/metrics` at the address."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from contextlib import AsyncExitStack
 
 import structlog
-from prometheus_client import start_http_server
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from prometheus_client import REGISTRY, start_http_server
+from temporalio.runtime import MetricBuffer, MetricBufferDurationFormat, Runtime, TelemetryConfig
 
 from adapters.outbound.metrics import PrometheusMetrics
+from adapters.outbound.temporal_sdk_metrics import TemporalSdkMetrics
 from orchestrator.settings import Settings, parse_host_port
 from orchestrator.startup_checks import StartupError
 from use_cases.ports import IntakeMetrics, NoMetrics
@@ -22,6 +24,10 @@ log = structlog.get_logger()
 UP_METRICS_ADDRESS = "127.0.0.1:9464"
 UP_PARTS = frozenset({"server", "worker", "smtp"})
 OFF = {"", "off"}
+# The SDK's updates wait in its buffer between drains (a full buffer drops them): a busy
+# worker makes a few thousand a second.
+SDK_BUFFER_SIZE = 100_000
+SDK_DRAIN_SECONDS = 1.0
 
 
 def metrics_address(settings: Settings, parts: set[str]) -> tuple[str, bool] | None:
@@ -48,15 +54,11 @@ def serve_metrics(settings: Settings, parts: set[str], stack: AsyncExitStack) ->
         server, _ = start_http_server(port, addr=host)
     except OSError as exc:
         return unserved(address, exc, required)
-    try:
-        sdk_metrics(f"{host}:{port + 1}")
-    except ValueError as exc:  # the SDK's exporter could not bind its port
-        server.shutdown()
-        server.server_close()
-        return unserved(f"{host}:{port + 1}", exc, required)
     stack.callback(server.server_close)
     stack.callback(server.shutdown)
-    log.info("metrics_serving", address=address, temporal_sdk_port=port + 1)
+    draining = asyncio.get_running_loop().create_task(drain_periodically(sdk_metrics()))
+    stack.callback(draining.cancel)
+    log.info("metrics_serving", address=address)
     return process_metrics()
 
 
@@ -76,11 +78,19 @@ def process_metrics() -> PrometheusMetrics:
 
 
 @functools.cache
-def sdk_metrics(bind_address: str) -> Runtime:
-    """The Temporal runtime exporting the SDK's metrics at `bind_address`, made the
-    process's default (once per address: its exporter keeps the port while it lives)."""
-    runtime = Runtime(
-        telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address))
+def sdk_metrics() -> TemporalSdkMetrics:
+    """The SDK's metrics, exported with ours: the process's default Temporal runtime
+    (taken by the clients made from now) buffers them. Once per process."""
+    buffer = MetricBuffer(SDK_BUFFER_SIZE, MetricBufferDurationFormat.SECONDS)
+    Runtime.set_default(
+        Runtime(telemetry=TelemetryConfig(metrics=buffer)), error_if_already_set=False
     )
-    Runtime.set_default(runtime, error_if_already_set=False)  # the clients made from now
-    return runtime
+    collector = TemporalSdkMetrics(buffer)
+    REGISTRY.register(collector)
+    return collector
+
+
+async def drain_periodically(collector: TemporalSdkMetrics) -> None:
+    while True:
+        await asyncio.sleep(SDK_DRAIN_SECONDS)
+        collector.drain()

@@ -83,8 +83,8 @@ class Settings(BaseSettings):
     imap_exclusive: bool = True
     imap_lease_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
     outbound_smtp: str = ""
-    # host:port of this process's Prometheus /metrics (orchestrator/metrics.py); the Temporal
-    # SDK's own on the next port. Unset: on for `mailroom up` (127.0.0.1:9464), else off.
+    # host:port of this process's Prometheus /metrics (orchestrator/metrics.py), mailroom's
+    # and the Temporal SDK's. Unset: on for `mailroom up` (127.0.0.1:9464), else off.
     metrics_address: str | None = None
     max_message_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
     max_in_flight: Annotated[int, Field(gt=0)] = 256
@@ -284,9 +284,7 @@ class Settings(BaseSettings):
     @classmethod
     def _metrics_address(cls, value: str | None) -> str | None:
         if value is not None and value.strip().lower() not in {"", "off"}:
-            _, port = parse_host_port(value.strip())
-            if port == 65535:
-                raise ValueError("the port must leave the next one for the Temporal SDK's metrics")
+            parse_host_port(value.strip())
         return value
 
     @field_validator("imap_sources", mode="before")

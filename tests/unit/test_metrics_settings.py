@@ -31,7 +31,7 @@ def test_metrics_are_off_unless_set_except_for_mailroom_up(tmp_path: Path) -> No
     assert metrics_address(settings(tmp_path, "0.0.0.0:9100"), {"smtp"}) == ("0.0.0.0:9100", True)
 
 
-@pytest.mark.parametrize("bad", ["9100", "host:", "host:70000", "127.0.0.1:65535"])
+@pytest.mark.parametrize("bad", ["9100", "host:", "host:70000"])
 def test_a_malformed_metrics_address_is_refused(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ValidationError, match="metrics_address"):
         settings(tmp_path, bad)
