@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import smtplib
+import socket
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from tests.conftest import FIXTURES
 from tests.integration.test_up import mailroom_up, stop
 from tests.stack import send_mail
-from tests.support import free_port, wait_for
+from tests.support import free_port, run_mailroom, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -62,3 +63,24 @@ async def sdk_metrics_in(port: int) -> str | None:
     """The scrape once the SDK's metrics are in it (drained each second and at a scrape)."""
     scraped = await asyncio.to_thread(scrape, port)
     return scraped if "\ntemporal_" in scraped else None
+
+
+async def test_a_metrics_address_already_taken_stops_mailroom_smtp_in_one_line(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
+            "MAILROOM_DATA_DIR": str(tmp_path / "data"),
+            "MAILROOM_SMTP_PORT": str(free_port()),
+            "MAILROOM_METRICS_ADDRESS": address,
+        }
+        code, _, err = await run_mailroom("smtp", env=env)
+    assert code == 2
+    assert err.startswith(
+        f"mailroom: MAILROOM_METRICS_ADDRESS: cannot serve metrics on {address}: "
+    )
+    assert err.count("\n") == 1
