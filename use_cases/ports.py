@@ -251,6 +251,10 @@ class IntakeMetrics(Protocol):
         """One hand-off of a received mail to its threads, and how it ended."""
         ...
 
+    def senders_held(self, count: int) -> None:
+        """How many senders are held now, waiting for the backlog to clear."""
+        ...
+
 
 class NoMetrics:
     """IntakeMetrics that counts nothing (metrics off, tests)."""
@@ -262,4 +266,7 @@ class NoMetrics:
         pass
 
     def handoff_took(self, outcome: str, seconds: float) -> None:
+        pass
+
+    def senders_held(self, count: int) -> None:
         pass

@@ -353,6 +353,7 @@ class SmtpInboundHandler:
         host = self._client(host)  # an IPv6 client by its prefix, as admission counts it
         self.held += 1
         self.held_by_host[host] += 1
+        self.metrics.senders_held(self.held)
         waits = [
             asyncio.ensure_future(self.backlog.wait_until_clear()),
             asyncio.ensure_future(self._stopping.wait()),
@@ -363,6 +364,7 @@ class SmtpInboundHandler:
             )
         finally:
             self.held -= 1
+            self.metrics.senders_held(self.held)
             self.held_by_host[host] -= 1
             if not self.held_by_host[host]:
                 del self.held_by_host[host]

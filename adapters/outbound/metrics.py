@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 # A hand-off is a signal-with-start per thread plus the stores' writes: milliseconds when
 # all is well, seconds when Temporal is slow, up to the gateway's timeouts when it is down.
@@ -33,6 +33,11 @@ class PrometheusMetrics:
             buckets=HANDOFF_BUCKETS,
             registry=registry,
         )
+        self.held = Gauge(
+            "mailroom_smtp_held_senders",
+            "SMTP senders held at MAIL now, waiting for the hand-off backlog to clear.",
+            registry=registry,
+        )
 
     def mail_received(self) -> None:
         self.received.inc()
@@ -42,3 +47,6 @@ class PrometheusMetrics:
 
     def handoff_took(self, outcome: str, seconds: float) -> None:
         self.handoff.labels(outcome=outcome).observe(seconds)
+
+    def senders_held(self, count: int) -> None:
+        self.held.set(count)

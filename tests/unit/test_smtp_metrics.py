@@ -7,15 +7,18 @@ from __future__ import annotations
 import asyncio
 import smtplib
 from collections.abc import AsyncIterator, Sequence
+from typing import cast
 
 import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from prometheus_client import CollectorRegistry, generate_latest
 
 from adapters.inbound.smtp import SmtpInboundHandler
 from adapters.inbound.smtp_listener import serve_smtp
 from adapters.outbound.metrics import PrometheusMetrics
+from tests.fakes import FakeBackpressure
 from tests.stack import send_mail
-from tests.support import free_port
+from tests.support import free_port, wait_for
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
 from use_cases.ports import HandoffFailed
@@ -90,3 +93,29 @@ async def test_no_label_carries_an_address_or_a_message_id(
     exposition = generate_latest(registry).decode()
     assert "mailroom_smtp_mails_total" in exposition
     assert "@" not in exposition
+
+
+async def test_senders_held_for_the_backlog_are_a_gauge() -> None:
+    registry = CollectorRegistry()
+    backlog = FakeBackpressure(overloaded=True)
+    handler = SmtpInboundHandler(
+        Mailboxes(["mailroom.local"]),
+        never_called,
+        backlog=backlog,
+        backlog_hold_seconds=60,
+        metrics=PrometheusMetrics(registry),
+    )
+    session = Session(asyncio.get_running_loop())
+    session.peer = "192.0.2.1"
+    held = asyncio.create_task(
+        handler.handle_MAIL(cast(SMTP, None), session, Envelope(), "a@example.com", [])
+    )
+    await wait_for(lambda: backlog.waiting == 1, what="a sender held")
+    assert registry.get_sample_value("mailroom_smtp_held_senders") == 1
+    backlog.clear()
+    assert (await held).startswith("250")
+    assert registry.get_sample_value("mailroom_smtp_held_senders") == 0
+
+
+async def never_called(raw: bytes, mailboxes: Sequence[str], mail_from: str | None) -> Ingested:
+    raise AssertionError("no mail is handed off here")
