@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -65,6 +65,8 @@ from use_cases.ports import (
     BlobStore,
     EmailParser,
     EmailSender,
+    IntakeMetrics,
+    NoMetrics,
     SenderAuthentication,
 )
 from use_cases.reply_cap import AutomaticMailCaps
@@ -98,6 +100,8 @@ class Wiring:
     flows: tuple[FlowSpec, ...] = FLOWS  # the registry (tests add flows of their own)
     # what flows are given instead of the settings' FlowConfig (workflow tests)
     flow_config: FlowConfig | None = None
+    # what the intake adapters count (orchestrator/metrics.py sets it where metrics are on)
+    metrics: IntakeMetrics = field(default_factory=NoMetrics)
 
 
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:

@@ -59,6 +59,7 @@ from orchestrator.flow_settings import flow_config
 from orchestrator.flow_spec import FlowSpec
 from orchestrator.flow_workers import start_flow_workers
 from orchestrator.instance import forget_instance, record_instance
+from orchestrator.metrics import serve_metrics
 from orchestrator.namespace_checks import check_search_attributes
 from orchestrator.process_child import ChildLink
 from orchestrator.process_group import ProcessGroup
@@ -208,6 +209,7 @@ async def start_smtp(
         thread_rate=thread_rate,
         storage=disk_space(wiring),
         max_pending_bytes=s.smtp_max_pending_bytes,
+        metrics=wiring.metrics,
     )
     try:
         listener = await serve_smtp(
@@ -479,6 +481,8 @@ async def run_parts(
         stack.push_async_callback(close_stores, wiring)  # runs last
         if "server" in parts:
             server = await start_server(wiring, stack)
+        if link is None:  # not yet in a process group's children (they would share one port)
+            wiring.metrics = serve_metrics(wiring.settings, parts, stack)
         if parts & {"worker", "smtp", "imap"}:
             # The adapters alone connect lazily: SMTP answers 451 and IMAP backs off until
             # Temporal is up.

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     imap_exclusive: bool = True
     imap_lease_seconds: Annotated[float, Field(ge=1, le=3600)] = 30.0
     outbound_smtp: str = ""
+    # host:port of this process's Prometheus /metrics (orchestrator/metrics.py), mailroom's
+    # and the Temporal SDK's. Unset: on for `mailroom up` (127.0.0.1:9464), else off.
+    metrics_address: str | None = None
     max_message_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
     max_in_flight: Annotated[int, Field(gt=0)] = 256
     # Disk (adapters/outbound/disk_space.py): mail is refused 452 4.3.1 while the data dir's
@@ -275,6 +278,13 @@ class Settings(BaseSettings):
     def _host_port(cls, value: str) -> str:
         if value:
             parse_host_port(value)
+        return value
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _metrics_address(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() not in {"", "off"}:
+            parse_host_port(value.strip())
         return value
 
     @field_validator("imap_sources", mode="before")

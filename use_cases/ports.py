@@ -232,3 +232,41 @@ class WorkflowSignals(Protocol):
         False when no run is open or the server refuses the signal for good (too large, not
         permitted); raises while the server cannot be reached, for the caller to retry."""
         ...
+
+
+class IntakeMetrics(Protocol):
+    """What the intake adapters count (issue 21); labels are bounded names, never an
+    address or a thread id. The Prometheus adapter: adapters/outbound/metrics.py."""
+
+    def mail_received(self) -> None:
+        """A mail's body arrived (SMTP DATA), before it is checked or handed off."""
+        ...
+
+    def mail_answered(self, stage: str, outcome: str, code: str, reason: str) -> None:
+        """An answer about a mail: `stage` (mail, rcpt, data), `outcome` (accepted,
+        deferred, refused), the reply code (`451`) and a named reason (`backlog`)."""
+        ...
+
+    def handoff_took(self, outcome: str, seconds: float) -> None:
+        """One hand-off of a received mail to its threads, and how it ended."""
+        ...
+
+    def senders_held(self, count: int) -> None:
+        """How many senders are held now, waiting for the backlog to clear."""
+        ...
+
+
+class NoMetrics:
+    """IntakeMetrics that counts nothing (metrics off, tests)."""
+
+    def mail_received(self) -> None:
+        pass
+
+    def mail_answered(self, stage: str, outcome: str, code: str, reason: str) -> None:
+        pass
+
+    def handoff_took(self, outcome: str, seconds: float) -> None:
+        pass
+
+    def senders_held(self, count: int) -> None:
+        pass

@@ -12,10 +12,12 @@ import errno
 import functools
 import re
 import sqlite3
+import time
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from typing import Any, Concatenate
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -29,11 +31,12 @@ from adapters.inbound.smtp_admission import (
     client_key,
     is_loopback,
 )
+from adapters.inbound.smtp_outcomes import classify
 from use_cases.claim_check import PayloadTooLarge
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
 from use_cases.permanent_failures import permanent_reason
-from use_cases.ports import Backpressure, HandoffFailed, StorageSpace
+from use_cases.ports import Backpressure, HandoffFailed, IntakeMetrics, NoMetrics, StorageSpace
 
 log = structlog.get_logger()
 
@@ -100,6 +103,43 @@ MAX_HELD_PER_HOST_SHARE = 4
 # retry; a signal that landed meanwhile is deduplicated by Message-ID), then awaited this
 # long at most: a hand-off that swallowed its cancellation must not hang the shutdown.
 CANCEL_GRACE_SECONDS = 1.0
+# The metrics' `reason` label of each of our replies (adapters/inbound/smtp_outcomes.py).
+REASONS = {
+    ACCEPTED: "queued",
+    UNKNOWN_RECIPIENT: "unknown_recipient",
+    HANDOFF_FAILED: "handoff_failed",
+    OVERLOADED: "in_flight",
+    PENDING_FULL: "pending_bytes",
+    BACKLOGGED: "backlog",
+    TOO_MANY_RECIPIENTS: "recipients_per_mail",
+    TOO_MANY_MAILBOXES: "mailboxes_per_mail",
+    TOO_MANY_FOR_CONNECTION: "recipients_per_connection",
+    THREAD_RATE: "thread_rate",
+    TOO_COMPLEX: "too_complex",
+    UNPROCESSABLE: "unprocessable",
+    SHUTTING_DOWN: "shutting_down",
+    STORAGE_FULL: "storage",
+    BAD_SENDER: "bad_sender",
+}
+Hook = Callable[Concatenate["SmtpInboundHandler", ...], Coroutine[Any, Any, str]]
+
+
+def counted(stage: str, *, accepted_too: bool) -> Callable[[Hook], Hook]:
+    """Count the hook's answers in the handler's metrics: refusals and deferrals, and
+    acceptances too where `accepted_too` (DATA's 250 is a mail taken, MAIL's is not)."""
+
+    def wrap(hook: Hook) -> Hook:
+        @functools.wraps(hook)
+        async def answer(handler: SmtpInboundHandler, *args: Any) -> str:
+            reply = await hook(handler, *args)
+            if accepted_too or not reply.startswith("2"):
+                said = classify(reply, REASONS)
+                handler.metrics.mail_answered(stage, said.outcome, said.code, said.reason)
+            return reply
+
+        return answer
+
+    return wrap
 
 
 class SmtpInboundHandler:
@@ -118,7 +158,9 @@ class SmtpInboundHandler:
         thread_rate: ClientRate | None = None,
         storage: StorageSpace | None = None,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        metrics: IntakeMetrics | None = None,
     ) -> None:
+        self.metrics: IntakeMetrics = metrics or NoMetrics()
         self.storage = storage
         # Bytes of finished bodies held for hand-offs under way (see PENDING_FULL), and the
         # hand-offs themselves: run as tasks a lost connection cannot cancel part-way (a
@@ -157,6 +199,7 @@ class SmtpInboundHandler:
         self.max_in_flight = max_in_flight
         self.in_flight = 0
 
+    @counted("mail", accepted_too=False)
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -176,6 +219,7 @@ class SmtpInboundHandler:
         envelope.mail_options.extend(options)
         return "250 2.1.0 OK"
 
+    @counted("rcpt", accepted_too=False)
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -205,7 +249,9 @@ class SmtpInboundHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
+    @counted("data", accepted_too=True)
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.metrics.mail_received()
         with self._answer():
             return await self._data(session, envelope)
 
@@ -232,7 +278,7 @@ class SmtpInboundHandler:
             # cancels this coroutine, never the hand-off, which may be past the gateway and
             # not yet past the thread index (as Postfix finishes queueing what it took).
             handoff = asyncio.ensure_future(
-                self._hand_off(raw, mailboxes, envelope.mail_from, str(session.peer))
+                self._timed_hand_off(raw, mailboxes, envelope.mail_from, str(session.peer))
             )
         self._handoffs.add(handoff)
         self._handoff_of[session] = handoff
@@ -307,6 +353,7 @@ class SmtpInboundHandler:
         host = self._client(host)  # an IPv6 client by its prefix, as admission counts it
         self.held += 1
         self.held_by_host[host] += 1
+        self.metrics.senders_held(self.held)
         waits = [
             asyncio.ensure_future(self.backlog.wait_until_clear()),
             asyncio.ensure_future(self._stopping.wait()),
@@ -317,6 +364,7 @@ class SmtpInboundHandler:
             )
         finally:
             self.held -= 1
+            self.metrics.senders_held(self.held)
             self.held_by_host[host] -= 1
             if not self.held_by_host[host]:
                 del self.held_by_host[host]
@@ -368,6 +416,15 @@ class SmtpInboundHandler:
             self._answering -= 1
             if self._answering == 0:
                 self._quiet.set()
+
+    async def _timed_hand_off(
+        self, raw: bytes, mailboxes: list[str], mail_from: str | None, peer: str
+    ) -> str:
+        started = time.perf_counter()
+        reply = await self._hand_off(raw, mailboxes, mail_from, peer)
+        outcome = classify(reply, REASONS).outcome
+        self.metrics.handoff_took(outcome, time.perf_counter() - started)
+        return reply
 
     async def _hand_off(
         self, raw: bytes, mailboxes: list[str], mail_from: str | None, peer: str

@@ -1,0 +1,30 @@
+"""What an SMTP answer says about a mail, for the metrics: outcome, code, named reason.
+
+Labels come from a fixed table of our replies (never from the reply's text, which may carry
+a Message-ID or a client's address), so their values stay few."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+OUTCOMES = {"2": "accepted", "4": "deferred", "5": "refused"}
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Answer:
+    outcome: str
+    code: str
+    reason: str
+
+
+def classify(reply: str, reasons: Mapping[str, str]) -> Answer:
+    """`reply`'s outcome, code and reason: the name of the first reply template in
+    `reasons` (template → name; the part before a `{field}` is compared) it starts with."""
+    code = reply[:3] if reply[:3].isdigit() else OTHER
+    outcome = OUTCOMES.get(reply[:1], OTHER)
+    for template, name in reasons.items():
+        if reply.startswith(template.split("{", 1)[0]):
+            return Answer(outcome, code, name)
+    return Answer(outcome, code, OTHER)

@@ -1,0 +1,112 @@
+"""The Temporal SDK's own metrics (its Core's: requests, polls, task latencies, slots,
+sticky cache), handed to Python through a `MetricBuffer` and exported by prometheus-client
+on mailroom's endpoint: one port per process, one scrape."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+from temporalio.runtime import (
+    BUFFERED_METRIC_KIND_COUNTER,
+    BUFFERED_METRIC_KIND_HISTOGRAM,
+    BufferedMetricUpdate,
+    MetricBuffer,
+)
+
+# Durations arrive in seconds (MetricBufferDurationFormat.SECONDS): from a poll's
+# milliseconds to a long poll's minute.
+SDK_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+Labels = tuple[tuple[str, str], ...]
+SECONDS_UNITS = {"s", "duration"}  # a duration in the SECONDS format is "s"
+
+
+@dataclass
+class Series:
+    kind: int
+    description: str
+    value: float = 0.0  # a counter's total, a gauge's last value, a histogram's sum
+    count: int = 0
+    buckets: list[int] = field(default_factory=lambda: [0] * len(SDK_BUCKETS))
+
+
+class TemporalSdkMetrics(Collector):
+    """A prometheus-client collector over the SDK's buffered updates: counters summed,
+    gauges as last set, histograms bucketed here. Drained at each scrape and by `drain`
+    (call it often: a full buffer drops updates)."""
+
+    def __init__(self, buffer: MetricBuffer) -> None:
+        self._buffer = buffer
+        self._lock = threading.Lock()
+        self._series: dict[tuple[str, Labels], Series] = {}
+
+    def drain(self) -> None:
+        with self._lock:
+            for update in self._buffer.retrieve_updates():
+                self._apply(update)
+
+    def _apply(self, update: BufferedMetricUpdate) -> None:
+        metric = update.metric
+        name = exported_name(metric.name, metric.unit, metric.kind)
+        key = (name, labels_of(update.attributes))
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = Series(metric.kind, metric.description or metric.name)
+        value = float(update.value)
+        if series.kind == BUFFERED_METRIC_KIND_COUNTER:
+            series.value += value
+        elif series.kind == BUFFERED_METRIC_KIND_HISTOGRAM:
+            series.value += value
+            series.count += 1
+            for i, bound in enumerate(SDK_BUCKETS):
+                if value <= bound:
+                    series.buckets[i] += 1
+        else:
+            series.value = value
+
+    def collect(self) -> Iterable[Metric]:
+        self.drain()
+        with self._lock:
+            families: dict[str, Metric] = {}
+            for (name, labels), series in sorted(self._series.items()):
+                family = families.get(name)
+                if family is None:
+                    family = families[name] = Metric(name, series.description, kind(series))
+                add_samples(family, name, dict(labels), series)
+        return list(families.values())
+
+
+def add_samples(family: Metric, name: str, labels: dict[str, str], series: Series) -> None:
+    if series.kind == BUFFERED_METRIC_KIND_COUNTER:
+        family.add_sample(f"{name}_total", labels, series.value)
+    elif series.kind == BUFFERED_METRIC_KIND_HISTOGRAM:
+        for bound, seen in zip(SDK_BUCKETS, series.buckets, strict=True):
+            family.add_sample(f"{name}_bucket", {**labels, "le": str(float(bound))}, seen)
+        family.add_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, series.count)
+        family.add_sample(f"{name}_count", labels, series.count)
+        family.add_sample(f"{name}_sum", labels, series.value)
+    else:
+        family.add_sample(name, labels, series.value)
+
+
+def kind(series: Series) -> str:
+    if series.kind == BUFFERED_METRIC_KIND_COUNTER:
+        return "counter"
+    return "histogram" if series.kind == BUFFERED_METRIC_KIND_HISTOGRAM else "gauge"
+
+
+def exported_name(name: str, unit: str | None, metric_kind: int) -> str:
+    """Prometheus style: a duration's name ends in `_seconds`, a counter's base has no
+    `_total` (added to its sample)."""
+    name = name.removesuffix("_total") if metric_kind == BUFFERED_METRIC_KIND_COUNTER else name
+    if unit in SECONDS_UNITS and not name.endswith("_seconds"):
+        name = f"{name}_seconds"
+    return name
+
+
+def labels_of(attributes: Mapping[str, Any]) -> Labels:
+    return tuple(sorted((str(k), str(v)) for k, v in attributes.items()))

@@ -1,0 +1,86 @@
+"""A scrape of a running `mailroom up` shows mailroom's SMTP intake counters and the
+Temporal SDK's own metrics (issue 21, item 1), on MAILROOM_METRICS_ADDRESS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import smtplib
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES
+from tests.integration.test_up import mailroom_up, stop
+from tests.stack import send_mail
+from tests.support import free_port, run_mailroom, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return str(response.read().decode())
+
+
+async def test_a_scrape_of_mailroom_up_counts_accepted_and_refused_mail(tmp_path: Path) -> None:
+    smtp_port, metrics = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
+        "MAILROOM_DATA_DIR": str(tmp_path / "data"),
+        "MAILROOM_TEMPORAL_PORT": str(free_port()),
+        "MAILROOM_TEMPORAL_UI_PORT": str(free_port()),
+        "MAILROOM_SMTP_PORT": str(smtp_port),
+        "MAILROOM_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
+    }
+    question = (FIXTURES / "support_question.eml").read_bytes()
+    async with mailroom_up(env) as up:
+        await asyncio.to_thread(
+            send_mail, smtp_port, question, ["support@mailroom.local"], "alice@example.com"
+        )
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            await asyncio.to_thread(
+                send_mail, smtp_port, question, ["nobody@elsewhere.example"], "a@example.com"
+            )
+        ours = await wait_for(lambda: sdk_metrics_in(metrics), what="the SDK's metrics")
+        assert await stop(up) == 0
+    assert "mailroom_smtp_mails_received_total 1.0" in ours
+    assert (
+        'mailroom_smtp_mails_total{code="250",outcome="accepted",reason="queued",stage="data"} 1.0'
+        in ours
+    )
+    assert (
+        'mailroom_smtp_mails_total{code="550",outcome="refused",reason="unknown_recipient",'
+        'stage="rcpt"} 1.0' in ours
+    )
+    assert 'mailroom_handoff_seconds_count{outcome="accepted"} 1.0' in ours
+    assert "\ntemporal_request_total{" in ours
+
+
+async def sdk_metrics_in(port: int) -> str | None:
+    """The scrape once the SDK's metrics are in it (drained each second and at a scrape)."""
+    scraped = await asyncio.to_thread(scrape, port)
+    return scraped if "\ntemporal_" in scraped else None
+
+
+async def test_a_metrics_address_already_taken_stops_mailroom_smtp_in_one_line(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
+            "MAILROOM_DATA_DIR": str(tmp_path / "data"),
+            "MAILROOM_SMTP_PORT": str(free_port()),
+            "MAILROOM_METRICS_ADDRESS": address,
+        }
+        code, _, err = await run_mailroom("smtp", env=env)
+    assert code == 2
+    assert err.startswith(
+        f"mailroom: MAILROOM_METRICS_ADDRESS: cannot serve metrics on {address}: "
+    )
+    assert err.count("\n") == 1

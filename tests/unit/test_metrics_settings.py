@@ -1,0 +1,54 @@
+"""MAILROOM_METRICS_ADDRESS: off by default, on for `mailroom up` at 127.0.0.1:9464 when that
+port is free; a set address that cannot be served stops the start-up in one line."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from orchestrator.metrics import UP_METRICS_ADDRESS, metrics_address, serve_metrics, unserved
+from orchestrator.settings import Settings
+from orchestrator.startup_checks import StartupError
+from use_cases.ports import NoMetrics
+
+UP = {"server", "worker", "smtp"}
+
+
+def settings(tmp_path: Path, address: str | None) -> Settings:
+    return Settings(data_dir=tmp_path, metrics_address=address)
+
+
+def test_metrics_are_off_unless_set_except_for_mailroom_up(tmp_path: Path) -> None:
+    assert metrics_address(settings(tmp_path, None), {"smtp"}) is None
+    assert metrics_address(settings(tmp_path, None), {"worker"}) is None
+    assert metrics_address(settings(tmp_path, None), UP) == (UP_METRICS_ADDRESS, False)
+    assert metrics_address(settings(tmp_path, "off"), UP) is None
+    assert metrics_address(settings(tmp_path, ""), UP) is None
+    assert metrics_address(settings(tmp_path, "0.0.0.0:9100"), {"smtp"}) == ("0.0.0.0:9100", True)
+
+
+@pytest.mark.parametrize("bad", ["9100", "host:", "host:70000"])
+def test_a_malformed_metrics_address_is_refused(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ValidationError, match="metrics_address"):
+        settings(tmp_path, bad)
+
+
+async def test_a_set_address_already_taken_stops_the_start_up(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with AsyncExitStack() as stack:
+            with pytest.raises(StartupError, match="MAILROOM_METRICS_ADDRESS: cannot serve"):
+                serve_metrics(settings(tmp_path, f"127.0.0.1:{port}"), {"smtp"}, stack)
+
+
+def test_mailroom_ups_default_address_when_taken_is_skipped_not_fatal() -> None:
+    taken = OSError(98, "Address already in use")
+    assert isinstance(unserved(UP_METRICS_ADDRESS, taken, required=False), NoMetrics)
+    with pytest.raises(StartupError, match="Address already in use"):
+        unserved("127.0.0.1:9100", taken, required=True)
