@@ -96,7 +96,7 @@ async def start_server(wiring: Wiring, stack: AsyncExitStack) -> EmbeddedTempora
     announce(
         "temporal",
         f"{s.temporal_target} (web UI http://127.0.0.1:{s.temporal_ui_port}, "
-        f"db {s.data_dir / 'temporal.db'})",
+        f"metrics {server.metrics_url}, db {s.data_dir / 'temporal.db'})",
     )
     return server
 

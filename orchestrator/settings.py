@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_port: Port = 7233
     temporal_ui_port: Port = 8233
+    # the embedded server's /metrics; unset: temporal_port + 2000 when free (temporal_server.py)
+    temporal_metrics_port: Port | None = None
     task_queue: str = "mailroom-threads"
     queue_prefix: str = ""
     smtp_host: str = "127.0.0.1"

@@ -11,12 +11,13 @@ import socket
 import sys
 import sysconfig
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, NoReturn
 
 import structlog
 from temporalio.client import Client
 
 from orchestrator.namespace_checks import attribute_type
+from orchestrator.server_log import LINE_LIMIT, relay_lines, server_level
 from orchestrator.settings import Settings
 from workflows.search_attributes import THREAD_ATTRIBUTES
 
@@ -25,6 +26,9 @@ log = structlog.get_logger()
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 PR_SET_PDEATHSIG = 1
+# The server's /metrics, unless MAILROOM_TEMPORAL_METRICS_PORT says otherwise: beside its
+# gRPC (7233) and Web UI (8233) ports, as the UI's is beside gRPC's.
+METRICS_PORT_OFFSET = 2000
 
 
 class ServerError(RuntimeError):
@@ -52,6 +56,13 @@ def die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def any_free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as probe:
         # as servers do: connections lingering in TIME_WAIT do not make a port busy
@@ -70,6 +81,21 @@ class EmbeddedTemporal:
         self.settings = settings
         self.process: asyncio.subprocess.Process | None = None
         self.log_path = settings.data_dir / "temporal.log"
+        self.metrics_port = self._metrics_port()
+        self._relay: asyncio.Task[None] | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def _metrics_port(self) -> int:
+        """The port set, else the default beside the gRPC port when it is free (several
+        installations or tests on one machine: another free one, announced)."""
+        s = self.settings
+        if s.temporal_metrics_port is not None:
+            return s.temporal_metrics_port
+        default = s.temporal_port + METRICS_PORT_OFFSET
+        return default if default <= 65535 and port_is_free(default) else any_free_port()
 
     def command(self) -> list[str]:
         s = self.settings
@@ -88,8 +114,13 @@ class EmbeddedTemporal:
             # WAL keeps synchronous=FULL durability and ~doubles throughput (docs/performance.md).
             "--sqlite-pragma",
             "journal_mode=wal",
+            "--metrics-port",
+            str(self.metrics_port),
+            # one JSON object per line on stderr, relayed into mailroom's log (server_log.py)
+            "--log-format",
+            "json",
             "--log-level",
-            "warn",
+            server_level(s.log_level),
             "--ui-disable-news-fetch",
             # An activity scheduled by a workflow task comes back in the completion's answer
             # to the worker that has a free slot, instead of through a matching round trip.
@@ -106,6 +137,7 @@ class EmbeddedTemporal:
         for name, port in (
             ("TEMPORAL_PORT", self.settings.temporal_port),
             ("TEMPORAL_UI_PORT", self.settings.temporal_ui_port),
+            ("TEMPORAL_METRICS_PORT", self.metrics_port),
         ):
             if not port_is_free(port):
                 raise ServerError(
@@ -113,22 +145,37 @@ class EmbeddedTemporal:
                     f"set MAILROOM_{name} to a free port"
                 )
         self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as server_log:  # noqa: ASYNC230 (a local file, once)
+        server_log = open(self.log_path, "ab")  # noqa: ASYNC230, SIM115 (closed by the relay)
+        try:
             self.process = await asyncio.create_subprocess_exec(
                 *self.command(),
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=server_log,
-                stderr=server_log,
+                stdout=server_log,  # its start-up banner
+                stderr=asyncio.subprocess.PIPE,
+                limit=LINE_LIMIT,
                 start_new_session=True,  # Ctrl-C reaches us, and we stop the server last
                 preexec_fn=die_with_parent,
             )
+        except BaseException:
+            server_log.close()
+            raise
+        assert self.process.stderr is not None
+        self._relay = asyncio.get_running_loop().create_task(
+            self._relay_log(self.process.stderr, server_log)
+        )
         await self._wait_ready()
         log.info(
             "temporal_server_started",
             pid=self.process.pid,
             address=self.settings.temporal_target,
             db=str(self.settings.data_dir / "temporal.db"),
+            metrics=self.metrics_url,
         )
+
+    @staticmethod
+    async def _relay_log(stderr: asyncio.StreamReader, server_log: IO[bytes]) -> None:
+        with server_log:
+            await relay_lines(stderr, server_log)
 
     async def _wait_ready(self) -> None:
         loop = asyncio.get_running_loop()
@@ -169,6 +216,7 @@ class EmbeddedTemporal:
     async def stop(self) -> None:
         process, self.process = self.process, None
         if process is None or process.returncode is not None:
+            await self._relayed()
             return
         process.terminate()
         try:
@@ -177,4 +225,12 @@ class EmbeddedTemporal:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+        await self._relayed()
         log.info("temporal_server_stopped")
+
+    async def _relayed(self) -> None:
+        """The server's last lines relayed (its stderr closes as it exits)."""
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(relay, STOP_TIMEOUT_SECONDS)
