@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from tests.deploy.shipped import DASHBOARD, ROOT, RULES, dashboard_expressions, 
 RULE_TESTS = Path(__file__).with_name("alerts_test.yml")
 # What Grafana puts in for the dashboard's variables before Prometheus sees a query.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$job": "mailroom"}
+DOCUMENTED_RULES = "/etc/prometheus/rules/mailroom-alerts.yml"
 
 
 def run_promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -43,3 +45,14 @@ def with_variables(expr: str) -> str:
         expr = expr.replace(variable, value)
     assert "$" not in expr, f"a dashboard variable the test does not know: {expr}"
     return expr
+
+
+def test_the_documented_prometheus_config_loads_the_shipped_rules(tmp_path: Path) -> None:
+    documented = (ROOT / "docs" / "operations.md").read_text()
+    config = re.search(r"```yaml\n(# prometheus\.yml\n.*?)```", documented, re.DOTALL)
+    assert config is not None, "docs/operations.md shows a prometheus.yml"
+    text = config.group(1).replace(DOCUMENTED_RULES, str(RULES))
+    assert str(RULES) in text
+    (tmp_path / "prometheus.yml").write_text(text)
+    checked = run_promtool("check", "config", str(tmp_path / "prometheus.yml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
