@@ -9,13 +9,12 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
 from use_cases.metric_catalogue import CATALOGUE, MetricSpec, exported_names
 
-ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "mailroom.json"
 
