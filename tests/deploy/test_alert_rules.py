@@ -7,7 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.deploy.shipped import DASHBOARD, ROOT, RULES, dashboard_expressions, promtool
+from tests.conftest import ROOT
+from tests.deploy.shipped import DASHBOARD, RULES, dashboard_expressions, promtool
 
 RULE_TESTS = Path(__file__).with_name("alerts_test.yml")
 # What Grafana puts in for the dashboard's variables before Prometheus sees a query.
