@@ -12,6 +12,7 @@ import structlog
 from temporalio import activity, workflow
 
 from orchestrator.cli_output import visible
+from orchestrator.log_context import WORKFLOW_INFO, add_thread_context
 
 # aiosmtpd logs every connection at INFO (peer, commands): a flood would be a flood of lines,
 # so its records are kept from warning up unless the level is debug.
@@ -26,7 +27,7 @@ def configure_logging(level: str = "info") -> None:
     numeric = logging.getLevelName(level.upper())
     renderer = console_or_json(sys.stderr.isatty())
     structlog.configure(
-        processors=[add_activity_details, *shared_processors(), *renderer],
+        processors=[add_activity_details, add_thread_context, *shared_processors(), *renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         # One write per line (print() writes the line and its newline apart): the processes
         # of a group (orchestrator/process_group.py) share one stderr, and two lines written
@@ -45,8 +46,11 @@ def route_stdlib_records(numeric: int, renderer: list[structlog.typing.Processor
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[
                 structlog.stdlib.add_logger_name,
-                structlog.stdlib.ExtraAdder(allow=[*TEMPORAL_EXTRAS, *MAILROOM_EXTRAS]),
+                structlog.stdlib.ExtraAdder(
+                    allow=[*TEMPORAL_EXTRAS, *MAILROOM_EXTRAS, WORKFLOW_INFO]
+                ),
                 lift_temporal_details,
+                add_thread_context,
                 *shared_processors(),
             ],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
@@ -60,6 +64,7 @@ def route_stdlib_records(numeric: int, renderer: list[structlog.typing.Processor
     # The details are fields of the line now; the SDK's default also appends them to the
     # message as a dict's repr, which would say them twice.
     workflow.logger.workflow_info_on_message = False
+    workflow.logger.full_workflow_info_on_extra = True  # an inline flow's name (log_context.py)
     activity.logger.activity_info_on_message = False
 
 

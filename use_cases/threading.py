@@ -301,6 +301,19 @@ def token_in(address: str, mailbox: str) -> str | None:
     return None
 
 
+# A thread's workflow id, and a child flow's: `<thread id>-<flow>-<n>` (workflows/routing.py).
+_THREAD_OR_FLOW_ID = re.compile(
+    rf"(?P<thread>thread-.+-[0-9a-f]{{{THREAD_HASH_CHARS}}})(?:-(?P<flow>[A-Za-z0-9_]+)-\d+)?"
+)
+
+
+def thread_of(workflow_id: str) -> tuple[str, str | None] | None:
+    """The thread a workflow id belongs to, and the flow when it is a child flow's; None
+    for a workflow of no thread (the coordinator, a schedule's)."""
+    found = _THREAD_OR_FLOW_ID.fullmatch(workflow_id)
+    return (found["thread"], found["flow"]) if found else None
+
+
 def split_workflow_id(workflow_id: str) -> tuple[str, str]:
     rest, _, thread_hash = workflow_id.rpartition("-")
     return rest.removeprefix("thread-"), thread_hash

@@ -6,6 +6,7 @@ from use_cases.threading import (
     mention_key,
     recorded_references,
     thread_key,
+    thread_of,
     workflow_id_for,
 )
 
@@ -55,3 +56,11 @@ def test_recorded_references_keep_the_root_in_reply_to_and_the_most_recent() -> 
 
 def test_a_mention_key_never_collides_with_a_message_id() -> None:
     assert not mention_key("<a@x>").startswith("<")
+
+
+def test_a_workflow_id_names_its_thread_and_a_child_flows_names_the_flow() -> None:
+    thread = "thread-sales-team@mailroom.local-0123456789abcdef"
+    assert thread_of(thread) == (thread, None)
+    assert thread_of(f"{thread}-procurement-12") == (thread, "procurement")
+    assert thread_of("mailroom-coordinator") is None
+    assert thread_of("thread-x-0123") is None  # no thread's hash

@@ -24,6 +24,7 @@ class LoggingWorkflow:
     @workflow.run
     async def run(self) -> None:
         workflow.logger.info("thread opened", extra={"flow": "support"})
+        workflow.logger.info("no extras")
 
 
 @pytest.fixture
@@ -34,6 +35,7 @@ def stdlib_lines_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str],
     handlers, level, quiet_levels = list(root.handlers), root.level, [q.level for q in quiet]
     monkeypatch.setattr(workflow.logger, "workflow_info_on_message", True)
     monkeypatch.setattr(activity.logger, "activity_info_on_message", True)
+    monkeypatch.setattr(workflow.logger, "full_workflow_info_on_extra", False)
 
     def route(level: str) -> io.StringIO:
         buffer = io.StringIO()
@@ -48,7 +50,9 @@ def stdlib_lines_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str],
         logger.setLevel(was)
 
 
-async def run_logging_workflow(env: WorkflowEnvironment, task_queue: str) -> str:
+async def run_logging_workflow(
+    env: WorkflowEnvironment, task_queue: str, workflow_id: str | None = None
+) -> str:
     async with Worker(
         env.client,
         task_queue=task_queue,
@@ -59,10 +63,10 @@ async def run_logging_workflow(env: WorkflowEnvironment, task_queue: str) -> str
             # by name: the typed `LoggingWorkflow.run` (no argument) made a cold `mypy .`
             # infer ThreadWorkflow.run's handles elsewhere as Never (a mypy quirk)
             "LoggingWorkflow",
-            id=f"thread-{task_queue}",
+            id=workflow_id or f"thread-{task_queue}",
             task_queue=task_queue,
         )
-    return f"thread-{task_queue}"
+    return workflow_id or f"thread-{task_queue}"
 
 
 def events(buffer: io.StringIO) -> dict[str, dict[str, Any]]:
@@ -92,3 +96,19 @@ async def test_a_workflow_info_line_is_left_out_at_warning(
     buffer = stdlib_lines_at("warning")
     await run_logging_workflow(time_skipping_env, task_queue)
     assert "thread opened" not in events(buffer)
+
+
+async def test_a_child_flows_line_names_its_thread_and_flow_without_being_told(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    stdlib_lines_at: Callable[[str], io.StringIO],
+) -> None:
+    """A log query by thread finds the lines of the thread's flows too."""
+    buffer = stdlib_lines_at("info")
+    thread_id = "thread-support@mailroom.local-0123456789abcdef"
+    await run_logging_workflow(time_skipping_env, task_queue, f"{thread_id}-procurement-2")
+    line = events(buffer)["no extras"]
+    assert (line["thread_id"], line["flow"]) == (thread_id, "procurement")
+    assert "workflow_info" not in line
+    # what the call passes wins over what the id says
+    assert events(buffer)["thread opened"]["flow"] == "support"
