@@ -21,7 +21,18 @@ from orchestrator.workflow_runner import WORKFLOW_RUNNER
 from tests import conftest
 from tests.support import free_port, wait_for
 from tests.workflows.harness import Harness, thread_harness
-from tests.workflows.test_support_humans import KNOWN, CountingAgent, flow_config
+from tests.workflows.test_procurement_flow import MAILBOX as PROCUREMENT
+from tests.workflows.test_procurement_flow import SETTINGS as PROCUREMENT_SETTINGS
+from tests.workflows.test_procurement_flow import SMALL, finished
+from tests.workflows.test_procurement_flow import flow_config as procurement_config
+from tests.workflows.test_support_humans import (
+    AGENTS,
+    KNOWN,
+    UNKNOWN,
+    CountingAgent,
+    escalated,
+    flow_config,
+)
 from use_cases.flows import FlowConfig, FlowMode
 from use_cases.mail import DeliveryReport, MessageKind
 from use_cases.models import CompleteRequest, ThreadState
@@ -178,3 +189,55 @@ async def test_an_agents_answers_are_counted_with_their_tokens_once_per_call(
         assert count("mailroom_stage_transitions_total", flow="support", stage="answered") == 1
         assert count("mailroom_stage_transitions_total", flow="support", stage="triaged") == 1
         assert count("mailroom_escalations_total") == 0
+
+
+async def test_an_order_is_counted_once_whether_its_flow_runs_inline_or_as_a_child(
+    metered: Metered, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    async with thread_harness(
+        metered.env,
+        task_queue,
+        tmp_path,
+        mailbox=PROCUREMENT,
+        flow_config=procurement_config(mode, hurried=False),
+        **PROCUREMENT_SETTINGS,
+    ) as h:
+        await h.send(0, subject="Monitors", text=SMALL)
+        await wait_for(lambda: finished(h, "confirmed"), what="the confirmed order")
+
+        def count(sample: str, **labels: str) -> float:
+            return metered.total(sample, task_queue, **labels)
+
+        await wait_for(lambda: count("mailroom_threads_completed_total"), what="completion")
+        assert count("mailroom_purchase_orders_total", outcome="ordered") == 1
+        assert count("mailroom_purchase_orders_total") == 1
+        ordered = {"flow": "procurement", "stage": "ordered"}
+        assert count("mailroom_stage_transitions_total", **ordered) == 1
+        assert count("mailroom_threads_completed_total", flow="procurement") == 1
+        assert count("mailroom_agent_calls_total", agent="extract_request", outcome="ok") == 1
+        assert count("mailroom_escalations_total") == 0
+
+
+async def test_an_escalation_is_counted_once_with_its_notices_to_the_team(
+    metered: Metered, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    async with thread_harness(
+        metered.env,
+        task_queue,
+        tmp_path,
+        mailbox=SUPPORT,
+        flow_config=flow_config(mode, hurried=False),
+    ) as h:
+        await h.send(0, **UNKNOWN)
+        await wait_for(lambda: escalated(h), what="the escalation")
+
+        def count(sample: str, **labels: str) -> float:
+            return metered.total(sample, task_queue, **labels)
+
+        await wait_for(lambda: count("mailroom_escalations_total", flow="support"), what="count")
+        await wait_for(
+            lambda: count("mailroom_replies_sent_total", kind="notification") == len(AGENTS),
+            what="a notice to each of the team",
+        )
+        assert count("mailroom_escalations_total") == 1
+        assert count("mailroom_replies_sent_total", kind="answer") == 1  # the customer told
