@@ -200,7 +200,7 @@ async def test_an_order_is_counted_once_whether_its_flow_runs_inline_or_as_a_chi
         tmp_path,
         mailbox=PROCUREMENT,
         flow_config=procurement_config(mode, hurried=False),
-        **PROCUREMENT_SETTINGS,
+        blocked_words=PROCUREMENT_SETTINGS["blocked_words"],
     ) as h:
         await h.send(0, subject="Monitors", text=SMALL)
         await wait_for(lambda: finished(h, "confirmed"), what="the confirmed order")
