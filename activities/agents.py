@@ -5,9 +5,13 @@ elsewhere within the heartbeat timeout (workflows/agent_calls.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from temporalio import activity
 
 from activities.heartbeat import heartbeating
+from activities.metrics import agent_call
 from use_cases.flows import (
     Classification,
     ClassifyRequest,
@@ -18,6 +22,8 @@ from use_cases.flows import (
 )
 from use_cases.ports import Agent
 
+Answer = TypeVar("Answer")
+
 
 class AgentActivities:
     def __init__(self, agent: Agent) -> None:
@@ -25,18 +31,26 @@ class AgentActivities:
 
     @activity.defn(name="agent_classify")
     async def classify(self, request: ClassifyRequest) -> Classification:
-        return Classification.model_validate(await heartbeating(self.agent.classify(request)))
+        return await agent_call(
+            "classify", _valid(Classification.model_validate, self.agent.classify(request))
+        )
 
     @activity.defn(name="agent_extract_request")
     async def extract_request(self, request: ExtractRequest) -> PurchaseRequest:
-        return PurchaseRequest.model_validate(
-            await heartbeating(self.agent.extract_request(request))
-        )
+        answer = self.agent.extract_request(request)
+        return await agent_call("extract_request", _valid(PurchaseRequest.model_validate, answer))
 
     @activity.defn(name="agent_triage")
     async def triage(self, request: ClassifyRequest) -> Triage:
-        return Triage.model_validate(await heartbeating(self.agent.triage(request)))
+        return await agent_call("triage", _valid(Triage.model_validate, self.agent.triage(request)))
 
     @activity.defn(name="agent_answer_from_kb")
     async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer:
-        return KbAnswer.model_validate(await heartbeating(self.agent.answer_from_kb(request)))
+        answer = self.agent.answer_from_kb(request)
+        return await agent_call("answer_from_kb", _valid(KbAnswer.model_validate, answer))
+
+
+async def _valid(validate: Callable[[object], Answer], call: Awaitable[object]) -> Answer:
+    """The agent's answer, heartbeating while it comes; a malformed one raises (a failed
+    call, retried)."""
+    return validate(await heartbeating(call))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.metrics import mail_sent
 from use_cases.digest import DigestFacts, DigestInput, digest_row
 from use_cases.mail import OutboundEmail, SendResult
 from use_cases.models import ThreadStatus
@@ -37,4 +38,5 @@ class DigestActivities:
         activity.logger.info(
             "digest %s %s", "already sent" if result.already_sent else "sent", mail.message_id
         )
+        mail_sent(mail, result)
         return result

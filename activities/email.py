@@ -8,6 +8,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
+from activities.metrics import mail_sent
 from use_cases.decision_channel import decision_address
 from use_cases.mail import OutboundEmail, SendResult
 from use_cases.models import DeliveryFailureDetails, ThreadEntry
@@ -40,7 +41,9 @@ class EmailActivities:
             activity.logger.warning(
                 "automatic mail %s to %s suppressed: %s", mail.message_id, mail.to, over
             )
-            return SendResult(message_id=mail.message_id, already_sent=False, suppressed=True)
+            held = SendResult(message_id=mail.message_id, already_sent=False, suppressed=True)
+            mail_sent(mail, held)
+            return held
         mail = self._signed(mail)
         await self._index(mail)
         try:
@@ -59,6 +62,7 @@ class EmailActivities:
         activity.logger.info(
             "email %s %s", "already sent" if result.already_sent else "sent", mail.message_id
         )
+        mail_sent(mail, result)
         return result
 
     async def _index(self, mail: OutboundEmail) -> None:

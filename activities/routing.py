@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from activities.metrics import agent_call
 from use_cases.flow_catalogue import FlowCatalogue, Route, RouteRequest
 from use_cases.flows import ClassifyRequest
 from use_cases.ports import Agent
@@ -24,14 +25,13 @@ class RoutingActivities:
         entry = self.catalogue.by_mailbox(request.mailbox)
         if entry is not None:
             return Route(entry=entry, reason="mailbox")
-        classification = await self.agent.classify(
-            ClassifyRequest(
-                mailbox=request.mailbox,
-                subject=request.subject,
-                text=request.text,
-                labels=self.catalogue.labels,
-            )
+        asked = ClassifyRequest(
+            mailbox=request.mailbox,
+            subject=request.subject,
+            text=request.text,
+            labels=self.catalogue.labels,
         )
+        classification = await agent_call("route", self.agent.classify(asked))
         return Route(
             entry=self.catalogue.by_label(classification.flow),
             reason=classification.reason,

@@ -50,6 +50,7 @@ def reply_to_customer(
         reply_to=first.reply_address or mailbox,
         headers={"X-Loop": mailbox},
         thread_id=thread_id,
+        kind="human_reply",
     )
 
 
@@ -83,4 +84,5 @@ def thread_reply(
         reply_to=state.reply_address or state.mailbox,
         headers={"X-Loop": state.mailbox},
         thread_id=state.thread_id,
+        kind="human_reply",
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -112,6 +113,11 @@ class SignedReplyTo(Frozen):
     approver: str
 
 
+ReplyKind = Literal[
+    "answer", "acknowledgement", "approval_request", "notification", "human_reply", "other"
+]
+
+
 class OutboundEmail(Frozen):
     """A mail mailroom sends; its Message-ID is fixed before sending (idempotency key)."""
 
@@ -132,6 +138,8 @@ class OutboundEmail(Frozen):
     # forged nor a rotating sender: only the cap per person applies, not those per domain
     # and in all (which a flood of forgeries could otherwise use up for real customers).
     recipient_verified: bool = False
+    # What it is, for the count of mails sent by kind (mailroom_replies_sent).
+    kind: ReplyKind = "other"
 
 
 class SendResult(Frozen):

@@ -80,8 +80,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "mailroom_duplicates_dropped",
         "counter",
         ("where",),
-        "Mails dropped as already taken (intake: the same Message-ID again; thread: "
-        "delivered twice).",
+        "Mails dropped at intake as already taken (the same Message-ID again).",
     ),
     # IMAP sources (adapters/inbound/imap*.py)
     _spec(
@@ -130,6 +129,15 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "histogram",
         ("mailbox",),
         "Messages a thread took, observed when it completes.",
+        "workflow",
+    ),
+    _spec(
+        "mailroom_thread_duplicates_dropped",
+        "counter",
+        (),
+        "Mails a thread dropped as delivered to it twice (a separate name from the "
+        "intake's: the workflows' metrics come through the SDK's exporter, and one name "
+        "cannot be served by two collectors).",
         "workflow",
     ),
     _spec(

@@ -54,4 +54,5 @@ def acknowledgement(message: NewMessage, thread: ThreadState) -> OutboundEmail:
         reply_to=message.reply_address or thread.mailbox,  # signed token: threading rule (a)
         headers={"Auto-Submitted": "auto-replied", "X-Loop": thread.mailbox},
         thread_id=thread.thread_id,
+        kind="acknowledgement",
     )

@@ -52,6 +52,7 @@ class DigestWorkflow:
             subject=digest_subject(facts.rows),
             text=digest_text(facts.rows, workflow.now()),
             headers={"Auto-Submitted": "auto-generated"},
+            kind="notification",
         )
         await workflow.execute_activity_method(
             DigestActivities.send_digest,

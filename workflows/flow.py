@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows import metrics
 from workflows.agent_calls import ask_agent
 from workflows.alarm import Alarm
 from workflows.sending import remember, send_mail
@@ -27,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         FlowStart,
     )
     from use_cases.human_replies import reply_to_customer
-    from use_cases.mail import OutboundEmail, SignedReplyTo
+    from use_cases.mail import OutboundEmail, ReplyKind, SignedReplyTo
     from use_cases.models import (
         CompleteRequest,
         HumanReply,
@@ -165,6 +166,7 @@ class FlowRuntime(ABC):
 
     # -- helpers for flow code --------------------------------------------------------------
     async def stage(self, stage: str, note: str = "", **changes: Any) -> None:
+        metrics.stage_entered(self.name, stage)
         history = [*self.progress.history, StageChange(stage=stage, at=workflow.now(), note=note)]
         self.progress = self.progress.model_copy(
             update={
@@ -312,6 +314,9 @@ class FlowRuntime(ABC):
         if decision_of is None and not all(
             self.replies.allows(r, now, cap, self.config.auto_reply_window) for r in recipients
         ):
+            if not self.replies.suppressed:
+                metrics.loop_broken()
+            metrics.automatic_mail_not_answered("loop")
             self.replies.suppressed += 1
             workflow.logger.warning(
                 "automatic reply to %s suppressed: over %d per %s",
@@ -346,6 +351,7 @@ class FlowRuntime(ABC):
             )
             if decision_of
             else None,
+            kind=mail_kind(purpose, to, decision_of),
         )
         local = self.config.outbox_in_process
         with self._local_call(local):
@@ -363,3 +369,14 @@ class FlowRuntime(ABC):
         """The requester has our answer: the thread sends no acknowledgement (its delay)."""
         self.progress = self.progress.model_copy(update={"answered": True})
         await self.report(self.progress)
+
+
+def mail_kind(purpose: str, to: tuple[str, ...] | None, decision_of: str | None) -> ReplyKind:
+    """A flow's mail by what it is for: to whoever wrote (an answer), a person's decision
+    asked for, or word to someone else (an escalation notice to a support agent)."""
+    if decision_of is not None:
+        return "notification" if purpose == ESCALATION_NOTICE else "approval_request"
+    return "answer" if to is None else "notification"
+
+
+ESCALATION_NOTICE = "escalation"  # workflows/support_humans.py: the notice to the team

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         says_confirmed,
     )
 
+from workflows import metrics
 from workflows.agent_calls import AgentUnavailable
 from workflows.flow_workflow import FlowWorkflow
 from workflows.lanes import LaneInstructions
@@ -79,6 +80,7 @@ class ProcurementFlow(PurchaseOrders):
             await self.mail("expired", "Your purchase request expired without a decision.\n")
             return await self.finish("expired")
         if not decision.approved:
+            metrics.purchase_order("rejected")
             await self.mail("rejected", rejection(decision))
             return await self.finish("rejected", decision.reason)
         return None
@@ -182,6 +184,7 @@ class ProcurementFlow(PurchaseOrders):
         return decision
 
     async def _hand_to_human(self, why: str) -> FlowProgress:
+        metrics.escalated(self.name)
         await self.mail("human", "Thank you; a colleague will look at your request.\n")
         return await self.finish("needs_human", why)
 

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from use_cases.purchase_mails import order_confirmation
 
+from workflows import metrics
 from workflows.approvals import ApprovalDecisions
 from workflows.budget_lane import in_budget_lane
 from workflows.flow import LEDGER_RETRY, LEDGER_TIMEOUT, Reporter
@@ -52,7 +53,9 @@ class PurchaseOrders(ApprovalDecisions):
             task_queue=self.queue,
         )
 
-    async def _denied(self, why: list[str]) -> FlowProgress:
+    async def _denied(self, why: list[str], outcome: str = "rejected") -> FlowProgress:
+        """outcome: rejected by the policy, or over_budget."""
+        metrics.purchase_order(outcome)
         reasons = "; ".join(why)
         await self.mail("denied", f"We cannot process this purchase request: {reasons}.\n")
         return await self.finish("denied", reasons)
@@ -64,10 +67,14 @@ class PurchaseOrders(ApprovalDecisions):
         holder = budget_holder(request)
         check = CheckBudget(request=request, budget=budget)
 
+        over_budget = False
+
         async def checked_and_ordered() -> Checked:
+            nonlocal over_budget
             policy = await self._policy(request)
             if policy.allowed:
                 fits = await self._budget_check(check)
+                over_budget = not fits.allowed
                 policy = policy if fits.allowed else fits
             if not policy.allowed or policy.needs_approval:
                 return policy, None
@@ -75,7 +82,7 @@ class PurchaseOrders(ApprovalDecisions):
 
         policy, order = await self._alone_on(holder, checked_and_ordered)
         if not policy.allowed:
-            return await self._denied(policy.reasons)
+            return await self._denied(policy.reasons, "over_budget" if over_budget else "rejected")
         if order is None:
             return await self._approved_within_budget(request, holder, check)
         return await self._confirmed_order(order, request)
@@ -112,6 +119,7 @@ class PurchaseOrders(ApprovalDecisions):
         )
 
     async def _over_budget_once_approved(self, why: list[str]) -> FlowProgress:
+        metrics.purchase_order("over_budget")
         reasons = "; ".join(why)
         await self.mail(
             "denied",
@@ -139,6 +147,7 @@ class PurchaseOrders(ApprovalDecisions):
     async def _confirmed_order(
         self, order: PurchaseOrder, request: PurchaseRequest
     ) -> FlowProgress:
+        metrics.purchase_order("ordered")
         await self.stage("ordered", order.po_number, facts={"po_number": order.po_number})
         await self.mail("confirmation", order_confirmation(order.po_number, order.items, request))
         return await self.finish("confirmed", order.po_number)

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from use_cases.thread_labels import stage_details, thread_summary
 
+from workflows import metrics
 from workflows.agent_calls import AgentUnavailable, ask_agent
 from workflows.execute import ChildFlow, FlowHandle, InlineFlow, execute_inline, execute_workflow
 from workflows.flow import MAX_HISTORY
@@ -273,6 +274,8 @@ class FlowRouter:
         if entry is None:
             self.state.flow = message.flow or self.state.flow or OTHER
             self.state.stage = NEEDS_HUMAN
+            metrics.stage_entered(OTHER, NEEDS_HUMAN)  # no registered flow: a bounded label
+            metrics.escalated(OTHER)
             self._publish()
             return
         self.state.flow, self.state.flow_entry = entry.name, entry

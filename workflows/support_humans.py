@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.replies import reply_message_id
     from use_cases.tickets import ticket_reference
 
+from workflows import metrics
 from workflows.agent_calls import AgentUnavailable
 from workflows.flow import FlowRuntime
 
@@ -94,6 +95,7 @@ class SupportHumans(FlowRuntime):
                     "escalation", notice, to=(agent,), subject=subject, decision_of=agent
                 )
         if not self.escalation_notices:
+            metrics.escalated(self.name)
             name = self.start.first.from_name
             await self.mail(
                 "escalated",

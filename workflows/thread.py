@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from use_cases.threading import of_mailbox
     from use_cases.tickets import ticket_reference
 
+from workflows import metrics
 from workflows.continue_as_new import should_continue_as_new
 from workflows.flow import carried
 from workflows.messages import (
@@ -100,6 +101,7 @@ class ThreadWorkflow:
         collision = message.message_id in self._seen and other_content(self._state, message)
         if message.message_id in self._seen and not collision:
             self._state.duplicates_ignored += 1
+            metrics.duplicate_dropped()
             return
         if collision:
             workflow.logger.warning("kept another mail reusing %s", message.message_id)
@@ -137,6 +139,7 @@ class ThreadWorkflow:
 
     @workflow.run
     async def run(self, input: ThreadInput) -> ThreadState:
+        self._count_start(input)
         if self._continued_run and self._only_automatic_mail():  # continued in its grace
             self._await_human_mail()
         while True:
@@ -179,6 +182,12 @@ class ThreadWorkflow:
                     )
                 )
 
+    def _count_start(self, input: ThreadInput) -> None:
+        if input.state is None:
+            metrics.thread_opened(self._state.mailbox)
+        elif self._reopened_run:
+            metrics.thread_reopened(self._state.mailbox, self._state.flow)
+
     def _quiet(self) -> bool:
         """Every handler finished, the last stage upserted and the acknowledgement decided:
         safe to complete or continue-as-new."""
@@ -219,6 +228,7 @@ class ThreadWorkflow:
             reason = AUTOMATIC_ONLY
         self._state.completed_reason = self._complete.reason if self._complete else reason
         show_stage(self._state)
+        metrics.thread_completed(self._state.mailbox, self._state.flow, self._state.message_count)
         return True
 
     def _remember(self, message: NewMessage, *, collision: bool = False) -> None:
@@ -266,9 +276,12 @@ class ThreadWorkflow:
     async def _admitted(self, message: NewMessage) -> bool:
         """The thread's own bookkeeping of a mail; False for automatic mail, which no flow
         answers."""
+        if message.kind == MessageKind.BOUNCE:
+            metrics.bounce_received(message.report)
         if message.kind == MessageKind.BOUNCE and message.report is not None:
             record_bounce(self._state, message)
         if message.automatic:
+            metrics.automatic_mail_not_answered(metrics.not_answered_reason(message.kind))
             workflow.logger.info(
                 "not answering automatic mail %s: %s", message.message_id, message.automatic
             )

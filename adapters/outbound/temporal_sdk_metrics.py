@@ -1,6 +1,9 @@
 """The Temporal SDK's own metrics (its Core's: requests, polls, task latencies, slots,
-sticky cache), handed to Python through a `MetricBuffer` and exported by prometheus-client
-on mailroom's endpoint: one port per process, one scrape."""
+sticky cache) and those mailroom's workflows and activities record through the SDK's metric
+meter (the catalogue's `workflow` / `activity` origins), handed to Python through a
+`MetricBuffer` and exported by prometheus-client on mailroom's endpoint: one port per
+process, one scrape. The catalogue's are listed (HELP and TYPE) from the first scrape, before
+anything counted them."""
 
 from __future__ import annotations
 
@@ -18,9 +21,20 @@ from temporalio.runtime import (
     MetricBuffer,
 )
 
+from use_cases.metric_catalogue import CATALOGUE, MetricSpec
+
 # Durations arrive in seconds (MetricBufferDurationFormat.SECONDS): from a poll's
-# milliseconds to a long poll's minute.
-SDK_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+# milliseconds to a long poll's minute; an agent call's too (an in-process agent's
+# milliseconds to a model's minute, AGENT_TIMEOUT).
+SDK_BUCKETS: tuple[float, ...] = (
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
+)  # fmt: skip
+# Histograms of counts, not durations: their own buckets.
+BUCKETS: dict[str, tuple[float, ...]] = {
+    "mailroom_thread_messages": (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000),
+}
+# What the SDK's meter records for mailroom: declared from the start.
+METERED = tuple(spec for spec in CATALOGUE if spec.origin in ("workflow", "activity"))
 Labels = tuple[tuple[str, str], ...]
 SECONDS_UNITS = {"s", "duration"}  # a duration in the SECONDS format is "s"
 
@@ -29,9 +43,13 @@ SECONDS_UNITS = {"s", "duration"}  # a duration in the SECONDS format is "s"
 class Series:
     kind: int
     description: str
+    bounds: tuple[float, ...] = SDK_BUCKETS
     value: float = 0.0  # a counter's total, a gauge's last value, a histogram's sum
     count: int = 0
-    buckets: list[int] = field(default_factory=lambda: [0] * len(SDK_BUCKETS))
+    buckets: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.buckets = self.buckets or [0] * len(self.bounds)
 
 
 class TemporalSdkMetrics(Collector):
@@ -55,14 +73,14 @@ class TemporalSdkMetrics(Collector):
         key = (name, labels_of(update.attributes))
         series = self._series.get(key)
         if series is None:
-            series = self._series[key] = Series(metric.kind, metric.description or metric.name)
+            series = self._series[key] = new_series(name, metric.kind, metric.description)
         value = float(update.value)
         if series.kind == BUFFERED_METRIC_KIND_COUNTER:
             series.value += value
         elif series.kind == BUFFERED_METRIC_KIND_HISTOGRAM:
             series.value += value
             series.count += 1
-            for i, bound in enumerate(SDK_BUCKETS):
+            for i, bound in enumerate(series.bounds):
                 if value <= bound:
                     series.buckets[i] += 1
         else:
@@ -77,14 +95,30 @@ class TemporalSdkMetrics(Collector):
                 if family is None:
                     family = families[name] = Metric(name, series.description, kind(series))
                 add_samples(family, name, dict(labels), series)
-        return list(families.values())
+        return [*families.values(), *unseen(families)]
+
+
+def unseen(families: Mapping[str, Metric]) -> list[Metric]:
+    """The catalogue's metered names nothing has recorded yet: their HELP and TYPE only."""
+    return [declared(spec) for spec in METERED if spec.name not in families]
+
+
+def declared(spec: MetricSpec) -> Metric:
+    return Metric(spec.name, spec.help, spec.kind)
+
+
+def new_series(name: str, metric_kind: int, description: str | None) -> Series:
+    """A catalogue metric is described by the catalogue (the meter is given no text)."""
+    spec = next((s for s in METERED if s.name == name), None)
+    text = spec.help if spec is not None else description or name
+    return Series(metric_kind, text, BUCKETS.get(name, SDK_BUCKETS))
 
 
 def add_samples(family: Metric, name: str, labels: dict[str, str], series: Series) -> None:
     if series.kind == BUFFERED_METRIC_KIND_COUNTER:
         family.add_sample(f"{name}_total", labels, series.value)
     elif series.kind == BUFFERED_METRIC_KIND_HISTOGRAM:
-        for bound, seen in zip(SDK_BUCKETS, series.buckets, strict=True):
+        for bound, seen in zip(series.bounds, series.buckets, strict=True):
             family.add_sample(f"{name}_bucket", {**labels, "le": str(float(bound))}, seen)
         family.add_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, series.count)
         family.add_sample(f"{name}_count", labels, series.count)
