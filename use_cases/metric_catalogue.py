@@ -155,10 +155,12 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "workflow",
     ),
     _spec(
-        "mailroom_escalation_wait_seconds",
-        "gauge",
-        ("flow",),
-        "How long the longest-waiting escalation has waited for a person (0: none).",
+        "mailroom_overdue_waits",
+        "counter",
+        ("flow", "waiting_for"),
+        "A person not answering within the time the flow allows: support's SLA for an "
+        "escalation (waiting_for=escalation), procurement's approval reminder "
+        "(waiting_for=approval); counted each time that time runs out.",
         "workflow",
     ),
     # Outgoing mail (activities/outbox*, auto-reply policy, bounces)

@@ -42,6 +42,13 @@ def escalated(flow: str) -> None:
     _count("mailroom_escalations", {"flow": flow})
 
 
+def waited_past_its_time(flow: str, waiting_for: str) -> None:
+    """A person has not answered within the time the flow allows (support's SLA for an
+    escalation, procurement's approval reminder): counted when that time runs out, again
+    each time it runs out once more."""
+    _count("mailroom_overdue_waits", {"flow": flow, "waiting_for": waiting_for})
+
+
 def duplicate_dropped() -> None:
     _count("mailroom_thread_duplicates_dropped")
 

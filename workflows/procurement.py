@@ -168,6 +168,7 @@ class ProcurementFlow(PurchaseOrders):
         await self._ask_approvers("approval", ask, f"Approval needed: {self.start.first.subject}")
         decision = await self._decision_within(self.config.approval_reminder_after)
         if decision is None and not self.complete_requested:
+            metrics.waited_past_its_time(self.name, "approval")
             await self.refresh_settings()  # the reminder goes to the approvers of now
             await self._ask_approvers(
                 "reminder",

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from use_cases.models import HumanReply, NewMessage
 
+from workflows import metrics
 from workflows.agent_calls import AgentUnavailable
 from workflows.flow import Reporter
 from workflows.flow_workflow import FlowWorkflow
@@ -147,6 +148,7 @@ class SupportFlow(SupportHumans):
             if message is None and self._escalation_unanswered():
                 # the customer waits for us: no "is it solved?", no auto-close; the SLA
                 # counts from a person's answer
+                metrics.waited_past_its_time(self.name, "escalation")
                 self.waiting_since, self.reminded = workflow.now(), False
                 continue
             if message is not None or self.complete_requested or self.reminded:

@@ -241,3 +241,27 @@ async def test_an_escalation_is_counted_once_with_its_notices_to_the_team(
         )
         assert count("mailroom_escalations_total") == 1
         assert count("mailroom_replies_sent_total", kind="answer") == 1  # the customer told
+
+
+async def test_an_escalation_left_unanswered_past_the_sla_is_counted_overdue(
+    metered: Metered, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    """What the MailroomEscalationWaiting alert reads: no one workflow knows how long the
+    others wait, so the flow counts when its own SLA timer runs out unanswered."""
+    async with thread_harness(
+        metered.env,
+        task_queue,
+        tmp_path,
+        mailbox=SUPPORT,
+        flow_config=flow_config(mode, hurried=True),  # SLA: 1 s
+    ) as h:
+        await h.send(0, **UNKNOWN)
+        await wait_for(lambda: escalated(h), what="the escalation")
+
+        def overdue(flow: str = "support") -> float:
+            return metered.total(
+                "mailroom_overdue_waits_total", task_queue, flow=flow, waiting_for="escalation"
+            )
+
+        await wait_for(lambda: overdue() >= 1, what="the escalation overdue")
+        assert overdue("procurement") == 0
