@@ -44,7 +44,7 @@ async def test_a_set_address_already_taken_stops_the_start_up(tmp_path: Path) ->
         port = taken.getsockname()[1]
         async with AsyncExitStack() as stack:
             with pytest.raises(StartupError, match="MAILROOM_METRICS_ADDRESS: cannot serve"):
-                serve_metrics(settings(tmp_path, f"127.0.0.1:{port}"), {"smtp"}, stack)
+                serve_metrics((f"127.0.0.1:{port}", True), stack)
 
 
 def test_mailroom_ups_default_address_when_taken_is_skipped_not_fatal() -> None:
