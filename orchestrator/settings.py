@@ -373,8 +373,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _intake_sources_named_once(self) -> Settings:
-        imap_names = [parse_source(url).source_name for url in self.imap_sources]
-        twice = sorted({name for name in imap_names if imap_names.count(name) > 1})
+        sources = [parse_source(url) for url in self.imap_sources]
+        imap_names = [source.source_name for source in sources]
+        # two URLs of one folder (one key) are one source already: only name= may not repeat
+        given = [source.name for source in sources if source.name]
+        twice = sorted({name for name in given if given.count(name) > 1})
         if twice:
             raise ValueError(f"imap_sources: two sources named {twice[0]!r}: give one a name=")
         named = parse_expected_intervals(self.intake_expected_interval).per_source
