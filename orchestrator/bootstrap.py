@@ -65,8 +65,8 @@ from use_cases.ports import (
     BlobStore,
     EmailParser,
     EmailSender,
-    IntakeMetrics,
     NoMetrics,
+    ProcessMetrics,
     SenderAuthentication,
 )
 from use_cases.reply_cap import AutomaticMailCaps
@@ -101,7 +101,7 @@ class Wiring:
     # what flows are given instead of the settings' FlowConfig (workflow tests)
     flow_config: FlowConfig | None = None
     # what the intake adapters count (orchestrator/metrics.py sets it where metrics are on)
-    metrics: IntakeMetrics = field(default_factory=NoMetrics)
+    metrics: ProcessMetrics = field(default_factory=NoMetrics)
 
 
 def bootstrap(settings: Settings, **overrides: Any) -> Wiring:
@@ -201,6 +201,7 @@ def gateway(
         messages_per_run=wiring.settings.messages_per_run,
         flow_config=flow_config(wiring.settings),
         backlog=backlog,
+        metrics=wiring.metrics,
     )
 
 

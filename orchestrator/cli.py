@@ -268,7 +268,7 @@ def cmd_parts(parts: set[str]) -> Callable[[Settings, argparse.Namespace], int]:
         check_blob_dir(settings.blob_dir)
         if "smtp" in parts and link is None:
             check_listen_address(settings.smtp_host, settings.smtp_port, setting="MAILROOM_SMTP")
-        group = process_group(settings, counts, getattr(args, "flows", None))
+        group = process_group(settings, counts, getattr(args, "flows", None), parts)
         own = parts - set(counts)  # the parts this process runs itself
         record = args.command in SERVING
         try:

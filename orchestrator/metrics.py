@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 import structlog
@@ -16,7 +17,7 @@ from adapters.outbound.metrics import PrometheusMetrics
 from adapters.outbound.temporal_sdk_metrics import TemporalSdkMetrics
 from orchestrator.settings import Settings, parse_host_port
 from orchestrator.startup_checks import StartupError
-from use_cases.ports import IntakeMetrics, NoMetrics
+from use_cases.ports import NoMetrics, ProcessMetrics
 
 log = structlog.get_logger()
 
@@ -42,10 +43,29 @@ def metrics_address(settings: Settings, parts: set[str]) -> tuple[str, bool] | N
     return value.strip(), True
 
 
-def serve_metrics(settings: Settings, parts: set[str], stack: AsyncExitStack) -> IntakeMetrics:
-    """Start this process's endpoints (until `stack` closes) before the Temporal client
-    is made: the SDK's exporter is in the default runtime the client takes."""
+def child_metrics(
+    settings: Settings, parts: set[str], children: int
+) -> Callable[[int], tuple[str, bool]] | None:
+    """Where the child numbered n (1 to `children`) of a process group serves: the
+    parent's port plus n, so each process has its own port and the parent keeps the
+    configured one (serving it when it runs parts itself)."""
     where = metrics_address(settings, parts)
+    if where is None:
+        return None
+    address, required = where
+    host, port = parse_host_port(address)
+    if port + children > 65535:
+        raise StartupError(
+            f"MAILROOM_METRICS_ADDRESS: {address} leaves no room for the {children} child "
+            f"processes' ports (port + 1 to port + {children}): give a lower port"
+        )
+    return lambda n: (f"{host}:{port + n}", required)
+
+
+def serve_metrics(where: tuple[str, bool] | None, stack: AsyncExitStack) -> ProcessMetrics:
+    """Start this process's endpoints (until `stack` closes) before the Temporal client
+    is made: the SDK's exporter is in the default runtime the client takes. `where`:
+    metrics_address's answer, or a child's (ChildLink.metrics)."""
     if where is None:
         return NoMetrics()
     address, required = where

@@ -20,11 +20,17 @@ import structlog
 READY_LINE = "mailroom-process-ready"
 PARENT_FD_OPTION = "--parent-fd"
 LISTEN_FD_OPTION = "--listen-fd"
+# Where the child serves its metrics (orchestrator/metrics.py: child_metrics_address), and
+# whether failing to bind is only a warning (`mailroom up`'s default address).
+METRICS_ADDRESS_OPTION = "--metrics-address"
+METRICS_OPTIONAL_OPTION = "--metrics-optional"
 
 
 def add_child_options(command: argparse.ArgumentParser, *, listens: bool) -> None:
     """Hidden options the parent passes; an operator never types them."""
     command.add_argument(PARENT_FD_OPTION, type=int, help=argparse.SUPPRESS)
+    command.add_argument(METRICS_ADDRESS_OPTION, help=argparse.SUPPRESS)
+    command.add_argument(METRICS_OPTIONAL_OPTION, action="store_true", help=argparse.SUPPRESS)
     if listens:
         command.add_argument(
             LISTEN_FD_OPTION, type=int, action="append", default=[], help=argparse.SUPPRESS
@@ -34,10 +40,12 @@ def add_child_options(command: argparse.ArgumentParser, *, listens: bool) -> Non
 @dataclass
 class ChildLink:
     """How a supervised process talks to its parent. `sockets`: the listening sockets it
-    inherited, the SMTP port's first, then the submission port's when there is one."""
+    inherited, the SMTP port's first, then the submission port's when there is one.
+    `metrics`: where it serves its metrics and whether it must (None: it serves none)."""
 
     parent_fd: int
     sockets: tuple[socket.socket, ...] = ()
+    metrics: tuple[str, bool] | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ChildLink | None:
@@ -47,7 +55,10 @@ class ChildLink:
         listen_fds: Sequence[int] = getattr(args, "listen_fd", None) or ()
         # Every log line of the process names it: N processes share one stderr.
         structlog.contextvars.bind_contextvars(pid=os.getpid())
-        return cls(parent_fd, tuple(socket.socket(fileno=fd) for fd in listen_fds))
+        address: str | None = getattr(args, "metrics_address", None)
+        optional = bool(getattr(args, "metrics_optional", False))
+        metrics = None if address is None else (address, not optional)
+        return cls(parent_fd, tuple(socket.socket(fileno=fd) for fd in listen_fds), metrics)
 
     def ready(self) -> None:
         print(READY_LINE, flush=True)

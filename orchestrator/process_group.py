@@ -25,14 +25,19 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import NoReturn
 
 import structlog
 
 from orchestrator.cli_errors import CliError
-from orchestrator.process_child import LISTEN_FD_OPTION, PARENT_FD_OPTION
+from orchestrator.process_child import (
+    LISTEN_FD_OPTION,
+    METRICS_ADDRESS_OPTION,
+    METRICS_OPTIONAL_OPTION,
+    PARENT_FD_OPTION,
+)
 from orchestrator.process_slots import Role, Slot, announce, read_output
 from orchestrator.restart_policy import EXIT_WINDOW_SECONDS, Ending
 
@@ -53,7 +58,12 @@ class GroupStartFailed(CliError):
 
 
 class ProcessGroup:
-    def __init__(self, roles: Sequence[Role]) -> None:
+    def __init__(
+        self, roles: Sequence[Role], metrics: Callable[[int], tuple[str, bool]] | None = None
+    ) -> None:
+        """`metrics`: where the child of each slot number (1, 2, … over every role, workers
+        first) serves its metrics and whether it must; None: the children serve none."""
+        self.metrics = metrics
         self.roles = list(roles)
         self.slots = [Slot(role, i) for role in roles for i in range(role.count)]
         self.stop_requested = asyncio.Event()  # start() replaces it with the caller's
@@ -101,6 +111,10 @@ class ProcessGroup:
         command += [PARENT_FD_OPTION, str(self.parent_read)]
         for fd in fds:
             command += [LISTEN_FD_OPTION, str(fd)]
+        if self.metrics is not None:
+            address, required = self.metrics(self.slots.index(slot) + 1)
+            command += [METRICS_ADDRESS_OPTION, address]
+            command += [] if required else [METRICS_OPTIONAL_OPTION]
         slot.ready.clear()
         slot.announced = []
         slot.process = await asyncio.create_subprocess_exec(

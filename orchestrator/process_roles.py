@@ -25,6 +25,7 @@ import sys
 from contextlib import AsyncExitStack
 
 from orchestrator.cli_errors import CliError
+from orchestrator.metrics import child_metrics
 from orchestrator.process_group import ProcessGroup
 from orchestrator.process_slots import Role
 from orchestrator.settings import ENV_PREFIX, Settings
@@ -155,16 +156,20 @@ def requested_processes(args: argparse.Namespace) -> dict[str, int]:
 
 
 def process_group(
-    settings: Settings, counts: dict[str, int], flows: str | None
+    settings: Settings, counts: dict[str, int], flows: str | None, parts: set[str] | None = None
 ) -> ProcessGroup | None:
     """The child processes for `counts` (requested_processes); None when there are none.
-    Workers first: `mailroom up` announces them before SMTP, as with one process."""
+    Workers first: `mailroom up` announces them before SMTP, as with one process. `parts`:
+    the command's, for where its children serve metrics (metrics.child_metrics)."""
     roles = []
     if "worker" in counts:
         roles.append(worker_role(counts["worker"], flows))
     if "smtp" in counts:
         roles.append(smtp_role(settings, counts["smtp"]))
-    return ProcessGroup(roles) if roles else None
+    if not roles:
+        return None
+    children = sum(role.count for role in roles)
+    return ProcessGroup(roles, child_metrics(settings, parts or set(), children))
 
 
 def add_process_option(command: argparse.ArgumentParser, option: str, role: str) -> None:

@@ -59,7 +59,8 @@ from orchestrator.flow_settings import flow_config
 from orchestrator.flow_spec import FlowSpec
 from orchestrator.flow_workers import start_flow_workers
 from orchestrator.instance import forget_instance, record_instance
-from orchestrator.metrics import serve_metrics
+from orchestrator.intake_sources import declare_sources, smtp_taken, taking
+from orchestrator.metrics import metrics_address, serve_metrics
 from orchestrator.namespace_checks import check_search_attributes
 from orchestrator.process_child import ChildLink
 from orchestrator.process_group import ProcessGroup
@@ -185,7 +186,7 @@ async def start_smtp(
     thread_gateway = gateway(wiring, client, backlog)
 
     async def ingest(raw: bytes, mailboxes: Sequence[str], mail_from: str | None) -> Ingested:
-        return await ingest_email(
+        ingested = await ingest_email(
             raw,
             mailboxes=mailboxes,
             gateway=thread_gateway,
@@ -195,6 +196,8 @@ async def start_smtp(
             threading=wiring.threading,
             authenticate=wiring.authenticate,
         )
+        smtp_taken(wiring.metrics, wiring.settings, mailboxes)
+        return ingested
 
     s = wiring.settings
     admission, recipients, thread_rate = front_door(s)
@@ -355,7 +358,9 @@ async def start_imap(
     for url in urls:
         source = parse_source(url)
         mailbox = source.mailbox or ""  # settings already checked it is one of ours
-        ingest = imap_ingest(wiring, thread_gateway, mailbox)
+        ingest = taking(
+            imap_ingest(wiring, thread_gateway, mailbox), wiring.metrics, source.source_name
+        )
         quarantine = wiring.settings.imap_quarantine_folder
         adapters.append(
             ImapInbound(
@@ -366,6 +371,7 @@ async def start_imap(
                 quarantine_folder=quarantine,
                 storage=disk_space(wiring),
                 max_message_bytes=wiring.settings.max_message_bytes,
+                metrics=wiring.metrics,
             )
         )
     tasks = [
@@ -481,8 +487,10 @@ async def run_parts(
         stack.push_async_callback(close_stores, wiring)  # runs last
         if "server" in parts:
             server = await start_server(wiring, stack)
-        if link is None:  # not yet in a process group's children (they would share one port)
-            wiring.metrics = serve_metrics(wiring.settings, parts, stack)
+        # a group's child serves where its parent says (a port of its own), or not at all
+        where = metrics_address(wiring.settings, parts) if link is None else link.metrics
+        wiring.metrics = serve_metrics(where, stack)
+        declare_sources(wiring.metrics, wiring.settings, parts)
         if parts & {"worker", "smtp", "imap"}:
             # The adapters alone connect lazily: SMTP answers 451 and IMAP backs off until
             # Temporal is up.
@@ -494,6 +502,8 @@ async def run_parts(
             backlog = None
             if parts & {"smtp", "imap"}:
                 backlog = await start_backlog(wiring, client, stack)
+                if backlog is not None:
+                    wiring.metrics.watch_backlog(backlog)
                 start_blob_sweep(wiring, stack)
             if "smtp" in parts:
                 await start_smtp(wiring, client, stack, backlog, link.sockets if link else ())

@@ -29,6 +29,7 @@ from pydantic_settings import (
 from adapters.inbound.imap_source import SourceError, masked_url, parse_source, split_sources
 from adapters.inbound.smtp_admission import parse_networks
 from orchestrator import settings_checks, temporal_tls
+from orchestrator.intake_intervals import ANY_MAILBOX, parse_expected_intervals
 from use_cases.mailboxes import (
     Mailboxes,
     normalize_address,
@@ -88,6 +89,9 @@ class Settings(BaseSettings):
     # host:port of this process's Prometheus /metrics (orchestrator/metrics.py), mailroom's
     # and the Temporal SDK's. Unset: on for `mailroom up` (127.0.0.1:9464), else off.
     metrics_address: str | None = None
+    # How long each intake source may stay quiet before the "intake quiet" alert
+    # (orchestrator/intake_intervals.py: `4h`, `0,support@example.com=4h,imap-main=30m`)
+    intake_expected_interval: str = "0"
     max_message_bytes: Annotated[int, Field(gt=0)] = 25 * 1024 * 1024
     max_in_flight: Annotated[int, Field(gt=0)] = 256
     # Disk (adapters/outbound/disk_space.py): mail is refused 452 4.3.1 while the data dir's
@@ -289,6 +293,12 @@ class Settings(BaseSettings):
             parse_host_port(value.strip())
         return value
 
+    @field_validator("intake_expected_interval")
+    @classmethod
+    def _intake_intervals(cls, value: str) -> str:
+        parse_expected_intervals(value)
+        return value
+
     @field_validator("imap_sources", mode="before")
     @classmethod
     def _split_sources(cls, value: Any) -> Any:
@@ -361,6 +371,25 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"imap_sources: {masked_url(url)}: mailbox= must name one of our mailboxes"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _intake_sources_named_once(self) -> Settings:
+        sources = [parse_source(url) for url in self.imap_sources]
+        imap_names = [source.source_name for source in sources]
+        # two URLs of one folder (one key) are one source already: only name= may not repeat
+        given = [source.name for source in sources if source.name]
+        twice = sorted({name for name in given if given.count(name) > 1})
+        if twice:
+            raise ValueError(f"imap_sources: two sources named {twice[0]!r}: give one a name=")
+        named = parse_expected_intervals(self.intake_expected_interval).per_source
+        known = {*(self.mailboxes or [ANY_MAILBOX]), *imap_names}
+        unknown = sorted(set(named) - known)
+        if unknown:
+            raise ValueError(
+                f"intake_expected_interval: {unknown[0]!r} is no source: name one of "
+                f"{sorted(known)} (a mailbox of MAILROOM_MAILBOXES or an IMAP source's name=)"
+            )
         return self
 
     @field_validator("*", mode="before")

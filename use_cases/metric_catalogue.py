@@ -73,9 +73,14 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "mailroom_backlog_age_seconds",
         "gauge",
         (),
-        "Age of the oldest mail accepted but not yet handed to its thread (0: none).",
+        "Age of the oldest mail handed to Temporal but not yet applied in its thread (0: none).",
     ),
-    _spec("mailroom_backlog_mails", "gauge", (), "Mails accepted but not yet handed to threads."),
+    _spec(
+        "mailroom_backlog_mails",
+        "gauge",
+        (),
+        "Mails handed to Temporal but not yet applied in their threads.",
+    ),
     _spec(
         "mailroom_duplicates_dropped",
         "counter",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -255,9 +255,61 @@ class IntakeMetrics(Protocol):
         """How many senders are held now, waiting for the backlog to clear."""
         ...
 
+    def sources_expected(self, intervals: Mapping[str, float]) -> None:
+        """The sources this process takes mail from (a configured SMTP mailbox or an IMAP
+        source name) and how long each may stay quiet (seconds, 0: never alert); each counts
+        as having accepted a mail now, so a source that never receives still alerts."""
+        ...
+
+    def mail_taken(self, source: str) -> None:
+        """A mail from `source` (one of sources_expected's) was handed to its threads."""
+        ...
+
+    def duplicate_dropped(self, where: str) -> None:
+        """A mail dropped as already taken (`intake`: its completed thread has it)."""
+        ...
+
+    def watch_backlog(self, backlog: BacklogView) -> None:
+        """Report `backlog`'s size and age (read whenever they are asked for)."""
+        ...
+
+
+class BacklogView(Protocol):
+    """The hand-off backlog as the metrics read it (adapters/outbound/temporal_backlog.py)."""
+
+    @property
+    def age(self) -> float:
+        """Seconds the oldest mail handed off but not yet applied in its thread has waited."""
+        ...
+
+    @property
+    def mails(self) -> int:
+        """Mails handed off and not yet seen applied in their threads."""
+        ...
+
+
+class ImapMetrics(Protocol):
+    """What an IMAP source counts (issue 21), labelled by the source's configured name."""
+
+    def fetched(self, source: str, mails: int) -> None:
+        """A successful fetch from `source`, of `mails` mails (0: found none new)."""
+        ...
+
+    def poll_failed(self, source: str, error: str) -> None:
+        """A session failed: `error` is connect, login, fetch or other."""
+        ...
+
+    def quarantined(self, source: str) -> None:
+        """A mail set aside in the quarantine folder instead of handed off."""
+        ...
+
+
+class ProcessMetrics(IntakeMetrics, ImapMetrics, Protocol):
+    """Everything a serving process counts itself (the adapters' metrics)."""
+
 
 class NoMetrics:
-    """IntakeMetrics that counts nothing (metrics off, tests)."""
+    """IntakeMetrics and ImapMetrics that count nothing (metrics off, tests)."""
 
     def mail_received(self) -> None:
         pass
@@ -269,4 +321,25 @@ class NoMetrics:
         pass
 
     def senders_held(self, count: int) -> None:
+        pass
+
+    def sources_expected(self, intervals: Mapping[str, float]) -> None:
+        pass
+
+    def mail_taken(self, source: str) -> None:
+        pass
+
+    def duplicate_dropped(self, where: str) -> None:
+        pass
+
+    def watch_backlog(self, backlog: BacklogView) -> None:
+        pass
+
+    def fetched(self, source: str, mails: int) -> None:
+        pass
+
+    def poll_failed(self, source: str, error: str) -> None:
+        pass
+
+    def quarantined(self, source: str) -> None:
         pass

@@ -35,12 +35,19 @@ import structlog
 
 from adapters.inbound.imap_batches import batches_by_size, chunks
 from adapters.inbound.imap_checkpoint import Checkpoint, CheckpointStore, Quarantined
+from adapters.inbound.imap_errors import session_error
 from adapters.inbound.imap_session import FolderState, ImapSession
 from adapters.inbound.imap_source import ImapSource
 from adapters.inbound.mime import peek_message_id
 from use_cases.models import Ingested
 from use_cases.permanent_failures import permanent_reason
-from use_cases.ports import Backpressure, HandoffFailed, StorageCapacity
+from use_cases.ports import (
+    Backpressure,
+    HandoffFailed,
+    ImapMetrics,
+    NoMetrics,
+    StorageCapacity,
+)
 
 log = structlog.get_logger()
 
@@ -85,7 +92,9 @@ class ImapInbound:
         max_attempts: int = MAX_UNFORESEEN_ATTEMPTS,
         storage: StorageCapacity | None = None,
         max_message_bytes: int | None = None,
+        metrics: ImapMetrics | None = None,
     ) -> None:
+        self.metrics: ImapMetrics = metrics or NoMetrics()
         self.storage = storage
         self.max_message_bytes = max_message_bytes
         self.backlog = backlog
@@ -117,6 +126,9 @@ class ImapInbound:
                 try:
                     await self._session()
                 except Exception as exc:
+                    self.metrics.poll_failed(
+                        self.source.source_name, session_error(self.status, exc)
+                    )
                     self._log.warning(
                         "imap_session_failed",
                         error=f"{type(exc).__name__}: {exc}",
@@ -175,6 +187,7 @@ class ImapInbound:
         while True:
             uids = await self._call(session.uids_after, checkpoint.last_uid, self.source.start_date)
             if not uids:
+                self.metrics.fetched(self.source.source_name, 0)  # a working poll, nothing new
                 return checkpoint
             for chunk in chunks(uids, self.batch_messages):
                 sizes = await self._call(session.sizes, chunk)
@@ -234,6 +247,8 @@ class ImapInbound:
     ) -> Checkpoint:
         wanted = [uid for uid in batch if uid not in too_large]
         bodies = await self._call(session.fetch, wanted) if wanted else {}
+        if wanted:
+            self.metrics.fetched(self.source.source_name, len(bodies))
         handed: list[int] = []
         passed = checkpoint.last_uid
         try:
@@ -314,6 +329,7 @@ class ImapInbound:
         if not moved:
             await asyncio.to_thread(store.quarantine, self.source.key, record)
         self.quarantined += 1
+        self.metrics.quarantined(self.source.source_name)
         self._log.error(
             "email_quarantined",
             uid=record.uid,

@@ -12,6 +12,8 @@
 - `auth=xoauth2&token_env=NAME`: XOAUTH2 with the token read from that environment variable
   at each login (no password in the URL).
 - `poll=SECONDS` polling interval when the server lacks IDLE (or `idle=off`).
+- `name=NAME`: the source's name in metrics and MAILROOM_INTAKE_EXPECTED_INTERVAL (letters,
+  digits, `.`, `_`, `-`, `@`); none: its checkpoint key `user@host:port/FOLDER`.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 DEFAULT_FOLDER = "INBOX"
 DEFAULT_POLL_SECONDS = 30.0
 MIN_POLL_SECONDS = 0.05
+SOURCE_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 KNOWN_PARAMS = frozenset(
-    {"mailbox", "after", "start", "tls", "ca_file", "auth", "token_env", "poll", "idle"}
+    {"mailbox", "after", "start", "tls", "ca_file", "auth", "token_env", "poll", "idle", "name"}
 )
 
 
@@ -65,6 +68,12 @@ class ImapSource:
     token_env: str | None = None
     poll_seconds: float = DEFAULT_POLL_SECONDS
     idle: bool = True
+    name: str = ""
+
+    @property
+    def source_name(self) -> str:
+        """What metrics call it (bounded by configuration: never a name from a mail)."""
+        return self.name or self.key
 
     @property
     def key(self) -> str:
@@ -119,6 +128,7 @@ def parse_source(url: str) -> ImapSource:
         token_env=params.get("token_env"),
         poll_seconds=_poll(params.get("poll"), url),
         idle=params.get("idle", "on").lower() not in ("off", "no", "false", "0"),
+        name=_name(params.get("name"), url),
     )
     _check_auth(source, url)
     return source
@@ -183,6 +193,16 @@ def _start(value: str, url: str) -> str:
         return date.fromisoformat(value).isoformat()
     except ValueError:
         raise SourceError(f"{masked_url(url)}: start must be all, new or YYYY-MM-DD") from None
+
+
+def _name(value: str | None, url: str) -> str:
+    if value is None:
+        return ""
+    if not SOURCE_NAME.fullmatch(value):
+        raise SourceError(
+            f"{masked_url(url)}: name must be 1 to 64 letters, digits, '.', '_', '-' or '@'"
+        )
+    return value
 
 
 def _poll(value: str | None, url: str) -> float:

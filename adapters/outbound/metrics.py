@@ -1,8 +1,17 @@
-"""mailroom's own metrics for Prometheus (issue 21), kept in a prometheus-client registry."""
+"""mailroom's own metrics for Prometheus (issue 21), kept in a prometheus-client registry.
+
+Every metric is created (so declared: HELP and TYPE in every scrape) when the process
+starts; unlabelled ones show 0 until they count. Names, kinds and labels are the contract of
+use_cases/metric_catalogue.py (tests/unit/test_prometheus_metrics.py holds them to it)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Mapping
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+from use_cases.ports import BacklogView
 
 # A hand-off is a signal-with-start per thread plus the stores' writes: milliseconds when
 # all is well, seconds when Temporal is slow, up to the gateway's timeouts when it is down.
@@ -10,9 +19,18 @@ HANDOFF_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 
 
 class PrometheusMetrics:
-    """IntakeMetrics (use_cases/ports.py) as Prometheus counters and a histogram."""
+    """IntakeMetrics and ImapMetrics (use_cases/ports.py) as Prometheus metrics."""
 
-    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+    def __init__(
+        self, registry: CollectorRegistry = REGISTRY, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.clock = clock
+        self._smtp_metrics(registry)
+        self._intake_metrics(registry)
+        self._imap_metrics(registry)
+        self.sources: frozenset[str] = frozenset()
+
+    def _smtp_metrics(self, registry: CollectorRegistry) -> None:
         self.received = Counter(
             "mailroom_smtp_mails_received_total",
             "Mails whose body arrived over SMTP (DATA), before any check or hand-off.",
@@ -39,6 +57,65 @@ class PrometheusMetrics:
             registry=registry,
         )
 
+    def _intake_metrics(self, registry: CollectorRegistry) -> None:
+        self.last_accepted = Gauge(
+            "mailroom_intake_last_accepted_timestamp_seconds",
+            "Unix time of the last mail accepted from a source (a configured SMTP mailbox or "
+            "IMAP source name); the process's start time until the first.",
+            ["source"],
+            registry=registry,
+        )
+        self.expected_interval = Gauge(
+            "mailroom_intake_expected_interval_seconds",
+            "How long a source may stay quiet before an alert "
+            "(MAILROOM_INTAKE_EXPECTED_INTERVAL; 0: never).",
+            ["source"],
+            registry=registry,
+        )
+        self.backlog_age = Gauge(
+            "mailroom_backlog_age_seconds",
+            "Age of the oldest mail handed to Temporal but not yet applied in its thread "
+            "(0: none), as this process's backlog probe last saw it.",
+            registry=registry,
+        )
+        self.backlog_mails = Gauge(
+            "mailroom_backlog_mails",
+            "Mails handed to Temporal by this process and not yet seen applied in their threads.",
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "mailroom_duplicates_dropped_total",
+            "Mails dropped as already taken (intake: a completed thread has the Message-ID).",
+            ["where"],
+            registry=registry,
+        )
+
+    def _imap_metrics(self, registry: CollectorRegistry) -> None:
+        self.last_fetch = Gauge(
+            "mailroom_imap_last_fetch_timestamp_seconds",
+            "Unix time of the last successful fetch from an IMAP source.",
+            ["source"],
+            registry=registry,
+        )
+        self.imap_fetched = Counter(
+            "mailroom_imap_mails_fetched_total",
+            "Mails fetched by IMAP.",
+            ["source"],
+            registry=registry,
+        )
+        self.imap_errors = Counter(
+            "mailroom_imap_errors_total",
+            "Failed IMAP sessions by kind of error (connect, login, fetch, other).",
+            ["source", "error"],
+            registry=registry,
+        )
+        self.imap_quarantined = Counter(
+            "mailroom_imap_quarantined_total",
+            "IMAP messages quarantined (unparseable or refused) instead of handed off.",
+            ["source"],
+            registry=registry,
+        )
+
     def mail_received(self) -> None:
         self.received.inc()
 
@@ -50,3 +127,32 @@ class PrometheusMetrics:
 
     def senders_held(self, count: int) -> None:
         self.held.set(count)
+
+    def sources_expected(self, intervals: Mapping[str, float]) -> None:
+        now = self.clock()
+        self.sources |= frozenset(intervals)
+        for source, seconds in intervals.items():
+            self.expected_interval.labels(source=source).set(seconds)
+            self.last_accepted.labels(source=source).set(now)
+
+    def mail_taken(self, source: str) -> None:
+        if source in self.sources:  # never a label value from the mail itself
+            self.last_accepted.labels(source=source).set(self.clock())
+
+    def duplicate_dropped(self, where: str) -> None:
+        self.duplicates.labels(where=where).inc()
+
+    def watch_backlog(self, backlog: BacklogView) -> None:
+        # read at each scrape: never stale, and nothing to update on the hand-off path
+        self.backlog_age.set_function(lambda: backlog.age)
+        self.backlog_mails.set_function(lambda: backlog.mails)
+
+    def fetched(self, source: str, mails: int) -> None:
+        self.last_fetch.labels(source=source).set(self.clock())
+        self.imap_fetched.labels(source=source).inc(mails)
+
+    def poll_failed(self, source: str, error: str) -> None:
+        self.imap_errors.labels(source=source, error=error).inc()
+
+    def quarantined(self, source: str) -> None:
+        self.imap_quarantined.labels(source=source).inc()

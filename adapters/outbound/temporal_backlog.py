@@ -138,6 +138,12 @@ class HandoffBacklog:
         ]
         return max(waits, default=0.0)
 
+    @property
+    def mails(self) -> int:
+        """Mails handed to the threads not yet seen applied (threads past
+        REMEMBERED_THREADS untracked)."""
+        return sum(u.handoffs for u in self.unconfirmed.values())
+
     def _next_to_probe(self) -> list[tuple[str, Unconfirmed]]:
         """Half the round re-checks the longest-waiting threads (what the age rests on, and
         what must be seen applied for it to fall); the rest goes through the others in turn."""

@@ -31,7 +31,14 @@ from use_cases.models import (
     ThreadState,
     ThreadStatus,
 )
-from use_cases.ports import Backpressure, HandoffFailed, NothingToDecide, ThreadNotFound
+from use_cases.ports import (
+    Backpressure,
+    HandoffFailed,
+    IntakeMetrics,
+    NoMetrics,
+    NothingToDecide,
+    ThreadNotFound,
+)
 from use_cases.thread_labels import thread_details, thread_summary
 from workflows.flow import MAX_HISTORY
 from workflows.messages import (
@@ -75,7 +82,9 @@ class TemporalThreadGateway:
         handoff_timeout: timedelta = HANDOFF_TIMEOUT,
         flow_config: FlowConfig | None = None,
         backlog: Backpressure | None = None,
+        metrics: IntakeMetrics | None = None,
     ) -> None:
+        self.metrics: IntakeMetrics = metrics or NoMetrics()
         self.backlog = backlog
         self.flow_config = flow_config or FlowConfig()
         self.client = client
@@ -99,6 +108,7 @@ class TemporalThreadGateway:
                         thread_id=key.workflow_id,
                         message_id=message.message_id,
                     )
+                    self.metrics.duplicate_dropped("intake")
                     return
                 log.info(
                     "thread_reopened", thread_id=key.workflow_id, message_id=message.message_id

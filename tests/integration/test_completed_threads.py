@@ -8,8 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.outbound.metrics import PrometheusMetrics
 from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
 from use_cases.flows import FlowConfig
@@ -50,8 +52,12 @@ async def _runs(h: Harness) -> int:
 
 async def test_a_redelivery_never_reopens_a_completed_thread(harness: Harness) -> None:
     await _complete_with_two_mails(harness)
+    registry = CollectorRegistry()
+    harness.gateway.metrics = PrometheusMetrics(registry)
     await harness.send(1, content_digest="d1")  # an IMAP re-fetch, an MTA's retry
     await harness.send(0)  # one parsed before digests existed
+    dropped = registry.get_sample_value("mailroom_duplicates_dropped_total", {"where": "intake"})
+    assert dropped == 2, "both counted as duplicates dropped at intake"
     state = await harness.state()
     assert (state.status, state.completed_reason, state.reopened) == (
         ThreadStatus.COMPLETED,

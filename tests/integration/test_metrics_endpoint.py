@@ -1,5 +1,6 @@
-"""A scrape of a running `mailroom up` shows mailroom's SMTP intake counters and the
-Temporal SDK's own metrics (issue 21, item 1), on MAILROOM_METRICS_ADDRESS."""
+"""A scrape of a running `mailroom up` shows mailroom's SMTP intake counters, every metric
+of the catalogue the processes record (declared from the start), each intake source's
+gauges, and the Temporal SDK's own metrics (issue 21, item 1), on MAILROOM_METRICS_ADDRESS."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.conftest import FIXTURES
 from tests.integration.test_up import mailroom_up, stop
 from tests.stack import send_mail
 from tests.support import free_port, run_mailroom, wait_for
+from use_cases.metric_catalogue import CATALOGUE
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +27,9 @@ def scrape(port: int) -> str:
         return str(response.read().decode())
 
 
-async def test_a_scrape_of_mailroom_up_counts_accepted_and_refused_mail(tmp_path: Path) -> None:
+async def test_a_scrape_of_mailroom_up_counts_mail_and_declares_every_process_metric(
+    tmp_path: Path,
+) -> None:
     smtp_port, metrics = free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
@@ -34,6 +38,7 @@ async def test_a_scrape_of_mailroom_up_counts_accepted_and_refused_mail(tmp_path
         "MAILROOM_TEMPORAL_UI_PORT": str(free_port()),
         "MAILROOM_SMTP_PORT": str(smtp_port),
         "MAILROOM_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
+        "MAILROOM_INTAKE_EXPECTED_INTERVAL": "4h",
     }
     question = (FIXTURES / "support_question.eml").read_bytes()
     async with mailroom_up(env) as up:
@@ -57,6 +62,14 @@ async def test_a_scrape_of_mailroom_up_counts_accepted_and_refused_mail(tmp_path
     )
     assert 'mailroom_handoff_seconds_count{outcome="accepted"} 1.0' in ours
     assert "\ntemporal_request_total{" in ours
+    assert 'mailroom_intake_expected_interval_seconds{source="smtp"} 14400.0' in ours
+    assert 'mailroom_intake_last_accepted_timestamp_seconds{source="smtp"} ' in ours
+    assert "nobody" not in ours, "a refused recipient is never a label"
+
+    for spec in CATALOGUE:  # every metric the processes record, declared from the start
+        if spec.origin == "process":
+            typed = f"{spec.name}_total" if spec.kind == "counter" else spec.name
+            assert f"\n# TYPE {typed} {spec.kind}\n" in ours, spec.name
 
 
 async def sdk_metrics_in(port: int) -> str | None:

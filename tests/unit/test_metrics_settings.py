@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.metrics import UP_METRICS_ADDRESS, metrics_address, serve_metrics, unserved
+from orchestrator.metrics import (
+    UP_METRICS_ADDRESS,
+    child_metrics,
+    metrics_address,
+    serve_metrics,
+    unserved,
+)
 from orchestrator.settings import Settings
 from orchestrator.startup_checks import StartupError
 from use_cases.ports import NoMetrics
@@ -44,7 +50,7 @@ async def test_a_set_address_already_taken_stops_the_start_up(tmp_path: Path) ->
         port = taken.getsockname()[1]
         async with AsyncExitStack() as stack:
             with pytest.raises(StartupError, match="MAILROOM_METRICS_ADDRESS: cannot serve"):
-                serve_metrics(settings(tmp_path, f"127.0.0.1:{port}"), {"smtp"}, stack)
+                serve_metrics((f"127.0.0.1:{port}", True), stack)
 
 
 def test_mailroom_ups_default_address_when_taken_is_skipped_not_fatal() -> None:
@@ -52,3 +58,16 @@ def test_mailroom_ups_default_address_when_taken_is_skipped_not_fatal() -> None:
     assert isinstance(unserved(UP_METRICS_ADDRESS, taken, required=False), NoMetrics)
     with pytest.raises(StartupError, match="Address already in use"):
         unserved("127.0.0.1:9100", taken, required=True)
+
+
+def test_the_children_of_a_process_group_serve_on_the_port_plus_their_number(
+    tmp_path: Path,
+) -> None:
+    at = child_metrics(settings(tmp_path, "0.0.0.0:9100"), {"smtp"}, children=3)
+    assert at is not None
+    assert [at(n) for n in (1, 2, 3)] == [(f"0.0.0.0:{p}", True) for p in (9101, 9102, 9103)]
+    up_default = child_metrics(settings(tmp_path, None), UP, children=2)
+    assert up_default is not None and up_default(1) == ("127.0.0.1:9465", False)
+    assert child_metrics(settings(tmp_path, None), {"worker"}, children=2) is None
+    with pytest.raises(StartupError, match="no room for the 2 child processes' ports"):
+        child_metrics(settings(tmp_path, "127.0.0.1:65534"), {"smtp"}, children=2)
