@@ -42,7 +42,9 @@ async def traced_stack(
 ) -> AsyncIterator[Stack]:
     # The client as orchestrator/bootstrap.connect makes it with tracing on; the worker and
     # the SMTP adapter made from it inherit its interceptor.
-    client = Client(**{**dev_server.client.config(), "interceptors": client_interceptors()})
+    config = dev_server.client.config()
+    config["interceptors"] = client_interceptors()
+    client = Client(**config)
     settings = stack_settings(tmp_path, client, task_queue)
     async with running_stack(client, settings) as running:
         yield running
