@@ -16,6 +16,7 @@ workflow, its child flows and their activities, local ones included.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from opentelemetry import trace
 from orchestrator.settings import SettingsError
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
     from temporalio.client import Interceptor
 
@@ -90,10 +91,15 @@ def span_exporter(name: str) -> SpanExporter:
     if name == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-        return ConsoleSpanExporter()
+        # On stderr, one JSON object a line, with the logs: stdout is the CLI's output.
+        return ConsoleSpanExporter(out=sys.stderr, formatter=one_line)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()
+
+
+def one_line(span: ReadableSpan) -> str:
+    return str(span.to_json(indent=None)) + "\n"
 
 
 def configure_tracing(environ: Mapping[str, str] | None = None) -> TracerProvider | None:

@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from orchestrator.settings import SettingsError
 from orchestrator.tracing import exporters_asked, tracer_provider
 from tests.conftest import ROOT
+from tests.support import run_mailroom
 
 ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
 
@@ -156,3 +158,15 @@ def test_a_log_line_written_inside_a_span_carries_its_trace_id() -> None:
     assert lines["sdk line"]["trace_id"] == trace_id  # stdlib records too
     assert len(lines["mailroom_line"]["span_id"]) == 16
     assert "trace_id" not in lines["outside"]
+
+
+async def test_mailroom_with_a_trace_exporter_it_lacks_stops_with_one_line(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in without_otel().items() if not k.startswith("MAILROOM_")},
+        "MAILROOM_DATA_DIR": str(tmp_path),
+        "OTEL_TRACES_EXPORTER": "zipkin",
+    }
+    code, _, err = await run_mailroom("threads", env=env)
+    assert code == 2
+    [line] = err.strip().splitlines()
+    assert "OTEL_TRACES_EXPORTER: 'zipkin' is not one mailroom has" in line
