@@ -5,7 +5,7 @@ workflow's spans in the same trace (orchestrator/tracing.py).
 
 Attributes are counts, sizes and reply codes: never an address, a subject or a Message-ID
 (a trace back-end is not where personal data should end up). With no tracer provider
-installed these are the API's no-op spans.
+installed nothing is made at all: even the API's no-op span cost ~13 µs a call.
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ ImapHandOff = Callable[[H, Any, Any, int, bytes], Coroutine[Any, Any, bool]]
 Send = Callable[[H, OutboundEmail], Coroutine[Any, Any, SendResult]]
 
 
+def tracing_on() -> bool:
+    """Whether a tracer provider was installed in this process (orchestrator/tracing.py, or
+    a test's): until then the API's global is a proxy handing out no-op tracers."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 class Envelope(Protocol):
     rcpt_tos: list[str]
     content: bytes | str | None
@@ -41,6 +47,8 @@ def traced_smtp_data(hook: SmtpHook[H]) -> SmtpHook[H]:
 
     @functools.wraps(hook)
     async def answer(handler: H, server: Any, session: Any, envelope: Envelope) -> str:
+        if not tracing_on():
+            return await hook(handler, server, session, envelope)
         attributes = {
             "smtp.recipients": len(envelope.rcpt_tos),
             "smtp.message.size": len(envelope.original_content or envelope.content or b""),
@@ -73,6 +81,8 @@ def traced_imap_mail(hand_off: ImapHandOff[H]) -> ImapHandOff[H]:
 
     @functools.wraps(hand_off)
     async def traced(poller: H, session: Any, checkpoint: Any, uid: int, raw: bytes) -> bool:
+        if not tracing_on():
+            return await hand_off(poller, session, checkpoint, uid, raw)
         attributes = {"imap.uid": uid, "imap.message.size": len(raw)}
         with TRACER.start_as_current_span(
             "imap.mail", kind=SpanKind.CONSUMER, attributes=attributes
@@ -91,6 +101,8 @@ def traced_send(name: str) -> Callable[[Send[H]], Send[H]]:
     def wrap(send: Send[H]) -> Send[H]:
         @functools.wraps(send)
         async def traced(sender: H, mail: OutboundEmail) -> SendResult:
+            if not tracing_on():
+                return await send(sender, mail)
             with TRACER.start_as_current_span(
                 name, kind=SpanKind.CLIENT, attributes={"mail.recipients": len(mail.to)}
             ) as span:

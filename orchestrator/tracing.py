@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import structlog
 from opentelemetry import trace
 
+from adapters.spans import tracing_on
 from orchestrator.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -111,16 +112,10 @@ def configure_tracing(environ: Mapping[str, str] | None = None) -> TracerProvide
     return provider
 
 
-def tracing_installed() -> bool:
-    """Whether a tracer provider was installed in this process (by configure_tracing, or a
-    test's): until then the API's global is a proxy handing out no-op tracers."""
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
-
-
 def client_interceptors() -> list[Interceptor]:
     """What the Temporal client is given: the SDK's TracingInterceptor while tracing is on
     (its workers inherit it), nothing otherwise (no header, no span, no cost)."""
-    if not tracing_installed():
+    if not tracing_on():
         return []
     from temporalio.contrib.opentelemetry import TracingInterceptor
 
