@@ -1,6 +1,7 @@
 """One mail, one trace (issue 21 item 3): a mail sent over real SMTP to mailroom's SMTP
-adapter, handed to a worker on the test Temporal server, yields one connected trace from the
-SMTP span to the activity sending the reply, as an in-memory exporter records it."""
+adapter (or fetched from a real Dovecot by the IMAP adapter), handed to a worker on the test
+Temporal server, yields one connected trace from the adapter's span to the activity sending
+the reply, as an in-memory exporter records it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.tracing import client_interceptors
 from tests.conftest import FIXTURES
+from tests.dovecot import Dovecot
+from tests.integration.imap_support import MAILBOX, imap_stack, mail
 from tests.stack import Stack, running_stack, stack_settings
 from tests.support import wait_for
 
@@ -37,21 +40,25 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 
 @pytest.fixture
-async def traced_stack(
-    spans: InMemorySpanExporter, dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str
-) -> AsyncIterator[Stack]:
-    # The client as orchestrator/bootstrap.connect makes it with tracing on; the worker and
-    # the SMTP adapter made from it inherit its interceptor.
+def traced_client(spans: InMemorySpanExporter, dev_server: WorkflowEnvironment) -> Client:
+    """The client as orchestrator/bootstrap.connect makes it with tracing on: the worker and
+    the adapters made from it inherit its interceptor."""
     config = dev_server.client.config()
     config["interceptors"] = client_interceptors()
-    client = Client(**config)
-    settings = stack_settings(tmp_path, client, task_queue)
-    async with running_stack(client, settings) as running:
+    return Client(**config)
+
+
+@pytest.fixture
+async def traced_stack(
+    traced_client: Client, tmp_path: Path, task_queue: str
+) -> AsyncIterator[Stack]:
+    settings = stack_settings(tmp_path, traced_client, task_queue)
+    async with running_stack(traced_client, settings) as running:
         yield running
 
 
-def smtp_root(spans: InMemorySpanExporter) -> ReadableSpan | None:
-    return next((s for s in spans.get_finished_spans() if s.name == "smtp.receive"), None)
+def root_named(spans: InMemorySpanExporter, name: str) -> ReadableSpan | None:
+    return next((s for s in spans.get_finished_spans() if s.name == name), None)
 
 
 def in_trace(spans: InMemorySpanExporter, root: ReadableSpan) -> list[ReadableSpan]:
@@ -84,7 +91,7 @@ async def test_one_mail_over_smtp_yields_one_trace_from_smtp_to_the_reply_sent(
     raw = re.sub(rb"<(question-\d+)@", rb"<\1-" + unique.encode() + rb"@", raw)
     await traced_stack.send(raw, [SUPPORT])
 
-    root = await wait_for(lambda: smtp_root(spans), what="the SMTP span")
+    root = await wait_for(lambda: root_named(spans, "smtp.receive"), what="the SMTP span")
     # The reply (the acknowledgement, acknowledged at once here) sent by its activity.
     await wait_for(
         lambda: named(in_trace(spans, root), "outbox.write"), what="the reply sent, traced"
@@ -119,7 +126,7 @@ async def test_a_child_flow_and_its_activities_join_the_trace_of_the_mail_that_s
     raw = (FIXTURES / "rfq.eml").read_bytes().replace(b"<rfq-20", b"<rfq-" + unique.encode())
     await traced_stack.send(raw, ["procurement@mailroom.local"])
 
-    root = await wait_for(lambda: smtp_root(spans), what="the SMTP span")
+    root = await wait_for(lambda: root_named(spans, "smtp.receive"), what="the SMTP span")
     # Procurement runs as a child workflow on its own queue and worker.
     await wait_for(
         lambda: named(in_trace(spans, root), "RunActivity:check_policy"),
@@ -129,3 +136,26 @@ async def test_a_child_flow_and_its_activities_join_the_trace_of_the_mail_that_s
     names = {s.name for s in trace_spans}
     assert {"StartChildWorkflow:ProcurementFlow", "RunWorkflow:ProcurementFlow"} <= names, names
     assert_connected(trace_spans, root)
+
+
+async def test_a_mail_fetched_over_imap_yields_one_trace_from_its_fetch_to_the_reply_sent(
+    traced_client: Client,
+    spans: InMemorySpanExporter,
+    dovecot: Dovecot,
+    task_queue: str,
+    tmp_path: Path,
+) -> None:
+    spans.clear()
+    _, raw = mail("Printer on fire")
+    dovecot.append(raw)
+    url = dovecot.url(mailbox=MAILBOX, start="all")
+    async with imap_stack(traced_client, tmp_path, task_queue, url):
+        root = await wait_for(lambda: root_named(spans, "imap.mail"), what="the IMAP span")
+        await wait_for(
+            lambda: named(in_trace(spans, root), "outbox.write"), what="the reply sent, traced"
+        )
+    trace_spans = in_trace(spans, root)
+    assert root.parent is None
+    assert "RunWorkflow:ThreadWorkflow" in {s.name for s in trace_spans}
+    assert_connected(trace_spans, root)
+    assert (root.attributes or {})["imap.handed_off"] is True
