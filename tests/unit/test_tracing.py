@@ -7,18 +7,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from orchestrator.settings import SettingsError
 from orchestrator.tracing import exporters_asked, tracer_provider
 from tests.conftest import ROOT
+from tests.otlp_collector import otlp_collector
 from tests.support import run_mailroom
 
 ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
@@ -90,49 +86,22 @@ def test_the_service_is_named_mailroom_unless_otel_service_name_says_otherwise()
         provider.shutdown()
 
 
-class Collector(BaseHTTPRequestHandler):
-    received: list[tuple[str, bytes]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((self.path, body))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def collector() -> Iterator[HTTPServer]:
-    server = HTTPServer(("127.0.0.1", 0), Collector)
-    Collector.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
 def test_spans_are_exported_over_otlp_http_to_the_endpoint_set(
-    collector: HTTPServer, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The exporter reads its own variables from the environment, as in production.
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{collector.server_port}")
-    provider = tracer_provider(os.environ)
-    assert provider is not None
-    with provider.get_tracer("test").start_as_current_span("smtp.receive"):
-        pass
-    assert provider.force_flush(10_000)
-    provider.shutdown()
-    [(path, body)] = Collector.received
-    assert path == "/v1/traces"
-    request = ExportTraceServiceRequest.FromString(body)
-    [resource_spans] = request.resource_spans
-    service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-    assert service["service.name"] == "mailroom"
-    assert [s.name for s in resource_spans.scope_spans[0].spans] == ["smtp.receive"]
+    with otlp_collector() as collector:
+        # The exporter reads its own variables from the environment, as in production.
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+        provider = tracer_provider(os.environ)
+        assert provider is not None
+        with provider.get_tracer("test").start_as_current_span("smtp.receive"):
+            pass
+        assert provider.force_flush(10_000)
+        provider.shutdown()
+    assert [path for path, _ in collector.posts] == ["/v1/traces"]
+    [(resource, span)] = collector.spans()
+    assert resource["service.name"] == "mailroom"
+    assert span.name == "smtp.receive"
 
 
 LOGS_IN_AND_OUT_OF_A_SPAN = """
