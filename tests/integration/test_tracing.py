@@ -10,9 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -21,22 +19,19 @@ from orchestrator.tracing import client_interceptors
 from tests.conftest import FIXTURES
 from tests.dovecot import Dovecot
 from tests.integration.imap_support import MAILBOX, imap_stack, mail
+from tests.span_recorder import recorded_spans
 from tests.stack import Stack, running_stack, stack_settings
 from tests.support import wait_for
 
 SUPPORT = "support@mailroom.local"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     """The process's tracer provider, as orchestrator/tracing.py installs one, recording in
-    memory (OTel lets a process install one provider: the first test of this module does)."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    yield exporter
-    provider.shutdown()  # what later tests of the session trace is dropped
+    memory for this test."""
+    with recorded_spans() as exporter:
+        yield exporter
 
 
 @pytest.fixture
@@ -86,7 +81,6 @@ def named(trace_spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
 async def test_one_mail_over_smtp_yields_one_trace_from_smtp_to_the_reply_sent(
     traced_stack: Stack, spans: InMemorySpanExporter, unique: str
 ) -> None:
-    spans.clear()
     raw = (FIXTURES / "support_question.eml").read_bytes()
     raw = re.sub(rb"<(question-\d+)@", rb"<\1-" + unique.encode() + rb"@", raw)
     await traced_stack.send(raw, [SUPPORT])
@@ -122,7 +116,6 @@ async def test_one_mail_over_smtp_yields_one_trace_from_smtp_to_the_reply_sent(
 async def test_a_child_flow_and_its_activities_join_the_trace_of_the_mail_that_started_it(
     traced_stack: Stack, spans: InMemorySpanExporter, unique: str
 ) -> None:
-    spans.clear()
     raw = (FIXTURES / "rfq.eml").read_bytes().replace(b"<rfq-20", b"<rfq-" + unique.encode())
     await traced_stack.send(raw, ["procurement@mailroom.local"])
 
@@ -145,7 +138,6 @@ async def test_a_mail_fetched_over_imap_yields_one_trace_from_its_fetch_to_the_r
     task_queue: str,
     tmp_path: Path,
 ) -> None:
-    spans.clear()
     _, raw = mail("Printer on fire")
     dovecot.append(raw)
     url = dovecot.url(mailbox=MAILBOX, start="all")
