@@ -52,6 +52,7 @@ from orchestrator.startup_checks import (
 )
 from orchestrator.stores import Ledger, blob_store, database_key, stores
 from orchestrator.temporal_tls import connect_failure, tls_config
+from orchestrator.tracing import client_interceptors
 from orchestrator.workflow_runner import WORKFLOW_INTERCEPTORS, WORKFLOW_RUNNER
 from use_cases.coordinator import COORDINATOR_QUEUE
 from use_cases.flow_catalogue import FlowCatalogue
@@ -178,6 +179,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
             else None,
             tls=tls_config(settings),
             data_converter=DATA_CONVERTER,
+            interceptors=client_interceptors(),  # tracing, when on (its workers inherit it)
             lazy=lazy,
         )
     except RuntimeError as exc:

@@ -64,6 +64,7 @@ from orchestrator.settings import (
 from orchestrator.settings_checks import MASK, secret_values
 from orchestrator.startup_checks import check_blob_dir, check_data_dir, check_listen_address
 from orchestrator.temporal_server import ServerError
+from orchestrator.tracing import configure_tracing
 from use_cases.ports import HandoffFailed, NothingToDecide, ThreadNotFound
 
 PRIVATE_UMASK = 0o077
@@ -172,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         configure_logging(settings.log_level)
+        configure_tracing()
         if args.command not in SERVING:
             settings = with_running_instance(
                 settings, verbose=args.verbose, smtp_client=args.command not in PARTS

@@ -13,6 +13,7 @@ from temporalio import activity, workflow
 
 from orchestrator.cli_output import visible
 from orchestrator.log_context import WORKFLOW_INFO, add_thread_context
+from orchestrator.tracing import add_trace_ids
 
 # aiosmtpd logs every connection at INFO (peer, commands): a flood would be a flood of lines,
 # so its records are kept from warning up unless the level is debug.
@@ -71,6 +72,7 @@ def route_stdlib_records(numeric: int, renderer: list[structlog.typing.Processor
 def shared_processors() -> list[structlog.typing.Processor]:
     return [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,

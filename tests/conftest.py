@@ -52,9 +52,10 @@ def process_left_as_found() -> Iterator[None]:
 
 @pytest.fixture
 def main_in_this_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """For a test that runs `cli.main` in this process: its logging set-up is skipped and
-    the umask it sets (0077) is put back (see process_left_as_found)."""
+    """For a test that runs `cli.main` in this process: its logging and tracing set-up are
+    skipped and the umask it sets (0077) is put back (see process_left_as_found)."""
     monkeypatch.setattr(cli, "configure_logging", lambda level: None)
+    monkeypatch.setattr(cli, "configure_tracing", lambda: None)
     umask = os.umask(0o022)
     os.umask(umask)
     yield

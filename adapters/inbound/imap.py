@@ -39,6 +39,7 @@ from adapters.inbound.imap_errors import session_error
 from adapters.inbound.imap_session import FolderState, ImapSession
 from adapters.inbound.imap_source import ImapSource
 from adapters.inbound.mime import peek_message_id
+from adapters.spans import traced_imap_mail
 from use_cases.models import Ingested
 from use_cases.permanent_failures import permanent_reason
 from use_cases.ports import (
@@ -270,6 +271,7 @@ class ImapInbound:
             raise
         return await self._acknowledge(session, handed, checkpoint, passed)
 
+    @traced_imap_mail
     async def _hand_off(
         self, session: ImapSession, checkpoint: Checkpoint, uid: int, raw: bytes
     ) -> bool:

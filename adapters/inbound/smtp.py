@@ -32,6 +32,7 @@ from adapters.inbound.smtp_admission import (
     is_loopback,
 )
 from adapters.inbound.smtp_outcomes import classify
+from adapters.spans import traced_smtp_data
 from use_cases.claim_check import PayloadTooLarge
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
@@ -250,6 +251,7 @@ class SmtpInboundHandler:
         return "250 2.1.5 OK"
 
     @counted("data", accepted_too=True)
+    @traced_smtp_data
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.metrics.mail_received()
         with self._answer():

@@ -22,6 +22,7 @@ from adapters.outbound.durable_files import make_directory, publish, sync_direct
 from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.mime_out import SENT_AT_HEADER, to_mime
 from adapters.outbound.outbox_entry import entry_of
+from adapters.spans import traced_send
 from use_cases.mail import OutboundEmail, OutboxEntry, SendResult
 
 
@@ -43,6 +44,7 @@ class MaildirOutbox:
                 make_directory(self.root / sub)
             self._made = True
 
+    @traced_send("outbox.write")
     async def send(self, mail: OutboundEmail) -> SendResult:
         return await asyncio.to_thread(self._deliver, mail)
 

@@ -20,6 +20,7 @@ from typing import Protocol
 from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.mime_out import to_mime
 from adapters.outbound.outbox_entry import entry_of, logged_entry
+from adapters.spans import traced_send
 from use_cases.mail import OutboundEmail, OutboxEntry, SendResult
 from use_cases.ports import PermanentDeliveryFailure
 
@@ -137,6 +138,7 @@ class SmtpRelaySender:
         self.sent_log = sent_log
         self.templates = templates
 
+    @traced_send("smtp.relay")
     async def send(self, mail: OutboundEmail) -> SendResult:
         return await asyncio.to_thread(self._send_once, mail)
 
