@@ -1,0 +1,93 @@
+"""`mailroom status --json` against a real stack: a serving installation shows its pollers,
+the thread a mail opened and no backlog (exit 0); without a worker the thread queue nobody
+polls is marked, the mail waits in the backlog, and the command exits 1."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import FIXTURES
+from tests.stack import Stack, running_stack, stack_settings
+from tests.support import run_mailroom, wait_for
+
+pytestmark = pytest.mark.slow
+
+SUPPORT = "support@mailroom.local"
+
+
+def status_env(stack: Stack, tmp_path: Path) -> dict[str, str]:
+    s = stack.wiring.settings
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    return {
+        **kept,
+        "MAILROOM_DATA_DIR": str(tmp_path / "status"),
+        "MAILROOM_TEMPORAL_ADDRESS": s.temporal_target,
+        "MAILROOM_TEMPORAL_NAMESPACE": s.temporal_namespace,
+        "MAILROOM_TASK_QUEUE": s.task_queue,
+        "MAILROOM_QUEUE_PREFIX": s.queue_prefix,
+        "MAILROOM_SMTP_PORT": str(s.smtp_port),
+        "MAILROOM_SEARCH_ATTRIBUTES": "true",
+    }
+
+
+async def status(env: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    code, out, err = await run_mailroom("status", "--json", env=env)
+    assert err == "", err
+    return code, json.loads(out)
+
+
+def question(unique: str) -> bytes:
+    raw = (FIXTURES / "support_question.eml").read_bytes()
+    return raw.replace(b"<question-1@", f"<question-1-{unique}@".encode())
+
+
+def queues_by_role(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {queue["role"]: queue for queue in report["queues"]}
+
+
+async def test_status_shows_pollers_one_open_thread_and_no_backlog(
+    stack: Stack, tmp_path: Path, unique: str
+) -> None:
+    await stack.send(question(unique), [SUPPORT])
+    env = status_env(stack, tmp_path)
+
+    async def settled() -> tuple[int, dict[str, Any]] | None:
+        code, report = await status(env)  # pollers show once the workers have polled
+        return (code, report) if report["ok"] and report["threads"]["open"] == 1 else None
+
+    code, report = await wait_for(settled, timeout=30, what="status ok with one open thread")
+    assert code == 0 and report["problems"] == []
+    queues = queues_by_role(report)
+    assert queues["threads"]["workflow_pollers"] > 0 and queues["threads"]["served"]
+    assert queues["coordinator"]["served"] and queues["support"]["served"]
+    assert report["smtp"]["listening"]
+    assert report["backlog"]["waiting"] == 0 and not report["backlog"]["old"]
+    assert report["last_error"] is None
+
+
+async def test_status_marks_the_queue_no_worker_polls_and_exits_1(
+    dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str, unique: str
+) -> None:
+    settings = stack_settings(tmp_path / "data", dev_server.client, task_queue)
+    async with running_stack(dev_server.client, settings, worker=False) as stack:
+        await stack.send(question(unique), [SUPPORT])  # handed to Temporal; nobody applies it
+        env = status_env(stack, tmp_path)
+        code, report = await status(env)
+        assert code == 1 and not report["ok"]
+        threads = queues_by_role(report)["threads"]
+        assert not threads["served"] and threads["workflow_pollers"] == 0
+        assert any(
+            p.startswith("queue threads:") and "mailroom worker" in p for p in report["problems"]
+        ), report["problems"]
+        assert report["threads"]["open"] == 1
+
+        code, out, _ = await run_mailroom("status", env=env)
+        assert code == 1
+        line = next(line for line in out.splitlines() if "queue threads" in line)
+        assert line.startswith("fail") and task_queue in line
