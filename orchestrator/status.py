@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -42,6 +42,9 @@ from use_cases.coordinator import COORDINATOR_QUEUE
 # interval, or the IDLE renewal for a source that IDLEs), and never sooner than this.
 LATE_AFTER_WAITS = 3
 LATE_AFTER_AT_LEAST_SECONDS = 600.0
+# A worker polls each queue again at least every minute (the server's long-poll timeout)
+# while it has a free slot; one not seen for this long has stopped.
+POLLED_WITHIN = timedelta(seconds=150)
 # The backlog bound when MAILROOM_MAX_BACKLOG_SECONDS is 0 (no back-pressure).
 BACKLOG_BOUND_WHEN_OFF_SECONDS = 60.0
 WORKER_FIX = "start a worker (`mailroom worker`)"
@@ -104,9 +107,15 @@ async def _describe(
     return await client.workflow_service.describe_task_queue(request)
 
 
-def pollers(queue: str, load: Load) -> QueuePollers:
-    workflow, activity = load
-    return QueuePollers(queue, len(workflow.pollers), len(activity.pollers))
+def pollers(queue: str, load: Load, now: datetime | None = None) -> QueuePollers:
+    """The pollers seen lately: Temporal lists a stopped worker for minutes, but a running
+    one polls again at least every long-poll interval."""
+    since = (now or datetime.now(UTC)) - POLLED_WITHIN
+    workflow, activity = (
+        sum(1 for p in response.pollers if p.last_access_time.ToDatetime(UTC) >= since)
+        for response in load
+    )
+    return QueuePollers(queue, workflow, activity)
 
 
 def worker_queue(queue: str, role: str, load: Load) -> QueueStatus:

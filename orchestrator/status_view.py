@@ -134,15 +134,15 @@ def _queue_line(queue: QueueStatus) -> Line:
 
 
 def _source_line(source: SourceStatus, now: datetime) -> Line:
-    label = f"imap {source.source}"
+    where = f"{source.source} → {source.mailbox}"
     age = source.age(now)
     if age is None:
-        return Line(FAIL, label, f"→ {source.mailbox}: never fetched")
+        return Line(FAIL, "imap", f"{where}: never fetched")
     late = source.late(now)
-    detail = f"→ {source.mailbox}: last fetch {ago(age)} ago"
+    detail = f"{where}: last fetch {ago(age)} ago"
     if late:
         detail += f" (late: over {ago(source.late_after_seconds)})"
-    return Line(FAIL if late else OK, label, detail)
+    return Line(FAIL if late else OK, "imap", detail)
 
 
 def _backlog_line(backlog: BacklogStatus) -> Line:
