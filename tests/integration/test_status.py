@@ -1,6 +1,8 @@
 """`mailroom status --json` against a real stack: a serving installation shows its pollers,
 the thread a mail opened and no backlog (exit 0); without a worker the thread queue nobody
-polls is marked, the mail waits in the backlog, and the command exits 1."""
+polls is marked, the mail waits in the backlog, and the command exits 1; the thread
+terminated is the last error; a `mailroom up` reading a Dovecot folder is found from its
+data directory alone, its IMAP source's last fetch shown."""
 
 from __future__ import annotations
 
@@ -13,8 +15,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import FIXTURES
+from tests.dovecot import Dovecot
+from tests.dovecot_config import PASSWORD
+from tests.integration.test_up import mailroom_up
 from tests.stack import Stack, running_stack, stack_settings
-from tests.support import run_mailroom, wait_for
+from tests.support import free_port, run_mailroom, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -91,3 +96,47 @@ async def test_status_marks_the_queue_no_worker_polls_and_exits_1(
         assert code == 1
         line = next(line for line in out.splitlines() if "queue threads" in line)
         assert line.startswith("fail") and task_queue in line
+
+        (thread,) = [w async for w in dev_server.client.list_workflows(f'TaskQueue="{task_queue}"')]
+        await dev_server.client.get_workflow_handle(thread.id).terminate(reason="stuck\x1b[2J mail")
+
+        async def terminated() -> dict[str, Any] | None:
+            _, report = await status(env)
+            return report["last_error"]
+
+        error = await wait_for(terminated, timeout=30, what="the terminated thread")
+        assert (error["workflow_id"], error["status"]) == (thread.id, "TERMINATED")
+        assert error["message"] == "stuck\x1b[2J mail"
+        _, out, _ = await run_mailroom("status", env=env)
+        line = next(line for line in out.splitlines() if "last error" in line)
+        assert " terminated " in line and line.endswith(": stuck\\x1b[2J mail"), line
+        assert "\x1b" not in out
+
+
+async def test_status_finds_mailroom_up_and_its_imap_source_fetched(
+    tmp_path: Path, dovecot: Dovecot
+) -> None:
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    data_dir, temporal_port = tmp_path / "data", free_port()
+    source = {"MAILROOM_IMAP_SOURCES": dovecot.url(mailbox=SUPPORT)}
+    serving = {
+        **kept,
+        **source,
+        "MAILROOM_DATA_DIR": str(data_dir),
+        "MAILROOM_TEMPORAL_PORT": str(temporal_port),
+        "MAILROOM_TEMPORAL_UI_PORT": str(free_port()),
+        "MAILROOM_SMTP_PORT": str(free_port()),
+    }
+    other_terminal = {**kept, **source, "MAILROOM_DATA_DIR": str(data_dir)}
+    async with mailroom_up(serving):
+
+        async def all_ok() -> tuple[int, dict[str, Any]] | None:
+            code, report = await status(other_terminal)
+            return (code, report) if report["ok"] else None
+
+        code, report = await wait_for(all_ok, timeout=60, what="status ok for mailroom up")
+    assert code == 0 and report["temporal"]["address"] == f"127.0.0.1:{temporal_port}"
+    (imap,) = report["imap"]
+    assert imap["mailbox"] == SUPPORT and imap["last_fetch"] and not imap["late"]
+    assert PASSWORD not in json.dumps(report)
+    assert all(queue["served"] for queue in report["queues"])
