@@ -102,7 +102,8 @@ async def test_status_marks_the_queue_no_worker_polls_and_exits_1(
 
         async def terminated() -> dict[str, Any] | None:
             _, report = await status(env)
-            return report["last_error"]
+            error: dict[str, Any] | None = report["last_error"]
+            return error
 
         error = await wait_for(terminated, timeout=30, what="the terminated thread")
         assert (error["workflow_id"], error["status"]) == (thread.id, "TERMINATED")
