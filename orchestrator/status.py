@@ -19,6 +19,7 @@ from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueResponse,
 )
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.inbound.imap import IDLE_RENEW_SECONDS
 from adapters.inbound.imap_checkpoint import SqliteCheckpointStore
@@ -57,9 +58,17 @@ async def gather_status(settings: Settings, flows: Sequence[FlowSpec]) -> Status
     thread_queue = settings.task_queue
     coordinator = f"{settings.queue_prefix}{COORDINATOR_QUEUE}"
     flow_queues = [f.queue_for(settings.queue_prefix) for f in flows]
-    loads = await asyncio.gather(
-        *(describe(client, q) for q in (thread_queue, coordinator, *flow_queues))
-    )
+    try:
+        loads = await asyncio.gather(
+            *(describe(client, q) for q in (thread_queue, coordinator, *flow_queues))
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(
+                f"namespace {settings.temporal_namespace} does not exist on "
+                f"{settings.temporal_target}: set MAILROOM_TEMPORAL_NAMESPACE"
+            ) from None
+        raise
     search_attributes = bool(flow_config(settings).search_attributes)
     counts, error, smtp = await asyncio.gather(
         thread_counts(client, thread_queue, stages=search_attributes),

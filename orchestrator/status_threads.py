@@ -42,13 +42,16 @@ async def thread_counts(client: Client, task_queue: str, *, stages: bool) -> Thr
     running = running_threads(task_queue)
     if not stages:
         return ThreadCounts(open=await _count(client, running))
-    opened, escalated, approval, human = await asyncio.gather(
-        _count(client, running),
-        *(
-            _count(client, f"{running} AND MailroomStage = {quoted(stage)}")
-            for stage in (ESCALATED, AWAITING_APPROVAL, NEEDS_HUMAN)
-        ),
-    )
+    opened = await _count(client, running)
+    try:
+        escalated, approval, human = await asyncio.gather(
+            *(
+                _count(client, f"{running} AND MailroomStage = {quoted(stage)}")
+                for stage in (ESCALATED, AWAITING_APPROVAL, NEEDS_HUMAN)
+            )
+        )
+    except RPCError:  # a cluster without MailroomStage registered (`mailroom doctor` says so)
+        return ThreadCounts(open=opened)
     return ThreadCounts(opened, escalated, approval, human)
 
 

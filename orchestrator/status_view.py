@@ -159,7 +159,11 @@ def _backlog_line(backlog: BacklogStatus) -> Line:
 
 def _threads_line(threads: ThreadCounts) -> Line:
     if threads.escalated is None:
-        return Line(INFO, "threads", f"{threads.open} open (stages: search attributes off)")
+        return Line(
+            INFO,
+            "threads",
+            f"{threads.open} open (by stage: not counted, search attributes off or not registered)",
+        )
     return Line(
         INFO,
         "threads",

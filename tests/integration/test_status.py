@@ -141,3 +141,24 @@ async def test_status_finds_mailroom_up_and_its_imap_source_fetched(
     assert imap["mailbox"] == SUPPORT and imap["last_fetch"] and not imap["late"]
     assert PASSWORD not in json.dumps(report)
     assert all(queue["served"] for queue in report["queues"])
+
+
+async def test_status_without_temporal_or_namespace_fails_in_one_line_with_exit_2(
+    dev_server: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    base = {**kept, "MAILROOM_DATA_DIR": str(tmp_path / "status")}
+    nobody = {**base, "MAILROOM_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    code, out, err = await run_mailroom("status", "--json", env=nobody)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1
+    assert "cannot reach Temporal" in err
+
+    target = dev_server.client.service_client.config.target_host
+    elsewhere = {
+        **base,
+        "MAILROOM_TEMPORAL_ADDRESS": target,
+        "MAILROOM_TEMPORAL_NAMESPACE": "no-such-namespace",
+    }
+    code, out, err = await run_mailroom("status", env=elsewhere)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1
+    assert "namespace no-such-namespace does not exist" in err

@@ -119,7 +119,9 @@ def test_the_last_error_is_shown_escaped_and_never_marks_a_failure() -> None:
 
 def test_stage_counts_are_said_to_be_off_without_search_attributes() -> None:
     status = replace(healthy(), threads=ThreadCounts(open=5))
-    assert "5 open (stages: search attributes off)" in text(status, NOW)
+    assert "5 open (by stage: not counted, search attributes off or not registered)" in text(
+        status, NOW
+    )
 
 
 def test_json_is_one_object_with_the_problems_listed() -> None:
