@@ -50,32 +50,25 @@ POLLED_WITHIN = timedelta(seconds=150)
 BACKLOG_BOUND_WHEN_OFF_SECONDS = 60.0
 WORKER_FIX = "start a worker (`mailroom worker`)"
 
+Load = tuple[DescribeTaskQueueResponse, DescribeTaskQueueResponse]  # workflow, activity
+
 
 async def gather_status(settings: Settings, flows: Sequence[FlowSpec]) -> Status:
-    """Raise TemporalUnreachable (or CliError, for TLS) when Temporal cannot be reached:
-    without it there is nothing to show."""
+    """Raise TemporalUnreachable (or CliError, for TLS or a missing namespace) when Temporal
+    cannot be asked: without it there is nothing to show."""
     client = await connect(settings)
     thread_queue = settings.task_queue
-    coordinator = f"{settings.queue_prefix}{COORDINATOR_QUEUE}"
     flow_queues = [f.queue_for(settings.queue_prefix) for f in flows]
-    try:
-        loads = await asyncio.gather(
-            *(describe(client, q) for q in (thread_queue, coordinator, *flow_queues))
-        )
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise CliError(
-                f"namespace {settings.temporal_namespace} does not exist on "
-                f"{settings.temporal_target}: set MAILROOM_TEMPORAL_NAMESPACE"
-            ) from None
-        raise
+    coordinator = f"{settings.queue_prefix}{COORDINATOR_QUEUE}"
+    threads_load, coordinator_load, *flow_loads = await described(
+        client, settings, [thread_queue, coordinator, *flow_queues]
+    )
     search_attributes = bool(flow_config(settings).search_attributes)
     counts, error, smtp = await asyncio.gather(
         thread_counts(client, thread_queue, stages=search_attributes),
         last_error(client, [thread_queue, *flow_queues]),
         smtp_check(settings.smtp_host, settings.smtp_port, settings.smtp_greet_pause_seconds),
     )
-    threads_load, coordinator_load, *flow_loads = loads
     return Status(
         temporal=settings.temporal_target,
         namespace=settings.temporal_namespace,
@@ -93,7 +86,16 @@ async def gather_status(settings: Settings, flows: Sequence[FlowSpec]) -> Status
     )
 
 
-Load = tuple[DescribeTaskQueueResponse, DescribeTaskQueueResponse]  # workflow, activity
+async def described(client: Client, settings: Settings, queues: Sequence[str]) -> list[Load]:
+    try:
+        return list(await asyncio.gather(*(describe(client, q) for q in queues)))
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(
+                f"namespace {settings.temporal_namespace} does not exist on "
+                f"{settings.temporal_target}: set MAILROOM_TEMPORAL_NAMESPACE"
+            ) from None
+        raise
 
 
 async def describe(client: Client, queue: str) -> Load:
