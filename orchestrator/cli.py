@@ -22,6 +22,7 @@ from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
 from orchestrator.cli_output import visible
 from orchestrator.cli_reply import add_reply_parser, cmd_reply
 from orchestrator.cli_schedule import add_schedule_parser, cmd_schedule
+from orchestrator.cli_status import add_status_parser, cmd_status
 from orchestrator.cli_stop import add_stop_parser, cmd_stop
 from orchestrator.cli_threads import (
     BY_HELP,
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("--json", action="store_true")
     add_flow_parsers(commands)
     add_doctor_parser(commands)
+    add_status_parser(commands)
     add_database_parser(commands)
     add_stop_parser(commands)
     add_coordinator_parser(commands)
@@ -348,6 +350,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "outbox": cmd_outbox,
     "flows": cmd_flows,
     "doctor": cmd_doctor,
+    "status": cmd_status,
     "database": cmd_database,
     "start": cmd_start,
     "stop": cmd_stop,

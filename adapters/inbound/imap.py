@@ -160,6 +160,7 @@ class ImapInbound:
                 self._delay = self.backoff_initial  # a working session resets the backoff
                 checkpoint = await self._checkpoint(state)
                 await self._drain(session, checkpoint)
+                await asyncio.to_thread(self.checkpoints.fetched, self.source.key)
                 await self._wait_for_mail(session)
         finally:
             await self._close(session)

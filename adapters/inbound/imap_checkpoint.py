@@ -1,5 +1,6 @@
-"""Durable IMAP checkpoints: per account+folder, the UIDVALIDITY and the highest UID handed off;
-and the quarantine record: each mail that could never be handed off, where it was moved and why.
+"""Durable IMAP checkpoints: per account+folder, the UIDVALIDITY, the highest UID handed off and
+when the folder was last read through without an error (`mailroom status`); and the quarantine
+record: each mail that could never be handed off, where it was moved and why.
 
 UIDs only mean something together with UIDVALIDITY (RFC 3501 §2.3.1.1): when the server
 changes it, every UID we remember is void and the folder is scanned again from the start.
@@ -9,8 +10,9 @@ SQLite with synchronous=FULL: a checkpoint that was saved survives a crash or po
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -19,7 +21,8 @@ CREATE TABLE IF NOT EXISTS imap_checkpoints (
     source TEXT PRIMARY KEY,
     uidvalidity INTEGER NOT NULL,
     last_uid INTEGER NOT NULL,
-    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    fetched_at TEXT
 );
 CREATE TABLE IF NOT EXISTS imap_quarantine (
     source TEXT NOT NULL,
@@ -32,6 +35,9 @@ CREATE TABLE IF NOT EXISTS imap_quarantine (
     PRIMARY KEY (source, uidvalidity, uid)
 )
 """
+# A file made before the column: added once, on the first connection of a store.
+FETCHED_AT_COLUMN = "ALTER TABLE imap_checkpoints ADD COLUMN fetched_at TEXT"
+NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 # What `mailroom imap --check` lists per source: the most recent ones.
 LISTED_QUARANTINED = 20
 
@@ -66,18 +72,28 @@ class CheckpointStore(Protocol):
 
     def quarantine(self, source: str, record: Quarantined) -> None: ...
 
+    def fetched(self, source: str) -> None:
+        """The folder was read through without an error just now."""
+
 
 class SqliteCheckpointStore:
     """One small SQLite file in the data dir; a connection per call, so any thread may use it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._columns_checked = False
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(self.path, timeout=30)
         connection.execute("PRAGMA synchronous=FULL")
         connection.executescript(SCHEMA)
+        if not self._columns_checked:
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(imap_checkpoints)")}
+            if "fetched_at" not in columns:
+                with suppress(sqlite3.OperationalError):  # another process added it meanwhile
+                    connection.execute(FETCHED_AT_COLUMN)
+            self._columns_checked = True
         return connection
 
     def load(self, source: str) -> Checkpoint | None:
@@ -96,6 +112,25 @@ class SqliteCheckpointStore:
                 "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
                 (source, checkpoint.uidvalidity, checkpoint.last_uid),
             )
+
+    def fetched(self, source: str) -> None:
+        with closing(self._connect()) as db, db:
+            db.execute(
+                f"UPDATE imap_checkpoints SET fetched_at = {NOW} WHERE source = ?", (source,)
+            )
+
+    def last_fetched(self, source: str) -> datetime | None:
+        """When `source` was last read through without an error (None: never, or not yet
+        recorded; nothing is created when the file is missing)."""
+        if not self.path.exists():
+            return None
+        with closing(self._connect()) as db:
+            row = db.execute(
+                "SELECT fetched_at FROM imap_checkpoints WHERE source = ?", (source,)
+            ).fetchone()
+        if not row or row[0] is None:
+            return None
+        return datetime.fromisoformat(str(row[0]).replace("Z", "+00:00"))
 
     def quarantine(self, source: str, record: Quarantined) -> None:
         """Record a mail set aside (again: the latest reason and folder win)."""

@@ -1,8 +1,9 @@
 """The IMAP checkpoints and quarantine record (imap_checkpoint.py) in PostgreSQL
-(MAILROOM_DATABASE_URL, migration 5): a node taking over a source from another starts from
-the UID the other handed off last, and `mailroom imap --check` on any node lists what was set
-aside. A few calls per poll, from any thread, on the process's pool (postgres_pool). A
-committed statement is durable (PostgreSQL's own WAL), as synchronous=FULL is for the file."""
+(MAILROOM_DATABASE_URL, migration 5; the last fetch, migration 9): a node taking over a source
+from another starts from the UID the other handed off last, `mailroom imap --check` on any node
+lists what was set aside, and `mailroom status` on any node shows each source's last fetch. A
+few calls per poll, from any thread, on the process's pool (postgres_pool). A committed
+statement is durable (PostgreSQL's own WAL), as synchronous=FULL is for the file."""
 
 from __future__ import annotations
 
@@ -37,6 +38,21 @@ class PostgresCheckpointStore:
                 " last_uid = excluded.last_uid, updated_at = now()",
                 (source, checkpoint.uidvalidity, checkpoint.last_uid),
             )
+
+    def fetched(self, source: str) -> None:
+        with self.db.connection() as db:
+            db.execute(
+                "UPDATE imap_checkpoints SET fetched_at = clock_timestamp() WHERE source = %s",
+                (source,),
+            )
+
+    def last_fetched(self, source: str) -> datetime | None:
+        """When `source` was last read through without an error (None: never)."""
+        with self.db.connection() as db:
+            row = db.execute(
+                "SELECT fetched_at FROM imap_checkpoints WHERE source = %s", (source,)
+            ).fetchone()
+        return row[0] if row and row[0] is not None else None
 
     def quarantine(self, source: str, record: Quarantined) -> None:
         """Record a mail set aside (again: the latest reason and folder win)."""

@@ -143,6 +143,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE purchase_orders ADD COLUMN cost_centre TEXT;
     CREATE INDEX purchase_orders_by_time ON purchase_orders (created_at);
     """,
+    # 9: when each IMAP source was last read through without an error (`mailroom status`)
+    """
+    ALTER TABLE imap_checkpoints ADD COLUMN fetched_at TIMESTAMPTZ;
+    """,
 )
 
 
