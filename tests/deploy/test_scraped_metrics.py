@@ -81,9 +81,6 @@ def test_the_sdk_metrics_and_those_exported_today_are_scraped(scraped: set[str])
     assert wanted <= scraped, f"referenced but not scraped: {sorted(wanted - scraped)}"
 
 
-@pytest.mark.xfail(
-    reason="catalogue metrics land with branches wfmetrics/intakemetrics", strict=True
-)
 def test_every_metric_the_rules_and_dashboard_reference_is_scraped(scraped: set[str]) -> None:
     missing = referenced_names() - PROMETHEUS_METRICS - scraped
     assert not missing, f"referenced but not scraped: {sorted(missing)}"
