@@ -56,6 +56,12 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "Time to hand a received mail to its threads.",
     ),
     _spec("mailroom_smtp_held_senders", "gauge", (), "SMTP senders held at MAIL now."),
+    _spec(
+        "mailroom_smtp_connections_closed",
+        "counter",
+        ("code", "reason"),
+        "SMTP connections mailroom closed with an answer of its own (421, 554) by reason.",
+    ),
     # Intake of every source (SMTP mailboxes and IMAP sources)
     _spec(
         "mailroom_intake_last_accepted_timestamp_seconds",

@@ -255,6 +255,11 @@ class IntakeMetrics(Protocol):
         """How many senders are held now, waiting for the backlog to clear."""
         ...
 
+    def connection_closed(self, code: str, reason: str) -> None:
+        """mailroom closed an SMTP connection with an answer of its own (`421`, `554`) for
+        a named reason (`busy`, `idle_timeout`, `out_of_sync`, …)."""
+        ...
+
     def sources_expected(self, intervals: Mapping[str, float]) -> None:
         """The sources this process takes mail from (a configured SMTP mailbox or an IMAP
         source name) and how long each may stay quiet (seconds, 0: never alert); each counts
@@ -321,6 +326,9 @@ class NoMetrics:
         pass
 
     def senders_held(self, count: int) -> None:
+        pass
+
+    def connection_closed(self, code: str, reason: str) -> None:
         pass
 
     def sources_expected(self, intervals: Mapping[str, float]) -> None:

@@ -5,6 +5,8 @@ a Message-ID or a client's address), so their values stay few."""
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,3 +30,22 @@ def classify(reply: str, reasons: Mapping[str, str]) -> Answer:
         if reply.startswith(template.split("{", 1)[0]):
             return Answer(outcome, code, name)
     return Answer(outcome, code, OTHER)
+
+
+def closing(reply: str, closings: Mapping[str, str]) -> Answer:
+    """The answer a connection was closed with (a 421 or 554 of ours, its `{hostname}` or
+    `{host}` filled in or not): its code and the name of the template it was made from."""
+    code = reply[:3] if reply[:3].isdigit() else OTHER
+    for template, name in closings.items():
+        if _template_pattern(template).fullmatch(reply):
+            return Answer(OUTCOMES.get(reply[:1], OTHER), code, name)
+    return Answer(OUTCOMES.get(reply[:1], OTHER), code, OTHER)
+
+
+@functools.cache
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """`template` with each `{field}` matching the field itself or any text."""
+    parts = re.split(r"(\{\w+\})", template)
+    return re.compile(
+        "".join(f"(?:{re.escape(p)}|.*?)" if p.startswith("{") else re.escape(p) for p in parts)
+    )

@@ -26,12 +26,16 @@ from aiosmtpd.smtp import (
 
 from adapters.inbound.smtp import declared_size
 from adapters.inbound.smtp_admission import (
+    BUSY,
+    BUSY_CLIENT,
     SESSION_EXPIRED,
+    SHED,
     TRANSFERS_BUSY,
     Admission,
     client_key,
 )
 from adapters.inbound.smtp_data import BareLf, DataRefusal, Spool, receive_data
+from adapters.inbound.smtp_outcomes import closing
 from adapters.inbound.smtp_security import Credentials
 
 log = structlog.get_logger()
@@ -61,6 +65,20 @@ AUTH_RATE = "421 4.7.0 Error: too many failed authentications from this client, 
 # sender retries whatever was not answered 250. Never aiosmtpd's "500 Error: (Type) text".
 IDLE_TIMEOUT = "421 4.4.2 {hostname} Error: timeout exceeded"
 INTERNAL_ERROR = "421 4.3.0 {hostname} Error: local problem, closing connection"
+# The metrics' `reason` of each answer mailroom closes a connection with.
+CLOSINGS = {
+    BUSY: "busy",
+    BUSY_CLIENT: "busy_client",
+    SHED: "shed",
+    SESSION_EXPIRED: "session_expired",
+    EARLY_TALKER: "early_talker",
+    OUT_OF_SYNC: "out_of_sync",
+    AUTH_FAILURES: "auth_failures",
+    AUTH_RATE: "auth_rate",
+    TOO_MANY_ERRORS: "too_many_errors",
+    IDLE_TIMEOUT: "idle_timeout",
+    INTERNAL_ERROR: "internal_error",
+}
 DATA_FAILED = "451 4.3.0 Error: local problem handling the message, try again later"
 # A connection we close whose replies the client does not read (its socket's buffers full)
 # never finishes closing: `close()` waits to flush them. After this long it is aborted, so
@@ -159,7 +177,14 @@ class MailroomSMTP(SMTP):
         reply. (aiosmtpd reads commands line by line, so the rest is in the reader.)"""
         return bool(self._reader._buffer)  # type: ignore[attr-defined]
 
+    def _count_closing(self, reply: str) -> None:
+        metrics = getattr(self.event_handler, "metrics", None)
+        if metrics is not None:
+            said = closing(reply, CLOSINGS)
+            metrics.connection_closed(said.code, said.reason)
+
     async def _refuse_and_close(self, reply: str) -> None:
+        self._count_closing(reply)
         self._reader._buffer.clear()  # type: ignore[attr-defined]  # never read as commands
         await super().push(reply)
         self._hung_up = True
@@ -208,6 +233,7 @@ class MailroomSMTP(SMTP):
         transport = self.transport
         if transport is not None:
             if reply is not None:
+                self._count_closing(reply)
                 assert isinstance(transport, asyncio.WriteTransport)
                 transport.write(reply.format(hostname=self.hostname).encode("ascii") + b"\r\n")
             self._close_transport()  # the reply is flushed first
@@ -444,6 +470,7 @@ class MailroomSMTP(SMTP):
             # Answered and closed before aiosmtpd starts anything for it (Postfix: anvil's
             # "421 4.7.0 Error: too many connections"): a refused flood costs no session.
             self._refused = True
+            self._count_closing(refusal)
             assert isinstance(transport, asyncio.WriteTransport)
             transport.write(refusal.encode("ascii") + b"\r\n")
             transport.close()
@@ -518,6 +545,7 @@ class MailroomSMTP(SMTP):
         if reply is SESSION_EXPIRED:
             log.warning("smtp_session_expired", peer=str(self._peer()))
         if self.transport is not None and not self.transport.is_closing():
+            self._count_closing(reply)
             assert isinstance(self.transport, asyncio.WriteTransport)
             self.transport.write(reply.format(hostname=self.hostname).encode() + b"\r\n")
             self._close_transport()

@@ -56,6 +56,14 @@ class PrometheusMetrics:
             "SMTP senders held at MAIL now, waiting for the hand-off backlog to clear.",
             registry=registry,
         )
+        self.closed = Counter(
+            "mailroom_smtp_connections_closed_total",
+            "SMTP connections mailroom closed with an answer of its own (421, 554), by "
+            "code and reason: too many connections, idle or session time out, protocol "
+            "abuse, failed authentications, a local error.",
+            ["code", "reason"],
+            registry=registry,
+        )
 
     def _intake_metrics(self, registry: CollectorRegistry) -> None:
         self.last_accepted = Gauge(
@@ -127,6 +135,9 @@ class PrometheusMetrics:
 
     def senders_held(self, count: int) -> None:
         self.held.set(count)
+
+    def connection_closed(self, code: str, reason: str) -> None:
+        self.closed.labels(code=code, reason=reason).inc()
 
     def sources_expected(self, intervals: Mapping[str, float]) -> None:
         now = self.clock()

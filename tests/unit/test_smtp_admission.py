@@ -35,6 +35,7 @@ from tests.dovecot_tls import make_certificates
 from tests.support import free_port, wait_for
 from use_cases.mailboxes import Mailboxes
 from use_cases.models import Ingested
+from use_cases.ports import IntakeMetrics
 
 MAIL = b"Subject: hi\r\nMessage-ID: <m@example.com>\r\n\r\nhello\r\n.\r\n"
 
@@ -67,6 +68,7 @@ async def front_door(
     mailboxes: Mailboxes | None = None,
     rules: SessionRules | None = None,
     tls_context: ssl.SSLContext | None = None,
+    metrics: IntakeMetrics | None = None,
 ) -> AsyncIterator[Door]:
     limits = limits or AdmissionLimits(rate_exempt=())
     recorded = Recorded()
@@ -76,6 +78,7 @@ async def front_door(
         recorded.ingest,
         recipient_limits=recipients,
         thread_rate=ClientRate(threads_per_minute, limits),
+        metrics=metrics,
     )
     port = free_port()
     listener = await serve_smtp(
