@@ -208,6 +208,10 @@ class Settings(BaseSettings):
     # real-world mail: HMAC key of the reply token (empty: a key generated once in
     # the data dir) and the subject-fallback window
     reply_token_secret: SecretStr | None = None
+    # what mailroom encrypts what it stores with (orchestrator/encryption_keys.py):
+    # `id:base64key,…` oldest first, or a file of them; neither: one key made once
+    encryption_keys: SecretStr | None = None
+    encryption_keys_file: Path | None = None
     subject_window: timedelta = timedelta(days=14)
     # the authserv-id of the operator's own MTA, whose Authentication-Results are believed
     trusted_authserv_id: str = ""
