@@ -1,0 +1,41 @@
+"""Temporal payloads encrypted before they leave the process (issue 22): the server, its
+database and anyone reading history through its gRPC port or Web UI see ciphertext.
+
+Each payload is serialized whole (its metadata says how its data is encoded) and sealed by
+the installation's key ring; the sealed payload says `encoding: binary/encrypted` and which
+key sealed it, as the Temporal samples' encryption codec does, so a codec server or an older
+key can open it. Payloads without that encoding pass through unchanged: histories written
+before encryption was on still replay and still read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
+
+from adapters.outbound.key_ring import KeyRing
+
+ENCODING = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
+
+
+class EncryptionCodec(PayloadCodec):
+    def __init__(self, key_ring: KeyRing) -> None:
+        self.key_ring = key_ring
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.sealed(p) for p in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.opened(p) for p in payloads]
+
+    def sealed(self, payload: Payload) -> Payload:
+        key_id, data = self.key_ring.encrypt(payload.SerializeToString())
+        return Payload(metadata={"encoding": ENCODING, KEY_ID: key_id.encode("ascii")}, data=data)
+
+    def opened(self, payload: Payload) -> Payload:
+        if payload.metadata.get("encoding") != ENCODING:
+            return payload  # written before encryption was on
+        key_id = payload.metadata.get(KEY_ID, b"").decode("ascii", "replace")
+        return Payload.FromString(self.key_ring.decrypt(key_id, payload.data))
