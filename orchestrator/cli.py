@@ -13,6 +13,7 @@ from pathlib import Path
 from temporalio.service import RPCError
 
 from orchestrator import bootstrap as wiring_module
+from orchestrator.cli_codec import add_codec_parser, cmd_codec_server
 from orchestrator.cli_coordinator import add_coordinator_parser, cmd_coordinator
 from orchestrator.cli_database import add_database_parser, cmd_database
 from orchestrator.cli_doctor import add_doctor_parser, cmd_doctor
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_database_parser(commands)
     add_stop_parser(commands)
     add_coordinator_parser(commands)
+    add_codec_parser(commands)
     return parser
 
 
@@ -356,6 +358,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "stop": cmd_stop,
     "coordinator": cmd_coordinator,
     "schedule": cmd_schedule,
+    "codec-server": cmd_codec_server,
 }
 
 

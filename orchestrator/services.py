@@ -54,6 +54,7 @@ from orchestrator.bootstrap import (
     handoff_backlog,
     thread_worker,
 )
+from orchestrator.codec import browser_endpoint, codec_token, serve_codec
 from orchestrator.flow_checks import unserved_flows
 from orchestrator.flow_settings import flow_config
 from orchestrator.flow_spec import FlowSpec
@@ -90,7 +91,9 @@ def announce(part: str, where: str) -> None:
 
 
 async def start_server(wiring: Wiring, stack: AsyncExitStack) -> EmbeddedTemporal:
-    server = EmbeddedTemporal(wiring.settings)
+    codec = serve_codec(wiring.settings, stack, embedded=True)  # the Web UI decodes through it
+    endpoint = None if codec is None else browser_endpoint(codec, codec_token(wiring.settings))
+    server = EmbeddedTemporal(wiring.settings, codec_endpoint=endpoint)
     await server.start()
     stack.push_async_callback(server.stop)  # runs last: callbacks unwind in reverse
     s = wiring.settings
@@ -99,6 +102,8 @@ async def start_server(wiring: Wiring, stack: AsyncExitStack) -> EmbeddedTempora
         f"{s.temporal_target} (web UI http://127.0.0.1:{s.temporal_ui_port}, "
         f"metrics {server.metrics_url}, db {s.data_dir / 'temporal.db'})",
     )
+    if codec is not None:  # never the token: it is in the settings or the data dir
+        announce("codec", f"http://{codec.host}:{codec.port} (the Web UI decodes through it)")
     return server
 
 

@@ -212,6 +212,16 @@ class Settings(BaseSettings):
     # `id:base64key,…` oldest first, or a file of them; neither: one key made once
     encryption_keys: SecretStr | None = None
     encryption_keys_file: Path | None = None
+    # The codec server for the Web UI and `temporal --codec-endpoint` (orchestrator/codec.py):
+    # host:port; unset: `mailroom up` serves beside the UI (its port + 1 when free), `mailroom
+    # codec-server` on 127.0.0.1:8234; `off`: not served (the UI shows ciphertext)
+    codec_address: str | None = None
+    # what a caller must show (Bearer, or the endpoint's first path segment); unset: made
+    # once in <data dir>/codec.token
+    codec_token: SecretStr | None = None
+    # the browser origins the codec server answers (CORS); empty: the embedded Web UI's,
+    # http://127.0.0.1:<ui port> and http://localhost:<ui port>
+    codec_ui_origins: CommaList = Field(default_factory=list)
     subject_window: timedelta = timedelta(days=14)
     # the authserv-id of the operator's own MTA, whose Authentication-Results are believed
     trusted_authserv_id: str = ""
@@ -241,6 +251,7 @@ class Settings(BaseSettings):
         "blocked_words",
         "blocked_suppliers",
         "smtp_rate_exceptions",
+        "codec_ui_origins",
         mode="before",
     )
     @classmethod
@@ -296,6 +307,30 @@ class Settings(BaseSettings):
         if value is not None and value.strip().lower() not in {"", "off"}:
             parse_host_port(value.strip())
         return value
+
+    @field_validator("codec_address")
+    @classmethod
+    def _codec_address(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() not in {"", "off"}:
+            parse_host_port(value.strip())
+        return value
+
+    @field_validator("codec_token")
+    @classmethod
+    def _codec_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # it may be the endpoint's first path segment: URL-safe, and too long to guess
+        token = value.get_secret_value() if value is not None else None
+        if token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{32,}", token):
+            raise ValueError("at least 32 letters, digits, '.', '_', '~' or '-'")
+        return value
+
+    @field_validator("codec_ui_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[^/\s]+", origin.strip()):
+                raise ValueError(f"{origin!r}: an origin is scheme://host[:port], no path")
+        return [origin.strip().rstrip("/") for origin in value]
 
     @field_validator("intake_expected_interval")
     @classmethod

@@ -77,8 +77,10 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 class EmbeddedTemporal:
     """Runs the dev server bound to 127.0.0.1, state in <data dir>/temporal.db."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, codec_endpoint: str | None = None) -> None:
         self.settings = settings
+        # where the Web UI decodes payloads (orchestrator/codec.py); None: it shows ciphertext
+        self.codec_endpoint = codec_endpoint
         self.process: asyncio.subprocess.Process | None = None
         self.log_path = settings.data_dir / "temporal.log"
         self.metrics_port = self._metrics_port()
@@ -131,6 +133,8 @@ class EmbeddedTemporal:
             command += ["--search-attribute", f"{key.name}={attribute_type(key)}"]
         if s.temporal_namespace != "default":
             command += ["--namespace", s.temporal_namespace]
+        if self.codec_endpoint is not None:
+            command += ["--ui-codec-endpoint", self.codec_endpoint]
         return command
 
     async def start(self) -> None:

@@ -1,0 +1,155 @@
+"""The codec server speaks Temporal's remote codec protocol to whoever shows the token, to
+browsers from the Web UI's origin only, and says what is wrong with a bad request."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload, Payloads
+
+from adapters.inbound.codec_server import MAX_BODY_BYTES, CodecAccess, CodecServer
+from adapters.outbound.key_ring import new_key_entry, parse_key_ring
+from adapters.outbound.payload_codec import EncryptionCodec
+
+TOKEN = "t" * 40
+UI = "http://127.0.0.1:8233"
+MAIL = Payload(metadata={"encoding": b"json/plain"}, data=b'{"subject": "my salary"}')
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@pytest.fixture
+async def codec() -> EncryptionCodec:
+    return EncryptionCodec(parse_key_ring(new_key_entry("k1")))
+
+
+@pytest.fixture
+async def base(codec: EncryptionCodec) -> AsyncIterator[str]:
+    access = CodecAccess(token=TOKEN, ui_origins=frozenset({UI}))
+    server = CodecServer(("127.0.0.1", 0), codec, access, asyncio.get_running_loop())
+    server.serve_in_thread()
+    yield f"http://127.0.0.1:{server.port}"
+    await asyncio.to_thread(server.close)
+
+
+def call(url: str, body: bytes | None = None, method: str = "POST", **headers: str) -> Answer:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return Answer(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, dict(error.headers), error.read())
+
+
+async def post(url: str, payloads: list[Payload], **headers: str) -> Answer:
+    body = json_format.MessageToJson(Payloads(payloads=payloads)).encode()
+    return await asyncio.to_thread(call, url, body, "POST", **headers)
+
+
+def payloads_of(answer: Answer) -> list[Payload]:
+    return list(json_format.Parse(answer.body, Payloads()).payloads)
+
+
+async def test_sealed_payloads_come_back_decoded_to_a_bearer_of_the_token(
+    base: str, codec: EncryptionCodec
+) -> None:
+    sealed = await codec.encode([MAIL, MAIL])
+    answer = await post(f"{base}/decode", sealed, Authorization=f"Bearer {TOKEN}")
+    assert answer.status == 200
+    assert payloads_of(answer) == [MAIL, MAIL]
+
+
+async def test_the_token_as_the_first_path_segment_is_the_web_ui_form(
+    base: str, codec: EncryptionCodec
+) -> None:
+    sealed = await codec.encode([MAIL])
+    answer = await post(f"{base}/{TOKEN}/decode?preserveStorageRefs=true", sealed, Origin=UI)
+    assert answer.status == 200 and payloads_of(answer) == [MAIL]
+    assert answer.headers["Access-Control-Allow-Origin"] == UI
+
+
+async def test_encode_seals_what_the_ui_sends(base: str, codec: EncryptionCodec) -> None:
+    answer = await post(f"{base}/encode", [MAIL], Authorization=f"Bearer {TOKEN}")
+    [sealed] = payloads_of(answer)
+    assert b"salary" not in sealed.SerializeToString()
+    assert await codec.decode([sealed]) == [MAIL]
+
+
+async def test_without_the_token_nothing_is_decoded(base: str, codec: EncryptionCodec) -> None:
+    sealed = await codec.encode([MAIL])
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        answer = await post(f"{base}/decode", sealed, **headers)
+        assert answer.status == 401, headers
+        assert b"salary" not in answer.body
+    assert (await post(f"{base}/default/decode", sealed)).status == 401
+
+
+async def test_a_preflight_is_answered_for_the_web_ui_origin_only(base: str) -> None:
+    preflight = {"Access-Control-Request-Method": "POST"}
+    answer = await asyncio.to_thread(call, f"{base}/decode", None, "OPTIONS", Origin=UI, **preflight)
+    assert answer.status == 204
+    assert answer.headers["Access-Control-Allow-Origin"] == UI
+    assert answer.headers["Access-Control-Allow-Credentials"] == "true"
+    allowed = {h.strip() for h in answer.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"content-type", "x-namespace", "authorization"} <= allowed
+
+    other = "http://evil.example"
+    refused = await asyncio.to_thread(
+        call, f"{base}/decode", None, "OPTIONS", Origin=other, **preflight
+    )
+    assert refused.status == 403
+    assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+async def test_malformed_requests_are_refused_with_a_reason(
+    base: str, codec: EncryptionCodec
+) -> None:
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    not_json = await asyncio.to_thread(call, f"{base}/decode", b"{not json", "POST", **bearer)
+    assert not_json.status == 400 and b"not a JSON Payloads message" in not_json.body
+
+    [sealed] = await codec.encode([MAIL])
+    sealed.data = sealed.data[:-1] + bytes([sealed.data[-1] ^ 1])
+    tampered = await post(f"{base}/decode", [sealed], **bearer)
+    assert tampered.status == 400 and b"cannot decode" in tampered.body
+
+    [foreign] = await EncryptionCodec(parse_key_ring(new_key_entry("other"))).encode([MAIL])
+    unknown = await post(f"{base}/decode", [foreign], **bearer)
+    assert unknown.status == 400 and b"'other'" in unknown.body
+
+
+async def test_a_body_over_the_bound_is_refused_unread(base: str) -> None:
+    def announce_a_huge_body() -> int:
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+        connection.putrequest("POST", "/decode")
+        connection.putheader("Authorization", f"Bearer {TOKEN}")
+        connection.putheader("Content-Length", str(MAX_BODY_BYTES + 1))
+        connection.endheaders()  # and never sends it: the answer comes without it
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    assert await asyncio.to_thread(announce_a_huge_body) == 413
+
+
+async def test_other_methods_and_paths_are_refused(base: str) -> None:
+    got = await asyncio.to_thread(call, f"{base}/{TOKEN}/decode", None, "GET")
+    assert got.status == 405 and got.headers["Allow"] == "POST, OPTIONS"
+    put = await asyncio.to_thread(call, f"{base}/decode", b"{}", "PUT")
+    assert put.status == 405
+    elsewhere = await post(f"{base}/{TOKEN}/download", [MAIL])
+    assert elsewhere.status == 404
+    assert json.loads(elsewhere.body)["error"]
