@@ -99,7 +99,9 @@ async def test_without_the_token_nothing_is_decoded(base: str, codec: Encryption
 
 async def test_a_preflight_is_answered_for_the_web_ui_origin_only(base: str) -> None:
     preflight = {"Access-Control-Request-Method": "POST"}
-    answer = await asyncio.to_thread(call, f"{base}/decode", None, "OPTIONS", Origin=UI, **preflight)
+    answer = await asyncio.to_thread(
+        call, f"{base}/decode", None, "OPTIONS", Origin=UI, **preflight
+    )
     assert answer.status == 204
     assert answer.headers["Access-Control-Allow-Origin"] == UI
     assert answer.headers["Access-Control-Allow-Credentials"] == "true"
