@@ -1,15 +1,19 @@
 """The codec server speaks Temporal's remote codec protocol to whoever shows the token, to
-browsers from the Web UI's origin only, and says what is wrong with a bad request."""
+browsers from the Web UI's origin only, and says what is wrong with a bad request; where it
+serves, and what a taken port does."""
 
 from __future__ import annotations
 
 import asyncio
 import http.client
 import json
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from google.protobuf import json_format
@@ -18,6 +22,9 @@ from temporalio.api.common.v1 import Payload, Payloads
 from adapters.inbound.codec_server import MAX_BODY_BYTES, CodecAccess, CodecServer
 from adapters.outbound.key_ring import new_key_entry, parse_key_ring
 from adapters.outbound.payload_codec import EncryptionCodec
+from orchestrator.codec import browser_endpoint, serve_codec
+from orchestrator.settings import Settings
+from orchestrator.startup_checks import StartupError
 
 TOKEN = "t" * 40
 UI = "http://127.0.0.1:8233"
@@ -155,3 +162,29 @@ async def test_other_methods_and_paths_are_refused(base: str) -> None:
     elsewhere = await post(f"{base}/{TOKEN}/download", [MAIL])
     assert elsewhere.status == 404
     assert json.loads(elsewhere.body)["error"]
+
+
+async def test_a_set_codec_address_that_is_taken_stops_the_start_in_one_line(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = Settings(data_dir=tmp_path, codec_address=f"127.0.0.1:{port}")
+        async with AsyncExitStack() as stack:
+            with pytest.raises(StartupError, match="MAILROOM_CODEC_ADDRESS: cannot serve on"):
+                serve_codec(settings, stack, embedded=True)
+
+
+async def test_beside_the_embedded_server_a_taken_default_port_gives_way(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ui_port = taken.getsockname()[1] - 1  # the codec's default, UI port + 1, is taken
+        settings = Settings(data_dir=tmp_path, temporal_ui_port=ui_port)
+        async with AsyncExitStack() as stack:
+            server = serve_codec(settings, stack, embedded=True)
+            assert server is not None and server.port != ui_port + 1
+            token = (tmp_path / "codec.token").read_text().strip()
+            assert browser_endpoint(server, token) == f"http://127.0.0.1:{server.port}/{token}"
