@@ -126,7 +126,7 @@ class CodecRequest(BaseHTTPRequestHandler):
             self._answer(HTTPStatus.NOT_FOUND, {"error": "POST …/decode or …/encode"})
             return
         if not self.server.access.allows(self.headers.get("Authorization"), segments[:-1]):
-            self._answer(HTTPStatus.UNAUTHORIZED, {"error": "the codec token is missing"})
+            self._answer(HTTPStatus.UNAUTHORIZED, {"error": "the codec token is missing"}, action)
             return
         try:
             payloads = self._payloads()
