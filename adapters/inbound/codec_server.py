@@ -105,6 +105,8 @@ class CodecServer(ThreadingHTTPServer):
 class CodecRequest(BaseHTTPRequestHandler):
     server: CodecServer
     timeout = SOCKET_SECONDS
+    server_version = "mailroom-codec"
+    sys_version = ""  # no Python version in the Server header
 
     def do_OPTIONS(self) -> None:
         """A browser's preflight: answered with CORS headers for a UI origin only."""
