@@ -20,7 +20,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from adapters.outbound.key_ring import KeyRing, KeyRingError, UnknownKey
+from adapters.outbound.key_ring import KeyRing, UnknownKey
 from use_cases.mail import BlobRef
 
 MAGIC = b"\x00MRBLOB"  # a NUL first: no mail (text) starts so; an attachment is told apart below
@@ -63,7 +63,9 @@ class BlobSealing:
             raise
 
     def _decrypt(self, address: str, stored: bytes) -> bytes:
-        version, id_length = stored[len(MAGIC) : len(MAGIC) + 2] or b"\x00\x00"
+        if len(stored) < len(MAGIC) + 2:
+            raise BlobUnreadable(f"blob {address}: cut short")
+        version, id_length = stored[len(MAGIC) : len(MAGIC) + 2]
         if version != VERSION:
             raise BlobUnreadable(f"blob {address}: format version {version}, not one this reads")
         header_length = len(MAGIC) + 2 + id_length
@@ -74,7 +76,7 @@ class BlobSealing:
             )
         except UnknownKey as exc:
             raise BlobUnreadable(f"blob {address}: {exc}") from None
-        except KeyRingError:
+        except ValueError:  # KeyRingError (the tag), or a nonce cut short
             raise BlobUnreadable(
                 f"blob {address}: does not decrypt: changed, or stored under another address"
             ) from None
