@@ -112,6 +112,10 @@ def _associated(address: str, header: bytes) -> bytes:
     return ASSOCIATED_PREFIX + address.encode("ascii", "replace") + b" " + header
 
 
+def address_with(sealing: BlobSealing | None, data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest() if sealing is None else sealing.address(data)
+
+
 def seal_with(sealing: BlobSealing | None, data: bytes) -> tuple[BlobRef, bytes]:
     return unsealed(data) if sealing is None else sealing.seal(data)
 

@@ -32,7 +32,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from adapters.outbound.blob_refs import BlobReferences, PinNotRecorded, References, Settle
-from adapters.outbound.blob_sealing import BlobSealing, open_with, seal_with
+from adapters.outbound.blob_sealing import BlobSealing, address_with, open_with, seal_with
 from adapters.outbound.blob_writes import BlobWrite, write_group
 from adapters.outbound.group_commit import GroupCommit
 from use_cases.mail import BlobRef
@@ -97,6 +97,10 @@ class FileBlobStore:
         if not is_sha256(sha256):
             raise BlobNotFound(f"not a sha256: {sha256[:80]!r}")
         return self.root / sha256[:2] / sha256
+
+    def address_of(self, data: bytes) -> str:
+        """The address `put` stores `data` under (tests; what a thread's reference holds)."""
+        return address_with(self.sealing, data)
 
     async def put(self, data: bytes) -> BlobRef:
         return await self._store(data, message_id=None)

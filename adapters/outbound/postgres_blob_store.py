@@ -8,10 +8,10 @@ blob, a hand-off that may have reached Temporal settles it (a reference for good
 mail releases it, and a blob is removed only when neither referenced nor pinned. Every
 decision to remove, and every `put`, first takes a transaction-level advisory lock on the
 blob's key, so a node removing a blob and another storing it again are serialised: the put
-either finds the row gone and writes it again, or the remover sees the new pin. The sweep drops pins older than
-the grace period (a crashed writer's) and then what no thread holds, on any node: references
-and pins live beside the bytes, in the same database. Times are the database's clock, the one
-clock every node shares.
+either finds the row gone and writes it again, or the remover sees the new pin. The sweep
+drops pins older than the grace period (a crashed writer's) and then what no thread holds, on
+any node: references and pins live beside the bytes, in the same database. Times are the
+database's clock, the one clock every node shares.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from adapters.outbound.blob_sealing import BlobSealing, open_with, seal_with
+from adapters.outbound.blob_sealing import BlobSealing, address_with, open_with, seal_with
 from adapters.outbound.blob_store import (
     HASH_IN_THREAD_BYTES,
     MIN_SWEEP_GRACE,
@@ -64,6 +64,10 @@ class PostgresBlobStore:
         self.db = database(target)
         self.sealing = sealing
         self._owns_db = not isinstance(target, Database)
+
+    def address_of(self, data: bytes) -> str:
+        """The address `put` stores `data` under (tests; what a thread's reference holds)."""
+        return address_with(self.sealing, data)
 
     async def put(self, data: bytes) -> BlobRef:
         big = len(data) > HASH_IN_THREAD_BYTES

@@ -23,18 +23,21 @@ from orchestrator.stores import blob_store
 
 RAW = b"From: bob@example.com\r\nSubject: laptops for the walrus team\r\n\r\nfive please\r\n"
 
-Node = Callable[..., FileBlobStore | PostgresBlobStore]
+Store = FileBlobStore | PostgresBlobStore
+Node = Callable[..., Store]
 
 
 @pytest.fixture
 async def node(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Node]:
     """`node(data_dir, url="", blob_dir="")`: a node's blob store as mailroom wires it."""
-    made: list[FileBlobStore | PostgresBlobStore] = []
+    made: list[Store] = []
     pools: list[Database] = []
     for name in ("MAILROOM_ENCRYPTION_KEYS", "MAILROOM_ENCRYPTION_KEYS_FILE"):
         monkeypatch.delenv(name, raising=False)
 
-    def start(data_dir: Path, url: str = "", blob_dir: str = "") -> FileBlobStore | PostgresBlobStore:
+    def start(
+        data_dir: Path, url: str = "", blob_dir: str = ""
+    ) -> FileBlobStore | PostgresBlobStore:
         monkeypatch.setenv("MAILROOM_DATA_DIR", str(data_dir))
         monkeypatch.setenv("MAILROOM_DATABASE_URL", url)
         monkeypatch.setenv("MAILROOM_BLOB_DIR", blob_dir)
