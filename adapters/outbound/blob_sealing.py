@@ -70,10 +70,9 @@ class BlobSealing:
             raise BlobUnreadable(f"blob {address}: format version {version}, not one this reads")
         header_length = len(MAGIC) + 2 + id_length
         key_id = stored[len(MAGIC) + 2 : header_length].decode("ascii", "replace")
+        sealed = memoryview(stored)[header_length:]  # not a copy: a mail may be 25 MB
         try:
-            return self.keys.decrypt(
-                key_id, stored[header_length:], _associated(address, stored[:header_length])
-            )
+            return self.keys.decrypt(key_id, sealed, _associated(address, stored[:header_length]))
         except UnknownKey as exc:
             raise BlobUnreadable(f"blob {address}: {exc}") from None
         except ValueError:  # KeyRingError (the tag), or a nonce cut short
