@@ -6,6 +6,7 @@ deduplicate what was stored before."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -21,6 +22,14 @@ from orchestrator.encryption_keys import KEY_FILE
 from orchestrator.settings import load_settings
 from orchestrator.stores import blob_store
 
+BEFORE_SEALING = Path(__file__).parents[1] / "fixtures" / "data_dir_before_sealing"
+OLD_RAW = (
+    BEFORE_SEALING
+    / "blobs"
+    / "f2"
+    / "f2c888663dcf468796d7d0d385375e8a51cee305cbb9cc66f1e3a3fc92a7c3a4"
+)
+OLD_ATTACHMENT = b"%PDF-1.4 an attachment stored plain by an older mailroom"
 RAW = b"From: bob@example.com\r\nSubject: laptops for the walrus team\r\n\r\nfive please\r\n"
 
 Store = FileBlobStore | PostgresBlobStore
@@ -128,3 +137,26 @@ async def test_an_import_into_a_database_sealing_with_another_key_is_refused_who
     assert "nothing imported" in err and "encryption" in err and len(err.splitlines()) == 1
     with connect(postgres_url) as db:
         assert db.execute("SELECT count(*) FROM blobs").fetchone() == (0,)
+
+
+async def test_blobs_an_older_mailroom_stored_read_in_place_and_after_an_import(
+    node: Node,
+    tmp_path: Path,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    main_in_this_process: None,
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(BEFORE_SEALING, data)
+    await reads_the_old_blobs(node(data))
+    assert run_import(monkeypatch, data, postgres_url) == 0
+    await reads_the_old_blobs(node(tmp_path / "fresh", postgres_url))
+
+
+async def reads_the_old_blobs(store: Store) -> None:
+    old_raw = OLD_RAW.read_bytes()
+    old_ref = hashlib.sha256(OLD_ATTACHMENT).hexdigest()  # as the thread's history holds it
+    assert await store.raw("<before-sealing@example.com>") == old_raw
+    assert await store.get(hashlib.sha256(old_raw).hexdigest()) == old_raw
+    assert await store.get(old_ref) == OLD_ATTACHMENT
+    assert (await store.put(OLD_ATTACHMENT)).sha256 != old_ref  # new blobs: sealed, keyed
