@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +28,18 @@ from adapters.outbound.postgres_import import (
     Table,
     copy_tables,
 )
+from orchestrator.blob_keys import ADDRESS_KEY_FILE, ADDRESS_KEY_NAME
 from orchestrator.bootstrap import REPLY_TOKEN_KEY_FILE, REPLY_TOKEN_KEY_NAME
 from orchestrator.cli_errors import CliError
 from orchestrator.cli_output import visible
+from orchestrator.encryption_keys import KEY_FILE, KEY_NAME
 from orchestrator.instance import running_instance
 from orchestrator.settings import Settings
 from orchestrator.settings_checks import masked_url
 
 STORES = (
-    "ledger", "invoices", "sent", "threads", "auto-replies", "imap", "blobs", "reply-token key"
+    "ledger", "invoices", "sent", "threads", "auto-replies", "imap", "blobs", "reply-token key",
+    "encryption keys",
 )  # fmt: skip
 
 
@@ -51,6 +54,29 @@ def _reply_token_key(data_dir: Path) -> Iterator[Row]:
 REPLY_TOKEN_KEY = Table(
     "reply-token key", "shared_secrets", ("name", "value"), (Check(("name",)),), _reply_token_key
 )
+
+
+def _key_file(file: str, name: str) -> Callable[[Path], Iterator[Row]]:
+    def rows(data_dir: Path) -> Iterator[Row]:
+        path = data_dir / file
+        if path.exists() and (key := path.read_text().strip()):
+            yield name, key
+
+    return rows
+
+
+# What was sealed with the data directory's key opens only with it: a database whose nodes
+# made another one is a conflict (nothing imported), never a silent switch of keys.
+ENCRYPTION_KEY = Table(
+    "encryption keys", "shared_secrets", ("name", "value"), (Check(("name",), ("value",)),),
+    _key_file(KEY_FILE, KEY_NAME),
+)  # fmt: skip
+# Blobs are found by the address their references hold: another naming key costs only the
+# deduplication of new blobs against the imported ones.
+BLOB_ADDRESS_KEY = Table(
+    "encryption keys", "shared_secrets", ("name", "value"), (Check(("name",)),),
+    _key_file(ADDRESS_KEY_FILE, ADDRESS_KEY_NAME),
+)  # fmt: skip
 
 
 def add_database_parser(commands: Any) -> None:
@@ -93,10 +119,16 @@ def cmd_database(settings: Settings, args: argparse.Namespace) -> int:
 
 def _tables(settings: Settings) -> tuple[Table, ...]:
     """Blobs only when they move to the database; the data directory's reply-token key only
-    when MAILROOM_REPLY_TOKEN_SECRET does not set one."""
+    when MAILROOM_REPLY_TOKEN_SECRET does not set one, its encryption key only when
+    MAILROOM_ENCRYPTION_KEYS(_FILE) does not."""
     tables = TABLES if settings.blob_dir is not None else TABLES + BLOB_TABLES
     secret = settings.reply_token_secret
-    return tables if secret and secret.get_secret_value() else (*tables, REPLY_TOKEN_KEY)
+    if not (secret and secret.get_secret_value()):
+        tables = (*tables, REPLY_TOKEN_KEY)
+    keys = settings.encryption_keys
+    if not (keys and keys.get_secret_value()) and settings.encryption_keys_file is None:
+        tables = (*tables, ENCRYPTION_KEY)
+    return (*tables, BLOB_ADDRESS_KEY)
 
 
 def _import(

@@ -7,6 +7,7 @@ import sys
 from contextlib import AsyncExitStack
 from typing import Any
 
+from adapters.outbound.blob_sealing import BlobUnreadable
 from orchestrator import bootstrap as wiring_module
 from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.cli_output import visible
@@ -90,7 +91,7 @@ def cmd_reprocess(settings: Settings, args: argparse.Namespace) -> int:
     async def reprocess_one() -> Any:
         try:
             raw = await wiring.blobs.raw(message_id)
-        except BlobNotFound as exc:
+        except (BlobNotFound, BlobUnreadable) as exc:
             raise CliError(str(exc)) from None
         mailboxes = [wiring.mailboxes.resolve(args.mailbox)] if args.mailbox else None
         if mailboxes == [None]:

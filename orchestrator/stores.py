@@ -6,6 +6,7 @@ anything uses it, every adapter on one pool of connections per process."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.blob_store import REFERENCES_FILE, FileBlobStore, blobs_under
@@ -72,18 +73,21 @@ def stores(settings: Settings) -> Stores:
 def blob_store(settings: Settings, database: Database | None) -> FileBlobStore | PostgresBlobStore:
     """MAILROOM_BLOB_DIR (a directory every node mounts: its references in the shared
     database when there is one), else the shared database (`stores`' pool), else
-    `<data dir>/blobs`."""
+    `<data dir>/blobs`. Every one seals what it stores (orchestrator/blob_keys.py)."""
+    # here, not at the top: blob_keys reads the keys the database shares through this module
+    from orchestrator.blob_keys import blob_sealing
+
+    sealing = blob_sealing(settings)
     directory = settings.blob_dir
     if directory is None:
         if database is not None:
-            return PostgresBlobStore(database)
-        return FileBlobStore(settings.data_dir / "blobs")
+            return PostgresBlobStore(database, sealing=sealing)
+        return FileBlobStore(settings.data_dir / "blobs", sealing=sealing)
     if database is None:  # one node: its references in its data directory
-        return FileBlobStore(directory, references=settings.data_dir / REFERENCES_FILE)
-    # nodes sharing the directory share the references too (SQLite cannot be shared on NFS)
-    return FileBlobStore(
-        directory, references=PostgresBlobReferences(database, lambda: blobs_under(directory))
-    )
+        references: Path | PostgresBlobReferences = settings.data_dir / REFERENCES_FILE
+    else:  # nodes sharing the directory share the references too (SQLite cannot be on NFS)
+        references = PostgresBlobReferences(database, lambda: blobs_under(directory))
+    return FileBlobStore(directory, references=references, sealing=sealing)
 
 
 def database_key(url: str, name: str) -> bytes:

@@ -36,6 +36,8 @@ class MailClass(Frozen):
 class BlobRef(Frozen):
     """A content-addressed blob: what the workflow holds instead of the bytes (claim-check)."""
 
+    # The blob's address: HMAC-SHA256 of the content under the installation's naming key
+    # (blob_sealing); the plain sha256 for blobs stored before. The name stays: histories hold it.
     sha256: str
     size: int
 

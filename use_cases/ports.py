@@ -138,11 +138,12 @@ class BlobStore(Protocol):
     """Content-addressed bytes (claim-check): the workflow holds the BlobRef, never the bytes."""
 
     async def put(self, data: bytes) -> BlobRef:
-        """Store `data` under its sha256; storing the same bytes again is a no-op."""
+        """Store `data` under its address (a hash of the bytes: keyed, and the bytes sealed,
+        in mailroom's stores); storing the same bytes again is a no-op."""
         ...
 
     async def get(self, sha256: str) -> bytes:
-        """The bytes stored under `sha256`; raise BlobNotFound."""
+        """The bytes stored under the address `sha256`; raise BlobNotFound."""
         ...
 
     async def keep_raw(self, message_id: str, raw: bytes) -> BlobRef:

@@ -60,7 +60,7 @@ class KeyRing:
         nonce = os.urandom(NONCE_BYTES)
         return key_id, nonce + AESGCM(key).encrypt(nonce, plaintext, associated)
 
-    def decrypt(self, key_id: str, sealed: bytes, associated: bytes = b"") -> bytes:
+    def decrypt(self, key_id: str, sealed: bytes | memoryview, associated: bytes = b"") -> bytes:
         key = dict(self.keys).get(key_id)
         if key is None:
             raise UnknownKey(f"sealed with key {key_id!r}, which this installation does not have")

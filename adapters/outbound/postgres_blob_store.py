@@ -1,16 +1,17 @@
 """BlobStore in PostgreSQL (MAILROOM_DATABASE_URL, no MAILROOM_BLOB_DIR): the raw mail and
 attachments one node's SMTP or IMAP adapter stores are read by any node's worker.
 
-The same rules as FileBlobStore and its blob_refs: a blob's key is its sha256 (storing the
-same bytes again costs one lookup, not their transfer); a `put` pins its blob, a hand-off
-that may have reached Temporal settles it (a reference for good), a refused mail releases it,
-and a blob is removed only when neither referenced nor pinned. Every decision to remove, and
-every `put`, first takes a transaction-level advisory lock on the blob's key, so a node
-removing a blob and another storing it again are serialised: the put either finds the row
-gone and writes it again, or the remover sees the new pin. The sweep drops pins older than
-the grace period (a crashed writer's) and then what no thread holds, on any node: references
-and pins live beside the bytes, in the same database. Times are the database's clock, the one
-clock every node shares.
+The same rules as FileBlobStore and its blob_refs: a blob's key is its address (a keyed hash
+of its bytes, blob_sealing; storing the same bytes again costs one lookup, not their
+transfer), its row holds the bytes sealed with the installation's keys; a `put` pins its
+blob, a hand-off that may have reached Temporal settles it (a reference for good), a refused
+mail releases it, and a blob is removed only when neither referenced nor pinned. Every
+decision to remove, and every `put`, first takes a transaction-level advisory lock on the
+blob's key, so a node removing a blob and another storing it again are serialised: the put
+either finds the row gone and writes it again, or the remover sees the new pin. The sweep
+drops pins older than the grace period (a crashed writer's) and then what no thread holds, on
+any node: references and pins live beside the bytes, in the same database. Times are the
+database's clock, the one clock every node shares.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from adapters.outbound.blob_sealing import BlobSealing, address_with, open_with, seal_with
 from adapters.outbound.blob_store import (
     HASH_IN_THREAD_BYTES,
     MIN_SWEEP_GRACE,
     SWEEP_BATCH,
     Swept,
     is_sha256,
-    ref_of,
 )
 from adapters.outbound.postgres import AsyncConnection
 from adapters.outbound.postgres_pool import Database, database
@@ -56,16 +57,25 @@ REMOVE_UNHELD = f"DELETE FROM blobs WHERE sha256 = ANY(%s) AND {UNHELD} RETURNIN
 
 
 class PostgresBlobStore:
-    def __init__(self, target: str | Database) -> None:
+    def __init__(self, target: str | Database, *, sealing: BlobSealing | None = None) -> None:
         """`target`: the process's shared pool, or a URL (a pool of its own, closed by
-        `close`)."""
+        `close`). `sealing`: the keys blobs are sealed and named with (mailroom always
+        gives them)."""
         self.db = database(target)
+        self.sealing = sealing
         self._owns_db = not isinstance(target, Database)
+
+    def address_of(self, data: bytes) -> str:
+        """The address `put` stores `data` under (tests; what a thread's reference holds)."""
+        return address_with(self.sealing, data)
 
     async def put(self, data: bytes) -> BlobRef:
         big = len(data) > HASH_IN_THREAD_BYTES
-        ref = await asyncio.to_thread(ref_of, data) if big else ref_of(data)
-        await self.db.run(lambda db: _store(db, ref, data))
+        sealing = self.sealing
+        ref, stored = (
+            await asyncio.to_thread(seal_with, sealing, data) if big else seal_with(sealing, data)
+        )
+        await self.db.run(lambda db: _store(db, ref.sha256, stored))
         return ref
 
     async def get(self, sha256: str) -> bytes:
@@ -76,7 +86,7 @@ class PostgresBlobStore:
             row = await (await db.execute(query, (sha256,), binary=True)).fetchone()
         if row is None:
             raise BlobNotFound(f"no blob {sha256}")
-        return bytes(row[0])
+        return await self._opened(sha256, bytes(row[0]))
 
     async def keep_raw(self, message_id: str, raw: bytes) -> BlobRef:
         ref = await self.put(raw)
@@ -96,7 +106,7 @@ class PostgresBlobStore:
     async def raw(self, message_id: str) -> bytes:
         async with self.db.connection_async() as db:
             cursor = await db.execute(
-                "SELECT b.data FROM raw_messages r JOIN blobs b USING (sha256) "
+                "SELECT b.sha256, b.data FROM raw_messages r JOIN blobs b USING (sha256) "
                 "WHERE r.message_key = %s",
                 (_message_key(message_id),),
                 binary=True,
@@ -104,7 +114,7 @@ class PostgresBlobStore:
             row = await cursor.fetchone()
         if row is None:
             raise BlobNotFound(f"no raw message kept for {message_id}")
-        return bytes(row[0])
+        return await self._opened(str(row[0]), bytes(row[1]))
 
     async def settle(self, refs: Sequence[BlobRef]) -> None:
         """One transaction: a remover's check sees the pins or the references, never
@@ -145,6 +155,11 @@ class PostgresBlobStore:
             pointers = cursor.rowcount
         return Swept(blobs=removed, pointers=pointers, bytes_freed=freed)
 
+    async def _opened(self, address: str, stored: bytes) -> bytes:
+        if len(stored) > HASH_IN_THREAD_BYTES:
+            return await asyncio.to_thread(open_with, self.sealing, address, stored)
+        return open_with(self.sealing, address, stored)
+
     async def close(self) -> None:
         if self._owns_db:
             await self.db.close()
@@ -171,15 +186,16 @@ class PostgresBlobStore:
             after = batch[-1]
 
 
-async def _store(db: AsyncConnection, ref: BlobRef, data: bytes) -> None:
+async def _store(db: AsyncConnection, address: str, stored: bytes) -> None:
+    """`size` is what the row takes (the sealed bytes), as a file's size is."""
     async with db.transaction():
-        await db.execute(LOCK, (BLOB_LOCKS, [ref.sha256]))
-        await db.execute(PIN, (ref.sha256,))
-        cursor = await db.execute("SELECT 1 FROM blobs WHERE sha256 = %s", (ref.sha256,))
+        await db.execute(LOCK, (BLOB_LOCKS, [address]))
+        await db.execute(PIN, (address,))
+        cursor = await db.execute("SELECT 1 FROM blobs WHERE sha256 = %s", (address,))
         if await cursor.fetchone() is None:
             await db.execute(
                 "INSERT INTO blobs (sha256, size, data) VALUES (%s, %s, %s)",
-                (ref.sha256, ref.size, data),
+                (address, len(stored), stored),
             )
 
 

@@ -131,7 +131,7 @@ async def test_a_second_import_copies_nothing(
     capsys.readouterr()
     assert run_import(monkeypatch, data_dir, postgres_url) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 8 and all(line.endswith(": copied 0") for line in out), out
+    assert len(out) == 9 and all(line.endswith(": copied 0") for line in out), out
     assert len(PostgresLedger(postgres_url).purchase_orders()) == 3
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.outbound.blob_store import FileBlobStore
 from tests.stack import Stack, running_stack, stack_settings
 from tests.unit.test_blob_cleanup import (
     SHARED,
@@ -44,5 +45,7 @@ async def test_refused_mail_leaves_no_bytes_behind(stack: Stack, unique: str) ->
         text = refused.value.args[1]  # bytes, whatever typeshed says of smtp_error
         assert (refused.value.smtp_code, text[:5]) == (552, b"5.3.4")
     assert files_under(blobs) == before
-    shared = next(p for p in before if p.read_bytes() == SHARED)
-    assert shared.exists()
+    store = stack.wiring.blobs
+    assert isinstance(store, FileBlobStore)
+    assert store.path_of(store.address_of(SHARED)) in before
+    assert await store.get(store.address_of(SHARED)) == SHARED

@@ -13,6 +13,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.outbound.blob_store import FileBlobStore
 from tests.stack import Stack, running_stack, stack_settings
 from tests.support import wait_for
 from use_cases.models import ThreadState
@@ -117,8 +118,10 @@ async def test_a_20_mb_attachment_reaches_its_thread_by_reference(
     assert await stack.send(raw, [SUPPORT]) == {}
     message_id = f"<big-{unique}@x>"
     await wait_for(lambda: landed(stack, message_id), what="the big mail", timeout=60)
-    digest = hashlib.sha256(data).hexdigest()
-    assert await stack.wiring.blobs.get(digest) == data  # read back by hash
+    store = stack.wiring.blobs
+    assert isinstance(store, FileBlobStore)
+    digest = store.address_of(data)
+    assert await store.get(digest) == data  # read back by its address
     handle = stack.gateway.client.get_workflow_handle(workflow_id_for(SUPPORT, message_id))
     history = await handle.fetch_history()
     assert len(history.to_json()) < 64 * 1024  # the 20 MB stayed in the blob store
