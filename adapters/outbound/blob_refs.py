@@ -76,6 +76,7 @@ class References(Protocol):
         self, shas: Sequence[str], grace: timedelta, remove: Remove, *, now: float | None = None
     ) -> list[str]: ...
     async def is_referenced(self, sha256: str) -> bool: ...
+    async def forget(self, shas: Sequence[str], remove: Remove) -> list[str]: ...
     async def close(self) -> None: ...
 
 
@@ -158,6 +159,11 @@ class BlobReferences:
         holds. Returns those removed."""
         stale_pins_before = (time.time() if now is None else now) - grace.total_seconds()
         return await self._run(lambda db: _remove_unheld(db, shas, stale_pins_before, remove))
+
+    async def forget(self, shas: Sequence[str], remove: Remove) -> list[str]:
+        """Retention and erasure: drop the references of `shas` and remove each no mail
+        is storing right now (a pin keeps the file for that mail). Returns those removed."""
+        return await self._run(lambda db: _forget(db, shas, remove))
 
     async def is_referenced(self, sha256: str) -> bool:
         return await self._run(
@@ -266,3 +272,15 @@ def _remove_unheld(
                 remove(sha)
                 removed.append(sha)
     return removed
+
+
+def _forget(db: sqlite3.Connection, shas: Sequence[str], remove: Remove) -> list[str]:
+    _durable(db, True)  # a reference dropped must stay dropped once the file is gone
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("DELETE FROM referenced WHERE sha256 = ?", ((s,) for s in shas))
+        unheld = [sha for sha in dict.fromkeys(shas) if not _held(db, sha)]
+        for sha in unheld:
+            remove(sha)
+    _durable(db, False)
+    return unheld

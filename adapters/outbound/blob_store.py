@@ -161,6 +161,24 @@ class FileBlobStore:
             bytes_freed=sum(sizes.values()) + temporary[1],
         )
 
+    async def sizes(self, shas: Sequence[str]) -> dict[str, int]:
+        """The size of each of `shas` stored here (a retention dry run)."""
+        return await asyncio.to_thread(lambda: _sizes(self, shas))
+
+    async def remove_for_good(self, shas: Sequence[str]) -> dict[str, int]:
+        """Retention and erasure: drop the references of `shas` and remove their files,
+        except one a mail is storing right now (its pin keeps it for that mail). The size of
+        each removed; raw pointers left dangling go with the next sweep."""
+        sizes: dict[str, int] = {}
+
+        def remove(sha256: str) -> None:
+            size = self._remove(sha256)
+            if size:
+                sizes[sha256] = size
+
+        await self.references.forget(shas, remove)
+        return sizes
+
     async def close(self) -> None:
         await self._writes.drained()
         self._writer.shutdown(wait=False)
@@ -249,6 +267,16 @@ class FileBlobStore:
             if not is_sha256(target) or not self.path_of(target).exists():
                 pointers += _unlink(Path(entry.path))
         return pointers, temporary
+
+
+def _sizes(store: FileBlobStore, shas: Sequence[str]) -> dict[str, int]:
+    sizes = {}
+    for sha in shas:
+        try:
+            sizes[sha] = store.path_of(sha).stat().st_size
+        except (FileNotFoundError, BlobNotFound):
+            continue
+    return sizes
 
 
 def blobs_under(root: Path) -> Iterator[str]:

@@ -96,6 +96,20 @@ class PostgresBlobReferences:
 
         return await self._run(sweep)
 
+    async def forget(self, shas: Sequence[str], remove: Remove) -> list[str]:
+        """Retention and erasure: drop the references of `shas`, under their locks, and
+        remove each file no mail is storing right now. Returns those removed."""
+
+        async def forget(db: AsyncConnection) -> list[str]:
+            async with db.transaction():
+                await db.execute(LOCK, (BLOB_LOCKS, list(shas)))
+                await db.execute(
+                    "DELETE FROM blob_references WHERE sha256 = ANY(%s)", (list(shas),)
+                )
+                return await _remove_unheld(db, shas, remove)
+
+        return await self._run(forget)
+
     async def is_referenced(self, sha256: str) -> bool:
         async def referenced(db: AsyncConnection) -> bool:
             query = "SELECT 1 FROM blob_references WHERE sha256 = %s"

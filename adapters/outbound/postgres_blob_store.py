@@ -145,6 +145,19 @@ class PostgresBlobStore:
             pointers = cursor.rowcount
         return Swept(blobs=removed, pointers=pointers, bytes_freed=freed)
 
+    async def sizes(self, shas: Sequence[str]) -> dict[str, int]:
+        """The size of each of `shas` stored here (a retention dry run)."""
+        async with self.db.connection_async() as db:
+            query = "SELECT sha256, size FROM blobs WHERE sha256 = ANY(%s)"
+            rows = await (await db.execute(query, (list(shas),))).fetchall()
+        return {str(sha): int(size) for sha, size in rows}
+
+    async def remove_for_good(self, shas: Sequence[str]) -> dict[str, int]:
+        """Retention and erasure: drop the references of `shas`, under their locks, and
+        remove each with its raw pointers, except one a mail is storing right now (a pin).
+        The size of each removed."""
+        return await self.db.run(lambda db: _remove_for_good(db, list(shas)))
+
     async def close(self) -> None:
         if self._owns_db:
             await self.db.close()
@@ -198,6 +211,17 @@ async def _release(db: AsyncConnection, shas: list[str], message_id: str | None)
                 "DELETE FROM raw_messages WHERE message_key = %s AND sha256 = ANY(%s)",
                 (_message_key(message_id), gone),
             )
+
+
+async def _remove_for_good(db: AsyncConnection, shas: list[str]) -> dict[str, int]:
+    async with db.transaction():
+        await db.execute(LOCK, (BLOB_LOCKS, shas))
+        await db.execute("DELETE FROM blob_references WHERE sha256 = ANY(%s)", (shas,))
+        gone = await (await db.execute(REMOVE_UNHELD, (shas,))).fetchall()
+        await db.execute(
+            "DELETE FROM raw_messages WHERE sha256 = ANY(%s)", ([str(g[0]) for g in gone],)
+        )
+    return {str(sha): int(size) for sha, size in gone}
 
 
 async def pin_cutoff(db: AsyncConnection, grace: timedelta, now: float | None) -> datetime:
