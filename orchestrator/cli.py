@@ -20,6 +20,7 @@ from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.cli_flows import add_flow_parsers, cmd_flows, cmd_start
 from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
 from orchestrator.cli_output import visible
+from orchestrator.cli_purge import add_purge_parser, cmd_purge
 from orchestrator.cli_reply import add_reply_parser, cmd_reply
 from orchestrator.cli_schedule import add_schedule_parser, cmd_schedule
 from orchestrator.cli_status import add_status_parser, cmd_status
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("--by", metavar="NAME", help=BY_HELP)
     add_reply_parser(commands)
     add_schedule_parser(commands)
+    add_purge_parser(commands)
     pos = commands.add_parser("pos", help="list purchase orders (the ledger)")
     pos.add_argument("--json", action="store_true")
     outbox = commands.add_parser("outbox", help="list the mail mailroom sent (outbox and relay)")
@@ -356,6 +358,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "stop": cmd_stop,
     "coordinator": cmd_coordinator,
     "schedule": cmd_schedule,
+    "purge": cmd_purge,
 }
 
 

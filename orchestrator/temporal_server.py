@@ -17,6 +17,7 @@ import structlog
 from temporalio.client import Client
 
 from orchestrator.namespace_checks import attribute_type
+from orchestrator.namespace_retention import keep_history_retention
 from orchestrator.server_log import LINE_LIMIT, relay_lines, server_level
 from orchestrator.settings import Settings
 from workflows.search_attributes import THREAD_ATTRIBUTES
@@ -164,6 +165,7 @@ class EmbeddedTemporal:
             self._relay_log(self.process.stderr, server_log)
         )
         await self._wait_ready()
+        await self._keep_history_retention()
         log.info(
             "temporal_server_started",
             pid=self.process.pid,
@@ -171,6 +173,11 @@ class EmbeddedTemporal:
             db=str(self.settings.data_dir / "temporal.db"),
             metrics=self.metrics_url,
         )
+
+    async def _keep_history_retention(self) -> None:
+        s = self.settings
+        client = await Client.connect(s.temporal_target, namespace=s.temporal_namespace)
+        await keep_history_retention(client, s.temporal_namespace, s.retention_days)
 
     @staticmethod
     async def _relay_log(stderr: asyncio.StreamReader, server_log: IO[bytes]) -> None:
