@@ -85,7 +85,7 @@ async def test_the_purge_schedule_kept_at_start_removes_a_completed_threads_blob
     assert action.task_queue == f"{stack.wiring.settings.queue_prefix}purge-queue"
     done, still_open = await one_completed_one_open(stack, unique)
 
-    code, out, err = await run_mailroom("schedule", "trigger", name, env=cli_env(stack))
+    code, _out, err = await run_mailroom("schedule", "trigger", name, env=cli_env(stack))
 
     assert code == 0, err
     await wait_for(lambda: gone(stack, done), what="the completed thread's attachment removed")
@@ -116,7 +116,7 @@ async def test_mailroom_purge_says_what_it_would_remove_then_removes_it(
 
 async def test_a_bad_retention_setting_is_one_line_and_exit_2(stack: Stack) -> None:
     env = {**cli_env(stack), "MAILROOM_RETENTION_DAYS": "-1"}
-    code, out, err = await run_mailroom("purge", env=env)
+    code, _out, err = await run_mailroom("purge", env=env)
     assert code == 2
     assert "MAILROOM_RETENTION_DAYS" in err and len(err.strip().splitlines()) == 1
 
