@@ -16,6 +16,7 @@ from orchestrator import bootstrap as wiring_module
 from orchestrator.cli_coordinator import add_coordinator_parser, cmd_coordinator
 from orchestrator.cli_database import add_database_parser, cmd_database
 from orchestrator.cli_doctor import add_doctor_parser, cmd_doctor
+from orchestrator.cli_erase import add_erase_parser, cmd_erase
 from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.cli_flows import add_flow_parsers, cmd_flows, cmd_start
 from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_reply_parser(commands)
     add_schedule_parser(commands)
     add_purge_parser(commands)
+    add_erase_parser(commands)
     pos = commands.add_parser("pos", help="list purchase orders (the ledger)")
     pos.add_argument("--json", action="store_true")
     outbox = commands.add_parser("outbox", help="list the mail mailroom sent (outbox and relay)")
@@ -359,6 +361,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "coordinator": cmd_coordinator,
     "schedule": cmd_schedule,
     "purge": cmd_purge,
+    "erase": cmd_erase,
 }
 
 

@@ -127,6 +127,14 @@ async def freed_blobs(
     return sorted(sha for sha, held_by in holders.items() if held_by <= past)
 
 
+async def blobs_only_held_by(index: ThreadBlobs, threads: set[str]) -> list[str]:
+    """The blobs of `threads` no other thread holds (erasure)."""
+    if not threads:
+        return []
+    holders = await index.holders_of(await index.blobs_of(sorted(threads)))
+    return sorted(sha for sha, held_by in holders.items() if held_by <= threads)
+
+
 async def _expired(
     completions: ThreadCompletions, workflow_ids: Sequence[str], cutoff: datetime
 ) -> set[str]:
