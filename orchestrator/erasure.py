@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.person_records import SqlitePersonRecords, remove_outbox_mail
-from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from adapters.outbound.postgres_person_records import PostgresPersonRecords
 from adapters.outbound.temporal_erasure import TemporalThreadErasure
-from orchestrator.purge import thread_blobs
+from orchestrator.purge import removable, thread_blobs
 from use_cases.erasure import ErasureReport, PersonRecords, erasure_address, with_sharing
 from use_cases.reply_cap import capped_address
 from use_cases.retention import blobs_only_held_by
@@ -69,9 +67,7 @@ async def erase_person(
 
 
 async def _erase_blobs(wiring: Wiring, threads: set[str], *, dry_run: bool) -> tuple[int, int]:
-    store = wiring.blobs
-    if not isinstance(store, FileBlobStore | PostgresBlobStore):
-        raise TypeError(f"{type(store).__name__} cannot remove blobs")
+    store = removable(wiring.blobs)
     index = thread_blobs(wiring.threading.index)
     only_theirs = await blobs_only_held_by(index, threads)
     if dry_run:

@@ -7,18 +7,16 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from adapters.outbound.thread_blobs import PostgresThreadBlobs, SqliteThreadBlobs
 from pydantic import ValidationError, field_validator
 
 from activities.purge import PurgeActivities
-from adapters.outbound.blob_store import FileBlobStore
-from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
 from adapters.outbound.temporal_completions import TemporalThreadCompletions
+from adapters.outbound.thread_blobs import PostgresThreadBlobs, SqliteThreadBlobs
 from adapters.outbound.thread_index import SqliteThreadIndex
 from orchestrator.digest import DigestSettings
 from orchestrator.flow_spec import FlowWorkerSettings, KeptSchedule
-from use_cases.retention import PurgeInput, ThreadBlobs
+from use_cases.retention import PurgeInput, RemovableBlobs, ThreadBlobs
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -52,13 +50,16 @@ def thread_blobs(index: object) -> ThreadBlobs:
     raise TypeError(f"no record of thread blobs in {type(index).__name__}")
 
 
+def removable(blobs: object) -> RemovableBlobs:
+    if not isinstance(blobs, RemovableBlobs):
+        raise TypeError(f"{type(blobs).__name__} cannot remove blobs (sizes, remove_for_good)")
+    return blobs
+
+
 def purge_activities_of(wiring: Wiring, client: Client) -> PurgeActivities:
-    blobs = wiring.blobs
-    if not isinstance(blobs, FileBlobStore | PostgresBlobStore):
-        raise TypeError(f"{type(blobs).__name__} cannot remove blobs")
     return PurgeActivities(
         thread_blobs(wiring.threading.index),
-        blobs,
+        removable(wiring.blobs),
         TemporalThreadCompletions(client),
         timedelta(days=wiring.settings.retention_days),
     )

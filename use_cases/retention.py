@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -40,8 +40,10 @@ class ThreadBlobs(Protocol):
         ...
 
 
+@runtime_checkable
 class RemovableBlobs(Protocol):
-    """A blob store's removal for good (FileBlobStore, PostgresBlobStore)."""
+    """A blob store's removal for good (FileBlobStore, PostgresBlobStore; a store wrapping
+    one forwards these)."""
 
     async def sizes(self, shas: Sequence[str]) -> dict[str, int]:
         """The size of each of `shas` that is stored."""
