@@ -13,6 +13,7 @@ from pathlib import Path
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.outbound.person_records import SqlitePersonRecords
 from tests.integration.test_cli import cli_env
 from tests.stack import Stack
 from tests.support import run_mailroom, wait_for
@@ -22,11 +23,14 @@ from use_cases.ports import BlobNotFound
 SUPPORT = "support@mailroom.local"
 
 
-def mail_from(sender: str, subject: str, attachment: bytes, reply_to: str = "") -> bytes:
+def mail_from(
+    sender: str, subject: str, attachment: bytes, reply_to: str = "", cc: str = ""
+) -> bytes:
     encoded = base64.encodebytes(attachment).decode().replace("\n", "\r\n")
     threading = f"In-Reply-To: {reply_to}\r\nReferences: {reply_to}\r\n" if reply_to else ""
+    copied = f"Cc: {cc}\r\n" if cc else ""
     return (
-        f"From: {sender}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n{threading}"
+        f"From: {sender}\r\nTo: {SUPPORT}\r\n{copied}Subject: {subject}\r\n{threading}"
         f"Message-ID: <{uuid.uuid4().hex}@example.com>\r\nMIME-Version: 1.0\r\n"
         "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
         "--b\r\nContent-Type: text/plain\r\n\r\nmy order, the form attached\r\n"
@@ -118,3 +122,28 @@ async def test_an_address_that_is_not_one_is_refused_in_one_line(stack: Stack) -
     code, _out, err = await run_mailroom("erase", "--address", "nobody", env=cli_env(stack))
     assert code == 2
     assert "not an email address" in err and len(err.strip().splitlines()) == 1
+
+
+async def test_a_thread_shared_with_others_is_kept_for_them_and_said(
+    stack: Stack, unique: str
+) -> None:
+    alice, carol = f"alice-{unique}@example.com", f"carol-{unique}@example.com"
+    first = mail_from(carol, "Team offsite", f"carol {unique}".encode(), cc=alice)
+    await stack.send(first, [SUPPORT], carol)
+    shared = await thread_of(stack, carol)
+
+    said = await erase(stack, "--address", alice, "--dry-run")
+    report = json.loads(await erase(stack, "--address", alice, "--json"))
+
+    assert said.startswith(f"would erase {alice}:\n")
+    assert "shared threads kept for the others in them: their history" in said
+    assert said.endswith(f"\n    {shared}\n")
+
+    assert report["shared_threads"] == [shared]
+    assert report["removed"]["thread index: threads removed"] == 0
+    assert report["removed"]["temporal: workflow executions deleted"] == 0
+    assert report["removed"]["thread index: shared threads they were dropped from"] == 1
+    assert await SqlitePersonRecords(stack.wiring.settings.data_dir).threads_of(alice) == []
+    message_id = first.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
+    await stack.send(mail_from(carol, "Re: Team offsite", b"agenda", message_id), [SUPPORT], carol)
+    await wait_for(lambda: with_messages(stack, shared, 2), what="carol's reply in the thread")
