@@ -4,6 +4,7 @@ what each store held of the person, removed (or, dry, counted), store by store."
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adapters.outbound.person_records import SqlitePersonRecords, remove_outbox_mail
@@ -29,7 +30,8 @@ def person_records(wiring: Wiring) -> PersonRecords:
 async def erase_person(
     wiring: Wiring, client: Client, address: str, *, dry_run: bool
 ) -> ErasureReport:
-    """Raises ValueError for what is not an address."""
+    """Raises ValueError for what is not an address. Temporal first: a thread terminated
+    records nothing more of the person while the stores are cleared."""
     person = erasure_address(address)
     records = person_records(wiring)
     threads = with_sharing(
@@ -42,7 +44,6 @@ async def erase_person(
     executions = await temporal.executions_of(sorted(alone))
     deleted = len(executions) if dry_run else await temporal.delete(executions)
     blobs, freed = await _erase_blobs(wiring, alone, dry_run=dry_run)
-    outbox = wiring.outbox.root
     removed = {
         "temporal: workflow executions deleted": deleted,
         "thread index: threads removed": await records.remove_threads(
@@ -51,6 +52,16 @@ async def erase_person(
         "thread index: shared threads they were dropped from": len(threads) - len(alone),
         "blobs: removed": blobs,
         "blobs: bytes freed": freed,
+        **await _erase_records(records, wiring.outbox.root, person, dry_run=dry_run),
+    }
+    shared = sorted(t.workflow_id for t in threads if t.shared)
+    return ErasureReport(address=person, dry_run=dry_run, removed=removed, shared_threads=shared)
+
+
+async def _erase_records(
+    records: PersonRecords, outbox: Path, person: str, *, dry_run: bool
+) -> dict[str, int]:
+    return {
         "sent log: rows removed": await records.remove_sent(person, dry_run=dry_run),
         "automatic-mail log: rows removed": await records.remove_automatic_mail(
             capped_address(person), dry_run=dry_run
@@ -62,8 +73,6 @@ async def erase_person(
             remove_outbox_mail, outbox, person, dry_run=dry_run
         ),
     }
-    shared = sorted(t.workflow_id for t in threads if t.shared)
-    return ErasureReport(address=person, dry_run=dry_run, removed=removed, shared_threads=shared)
 
 
 async def _erase_blobs(wiring: Wiring, threads: set[str], *, dry_run: bool) -> tuple[int, int]:
