@@ -49,8 +49,12 @@ class RemovableBlobs(Protocol):
         """The size of each of `shas` that is stored."""
         ...
 
-    async def remove_for_good(self, shas: Sequence[str]) -> dict[str, int]:
-        """Drop the references of `shas` and remove them; the size of each removed."""
+    async def remove_for_good(
+        self, shas: Sequence[str], *, settled_before: datetime | None = None
+    ) -> dict[str, int]:
+        """Drop the references of `shas` and remove them; the size of each removed. With
+        `settled_before`, one settled since stays: another mail with the same bytes was
+        handed to a thread whose index record may still be on its way."""
         ...
 
 
@@ -103,7 +107,7 @@ async def purge_expired(
             sizes = await blobs.sizes([sha for sha in free if sha not in counted])
             counted.update(sizes)
         else:
-            sizes = await blobs.remove_for_good(free) if free else {}
+            sizes = await blobs.remove_for_good(free, settled_before=cutoff) if free else {}
             await index.forget_blobs(sorted(expired))
         report = report.model_copy(
             update={

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from adapters.outbound.blob_refs import BlobReferences, PinNotRecorded, References, Settle
@@ -165,10 +165,13 @@ class FileBlobStore:
         """The size of each of `shas` stored here (a retention dry run)."""
         return await asyncio.to_thread(lambda: _sizes(self, shas))
 
-    async def remove_for_good(self, shas: Sequence[str]) -> dict[str, int]:
+    async def remove_for_good(
+        self, shas: Sequence[str], *, settled_before: datetime | None = None
+    ) -> dict[str, int]:
         """Retention and erasure: drop the references of `shas` and remove their files,
-        except one a mail is storing right now (its pin keeps it for that mail). The size of
-        each removed; raw pointers left dangling go with the next sweep."""
+        except one a mail is storing right now (its pin keeps it for that mail) or, with
+        `settled_before`, settled since (BlobReferences.forget). The size of each removed;
+        raw pointers left dangling go with the next sweep."""
         sizes: dict[str, int] = {}
 
         def remove(sha256: str) -> None:
@@ -176,7 +179,7 @@ class FileBlobStore:
             if size:
                 sizes[sha256] = size
 
-        await self.references.forget(shas, remove)
+        await self.references.forget(shas, remove, settled_before=settled_before)
         return sizes
 
     async def close(self) -> None:

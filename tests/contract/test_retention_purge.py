@@ -1,8 +1,9 @@
 """Retention's purge on real stores (SQLite and a blob directory, a directory with its
-references in PostgreSQL, PostgreSQL alone): mail placed by the real ingest, threads
-completed 31 and 1 days before the purge's clock (the completions are ours to set: the
-purge takes its clock, nobody waits). Only the old thread's blobs go; a blob the recent
-thread shares stays until it too is past retention; a dry run removes nothing."""
+references in PostgreSQL, PostgreSQL alone): mail placed by the real ingest now, the purge
+run with a clock 31 days on (it takes its clock: nobody waits), one thread completed 31 days
+before it and one 1 day before (the completions are ours to set). Only the old thread's
+blobs go; a blob the recent thread shares stays until it too is past retention; a dry run
+removes nothing."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ from use_cases.retention import PurgeReport, purge_expired
 from use_cases.threading import Threading
 
 SUPPORT = "support@mailroom.local"
-NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+PLACED = datetime.now(UTC)  # when the tests' mail is stored
+NOW = PLACED + timedelta(days=31)  # the purge's clock
 RETENTION = timedelta(days=30)
 OLD_ONLY = b"the old thread's own attachment " * 100
 SHARED = b"a price list both threads were sent " * 100
@@ -138,11 +140,25 @@ async def test_an_open_thread_keeps_a_blob_it_shares_with_a_thread_long_past(
 ) -> None:
     old = await stack.place("<old@example.com>", SHARED)
     await stack.place("<open@example.com>", SHARED)
-    stack.completions.completed = {old: NOW - timedelta(days=400)}
+    stack.completions.completed = {old: PLACED}
 
-    await stack.purge()
+    await stack.purge(now=NOW + timedelta(days=400))
 
     assert await stack.kept(SHARED)
+
+
+async def test_a_blob_stored_again_since_its_threads_completed_stays(stack: Stack) -> None:
+    """A new mail with the same bytes, handed off but not yet in the index (its thread's
+    record comes after the signal): settled after the retention cutoff, it is kept."""
+    old = await stack.place("<old@example.com>", SHARED)
+    between = datetime.now(UTC)
+    stack.completions.completed = {old: between}
+    await stack.blobs.settle([await stack.blobs.put(SHARED)])
+
+    report = await stack.purge(now=between + RETENTION)  # its cutoff: between the two
+
+    assert await stack.kept(SHARED)
+    assert report.blobs == 1  # the old raw mail
 
 
 async def test_a_dry_run_reports_what_a_purge_removes_and_removes_nothing(stack: Stack) -> None:
