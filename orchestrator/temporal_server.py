@@ -15,6 +15,7 @@ from typing import IO, NoReturn
 
 import structlog
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from orchestrator.namespace_checks import attribute_type
 from orchestrator.namespace_retention import keep_history_retention
@@ -175,9 +176,14 @@ class EmbeddedTemporal:
         )
 
     async def _keep_history_retention(self) -> None:
+        """A server that refuses is warned about: mail still flows, histories are kept for
+        the namespace's present retention."""
         s = self.settings
         client = await Client.connect(s.temporal_target, namespace=s.temporal_namespace)
-        await keep_history_retention(client, s.temporal_namespace, s.retention_days)
+        try:
+            await keep_history_retention(client, s.temporal_namespace, s.retention_days)
+        except RPCError as exc:
+            log.warning("namespace_retention_not_set", error=exc.message)
 
     @staticmethod
     async def _relay_log(stderr: asyncio.StreamReader, server_log: IO[bytes]) -> None:
