@@ -88,6 +88,8 @@ async def test_an_erased_person_is_found_nowhere_and_others_threads_go_on(
 
     assert json.loads(dry)["removed"]["thread index: threads removed"] == 1
     assert files_naming(data, alice.encode()), "a dry run changes nothing"
+    assert (await stack.gateway.get(alices_thread)).status is ThreadStatus.OPEN
+    assert await stack.wiring.blobs.get(hashlib.sha256(alices_file).hexdigest()) == alices_file
     report = json.loads(await erase(stack, "--address", f" {alice.upper()} ", "--json"))
     assert report["address"] == alice and report["shared_threads"] == []
     assert report["removed"]["thread index: threads removed"] == 1
