@@ -69,6 +69,9 @@ async def _erase_records(
         "ledger: purchase orders without their requester": await records.anonymise_orders(
             person, dry_run=dry_run
         ),
+        "invoice book: invoices without their approver": await records.anonymise_invoices(
+            person, dry_run=dry_run
+        ),
         "outbox: mails removed": await asyncio.to_thread(
             remove_outbox_mail, outbox, person, dry_run=dry_run
         ),

@@ -8,7 +8,8 @@ A thread shared with others keeps working for them: their history holds the pers
 shred), its blobs stay until retention removes them after it completes, and the person is
 dropped from its index participants. The relay's sent log, the automatic-mail log and the
 outbox lose every row or mail to or from them; purchase orders keep their number, amounts
-and items (bookkeeping law keeps a ledger for years) and lose the requester's address.
+and items (bookkeeping law keeps a ledger for years) and lose the requester's address, as
+booked invoices lose the approver's.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class PersonRecords(Protocol):
     async def remove_sent(self, address: str, *, dry_run: bool) -> int: ...
     async def remove_automatic_mail(self, capped: str, *, dry_run: bool) -> int: ...
     async def anonymise_orders(self, address: str, *, dry_run: bool) -> int: ...
+    async def anonymise_invoices(self, address: str, *, dry_run: bool) -> int: ...
 
 
 def erasure_address(address: str) -> str:

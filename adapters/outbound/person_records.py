@@ -74,6 +74,14 @@ class SqlitePersonRecords:
         query = f"UPDATE purchase_orders SET requester = ? {where}"
         return await self._count("ledger.sqlite", query, (ERASED, *person_patterns(address)), False)
 
+    async def anonymise_invoices(self, address: str, *, dry_run: bool) -> int:
+        where = f"WHERE {IS_PERSON.format('approved_by')}"
+        if dry_run:
+            query = f"SELECT count(*) FROM invoices {where}"
+            return await self._count("ledger.sqlite", query, person_patterns(address), True)
+        query = f"UPDATE invoices SET approved_by = ? {where}"
+        return await self._count("ledger.sqlite", query, (ERASED, *person_patterns(address)), False)
+
     async def _count(self, file: str, query: str, args: tuple[str, ...], dry_run: bool) -> int:
         def run(db: sqlite3.Connection) -> int:
             cursor = db.execute(query, args)

@@ -66,6 +66,15 @@ class PostgresPersonRecords:
         query = f"UPDATE purchase_orders SET requester = %s {where}"
         return await self._count(query, (ERASED, *person_patterns(address)), False)
 
+    async def anonymise_invoices(self, address: str, *, dry_run: bool) -> int:
+        where = f"WHERE {IS_PERSON.format('approved_by')}"
+        if dry_run:
+            return await self._count(
+                f"SELECT count(*) FROM invoices {where}", person_patterns(address), True
+            )
+        query = f"UPDATE invoices SET approved_by = %s {where}"
+        return await self._count(query, (ERASED, *person_patterns(address)), False)
+
     async def _count(self, query: str, args: tuple[str, ...], dry_run: bool) -> int:
         async def run(db: AsyncConnection) -> int:
             cursor = await db.execute(query, args)

@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
+from adapters.outbound.invoice_book import SqliteInvoiceBook
 from adapters.outbound.ledger import SqliteLedger
 from adapters.outbound.person_records import SqlitePersonRecords
 from adapters.outbound.postgres import migrate
 from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
+from adapters.outbound.postgres_invoice_book import PostgresInvoiceBook
 from adapters.outbound.postgres_ledger import PostgresLedger
 from adapters.outbound.postgres_person_records import PostgresPersonRecords
 from adapters.outbound.postgres_pool import Database
@@ -28,6 +30,7 @@ from adapters.outbound.smtp_sender import SentLog
 from adapters.outbound.thread_index import SqliteThreadIndex
 from use_cases.erasure import ERASED, PersonRecords, with_sharing
 from use_cases.flows import CreatePurchaseOrder, LineItem, PurchaseRequest
+from use_cases.invoices import BookInvoice, Invoice, invoice_key
 from use_cases.mail import OutboxEntry
 from use_cases.models import ThreadEntry
 from use_cases.reply_cap import AutomaticMailCaps, capped_address
@@ -44,6 +47,7 @@ class Backend:
     sent: Any
     automatic: Any
     ledger: Any
+    invoices: Any
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -56,6 +60,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             SentLog(tmp_path / "sent.sqlite"),
             SqliteAutoReplyLog(tmp_path / "auto_replies.sqlite"),
             SqliteLedger(tmp_path / "ledger.sqlite"),
+            SqliteInvoiceBook(tmp_path / "ledger.sqlite"),
         )
     else:
         url = request.getfixturevalue("postgres_url")
@@ -67,6 +72,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             PostgresSentLog(url),
             PostgresAutoReplyLog(database),
             PostgresLedger(url),
+            PostgresInvoiceBook(url),
         )
     await seed(made)
     yield made
@@ -107,6 +113,8 @@ async def seed(backend: Backend) -> None:
         await backend.ledger.create_purchase_order(
             CreatePurchaseOrder(po_key=key, thread_id=f"thread-{key}", request=request)
         )
+        invoice = Invoice(supplier="ACME", invoice_number=f"INV-{key}", amount=9.5, currency="EUR")
+        await backend.invoices.book(BookInvoice(invoice=invoice, approved_by=requester))
 
 
 def ours(address: str) -> bool:
@@ -122,6 +130,7 @@ async def erase(backend: Backend, *, dry_run: bool) -> dict[str, int]:
         "sent": await records.remove_sent(ALICE, dry_run=dry_run),
         "automatic": await records.remove_automatic_mail(capped_address(ALICE), dry_run=dry_run),
         "orders": await records.anonymise_orders(ALICE, dry_run=dry_run),
+        "invoices": await records.anonymise_invoices(ALICE, dry_run=dry_run),
     }
 
 
@@ -129,7 +138,7 @@ async def test_a_dry_run_counts_what_erasure_removes_and_changes_nothing(
     backend: Backend,
 ) -> None:
     counted = await erase(backend, dry_run=True)
-    assert counted == {"threads": 1, "sent": 1, "automatic": 1, "orders": 1}
+    assert counted == {"threads": 1, "sent": 1, "automatic": 1, "orders": 1, "invoices": 1}
     assert counted == await erase(backend, dry_run=False)
 
 
@@ -150,3 +159,5 @@ async def test_erasure_leaves_nothing_of_the_person_and_everything_of_others(
     assert await backend.automatic.sent_since(BOB, since) == 1
     orders = {o.requester: o.po_number for o in backend.ledger.purchase_orders()}
     assert set(orders) == {ERASED, BOB} and orders[ERASED] != orders[BOB]
+    booked = [await backend.invoices.booked(invoice_key("ACME", f"INV-{k}")) for k in "ab"]
+    assert [b.approved_by if b else None for b in booked] == [ERASED, BOB]
