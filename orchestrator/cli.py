@@ -17,10 +17,12 @@ from orchestrator.cli_codec import add_codec_parser, cmd_codec_server
 from orchestrator.cli_coordinator import add_coordinator_parser, cmd_coordinator
 from orchestrator.cli_database import add_database_parser, cmd_database
 from orchestrator.cli_doctor import add_doctor_parser, cmd_doctor
+from orchestrator.cli_erase import add_erase_parser, cmd_erase
 from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.cli_flows import add_flow_parsers, cmd_flows, cmd_start
 from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
 from orchestrator.cli_output import visible
+from orchestrator.cli_purge import add_purge_parser, cmd_purge
 from orchestrator.cli_reply import add_reply_parser, cmd_reply
 from orchestrator.cli_schedule import add_schedule_parser, cmd_schedule
 from orchestrator.cli_status import add_status_parser, cmd_status
@@ -143,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("--by", metavar="NAME", help=BY_HELP)
     add_reply_parser(commands)
     add_schedule_parser(commands)
+    add_purge_parser(commands)
+    add_erase_parser(commands)
     pos = commands.add_parser("pos", help="list purchase orders (the ledger)")
     pos.add_argument("--json", action="store_true")
     outbox = commands.add_parser("outbox", help="list the mail mailroom sent (outbox and relay)")
@@ -359,6 +363,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "coordinator": cmd_coordinator,
     "schedule": cmd_schedule,
     "codec-server": cmd_codec_server,
+    "purge": cmd_purge,
+    "erase": cmd_erase,
 }
 
 

@@ -11,13 +11,16 @@ from orchestrator.digest import DigestSettings, digest_activities, digest_schedu
 from orchestrator.flow_settings import policy_rules
 from orchestrator.flow_spec import FlowSpec
 from orchestrator.invoices import InvoiceFlowSettings, invoice_activities, invoice_facts
+from orchestrator.purge import PurgeSettings, purge_activities, purge_schedule
 from use_cases.digest import DigestInput
 from use_cases.models import FlowMode
 from use_cases.purchase_input import PurchaseInput
+from use_cases.retention import PurgeInput
 from use_cases.support_input import SupportInput
 from workflows.digest import DigestWorkflow
 from workflows.invoices import InvoiceFlow, InvoiceWorkflow
 from workflows.procurement import ProcurementFlow, ProcurementWorkflow
+from workflows.purge import PurgeWorkflow
 from workflows.support import SupportFlow, SupportWorkflow
 
 if TYPE_CHECKING:
@@ -88,6 +91,16 @@ FLOWS: tuple[FlowSpec, ...] = (
         threaded=False,
         kept_schedule=digest_schedule,
         description="open and escalated threads, mailed to an operator (scheduled)",
+    ),
+    FlowSpec(
+        name="purge",
+        workflow=PurgeWorkflow,
+        activities=purge_activities,
+        settings=PurgeSettings,
+        input=PurgeInput,
+        threaded=False,
+        kept_schedule=purge_schedule,
+        description="retention: blobs of threads completed MAILROOM_RETENTION_DAYS ago removed",
     ),
 )
 

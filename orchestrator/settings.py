@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     # where raw mail and attachments are kept: a directory every node mounts (NFS), or none:
     # in MAILROOM_DATABASE_URL's PostgreSQL when set, else <data dir>/blobs
     blob_dir: Path | None = None
+    # Retention (use_cases/retention.py): a completed thread's blobs are removed this many
+    # days after it completed (Rails Action Mailbox's 30), by the purge flow's schedule; the
+    # embedded server keeps completed histories as long (at least 1 day, Temporal's least)
+    retention_days: Annotated[int, Field(ge=0, le=3650)] = 30
     # Defer new mail while accepted mail waits longer than this to be applied (0: never).
     # A sending MTA retries a 451 after minutes, so deferring costs far more delay than
     # queueing: the bound only stops a backlog that keeps growing. Measured flat out, the

@@ -15,8 +15,10 @@ from typing import IO, NoReturn
 
 import structlog
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from orchestrator.namespace_checks import attribute_type
+from orchestrator.namespace_retention import keep_history_retention
 from orchestrator.server_log import LINE_LIMIT, relay_lines, server_level
 from orchestrator.settings import Settings
 from workflows.search_attributes import THREAD_ATTRIBUTES
@@ -168,6 +170,7 @@ class EmbeddedTemporal:
             self._relay_log(self.process.stderr, server_log)
         )
         await self._wait_ready()
+        await self._keep_history_retention()
         log.info(
             "temporal_server_started",
             pid=self.process.pid,
@@ -175,6 +178,16 @@ class EmbeddedTemporal:
             db=str(self.settings.data_dir / "temporal.db"),
             metrics=self.metrics_url,
         )
+
+    async def _keep_history_retention(self) -> None:
+        """A server that refuses is warned about: mail still flows, histories are kept for
+        the namespace's present retention."""
+        s = self.settings
+        client = await Client.connect(s.temporal_target, namespace=s.temporal_namespace)
+        try:
+            await keep_history_retention(client, s.temporal_namespace, s.retention_days)
+        except RPCError as exc:
+            log.warning("namespace_retention_not_set", error=exc.message)
 
     @staticmethod
     async def _relay_log(stderr: asyncio.StreamReader, server_log: IO[bytes]) -> None:

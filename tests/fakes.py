@@ -293,3 +293,14 @@ class FakeCoordinator:
     def _answer_or_fail(self) -> None:
         if not self.reachable:
             raise ConnectionError("coordinator unreachable (fake)")
+
+
+class FakeThreadCompletions:
+    """ThreadCompletions (use_cases/retention.py): when each thread completed, as a test
+    sets it (`completed[workflow_id] = when`); a thread not set is still open."""
+
+    def __init__(self) -> None:
+        self.completed: dict[str, datetime] = {}
+
+    async def completed_at(self, workflow_ids: Sequence[str]) -> dict[str, datetime | None]:
+        return {wid: self.completed.get(wid) for wid in workflow_ids}

@@ -204,7 +204,8 @@ async def ingest_email(
                 reached = True  # from here the signal may reach Temporal, even if a call fails
             await gateway.new_message(key, checked)
             if threading is not None:
-                await record_placement(email, key, threading=threading, now=received_at)
+                held = [ref.sha256 for ref in stored.refs] if stored else []
+                await record_placement(email, key, threading=threading, now=received_at, blobs=held)
             thread_ids.append(key.workflow_id)
     except BaseException:
         if not reached:

@@ -39,6 +39,7 @@ class ThreadEntry(Frozen):
     participants: tuple[str, ...] = ()
     at: datetime
     reference: str = ""  # the thread's ticket reference (use_cases/tickets.py)
+    blobs: tuple[str, ...] = ()  # the sha256 of the blobs its mail stored (retention, erasure)
 
 
 class NewMessage(Frozen):

@@ -24,7 +24,7 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -189,11 +189,17 @@ async def locate_thread(
 
 
 async def record_placement(
-    email: InboundEmail, key: ThreadKey, *, threading: Threading, now: datetime
+    email: InboundEmail,
+    key: ThreadKey,
+    *,
+    threading: Threading,
+    now: datetime,
+    blobs: Sequence[str] = (),
 ) -> None:
     """Teach the index this message's id, the id our acknowledgement to it would get, its
     Outlook conversation, and (as mentions) the ids it references, so later replies find the
-    thread whatever they kept."""
+    thread whatever they kept; and the blobs the mail stored (`blobs`), which the thread now
+    holds until retention or erasure removes them."""
     ids = [email.message_id, reply_message_id("ack", email.message_id, key.mailbox)]
     conversation = outlook_conversation(email.thread_index)
     if conversation:
@@ -206,6 +212,7 @@ async def record_placement(
         participants=tuple(p for p in (email.from_addr, *email.to[:20], *email.cc[:20]) if p),
         at=now,
         reference=ticket_reference(key.workflow_id),
+        blobs=tuple(dict.fromkeys(blobs)),
     )
     await threading.index.record(key.mailbox, key.workflow_id, entry)
 

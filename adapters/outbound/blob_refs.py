@@ -25,7 +25,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -76,6 +76,9 @@ class References(Protocol):
         self, shas: Sequence[str], grace: timedelta, remove: Remove, *, now: float | None = None
     ) -> list[str]: ...
     async def is_referenced(self, sha256: str) -> bool: ...
+    async def forget(
+        self, shas: Sequence[str], remove: Remove, *, settled_before: datetime | None = None
+    ) -> list[str]: ...
     async def close(self) -> None: ...
 
 
@@ -159,6 +162,16 @@ class BlobReferences:
         stale_pins_before = (time.time() if now is None else now) - grace.total_seconds()
         return await self._run(lambda db: _remove_unheld(db, shas, stale_pins_before, remove))
 
+    async def forget(
+        self, shas: Sequence[str], remove: Remove, *, settled_before: datetime | None = None
+    ) -> list[str]:
+        """Retention and erasure: drop the references of `shas` and remove each no mail
+        is storing right now (a pin keeps the file for that mail), except, with
+        `settled_before`, one settled since (another mail's, whose thread's index record
+        may still be on its way). Returns those removed."""
+        before = float("inf") if settled_before is None else settled_before.timestamp()
+        return await self._run(lambda db: _forget(db, shas, remove, before))
+
     async def is_referenced(self, sha256: str) -> bool:
         return await self._run(
             lambda db: (
@@ -225,7 +238,11 @@ def _unpin(db: sqlite3.Connection, shas: Sequence[str]) -> None:
 def _settle(db: sqlite3.Connection, shas: Sequence[str]) -> None:
     """In a group's transaction, committed with synchronous=FULL."""
     now = time.time()
-    db.executemany("INSERT OR IGNORE INTO referenced VALUES (?, ?)", ((s, now) for s in shas))
+    # `since`: the last settle, so retention leaves a blob another mail settled since
+    db.executemany(
+        "INSERT INTO referenced VALUES (?, ?) ON CONFLICT (sha256) DO UPDATE SET since = ?",
+        ((s, now, now) for s in shas),
+    )
     _unpin(db, shas)
 
 
@@ -266,3 +283,20 @@ def _remove_unheld(
                 remove(sha)
                 removed.append(sha)
     return removed
+
+
+def _forget(
+    db: sqlite3.Connection, shas: Sequence[str], remove: Remove, settled_before: float
+) -> list[str]:
+    _durable(db, True)  # a reference dropped must stay dropped once the file is gone
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(
+            "DELETE FROM referenced WHERE sha256 = ? AND since < ?",
+            ((s, settled_before) for s in shas),
+        )
+        unheld = [sha for sha in dict.fromkeys(shas) if not _held(db, sha)]
+        for sha in unheld:
+            remove(sha)
+    _durable(db, False)
+    return unheld

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from adapters.outbound.blob_refs import BlobReferences, PinNotRecorded, References, Settle
@@ -180,6 +180,27 @@ class FileBlobStore:
             bytes_freed=sum(sizes.values()) + temporary[1],
         )
 
+    async def sizes(self, shas: Sequence[str]) -> dict[str, int]:
+        """The size of each of `shas` stored here (a retention dry run)."""
+        return await asyncio.to_thread(lambda: _sizes(self, shas))
+
+    async def remove_for_good(
+        self, shas: Sequence[str], *, settled_before: datetime | None = None
+    ) -> dict[str, int]:
+        """Retention and erasure: drop the references of `shas` and remove their files,
+        except one a mail is storing right now (its pin keeps it for that mail) or, with
+        `settled_before`, settled since (BlobReferences.forget). The size of each removed;
+        raw pointers left dangling go with the next sweep."""
+        sizes: dict[str, int] = {}
+
+        def remove(sha256: str) -> None:
+            size = self._remove(sha256)
+            if size:
+                sizes[sha256] = size
+
+        await self.references.forget(shas, remove, settled_before=settled_before)
+        return sizes
+
     async def close(self) -> None:
         await self._writes.drained()
         self._writer.shutdown(wait=False)
@@ -269,6 +290,16 @@ class FileBlobStore:
             if not is_sha256(target) or not self.path_of(target).exists():
                 pointers += _unlink(Path(entry.path))
         return pointers, temporary
+
+
+def _sizes(store: FileBlobStore, shas: Sequence[str]) -> dict[str, int]:
+    sizes = {}
+    for sha in shas:
+        try:
+            sizes[sha] = store.path_of(sha).stat().st_size
+        except (FileNotFoundError, BlobNotFound):
+            continue
+    return sizes
 
 
 def blobs_under(root: Path) -> Iterator[str]:

@@ -147,6 +147,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE imap_checkpoints ADD COLUMN fetched_at TIMESTAMPTZ;
     """,
+    # 10: which blobs each thread's mail stored, so retention and erasure remove a blob only
+    # once every thread holding it is past retention or erased (thread_blobs.py)
+    """
+    CREATE TABLE thread_blobs (
+        workflow_id TEXT NOT NULL, sha256 TEXT NOT NULL,
+        PRIMARY KEY (workflow_id, sha256)
+    );
+    CREATE INDEX thread_blobs_by_sha ON thread_blobs (sha256);
+    """,
 )
 
 

@@ -19,12 +19,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from adapters.outbound.blob_refs import Remove
 from adapters.outbound.postgres import AsyncConnection
-from adapters.outbound.postgres_blob_store import BLOB_LOCKS, LOCK, PIN, pin_cutoff, unpin
+from adapters.outbound.postgres_blob_store import (
+    BLOB_LOCKS,
+    LOCK,
+    PIN,
+    forget_references,
+    pin_cutoff,
+    unpin,
+)
 from adapters.outbound.postgres_pool import Database
 
 ADOPTED = "blob-directory-adopted"  # a shared_secrets row: its value is not a secret
@@ -63,7 +70,8 @@ class PostgresBlobReferences:
             async with db.transaction():
                 await db.execute(
                     "INSERT INTO blob_references (sha256) SELECT DISTINCT s "
-                    "FROM unnest(%s::text[]) AS s ON CONFLICT (sha256) DO NOTHING",
+                    "FROM unnest(%s::text[]) AS s ON CONFLICT (sha256) DO UPDATE "
+                    "SET since = clock_timestamp()",  # the last settle (retention)
                     (list(shas),),
                 )
                 await unpin(db, list(shas))
@@ -95,6 +103,21 @@ class PostgresBlobReferences:
                 return await _remove_unheld(db, shas, remove, adopt_unknown=True)
 
         return await self._run(sweep)
+
+    async def forget(
+        self, shas: Sequence[str], remove: Remove, *, settled_before: datetime | None = None
+    ) -> list[str]:
+        """Retention and erasure: drop the references of `shas`, under their locks, and
+        remove each file no mail is storing right now, except, with `settled_before`, one
+        settled since (BlobReferences.forget)."""
+
+        async def forget(db: AsyncConnection) -> list[str]:
+            async with db.transaction():
+                await db.execute(LOCK, (BLOB_LOCKS, list(shas)))
+                await forget_references(db, list(shas), settled_before)
+                return await _remove_unheld(db, shas, remove)
+
+        return await self._run(forget)
 
     async def is_referenced(self, sha256: str) -> bool:
         async def referenced(db: AsyncConnection) -> bool:

@@ -125,7 +125,8 @@ class PostgresBlobStore:
             async with db.transaction():
                 await db.execute(
                     "INSERT INTO blob_references (sha256) SELECT DISTINCT s "
-                    "FROM unnest(%s::text[]) AS s ON CONFLICT (sha256) DO NOTHING",
+                    "FROM unnest(%s::text[]) AS s ON CONFLICT (sha256) DO UPDATE "
+                    "SET since = clock_timestamp()",  # the last settle (retention)
                     (shas,),
                 )
                 await unpin(db, shas)
@@ -159,6 +160,21 @@ class PostgresBlobStore:
         if len(stored) > HASH_IN_THREAD_BYTES:
             return await asyncio.to_thread(open_with, self.sealing, address, stored)
         return open_with(self.sealing, address, stored)
+
+    async def sizes(self, shas: Sequence[str]) -> dict[str, int]:
+        """The size of each of `shas` stored here (a retention dry run)."""
+        async with self.db.connection_async() as db:
+            query = "SELECT sha256, size FROM blobs WHERE sha256 = ANY(%s)"
+            rows = await (await db.execute(query, (list(shas),))).fetchall()
+        return {str(sha): int(size) for sha, size in rows}
+
+    async def remove_for_good(
+        self, shas: Sequence[str], *, settled_before: datetime | None = None
+    ) -> dict[str, int]:
+        """Retention and erasure: drop the references of `shas`, under their locks, and
+        remove each with its raw pointers, except one a mail is storing right now (a pin)
+        or, with `settled_before`, settled since. The size of each removed."""
+        return await self.db.run(lambda db: _remove_for_good(db, list(shas), settled_before))
 
     async def close(self) -> None:
         if self._owns_db:
@@ -214,6 +230,32 @@ async def _release(db: AsyncConnection, shas: list[str], message_id: str | None)
                 "DELETE FROM raw_messages WHERE message_key = %s AND sha256 = ANY(%s)",
                 (_message_key(message_id), gone),
             )
+
+
+async def _remove_for_good(
+    db: AsyncConnection, shas: list[str], settled_before: datetime | None
+) -> dict[str, int]:
+    async with db.transaction():
+        await db.execute(LOCK, (BLOB_LOCKS, shas))
+        await forget_references(db, shas, settled_before)
+        gone = await (await db.execute(REMOVE_UNHELD, (shas,))).fetchall()
+        await db.execute(
+            "DELETE FROM raw_messages WHERE sha256 = ANY(%s)", ([str(g[0]) for g in gone],)
+        )
+    return {str(sha): int(size) for sha, size in gone}
+
+
+async def forget_references(
+    db: AsyncConnection, shas: list[str], settled_before: datetime | None
+) -> None:
+    """Drop the references of `shas`, but, with `settled_before`, those settled since."""
+    if settled_before is None:
+        await db.execute("DELETE FROM blob_references WHERE sha256 = ANY(%s)", (shas,))
+        return
+    await db.execute(
+        "DELETE FROM blob_references WHERE sha256 = ANY(%s) AND since < %s",
+        (shas, settled_before),
+    )
 
 
 async def pin_cutoff(db: AsyncConnection, grace: timedelta, now: float | None) -> datetime:

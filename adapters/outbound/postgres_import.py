@@ -153,6 +153,11 @@ TABLES: tuple[Table, ...] = (
         _sqlite_rows("threads.sqlite", "SELECT mailbox, reference, workflow_id FROM refs"),
     ),
     Table(
+        "threads", "thread_blobs", ("workflow_id", "sha256"),
+        (Check(("workflow_id", "sha256")),),
+        _sqlite_rows("threads.sqlite", "SELECT workflow_id, sha256 FROM thread_blobs"),
+    ),
+    Table(
         "auto-replies", "automatic_mail", ("message_id", "address", "domain", "sent_at"),
         (Check(("message_id", "address")),),
         _sqlite_rows("auto_replies.sqlite", "SELECT message_id, address, domain, sent_at "

@@ -93,6 +93,10 @@ async def _record(db: AsyncConnection, mailbox: str, workflow_id: str, entry: Th
             "INSERT INTO thread_messages VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
             [(mailbox, m, workflow_id) for m in entry.message_ids],
         )
+        await cursor.executemany(
+            "INSERT INTO thread_blobs VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            [(workflow_id, sha) for sha in entry.blobs],
+        )
         if entry.reference:
             await cursor.execute(
                 "INSERT INTO thread_refs VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",

@@ -35,6 +35,10 @@ CREATE INDEX IF NOT EXISTS threads_by_subject ON threads (mailbox, subject_key, 
 CREATE TABLE IF NOT EXISTS refs (
     mailbox TEXT NOT NULL, reference TEXT NOT NULL, workflow_id TEXT NOT NULL,
     PRIMARY KEY (mailbox, reference, workflow_id));
+CREATE TABLE IF NOT EXISTS thread_blobs (
+    workflow_id TEXT NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (workflow_id, sha256)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS thread_blobs_by_sha ON thread_blobs (sha256);
 """
 LOOKUP_CHUNK = 500
 MAX_PARTICIPANTS = 200
@@ -93,6 +97,10 @@ def _record(db: sqlite3.Connection, mailbox: str, workflow_id: str, entry: Threa
         db.executemany(
             "INSERT OR IGNORE INTO messages VALUES (?, ?, ?)",
             [(mailbox, m, workflow_id) for m in entry.message_ids],
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO thread_blobs VALUES (?, ?)",
+            [(workflow_id, sha) for sha in entry.blobs],
         )
         if entry.reference:
             db.execute(

@@ -24,6 +24,7 @@ from adapters.outbound.postgres_sent_log import PostgresSentLog
 from adapters.outbound.postgres_shared_secret import shared_secret
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
 from adapters.outbound.smtp_sender import SentLog
+from adapters.outbound.thread_blobs import PostgresThreadBlobs
 from adapters.outbound.thread_index import SqliteThreadIndex
 from orchestrator.cli import main
 from tests.contract.test_ledger_contract import order
@@ -53,7 +54,7 @@ async def fill_data_dir(data: Path) -> None:
     sent.record(sent_entry("<r1@mailroom.local>"))
     sent.record(sent_entry("<r2@mailroom.local>", minutes=5))
     index = SqliteThreadIndex(data / "threads.sqlite")
-    entry = ThreadEntry(workflow_id="t1", message_ids=("<m1@x>",), at=LAST_YEAR)
+    entry = ThreadEntry(workflow_id="t1", message_ids=("<m1@x>",), at=LAST_YEAR, blobs=("ab",))
     await index.record("sales", "t1", entry)
     await index.close()
     imap = SqliteCheckpointStore(data / "imap.sqlite")
@@ -110,6 +111,7 @@ async def test_an_imported_installation_keeps_its_orders_threads_mail_and_blobs(
     assert [e.subject for e in sent.entries()] == ["Re: Monitors", "Re: Monitors"]
     index = PostgresThreadIndex(postgres_url)
     assert await index.threads_of(["<m1@x>"], "sales") == {"<m1@x>": "t1"}
+    assert await PostgresThreadBlobs(index).holders_of(["ab"]) == {"ab": {"t1"}}  # retention
     await index.close()
     imap = PostgresCheckpointStore(postgres_url)
     assert imap.load("inbox") == Checkpoint(uidvalidity=7, last_uid=42)

@@ -1,0 +1,90 @@
+"""`mailroom erase`'s work (use_cases/erasure.py) over the process's stores and Temporal:
+what each store held of the person, removed (or, dry, counted), store by store."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from adapters.outbound.person_records import SqlitePersonRecords, remove_outbox_mail
+from adapters.outbound.postgres_person_records import PostgresPersonRecords
+from adapters.outbound.temporal_erasure import TemporalThreadErasure
+from orchestrator.purge import removable, thread_blobs
+from use_cases.erasure import ErasureReport, PersonRecords, erasure_address, with_sharing
+from use_cases.reply_cap import capped_address
+from use_cases.retention import blobs_only_held_by
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from orchestrator.bootstrap import Wiring
+
+
+def person_records(wiring: Wiring) -> PersonRecords:
+    if wiring.database is not None:
+        return PostgresPersonRecords(wiring.database)
+    return SqlitePersonRecords(wiring.settings.data_dir)
+
+
+async def erase_person(
+    wiring: Wiring, client: Client, address: str, *, dry_run: bool
+) -> ErasureReport:
+    """Raises ValueError for what is not an address. Temporal first: a thread terminated
+    records nothing more of the person while the stores are cleared."""
+    person = erasure_address(address)
+    records = person_records(wiring)
+    threads = with_sharing(
+        await records.threads_of(person),
+        person,
+        lambda participant: wiring.mailboxes.resolve(participant) is not None,
+    )
+    alone = {t.workflow_id for t in threads if not t.shared}
+    temporal = TemporalThreadErasure(client)
+    executions = await temporal.executions_of(sorted(alone))
+    deleted = len(executions) if dry_run else await temporal.delete(executions)
+    blobs, freed = await _erase_blobs(wiring, alone, dry_run=dry_run)
+    removed = {
+        "temporal: workflow executions deleted": deleted,
+        "thread index: threads removed": await records.remove_threads(
+            threads, person, dry_run=dry_run
+        ),
+        "thread index: shared threads they were dropped from": len(threads) - len(alone),
+        "blobs: removed": blobs,
+        "blobs: bytes freed": freed,
+        **await _erase_records(records, wiring.outbox.root, person, dry_run=dry_run),
+    }
+    shared = sorted(t.workflow_id for t in threads if t.shared)
+    return ErasureReport(address=person, dry_run=dry_run, removed=removed, shared_threads=shared)
+
+
+async def _erase_records(
+    records: PersonRecords, outbox: Path, person: str, *, dry_run: bool
+) -> dict[str, int]:
+    return {
+        "sent log: rows removed": await records.remove_sent(person, dry_run=dry_run),
+        "automatic-mail log: rows removed": await records.remove_automatic_mail(
+            capped_address(person), dry_run=dry_run
+        ),
+        "ledger: purchase orders without their requester": await records.anonymise_orders(
+            person, dry_run=dry_run
+        ),
+        "invoice book: invoices without their approver": await records.anonymise_invoices(
+            person, dry_run=dry_run
+        ),
+        "outbox: mails removed": await asyncio.to_thread(
+            remove_outbox_mail, outbox, person, dry_run=dry_run
+        ),
+    }
+
+
+async def _erase_blobs(wiring: Wiring, threads: set[str], *, dry_run: bool) -> tuple[int, int]:
+    store = removable(wiring.blobs)
+    index = thread_blobs(wiring.threading.index)
+    only_theirs = await blobs_only_held_by(index, threads)
+    if dry_run:
+        sizes = await store.sizes(only_theirs)
+    else:
+        sizes = await store.remove_for_good(only_theirs) if only_theirs else {}
+        await index.forget_blobs(sorted(threads))
+    return len(sizes), sum(sizes.values())

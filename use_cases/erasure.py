@@ -1,0 +1,77 @@
+"""Erasure (GDPR Art. 17): everything mailroom keeps of one person, found by their address
+and removed, or where it must stay, said why.
+
+A thread only that person took part in (our mailboxes aside) goes whole: its index rows, the
+blobs no other thread holds, its workflow executions (every run, and its flows' children).
+A thread shared with others keeps working for them: their history holds the person's mail
+(payloads are sealed with the installation's keys, not per person, so there is nothing to
+shred), its blobs stay until retention removes them after it completes, and the person is
+dropped from its index participants. The relay's sent log, the automatic-mail log and the
+outbox lose every row or mail to or from them; purchase orders keep their number, amounts
+and items (bookkeeping law keeps a ledger for years) and lose the requester's address, as
+booked invoices lose the approver's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from use_cases.mailboxes import normalize_address
+
+ERASED = "(erased)"  # what a purchase order's requester becomes
+
+
+class PersonThread(BaseModel):
+    mailbox: str
+    workflow_id: str
+    participants: list[str] = Field(default_factory=list)
+    shared: bool = False  # someone besides the person (and our mailboxes) took part
+
+
+class ErasureReport(BaseModel):
+    address: str
+    dry_run: bool = False
+    removed: dict[str, int] = Field(default_factory=dict)  # "<store>: <what>" → count
+    shared_threads: list[str] = Field(default_factory=list)  # kept for their other people
+
+
+class PersonRecords(Protocol):
+    """The stores' records of one person (SQLite in the data dir, or PostgreSQL)."""
+
+    async def threads_of(self, address: str) -> list[PersonThread]: ...
+    async def remove_threads(
+        self, threads: Sequence[PersonThread], address: str, *, dry_run: bool
+    ) -> int: ...
+    async def remove_sent(self, address: str, *, dry_run: bool) -> int: ...
+    async def remove_automatic_mail(self, capped: str, *, dry_run: bool) -> int: ...
+    async def anonymise_orders(self, address: str, *, dry_run: bool) -> int: ...
+    async def anonymise_invoices(self, address: str, *, dry_run: bool) -> int: ...
+
+
+def erasure_address(address: str) -> str:
+    """The form every store is searched with; ValueError for what is not an address."""
+    local, at, domain = address.strip().strip("<>").rpartition("@")
+    if not (at and local and domain) or any(
+        c.isspace() or not c.isprintable() for c in address.strip()
+    ):
+        raise ValueError(f"--address {address.strip()[:100]!r} is not an email address")
+    return normalize_address(f"{local}@{domain}")
+
+
+def with_sharing(
+    threads: Sequence[PersonThread], address: str, ours: Callable[[str], bool]
+) -> list[PersonThread]:
+    """Each thread marked shared when someone besides `address` and our mailboxes is in it."""
+    return [
+        thread.model_copy(
+            update={
+                "shared": any(
+                    normalize_address(p) != address and not ours(p) for p in thread.participants
+                )
+            }
+        )
+        for thread in threads
+    ]

@@ -1,0 +1,156 @@
+"""Retention: the blobs (raw mail, long texts, attachments) of threads completed more than
+MAILROOM_RETENTION_DAYS ago are removed, as Rails Action Mailbox incinerates after 30 days.
+
+Which blobs a thread holds is recorded in the thread index when its mail is placed
+(`ThreadEntry.blobs`); whether and when a thread completed is Temporal's answer (its latest
+run, so a reopened thread holds its blobs again). A blob is content-addressed and may be
+held by several threads: it goes only when every thread holding it is past retention. The
+purge walks the threads that hold blobs in bounded batches, reporting after each one (the
+activity heartbeats there), so it can be stopped and run again at any point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+PURGE_BATCH = 200  # threads looked at per step: one Temporal lookup each, one trip per store
+# What Temporal answers for a thread it no longer knows: its history is past the
+# namespace's retention (or the hand-off never reached it), so it is past ours too.
+GONE = datetime.min.replace(tzinfo=UTC)
+
+
+class ThreadBlobs(Protocol):
+    """The thread index's record of which blobs each thread's mail stored."""
+
+    async def threads_holding_blobs(self, after: str, limit: int) -> list[str]:
+        """Thread (workflow) ids holding at least one blob, in id order, after `after`."""
+        ...
+
+    async def blobs_of(self, workflow_ids: Sequence[str]) -> list[str]: ...
+
+    async def holders_of(self, shas: Sequence[str]) -> dict[str, set[str]]: ...
+
+    async def forget_blobs(self, workflow_ids: Sequence[str]) -> None:
+        """These threads hold no blob any more (their blobs were removed or stay for
+        other threads)."""
+        ...
+
+
+@runtime_checkable
+class RemovableBlobs(Protocol):
+    """A blob store's removal for good (FileBlobStore, PostgresBlobStore; a store wrapping
+    one forwards these)."""
+
+    async def sizes(self, shas: Sequence[str]) -> dict[str, int]:
+        """The size of each of `shas` that is stored."""
+        ...
+
+    async def remove_for_good(
+        self, shas: Sequence[str], *, settled_before: datetime | None = None
+    ) -> dict[str, int]:
+        """Drop the references of `shas` and remove them; the size of each removed. With
+        `settled_before`, one settled since stays: another mail with the same bytes was
+        handed to a thread whose index record may still be on its way."""
+        ...
+
+
+class ThreadCompletions(Protocol):
+    async def completed_at(self, workflow_ids: Sequence[str]) -> dict[str, datetime | None]:
+        """When each thread's latest run closed; None while it runs; GONE when unknown."""
+        ...
+
+
+class PurgeInput(BaseModel):
+    """What the purge schedule starts the purge with (and `mailroom purge`)."""
+
+    dry_run: bool = False
+
+
+class PurgeReport(BaseModel):
+    """What a purge removed (or, dry, would remove)."""
+
+    dry_run: bool = False
+    retention_days: int = 0
+    threads: int = 0  # threads past retention whose blobs were let go
+    blobs: int = 0
+    bytes: int = 0
+
+
+Progress = Callable[[PurgeReport], Awaitable[None] | None]
+
+
+async def purge_expired(
+    index: ThreadBlobs,
+    blobs: RemovableBlobs,
+    completions: ThreadCompletions,
+    *,
+    now: datetime,
+    retention: timedelta,
+    dry_run: bool = False,
+    batch: int = PURGE_BATCH,
+    progress: Progress | None = None,
+) -> PurgeReport:
+    """Remove the blobs every holder of which completed before `now - retention`."""
+    cutoff = now - retention
+    report = PurgeReport(dry_run=dry_run, retention_days=retention.days)
+    counted: set[str] = set()  # a dry run removes nothing: count each blob once
+    after = ""
+    while threads := await index.threads_holding_blobs(after, batch):
+        after = threads[-1]
+        expired = await _expired(completions, threads, cutoff)
+        free = await freed_blobs(index, completions, expired, cutoff)
+        if dry_run:
+            sizes = await blobs.sizes([sha for sha in free if sha not in counted])
+            counted.update(sizes)
+        else:
+            sizes = await blobs.remove_for_good(free, settled_before=cutoff) if free else {}
+            await index.forget_blobs(sorted(expired))
+        report = report.model_copy(
+            update={
+                "threads": report.threads + len(expired),
+                "blobs": report.blobs + len(sizes),
+                "bytes": report.bytes + sum(sizes.values()),
+            }
+        )
+        if progress is not None:
+            await _call(progress, report)
+    return report
+
+
+async def freed_blobs(
+    index: ThreadBlobs, completions: ThreadCompletions, threads: set[str], cutoff: datetime
+) -> list[str]:
+    """The blobs of `threads` that no other thread, open or within retention, holds."""
+    if not threads:
+        return []
+    holders = await index.holders_of(await index.blobs_of(sorted(threads)))
+    others = set().union(*holders.values()) - threads
+    past = threads | await _expired(completions, sorted(others), cutoff)
+    return sorted(sha for sha, held_by in holders.items() if held_by <= past)
+
+
+async def blobs_only_held_by(index: ThreadBlobs, threads: set[str]) -> list[str]:
+    """The blobs of `threads` no other thread holds (erasure)."""
+    if not threads:
+        return []
+    holders = await index.holders_of(await index.blobs_of(sorted(threads)))
+    return sorted(sha for sha, held_by in holders.items() if held_by <= threads)
+
+
+async def _expired(
+    completions: ThreadCompletions, workflow_ids: Sequence[str], cutoff: datetime
+) -> set[str]:
+    if not workflow_ids:
+        return set()
+    closed = await completions.completed_at(workflow_ids)
+    return {wid for wid, at in closed.items() if at is not None and at <= cutoff}
+
+
+async def _call(progress: Progress, report: PurgeReport) -> None:
+    outcome = progress(report)
+    if outcome is not None:
+        await outcome
