@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 from jinja2 import TemplateError
 from pydantic import ValidationError
 from temporalio.client import Client
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.worker import Worker
 
 from activities.coordinator import CoordinatorActivities
@@ -26,6 +28,7 @@ from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.outbox import MaildirOutbox
+from adapters.outbound.payload_codec import EncryptionCodec
 from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
 from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from adapters.outbound.postgres_pool import Database
@@ -38,6 +41,7 @@ from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from adapters.outbound.thread_index import SqliteThreadIndex
 from orchestrator.data_converter import DATA_CONVERTER
+from orchestrator.encryption_keys import key_ring
 from orchestrator.flow_settings import flow_config
 from orchestrator.flow_spec import FlowSpec
 from orchestrator.flows import FLOWS
@@ -178,7 +182,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
             if settings.temporal_api_key
             else None,
             tls=tls_config(settings),
-            data_converter=DATA_CONVERTER,
+            data_converter=data_converter(settings),
             interceptors=client_interceptors(),  # tracing, when on (its workers inherit it)
             lazy=lazy,
         )
@@ -192,6 +196,18 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         raise TemporalUnreachable(
             f"cannot reach Temporal at {settings.temporal_target}: {hint}"
         ) from exc
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The converter of every client mailroom opens, and so of its workers (they inherit
+    it): payloads sealed by the installation's key ring, and failures' messages and stack
+    traces moved into a payload so that the codec seals them too (an error's text may quote
+    mail). Payloads and failures written before encryption was on still read."""
+    return dataclasses.replace(
+        DATA_CONVERTER,
+        payload_codec=EncryptionCodec(key_ring(settings)),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def gateway(
