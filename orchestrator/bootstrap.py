@@ -26,6 +26,7 @@ from adapters.inbound.authentication import TrustedAuthenticationResults
 from adapters.inbound.parse_pool import ParsePool
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.blob_store import FileBlobStore
+from adapters.outbound.key_ring import KeyRing
 from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.outbox import MaildirOutbox
 from adapters.outbound.payload_codec import EncryptionCodec
@@ -203,9 +204,13 @@ def data_converter(settings: Settings) -> DataConverter:
     it): payloads sealed by the installation's key ring, and failures' messages and stack
     traces moved into a payload so that the codec seals them too (an error's text may quote
     mail). Payloads and failures written before encryption was on still read."""
+    return sealing_converter(key_ring(settings))
+
+
+def sealing_converter(ring: KeyRing) -> DataConverter:
     return dataclasses.replace(
         DATA_CONVERTER,
-        payload_codec=EncryptionCodec(key_ring(settings)),
+        payload_codec=EncryptionCodec(ring),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
 
@@ -236,6 +241,7 @@ def thread_worker(wiring: Wiring, client: Client) -> Worker:
     an inline flow runs in the thread's workflow, and its local activities (an in-process
     agent) run where the workflow runs; its other activities go to its own queue."""
     flow_activities = [a for spec in wiring.flows for a in spec.activities(wiring, client)]
+    log_key_errors(client)
     return Worker(
         client,
         task_queue=wiring.settings.task_queue,
@@ -248,6 +254,14 @@ def thread_worker(wiring: Wiring, client: Client) -> Worker:
         workflow_runner=WORKFLOW_RUNNER,
         interceptors=WORKFLOW_INTERCEPTORS,
     )
+
+
+def log_key_errors(client: Client) -> None:
+    """A worker's tasks fail on a payload its keys cannot open, retried by the server and
+    logged by the SDK with a traceback each: its codec says once per key which is missing."""
+    codec = client.data_converter.payload_codec
+    if isinstance(codec, EncryptionCodec):
+        codec.log_key_errors = True
 
 
 def with_each_once(activities: list[Callable[..., Any]]) -> list[Callable[..., Any]]:
@@ -369,6 +383,7 @@ def coordinator(settings: Settings, client: Client) -> TemporalCoordinator | Sha
 def coordinator_worker(wiring: Wiring, client: Client) -> Worker:
     """Every worker process serves the coordinator's queue: one run is open at a time,
     on whichever worker took its task."""
+    log_key_errors(client)
     return Worker(
         client,
         task_queue=f"{wiring.settings.queue_prefix}{COORDINATOR_QUEUE}",

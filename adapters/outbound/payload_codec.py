@@ -27,6 +27,8 @@ class EncryptionCodec(PayloadCodec):
     def __init__(self, key_ring: KeyRing) -> None:
         self.key_ring = key_ring
         self._said: set[str] = set()  # the key ids already said not to open
+        # a worker says it in its log (orchestrator/bootstrap.py); a command's error says it
+        self.log_key_errors = False
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.sealed(p) for p in payloads]
@@ -52,7 +54,7 @@ class EncryptionCodec(PayloadCodec):
         """A worker with the wrong keys fails each task of every thread it touches, retried
         by the server: the SDK logs each with a traceback that names no setting; this says
         once per key what is wrong and where to look."""
-        if key_id in self._said:
+        if not self.log_key_errors or key_id in self._said:
             return
         self._said.add(key_id)
         log.error(
