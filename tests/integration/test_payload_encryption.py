@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -258,5 +259,5 @@ async def test_a_worker_with_the_wrong_key_says_which_key_it_lacks(
     assert "MAILROOM_ENCRYPTION_KEYS" in said["hint"]
 
 
-async def _said(logged: list[dict[str, object]], event: str) -> dict[str, object] | None:
+async def _said(logged: list[MutableMapping[str, Any]], event: str) -> Any:
     return next((line for line in logged if line["event"] == event), None)

@@ -39,14 +39,16 @@ async def sealed(
     time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
 ) -> AsyncIterator[Harness]:
     """The harness with a client of the same server whose converter seals payloads."""
-    client = Client(**{**time_skipping_env.client.config(), "data_converter": TEST_CONVERTER})
-    config = FlowConfig(
+    config = time_skipping_env.client.config()
+    config["data_converter"] = TEST_CONVERTER
+    client = Client(**config)
+    flows = FlowConfig(
         modes={"support": mode},
         agent_in_process=mode is FlowMode.INLINE,
         outbox_in_process=mode is FlowMode.INLINE,
     )
     async with thread_harness(
-        WorkflowEnvironment(client), task_queue, tmp_path, mailbox=MAILBOX, flow_config=config
+        WorkflowEnvironment(client), task_queue, tmp_path, mailbox=MAILBOX, flow_config=flows
     ) as harness:
         yield harness
 
