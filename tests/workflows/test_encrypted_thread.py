@@ -1,7 +1,7 @@
 """A thread with mailroom's sealing converter on (issue 22) under the time-skipping server:
 its flow runs as with the plain converter, in the child and inline modes, its stored history
-holds no mail, and it replays with the codec; and the recorded histories (plain payloads,
-written before encryption) replay with it too."""
+holds no mail, and it replays with the codec. (The recorded histories, plain payloads written
+before encryption, replay with it: tests/workflows/test_recorded_histories.py.)"""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from orchestrator.workflow_runner import WORKFLOW_RUNNER
 from tests.encryption import TEST_CONVERTER
 from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
-from tests.workflows.test_recorded_histories import HISTORIES, _load
 from use_cases.flows import FlowConfig, FlowMode
 from workflows.procurement import ProcurementWorkflow
 from workflows.support import SupportWorkflow
@@ -77,12 +76,3 @@ async def test_a_sealed_thread_is_answered_stores_no_mail_and_replays(sealed: Ha
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None
-
-
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_a_history_recorded_before_encryption_replays_with_the_codec(path: Path) -> None:
-    replayer = Replayer(
-        workflows=WORKFLOWS, data_converter=TEST_CONVERTER, workflow_runner=WORKFLOW_RUNNER
-    )
-    result = await replayer.replay_workflow(_load(path), raise_on_replay_failure=False)
-    assert result.replay_failure is None, f"{path.stem}: {result.replay_failure}"
