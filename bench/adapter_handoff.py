@@ -10,13 +10,16 @@ from typing import cast
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 
+from adapters.outbound.key_ring import new_key_entry, parse_key_ring
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
-from orchestrator.bootstrap import Wiring
-from orchestrator.data_converter import DATA_CONVERTER
+from orchestrator.bootstrap import Wiring, sealing_converter
 from orchestrator.flow_settings import flow_config
 from use_cases.ingest import ingest_email
 from use_cases.models import Ingested, NewMessage, ThreadInput, ThreadKey, ThreadState
 from use_cases.thread_labels import thread_details, thread_summary
+
+# as the adapter's client encodes: mailroom's converter, sealing (issue 22)
+SEALING = sealing_converter(parse_key_ring(new_key_entry("bench")))
 
 Ingest = Callable[[bytes, Sequence[str], str | None], Awaitable[Ingested]]
 
@@ -43,7 +46,7 @@ class EncodingGateway(TemporalThreadGateway):
             thread_summary(message.subject, message.from_addr),
             thread_details(key.mailbox, key.workflow_id, message.message_id),
         ]
-        await DATA_CONVERTER.encode([thread_input, message, *labels])
+        await SEALING.encode([thread_input, message, *labels])
 
 
 def handoff(wiring: Wiring, variant: str) -> Ingest:

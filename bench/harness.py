@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.mails import DOMAINS, Layout
 from bench.proctree import read_stats, tree_cpu_seconds
+from orchestrator.bootstrap import data_converter
 from orchestrator.logs import configure_logging
 from orchestrator.settings import Settings
 from orchestrator.temporal_server import EmbeddedTemporal
@@ -280,7 +280,7 @@ async def bench_stack(*, log_level: str = "info", keep: bool = False) -> AsyncIt
             await server.start()
             stack.push_async_callback(server.stop)  # unwinds last
             client = await Client.connect(
-                settings.temporal_target, data_converter=pydantic_data_converter
+                settings.temporal_target, data_converter=data_converter(settings)
             )
             yield BenchStack(settings, client, stack, server)
     finally:

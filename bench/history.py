@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
+from temporalio.converter import PayloadCodec
+
+from adapters.outbound.payload_codec import EncryptionCodec
 
 HISTORY_CONCURRENCY = 16
 
@@ -33,21 +36,26 @@ def _seconds(event: HistoryEvent) -> float:
     return event.event_time.seconds + event.event_time.nanos / 1e9
 
 
-def _signal_message_id(event: HistoryEvent) -> str | None:
+def _signal_message_id(event: HistoryEvent, codec: PayloadCodec | None = None) -> str | None:
     payloads = event.workflow_execution_signaled_event_attributes.input.payloads
     if not payloads:
         return None
-    body = json.loads(payloads[0].data)
+    payload = payloads[0]
+    if isinstance(codec, EncryptionCodec):  # mailroom's stack seals them (issue 22)
+        payload = codec.opened(payload)
+    body = json.loads(payload.data)
     found = body.get("message_id") if isinstance(body, dict) else None
     return str(found) if found else None
 
 
-def applied_in_run(events: Iterable[HistoryEvent]) -> dict[str, float]:
+def applied_in_run(
+    events: Iterable[HistoryEvent], codec: PayloadCodec | None = None
+) -> dict[str, float]:
     applied: dict[str, float] = {}
     waiting: list[str] = []
     for event in events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-            message_id = _signal_message_id(event)
+            message_id = _signal_message_id(event, codec)
             if message_id is not None:
                 waiting.append(message_id)
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and waiting:
@@ -91,7 +99,7 @@ async def workflow_facts(client: Client, workflow_id: str) -> WorkflowHistoryFac
     facts = WorkflowHistoryFacts(workflow_id)
     for events in await run_histories(client, workflow_id):
         facts.run_lengths.append(len(events))
-        for message_id, at in applied_in_run(events).items():
+        for message_id, at in applied_in_run(events, client.data_converter.payload_codec).items():
             facts.applied.setdefault(message_id, at)
     return facts
 

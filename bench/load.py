@@ -137,9 +137,12 @@ async def run_async(args: argparse.Namespace, send: Send) -> LoadResult:
 
 async def temporal_client(target: str) -> Any:
     from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
 
-    return await Client.connect(target, data_converter=pydantic_data_converter)
+    from orchestrator.bootstrap import data_converter
+    from orchestrator.settings import Settings
+
+    # as mailroom's SMTP adapter connects: its converter, the installation's key
+    return await Client.connect(target, data_converter=data_converter(Settings()))
 
 
 async def baseline_sender(args: argparse.Namespace) -> Send:

@@ -21,7 +21,6 @@ from typing import Any
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.common import RawValue
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 
@@ -61,7 +60,13 @@ class AnyThreadWorkflow:
 
 async def serve(target: str, task_queue: str, workflows: Sequence[type]) -> None:
     """Serve `workflows` on `task_queue` until SIGINT or SIGTERM (the bench stops it so)."""
-    client = await Client.connect(target, data_converter=pydantic_data_converter)
+    # mailroom's converter, sealing with the bench installation's key (MAILROOM_DATA_DIR of
+    # the environment the bench gives it): the front-end pass's threads read mailroom's mail.
+    # Imported here: the workflow sandbox re-imports this module, and these are not for it.
+    from orchestrator.bootstrap import data_converter
+    from orchestrator.settings import Settings
+
+    client = await Client.connect(target, data_converter=data_converter(Settings()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

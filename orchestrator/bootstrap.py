@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 from jinja2 import TemplateError
 from pydantic import ValidationError
 from temporalio.client import Client
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.worker import Worker
 
 from activities.coordinator import CoordinatorActivities
@@ -24,8 +26,10 @@ from adapters.inbound.authentication import TrustedAuthenticationResults
 from adapters.inbound.parse_pool import ParsePool
 from adapters.outbound.auto_reply_log import SqliteAutoReplyLog
 from adapters.outbound.blob_store import FileBlobStore
+from adapters.outbound.key_ring import KeyRing
 from adapters.outbound.mail_templates import ReplyTemplates
 from adapters.outbound.outbox import MaildirOutbox
+from adapters.outbound.payload_codec import EncryptionCodec
 from adapters.outbound.postgres_auto_reply_log import PostgresAutoReplyLog
 from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from adapters.outbound.postgres_pool import Database
@@ -38,6 +42,7 @@ from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from adapters.outbound.thread_index import SqliteThreadIndex
 from orchestrator.data_converter import DATA_CONVERTER
+from orchestrator.encryption_keys import key_ring
 from orchestrator.flow_settings import flow_config
 from orchestrator.flow_spec import FlowSpec
 from orchestrator.flows import FLOWS
@@ -178,7 +183,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
             if settings.temporal_api_key
             else None,
             tls=tls_config(settings),
-            data_converter=DATA_CONVERTER,
+            data_converter=data_converter(settings),
             interceptors=client_interceptors(),  # tracing, when on (its workers inherit it)
             lazy=lazy,
         )
@@ -192,6 +197,22 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         raise TemporalUnreachable(
             f"cannot reach Temporal at {settings.temporal_target}: {hint}"
         ) from exc
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The converter of every client mailroom opens, and so of its workers (they inherit
+    it): payloads sealed by the installation's key ring, and failures' messages and stack
+    traces moved into a payload so that the codec seals them too (an error's text may quote
+    mail). Payloads and failures written before encryption was on still read."""
+    return sealing_converter(key_ring(settings))
+
+
+def sealing_converter(ring: KeyRing) -> DataConverter:
+    return dataclasses.replace(
+        DATA_CONVERTER,
+        payload_codec=EncryptionCodec(ring),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 def gateway(
@@ -220,6 +241,7 @@ def thread_worker(wiring: Wiring, client: Client) -> Worker:
     an inline flow runs in the thread's workflow, and its local activities (an in-process
     agent) run where the workflow runs; its other activities go to its own queue."""
     flow_activities = [a for spec in wiring.flows for a in spec.activities(wiring, client)]
+    log_key_errors(client)
     return Worker(
         client,
         task_queue=wiring.settings.task_queue,
@@ -232,6 +254,14 @@ def thread_worker(wiring: Wiring, client: Client) -> Worker:
         workflow_runner=WORKFLOW_RUNNER,
         interceptors=WORKFLOW_INTERCEPTORS,
     )
+
+
+def log_key_errors(client: Client) -> None:
+    """A worker's tasks fail on a payload its keys cannot open, retried by the server and
+    logged by the SDK with a traceback each: its codec says once per key which is missing."""
+    codec = client.data_converter.payload_codec
+    if isinstance(codec, EncryptionCodec):
+        codec.log_key_errors = True
 
 
 def with_each_once(activities: list[Callable[..., Any]]) -> list[Callable[..., Any]]:
@@ -353,6 +383,7 @@ def coordinator(settings: Settings, client: Client) -> TemporalCoordinator | Sha
 def coordinator_worker(wiring: Wiring, client: Client) -> Worker:
     """Every worker process serves the coordinator's queue: one run is open at a time,
     on whichever worker took its task."""
+    log_key_errors(client)
     return Worker(
         client,
         task_queue=f"{wiring.settings.queue_prefix}{COORDINATOR_QUEUE}",

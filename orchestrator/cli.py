@@ -12,6 +12,7 @@ from pathlib import Path
 
 from temporalio.service import RPCError
 
+from adapters.outbound.key_ring import KeyRingError
 from orchestrator import bootstrap as wiring_module
 from orchestrator.cli_codec import add_codec_parser, cmd_codec_server
 from orchestrator.cli_coordinator import add_coordinator_parser, cmd_coordinator
@@ -20,6 +21,7 @@ from orchestrator.cli_doctor import add_doctor_parser, cmd_doctor
 from orchestrator.cli_erase import add_erase_parser, cmd_erase
 from orchestrator.cli_errors import EXIT_ERROR, CliError
 from orchestrator.cli_flows import add_flow_parsers, cmd_flows, cmd_start
+from orchestrator.cli_keys import add_keys_parser, cmd_keys
 from orchestrator.cli_mail import cmd_replay, cmd_reprocess, cmd_send
 from orchestrator.cli_output import visible
 from orchestrator.cli_purge import add_purge_parser, cmd_purge
@@ -158,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_stop_parser(commands)
     add_coordinator_parser(commands)
     add_codec_parser(commands)
+    add_keys_parser(commands)
     return parser
 
 
@@ -202,6 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return failed(
             f"Temporal answered {exc.status.name}: {exc.message} "
             "(is a worker running? `mailroom up` runs one)",
+            settings,
+        )
+    except KeyRingError as exc:  # what Temporal keeps was sealed with a key not in the ring
+        return failed(
+            f"cannot decrypt what Temporal keeps: {exc} "
+            "(MAILROOM_ENCRYPTION_KEYS must hold every key that sealed it)",
             settings,
         )
     except KeyboardInterrupt:
@@ -365,6 +374,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "codec-server": cmd_codec_server,
     "purge": cmd_purge,
     "erase": cmd_erase,
+    "keys": cmd_keys,
 }
 
 

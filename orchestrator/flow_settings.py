@@ -24,6 +24,7 @@ def flow_config(settings: Settings) -> FlowConfig:
         sla_auto_close_after=settings.sla_auto_close_after,
         kb_confidence=settings.kb_confidence,
         search_attributes=search_attributes,
+        searchable_subjects=settings.searchable_subjects,
         agent_in_process=not settings.agent_url,
         outbox_in_process=not settings.outbound_smtp,
         auto_reply_cap=settings.auto_replies_per_thread_per_hour,

@@ -190,6 +190,9 @@ class Settings(BaseSettings):
     # procurement asks the requester to confirm the parsed order below this confidence
     extraction_confidence: Annotated[float, Field(ge=0, le=1)] = 0.8
     search_attributes: bool | None = None
+    # with search attributes on, also each thread's subject and requester (mail content,
+    # stored in clear by Temporal: payload encryption cannot cover search attributes)
+    searchable_subjects: bool = False
     # threads kept in worker memory between messages (the SDK's sticky cache); fewer saves
     # memory, at the cost of replaying a thread's history when an evicted one gets mail
     max_cached_workflows: Annotated[int, Field(ge=0)] = 1000

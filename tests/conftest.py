@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from orchestrator import cli
 from orchestrator.temporal_server import temporal_cli
+from tests.encryption import TEST_CONVERTER
 from tests.postgres import PostgresServer, running_postgres
 from tests.support import free_port
 from workflows.search_attributes import THREAD_ATTRIBUTES
@@ -84,7 +85,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli()),
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,  # mailroom's, sealing with the tests' key
         port=free_port(),
         ui=False,
         dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],

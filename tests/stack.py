@@ -20,6 +20,7 @@ from orchestrator.bootstrap import Wiring, bootstrap, gateway
 from orchestrator.flow_spec import FlowSpec
 from orchestrator.services import start_smtp, start_worker
 from orchestrator.settings import Settings
+from tests.encryption import give_test_key
 from tests.support import free_port, plain_text, read_mail
 from use_cases.mail import OutboxEntry
 
@@ -57,6 +58,7 @@ def sent_text(stack: Stack, message_id: str) -> str:
 
 
 def stack_settings(data_dir: Path, client: Client, task_queue: str, **extra: Any) -> Settings:
+    give_test_key(data_dir)  # the shared dev server's client and the CLI read with it too
     return Settings(
         data_dir=data_dir,
         temporal_address=client.service_client.config.target_host,

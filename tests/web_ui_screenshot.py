@@ -83,7 +83,11 @@ async def screenshots(out_dir: Path, binary: str) -> None:
     try:
         with tempfile.TemporaryDirectory() as data_dir:
             settings = stack_settings(
-                Path(data_dir), env.client, "web-ui-screenshot", search_attributes=True
+                Path(data_dir),
+                env.client,
+                "web-ui-screenshot",
+                search_attributes=True,
+                searchable_subjects=True,  # the subject column the screenshot shows
             )
             async with running_stack(env.client, settings):
                 await _send_and_wait(env.client, settings.smtp_port)

@@ -273,6 +273,10 @@ class FlowConfig(BaseModel):
     sla_auto_close_after: timedelta = timedelta(days=5)
     kb_confidence: float = 0.5
     search_attributes: bool = False
+    # the subject and requester among them (MAILROOM_SEARCHABLE_SUBJECTS, off by default:
+    # search attributes are stored in clear). True here: a thread started before the setting
+    # existed has no such field in its recorded input and keeps upserting what it did.
+    searchable_subjects: bool = True
     # the agent runs in the worker's process (no agent URL): flows ask it by local activity
     agent_in_process: bool = False
     # replies go to the built-in outbox (no SMTP relay): flows write them by local activity

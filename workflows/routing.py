@@ -301,7 +301,7 @@ class FlowRouter:
         """The child's search attributes, part of its recorded start command."""
         if not self.config.search_attributes:
             return {}
-        attributes = child_flow_attributes(thread_identity(self.state), flow)
+        attributes = child_flow_attributes(self._identity(), flow)
         return {"search_attributes": attributes}
 
     def _start(self, entry: FlowEntry, first: NewMessage, *, resuming: bool = False) -> FlowStart:
@@ -370,11 +370,14 @@ class FlowRouter:
     def _identity_updates(self) -> list[SearchAttributeUpdate[str]]:
         """Subject, requester and reference, with the first stage of each run (a run
         continued-as-new is told them again: they are few bytes) and when they change."""
-        identity = thread_identity(self.state)
+        identity = self._identity()
         if identity == self._identified:
             return []
         self._identified = identity
         return identity_updates(identity)
+
+    def _identity(self) -> Identity:
+        return thread_identity(self.state, searchable_subjects=self.config.searchable_subjects)
 
 
 def show_stage(state: ThreadState) -> None:

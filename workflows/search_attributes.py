@@ -34,38 +34,40 @@ THREAD_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
 SUBJECT_LENGTH = 200  # the server refuses a value over 2 KB; a list column shows less
 ADDRESS_LENGTH = 254  # the longest address SMTP carries (RFC 5321 path limit)
 
-Identity = tuple[str, str, str]
+# Subject, requester (None: not published, MAILROOM_SEARCHABLE_SUBJECTS off) and reference.
+Identity = tuple[str | None, str | None, str]
 
 
-def thread_identity(state: ThreadState) -> Identity:
+def thread_identity(state: ThreadState, *, searchable_subjects: bool = True) -> Identity:
     """Subject, requester and ticket reference as the list shows them: from mail, so one
-    line of printable text each, bounded (the list shows them as text: no escaping)."""
+    line of printable text each, bounded (the list shows them as text: no escaping). The
+    subject and requester are mail content, stored in clear where search attributes are:
+    published only where the thread's config allows it (decided at its start)."""
+    reference = plain_line(state.reference, ADDRESS_LENGTH)
+    if not searchable_subjects:
+        return None, None, reference
     requester = state.requester or (state.participants[0] if state.participants else "")
     return (
         plain_line(state.subject, SUBJECT_LENGTH),
         plain_line(requester, ADDRESS_LENGTH),
-        plain_line(state.reference, ADDRESS_LENGTH),
+        reference,
     )
 
 
-def identity_updates(identity: Identity) -> list[SearchAttributeUpdate[str]]:
+def _identity_pairs(identity: Identity) -> list[tuple[SearchAttributeKey[str], str]]:
     subject, requester, reference = identity
-    return [
-        SUBJECT_ATTRIBUTE.value_set(subject),
-        REQUESTER_ATTRIBUTE.value_set(requester),
-        REFERENCE_ATTRIBUTE.value_set(reference),
+    pairs = [(SUBJECT_ATTRIBUTE, subject), (REQUESTER_ATTRIBUTE, requester)]
+    return [(key, value) for key, value in pairs if value is not None] + [
+        (REFERENCE_ATTRIBUTE, reference)
     ]
+
+
+def identity_updates(identity: Identity) -> list[SearchAttributeUpdate[str]]:
+    return [key.value_set(value) for key, value in _identity_pairs(identity)]
 
 
 def child_flow_attributes(identity: Identity, flow: str) -> TypedSearchAttributes:
     """A child flow's row in the list: whose and which flow it is, given at its start.
     Its stage is the thread's to show (the child does not upsert)."""
-    subject, requester, reference = identity
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(SUBJECT_ATTRIBUTE, subject),
-            SearchAttributePair(REQUESTER_ATTRIBUTE, requester),
-            SearchAttributePair(REFERENCE_ATTRIBUTE, reference),
-            SearchAttributePair(FLOW_ATTRIBUTE, flow),
-        ]
-    )
+    pairs = [*_identity_pairs(identity), (FLOW_ATTRIBUTE, flow)]
+    return TypedSearchAttributes([SearchAttributePair(key, value) for key, value in pairs])

@@ -11,18 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import structlog
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from adapters.outbound.key_ring import KeyRing
+from adapters.outbound.key_ring import KeyRing, KeyRingError
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+
+log = structlog.get_logger()
 
 
 class EncryptionCodec(PayloadCodec):
     def __init__(self, key_ring: KeyRing) -> None:
         self.key_ring = key_ring
+        self._said: set[str] = set()  # the key ids already said not to open
+        # a worker says it in its log (orchestrator/bootstrap.py); a command's error says it
+        self.log_key_errors = False
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.sealed(p) for p in payloads]
@@ -38,4 +44,23 @@ class EncryptionCodec(PayloadCodec):
         if payload.metadata.get("encoding") != ENCODING:
             return payload  # written before encryption was on
         key_id = payload.metadata.get(KEY_ID, b"").decode("ascii", "replace")
-        return Payload.FromString(self.key_ring.decrypt(key_id, payload.data))
+        try:
+            return Payload.FromString(self.key_ring.decrypt(key_id, payload.data))
+        except KeyRingError as exc:
+            self._say_once(key_id, exc)
+            raise
+
+    def _say_once(self, key_id: str, exc: KeyRingError) -> None:
+        """A worker with the wrong keys fails each task of every thread it touches, retried
+        by the server: the SDK logs each with a traceback that names no setting; this says
+        once per key what is wrong and where to look."""
+        if not self.log_key_errors or key_id in self._said:
+            return
+        self._said.add(key_id)
+        log.error(
+            "payload_not_decryptable",
+            reason=str(exc),
+            key_id=key_id,
+            keys=[known for known, _ in self.key_ring.keys],
+            hint="MAILROOM_ENCRYPTION_KEYS must hold every key that sealed what Temporal keeps",
+        )

@@ -18,10 +18,10 @@ from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from adapters.outbound.outbox import MaildirOutbox
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
+from orchestrator.bootstrap import data_converter
 from orchestrator.settings import Settings
 from orchestrator.temporal_server import EmbeddedTemporal
 from tests.support import free_port, wait_for
@@ -127,7 +127,7 @@ class Deployment:
         self.temporal = self._start("temporal", EmbeddedTemporal(self.settings).command())
         self._client = await wait_for(
             lambda: Client.connect(
-                self.settings.temporal_target, data_converter=pydantic_data_converter
+                self.settings.temporal_target, data_converter=data_converter(self.settings)
             ),
             timeout=STARTUP_TIMEOUT,
             what="the Temporal server",

@@ -12,19 +12,18 @@ import asyncio
 import sys
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.coordinator import CoordinatorActivities
-from orchestrator.bootstrap import coordinator
+from orchestrator.bootstrap import coordinator, data_converter
 from orchestrator.settings import Settings
 from tests.workflows.lane_holder import LaneHolderWorkflow
 from use_cases.coordinator import ItemRef, StartProcessing
 
 
 async def connect() -> Client:
-    target = Settings().temporal_target
-    return await Client.connect(target, data_converter=pydantic_data_converter)
+    settings = Settings()  # the deployment's, as the mailroom processes it runs beside
+    return await Client.connect(settings.temporal_target, data_converter=data_converter(settings))
 
 
 async def daemon(item_id: str, lane: str, lease_seconds: float) -> None:

@@ -22,6 +22,7 @@ from orchestrator.bootstrap import bootstrap, gateway
 from orchestrator.services import IMAP_CHECKPOINTS, start_imap, start_worker
 from tests.conftest import ROOT
 from tests.dovecot import Dovecot
+from tests.encryption import give_test_key
 from tests.fakes import FakeBackpressure, FakeThreadGateway
 from tests.stack import stack_settings
 from use_cases.ingest import ingest_email
@@ -68,6 +69,7 @@ async def imap_stack(
 
 
 def cli_env(temporal: str, task_queue: str, data_dir: Path, *urls: str) -> dict[str, str]:
+    give_test_key(data_dir)  # `mailroom imap` seals with the key the test's stack opens with
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
         "MAILROOM_CONFIG": str(data_dir / "no-such-mailroom.toml"),

@@ -20,6 +20,7 @@ from adapters.inbound.mime import parse_email
 from adapters.outbound.ledger import SqliteLedger
 from adapters.outbound.outbox import MaildirOutbox
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
+from tests.encryption import give_test_key
 from tests.support import wait_for
 from use_cases.ingest import ingest_email
 from use_cases.models import FlowConfig, ThreadStatus
@@ -65,6 +66,7 @@ class Workers:
 
 @pytest.fixture
 def workers(dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str) -> Iterator[Workers]:
+    give_test_key(tmp_path / "data")  # the workers open what the test's client sealed
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
         "MAILROOM_DATA_DIR": str(tmp_path / "data"),

@@ -22,6 +22,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from bench.front_door import descriptors, flood, send_normal_mail, smtp_argv
+from tests.encryption import give_test_key
 from tests.support import free_port, wait_for
 
 FLOOD = 1200
@@ -83,6 +84,7 @@ async def accepted(port: int, n: int) -> bool:
 @pytest.fixture
 def smtp_env(dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str) -> dict[str, str]:
     client = dev_server.client
+    give_test_key(tmp_path / "data")  # what it hands off opens with the test's client's key
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
         "MAILROOM_CONFIG": str(tmp_path / "none.toml"),

@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from orchestrator.bootstrap import connect
 from tests.conftest import FIXTURES
 from tests.dovecot_tls import TlsFiles
+from tests.encryption import give_test_key
 from tests.grpc_tls_proxy import ClientCertificate, grpc_tls_proxy, proxy_certificates
 from tests.stack import acknowledgements, running_stack, stack_settings
 from tests.support import run_mailroom, wait_for
@@ -54,6 +55,7 @@ def mtls_proxy(
 def cluster_env(tmp_path: Path, address: str, **settings: str | Path) -> dict[str, str]:
     kept = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
     given = {f"MAILROOM_{name.upper()}": str(value) for name, value in settings.items()}
+    give_test_key(tmp_path / "data")  # the processes and the test's clients share one key
     return {
         **kept,
         "MAILROOM_DATA_DIR": str(tmp_path / "data"),

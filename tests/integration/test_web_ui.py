@@ -70,7 +70,9 @@ async def web_ui() -> AsyncIterator[WebUi]:
 
 @pytest.fixture
 async def stack(web_ui: WebUi, tmp_path: Path, task_queue: str) -> AsyncIterator[Stack]:
-    settings = stack_settings(tmp_path, web_ui.env.client, task_queue, search_attributes=True)
+    settings = stack_settings(
+        tmp_path, web_ui.env.client, task_queue, search_attributes=True, searchable_subjects=True
+    )
     async with running_stack(web_ui.env.client, settings) as running:
         yield running
 
