@@ -43,11 +43,15 @@ class KeyRing:
         ids = [key_id for key_id, _ in self.keys]
         if len(set(ids)) != len(ids):
             raise KeyRingError("two keys with one id")
-        for key_id, key in self.keys:
+        # An entry is named by its place, never by its id: a key pasted where the id goes
+        # (or cut in two) would otherwise be said back, into a terminal or a log.
+        for number, (key_id, key) in enumerate(self.keys, start=1):
             if not KEY_ID.fullmatch(key_id):
-                raise KeyRingError(f"key id {key_id!r}: 1-32 letters, digits, '.', '_', '-'")
+                raise KeyRingError(
+                    f"entry {number}: key id not 1-32 letters, digits, '.', '_', '-'"
+                )
             if len(key) != KEY_BYTES:
-                raise KeyRingError(f"key {key_id}: {len(key)} bytes, AES-256 needs {KEY_BYTES}")
+                raise KeyRingError(f"entry {number}: {len(key)} bytes, AES-256 needs {KEY_BYTES}")
 
     @property
     def current(self) -> str:
@@ -75,14 +79,14 @@ def parse_key_ring(text: str) -> KeyRing:
     newlines separate entries too, so a key file may hold one per line."""
     entries = [e for e in re.split(r"[,\s]+", text.strip()) if e]
     keys: list[tuple[str, bytes]] = []
-    for entry in entries:
+    for number, entry in enumerate(entries, start=1):
         key_id, colon, encoded = entry.partition(":")
         if not colon:
-            raise KeyRingError(f"entry {len(keys) + 1}: expected id:base64key")
+            raise KeyRingError(f"entry {number}: expected id:base64key")
         try:
             key = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            raise KeyRingError(f"key {key_id}: not base64") from None
+            raise KeyRingError(f"entry {number}: key not base64") from None
         keys.append((key_id, key))
     return KeyRing(tuple(keys))
 

@@ -87,3 +87,21 @@ def test_keys_from_the_setting_or_a_file_and_a_bad_one_stops_the_start(tmp_path:
 def old_entry(ring: KeyRing) -> str:
     key_id, key = ring.keys[-1]
     return f"{key_id}:{base64.b64encode(key).decode()}"
+
+
+KEY = base64.b64encode(bytes(range(32))).decode()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{KEY}:k1",  # the id after the key
+        f"{KEY}:{KEY}",  # a key where the id goes, with a key after it
+        f"{KEY[:20]}:{KEY[20:]}",  # a key cut in two: its halves taken for an id and a key
+    ],
+)
+def test_a_key_written_where_its_id_goes_is_never_said_back(text: str) -> None:
+    with pytest.raises(KeyRingError) as raised:
+        parse_key_ring(text)
+    said = str(raised.value)
+    assert KEY not in said and KEY[:20] not in said, said
