@@ -203,14 +203,17 @@ def data_converter(settings: Settings) -> DataConverter:
     """The converter of every client mailroom opens, and so of its workers (they inherit
     it): payloads sealed by the installation's key ring, and failures' messages and stack
     traces moved into a payload so that the codec seals them too (an error's text may quote
-    mail). Payloads and failures written before encryption was on still read."""
-    return sealing_converter(key_ring(settings))
+    mail). Plain payloads (written before encryption was on, or forged by a caller without
+    the key) are refused unless MAILROOM_ACCEPT_PLAINTEXT_PAYLOADS (payload_codec.py)."""
+    return sealing_converter(
+        key_ring(settings), accept_plaintext=settings.accept_plaintext_payloads
+    )
 
 
-def sealing_converter(ring: KeyRing) -> DataConverter:
+def sealing_converter(ring: KeyRing, *, accept_plaintext: bool = False) -> DataConverter:
     return dataclasses.replace(
         DATA_CONVERTER,
-        payload_codec=EncryptionCodec(ring),
+        payload_codec=EncryptionCodec(ring, accept_plaintext=accept_plaintext),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
 

@@ -219,6 +219,9 @@ class Settings(BaseSettings):
     # `id:base64key,…` oldest first, or a file of them; neither: one key made once
     encryption_keys: SecretStr | None = None
     encryption_keys_file: Path | None = None
+    # payloads not sealed by mailroom are taken as they are (threads started before
+    # encryption was on); off, a caller without the key cannot make a thread act
+    accept_plaintext_payloads: bool = False
     # The codec server for the Web UI and `temporal --codec-endpoint` (orchestrator/codec.py):
     # host:port; unset: `mailroom up` serves beside the UI (its port + 1 when free), `mailroom
     # codec-server` on 127.0.0.1:8234; `off`: not served (the UI shows ciphertext)

@@ -14,7 +14,9 @@ from orchestrator.encryption_keys import KEY_FILE, MADE_KEY_ID
 
 TEST_KEY = hashlib.sha256(b"mailroom tests' payload key").digest()
 TEST_RING = KeyRing(((MADE_KEY_ID, TEST_KEY),))
-TEST_CONVERTER = sealing_converter(TEST_RING)
+TEST_CONVERTER = sealing_converter(TEST_RING)  # refuses plain payloads, as mailroom's does
+# MAILROOM_ACCEPT_PLAINTEXT_PAYLOADS: histories recorded before encryption replay with it
+ACCEPTING_CONVERTER = sealing_converter(TEST_RING, accept_plaintext=True)
 
 
 def give_test_key(data_dir: Path) -> None:

@@ -1,12 +1,19 @@
 """What leaves the process is ciphertext that names its key; what comes back is the payload
-as it was; a payload from before encryption passes through."""
+as it was; a plain payload (from before encryption, or forged without the key) passes
+through only where it is allowed to."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from temporalio.api.common.v1 import Payload
 
 from adapters.outbound.key_ring import new_key_entry, parse_key_ring
-from adapters.outbound.payload_codec import ENCODING, KEY_ID, EncryptionCodec
+from adapters.outbound.payload_codec import ENCODING, KEY_ID, REFUSED, EncryptionCodec
+from orchestrator.bootstrap import data_converter
+from orchestrator.data_converter import DATA_CONVERTER
+from orchestrator.settings import Settings
 
 MAIL = Payload(metadata={"encoding": b"json/plain"}, data=b'{"subject": "my salary"}')
 
@@ -22,3 +29,23 @@ async def test_a_payload_is_sealed_with_the_newest_key_and_opened_as_it_was() ->
 async def test_a_payload_written_before_encryption_passes_through() -> None:
     codec = EncryptionCodec(parse_key_ring(new_key_entry("a")))
     assert await codec.decode([MAIL]) == [MAIL]
+
+
+async def test_mailroom_s_converter_refuses_a_plain_payload_unless_told_to_accept_it() -> None:
+    refusing = EncryptionCodec(parse_key_ring(new_key_entry("a")), accept_plaintext=False)
+    [refused] = await refusing.decode([MAIL])
+    assert refused.metadata["encoding"] == REFUSED and b"salary" not in refused.data
+    with pytest.raises(KeyError, match="Unknown payload encoding"):
+        DATA_CONVERTER.payload_converter.from_payload(refused)
+    [sealed] = await refusing.encode([MAIL])
+    assert await refusing.decode([sealed]) == [MAIL]
+
+
+def test_mailroom_refuses_plain_payloads_by_default(tmp_path: Path) -> None:
+    def codec(settings: Settings) -> EncryptionCodec:
+        found = data_converter(settings).payload_codec
+        assert isinstance(found, EncryptionCodec)
+        return found
+
+    assert not codec(Settings(data_dir=tmp_path)).accept_plaintext
+    assert codec(Settings(data_dir=tmp_path, accept_plaintext_payloads=True)).accept_plaintext

@@ -22,7 +22,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from orchestrator.workflow_runner import WORKFLOW_RUNNER
-from tests.encryption import TEST_CONVERTER
+from tests.encryption import ACCEPTING_CONVERTER
 from workflows.procurement import ProcurementWorkflow
 from workflows.support import SupportWorkflow
 from workflows.thread import ThreadWorkflow
@@ -55,9 +55,10 @@ async def test_a_recorded_history_replays_with_the_current_code(path: Path) -> N
     history = _load(path)
     replayer = Replayer(
         workflows=[ThreadWorkflow, ProcurementWorkflow, SupportWorkflow],
-        # mailroom's sealing converter: these plain payloads pass through its codec, and a
-        # history recorded on a dev server sealed with the tests' key opens (tests/encryption.py)
-        data_converter=TEST_CONVERTER,
+        # mailroom's sealing converter as MAILROOM_ACCEPT_PLAINTEXT_PAYLOADS makes it: these
+        # plain payloads pass through its codec, and a history recorded on a dev server
+        # sealed with the tests' key opens (tests/encryption.py)
+        data_converter=ACCEPTING_CONVERTER,
         workflow_runner=WORKFLOW_RUNNER,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
