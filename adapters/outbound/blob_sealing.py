@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from adapters.outbound.key_ring import KeyRing, UnknownKey
 from use_cases.mail import BlobRef
 
+RAW_MESSAGE = b"mailroom raw message "  # keys a Message-ID apart from any blob's bytes
 MAGIC = b"\x00MRBLOB"  # a NUL first: no mail (text) starts so; an attachment is told apart below
 VERSION = 1
 ASSOCIATED_PREFIX = b"mailroom blob "
@@ -42,6 +43,13 @@ class BlobSealing:
 
     def address(self, data: bytes) -> str:
         return hmac.new(self.address_key, data, hashlib.sha256).hexdigest()
+
+    def message_key(self, message_id: str) -> str:
+        """The name of a received mail's raw pointer: keyed as addresses are, or anyone
+        who has the mail (its sender, each recipient) would hash its Message-ID and learn
+        from `blobs/raw/` or `raw_messages` that it was received here."""
+        named = RAW_MESSAGE + message_id.encode("utf-8", "replace")
+        return hmac.new(self.address_key, named, hashlib.sha256).hexdigest()
 
     def seal(self, data: bytes) -> tuple[BlobRef, bytes]:
         """The blob's reference (its address, the plaintext's size) and the bytes to store."""
@@ -113,6 +121,24 @@ def _associated(address: str, header: bytes) -> bytes:
 
 def address_with(sealing: BlobSealing | None, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest() if sealing is None else sealing.address(data)
+
+
+def plain_message_key(message_id: str) -> str:
+    """A raw pointer's name as a store given no keys, and mailroom before, made it."""
+    return hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
+
+
+def message_key_with(sealing: BlobSealing | None, message_id: str) -> str:
+    """The name a raw pointer is written under (any Message-ID, NUL included, in 64 hex)."""
+    return plain_message_key(message_id) if sealing is None else sealing.message_key(message_id)
+
+
+def message_keys_with(sealing: BlobSealing | None, message_id: str) -> list[str]:
+    """The names a raw pointer is looked for under: the one written now, then the plain one
+    a mailroom before keyed names wrote (read until retention removes it)."""
+    return list(
+        dict.fromkeys([message_key_with(sealing, message_id), plain_message_key(message_id)])
+    )
 
 
 def seal_with(sealing: BlobSealing | None, data: bytes) -> tuple[BlobRef, bytes]:

@@ -9,7 +9,8 @@ crash never leaves a partial blob under a valid name and a power loss never lose
 was handed to a thread; a failed write removes its temporary file. Concurrent puts are
 group-committed (blob_writes, and the references' pins and settles: blob_refs): one trip
 to the writer thread and one fsync per directory for the files written together. Received
-messages are also remembered by Message-ID (`raw/`), so an operator can reprocess one.
+messages are also remembered by Message-ID (`raw/`, under a keyed hash of it: blob_sealing
+message_key), so an operator can reprocess one.
 That pointer is written atomically but not fsynced (one fsync fewer per mail, ~0.3 ms of
 CPU): the thread holds the raw blob's reference anyway, and a pointer a power loss left empty
 reads as "not kept".
@@ -22,7 +23,6 @@ crash or a failed write left: temporary files, blobs no thread holds, dangling p
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -32,7 +32,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from adapters.outbound.blob_refs import BlobReferences, PinNotRecorded, References, Settle
-from adapters.outbound.blob_sealing import BlobSealing, address_with, open_with, seal_with
+from adapters.outbound.blob_sealing import (
+    BlobSealing,
+    address_with,
+    message_key_with,
+    message_keys_with,
+    open_with,
+    seal_with,
+)
 from adapters.outbound.blob_writes import BlobWrite, write_group
 from adapters.outbound.group_commit import GroupCommit
 from use_cases.mail import BlobRef
@@ -236,15 +243,16 @@ class FileBlobStore:
         return open_with(self.sealing, sha256, stored)
 
     def _raw_pointer(self, message_id: str) -> Path:
-        name = hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
-        return self.root / RAW_POINTERS / name
+        return self.root / RAW_POINTERS / message_key_with(self.sealing, message_id)
 
     def _raw(self, message_id: str) -> bytes:
-        try:
-            sha256 = self._raw_pointer(message_id).read_text().strip()
-            return self._get(sha256)
-        except (FileNotFoundError, BlobNotFound):
-            raise BlobNotFound(f"no raw message kept for {message_id}") from None
+        for name in message_keys_with(self.sealing, message_id):
+            try:
+                sha256 = (self.root / RAW_POINTERS / name).read_text().strip()
+                return self._get(sha256)
+            except (FileNotFoundError, BlobNotFound):
+                continue
+        raise BlobNotFound(f"no raw message kept for {message_id}")
 
     def _forget_pointer(self, pointer: Path, removed: Sequence[str]) -> None:
         try:

@@ -17,11 +17,17 @@ database's clock, the one clock every node shares.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from adapters.outbound.blob_sealing import BlobSealing, address_with, open_with, seal_with
+from adapters.outbound.blob_sealing import (
+    BlobSealing,
+    address_with,
+    message_key_with,
+    message_keys_with,
+    open_with,
+    seal_with,
+)
 from adapters.outbound.blob_store import (
     HASH_IN_THREAD_BYTES,
     MIN_SWEEP_GRACE,
@@ -96,7 +102,7 @@ class PostgresBlobStore:
                     "INSERT INTO raw_messages (message_key, sha256) VALUES (%s, %s) "
                     "ON CONFLICT (message_key) DO UPDATE SET sha256 = excluded.sha256, "
                     "kept_at = clock_timestamp()",
-                    (_message_key(message_id), ref.sha256),
+                    (message_key_with(self.sealing, message_id), ref.sha256),
                 )
         except BaseException:
             await self.release([ref], message_id=message_id)
@@ -104,11 +110,12 @@ class PostgresBlobStore:
         return ref
 
     async def raw(self, message_id: str) -> bytes:
+        keys = message_keys_with(self.sealing, message_id)  # the keyed name first
         async with self.db.connection_async() as db:
             cursor = await db.execute(
                 "SELECT b.sha256, b.data FROM raw_messages r JOIN blobs b USING (sha256) "
-                "WHERE r.message_key = %s",
-                (_message_key(message_id),),
+                "WHERE r.message_key = ANY(%s) ORDER BY r.message_key = %s DESC LIMIT 1",
+                (keys, keys[0]),
                 binary=True,
             )
             row = await cursor.fetchone()
@@ -137,7 +144,8 @@ class PostgresBlobStore:
     async def release(self, refs: Sequence[BlobRef], *, message_id: str | None = None) -> None:
         shas = [ref.sha256 for ref in refs]
         if shas:
-            await self.db.run(lambda db: _release(db, shas, message_id))
+            key = None if message_id is None else message_key_with(self.sealing, message_id)
+            await self.db.run(lambda db: _release(db, shas, key))
 
     async def sweep(self, grace: timedelta, *, now: float | None = None) -> Swept:
         """Drop pins older than `grace` (never than MIN_SWEEP_GRACE), then remove the blobs
@@ -220,15 +228,15 @@ async def unpin(db: AsyncConnection, shas: list[str]) -> None:
     await db.execute("DELETE FROM blob_pins WHERE sha256 = ANY(%s) AND holders <= 0", (shas,))
 
 
-async def _release(db: AsyncConnection, shas: list[str], message_id: str | None) -> None:
+async def _release(db: AsyncConnection, shas: list[str], message_key: str | None) -> None:
     async with db.transaction():
         await db.execute(LOCK, (BLOB_LOCKS, shas))
         await unpin(db, shas)
         gone = [str(row[0]) for row in await (await db.execute(REMOVE_UNHELD, (shas,))).fetchall()]
-        if message_id is not None and gone:
+        if message_key is not None and gone:
             await db.execute(
                 "DELETE FROM raw_messages WHERE message_key = %s AND sha256 = ANY(%s)",
-                (_message_key(message_id), gone),
+                (message_key, gone),
             )
 
 
@@ -265,8 +273,3 @@ async def pin_cutoff(db: AsyncConnection, grace: timedelta, now: float | None) -
     assert row is not None
     cutoff: datetime = row[0]
     return cutoff
-
-
-def _message_key(message_id: str) -> str:
-    """As FileBlobStore's raw pointer name: any Message-ID, NUL included, in a fixed length."""
-    return hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()

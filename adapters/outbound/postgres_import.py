@@ -98,7 +98,9 @@ def _blobs(data_dir: Path) -> Iterator[Row]:
 
 
 def _raw_pointers(data_dir: Path) -> Iterator[Row]:
-    """The pointer's name is the PostgreSQL message_key already (a sha256 of the Message-ID)."""
+    """The pointer's name is the PostgreSQL message_key already (a keyed hash of the
+    Message-ID under the blob-address key, imported with them, or the sha256 of an older
+    mailroom: blob_sealing.message_keys_with)."""
     folder = data_dir / "blobs" / RAW_POINTERS
     for pointer in sorted(folder.iterdir()) if folder.is_dir() else []:
         if is_sha256(pointer.name):

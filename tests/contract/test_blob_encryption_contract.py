@@ -145,6 +145,9 @@ async def test_a_stored_mail_is_nowhere_in_clear_and_reads_back_whole(backend: B
     # nor the names anyone can compute from a known mail: its sha256, its attachment's
     needles += [hashlib.sha256(MAIL).hexdigest().encode()]
     needles += [hashlib.sha256(ATTACHMENT).hexdigest().encode()]
+    # nor the name of the raw mail's pointer made from its Message-ID, which anyone who has
+    # the mail (its sender, each recipient) can compute to learn that it was received here
+    needles += [hashlib.sha256(b"<audit-1@example.com>").hexdigest().encode()]
     assert [needle for needle in needles if needle in kept] == []
     assert await worker_node.raw("<audit-1@example.com>") == MAIL
     assert await worker_node.get(raw_address) == MAIL
