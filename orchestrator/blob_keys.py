@@ -8,7 +8,7 @@ encryption key, and rotating those leaves every address as it was."""
 from __future__ import annotations
 
 from adapters.outbound.blob_sealing import BlobSealing
-from orchestrator.encryption_keys import key_ring
+from orchestrator.encryption_keys import key_ring, made_key
 from orchestrator.key_file import shared_key
 from orchestrator.settings import Settings
 from orchestrator.stores import database_key
@@ -24,6 +24,6 @@ def blob_sealing(settings: Settings) -> BlobSealing:
 def _address_key(settings: Settings) -> bytes:
     if settings.database_url:
         made = database_key(settings.database_url, ADDRESS_KEY_NAME)
-    else:
-        made = shared_key(settings.data_dir / ADDRESS_KEY_FILE)
-    return bytes.fromhex(made.decode("ascii"))
+        return made_key(made, f"MAILROOM_DATABASE_URL: shared secret {ADDRESS_KEY_NAME!r}")
+    path = settings.data_dir / ADDRESS_KEY_FILE
+    return made_key(shared_key(path), f"MAILROOM_DATA_DIR: {path}")

@@ -5,7 +5,7 @@ sealed), else in the data directory, as the reply-token key is (orchestrator/key
 
 from __future__ import annotations
 
-from adapters.outbound.key_ring import KeyRing, KeyRingError, parse_key_ring
+from adapters.outbound.key_ring import KEY_BYTES, KeyRing, KeyRingError, parse_key_ring
 from orchestrator.key_file import shared_key
 from orchestrator.settings import Settings
 from orchestrator.startup_checks import StartupError, reason
@@ -28,9 +28,25 @@ def key_ring(settings: Settings) -> KeyRing:
         return _parsed("MAILROOM_ENCRYPTION_KEYS_FILE", text)
     if settings.database_url:
         made = database_key(settings.database_url, KEY_NAME)
+        where = f"MAILROOM_DATABASE_URL: shared secret {KEY_NAME!r}"
     else:
         made = shared_key(settings.data_dir / KEY_FILE)
-    return KeyRing(((MADE_KEY_ID, bytes.fromhex(made.decode("ascii"))),))
+        where = f"MAILROOM_DATA_DIR: {settings.data_dir / KEY_FILE}"
+    return KeyRing(((MADE_KEY_ID, made_key(made, where)),))
+
+
+def made_key(made: bytes, where: str) -> bytes:
+    """A key made once (64 hex digits); a damaged one stops the start, said without it."""
+    try:
+        key = bytes.fromhex(made.decode("ascii"))
+    except ValueError:  # UnicodeDecodeError included
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise StartupError(
+            f"{where}: not a key of {KEY_BYTES * 2} hex digits: restore it from a backup "
+            "(what it sealed opens only with it)"
+        )
+    return key
 
 
 def _parsed(name: str, text: str) -> KeyRing:

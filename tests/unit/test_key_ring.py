@@ -105,3 +105,11 @@ def test_a_key_written_where_its_id_goes_is_never_said_back(text: str) -> None:
         parse_key_ring(text)
     said = str(raised.value)
     assert KEY not in said and KEY[:20] not in said, said
+
+
+@pytest.mark.parametrize("content", ["zz" * 32, "ab", "\xff" * 64])
+def test_a_damaged_made_key_stops_the_start_naming_its_file(tmp_path: Path, content: str) -> None:
+    (tmp_path / "encryption.key").write_text(content, encoding="latin-1")
+    with pytest.raises(StartupError, match=r"encryption\.key: not a key") as raised:
+        key_ring(Settings(data_dir=tmp_path))
+    assert content not in str(raised.value) and "\n" not in str(raised.value)
