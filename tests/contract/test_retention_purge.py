@@ -28,7 +28,7 @@ from orchestrator.purge import thread_blobs
 from tests.fakes import FakeThreadCompletions, FakeThreadGateway
 from use_cases.ingest import ingest_email
 from use_cases.ports import BlobNotFound
-from use_cases.retention import PurgeReport, purge_expired
+from use_cases.retention import GONE, PurgeReport, purge_expired
 from use_cases.threading import Threading
 
 SUPPORT = "support@mailroom.local"
@@ -196,3 +196,20 @@ def mail(message_id: str, attachments: tuple[bytes, ...]) -> bytes:
         "Subject: files\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
         f"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n{parts}--b--\r\n"
     ).encode()
+
+
+async def test_a_thread_temporal_no_longer_knows_keeps_its_blobs_until_past_its_last_mail(
+    stack: Stack,
+) -> None:
+    """Temporal answers NOT_FOUND for a thread whose history it lost (its database reset,
+    the installation pointed at another server or namespace) as for one past its retention:
+    mail placed within retention stays, and goes once its last mail is past retention."""
+    lost = await stack.place("<lost@example.com>", RECENT_ONLY)
+    stack.completions.completed = {lost: GONE}
+
+    report = await stack.purge(now=PLACED + timedelta(days=1))
+
+    assert (report.threads, report.blobs) == (0, 0)
+    assert await stack.kept(RECENT_ONLY)
+    assert (await stack.purge()).blobs == 2  # 31 days on: its raw mail and its attachment
+    assert not await stack.kept(RECENT_ONLY)
