@@ -19,7 +19,9 @@ from pydantic import BaseModel
 
 PURGE_BATCH = 200  # threads looked at per step: one Temporal lookup each, one trip per store
 # What Temporal answers for a thread it no longer knows: its history is past the
-# namespace's retention (or the hand-off never reached it), so it is past ours too.
+# namespace's retention, or Temporal lost it (its database reset, another server or
+# namespace configured). Such a thread counts as completed when its last mail was placed
+# (ThreadBlobs.last_mail_at): never sooner than retention after the mail it holds.
 GONE = datetime.min.replace(tzinfo=UTC)
 
 
@@ -31,6 +33,10 @@ class ThreadBlobs(Protocol):
         ...
 
     async def blobs_of(self, workflow_ids: Sequence[str]) -> list[str]: ...
+
+    async def last_mail_at(self, workflow_ids: Sequence[str]) -> dict[str, datetime]:
+        """When the latest mail of each of these threads was placed (the index's clock)."""
+        ...
 
     async def holders_of(self, shas: Sequence[str]) -> dict[str, set[str]]: ...
 
@@ -101,7 +107,7 @@ async def purge_expired(
     after = ""
     while threads := await index.threads_holding_blobs(after, batch):
         after = threads[-1]
-        expired = await _expired(completions, threads, cutoff)
+        expired = await _expired(index, completions, threads, cutoff)
         free = await freed_blobs(index, completions, expired, cutoff)
         if dry_run:
             sizes = await blobs.sizes([sha for sha in free if sha not in counted])
@@ -129,7 +135,7 @@ async def freed_blobs(
         return []
     holders = await index.holders_of(await index.blobs_of(sorted(threads)))
     others = set().union(*holders.values()) - threads
-    past = threads | await _expired(completions, sorted(others), cutoff)
+    past = threads | await _expired(index, completions, sorted(others), cutoff)
     return sorted(sha for sha, held_by in holders.items() if held_by <= past)
 
 
@@ -142,11 +148,17 @@ async def blobs_only_held_by(index: ThreadBlobs, threads: set[str]) -> list[str]
 
 
 async def _expired(
-    completions: ThreadCompletions, workflow_ids: Sequence[str], cutoff: datetime
+    index: ThreadBlobs,
+    completions: ThreadCompletions,
+    workflow_ids: Sequence[str],
+    cutoff: datetime,
 ) -> set[str]:
     if not workflow_ids:
         return set()
     closed = await completions.completed_at(workflow_ids)
+    unknown = [wid for wid, at in closed.items() if at == GONE]
+    if unknown:
+        closed.update(await index.last_mail_at(unknown))
     return {wid for wid, at in closed.items() if at is not None and at <= cutoff}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime
 
 from adapters.outbound.postgres import AsyncConnection
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
@@ -30,6 +31,11 @@ class SqliteThreadBlobs:
         query = "SELECT DISTINCT sha256 FROM thread_blobs WHERE workflow_id IN ({})"
         rows = await self.db.run(lambda db: _chunked(db, query, list(workflow_ids)))
         return sorted({str(row[0]) for row in rows})
+
+    async def last_mail_at(self, workflow_ids: Sequence[str]) -> dict[str, datetime]:
+        query = "SELECT workflow_id, max(last_at) FROM threads WHERE workflow_id IN ({}) GROUP BY 1"
+        rows = await self.db.run(lambda db: _chunked(db, query, list(workflow_ids)))
+        return {str(wid): datetime.fromisoformat(str(at)) for wid, at in rows}
 
     async def holders_of(self, shas: Sequence[str]) -> dict[str, set[str]]:
         query = "SELECT sha256, workflow_id FROM thread_blobs WHERE sha256 IN ({})"
@@ -60,6 +66,13 @@ class PostgresThreadBlobs:
     async def blobs_of(self, workflow_ids: Sequence[str]) -> list[str]:
         query = "SELECT DISTINCT sha256 FROM thread_blobs WHERE workflow_id = ANY(%s)"
         return sorted(str(row[0]) for row in await self._rows(query, (list(workflow_ids),)))
+
+    async def last_mail_at(self, workflow_ids: Sequence[str]) -> dict[str, datetime]:
+        query = (
+            "SELECT workflow_id, max(last_at) FROM threads WHERE workflow_id = ANY(%s) GROUP BY 1"
+        )
+        rows = await self._rows(query, (list(workflow_ids),))
+        return {str(wid): at for wid, at in rows if isinstance(at, datetime)}
 
     async def holders_of(self, shas: Sequence[str]) -> dict[str, set[str]]:
         query = "SELECT sha256, workflow_id FROM thread_blobs WHERE sha256 = ANY(%s)"
