@@ -46,9 +46,9 @@ class Stack:
     blobs: FileBlobStore | PostgresBlobStore
     completions: FakeThreadCompletions
 
-    async def place(self, message_id: str, *attachments: bytes) -> str:
+    async def place(self, message_id: str, *attachments: bytes, in_reply_to: str = "") -> str:
         ingested = await ingest_email(
-            mail(message_id, attachments),
+            mail(message_id, attachments, in_reply_to),
             mailboxes=[SUPPORT],
             gateway=FakeThreadGateway(),
             parse=parse_email,
@@ -179,11 +179,31 @@ async def test_a_dry_run_reports_what_a_purge_removes_and_removes_nothing(stack:
     assert (await stack.purge()).blobs == 0  # nothing is looked at twice
 
 
+async def test_a_late_replys_blob_the_purge_keeps_is_still_held_by_its_thread(
+    stack: Stack,
+) -> None:
+    """A reply reopens a thread long past retention between Temporal's answer (closed) and
+    the purge's removal: its new blob stays (stored since the cutoff), and the thread still
+    holds it, so erasure finds it and a later purge removes it."""
+    old = await stack.place("<old@example.com>", OLD_ONLY)
+    stack.completions.completed = {old: PLACED - timedelta(days=31)}  # told before the reply
+    assert (
+        await stack.place("<late@example.com>", RECENT_ONLY, in_reply_to="<old@example.com>") == old
+    )
+
+    await stack.purge(now=PLACED + timedelta(days=1))
+    assert await stack.kept(RECENT_ONLY)
+    stack.completions.completed = {old: PLACED}  # the reopened run completed
+
+    await stack.purge(now=NOW)
+    assert not await stack.kept(RECENT_ONLY)
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def mail(message_id: str, attachments: tuple[bytes, ...]) -> bytes:
+def mail(message_id: str, attachments: tuple[bytes, ...], in_reply_to: str = "") -> bytes:
     parts = "".join(
         f"--b\r\nContent-Type: application/octet-stream\r\n"
         f'Content-Disposition: attachment; filename="file{n}.bin"\r\n'
@@ -193,7 +213,8 @@ def mail(message_id: str, attachments: tuple[bytes, ...]) -> bytes:
     )
     return (
         f"From: alice@example.com\r\nTo: {SUPPORT}\r\nMessage-ID: {message_id}\r\n"
-        "Subject: files\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        + (f"In-Reply-To: {in_reply_to}\r\n" if in_reply_to else "")
+        + "Subject: files\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
         f"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n{parts}--b--\r\n"
     ).encode()
 
