@@ -40,9 +40,9 @@ class ThreadBlobs(Protocol):
 
     async def holders_of(self, shas: Sequence[str]) -> dict[str, set[str]]: ...
 
-    async def forget_blobs(self, workflow_ids: Sequence[str]) -> None:
+    async def forget_blobs(self, workflow_ids: Sequence[str], keep: Sequence[str] = ()) -> None:
         """These threads hold no blob any more (their blobs were removed or stay for
-        other threads)."""
+        other threads), but those of `keep`, which they still hold."""
         ...
 
 
@@ -114,7 +114,7 @@ async def purge_expired(
             counted.update(sizes)
         else:
             sizes = await blobs.remove_for_good(free, settled_before=cutoff) if free else {}
-            await index.forget_blobs(sorted(expired))
+            await index.forget_blobs(sorted(expired), keep=await _still_stored(blobs, free, sizes))
         report = report.model_copy(
             update={
                 "threads": report.threads + len(expired),
@@ -160,6 +160,16 @@ async def _expired(
     if unknown:
         closed.update(await index.last_mail_at(unknown))
     return {wid for wid, at in closed.items() if at is not None and at <= cutoff}
+
+
+async def _still_stored(
+    blobs: RemovableBlobs, free: Sequence[str], removed: dict[str, int]
+) -> list[str]:
+    """The free blobs the store kept, stored again since the cutoff: their threads still
+    hold them (a late reply recorded in a thread after Temporal said it was closed), so
+    erasure finds them and a later purge looks at them again."""
+    left = [sha for sha in free if sha not in removed]
+    return sorted(await blobs.sizes(left)) if left else []
 
 
 async def _call(progress: Progress, report: PurgeReport) -> None:

@@ -41,12 +41,20 @@ class SqliteThreadBlobs:
         query = "SELECT sha256, workflow_id FROM thread_blobs WHERE sha256 IN ({})"
         return _grouped(await self.db.run(lambda db: _chunked(db, query, list(shas))))
 
-    async def forget_blobs(self, workflow_ids: Sequence[str]) -> None:
+    async def forget_blobs(self, workflow_ids: Sequence[str], keep: Sequence[str] = ()) -> None:
+        kept = set(keep)
+
         def forget(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("BEGIN IMMEDIATE")
+                held = _chunked(
+                    db,
+                    "SELECT workflow_id, sha256 FROM thread_blobs WHERE workflow_id IN ({})",
+                    list(workflow_ids),
+                )
                 db.executemany(
-                    "DELETE FROM thread_blobs WHERE workflow_id = ?", ((w,) for w in workflow_ids)
+                    "DELETE FROM thread_blobs WHERE workflow_id = ? AND sha256 = ?",
+                    (row for row in held if row[1] not in kept),
                 )
 
         await self.db.run(forget)
@@ -78,9 +86,9 @@ class PostgresThreadBlobs:
         query = "SELECT sha256, workflow_id FROM thread_blobs WHERE sha256 = ANY(%s)"
         return _grouped(await self._rows(query, (list(shas),)))
 
-    async def forget_blobs(self, workflow_ids: Sequence[str]) -> None:
-        query = "DELETE FROM thread_blobs WHERE workflow_id = ANY(%s)"
-        await self._rows(query, (list(workflow_ids),), fetch=False)
+    async def forget_blobs(self, workflow_ids: Sequence[str], keep: Sequence[str] = ()) -> None:
+        query = "DELETE FROM thread_blobs WHERE workflow_id = ANY(%s) AND NOT sha256 = ANY(%s)"
+        await self._rows(query, (list(workflow_ids), list(keep)), fetch=False)
 
     async def _rows(self, query: str, args: tuple[object, ...], *, fetch: bool = True) -> Rows:
         async def run(db: AsyncConnection) -> Rows:
