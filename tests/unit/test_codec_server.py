@@ -10,7 +10,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,3 +188,74 @@ async def test_beside_the_embedded_server_a_taken_default_port_gives_way(tmp_pat
             assert server is not None and server.port != ui_port + 1
             token = (tmp_path / "codec.token").read_text().strip()
             assert browser_endpoint(server, token) == f"http://127.0.0.1:{server.port}/{token}"
+
+
+@pytest.fixture
+async def small_server(codec: EncryptionCodec) -> AsyncIterator[CodecServer]:
+    """Two connections at most, each a second at most: a test of the bounds needs no more."""
+    access = CodecAccess(token=TOKEN, ui_origins=frozenset({UI}))
+    server = CodecServer(
+        ("127.0.0.1", 0),
+        codec,
+        access,
+        asyncio.get_running_loop(),
+        max_connections=2,
+        request_seconds=1.0,
+    )
+    server.serve_in_thread()
+    yield server
+    await asyncio.to_thread(server.close)
+
+
+def closed_by_server(connection: socket.socket, within: float) -> bool:
+    """Whether the server closes `connection` (EOF or reset) within `within` seconds."""
+    connection.settimeout(within)
+    try:
+        return connection.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+async def test_connections_past_the_bound_are_turned_away_at_once(
+    small_server: CodecServer,
+) -> None:
+    """Anyone who reaches the port, token or not, could otherwise hold a thread of the
+    worker's process per idle connection, without end."""
+    address = ("127.0.0.1", small_server.port)
+    idle = [socket.create_connection(address) for _ in range(2)]
+    try:
+        await wait_until(lambda: small_server.connections_open() == 2)
+        with socket.create_connection(address) as third:
+            assert await asyncio.to_thread(closed_by_server, third, 0.5)
+    finally:
+        for connection in idle:
+            connection.close()
+    await wait_until(lambda: small_server.connections_open() == 0)
+    answer = await post(f"http://127.0.0.1:{small_server.port}/{TOKEN}/decode", [MAIL])
+    assert answer.status == 200
+
+
+async def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(
+    small_server: CodecServer,
+) -> None:
+    def trickle() -> bool:
+        with socket.create_connection(("127.0.0.1", small_server.port)) as slow:
+            slow.sendall(b"POST /decode HTTP/1.1\r\n")
+            for _ in range(50):  # a header byte every 0.1 s: each read well within its timeout
+                try:
+                    slow.sendall(b"X")
+                except OSError:
+                    return True
+                if closed_by_server(slow, 0.1):
+                    return True
+            return False
+
+    assert await asyncio.to_thread(trickle)
+
+
+async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not condition():
+            await asyncio.sleep(0.01)
