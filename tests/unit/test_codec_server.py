@@ -256,6 +256,7 @@ async def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(
 
 
 async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """The server's threads change what `condition` reads: no event of this loop tells."""
     async with asyncio.timeout(seconds):
-        while not condition():
+        while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
