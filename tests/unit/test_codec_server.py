@@ -260,3 +260,22 @@ async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> Non
     async with asyncio.timeout(seconds):
         while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+async def test_a_request_for_another_host_name_is_refused_on_loopback(base: str) -> None:
+    """DNS rebinding: a web page whose name now resolves to 127.0.0.1 calls the codec
+    server as its own origin (no CORS asked); its Host header still names that page's host."""
+
+    def decode_as(host: str) -> int:
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+        body = json_format.MessageToJson(Payloads(payloads=[MAIL])).encode()
+        headers = {"Host": host, "Content-Type": "application/json"}
+        connection.request("POST", f"/{TOKEN}/decode", body, headers)
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    port = base.rsplit(":", 1)[1]
+    assert await asyncio.to_thread(decode_as, f"rebound.example:{port}") == 403
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
+        assert await asyncio.to_thread(decode_as, host) == 200
