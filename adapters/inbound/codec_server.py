@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import json
 import socket
 import sys
@@ -48,6 +49,7 @@ CODEC_SECONDS = 30.0
 ACTIONS = frozenset({"decode", "encode"})
 ALLOWED_HEADERS = "content-type, x-namespace, authorization, authorization-extras"
 PREFLIGHT_CACHE_SECONDS = 600
+LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class CodecServer(ThreadingHTTPServer):
         self.loop = loop
         self.request_seconds = request_seconds
         self.max_connections = max_connections
+        self.loopback = self.host in LOOPBACK_NAMES or _is_loopback(self.host)
         self._open = 0
         self._counting = Lock()
 
@@ -155,6 +158,13 @@ class CodecServer(ThreadingHTTPServer):
         return future.result(CODEC_SECONDS)
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _cut_off(connection: socket.socket) -> None:
     """A connection past its deadline: its thread's blocked read or write returns."""
     with contextlib.suppress(OSError):
@@ -169,6 +179,8 @@ class CodecRequest(BaseHTTPRequestHandler):
 
     def do_OPTIONS(self) -> None:
         """A browser's preflight: answered with CORS headers for a UI origin only."""
+        if not self._host_allowed():
+            return
         if self._origin() is None:
             self._answer(HTTPStatus.FORBIDDEN, {"error": "origin not allowed"})
             return
@@ -183,6 +195,8 @@ class CodecRequest(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         segments = [s for s in urlsplit(self.path).path.split("/") if s]
         action = segments[-1] if segments else ""
+        if not self._host_allowed():
+            return
         if action not in ACTIONS:
             self._answer(HTTPStatus.NOT_FOUND, {"error": "POST …/decode or …/encode"})
             return
@@ -242,6 +256,18 @@ class CodecRequest(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
         log.debug("codec_request", method=self.command, action=action, status=int(status))
+
+    def _host_allowed(self) -> bool:
+        """Served on loopback, a request must name a loopback host: a page whose DNS name
+        was rebound to 127.0.0.1 calls as its own origin, past CORS, but names its host."""
+        if not self.server.loopback:
+            return True
+        host = urlsplit(f"//{self.headers.get('Host', '')}").hostname or ""
+        if host in LOOPBACK_NAMES or _is_loopback(host):
+            return True
+        self.close_connection = True
+        self._answer(HTTPStatus.FORBIDDEN, {"error": "not a loopback host name"})
+        return False
 
     def _origin(self) -> str | None:
         origin = self.headers.get("Origin")
