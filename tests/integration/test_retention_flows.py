@@ -6,12 +6,14 @@ mail and attachments that flow still reads (issue 22). On a real dev server."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from adapters.outbound.temporal_completions import TemporalThreadCompletions
+from tests.support import wait_for
 from use_cases.retention import GONE
 
 
@@ -54,10 +56,16 @@ async def test_a_thread_whose_flow_still_runs_is_not_done(
         await client.execute_workflow(ThreadLeavingItsFlow.run, id=thread_id, task_queue=task_queue)
         completions = TemporalThreadCompletions(client)
 
-        assert await completions.completed_at([thread_id]) == {thread_id: None}
+        async def open_for_its_flow() -> bool:  # once visibility has the flow (a moment)
+            return await completions.completed_at([thread_id]) == {thread_id: None}
+
+        await wait_for(open_for_its_flow, timeout=10, what="the thread open while its flow runs")
 
         flow = client.get_workflow_handle(f"{thread_id}-flow")
         await flow.signal(StillRunningFlow.finish)
         await flow.result()
-    closed = (await completions.completed_at([thread_id]))[thread_id]
-    assert closed is not None and closed != GONE
+
+    async def closed() -> datetime | None:  # visibility learns the flow closed a moment later
+        return (await completions.completed_at([thread_id]))[thread_id]
+
+    assert await wait_for(closed, what="the thread done once its flow is") != GONE
