@@ -279,3 +279,12 @@ async def test_a_request_for_another_host_name_is_refused_on_loopback(base: str)
     assert await asyncio.to_thread(decode_as, f"rebound.example:{port}") == 403
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
         assert await asyncio.to_thread(decode_as, host) == 200
+
+
+async def test_a_weak_token_in_the_token_file_stops_the_start_in_one_line(tmp_path: Path) -> None:
+    """As MAILROOM_CODEC_TOKEN is checked: short is guessable, a '/' breaks the UI's path."""
+    (tmp_path / "codec.token").write_text("secret/1\n")
+    settings = Settings(data_dir=tmp_path, codec_address="127.0.0.1:0")
+    async with AsyncExitStack() as stack:
+        with pytest.raises(StartupError, match="codec.token"):
+            serve_codec(settings, stack, embedded=False)
