@@ -25,6 +25,7 @@ from adapters.outbound.payload_codec import EncryptionCodec
 from orchestrator.codec import browser_endpoint, serve_codec
 from orchestrator.settings import Settings
 from orchestrator.startup_checks import StartupError
+from tests.support import free_port
 
 TOKEN = "t" * 40
 UI = "http://127.0.0.1:8233"
@@ -284,7 +285,7 @@ async def test_a_request_for_another_host_name_is_refused_on_loopback(base: str)
 async def test_a_weak_token_in_the_token_file_stops_the_start_in_one_line(tmp_path: Path) -> None:
     """As MAILROOM_CODEC_TOKEN is checked: short is guessable, a '/' breaks the UI's path."""
     (tmp_path / "codec.token").write_text("secret/1\n")
-    settings = Settings(data_dir=tmp_path, codec_address="127.0.0.1:0")
+    settings = Settings(data_dir=tmp_path, codec_address=f"127.0.0.1:{free_port()}")
     async with AsyncExitStack() as stack:
-        with pytest.raises(StartupError, match="codec.token"):
+        with pytest.raises(StartupError, match=r"codec\.token holds no usable codec token"):
             serve_codec(settings, stack, embedded=False)
