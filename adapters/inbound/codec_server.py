@@ -15,18 +15,13 @@ process's event loop (`loop`), as every other use of it does."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
-import ipaddress
 import json
-import socket
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Lock, Thread, Timer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from threading import Thread
 from urllib.parse import urlsplit
 
 import structlog
@@ -34,22 +29,21 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
+from adapters.inbound.bounded_http import (
+    MAX_CONNECTIONS,
+    REQUEST_SECONDS,
+    BoundedHTTPServer,
+    is_loopback,
+)
+
 log = structlog.get_logger()
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a history page's payloads; Temporal's own cap is 2 MB each
 SOCKET_SECONDS = 10.0  # a client that stalls mid-request loses its thread after this
-# A connection's whole life, reading included: a client sending a byte every few seconds
-# never stalls a read, and would hold its thread (in the worker's process) for good.
-REQUEST_SECONDS = 60.0
-# Connections served at once, each on a thread of its own; more are closed at once. The
-# Web UI asks a few at a time; anyone who reaches the port, token or not, could otherwise
-# open threads without end.
-MAX_CONNECTIONS = 32
 CODEC_SECONDS = 30.0
 ACTIONS = frozenset({"decode", "encode"})
 ALLOWED_HEADERS = "content-type, x-namespace, authorization, authorization-extras"
 PREFLIGHT_CACHE_SECONDS = 600
-LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 @dataclass(frozen=True)
@@ -76,9 +70,7 @@ class TooLarge(BadRequest):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
-class CodecServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class CodecServer(BoundedHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
@@ -89,50 +81,16 @@ class CodecServer(ThreadingHTTPServer):
         max_connections: int = MAX_CONNECTIONS,
         request_seconds: float = REQUEST_SECONDS,
     ) -> None:
-        super().__init__(address, CodecRequest)
+        super().__init__(
+            address,
+            CodecRequest,
+            max_connections=max_connections,
+            request_seconds=request_seconds,
+        )
         self.codec = codec
         self.access = access
         self.loop = loop
-        self.request_seconds = request_seconds
-        self.max_connections = max_connections
-        self.loopback = self.host in LOOPBACK_NAMES or _is_loopback(self.host)
-        self._open = 0
-        self._counting = Lock()
-
-    def connections_open(self) -> int:
-        return self._open
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """A thread for the connection while there is room; else it is closed unread."""
-        with self._counting:
-            room = self._open < self.max_connections
-            self._open += room
-        if not room:
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._done()
-            raise
-
-    def _done(self) -> None:
-        with self._counting:
-            self._open -= 1
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        timer = Timer(self.request_seconds, _cut_off, (request,))
-        timer.start()
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            timer.cancel()
-            self._done()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """One line, not the standard library's traceback on stderr (a client gone
-        mid-answer, a connection cut off at its deadline)."""
-        log.warning("codec_connection_failed", error=type(sys.exc_info()[1]).__name__)
+        self.loopback = is_loopback(self.host)
 
     @property
     def host(self) -> str:
@@ -156,19 +114,6 @@ class CodecServer(ThreadingHTTPServer):
         work = self.codec.decode if action == "decode" else self.codec.encode
         future = asyncio.run_coroutine_threadsafe(work(payloads), self.loop)
         return future.result(CODEC_SECONDS)
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _cut_off(connection: socket.socket) -> None:
-    """A connection past its deadline: its thread's blocked read or write returns."""
-    with contextlib.suppress(OSError):
-        connection.shutdown(socket.SHUT_RDWR)
 
 
 class CodecRequest(BaseHTTPRequestHandler):
@@ -262,8 +207,11 @@ class CodecRequest(BaseHTTPRequestHandler):
         was rebound to 127.0.0.1 calls as its own origin, past CORS, but names its host."""
         if not self.server.loopback:
             return True
-        host = urlsplit(f"//{self.headers.get('Host', '')}").hostname or ""
-        if host in LOOPBACK_NAMES or _is_loopback(host):
+        try:
+            host = urlsplit(f"//{self.headers.get('Host', '')}").hostname or ""
+        except ValueError:  # "[not an address"
+            host = ""
+        if is_loopback(host):
             return True
         self.close_connection = True
         self._answer(HTTPStatus.FORBIDDEN, {"error": "not a loopback host name"})

@@ -278,6 +278,7 @@ async def test_a_request_for_another_host_name_is_refused_on_loopback(base: str)
 
     port = base.rsplit(":", 1)[1]
     assert await asyncio.to_thread(decode_as, f"rebound.example:{port}") == 403
+    assert await asyncio.to_thread(decode_as, "[not-an-address") == 403
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
         assert await asyncio.to_thread(decode_as, host) == 200
 
