@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -234,3 +234,27 @@ async def test_a_thread_temporal_no_longer_knows_keeps_its_blobs_until_past_its_
     assert await stack.kept(RECENT_ONLY)
     assert (await stack.purge()).blobs == 2  # 31 days on: its raw mail and its attachment
     assert not await stack.kept(RECENT_ONLY)
+
+
+async def test_a_blob_every_thread_holds_costs_one_lookup_per_thread_per_purge(
+    stack: Stack,
+) -> None:
+    """A company's logo in every signature: one blob held by every thread. Asking Temporal
+    about all its holders in every batch would make a purge quadratic in the threads."""
+    logo = b"the same signature logo in every mail " * 100
+    threads = [await stack.place(f"<m{n}@example.com>", logo) for n in range(12)]
+    stack.completions.completed = {t: PLACED for t in threads[:6]}  # the others still open
+    asked: list[str] = []
+    told = stack.completions.completed_at
+
+    async def counted(workflow_ids: Sequence[str]) -> dict[str, datetime | None]:
+        asked.extend(workflow_ids)
+        return await told(workflow_ids)
+
+    stack.completions.completed_at = counted  # type: ignore[method-assign]
+
+    report = await stack.purge()
+
+    assert len(asked) <= len(threads)
+    assert (report.threads, report.blobs) == (6, 6)  # their raw mails; the logo stays
+    assert await stack.kept(logo)
