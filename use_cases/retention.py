@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel
 
 PURGE_BATCH = 200  # threads looked at per step: one Temporal lookup each, one trip per store
+ASKED_AT_ONCE = 32  # the other holders of a blob asked about at a time
 # What Temporal answers for a thread it no longer knows: its history is past the
 # namespace's retention, or Temporal lost it (its database reset, another server or
 # namespace configured). Such a thread counts as completed when its last mail was placed
@@ -101,19 +102,19 @@ async def purge_expired(
     progress: Progress | None = None,
 ) -> PurgeReport:
     """Remove the blobs every holder of which completed before `now - retention`."""
-    cutoff = now - retention
+    past = PastRetention(index, completions, now - retention)
     report = PurgeReport(dry_run=dry_run, retention_days=retention.days)
     counted: set[str] = set()  # a dry run removes nothing: count each blob once
     after = ""
     while threads := await index.threads_holding_blobs(after, batch):
         after = threads[-1]
-        expired = await _expired(index, completions, threads, cutoff)
-        free = await freed_blobs(index, completions, expired, cutoff)
+        expired = await past.of(threads)
+        free = await freed_blobs(index, past, expired)
         if dry_run:
             sizes = await blobs.sizes([sha for sha in free if sha not in counted])
             counted.update(sizes)
         else:
-            sizes = await blobs.remove_for_good(free, settled_before=cutoff) if free else {}
+            sizes = await blobs.remove_for_good(free, settled_before=past.cutoff) if free else {}
             await index.forget_blobs(sorted(expired), keep=await _still_stored(blobs, free, sizes))
         report = report.model_copy(
             update={
@@ -127,16 +128,46 @@ async def purge_expired(
     return report
 
 
-async def freed_blobs(
-    index: ThreadBlobs, completions: ThreadCompletions, threads: set[str], cutoff: datetime
-) -> list[str]:
+class PastRetention:
+    """Which threads completed before `cutoff`, each asked of Temporal once a purge: a blob
+    every thread holds (a logo in every signature) would otherwise have all its holders
+    asked again in every batch, and the purge grow with the square of the threads."""
+
+    def __init__(self, index: ThreadBlobs, completions: ThreadCompletions, cutoff: datetime):
+        self.index = index
+        self.completions = completions
+        self.cutoff = cutoff
+        self.known: dict[str, bool] = {}
+
+    async def of(self, workflow_ids: Sequence[str]) -> set[str]:
+        asked = [wid for wid in dict.fromkeys(workflow_ids) if wid not in self.known]
+        if asked:
+            closed = await self.completions.completed_at(asked)
+            unknown = [wid for wid, at in closed.items() if at == GONE]
+            if unknown:
+                closed.update(await self.index.last_mail_at(unknown))
+            self.known.update(
+                {wid: at is not None and at <= self.cutoff for wid, at in closed.items()}
+            )
+        return {wid for wid in workflow_ids if self.known.get(wid, False)}
+
+    async def all_of(self, workflow_ids: Sequence[str]) -> bool:
+        """Asked a few at a time: the first thread not past retention settles it."""
+        for start in range(0, len(workflow_ids), ASKED_AT_ONCE):
+            chunk = workflow_ids[start : start + ASKED_AT_ONCE]
+            if len(await self.of(chunk)) < len(chunk):
+                return False
+        return True
+
+
+async def freed_blobs(index: ThreadBlobs, past: PastRetention, threads: set[str]) -> list[str]:
     """The blobs of `threads` that no other thread, open or within retention, holds."""
     if not threads:
         return []
     holders = await index.holders_of(await index.blobs_of(sorted(threads)))
-    others = set().union(*holders.values()) - threads
-    past = threads | await _expired(index, completions, sorted(others), cutoff)
-    return sorted(sha for sha, held_by in holders.items() if held_by <= past)
+    return sorted(
+        [sha for sha, held_by in holders.items() if await past.all_of(sorted(held_by - threads))]
+    )
 
 
 async def blobs_only_held_by(index: ThreadBlobs, threads: set[str]) -> list[str]:
@@ -145,21 +176,6 @@ async def blobs_only_held_by(index: ThreadBlobs, threads: set[str]) -> list[str]
         return []
     holders = await index.holders_of(await index.blobs_of(sorted(threads)))
     return sorted(sha for sha, held_by in holders.items() if held_by <= threads)
-
-
-async def _expired(
-    index: ThreadBlobs,
-    completions: ThreadCompletions,
-    workflow_ids: Sequence[str],
-    cutoff: datetime,
-) -> set[str]:
-    if not workflow_ids:
-        return set()
-    closed = await completions.completed_at(workflow_ids)
-    unknown = [wid for wid, at in closed.items() if at == GONE]
-    if unknown:
-        closed.update(await index.last_mail_at(unknown))
-    return {wid for wid, at in closed.items() if at is not None and at <= cutoff}
 
 
 async def _still_stored(
