@@ -6,6 +6,7 @@ alone by `mailroom codec-server` (for a cluster's own Web UI)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from contextlib import AsyncExitStack
 
 import structlog
@@ -23,13 +24,21 @@ TOKEN_FILE = "codec.token"
 STANDALONE_ADDRESS = "127.0.0.1:8234"
 OFF = {"", "off"}
 WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]"}
+TOKEN_FORM = re.compile(r"[A-Za-z0-9._~-]{32,}")  # the endpoint's first path segment
 
 
 def codec_token(settings: Settings) -> str:
     """MAILROOM_CODEC_TOKEN, else one made once in the data directory (mode 0600)."""
     if settings.codec_token is not None:
         return settings.codec_token.get_secret_value()
-    return shared_key(settings.data_dir / TOKEN_FILE).decode("ascii")
+    path = settings.data_dir / TOKEN_FILE
+    token = shared_key(path).decode("ascii", "replace")
+    if not TOKEN_FORM.fullmatch(token):  # as MAILROOM_CODEC_TOKEN is checked (settings.py)
+        raise StartupError(
+            f"MAILROOM_DATA_DIR: {path} holds no usable codec token (at least 32 letters, "
+            "digits, '.', '_', '~' or '-'): remove it and a new one is made at the next start"
+        )
+    return token
 
 
 def ui_origins(settings: Settings) -> frozenset[str]:

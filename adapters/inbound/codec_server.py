@@ -20,7 +20,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from threading import Thread
 from urllib.parse import urlsplit
 
@@ -28,6 +28,13 @@ import structlog
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
+
+from adapters.inbound.bounded_http import (
+    MAX_CONNECTIONS,
+    REQUEST_SECONDS,
+    BoundedHTTPServer,
+    is_loopback,
+)
 
 log = structlog.get_logger()
 
@@ -63,20 +70,27 @@ class TooLarge(BadRequest):
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
-class CodecServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class CodecServer(BoundedHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
         codec: PayloadCodec,
         access: CodecAccess,
         loop: asyncio.AbstractEventLoop,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        request_seconds: float = REQUEST_SECONDS,
     ) -> None:
-        super().__init__(address, CodecRequest)
+        super().__init__(
+            address,
+            CodecRequest,
+            max_connections=max_connections,
+            request_seconds=request_seconds,
+        )
         self.codec = codec
         self.access = access
         self.loop = loop
+        self.loopback = is_loopback(self.host)
 
     @property
     def host(self) -> str:
@@ -110,6 +124,8 @@ class CodecRequest(BaseHTTPRequestHandler):
 
     def do_OPTIONS(self) -> None:
         """A browser's preflight: answered with CORS headers for a UI origin only."""
+        if not self._host_allowed():
+            return
         if self._origin() is None:
             self._answer(HTTPStatus.FORBIDDEN, {"error": "origin not allowed"})
             return
@@ -124,6 +140,8 @@ class CodecRequest(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         segments = [s for s in urlsplit(self.path).path.split("/") if s]
         action = segments[-1] if segments else ""
+        if not self._host_allowed():
+            return
         if action not in ACTIONS:
             self._answer(HTTPStatus.NOT_FOUND, {"error": "POST …/decode or …/encode"})
             return
@@ -183,6 +201,21 @@ class CodecRequest(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
         log.debug("codec_request", method=self.command, action=action, status=int(status))
+
+    def _host_allowed(self) -> bool:
+        """Served on loopback, a request must name a loopback host: a page whose DNS name
+        was rebound to 127.0.0.1 calls as its own origin, past CORS, but names its host."""
+        if not self.server.loopback:
+            return True
+        try:
+            host = urlsplit(f"//{self.headers.get('Host', '')}").hostname or ""
+        except ValueError:  # "[not an address"
+            host = ""
+        if is_loopback(host):
+            return True
+        self.close_connection = True
+        self._answer(HTTPStatus.FORBIDDEN, {"error": "not a loopback host name"})
+        return False
 
     def _origin(self) -> str | None:
         origin = self.headers.get("Origin")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -136,10 +137,18 @@ def person_patterns(address: str) -> tuple[str, str]:
 
 
 def remove_outbox_mail(root: Path, address: str, *, dry_run: bool) -> int:
-    """The outbox's mails (Maildir files in new/ and cur/) to or from `address`."""
+    """The outbox's mails (Maildir files in new/ and cur/) to or from `address`. A mail
+    client that showed one moved it to cur/ with its flags after the name (`….eml:2,S`),
+    maybe while this reads: then it is looked for there once more."""
     removed = 0
-    for path in [*root.glob("new/*.eml"), *root.glob("cur/*.eml")]:
-        entry = read_entry(path)
+    paths = [*root.glob("new/*.eml"), *root.glob("cur/*.eml*")]
+    for path in paths:
+        try:
+            entry = read_entry(path)
+        except FileNotFoundError:
+            if path.parent.name == "new":
+                paths += root.glob(f"cur/{glob.escape(path.name)}:*")
+            continue
         people = {a.lower() for _, a in getaddresses([entry.from_addr, *entry.to])}
         if address in people:
             removed += 1

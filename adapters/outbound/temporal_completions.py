@@ -1,6 +1,9 @@
 """ThreadCompletions from Temporal: when each thread's latest run closed (DescribeWorkflow
 without a run id), a few at a time. A thread reopened since it completed runs again and
-holds its blobs; one Temporal no longer knows (past the namespace's retention) is GONE."""
+holds its blobs; one Temporal no longer knows (past the namespace's retention) is GONE. A
+closed or gone thread whose flow still runs is open: a child flow is abandoned when its
+thread completes (COMPLETE_THREAD's grace ran out) and still reads the thread's mail; its
+root is the thread (visibility's RootWorkflowId)."""
 
 from __future__ import annotations
 
@@ -32,8 +35,13 @@ class TemporalThreadCompletions:
                 described = await self.client.get_workflow_handle(workflow_id).describe()
             except RPCError as exc:
                 if exc.status == RPCStatusCode.NOT_FOUND:
-                    return GONE
+                    return None if await self._flow_running(workflow_id) else GONE
                 raise
-        if described.status is None or described.status in RUNNING:
-            return None
-        return described.close_time
+            if described.status is None or described.status in RUNNING:
+                return None
+            return None if await self._flow_running(workflow_id) else described.close_time
+
+    async def _flow_running(self, workflow_id: str) -> bool:
+        quoted = workflow_id.replace("\\", "\\\\").replace("'", "\\'")
+        query = f"RootWorkflowId = '{quoted}' AND ExecutionStatus = 'Running'"
+        return (await self.client.count_workflows(query)).count > 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime
 
 from adapters.outbound.postgres import AsyncConnection
 from adapters.outbound.postgres_thread_index import PostgresThreadIndex
@@ -31,16 +32,29 @@ class SqliteThreadBlobs:
         rows = await self.db.run(lambda db: _chunked(db, query, list(workflow_ids)))
         return sorted({str(row[0]) for row in rows})
 
+    async def last_mail_at(self, workflow_ids: Sequence[str]) -> dict[str, datetime]:
+        query = "SELECT workflow_id, max(last_at) FROM threads WHERE workflow_id IN ({}) GROUP BY 1"
+        rows = await self.db.run(lambda db: _chunked(db, query, list(workflow_ids)))
+        return {str(wid): datetime.fromisoformat(str(at)) for wid, at in rows}
+
     async def holders_of(self, shas: Sequence[str]) -> dict[str, set[str]]:
         query = "SELECT sha256, workflow_id FROM thread_blobs WHERE sha256 IN ({})"
         return _grouped(await self.db.run(lambda db: _chunked(db, query, list(shas))))
 
-    async def forget_blobs(self, workflow_ids: Sequence[str]) -> None:
+    async def forget_blobs(self, workflow_ids: Sequence[str], keep: Sequence[str] = ()) -> None:
+        kept = set(keep)
+
         def forget(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("BEGIN IMMEDIATE")
+                held = _chunked(
+                    db,
+                    "SELECT workflow_id, sha256 FROM thread_blobs WHERE workflow_id IN ({})",
+                    list(workflow_ids),
+                )
                 db.executemany(
-                    "DELETE FROM thread_blobs WHERE workflow_id = ?", ((w,) for w in workflow_ids)
+                    "DELETE FROM thread_blobs WHERE workflow_id = ? AND sha256 = ?",
+                    (row for row in held if row[1] not in kept),
                 )
 
         await self.db.run(forget)
@@ -61,13 +75,20 @@ class PostgresThreadBlobs:
         query = "SELECT DISTINCT sha256 FROM thread_blobs WHERE workflow_id = ANY(%s)"
         return sorted(str(row[0]) for row in await self._rows(query, (list(workflow_ids),)))
 
+    async def last_mail_at(self, workflow_ids: Sequence[str]) -> dict[str, datetime]:
+        query = (
+            "SELECT workflow_id, max(last_at) FROM threads WHERE workflow_id = ANY(%s) GROUP BY 1"
+        )
+        rows = await self._rows(query, (list(workflow_ids),))
+        return {str(wid): at for wid, at in rows if isinstance(at, datetime)}
+
     async def holders_of(self, shas: Sequence[str]) -> dict[str, set[str]]:
         query = "SELECT sha256, workflow_id FROM thread_blobs WHERE sha256 = ANY(%s)"
         return _grouped(await self._rows(query, (list(shas),)))
 
-    async def forget_blobs(self, workflow_ids: Sequence[str]) -> None:
-        query = "DELETE FROM thread_blobs WHERE workflow_id = ANY(%s)"
-        await self._rows(query, (list(workflow_ids),), fetch=False)
+    async def forget_blobs(self, workflow_ids: Sequence[str], keep: Sequence[str] = ()) -> None:
+        query = "DELETE FROM thread_blobs WHERE workflow_id = ANY(%s) AND NOT sha256 = ANY(%s)"
+        await self._rows(query, (list(workflow_ids), list(keep)), fetch=False)
 
     async def _rows(self, query: str, args: tuple[object, ...], *, fetch: bool = True) -> Rows:
         async def run(db: AsyncConnection) -> Rows:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +28,7 @@ from orchestrator.purge import thread_blobs
 from tests.fakes import FakeThreadCompletions, FakeThreadGateway
 from use_cases.ingest import ingest_email
 from use_cases.ports import BlobNotFound
-from use_cases.retention import PurgeReport, purge_expired
+from use_cases.retention import GONE, PurgeReport, purge_expired
 from use_cases.threading import Threading
 
 SUPPORT = "support@mailroom.local"
@@ -46,9 +46,9 @@ class Stack:
     blobs: FileBlobStore | PostgresBlobStore
     completions: FakeThreadCompletions
 
-    async def place(self, message_id: str, *attachments: bytes) -> str:
+    async def place(self, message_id: str, *attachments: bytes, in_reply_to: str = "") -> str:
         ingested = await ingest_email(
-            mail(message_id, attachments),
+            mail(message_id, attachments, in_reply_to),
             mailboxes=[SUPPORT],
             gateway=FakeThreadGateway(),
             parse=parse_email,
@@ -179,11 +179,31 @@ async def test_a_dry_run_reports_what_a_purge_removes_and_removes_nothing(stack:
     assert (await stack.purge()).blobs == 0  # nothing is looked at twice
 
 
+async def test_a_late_replys_blob_the_purge_keeps_is_still_held_by_its_thread(
+    stack: Stack,
+) -> None:
+    """A reply reopens a thread long past retention between Temporal's answer (closed) and
+    the purge's removal: its new blob stays (stored since the cutoff), and the thread still
+    holds it, so erasure finds it and a later purge removes it."""
+    old = await stack.place("<old@example.com>", OLD_ONLY)
+    stack.completions.completed = {old: PLACED - timedelta(days=31)}  # told before the reply
+    assert (
+        await stack.place("<late@example.com>", RECENT_ONLY, in_reply_to="<old@example.com>") == old
+    )
+
+    await stack.purge(now=PLACED + timedelta(days=1))
+    assert await stack.kept(RECENT_ONLY)
+    stack.completions.completed = {old: PLACED}  # the reopened run completed
+
+    await stack.purge(now=NOW)
+    assert not await stack.kept(RECENT_ONLY)
+
+
 def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def mail(message_id: str, attachments: tuple[bytes, ...]) -> bytes:
+def mail(message_id: str, attachments: tuple[bytes, ...], in_reply_to: str = "") -> bytes:
     parts = "".join(
         f"--b\r\nContent-Type: application/octet-stream\r\n"
         f'Content-Disposition: attachment; filename="file{n}.bin"\r\n'
@@ -193,6 +213,48 @@ def mail(message_id: str, attachments: tuple[bytes, ...]) -> bytes:
     )
     return (
         f"From: alice@example.com\r\nTo: {SUPPORT}\r\nMessage-ID: {message_id}\r\n"
-        "Subject: files\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        + (f"In-Reply-To: {in_reply_to}\r\n" if in_reply_to else "")
+        + "Subject: files\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
         f"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n{parts}--b--\r\n"
     ).encode()
+
+
+async def test_a_thread_temporal_no_longer_knows_keeps_its_blobs_until_past_its_last_mail(
+    stack: Stack,
+) -> None:
+    """Temporal answers NOT_FOUND for a thread whose history it lost (its database reset,
+    the installation pointed at another server or namespace) as for one past its retention:
+    mail placed within retention stays, and goes once its last mail is past retention."""
+    lost = await stack.place("<lost@example.com>", RECENT_ONLY)
+    stack.completions.completed = {lost: GONE}
+
+    report = await stack.purge(now=PLACED + timedelta(days=1))
+
+    assert (report.threads, report.blobs) == (0, 0)
+    assert await stack.kept(RECENT_ONLY)
+    assert (await stack.purge()).blobs == 2  # 31 days on: its raw mail and its attachment
+    assert not await stack.kept(RECENT_ONLY)
+
+
+async def test_a_blob_every_thread_holds_costs_one_lookup_per_thread_per_purge(
+    stack: Stack,
+) -> None:
+    """A company's logo in every signature: one blob held by every thread. Asking Temporal
+    about all its holders in every batch would make a purge quadratic in the threads."""
+    logo = b"the same signature logo in every mail " * 100
+    threads = [await stack.place(f"<m{n}@example.com>", logo) for n in range(12)]
+    stack.completions.completed = {t: PLACED for t in threads[:6]}  # the others still open
+    asked: list[str] = []
+    told = stack.completions.completed_at
+
+    async def counted(workflow_ids: Sequence[str]) -> dict[str, datetime | None]:
+        asked.extend(workflow_ids)
+        return await told(workflow_ids)
+
+    stack.completions.completed_at = counted  # type: ignore[method-assign]
+
+    report = await stack.purge()
+
+    assert len(asked) <= len(threads)
+    assert (report.threads, report.blobs) == (6, 6)  # their raw mails; the logo stays
+    assert await stack.kept(logo)

@@ -10,7 +10,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from adapters.outbound.payload_codec import EncryptionCodec
 from orchestrator.codec import browser_endpoint, serve_codec
 from orchestrator.settings import Settings
 from orchestrator.startup_checks import StartupError
+from tests.support import free_port
 
 TOKEN = "t" * 40
 UI = "http://127.0.0.1:8233"
@@ -188,3 +189,104 @@ async def test_beside_the_embedded_server_a_taken_default_port_gives_way(tmp_pat
             assert server is not None and server.port != ui_port + 1
             token = (tmp_path / "codec.token").read_text().strip()
             assert browser_endpoint(server, token) == f"http://127.0.0.1:{server.port}/{token}"
+
+
+@pytest.fixture
+async def small_server(codec: EncryptionCodec) -> AsyncIterator[CodecServer]:
+    """Two connections at most, each a second at most: a test of the bounds needs no more."""
+    access = CodecAccess(token=TOKEN, ui_origins=frozenset({UI}))
+    server = CodecServer(
+        ("127.0.0.1", 0),
+        codec,
+        access,
+        asyncio.get_running_loop(),
+        max_connections=2,
+        request_seconds=1.0,
+    )
+    server.serve_in_thread()
+    yield server
+    await asyncio.to_thread(server.close)
+
+
+def closed_by_server(connection: socket.socket, within: float) -> bool:
+    """Whether the server closes `connection` (EOF or reset) within `within` seconds."""
+    connection.settimeout(within)
+    try:
+        return connection.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+async def test_connections_past_the_bound_are_turned_away_at_once(
+    small_server: CodecServer,
+) -> None:
+    """Anyone who reaches the port, token or not, could otherwise hold a thread of the
+    worker's process per idle connection, without end."""
+    address = ("127.0.0.1", small_server.port)
+    idle = [socket.create_connection(address) for _ in range(2)]
+    try:
+        await wait_until(lambda: small_server.connections_open() == 2)
+        with socket.create_connection(address) as third:
+            assert await asyncio.to_thread(closed_by_server, third, 0.5)
+    finally:
+        for connection in idle:
+            connection.close()
+    await wait_until(lambda: small_server.connections_open() == 0)
+    answer = await post(f"http://127.0.0.1:{small_server.port}/{TOKEN}/decode", [MAIL])
+    assert answer.status == 200
+
+
+async def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(
+    small_server: CodecServer,
+) -> None:
+    def trickle() -> bool:
+        with socket.create_connection(("127.0.0.1", small_server.port)) as slow:
+            slow.sendall(b"POST /decode HTTP/1.1\r\n")
+            for _ in range(50):  # a header byte every 0.1 s: each read well within its timeout
+                try:
+                    slow.sendall(b"X")
+                except OSError:
+                    return True
+                if closed_by_server(slow, 0.1):
+                    return True
+            return False
+
+    assert await asyncio.to_thread(trickle)
+
+
+async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """The server's threads change what `condition` reads: no event of this loop tells."""
+    async with asyncio.timeout(seconds):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+async def test_a_request_for_another_host_name_is_refused_on_loopback(base: str) -> None:
+    """DNS rebinding: a web page whose name now resolves to 127.0.0.1 calls the codec
+    server as its own origin (no CORS asked); its Host header still names that page's host."""
+
+    def decode_as(host: str) -> int:
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+        body = json_format.MessageToJson(Payloads(payloads=[MAIL])).encode()
+        headers = {"Host": host, "Content-Type": "application/json"}
+        connection.request("POST", f"/{TOKEN}/decode", body, headers)
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    port = base.rsplit(":", 1)[1]
+    assert await asyncio.to_thread(decode_as, f"rebound.example:{port}") == 403
+    assert await asyncio.to_thread(decode_as, "[not-an-address") == 403
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost"):
+        assert await asyncio.to_thread(decode_as, host) == 200
+
+
+async def test_a_weak_token_in_the_token_file_stops_the_start_in_one_line(tmp_path: Path) -> None:
+    """As MAILROOM_CODEC_TOKEN is checked: short is guessable, a '/' breaks the UI's path."""
+    (tmp_path / "codec.token").write_text("secret/1\n")
+    settings = Settings(data_dir=tmp_path, codec_address=f"127.0.0.1:{free_port()}")
+    async with AsyncExitStack() as stack:
+        with pytest.raises(StartupError, match=r"codec\.token holds no usable codec token"):
+            serve_codec(settings, stack, embedded=False)
