@@ -79,13 +79,13 @@ def serve_codec(settings: Settings, stack: AsyncExitStack, *, embedded: bool) ->
     codec = EncryptionCodec(key_ring(settings))
     loop = asyncio.get_running_loop()
     try:
-        server = CodecServer((host, port), codec, access, loop)
+        server = CodecServer((host, port), codec, access, loop, encoding=settings.codec_encode)
     except OSError as exc:
         if required:
             raise StartupError(
                 f"MAILROOM_CODEC_ADDRESS: cannot serve on {host}:{port}: {reason(exc)}"
             ) from None
-        server = CodecServer((host, 0), codec, access, loop)
+        server = CodecServer((host, 0), codec, access, loop, encoding=settings.codec_encode)
     server.serve_in_thread()
     stack.callback(server.close)
     log.info("codec_serving", address=f"{host}:{server.port}", origins=sorted(access.ui_origins))

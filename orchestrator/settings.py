@@ -232,6 +232,8 @@ class Settings(BaseSettings):
     # the browser origins the codec server answers (CORS); empty: the embedded Web UI's,
     # http://127.0.0.1:<ui port> and http://localhost:<ui port>
     codec_ui_origins: CommaList = Field(default_factory=list)
+    # `/encode` too (the UI's write actions): off, a token holder could seal forged signals
+    codec_encode: bool = False
     subject_window: timedelta = timedelta(days=14)
     # the authserv-id of the operator's own MTA, whose Authentication-Results are believed
     trusted_authserv_id: str = ""

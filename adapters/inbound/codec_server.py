@@ -80,6 +80,7 @@ class CodecServer(BoundedHTTPServer):
         *,
         max_connections: int = MAX_CONNECTIONS,
         request_seconds: float = REQUEST_SECONDS,
+        encoding: bool = False,
     ) -> None:
         super().__init__(
             address,
@@ -90,6 +91,10 @@ class CodecServer(BoundedHTTPServer):
         self.codec = codec
         self.access = access
         self.loop = loop
+        # `/encode` seals whatever a token holder sends into a payload every worker takes:
+        # a signal forged that way would pass as ours. The UI needs it only for its write
+        # actions (signal, start), which mailroom leaves to its own CLI.
+        self.encoding = encoding
         self.loopback = is_loopback(self.host)
 
     @property
@@ -147,6 +152,10 @@ class CodecRequest(BaseHTTPRequestHandler):
             return
         if not self.server.access.allows(self.headers.get("Authorization"), segments[:-1]):
             self._answer(HTTPStatus.UNAUTHORIZED, {"error": "the codec token is missing"}, action)
+            return
+        if action == "encode" and not self.server.encoding:
+            refusal = {"error": "encoding is off (MAILROOM_CODEC_ENCODE): it would seal forgeries"}
+            self._answer(HTTPStatus.FORBIDDEN, refusal, action)
             return
         try:
             payloads = self._payloads()

@@ -89,8 +89,23 @@ async def test_the_token_as_the_first_path_segment_is_the_web_ui_form(
     assert answer.headers["Access-Control-Allow-Origin"] == UI
 
 
-async def test_encode_seals_what_the_ui_sends(base: str, codec: EncryptionCodec) -> None:
+async def test_encode_is_refused_unless_turned_on(base: str) -> None:
+    """A token holder (the token is in the UI's settings) must not mint sealed payloads
+    that workers would take as mailroom's own."""
     answer = await post(f"{base}/encode", [MAIL], Authorization=f"Bearer {TOKEN}")
+    assert answer.status == 403 and b"MAILROOM_CODEC_ENCODE" in answer.body
+
+
+async def test_encode_turned_on_seals_what_the_ui_sends(codec: EncryptionCodec) -> None:
+    access = CodecAccess(token=TOKEN, ui_origins=frozenset({UI}))
+    loop = asyncio.get_running_loop()
+    server = CodecServer(("127.0.0.1", 0), codec, access, loop, encoding=True)
+    server.serve_in_thread()
+    try:
+        url = f"http://127.0.0.1:{server.port}/encode"
+        answer = await post(url, [MAIL], Authorization=f"Bearer {TOKEN}")
+    finally:
+        await asyncio.to_thread(server.close)
     [sealed] = payloads_of(answer)
     assert b"salary" not in sealed.SerializeToString()
     assert await codec.decode([sealed]) == [MAIL]
