@@ -103,13 +103,27 @@ def one_line(span: ReadableSpan) -> str:
     return str(span.to_json(indent=None)) + "\n"
 
 
+# The provider configure_tracing installed in this process, for flush_tracing.
+_installed: list[TracerProvider] = []
+
+
 def configure_tracing(environ: Mapping[str, str] | None = None) -> TracerProvider | None:
     """Install the provider the OTel variables ask for, once per process, before any client
-    connects (its spans are flushed at exit: the SDK's provider shuts down at exit)."""
+    connects (flush_tracing exports what its batches still hold)."""
     provider = tracer_provider(os.environ if environ is None else environ)
     if provider is not None:
         trace.set_tracer_provider(provider)
+        _installed.append(provider)
     return provider
+
+
+def flush_tracing() -> None:
+    """Export the spans still batched and stop the exporters: called as the process leaves.
+    The SDK's own flush is an atexit hook, which `cli.entry`'s os._exit never runs (the last
+    spans of every stopped process were lost); bounded by the exporter's timeout
+    (OTEL_EXPORTER_OTLP_TIMEOUT, 10 s) when the collector does not answer."""
+    while _installed:
+        _installed.pop().shutdown()
 
 
 def client_interceptors() -> list[Interceptor]:
