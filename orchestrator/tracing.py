@@ -81,10 +81,12 @@ def tracer_provider(environ: Mapping[str, str]) -> TracerProvider | None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    from orchestrator.span_redaction import ErrorTypesOnly
+
     name = environ.get("OTEL_SERVICE_NAME", "").strip() or DEFAULT_SERVICE_NAME
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
     for exporter in asked:
-        provider.add_span_processor(BatchSpanProcessor(span_exporter(exporter)))
+        provider.add_span_processor(ErrorTypesOnly(BatchSpanProcessor(span_exporter(exporter))))
     return provider
 
 
