@@ -172,3 +172,22 @@ def test_an_exported_span_keeps_an_errors_type_but_not_its_message_which_may_nam
         assert span["status"]["description"] == "RelayRefused"
         [event] = span["events"]
         assert event["attributes"]["exception.type"].endswith("RelayRefused")
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "4318"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        ({**ENDPOINT, "OTEL_BSP_MAX_QUEUE_SIZE": "-1"}, "max_queue_size"),
+    ],
+)
+def test_an_otel_setting_the_exporter_cannot_use_stops_the_start_with_a_settings_error(
+    environ: dict[str, str], named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a start that looks fine and then loses every span (an endpoint without its
+    http:// is an unusable URL to the exporter), nor an 'unexpected ValueError'."""
+    for name, value in environ.items():  # the SDK reads its own variables from os.environ
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=named):
+        tracer_provider(os.environ)
