@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import structlog
 from opentelemetry import trace
@@ -69,6 +70,18 @@ def check_protocol(environ: Mapping[str, str]) -> None:
             )
 
 
+def check_endpoints(environ: Mapping[str, str]) -> None:
+    """The exporter takes any text and fails at each export ("Invalid URL", every span
+    lost): a collector address written without its scheme stops the start instead."""
+    for name in ENDPOINT_VARIABLES:
+        endpoint = environ.get(name, "").strip()
+        if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+            raise SettingsError(
+                f"{name}: {endpoint!r} is not an http:// or https:// URL "
+                "(e.g. http://collector:4318)"
+            )
+
+
 def tracer_provider(environ: Mapping[str, str]) -> TracerProvider | None:
     """The provider the variables ask for, not installed; None when tracing is off."""
     asked = exporters_asked(environ)
@@ -76,6 +89,14 @@ def tracer_provider(environ: Mapping[str, str]) -> TracerProvider | None:
         return None
     if "otlp" in asked:
         check_protocol(environ)
+        check_endpoints(environ)
+    try:
+        return new_provider(environ, asked)
+    except ValueError as exc:  # the SDK's own check of an OTEL_BSP_* value
+        raise SettingsError(f"OpenTelemetry settings: {exc}") from None
+
+
+def new_provider(environ: Mapping[str, str], asked: list[str]) -> TracerProvider:
     # Imported only here: with tracing off a process never loads the SDK or the exporter.
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
