@@ -92,7 +92,8 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "mailroom_imap_last_fetch_timestamp_seconds",
         "gauge",
         ("source",),
-        "Unix time of the last successful fetch from an IMAP source.",
+        "Unix time of the last successful fetch from an IMAP source (the process's start "
+        "until the first).",
     ),
     _spec("mailroom_imap_mails_fetched", "counter", ("source",), "Mails fetched by IMAP."),
     _spec(

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+IMAP_ERRORS = ("connect", "login", "fetch", "other")  # every value session_error gives
+
 
 def session_error(status: str, exc: BaseException) -> str:
     """`status`: what the source was doing (ImapInbound.status) when `exc` ended it."""

@@ -7,7 +7,7 @@ use_cases/metric_catalogue.py (tests/unit/test_prometheus_metrics.py holds them 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
@@ -93,7 +93,8 @@ class PrometheusMetrics:
     def _imap_metrics(self, registry: CollectorRegistry) -> None:
         self.last_fetch = Gauge(
             "mailroom_imap_last_fetch_timestamp_seconds",
-            "Unix time of the last successful fetch from an IMAP source.",
+            "Unix time of the last successful fetch from an IMAP source; the process's start "
+            "time until the first.",
             ["source"],
             registry=registry,
         )
@@ -146,6 +147,14 @@ class PrometheusMetrics:
         # read at each scrape: never stale, and nothing to update on the hand-off path
         self.backlog_age.set_function(lambda: backlog.age)
         self.backlog_mails.set_function(lambda: backlog.mails)
+
+    def sources_polled(self, sources: Collection[str], errors: Collection[str]) -> None:
+        for source in sources:
+            self.last_fetch.labels(source=source).set(self.clock())
+            self.imap_fetched.labels(source=source)
+            self.imap_quarantined.labels(source=source)
+            for error in errors:
+                self.imap_errors.labels(source=source, error=error)
 
     def fetched(self, source: str, mails: int) -> None:
         self.last_fetch.labels(source=source).set(self.clock())
