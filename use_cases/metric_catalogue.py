@@ -169,7 +169,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "(waiting_for=approval); counted each time that time runs out.",
         "workflow",
     ),
-    # Outgoing mail (activities/outbox*, auto-reply policy, bounces)
+    # Outgoing mail (activities/email.py sends; the workflows count what they do not answer)
     _spec(
         "mailroom_replies_sent",
         "counter",
@@ -182,22 +182,23 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "mailroom_automatic_mail_suppressed",
         "counter",
         ("reason",),
-        "Automatic answers not sent: reason cap, loop, machine_mail, bounce.",
-        "activity",
+        "Automatic answers not sent: reason cap (across threads, counted by the send_email "
+        "activity), loop, machine_mail, bounce (by the thread or its flow).",
+        "workflow",
     ),
     _spec(
         "mailroom_bounces",
         "counter",
         ("class",),
         "Bounces (delivery status notifications) received, by class (hard, soft, other).",
-        "activity",
+        "workflow",
     ),
     _spec(
         "mailroom_loop_breaker_fired",
         "counter",
         (),
         "Mail loops broken (a thread stopped answering a sender that answers every mail).",
-        "activity",
+        "workflow",
     ),
     # Procurement
     _spec(
@@ -205,7 +206,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "counter",
         ("outcome",),
         "Purchase orders by outcome (ordered, rejected, over_budget).",
-        "activity",
+        "workflow",
     ),
     # Agents
     _spec(
