@@ -41,66 +41,81 @@ def _spec(
 
 CATALOGUE: tuple[MetricSpec, ...] = (
     # SMTP intake (adapters/inbound/smtp.py)
-    _spec("mailroom_smtp_mails_received", "counter", (), "Mails whose body arrived over SMTP."),
+    _spec(
+        "mailroom_smtp_mails_received",
+        "counter",
+        (),
+        "Mails whose body arrived over SMTP (DATA), before any check or hand-off.",
+    ),
     _spec(
         "mailroom_smtp_mails",
         "counter",
         ("stage", "outcome", "code", "reason"),
-        "SMTP answers about a mail by stage (mail, rcpt, data), outcome (accepted, deferred, "
-        "refused), reply code and named reason.",
+        "SMTP answers about a mail: every answer to DATA, refusals and deferrals at MAIL and "
+        "RCPT; by stage (mail, rcpt, data), outcome (accepted, deferred, refused), reply code "
+        "and named reason.",
     ),
     _spec(
         "mailroom_handoff_seconds",
         "histogram",
         ("outcome",),
-        "Time to hand a received mail to its threads.",
+        "Time to hand a received mail to its threads (Temporal signal-with-start and the "
+        "stores), by how the hand-off ended.",
     ),
-    _spec("mailroom_smtp_held_senders", "gauge", (), "SMTP senders held at MAIL now."),
+    _spec(
+        "mailroom_smtp_held_senders",
+        "gauge",
+        (),
+        "SMTP senders held at MAIL now, waiting for the hand-off backlog to clear.",
+    ),
     # Intake of every source (SMTP mailboxes and IMAP sources)
     _spec(
         "mailroom_intake_last_accepted_timestamp_seconds",
         "gauge",
         ("source",),
-        "Unix time of the last mail accepted from a source (an SMTP mailbox or IMAP source).",
+        "Unix time of the last mail accepted from a source (a configured SMTP mailbox or "
+        "IMAP source name); the process's start time until the first.",
     ),
     _spec(
         "mailroom_intake_expected_interval_seconds",
         "gauge",
         ("source",),
-        "How long a source may stay quiet before an alert (configured; 0: never).",
+        "How long a source may stay quiet before an alert "
+        "(MAILROOM_INTAKE_EXPECTED_INTERVAL; 0: never).",
     ),
     _spec(
         "mailroom_backlog_age_seconds",
         "gauge",
         (),
-        "Age of the oldest mail handed to Temporal but not yet applied in its thread (0: none).",
+        "Age of the oldest mail handed to Temporal but not yet applied in its thread "
+        "(0: none), as this process's backlog probe last saw it.",
     ),
     _spec(
         "mailroom_backlog_mails",
         "gauge",
         (),
-        "Mails handed to Temporal but not yet applied in their threads.",
+        "Mails handed to Temporal by this process and not yet seen applied in their threads.",
     ),
     _spec(
         "mailroom_duplicates_dropped",
         "counter",
         ("where",),
-        "Mails dropped at intake as already taken (the same Message-ID again).",
+        "Mails dropped as already taken (intake: a completed thread has the Message-ID).",
     ),
     # IMAP sources (adapters/inbound/imap*.py)
     _spec(
         "mailroom_imap_last_fetch_timestamp_seconds",
         "gauge",
         ("source",),
-        "Unix time of the last successful fetch from an IMAP source (the process's start "
-        "until the first).",
+        "Unix time of the last successful fetch from an IMAP source; the process's start "
+        "time until the first.",
     ),
     _spec("mailroom_imap_mails_fetched", "counter", ("source",), "Mails fetched by IMAP."),
     _spec(
         "mailroom_imap_errors",
         "counter",
         ("source", "error"),
-        "Failed IMAP polls by kind of error (connect, login, fetch, other).",
+        "Failed IMAP sessions by kind of error (connect, login, fetch, other).",
     ),
     _spec(
         "mailroom_imap_quarantined",

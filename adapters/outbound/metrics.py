@@ -11,11 +11,17 @@ from collections.abc import Callable, Collection, Mapping
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from use_cases.metric_catalogue import BY_NAME
 from use_cases.ports import BacklogView
 
 # A hand-off is a signal-with-start per thread plus the stores' writes: milliseconds when
 # all is well, seconds when Temporal is slow, up to the gateway's timeouts when it is down.
 HANDOFF_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def described(name: str) -> str:
+    """The catalogue's text for `name`, the one the SDK's exporter also takes."""
+    return BY_NAME[name].help
 
 
 class PrometheusMetrics:
@@ -33,59 +39,54 @@ class PrometheusMetrics:
     def _smtp_metrics(self, registry: CollectorRegistry) -> None:
         self.received = Counter(
             "mailroom_smtp_mails_received_total",
-            "Mails whose body arrived over SMTP (DATA), before any check or hand-off.",
+            described("mailroom_smtp_mails_received"),
             registry=registry,
         )
         self.answered = Counter(
             "mailroom_smtp_mails_total",
-            "SMTP answers about a mail: every answer to DATA, refusals and deferrals at "
-            "MAIL and RCPT; by stage, outcome (accepted/deferred/refused), code and reason.",
+            described("mailroom_smtp_mails"),
             ["stage", "outcome", "code", "reason"],
             registry=registry,
         )
         self.handoff = Histogram(
             "mailroom_handoff_seconds",
-            "Time to hand a received mail to its threads (Temporal signal-with-start and "
-            "the stores), by how the hand-off ended.",
+            described("mailroom_handoff_seconds"),
             ["outcome"],
             buckets=HANDOFF_BUCKETS,
             registry=registry,
         )
         self.held = Gauge(
             "mailroom_smtp_held_senders",
-            "SMTP senders held at MAIL now, waiting for the hand-off backlog to clear.",
+            described("mailroom_smtp_held_senders"),
             registry=registry,
         )
 
     def _intake_metrics(self, registry: CollectorRegistry) -> None:
         self.last_accepted = Gauge(
             "mailroom_intake_last_accepted_timestamp_seconds",
-            "Unix time of the last mail accepted from a source (a configured SMTP mailbox or "
-            "IMAP source name); the process's start time until the first.",
+            described("mailroom_intake_last_accepted_timestamp_seconds"),
             ["source"],
             registry=registry,
         )
         self.expected_interval = Gauge(
             "mailroom_intake_expected_interval_seconds",
-            "How long a source may stay quiet before an alert "
-            "(MAILROOM_INTAKE_EXPECTED_INTERVAL; 0: never).",
+            described("mailroom_intake_expected_interval_seconds"),
             ["source"],
             registry=registry,
         )
         self.backlog_age = Gauge(
             "mailroom_backlog_age_seconds",
-            "Age of the oldest mail handed to Temporal but not yet applied in its thread "
-            "(0: none), as this process's backlog probe last saw it.",
+            described("mailroom_backlog_age_seconds"),
             registry=registry,
         )
         self.backlog_mails = Gauge(
             "mailroom_backlog_mails",
-            "Mails handed to Temporal by this process and not yet seen applied in their threads.",
+            described("mailroom_backlog_mails"),
             registry=registry,
         )
         self.duplicates = Counter(
             "mailroom_duplicates_dropped_total",
-            "Mails dropped as already taken (intake: a completed thread has the Message-ID).",
+            described("mailroom_duplicates_dropped"),
             ["where"],
             registry=registry,
         )
@@ -93,26 +94,25 @@ class PrometheusMetrics:
     def _imap_metrics(self, registry: CollectorRegistry) -> None:
         self.last_fetch = Gauge(
             "mailroom_imap_last_fetch_timestamp_seconds",
-            "Unix time of the last successful fetch from an IMAP source; the process's start "
-            "time until the first.",
+            described("mailroom_imap_last_fetch_timestamp_seconds"),
             ["source"],
             registry=registry,
         )
         self.imap_fetched = Counter(
             "mailroom_imap_mails_fetched_total",
-            "Mails fetched by IMAP.",
+            described("mailroom_imap_mails_fetched"),
             ["source"],
             registry=registry,
         )
         self.imap_errors = Counter(
             "mailroom_imap_errors_total",
-            "Failed IMAP sessions by kind of error (connect, login, fetch, other).",
+            described("mailroom_imap_errors"),
             ["source", "error"],
             registry=registry,
         )
         self.imap_quarantined = Counter(
             "mailroom_imap_quarantined_total",
-            "IMAP messages quarantined (unparseable or refused) instead of handed off.",
+            described("mailroom_imap_quarantined"),
             ["source"],
             registry=registry,
         )

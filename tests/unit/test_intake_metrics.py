@@ -74,6 +74,14 @@ def test_the_catalogue_labels_are_the_exported_ones() -> None:
             wrapper.labels(**{label: "x" for label in spec.labels})
 
 
+def test_every_process_metric_is_described_as_the_catalogue_describes_it() -> None:
+    """One text per metric: the SDK's exporter takes the catalogue's, so must this one."""
+    _, registry, _ = metrics()
+    described = {family.name: family.documentation for family in registry.collect()}
+    for spec in PROCESS_METRICS:
+        assert described[spec.name] == spec.help, spec.name
+
+
 def test_a_source_counts_as_accepting_at_start_and_again_on_each_mail() -> None:
     m, registry, clock = metrics()
     m.sources_expected({"support@mailroom.local": 4 * 3600.0, "imap-main": 0.0})
