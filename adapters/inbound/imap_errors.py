@@ -12,7 +12,7 @@ def session_error(status: str, exc: BaseException) -> str:
         return "login"
     if status == "connecting":
         return "connect"
-    if status in {"fetching", "polling", "idle"} and not _handoff(exc):
+    if status in {"selecting", "fetching", "polling", "idle"} and not _handoff(exc):
         return "fetch"
     return "other"
 

@@ -194,6 +194,7 @@ def test_an_imap_source_that_never_fetches_is_on_the_scrape_from_the_start(
     [
         ("connecting", ConnectionRefusedError(), "connect"),
         ("connecting", LoginFailed("token unset"), "login"),
+        ("selecting", OSError("select failed: Mailbox doesn't exist"), "fetch"),
         ("fetching", TimeoutError(), "fetch"),
         ("idle", OSError("reset"), "fetch"),
         ("fetching", HandoffFailed("Temporal away"), "other"),
