@@ -8,10 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from adapters.inbound.imap_source import SourceError, parse_source
+from adapters.outbound.metrics import PrometheusMetrics
 from orchestrator.intake_intervals import ExpectedIntervals, parse_expected_intervals
+from orchestrator.intake_sources import declare_sources
 from orchestrator.settings import Settings
 from tests.support import run_mailroom
 
@@ -71,6 +74,20 @@ def test_an_override_must_name_a_configured_source(tmp_path: Path) -> None:
             mailboxes=["support@mailroom.local"],
             intake_expected_interval="sales@mailroom.local=4h",
         )
+
+
+def test_a_mailbox_is_named_in_any_spelling_its_own_setting_accepts(tmp_path: Path) -> None:
+    """MAILROOM_MAILBOXES takes `Support@Mailroom.LOCAL` (and keeps it lower case): the
+    same text in the interval setting names that mailbox, not "no source"."""
+    settings = Settings(
+        data_dir=tmp_path,
+        mailboxes=["Support@Mailroom.LOCAL"],
+        intake_expected_interval="Support@Mailroom.LOCAL=4h",
+    )
+    registry = CollectorRegistry()
+    declare_sources(PrometheusMetrics(registry), settings, {"smtp"})
+    expected = "mailroom_intake_expected_interval_seconds"
+    assert registry.get_sample_value(expected, {"source": "support@mailroom.local"}) == 14_400
 
 
 def test_an_imap_source_is_named_by_name_or_else_by_its_key() -> None:
