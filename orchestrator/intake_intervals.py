@@ -3,7 +3,8 @@ or an IMAP source name) may stay quiet before the "intake quiet" alert (issue 21
 
 Comma-separated entries, `DURATION` (every source not named; at most once) and
 `SOURCE=DURATION` (one source), e.g. `0,support@example.com=4h,imap-main=30m`. A duration is
-a number with a unit s, m, h or d (none: seconds); 0 never alerts, and is the default."""
+a number with a unit s, m, h or d (none: seconds); 0 never alerts, and is the default.
+A mailbox may be written in any spelling MAILROOM_MAILBOXES accepts (named_source)."""
 
 from __future__ import annotations
 

@@ -105,6 +105,19 @@ def test_two_imap_sources_with_one_name_are_refused(tmp_path: Path) -> None:
         )
 
 
+def test_an_imap_source_named_as_an_smtp_source_is_refused(tmp_path: Path) -> None:
+    """One `source` series for both would keep a dead IMAP source looking fresh while SMTP
+    mail comes in (and the other way round): the intake-quiet alert would never fire."""
+    with pytest.raises(ValidationError, match=r"'support@mailroom\.local' names an SMTP source"):
+        Settings(
+            data_dir=tmp_path,
+            mailboxes=["support@mailroom.local"],
+            imap_sources=[IMAP + "&name=support@mailroom.local"],
+        )
+    with pytest.raises(ValidationError, match="'smtp' names an SMTP source"):
+        Settings(data_dir=tmp_path, imap_sources=[IMAP + "&name=smtp"])
+
+
 async def test_a_bad_interval_stops_mailroom_in_one_line(tmp_path: Path) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
