@@ -21,7 +21,11 @@ def test_the_listed_mailboxes_are_the_counted_ones(tmp_path: Path) -> None:
 
     counted = flow_config(s).counted_mailboxes
 
-    assert counted == ("orders@mailroom.local", "support@mailroom.local")
+    assert counted == (
+        "orders@mailroom.local",
+        "postmaster@mailroom.local",  # mail to postmaster at any of ours goes there
+        "support@mailroom.local",
+    )
     assert mailbox_label("support@mailroom.local", counted) == "support@mailroom.local"
     assert mailbox_label("made-up-123@mailroom.local", counted) == "other"
 
@@ -29,6 +33,6 @@ def test_the_listed_mailboxes_are_the_counted_ones(tmp_path: Path) -> None:
 def test_without_a_list_only_the_imap_sources_mailboxes_become_labels(tmp_path: Path) -> None:
     counted = flow_config(settings(tmp_path, imap_sources=[IMAP])).counted_mailboxes
 
-    assert counted == ("orders@mailroom.local",)
+    assert counted == ("orders@mailroom.local", "postmaster@mailroom.local")
     assert mailbox_label("orders@mailroom.local", counted) == "orders@mailroom.local"
     assert mailbox_label("anything@mailroom.local", counted) == "other"
