@@ -90,6 +90,9 @@ class PrometheusMetrics:
             ["where"],
             registry=registry,
         )
+        # the one place that drops them (TemporalThreadGateway): 0 until the first, which
+        # rate() would miss in a series born at 1
+        self.duplicates.labels(where="intake")
 
     def _imap_metrics(self, registry: CollectorRegistry) -> None:
         self.last_fetch = Gauge(
