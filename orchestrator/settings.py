@@ -382,7 +382,12 @@ class Settings(BaseSettings):
         twice = sorted({name for name in given if given.count(name) > 1})
         if twice:
             raise ValueError(f"imap_sources: two sources named {twice[0]!r}: give one a name=")
-        named = parse_expected_intervals(self.intake_expected_interval).per_source
+        smtp = sorted(set(given) & {*(self.mailboxes or [ANY_MAILBOX])})
+        if smtp:  # one `source` series for both: a dead IMAP source would look fresh
+            raise ValueError(
+                f"imap_sources: name={smtp[0]!r} names an SMTP source too: give another name="
+            )
+        named = parse_expected_intervals(self.intake_expected_interval, self.mailboxes).per_source
         known = {*(self.mailboxes or [ANY_MAILBOX]), *imap_names}
         unknown = sorted(set(named) - known)
         if unknown:
