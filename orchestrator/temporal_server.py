@@ -174,8 +174,11 @@ class EmbeddedTemporal:
 
     @staticmethod
     async def _relay_log(stderr: asyncio.StreamReader, server_log: IO[bytes]) -> None:
-        with server_log:
+        try:
             await relay_lines(stderr, server_log)
+        finally:
+            with contextlib.suppress(OSError):  # what a full disk left unflushed is lost
+                server_log.close()
 
     async def _wait_ready(self) -> None:
         loop = asyncio.get_running_loop()
