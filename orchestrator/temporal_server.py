@@ -185,6 +185,7 @@ class EmbeddedTemporal:
         deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
         while loop.time() < deadline:
             if self.process is not None and self.process.returncode is not None:
+                await self._relayed()  # its last lines say why: in the log before we point there
                 raise ServerError(
                     f"temporal server exited with {self.process.returncode}; see {self.log_path}"
                 )
