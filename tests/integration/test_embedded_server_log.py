@@ -144,7 +144,7 @@ async def test_a_server_that_dies_at_start_leaves_its_last_lines_in_the_log_it_p
         temporal_metrics_port=free_port(),
     )
     server = DyingServer(settings)
-    with capture_logs() as logs, pytest.raises(ServerError, match="temporal.log"):
+    with capture_logs() as logs, pytest.raises(ServerError, match=r"temporal\.log"):
         await server.start()
     assert "unable to open the database" in server.log_path.read_text()
     assert any(entry["event"] == "unable to open the database" for entry in logs)
