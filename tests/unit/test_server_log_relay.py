@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import io
+from collections.abc import MutableMapping
+from typing import Any
 
 from structlog.testing import capture_logs
 
@@ -28,7 +30,7 @@ def server_stderr(*lines: bytes) -> asyncio.StreamReader:
     return stream
 
 
-def relayed_events(logs: list[dict[str, object]]) -> list[object]:
+def relayed_events(logs: list[MutableMapping[str, Any]]) -> list[object]:
     return [entry["event"] for entry in logs if entry.get("logger") == LOGGER]
 
 
