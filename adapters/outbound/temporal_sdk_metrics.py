@@ -21,6 +21,8 @@ from temporalio.runtime import (
 # Durations arrive in seconds (MetricBufferDurationFormat.SECONDS): from a poll's
 # milliseconds to a long poll's minute.
 SDK_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+# A histogram of something else counts things (messages per thread): whole numbers.
+COUNT_BUCKETS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
 Labels = tuple[tuple[str, str], ...]
 SECONDS_UNITS = {"s", "duration"}  # a duration in the SECONDS format is "s"
 
@@ -29,9 +31,13 @@ SECONDS_UNITS = {"s", "duration"}  # a duration in the SECONDS format is "s"
 class Series:
     kind: int
     description: str
+    bounds: tuple[float, ...] = SDK_BUCKETS  # a histogram's upper bounds
     value: float = 0.0  # a counter's total, a gauge's last value, a histogram's sum
     count: int = 0
-    buckets: list[int] = field(default_factory=lambda: [0] * len(SDK_BUCKETS))
+    buckets: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.buckets = [0] * len(self.bounds)
 
 
 class TemporalSdkMetrics(Collector):
@@ -55,14 +61,16 @@ class TemporalSdkMetrics(Collector):
         key = (name, labels_of(update.attributes))
         series = self._series.get(key)
         if series is None:
-            series = self._series[key] = Series(metric.kind, metric.description or metric.name)
+            bounds = SDK_BUCKETS if name.endswith("_seconds") else COUNT_BUCKETS
+            description = metric.description or metric.name
+            series = self._series[key] = Series(metric.kind, description, bounds)
         value = float(update.value)
         if series.kind == BUFFERED_METRIC_KIND_COUNTER:
             series.value += value
         elif series.kind == BUFFERED_METRIC_KIND_HISTOGRAM:
             series.value += value
             series.count += 1
-            for i, bound in enumerate(SDK_BUCKETS):
+            for i, bound in enumerate(series.bounds):
                 if value <= bound:
                     series.buckets[i] += 1
         else:
@@ -84,7 +92,7 @@ def add_samples(family: Metric, name: str, labels: dict[str, str], series: Serie
     if series.kind == BUFFERED_METRIC_KIND_COUNTER:
         family.add_sample(f"{name}_total", labels, series.value)
     elif series.kind == BUFFERED_METRIC_KIND_HISTOGRAM:
-        for bound, seen in zip(SDK_BUCKETS, series.buckets, strict=True):
+        for bound, seen in zip(series.bounds, series.buckets, strict=True):
             family.add_sample(f"{name}_bucket", {**labels, "le": str(float(bound))}, seen)
         family.add_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, series.count)
         family.add_sample(f"{name}_count", labels, series.count)
