@@ -482,7 +482,8 @@ async def run_parts(
         if "server" in parts:
             server = await start_server(wiring, stack)
         if link is None:  # not yet in a process group's children (they would share one port)
-            wiring.metrics = serve_metrics(wiring.settings, parts, stack)
+            every_part = parts | (group.role_names if group is not None else set())
+            wiring.metrics = serve_metrics(wiring.settings, every_part, stack)
         if parts & {"worker", "smtp", "imap"}:
             # The adapters alone connect lazily: SMTP answers 451 and IMAP backs off until
             # Temporal is up.

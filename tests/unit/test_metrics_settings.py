@@ -52,3 +52,18 @@ def test_mailroom_ups_default_address_when_taken_is_skipped_not_fatal() -> None:
     assert isinstance(unserved(UP_METRICS_ADDRESS, taken, required=False), NoMetrics)
     with pytest.raises(StartupError, match="Address already in use"):
         unserved("127.0.0.1:9100", taken, required=True)
+
+
+def test_mailroom_up_serves_by_default_with_an_external_temporal_or_child_processes(
+    tmp_path: Path,
+) -> None:
+    # MAILROOM_TEMPORAL_ADDRESS set: no embedded server among up's parts
+    assert metrics_address(settings(tmp_path, None), {"worker", "smtp"}) == (
+        UP_METRICS_ADDRESS,
+        False,
+    )
+    # --workers N / --smtp-processes N: the parent's own parts and its children's roles
+    assert metrics_address(settings(tmp_path, None), {"server", "smtp"} | {"worker"}) == (
+        UP_METRICS_ADDRESS,
+        False,
+    )
