@@ -5,6 +5,7 @@ socket to the real listener; the hand-off is a fake of our own ingest port."""
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
 from collections.abc import AsyncIterator, Sequence
 from typing import cast
@@ -15,6 +16,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from adapters.inbound.smtp import SmtpInboundHandler
 from adapters.inbound.smtp_listener import serve_smtp
+from adapters.inbound.smtp_outcomes import classify
+from adapters.inbound.smtp_session import ANSWER_REASONS
 from adapters.outbound.metrics import PrometheusMetrics
 from tests.fakes import FakeBackpressure
 from tests.stack import send_mail
@@ -186,3 +189,11 @@ def fills_before_data(port: int, disk: DiskFilling) -> int:
         disk.full = True
         code, _ = client.docmd("DATA")
         return code
+
+
+def test_every_reply_is_counted_under_its_own_reason() -> None:
+    """A reply whose text begins with another's (452 4.5.3 Too many recipients [in this
+    connection]) still gets its own reason."""
+    for template, reason in ANSWER_REASONS.items():
+        reply = re.sub(r"\{\w+\}", "<1@customer.example>", template)  # its fields filled
+        assert classify(reply, ANSWER_REASONS).reason == reason, template
