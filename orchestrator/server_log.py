@@ -72,6 +72,9 @@ async def relay_lines(stream: asyncio.StreamReader, copy: IO[bytes]) -> None:
             log.log(_numeric(level), message, logger=LOGGER, **fields)
         except Exception as exc:  # a line too deep for the JSON decoder, an odd field
             log.warning("temporal_server_log_line_unreadable", error=repr(exc)[:200])
+        # readline() returns lines already buffered without yielding: a burst would hold
+        # the event loop (SMTP's answers) until every line of it is relayed.
+        await asyncio.sleep(0)
 
 
 def _copied(line: bytes, copy: IO[bytes]) -> bool:

@@ -50,3 +50,19 @@ async def test_a_line_the_relay_cannot_read_does_not_stop_it() -> None:
         await asyncio.wait_for(relay_lines(stream, copy), 5)
     assert relayed_events(logs)[-1] == "after"
     assert copy.getvalue().endswith(b'"after"}\n')
+
+
+async def test_a_burst_of_server_lines_leaves_the_rest_of_mailroom_running_between_them() -> None:
+    """mailroom's SMTP shares the event loop: lines already read must not be relayed all
+    at once without a turn for anything else."""
+    stream = server_stderr(*[b'{"level":"warn","msg":"busy"}\n'] * 100)
+    relayed_before_another_task_ran: list[int] = []
+    with capture_logs() as logs:
+        relay = asyncio.create_task(relay_lines(stream, io.BytesIO()))
+
+        async def another_task() -> None:
+            relayed_before_another_task_ran.append(len(relayed_events(logs)))
+
+        await asyncio.gather(relay, asyncio.create_task(another_task()))
+    assert len(relayed_events(logs)) == 100
+    assert relayed_before_another_task_ran[0] < 10
