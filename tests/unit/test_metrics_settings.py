@@ -67,3 +67,13 @@ def test_mailroom_up_serves_by_default_with_an_external_temporal_or_child_proces
         UP_METRICS_ADDRESS,
         False,
     )
+
+
+async def test_a_stopped_endpoint_gives_its_port_back(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with AsyncExitStack() as stack:
+        serve_metrics(settings(tmp_path, f"127.0.0.1:{port}"), {"smtp"}, stack)
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))
