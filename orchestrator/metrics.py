@@ -23,7 +23,8 @@ log = structlog.get_logger()
 
 # Prometheus's registry of default ports lists 9464 for OpenTelemetry's Prometheus exporter.
 UP_METRICS_ADDRESS = "127.0.0.1:9464"
-UP_PARTS = frozenset({"server", "worker", "smtp"})
+# Only `mailroom up` runs both (its server is not among them with MAILROOM_TEMPORAL_ADDRESS).
+UP_PARTS = frozenset({"worker", "smtp"})
 OFF = {"", "off"}
 # The SDK's updates wait in its buffer between drains (a full buffer drops them): a busy
 # worker makes a few thousand a second.
@@ -32,7 +33,8 @@ SDK_DRAIN_SECONDS = 1.0
 
 
 def metrics_address(settings: Settings, parts: set[str]) -> tuple[str, bool] | None:
-    """Where to serve and whether it must succeed; None: off. Unset, `mailroom up` serves
+    """Where to serve and whether it must succeed; None: off. `parts`: the command's, its
+    child processes' roles included. Unset, `mailroom up` serves
     at UP_METRICS_ADDRESS if it is free (a second installation on the machine, or tests
     running many, carry on without)."""
     value = settings.metrics_address

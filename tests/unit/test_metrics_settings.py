@@ -71,3 +71,28 @@ def test_the_children_of_a_process_group_serve_on_the_port_plus_their_number(
     assert child_metrics(settings(tmp_path, None), {"worker"}, children=2) is None
     with pytest.raises(StartupError, match="no room for the 2 child processes' ports"):
         child_metrics(settings(tmp_path, "127.0.0.1:65534"), {"smtp"}, children=2)
+
+
+def test_mailroom_up_serves_by_default_with_an_external_temporal_or_child_processes(
+    tmp_path: Path,
+) -> None:
+    # MAILROOM_TEMPORAL_ADDRESS set: no embedded server among up's parts
+    assert metrics_address(settings(tmp_path, None), {"worker", "smtp"}) == (
+        UP_METRICS_ADDRESS,
+        False,
+    )
+    # --workers N / --smtp-processes N: the parent's own parts and its children's roles
+    assert metrics_address(settings(tmp_path, None), {"server", "smtp"} | {"worker"}) == (
+        UP_METRICS_ADDRESS,
+        False,
+    )
+
+
+async def test_a_stopped_endpoint_gives_its_port_back(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with AsyncExitStack() as stack:
+        serve_metrics((f"127.0.0.1:{port}", True), stack)
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))
