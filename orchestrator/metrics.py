@@ -61,7 +61,8 @@ def child_metrics(
             f"MAILROOM_METRICS_ADDRESS: {address} leaves no room for the {children} child "
             f"processes' ports (port + 1 to port + {children}): give a lower port"
         )
-    return lambda n: (f"{host}:{port + n}", required)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
+    return lambda n: (f"{shown}:{port + n}", required)
 
 
 def serve_metrics(where: tuple[str, bool] | None, stack: AsyncExitStack) -> ProcessMetrics:

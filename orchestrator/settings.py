@@ -505,9 +505,13 @@ def registered_flow_names() -> tuple[str, ...]:
 
 
 def parse_host_port(value: str) -> tuple[str, int]:
+    """`host:port`; an IPv6 host in brackets (`[::1]:9464`) comes back without them, as
+    socket calls take it."""
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"expected host:port, got {value!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
     return host, int(port)
 
 
