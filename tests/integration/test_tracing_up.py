@@ -5,51 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
-from asyncio.subprocess import Process
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from tests.conftest import FIXTURES
-from tests.integration.test_up import STARTUP_TIMEOUT, stop
+from tests.integration.test_up import mailroom_up, stop
 from tests.otlp_collector import Collected, otlp_collector
 from tests.stack import send_mail
 from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@asynccontextmanager
-async def mailroom_up(env: dict[str, str], *options: str) -> AsyncIterator[Process]:
-    """`mailroom up OPTIONS`, once it announces its SMTP adapter; killed if still running."""
-    errors = Path(env["MAILROOM_DATA_DIR"]).parent / "up.stderr"
-    with errors.open("ab") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "orchestrator.cli",
-            "up",
-            *options,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=stderr,
-        )
-    try:
-        assert process.stdout is not None
-        announced = ""
-        while "smtp" not in announced:
-            line = await asyncio.wait_for(process.stdout.readline(), STARTUP_TIMEOUT)
-            assert line, f"mailroom up exited early: {announced}{errors.read_text()[-2000:]}"
-            announced += line.decode()
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 def trace_of(collector: Collected, root_name: str, last_name: str) -> list[Span] | None:
