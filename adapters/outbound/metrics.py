@@ -19,9 +19,15 @@ from use_cases.ports import BacklogView
 HANDOFF_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
-def described(name: str) -> str:
-    """The catalogue's text for `name`, the one the SDK's exporter also takes."""
-    return BY_NAME[name].help
+def counter(name: str, registry: CollectorRegistry) -> Counter:
+    """The catalogue's counter `name`: its text and labels (`_total` added by the client)."""
+    spec = BY_NAME[name]
+    return Counter(name, spec.help, spec.labels, registry=registry)
+
+
+def gauge(name: str, registry: CollectorRegistry) -> Gauge:
+    spec = BY_NAME[name]
+    return Gauge(name, spec.help, spec.labels, registry=registry)
 
 
 class PrometheusMetrics:
@@ -37,94 +43,30 @@ class PrometheusMetrics:
         self.sources: frozenset[str] = frozenset()
 
     def _smtp_metrics(self, registry: CollectorRegistry) -> None:
-        self.received = Counter(
-            "mailroom_smtp_mails_received_total",
-            described("mailroom_smtp_mails_received"),
-            registry=registry,
-        )
-        self.answered = Counter(
-            "mailroom_smtp_mails_total",
-            described("mailroom_smtp_mails"),
-            ["stage", "outcome", "code", "reason"],
-            registry=registry,
-        )
+        self.received = counter("mailroom_smtp_mails_received", registry)
+        self.answered = counter("mailroom_smtp_mails", registry)
+        spec = BY_NAME["mailroom_handoff_seconds"]
         self.handoff = Histogram(
-            "mailroom_handoff_seconds",
-            described("mailroom_handoff_seconds"),
-            ["outcome"],
-            buckets=HANDOFF_BUCKETS,
-            registry=registry,
+            spec.name, spec.help, spec.labels, buckets=HANDOFF_BUCKETS, registry=registry
         )
-        self.held = Gauge(
-            "mailroom_smtp_held_senders",
-            described("mailroom_smtp_held_senders"),
-            registry=registry,
-        )
-        self.closed = Counter(
-            "mailroom_smtp_connections_closed_total",
-            described("mailroom_smtp_connections_closed"),
-            ["code", "reason"],
-            registry=registry,
-        )
+        self.held = gauge("mailroom_smtp_held_senders", registry)
+        self.closed = counter("mailroom_smtp_connections_closed", registry)
 
     def _intake_metrics(self, registry: CollectorRegistry) -> None:
-        self.last_accepted = Gauge(
-            "mailroom_intake_last_accepted_timestamp_seconds",
-            described("mailroom_intake_last_accepted_timestamp_seconds"),
-            ["source"],
-            registry=registry,
-        )
-        self.expected_interval = Gauge(
-            "mailroom_intake_expected_interval_seconds",
-            described("mailroom_intake_expected_interval_seconds"),
-            ["source"],
-            registry=registry,
-        )
-        self.backlog_age = Gauge(
-            "mailroom_backlog_age_seconds",
-            described("mailroom_backlog_age_seconds"),
-            registry=registry,
-        )
-        self.backlog_mails = Gauge(
-            "mailroom_backlog_mails",
-            described("mailroom_backlog_mails"),
-            registry=registry,
-        )
-        self.duplicates = Counter(
-            "mailroom_duplicates_dropped_total",
-            described("mailroom_duplicates_dropped"),
-            ["where"],
-            registry=registry,
-        )
+        self.last_accepted = gauge("mailroom_intake_last_accepted_timestamp_seconds", registry)
+        self.expected_interval = gauge("mailroom_intake_expected_interval_seconds", registry)
+        self.backlog_age = gauge("mailroom_backlog_age_seconds", registry)
+        self.backlog_mails = gauge("mailroom_backlog_mails", registry)
+        self.duplicates = counter("mailroom_duplicates_dropped", registry)
         # the one place that drops them (TemporalThreadGateway): 0 until the first, which
         # rate() would miss in a series born at 1
         self.duplicates.labels(where="intake")
 
     def _imap_metrics(self, registry: CollectorRegistry) -> None:
-        self.last_fetch = Gauge(
-            "mailroom_imap_last_fetch_timestamp_seconds",
-            described("mailroom_imap_last_fetch_timestamp_seconds"),
-            ["source"],
-            registry=registry,
-        )
-        self.imap_fetched = Counter(
-            "mailroom_imap_mails_fetched_total",
-            described("mailroom_imap_mails_fetched"),
-            ["source"],
-            registry=registry,
-        )
-        self.imap_errors = Counter(
-            "mailroom_imap_errors_total",
-            described("mailroom_imap_errors"),
-            ["source", "error"],
-            registry=registry,
-        )
-        self.imap_quarantined = Counter(
-            "mailroom_imap_quarantined_total",
-            described("mailroom_imap_quarantined"),
-            ["source"],
-            registry=registry,
-        )
+        self.last_fetch = gauge("mailroom_imap_last_fetch_timestamp_seconds", registry)
+        self.imap_fetched = counter("mailroom_imap_mails_fetched", registry)
+        self.imap_errors = counter("mailroom_imap_errors", registry)
+        self.imap_quarantined = counter("mailroom_imap_quarantined", registry)
 
     def mail_received(self) -> None:
         self.received.inc()
