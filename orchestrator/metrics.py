@@ -4,8 +4,9 @@ through its runtime's MetricBuffer) on `/metrics` at the address."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import threading
+import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 
@@ -79,8 +80,7 @@ def serve_metrics(where: tuple[str, bool] | None, stack: AsyncExitStack) -> Proc
         return unserved(address, exc, required)
     stack.callback(server.server_close)
     stack.callback(server.shutdown)
-    draining = asyncio.get_running_loop().create_task(drain_periodically(sdk_metrics()))
-    stack.callback(draining.cancel)
+    sdk_metrics()
     log.info("metrics_serving", address=address)
     return process_metrics()
 
@@ -110,10 +110,16 @@ def sdk_metrics() -> TemporalSdkMetrics:
     )
     collector = TemporalSdkMetrics(buffer)
     REGISTRY.register(collector)
+    # Drained for as long as the runtime lives, which is the process's life: the clients
+    # made on it keep recording after an endpoint stops, and a full buffer makes the SDK
+    # log an error for every update it drops. A thread, so no event loop has to outlive it.
+    threading.Thread(
+        target=drain_forever, args=(collector,), name="sdk-metrics-drain", daemon=True
+    ).start()
     return collector
 
 
-async def drain_periodically(collector: TemporalSdkMetrics) -> None:
+def drain_forever(collector: TemporalSdkMetrics) -> None:
     while True:
-        await asyncio.sleep(SDK_DRAIN_SECONDS)
+        time.sleep(SDK_DRAIN_SECONDS)
         collector.drain()
