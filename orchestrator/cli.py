@@ -70,7 +70,7 @@ from orchestrator.settings import (
 from orchestrator.settings_checks import MASK, secret_values
 from orchestrator.startup_checks import check_blob_dir, check_data_dir, check_listen_address
 from orchestrator.temporal_server import ServerError
-from orchestrator.tracing import configure_tracing
+from orchestrator.tracing import configure_tracing, flush_tracing
 from use_cases.ports import HandoffFailed, NothingToDecide, ThreadNotFound
 
 PRIVATE_UMASK = 0o077
@@ -383,6 +383,7 @@ def entry() -> None:
     client's Rust threads can abort CPython's finalisation ("PyGILState_Release: thread
     state must be current", temporalio/sdk-python#300), turning success into SIGABRT."""
     code = main()
+    flush_tracing()  # os._exit below skips the SDK's atexit flush
     try:
         sys.stdout.flush()
     except BrokenPipeError:  # the reader left before the last buffered lines

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from adapters.inbound.imap_source import parse_source
 from orchestrator.settings import Settings, parse_flow_modes
 from use_cases.flows import FlowConfig, FlowMode
+from use_cases.mailboxes import Mailboxes
 from use_cases.policy import PolicyRules
 
 
@@ -31,7 +33,18 @@ def flow_config(settings: Settings) -> FlowConfig:
         ack_delay=settings.ack_delay,
         extraction_confidence=settings.extraction_confidence,
         budget_per_cost_centre=settings.budget_per_cost_centre,
+        counted_mailboxes=counted_mailboxes(settings),
     )
+
+
+def counted_mailboxes(settings: Settings) -> tuple[str, ...]:
+    """The mailboxes the settings name (MAILROOM_MAILBOXES, each IMAP source's mailbox=,
+    the postmaster's): the only values of the thread metrics' `mailbox` label."""
+    imap = (parse_source(url).mailbox for url in settings.imap_sources)
+    named = {*settings.mailboxes, *(m for m in imap if m)}
+    if settings.domains:
+        named.add(Mailboxes(settings.domains, (), settings.postmaster).postmaster)
+    return tuple(sorted(named))
 
 
 def policy_rules(settings: Settings) -> PolicyRules:

@@ -3,13 +3,16 @@ or an IMAP source name) may stay quiet before the "intake quiet" alert (issue 21
 
 Comma-separated entries, `DURATION` (every source not named; at most once) and
 `SOURCE=DURATION` (one source), e.g. `0,support@example.com=4h,imap-main=30m`. A duration is
-a number with a unit s, m, h or d (none: seconds); 0 never alerts, and is the default."""
+a number with a unit s, m, h or d (none: seconds); 0 never alerts, and is the default.
+A mailbox may be written in any spelling MAILROOM_MAILBOXES accepts (named_source)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+
+from use_cases.mailboxes import normalize_address
 
 # The source of SMTP mail when no mailbox is listed (any local part at the domains accepted).
 ANY_MAILBOX = "smtp"
@@ -36,21 +39,31 @@ def parse_duration(text: str) -> float:
     return float(match[1]) * UNITS[match[2]]
 
 
-def parse_expected_intervals(text: str) -> ExpectedIntervals:
-    """The setting's value; ValueError (one line) naming the entry that is wrong."""
+def parse_expected_intervals(text: str, mailboxes: Collection[str] = ()) -> ExpectedIntervals:
+    """The setting's value; ValueError (one line) naming the entry that is wrong.
+    `mailboxes`: the configured ones (in their one form), which an entry may name in any
+    spelling MAILROOM_MAILBOXES accepts."""
     default: float | None = None
     per_source: dict[str, float] = {}
     for entry in (e.strip() for e in text.split(",")):
         if not entry:
             continue
-        source, equals, duration = entry.rpartition("=")
+        written, equals, duration = entry.rpartition("=")
         seconds = parse_duration(duration)
+        source = named_source(written.strip(), mailboxes)
         if not equals:
             if default is not None:
                 raise ValueError(f"{entry!r}: a second default (write SOURCE=DURATION)")
             default = seconds
-        elif not source.strip() or source.strip() in per_source:
+        elif not source or source in per_source:
             raise ValueError(f"{entry!r}: give each source once, as SOURCE=DURATION")
         else:
-            per_source[source.strip()] = seconds
+            per_source[source] = seconds
     return ExpectedIntervals(default or 0.0, per_source)
+
+
+def named_source(written: str, mailboxes: Collection[str]) -> str:
+    """`Support@Example.COM` names the mailbox `support@example.com`; any other source
+    (an IMAP source's name=, case and all) is named as written."""
+    form = normalize_address(written)
+    return form if form in mailboxes else written

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import TypeVar
 
+from adapters.inbound.imap_errors import IMAP_ERRORS
 from adapters.inbound.imap_source import parse_source
 from orchestrator.intake_intervals import (
     ANY_MAILBOX,
-    ExpectedIntervals,
     parse_expected_intervals,
 )
 from orchestrator.settings import Settings
-from use_cases.ports import IntakeMetrics
+from use_cases.ports import IntakeMetrics, ProcessMetrics
 
 T = TypeVar("T")
 
@@ -30,20 +30,17 @@ def imap_source_names(settings: Settings) -> tuple[str, ...]:
     return tuple(parse_source(url).source_name for url in settings.imap_sources)
 
 
-def unknown_sources(settings: Settings, intervals: ExpectedIntervals) -> list[str]:
-    """The sources the setting names that are not configured (a typo would never alert)."""
-    known = {*smtp_sources(settings), *imap_source_names(settings)}
-    return [source for source in intervals.per_source if source not in known]
-
-
-def declare_sources(metrics: IntakeMetrics, settings: Settings, parts: Collection[str]) -> None:
+def declare_sources(metrics: ProcessMetrics, settings: Settings, parts: Collection[str]) -> None:
     """The sources this process takes mail from, for `parts` (smtp, imap), with their
-    expected intervals: from now, each may alert if it stays quiet."""
-    intervals = parse_expected_intervals(settings.intake_expected_interval)
+    expected intervals: from now, each may alert if it stays quiet (an IMAP source also
+    if it never fetches)."""
+    intervals = parse_expected_intervals(settings.intake_expected_interval, settings.mailboxes)
     sources = smtp_sources(settings) if "smtp" in parts else ()
     sources += imap_source_names(settings) if "imap" in parts else ()
     if sources:
         metrics.sources_expected({s: intervals.for_source(s) for s in sources})
+    if "imap" in parts:
+        metrics.sources_polled(imap_source_names(settings), IMAP_ERRORS)
 
 
 def smtp_taken(metrics: IntakeMetrics, settings: Settings, mailboxes: Sequence[str]) -> None:

@@ -4,8 +4,9 @@ through its runtime's MetricBuffer) on `/metrics` at the address."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import threading
+import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 
@@ -23,7 +24,8 @@ log = structlog.get_logger()
 
 # Prometheus's registry of default ports lists 9464 for OpenTelemetry's Prometheus exporter.
 UP_METRICS_ADDRESS = "127.0.0.1:9464"
-UP_PARTS = frozenset({"server", "worker", "smtp"})
+# Only `mailroom up` runs both (its server is not among them with MAILROOM_TEMPORAL_ADDRESS).
+UP_PARTS = frozenset({"worker", "smtp"})
 OFF = {"", "off"}
 # The SDK's updates wait in its buffer between drains (a full buffer drops them): a busy
 # worker makes a few thousand a second.
@@ -32,7 +34,8 @@ SDK_DRAIN_SECONDS = 1.0
 
 
 def metrics_address(settings: Settings, parts: set[str]) -> tuple[str, bool] | None:
-    """Where to serve and whether it must succeed; None: off. Unset, `mailroom up` serves
+    """Where to serve and whether it must succeed; None: off. `parts`: the command's, its
+    child processes' roles included. Unset, `mailroom up` serves
     at UP_METRICS_ADDRESS if it is free (a second installation on the machine, or tests
     running many, carry on without)."""
     value = settings.metrics_address
@@ -59,7 +62,8 @@ def child_metrics(
             f"MAILROOM_METRICS_ADDRESS: {address} leaves no room for the {children} child "
             f"processes' ports (port + 1 to port + {children}): give a lower port"
         )
-    return lambda n: (f"{host}:{port + n}", required)
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address keeps its brackets
+    return lambda n: (f"{shown}:{port + n}", required)
 
 
 def serve_metrics(where: tuple[str, bool] | None, stack: AsyncExitStack) -> ProcessMetrics:
@@ -76,8 +80,7 @@ def serve_metrics(where: tuple[str, bool] | None, stack: AsyncExitStack) -> Proc
         return unserved(address, exc, required)
     stack.callback(server.server_close)
     stack.callback(server.shutdown)
-    draining = asyncio.get_running_loop().create_task(drain_periodically(sdk_metrics()))
-    stack.callback(draining.cancel)
+    sdk_metrics()
     log.info("metrics_serving", address=address)
     return process_metrics()
 
@@ -107,10 +110,16 @@ def sdk_metrics() -> TemporalSdkMetrics:
     )
     collector = TemporalSdkMetrics(buffer)
     REGISTRY.register(collector)
+    # Drained for as long as the runtime lives, which is the process's life: the clients
+    # made on it keep recording after an endpoint stops, and a full buffer makes the SDK
+    # log an error for every update it drops. A thread, so no event loop has to outlive it.
+    threading.Thread(
+        target=drain_forever, args=(collector,), name="sdk-metrics-drain", daemon=True
+    ).start()
     return collector
 
 
-async def drain_periodically(collector: TemporalSdkMetrics) -> None:
+def drain_forever(collector: TemporalSdkMetrics) -> None:
     while True:
-        await asyncio.sleep(SDK_DRAIN_SECONDS)
+        time.sleep(SDK_DRAIN_SECONDS)
         collector.drain()

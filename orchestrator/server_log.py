@@ -54,7 +54,10 @@ def relayed(line: bytes) -> tuple[str, str, dict[str, Any]]:
 
 
 async def relay_lines(stream: asyncio.StreamReader, copy: IO[bytes]) -> None:
-    """Until the server closes its stderr: each line into mailroom's log and the file."""
+    """Until the server closes its stderr: each line into mailroom's log and the file.
+    Nothing a line or the file does stops the reading: the server would block on a full
+    pipe, and all of Temporal with it."""
+    copying = True
     while True:
         try:
             line = await stream.readline()
@@ -63,10 +66,26 @@ async def relay_lines(stream: asyncio.StreamReader, copy: IO[bytes]) -> None:
             continue
         if not line:
             return
+        copying = copying and _copied(line, copy)
+        try:
+            level, message, fields = relayed(line)
+            log.log(_numeric(level), message, logger=LOGGER, **fields)
+        except Exception as exc:  # a line too deep for the JSON decoder, an odd field
+            log.warning("temporal_server_log_line_unreadable", error=repr(exc)[:200])
+        # readline() returns lines already buffered without yielding: a burst would hold
+        # the event loop (SMTP's answers) until every line of it is relayed.
+        await asyncio.sleep(0)
+
+
+def _copied(line: bytes, copy: IO[bytes]) -> bool:
+    """False once temporal.log cannot be written (a full disk): said once, then skipped."""
+    try:
         copy.write(line)
         copy.flush()
-        level, message, fields = relayed(line)
-        log.log(_numeric(level), message, logger=LOGGER, **fields)
+    except OSError as exc:
+        log.error("temporal_server_log_not_written", error=str(exc))
+        return False
+    return True
 
 
 def _numeric(level: str) -> int:

@@ -492,8 +492,10 @@ async def run_parts(
         stack.push_async_callback(close_stores, wiring)  # runs last
         if "server" in parts:
             server = await start_server(wiring, stack)
-        # a group's child serves where its parent says (a port of its own), or not at all
-        where = metrics_address(wiring.settings, parts) if link is None else link.metrics
+        # a group's child serves where its parent says (a port of its own), or not at all;
+        # the default of `mailroom up` counts its children's roles among its parts
+        every_part = parts | (group.role_names if group is not None else set())
+        where = metrics_address(wiring.settings, every_part) if link is None else link.metrics
         wiring.metrics = serve_metrics(where, stack)
         declare_sources(wiring.metrics, wiring.settings, parts)
         if parts & {"worker", "smtp", "imap"}:

@@ -433,7 +433,12 @@ class Settings(BaseSettings):
         twice = sorted({name for name in given if given.count(name) > 1})
         if twice:
             raise ValueError(f"imap_sources: two sources named {twice[0]!r}: give one a name=")
-        named = parse_expected_intervals(self.intake_expected_interval).per_source
+        smtp = sorted(set(given) & {*(self.mailboxes or [ANY_MAILBOX])})
+        if smtp:  # one `source` series for both: a dead IMAP source would look fresh
+            raise ValueError(
+                f"imap_sources: name={smtp[0]!r} names an SMTP source too: give another name="
+            )
+        named = parse_expected_intervals(self.intake_expected_interval, self.mailboxes).per_source
         known = {*(self.mailboxes or [ANY_MAILBOX]), *imap_names}
         unknown = sorted(set(named) - known)
         if unknown:
@@ -551,9 +556,13 @@ def registered_flow_names() -> tuple[str, ...]:
 
 
 def parse_host_port(value: str) -> tuple[str, int]:
+    """`host:port`; an IPv6 host in brackets (`[::1]:9464`) comes back without them, as
+    socket calls take it."""
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"expected host:port, got {value!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
     return host, int(port)
 
 

@@ -191,14 +191,18 @@ class EmbeddedTemporal:
 
     @staticmethod
     async def _relay_log(stderr: asyncio.StreamReader, server_log: IO[bytes]) -> None:
-        with server_log:
+        try:
             await relay_lines(stderr, server_log)
+        finally:
+            with contextlib.suppress(OSError):  # what a full disk left unflushed is lost
+                server_log.close()
 
     async def _wait_ready(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STARTUP_TIMEOUT_SECONDS
         while loop.time() < deadline:
             if self.process is not None and self.process.returncode is not None:
+                await self._relayed()  # its last lines say why: in the log before we point there
                 raise ServerError(
                     f"temporal server exited with {self.process.returncode}; see {self.log_path}"
                 )

@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import structlog
 from opentelemetry import trace
@@ -69,6 +70,18 @@ def check_protocol(environ: Mapping[str, str]) -> None:
             )
 
 
+def check_endpoints(environ: Mapping[str, str]) -> None:
+    """The exporter takes any text and fails at each export ("Invalid URL", every span
+    lost): a collector address written without its scheme stops the start instead."""
+    for name in ENDPOINT_VARIABLES:
+        endpoint = environ.get(name, "").strip()
+        if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+            raise SettingsError(
+                f"{name}: {endpoint!r} is not an http:// or https:// URL "
+                "(e.g. http://collector:4318)"
+            )
+
+
 def tracer_provider(environ: Mapping[str, str]) -> TracerProvider | None:
     """The provider the variables ask for, not installed; None when tracing is off."""
     asked = exporters_asked(environ)
@@ -76,15 +89,25 @@ def tracer_provider(environ: Mapping[str, str]) -> TracerProvider | None:
         return None
     if "otlp" in asked:
         check_protocol(environ)
+        check_endpoints(environ)
+    try:
+        return new_provider(environ, asked)
+    except ValueError as exc:  # the SDK's own check of an OTEL_BSP_* value
+        raise SettingsError(f"OpenTelemetry settings: {exc}") from None
+
+
+def new_provider(environ: Mapping[str, str], asked: list[str]) -> TracerProvider:
     # Imported only here: with tracing off a process never loads the SDK or the exporter.
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    from orchestrator.span_redaction import ErrorTypesOnly
+
     name = environ.get("OTEL_SERVICE_NAME", "").strip() or DEFAULT_SERVICE_NAME
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
     for exporter in asked:
-        provider.add_span_processor(BatchSpanProcessor(span_exporter(exporter)))
+        provider.add_span_processor(ErrorTypesOnly(BatchSpanProcessor(span_exporter(exporter))))
     return provider
 
 
@@ -103,13 +126,27 @@ def one_line(span: ReadableSpan) -> str:
     return str(span.to_json(indent=None)) + "\n"
 
 
+# The provider configure_tracing installed in this process, for flush_tracing.
+_installed: list[TracerProvider] = []
+
+
 def configure_tracing(environ: Mapping[str, str] | None = None) -> TracerProvider | None:
     """Install the provider the OTel variables ask for, once per process, before any client
-    connects (its spans are flushed at exit: the SDK's provider shuts down at exit)."""
+    connects (flush_tracing exports what its batches still hold)."""
     provider = tracer_provider(os.environ if environ is None else environ)
     if provider is not None:
         trace.set_tracer_provider(provider)
+        _installed.append(provider)
     return provider
+
+
+def flush_tracing() -> None:
+    """Export the spans still batched and stop the exporters: called as the process leaves.
+    The SDK's own flush is an atexit hook, which `cli.entry`'s os._exit never runs (the last
+    spans of every stopped process were lost); bounded by the exporter's timeout
+    (OTEL_EXPORTER_OTLP_TIMEOUT, 10 s) when the collector does not answer."""
+    while _installed:
+        _installed.pop().shutdown()
 
 
 def client_interceptors() -> list[Interceptor]:

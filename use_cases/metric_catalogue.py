@@ -41,71 +41,89 @@ def _spec(
 
 CATALOGUE: tuple[MetricSpec, ...] = (
     # SMTP intake (adapters/inbound/smtp.py)
-    _spec("mailroom_smtp_mails_received", "counter", (), "Mails whose body arrived over SMTP."),
+    _spec(
+        "mailroom_smtp_mails_received",
+        "counter",
+        (),
+        "Mails whose body arrived over SMTP (DATA), before any check or hand-off.",
+    ),
     _spec(
         "mailroom_smtp_mails",
         "counter",
         ("stage", "outcome", "code", "reason"),
-        "SMTP answers about a mail by stage (mail, rcpt, data), outcome (accepted, deferred, "
-        "refused), reply code and named reason.",
+        "SMTP answers about a mail: every answer to DATA, refusals and deferrals at MAIL and "
+        "RCPT; by stage (mail, rcpt, data), outcome (accepted, deferred, refused), reply code "
+        "and named reason.",
     ),
     _spec(
         "mailroom_handoff_seconds",
         "histogram",
         ("outcome",),
-        "Time to hand a received mail to its threads.",
+        "Time to hand a received mail to its threads (Temporal signal-with-start and the "
+        "stores), by how the hand-off ended.",
     ),
-    _spec("mailroom_smtp_held_senders", "gauge", (), "SMTP senders held at MAIL now."),
+    _spec(
+        "mailroom_smtp_held_senders",
+        "gauge",
+        (),
+        "SMTP senders held at MAIL now, waiting for the hand-off backlog to clear.",
+    ),
     _spec(
         "mailroom_smtp_connections_closed",
         "counter",
         ("code", "reason"),
-        "SMTP connections mailroom closed with an answer of its own (421, 554) by reason.",
+        "SMTP connections mailroom closed with an answer of its own (421, 554), by code and "
+        "reason: too many connections, idle or session time out, protocol abuse, failed "
+        "authentications, a local error.",
     ),
     # Intake of every source (SMTP mailboxes and IMAP sources)
     _spec(
         "mailroom_intake_last_accepted_timestamp_seconds",
         "gauge",
         ("source",),
-        "Unix time of the last mail accepted from a source (an SMTP mailbox or IMAP source).",
+        "Unix time of the last mail accepted from a source (a configured SMTP mailbox or "
+        "IMAP source name); the process's start time until the first.",
     ),
     _spec(
         "mailroom_intake_expected_interval_seconds",
         "gauge",
         ("source",),
-        "How long a source may stay quiet before an alert (configured; 0: never).",
+        "How long a source may stay quiet before an alert "
+        "(MAILROOM_INTAKE_EXPECTED_INTERVAL; 0: never).",
     ),
     _spec(
         "mailroom_backlog_age_seconds",
         "gauge",
         (),
-        "Age of the oldest mail handed to Temporal but not yet applied in its thread (0: none).",
+        "Age of the oldest mail handed to Temporal but not yet applied in its thread "
+        "(0: none), as this process's backlog probe last saw it.",
     ),
     _spec(
         "mailroom_backlog_mails",
         "gauge",
         (),
-        "Mails handed to Temporal but not yet applied in their threads.",
+        "Mails handed to Temporal by this process and not yet seen applied in their threads.",
     ),
     _spec(
         "mailroom_duplicates_dropped",
         "counter",
         ("where",),
-        "Mails dropped at intake as already taken (the same Message-ID again).",
+        "Mails dropped as already taken (intake: a completed thread has the Message-ID).",
     ),
     # IMAP sources (adapters/inbound/imap*.py)
     _spec(
         "mailroom_imap_last_fetch_timestamp_seconds",
         "gauge",
         ("source",),
-        "Unix time of the last successful fetch from an IMAP source.",
+        "Unix time of the last successful fetch from an IMAP source; the process's start "
+        "time until the first.",
     ),
     _spec("mailroom_imap_mails_fetched", "counter", ("source",), "Mails fetched by IMAP."),
     _spec(
         "mailroom_imap_errors",
         "counter",
         ("source", "error"),
-        "Failed IMAP polls by kind of error (connect, login, fetch, other).",
+        "Failed IMAP sessions by kind of error (connect, login, fetch, other).",
     ),
     _spec(
         "mailroom_imap_quarantined",
@@ -174,7 +192,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "(waiting_for=approval); counted each time that time runs out.",
         "workflow",
     ),
-    # Outgoing mail (activities/outbox*, auto-reply policy, bounces)
+    # Outgoing mail (activities/email.py sends; the workflows count what they do not answer)
     _spec(
         "mailroom_replies_sent",
         "counter",
@@ -187,22 +205,23 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "mailroom_automatic_mail_suppressed",
         "counter",
         ("reason",),
-        "Automatic answers not sent: reason cap, loop, machine_mail, bounce.",
-        "activity",
+        "Automatic answers not sent: reason cap (across threads, counted by the send_email "
+        "activity), loop, machine_mail, bounce (by the thread or its flow).",
+        "workflow",
     ),
     _spec(
         "mailroom_bounces",
         "counter",
         ("class",),
         "Bounces (delivery status notifications) received, by class (hard, soft, other).",
-        "activity",
+        "workflow",
     ),
     _spec(
         "mailroom_loop_breaker_fired",
         "counter",
         (),
         "Mail loops broken (a thread stopped answering a sender that answers every mail).",
-        "activity",
+        "workflow",
     ),
     # Procurement
     _spec(
@@ -210,7 +229,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "counter",
         ("outcome",),
         "Purchase orders by outcome (ordered, rejected, over_budget).",
-        "activity",
+        "workflow",
     ),
     # Agents
     _spec(

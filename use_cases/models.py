@@ -297,6 +297,10 @@ class FlowConfig(BaseModel):
     extraction_confidence: float = 0.8
     # a cost centre's monthly budget, all orders together (None: none, and no budget lane)
     budget_per_cost_centre: float | None = None
+    # the mailboxes the thread metrics name (MAILROOM_MAILBOXES, the IMAP sources'): any
+    # other is `other`; without a list every local part at our domains is a mailbox, and a
+    # label value per address a sender makes up would grow without bound
+    counted_mailboxes: tuple[str, ...] = ()
 
     def mode_of(self, flow: str) -> FlowMode:
         return self.modes.get(flow, FlowMode.INLINE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -297,6 +297,12 @@ class BacklogView(Protocol):
 class ImapMetrics(Protocol):
     """What an IMAP source counts (issue 21), labelled by the source's configured name."""
 
+    def sources_polled(self, sources: Collection[str], errors: Collection[str]) -> None:
+        """The IMAP sources this process polls: each one's counters shown at 0 (each kind
+        of `errors` too), its last fetch counted as now, so a source that never fetches
+        (a wrong password from the start) still shows as failing and stale."""
+        ...
+
     def fetched(self, source: str, mails: int) -> None:
         """A successful fetch from `source`, of `mails` mails (0: found none new)."""
         ...
@@ -342,6 +348,9 @@ class NoMetrics:
         pass
 
     def watch_backlog(self, backlog: BacklogView) -> None:
+        pass
+
+    def sources_polled(self, sources: Collection[str], errors: Collection[str]) -> None:
         pass
 
     def fetched(self, source: str, mails: int) -> None:

@@ -5,15 +5,23 @@ catalogue's (use_cases/metric_catalogue.py).
 `workflow.metric_meter()` records nothing while a history is replayed and no event in it:
 counting changes no command, so no `workflow.patched` is needed. A workflow task that
 failed and is run again counts what it did before it failed once more (rare: a task that
-raised). Label values are bounded: a configured mailbox, a registered flow, a stage or an
-outcome named in code."""
+raised). Label values are bounded: a configured mailbox (mailbox_label), a registered
+flow, a stage or an outcome named in code."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.mail import DeliveryReport, MessageKind
+
+
+def mailbox_label(mailbox: str, counted: Collection[str]) -> str:
+    """The thread's mailbox when the settings name it (FlowConfig.counted_mailboxes), else
+    OTHER_MAILBOX: a label value never comes from an address a sender chose."""
+    return mailbox if mailbox in counted else OTHER_MAILBOX
 
 
 def _count(name: str, labels: dict[str, str] | None = None, value: int = 1) -> None:
@@ -90,3 +98,4 @@ def not_answered_reason(kind: MessageKind) -> str:
 
 
 NO_FLOW = "none"
+OTHER_MAILBOX = "other"

@@ -89,6 +89,9 @@ class ThreadWorkflow:
         self._messages_this_run = 0
         self._flows = FlowRouter(self._state, input.flow_config, input.flow_resume)
         self._flow_config = input.flow_config
+        self._counted_as = metrics.mailbox_label(
+            self._state.mailbox, input.flow_config.counted_mailboxes
+        )
         self._state.reference = self._state.reference or ticket_reference(input.thread_id)
         show_stage(self._state)  # each run starts with blank current details
         self._pending_ack: asyncio.Task[None] | None = None
@@ -184,9 +187,9 @@ class ThreadWorkflow:
 
     def _count_start(self, input: ThreadInput) -> None:
         if input.state is None:
-            metrics.thread_opened(self._state.mailbox)
+            metrics.thread_opened(self._counted_as)
         elif self._reopened_run:
-            metrics.thread_reopened(self._state.mailbox, self._state.flow)
+            metrics.thread_reopened(self._counted_as, self._state.flow)
 
     def _quiet(self) -> bool:
         """Every handler finished, the last stage upserted and the acknowledgement decided:
@@ -228,7 +231,7 @@ class ThreadWorkflow:
             reason = AUTOMATIC_ONLY
         self._state.completed_reason = self._complete.reason if self._complete else reason
         show_stage(self._state)
-        metrics.thread_completed(self._state.mailbox, self._state.flow, self._state.message_count)
+        metrics.thread_completed(self._counted_as, self._state.flow, self._state.message_count)
         return True
 
     def _remember(self, message: NewMessage, *, collision: bool = False) -> None:

@@ -150,6 +150,7 @@ class ImapInbound:
         try:
             self.status = "connecting"
             await self._call(session.open)
+            self.status = "selecting"  # connected and logged in: a failure now is the folder's
             move_to = self.source.move_to
             if move_to is not None and await self._call(session.ensure_folder, move_to):
                 self._log.info("imap_folder_created", folder=move_to)

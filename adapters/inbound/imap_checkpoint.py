@@ -10,7 +10,7 @@ SQLite with synchronous=FULL: a checkpoint that was saved survives a crash or po
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing, suppress
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -91,8 +91,13 @@ class SqliteCheckpointStore:
         if not self._columns_checked:
             columns = {row[1] for row in connection.execute("PRAGMA table_info(imap_checkpoints)")}
             if "fetched_at" not in columns:
-                with suppress(sqlite3.OperationalError):  # another process added it meanwhile
+                try:
                     connection.execute(FETCHED_AT_COLUMN)
+                except sqlite3.OperationalError as exc:
+                    # another process added it meanwhile; anything else (a lock held past
+                    # the timeout) is the caller's error now, not "no such column" later
+                    if "duplicate column" not in str(exc):
+                        raise
             self._columns_checked = True
         return connection
 

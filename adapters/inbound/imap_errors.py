@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+IMAP_ERRORS = ("connect", "login", "fetch", "other")  # every value session_error gives
+
 
 def session_error(status: str, exc: BaseException) -> str:
     """`status`: what the source was doing (ImapInbound.status) when `exc` ended it."""
@@ -10,7 +12,7 @@ def session_error(status: str, exc: BaseException) -> str:
         return "login"
     if status == "connecting":
         return "connect"
-    if status in {"fetching", "polling", "idle"} and not _handoff(exc):
+    if status in {"selecting", "fetching", "polling", "idle"} and not _handoff(exc):
         return "fetch"
     return "other"
 

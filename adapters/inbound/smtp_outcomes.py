@@ -22,14 +22,17 @@ class Answer:
 
 
 def classify(reply: str, reasons: Mapping[str, str]) -> Answer:
-    """`reply`'s outcome, code and reason: the name of the first reply template in
-    `reasons` (template → name; the part before a `{field}` is compared) it starts with."""
+    """`reply`'s outcome, code and reason: the name of the reply template in `reasons`
+    (template → name; the part before a `{field}` is compared) it starts with, the longest
+    where several do (one reply's text may begin with another's)."""
     code = reply[:3] if reply[:3].isdigit() else OTHER
     outcome = OUTCOMES.get(reply[:1], OTHER)
-    for template, name in reasons.items():
-        if reply.startswith(template.split("{", 1)[0]):
-            return Answer(outcome, code, name)
-    return Answer(outcome, code, OTHER)
+    matched = [
+        (len(prefix), name)
+        for template, name in reasons.items()
+        if reply.startswith(prefix := template.split("{", 1)[0])
+    ]
+    return Answer(outcome, code, max(matched)[1] if matched else OTHER)
 
 
 def closing(reply: str, closings: Mapping[str, str]) -> Answer:

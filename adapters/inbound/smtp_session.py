@@ -24,7 +24,7 @@ from aiosmtpd.smtp import (
     TLSSetupException,
 )
 
-from adapters.inbound.smtp import declared_size
+from adapters.inbound.smtp import REASONS, declared_size
 from adapters.inbound.smtp_admission import (
     BUSY,
     BUSY_CLIENT,
@@ -35,7 +35,7 @@ from adapters.inbound.smtp_admission import (
     client_key,
 )
 from adapters.inbound.smtp_data import BareLf, DataRefusal, Spool, receive_data
-from adapters.inbound.smtp_outcomes import closing
+from adapters.inbound.smtp_outcomes import classify, closing
 from adapters.inbound.smtp_security import Credentials
 
 log = structlog.get_logger()
@@ -80,6 +80,19 @@ CLOSINGS = {
     INTERNAL_ERROR: "internal_error",
 }
 DATA_FAILED = "451 4.3.0 Error: local problem handling the message, try again later"
+# The metrics' `reason` of the answers about a mail the session gives without the handler's
+# hooks (smtp.py counts those): size refusals, DATA's checks before its 354, the body's.
+ANSWER_REASONS = {
+    **REASONS,
+    SIZE_REFUSAL: "size",
+    DataRefusal.TOO_LONG.value: "line_too_long",
+    DataRefusal.TOO_MUCH.value: "too_much_data",
+    DataRefusal.BARE_LF.value: "bare_lf",
+    DataRefusal.NO_SPACE.value: "storage",
+    DataRefusal.NO_SPOOL.value: "spool",
+    DATA_FAILED: "failed",
+    TRANSFERS_BUSY: "transfers_busy",
+}
 # A connection we close whose replies the client does not read (its socket's buffers full)
 # never finishes closing: `close()` waits to flush them. After this long it is aborted, so
 # its socket goes. One second lets a slow but reading client take its last reply (a 421
@@ -138,8 +151,8 @@ class MailroomSMTP(SMTP):
     async def push(self, status: AnyStr) -> None:
         if self._hung_up:
             return  # e.g. aiosmtpd's reply after handle_exception closed the connection
-        if status == AIOSMTPD_SIZE_REFUSAL:
-            status = SIZE_REFUSAL  # type: ignore[assignment]  # AnyStr: str here
+        if status == AIOSMTPD_SIZE_REFUSAL:  # aiosmtpd's, to MAIL's SIZE= over the limit
+            status = self._counted("mail", SIZE_REFUSAL)  # type: ignore[assignment]  # AnyStr: str
         if not self._greeted:  # the first reply is the 220 greeting
             self._greeted = True
             if self.rules.greet_pause_seconds > 0:
@@ -359,7 +372,7 @@ class MailroomSMTP(SMTP):
             size = declared_size(self.envelope.mail_options)
             refusal = storage_refusal("DATA", size, self.session)
             if refusal is not None:
-                await self.push(refusal)
+                await self.push(self._counted("data", refusal))
                 return
         # And while the bodies awaiting hand-off hold the memory budget (smtp.py PENDING_FULL).
         pending_refusal = getattr(self.event_handler, "pending_refusal", None)
@@ -367,7 +380,7 @@ class MailroomSMTP(SMTP):
             size = declared_size(self.envelope.mail_options)
             refusal = pending_refusal("DATA", size, self.session)
             if refusal is not None:
-                await self.push(refusal)
+                await self.push(self._counted("data", refusal))
                 return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         self._receiving_body = True
@@ -386,9 +399,9 @@ class MailroomSMTP(SMTP):
             self.envelope = self._create_envelope()  # as aiosmtpd's _set_post_data_state
             log.warning("smtp_data_refused", reason=received.name, peer=str(self._peer()))
             if received is DataRefusal.BARE_LF:  # Postfix disconnects too
-                await self._refuse_and_close(received.value)
+                await self._refuse_and_close(self._counted("data", received.value))
             else:
-                await self.push(received.value)
+                await self.push(self._counted("data", received.value))
             return
         self.envelope.original_content = received
         self.envelope.content = (
@@ -398,9 +411,17 @@ class MailroomSMTP(SMTP):
             status = await self._call_handler_hook("DATA")
         except Exception as exc:  # the body was read to its dot: answer, stay in sync
             _log_unexpected(exc, self._peer())
-            status = DATA_FAILED
+            status = self._counted("data", DATA_FAILED)
         self.envelope = self._create_envelope()  # as aiosmtpd's _set_post_data_state
         await self.push("250 OK" if status is MISSING else status)
+
+    def _counted(self, stage: str, reply: str) -> str:
+        """`reply`, counted in the handler's metrics (an answer no hook of its gave)."""
+        metrics = getattr(self.event_handler, "metrics", None)
+        if metrics is not None:
+            said = classify(reply, ANSWER_REASONS)
+            metrics.mail_answered(stage, said.outcome, said.code, said.reason)
+        return reply
 
     # -- AUTH ------------------------------------------------------------------------------
 
@@ -580,7 +601,7 @@ class MailroomSMTP(SMTP):
                     await self._refuse_and_close(OUT_OF_SYNC)
                     return
                 log.warning("smtp_data_deferred_busy", peer=str(self._peer()))
-                await self.push(TRANSFERS_BUSY)
+                await self.push(self._counted("data", TRANSFERS_BUSY))
                 return
             handoff = None
             try:

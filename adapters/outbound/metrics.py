@@ -7,15 +7,27 @@ use_cases/metric_catalogue.py (tests/unit/test_prometheus_metrics.py holds them 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from use_cases.metric_catalogue import BY_NAME
 from use_cases.ports import BacklogView
 
 # A hand-off is a signal-with-start per thread plus the stores' writes: milliseconds when
 # all is well, seconds when Temporal is slow, up to the gateway's timeouts when it is down.
 HANDOFF_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def counter(name: str, registry: CollectorRegistry) -> Counter:
+    """The catalogue's counter `name`: its text and labels (`_total` added by the client)."""
+    spec = BY_NAME[name]
+    return Counter(name, spec.help, spec.labels, registry=registry)
+
+
+def gauge(name: str, registry: CollectorRegistry) -> Gauge:
+    spec = BY_NAME[name]
+    return Gauge(name, spec.help, spec.labels, registry=registry)
 
 
 class PrometheusMetrics:
@@ -31,98 +43,30 @@ class PrometheusMetrics:
         self.sources: frozenset[str] = frozenset()
 
     def _smtp_metrics(self, registry: CollectorRegistry) -> None:
-        self.received = Counter(
-            "mailroom_smtp_mails_received_total",
-            "Mails whose body arrived over SMTP (DATA), before any check or hand-off.",
-            registry=registry,
-        )
-        self.answered = Counter(
-            "mailroom_smtp_mails_total",
-            "SMTP answers about a mail: every answer to DATA, refusals and deferrals at "
-            "MAIL and RCPT; by stage, outcome (accepted/deferred/refused), code and reason.",
-            ["stage", "outcome", "code", "reason"],
-            registry=registry,
-        )
+        self.received = counter("mailroom_smtp_mails_received", registry)
+        self.answered = counter("mailroom_smtp_mails", registry)
+        spec = BY_NAME["mailroom_handoff_seconds"]
         self.handoff = Histogram(
-            "mailroom_handoff_seconds",
-            "Time to hand a received mail to its threads (Temporal signal-with-start and "
-            "the stores), by how the hand-off ended.",
-            ["outcome"],
-            buckets=HANDOFF_BUCKETS,
-            registry=registry,
+            spec.name, spec.help, spec.labels, buckets=HANDOFF_BUCKETS, registry=registry
         )
-        self.held = Gauge(
-            "mailroom_smtp_held_senders",
-            "SMTP senders held at MAIL now, waiting for the hand-off backlog to clear.",
-            registry=registry,
-        )
-        self.closed = Counter(
-            "mailroom_smtp_connections_closed_total",
-            "SMTP connections mailroom closed with an answer of its own (421, 554), by "
-            "code and reason: too many connections, idle or session time out, protocol "
-            "abuse, failed authentications, a local error.",
-            ["code", "reason"],
-            registry=registry,
-        )
+        self.held = gauge("mailroom_smtp_held_senders", registry)
+        self.closed = counter("mailroom_smtp_connections_closed", registry)
 
     def _intake_metrics(self, registry: CollectorRegistry) -> None:
-        self.last_accepted = Gauge(
-            "mailroom_intake_last_accepted_timestamp_seconds",
-            "Unix time of the last mail accepted from a source (a configured SMTP mailbox or "
-            "IMAP source name); the process's start time until the first.",
-            ["source"],
-            registry=registry,
-        )
-        self.expected_interval = Gauge(
-            "mailroom_intake_expected_interval_seconds",
-            "How long a source may stay quiet before an alert "
-            "(MAILROOM_INTAKE_EXPECTED_INTERVAL; 0: never).",
-            ["source"],
-            registry=registry,
-        )
-        self.backlog_age = Gauge(
-            "mailroom_backlog_age_seconds",
-            "Age of the oldest mail handed to Temporal but not yet applied in its thread "
-            "(0: none), as this process's backlog probe last saw it.",
-            registry=registry,
-        )
-        self.backlog_mails = Gauge(
-            "mailroom_backlog_mails",
-            "Mails handed to Temporal by this process and not yet seen applied in their threads.",
-            registry=registry,
-        )
-        self.duplicates = Counter(
-            "mailroom_duplicates_dropped_total",
-            "Mails dropped as already taken (intake: a completed thread has the Message-ID).",
-            ["where"],
-            registry=registry,
-        )
+        self.last_accepted = gauge("mailroom_intake_last_accepted_timestamp_seconds", registry)
+        self.expected_interval = gauge("mailroom_intake_expected_interval_seconds", registry)
+        self.backlog_age = gauge("mailroom_backlog_age_seconds", registry)
+        self.backlog_mails = gauge("mailroom_backlog_mails", registry)
+        self.duplicates = counter("mailroom_duplicates_dropped", registry)
+        # the one place that drops them (TemporalThreadGateway): 0 until the first, which
+        # rate() would miss in a series born at 1
+        self.duplicates.labels(where="intake")
 
     def _imap_metrics(self, registry: CollectorRegistry) -> None:
-        self.last_fetch = Gauge(
-            "mailroom_imap_last_fetch_timestamp_seconds",
-            "Unix time of the last successful fetch from an IMAP source.",
-            ["source"],
-            registry=registry,
-        )
-        self.imap_fetched = Counter(
-            "mailroom_imap_mails_fetched_total",
-            "Mails fetched by IMAP.",
-            ["source"],
-            registry=registry,
-        )
-        self.imap_errors = Counter(
-            "mailroom_imap_errors_total",
-            "Failed IMAP sessions by kind of error (connect, login, fetch, other).",
-            ["source", "error"],
-            registry=registry,
-        )
-        self.imap_quarantined = Counter(
-            "mailroom_imap_quarantined_total",
-            "IMAP messages quarantined (unparseable or refused) instead of handed off.",
-            ["source"],
-            registry=registry,
-        )
+        self.last_fetch = gauge("mailroom_imap_last_fetch_timestamp_seconds", registry)
+        self.imap_fetched = counter("mailroom_imap_mails_fetched", registry)
+        self.imap_errors = counter("mailroom_imap_errors", registry)
+        self.imap_quarantined = counter("mailroom_imap_quarantined", registry)
 
     def mail_received(self) -> None:
         self.received.inc()
@@ -157,6 +101,14 @@ class PrometheusMetrics:
         # read at each scrape: never stale, and nothing to update on the hand-off path
         self.backlog_age.set_function(lambda: backlog.age)
         self.backlog_mails.set_function(lambda: backlog.mails)
+
+    def sources_polled(self, sources: Collection[str], errors: Collection[str]) -> None:
+        for source in sources:
+            self.last_fetch.labels(source=source).set(self.clock())
+            self.imap_fetched.labels(source=source)
+            self.imap_quarantined.labels(source=source)
+            for error in errors:
+                self.imap_errors.labels(source=source, error=error)
 
     def fetched(self, source: str, mails: int) -> None:
         self.last_fetch.labels(source=source).set(self.clock())

@@ -35,6 +35,8 @@ BUCKETS: dict[str, tuple[float, ...]] = {
 }
 # What the SDK's meter records for mailroom: declared from the start.
 METERED = tuple(spec for spec in CATALOGUE if spec.origin in ("workflow", "activity"))
+# A histogram of something else counts things: whole numbers.
+COUNT_BUCKETS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
 Labels = tuple[tuple[str, str], ...]
 SECONDS_UNITS = {"s", "duration"}  # a duration in the SECONDS format is "s"
 
@@ -111,7 +113,8 @@ def new_series(name: str, metric_kind: int, description: str | None) -> Series:
     """A catalogue metric is described by the catalogue (the meter is given no text)."""
     spec = next((s for s in METERED if s.name == name), None)
     text = spec.help if spec is not None else description or name
-    return Series(metric_kind, text, BUCKETS.get(name, SDK_BUCKETS))
+    fallback = SDK_BUCKETS if name.endswith("_seconds") else COUNT_BUCKETS
+    return Series(metric_kind, text, BUCKETS.get(name, fallback))
 
 
 def add_samples(family: Metric, name: str, labels: dict[str, str], series: Series) -> None:

@@ -57,3 +57,48 @@ def test_the_documented_prometheus_config_loads_the_shipped_rules(tmp_path: Path
     (tmp_path / "prometheus.yml").write_text(text)
     checked = run_promtool("check", "config", str(tmp_path / "prometheus.yml"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_dashboards_time_since_panels_skip_a_source_with_no_mail_or_fetch_yet(
+    tmp_path: Path,
+) -> None:
+    """A timestamp gauge at 0 (nothing since the process started) is no time since 1970."""
+    queries = [
+        with_variables(e)
+        for e in dashboard_expressions(json.loads(DASHBOARD.read_text()))
+        if "_timestamp_seconds" in e
+    ]
+    assert queries
+    for at, query in enumerate(queries):
+        metric = re.search(r"mailroom_\w+_timestamp_seconds", query)
+        assert metric is not None
+        tests = {
+            "rule_files": [],
+            "evaluation_interval": "1m",
+            "tests": [
+                {
+                    "interval": "1m",
+                    "input_series": [
+                        {
+                            "series": f'{metric.group()}{{job="mailroom",source="new"}}',
+                            "values": "0x5",
+                        },
+                        {
+                            "series": f'{metric.group()}{{job="mailroom",source="old"}}',
+                            "values": "60x5",
+                        },
+                    ],
+                    "promql_expr_test": [
+                        {
+                            "expr": query,
+                            "eval_time": "3m",
+                            "exp_samples": [{"labels": '{source="old"}', "value": 120}],
+                        }
+                    ],
+                }
+            ],
+        }
+        path = tmp_path / f"dashboard_test_{at}.json"
+        path.write_text(json.dumps(tests))
+        tested = run_promtool("test", "rules", str(path))
+        assert tested.returncode == 0, tested.stdout + tested.stderr

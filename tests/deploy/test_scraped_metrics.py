@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.deploy.shipped import PROMETHEUS_METRICS, SDK_NAMES, referenced_names
+from tests.deploy.shipped import CLIENT_NAMES, PROMETHEUS_METRICS, SDK_NAMES, referenced_names
 from tests.integration.test_metrics_endpoint import scrape
 from tests.integration.test_up import mailroom_up, stop
 from tests.stack import send_mail
@@ -76,8 +76,8 @@ async def sdk_names_in(port: int) -> set[str] | None:
 
 
 def test_the_sdk_metrics_and_those_exported_today_are_scraped(scraped: set[str]) -> None:
-    wanted = referenced_names() & (SDK_NAMES | EXPORTED_TODAY)
-    assert wanted & SDK_NAMES and wanted & EXPORTED_TODAY, "nothing to check"
+    wanted = referenced_names() & (SDK_NAMES | EXPORTED_TODAY | CLIENT_NAMES)
+    assert wanted & SDK_NAMES and wanted & EXPORTED_TODAY and wanted & CLIENT_NAMES
     assert wanted <= scraped, f"referenced but not scraped: {sorted(wanted - scraped)}"
 
 

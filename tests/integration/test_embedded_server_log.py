@@ -11,7 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from structlog.testing import capture_logs
+
 from orchestrator.server_log import relayed, server_level
+from orchestrator.settings import Settings
+from orchestrator.temporal_server import EmbeddedTemporal, ServerError
 from tests.conftest import ROOT
 from tests.support import free_port
 
@@ -110,3 +115,36 @@ def test_the_server_logs_its_info_only_when_mailroom_debugs() -> None:
         "warn",
         "error",
     ]
+
+
+# A server that fails at start-up, its last words on stderr just after it has exited (a
+# child of its still holds the pipe): what the error sends the operator to read.
+DIES_AT_START = """
+import os, sys, time
+if os.fork() == 0:
+    time.sleep(1)
+    sys.stderr.write('{"level":"fatal","msg":"unable to open the database"}\\n')
+    sys.exit(0)
+sys.exit(3)
+"""
+
+
+class DyingServer(EmbeddedTemporal):
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", DIES_AT_START]
+
+
+async def test_a_server_that_dies_at_start_leaves_its_last_lines_in_the_log_it_points_to(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        temporal_port=free_port(),
+        temporal_ui_port=free_port(),
+        temporal_metrics_port=free_port(),
+    )
+    server = DyingServer(settings)
+    with capture_logs() as logs, pytest.raises(ServerError, match=r"temporal\.log"):
+        await server.start()
+    assert "unable to open the database" in server.log_path.read_text()
+    assert any(entry["event"] == "unable to open the database" for entry in logs)

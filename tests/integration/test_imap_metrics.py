@@ -103,3 +103,20 @@ async def test_a_refused_login_counts_as_a_login_error(dovecot: Dovecot, tmp_pat
             what="a login error",
         )
         assert sample(registry, "mailroom_imap_last_fetch_timestamp_seconds", SOURCE) is None
+
+
+async def test_a_folder_the_server_does_not_have_counts_as_a_fetch_error_not_a_connect_one(
+    dovecot: Dovecot, tmp_path: Path
+) -> None:
+    """The connection and the login worked: the operator is to look at the folder's name,
+    not at the network."""
+    url = dovecot.url(folder="No-Such-Folder", mailbox=MAILBOX, name="imap-main")
+    async with polling(url, tmp_path, into(FakeThreadGateway())) as registry:
+
+        def errors(kind: str) -> float:
+            labels = {"source": "imap-main", "error": kind}
+            return sample(registry, "mailroom_imap_errors_total", labels) or 0
+
+        await wait_for(lambda: errors("fetch") + errors("connect") >= 1, what="an error")
+        assert errors("connect") == 0
+        assert errors("fetch") >= 1

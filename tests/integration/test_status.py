@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import FIXTURES
@@ -162,3 +166,44 @@ async def test_status_without_temporal_or_namespace_fails_in_one_line_with_exit_
     code, out, err = await run_mailroom("status", env=elsewhere)
     assert (code, out) == (2, "") and len(err.splitlines()) == 1
     assert "namespace no-such-namespace does not exist" in err
+
+
+async def test_status_in_a_namespace_without_the_stage_attribute_counts_threads_only(
+    dev_server: WorkflowEnvironment, tmp_path: Path, unique: str
+) -> None:
+    """MAILROOM_SEARCH_ATTRIBUTES on, MailroomStage never registered in the namespace (the
+    operator skipped `mailroom doctor`'s fix): the stage counts are said to be off, the rest
+    is shown, nothing on stderr."""
+    namespace = f"bare-{unique}"
+    await dev_server.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
+        )
+    )
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")}
+    env = {
+        **kept,
+        "MAILROOM_DATA_DIR": str(tmp_path / "status"),
+        "MAILROOM_TEMPORAL_ADDRESS": dev_server.client.service_client.config.target_host,
+        "MAILROOM_TEMPORAL_NAMESPACE": namespace,
+        "MAILROOM_SEARCH_ATTRIBUTES": "true",
+    }
+
+    async def described() -> tuple[int, dict[str, Any]] | None:
+        code, out, err = await run_mailroom("status", "--json", env=env)
+        if "does not exist" in err:  # the namespace is being made
+            return None
+        assert err == "", err
+        return code, json.loads(out)
+
+    code, report = await wait_for(described, timeout=30, what="status in the new namespace")
+    bare = Client(dev_server.client.service_client, namespace=namespace)
+    with pytest.raises(RPCError):  # the attribute is unknown there indeed
+        await bare.count_workflows('MailroomStage = "escalated"')
+    assert code == 1  # no worker serves it
+    assert report["threads"] == {
+        "open": 0,
+        "escalated": None,
+        "awaiting_approval": None,
+        "needs_human": None,
+    }

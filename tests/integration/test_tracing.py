@@ -5,11 +5,13 @@ the reply, as an in-memory exporter records it."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
@@ -151,3 +153,48 @@ async def test_a_mail_fetched_over_imap_yields_one_trace_from_its_fetch_to_the_r
     assert "RunWorkflow:ThreadWorkflow" in {s.name for s in trace_spans}
     assert_connected(trace_spans, root)
     assert (root.attributes or {})["imap.handed_off"] is True
+
+
+class TraceOfRecords(logging.Handler):
+    """Each record's message and the trace current while it was emitted: what the log
+    processor `add_trace_ids` reads for the line's `trace_id`."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seen: list[tuple[str, int]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        context = trace.get_current_span().get_span_context()
+        self.seen.append((record.getMessage(), context.trace_id if context.is_valid else 0))
+
+
+@pytest.fixture
+def workflow_records() -> Iterator[TraceOfRecords]:
+    handler = TraceOfRecords()
+    logger = logging.getLogger("temporalio.workflow")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+async def test_a_workflows_log_line_carries_the_trace_id_of_the_mail_it_handles(
+    traced_stack: Stack,
+    spans: InMemorySpanExporter,
+    workflow_records: TraceOfRecords,
+    unique: str,
+) -> None:
+    raw = (FIXTURES / "auto_reply.eml").read_bytes().replace(b"<ooo-1@", f"<ooo-{unique}@".encode())
+    await traced_stack.send(raw, [SUPPORT])
+
+    root = await wait_for(lambda: root_named(spans, "smtp.receive"), what="the SMTP span")
+    [(_, trace_id)] = await wait_for(
+        lambda: [r for r in workflow_records.seen if "not answering automatic mail" in r[0]],
+        what="the thread's line about the automatic mail",
+    )
+    assert root.context is not None
+    assert trace_id == root.context.trace_id

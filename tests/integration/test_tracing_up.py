@@ -62,3 +62,39 @@ async def test_mailroom_up_exports_one_trace_per_mail_to_the_otlp_endpoint(
     assert all(s.parent_span_id in ids for s in spans if s.parent_span_id)
     services = {resource["service.name"] for resource, _ in collector.spans()}
     assert services == {"mailroom"}
+
+
+async def test_the_last_spans_are_exported_when_mailroom_up_and_its_workers_stop(
+    tmp_path: Path,
+) -> None:
+    """The batch processor would export in ten minutes: the spans reach the collector only
+    if each process (the parent and its two worker children) flushes them when stopped."""
+    smtp_port = free_port()
+    question = (FIXTURES / "support_question.eml").read_bytes()
+    with otlp_collector() as collector:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("MAILROOM_", "OTEL_"))},
+            "MAILROOM_DATA_DIR": str(tmp_path / "data"),
+            "MAILROOM_TEMPORAL_PORT": str(free_port()),
+            "MAILROOM_TEMPORAL_UI_PORT": str(free_port()),
+            "MAILROOM_METRICS_ADDRESS": "off",
+            "MAILROOM_SMTP_PORT": str(smtp_port),
+            "MAILROOM_ACK_DELAY": "0",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "600000",  # ms: nothing goes out before the stop
+        }
+        outbox = tmp_path / "data" / "outbox"
+        async with mailroom_up(env, "--workers", "2") as up:
+            await asyncio.to_thread(
+                send_mail, smtp_port, question, ["support@mailroom.local"], "alice@example.com"
+            )
+            await wait_for(
+                lambda: list(outbox.glob("new/*.eml")) or None, what="the reply in the outbox"
+            )
+            assert collector.posts == [], "exported before the stop: the test proves nothing"
+            assert await stop(up) == 0
+        spans = trace_of(collector, "smtp.receive", "outbox.write")
+    assert spans is not None, (
+        f"spans lost at the stop: {sorted({s.name for _, s in collector.spans()})}"
+    )
+    assert "RunActivity:send_email" in {s.name for s in spans}

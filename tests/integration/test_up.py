@@ -24,7 +24,10 @@ STARTUP_TIMEOUT = 60
 
 
 @asynccontextmanager
-async def mailroom_up(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+async def mailroom_up(
+    env: dict[str, str], *options: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`mailroom up OPTIONS`, once it announces its SMTP adapter; killed if still running."""
     errors = Path(env["MAILROOM_DATA_DIR"]).parent / "up.stderr"
     with errors.open("ab") as stderr:
         process = await asyncio.create_subprocess_exec(
@@ -32,6 +35,7 @@ async def mailroom_up(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.P
             "-m",
             "orchestrator.cli",
             "up",
+            *options,
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=stderr,

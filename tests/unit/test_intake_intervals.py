@@ -8,10 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from adapters.inbound.imap_source import SourceError, parse_source
+from adapters.outbound.metrics import PrometheusMetrics
 from orchestrator.intake_intervals import ExpectedIntervals, parse_expected_intervals
+from orchestrator.intake_sources import declare_sources
 from orchestrator.settings import Settings
 from tests.support import run_mailroom
 
@@ -73,6 +76,20 @@ def test_an_override_must_name_a_configured_source(tmp_path: Path) -> None:
         )
 
 
+def test_a_mailbox_is_named_in_any_spelling_its_own_setting_accepts(tmp_path: Path) -> None:
+    """MAILROOM_MAILBOXES takes `Support@Mailroom.LOCAL` (and keeps it lower case): the
+    same text in the interval setting names that mailbox, not "no source"."""
+    settings = Settings(
+        data_dir=tmp_path,
+        mailboxes=["Support@Mailroom.LOCAL"],
+        intake_expected_interval="Support@Mailroom.LOCAL=4h",
+    )
+    registry = CollectorRegistry()
+    declare_sources(PrometheusMetrics(registry), settings, {"smtp"})
+    expected = "mailroom_intake_expected_interval_seconds"
+    assert registry.get_sample_value(expected, {"source": "support@mailroom.local"}) == 14_400
+
+
 def test_an_imap_source_is_named_by_name_or_else_by_its_key() -> None:
     assert parse_source(IMAP + "&name=imap-main").source_name == "imap-main"
     assert parse_source(IMAP).source_name == "robot@imap.example:143/INBOX"
@@ -86,6 +103,19 @@ def test_two_imap_sources_with_one_name_are_refused(tmp_path: Path) -> None:
             data_dir=tmp_path,
             imap_sources=[IMAP + "&name=main", IMAP.replace("INBOX", "Other") + "&name=main"],
         )
+
+
+def test_an_imap_source_named_as_an_smtp_source_is_refused(tmp_path: Path) -> None:
+    """One `source` series for both would keep a dead IMAP source looking fresh while SMTP
+    mail comes in (and the other way round): the intake-quiet alert would never fire."""
+    with pytest.raises(ValidationError, match=r"'support@mailroom\.local' names an SMTP source"):
+        Settings(
+            data_dir=tmp_path,
+            mailboxes=["support@mailroom.local"],
+            imap_sources=[IMAP + "&name=support@mailroom.local"],
+        )
+    with pytest.raises(ValidationError, match="'smtp' names an SMTP source"):
+        Settings(data_dir=tmp_path, imap_sources=[IMAP + "&name=smtp"])
 
 
 async def test_a_bad_interval_stops_mailroom_in_one_line(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
-from adapters.inbound.imap_errors import session_error
+from adapters.inbound.imap_errors import IMAP_ERRORS, session_error
 from adapters.inbound.imap_session import LoginFailed
 from adapters.outbound.metrics import PrometheusMetrics
 from adapters.outbound.temporal_backlog import HandoffBacklog
@@ -21,6 +21,9 @@ from orchestrator.settings import Settings
 from use_cases.metric_catalogue import CATALOGUE, exported_names
 from use_cases.ports import HandoffFailed
 
+IMAP = (
+    "imap://robot:pw@imap.example:143/INBOX?tls=off&mailbox=support@mailroom.local&name=imap-main"
+)
 PROCESS_METRICS = [spec for spec in CATALOGUE if spec.origin == "process"]
 
 
@@ -69,6 +72,14 @@ def test_the_catalogue_labels_are_the_exported_ones() -> None:
         assert wrapper._type == spec.kind, spec.name
         if spec.labels:  # refused unless exactly these label names
             wrapper.labels(**{label: "x" for label in spec.labels})
+
+
+def test_every_process_metric_is_described_as_the_catalogue_describes_it() -> None:
+    """One text per metric: the SDK's exporter takes the catalogue's, so must this one."""
+    _, registry, _ = metrics()
+    described = {family.name: family.documentation for family in registry.collect()}
+    for spec in PROCESS_METRICS:
+        assert described[spec.name] == spec.help, spec.name
 
 
 def test_a_source_counts_as_accepting_at_start_and_again_on_each_mail() -> None:
@@ -139,6 +150,8 @@ def test_the_backlog_is_read_when_scraped_never_stale() -> None:
 
 def test_intake_duplicates_are_counted_where_dropped() -> None:
     m, registry, _ = metrics()
+    # on the scrape at 0 from the start: rate() misses the first count of a series born at 1
+    assert registry.get_sample_value("mailroom_duplicates_dropped_total", {"where": "intake"}) == 0
     m.duplicate_dropped("intake")
     m.duplicate_dropped("intake")
     assert registry.get_sample_value("mailroom_duplicates_dropped_total", {"where": "intake"}) == 2
@@ -159,11 +172,31 @@ def test_an_imap_source_counts_fetches_errors_and_quarantines() -> None:
     assert registry.get_sample_value("mailroom_imap_quarantined_total", source) == 1.0
 
 
+def test_an_imap_source_that_never_fetches_is_on_the_scrape_from_the_start(
+    tmp_path: Path,
+) -> None:
+    """A source failing from its first poll (a wrong password) must still be seen failing:
+    its errors rise from 0 (not from a series born at 1, which increase() misses) and its
+    last fetch is the start until one succeeds (no series: no "stale" or "failing")."""
+    m, registry, clock = metrics()
+    settings = Settings(data_dir=tmp_path, imap_sources=[IMAP])
+    declare_sources(m, settings, {"imap"})
+    clock.now = 9_000.0
+    source = {"source": "imap-main"}
+    assert registry.get_sample_value("mailroom_imap_last_fetch_timestamp_seconds", source) == 1_000
+    assert registry.get_sample_value("mailroom_imap_mails_fetched_total", source) == 0
+    assert registry.get_sample_value("mailroom_imap_quarantined_total", source) == 0
+    for error in IMAP_ERRORS:
+        labels = {**source, "error": error}
+        assert registry.get_sample_value("mailroom_imap_errors_total", labels) == 0, error
+
+
 @pytest.mark.parametrize(
     ("status", "error", "kind"),
     [
         ("connecting", ConnectionRefusedError(), "connect"),
         ("connecting", LoginFailed("token unset"), "login"),
+        ("selecting", OSError("select failed: Mailbox doesn't exist"), "fetch"),
         ("fetching", TimeoutError(), "fetch"),
         ("idle", OSError("reset"), "fetch"),
         ("fetching", HandoffFailed("Temporal away"), "other"),

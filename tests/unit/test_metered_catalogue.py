@@ -4,13 +4,17 @@ histogram of counts bucketed as counts."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.runtime import MetricBuffer, MetricBufferDurationFormat, Runtime, TelemetryConfig
 
+from activities import metrics as activity_metrics
 from adapters.outbound.temporal_sdk_metrics import TemporalSdkMetrics
 from use_cases.mail import DeliveryReport, MessageKind
 from use_cases.metric_catalogue import CATALOGUE
+from workflows import metrics as workflow_metrics
 from workflows.flow import mail_kind
 from workflows.metrics import bounce_class, not_answered_reason
 
@@ -85,3 +89,15 @@ def test_a_flows_mail_is_of_the_kind_its_recipient_makes_it() -> None:
     assert mail_kind("answer", None, None) == "answer"
     assert mail_kind("approval", ("boss@example.com",), "boss@example.com") == "approval_request"
     assert mail_kind("escalation", ("agent@example.com",), "agent@example.com") == "notification"
+
+
+def test_each_metered_metric_is_recorded_where_the_catalogue_says() -> None:
+    """`origin` tells which meter adds which labels (`workflow_type` or `activity_type`): a
+    metric the workflows record must not be listed as an activity's, and every metered name
+    of the catalogue is recorded by one of them (none declared that nothing counts)."""
+    recorders = {
+        "workflow": Path(workflow_metrics.__file__).read_text(),
+        "activity": Path(activity_metrics.__file__).read_text(),
+    }
+    for spec in METERED:
+        assert f'"{spec.name}"' in recorders[spec.origin], (spec.name, spec.origin)

@@ -17,7 +17,7 @@ from orchestrator.metrics import (
     serve_metrics,
     unserved,
 )
-from orchestrator.settings import Settings
+from orchestrator.settings import Settings, parse_host_port
 from orchestrator.startup_checks import StartupError
 from use_cases.ports import NoMetrics
 
@@ -71,3 +71,44 @@ def test_the_children_of_a_process_group_serve_on_the_port_plus_their_number(
     assert child_metrics(settings(tmp_path, None), {"worker"}, children=2) is None
     with pytest.raises(StartupError, match="no room for the 2 child processes' ports"):
         child_metrics(settings(tmp_path, "127.0.0.1:65534"), {"smtp"}, children=2)
+
+
+def test_mailroom_up_serves_by_default_with_an_external_temporal_or_child_processes(
+    tmp_path: Path,
+) -> None:
+    # MAILROOM_TEMPORAL_ADDRESS set: no embedded server among up's parts
+    assert metrics_address(settings(tmp_path, None), {"worker", "smtp"}) == (
+        UP_METRICS_ADDRESS,
+        False,
+    )
+    # --workers N / --smtp-processes N: the parent's own parts and its children's roles
+    assert metrics_address(settings(tmp_path, None), {"server", "smtp"} | {"worker"}) == (
+        UP_METRICS_ADDRESS,
+        False,
+    )
+
+
+async def test_a_stopped_endpoint_gives_its_port_back(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with AsyncExitStack() as stack:
+        serve_metrics((f"127.0.0.1:{port}", True), stack)
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))
+
+
+async def test_an_ipv6_address_in_brackets_is_served_and_so_are_its_childrens() -> None:
+    with socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        port = probe.getsockname()[1]
+    async with AsyncExitStack() as stack:
+        serve_metrics((f"[::1]:{port}", True), stack)
+        with socket.create_connection(("::1", port), timeout=5):
+            pass
+    assert parse_host_port(f"[::1]:{port}") == ("::1", port)
+
+
+def test_an_ipv6_parents_children_are_given_bracketed_addresses(tmp_path: Path) -> None:
+    at = child_metrics(settings(tmp_path, "[::1]:9100"), {"smtp"}, children=1)
+    assert at is not None and at(1) == ("[::1]:9101", True)

@@ -5,6 +5,7 @@ socket to the real listener; the hand-off is a fake of our own ingest port."""
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
 from collections.abc import AsyncIterator, Sequence
 from typing import cast
@@ -15,6 +16,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from adapters.inbound.smtp import SmtpInboundHandler
 from adapters.inbound.smtp_listener import serve_smtp
+from adapters.inbound.smtp_outcomes import classify
+from adapters.inbound.smtp_session import ANSWER_REASONS
 from adapters.outbound.metrics import PrometheusMetrics
 from tests.fakes import FakeBackpressure
 from tests.stack import send_mail
@@ -119,3 +122,78 @@ async def test_senders_held_for_the_backlog_are_a_gauge() -> None:
 
 async def never_called(raw: bytes, mailboxes: Sequence[str], mail_from: str | None) -> Ingested:
     raise AssertionError("no mail is handed off here")
+
+
+class DiskFilling:
+    """Our StorageSpace: room until `full` is set (the disk fills during a transaction)."""
+
+    def __init__(self) -> None:
+        self.full = False
+
+    def room_for(self, size: int) -> bool:
+        return not self.full
+
+
+def refused_for_size(port: int, body_bytes: int, declare_size: bool) -> tuple[int, int]:
+    """The answers to MAIL and to DATA's end for a mail of `body_bytes`, the size declared at
+    MAIL (SIZE=) or not."""
+    body = mail(6, "big").replace(b"\n", b"\r\n")
+    raw = body + (b"x" * 70 + b"\r\n") * (body_bytes // 72 + 1)
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo()
+        options = [f"SIZE={len(raw)}"] if declare_size else []
+        code, _ = client.mail("a@customer.example", options)
+        if code != 250:
+            return code, 0
+        client.rcpt("support@mailroom.local")
+        code_data, _ = client.data(raw)
+        return code, code_data
+
+
+async def test_mail_refused_for_its_size_is_counted_at_mail_and_after_the_body(
+    smtp: tuple[int, CollectorRegistry],
+) -> None:
+    port, registry = smtp
+    assert await asyncio.to_thread(refused_for_size, port, 2 << 20, True) == (552, 0)
+    assert await asyncio.to_thread(refused_for_size, port, 2 << 20, False) == (250, 552)
+    at_mail = dict(stage="mail", outcome="refused", code="552", reason="size")
+    after_body = dict(stage="data", outcome="refused", code="552", reason="too_much_data")
+    assert answered(registry, **at_mail) == 1
+    assert answered(registry, **after_body) == 1
+
+
+async def test_a_deferral_before_datas_354_is_counted() -> None:
+    registry = CollectorRegistry()
+    disk = DiskFilling()
+    handler = SmtpInboundHandler(
+        Mailboxes(["mailroom.local"]),
+        never_called,
+        storage=disk,
+        metrics=PrometheusMetrics(registry),
+    )
+    port = free_port()
+    listener = await serve_smtp(handler, host="127.0.0.1", port=port, max_message_bytes=1 << 20)
+    try:
+        assert await asyncio.to_thread(fills_before_data, port, disk) == 452
+    finally:
+        await listener.stop(timeout=5)
+    deferred = dict(stage="data", outcome="deferred", code="452", reason="storage")
+    assert answered(registry, **deferred) == 1
+
+
+def fills_before_data(port: int, disk: DiskFilling) -> int:
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo()
+        client.mail("a@customer.example")
+        client.rcpt("support@mailroom.local")
+        disk.full = True
+        code, _ = client.docmd("DATA")
+        return code
+
+
+def test_every_reply_is_counted_under_its_own_reason() -> None:
+    """A reply whose text begins with another's (452 4.5.3 Too many recipients [in this
+    connection]) still gets its own reason."""
+    for template, reason in ANSWER_REASONS.items():
+        reply = re.sub(r"\{\w+\}", "<1@customer.example>", template)  # its fields filled
+        assert classify(reply, ANSWER_REASONS).reason == reason, template

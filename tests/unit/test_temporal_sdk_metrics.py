@@ -36,3 +36,19 @@ def test_the_sdks_counters_gauges_and_durations_are_exported() -> None:
     polls.add(1, {"task_queue": "q"})  # drained at the next scrape, added to the total
     assert "temporal_long_request_total{" in generate_latest(registry).decode()
     assert registry.get_sample_value("temporal_long_request_total", Q) == 6
+
+
+def test_a_histogram_of_a_count_is_bucketed_in_counts_not_seconds() -> None:
+    buffer = MetricBuffer(1000, MetricBufferDurationFormat.SECONDS)
+    meter = Runtime(telemetry=TelemetryConfig(metrics=buffer)).metric_meter
+    registry = CollectorRegistry()
+    registry.register(TemporalSdkMetrics(buffer))
+    messages = meter.create_histogram("mailroom_thread_messages", "messages a thread took")
+    for taken in (1, 3, 7, 40):
+        messages.record(taken)
+
+    def bucket(le: str) -> float | None:
+        return registry.get_sample_value("mailroom_thread_messages_bucket", {**SDK, "le": le})
+
+    assert (bucket("1.0"), bucket("3.0"), bucket("10.0"), bucket("50.0")) == (1, 2, 3, 4)
+    assert bucket("0.001") is None

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from orchestrator.settings import SettingsError
 from orchestrator.tracing import exporters_asked, tracer_provider
@@ -139,3 +141,53 @@ async def test_mailroom_with_a_trace_exporter_it_lacks_stops_with_one_line(tmp_p
     assert code == 2
     [line] = err.strip().splitlines()
     assert "OTEL_TRACES_EXPORTER: 'zipkin' is not one mailroom has" in line
+
+
+class RelayRefused(Exception):
+    pass
+
+
+def test_an_exported_span_keeps_an_errors_type_but_not_its_message_which_may_name_an_address(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A relay's 550 names the refused recipient; the SDK's interceptor puts an activity's
+    exception in its span's status and an `exception` event: a trace back-end gets neither
+    message, only what kind of error it was."""
+    provider = tracer_provider({"OTEL_TRACES_EXPORTER": "console"})  # spans on stderr
+    assert provider is not None
+    refused = RelayRefused("550 5.1.1 <bob@example.com>: Recipient address rejected")
+    tracer = provider.get_tracer("test")
+    with pytest.raises(RelayRefused), tracer.start_as_current_span("smtp.relay"):
+        raise refused  # recorded by the span itself
+    with tracer.start_as_current_span("RunActivity:send_email", set_status_on_exception=False):
+        span = trace.get_current_span()
+        span.set_status(Status(StatusCode.ERROR, f"RelayRefused: {refused}"))  # as the SDK's
+        span.record_exception(refused)
+    provider.shutdown()
+    exported = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [s["name"] for s in exported] == ["smtp.relay", "RunActivity:send_email"]
+    assert "bob@example.com" not in json.dumps(exported)
+    for span in exported:
+        assert span["status"]["status_code"] == "ERROR"
+        assert span["status"]["description"] == "RelayRefused"
+        [event] = span["events"]
+        assert event["attributes"]["exception.type"].endswith("RelayRefused")
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "4318"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        ({**ENDPOINT, "OTEL_BSP_MAX_QUEUE_SIZE": "-1"}, "max_queue_size"),
+    ],
+)
+def test_an_otel_setting_the_exporter_cannot_use_stops_the_start_with_a_settings_error(
+    environ: dict[str, str], named: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a start that looks fine and then loses every span (an endpoint without its
+    http:// is an unusable URL to the exporter), nor an 'unexpected ValueError'."""
+    for name, value in environ.items():  # the SDK reads its own variables from os.environ
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=named):
+        tracer_provider(os.environ)

@@ -89,7 +89,7 @@ async def _completed_thread(h: Harness) -> ThreadState:
 async def test_a_thread_of_two_mails_counts_opened_completed_messages_and_its_acknowledgement(
     metered: Metered, task_queue: str, tmp_path: Path
 ) -> None:
-    flow = FlowConfig(ack_delay=timedelta(0))
+    flow = FlowConfig(ack_delay=timedelta(0), counted_mailboxes=(INFO,))
     async with thread_harness(
         metered.env, task_queue, tmp_path, mailbox=INFO, flow_config=flow
     ) as h:
@@ -106,6 +106,28 @@ async def test_a_thread_of_two_mails_counts_opened_completed_messages_and_its_ac
         assert count("mailroom_replies_sent_total", kind="acknowledgement") == 1
         assert count("mailroom_replies_sent_total") == 1
         assert count("mailroom_threads_reopened_total") == 0
+
+
+async def test_a_mailbox_no_setting_names_is_counted_as_other(
+    metered: Metered, task_queue: str, tmp_path: Path
+) -> None:
+    """Without MAILROOM_MAILBOXES every local part at our domains is a mailbox: a label
+    taken from it would make a new series for each address a sender makes up."""
+    made_up = "x7f3a9-made-up@mailroom.local"
+    flow = FlowConfig(ack_delay=timedelta(0), counted_mailboxes=(INFO,))
+    async with thread_harness(
+        metered.env, task_queue, tmp_path, mailbox=made_up, flow_config=flow
+    ) as h:
+        await _completed_thread(h)
+
+        def count(sample: str, **labels: str) -> float:
+            return metered.total(sample, task_queue, **labels)
+
+        await wait_for(lambda: count("mailroom_threads_completed_total"), what="completion")
+        assert count("mailroom_threads_opened_total", mailbox="other") == 1
+        assert count("mailroom_threads_completed_total", mailbox="other") == 1
+        assert count("mailroom_thread_messages_count", mailbox="other") == 1
+        assert count("mailroom_threads_opened_total", mailbox=made_up) == 0
 
 
 async def test_a_redelivered_mail_and_a_bounce_are_counted_as_such(
