@@ -154,7 +154,9 @@ class CodecRequest(BaseHTTPRequestHandler):
             self._answer(HTTPStatus.UNAUTHORIZED, {"error": "the codec token is missing"}, action)
             return
         if action == "encode" and not self.server.encoding:
-            refusal = {"error": "encoding is off (MAILROOM_CODEC_ENCODE): it would seal forgeries"}
+            refusal: dict[str, object] = {
+                "error": "encoding is off (MAILROOM_CODEC_ENCODE): it would seal forgeries"
+            }
             self._answer(HTTPStatus.FORBIDDEN, refusal, action)
             return
         try:
