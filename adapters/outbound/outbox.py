@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import uuid
 from datetime import UTC, datetime
@@ -24,6 +25,12 @@ from adapters.outbound.mime_out import SENT_AT_HEADER, to_mime
 from adapters.outbound.outbox_entry import entry_of
 from adapters.spans import traced_send
 from use_cases.mail import OutboundEmail, OutboxEntry, SendResult
+
+# Every set of the Maildir flags (Draft, Flagged, Passed, Replied, Seen, Trashed), each
+# spelled in ASCII order as readers write them.
+MAILDIR_FLAG_SETS = tuple(
+    "".join(flags) for n in range(7) for flags in itertools.combinations("DFPRST", n)
+)
 
 
 def maildir_name(message_id: str) -> str:
@@ -52,7 +59,7 @@ class MaildirOutbox:
         self._ensure()
         name = maildir_name(mail.message_id)
         final = self.root / "new" / name
-        for delivered in (final, self.root / "cur" / name):
+        for delivered in (final, *self._read_names(name)):
             if delivered.exists():
                 # A first attempt may have died between its rename and the directory's
                 # fsync: "sent" must not be reported before the name is durable.
@@ -67,13 +74,24 @@ class MaildirOutbox:
             self._write(name, data, final)
         return SendResult(message_id=mail.message_id, already_sent=False)
 
+    def _read_names(self, name: str) -> list[Path]:
+        """Where a Maildir reader (mutt, Dovecot) may have moved `name` once read: `cur/`,
+        with the `:2,` info and any of its flags (RFC-less but universal Maildir, flags in
+        ASCII order): 64 stats, never a scan of a folder that may hold every mail sent."""
+        cur = self.root / "cur"
+        return [cur / name, *(cur / f"{name}:2,{flags}" for flags in MAILDIR_FLAG_SETS)]
+
     def _write(self, name: str, data: bytes, final: Path) -> None:
         # Unique per attempt: a local activity retried while its first attempt still
         # writes must not share the temporary file.
         publish(self.root / "tmp" / f"{name}.{os.getpid()}.{uuid.uuid4().hex}", data, final)
 
     def entries(self) -> list[OutboxEntry]:
-        files = [*self.root.glob("new/*.eml"), *self.root.glob("cur/*.eml")]
+        files = [
+            *self.root.glob("new/*.eml"),
+            *self.root.glob("cur/*.eml"),
+            *self.root.glob("cur/*.eml:2,*"),
+        ]
         entries = [read_entry(path) for path in files]
         return sorted(entries, key=lambda e: e.sent_at)
 

@@ -98,3 +98,16 @@ def test_an_entry_read_from_plain_headers_keeps_a_quoted_comma_in_a_name() -> No
     headers["To"] = '"Doe, John" <john@example.com>, bob@example.com'
     entry = entry_of(headers, datetime(2026, 3, 2, tzinfo=UTC))
     assert entry.to == ['"Doe, John" <john@example.com>', "bob@example.com"]
+
+
+async def test_a_mail_a_maildir_reader_marked_read_is_not_sent_again(tmp_path: Path) -> None:
+    """mutt or Dovecot move a read mail to cur/ and add `:2,` with its flags: a retried
+    send must still find it, and `mailroom outbox` still list it."""
+    outbox = MaildirOutbox(tmp_path / "outbox")
+    await outbox.send(reply())
+    [sent] = (tmp_path / "outbox" / "new").iterdir()
+    sent.rename(tmp_path / "outbox" / "cur" / f"{sent.name}:2,RS")
+    again = await outbox.send(reply())
+    assert again.already_sent
+    assert list((tmp_path / "outbox" / "new").iterdir()) == []
+    assert [e.message_id for e in outbox.entries()] == ["<ack-1@mailroom.local>"]
