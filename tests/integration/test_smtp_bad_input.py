@@ -125,10 +125,12 @@ async def test_a_20_mb_attachment_reaches_its_thread_by_reference(
     handle = stack.gateway.client.get_workflow_handle(workflow_id_for(SUPPORT, message_id))
     history = await handle.fetch_history()
     assert len(history.to_json()) < 64 * 1024  # the 20 MB stayed in the blob store
-    signals = [
-        payload.data
+    sealed = [
+        payload
         for event in history.events
         if event.HasField("workflow_execution_signaled_event_attributes")
         for payload in event.workflow_execution_signaled_event_attributes.input.payloads
     ]
+    codec = stack.gateway.client.data_converter.payload_codec
+    signals = [p.data for p in (await codec.decode(sealed) if codec else sealed)]
     assert any(digest.encode() in data for data in signals)  # the thread holds the reference
