@@ -17,12 +17,15 @@ SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
 
 
 async def _signals_in(client: Client, workflow_id: str) -> list[str]:
+    """Each signal's first payload as the thread would read it (opened: payloads are sealed)."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    return [
-        e.workflow_execution_signaled_event_attributes.input.payloads[0].data.decode()
+    sealed = [
+        e.workflow_execution_signaled_event_attributes.input.payloads[0]
         for e in history.events
         if e.event_type == SIGNALED
     ]
+    codec = client.data_converter.payload_codec
+    return [p.data.decode() for p in (await codec.decode(sealed) if codec else sealed)]
 
 
 @pytest.fixture
