@@ -91,6 +91,7 @@ def announce(part: str, where: str) -> None:
 
 
 async def start_server(wiring: Wiring, stack: AsyncExitStack) -> EmbeddedTemporal:
+    EmbeddedTemporal(wiring.settings).check_ports()  # a busy port: its line alone, first
     codec = serve_codec(wiring.settings, stack, embedded=True)  # the Web UI decodes through it
     endpoint = None if codec is None else browser_endpoint(codec, codec_token(wiring.settings))
     server = EmbeddedTemporal(wiring.settings, codec_endpoint=endpoint)

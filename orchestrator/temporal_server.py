@@ -139,7 +139,9 @@ class EmbeddedTemporal:
             command += ["--ui-codec-endpoint", self.codec_endpoint]
         return command
 
-    async def start(self) -> None:
+    def check_ports(self) -> None:
+        """Its ports free, or one line saying which setting to change (checked before
+        anything that announces itself starts beside it)."""
         for name, port in (
             ("TEMPORAL_PORT", self.settings.temporal_port),
             ("TEMPORAL_UI_PORT", self.settings.temporal_ui_port),
@@ -150,6 +152,9 @@ class EmbeddedTemporal:
                     f"port {port} is in use (is mailroom already running?): "
                     f"set MAILROOM_{name} to a free port"
                 )
+
+    async def start(self) -> None:
+        self.check_ports()
         self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         server_log = open(self.log_path, "ab")  # noqa: ASYNC230, SIM115 (closed by the relay)
         try:
