@@ -20,6 +20,7 @@ from aiosmtpd.controller import Controller
 from temporalio.client import Client
 
 from adapters.outbound.outbox import MaildirOutbox
+from adapters.outbound.postgres import migrate
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import data_converter
 from orchestrator.settings import Settings
@@ -110,6 +111,9 @@ class Deployment:
             "MAILROOM_AUTO_REPLIES_TOTAL_PER_HOUR": "1000000",
             **env,
         }
+        if self.env.get("MAILROOM_DATABASE_URL"):  # the key ring is the database's then
+            database = {"database_url": self.env["MAILROOM_DATABASE_URL"]}
+            self.settings = self.settings.model_copy(update=database)
         self.children: list[Child] = []
         self.temporal: Child | None = None
         self.worker: Child | None = None
@@ -125,6 +129,8 @@ class Deployment:
     async def start_temporal(self) -> Client:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.temporal = self._start("temporal", EmbeddedTemporal(self.settings).command())
+        if self.settings.database_url:  # its key ring is read (made) before a node migrates it
+            migrate(self.settings.database_url)
         self._client = await wait_for(
             lambda: Client.connect(
                 self.settings.temporal_target, data_converter=data_converter(self.settings)
