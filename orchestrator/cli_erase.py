@@ -29,6 +29,7 @@ def add_erase_parser(commands: Any) -> None:
 
 
 def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
+    require_installation(settings)
     wiring = wiring_module.bootstrap(settings)
 
     async def erase() -> ErasureReport:
@@ -43,6 +44,15 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
     report = run_async(erase)
     print(json.dumps(report.model_dump()) if args.json else "\n".join(report_lines(report)))
     return 0
+
+
+def require_installation(settings: Settings) -> None:
+    """A data directory that is not there is a mistyped one (or another machine's): say so,
+    rather than make an empty installation in it (its keys included) and report nothing."""
+    if not settings.data_dir.is_dir():
+        raise CliError(
+            f"MAILROOM_DATA_DIR: {settings.data_dir} is no installation's data directory"
+        )
 
 
 def report_lines(report: ErasureReport) -> list[str]:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from orchestrator import bootstrap as wiring_module
+from orchestrator.cli_erase import require_installation
 from orchestrator.purge import purge_activities_of
 from orchestrator.runner import run_async
 from orchestrator.settings import Settings
@@ -23,6 +24,7 @@ def add_purge_parser(commands: Any) -> None:
 
 
 def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
+    require_installation(settings)
     wiring = wiring_module.bootstrap(settings)
 
     async def purge() -> PurgeReport:

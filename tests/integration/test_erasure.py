@@ -127,6 +127,19 @@ async def test_an_address_that_is_not_one_is_refused_in_one_line(stack: Stack) -
     assert "not an email address" in err and len(err.strip().splitlines()) == 1
 
 
+async def test_a_mistyped_data_directory_is_refused_and_left_unmade(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Not an empty installation made there, keys and all, reporting nothing erased."""
+    missing = tmp_path / "no-such-install"
+    env = {**cli_env(stack), "MAILROOM_DATA_DIR": str(missing)}
+    for command in (["erase", "--address", "alice@example.com", "--dry-run"], ["purge"]):
+        code, _out, err = await run_mailroom(*command, env=env)
+        assert code == 2 and "is no installation's data directory" in err
+        assert len(err.strip().splitlines()) == 1
+    assert not missing.exists()
+
+
 async def test_a_thread_shared_with_others_is_kept_for_them_and_said(
     stack: Stack, unique: str
 ) -> None:
