@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,7 +36,8 @@ class Tampered(KeyRingError):
 class KeyRing:
     """`keys`: (id, 32-byte key), oldest first; the last one encrypts, every one decrypts."""
 
-    keys: tuple[tuple[str, bytes], ...]
+    # never in a repr: a ring printed in a traceback or a log line would give its keys away
+    keys: tuple[tuple[str, bytes], ...] = field(repr=False)
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -53,6 +55,11 @@ class KeyRing:
             if len(key) != KEY_BYTES:
                 raise KeyRingError(f"entry {number}: {len(key)} bytes, AES-256 needs {KEY_BYTES}")
 
+    @functools.cached_property
+    def _ciphers(self) -> dict[str, AESGCM]:
+        """One cipher per key, made once: every payload and blob passes through here."""
+        return {key_id: AESGCM(key) for key_id, key in self.keys}
+
     @property
     def current(self) -> str:
         """The id of the key that encrypts."""
@@ -60,16 +67,16 @@ class KeyRing:
 
     def encrypt(self, plaintext: bytes, associated: bytes = b"") -> tuple[str, bytes]:
         """(key id, nonce + ciphertext + tag)."""
-        key_id, key = self.keys[-1]
+        key_id = self.current
         nonce = os.urandom(NONCE_BYTES)
-        return key_id, nonce + AESGCM(key).encrypt(nonce, plaintext, associated)
+        return key_id, nonce + self._ciphers[key_id].encrypt(nonce, plaintext, associated)
 
     def decrypt(self, key_id: str, sealed: bytes | memoryview, associated: bytes = b"") -> bytes:
-        key = dict(self.keys).get(key_id)
-        if key is None:
+        cipher = self._ciphers.get(key_id)
+        if cipher is None:
             raise UnknownKey(f"sealed with key {key_id!r}, which this installation does not have")
         try:
-            return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated)
+            return cipher.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated)
         except InvalidTag:
             raise Tampered(f"does not decrypt with key {key_id!r}: changed or not ours") from None
 

@@ -113,3 +113,10 @@ def test_a_damaged_made_key_stops_the_start_naming_its_file(tmp_path: Path, cont
     with pytest.raises(StartupError, match=r"encryption\.key: not a key") as raised:
         key_ring(Settings(data_dir=tmp_path))
     assert content not in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_ring_printed_in_a_traceback_or_a_log_line_shows_no_key() -> None:
+    ring = parse_key_ring(new_key_entry("k1"))
+    _, key = ring.keys[0]
+    shown = f"{ring!r} {ring!s}"
+    assert base64.b64encode(key).decode() not in shown and str(key) not in shown
