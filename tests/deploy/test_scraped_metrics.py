@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import AsyncIterator
 
@@ -13,7 +12,7 @@ import pytest
 from tests.conftest import FIXTURES
 from tests.deploy.shipped import CLIENT_NAMES, PROMETHEUS_METRICS, SDK_NAMES, referenced_names
 from tests.integration.test_metrics_endpoint import scrape
-from tests.integration.test_up import mailroom_up, stop
+from tests.integration.test_up import mailroom_up, stop, up_env
 from tests.stack import send_mail
 from tests.support import free_port, wait_for
 from use_cases.metric_catalogue import BY_NAME, exported_names
@@ -48,16 +47,11 @@ def scraped_names(text: str) -> set[str]:
 async def scraped(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[set[str]]:
     """The names in a scrape of `mailroom up` once a mail has gone through its thread."""
     tmp_path = tmp_path_factory.mktemp("up")
-    smtp_port, metrics = free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
-        "MAILROOM_DATA_DIR": str(tmp_path / "data"),
-        "MAILROOM_TEMPORAL_PORT": str(free_port()),
-        "MAILROOM_TEMPORAL_UI_PORT": str(free_port()),
-        "MAILROOM_SMTP_PORT": str(smtp_port),
-        "MAILROOM_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
-        "MAILROOM_ACK_DELAY": "0",
-    }
+    metrics = free_port()
+    env = up_env(
+        tmp_path / "data", MAILROOM_METRICS_ADDRESS=f"127.0.0.1:{metrics}", MAILROOM_ACK_DELAY="0"
+    )
+    smtp_port = int(env["MAILROOM_SMTP_PORT"])
     question = (FIXTURES / "support_question.eml").read_bytes()
     async with mailroom_up(env) as up:
         await asyncio.to_thread(

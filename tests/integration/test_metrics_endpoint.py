@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.integration.test_up import mailroom_up, stop
+from tests.integration.test_up import mailroom_up, stop, up_env
 from tests.stack import send_mail
 from tests.support import free_port, run_mailroom, wait_for
 from use_cases.metric_catalogue import CATALOGUE
@@ -30,16 +30,13 @@ def scrape(port: int) -> str:
 async def test_a_scrape_of_mailroom_up_counts_mail_and_declares_every_process_metric(
     tmp_path: Path,
 ) -> None:
-    smtp_port, metrics = free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
-        "MAILROOM_DATA_DIR": str(tmp_path / "data"),
-        "MAILROOM_TEMPORAL_PORT": str(free_port()),
-        "MAILROOM_TEMPORAL_UI_PORT": str(free_port()),
-        "MAILROOM_SMTP_PORT": str(smtp_port),
-        "MAILROOM_METRICS_ADDRESS": f"127.0.0.1:{metrics}",
-        "MAILROOM_INTAKE_EXPECTED_INTERVAL": "4h",
-    }
+    metrics = free_port()
+    env = up_env(
+        tmp_path / "data",
+        MAILROOM_METRICS_ADDRESS=f"127.0.0.1:{metrics}",
+        MAILROOM_INTAKE_EXPECTED_INTERVAL="4h",
+    )
+    smtp_port = int(env["MAILROOM_SMTP_PORT"])
     question = (FIXTURES / "support_question.eml").read_bytes()
     async with mailroom_up(env) as up:
         await asyncio.to_thread(

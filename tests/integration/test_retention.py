@@ -5,7 +5,6 @@ and `--dry-run`, and the namespace retention set on the embedded server's namesp
 from __future__ import annotations
 
 import base64
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -22,9 +21,9 @@ from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from orchestrator.namespace_retention import keep_history_retention, namespace_retention
 from orchestrator.purge import PURGE_SCHEDULE
 from tests.integration.test_cli import cli_env
-from tests.integration.test_up import mailroom_up, stop
+from tests.integration.test_up import mailroom_up, stop, up_env
 from tests.stack import Stack, running_stack, stack_settings
-from tests.support import free_port, run_mailroom, wait_for
+from tests.support import run_mailroom, wait_for
 from use_cases.models import CompleteRequest, ThreadStatus
 from use_cases.ports import BlobNotFound
 
@@ -144,15 +143,8 @@ async def test_the_namespace_keeps_completed_histories_for_the_retention_days(
 async def test_mailroom_up_sets_the_namespace_retention_and_keeps_the_purge_schedule(
     tmp_path: Path,
 ) -> None:
-    temporal_port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
-        "MAILROOM_DATA_DIR": str(tmp_path / "data"),
-        "MAILROOM_TEMPORAL_PORT": str(temporal_port),
-        "MAILROOM_TEMPORAL_UI_PORT": str(free_port()),
-        "MAILROOM_SMTP_PORT": str(free_port()),
-        "MAILROOM_RETENTION_DAYS": "7",
-    }
+    env = up_env(tmp_path / "data", MAILROOM_RETENTION_DAYS="7")
+    temporal_port = int(env["MAILROOM_TEMPORAL_PORT"])
     async with mailroom_up(env) as up:
         client = await Client.connect(f"127.0.0.1:{temporal_port}")
         assert await namespace_retention(client, "default") == timedelta(days=7)

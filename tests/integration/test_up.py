@@ -23,6 +23,19 @@ pytestmark = pytest.mark.slow
 STARTUP_TIMEOUT = 60
 
 
+def up_env(data_dir: Path, **variables: str) -> dict[str, str]:
+    """`mailroom up`'s environment: this one's without MAILROOM_*, the data directory, free
+    ports for the embedded server, its Web UI and SMTP; `variables` (MAILROOM_…) on top."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
+        "MAILROOM_DATA_DIR": str(data_dir),
+        "MAILROOM_TEMPORAL_PORT": str(free_port()),
+        "MAILROOM_TEMPORAL_UI_PORT": str(free_port()),
+        "MAILROOM_SMTP_PORT": str(free_port()),
+        **variables,
+    }
+
+
 @asynccontextmanager
 async def mailroom_up(
     env: dict[str, str], *options: str
@@ -128,14 +141,8 @@ async def _listed(port: int, query: str) -> list[str] | None:
 
 
 async def test_a_killed_mailroom_up_leaves_no_server_behind(tmp_path: Path) -> None:
-    temporal_port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MAILROOM_")},
-        "MAILROOM_DATA_DIR": str(tmp_path / "data"),
-        "MAILROOM_TEMPORAL_PORT": str(temporal_port),
-        "MAILROOM_TEMPORAL_UI_PORT": str(free_port()),
-        "MAILROOM_SMTP_PORT": str(free_port()),
-    }
+    env = up_env(tmp_path / "data")
+    temporal_port = int(env["MAILROOM_TEMPORAL_PORT"])
     async with mailroom_up(env) as process:
         assert not port_is_free(temporal_port)
         process.send_signal(signal.SIGKILL)  # no chance to stop its server itself
