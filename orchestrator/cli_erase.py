@@ -7,11 +7,13 @@ import argparse
 import json
 from typing import Any
 
-from orchestrator import bootstrap as wiring_module
+from temporalio.client import Client
+
+from orchestrator.bootstrap import Wiring
 from orchestrator.cli_errors import CliError
 from orchestrator.cli_output import visible
+from orchestrator.cli_wired import run_wired
 from orchestrator.erasure import erase_person
-from orchestrator.runner import run_async
 from orchestrator.settings import Settings
 from use_cases.erasure import ErasureReport
 
@@ -29,30 +31,15 @@ def add_erase_parser(commands: Any) -> None:
 
 
 def cmd_erase(settings: Settings, args: argparse.Namespace) -> int:
-    require_installation(settings)
-    wiring = wiring_module.bootstrap(settings)
-
-    async def erase() -> ErasureReport:
+    async def erase(wiring: Wiring, client: Client) -> ErasureReport:
         try:
-            client = await wiring_module.connect(settings)
             return await erase_person(wiring, client, args.address, dry_run=args.dry_run)
         except ValueError as exc:
             raise CliError(str(exc)) from None
-        finally:
-            await wiring_module.close_stores(wiring)
 
-    report = run_async(erase)
+    report = run_wired(settings, erase)
     print(json.dumps(report.model_dump()) if args.json else "\n".join(report_lines(report)))
     return 0
-
-
-def require_installation(settings: Settings) -> None:
-    """A data directory that is not there is a mistyped one (or another machine's): say so,
-    rather than make an empty installation in it (its keys included) and report nothing."""
-    if not settings.data_dir.is_dir():
-        raise CliError(
-            f"MAILROOM_DATA_DIR: {settings.data_dir} is no installation's data directory"
-        )
 
 
 def report_lines(report: ErasureReport) -> list[str]:

@@ -7,10 +7,11 @@ import argparse
 import json
 from typing import Any
 
-from orchestrator import bootstrap as wiring_module
-from orchestrator.cli_erase import require_installation
+from temporalio.client import Client
+
+from orchestrator.bootstrap import Wiring
+from orchestrator.cli_wired import run_wired
 from orchestrator.purge import purge_activities_of
-from orchestrator.runner import run_async
 from orchestrator.settings import Settings
 from use_cases.retention import PurgeInput, PurgeReport
 
@@ -24,18 +25,11 @@ def add_purge_parser(commands: Any) -> None:
 
 
 def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
-    require_installation(settings)
-    wiring = wiring_module.bootstrap(settings)
+    async def purge(wiring: Wiring, client: Client) -> PurgeReport:
+        activities = purge_activities_of(wiring, client)
+        return await activities.purge_expired_blobs(PurgeInput(dry_run=args.dry_run))
 
-    async def purge() -> PurgeReport:
-        try:
-            client = await wiring_module.connect(settings)
-            activities = purge_activities_of(wiring, client)
-            return await activities.purge_expired_blobs(PurgeInput(dry_run=args.dry_run))
-        finally:
-            await wiring_module.close_stores(wiring)
-
-    report = run_async(purge)
+    report = run_wired(settings, purge)
     print(json.dumps(report.model_dump()) if args.json else purge_line(report))
     return 0
 
