@@ -91,10 +91,11 @@ def announce(part: str, where: str) -> None:
 
 
 async def start_server(wiring: Wiring, stack: AsyncExitStack) -> EmbeddedTemporal:
-    EmbeddedTemporal(wiring.settings).check_ports()  # a busy port: its line alone, first
+    server = EmbeddedTemporal(wiring.settings)
+    server.check_ports()  # a busy port: its line alone, before the codec server announces
     codec = serve_codec(wiring.settings, stack, embedded=True)  # the Web UI decodes through it
-    endpoint = None if codec is None else browser_endpoint(codec, codec_token(wiring.settings))
-    server = EmbeddedTemporal(wiring.settings, codec_endpoint=endpoint)
+    if codec is not None:
+        server.codec_endpoint = browser_endpoint(codec, codec_token(wiring.settings))
     await server.start()
     stack.push_async_callback(server.stop)  # runs last: callbacks unwind in reverse
     s = wiring.settings
