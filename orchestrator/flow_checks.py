@@ -6,7 +6,6 @@ worker's start-up say so.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from adapters.concurrently import every
 from orchestrator.flow_spec import FlowSpec
 from orchestrator.settings import Settings, parse_flow_modes
 from use_cases.models import FlowMode
@@ -65,9 +65,9 @@ class UnservedFlow:
 
 
 async def queue_pollers(client: Client, task_queue: str) -> QueuePollers:
-    workflow, activity = await asyncio.gather(
-        _pollers(client, task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-        _pollers(client, task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+    workflow, activity = await every(
+        _pollers(client, task_queue, kind)
+        for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
     )
     return QueuePollers(task_queue, workflow_pollers=workflow, activity_pollers=activity)
 
@@ -89,7 +89,7 @@ def flow_modes(flows: Sequence[FlowSpec], settings: Settings) -> dict[str, FlowM
 async def flow_rows(client: Client, flows: Sequence[FlowSpec], settings: Settings) -> list[FlowRow]:
     modes = flow_modes(flows, settings)
     prefix = settings.queue_prefix
-    pollers = await asyncio.gather(*(queue_pollers(client, f.queue_for(prefix)) for f in flows))
+    pollers = await every(queue_pollers(client, f.queue_for(prefix)) for f in flows)
     return [
         FlowRow(f.name, modes[f.name], f.threaded, seen, f.description)
         for f, seen in zip(flows, pollers, strict=True)

@@ -21,6 +21,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.concurrently import every, first_failure_group
 from adapters.inbound.imap import IDLE_RENEW_SECONDS
 from adapters.inbound.imap_checkpoint import SqliteCheckpointStore
 from adapters.inbound.imap_source import ImapSource, parse_source
@@ -66,11 +67,13 @@ async def gather_status(settings: Settings, flows: Sequence[FlowSpec]) -> Status
         client, settings, [thread_queue, coordinator, *flow_queues]
     )
     search_attributes = bool(flow_config(settings).search_attributes)
-    counts, error, smtp = await asyncio.gather(
-        thread_counts(client, thread_queue, stages=search_attributes),
-        last_error(client, [thread_queue, *flow_queues]),
-        smtp_check(settings.smtp_host, settings.smtp_port, settings.smtp_greet_pause_seconds),
-    )
+    async with first_failure_group() as group:
+        counting = group.create_task(thread_counts(client, thread_queue, stages=search_attributes))
+        erring = group.create_task(last_error(client, [thread_queue, *flow_queues]))
+        checking_smtp = group.create_task(
+            smtp_check(settings.smtp_host, settings.smtp_port, settings.smtp_greet_pause_seconds)
+        )
+    counts, error, smtp = counting.result(), erring.result(), checking_smtp.result()
     return Status(
         temporal=settings.temporal_target,
         namespace=settings.temporal_namespace,
@@ -90,7 +93,7 @@ async def gather_status(settings: Settings, flows: Sequence[FlowSpec]) -> Status
 
 async def described(client: Client, settings: Settings, queues: Sequence[str]) -> list[Load]:
     try:
-        return list(await asyncio.gather(*(describe(client, q) for q in queues)))
+        return await every(describe(client, q) for q in queues)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise CliError(
@@ -101,9 +104,9 @@ async def described(client: Client, settings: Settings, queues: Sequence[str]) -
 
 
 async def describe(client: Client, queue: str) -> Load:
-    workflow, activity = await asyncio.gather(
-        _describe(client, queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-        _describe(client, queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
+    workflow, activity = await every(
+        _describe(client, queue, kind)
+        for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
     )
     return workflow, activity
 

@@ -5,7 +5,6 @@ gives. Counting and one listed row cost the server the same whatever the number 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -14,6 +13,7 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverse
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from adapters.concurrently import every
 from orchestrator.status_view import LastError, ThreadCounts
 
 THREAD_WORKFLOW = "ThreadWorkflow"
@@ -44,11 +44,9 @@ async def thread_counts(client: Client, task_queue: str, *, stages: bool) -> Thr
         return ThreadCounts(open=await _count(client, running))
     opened = await _count(client, running)
     try:
-        escalated, approval, human = await asyncio.gather(
-            *(
-                _count(client, f"{running} AND MailroomStage = {quoted(stage)}")
-                for stage in (ESCALATED, AWAITING_APPROVAL, NEEDS_HUMAN)
-            )
+        escalated, approval, human = await every(
+            _count(client, f"{running} AND MailroomStage = {quoted(stage)}")
+            for stage in (ESCALATED, AWAITING_APPROVAL, NEEDS_HUMAN)
         )
     except RPCError:  # a cluster without MailroomStage registered (`mailroom doctor` says so)
         return ThreadCounts(open=opened)

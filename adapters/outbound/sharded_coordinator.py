@@ -16,6 +16,7 @@ from typing import Any
 
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.concurrently import every
 from adapters.outbound.temporal_coordinator import TemporalCoordinator
 from use_cases.coordinator import (
     REGISTER,
@@ -68,7 +69,7 @@ class ShardedCoordinator:
             await asyncio.gather(*(_signal_open(shard, name, message) for shard in self.shards))
 
     async def view(self) -> CoordinatorView | None:
-        views = [v for v in await asyncio.gather(*(s.view() for s in self.shards)) if v]
+        views = [v for v in await every(s.view() for s in self.shards) if v]
         if not views:
             return None
         items = {key: item for v in views for key, item in v.items.items()}

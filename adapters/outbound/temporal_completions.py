@@ -14,6 +14,7 @@ from datetime import datetime
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.concurrently import every
 from use_cases.retention import GONE
 
 LOOKUPS_AT_ONCE = 16
@@ -26,7 +27,7 @@ class TemporalThreadCompletions:
         self._at_once = asyncio.Semaphore(LOOKUPS_AT_ONCE)
 
     async def completed_at(self, workflow_ids: Sequence[str]) -> dict[str, datetime | None]:
-        closed = await asyncio.gather(*(self._closed(wid) for wid in workflow_ids))
+        closed = await every(self._closed(wid) for wid in workflow_ids)
         return dict(zip(workflow_ids, closed, strict=True))
 
     async def _closed(self, workflow_id: str) -> datetime | None:

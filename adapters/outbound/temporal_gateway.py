@@ -18,6 +18,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.concurrently import every
 from use_cases.flow_history import may_lag, with_unreported_stages
 from use_cases.flows import ApprovalDecision
 from use_cases.models import (
@@ -300,7 +301,7 @@ class TemporalThreadGateway:
                 handle = self.client.get_workflow_handle_for(ThreadWorkflow.run, workflow_id)
                 return await self._state_of(handle, run_status)
 
-        states = await asyncio.gather(*(state_of(w, s) for w, s in latest.items()))
+        states = await every(state_of(w, s) for w, s in latest.items())
         chosen = [s for s in states if status is None or s.status == status]
         return sorted(chosen, key=lambda s: s.thread_id)
 
