@@ -101,7 +101,8 @@ async def start_server(wiring: Wiring, stack: AsyncExitStack) -> EmbeddedTempora
     s = wiring.settings
     announce(
         "temporal",
-        f"{s.temporal_target} (web UI http://127.0.0.1:{s.temporal_ui_port}, "
+        f"{s.temporal_target} (web UI http://127.0.0.1:{s.temporal_ui_port}"
+        f"{'' if s.ui_write_actions else ' read-only'}, "
         f"metrics {server.metrics_url}, db {s.data_dir / 'temporal.db'})",
     )
     if codec is not None:  # never the token: it is in the settings or the data dir

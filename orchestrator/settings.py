@@ -234,6 +234,9 @@ class Settings(BaseSettings):
     codec_ui_origins: CommaList = Field(default_factory=list)
     # `/encode` too (the UI's write actions): off, a token holder could seal forged signals
     codec_encode: bool = False
+    # the embedded Web UI's write actions (terminate, cancel, signal, reset, update, start,
+    # batch): off, its port is served by a read-only gate (adapters/inbound/ui_gate.py)
+    ui_write_actions: bool = False
     subject_window: timedelta = timedelta(days=14)
     # the authserv-id of the operator's own MTA, whose Authentication-Results are believed
     trusted_authserv_id: str = ""

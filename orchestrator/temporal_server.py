@@ -17,6 +17,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from adapters.inbound.ui_gate import UiGate
 from orchestrator.namespace_checks import attribute_type
 from orchestrator.namespace_retention import keep_history_retention
 from orchestrator.server_log import LINE_LIMIT, relay_lines, server_level
@@ -87,6 +88,10 @@ class EmbeddedTemporal:
         self.log_path = settings.data_dir / "temporal.log"
         self.metrics_port = self._metrics_port()
         self._relay: asyncio.Task[None] | None = None
+        # the UI server's own port: the UI's port itself when its write actions are on, else
+        # a private one behind the read-only gate (adapters/inbound/ui_gate.py)
+        self.ui_server_port = settings.temporal_ui_port
+        self.ui_gate: UiGate | None = None
 
     @property
     def metrics_url(self) -> str:
@@ -112,7 +117,7 @@ class EmbeddedTemporal:
             "--port",
             str(s.temporal_port),
             "--ui-port",
-            str(s.temporal_ui_port),
+            str(self.ui_server_port),
             "--db-filename",
             str(s.data_dir / "temporal.db"),
             # WAL keeps synchronous=FULL durability and ~doubles throughput (docs/performance.md).
@@ -156,6 +161,8 @@ class EmbeddedTemporal:
     async def start(self) -> None:
         self.check_ports()
         self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.settings.ui_write_actions:
+            self._open_ui_gate()
         server_log = open(self.log_path, "ab")  # noqa: ASYNC230, SIM115 (closed by the relay)
         try:
             self.process = await asyncio.create_subprocess_exec(
@@ -169,12 +176,17 @@ class EmbeddedTemporal:
             )
         except BaseException:
             server_log.close()
+            self._close_ui_gate()
             raise
         assert self.process.stderr is not None
         self._relay = asyncio.get_running_loop().create_task(
             self._relay_log(self.process.stderr, server_log)
         )
-        await self._wait_ready()
+        try:
+            await self._wait_ready()
+        except BaseException:
+            self._close_ui_gate()
+            raise
         await self._keep_history_retention()
         log.info(
             "temporal_server_started",
@@ -183,6 +195,24 @@ class EmbeddedTemporal:
             db=str(self.settings.data_dir / "temporal.db"),
             metrics=self.metrics_url,
         )
+
+    def _open_ui_gate(self) -> None:
+        """The UI's port served by the read-only gate; the UI server on a private port."""
+        port = self.settings.temporal_ui_port
+        try:
+            self.ui_gate = UiGate(("127.0.0.1", port), upstream_port=0)
+        except OSError as exc:
+            raise ServerError(
+                f"cannot serve the Web UI on 127.0.0.1:{port} ({exc.strerror}): "
+                "set MAILROOM_TEMPORAL_UI_PORT to a free port"
+            ) from None
+        self.ui_server_port = self.ui_gate.upstream_port = any_free_port()
+        self.ui_gate.serve_in_thread()
+
+    def _close_ui_gate(self) -> None:
+        gate, self.ui_gate = self.ui_gate, None
+        if gate is not None:
+            gate.close()
 
     async def _keep_history_retention(self) -> None:
         """A server that refuses is warned about: mail still flows, histories are kept for
@@ -240,6 +270,7 @@ class EmbeddedTemporal:
         )
 
     async def stop(self) -> None:
+        self._close_ui_gate()
         process, self.process = self.process, None
         if process is None or process.returncode is not None:
             await self._relayed()

@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf import json_format
@@ -147,9 +148,9 @@ async def test_the_web_ui_is_told_where_the_codec_server_is(encrypted_ui: Encryp
     assert settings["Codec"]["Endpoint"] == f"{encrypted_ui.codec}/{TOKEN}"
 
 
-def ui_settings(ui: str) -> dict[str, dict[str, str]]:
+def ui_settings(ui: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{ui}/api/v1/settings", timeout=10) as response:
-        settings: dict[str, dict[str, str]] = json.loads(response.read())
+        settings: dict[str, Any] = json.loads(response.read())
         return settings
 
 
@@ -187,12 +188,17 @@ async def test_mailroom_up_serves_a_codec_server_its_web_ui_is_pointed_at(tmp_pa
         "MAILROOM_METRICS_ADDRESS": "off",
     }
     async with mailroom_up(env) as up:
-        endpoint = (await asyncio.to_thread(ui_settings, f"http://127.0.0.1:{ui_port}"))["Codec"][
-            "Endpoint"
-        ]
+        shown = await asyncio.to_thread(ui_settings, f"http://127.0.0.1:{ui_port}")
+        endpoint = shown["Codec"]["Endpoint"]
         token = (data / "codec.token").read_text().strip()
         assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/{token}", endpoint)
-        assert ["--ui-codec-endpoint", endpoint] in pairs(server_command_line(data))
+        server_argv = pairs(server_command_line(data))
+        assert ["--ui-codec-endpoint", endpoint] in server_argv
+        # its UI behind the read-only gate (tests/integration/test_web_ui_gate.py): the UI
+        # server on a private port, its settings as the gate rewrites them
+        private_ui = next(int(port) for flag, port in server_argv if flag == "--ui-port")
+        assert private_ui != ui_port
+        assert shown["DisableWriteActions"] is True
         empty = json.dumps({"payloads": []}).encode()
         origin = {"Origin": f"http://localhost:{ui_port}"}
         assert await asyncio.to_thread(post, f"{endpoint}/decode", empty, **origin) == (
