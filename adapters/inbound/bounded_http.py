@@ -10,8 +10,9 @@ import ipaddress
 import socket
 import sys
 from http.server import ThreadingHTTPServer
-from threading import Lock, Timer
+from threading import Lock, Thread, Timer
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -41,6 +42,35 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self.max_connections = max_connections
         self._open = 0
         self._counting = Lock()
+        self.loopback = is_loopback(self.host)
+
+    @property
+    def host(self) -> str:
+        return str(self.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def serve_in_thread(self, name: str) -> Thread:
+        thread = Thread(target=self.serve_forever, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def allows_host(self, host_header: str | None) -> bool:
+        """Served on loopback, a request must name a loopback host: a page whose DNS name
+        was rebound to 127.0.0.1 calls as its own origin, past CORS, but names its host."""
+        if not self.loopback:
+            return True
+        try:
+            host = urlsplit(f"//{host_header or ''}").hostname or ""
+        except ValueError:  # "[not an address"
+            host = ""
+        return is_loopback(host)
 
     def connections_open(self) -> int:
         return self._open

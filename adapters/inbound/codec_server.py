@@ -33,7 +33,6 @@ from adapters.inbound.bounded_http import (
     MAX_CONNECTIONS,
     REQUEST_SECONDS,
     BoundedHTTPServer,
-    is_loopback,
 )
 
 log = structlog.get_logger()
@@ -95,24 +94,9 @@ class CodecServer(BoundedHTTPServer):
         # a signal forged that way would pass as ours. The UI needs it only for its write
         # actions (signal, start), which mailroom leaves to its own CLI.
         self.encoding = encoding
-        self.loopback = is_loopback(self.host)
 
-    @property
-    def host(self) -> str:
-        return str(self.server_address[0])
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    def serve_in_thread(self) -> Thread:
-        thread = Thread(target=self.serve_forever, name="codec server", daemon=True)
-        thread.start()
-        return thread
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()
+    def serve_in_thread(self, name: str = "codec server") -> Thread:
+        return super().serve_in_thread(name)
 
     def run_codec(self, action: str, payloads: list[Payload]) -> list[Payload]:
         """From a request's thread: the codec's coroutine on the process's loop."""
@@ -214,15 +198,7 @@ class CodecRequest(BaseHTTPRequestHandler):
         log.debug("codec_request", method=self.command, action=action, status=int(status))
 
     def _host_allowed(self) -> bool:
-        """Served on loopback, a request must name a loopback host: a page whose DNS name
-        was rebound to 127.0.0.1 calls as its own origin, past CORS, but names its host."""
-        if not self.server.loopback:
-            return True
-        try:
-            host = urlsplit(f"//{self.headers.get('Host', '')}").hostname or ""
-        except ValueError:  # "[not an address"
-            host = ""
-        if is_loopback(host):
+        if self.server.allows_host(self.headers.get("Host")):
             return True
         self.close_connection = True
         self._answer(HTTPStatus.FORBIDDEN, {"error": "not a loopback host name"})

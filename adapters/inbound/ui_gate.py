@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from adapters.inbound.bounded_http import BoundedHTTPServer, is_loopback
+from adapters.inbound.bounded_http import BoundedHTTPServer
 
 log = structlog.get_logger()
 
@@ -132,24 +132,9 @@ class UiGate(BoundedHTTPServer):
     def __init__(self, address: tuple[str, int], upstream_port: int) -> None:
         super().__init__(address, UiGateRequest)
         self.upstream_port = upstream_port
-        self.loopback = is_loopback(self.host)
 
-    @property
-    def host(self) -> str:
-        return str(self.server_address[0])
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    def serve_in_thread(self) -> Thread:
-        thread = Thread(target=self.serve_forever, name="web UI gate", daemon=True)
-        thread.start()
-        return thread
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()
+    def serve_in_thread(self, name: str = "web UI gate") -> Thread:
+        return super().serve_in_thread(name)
 
 
 class UiGateRequest(BaseHTTPRequestHandler):
@@ -206,13 +191,7 @@ class UiGateRequest(BaseHTTPRequestHandler):
             upstream.close()
 
     def _host_allowed(self) -> bool:
-        if not self.server.loopback:
-            return True
-        try:
-            host = urlsplit(f"//{self.headers.get('Host', '')}").hostname or ""
-        except ValueError:
-            host = ""
-        if is_loopback(host):
+        if self.server.allows_host(self.headers.get("Host")):
             return True
         self._refuse(HTTPStatus.FORBIDDEN, "mailroom: not a loopback host name")
         return False
