@@ -163,6 +163,20 @@ class EmbeddedTemporal:
         self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not self.settings.ui_write_actions:
             self._open_ui_gate()
+        try:
+            await self._start_process()
+        except BaseException:
+            await self.stop()  # the gate closed, a server that came up stopped
+            raise
+        log.info(
+            "temporal_server_started",
+            pid=self.process.pid if self.process else None,
+            address=self.settings.temporal_target,
+            db=str(self.settings.data_dir / "temporal.db"),
+            metrics=self.metrics_url,
+        )
+
+    async def _start_process(self) -> None:
         server_log = open(self.log_path, "ab")  # noqa: ASYNC230, SIM115 (closed by the relay)
         try:
             self.process = await asyncio.create_subprocess_exec(
@@ -176,43 +190,32 @@ class EmbeddedTemporal:
             )
         except BaseException:
             server_log.close()
-            self._close_ui_gate()
             raise
         assert self.process.stderr is not None
         self._relay = asyncio.get_running_loop().create_task(
             self._relay_log(self.process.stderr, server_log)
         )
-        try:
-            await self._wait_ready()
-        except BaseException:
-            self._close_ui_gate()
-            raise
+        await self._wait_ready()
         await self._keep_history_retention()
-        log.info(
-            "temporal_server_started",
-            pid=self.process.pid,
-            address=self.settings.temporal_target,
-            db=str(self.settings.data_dir / "temporal.db"),
-            metrics=self.metrics_url,
-        )
 
     def _open_ui_gate(self) -> None:
         """The UI's port served by the read-only gate; the UI server on a private port."""
         port = self.settings.temporal_ui_port
+        private = any_free_port()
         try:
-            self.ui_gate = UiGate(("127.0.0.1", port), upstream_port=0)
+            gate = UiGate(("127.0.0.1", port), upstream_port=private)
         except OSError as exc:
             raise ServerError(
                 f"cannot serve the Web UI on 127.0.0.1:{port} ({exc.strerror}): "
                 "set MAILROOM_TEMPORAL_UI_PORT to a free port"
             ) from None
-        self.ui_server_port = self.ui_gate.upstream_port = any_free_port()
-        self.ui_gate.serve_in_thread()
+        gate.serve_in_thread()  # serving before it is kept: a kept gate can always be shut
+        self.ui_gate, self.ui_server_port = gate, private
 
-    def _close_ui_gate(self) -> None:
+    async def _close_ui_gate(self) -> None:
         gate, self.ui_gate = self.ui_gate, None
-        if gate is not None:
-            gate.close()
+        if gate is not None:  # its serve loop notices within half a second
+            await asyncio.to_thread(gate.close)
 
     async def _keep_history_retention(self) -> None:
         """A server that refuses is warned about: mail still flows, histories are kept for
@@ -270,7 +273,7 @@ class EmbeddedTemporal:
         )
 
     async def stop(self) -> None:
-        self._close_ui_gate()
+        await self._close_ui_gate()
         process, self.process = self.process, None
         if process is None or process.returncode is not None:
             await self._relayed()

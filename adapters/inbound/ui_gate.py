@@ -27,6 +27,7 @@ import re
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from threading import Thread
+from typing import Literal
 from urllib.parse import urlsplit
 
 import structlog
@@ -36,9 +37,8 @@ from adapters.inbound.bounded_http import BoundedHTTPServer
 log = structlog.get_logger()
 
 # A workflow query: /api/v1/namespaces/{namespace}/workflows/{workflow id}/query/{query type}.
-# Each segment is checked apart from the pattern (no dot segments, no encoded separators),
-# because the UI server resolves `..`: ".../query/.." would be a POST to the workflow itself,
-# which starts one.
+# The UI server resolves `..` (".../query/q/../../terminate" reaches terminate): the pattern
+# alone refuses that form; dot segments and encoded separators are refused besides.
 QUERY_PATH = re.compile(r"/api/v1/namespaces/[^/]+/workflows/[^/]+/query/[^/]+")
 ENCODED_SEPARATORS = re.compile(r"%(2f|5c|2e)", re.IGNORECASE)
 SETTINGS_PATH = "/api/v1/settings"
@@ -74,7 +74,11 @@ HOP_BY_HOP = frozenset(
 REQUEST_BODY_LIMIT = 1 << 20  # a query's arguments; the UI sends a few hundred bytes
 UPSTREAM_SECONDS = 50.0  # within the gate's own 60 s per connection
 SOCKET_SECONDS = 15.0
-PERMISSION_DENIED = 7  # gRPC's code, as the UI server's gateway answers a refused call
+# gRPC's codes, in the JSON the UI server's gateway answers a failed call with
+INVALID_ARGUMENT, PERMISSION_DENIED, UNAVAILABLE = 3, 7, 14
+GRPC_CODES = {HTTPStatus.FORBIDDEN: PERMISSION_DENIED, HTTPStatus.BAD_GATEWAY: UNAVAILABLE}
+BODILESS_STATUSES = frozenset({HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED})
+ANSWER_LIMIT = 64 << 20
 ACTION_WORDS = frozenset(
     {
         "terminate",
@@ -142,6 +146,7 @@ class UiGateRequest(BaseHTTPRequestHandler):
     timeout = SOCKET_SECONDS
     server_version = "mailroom-ui-gate"
     sys_version = ""
+    _upstream_length = "0"
 
     def _handle(self) -> None:
         if not self._host_allowed():
@@ -150,26 +155,44 @@ class UiGateRequest(BaseHTTPRequestHandler):
             log.info("web_ui_write_refused", method=self.command, route=_route_kind(self.path))
             self._refuse(HTTPStatus.FORBIDDEN, REFUSAL)
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > REQUEST_BODY_LIMIT or length < 0:
-            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
+        body = self._body()
+        if body is False:
             return
-        body = self.rfile.read(length) if length else None
         try:
-            status, headers, answer = self._pass_on(body)
+            status, headers, answer = self._pass_on(body or None)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             log.warning("web_ui_unreachable", error=type(exc).__name__)
             self._refuse(HTTPStatus.BAD_GATEWAY, "mailroom: the Web UI server does not answer")
             return
-        self.send_response(status)
+        # the upstream's own Date and Server, not a second pair of the gate's
+        self.send_response_only(status)
         for name, value in headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer)))
+        if status not in BODILESS_STATUSES:
+            length = self._upstream_length if self.command == "HEAD" else len(answer)
+            self.send_header("Content-Length", str(length))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(answer)
 
     do_GET = do_HEAD = do_OPTIONS = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+    def _body(self) -> bytes | Literal[False]:
+        """The request's body (b"" for none); False once refused (answered already)."""
+        if self.headers.get("Transfer-Encoding") is not None:
+            self._refuse(HTTPStatus.LENGTH_REQUIRED, "mailroom: send a Content-Length")
+            return False
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._refuse(HTTPStatus.BAD_REQUEST, "mailroom: a malformed Content-Length")
+            return False
+        if length > REQUEST_BODY_LIMIT:
+            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "mailroom: request body too large")
+            return False
+        return self.rfile.read(length) if length else b""
 
     def _pass_on(self, body: bytes | None) -> tuple[int, list[tuple[str, str]], bytes]:
         settings = urlsplit(self.path).path == SETTINGS_PATH and self.command == "GET"
@@ -182,7 +205,11 @@ class UiGateRequest(BaseHTTPRequestHandler):
         try:
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
-            answer = response.read()
+            # held whole to be sent with its length: a page of history, a bundle of the UI
+            answer = response.read(ANSWER_LIMIT + 1)
+            if len(answer) > ANSWER_LIMIT:
+                raise ValueError("the Web UI server's answer is over the gate's limit")
+            self._upstream_length = response.getheader("Content-Length") or "0"
             kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
             if settings and response.status == HTTPStatus.OK:
                 answer = read_only_settings(answer)
@@ -198,7 +225,8 @@ class UiGateRequest(BaseHTTPRequestHandler):
 
     def _refuse(self, status: HTTPStatus, message: str) -> None:
         self.close_connection = True
-        data = json.dumps({"code": PERMISSION_DENIED, "message": message, "details": []}).encode()
+        code = GRPC_CODES.get(status, INVALID_ARGUMENT)
+        data = json.dumps({"code": code, "message": message, "details": []}).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

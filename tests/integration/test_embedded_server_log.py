@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from orchestrator.server_log import relayed, server_level
 from orchestrator.settings import Settings
-from orchestrator.temporal_server import EmbeddedTemporal, ServerError
+from orchestrator.temporal_server import EmbeddedTemporal, ServerError, port_is_free
 from tests.conftest import ROOT
 from tests.support import free_port
 
@@ -148,3 +148,4 @@ async def test_a_server_that_dies_at_start_leaves_its_last_lines_in_the_log_it_p
         await server.start()
     assert "unable to open the database" in server.log_path.read_text()
     assert any(entry["event"] == "unable to open the database" for entry in logs)
+    assert port_is_free(settings.temporal_ui_port)  # its read-only gate closed with it

@@ -137,7 +137,7 @@ async def test_a_terminate_or_signal_through_the_web_ui_is_refused_and_the_threa
         ("POST", f"{workflow}/terminate", {"reason": "clicked"}),
         ("POST", f"{workflow}/signal/approve", {"input": None}),
         ("POST", f"{workflow}/reset", {"reason": "clicked"}),
-        ("POST", f"{workflow}/query/..", {}),  # the UI server resolves it to a start
+        ("POST", f"{workflow}/query/q/../../terminate", {}),  # the UI server resolves it
         ("POST", f"{workflow}/query/%2E%2E", {}),
         ("DELETE", f"/api/v1/namespaces/{gated.namespace}/schedules/any", None),
     ):
