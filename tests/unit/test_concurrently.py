@@ -33,8 +33,7 @@ async def test_the_first_failure_is_raised_alone_once_the_other_calls_have_stopp
 
     with pytest.raises(LookupError, match="namespace not found"):
         await every([fails(), waits()])
-    assert stopped == ["waits"]
-    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert stopped == ["waits"]  # not left running (the loop is shared: other tests' tasks run)
 
 
 def test_a_call_failing_as_it_is_stopped_is_not_reported_at_shutdown() -> None:
