@@ -14,7 +14,9 @@ from typing import Any
 
 from temporalio.client import Client
 
+from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.outbox import maildir_name
+from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from orchestrator.bootstrap import Wiring, bootstrap, gateway
 from orchestrator.flow_spec import FlowSpec
@@ -23,6 +25,7 @@ from orchestrator.settings import Settings
 from tests.encryption import give_test_key
 from tests.support import free_port, plain_text, read_mail
 from use_cases.mail import OutboxEntry
+from use_cases.models import ThreadState
 
 
 @dataclass
@@ -34,6 +37,17 @@ class Stack:
     async def send(self, raw: bytes, to: Sequence[str], sender: str = "alice@example.com") -> Any:
         """Send over real SMTP from a thread: the adapter runs on this test's event loop."""
         return await asyncio.to_thread(send_mail, self.smtp_port, raw, to, sender)
+
+    async def with_messages(self, workflow_id: str, count: int) -> ThreadState | None:
+        """The thread once it holds `count` messages (for `wait_for`), else None."""
+        state = await self.gateway.get(workflow_id)
+        return state if state.message_count >= count else None
+
+    def blob_address(self, data: bytes) -> str:
+        """Where the installation's blob store keeps `data` (a keyed hash, not its sha256)."""
+        blobs = self.wiring.blobs
+        assert isinstance(blobs, FileBlobStore | PostgresBlobStore)
+        return blobs.address_of(data)
 
 
 def send_mail(port: int, raw: bytes, to: Sequence[str], sender: str) -> Any:

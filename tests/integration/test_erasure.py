@@ -12,9 +12,7 @@ from pathlib import Path
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.outbound.blob_store import FileBlobStore
 from adapters.outbound.person_records import SqlitePersonRecords
-from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from tests.integration.test_cli import cli_env
 from tests.stack import Stack
 from tests.support import run_mailroom, wait_for
@@ -90,7 +88,7 @@ async def test_an_erased_person_is_found_nowhere_and_others_threads_go_on(
     assert json.loads(dry)["removed"]["thread index: threads removed"] == 1
     assert files_naming(data, alice.encode()), "a dry run changes nothing"
     assert (await stack.gateway.get(alices_thread)).status is ThreadStatus.OPEN
-    assert await stack.wiring.blobs.get(address_of(stack, alices_file)) == alices_file
+    assert await stack.wiring.blobs.get(stack.blob_address(alices_file)) == alices_file
     report = json.loads(await erase(stack, "--address", f" {alice.upper()} ", "--json"))
     assert report["address"] == alice and report["shared_threads"] == []
     assert report["removed"]["thread index: threads removed"] == 1
@@ -102,23 +100,18 @@ async def test_an_erased_person_is_found_nowhere_and_others_threads_go_on(
     assert listed == []
     assert files_naming(data, alice.encode()) == []
     try:
-        await stack.wiring.blobs.get(address_of(stack, alices_file))
+        await stack.wiring.blobs.get(stack.blob_address(alices_file))
         raise AssertionError("alice's attachment is still stored")
     except BlobNotFound:
         pass
 
     message_id = first_of_bob.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
     await stack.send(mail_from(bob, "Re: Order of desks", b"more", message_id), [SUPPORT], bob)
-    state = await wait_for(lambda: with_messages(stack, bobs_thread, 2), what="bob's reply")
+    state = await wait_for(lambda: stack.with_messages(bobs_thread, 2), what="bob's reply")
     assert state.status is ThreadStatus.OPEN
-    assert await stack.wiring.blobs.get(address_of(stack, bobs_file)) == bobs_file
+    assert await stack.wiring.blobs.get(stack.blob_address(bobs_file)) == bobs_file
     code, shown, err = await run_mailroom("thread", bobs_thread, env=cli_env(stack))
     assert code == 0 and "Order of desks" in shown, err
-
-
-async def with_messages(stack: Stack, workflow_id: str, count: int) -> object:
-    state = await stack.gateway.get(workflow_id)
-    return state if state.message_count >= count else None
 
 
 async def test_an_address_that_is_not_one_is_refused_in_one_line(stack: Stack) -> None:
@@ -162,11 +155,4 @@ async def test_a_thread_shared_with_others_is_kept_for_them_and_said(
     assert await SqlitePersonRecords(stack.wiring.settings.data_dir).threads_of(alice) == []
     message_id = first.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
     await stack.send(mail_from(carol, "Re: Team offsite", b"agenda", message_id), [SUPPORT], carol)
-    await wait_for(lambda: with_messages(stack, shared, 2), what="carol's reply in the thread")
-
-
-def address_of(stack: Stack, data: bytes) -> str:
-    """Where the installation's blob store keeps `data` (a keyed hash, not its sha256)."""
-    blobs = stack.wiring.blobs
-    assert isinstance(blobs, FileBlobStore | PostgresBlobStore)
-    return blobs.address_of(data)
+    await wait_for(lambda: stack.with_messages(shared, 2), what="carol's reply in the thread")

@@ -225,16 +225,11 @@ async def test_after_a_key_rotation_old_histories_still_read_and_new_payloads_us
     async with running_stack(await connect(rotated), rotated) as after:
         await after.send(follow_up(mail, unique, 1), [mail.to], sender=mail.sender)
         state = await wait_for(
-            lambda: _with_messages(after, mail.thread_id, 2), what="the follow-up in the thread"
+            lambda: after.with_messages(mail.thread_id, 2), what="the follow-up in the thread"
         )
         assert state.subject == mail.secrets[0]  # the old key's payloads, read
         kept = await stored(after.gateway.client, mail.thread_id)
         assert b"encryption-key-id\x12\x02k1" in kept and b"encryption-key-id\x12\x02k0" in kept
-
-
-async def _with_messages(stack: Stack, thread_id: str, count: int) -> object:
-    state = await stack.gateway.get(thread_id)
-    return state if state.message_count >= count else None
 
 
 async def test_a_worker_with_the_wrong_key_says_which_key_it_lacks(

@@ -16,8 +16,6 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, ScheduleActionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
 
-from adapters.outbound.blob_store import FileBlobStore
-from adapters.outbound.postgres_blob_store import PostgresBlobStore
 from orchestrator.namespace_retention import keep_history_retention, namespace_retention
 from orchestrator.purge import PURGE_SCHEDULE
 from tests.integration.test_cli import cli_env
@@ -55,7 +53,7 @@ def mail_with(attachment: bytes, subject: str) -> bytes:
 
 async def kept(stack: Stack, data: bytes) -> bool:
     try:
-        return await stack.wiring.blobs.get(address_of(stack, data)) == data
+        return await stack.wiring.blobs.get(stack.blob_address(data)) == data
     except BlobNotFound:
         return False
 
@@ -151,10 +149,3 @@ async def test_mailroom_up_sets_the_namespace_retention_and_keeps_the_purge_sche
         kept = await client.get_schedule_handle(PURGE_SCHEDULE).describe()
         assert not kept.schedule.state.paused
         assert await stop(up) == 0
-
-
-def address_of(stack: Stack, data: bytes) -> str:
-    """Where the installation's blob store keeps `data` (a keyed hash, not its sha256)."""
-    blobs = stack.wiring.blobs
-    assert isinstance(blobs, FileBlobStore | PostgresBlobStore)
-    return blobs.address_of(data)

@@ -12,7 +12,6 @@ from temporalio.testing import WorkflowEnvironment
 from tests.faults.mta import raw_mail
 from tests.stack import Stack, running_stack, stack_settings
 from tests.support import wait_for
-from use_cases.models import ThreadState
 from use_cases.threading import workflow_id_for
 
 SUPPORT = "support@mailroom.local"
@@ -38,7 +37,7 @@ async def test_a_new_mail_naming_the_reference_joins_the_thread(stack: Stack, un
     )
     await stack.send(question, [SUPPORT], sender="alice@example.com")
     thread_id = workflow_id_for(SUPPORT, root)
-    state = await wait_for(lambda: _with_messages(stack, thread_id, 1), what="the thread")
+    state = await wait_for(lambda: stack.with_messages(thread_id, 1), what="the thread")
     assert state.reference, "the thread knows its reference"
 
     # A colleague writes afresh, naming the reference only (as a phone call told them).
@@ -50,10 +49,5 @@ async def test_a_new_mail_naming_the_reference_joins_the_thread(stack: Stack, un
         body="Fire brigade came.\r\n",
     )
     await stack.send(colleague, [SUPPORT], sender="bob@example.net")
-    state = await wait_for(lambda: _with_messages(stack, thread_id, 2), what="the second mail")
+    state = await wait_for(lambda: stack.with_messages(thread_id, 2), what="the second mail")
     assert state.messages[-1].thread_rule == "ticket-reference"
-
-
-async def _with_messages(stack: Stack, thread_id: str, count: int) -> ThreadState | None:
-    state = await stack.gateway.get(thread_id)
-    return state if state.message_count >= count else None

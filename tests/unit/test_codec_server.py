@@ -10,7 +10,7 @@ import json
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from adapters.outbound.payload_codec import EncryptionCodec
 from orchestrator.codec import browser_endpoint, serve_codec
 from orchestrator.settings import Settings
 from orchestrator.startup_checks import StartupError
-from tests.support import free_port
+from tests.support import free_port, wait_for
 
 TOKEN = "t" * 40
 UI = "http://127.0.0.1:8233"
@@ -242,13 +242,13 @@ async def test_connections_past_the_bound_are_turned_away_at_once(
     address = ("127.0.0.1", small_server.port)
     idle = [socket.create_connection(address) for _ in range(2)]
     try:
-        await wait_until(lambda: small_server.connections_open() == 2)
+        await wait_for(lambda: small_server.connections_open() == 2, what="two connections held")
         with socket.create_connection(address) as third:
             assert await asyncio.to_thread(closed_by_server, third, 0.5)
     finally:
         for connection in idle:
             connection.close()
-    await wait_until(lambda: small_server.connections_open() == 0)
+    await wait_for(lambda: small_server.connections_open() == 0, what="every connection closed")
     answer = await post(f"http://127.0.0.1:{small_server.port}/{TOKEN}/decode", [MAIL])
     assert answer.status == 200
 
@@ -269,13 +269,6 @@ async def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(
             return False
 
     assert await asyncio.to_thread(trickle)
-
-
-async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    """The server's threads change what `condition` reads: no event of this loop tells."""
-    async with asyncio.timeout(seconds):
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
 
 
 async def test_a_request_for_another_host_name_is_refused_on_loopback(base: str) -> None:
