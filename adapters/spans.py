@@ -20,7 +20,10 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from use_cases.mail import OutboundEmail, SendResult
 
-TRACER = trace.get_tracer("mailroom")
+# A proxy, made without asking the API for its provider: `trace.get_tracer` at import would
+# read OTEL_PYTHON_TRACER_PROVIDER and could install a provider before orchestrator/tracing.py
+# does. The proxy takes the provider installed when its first span starts.
+TRACER = trace.ProxyTracer("mailroom")
 REPLY_CODES = re.compile(r"(\d{3})(?:[ -](\d\.\d{1,3}\.\d{1,3}))?")
 
 H = TypeVar("H")
