@@ -24,7 +24,7 @@ async def first_failure_group() -> AsyncIterator[asyncio.TaskGroup]:
     try:
         async with asyncio.TaskGroup() as group:
             yield group
-    except ExceptionGroup as failed:
+    except BaseExceptionGroup as failed:
         raise failed.exceptions[0] from None
 
 

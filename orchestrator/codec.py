@@ -6,7 +6,6 @@ alone by `mailroom codec-server` (for a cluster's own Web UI)."""
 from __future__ import annotations
 
 import asyncio
-import re
 from contextlib import AsyncExitStack
 
 import structlog
@@ -15,16 +14,14 @@ from adapters.inbound.codec_server import CodecAccess, CodecServer
 from adapters.outbound.payload_codec import EncryptionCodec
 from orchestrator.encryption_keys import key_ring
 from orchestrator.key_file import shared_key
-from orchestrator.settings import Settings, parse_host_port
+from orchestrator.settings import CODEC_TOKEN_FORM, OFF, Settings, parse_host_port
 from orchestrator.startup_checks import StartupError, reason
 
 log = structlog.get_logger()
 
 TOKEN_FILE = "codec.token"
 STANDALONE_ADDRESS = "127.0.0.1:8234"
-OFF = {"", "off"}
 WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]"}
-TOKEN_FORM = re.compile(r"[A-Za-z0-9._~-]{32,}")  # the endpoint's first path segment
 
 
 def codec_token(settings: Settings) -> str:
@@ -33,7 +30,7 @@ def codec_token(settings: Settings) -> str:
         return settings.codec_token.get_secret_value()
     path = settings.data_dir / TOKEN_FILE
     token = shared_key(path).decode("ascii", "replace")
-    if not TOKEN_FORM.fullmatch(token):  # as MAILROOM_CODEC_TOKEN is checked (settings.py)
+    if not CODEC_TOKEN_FORM.fullmatch(token):  # as MAILROOM_CODEC_TOKEN is checked (settings.py)
         raise StartupError(
             f"MAILROOM_DATA_DIR: {path} holds no usable codec token (at least 32 letters, "
             "digits, '.', '_', '~' or '-'): remove it and a new one is made at the next start"

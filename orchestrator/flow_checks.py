@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
+    DescribeTaskQueueResponse,
+)
 from temporalio.client import Client
 
 from adapters.concurrently import every
@@ -65,19 +68,29 @@ class UnservedFlow:
 
 
 async def queue_pollers(client: Client, task_queue: str) -> QueuePollers:
+    workflow, activity = await describe_queue(client, task_queue)
+    return QueuePollers(
+        task_queue, workflow_pollers=len(workflow.pollers), activity_pollers=len(activity.pollers)
+    )
+
+
+async def describe_queue(
+    client: Client, task_queue: str, *, stats: bool = False
+) -> tuple[DescribeTaskQueueResponse, DescribeTaskQueueResponse]:
+    """The task queue's workflow and activity sides, asked at once (with its backlog's
+    statistics when `stats`)."""
     workflow, activity = await every(
-        _pollers(client, task_queue, kind)
+        client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=kind,
+                report_stats=stats,
+            )
+        )
         for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
     )
-    return QueuePollers(task_queue, workflow_pollers=workflow, activity_pollers=activity)
-
-
-async def _pollers(client: Client, task_queue: str, kind: TaskQueueType.ValueType) -> int:
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind
-    )
-    response = await client.workflow_service.describe_task_queue(request)
-    return len(response.pollers)
+    return workflow, activity
 
 
 def flow_modes(flows: Sequence[FlowSpec], settings: Settings) -> dict[str, FlowMode]:

@@ -16,7 +16,7 @@ from temporalio.runtime import MetricBuffer, MetricBufferDurationFormat, Runtime
 
 from adapters.outbound.metrics import PrometheusMetrics
 from adapters.outbound.temporal_sdk_metrics import TemporalSdkMetrics
-from orchestrator.settings import Settings, parse_host_port
+from orchestrator.settings import OFF, Settings, parse_host_port
 from orchestrator.startup_checks import StartupError
 from use_cases.ports import NoMetrics, ProcessMetrics
 
@@ -26,7 +26,6 @@ log = structlog.get_logger()
 UP_METRICS_ADDRESS = "127.0.0.1:9464"
 # Only `mailroom up` runs both (its server is not among them with MAILROOM_TEMPORAL_ADDRESS).
 UP_PARTS = frozenset({"worker", "smtp"})
-OFF = {"", "off"}
 # The SDK's updates wait in its buffer between drains (a full buffer drops them): a busy
 # worker makes a few thousand a second.
 SDK_BUFFER_SIZE = 100_000

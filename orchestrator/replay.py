@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapters.concurrently import first_failure_group
 from adapters.inbound.files import read_messages
 from use_cases.ingest import ingest_email
 from use_cases.mail import InboundEmail
@@ -129,14 +130,11 @@ async def replay(
         for queue in queues:
             await queue.put(None)
 
-    try:
-        async with asyncio.TaskGroup() as group:
-            for queue in queues:
-                group.create_task(lane(queue))
-            await read_into_lanes()
-    except BaseExceptionGroup as failed:
-        # One lane's failure (Temporal unreachable) stops the replay: report it as itself.
-        raise failed.exceptions[0] from None
+    # One lane's failure (Temporal unreachable) stops the replay, reported as itself.
+    async with first_failure_group() as group:
+        for queue in queues:
+            group.create_task(lane(queue))
+        await read_into_lanes()
     progress.done()
     return summary
 

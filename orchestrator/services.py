@@ -54,7 +54,7 @@ from orchestrator.bootstrap import (
     handoff_backlog,
     thread_worker,
 )
-from orchestrator.codec import browser_endpoint, codec_token, serve_codec
+from orchestrator.codec import browser_endpoint, serve_codec
 from orchestrator.flow_checks import unserved_flows
 from orchestrator.flow_settings import flow_config
 from orchestrator.flow_spec import FlowSpec
@@ -95,7 +95,7 @@ async def start_server(wiring: Wiring, stack: AsyncExitStack) -> EmbeddedTempora
     server.check_ports()  # a busy port: its line alone, before the codec server announces
     codec = serve_codec(wiring.settings, stack, embedded=True)  # the Web UI decodes through it
     if codec is not None:
-        server.codec_endpoint = browser_endpoint(codec, codec_token(wiring.settings))
+        server.codec_endpoint = browser_endpoint(codec, codec.access.token)
     await server.start()
     stack.push_async_callback(server.stop)  # runs last: callbacks unwind in reverse
     s = wiring.settings

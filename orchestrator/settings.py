@@ -37,6 +37,10 @@ from use_cases.mailboxes import (
     valid_local_part,
 )
 
+# What turns an address setting off (MAILROOM_METRICS_ADDRESS, MAILROOM_CODEC_ADDRESS).
+OFF = frozenset({"", "off"})
+# A codec token: URL-safe (it may be the endpoint's first path segment), too long to guess.
+CODEC_TOKEN_FORM = re.compile(r"[A-Za-z0-9._~-]{32,}")
 ENV_PREFIX = "MAILROOM_"
 CONFIG_FILE_ENV = "MAILROOM_CONFIG"
 DEFAULT_CONFIG_FILE = "mailroom.toml"
@@ -319,14 +323,14 @@ class Settings(BaseSettings):
     @field_validator("metrics_address")
     @classmethod
     def _metrics_address(cls, value: str | None) -> str | None:
-        if value is not None and value.strip().lower() not in {"", "off"}:
+        if value is not None and value.strip().lower() not in OFF:
             parse_host_port(value.strip())
         return value
 
     @field_validator("codec_address")
     @classmethod
     def _codec_address(cls, value: str | None) -> str | None:
-        if value is not None and value.strip().lower() not in {"", "off"}:
+        if value is not None and value.strip().lower() not in OFF:
             parse_host_port(value.strip())
         return value
 
@@ -335,7 +339,7 @@ class Settings(BaseSettings):
     def _codec_token(cls, value: SecretStr | None) -> SecretStr | None:
         # it may be the endpoint's first path segment: URL-safe, and too long to guess
         token = value.get_secret_value() if value is not None else None
-        if token is not None and not re.fullmatch(r"[A-Za-z0-9._~-]{32,}", token):
+        if token is not None and not CODEC_TOKEN_FORM.fullmatch(token):
             raise ValueError("at least 32 letters, digits, '.', '_', '~' or '-'")
         return value
 

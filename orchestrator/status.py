@@ -12,10 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg_pool import PoolTimeout
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
-    DescribeTaskQueueRequest,
     DescribeTaskQueueResponse,
 )
 from temporalio.client import Client
@@ -30,7 +27,7 @@ from adapters.outbound.postgres_pool import Database
 from orchestrator.bootstrap import connect
 from orchestrator.cli_errors import CliError
 from orchestrator.doctor import flow_poller_check, smtp_check
-from orchestrator.flow_checks import FlowRow, QueuePollers, flow_modes
+from orchestrator.flow_checks import FlowRow, QueuePollers, describe_queue, flow_modes
 from orchestrator.flow_settings import flow_config
 from orchestrator.flow_spec import FlowSpec
 from orchestrator.services import IMAP_CHECKPOINTS
@@ -93,7 +90,7 @@ async def gather_status(settings: Settings, flows: Sequence[FlowSpec]) -> Status
 
 async def described(client: Client, settings: Settings, queues: Sequence[str]) -> list[Load]:
     try:
-        return await every(describe(client, q) for q in queues)
+        return await every(describe_queue(client, q, stats=True) for q in queues)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise CliError(
@@ -101,26 +98,6 @@ async def described(client: Client, settings: Settings, queues: Sequence[str]) -
                 f"{settings.temporal_target}: set MAILROOM_TEMPORAL_NAMESPACE"
             ) from None
         raise
-
-
-async def describe(client: Client, queue: str) -> Load:
-    workflow, activity = await every(
-        _describe(client, queue, kind)
-        for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
-    )
-    return workflow, activity
-
-
-async def _describe(
-    client: Client, queue: str, kind: TaskQueueType.ValueType
-) -> DescribeTaskQueueResponse:
-    request = DescribeTaskQueueRequest(
-        namespace=client.namespace,
-        task_queue=TaskQueue(name=queue),
-        task_queue_type=kind,
-        report_stats=True,
-    )
-    return await client.workflow_service.describe_task_queue(request)
 
 
 def pollers(queue: str, load: Load, now: datetime | None = None) -> QueuePollers:

@@ -14,20 +14,14 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from adapters.concurrently import every
+from adapters.outbound.visibility_query import quoted
 from orchestrator.status_view import LastError, ThreadCounts
+from use_cases.digest import ESCALATED
+from use_cases.flows import AWAITING_APPROVAL
+from workflows.routing import NEEDS_HUMAN
 
 THREAD_WORKFLOW = "ThreadWorkflow"
-# The stage values the flows set (workflows/support_humans.py, procurement.py, invoices.py,
-# routing.py); the search attribute's value, so a query can count them.
-ESCALATED = "escalated"
-AWAITING_APPROVAL = "awaiting_approval"
-NEEDS_HUMAN = "needs_human"
 FAILED = ("Failed", "TimedOut", "Terminated")
-
-
-def quoted(value: str) -> str:
-    """A visibility-query string literal."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def running_threads(task_queue: str) -> str:

@@ -150,6 +150,9 @@ class SignalOutcome(BaseModel):
     delivered: bool  # False: no run of the workflow is open (it has completed)
 
 
+# The stage a flow waits in for an approver (procurement, invoices): the MailroomStage value
+# `mailroom status` counts.
+AWAITING_APPROVAL = "awaiting_approval"
 APPROVE_WORDS = re.compile(r"^\s*(approve|approved|yes,? approved?|ok,? approved?)\b", re.I)
 REJECT_WORDS = re.compile(r"^\s*(reject|rejected|denied|decline|declined)\b", re.I)
 SOLVED_WORDS = re.compile(

@@ -12,7 +12,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.invoices import InvoiceActivities
-    from use_cases.flows import FlowProgress, FlowStart, fresh_text
+    from use_cases.flows import AWAITING_APPROVAL, FlowProgress, FlowStart, fresh_text
     from use_cases.invoice_mails import (
         already_booked_answer,
         approval_request,
@@ -66,7 +66,7 @@ class InvoiceFlow(ApprovalDecisions):
 
     async def _ask_approver(self, invoice: Invoice, match: InvoiceMatch) -> FlowProgress:
         reasons = "; ".join(match.reasons)
-        await self.stage("awaiting_approval", reasons, pending_approval=True)
+        await self.stage(AWAITING_APPROVAL, reasons, pending_approval=True)
         await self.mail("sent-to-approver", sent_to_approver_answer(invoice))
         subject = f"Invoice to decide: {self.start.first.subject}"
         await self._ask_approvers(

@@ -10,6 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.agents import AgentActivities
     from use_cases.coordinator import COORDINATOR_INSTRUCTION, Instruction
     from use_cases.flows import (
+        AWAITING_APPROVAL,
         ApprovalDecision,
         ExtractRequest,
         FlowProgress,
@@ -163,7 +164,7 @@ class ProcurementFlow(PurchaseOrders):
             workflow.logger.info("ignored message from %s while awaiting info", answer.from_addr)
 
     async def _approval(self, request: PurchaseRequest) -> ApprovalDecision | None:
-        await self.stage("awaiting_approval", pending_approval=True)
+        await self.stage(AWAITING_APPROVAL, pending_approval=True)
         ask = approval_request(request, self.start.thread_id)
         await self._ask_approvers("approval", ask, f"Approval needed: {self.start.first.subject}")
         decision = await self._decision_within(self.config.approval_reminder_after)

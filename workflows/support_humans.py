@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import metrics
 from workflows.agent_calls import AgentUnavailable
-from workflows.flow import FlowRuntime
+from workflows.flow import ESCALATION_NOTICE, FlowRuntime
 
 # A customer writing on while nobody answered yet: the team hears of the first few mails,
 # not of every one of a robot's echoes (notices go to the team uncapped).
@@ -92,7 +92,7 @@ class SupportHumans(FlowRuntime):
             subject = f"[{triage.priority}] {message.subject}"
             for agent in team:
                 await self.mail(
-                    "escalation", notice, to=(agent,), subject=subject, decision_of=agent
+                    ESCALATION_NOTICE, notice, to=(agent,), subject=subject, decision_of=agent
                 )
         if not self.escalation_notices:
             metrics.escalated(self.name)

@@ -6,7 +6,6 @@ read is within its socket timeout), without end."""
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 import sys
 from http.server import ThreadingHTTPServer
@@ -15,6 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
+
+from adapters.inbound.smtp_admission import is_loopback as is_loopback_address
 
 log = structlog.get_logger()
 
@@ -109,13 +110,9 @@ class BoundedHTTPServer(ThreadingHTTPServer):
 
 
 def is_loopback(host: str) -> bool:
-    """`localhost`, or a loopback address (127.0.0.0/8, ::1)."""
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """`localhost`, or a loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.1), as the SMTP
+    front door tells its own."""
+    return host in LOOPBACK_NAMES or is_loopback_address(host)
 
 
 def _cut_off(connection: socket.socket) -> None:

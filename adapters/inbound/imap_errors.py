@@ -3,20 +3,23 @@
 
 from __future__ import annotations
 
+from imapclient.exceptions import LoginError
+
+from adapters.inbound.imap_session import LoginFailed
+from use_cases.ports import HandoffFailed
+
 IMAP_ERRORS = ("connect", "login", "fetch", "other")  # every value session_error gives
 
 
 def session_error(status: str, exc: BaseException) -> str:
     """`status`: what the source was doing (ImapInbound.status) when `exc` ended it."""
-    if "login" in type(exc).__name__.lower():  # imapclient's LoginError, our LoginFailed
+    if isinstance(exc, LoginError | LoginFailed):
         return "login"
     if status == "connecting":
         return "connect"
-    if status in {"selecting", "fetching", "polling", "idle"} and not _handoff(exc):
+    # HandoffFailed: Temporal not taking the mail, not the IMAP server failing
+    if status in {"selecting", "fetching", "polling", "idle"} and not isinstance(
+        exc, HandoffFailed
+    ):
         return "fetch"
     return "other"
-
-
-def _handoff(exc: BaseException) -> bool:
-    """Temporal not taking the mail, not the IMAP server failing (use_cases HandoffFailed)."""
-    return type(exc).__name__ == "HandoffFailed"

@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 from adapters.outbound.person_records import person_patterns
 from adapters.outbound.postgres import AsyncConnection
 from adapters.outbound.postgres_pool import Database
+from adapters.outbound.postgres_thread_index import lock_thread
 from use_cases.erasure import ERASED, PersonThread
 
 THREADS_OF = (
@@ -88,7 +89,7 @@ class PostgresPersonRecords:
 
 async def _remove_thread(db: AsyncConnection, thread: PersonThread, address: str) -> None:
     key = (thread.mailbox, thread.workflow_id)
-    await db.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("\n".join(key),))
+    await lock_thread(db, *key)
     if thread.shared:
         kept = [p for p in thread.participants if p.lower() != address]
         await db.execute(

@@ -84,11 +84,17 @@ class PostgresThreadIndex:
         return await self.db.run(lookup)
 
 
+async def lock_thread(db: AsyncConnection, mailbox: str, workflow_id: str) -> None:
+    """Within the caller's transaction: one writer of a thread's index rows at a time (the
+    index's record and erasure's removal)."""
+    await db.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{mailbox}\n{workflow_id}",)
+    )
+
+
 async def _record(db: AsyncConnection, mailbox: str, workflow_id: str, entry: ThreadEntry) -> None:
     async with db.transaction(), db.cursor() as cursor:
-        await cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{mailbox}\n{workflow_id}",)
-        )
+        await lock_thread(db, mailbox, workflow_id)
         await cursor.executemany(
             "INSERT INTO thread_messages VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
             [(mailbox, m, workflow_id) for m in entry.message_ids],

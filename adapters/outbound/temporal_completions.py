@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.concurrently import every
+from adapters.outbound.visibility_query import quoted
 from use_cases.retention import GONE
 
 LOOKUPS_AT_ONCE = 16
@@ -43,6 +44,5 @@ class TemporalThreadCompletions:
             return None if await self._flow_running(workflow_id) else described.close_time
 
     async def _flow_running(self, workflow_id: str) -> bool:
-        quoted = workflow_id.replace("\\", "\\\\").replace("'", "\\'")
-        query = f"RootWorkflowId = '{quoted}' AND ExecutionStatus = 'Running'"
+        query = f"RootWorkflowId = {quoted(workflow_id)} AND ExecutionStatus = 'Running'"
         return (await self.client.count_workflows(query)).count > 0

@@ -13,6 +13,8 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.outbound.visibility_query import quoted
+
 
 class TemporalThreadErasure:
     def __init__(self, client: Client) -> None:
@@ -22,8 +24,8 @@ class TemporalThreadErasure:
         """(workflow id, run id) of every run of these threads and of their flows."""
         found: list[tuple[str, str]] = []
         for workflow_id in workflow_ids:
-            quoted = workflow_id.replace("\\", "\\\\").replace("'", "\\'")
-            query = f"WorkflowId = '{quoted}' OR RootWorkflowId = '{quoted}'"
+            literal = quoted(workflow_id)
+            query = f"WorkflowId = {literal} OR RootWorkflowId = {literal}"
             async for execution in self.client.list_workflows(query):
                 found.append((execution.id, execution.run_id))
         return sorted(set(found))

@@ -29,14 +29,11 @@ from use_cases.metric_catalogue import CATALOGUE, MetricSpec
 SDK_BUCKETS: tuple[float, ...] = (
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
 )  # fmt: skip
-# Histograms of counts, not durations: their own buckets.
-BUCKETS: dict[str, tuple[float, ...]] = {
-    "mailroom_thread_messages": (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000),
-}
 # What the SDK's meter records for mailroom: declared from the start.
 METERED = tuple(spec for spec in CATALOGUE if spec.origin in ("workflow", "activity"))
-# A histogram of something else counts things: whole numbers.
-COUNT_BUCKETS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
+# A histogram of something else counts things (mailroom_thread_messages): whole numbers.
+COUNT_BUCKETS: tuple[float, ...] = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000)
+METERED_BY_NAME = {spec.name: spec for spec in METERED}
 Labels = tuple[tuple[str, str], ...]
 SECONDS_UNITS = {"s", "duration"}  # a duration in the SECONDS format is "s"
 
@@ -111,10 +108,9 @@ def declared(spec: MetricSpec) -> Metric:
 
 def new_series(name: str, metric_kind: int, description: str | None) -> Series:
     """A catalogue metric is described by the catalogue (the meter is given no text)."""
-    spec = next((s for s in METERED if s.name == name), None)
+    spec = METERED_BY_NAME.get(name)
     text = spec.help if spec is not None else description or name
-    fallback = SDK_BUCKETS if name.endswith("_seconds") else COUNT_BUCKETS
-    return Series(metric_kind, text, BUCKETS.get(name, fallback))
+    return Series(metric_kind, text, SDK_BUCKETS if name.endswith("_seconds") else COUNT_BUCKETS)
 
 
 def add_samples(family: Metric, name: str, labels: dict[str, str], series: Series) -> None:
