@@ -5,12 +5,25 @@ local activity).
 A daemon asks by update-with-start: one round trip starts the coordinator if no run is open
 (USE_EXISTING: the open run takes it otherwise) and returns the rules' answer, so a daemon
 needs no signal inbox and no polling. Workflows cannot make updates; they send signals
-(with start) and are answered by the COORDINATOR_INSTRUCTION signal."""
+(with start) and are answered by the COORDINATOR_INSTRUCTION signal.
+
+A busy coordinator refuses an update for a moment rather than failing it: more than ten
+updates in flight on one workflow (the server's history.maxInFlightUpdates), a workflow task
+being retried (WorkflowNotReady), an update aborted as its run continues as new. temporalio
+retries the first and last a few times only, and a crowd of daemons outlasts that, so the
+call is asked again (same update id, growing pauses) until it is answered or `patience`
+runs out."""
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
+import uuid
 from typing import Any
 
+import structlog
+from temporalio.api.errordetails.v1 import MultiOperationExecutionFailure, WorkflowNotReadyFailure
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -31,6 +44,11 @@ from use_cases.coordinator import (
 from use_cases.lanes import CoordinatorInput
 
 COORDINATOR_WORKFLOW = "CoordinatorWorkflow"  # workflows/coordinator.py (adapters name it only)
+PATIENCE_SECONDS = 60.0  # how long a refused update is asked again before the refusal is raised
+FIRST_PAUSE_SECONDS = 0.05
+LONGEST_PAUSE_SECONDS = 2.0
+
+log = structlog.get_logger()
 
 
 class TemporalCoordinator:
@@ -41,11 +59,13 @@ class TemporalCoordinator:
         *,
         workflow_id: str = COORDINATOR_WORKFLOW_ID,
         start_input: CoordinatorInput | None = None,
+        patience_seconds: float = PATIENCE_SECONDS,
     ) -> None:
         self.client = client
         self.queue = queue
         self.workflow_id = workflow_id
         self.start_input = start_input or CoordinatorInput()
+        self.patience_seconds = patience_seconds
 
     def _start(self) -> WithStartWorkflowOperation[Any, Any]:
         return WithStartWorkflowOperation(
@@ -63,10 +83,31 @@ class TemporalCoordinator:
         return await self._update_with_start(LET_GO, stop)
 
     async def _update_with_start(self, name: str, argument: Any) -> Instruction:
+        # one id for every ask: a run that took the update before a refusal reached us
+        # answers the next ask from what it recorded instead of applying it twice
+        update_id = str(uuid.uuid4())
+        give_up_at = time.monotonic() + self.patience_seconds
+        asked = 0
+        while True:
+            asked += 1
+            try:
+                return await self._update_once(name, argument, update_id)
+            except RPCError as exc:
+                pause = _pause(asked)
+                if not is_busy_refusal(exc) or time.monotonic() + pause > give_up_at:
+                    raise
+                log.debug("coordinator_busy", update=name, asked=asked, refusal=exc.message)
+                await asyncio.sleep(pause)
+
+    async def _update_once(self, name: str, argument: Any, update_id: str) -> Instruction:
         start = self._start()
         try:
             answer: Instruction = await self.client.execute_update_with_start_workflow(
-                name, argument, start_workflow_operation=start, result_type=Instruction
+                name,
+                argument,
+                id=update_id,
+                start_workflow_operation=start,
+                result_type=Instruction,
             )
         finally:
             _read_start_failure(start)
@@ -108,6 +149,26 @@ class TemporalCoordinator:
     async def release(self, item_id: str) -> None:
         """An operator's release (no start: there is nothing to release without a run)."""
         await self.client.get_workflow_handle(self.workflow_id).signal(RELEASE, item_id)
+
+
+def is_busy_refusal(exc: RPCError) -> bool:
+    """A refusal that passes once the coordinator's worker catches up (see the module's
+    docstring); anything else (no such namespace, bad argument, ...) is raised at once."""
+    if exc.status in (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE):
+        return True
+    if exc.status != RPCStatusCode.FAILED_PRECONDITION:
+        return False
+    details = list(exc.grpc_status.details)
+    failure = MultiOperationExecutionFailure()
+    if details and details[0].Unpack(failure):
+        details = [detail for status in failure.statuses for detail in status.details]
+    return any(detail.Is(WorkflowNotReadyFailure.DESCRIPTOR) for detail in details)
+
+
+def _pause(asked: int) -> float:
+    """Growing pauses with jitter, so a crowd of refused daemons does not ask in step."""
+    ceiling = min(LONGEST_PAUSE_SECONDS, FIRST_PAUSE_SECONDS * 2 ** (asked - 1))
+    return random.uniform(ceiling / 2, ceiling)  # spreading, not secrecy
 
 
 def _read_start_failure(start: WithStartWorkflowOperation[Any, Any]) -> None:
