@@ -69,7 +69,8 @@ async def paced(
 
 def error_kind(error: BaseException) -> str:
     """An RPC error by its status (RESOURCE_EXHAUSTED: Temporal's cap of in-flight updates
-    per workflow), anything else by its type."""
+    per workflow, raised by the baseline; the coordinator's adapter asks again instead, so
+    its requests time out), anything else by its type."""
     status = getattr(error, "status", None)
     return status.name if status is not None else type(error).__name__
 

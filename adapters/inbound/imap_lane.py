@@ -91,8 +91,9 @@ class ImapLane:
         self._answered = False  # the coordinator knows this item: let it go on stopping
         self._held_until = 0.0  # monotonic: the lease may lapse from here unless renewed
         self._last_standby: tuple[str, int] | None = None
-        # why the last ask got no answer: no worker, or the coordinator refusing (too many
-        # updates in flight while many daemons ask at once), said in the standby warning
+        # why the last ask got no answer (no worker, Temporal down: a timeout; a refusal the
+        # adapter does not ask again), said in the standby warning; the coordinator being
+        # busy is asked again by the adapter (its `coordinator_busy` line) until our timeout
         self._unanswered = ""
         self._log = log.bind(lane=claim.lane, item_id=claim.item.item_id)
 

@@ -40,7 +40,11 @@ class ShardedCoordinator:
         return cls(
             [
                 TemporalCoordinator(
-                    one.client, one.queue, workflow_id=shard_id, start_input=one.start_input
+                    one.client,
+                    one.queue,
+                    workflow_id=shard_id,
+                    start_input=one.start_input,
+                    patience_seconds=one.patience_seconds,
                 )
                 for shard_id in shard_ids(one.workflow_id, shards)
             ]

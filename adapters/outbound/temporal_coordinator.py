@@ -10,9 +10,10 @@ needs no signal inbox and no polling. Workflows cannot make updates; they send s
 A busy coordinator refuses an update for a moment rather than failing it: more than ten
 updates in flight on one workflow (the server's history.maxInFlightUpdates), a workflow task
 being retried (WorkflowNotReady), an update aborted as its run continues as new. temporalio
-retries the first and last a few times only, and a crowd of daemons outlasts that, so the
-call is asked again (same update id, growing pauses) until it is answered or `patience`
-runs out."""
+retries the first and last for about 10 s only, and a crowd of daemons outlasts that, so
+the call is asked again (same update id, growing pauses) until it is answered; no new ask
+starts once `patience_seconds` have passed (callers bound the whole call with their own
+timeout: the IMAP lane asks within a third of its lease)."""
 
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ class TemporalCoordinator:
 
     async def _update_with_start(self, name: str, argument: Any) -> Instruction:
         # one id for every ask: a run that took the update before a refusal reached us
-        # answers the next ask from what it recorded instead of applying it twice
+        # answers the next ask from what it recorded instead of applying it twice (within
+        # one run; across a continue-as-new the request's request_id absorbs a repeat)
         update_id = str(uuid.uuid4())
         give_up_at = time.monotonic() + self.patience_seconds
         asked = 0
@@ -96,7 +98,10 @@ class TemporalCoordinator:
                 pause = _pause(asked)
                 if not is_busy_refusal(exc) or time.monotonic() + pause > give_up_at:
                     raise
-                log.debug("coordinator_busy", update=name, asked=asked, refusal=exc.message)
+                # said once a request at info (a daemon's standby line shows only its
+                # timeout), then at debug: a crowd of daemons is refused many times a second
+                say = log.info if asked == 1 else log.debug
+                say("coordinator_busy", update=name, asked=asked, refusal=exc.message)
                 await asyncio.sleep(pause)
 
     async def _update_once(self, name: str, argument: Any, update_id: str) -> Instruction:

@@ -159,8 +159,8 @@ async def test_a_daemon_without_a_coordinator_waits_and_says_why() -> None:
 
 
 class RefusingCoordinator(FakeCoordinator):
-    """Answers with Temporal's refusal while `refusing`: too many updates in flight on the
-    coordinator (RESOURCE_EXHAUSTED), as when many daemons ask at once."""
+    """Raises a refusal while `refusing`, as the adapter does with one it does not ask
+    again (or a busy refusal once its patience has run out)."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -53,6 +53,7 @@ async def coordinator(
         f"{prefix}{COORDINATOR_QUEUE}",
         workflow_id=coordinator_id(prefix),
         start_input=CoordinatorInput(),
+        patience_seconds=120,  # the server holds an update ~20 s, then backs off its task
     )
     try:
         yield coordinating
