@@ -18,8 +18,12 @@ from orchestrator.settings import Settings
 from use_cases.erasure import ErasureReport
 
 SHARED_NOTE = (
-    "kept for the others in them: their history holds this person's mail, and its blobs "
-    "stay until retention removes them after the thread completes"
+    "kept for the others in them, going on without this person's mail (their earlier runs, "
+    "which recorded it, deleted)"
+)
+HOLDING_NOTE = (
+    "still holding this person's mail in their current run (a flow that cannot pause "
+    "before it ends, or no worker running): run this again once they have ended"
 )
 
 
@@ -49,4 +53,7 @@ def report_lines(report: ErasureReport) -> list[str]:
     if report.shared_threads:
         lines.append(f"  shared threads {SHARED_NOTE}:")
         lines += [f"    {visible(thread)}" for thread in report.shared_threads]
+    if report.holding:
+        lines.append(f"  {HOLDING_NOTE}:")
+        lines += [f"    {visible(workflow_id)}" for workflow_id in report.holding]
     return lines

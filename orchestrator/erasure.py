@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from adapters.outbound.person_records import SqlitePersonRecords, remove_outbox_mail
 from adapters.outbound.postgres_person_records import PostgresPersonRecords
 from adapters.outbound.temporal_erasure import TemporalThreadErasure
+from adapters.outbound.temporal_forgetting import TemporalForgetting
 from orchestrator.purge import removable, thread_blobs
 from use_cases.erasure import ErasureReport, PersonRecords, erasure_address, with_sharing
 from use_cases.reply_cap import capped_address
@@ -43,9 +44,17 @@ async def erase_person(
     temporal = TemporalThreadErasure(client)
     executions = await temporal.executions_of(sorted(alone))
     deleted = len(executions) if dry_run else await temporal.delete(executions)
+    shared = sorted(t.workflow_id for t in threads if t.shared)
+    forgetting = TemporalForgetting(client)
+    rewritten, holding = 0, []
+    for workflow_id in shared:
+        forgotten = await forgetting.forget_in(workflow_id, person, dry_run=dry_run)
+        rewritten += forgotten.runs_deleted
+        holding += forgotten.holding
     blobs, freed = await _erase_blobs(wiring, alone, dry_run=dry_run)
     removed = {
         "temporal: workflow executions deleted": deleted,
+        "temporal: earlier runs of shared threads deleted": rewritten,
         "thread index: threads removed": await records.remove_threads(
             threads, person, dry_run=dry_run
         ),
@@ -54,8 +63,9 @@ async def erase_person(
         "blobs: bytes freed": freed,
         **await _erase_records(records, wiring.outbox.root, person, dry_run=dry_run),
     }
-    shared = sorted(t.workflow_id for t in threads if t.shared)
-    return ErasureReport(address=person, dry_run=dry_run, removed=removed, shared_threads=shared)
+    return ErasureReport(
+        address=person, dry_run=dry_run, removed=removed, shared_threads=shared, holding=holding
+    )
 
 
 async def _erase_records(

@@ -36,6 +36,9 @@ class ErasureReport(BaseModel):
     dry_run: bool = False
     removed: dict[str, int] = Field(default_factory=dict)  # "<store>: <what>" → count
     shared_threads: list[str] = Field(default_factory=list)  # kept for their other people
+    # shared threads (or their flows) whose current run still holds the person's mail: a
+    # flow that cannot rest before it ends; erasing again once it has deletes that run
+    holding: list[str] = Field(default_factory=list)
 
 
 class PersonRecords(Protocol):

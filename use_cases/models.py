@@ -395,6 +395,9 @@ class ThreadInput(Frozen):
     messages_per_run: int = 0
     flow_config: FlowConfig = Field(default_factory=lambda: FlowConfig())
     flow_resume: FlowSnapshot | None = None
+    # A completed thread's state written again without an erased person: the run completes
+    # at once with it (workflows/thread.py), so a later reopen starts from it.
+    rewrite: bool = False
 
 
 class Ingested(Frozen):

@@ -35,6 +35,7 @@ class FlowHandle(Protocol):
     async def decide(self, decision: ApprovalDecision) -> None: ...
     async def complete(self, request: CompleteRequest | None = None) -> None: ...
     async def human_reply(self, reply: HumanReply) -> None: ...
+    async def forget(self, address: str) -> None: ...
 
 
 class InlineFlow:
@@ -53,6 +54,9 @@ class InlineFlow:
 
     async def human_reply(self, reply: HumanReply) -> None:
         await self.runtime.human_reply(reply)
+
+    async def forget(self, address: str) -> None:
+        self.runtime.forget(address)
 
     async def result(self) -> FlowProgress:
         return await self.task
@@ -92,6 +96,9 @@ class ChildFlow:
 
     async def human_reply(self, reply: HumanReply) -> None:
         await self.handle.signal(FlowWorkflow.human_reply, reply)
+
+    async def forget(self, address: str) -> None:
+        await self.handle.signal(FlowWorkflow.forget_person, address)
 
 
 async def execute_workflow(

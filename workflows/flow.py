@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from use_cases.human_replies import reply_to_customer
     from use_cases.mail import OutboundEmail, ReplyKind, SignedReplyTo
+    from use_cases.mailboxes import normalize_address
     from use_cases.models import (
         CompleteRequest,
         HumanReply,
@@ -100,6 +101,7 @@ class FlowRuntime(ABC):
         self.local_calls = 0  # local activities in flight
         self.closed_by: str | None = None  # a human reply with --close: who closed
         self._replying: set[str] = set()  # human replies being sent (a signal sent twice)
+        self.forgotten: set[str] = set()  # people erased while it runs: never mailed again
         if start.resume is not None:
             self.progress = start.resume.progress
             self.mails_sent = start.resume.mails_sent
@@ -160,6 +162,17 @@ class FlowRuntime(ABC):
         if self.progress.pending_approval and self.decision is None:
             self.decision = decision
 
+    def forget(self, address: str) -> None:
+        """A person erased (`mailroom erase`): their queued mail goes, nothing more is sent
+        to them; the snapshot of the next run leaves them out (use_cases/forgetting.py)."""
+        self.forgotten.add(normalize_address(address))
+        kept = [m for m in self.inbox if normalize_address(m.from_addr) not in self.forgotten]
+        self.inbox.clear()
+        self.inbox.extend(kept)
+
+    def to_forgotten(self, recipients: tuple[str, ...]) -> bool:
+        return any(normalize_address(r) in self.forgotten for r in recipients)
+
     def request_complete(self, request: CompleteRequest | None = None) -> None:
         self.complete_requested = True
         self.completion = request
@@ -214,6 +227,8 @@ class FlowRuntime(ABC):
         mail = reply_to_customer(
             reply, first=self.start.first, about=self.last_message, thread_id=self.start.thread_id
         )
+        if mail is not None and self.to_forgotten(mail.to):
+            mail = None  # erased meanwhile: told as nobody to send it to
         if mail is None:  # a null, no-reply or list sender: nobody to answer, nothing closed
             workflow.logger.warning("human reply %s: nobody to send it to", reply.message_id)
             closing = "; the thread stays open (--close)" if reply.close else ""
@@ -308,6 +323,9 @@ class FlowRuntime(ABC):
             workflow.logger.info("no automatic %s mail: no address to send it to", purpose)
             return None
         recipients = to or (answer_address(self.last_message),)
+        if self.to_forgotten(recipients):
+            workflow.logger.info("no %s mail: a recipient was erased", purpose)
+            return None
         now, cap = workflow.now(), self.config.auto_reply_cap
         # Mail to an approver on file is not an answer to whoever wrote: the caps that stop
         # robots and backscatter must not let a flood of forgeries silence the approver.

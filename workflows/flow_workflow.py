@@ -10,6 +10,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowStart
+    from use_cases.forgetting import Forgetting
     from use_cases.forwarding import delivery_key, remember_delivery
     from use_cases.models import CompleteRequest, HumanReply, NewMessage
     from use_cases.thread_labels import stage_details
@@ -21,12 +22,14 @@ from workflows.messages import (
     COMPLETE_THREAD,
     FLOW_PROGRESS,
     FLOW_PROGRESS_QUERY,
+    FORGET_PERSON,
     HUMAN_REPLY,
     NEW_MESSAGE,
     NEW_MESSAGES,
     REJECT,
 )
 from workflows.reports import repeats_rest, report_progress
+from workflows.search_attributes import forgotten_attributes
 from workflows.settled import OnceSettled
 from workflows.versions import REPEATED_REST_UNREPORTED
 
@@ -39,6 +42,7 @@ class FlowWorkflow:
     _reports: OnceSettled[FlowProgress] | None = None
     _told: FlowProgress | None = None  # the last report this run sent its thread
     _taken: list[str] | None = None  # delivery keys of the mail taken (use_cases/forwarding.py)
+    _forgetting: tuple[str, ...] = ()  # people erased: this run ends at the flow's next rest
 
     async def run_resumably(self, start: FlowStart) -> FlowProgress:
         """Run the flow; when it waits at a resumable point and this run has grown long,
@@ -46,7 +50,11 @@ class FlowWorkflow:
         task = asyncio.create_task(self.runtime.run_flow())
         per_run = start.config.flow_messages_per_run
         await workflow.wait_condition(
-            lambda: task.done() or should_continue_as_new(self.deliveries, per_run)
+            lambda: (
+                task.done()
+                or should_continue_as_new(self.deliveries, per_run)
+                or bool(self._forgetting)
+            )
         )
         if not task.done():
             self.runtime.rest_requested = True  # pause at the next wait for mail
@@ -63,7 +71,17 @@ class FlowWorkflow:
             return task.result()
         await workflow.wait_condition(workflow.all_handlers_finished)
         snapshot = self.runtime.snapshot().model_copy(update={"taken": self.taken})
-        workflow.continue_as_new(start.model_copy(update={"resume": snapshot}))
+        following = start.model_copy(update={"resume": snapshot})
+        if not self._forgetting:
+            workflow.continue_as_new(following)
+        forgetting = Forgetting(self._forgetting)  # the next run without them (erasure)
+        following = forgetting.model(following)
+        workflow.continue_as_new(
+            following,
+            search_attributes=forgotten_attributes(
+                workflow.info().typed_search_attributes, forgetting
+            ),
+        )
 
     @property
     def taken(self) -> list[str]:
@@ -130,6 +148,14 @@ class FlowWorkflow:
     @workflow.signal(name=APPROVE)
     def approve(self, decision: ApprovalDecision) -> None:
         self.runtime.decide(decision)
+
+    @workflow.signal(name=FORGET_PERSON)
+    def forget_person(self, address: str) -> None:
+        """A person erased from the thread: their mail leaves the flow, which continues as
+        new at its next rest without them (a flow that never rests keeps them until it
+        ends; `mailroom erase` says so)."""
+        self.runtime.forget(address)
+        self._forgetting = (*self._forgetting, address)
 
     @workflow.signal(name=REJECT)
     def reject(self, decision: ApprovalDecision) -> None:

@@ -12,6 +12,9 @@ APPROVE = "APPROVE"
 REJECT = "REJECT"
 HUMAN_REPLY = "HUMAN_REPLY"
 FLOW_PROGRESS = "FLOW_PROGRESS"  # a child flow's report to its thread
+# `mailroom erase` in a thread shared with others: the person's mail and address dropped
+# from its state (and its flow's), then continue-as-new, so earlier runs can be deleted
+FORGET_PERSON = "FORGET_PERSON"
 
 THREAD_STATE_QUERY = "thread_state"
 FLOW_PROGRESS_QUERY = "flow_progress"

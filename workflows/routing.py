@@ -149,6 +149,11 @@ class FlowRouter:
             return
         await self._forwarded(self.flow.decide(decision))
 
+    async def on_forget(self, address: str) -> None:
+        """A person erased: the running flow leaves them out (a child at its next rest)."""
+        if self.active and self.flow is not None:
+            await self._forwarded(self.flow.forget(address))
+
     async def on_complete(self, request: CompleteRequest | None = None) -> None:
         if self.active and self.flow is not None:
             await self._forwarded(self.flow.complete(request))

@@ -14,6 +14,7 @@ from temporalio.common import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from use_cases.forgetting import Forgetting
     from use_cases.models import ThreadState
     from use_cases.thread_labels import plain_line
 
@@ -71,3 +72,18 @@ def child_flow_attributes(identity: Identity, flow: str) -> TypedSearchAttribute
     Its stage is the thread's to show (the child does not upsert)."""
     pairs = [*_identity_pairs(identity), (FLOW_ATTRIBUTE, flow)]
     return TypedSearchAttributes([SearchAttributePair(key, value) for key, value in pairs])
+
+
+def forgotten_attributes(
+    attributes: TypedSearchAttributes, forgetting: Forgetting
+) -> TypedSearchAttributes:
+    """A run's search attributes for the run that follows it without an erased person
+    (continue-as-new would carry their address and subject otherwise)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(pair.key, forgetting.text(pair.value))
+            if isinstance(pair.value, str)
+            else pair
+            for pair in attributes
+        ]
+    )

@@ -11,6 +11,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress
+    from use_cases.forgetting import Forgetting
     from use_cases.mail import MessageKind
     from use_cases.models import (
         CompleteRequest,
@@ -32,12 +33,14 @@ from workflows.messages import (
     APPROVE,
     COMPLETE_THREAD,
     FLOW_PROGRESS,
+    FORGET_PERSON,
     HUMAN_REPLY,
     NEW_MESSAGE,
     REJECT,
     THREAD_STATE_QUERY,
 )
 from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter, show_stage
+from workflows.search_attributes import forgotten_attributes
 from workflows.sending import remember, send_mail
 from workflows.thread_memory import other_content, record_bounce, summary
 from workflows.versions import QUEUED_MAIL_TO_CHILD
@@ -76,12 +79,15 @@ class ThreadWorkflow:
             and input.state.flow_finished
             and input.state.flow is not None
         )
-        self._reopened_run = self._state.status is ThreadStatus.COMPLETED
+        # A completed thread written again without an erased person completes at once
+        # (`mailroom erase`: its earlier runs are deleted after); any other run of a
+        # completed thread reopens it.
+        self._rewrite = input.rewrite
+        self._reopened_run = False
+        if self._state.status is ThreadStatus.COMPLETED and not input.rewrite:
+            self._reopen()
         self._continued_run = input.state is not None and not self._reopened_run
-        if self._state.status is ThreadStatus.COMPLETED:
-            self._state.status = ThreadStatus.OPEN
-            self._state.reopened += 1
-            self._state.completed_reason = None
+        self._forgetting: tuple[str, ...] = ()  # people erased: this run ends at its next rest
         self._seen = set(self._state.message_ids)
         self._pending: deque[NewMessage] = deque(input.pending)
         self._complete: CompleteRequest | None = None
@@ -136,12 +142,27 @@ class ThreadWorkflow:
     def flow_progress(self, progress: FlowProgress) -> None:
         self._flows.apply(progress)
 
+    @workflow.signal(name=FORGET_PERSON)
+    async def forget_person(self, address: str) -> None:
+        """`mailroom erase` of someone in a thread shared with others: their mail and
+        address leave the thread's state and its flow's, and the thread continues as new at
+        its next rest (an inline flow that cannot rest: once it ends), so that the runs
+        that recorded them can be deleted."""
+        self._forgetting = (*self._forgetting, address)
+        self._forget_in_state()
+        await self._flows.on_forget(address)
+
     @workflow.query(name=THREAD_STATE_QUERY)
     def thread_state(self) -> ThreadState:
         return self._state
 
     @workflow.run
     async def run(self, input: ThreadInput) -> ThreadState:
+        if self._rewrite:
+            if not self._pending:
+                return self._state  # the completed thread, now without the erased person
+            self._reopen()  # a mail came as it was written again: it reopens, as it would
+            self._continued_run = False
         self._count_start(input)
         if self._continued_run and self._only_automatic_mail():  # continued in its grace
             self._await_human_mail()
@@ -173,17 +194,45 @@ class ThreadWorkflow:
                 if not self._can_rest():
                     continue  # the flow took mail while this run grew quiet: its next wait
                 self._state.runs += 1
-                workflow.continue_as_new(
-                    ThreadInput(
-                        thread_id=self._state.thread_id,
-                        mailbox=self._state.mailbox,
-                        state=self._state,
-                        pending=tuple(carried(m) for m in self._pending),
-                        messages_per_run=self._messages_per_run,
-                        flow_config=self._flow_config,
-                        flow_resume=self._flows.snapshot(),
-                    )
-                )
+                self._continue_as_new()
+
+    def _continue_as_new(self) -> None:
+        following = ThreadInput(
+            thread_id=self._state.thread_id,
+            mailbox=self._state.mailbox,
+            state=self._state,
+            pending=tuple(carried(m) for m in self._pending),
+            messages_per_run=self._messages_per_run,
+            flow_config=self._flow_config,
+            flow_resume=self._flows.snapshot(),
+        )
+        if not self._forgetting:
+            workflow.continue_as_new(following)
+        forgetting = Forgetting(self._forgetting)  # the next run without them (erasure)
+        following = forgetting.model(following)
+        workflow.continue_as_new(
+            following,
+            search_attributes=forgotten_attributes(
+                workflow.info().typed_search_attributes, forgetting
+            ),
+        )
+
+    def _reopen(self) -> None:
+        self._reopened_run = True
+        self._state.status = ThreadStatus.OPEN
+        self._state.reopened += 1
+        self._state.completed_reason = None
+
+    def _forget_in_state(self) -> None:
+        """The erased people out of the state, in place (the flow router holds it), and
+        out of the mail queued here."""
+        forgetting = Forgetting(self._forgetting)
+        kept = forgetting.model(self._state)
+        for field in type(self._state).model_fields:
+            setattr(self._state, field, getattr(kept, field))
+        queued = [m for m in self._pending if not forgetting.theirs(m.from_addr)]
+        self._pending.clear()
+        self._pending.extend(queued)
 
     def _count_start(self, input: ThreadInput) -> None:
         if input.state is None:
@@ -230,6 +279,8 @@ class ThreadWorkflow:
         if self._automatic_only and self._complete is None and reason is None:
             reason = AUTOMATIC_ONLY
         self._state.completed_reason = self._complete.reason if self._complete else reason
+        if self._forgetting:  # what the flow reported since they were forgotten
+            self._forget_in_state()
         show_stage(self._state)
         metrics.thread_completed(self._counted_as, self._state.flow, self._state.message_count)
         return True
@@ -364,7 +415,9 @@ class ThreadWorkflow:
     def _rest_due(self) -> bool:
         """Continue-as-new is due (a pure check, asked in wait_condition predicates): it can
         go now, or the inline flow is still to be asked to pause."""
-        if not should_continue_as_new(self._messages_this_run, self._messages_per_run):
+        if not self._forgetting and not should_continue_as_new(
+            self._messages_this_run, self._messages_per_run
+        ):
             return False
         return self._can_rest() or not self._flows.rest_requested
 

@@ -1,0 +1,135 @@
+"""A person forgotten inside state that others' mail shares (erasure of a shared thread):
+their mail dropped from every list of mail, the one that must stay (a flow's first or last
+mail) kept as a blank, and their address and their mail's words taken out of every other
+text. Pure functions over any pydantic model, so a flow added later is covered without
+code of its own; what a flow derived from their mail in its own words (a purchase's items,
+an agent's answer) is not recognised and stays, as the ledger keeps a purchase's items.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from use_cases.mailboxes import normalize_address
+
+ERASED = "(erased)"
+# Their words are looked for inside other text (a quote, a conversation kept by a flow)
+# only when this long: a short subject ("Hi") would otherwise blank everyone's text.
+QUOTED_AT_LEAST = 24
+# Keys that make a JSON object one mail (NewMessage) or its summary (MessageSummary).
+MAIL_KEYS = frozenset({"message_id", "from_addr", "subject", "received_at"})
+# What a blank keeps of a mail of theirs that must stay: where it sits in the thread.
+BLANKED: dict[str, Any] = {
+    "from_addr": ERASED,
+    "from_name": "",
+    "subject": ERASED,
+    "text": "",
+    "new_text": "",
+    "text_blob": None,
+    "raw_blob": None,
+    "attachments": [],
+    "defects": [],
+    "reply_target": "",  # nobody to answer: a flow mails no one for it
+    "flow_input": None,
+    "decided_by": "",
+}
+
+# Where mail goes: theirs becomes "" (nowhere), never a placeholder a relay would be given.
+NOWHERE_FIELDS = frozenset({"answer_to", "reply_target"})
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class Forgetting:
+    """The people to forget, and the words of their mail met so far (learnt from the state
+    being cleaned, so a quote of their mail elsewhere in it is found)."""
+
+    def __init__(self, addresses: Iterable[str]) -> None:
+        self.addresses = frozenset(normalize_address(a) for a in addresses if a.strip())
+        self._words: set[str] = set()  # their mail's fields, whole
+        self._lines: set[str] = set()  # and line by line: a reply quotes them so ("> …")
+        self._pattern = (
+            re.compile("|".join(re.escape(a) for a in sorted(self.addresses)), re.IGNORECASE)
+            if self.addresses
+            else None
+        )
+
+    def theirs(self, address: object) -> bool:
+        return isinstance(address, str) and normalize_address(address) in self.addresses
+
+    def model(self, model: Model) -> Model:
+        """`model` with the people forgotten; the same model when there is none to forget."""
+        if not self.addresses:
+            return model
+        data = model.model_dump(mode="json")
+        self._learn(data)
+        return type(model).model_validate(self.value(data))
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            kept = [v for v in value if not self._theirs_whole(v)]
+            return [self.value(v) for v in kept]
+        if isinstance(value, dict):
+            if self._their_mail(value):
+                value = {**value, **{k: v for k, v in BLANKED.items() if k in value}}
+            return {
+                key: "" if key in NOWHERE_FIELDS and self.theirs(v) else self.value(v)
+                for key, v in value.items()
+                if not self.theirs(key)  # a log keyed by address
+            }
+        return value
+
+    def text(self, text: str) -> str:
+        if not text or self._pattern is None:
+            return text
+        if self.theirs(text) or text.strip() in self._words:
+            return ERASED
+        text = self._pattern.sub(ERASED, text)
+        for words in self._quotable():
+            if words in text:
+                text = text.replace(words, ERASED)
+        return text
+
+    def _quotable(self) -> list[str]:
+        """Their words long enough to look for, longest first, in one order on every
+        replay (a set's order is not)."""
+        long = {w for w in self._words | self._lines if len(w) >= QUOTED_AT_LEAST}
+        return sorted(long, key=lambda w: (-len(w), w))
+
+    def _theirs_whole(self, item: object) -> bool:
+        """An item a list loses whole: their address, their mail, or a tuple naming them
+        (a log's `(recipient, when)`: dropping only the address would break its shape)."""
+        if isinstance(item, list):
+            return any(self.theirs(part) for part in item)
+        return self.theirs(item) or self._their_mail(item)
+
+    def _their_mail(self, value: object) -> bool:
+        return (
+            isinstance(value, dict)
+            and value.keys() >= MAIL_KEYS
+            and self.theirs(value["from_addr"])
+        )
+
+    def _learn(self, value: Any) -> None:
+        if isinstance(value, list):
+            for item in value:
+                self._learn(item)
+        elif isinstance(value, dict):
+            if self._their_mail(value):
+                for key in ("subject", "text", "new_text", "from_name"):
+                    words = value.get(key)
+                    if isinstance(words, str) and words.strip() and words.strip() != ERASED:
+                        self._words.add(words.strip())
+                        self._lines.update(line.strip() for line in words.splitlines())
+            for item in value.values():
+                self._learn(item)
+
+
+def forgotten(model: Model, addresses: Iterable[str]) -> Model:
+    return Forgetting(addresses).model(model)
