@@ -46,21 +46,30 @@ async def erase_person(
     deleted = len(executions) if dry_run else await temporal.delete(executions)
     shared = sorted(t.workflow_id for t in threads if t.shared)
     forgetting = TemporalForgetting(client)
-    rewritten, holding = 0, []
+    rewritten, holding, still_found = 0, [], set()
+    their_blobs: dict[str, set[str]] = {}
     for workflow_id in shared:
+        their_blobs[workflow_id] = await forgetting.their_blobs(workflow_id, person)
         forgotten = await forgetting.forget_in(workflow_id, person, dry_run=dry_run)
         rewritten += forgotten.runs_deleted
         holding += forgotten.holding
+        if forgotten.holding:  # the index still finds it for them: erasing again ends it
+            still_found.add(workflow_id)
     blobs, freed = await _erase_blobs(wiring, alone, dry_run=dry_run)
+    shared_blobs, shared_freed = await _erase_their_blobs(
+        wiring, their_blobs, alone, dry_run=dry_run
+    )
     removed = {
         "temporal: workflow executions deleted": deleted,
         "temporal: earlier runs of shared threads deleted": rewritten,
         "thread index: threads removed": await records.remove_threads(
-            threads, person, dry_run=dry_run
+            [t for t in threads if t.workflow_id not in still_found], person, dry_run=dry_run
         ),
-        "thread index: shared threads they were dropped from": len(threads) - len(alone),
+        "thread index: shared threads they were dropped from": len(shared) - len(still_found),
         "blobs: removed": blobs,
         "blobs: bytes freed": freed,
+        "blobs: their mail in shared threads removed": shared_blobs,
+        "blobs: bytes of it freed": shared_freed,
         **await _erase_records(records, wiring.outbox.root, person, dry_run=dry_run),
     }
     return ErasureReport(
@@ -97,4 +106,27 @@ async def _erase_blobs(wiring: Wiring, threads: set[str], *, dry_run: bool) -> t
     else:
         sizes = await store.remove_for_good(only_theirs) if only_theirs else {}
         await index.forget_blobs(sorted(threads))
+    return len(sizes), sum(sizes.values())
+
+
+async def _erase_their_blobs(
+    wiring: Wiring, theirs: dict[str, set[str]], alone: set[str], *, dry_run: bool
+) -> tuple[int, int]:
+    """The person's own mail and attachments in shared threads: removed where no thread
+    but those being erased holds them (another thread may hold the same bytes)."""
+    candidates = sorted(set().union(*theirs.values())) if theirs else []
+    if not candidates:
+        return 0, 0
+    index = thread_blobs(wiring.threading.index)
+    erased = alone | set(theirs)
+    holders = await index.holders_of(candidates)
+    free = sorted(sha for sha in candidates if holders.get(sha, set()) <= erased)
+    store = removable(wiring.blobs)
+    if dry_run:
+        sizes = await store.sizes(free)
+        return len(sizes), sum(sizes.values())
+    sizes = await store.remove_for_good(free) if free else {}
+    for workflow_id, shas in theirs.items():  # the thread holds none of theirs any more
+        held = await index.blobs_of([workflow_id])
+        await index.forget_blobs([workflow_id], keep=[sha for sha in held if sha not in shas])
     return len(sizes), sum(sizes.values())

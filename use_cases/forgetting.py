@@ -22,6 +22,7 @@ ERASED = "(erased)"
 QUOTED_AT_LEAST = 24
 # Keys that make a JSON object one mail (NewMessage) or its summary (MessageSummary).
 MAIL_KEYS = frozenset({"message_id", "from_addr", "subject", "received_at"})
+BLOB_REF_KEYS = {"sha256", "size"}  # a BlobRef: where a mail's bytes are stored
 # What a blank keeps of a mail of theirs that must stay: where it sits in the thread.
 BLANKED: dict[str, Any] = {
     "from_addr": ERASED,
@@ -103,11 +104,14 @@ class Forgetting:
         return sorted(long, key=lambda w: (-len(w), w))
 
     def _theirs_whole(self, item: object) -> bool:
-        """An item a list loses whole: their address, their mail, or a tuple naming them
-        (a log's `(recipient, when)`: dropping only the address would break its shape)."""
+        """An item a list loses whole: their mail, a text naming them (a flow's transcript
+        entry `"<address>:\n<what they said>"`, cut to a length no quote search finds), or
+        a tuple naming them (a log's `(recipient, when)`: its shape must stay)."""
         if isinstance(item, list):
             return any(self.theirs(part) for part in item)
-        return self.theirs(item) or self._their_mail(item)
+        if isinstance(item, str):
+            return self._pattern is not None and self._pattern.search(item) is not None
+        return self._their_mail(item)
 
     def _their_mail(self, value: object) -> bool:
         return (
@@ -133,3 +137,25 @@ class Forgetting:
 
 def forgotten(model: Model, addresses: Iterable[str]) -> Model:
     return Forgetting(addresses).model(model)
+
+
+def blobs_of_mail(value: Any, forgetting: Forgetting) -> tuple[set[str], set[str]]:
+    """The blobs (raw mail, long text, attachments: BlobRef addresses) of the forgotten
+    people's mail in `value`, and those of everyone else's mail (a blob both hold stays)."""
+    theirs: set[str] = set()
+    others: set[str] = set()
+
+    def walk(item: Any, owner: set[str] | None) -> None:
+        if isinstance(item, list):
+            for part in item:
+                walk(part, owner)
+        elif isinstance(item, dict):
+            if owner is None and item.keys() >= MAIL_KEYS:
+                owner = theirs if forgetting.theirs(item["from_addr"]) else others
+            if owner is not None and item.keys() == BLOB_REF_KEYS:
+                owner.add(str(item["sha256"]))
+            for part in item.values():
+                walk(part, owner)
+
+    walk(value, None)
+    return theirs, others

@@ -29,9 +29,10 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from adapters.outbound.history_payloads import recorded_values
 from adapters.outbound.temporal_erasure import TemporalThreadErasure
 from adapters.outbound.visibility_query import quoted
-from use_cases.forgetting import Forgetting
+from use_cases.forgetting import Forgetting, blobs_of_mail
 from use_cases.models import ThreadInput
 from use_cases.thread_labels import thread_summary
 from workflows.messages import FORGET_PERSON
@@ -75,6 +76,23 @@ class TemporalForgetting:
                 return await self._forget_running(workflow_id, address)
         executions = await self.erasure.executions_of([workflow_id])
         return Forgotten(runs_deleted=await self.erasure.delete(executions))
+
+    async def their_blobs(self, workflow_id: str, address: str) -> set[str]:
+        """The blobs of the person's own mail in the thread (read from every run its
+        histories hold, before they are deleted) that no one else's mail there holds."""
+        forgetting = Forgetting([address])
+        theirs: set[str] = set()
+        others: set[str] = set()
+        for run in await self.erasure.executions_of([workflow_id]):
+            try:
+                async for value in recorded_values(self.client, *run):
+                    found, elsewhere = blobs_of_mail(value, forgetting)
+                    theirs |= found
+                    others |= elsewhere
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:  # deleted since it was listed
+                    raise
+        return theirs - others
 
     async def _forget_running(self, workflow_id: str, address: str) -> Forgotten:
         before = {workflow_id: await self._current_run(workflow_id)}

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
-from google.protobuf.message import Message
-from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.common.v1 import Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.inbound.codec_server import CodecAccess, CodecServer
+from adapters.outbound.history_payloads import payloads_in
 from adapters.outbound.key_ring import new_key_entry, parse_key_ring
 from adapters.outbound.payload_codec import ENCODING, EncryptionCodec
 from orchestrator.temporal_server import temporal_cli
@@ -86,26 +86,6 @@ async def stack(encrypted_ui: EncryptedUi, tmp_path: Path, task_queue: str) -> A
     settings = stack_settings(tmp_path, client, task_queue, search_attributes=True)
     async with running_stack(client, settings) as running:
         yield running
-
-
-def payloads_in(message: Message) -> list[Payload]:
-    """Every Payload anywhere in a protobuf message (inputs, headers, memos, results)."""
-    found: list[Payload] = []
-    for field, value in message.ListFields():
-        if field.message_type is None:
-            continue
-        if field.message_type.GetOptions().map_entry:
-            items = list(value.values())
-        elif isinstance(value, Message):
-            items = [value]
-        else:
-            items = list(value)
-        for item in items:
-            if isinstance(item, Payload):
-                found.append(item)
-            elif isinstance(item, Message):
-                found += payloads_in(item)
-    return found
 
 
 def post(url: str, body: bytes, **headers: str) -> tuple[int, bytes]:

@@ -145,10 +145,11 @@ async def test_a_thread_shared_with_others_is_kept_for_them_and_said(
     report = json.loads(await erase(stack, "--address", alice, "--json"))
 
     assert said.startswith(f"would erase {alice}:\n")
-    assert "shared threads kept for the others in them: their history" in said
+    assert "shared threads kept for the others in them, going on without this person" in said
     assert said.endswith(f"\n    {shared}\n")
 
-    assert report["shared_threads"] == [shared]
+    assert report["shared_threads"] == [shared] and report["holding"] == []
+    assert report["removed"]["temporal: earlier runs of shared threads deleted"] >= 1
     assert report["removed"]["thread index: threads removed"] == 0
     assert report["removed"]["temporal: workflow executions deleted"] == 0
     assert report["removed"]["thread index: shared threads they were dropped from"] == 1

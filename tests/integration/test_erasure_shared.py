@@ -5,6 +5,7 @@ support flow inline or as a child, and completed (a later mail reopens it withou
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -16,16 +17,21 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.outbound.history_payloads import payloads_in
 from adapters.outbound.payload_codec import ENCODING
+from orchestrator.cli_erase import SHARED_NOTE
+from orchestrator.purge import thread_blobs
+from tests.conftest import FIXTURES
 from tests.encryption import TEST_CONVERTER
 from tests.integration.test_cli import cli_env
-from tests.integration.test_codec_server import payloads_in
 from tests.stack import Stack, running_stack, stack_settings
 from tests.support import run_mailroom, wait_for
 from use_cases.models import CompleteRequest, ThreadStatus
+from use_cases.ports import BlobNotFound
 from use_cases.threading import workflow_id_for
 
 SUPPORT = "support@mailroom.local"
+PROCUREMENT = "procurement@mailroom.local"
 AT_REST = ("waiting_for_customer", "escalated")  # answered, or handed to a person
 
 
@@ -40,13 +46,28 @@ async def stack(
 
 
 def mail(
-    sender: str, subject: str, text: str, *, cc: str = "", message_id: str, reply_to: str = ""
+    sender: str,
+    subject: str,
+    text: str,
+    *,
+    cc: str = "",
+    message_id: str,
+    reply_to: str = "",
+    attached: bytes = b"",
 ) -> bytes:
     threading = f"In-Reply-To: {reply_to}\r\nReferences: {reply_to}\r\n" if reply_to else ""
     copied = f"Cc: {cc}\r\n" if cc else ""
+    head = f"From: {sender}\r\nTo: {SUPPORT}\r\n{copied}Subject: {subject}\r\n{threading}"
+    head += f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
+    if not attached:
+        return f"{head}Content-Type: text/plain\r\n\r\n{text}\r\n".encode()
+    encoded = base64.encodebytes(attached).decode().replace("\n", "\r\n")
     return (
-        f"From: {sender}\r\nTo: {SUPPORT}\r\n{copied}Subject: {subject}\r\n{threading}"
-        f"Message-ID: {message_id}\r\nContent-Type: text/plain\r\n\r\n{text}\r\n"
+        f"{head}Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        f"--b\r\nContent-Type: text/plain\r\n\r\n{text}\r\n"
+        "--b\r\nContent-Type: application/pdf\r\n"
+        'Content-Disposition: attachment; filename="door.pdf"\r\n'
+        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}--b--\r\n"
     ).encode()
 
 
@@ -60,6 +81,7 @@ class Shared:
         self.alice, self.carol = f"alice-{unique}@example.com", f"carol-{unique}@example.com"
         self.first_id = f"<first-{unique}@example.com>"
         self.alices_words = f"Alice adds that the blue door code is {unique} for visitors"
+        self.alices_file = f"alice's floor plan {unique}".encode() * 40
         self.thread_id = workflow_id_for(SUPPORT, self.first_id)
 
     async def start(self) -> None:
@@ -79,6 +101,7 @@ class Shared:
             cc=self.carol,
             message_id=f"<alice-{uuid.uuid4().hex}@example.com>",
             reply_to=self.first_id,
+            attached=self.alices_file,
         )
         await self.stack.send(reply, [SUPPORT], self.alice)
         await wait_for(lambda: self.at_rest(2), what="alice's words in the thread")
@@ -150,7 +173,13 @@ async def test_a_running_shared_thread_goes_on_without_the_erased_person(
     report = await erase(stack, "--address", shared.alice)
 
     assert report["shared_threads"] == [shared.thread_id] and report["holding"] == []
-    assert report["removed"]["temporal: earlier runs of shared threads deleted"] >= 1  # type: ignore[index]
+    removed = report["removed"]
+    assert isinstance(removed, dict)
+    assert removed["temporal: earlier runs of shared threads deleted"] >= 1
+    assert removed["blobs: their mail in shared threads removed"] == 2  # her mail, her file
+    with pytest.raises(BlobNotFound):
+        await stack.wiring.blobs.get(stack.blob_address(shared.alices_file))
+    assert await thread_blobs(stack.wiring.threading.index).blobs_of([shared.thread_id])
     await wait_for(lambda: forgotten(dev_server.client, shared), what="no run names alice")
     state = await stack.gateway.get(shared.thread_id)
     assert state.status is ThreadStatus.OPEN and shared.carol in state.participants
@@ -184,3 +213,47 @@ async def test_a_completed_shared_thread_is_written_again_without_them_and_reope
 
 async def _status(stack: Stack, thread_id: str, status: ThreadStatus) -> bool:
     return (await stack.gateway.get(thread_id)).status is status
+
+
+@pytest.mark.parametrize("stack", ["child"], indirect=True)
+async def test_a_flow_that_cannot_pause_holds_them_until_it_ends_and_is_said(
+    stack: Stack, dev_server: WorkflowEnvironment, unique: str
+) -> None:
+    """A purchase waiting for its approval cannot continue as new: erasure says its flow
+    still holds the person; erased again once the purchase is decided, nothing does."""
+    env = cli_env(stack)
+    carol = f"carol-{unique}@corp.example"
+    rfq = (FIXTURES / "rfq.eml").read_bytes().replace(b"<rfq-", f"<{unique}-".encode())
+    rfq = rfq.replace(b"carol@corp.example", carol.encode())
+    await stack.send(rfq, [PROCUREMENT], sender="bob@corp.example")
+    thread_id = workflow_id_for(PROCUREMENT, f"<{unique}-20-laptops@corp.example>")
+    await wait_for(lambda: _pending_approval(stack, thread_id), what="the approval wait")
+
+    report = await erase(stack, "--address", carol)
+
+    flow_id = (await stack.gateway.get(thread_id)).flow_workflow_id
+    assert report["shared_threads"] == [thread_id] and report["holding"] == [flow_id]
+    assert report["removed"]["thread index: shared threads they were dropped from"] == 0  # type: ignore[index]
+    code, said, err = await run_mailroom("erase", "--address", carol, "--dry-run", env=env)
+    assert code == 0, err
+    assert said.endswith(f"{SHARED_NOTE}:\n    {thread_id}\n"), "still found: erasable again"
+    code, _out, err = await run_mailroom("approve", thread_id, "--by", "dora", env=env)
+    assert code == 0, err
+    await wait_for(
+        lambda: _status(stack, thread_id, ThreadStatus.COMPLETED), what="the purchase made"
+    )
+
+    again = await erase(stack, "--address", carol)
+
+    assert again["holding"] == []
+    await wait_for(
+        lambda: _names_nobody(dev_server.client, thread_id, carol), what="no run names carol"
+    )
+
+
+async def _pending_approval(stack: Stack, thread_id: str) -> bool:
+    return (await stack.gateway.get(thread_id)).pending_approval
+
+
+async def _names_nobody(client: Client, thread_id: str, address: str) -> bool:
+    return address.encode() not in await recorded(client, thread_id)

@@ -1,0 +1,153 @@
+"""A person forgotten inside a shared thread's state (use_cases/forgetting.py): their mail
+and address gone from every field, everyone else's kept, the models still valid."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from use_cases.flows import FlowProgress
+from use_cases.forgetting import ERASED, Forgetting, forgotten
+from use_cases.models import (
+    DeliveryFailure,
+    FlowSnapshot,
+    MessageSummary,
+    NewMessage,
+    StageChange,
+    ThreadInput,
+    ThreadState,
+)
+from use_cases.reply_cap import ReplyLog
+
+NOW = datetime(2026, 12, 5, tzinfo=UTC)
+ALICE, BOB = "alice@example.com", "bob@example.com"
+HER_WORDS = "Please order twelve chairs for the meeting room"
+
+
+def message(sender: str, text: str, *, cc: tuple[str, ...] = (), mid: str = "<1@e>") -> NewMessage:
+    return NewMessage(
+        mailbox="support@x",
+        message_id=mid,
+        from_addr=sender,
+        from_name="Alice A." if sender == ALICE else "Bob",
+        to=("support@x",),
+        cc=cc,
+        subject="Order of chairs" if sender == ALICE else "Re: Order of chairs",
+        received_at=NOW,
+        text=text,
+        reply_target=sender,
+    )
+
+
+HERS = message(ALICE, f"{HER_WORDS}\nThanks", cc=(BOB,))
+HIS = message(
+    BOB, f"> {HER_WORDS}\nAgreed; ask ALICE@Example.com.\nThanks", cc=(ALICE,), mid="<2@e>"
+)
+
+
+def state() -> ThreadState:
+    return ThreadState(
+        thread_id="t",
+        workflow_id="t",
+        mailbox="support@x",
+        subject="Order of chairs",
+        participants=[ALICE, BOB],
+        message_ids=["<1@e>", "<2@e>"],
+        messages=[
+            MessageSummary(
+                message_id=m.message_id, from_addr=m.from_addr, subject=m.subject, received_at=NOW
+            )
+            for m in (HERS, HIS)
+        ],
+        message_count=2,
+        requester=ALICE,
+        answer_to=ALICE,
+        history=[StageChange(stage="answered", at=NOW, note=f"mailed {ALICE}")],
+        delivery_failures=[DeliveryFailure(message_id="<x>", recipients=(ALICE, BOB), at=NOW)],
+    )
+
+
+def test_her_mail_leaves_every_list_and_her_address_every_text() -> None:
+    kept = forgotten(
+        ThreadInput(thread_id="t", mailbox="support@x", state=state(), pending=(HERS, HIS)),
+        [" Alice@EXAMPLE.com "],
+    )
+    assert kept.state is not None
+    assert [m.from_addr for m in kept.state.messages] == [BOB]
+    assert [m.from_addr for m in kept.pending] == [BOB]
+    assert kept.state.participants == [BOB]
+    assert kept.state.message_ids == ["<1@e>", "<2@e>"], "Message-IDs kept: duplicates still known"
+    assert kept.state.message_count == 2
+    assert kept.state.requester == ERASED and kept.state.subject == ERASED
+    assert kept.state.answer_to == "", "nowhere to answer, not a placeholder for the relay"
+    assert kept.state.history[0].note == f"mailed {ERASED}"
+    assert kept.state.delivery_failures[0].recipients == (BOB,)
+    his = kept.pending[0]
+    assert his.cc == () and his.subject == "Re: Order of chairs"
+    assert his.text == f"> {ERASED}\nAgreed; ask {ERASED}.\nThanks", "her quoted line and address"
+    assert ALICE not in kept.model_dump_json().lower()
+    assert HER_WORDS not in kept.model_dump_json()
+
+
+def test_her_mail_a_flow_must_keep_is_kept_blank_and_answers_no_one() -> None:
+    snapshot = FlowSnapshot(
+        progress=FlowProgress(flow="support", stage="waiting_for_customer"),
+        mails_sent=2,
+        replies=ReplyLog(sent=[(ALICE, NOW), (BOB, NOW)]),
+        first=HERS,
+        last_message=HIS,
+        pending=[HERS],
+        own={"conversation": [f"{ALICE}:\n{HER_WORDS[:30]}", f"{BOB}:\nok, {HER_WORDS}"]},
+    )
+    kept = forgotten(snapshot, [ALICE])
+    assert kept.first.message_id == HERS.message_id
+    assert (kept.first.from_addr, kept.first.text, kept.first.subject) == (ERASED, "", ERASED)
+    assert kept.first.reply_target == "" and kept.first.from_name == ""
+    assert kept.pending == []
+    assert kept.replies.sent == [(BOB, NOW)], "her cap entry goes whole, the log keeps its shape"
+    assert kept.own["conversation"] == [f"{BOB}:\nok, {ERASED}"], "her entry goes whole"
+    assert ALICE not in kept.model_dump_json()
+
+
+def test_short_words_of_hers_are_not_cut_out_of_others_text() -> None:
+    hers = message(ALICE, "Hi")
+    his = message(BOB, "Hi there, all fine", mid="<2@e>")
+    kept = forgotten(
+        ThreadInput(
+            thread_id="t",
+            mailbox="x",
+            pending=(his,),
+            flow_resume=None,
+            state=state().model_copy(update={"messages": []}),
+        ),
+        [ALICE],
+    )
+    assert kept.pending[0].text == "Hi there, all fine"
+    assert Forgetting([ALICE]).model(hers).text == ""
+
+
+def test_nobody_to_forget_changes_nothing() -> None:
+    original = state()
+    assert forgotten(original, []) is original
+    assert forgotten(original, [BOB]).participants == [ALICE]
+
+
+def test_the_blobs_of_her_mail_are_told_from_everyone_elses() -> None:
+    from use_cases.forgetting import blobs_of_mail
+    from use_cases.mail import Attachment, BlobRef
+
+    shared_pdf = BlobRef(sha256="pdf", size=3)
+    hers = HERS.model_copy(
+        update={
+            "raw_blob": BlobRef(sha256="her-raw", size=1),
+            "attachments": (Attachment(filename="a.pdf", sha256="plain", blob=shared_pdf),),
+        }
+    )
+    his = HIS.model_copy(
+        update={
+            "raw_blob": BlobRef(sha256="his-raw", size=1),
+            "attachments": (Attachment(filename="a.pdf", blob=shared_pdf),),
+        }
+    )
+    recorded = {"pending": [hers.model_dump(mode="json")], "last": his.model_dump(mode="json")}
+    theirs, others = blobs_of_mail(recorded, Forgetting([ALICE]))
+    assert theirs == {"her-raw", "pdf"} and others == {"his-raw", "pdf"}
