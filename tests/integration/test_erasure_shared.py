@@ -9,6 +9,7 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,14 @@ async def stack(
     request: pytest.FixtureRequest, dev_server: WorkflowEnvironment, tmp_path: Path, task_queue: str
 ) -> AsyncIterator[Stack]:
     modes = f"procurement=child,support={request.param}"
-    settings = stack_settings(tmp_path, dev_server.client, task_queue, flow_modes=modes)
+    settings = stack_settings(  # its subject and requester searchable: those go too
+        tmp_path,
+        dev_server.client,
+        task_queue,
+        flow_modes=modes,
+        search_attributes=True,
+        searchable_subjects=True,
+    )
     async with running_stack(dev_server.client, settings) as running:
         yield running
 
@@ -72,39 +80,40 @@ def mail(
 
 
 class Shared:
-    """Carol asks support with Alice copied; Alice answers in the thread in words of her
-    own; the flow answers and waits for the customer. After the erasure Carol writes
-    again, to us alone (mail that names Alice again would be new data about her)."""
+    """Carol asks support with Alice copied, and Alice answers in the thread in words of
+    her own and with a file (or, `alice_starts`, the other way round: the thread's subject
+    and requester are then hers); the flow answers and waits for the customer. After the
+    erasure Carol writes again, to us alone (mail that names Alice again would be new data
+    about her)."""
 
-    def __init__(self, stack: Stack, unique: str) -> None:
+    def __init__(self, stack: Stack, unique: str, *, alice_starts: bool = False) -> None:
         self.stack = stack
         self.alice, self.carol = f"alice-{unique}@example.com", f"carol-{unique}@example.com"
+        self.alice_starts = alice_starts
         self.first_id = f"<first-{unique}@example.com>"
         self.alices_words = f"Alice adds that the blue door code is {unique} for visitors"
         self.alices_file = f"alice's floor plan {unique}".encode() * 40
         self.thread_id = workflow_id_for(SUPPORT, self.first_id)
 
     async def start(self) -> None:
-        first = mail(
-            self.carol,
-            "Printer jammed",
-            "My printer is on fire. What should I do?",
-            cc=self.alice,
-            message_id=self.first_id,
-        )
-        await self.stack.send(first, [SUPPORT], self.carol)
-        await wait_for(lambda: self.at_rest(1), what="carol's question answered")
-        reply = mail(
-            self.alice,
-            "Re: Printer jammed",
-            self.alices_words,
-            cc=self.carol,
-            message_id=f"<alice-{uuid.uuid4().hex}@example.com>",
-            reply_to=self.first_id,
-            attached=self.alices_file,
-        )
-        await self.stack.send(reply, [SUPPORT], self.alice)
-        await wait_for(lambda: self.at_rest(2), what="alice's words in the thread")
+        question = "My printer is on fire. What should I do?"
+        hers = (self.alices_words, self.alices_file)
+        theirs = [(self.carol, self.alice, question, b""), (self.alice, self.carol, *hers)]
+        if self.alice_starts:
+            theirs = [(self.alice, self.carol, *hers), (self.carol, self.alice, question, b"")]
+        for count, (sender, copied, text, attached) in enumerate(theirs, start=1):
+            first = count == 1
+            raw = mail(
+                sender,
+                "Printer jammed" if first else "Re: Printer jammed",
+                text,
+                cc=copied,
+                message_id=self.first_id if first else f"<{uuid.uuid4().hex}@example.com>",
+                reply_to="" if first else self.first_id,
+                attached=attached,
+            )
+            await self.stack.send(raw, [SUPPORT], sender)
+            await wait_for(partial(self.at_rest, count), what=f"mail {count} taken")
 
     async def at_rest(self, messages: int) -> bool:
         state = await self.stack.gateway.get(self.thread_id)
@@ -162,10 +171,11 @@ async def forgotten(client: Client, shared: Shared) -> bool:
     return shared.alice.encode() not in kept and shared.alices_words.lower().encode() not in kept
 
 
+@pytest.mark.parametrize("alice_starts", [False, True], ids=["carols", "alices"])
 async def test_a_running_shared_thread_goes_on_without_the_erased_person(
-    stack: Stack, dev_server: WorkflowEnvironment, unique: str
+    stack: Stack, dev_server: WorkflowEnvironment, unique: str, alice_starts: bool
 ) -> None:
-    shared = Shared(stack, unique)
+    shared = Shared(stack, unique, alice_starts=alice_starts)
     await shared.start()
     kept = await recorded(dev_server.client, shared.thread_id)
     assert shared.alice.encode() in kept and shared.alices_words.lower().encode() in kept
@@ -189,11 +199,13 @@ async def test_a_running_shared_thread_goes_on_without_the_erased_person(
     assert await forgotten(dev_server.client, shared)
 
 
-async def test_a_completed_shared_thread_is_written_again_without_them_and_reopens(
+async def test_a_completed_shared_thread_she_began_is_written_again_without_her_and_reopens(
     stack: Stack, dev_server: WorkflowEnvironment, unique: str
 ) -> None:
-    shared = Shared(stack, unique)
+    shared = Shared(stack, unique, alice_starts=True)  # her subject, her address
     await shared.start()
+    described = await dev_server.client.get_workflow_handle(shared.thread_id).describe()
+    assert shared.alice in str(described.typed_search_attributes), "searchable: requester"
     await stack.gateway.complete(shared.thread_id, CompleteRequest(reason="done"))
     await wait_for(
         lambda: _status(stack, shared.thread_id, ThreadStatus.COMPLETED), what="completed"
@@ -207,7 +219,7 @@ async def test_a_completed_shared_thread_is_written_again_without_them_and_reope
     assert state.status is ThreadStatus.COMPLETED and state.reopened == 0
     await shared.carol_again(3)
     reopened = await stack.gateway.get(shared.thread_id)
-    assert reopened.reopened == 1 and reopened.subject == "Printer jammed"
+    assert reopened.reopened == 1 and reopened.subject == "(erased)"
     assert shared.carol in reopened.participants and shared.alice not in reopened.participants
 
 
