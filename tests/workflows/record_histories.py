@@ -23,7 +23,10 @@ named `<flow>-<mode>-<thread|flow>.json`:
   and two answers one at a time (recorded before MAIL_TO_CHILD_BY_ACTIVITY);
 - `support-inline-thread-continued-as-new` and `support-inline-thread-after-continue-as-new`:
   the first and last run of a support thread whose inline flow continued-as-new with it,
-  closed by the customer's "solved"."""
+  closed by the customer's "solved";
+- `support-<mode>-thread-forgetting` and `support-child-flow-forgetting`: the first runs of a
+  support thread (and its child flow) continuing as new without a colleague erased from it
+  (FORGET_PERSON, `mailroom erase`)."""
 
 from __future__ import annotations
 
@@ -45,6 +48,7 @@ from use_cases.decision_channel import request_key
 from use_cases.flows import FlowConfig, FlowMode
 from use_cases.human_replies import human_reply_id
 from use_cases.models import HumanReply, ThreadState, ThreadStatus
+from workflows.messages import FORGET_PERSON
 
 TARGET = os.environ.get("RECORD_HISTORIES_TO", "")
 
@@ -276,3 +280,44 @@ async def test_record_a_procurement_child_taking_several_forwarded_mails(
         assert len(forwards) >= 3, f"{len(forwards)} forwards"
         await _save(h, h.thread_id, "procurement-child-thread-forwarded-mail")
         await _save(h, state.flow_workflow_id or "", "procurement-child-flow-forwarded-mail")
+
+
+@pytest.mark.parametrize("mode", [FlowMode.CHILD, FlowMode.INLINE], ids=["child", "inline"])
+async def test_record_a_support_thread_forgetting_someone(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
+) -> None:
+    """`support-<mode>-thread-forgetting` (and `support-child-flow-forgetting`): a customer
+    asks with a colleague copied, the colleague writes in too, and the colleague is erased
+    (FORGET_PERSON): the first runs, which continue as new without them."""
+    flow = config(mode, timedelta(days=2), timedelta(days=5)).model_copy(
+        update={"search_attributes": True, "searchable_subjects": True}
+    )
+    async with thread_harness(
+        dev_server, task_queue, tmp_path, mailbox="support@mailroom.local", flow_config=flow
+    ) as h:
+        await h.send(0, reply_address=TOKEN, cc=(COLLEAGUE,), **KNOWN)
+        await wait_for(lambda: _count(h, "answered", 1), what="the answer")
+        await h.send(1, from_addr=COLLEAGUE, text="Mine fails too since the update.")
+        await wait_for(lambda: h.has_messages(2), what="the colleague's mail")
+        child = (await h.state()).flow_workflow_id or "" if mode is FlowMode.CHILD else ""
+        before = {
+            workflow_id: (await h.env.client.get_workflow_handle(workflow_id).describe()).run_id
+            for workflow_id in (h.thread_id, child)
+            if workflow_id
+        }
+        await h.env.client.get_workflow_handle(h.thread_id).signal(FORGET_PERSON, COLLEAGUE)
+        await wait_for(lambda: _forgotten(h, before), what="runs continued without them")
+        await _save(h, h.thread_id, f"support-{mode.value}-thread-forgetting", before[h.thread_id])
+        if mode is FlowMode.CHILD:
+            await _save(h, child, "support-child-flow-forgetting", before[child])
+
+
+COLLEAGUE = "colleague@corp.example"
+
+
+async def _forgotten(h: Harness, before: dict[str, str]) -> bool:
+    for workflow_id, run_id in before.items():
+        current = await h.env.client.get_workflow_handle(workflow_id).describe()
+        if current.run_id == run_id:
+            return False
+    return COLLEAGUE not in (await h.state()).participants
