@@ -3,10 +3,12 @@ and removed, or where it must stay, said why.
 
 A thread only that person took part in (our mailboxes aside) goes whole: its index rows, the
 blobs no other thread holds, its workflow executions (every run, and its flows' children).
-A thread shared with others keeps working for them: their history holds the person's mail
-(payloads are sealed with the installation's keys, not per person, so there is nothing to
-shred), its blobs stay until retention removes them after it completes, and the person is
-dropped from its index participants. The relay's sent log, the automatic-mail log and the
+A thread shared with others keeps working for them without the person: its state and its
+flow's drop their mail and address (use_cases/forgetting.py) and continue as new, and every
+earlier run, which recorded them, is deleted; the blobs of their own mail go; the person is
+dropped from its index participants. A flow that cannot pause before it ends (a purchase
+waiting for its approval) holds them until then: the thread stays found by their address,
+and erasing again once it has ended finishes the work. The relay's sent log, the automatic-mail log and the
 outbox lose every row or mail to or from them; purchase orders keep their number, amounts
 and items (bookkeeping law keeps a ledger for years) and lose the requester's address, as
 booked invoices lose the approver's.
