@@ -8,10 +8,10 @@ flow's drop their mail and address (use_cases/forgetting.py) and continue as new
 earlier run, which recorded them, is deleted; the blobs of their own mail go; the person is
 dropped from its index participants. A flow that cannot pause before it ends (a purchase
 waiting for its approval) holds them until then: the thread stays found by their address,
-and erasing again once it has ended finishes the work. The relay's sent log, the automatic-mail log and the
-outbox lose every row or mail to or from them; purchase orders keep their number, amounts
-and items (bookkeeping law keeps a ledger for years) and lose the requester's address, as
-booked invoices lose the approver's.
+and erasing again once it has ended finishes the work. The relay's sent log, the
+automatic-mail log and the outbox lose every row or mail to or from them; purchase orders
+keep their number, amounts and items (bookkeeping law keeps a ledger for years) and lose the
+requester's address, as booked invoices lose the approver's.
 """
 
 from __future__ import annotations
