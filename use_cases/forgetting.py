@@ -41,6 +41,12 @@ BLANKED: dict[str, Any] = {
 
 # Where mail goes: theirs becomes "" (nowhere), never a placeholder a relay would be given.
 NOWHERE_FIELDS = frozenset({"answer_to", "reply_target"})
+# A subject is copied whole (the thread's, a search attribute): one equal to theirs goes,
+# there only (a short subject of theirs may equal an enum's value or a stage elsewhere).
+SUBJECT_FIELDS = frozenset({"subject"})
+# The installation's settings (whom to tell, who approves), not anyone's mail: left as
+# they are even when one of them is erased (the worker's settings apply at each run).
+SETTINGS_FIELDS = frozenset({"flow_config", "config", "flow_entry", "entry"})
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -51,8 +57,8 @@ class Forgetting:
 
     def __init__(self, addresses: Iterable[str]) -> None:
         self.addresses = frozenset(normalize_address(a) for a in addresses if a.strip())
-        self._words: set[str] = set()  # their mail's fields, whole
-        self._lines: set[str] = set()  # and line by line: a reply quotes them so ("> …")
+        self._subjects: set[str] = set()  # their mail's subjects, whole
+        self._lines: set[str] = set()  # their mail's words line by line: quoted so ("> …")
         self._pattern = (
             re.compile("|".join(re.escape(a) for a in sorted(self.addresses)), re.IGNORECASE)
             if self.addresses
@@ -70,26 +76,35 @@ class Forgetting:
         self._learn(data)
         return type(model).model_validate(self.value(data))
 
-    def value(self, value: Any) -> Any:
+    def value(self, value: Any, field: str = "") -> Any:
         if isinstance(value, str):
-            return self.text(value)
+            return self.text(value, subject=field in SUBJECT_FIELDS)
         if isinstance(value, list):
             kept = [v for v in value if not self._theirs_whole(v)]
-            return [self.value(v) for v in kept]
+            return [self.value(v, field) for v in kept]
         if isinstance(value, dict):
             if self._their_mail(value):
                 value = {**value, **{k: v for k, v in BLANKED.items() if k in value}}
             return {
-                key: "" if key in NOWHERE_FIELDS and self.theirs(v) else self.value(v)
+                key: self._field(key, v)
                 for key, v in value.items()
                 if not self.theirs(key)  # a log keyed by address
             }
         return value
 
-    def text(self, text: str) -> str:
+    def _field(self, key: str, value: Any) -> Any:
+        if key in SETTINGS_FIELDS:
+            return value
+        if key in NOWHERE_FIELDS and self.theirs(value):
+            return ""
+        return self.value(value, key)
+
+    def text(self, text: str, *, subject: bool = False) -> str:
+        """`text` without their address and the lines of their mail it quotes; `subject`:
+        a subject (or search attribute) that is one of theirs whole goes whole."""
         if not text or self._pattern is None:
             return text
-        if self.theirs(text) or text.strip() in self._words:
+        if self.theirs(text) or (subject and text.strip() in self._subjects):
             return ERASED
         text = self._pattern.sub(ERASED, text)
         for words in self._quotable():
@@ -100,7 +115,7 @@ class Forgetting:
     def _quotable(self) -> list[str]:
         """Their words long enough to look for, longest first, in one order on every
         replay (a set's order is not)."""
-        long = {w for w in self._words | self._lines if len(w) >= QUOTED_AT_LEAST}
+        long = {w for w in self._lines if len(w) >= QUOTED_AT_LEAST}
         return sorted(long, key=lambda w: (-len(w), w))
 
     def _theirs_whole(self, item: object) -> bool:
@@ -126,10 +141,12 @@ class Forgetting:
                 self._learn(item)
         elif isinstance(value, dict):
             if self._their_mail(value):
+                subject = value.get("subject")
+                if isinstance(subject, str) and subject.strip() not in ("", ERASED):
+                    self._subjects.add(subject.strip())
                 for key in ("subject", "text", "new_text", "from_name"):
                     words = value.get(key)
-                    if isinstance(words, str) and words.strip() and words.strip() != ERASED:
-                        self._words.add(words.strip())
+                    if isinstance(words, str):
                         self._lines.update(line.strip() for line in words.splitlines())
             for item in value.values():
                 self._learn(item)

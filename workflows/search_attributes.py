@@ -81,7 +81,7 @@ def forgotten_attributes(
     (continue-as-new would carry their address and subject otherwise)."""
     return TypedSearchAttributes(
         [
-            SearchAttributePair(pair.key, forgetting.text(pair.value))
+            SearchAttributePair(pair.key, forgetting.text(pair.value, subject=True))
             if isinstance(pair.value, str)
             else pair
             for pair in attributes

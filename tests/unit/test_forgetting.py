@@ -9,6 +9,7 @@ from use_cases.flows import FlowProgress
 from use_cases.forgetting import ERASED, Forgetting, forgotten
 from use_cases.models import (
     DeliveryFailure,
+    FlowConfig,
     FlowSnapshot,
     MessageSummary,
     NewMessage,
@@ -151,3 +152,25 @@ def test_the_blobs_of_her_mail_are_told_from_everyone_elses() -> None:
     recorded = {"pending": [hers.model_dump(mode="json")], "last": his.model_dump(mode="json")}
     theirs, others = blobs_of_mail(recorded, Forgetting([ALICE]))
     assert theirs == {"her-raw", "pdf"} and others == {"his-raw", "pdf"}
+
+
+def test_short_words_of_hers_equal_to_a_value_elsewhere_leave_it_valid() -> None:
+    """Her subject "open" and text "human" are not the thread's status nor a mail's kind:
+    blanking every equal value would fail validation and stop the thread for good."""
+    hers = message(ALICE, "human").model_copy(update={"subject": "open"})
+    thread = ThreadInput(
+        thread_id="t",
+        mailbox="support@x",
+        state=state().model_copy(update={"subject": "open"}),
+        pending=(hers, message(BOB, "human", mid="<2@e>")),
+    )
+    kept = forgotten(thread, [ALICE])
+    assert kept.state is not None and kept.state.status.value == "open"
+    assert kept.state.subject == ERASED, "a subject equal to hers is hers"
+    assert [(m.from_addr, m.kind.value, m.text) for m in kept.pending] == [(BOB, "human", "human")]
+
+
+def test_the_installations_settings_stay_when_a_colleague_is_erased() -> None:
+    config = FlowConfig(approvers=(ALICE,), support_team=f"{ALICE}, {BOB}")
+    kept = forgotten(ThreadInput(thread_id="t", mailbox="x", flow_config=config), [ALICE])
+    assert kept.flow_config == config
