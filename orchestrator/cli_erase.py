@@ -50,10 +50,16 @@ def report_lines(report: ErasureReport) -> list[str]:
     verb = "would erase" if report.dry_run else "erased"
     lines = [f"{verb} {visible(report.address)}:"]
     lines += [f"  {store}: {count}" for store, count in report.removed.items()]
-    if report.shared_threads:
+    done = [t for t in report.shared_threads if not holding_in(t, report.holding)]
+    if done:
         lines.append(f"  shared threads {SHARED_NOTE}:")
-        lines += [f"    {visible(thread)}" for thread in report.shared_threads]
+        lines += [f"    {visible(thread)}" for thread in done]
     if report.holding:
         lines.append(f"  {HOLDING_NOTE}:")
         lines += [f"    {visible(workflow_id)}" for workflow_id in report.holding]
     return lines
+
+
+def holding_in(thread_id: str, holding: list[str]) -> bool:
+    """The thread, or one of its flows (`<thread id>-<flow>-<n>`), still holds them."""
+    return any(h == thread_id or h.startswith(f"{thread_id}-") for h in holding)

@@ -11,8 +11,15 @@ from adapters.outbound.person_records import SqlitePersonRecords, remove_outbox_
 from adapters.outbound.postgres_person_records import PostgresPersonRecords
 from adapters.outbound.temporal_erasure import TemporalThreadErasure
 from adapters.outbound.temporal_forgetting import TemporalForgetting
+from orchestrator.bootstrap import gateway
 from orchestrator.purge import removable, thread_blobs
-from use_cases.erasure import ErasureReport, PersonRecords, erasure_address, with_sharing
+from use_cases.erasure import (
+    ErasureReport,
+    PersonRecords,
+    erasure_address,
+    their_blobs_only,
+    with_sharing,
+)
 from use_cases.reply_cap import capped_address
 from use_cases.retention import blobs_only_held_by
 
@@ -45,7 +52,7 @@ async def erase_person(
     executions = await temporal.executions_of(sorted(alone))
     deleted = len(executions) if dry_run else await temporal.delete(executions)
     shared = sorted(t.workflow_id for t in threads if t.shared)
-    forgetting = TemporalForgetting(client)
+    forgetting = TemporalForgetting(client, gateway(wiring, client))
     rewritten, holding, still_found = 0, [], set()
     their_blobs: dict[str, set[str]] = {}
     for workflow_id in shared:
@@ -112,15 +119,13 @@ async def _erase_blobs(wiring: Wiring, threads: set[str], *, dry_run: bool) -> t
 async def _erase_their_blobs(
     wiring: Wiring, theirs: dict[str, set[str]], alone: set[str], *, dry_run: bool
 ) -> tuple[int, int]:
-    """The person's own mail and attachments in shared threads: removed where no thread
-    but those being erased holds them (another thread may hold the same bytes)."""
+    """The person's own mail and attachments in shared threads: removed where no other
+    mail holds the same bytes (use_cases/erasure.py `their_blobs_only`)."""
     candidates = sorted(set().union(*theirs.values())) if theirs else []
     if not candidates:
         return 0, 0
     index = thread_blobs(wiring.threading.index)
-    erased = alone | set(theirs)
-    holders = await index.holders_of(candidates)
-    free = sorted(sha for sha in candidates if holders.get(sha, set()) <= erased)
+    free = their_blobs_only(theirs, await index.holders_of(candidates), alone)
     store = removable(wiring.blobs)
     if dry_run:
         sizes = await store.sizes(free)

@@ -16,7 +16,7 @@ requester's address, as booked invoices lose the approver's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from pydantic import BaseModel, Field
@@ -80,3 +80,18 @@ def with_sharing(
         )
         for thread in threads
     ]
+
+
+def their_blobs_only(
+    theirs: Mapping[str, set[str]], holders: Mapping[str, set[str]], alone: set[str]
+) -> list[str]:
+    """The blobs of the person's own mail in shared threads (`theirs`: thread → blobs)
+    that no one else's mail holds: each thread holding one (`holders`: blob → threads) is
+    a thread of theirs alone, or a shared thread where that blob is their mail's. The same
+    bytes sent by someone else, in another thread, stay."""
+    candidates = set().union(*theirs.values()) if theirs else set()
+    return sorted(
+        sha
+        for sha in candidates
+        if all(t in alone or sha in theirs.get(t, set()) for t in holders.get(sha, set()))
+    )

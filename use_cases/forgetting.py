@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from use_cases.mailboxes import normalize_address
 
@@ -47,6 +47,10 @@ SUBJECT_FIELDS = frozenset({"subject"})
 # The installation's settings (whom to tell, who approves), not anyone's mail: left as
 # they are even when one of them is erased (the worker's settings apply at each run).
 SETTINGS_FIELDS = frozenset({"flow_config", "config", "flow_entry", "entry"})
+# What may stand next to an address inside it (RFC 5322 atext, dots, the domain's hyphens):
+# a match with one of these beside it is part of another address.
+ADDRESS_CHARS = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-"
+DOMAIN_CHARS = r"A-Za-z0-9_\-"  # after it: a longer domain (a dot ends a sentence too)
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -55,33 +59,56 @@ class Forgetting:
     """The people to forget, and the words of their mail met so far (learnt from the state
     being cleaned, so a quote of their mail elsewhere in it is found)."""
 
-    def __init__(self, addresses: Iterable[str]) -> None:
-        self.addresses = frozenset(normalize_address(a) for a in addresses if a.strip())
+    def __init__(self, addresses: Iterable[str] = ()) -> None:
+        self.addresses: frozenset[str] = frozenset()
+        self._pattern: re.Pattern[str] | None = None
         self._subjects: set[str] = set()  # their mail's subjects, whole
-        self._lines: set[str] = set()  # their mail's words line by line: quoted so ("> …")
-        self._pattern = (
-            re.compile("|".join(re.escape(a) for a in sorted(self.addresses)), re.IGNORECASE)
-            if self.addresses
-            else None
+        self._lines: set[str] = set()  # their own words line by line: quoted so ("> …")
+        for address in addresses:
+            self.add(address)
+
+    def add(self, address: str) -> None:
+        """One more person to forget; what was learnt of the others stays."""
+        if not address.strip():
+            return
+        self.addresses = self.addresses | {normalize_address(address)}
+        # the address whole: `ann@x.com` is not inside `joann@x.com` nor `ann@x.com.evil`
+        alternatives = "|".join(re.escape(a) for a in sorted(self.addresses))
+        self._pattern = re.compile(
+            rf"(?<![{ADDRESS_CHARS}])(?:{alternatives})(?![{DOMAIN_CHARS}]|\.[{DOMAIN_CHARS}])",
+            re.IGNORECASE,
         )
 
     def theirs(self, address: object) -> bool:
         return isinstance(address, str) and normalize_address(address) in self.addresses
 
+    def names(self, text: object) -> bool:
+        """`text` holds one of their addresses."""
+        return (
+            isinstance(text, str) and self._pattern is not None and bool(self._pattern.search(text))
+        )
+
     def model(self, model: Model) -> Model:
-        """`model` with the people forgotten; the same model when there is none to forget."""
+        """`model` with the people forgotten; the same model when there is none to forget,
+        or when what is left would not validate (a shape this code does not know: the run
+        must go on, and `mailroom erase`, which reads what is left, says it still holds
+        them)."""
         if not self.addresses:
             return model
         data = model.model_dump(mode="json")
         self._learn(data)
-        return type(model).model_validate(self.value(data))
+        try:
+            return type(model).model_validate(self.value(data))
+        except ValidationError:
+            return model
 
-    def value(self, value: Any, field: str = "") -> Any:
+    def value(self, value: Any, field: str = "", *, in_tuple: bool = False) -> Any:
         if isinstance(value, str):
             return self.text(value, subject=field in SUBJECT_FIELDS)
         if isinstance(value, list):
-            kept = [v for v in value if not self._theirs_whole(v)]
-            return [self.value(v, field) for v in kept]
+            # a list inside a list is a tuple (`(recipient, when)`): its shape must stay
+            kept = value if in_tuple else [v for v in value if not self._theirs_whole(v)]
+            return [self.value(v, field, in_tuple=isinstance(v, list)) for v in kept]
         if isinstance(value, dict):
             if self._their_mail(value):
                 value = {**value, **{k: v for k, v in BLANKED.items() if k in value}}
@@ -121,12 +148,10 @@ class Forgetting:
     def _theirs_whole(self, item: object) -> bool:
         """An item a list loses whole: their mail, a text naming them (a flow's transcript
         entry `"<address>:\n<what they said>"`, cut to a length no quote search finds), or
-        a tuple naming them (a log's `(recipient, when)`: its shape must stay)."""
+        a tuple naming them (a log's `(recipient, when)`)."""
         if isinstance(item, list):
-            return any(self.theirs(part) for part in item)
-        if isinstance(item, str):
-            return self._pattern is not None and self._pattern.search(item) is not None
-        return self._their_mail(item)
+            return any(self.names(part) for part in item)
+        return self.names(item) or self._their_mail(item)
 
     def _their_mail(self, value: object) -> bool:
         return (
@@ -141,15 +166,21 @@ class Forgetting:
                 self._learn(item)
         elif isinstance(value, dict):
             if self._their_mail(value):
-                subject = value.get("subject")
-                if isinstance(subject, str) and subject.strip() not in ("", ERASED):
-                    self._subjects.add(subject.strip())
-                for key in ("subject", "text", "new_text", "from_name"):
-                    words = value.get(key)
-                    if isinstance(words, str):
-                        self._lines.update(line.strip() for line in words.splitlines())
+                self._learn_mail(value)
             for item in value.values():
                 self._learn(item)
+
+    def _learn_mail(self, mail: dict[str, Any]) -> None:
+        """Their subject, and the lines they wrote themselves: not the lines they quote
+        (someone else's words), nor what they forwarded below their own text."""
+        subject = mail.get("subject")
+        if isinstance(subject, str) and subject.strip() not in ("", ERASED):
+            self._subjects.add(subject.strip())
+            self._lines.add(subject.strip())
+        own = mail.get("new_text") or mail.get("text") or ""
+        if isinstance(own, str):
+            lines = (line.strip() for line in own.splitlines())
+            self._lines.update(line for line in lines if not line.startswith(">"))
 
 
 def forgotten(model: Model, addresses: Iterable[str]) -> Model:

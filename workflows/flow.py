@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         FlowSnapshot,
         FlowStart,
     )
+    from use_cases.forgetting import forgotten
     from use_cases.human_replies import reply_to_customer
     from use_cases.mail import OutboundEmail, ReplyKind, SignedReplyTo
     from use_cases.mailboxes import normalize_address
@@ -169,6 +170,8 @@ class FlowRuntime(ABC):
         kept = [m for m in self.inbox if normalize_address(m.from_addr) not in self.forgotten]
         self.inbox.clear()
         self.inbox.extend(kept)
+        # what it reports to the thread from now on names them no more
+        self.progress = forgotten(self.progress, self.forgotten)
 
     def to_forgotten(self, recipients: tuple[str, ...]) -> bool:
         return any(normalize_address(r) in self.forgotten for r in recipients)

@@ -75,13 +75,17 @@ def child_flow_attributes(identity: Identity, flow: str) -> TypedSearchAttribute
 
 
 def forgotten_attributes(
-    attributes: TypedSearchAttributes, forgetting: Forgetting
+    attributes: TypedSearchAttributes, forgetting: Forgetting, identity: Identity | None = None
 ) -> TypedSearchAttributes:
     """A run's search attributes for the run that follows it without an erased person
-    (continue-as-new would carry their address and subject otherwise)."""
+    (continue-as-new would carry their address and subject otherwise); a thread's subject
+    and requester are those of its state without them (`identity`)."""
+    replaced = dict(_identity_pairs(identity)) if identity is not None else {}
     return TypedSearchAttributes(
         [
-            SearchAttributePair(pair.key, forgetting.text(pair.value, subject=True))
+            SearchAttributePair(pair.key, replaced[pair.key])
+            if pair.key in replaced
+            else SearchAttributePair(pair.key, forgetting.text(pair.value, subject=True))
             if isinstance(pair.value, str)
             else pair
             for pair in attributes

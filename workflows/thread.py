@@ -40,7 +40,7 @@ from workflows.messages import (
     THREAD_STATE_QUERY,
 )
 from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter, show_stage
-from workflows.search_attributes import forgotten_attributes
+from workflows.search_attributes import forgotten_attributes, thread_identity
 from workflows.sending import remember, send_mail
 from workflows.thread_memory import other_content, record_bounce, summary
 from workflows.versions import QUEUED_MAIL_TO_CHILD
@@ -87,7 +87,8 @@ class ThreadWorkflow:
         if self._state.status is ThreadStatus.COMPLETED and not input.rewrite:
             self._reopen()
         self._continued_run = input.state is not None and not self._reopened_run
-        self._forgetting: tuple[str, ...] = ()  # people erased: this run ends at its next rest
+        # people erased (FORGET_PERSON): this run ends at its next rest, without them
+        self._forgetting = Forgetting()
         self._seen = set(self._state.message_ids)
         self._pending: deque[NewMessage] = deque(input.pending)
         self._complete: CompleteRequest | None = None
@@ -148,7 +149,7 @@ class ThreadWorkflow:
         address leave the thread's state and its flow's, and the thread continues as new at
         its next rest (an inline flow that cannot rest: once it ends), so that the runs
         that recorded them can be deleted."""
-        self._forgetting = (*self._forgetting, address)
+        self._forgetting.add(address)
         self._forget_in_state()
         await self._flows.on_forget(address)
 
@@ -206,14 +207,17 @@ class ThreadWorkflow:
             flow_config=self._flow_config,
             flow_resume=self._flows.snapshot(),
         )
-        if not self._forgetting:
+        if not self._forgetting.addresses:
             workflow.continue_as_new(following)
-        forgetting = Forgetting(self._forgetting)  # the next run without them (erasure)
-        following = forgetting.model(following)
+        following = self._forgetting.model(following)  # the next run without them (erasure)
+        identity = thread_identity(
+            following.state or self._state,
+            searchable_subjects=self._flow_config.searchable_subjects,
+        )
         workflow.continue_as_new(
             following,
             search_attributes=forgotten_attributes(
-                workflow.info().typed_search_attributes, forgetting
+                workflow.info().typed_search_attributes, self._forgetting, identity
             ),
         )
 
@@ -226,10 +230,20 @@ class ThreadWorkflow:
     def _forget_in_state(self) -> None:
         """The erased people out of the state, in place (the flow router holds it), and
         out of the mail queued here."""
-        forgetting = Forgetting(self._forgetting)
+        forgetting = self._forgetting
+        answered_them = forgetting.theirs(self._state.answer_to)
         kept = forgetting.model(self._state)
         for field in type(self._state).model_fields:
             setattr(self._state, field, getattr(kept, field))
+        if answered_them:  # a person's reply goes to whoever wrote first after them
+            self._state.answer_to = next(
+                (
+                    m.from_addr
+                    for m in self._state.messages
+                    if not m.automatic and not of_mailbox(m.from_addr, self._state.mailbox)
+                ),
+                "",
+            )
         queued = [m for m in self._pending if not forgetting.theirs(m.from_addr)]
         self._pending.clear()
         self._pending.extend(queued)
@@ -279,7 +293,7 @@ class ThreadWorkflow:
         if self._automatic_only and self._complete is None and reason is None:
             reason = AUTOMATIC_ONLY
         self._state.completed_reason = self._complete.reason if self._complete else reason
-        if self._forgetting:  # what the flow reported since they were forgotten
+        if self._forgetting.addresses:  # what the flow reported since they were forgotten
             self._forget_in_state()
         show_stage(self._state)
         metrics.thread_completed(self._counted_as, self._state.flow, self._state.message_count)
@@ -381,6 +395,9 @@ class ThreadWorkflow:
         await self._acknowledge(message)
 
     async def _acknowledge(self, message: NewMessage) -> None:
+        if self._forgetting.theirs(answer_address(message)):
+            workflow.logger.info("no acknowledgement: its recipient was erased")
+            return
         reply = acknowledgement(message, self._state)
         failure = await send_mail(reply, local=self._flow_config.outbox_in_process)
         if failure is not None:
@@ -415,7 +432,7 @@ class ThreadWorkflow:
     def _rest_due(self) -> bool:
         """Continue-as-new is due (a pure check, asked in wait_condition predicates): it can
         go now, or the inline flow is still to be asked to pause."""
-        if not self._forgetting and not should_continue_as_new(
+        if not self._forgetting.addresses and not should_continue_as_new(
             self._messages_this_run, self._messages_per_run
         ):
             return False

@@ -4,78 +4,65 @@ the person's mail, is deleted.
 
 - A running thread is signalled FORGET_PERSON: it drops the person from its state and its
   flow's, tells its child flow, and both continue as new at their next rest. Once they
-  have, every run of the thread and its flows but the current ones is deleted.
+  have, every ended run of the thread and its flows is deleted.
 - A completed thread is written again: a run started with its state less the person
   completes at once (ThreadInput.rewrite), so a later mail reopens it from that state; its
   earlier runs and its flows' are deleted.
 - A thread that ended otherwise (terminated, failed) has no state a reopen would use: all
   its runs are deleted, as for a thread of the person alone.
+- A thread Temporal no longer keeps (its retention passed) has nothing left there.
 
-A flow that cannot rest (a purchase waiting for its approval) keeps the person's mail in
-its current run until it ends: the thread is returned as still holding it, and running
-`mailroom erase` again once the flow has ended deletes that run too.
+The thread's current run is never deleted (a reopen starts from it), nor a run still going.
+What is left is read back: a run that still names the person (a flow that cannot pause
+before it ends, such as a purchase waiting for its approval; a worker that is down; a mail
+that reopened a completed thread from its old state while it was written again) is
+returned as holding them, and running `mailroom erase` again once it has moved on ends it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.outbound.history_payloads import recorded_values
 from adapters.outbound.temporal_erasure import TemporalThreadErasure
+from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.visibility_query import quoted
 from use_cases.forgetting import Forgetting, blobs_of_mail
-from use_cases.models import ThreadInput
-from use_cases.thread_labels import thread_summary
-from workflows.messages import FORGET_PERSON
-from workflows.search_attributes import forgotten_attributes
-from workflows.thread import ThreadWorkflow
+from use_cases.ports import ThreadNotFound
 
 # How long a shared thread and its flows are given to continue as new without the person
 # (a workflow task or two when their workers run); past it, they are said to hold them.
 FORGET_PATIENCE = timedelta(seconds=30)
 POLL_INTERVAL = 0.1
+Run = tuple[str, str]  # (workflow id, run id)
 
 
 @dataclass
 class Forgotten:
     runs_deleted: int = 0
-    # workflow ids whose current run still holds the person (a flow that cannot rest yet,
-    # a worker that is down): `mailroom erase` again deletes what it recorded then
+    # workflow ids whose current run still holds the person: `mailroom erase` again
+    # deletes what they recorded once they have moved on
     holding: list[str] = field(default_factory=list)
 
 
 class TemporalForgetting:
-    def __init__(self, client: Client, patience: timedelta = FORGET_PATIENCE) -> None:
+    def __init__(
+        self,
+        client: Client,
+        gateway: TemporalThreadGateway,
+        patience: timedelta = FORGET_PATIENCE,
+    ) -> None:
         self.client = client
+        self.gateway = gateway
         self.patience = patience
         self.erasure = TemporalThreadErasure(client)
-
-    async def forget_in(self, workflow_id: str, address: str, *, dry_run: bool) -> Forgotten:
-        """The person out of one shared thread; dry: the earlier runs it would delete."""
-        handle = self.client.get_workflow_handle(workflow_id)
-        description = await handle.describe()
-        if dry_run:
-            executions = await self.erasure.executions_of([workflow_id])
-            running = {(workflow_id, description.run_id)} if description.run_id else set()
-            return Forgotten(runs_deleted=len(set(executions) - running))
-        if description.status == WorkflowExecutionStatus.RUNNING:
-            return await self._forget_running(workflow_id, address)
-        if description.status == WorkflowExecutionStatus.COMPLETED:
-            try:
-                return await self._rewrite_completed(workflow_id, address)
-            except WorkflowAlreadyStartedError:  # a mail reopened it meanwhile
-                return await self._forget_running(workflow_id, address)
-        executions = await self.erasure.executions_of([workflow_id])
-        return Forgotten(runs_deleted=await self.erasure.delete(executions))
 
     async def their_blobs(self, workflow_id: str, address: str) -> set[str]:
         """The blobs of the person's own mail in the thread (read from every run its
@@ -94,46 +81,60 @@ class TemporalForgetting:
                     raise
         return theirs - others
 
-    async def _forget_running(self, workflow_id: str, address: str) -> Forgotten:
+    async def forget_in(self, workflow_id: str, address: str, *, dry_run: bool) -> Forgotten:
+        """The person out of one shared thread; dry: the runs it would delete (every run
+        there is now: the running ones continue as new first)."""
+        status = await self._status(workflow_id)
+        if status is None:  # gone from Temporal (retention): nothing of them left there
+            return Forgotten()
+        if dry_run:
+            return Forgotten(runs_deleted=len(await self.erasure.executions_of([workflow_id])))
+        forgetting = Forgetting([address])
+        if status == WorkflowExecutionStatus.RUNNING:
+            holding = await self._forget_running(workflow_id, address)
+        elif status == WorkflowExecutionStatus.COMPLETED:
+            holding = await self._rewrite_completed(workflow_id, address, forgetting)
+        else:  # terminated, failed: no state a reopen would start from
+            runs = await self.erasure.executions_of([workflow_id])
+            return Forgotten(runs_deleted=await self.erasure.delete(runs))
+        deleted = await self._delete_ended(workflow_id)
+        holding |= await self._still_naming(workflow_id, forgetting)
+        return Forgotten(runs_deleted=deleted, holding=sorted(holding))
+
+    async def _forget_running(self, workflow_id: str, address: str) -> set[str]:
         before = {workflow_id: await self._current_run(workflow_id)}
         before.update(await self._running_flows(workflow_id))
-        await self.client.get_workflow_handle(workflow_id).signal(FORGET_PERSON, address)
-        holding = sorted(await self._until_moved_on(before))
-        thread = await self.client.get_workflow_handle(workflow_id).describe()
-        if thread.status == WorkflowExecutionStatus.COMPLETED:
-            # it completed instead of continuing: its last run recorded them too
-            rewritten = await self._rewrite_completed(workflow_id, address)
-            return Forgotten(rewritten.runs_deleted, sorted({*holding, *rewritten.holding}))
-        deleted = await self._delete_ended(workflow_id, before)
-        return Forgotten(runs_deleted=deleted, holding=holding)
-
-    async def _rewrite_completed(self, workflow_id: str, address: str) -> Forgotten:
-        handle = self.client.get_workflow_handle_for(ThreadWorkflow.run, workflow_id)
-        description = await handle.describe()
-        forgetting = Forgetting([address])
-        state = forgetting.model(await handle.result())
-        rewritten = await self.client.start_workflow(
-            ThreadWorkflow.run,
-            ThreadInput(
-                thread_id=state.thread_id, mailbox=state.mailbox, state=state, rewrite=True
-            ),
-            id=workflow_id,
-            task_queue=description.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            static_summary=thread_summary(
-                state.subject, state.requester or next(iter(state.participants), "")
-            ),
-            search_attributes=forgotten_attributes(description.typed_search_attributes, forgetting),
-        )
-        holding: list[str] = []
         try:
-            await asyncio.wait_for(rewritten.result(), self.patience.total_seconds())
+            await self.gateway.forget_person(workflow_id, address)
+        except ThreadNotFound:  # it completed meanwhile
+            return await self._rewrite_completed(workflow_id, address, Forgetting([address]))
+        holding = await self._until_moved_on(before)
+        if await self._status(workflow_id) == WorkflowExecutionStatus.COMPLETED:
+            # it completed instead of continuing: its last run recorded them too
+            holding |= await self._rewrite_completed(workflow_id, address, Forgetting([address]))
+        return holding
+
+    async def _rewrite_completed(
+        self, workflow_id: str, address: str, forgetting: Forgetting
+    ) -> set[str]:
+        rewritten = await self.gateway.rewrite_completed(workflow_id, forgetting)
+        if rewritten is None:  # reopened by a mail meanwhile: it is running now
+            return await self._forget_running(workflow_id, address)
+        handle = self.client.get_workflow_handle(workflow_id, run_id=rewritten)
+        try:
+            await asyncio.wait_for(handle.result(), self.patience.total_seconds())
         except TimeoutError:  # no thread worker: the new run waits for one
-            holding.append(workflow_id)
-        runs = {workflow_id: description.run_id or ""}
-        keep = {(workflow_id, rewritten.result_run_id or "")}  # what a reopen starts from
-        deleted = await self._delete_ended(workflow_id, runs, keep)
-        return Forgotten(runs_deleted=deleted, holding=holding)
+            return {workflow_id}
+        return set()
+
+    async def _status(self, workflow_id: str) -> WorkflowExecutionStatus | None:
+        try:
+            description = await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return description.status
 
     async def _running_flows(self, workflow_id: str) -> dict[str, str]:
         literal = quoted(workflow_id)
@@ -144,7 +145,7 @@ class TemporalForgetting:
         return {e.id: e.run_id async for e in self.client.list_workflows(query)}
 
     async def _current_run(self, workflow_id: str) -> str:
-        """The run now current (running or, once ended, the last)."""
+        """The run now current (running or, once ended, the last); "" when there is none."""
         try:
             description = await self.client.get_workflow_handle(workflow_id).describe()
         except RPCError as exc:
@@ -160,14 +161,14 @@ class TemporalForgetting:
         waiting = set(before)
         while waiting:
             for workflow_id in sorted(waiting):
-                if await self._moved_on(workflow_id, before[workflow_id]):
+                if await self._ended(workflow_id, before[workflow_id]):
                     waiting.discard(workflow_id)
             if not waiting or time.monotonic() >= deadline:
                 break
             await asyncio.sleep(POLL_INTERVAL)  # polling the server: no event to wait on
         return waiting
 
-    async def _moved_on(self, workflow_id: str, run_id: str) -> bool:
+    async def _ended(self, workflow_id: str, run_id: str) -> bool:
         handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
         try:
             description = await handle.describe()
@@ -177,13 +178,31 @@ class TemporalForgetting:
             raise
         return description.status != WorkflowExecutionStatus.RUNNING
 
-    async def _delete_ended(
-        self, workflow_id: str, known: dict[str, str], keep: Set[tuple[str, str]] = frozenset()
-    ) -> int:
-        """Every run of the thread and its flows that has ended, checked one by one (a
-        run still going is never deleted; visibility lags: a run just continued may still
-        be listed as running, and one just started not at all)."""
-        listed = set(await self.erasure.executions_of([workflow_id]))
-        candidates = (listed | {(w, run) for w, run in known.items() if run}) - keep
-        ended = [run for run in sorted(candidates) if await self._moved_on(*run)]
+    async def _delete_ended(self, workflow_id: str) -> int:
+        """Every run of the thread and its flows that has ended, checked one by one (a run
+        still going is never deleted; visibility lags: a run just continued may still be
+        listed as running), but the thread's current run, which a reopen starts from."""
+        current = (workflow_id, await self._current_run(workflow_id))
+        listed = set(await self.erasure.executions_of([workflow_id])) - {current}
+        ended = [run for run in sorted(listed) if await self._ended(*run)]
         return await self.erasure.delete(ended)
+
+    async def _still_naming(self, workflow_id: str, forgetting: Forgetting) -> set[str]:
+        """The thread and flows whose current run still names the person."""
+        current: list[Run] = [(workflow_id, await self._current_run(workflow_id))]
+        current += sorted((await self._running_flows(workflow_id)).items())
+        naming = set()
+        for run in current:
+            if run[1] and await self._names(run, forgetting):
+                naming.add(run[0])
+        return naming
+
+    async def _names(self, run: Run, forgetting: Forgetting) -> bool:
+        try:
+            async for value in recorded_values(self.client, *run):
+                if forgetting.names(json.dumps(value)):
+                    return True
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        return False

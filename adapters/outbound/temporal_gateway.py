@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from adapters.concurrently import every
 from use_cases.flow_history import may_lag, with_unreported_stages
 from use_cases.flows import ApprovalDecision
+from use_cases.forgetting import Forgetting
 from use_cases.models import (
     CompleteRequest,
     FlowConfig,
@@ -46,10 +47,12 @@ from workflows.messages import (
     APPROVE,
     COMPLETE_THREAD,
     FLOW_PROGRESS_QUERY,
+    FORGET_PERSON,
     HUMAN_REPLY,
     NEW_MESSAGE,
     REJECT,
 )
+from workflows.search_attributes import forgotten_attributes, thread_identity
 from workflows.thread import TASK_QUEUE, ThreadWorkflow
 
 log = structlog.get_logger()
@@ -197,6 +200,52 @@ class TemporalThreadGateway:
             raise
         except (RuntimeError, TimeoutError) as exc:
             raise HandoffFailed(f"Temporal did not answer: {exc}") from exc
+
+    async def forget_person(self, thread_id: str, address: str) -> None:
+        """FORGET_PERSON (erasure): the open thread and its flow drop the person and
+        continue as new without them. ThreadNotFound when the thread is not open."""
+        await self._signal(thread_id, FORGET_PERSON, address)
+
+    async def rewrite_completed(self, thread_id: str, forgetting: Forgetting) -> str | None:
+        """A completed thread's state written again without the people `forgetting` names,
+        in a run that completes at once (ThreadInput.rewrite) and that a later reopen starts
+        from: its run id. None when its latest run is not completed (a mail reopened it)."""
+        handle = self.client.get_workflow_handle_for(ThreadWorkflow.run, thread_id)
+        description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+        if description.status != WorkflowExecutionStatus.COMPLETED:
+            return None
+        state = forgetting.model(await handle.result(rpc_timeout=QUERY_TIMEOUT))
+        searchable = self.flow_config.searchable_subjects
+        identity = thread_identity(state, searchable_subjects=searchable)
+        thread_input = ThreadInput(
+            thread_id=thread_id,
+            mailbox=state.mailbox,
+            state=state,
+            messages_per_run=self.messages_per_run,
+            flow_config=self.flow_config,
+            rewrite=True,
+        )
+        try:
+            rewritten = await self.client.start_workflow(
+                ThreadWorkflow.run,
+                thread_input,
+                id=thread_id,
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                rpc_timeout=self.handoff_timeout,
+                static_summary=thread_summary(
+                    state.subject, state.requester or next(iter(state.participants), "")
+                ),
+                static_details=thread_details(
+                    state.mailbox, thread_id, next(iter(state.message_ids), "")
+                ),
+                search_attributes=forgotten_attributes(
+                    description.typed_search_attributes, forgetting, identity
+                ),
+            )
+        except WorkflowAlreadyStartedError:  # reopened by a mail since
+            return None
+        return rewritten.result_run_id
 
     async def is_open(self, thread_id: str) -> bool:
         try:

@@ -174,3 +174,46 @@ def test_the_installations_settings_stay_when_a_colleague_is_erased() -> None:
     config = FlowConfig(approvers=(ALICE,), support_team=f"{ALICE}, {BOB}")
     kept = forgotten(ThreadInput(thread_id="t", mailbox="x", flow_config=config), [ALICE])
     assert kept.flow_config == config
+
+
+def test_an_address_that_only_contains_hers_is_someone_else() -> None:
+    joann, longer = "joann@example.com", "alice@example.com.evil.example"
+    thread = state().model_copy(update={"participants": [ALICE, joann, longer], "answer_to": joann})
+    snapshot = FlowSnapshot(
+        progress=FlowProgress(flow="support", stage="waiting_for_customer"),
+        mails_sent=1,
+        replies=ReplyLog(sent=[(joann, NOW), (ALICE, NOW)]),
+        first=message(joann, f"cc {ALICE}, {longer} and {joann}."),
+        last_message=HIS,
+    )
+    kept_state, kept_snapshot = forgotten(thread, [ALICE]), forgotten(snapshot, [ALICE])
+    assert kept_state.participants == [joann, longer] and kept_state.answer_to == joann
+    assert kept_snapshot.replies.sent == [(joann, NOW)]
+    assert kept_snapshot.first.text == f"cc {ERASED}, {longer} and {joann}."
+
+
+def test_what_she_quoted_of_others_stays_theirs() -> None:
+    """Her reply quotes Carol's line below her own: Carol's words stay in Carol's mail."""
+    carol = "carol@example.com"
+    carols_line = "The printer on floor two jams every morning"
+    hers = message(ALICE, f"Mine too, every day since May.\n\n> {carols_line}").model_copy(
+        update={"new_text": "Mine too, every day since May."}
+    )
+    carols = message(carol, carols_line, mid="<2@e>")
+    kept = forgotten(ThreadInput(thread_id="t", mailbox="x", pending=(hers, carols)), [ALICE])
+    assert [m.text for m in kept.pending] == [carols_line]
+
+
+def test_her_blob_goes_only_where_no_one_else_sent_the_same_bytes() -> None:
+    from use_cases.erasure import their_blobs_only
+
+    theirs = {"shared-a": {"hers", "also-bobs"}, "shared-b": {"in-two-of-hers"}}
+    holders = {
+        "hers": {"shared-a"},
+        "also-bobs": {"shared-a", "bobs-thread"},  # Bob sent the same file elsewhere
+        "in-two-of-hers": {"shared-b", "alone-c"},
+    }
+    assert their_blobs_only(theirs, holders, alone={"alone-c"}) == ["hers", "in-two-of-hers"]
+    # another thread shared with her holds it, but as someone else's mail there
+    holders["hers"] = {"shared-a", "shared-b"}
+    assert their_blobs_only(theirs, holders, alone=set()) == []
