@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
+from use_cases.forgetting import ERASED
 from use_cases.mail import OutboundEmail
 from use_cases.models import HumanReply, NewMessage, ThreadState, answer_address
 from use_cases.replies import reply_references, reply_subject
@@ -37,6 +38,8 @@ def reply_to_customer(
     it back."""
     mailbox = first.mailbox
     customer = answer_address(first)
+    if not customer and first.from_addr == ERASED:  # who began it was erased: whoever wrote last
+        customer = answer_address(about)
     if not customer:
         return None
     return OutboundEmail(

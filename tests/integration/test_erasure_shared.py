@@ -20,12 +20,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.outbound.history_payloads import payloads_in
 from adapters.outbound.payload_codec import ENCODING
+from adapters.outbound.person_records import SqlitePersonRecords
+from adapters.outbound.temporal_erasure import TemporalThreadErasure
 from orchestrator.cli_erase import SHARED_NOTE
 from orchestrator.purge import thread_blobs
 from tests.conftest import FIXTURES
 from tests.encryption import TEST_CONVERTER
 from tests.integration.test_cli import cli_env
-from tests.stack import Stack, running_stack, stack_settings
+from tests.stack import Stack, running_stack, sent_text, stack_settings
 from tests.support import run_mailroom, wait_for
 from use_cases.models import CompleteRequest, ThreadStatus
 from use_cases.ports import BlobNotFound
@@ -269,3 +271,57 @@ async def _pending_approval(stack: Stack, thread_id: str) -> bool:
 
 async def _names_nobody(client: Client, thread_id: str, address: str) -> bool:
     return address.encode() not in await recorded(client, thread_id)
+
+
+@pytest.mark.parametrize("stack", ["inline", "child"], indirect=True)
+async def test_a_persons_reply_reaches_the_others_once_who_began_it_is_erased(
+    stack: Stack, unique: str
+) -> None:
+    shared = Shared(stack, unique, alice_starts=True)
+    await shared.start()
+    await erase(stack, "--address", shared.alice)
+    await wait_for(lambda: shared.at_rest(2), what="the thread at rest again")
+
+    code, _out, err = await run_mailroom(
+        "reply", shared.thread_id, "--body", f"Fixed {unique}", env=cli_env(stack)
+    )
+
+    assert code == 0, err
+    sent = await wait_for(
+        lambda: [
+            e
+            for e in stack.wiring.outbox.entries()
+            if f"Fixed {unique}" in sent_text(stack, e.message_id)
+        ],
+        what="the reply sent",
+    )
+    assert [list(e.to) for e in sent] == [[shared.carol]]
+
+
+@pytest.mark.parametrize("stack", ["inline"], indirect=True)
+async def test_a_thread_temporal_no_longer_keeps_is_nothing_left_to_do(
+    stack: Stack, dev_server: WorkflowEnvironment, unique: str
+) -> None:
+    """Retention dropped the shared thread's history; the index still names her."""
+    shared = Shared(stack, unique)
+    await shared.start()
+    await stack.gateway.complete(shared.thread_id, CompleteRequest(reason="done"))
+    await wait_for(
+        lambda: _status(stack, shared.thread_id, ThreadStatus.COMPLETED), what="completed"
+    )
+    erasure = TemporalThreadErasure(dev_server.client)
+    await erasure.delete(await erasure.executions_of([shared.thread_id]))
+    await wait_for(lambda: _gone(dev_server.client, shared.thread_id), what="history gone")
+
+    report = await erase(stack, "--address", shared.alice)
+
+    assert report["shared_threads"] == [shared.thread_id] and report["holding"] == []
+    assert await SqlitePersonRecords(stack.wiring.settings.data_dir).threads_of(shared.alice) == []
+
+
+async def _gone(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        return exc.status == RPCStatusCode.NOT_FOUND
+    return False
