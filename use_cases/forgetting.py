@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextlib import suppress
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -49,7 +50,7 @@ SUBJECT_FIELDS = frozenset({"subject"})
 SETTINGS_FIELDS = frozenset({"flow_config", "config", "flow_entry", "entry"})
 # What may stand next to an address inside it (RFC 5322 atext, dots, the domain's hyphens):
 # a match with one of these beside it is part of another address.
-ADDRESS_CHARS = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-"
+ADDRESS_CHARS = r"A-Za-z0-9._%+\-"  # before it: a longer local part
 DOMAIN_CHARS = r"A-Za-z0-9_\-"  # after it: a longer domain (a dot ends a sentence too)
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -64,6 +65,7 @@ class Forgetting:
         self._pattern: re.Pattern[str] | None = None
         self._subjects: set[str] = set()  # their mail's subjects, whole
         self._lines: set[str] = set()  # their own words line by line: quoted so ("> …")
+        self._quotes: re.Pattern[str] | None = None  # those lines, long enough to look for
         for address in addresses:
             self.add(address)
 
@@ -72,8 +74,10 @@ class Forgetting:
         if not address.strip():
             return
         self.addresses = self.addresses | {normalize_address(address)}
-        # the address whole: `ann@x.com` is not inside `joann@x.com` nor `ann@x.com.evil`
-        alternatives = "|".join(re.escape(a) for a in sorted(self.addresses))
+        # the address whole: `ann@x.com` is not inside `joann@x.com` nor `ann@x.com.evil`;
+        # an internationalised domain as mail writes it too (`ann@bücher.example`)
+        written = {a for address in self.addresses for a in _written_forms(address)}
+        alternatives = "|".join(re.escape(a) for a in sorted(written))
         self._pattern = re.compile(
             rf"(?<![{ADDRESS_CHARS}])(?:{alternatives})(?![{DOMAIN_CHARS}]|\.[{DOMAIN_CHARS}])",
             re.IGNORECASE,
@@ -88,6 +92,26 @@ class Forgetting:
             isinstance(text, str) and self._pattern is not None and bool(self._pattern.search(text))
         )
 
+    def names_anywhere(self, value: Any) -> bool:
+        """Some text in a JSON value (the installation's settings aside) holds one of their
+        addresses: what `mailroom erase` reads back from a run it has left."""
+        if isinstance(value, str):
+            return self.names(value)
+        if isinstance(value, list):
+            return any(self.names_anywhere(v) for v in value)
+        if isinstance(value, dict):
+            return any(
+                self.names(k) or self.names_anywhere(v)
+                for k, v in value.items()
+                if k not in SETTINGS_FIELDS
+            )
+        return False
+
+    @property
+    def subjects(self) -> frozenset[str]:
+        """Their mail's subjects, as learnt so far."""
+        return frozenset(self._subjects)
+
     def model(self, model: Model) -> Model:
         """`model` with the people forgotten; the same model when there is none to forget,
         or when what is left would not validate (a shape this code does not know: the run
@@ -97,6 +121,7 @@ class Forgetting:
             return model
         data = model.model_dump(mode="json")
         self._learn(data)
+        self._learnt()
         try:
             return type(model).model_validate(self.value(data))
         except ValidationError:
@@ -134,16 +159,15 @@ class Forgetting:
         if self.theirs(text) or (subject and text.strip() in self._subjects):
             return ERASED
         text = self._pattern.sub(ERASED, text)
-        for words in self._quotable():
-            if words in text:
-                text = text.replace(words, ERASED)
-        return text
+        return self._quotes.sub(ERASED, text) if self._quotes is not None else text
 
-    def _quotable(self) -> list[str]:
-        """Their words long enough to look for, longest first, in one order on every
-        replay (a set's order is not)."""
-        long = {w for w in self._lines if len(w) >= QUOTED_AT_LEAST}
-        return sorted(long, key=lambda w: (-len(w), w))
+    def _learnt(self) -> None:
+        """Their lines long enough to look for, in one pattern (one pass over each text),
+        longest first and in one order on every replay (a set's order is not)."""
+        long = sorted(
+            {w for w in self._lines if len(w) >= QUOTED_AT_LEAST}, key=lambda w: (-len(w), w)
+        )
+        self._quotes = re.compile("|".join(re.escape(w) for w in long)) if long else None
 
     def _theirs_whole(self, item: object) -> bool:
         """An item a list loses whole: their mail, a text naming them (a flow's transcript
@@ -171,13 +195,14 @@ class Forgetting:
                 self._learn(item)
 
     def _learn_mail(self, mail: dict[str, Any]) -> None:
-        """Their subject, and the lines they wrote themselves: not the lines they quote
-        (someone else's words), nor what they forwarded below their own text."""
+        """Their subject, and the lines they wrote themselves (`new_text`): not the lines
+        they quote (someone else's words), nor what they forwarded below their own text (a
+        forward without a word of theirs has none)."""
         subject = mail.get("subject")
         if isinstance(subject, str) and subject.strip() not in ("", ERASED):
             self._subjects.add(subject.strip())
             self._lines.add(subject.strip())
-        own = mail.get("new_text") or mail.get("text") or ""
+        own = mail.get("new_text", "")
         if isinstance(own, str):
             lines = (line.strip() for line in own.splitlines())
             self._lines.update(line for line in lines if not line.startswith(">"))
@@ -207,3 +232,13 @@ def blobs_of_mail(value: Any, forgetting: Forgetting) -> tuple[set[str], set[str
 
     walk(value, None)
     return theirs, others
+
+
+def _written_forms(address: str) -> set[str]:
+    """`ann@xn--bcher-kva.example` and `ann@bücher.example`: one address, written both ways."""
+    local, at, domain = address.rpartition("@")
+    forms = {address}
+    if at and "xn--" in domain:
+        with suppress(UnicodeError):  # not a domain IDNA reads: matched as it is written
+            forms.add(f"{local}@{domain.encode('ascii').decode('idna')}")
+    return forms

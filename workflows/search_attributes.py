@@ -5,6 +5,8 @@ must have them registered: the embedded server does it, and the worker checks at
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
 from temporalio.common import (
     SearchAttributeKey,
@@ -14,7 +16,7 @@ from temporalio.common import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from use_cases.forgetting import Forgetting
+    from use_cases.forgetting import ERASED, Forgetting
     from use_cases.models import ThreadState
     from use_cases.thread_labels import plain_line
 
@@ -81,13 +83,23 @@ def forgotten_attributes(
     (continue-as-new would carry their address and subject otherwise); a thread's subject
     and requester are those of its state without them (`identity`)."""
     replaced = dict(_identity_pairs(identity)) if identity is not None else {}
+    # as the list shows them (plain_line): a subject with doubled spaces is still theirs
+    shown = {plain_line(subject, SUBJECT_LENGTH) for subject in forgetting.subjects}
     return TypedSearchAttributes(
         [
             SearchAttributePair(pair.key, replaced[pair.key])
             if pair.key in replaced
-            else SearchAttributePair(pair.key, forgetting.text(pair.value, subject=True))
+            else SearchAttributePair(pair.key, _forgotten(pair.key, pair.value, forgetting, shown))
             if isinstance(pair.value, str)
             else pair
             for pair in attributes
         ]
     )
+
+
+def _forgotten(
+    key: SearchAttributeKey[Any], value: str, forgetting: Forgetting, shown: set[str]
+) -> str:
+    if key not in (SUBJECT_ATTRIBUTE, REQUESTER_ATTRIBUTE):  # a flow's, a stage's name
+        return forgetting.text(value)
+    return ERASED if value in shown else forgetting.text(value, subject=True)

@@ -11,7 +11,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress
-    from use_cases.forgetting import Forgetting
+    from use_cases.forgetting import ERASED, Forgetting
     from use_cases.mail import MessageKind
     from use_cases.models import (
         CompleteRequest,
@@ -358,7 +358,10 @@ class ThreadWorkflow:
                 self._await_human_mail()
             return False
         self._human_this_run = True
-        if not self._state.requester:  # where a person's reply goes (thread_customer)
+        if not self._state.requester or (
+            self._state.requester == ERASED and not self._state.answer_to
+        ):  # where a person's reply goes (thread_customer): who wrote first, or, once
+            # they were erased, whoever writes next when none had written after them
             self._state.answer_to = answer_address(message)
         self._state.requester = self._state.requester or message.from_addr
         if not self._state.acknowledged and self._pending_ack is None and answer_address(message):

@@ -12,6 +12,8 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
+from adapters.outbound.payload_codec import ENCODING
+
 JSON_ENCODING = b"json/plain"
 
 
@@ -41,8 +43,9 @@ async def recorded_values(client: Client, workflow_id: str, run_id: str) -> Asyn
     history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
     for event in history.events:
         payloads = payloads_in(event)
-        if codec is not None and payloads:
-            payloads = await codec.decode(payloads)
-        for payload in payloads:
+        sealed = [p for p in payloads if p.metadata.get("encoding") == ENCODING]
+        opened = await codec.decode(sealed) if codec is not None and sealed else sealed
+        # search attributes stay plain (the server indexes them): read as they are
+        for payload in [*opened, *(p for p in payloads if p.metadata.get("encoding") != ENCODING)]:
             if payload.metadata.get("encoding") == JSON_ENCODING:
                 yield json.loads(payload.data)

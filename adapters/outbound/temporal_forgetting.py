@@ -22,7 +22,6 @@ returned as holding them, and running `mailroom erase` again once it has moved o
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,6 +41,7 @@ from use_cases.ports import ThreadNotFound
 FORGET_PATIENCE = timedelta(seconds=30)
 POLL_INTERVAL = 0.1
 Run = tuple[str, str]  # (workflow id, run id)
+TRIES = 4
 
 
 @dataclass
@@ -84,42 +84,55 @@ class TemporalForgetting:
     async def forget_in(self, workflow_id: str, address: str, *, dry_run: bool) -> Forgotten:
         """The person out of one shared thread; dry: the runs it would delete (every run
         there is now: the running ones continue as new first)."""
-        status = await self._status(workflow_id)
-        if status is None:  # gone from Temporal (retention): nothing of them left there
-            return Forgotten()
         if dry_run:
             return Forgotten(runs_deleted=len(await self.erasure.executions_of([workflow_id])))
         forgetting = Forgetting([address])
-        if status == WorkflowExecutionStatus.RUNNING:
-            holding = await self._forget_running(workflow_id, address)
-        elif status == WorkflowExecutionStatus.COMPLETED:
-            holding = await self._rewrite_completed(workflow_id, address, forgetting)
-        else:  # terminated, failed: no state a reopen would start from
+        holding: set[str] = set()
+        for _ in range(TRIES):  # a thread that changes state under us is looked at again
+            status = await self._status(workflow_id)
+            if status is None:  # gone from Temporal (retention): nothing of them left there
+                return Forgotten()
+            if status == WorkflowExecutionStatus.RUNNING:
+                moved = await self._forget_running(workflow_id, address)
+                if moved is None:
+                    continue  # it had closed
+                holding |= moved
+                if await self._status(workflow_id) == WorkflowExecutionStatus.COMPLETED:
+                    continue  # it completed instead of continuing: its last run named them
+                break
+            if status == WorkflowExecutionStatus.COMPLETED:
+                rewritten = await self._rewrite_completed(workflow_id, forgetting)
+                if rewritten is None:
+                    continue  # a mail reopened it meanwhile
+                holding |= rewritten
+                break
+            # terminated, failed: no state a reopen would start from; every ended run goes
             runs = await self.erasure.executions_of([workflow_id])
-            return Forgotten(runs_deleted=await self.erasure.delete(runs))
+            ended = [run for run in runs if await self._ended(*run)]
+            deleted = await self.erasure.delete(ended)
+            return Forgotten(deleted, sorted(await self._still_naming(workflow_id, forgetting)))
+        else:
+            holding.add(workflow_id)  # it kept changing: erase again
         deleted = await self._delete_ended(workflow_id)
         holding |= await self._still_naming(workflow_id, forgetting)
         return Forgotten(runs_deleted=deleted, holding=sorted(holding))
 
-    async def _forget_running(self, workflow_id: str, address: str) -> set[str]:
+    async def _forget_running(self, workflow_id: str, address: str) -> set[str] | None:
+        """The workflows still on their run once the patience ran out; None when the
+        thread was not open any more."""
         before = {workflow_id: await self._current_run(workflow_id)}
         before.update(await self._running_flows(workflow_id))
         try:
             await self.gateway.forget_person(workflow_id, address)
-        except ThreadNotFound:  # it completed meanwhile
-            return await self._rewrite_completed(workflow_id, address, Forgetting([address]))
-        holding = await self._until_moved_on(before)
-        if await self._status(workflow_id) == WorkflowExecutionStatus.COMPLETED:
-            # it completed instead of continuing: its last run recorded them too
-            holding |= await self._rewrite_completed(workflow_id, address, Forgetting([address]))
-        return holding
+        except ThreadNotFound:
+            return None
+        return await self._until_moved_on(before)
 
-    async def _rewrite_completed(
-        self, workflow_id: str, address: str, forgetting: Forgetting
-    ) -> set[str]:
+    async def _rewrite_completed(self, workflow_id: str, forgetting: Forgetting) -> set[str] | None:
+        """None when the thread is not completed any more (reopened, or gone)."""
         rewritten = await self.gateway.rewrite_completed(workflow_id, forgetting)
-        if rewritten is None:  # reopened by a mail meanwhile: it is running now
-            return await self._forget_running(workflow_id, address)
+        if rewritten is None:
+            return None
         handle = self.client.get_workflow_handle(workflow_id, run_id=rewritten)
         try:
             await asyncio.wait_for(handle.result(), self.patience.total_seconds())
@@ -188,19 +201,20 @@ class TemporalForgetting:
         return await self.erasure.delete(ended)
 
     async def _still_naming(self, workflow_id: str, forgetting: Forgetting) -> set[str]:
-        """The thread and flows whose current run still names the person."""
-        current: list[Run] = [(workflow_id, await self._current_run(workflow_id))]
-        current += sorted((await self._running_flows(workflow_id)).items())
+        """The thread and flows whose current run still names the person (each flow's
+        run asked of the server: visibility may still list a run just continued)."""
+        flows = sorted(await self._running_flows(workflow_id))
         naming = set()
-        for run in current:
-            if run[1] and await self._names(run, forgetting):
-                naming.add(run[0])
+        for current in (workflow_id, *flows):
+            run = await self._current_run(current)
+            if run and await self._names((current, run), forgetting):
+                naming.add(current)
         return naming
 
     async def _names(self, run: Run, forgetting: Forgetting) -> bool:
         try:
             async for value in recorded_values(self.client, *run):
-                if forgetting.names(json.dumps(value)):
+                if forgetting.names_anywhere(value):
                     return True
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:

@@ -209,9 +209,15 @@ class TemporalThreadGateway:
     async def rewrite_completed(self, thread_id: str, forgetting: Forgetting) -> str | None:
         """A completed thread's state written again without the people `forgetting` names,
         in a run that completes at once (ThreadInput.rewrite) and that a later reopen starts
-        from: its run id. None when its latest run is not completed (a mail reopened it)."""
+        from: its run id. None when its latest run is not completed (a mail reopened it)
+        or is gone."""
         handle = self.client.get_workflow_handle_for(ThreadWorkflow.run, thread_id)
-        description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+        try:
+            description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None  # gone (retention)
+            raise
         if description.status != WorkflowExecutionStatus.COMPLETED:
             return None
         state = forgetting.model(await handle.result(rpc_timeout=QUERY_TIMEOUT))

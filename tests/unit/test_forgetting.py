@@ -35,6 +35,8 @@ def message(sender: str, text: str, *, cc: tuple[str, ...] = (), mid: str = "<1@
         subject="Order of chairs" if sender == ALICE else "Re: Order of chairs",
         received_at=NOW,
         text=text,
+        # what they wrote themselves, as ingest reads it (adapters/inbound/reply_text.py)
+        new_text="\n".join(line for line in text.splitlines() if not line.startswith(">")),
         reply_target=sender,
     )
 
@@ -217,3 +219,22 @@ def test_her_blob_goes_only_where_no_one_else_sent_the_same_bytes() -> None:
     # another thread shared with her holds it, but as someone else's mail there
     holders["hers"] = {"shared-a", "shared-b"}
     assert their_blobs_only(theirs, holders, alone=set()) == []
+
+
+def test_her_address_however_a_text_writes_it() -> None:
+    idn = "ann@xn--bcher-kva.example"
+    forgetting = Forgetting([ALICE, idn])
+    for written in (f"*{ALICE}*", f"'{ALICE}'", f"mailto:{ALICE}?subject=x", f"<{ALICE}>"):
+        assert ALICE not in forgetting.text(written), written
+    assert forgetting.text("write to ann@bücher.example.") == f"write to {ERASED}."
+    assert forgetting.names_anywhere({"history": [{"note": f"Hi\n{ALICE}"}]})
+    assert not forgetting.names_anywhere({"config": {"approvers": [ALICE]}}), "settings stay"
+
+
+def test_a_forward_of_hers_without_a_word_of_her_own_erases_nobodys_words() -> None:
+    carols_line = "The printer on floor two jams every morning"
+    forward = message(ALICE, f"---------- Forwarded message ----------\n{carols_line}")
+    forward = forward.model_copy(update={"new_text": ""})
+    carols = message("carol@example.com", carols_line, mid="<2@e>")
+    kept = forgotten(ThreadInput(thread_id="t", mailbox="x", pending=(forward, carols)), [ALICE])
+    assert [m.text for m in kept.pending] == [carols_line]
