@@ -105,13 +105,10 @@ async def _erase_records(
 
 
 async def _erase_blobs(wiring: Wiring, threads: set[str], *, dry_run: bool) -> tuple[int, int]:
-    store = removable(wiring.blobs)
     index = thread_blobs(wiring.threading.index)
     only_theirs = await blobs_only_held_by(index, threads)
-    if dry_run:
-        sizes = await store.sizes(only_theirs)
-    else:
-        sizes = await store.remove_for_good(only_theirs) if only_theirs else {}
+    sizes = await _removed(wiring, only_theirs, dry_run=dry_run)
+    if not dry_run:
         await index.forget_blobs(sorted(threads))
     return len(sizes), sum(sizes.values())
 
@@ -126,12 +123,18 @@ async def _erase_their_blobs(
         return 0, 0
     index = thread_blobs(wiring.threading.index)
     free = their_blobs_only(theirs, await index.holders_of(candidates), alone)
+    sizes = await _removed(wiring, free, dry_run=dry_run)
+    if not dry_run:
+        for workflow_id, shas in theirs.items():  # the thread holds none of theirs any more
+            held = await index.blobs_of([workflow_id])
+            keep = [sha for sha in held if sha not in shas]
+            await index.forget_blobs([workflow_id], keep=keep)
+    return len(sizes), sum(sizes.values())
+
+
+async def _removed(wiring: Wiring, shas: list[str], *, dry_run: bool) -> dict[str, int]:
+    """The size of each blob removed for good (dry: each that would be)."""
     store = removable(wiring.blobs)
     if dry_run:
-        sizes = await store.sizes(free)
-        return len(sizes), sum(sizes.values())
-    sizes = await store.remove_for_good(free) if free else {}
-    for workflow_id, shas in theirs.items():  # the thread holds none of theirs any more
-        held = await index.blobs_of([workflow_id])
-        await index.forget_blobs([workflow_id], keep=[sha for sha in held if sha not in shas])
-    return len(sizes), sum(sizes.values())
+        return await store.sizes(shas)
+    return await store.remove_for_good(shas) if shas else {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import inspect
 import os
@@ -145,3 +146,16 @@ def read_mail(path: Path) -> EmailMessage:
     parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed
+
+
+def with_attachment(head: str, text: str, attached: bytes, filename: str) -> bytes:
+    """A mail of `head` (its header lines, each ending in CRLF, MIME-Version among them)
+    with `text` and one PDF attachment, as a mail client sends it."""
+    encoded = base64.encodebytes(attached).decode().replace("\n", "\r\n")
+    return (
+        f"{head}Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        f"--b\r\nContent-Type: text/plain\r\n\r\n{text}\r\n"
+        "--b\r\nContent-Type: application/pdf\r\n"
+        f'Content-Disposition: attachment; filename="{filename}"\r\n'
+        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}--b--\r\n"
+    ).encode()

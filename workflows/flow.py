@@ -27,10 +27,9 @@ with workflow.unsafe.imports_passed_through():
         FlowSnapshot,
         FlowStart,
     )
-    from use_cases.forgetting import forgotten
+    from use_cases.forgetting import Forgetting
     from use_cases.human_replies import reply_to_customer
     from use_cases.mail import OutboundEmail, ReplyKind, SignedReplyTo
-    from use_cases.mailboxes import normalize_address
     from use_cases.models import (
         CompleteRequest,
         HumanReply,
@@ -102,7 +101,7 @@ class FlowRuntime(ABC):
         self.local_calls = 0  # local activities in flight
         self.closed_by: str | None = None  # a human reply with --close: who closed
         self._replying: set[str] = set()  # human replies being sent (a signal sent twice)
-        self.forgotten: set[str] = set()  # people erased while it runs: never mailed again
+        self.forgetting = Forgetting()  # people erased while it runs: never mailed again
         if start.resume is not None:
             self.progress = start.resume.progress
             self.mails_sent = start.resume.mails_sent
@@ -166,15 +165,15 @@ class FlowRuntime(ABC):
     def forget(self, address: str) -> None:
         """A person erased (`mailroom erase`): their queued mail goes, nothing more is sent
         to them; the snapshot of the next run leaves them out (use_cases/forgetting.py)."""
-        self.forgotten.add(normalize_address(address))
-        kept = [m for m in self.inbox if normalize_address(m.from_addr) not in self.forgotten]
+        self.forgetting.add(address)
+        kept = [m for m in self.inbox if not self.forgetting.theirs(m.from_addr)]
         self.inbox.clear()
         self.inbox.extend(kept)
         # what it reports to the thread from now on names them no more
-        self.progress = forgotten(self.progress, self.forgotten)
+        self.progress = self.forgetting.model(self.progress)
 
     def to_forgotten(self, recipients: tuple[str, ...]) -> bool:
-        return any(normalize_address(r) in self.forgotten for r in recipients)
+        return any(self.forgetting.theirs(r) for r in recipients)
 
     def request_complete(self, request: CompleteRequest | None = None) -> None:
         self.complete_requested = True

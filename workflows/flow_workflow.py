@@ -10,7 +10,6 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowStart
-    from use_cases.forgetting import Forgetting
     from use_cases.forwarding import delivery_key, remember_delivery
     from use_cases.models import CompleteRequest, HumanReply, NewMessage
     from use_cases.thread_labels import stage_details
@@ -42,7 +41,6 @@ class FlowWorkflow:
     _reports: OnceSettled[FlowProgress] | None = None
     _told: FlowProgress | None = None  # the last report this run sent its thread
     _taken: list[str] | None = None  # delivery keys of the mail taken (use_cases/forwarding.py)
-    _forgetting: tuple[str, ...] = ()  # people erased: this run ends at the flow's next rest
 
     async def run_resumably(self, start: FlowStart) -> FlowProgress:
         """Run the flow; when it waits at a resumable point and this run has grown long,
@@ -53,7 +51,7 @@ class FlowWorkflow:
             lambda: (
                 task.done()
                 or should_continue_as_new(self.deliveries, per_run)
-                or bool(self._forgetting)
+                or bool(self.runtime.forgetting.addresses)  # erased: rest without them
             )
         )
         if not task.done():
@@ -72,10 +70,10 @@ class FlowWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         snapshot = self.runtime.snapshot().model_copy(update={"taken": self.taken})
         following = start.model_copy(update={"resume": snapshot})
-        if not self._forgetting:
+        forgetting = self.runtime.forgetting
+        if not forgetting.addresses:
             workflow.continue_as_new(following)
-        forgetting = Forgetting(self._forgetting)  # the next run without them (erasure)
-        following = forgetting.model(following)
+        following = forgetting.model(following)  # the next run without them (erasure)
         workflow.continue_as_new(
             following,
             search_attributes=forgotten_attributes(
@@ -155,7 +153,6 @@ class FlowWorkflow:
         new at its next rest without them (a flow that never rests keeps them until it
         ends; `mailroom erase` says so)."""
         self.runtime.forget(address)
-        self._forgetting = (*self._forgetting, address)
 
     @workflow.signal(name=REJECT)
     def reject(self, decision: ApprovalDecision) -> None:

@@ -22,11 +22,15 @@ returned as holding them, and running `mailroom erase` again once it has moved o
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowContinuedAsNewError,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from adapters.outbound.history_payloads import recorded_values
@@ -39,7 +43,6 @@ from use_cases.ports import ThreadNotFound
 # How long a shared thread and its flows are given to continue as new without the person
 # (a workflow task or two when their workers run); past it, they are said to hold them.
 FORGET_PATIENCE = timedelta(seconds=30)
-POLL_INTERVAL = 0.1
 Run = tuple[str, str]  # (workflow id, run id)
 TRIES = 4
 
@@ -169,17 +172,34 @@ class TemporalForgetting:
 
     async def _until_moved_on(self, before: dict[str, str]) -> set[str]:
         """The workflows still on the run they were on (not continued, not ended) once the
-        patience ran out; empty as soon as every one moved on."""
-        deadline = time.monotonic() + self.patience.total_seconds()
-        waiting = set(before)
-        while waiting:
-            for workflow_id in sorted(waiting):
-                if await self._ended(workflow_id, before[workflow_id]):
-                    waiting.discard(workflow_id)
-            if not waiting or time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(POLL_INTERVAL)  # polling the server: no event to wait on
-        return waiting
+        patience ran out; empty as soon as every one moved on. Each run's close is waited
+        for on the server (a long poll of its history for the close event)."""
+        closes = {
+            workflow_id: asyncio.ensure_future(self._closed(workflow_id, run))
+            for workflow_id, run in before.items()
+            if run
+        }
+        if not closes:
+            return set()
+        _, waiting = await asyncio.wait(closes.values(), timeout=self.patience.total_seconds())
+        for close in waiting:
+            close.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        for close in closes.values():
+            if close not in waiting:
+                close.result()  # an error other than the run's own end is raised
+        return {workflow_id for workflow_id, close in closes.items() if close in waiting}
+
+    async def _closed(self, workflow_id: str, run_id: str) -> None:
+        """Returns once this run has ended: completed, continued as new, or otherwise."""
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+        try:
+            await handle.result(follow_runs=False)
+        except (WorkflowContinuedAsNewError, WorkflowFailureError):
+            return
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
 
     async def _ended(self, workflow_id: str, run_id: str) -> bool:
         handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)

@@ -4,7 +4,6 @@ of the erased person is found in the data directory, the blobs or Temporal."""
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from pathlib import Path
@@ -15,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from adapters.outbound.person_records import SqlitePersonRecords
 from tests.integration.test_cli import cli_env
 from tests.stack import Stack
-from tests.support import run_mailroom, wait_for
+from tests.support import run_mailroom, wait_for, with_attachment
 from use_cases.models import ThreadStatus
 from use_cases.ports import BlobNotFound
 
@@ -25,18 +24,13 @@ SUPPORT = "support@mailroom.local"
 def mail_from(
     sender: str, subject: str, attachment: bytes, reply_to: str = "", cc: str = ""
 ) -> bytes:
-    encoded = base64.encodebytes(attachment).decode().replace("\n", "\r\n")
     threading = f"In-Reply-To: {reply_to}\r\nReferences: {reply_to}\r\n" if reply_to else ""
     copied = f"Cc: {cc}\r\n" if cc else ""
-    return (
+    head = (
         f"From: {sender}\r\nTo: {SUPPORT}\r\n{copied}Subject: {subject}\r\n{threading}"
         f"Message-ID: <{uuid.uuid4().hex}@example.com>\r\nMIME-Version: 1.0\r\n"
-        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
-        "--b\r\nContent-Type: text/plain\r\n\r\nmy order, the form attached\r\n"
-        "--b\r\nContent-Type: application/pdf\r\n"
-        'Content-Disposition: attachment; filename="form.pdf"\r\n'
-        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}--b--\r\n"
-    ).encode()
+    )
+    return with_attachment(head, "my order, the form attached", attachment, "form.pdf")
 
 
 async def thread_of(stack: Stack, sender: str) -> str:

@@ -5,7 +5,6 @@ support flow inline or as a child, and completed (a later mail reopens it withou
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -28,7 +27,7 @@ from tests.conftest import FIXTURES
 from tests.encryption import TEST_CONVERTER
 from tests.integration.test_cli import cli_env
 from tests.stack import Stack, running_stack, sent_text, stack_settings
-from tests.support import run_mailroom, wait_for
+from tests.support import run_mailroom, wait_for, with_attachment
 from use_cases.models import CompleteRequest, ThreadStatus
 from use_cases.ports import BlobNotFound
 from use_cases.threading import workflow_id_for
@@ -71,14 +70,7 @@ def mail(
     head += f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
     if not attached:
         return f"{head}Content-Type: text/plain\r\n\r\n{text}\r\n".encode()
-    encoded = base64.encodebytes(attached).decode().replace("\n", "\r\n")
-    return (
-        f"{head}Content-Type: multipart/mixed; boundary=b\r\n\r\n"
-        f"--b\r\nContent-Type: text/plain\r\n\r\n{text}\r\n"
-        "--b\r\nContent-Type: application/pdf\r\n"
-        'Content-Disposition: attachment; filename="door.pdf"\r\n'
-        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}--b--\r\n"
-    ).encode()
+    return with_attachment(head, text, attached, "door.pdf")
 
 
 class Shared:

@@ -4,7 +4,6 @@ and `--dry-run`, and the namespace retention set on the embedded server's namesp
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -21,7 +20,7 @@ from orchestrator.purge import PURGE_SCHEDULE
 from tests.integration.test_cli import cli_env
 from tests.integration.test_up import mailroom_up, stop, up_env
 from tests.stack import Stack, running_stack, stack_settings
-from tests.support import run_mailroom, wait_for
+from tests.support import run_mailroom, wait_for, with_attachment
 from use_cases.models import CompleteRequest, ThreadStatus
 from use_cases.ports import BlobNotFound
 
@@ -39,16 +38,11 @@ async def stack(
 
 
 def mail_with(attachment: bytes, subject: str) -> bytes:
-    encoded = base64.encodebytes(attachment).decode().replace("\n", "\r\n")
-    return (
+    head = (
         f"From: alice@example.com\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\n"
         f"Message-ID: <{uuid.uuid4().hex}@example.com>\r\nMIME-Version: 1.0\r\n"
-        "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
-        "--b\r\nContent-Type: text/plain\r\n\r\nthe file, attached\r\n"
-        "--b\r\nContent-Type: application/pdf\r\n"
-        'Content-Disposition: attachment; filename="file.pdf"\r\n'
-        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}--b--\r\n"
-    ).encode()
+    )
+    return with_attachment(head, "the file, attached", attachment, "file.pdf")
 
 
 async def kept(stack: Stack, data: bytes) -> bool:
