@@ -9,11 +9,12 @@ needs no signal inbox and no polling. Workflows cannot make updates; they send s
 
 A busy coordinator refuses an update for a moment rather than failing it: more than ten
 updates in flight on one workflow (the server's history.maxInFlightUpdates), a workflow task
-being retried (WorkflowNotReady), an update aborted as its run continues as new. temporalio
-retries the first and last for about 10 s only, and a crowd of daemons outlasts that, so
-the call is asked again (same update id, growing pauses) until it is answered; no new ask
-starts once `patience_seconds` have passed (callers bound the whole call with their own
-timeout: the IMAP lane asks within a third of its lease)."""
+being retried (WorkflowNotReady), an update aborted as its run continues as new, a call the
+server cuts off (CANCELLED). temporalio retries the first and the aborted update for about
+10 s only, and a crowd of daemons outlasts that, so the call is asked again (same update
+id, growing pauses) until it is answered; no new ask starts once `patience_seconds` have
+passed (callers bound the whole call with their own timeout: the IMAP lane asks within a
+third of its lease)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,12 @@ from typing import Any
 
 import structlog
 from temporalio.api.errordetails.v1 import MultiOperationExecutionFailure, WorkflowNotReadyFailure
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -94,14 +100,15 @@ class TemporalCoordinator:
             asked += 1
             try:
                 return await self._update_once(name, argument, update_id)
-            except RPCError as exc:
+            except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+                refusal = busy_refusal(exc)
                 pause = _pause(asked)
-                if not is_busy_refusal(exc) or time.monotonic() + pause > give_up_at:
+                if refusal is None or time.monotonic() + pause > give_up_at:
                     raise
                 # said once a request at info (a daemon's standby line shows only its
                 # timeout), then at debug: a crowd of daemons is refused many times a second
                 say = log.info if asked == 1 else log.debug
-                say("coordinator_busy", update=name, asked=asked, refusal=exc.message)
+                say("coordinator_busy", update=name, asked=asked, refusal=refusal.message)
                 await asyncio.sleep(pause)
 
     async def _update_once(self, name: str, argument: Any, update_id: str) -> Instruction:
@@ -154,6 +161,20 @@ class TemporalCoordinator:
     async def release(self, item_id: str) -> None:
         """An operator's release (no start: there is nothing to release without a run)."""
         await self.client.get_workflow_handle(self.workflow_id).signal(RELEASE, item_id)
+
+
+def busy_refusal(exc: Exception) -> RPCError | None:
+    """The refusal of a busy coordinator in `exc`, to be asked again; None for anything
+    else. temporalio reports a call the server cut off (CANCELLED or DEADLINE_EXCEEDED: seen
+    in CI while runs continued as new under ten updates in flight) as
+    WorkflowUpdateRPCTimeoutOrCancelledError caused by that RPCError; caused by this task's
+    own cancellation, it is no refusal."""
+    if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
+        cause = exc.__cause__
+        return cause if isinstance(cause, RPCError) else None
+    if isinstance(exc, RPCError) and is_busy_refusal(exc):
+        return exc
+    return None
 
 
 def is_busy_refusal(exc: RPCError) -> bool:

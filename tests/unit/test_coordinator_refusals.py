@@ -4,6 +4,8 @@ tests/workflows/test_coordinator_busy.py; these are the ones that must not be re
 
 from __future__ import annotations
 
+import asyncio
+
 from google.protobuf.any_pb2 import Any as AnyDetail
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import GrpcStatus
@@ -12,9 +14,10 @@ from temporalio.api.errordetails.v1 import (
     NamespaceNotFoundFailure,
     WorkflowNotReadyFailure,
 )
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from adapters.outbound.temporal_coordinator import is_busy_refusal
+from adapters.outbound.temporal_coordinator import busy_refusal, is_busy_refusal
 
 
 def refusal(status: RPCStatusCode, *details: Message, in_multi_operation: bool = True) -> RPCError:
@@ -57,3 +60,17 @@ def test_other_refusals_are_raised_at_once() -> None:
     assert not is_busy_refusal(refusal(RPCStatusCode.NOT_FOUND, NamespaceNotFoundFailure()))
     assert not is_busy_refusal(refusal(RPCStatusCode.INVALID_ARGUMENT))
     assert not is_busy_refusal(refusal(RPCStatusCode.PERMISSION_DENIED))
+
+
+def test_a_call_the_server_cut_off_is_asked_again_but_not_one_this_task_cancelled() -> None:
+    """CI: `RPCError: operation was canceled` under update-with-start, which temporalio
+    raises as WorkflowUpdateRPCTimeoutOrCancelledError caused by the RPCError."""
+    cut_off = WorkflowUpdateRPCTimeoutOrCancelledError()
+    cut_off.__cause__ = RPCError("operation was canceled", RPCStatusCode.CANCELLED, b"")
+    assert busy_refusal(cut_off) is cut_off.__cause__
+    cancelled_here = WorkflowUpdateRPCTimeoutOrCancelledError()
+    cancelled_here.__cause__ = asyncio.CancelledError()
+    assert busy_refusal(cancelled_here) is None
+    assert busy_refusal(refusal(RPCStatusCode.INVALID_ARGUMENT)) is None
+    busy = refusal(RPCStatusCode.RESOURCE_EXHAUSTED)
+    assert busy_refusal(busy) is busy
