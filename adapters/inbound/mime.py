@@ -23,6 +23,7 @@ from adapters.inbound.charsets import printable_line, printable_text
 from adapters.inbound.mime_body import Body, Bounce, bounce_of, read_body
 from adapters.inbound.mime_headers import addresses, decode_words, raw_headers
 from adapters.inbound.mime_params import capped_policy
+from adapters.inbound.mime_peek import first_message_id_field
 from adapters.inbound.reply_text import reply_text
 from use_cases.mail import InboundEmail
 
@@ -246,6 +247,13 @@ def peek_message_id(raw: bytes) -> str:
 
 
 def _peeked_id(raw: bytes) -> str | None:
+    field = first_message_id_field(raw, PEEK_BYTES)
+    if field is None or isinstance(field, str):
+        return _first_id(printable_line(field or ""))
+    return _peeked_id_by_parser(raw)
+
+
+def _peeked_id_by_parser(raw: bytes) -> str | None:
     try:
         headers = BytesHeaderParser().parsebytes(raw[:PEEK_BYTES])
         return _first_id(printable_line(str(headers.get("Message-ID") or "")))
