@@ -8,9 +8,18 @@ temporalio.worker._workflow). `PydanticPayloadConverter()` builds a new JSON con
 time, with an empty TypeAdapter cache, so each new instance built its adapters again. Here
 each construction reuses the process's one JSON converter: the same bytes on the wire, the
 same types read back (tests/unit/test_data_converter.py).
+
+The SDK also asks the converter for a copy bound to each workflow or activity (its
+`with_context`: our codec binds payloads to their workflow) several times per activation and
+per client call, and made each copy with `dataclasses.replace`, which runs the converter's
+`__post_init__`: a new payload converter and failure converter, thrown away at once for the
+ones the copy then takes over. `ContextBoundDataConverter` copies without constructing.
 """
 
 from __future__ import annotations
+
+import copy
+from typing import Self
 
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
@@ -19,6 +28,8 @@ from temporalio.converter import (
     DefaultPayloadConverter,
     EncodingPayloadConverter,
     JSONPlainPayloadConverter,
+    SerializationContext,
+    WithSerializationContext,
 )
 
 # lru_cache, which holds its TypeAdapters, is thread-safe: workflows and activities run in
@@ -37,4 +48,30 @@ class SharedPydanticPayloadConverter(CompositePayloadConverter):
         super().__init__(*_CONVERTERS)
 
 
-DATA_CONVERTER = DataConverter(payload_converter_class=SharedPydanticPayloadConverter)
+# The parts of a DataConverter that a serialization context may bind (the SDK's own list in
+# `DataConverter.with_context`).
+BOUND_PARTS = ("payload_converter", "payload_codec", "failure_converter", "external_storage")
+
+
+class ContextBoundDataConverter(DataConverter):
+    """A DataConverter whose `with_context` gives what the SDK's gives (each part bound to
+    the context, the converter itself when none changed) without building and discarding a
+    payload converter and a failure converter each time."""
+
+    def with_context(self, context: SerializationContext) -> Self:
+        bound = {}
+        for name in BOUND_PARTS:
+            part = getattr(self, name)
+            if isinstance(part, WithSerializationContext):
+                bound_part = part.with_context(context)
+                if bound_part is not part:
+                    bound[name] = bound_part
+        if not bound:
+            return self
+        cloned = copy.copy(self)  # the fields as they are: no __init__, no __post_init__
+        for name, part in bound.items():
+            object.__setattr__(cloned, name, part)
+        return cloned
+
+
+DATA_CONVERTER = ContextBoundDataConverter(payload_converter_class=SharedPydanticPayloadConverter)

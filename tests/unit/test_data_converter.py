@@ -3,11 +3,21 @@ it back the same, while every converter the SDK makes from it shares one TypeAda
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
+import pytest
 from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
+from temporalio.converter import DataConverter, WorkflowSerializationContext
 
-from orchestrator.data_converter import DATA_CONVERTER, SharedPydanticPayloadConverter
+from adapters.outbound.key_ring import KeyRing
+from adapters.outbound.payload_codec import EncryptionCodec
+from orchestrator.data_converter import (
+    BOUND_PARTS,
+    DATA_CONVERTER,
+    ContextBoundDataConverter,
+    SharedPydanticPayloadConverter,
+)
 from use_cases.models import FlowConfig, NewMessage, ThreadInput
 
 
@@ -45,3 +55,39 @@ def test_converters_made_for_each_workflow_share_one_json_converter() -> None:
     first, second = SharedPydanticPayloadConverter(), SharedPydanticPayloadConverter()
     assert list(first.converters) == list(PydanticPayloadConverter().converters)
     assert first.converters[b"json/plain"] is second.converters[b"json/plain"]
+
+
+class CountedPayloadConverter(SharedPydanticPayloadConverter):
+    made = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        CountedPayloadConverter.made += 1
+
+
+async def test_a_converter_bound_to_a_workflow_is_the_sdks_binding_made_without_rebuilding() -> (
+    None
+):
+    ring = KeyRing((("k1", bytes(32)),))
+    converter = dataclasses.replace(
+        ContextBoundDataConverter(payload_converter_class=CountedPayloadConverter),
+        payload_codec=EncryptionCodec(ring),
+    )
+    context = WorkflowSerializationContext(namespace="default", workflow_id="thread-1")
+    made = CountedPayloadConverter.made
+    ours = converter.with_context(context)
+    assert CountedPayloadConverter.made == made  # nothing built to be thrown away
+    theirs = DataConverter.with_context(converter, context)  # the SDK's own way
+    assert CountedPayloadConverter.made == made + 1
+    assert type(ours) is ContextBoundDataConverter
+    for part in BOUND_PARTS[:1] + BOUND_PARTS[2:]:
+        assert getattr(ours, part) is getattr(converter, part) is getattr(theirs, part)
+    assert isinstance(ours.payload_codec, EncryptionCodec)
+    assert ours.payload_codec.workflow_id == "thread-1"
+    sealed = await ours.encode([mail()])
+    assert await theirs.decode(sealed, [NewMessage]) == [mail()]
+    other = converter.with_context(WorkflowSerializationContext("default", "thread-2"))
+    with pytest.raises(KeyError, match="refused"):  # sealed for thread-1: refused
+        await other.decode(sealed, [NewMessage])
+    plain = ContextBoundDataConverter(payload_converter_class=CountedPayloadConverter)
+    assert plain.with_context(context) is plain  # nothing to bind: the converter itself
