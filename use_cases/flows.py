@@ -135,6 +135,9 @@ class FlowStart(BaseModel):
     # flow finished while it stayed open (mail came meanwhile).
     reopened: bool = False
     resume: FlowSnapshot | None = None
+    # The history format of the run that runs the flow (workflows/versions.py): the thread's
+    # for an inline flow, the child's own as a child workflow.
+    history_format: int = 1
 
 
 class ProgressReport(BaseModel):

@@ -398,6 +398,9 @@ class ThreadInput(Frozen):
     # A completed thread's state written again without an erased person: the run completes
     # at once with it (workflows/thread.py), so a later reopen starts from it.
     rewrite: bool = False
+    # The workflow code's history format the run was started for (workflows/versions.py
+    # HISTORY_FORMAT); a run started before formats were named has none: 1.
+    history_format: int = 1
 
 
 class Ingested(Frozen):

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.flow import FlowRuntime, Reporter
 from workflows.flow_workflow import FlowWorkflow
 from workflows.mail_to_child import forward_mail
-from workflows.versions import MAIL_TO_CHILD_BY_ACTIVITY
+from workflows.versions import MAIL_TO_CHILD_BY_ACTIVITY, changed
 
 
 class FlowHandle(Protocol):
@@ -65,14 +65,15 @@ class InlineFlow:
 class ChildFlow:
     """A flow running as a child workflow; also re-attached after the thread continued-as-new."""
 
-    def __init__(self, workflow_id: str) -> None:
+    def __init__(self, workflow_id: str, history_format: int = 1) -> None:
         self.workflow_id = workflow_id
+        self.history_format = history_format  # the thread run's (workflows/versions.py)
         self.handle = workflow.get_external_workflow_handle(workflow_id)
 
     # Addressed by method reference: every flow's child workflow is a FlowWorkflow.
     async def deliver(self, message: NewMessage) -> None:
         """Raises FailureError (ChildClosed by activity) when the child had closed."""
-        if workflow.patched(MAIL_TO_CHILD_BY_ACTIVITY):
+        if changed(MAIL_TO_CHILD_BY_ACTIVITY, self.history_format):
             await forward_mail(self.workflow_id, [message])
             return
         await self.handle.signal(FlowWorkflow.new_message, message)
@@ -82,7 +83,7 @@ class ChildFlow:
         activity a forward costs the thread a marker in its current workflow task; before,
         a signal command, its `ExternalWorkflowExecutionSignaled` event and the workflow
         task the server adds for that."""
-        if workflow.patched(MAIL_TO_CHILD_BY_ACTIVITY):
+        if changed(MAIL_TO_CHILD_BY_ACTIVITY, self.history_format):
             await forward_mail(self.workflow_id, messages)
             return
         await self.handle.signal(FlowWorkflow.new_messages, list(messages))
@@ -123,7 +124,7 @@ async def execute_workflow(
             static_summary=flow_summary(flow.name, args.first.subject),
             **child_options,
         )
-        return ChildFlow(child_id)
+        return ChildFlow(child_id, args.history_format)
     return execute_inline(flow, args, report)
 
 

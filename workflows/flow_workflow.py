@@ -30,7 +30,7 @@ from workflows.messages import (
 from workflows.reports import repeats_rest, report_progress
 from workflows.search_attributes import forgotten_attributes
 from workflows.settled import OnceSettled
-from workflows.versions import REPEATED_REST_UNREPORTED
+from workflows.versions import HISTORY_FORMAT, REPEATED_REST_UNREPORTED, changed
 
 
 class FlowWorkflow:
@@ -69,7 +69,8 @@ class FlowWorkflow:
             return task.result()
         await workflow.wait_condition(workflow.all_handlers_finished)
         snapshot = self.runtime.snapshot().model_copy(update={"taken": self.taken})
-        following = start.model_copy(update={"resume": snapshot})
+        # the next run starts on this code: the current history format
+        following = start.model_copy(update={"resume": snapshot, "history_format": HISTORY_FORMAT})
         forgetting = self.runtime.forgetting
         if not forgetting.addresses:
             workflow.continue_as_new(following)
@@ -115,7 +116,8 @@ class FlowWorkflow:
         if (
             told is not None
             and repeats_rest(progress, told)
-            and workflow.patched(REPEATED_REST_UNREPORTED)  # runs that reported every rest
+            # runs that reported every rest
+            and changed(REPEATED_REST_UNREPORTED, self.runtime.start.history_format)
         ):
             return
         # the last report says which mail the flow took: a forward made again after it

@@ -35,7 +35,7 @@ from workflows.agent_calls import AgentUnavailable
 from workflows.flow_workflow import FlowWorkflow
 from workflows.lanes import LaneInstructions
 from workflows.purchase_orders import PurchaseOrders
-from workflows.versions import BUDGET_LANE
+from workflows.versions import BUDGET_LANE, changed
 
 # Corrections the requester may send before the flow stops asking and cancels.
 CONFIRMATION_ROUNDS = 3
@@ -61,7 +61,7 @@ class ProcurementFlow(PurchaseOrders):
                 return await self._cancelled("the requester did not confirm the order")
         await self.stage("policy_check")
         budget = self.config.budget_per_cost_centre
-        if budget is not None and workflow.patched(BUDGET_LANE):
+        if budget is not None and changed(BUDGET_LANE, self.start.history_format):
             return await self._within_budget(request, budget)
         policy = await self._policy(request)
         if not policy.allowed:

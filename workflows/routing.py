@@ -58,10 +58,15 @@ OTHER = "other"  # the thread's flow when no registered flow takes it
 
 class FlowRouter:
     def __init__(
-        self, state: ThreadState, config: FlowConfig, resume: FlowSnapshot | None = None
+        self,
+        state: ThreadState,
+        config: FlowConfig,
+        resume: FlowSnapshot | None = None,
+        history_format: int = 1,
     ) -> None:
         self.state = state
         self.config = config
+        self.history_format = history_format  # the thread run's (workflows/versions.py)
         self.flow: FlowHandle | None = None
         self.answered = False  # the flow has mailed the requester (no acknowledgement needed)
         self._published: tuple[str | None, str | None] = (None, None)
@@ -73,7 +78,8 @@ class FlowRouter:
         if state.flow_finished or not state.flow or not state.flow_workflow_id:
             return
         if state.flow_mode == FlowMode.CHILD:
-            self.flow = ChildFlow(state.flow_workflow_id)  # re-attached after continue-as-new
+            # re-attached after continue-as-new
+            self.flow = ChildFlow(state.flow_workflow_id, history_format)
         elif resume is not None and state.flow_entry is not None:
             # an inline flow carried across continue-as-new
             entry = state.flow_entry
@@ -321,6 +327,9 @@ class FlowRouter:
             config=self.config,
             reopened=self.state.reopened > 0 or follows,
             parent_workflow_id=workflow.info().workflow_id,
+            # the thread run's: an inline flow runs in it (a child reads its own input from
+            # its own history, so any format is safe there; this one keeps the rule simple)
+            history_format=self.history_format,
         )
 
     async def _report(self, progress: FlowProgress) -> None:

@@ -21,6 +21,10 @@ Changes that land together share one id: each patch a run has seen costs the wor
 for as long as the run is cached (measured: ~5 KB of RSS per patch per cached thread).
 """
 
+from __future__ import annotations
+
+from temporalio import workflow
+
 # Mail queued at a thread while its child flow runs goes to the child in one NEW_MESSAGES
 # signal, after every queued mail's bookkeeping (workflows/thread.py `_handle_queued`);
 # before, each queued mail was acknowledged and forwarded (one signal each) in turn.
@@ -43,3 +47,23 @@ MAIL_TO_CHILD_BY_ACTIVITY = "mail-to-child-by-activity"
 # checks it again once approved (workflows/procurement.py `_within_budget`); asked only when
 # a budget is set, so runs without one record what they always did.
 BUDGET_LANE = "budget-lane"
+
+# History format 2: a run whose input says so (`history_format` of ThreadInput and FlowStart:
+# the gateway starts every thread with it, and a run passes it on when it continues as new
+# or starts its flow) takes every change above without asking `workflow.patched`, so it
+# records no marker and no TemporalChangeVersion upsert for them (for a procurement mail
+# ~0.4-0.6 of its events). A run started before carries no such field (format 1) and asks
+# as before; its input, in its history, decides the same on every replay.
+HISTORY_FORMAT = 2
+IN_FORMAT_2 = frozenset(
+    {QUEUED_MAIL_TO_CHILD, REPEATED_REST_UNREPORTED, MAIL_TO_CHILD_BY_ACTIVITY, BUDGET_LANE}
+)
+
+
+def changed(patch_id: str, history_format: int) -> bool:
+    """Whether this run takes the change `patch_id`: a format-2 run always (no command),
+    an older one as `workflow.patched` says. A patch added later is not part of format 2:
+    ask `workflow.patched` for it until a new format takes it in."""
+    if patch_id not in IN_FORMAT_2:
+        raise ValueError(f"{patch_id} is not part of history format 2")
+    return history_format >= 2 or workflow.patched(patch_id)

@@ -54,6 +54,7 @@ from workflows.messages import (
 )
 from workflows.search_attributes import forgotten_attributes, thread_identity
 from workflows.thread import TASK_QUEUE, ThreadWorkflow
+from workflows.versions import HISTORY_FORMAT
 
 log = structlog.get_logger()
 
@@ -138,6 +139,7 @@ class TemporalThreadGateway:
             state=state,
             messages_per_run=self.messages_per_run,
             flow_config=self.flow_config,
+            history_format=HISTORY_FORMAT,  # a run this code starts (workflows/versions.py)
         )
         await self.client.start_workflow(
             ThreadWorkflow.run,
@@ -230,6 +232,7 @@ class TemporalThreadGateway:
             messages_per_run=self.messages_per_run,
             flow_config=self.flow_config,
             rewrite=True,
+            history_format=HISTORY_FORMAT,
         )
         try:
             rewritten = await self.client.start_workflow(

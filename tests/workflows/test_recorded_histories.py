@@ -11,7 +11,9 @@ its child one signal each (before the patch QUEUED_MAIL_TO_CHILD), a procurement
 that reported a rest repeating its last one (before REPEATED_REST_UNREPORTED), and a
 procurement thread and child whose mail went by signal command (before
 MAIL_TO_CHILD_BY_ACTIVITY), and a support thread (and child) continuing as new without a
-person erased from it (FORGET_PERSON).
+person erased from it (FORGET_PERSON); and, in history format 2 (the runs the current code
+starts, which record no patch marker), a procurement thread and child and a child resting
+again where it rested.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ RECORDED = {
     "support-child-thread-forgetting",
     "support-inline-thread-forgetting",
     "support-child-flow-forgetting",
+    # history format 2 (workflows/versions.py): a purchase as a child flow, and a child
+    # resting again where it rested, recorded by the same scenarios on code that starts
+    # runs in format 2: every change of the format taken without a patch marker
+    "procurement-child-thread-format-2",
+    "procurement-child-flow-format-2",
+    "procurement-child-flow-repeated-rest-format-2",
 }
 
 

@@ -1,0 +1,118 @@
+"""History format 2 (workflows/versions.py): a run the current code starts takes every
+change of format 2 without asking `workflow.patched`, so its history holds no patch marker
+and no TemporalChangeVersion upsert; a run started before (its input without the field)
+asks as before, records them, and does the same. Its recorded histories replay in
+test_recorded_histories.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.testing import WorkflowEnvironment
+
+from tests.support import wait_for
+from tests.workflows.harness import Harness, thread_harness
+from use_cases.flows import FlowConfig, FlowMode
+from use_cases.models import ThreadInput, ThreadStatus
+from workflows.messages import NEW_MESSAGE, NEW_MESSAGES
+from workflows.thread import ThreadWorkflow
+from workflows.versions import MAIL_TO_CHILD_BY_ACTIVITY, QUEUED_MAIL_TO_CHILD
+
+MAILBOX = "procurement@mailroom.local"
+MARKER = EventType.EVENT_TYPE_MARKER_RECORDED
+UPSERT = EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+
+
+def patches(history: WorkflowHistory) -> set[str]:
+    """The patch ids the run recorded markers for (the SDK core's `core_patch` markers)."""
+    found = set()
+    for event in history.events:
+        if event.event_type != MARKER:
+            continue
+        marker = event.marker_recorded_event_attributes
+        if marker.marker_name == "core_patch":
+            found.add(json.loads(marker.details["patch-data"].payloads[0].data)["id"])
+    return found
+
+
+def change_version_upserts(history: WorkflowHistory) -> int:
+    return sum(
+        1
+        for event in history.events
+        if event.event_type == UPSERT
+        and "TemporalChangeVersion"
+        in event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    )
+
+
+async def first_mail(h: Harness, history_format: int | None) -> None:
+    """The thread's first mail: through the gateway (the current code's start), or as a
+    start made by a build from before formats were named (its input without the field)."""
+    if history_format is None:
+        await h.send(0, subject="Order", text="Please buy 4 keyboards.")
+        return
+    message = h.message(0, subject="Order", text="Please buy 4 keyboards.")
+    await h.env.client.start_workflow(
+        ThreadWorkflow.run,
+        ThreadInput(
+            thread_id=h.key.workflow_id,
+            mailbox=MAILBOX,
+            flow_config=FlowConfig(modes={"procurement": FlowMode.CHILD}),
+            history_format=history_format,
+        ),
+        id=h.key.workflow_id,
+        task_queue=h.settings.task_queue,
+        start_signal=NEW_MESSAGE,
+        start_signal_args=[message],
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+
+
+@pytest.mark.parametrize("history_format", [None, 1], ids=["current", "started-before"])
+async def test_a_run_of_the_current_format_records_no_patch_and_does_the_same(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+    history_format: int | None,
+) -> None:
+    config = FlowConfig(modes={"procurement": FlowMode.CHILD})
+    async with thread_harness(
+        time_skipping_env, task_queue, tmp_path, mailbox=MAILBOX, flow_config=config
+    ) as h:
+        await first_mail(h, history_format)
+        await h.send(1, from_addr="bob@example.com", text="I want a mouse too.")
+        await h.send(2, text="Budget is EUR 200.")
+
+        async def confirmed() -> bool:
+            state = await h.state()
+            return state.status is ThreadStatus.COMPLETED and state.stage == "confirmed"
+
+        await wait_for(confirmed, what="the order")
+        client = h.env.client
+        thread = await client.get_workflow_handle(h.key.workflow_id).fetch_history()
+        child_id = (await h.state()).flow_workflow_id or ""
+        child = await client.get_workflow_handle(child_id).fetch_history()
+        signals = [
+            e.workflow_execution_signaled_event_attributes.signal_name
+            for e in child.events
+            if e.event_type == SIGNALED
+        ]
+        # the same behaviour either way: the queued mails reached the child in one signal,
+        # sent by local activity (no signal command in the thread)
+        assert signals.count(NEW_MESSAGES) == 1, signals
+        assert not any(
+            e.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
+            for e in thread.events
+        )
+        if history_format is None:
+            assert patches(thread) == patches(child) == set()
+            assert change_version_upserts(thread) == change_version_upserts(child) == 0
+        else:
+            assert patches(thread) == {QUEUED_MAIL_TO_CHILD, MAIL_TO_CHILD_BY_ACTIVITY}
+            assert change_version_upserts(thread) > 0
