@@ -17,6 +17,13 @@ A release that skips those waits starts a new history format: every fork removed
 fixtures recorded again (tests/workflows/record_histories.py), and an upgrading note in
 CHANGELOG.md telling operators to complete the runs in flight first.
 
+Or, without a wait and without removing a fork, a format named in the runs' input: history
+format 2 (below) is every patch declared here, taken without asking by any run whose input
+says `history_format=2` (the runs this code starts), so those runs record no patch marker
+and no TemporalChangeVersion upsert, while runs started before (no such field: format 1)
+ask `workflow.patched` as before. The input is in the run's history: every replay decides
+the same. Histories of both formats are recorded (tests/workflows/histories/).
+
 Changes that land together share one id: each patch a run has seen costs the worker memory
 for as long as the run is cached (measured: ~5 KB of RSS per patch per cached thread).
 """

@@ -91,3 +91,19 @@ def test_ingest_scaling_prints_a_row_per_process_count_with_the_childrens_cpu() 
         # with 2 processes the parent only supervises: the mail's CPU is its children's
         assert row["cpu_ms_per_mail"]["smtp"] > 0 and row["cpu_ms_per_mail"]["worker"] > 0
     assert rows[0]["ratios"]["rate"] == 1.0
+
+
+@pytest.mark.slow
+def test_floors_benchmark_prints_each_part_alone() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.floors", "--mails", "40", "--concurrency", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])["cpu_ms_per_mail"]
+    assert set(figures) == {"smtp", "signal_with_start", "durable_file"}
+    assert all(spent > 0 for spent in figures.values()), figures
