@@ -22,11 +22,10 @@ import argparse
 import asyncio
 import os
 import resource
-import sys
 import tempfile
 from collections.abc import Sequence
 
-from bench.adapter_cpu import CLIENTS
+from bench.adapter_cpu import send
 from bench.harness import ROOT, bench_stack, free_port
 from bench.report import print_json
 
@@ -49,21 +48,13 @@ async def smtp_floor(mails: int, clients: int) -> float:
         lambda: SMTP(Accept(), hostname="bench", loop=loop), "127.0.0.1", port
     )
     try:
-        await _send(port, max(clients, mails // 10), clients, "warm")
+        await send(port, max(clients, mails // 10), clients, "warm")
         before = cpu_seconds()
-        await _send(port, mails, clients, "measured")
+        await send(port, mails, clients, "measured")
         return (cpu_seconds() - before) / mails * 1000
     finally:
         server.close()
         await server.wait_closed()
-
-
-async def _send(port: int, mails: int, clients: int, run: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CLIENTS, str(port), str(mails), str(clients), run, cwd=ROOT
-    )
-    if await process.wait() != 0:
-        raise RuntimeError("the SMTP clients failed")
 
 
 async def signal_with_start_floor(calls: int, concurrency: int) -> float:
