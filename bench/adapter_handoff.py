@@ -17,6 +17,7 @@ from orchestrator.flow_settings import flow_config
 from use_cases.ingest import ingest_email
 from use_cases.models import Ingested, NewMessage, ThreadInput, ThreadKey, ThreadState
 from use_cases.thread_labels import thread_details, thread_summary
+from workflows.versions import HISTORY_FORMAT
 
 # as the adapter's client encodes: mailroom's converter, sealing (issue 22)
 SEALING = sealing_converter(parse_key_ring(new_key_entry("bench")))
@@ -41,6 +42,7 @@ class EncodingGateway(TemporalThreadGateway):
             state=state,
             messages_per_run=self.messages_per_run,
             flow_config=self.flow_config,
+            history_format=HISTORY_FORMAT,
         )
         labels = [
             thread_summary(message.subject, message.from_addr),

@@ -226,6 +226,7 @@ def gateway(
         task_queue=wiring.settings.task_queue,
         messages_per_run=wiring.settings.messages_per_run,
         flow_config=flow_config(wiring.settings),
+        history_format=wiring.settings.history_format,
         backlog=backlog,
         metrics=wiring.metrics,
     )

@@ -30,7 +30,7 @@ from workflows.messages import (
 from workflows.reports import repeats_rest, report_progress
 from workflows.search_attributes import forgotten_attributes
 from workflows.settled import OnceSettled
-from workflows.versions import HISTORY_FORMAT, REPEATED_REST_UNREPORTED, changed
+from workflows.versions import REPEATED_REST_UNREPORTED, changed, known_format
 
 
 class FlowWorkflow:
@@ -45,6 +45,7 @@ class FlowWorkflow:
     async def run_resumably(self, start: FlowStart) -> FlowProgress:
         """Run the flow; when it waits at a resumable point and this run has grown long,
         continue-as-new carrying its snapshot (a support conversation can go on for years)."""
+        known_format(start.history_format)
         task = asyncio.create_task(self.runtime.run_flow())
         per_run = start.config.flow_messages_per_run
         await workflow.wait_condition(
@@ -69,8 +70,7 @@ class FlowWorkflow:
             return task.result()
         await workflow.wait_condition(workflow.all_handlers_finished)
         snapshot = self.runtime.snapshot().model_copy(update={"taken": self.taken})
-        # the next run starts on this code: the current history format
-        following = start.model_copy(update={"resume": snapshot, "history_format": HISTORY_FORMAT})
+        following = start.model_copy(update={"resume": snapshot})  # its format kept
         forgetting = self.runtime.forgetting
         if not forgetting.addresses:
             workflow.continue_as_new(following)

@@ -327,8 +327,8 @@ class FlowRouter:
             config=self.config,
             reopened=self.state.reopened > 0 or follows,
             parent_workflow_id=workflow.info().workflow_id,
-            # the thread run's: an inline flow runs in it (a child reads its own input from
-            # its own history, so any format is safe there; this one keeps the rule simple)
+            # the thread's: an inline flow runs in its run, and the thread's ChildFlow decides
+            # its forwards by it (execute.py); a child keeps it (workflows/versions.py)
             history_format=self.history_format,
         )
 

@@ -43,7 +43,7 @@ from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter, show_stage
 from workflows.search_attributes import forgotten_attributes, thread_identity
 from workflows.sending import remember, send_mail
 from workflows.thread_memory import other_content, record_bounce, summary
-from workflows.versions import HISTORY_FORMAT, QUEUED_MAIL_TO_CHILD, changed
+from workflows.versions import QUEUED_MAIL_TO_CHILD, changed, known_format
 
 TASK_QUEUE = "mailroom-threads"
 
@@ -94,7 +94,7 @@ class ThreadWorkflow:
         self._complete: CompleteRequest | None = None
         self._messages_per_run = input.messages_per_run or DEFAULT_MESSAGES_PER_RUN
         self._messages_this_run = 0
-        self._history_format = input.history_format
+        self._history_format = known_format(input.history_format)
         self._flows = FlowRouter(
             self._state, input.flow_config, input.flow_resume, input.history_format
         )
@@ -209,7 +209,7 @@ class ThreadWorkflow:
             messages_per_run=self._messages_per_run,
             flow_config=self._flow_config,
             flow_resume=self._flows.snapshot(),
-            history_format=HISTORY_FORMAT,  # the next run starts on this code
+            history_format=self._history_format,  # kept: see workflows/versions.py
         )
         if not self._forgetting.addresses:
             workflow.continue_as_new(following)

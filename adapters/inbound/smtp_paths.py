@@ -5,7 +5,8 @@ builds a token tree for every address: about a tenth of the SMTP listener's CPU 
 (measured, docs/performance.md). A path that is `<local@domain>`, both dot-atoms of ASCII,
 followed by nothing or by whitespace and parameters, reads the same either way (property
 test against aiosmtpd's own reading); anything else — quoted local parts, comments, an
-address literal, UTF-8, the null path `<>` — goes to aiosmtpd's parser as before.
+address literal, UTF-8, the null path `<>`, an encoded word — goes to aiosmtpd's parser as
+before.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import re
 
 ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
-PLAIN_PATH = re.compile(rf"<({ATEXT}+(?:\.{ATEXT}+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
+# Not a local part starting `=?`: the email package decodes it as an RFC 2047 encoded word
+# (aiosmtpd then gives `abc@example.com` for `<=?utf-8?q?abc?=@example.com>`).
+PLAIN_PATH = re.compile(rf"<(?!=\?)({ATEXT}+(?:\.{ATEXT}+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>")
 # What the email package takes as folding white space or a comment right after the `>`.
 AFTER_PATH = frozenset(" \t(")
 

@@ -86,9 +86,13 @@ class TemporalThreadGateway:
         messages_per_run: int = 0,
         handoff_timeout: timedelta = HANDOFF_TIMEOUT,
         flow_config: FlowConfig | None = None,
+        history_format: int = HISTORY_FORMAT,
         backlog: Backpressure | None = None,
         metrics: IntakeMetrics | None = None,
     ) -> None:
+        # the format of the threads this gateway starts (MAILROOM_HISTORY_FORMAT): a thread
+        # keeps it through continue-as-new, and its flows take it (workflows/versions.py)
+        self.history_format = history_format
         self.metrics: IntakeMetrics = metrics or NoMetrics()
         self.backlog = backlog
         self.flow_config = flow_config or FlowConfig()
@@ -139,7 +143,7 @@ class TemporalThreadGateway:
             state=state,
             messages_per_run=self.messages_per_run,
             flow_config=self.flow_config,
-            history_format=HISTORY_FORMAT,  # a run this code starts (workflows/versions.py)
+            history_format=self.history_format,
         )
         await self.client.start_workflow(
             ThreadWorkflow.run,
@@ -232,7 +236,7 @@ class TemporalThreadGateway:
             messages_per_run=self.messages_per_run,
             flow_config=self.flow_config,
             rewrite=True,
-            history_format=HISTORY_FORMAT,
+            history_format=self.history_format,
         )
         try:
             rewritten = await self.client.start_workflow(

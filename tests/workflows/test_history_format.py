@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from temporalio.common import WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
 
+from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
 from use_cases.flows import FlowConfig, FlowMode
@@ -51,35 +51,24 @@ def change_version_upserts(history: WorkflowHistory) -> int:
     )
 
 
-async def first_mail(h: Harness, history_format: int | None) -> None:
-    """The thread's first mail: through the gateway (the current code's start), or as a
-    start made by a build from before formats were named (its input without the field)."""
-    if history_format is None:
-        await h.send(0, subject="Order", text="Please buy 4 keyboards.")
-        return
-    message = h.message(0, subject="Order", text="Please buy 4 keyboards.")
-    await h.env.client.start_workflow(
-        ThreadWorkflow.run,
-        ThreadInput(
-            thread_id=h.key.workflow_id,
-            mailbox=MAILBOX,
-            flow_config=FlowConfig(modes={"procurement": FlowMode.CHILD}),
-            history_format=history_format,
-        ),
-        id=h.key.workflow_id,
+async def first_mail(h: Harness, history_format: int) -> None:
+    """The thread's first mail, through a gateway starting threads in `history_format`
+    (MAILROOM_HISTORY_FORMAT): 1 is what a build from before formats were named started."""
+    gateway = TemporalThreadGateway(
+        h.env.client,
         task_queue=h.settings.task_queue,
-        start_signal=NEW_MESSAGE,
-        start_signal_args=[message],
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        flow_config=FlowConfig(modes={"procurement": FlowMode.CHILD}),
+        history_format=history_format,
     )
+    await gateway.new_message(h.key, h.message(0, subject="Order", text="Please buy 4 keyboards."))
 
 
-@pytest.mark.parametrize("history_format", [None, 1], ids=["current", "started-before"])
+@pytest.mark.parametrize("history_format", [2, 1], ids=["current", "started-before"])
 async def test_a_run_of_the_current_format_records_no_patch_and_does_the_same(
     time_skipping_env: WorkflowEnvironment,
     task_queue: str,
     tmp_path: Path,
-    history_format: int | None,
+    history_format: int,
 ) -> None:
     config = FlowConfig(modes={"procurement": FlowMode.CHILD})
     async with thread_harness(
@@ -110,9 +99,42 @@ async def test_a_run_of_the_current_format_records_no_patch_and_does_the_same(
             e.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
             for e in thread.events
         )
-        if history_format is None:
+        if history_format == 2:
             assert patches(thread) == patches(child) == set()
             assert change_version_upserts(thread) == change_version_upserts(child) == 0
         else:
             assert patches(thread) == {QUEUED_MAIL_TO_CHILD, MAIL_TO_CHILD_BY_ACTIVITY}
             assert change_version_upserts(thread) > 0
+
+
+# The SDK made the start signal's handler coroutine before the workflow's __init__ refused
+# the run, and drops it unawaited when the task fails: its warning, not ours.
+@pytest.mark.filterwarnings("ignore:coroutine .*run_signal' was never awaited:RuntimeWarning")
+async def test_a_run_of_a_later_format_waits_for_a_worker_that_knows_it(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """Started by a newer build: this worker fails its workflow task (retried) instead of
+    running it as a format it knows."""
+    async with thread_harness(time_skipping_env, task_queue, tmp_path, mailbox=MAILBOX) as h:
+        handle = await h.env.client.start_workflow(
+            ThreadWorkflow.run,
+            ThreadInput(thread_id=h.key.workflow_id, mailbox=MAILBOX, history_format=3),
+            id=h.key.workflow_id,
+            task_queue=h.settings.task_queue,
+            start_signal=NEW_MESSAGE,
+            start_signal_args=[h.message(0)],
+        )
+
+        async def refused() -> str | None:
+            history = await handle.fetch_history()
+            for event in history.events:
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                    return event.workflow_task_failed_event_attributes.failure.message
+            return None
+
+        await wait_for(refused, what="the refused workflow task")
+        history = await handle.fetch_history()
+        assert not any(
+            e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in history.events
+        ), "the run ran"
+        await handle.terminate("test over")
