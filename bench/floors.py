@@ -21,18 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import tempfile
 from collections.abc import Sequence
 
-from bench.adapter_cpu import send
+from bench.adapter_cpu import cpu_ms_per_mail_sent, cpu_seconds
 from bench.harness import ROOT, bench_stack, free_port
 from bench.report import print_json
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def smtp_floor(mails: int, clients: int) -> float:
@@ -48,10 +42,7 @@ async def smtp_floor(mails: int, clients: int) -> float:
         lambda: SMTP(Accept(), hostname="bench", loop=loop), "127.0.0.1", port
     )
     try:
-        await send(port, max(clients, mails // 10), clients, "warm")
-        before = cpu_seconds()
-        await send(port, mails, clients, "measured")
-        return (cpu_seconds() - before) / mails * 1000
+        return await cpu_ms_per_mail_sent(port, mails, clients)
     finally:
         server.close()
         await server.wait_closed()

@@ -94,9 +94,8 @@ class ThreadWorkflow:
         self._complete: CompleteRequest | None = None
         self._messages_per_run = input.messages_per_run or DEFAULT_MESSAGES_PER_RUN
         self._messages_this_run = 0
-        self._history_format = known_format(input.history_format)
         self._flows = FlowRouter(
-            self._state, input.flow_config, input.flow_resume, input.history_format
+            self._state, input.flow_config, input.flow_resume, known_format(input.history_format)
         )
         self._flow_config = input.flow_config
         self._counted_as = metrics.mailbox_label(
@@ -209,7 +208,7 @@ class ThreadWorkflow:
             messages_per_run=self._messages_per_run,
             flow_config=self._flow_config,
             flow_resume=self._flows.snapshot(),
-            history_format=self._history_format,  # kept: see workflows/versions.py
+            history_format=self._flows.history_format,  # kept: see workflows/versions.py
         )
         if not self._forgetting.addresses:
             workflow.continue_as_new(following)
@@ -330,7 +329,7 @@ class ThreadWorkflow:
             len(self._pending) < 2
             or not self._flows.child_running
             # runs that forwarded one by one
-            or not changed(QUEUED_MAIL_TO_CHILD, self._history_format)
+            or not changed(QUEUED_MAIL_TO_CHILD, self._flows.history_format)
         ):
             await self._handle(self._pending.popleft())
             return
