@@ -16,6 +16,11 @@
 5. Half rate: N more mails over SMTP, paced at rate/2: p99_ms_at_half_rate.
 6. Temporal work per mail of the flat-out pass and of the baseline, read from their
    histories once the run is over (see bench.work), and CPU ms per mail per process.
+7. The CPU baselines, same run: the answering baseline (N more signal-with-starts to
+   bench.minimal's workflow that answers each batch of queued mail with one local activity
+   doing nothing) for the worker, and the bare adapter (N more mails over SMTP to
+   bench.bare_adapter, handing them to the do-nothing threads) for the SMTP adapter:
+   worker_cpu_ms_per_mail, adapter_cpu_ms_per_mail and mailroom's multiples of them.
 
 Latency is end-to-end from the client's 250 to the message being applied in its thread
 workflow: the completion time of the workflow task that ran its signal handler, read from
@@ -122,6 +127,7 @@ async def smtp_pass(
     mails: int,
     rate: float = 0.0,
     port: int | None = None,
+    prefix: str = "",
 ) -> Pass:
     await stack.wait_idle()
     cpu_before = stack.cpu_snapshot()
@@ -129,11 +135,13 @@ async def smtp_pass(
     load = await stack.smtp_load(
         f"smtp-{run}", run, mails_layout, concurrency=args.concurrency, rate=rate, port=port
     )
-    expected = mails_layout.expected(run, load["records"])
+    expected = mails_layout.expected(run, load["records"], prefix=prefix)
     return await measured(stack, f"smtp {run}", load, expected, cpu_before)
 
 
-async def baseline_pass(stack: BenchStack, run: str, args: argparse.Namespace, mails: int) -> Pass:
+async def baseline_pass(
+    stack: BenchStack, run: str, args: argparse.Namespace, mails: int, workflow: str = "append"
+) -> Pass:
     await stack.wait_idle()
     cpu_before = stack.cpu_snapshot()
     load = await stack.run_load(
@@ -147,6 +155,7 @@ async def baseline_pass(stack: BenchStack, run: str, args: argparse.Namespace, m
         concurrency=args.concurrency,
         target=stack.target,
         task_queue=BASELINE_TASK_QUEUE,
+        workflow=workflow,
     )
     expected = layout(args, mails).expected(run, load["records"], prefix="bench-")
     return await measured(stack, f"baseline {run}", load, expected, cpu_before)
@@ -209,19 +218,35 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await baseline_pass(stack, f"{tag}-bwarm", args, warmup)
         base = await baseline_pass(stack, f"{tag}-base", args, args.mails)
         base.show()
+        await baseline_pass(stack, f"{tag}-awarm", args, warmup, "answer")
+        answering = await baseline_pass(stack, f"{tag}-answer", args, args.mails, "answer")
+        answering.show()
         front = await front_end_pass(stack, tag, args, bound, warmup)
         front.show()
+        bare = await bare_adapter_pass(stack, tag, args, warmup)
+        bare.show()
         await minimal.stop()
         half = await smtp_pass(stack, f"{tag}-half", args, mails=args.mails, rate=full.rate / 2)
         half.show()
         await stack.wait_idle()  # what the mail started is done: read the work it cost
+        mailroom_work = await PassWork.read(
+            stack.client, full.workflow_ids, full.mails, full.settled_cpu
+        )
+        answering_work = await PassWork.read(
+            stack.client, answering.workflow_ids, answering.mails, answering.settled_cpu
+        )
         work = work_comparison(
-            await PassWork.read(stack.client, full.workflow_ids, full.mails, full.settled_cpu),
+            mailroom_work,
             await PassWork.read(
                 stack.client, base.workflow_ids, base.mails, base.settled_cpu, ("baseline-worker",)
             ),
         )
-    return {**figures(args, full, base, half, front), **work}
+    return {
+        **figures(args, full, base, half, front),
+        **adapter_figures(full, front, bare),
+        **worker_figures(full, base, answering, mailroom_work, answering_work),
+        **work,
+    }
 
 
 async def front_end_pass(
@@ -243,6 +268,106 @@ async def front_end_pass(
     measured_pass = await smtp_pass(stack, f"{tag}-front", args, mails=args.mails, port=port)
     await front.stop()
     return measured_pass
+
+
+async def bare_adapter_pass(
+    stack: BenchStack, tag: str, args: argparse.Namespace, warmup: int
+) -> Pass:
+    """bench.bare_adapter handing the same mail to the same do-nothing threads: the least an
+    adapter on these components spends a mail, the baseline of the adapter's CPU."""
+    from bench.bare_adapter import PREFIX
+
+    port = free_port()
+    bare = await stack.spawn(
+        "smtp-bare",
+        [
+            sys.executable,
+            "-m",
+            "bench.bare_adapter",
+            "--port",
+            str(port),
+            "--target",
+            stack.target,
+            "--task-queue",
+            BASELINE_TASK_QUEUE,
+            "--spool",
+            str(stack.data_dir / "bare-spool"),
+        ],
+    )
+    await bare.wait_for_output("ready")
+    await smtp_pass(stack, f"{tag}-bwarm", args, mails=warmup, port=port, prefix=PREFIX)
+    measured_pass = await smtp_pass(
+        stack, f"{tag}-bare", args, mails=args.mails, port=port, prefix=PREFIX
+    )
+    await bare.stop()
+    return measured_pass
+
+
+def cpu_ms_per_mail(measured_pass: Pass, part: str) -> float:
+    """A part's CPU per mail in a pass, until the stack was idle again."""
+    return measured_pass.settled_cpu.get(part, 0.0) * 1000 / max(measured_pass.mails, 1)
+
+
+def adapter_figures(full: Pass, front: Pass, bare: Pass) -> dict[str, Any]:
+    """mailroom's SMTP adapter against the bare adapter, CPU a mail, same run: flat out with
+    the flows, and as the front end (both handing mail to threads that do nothing)."""
+    mailroom = cpu_ms_per_mail(full, "smtp")
+    front_end = cpu_ms_per_mail(front, "smtp-front")
+    floor = cpu_ms_per_mail(bare, "smtp-bare")
+    vs = front_end / floor if floor else 0.0
+    print(
+        f"SMTP adapter CPU ms per mail: {mailroom:.2f} flat out, {front_end:.2f} as the front "
+        f"end; bare adapter {floor:.2f}: front end {vs:.2f}x the bare adapter's"
+    )
+    return {
+        "bare_adapter_rate": round(bare.rate, 1),
+        "adapter_cpu_ms_per_mail": {
+            "smtp": round(mailroom, 2),
+            "front_end": round(front_end, 2),
+            "bare": round(floor, 2),
+        },
+        "front_end_cpu_vs_bare": round(vs, 2),
+        "bare_adapter_failed": bare.failed + bare.missing,
+    }
+
+
+def worker_figures(
+    full: Pass, base: Pass, answering: Pass, mailroom_work: PassWork, answering_work: PassWork
+) -> dict[str, Any]:
+    """mailroom's worker against bench.minimal's, CPU a mail, same run: the bare worker that
+    only appends (the baseline's) and the one that answers each batch by a local activity,
+    with the workflow tasks and local activities a mail each run."""
+    mailroom = cpu_ms_per_mail(full, "worker")
+    append = cpu_ms_per_mail(base, "baseline-worker")
+    answers = cpu_ms_per_mail(answering, "baseline-worker")
+    vs = mailroom / answers if answers else 0.0
+    ours = mailroom_work.work.per_mail(mailroom_work.mails)
+    theirs = answering_work.work.per_mail(answering_work.mails)
+    # What an answer costs the bare worker beyond appending, at mailroom's answers a mail:
+    # the bare floor under mailroom's worker (its answers come as often as its flow's).
+    per_answer = (
+        (answers - append) / theirs["local_activities"] if theirs["local_activities"] else 0.0
+    )
+    floor = append + per_answer * ours["local_activities"]
+    print(
+        f"worker CPU ms per mail: {mailroom:.2f}; bare worker {append:.2f} appending, "
+        f"{answers:.2f} answering ({theirs['local_activities']:.2f} local activities a mail, "
+        f"{per_answer:.2f} ms each); at mailroom's {ours['local_activities']:.2f} a mail "
+        f"{floor:.2f}: mailroom {mailroom / floor if floor else 0.0:.2f}x that"
+    )
+    return {
+        "answering_baseline_work_per_mail": theirs,
+        "answering_baseline_rate": round(answering.rate, 1),
+        "answering_baseline_failed": answering.failed + answering.missing,
+        "worker_cpu_ms_per_mail": {
+            "worker": round(mailroom, 2),
+            "bare_appending": round(append, 2),
+            "bare_answering": round(answers, 2),
+            "bare_at_mailroom_answers": round(floor, 2),
+        },
+        "worker_cpu_vs_bare_answering": round(vs, 2),
+        "worker_cpu_vs_bare_floor": round(mailroom / floor, 2) if floor else 0.0,
+    }
 
 
 def figures(

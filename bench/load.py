@@ -148,7 +148,7 @@ async def temporal_client(target: str) -> Any:
 async def baseline_sender(args: argparse.Namespace) -> Send:
     """Plain signal-with-start of the same NEW_MESSAGE payload to a minimal workflow."""
     from adapters.inbound.mime import parse_email
-    from bench.minimal import AppendWorkflow
+    from bench.minimal import AnswerWorkflow, AppendWorkflow
     from use_cases.ingest import to_new_message
     from use_cases.threading import thread_key
 
@@ -164,10 +164,12 @@ async def baseline_sender(args: argparse.Namespace) -> Send:
         payload = message.model_dump(mode="json")
         prepared[index] = (mail.message_id, f"bench-{key.workflow_id}", payload)
 
+    run = AnswerWorkflow.run if args.workflow == "answer" else AppendWorkflow.run
+
     async def send(index: int) -> str:
         mid, workflow_id, payload = prepared[index]
         await client.start_workflow(
-            AppendWorkflow.run,
+            run,
             id=workflow_id,
             task_queue=args.task_queue,
             start_signal="NEW_MESSAGE",
@@ -192,6 +194,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--target", default="")
     p.add_argument("--task-queue", default="")
+    p.add_argument(
+        "--workflow",
+        choices=["append", "answer"],
+        default="append",
+        help="baseline: bench.minimal's workflow that only appends, or that answers too",
+    )
     return p
 
 

@@ -3,10 +3,12 @@
     python -m bench.minimal --target HOST:PORT --task-queue Q
 
 The workflow appends each NEW_MESSAGE payload to a list and waits forever: no activity, no
-state model, no continue-as-new. The worker uses the same data converter and defaults as
-mailroom's, in its own process like `mailroom worker`. It also serves any other workflow
-type the same way (a dynamic workflow), so `mailroom smtp` pointed at its task queue hands
-mail to threads that do nothing: the cost of mailroom's SMTP front end alone.
+state model, no continue-as-new. `BenchAnswerWorkflow` also answers the mail queued since its
+last answer with one local activity that does nothing: the worker's floor for a flow that
+answers by mail (bench.ingest's answering baseline). The worker uses the same data converter
+and defaults as mailroom's, in its own process like `mailroom worker`. It also serves any
+other workflow type the same way (a dynamic workflow), so `mailroom smtp` pointed at its task
+queue hands mail to threads that do nothing: the cost of mailroom's SMTP front end alone.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import asyncio
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import RawValue
 from temporalio.worker import Worker
@@ -37,6 +40,37 @@ class AppendWorkflow:
     async def run(self) -> int:
         await workflow.wait_condition(lambda: False)
         return len(self.payloads)
+
+
+@activity.defn(name="bench_answer")
+async def answer(mails: int) -> str:
+    """The answer's Temporal machinery without its content (no agent, no MIME, no outbox)."""
+    return f"answered {mails}"
+
+
+@workflow.defn(name="BenchAnswerWorkflow")
+class AnswerWorkflow:
+    """The least a flow that answers by mail does: it takes the mail queued since its last
+    answer and answers it with one local activity (sending is a side effect, so an activity;
+    support's flow answers its queued mail together the same way), then waits for more."""
+
+    def __init__(self) -> None:
+        self.queued: list[dict[str, Any]] = []
+        self.answered = 0
+
+    @workflow.signal(name="NEW_MESSAGE")
+    def append(self, payload: dict[str, Any]) -> None:
+        self.queued.append(payload)
+
+    @workflow.run
+    async def run(self) -> int:
+        while True:
+            await workflow.wait_condition(lambda: bool(self.queued))
+            taken, self.queued = self.queued, []
+            await workflow.execute_local_activity(
+                answer, len(taken), start_to_close_timeout=timedelta(seconds=30)
+            )
+            self.answered += len(taken)
 
 
 @workflow.defn(dynamic=True)
@@ -71,7 +105,10 @@ async def serve(target: str, task_queue: str, workflows: Sequence[type]) -> None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with Worker(client, task_queue=task_queue, workflows=list(workflows)):
+    # An async activity, on the event loop, as mailroom's are.
+    async with Worker(
+        client, task_queue=task_queue, workflows=list(workflows), activities=[answer]
+    ):
         print(f"worker {task_queue} ready", flush=True)
         await stop.wait()
 
@@ -86,4 +123,6 @@ def worker_main(prog: str, workflows: Sequence[type]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(worker_main("python -m bench.minimal", [AppendWorkflow, AnyThreadWorkflow]))
+    sys.exit(
+        worker_main("python -m bench.minimal", [AppendWorkflow, AnswerWorkflow, AnyThreadWorkflow])
+    )

@@ -35,6 +35,11 @@ EXPECTED_KEYS = {
     "workflow_tasks_vs_baseline",
     "actions_vs_baseline",
     "cpu_ms_per_mail",
+    "bare_adapter_rate",
+    "adapter_cpu_ms_per_mail",
+    "front_end_cpu_vs_bare",
+    "worker_cpu_ms_per_mail",
+    "worker_cpu_vs_bare_floor",
 }
 
 
@@ -71,6 +76,12 @@ def test_ingest_benchmark_prints_its_figures_as_json_last() -> None:
     # every mail is at least its signal: one event and one action, in both
     assert figures["events_per_mail"] >= 1 and figures["baseline_events_per_mail"] >= 1
     assert figures["actions_per_mail"] >= 1 and figures["baseline_actions_per_mail"] >= 1
+    # the bare adapter's mail reached its threads; the bare answering worker answered
+    assert figures["bare_adapter_failed"] == 0 and figures["bare_adapter_rate"] > 0
+    assert figures["adapter_cpu_ms_per_mail"]["bare"] > 0
+    assert figures["answering_baseline_failed"] == 0
+    assert figures["answering_baseline_work_per_mail"]["local_activities"] > 0
+    assert figures["worker_cpu_ms_per_mail"]["bare_answering"] > 0
 
 
 @pytest.mark.slow
