@@ -4,16 +4,19 @@ measured in the same run (the adapter's CPU baseline, issue 19).
 
     python -m bench.bare_adapter --port P --target HOST:PORT --task-queue Q --spool DIR
 
-For each mail: aiosmtpd receives it (the SMTP dialogue, as mailroom's listener does), its
-header is read by the standard library (`compat32`, header only: Message-ID, References,
-In-Reply-To, From, Subject), its raw bytes are made durable (write, fsync, rename, fsync of
-the directory, in a thread off the event loop), and the Temporal SDK signals-with-starts the
+For each mail: aiosmtpd receives it (the SMTP dialogue; plain MAIL/RCPT paths read without
+the email package's parser, as mailroom's listener reads them), its header is read by the
+standard library (`compat32`, header only: Message-ID, References, In-Reply-To, From,
+Subject), its raw bytes are made durable (written, fsynced, renamed, the directory fsynced;
+the mails that arrive meanwhile go in the same trip to the writer thread with one directory
+fsync, as mailroom's blob store groups them), and the Temporal SDK signals-with-starts the
 thread, keyed by the References rule as mailroom keys it, with the mail's fields and body as
-the signal (mailroom's converter, sealed as mailroom's are); then `250`. Nothing else: no
-admission, no back-pressure, no thread index, no parsing of the body or the addresses, no
-classification, no blob references, no logs, metrics or Web UI summaries — none of what
-mailroom adds for hostile mail, erasure, threading by index and operators. It is not a mail
-service; it is the floor `mailroom smtp` stands on.
+the signal (mailroom's converter, sealed as mailroom's are) to bench.minimal's appending
+workflow; then `250`. Nothing else: no admission, no back-pressure, no thread index, no
+parsing of the body or the addresses, no classification, no blob references, no thread input
+or Web UI summary in the start, no logs or metrics — none of what mailroom adds for hostile
+mail, erasure, threading by index and operators. It is not a mail service: it is a plain
+adapter on mailroom's components, the least `mailroom smtp` could spend.
 """
 
 from __future__ import annotations
@@ -21,57 +24,63 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import os
 import signal
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.client import Client
 
+from adapters.inbound.smtp_paths import plain_path
+from adapters.outbound.durable_files import sync_directory, write_atomically
+from adapters.outbound.group_commit import GroupCommit
+from bench.minimal import AppendWorkflow
 from use_cases.threading import workflow_id_for
 
-WORKFLOW = "BenchAppendWorkflow"  # bench.minimal's: appends each signal, waits forever
 PREFIX = "bare-"
+LOCAL_PART_LIMIT = 64  # RFC 5321 4.5.3.1.1, as mailroom's listener
 
 
-def durable(spool: Path, name: str, raw: bytes) -> None:
-    """`raw` in `spool/name`, on disk and named once this returns (as the blob store's files)."""
-    temporary = spool / f"{name}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, raw)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temporary, spool / name)
-    folder = os.open(spool, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+class PlainPathSMTP(SMTP):
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        plain = plain_path(arg, LOCAL_PART_LIMIT)
+        if plain is not None:
+            return plain
+        address: tuple[str | None, str | None] = super()._getaddr(arg)
+        return address
+
+
+def durable_group(spool: Path, mails: Sequence[tuple[str, bytes]]) -> list[None]:
+    """Each (name, raw) in `spool`, on disk and named once this returns: the files written
+    and fsynced, then the directory fsynced once for them all."""
+    for name, raw in mails:
+        write_atomically(spool / name, raw, sync_parent=False)
+    sync_directory(spool)
+    return [None] * len(mails)
 
 
 class BareHandler:
     def __init__(self, client: Client, task_queue: str, spool: Path) -> None:
         self.client = client
         self.task_queue = task_queue
-        self.spool = spool
         self.headers = BytesHeaderParser(policy=compat32)
+        self.writes: GroupCommit[tuple[str, bytes], None] = GroupCommit(
+            ThreadPoolExecutor(max_workers=1), lambda mails: durable_group(spool, mails)
+        )
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         header = self.headers.parsebytes(raw)
         message_id = str(header.get("Message-ID", "")).strip()
         references = str(header.get("References", "")).split()
-        key = references[0] if references else header.get("In-Reply-To") or message_id
+        key = references[0] if references else str(header.get("In-Reply-To") or message_id)
         body = raw.partition(b"\r\n\r\n")[2].decode("utf-8", "replace")
-        await asyncio.to_thread(durable, self.spool, hashlib.sha256(raw).hexdigest(), raw)
-        signal_payload: dict[str, Any] = {
+        await self.writes.submit((hashlib.sha256(raw).hexdigest(), raw))
+        signal_payload = {
             "message_id": message_id,
             "from": str(header.get("From", "")),
             "subject": str(header.get("Subject", "")),
@@ -79,8 +88,8 @@ class BareHandler:
         }
         for mailbox in envelope.rcpt_tos:
             await self.client.start_workflow(
-                WORKFLOW,
-                id=PREFIX + workflow_id_for(mailbox.lower(), str(key)),
+                AppendWorkflow.run,
+                id=PREFIX + workflow_id_for(mailbox.lower(), key.strip()),
                 task_queue=self.task_queue,
                 start_signal="NEW_MESSAGE",
                 start_signal_args=[signal_payload],
@@ -98,7 +107,7 @@ async def serve(port: int, target: str, task_queue: str, spool: Path) -> None:
     handler = BareHandler(client, task_queue, spool)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(handler, hostname="bare", loop=loop), "127.0.0.1", port
+        lambda: PlainPathSMTP(handler, hostname="bare", loop=loop), "127.0.0.1", port
     )
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -20,6 +19,7 @@ from typing import Any
 from temporalio.client import Client
 
 from bench.mails import DOMAINS, Layout
+from bench.ports import free_port as free_port  # the benches import it from here
 from bench.proctree import read_stats, tree_cpu_seconds
 from orchestrator.bootstrap import data_converter
 from orchestrator.logs import configure_logging
@@ -31,12 +31,6 @@ READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
 IDLE_WAIT_SECONDS = 120.0
 IDLE_CORES = 0.1
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def rss_kb(pid: int) -> int:

@@ -5,10 +5,11 @@
 The workflow appends each NEW_MESSAGE payload to a list and waits forever: no activity, no
 state model, no continue-as-new. `BenchAnswerWorkflow` also answers the mail queued since its
 last answer with one local activity that does nothing: the worker's floor for a flow that
-answers by mail (bench.ingest's answering baseline). The worker uses the same data converter
-and defaults as mailroom's, in its own process like `mailroom worker`. It also serves any
-other workflow type the same way (a dynamic workflow), so `mailroom smtp` pointed at its task
-queue hands mail to threads that do nothing: the cost of mailroom's SMTP front end alone.
+answers by mail (bench.ingest's answering baseline). The worker uses mailroom's data
+converter (sealing) and runs workflows outside the sandbox as mailroom's does, in its own
+process like `mailroom worker`. It also serves any other workflow type the same way (a
+dynamic workflow), so `mailroom smtp` pointed at its task queue hands mail to threads that do
+nothing: the cost of mailroom's SMTP front end alone.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import RawValue
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 
 @workflow.defn(name="BenchAppendWorkflow")
@@ -56,7 +57,6 @@ class AnswerWorkflow:
 
     def __init__(self) -> None:
         self.queued: list[dict[str, Any]] = []
-        self.answered = 0
 
     @workflow.signal(name="NEW_MESSAGE")
     def append(self, payload: dict[str, Any]) -> None:
@@ -70,7 +70,6 @@ class AnswerWorkflow:
             await workflow.execute_local_activity(
                 answer, len(taken), start_to_close_timeout=timedelta(seconds=30)
             )
-            self.answered += len(taken)
 
 
 @workflow.defn(dynamic=True)
@@ -92,37 +91,52 @@ class AnyThreadWorkflow:
         return len(self.payloads)
 
 
-async def serve(target: str, task_queue: str, workflows: Sequence[type]) -> None:
-    """Serve `workflows` on `task_queue` until SIGINT or SIGTERM (the bench stops it so)."""
+async def serve(
+    target: str, task_queue: str, workflows: Sequence[type], activities: Sequence[Any] = ()
+) -> None:
+    """Serve `workflows` (and `activities`) on `task_queue` until SIGINT or SIGTERM (the
+    bench stops it so)."""
     # mailroom's converter, sealing with the bench installation's key (MAILROOM_DATA_DIR of
     # the environment the bench gives it): the front-end pass's threads read mailroom's mail.
     # Imported here: the workflow sandbox re-imports this module, and these are not for it.
     from orchestrator.bootstrap import data_converter
+    from orchestrator.services import freeze_startup_heap
     from orchestrator.settings import Settings
 
     client = await Client.connect(target, data_converter=data_converter(Settings()))
+    # As mailroom's worker: out of the sandbox (which runs code and an import hook at every
+    # activation) and with the start-up heap out of the collector's walks.
+    freeze_startup_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    # An async activity, on the event loop, as mailroom's are.
+    # Async activities, on the event loop, as mailroom's are.
     async with Worker(
-        client, task_queue=task_queue, workflows=list(workflows), activities=[answer]
+        client,
+        task_queue=task_queue,
+        workflows=list(workflows),
+        activities=list(activities),
+        workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         print(f"worker {task_queue} ready", flush=True)
         await stop.wait()
 
 
-def worker_main(prog: str, workflows: Sequence[type]) -> int:
+def worker_main(prog: str, workflows: Sequence[type], activities: Sequence[Any] = ()) -> int:
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--target", required=True)
     parser.add_argument("--task-queue", required=True)
     args = parser.parse_args()
-    asyncio.run(serve(args.target, args.task_queue, workflows))
+    asyncio.run(serve(args.target, args.task_queue, workflows, activities))
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(
-        worker_main("python -m bench.minimal", [AppendWorkflow, AnswerWorkflow, AnyThreadWorkflow])
+        worker_main(
+            "python -m bench.minimal",
+            [AppendWorkflow, AnswerWorkflow, AnyThreadWorkflow],
+            activities=[answer],
+        )
     )
