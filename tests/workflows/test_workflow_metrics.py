@@ -82,8 +82,11 @@ async def _completed_thread(h: Harness) -> ThreadState:
     await h.send(1)
     await wait_for(lambda: h.has_messages(2), what="both mails in the thread")
     await h.gateway.complete(h.thread_id, CompleteRequest(reason="solved"))
-    handle = h.env.client.get_workflow_handle_for(ThreadWorkflow.run, h.thread_id)
-    return await handle.result()
+    # by id and result type: mypy's reading of get_workflow_handle_for(ThreadWorkflow.run)
+    # here changed with the order it checks modules in (a cold `mypy .` failed on it)
+    handle = h.env.client.get_workflow_handle(h.thread_id, result_type=ThreadState)
+    state: ThreadState = await handle.result()
+    return state
 
 
 async def test_a_thread_of_two_mails_counts_opened_completed_messages_and_its_acknowledgement(
