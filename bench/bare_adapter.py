@@ -35,23 +35,15 @@ from pathlib import Path
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from temporalio.client import Client
 
-from adapters.inbound.smtp_paths import plain_path
+from adapters.inbound.smtp_paths import PlainPathSMTP
 from adapters.outbound.durable_files import sync_directory, write_atomically
 from adapters.outbound.group_commit import GroupCommit
 from bench.minimal import AppendWorkflow
+from orchestrator.bootstrap import data_converter
+from orchestrator.settings import Settings
 from use_cases.threading import workflow_id_for
 
 PREFIX = "bare-"
-LOCAL_PART_LIMIT = 64  # RFC 5321 4.5.3.1.1, as mailroom's listener
-
-
-class PlainPathSMTP(SMTP):
-    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        plain = plain_path(arg, LOCAL_PART_LIMIT)
-        if plain is not None:
-            return plain
-        address: tuple[str | None, str | None] = super()._getaddr(arg)
-        return address
 
 
 def durable_group(spool: Path, mails: Sequence[tuple[str, bytes]]) -> list[None]:
@@ -100,9 +92,6 @@ class BareHandler:
 async def serve(port: int, target: str, task_queue: str, spool: Path) -> None:
     # mailroom's converter and the installation's key (MAILROOM_DATA_DIR of the environment
     # the bench gives it): bench.minimal's worker opens sealed payloads only.
-    from orchestrator.bootstrap import data_converter
-    from orchestrator.settings import Settings
-
     client = await Client.connect(target, data_converter=data_converter(Settings()))
     handler = BareHandler(client, task_queue, spool)
     loop = asyncio.get_running_loop()

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from aiosmtpd.smtp import SMTP
+
 ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 # Not a local part starting `=?`: the email package decodes it as an RFC 2047 encoded word
 # (aiosmtpd then gives `abc@example.com` for `<=?utf-8?q?abc?=@example.com>`).
@@ -38,3 +40,15 @@ def plain_path(arg: str, local_part_limit: int) -> tuple[str, str] | None:
         if rest.startswith("("):
             return None  # a comment: the parser's to read
     return address, rest
+
+
+class PlainPathSMTP(SMTP):
+    """aiosmtpd's SMTP reading MAIL/RCPT paths through `plain_path` first: mailroom's
+    listener and the bench's bare adapter."""
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        plain = plain_path(arg, self.local_part_limit)
+        if plain is not None:
+            return plain
+        address: tuple[str | None, str | None] = super()._getaddr(arg)
+        return address

@@ -36,7 +36,7 @@ from adapters.inbound.smtp_admission import (
 )
 from adapters.inbound.smtp_data import BareLf, DataRefusal, Spool, receive_data
 from adapters.inbound.smtp_outcomes import classify, closing
-from adapters.inbound.smtp_paths import plain_path
+from adapters.inbound.smtp_paths import PlainPathSMTP
 from adapters.inbound.smtp_security import Credentials
 
 log = structlog.get_logger()
@@ -119,7 +119,7 @@ class SessionRules:
     credentials: Credentials | None = None
 
 
-class MailroomSMTP(SMTP):
+class MailroomSMTP(PlainPathSMTP):
     """One SMTP connection."""
 
     def __init__(self, handler: Any, *, rules: SessionRules | None = None, **options: Any) -> None:
@@ -269,15 +269,6 @@ class MailroomSMTP(SMTP):
         _log_unexpected(error, self._peer())
         self._hang_up(INTERNAL_ERROR)
         return ""
-
-    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        """aiosmtpd's reading of a MAIL/RCPT path, without its RFC 5322 parser for the
-        plain `<local@domain>` nearly every client sends (adapters/inbound/smtp_paths.py)."""
-        plain = plain_path(arg, self.local_part_limit)
-        if plain is not None:
-            return plain
-        address: tuple[str | None, str | None] = super()._getaddr(arg)
-        return address
 
     def _getparams(self, params: Any) -> dict[str, Any] | None:
         """aiosmtpd's MAIL/RCPT parameters; a SIZE= that is not ASCII digits is a syntax
