@@ -21,6 +21,7 @@ from temporalio.client import Client
 from bench.mails import DOMAINS, Layout
 from bench.ports import free_port as free_port  # the benches import it from here
 from bench.proctree import read_stats, tree_cpu_seconds
+from bench.rest import rest_began
 from orchestrator.bootstrap import data_converter
 from orchestrator.logs import configure_logging
 from orchestrator.settings import Settings
@@ -30,7 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
 IDLE_WAIT_SECONDS = 120.0
-IDLE_CORES = 0.1
 
 
 def rss_kb(pid: int) -> int:
@@ -167,21 +167,23 @@ class BenchStack:
                 snapshot[part.name] = tree_cpu_seconds(part.pid, stats)
         return snapshot
 
-    async def wait_idle(self, within: float = IDLE_WAIT_SECONDS) -> float:
-        """Wait until the server and the parts, together, use under IDLE_CORES over a second
-        (work a pass left behind, such as a flow's activities, would skew the next one).
-        Returns the seconds waited."""
+    async def wait_idle(self, within: float = IDLE_WAIT_SECONDS) -> dict[str, float]:
+        """Wait until the server and the parts, together, come to rest (bench.rest: work a
+        pass left behind, such as a flow's activities, would skew the next one). Returns the
+        CPU snapshot taken where the rest began (or the last one, after `within`)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        before = self.cpu_snapshot()
+        snapshots = [self.cpu_snapshot()]
+        busy: list[float] = []
         while loop.time() - started < within:
             await asyncio.sleep(1.0)
-            after = self.cpu_snapshot()
-            busy = sum(v - before.get(k, v) for k, v in after.items() if k != "machine")
-            if busy < IDLE_CORES:
-                break
-            before = after
-        return loop.time() - started
+            snapshots.append(self.cpu_snapshot())
+            before, after = snapshots[-2], snapshots[-1]
+            busy.append(sum(v - before.get(k, v) for k, v in after.items() if k != "machine"))
+            began = rest_began(busy)
+            if began is not None:
+                return snapshots[began]
+        return snapshots[-1]
 
     async def stop_server(self) -> None:
         """Stop every part, then the server: its last connection checkpoints the WAL."""

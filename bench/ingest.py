@@ -93,8 +93,8 @@ async def measured(
     # Up to the last message applied (the wait polls histories, so a little more).
     cpu = {k: v - cpu_before.get(k, 0.0) for k, v in stack.cpu_snapshot().items()}
     # Per mail: also what the flows did after the mail was applied (answers, reports).
-    await stack.wait_idle()
-    settled = {k: v - cpu_before.get(k, 0.0) for k, v in stack.cpu_snapshot().items()}
+    at_rest = await stack.wait_idle()
+    settled = {k: v - cpu_before.get(k, 0.0) for k, v in at_rest.items()}
     cpu["clients"] = float(load["cpu_seconds"])
     # Whatever else ran on the machine meanwhile (other tests, the kernel): noise to know of.
     machine = cpu.pop("machine")
