@@ -20,7 +20,9 @@
    bench.minimal's workflow that answers each batch of queued mail with one local activity
    doing nothing) for the worker, and the bare adapter (N more mails over SMTP to
    bench.bare_adapter, handing them to the do-nothing threads) for the SMTP adapter:
-   worker_cpu_ms_per_mail, adapter_cpu_ms_per_mail and mailroom's multiples of them.
+   worker_cpu_ms_per_mail, adapter_cpu_ms_per_mail and mailroom's multiples of them. The
+   baselines run again paced at mailroom's flat-out rate and the bare adapter at the front
+   end's, so the floors batch as little as mailroom did (bench.cpu_floors).
 
 Latency is end-to-end from the client's 250 to the message being applied in its thread
 workflow: the completion time of the workflow task that ran its signal handler, read from
@@ -41,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.bare_adapter import PREFIX
+from bench.cpu_floors import BareAdapter, BareWorker, adapter_figures, worker_figures
 from bench.harness import BenchStack, bench_stack, free_port
 from bench.history import wait_applied
 from bench.ingest_args import parse_args
@@ -141,7 +144,12 @@ async def smtp_pass(
 
 
 async def baseline_pass(
-    stack: BenchStack, run: str, args: argparse.Namespace, mails: int, workflow: str = "append"
+    stack: BenchStack,
+    run: str,
+    args: argparse.Namespace,
+    mails: int,
+    workflow: str = "append",
+    rate: float = 0.0,
 ) -> Pass:
     await stack.wait_idle()
     cpu_before = stack.cpu_snapshot()
@@ -157,6 +165,7 @@ async def baseline_pass(
         target=stack.target,
         task_queue=BASELINE_TASK_QUEUE,
         workflow=workflow,
+        rate=rate,
     )
     expected = layout(args, mails).expected(run, load["records"], prefix="bench-")
     return await measured(stack, f"baseline {run}", load, expected, cpu_before)
@@ -222,19 +231,28 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await baseline_pass(stack, f"{tag}-awarm", args, warmup, "answer")
         answering = await baseline_pass(stack, f"{tag}-answer", args, args.mails, "answer")
         answering.show()
+        # both again at mailroom's rate: batching as little as mailroom's worker did
+        base_paced = await baseline_pass(
+            stack, f"{tag}-bpaced", args, args.mails, "append", full.rate
+        )
+        base_paced.show()
+        answering_paced = await baseline_pass(
+            stack, f"{tag}-apaced", args, args.mails, "answer", full.rate
+        )
+        answering_paced.show()
         front = await front_end_pass(stack, tag, args, bound, warmup)
         front.show()
-        bare = await bare_adapter_pass(stack, tag, args, warmup)
-        bare.show()
+        bare = await bare_adapter_pass(stack, tag, args, warmup, front.rate)
+        bare.flat_out.show()
+        bare.at_front_end_rate.show()
         await minimal.stop()
         half = await smtp_pass(stack, f"{tag}-half", args, mails=args.mails, rate=full.rate / 2)
         half.show()
         await stack.wait_idle()  # what the mail started is done: read the work it cost
-        mailroom_work = await PassWork.read(
-            stack.client, full.workflow_ids, full.mails, full.settled_cpu
-        )
-        answering_work = await PassWork.read(
-            stack.client, answering.workflow_ids, answering.mails, answering.settled_cpu
+        mailroom_work = await pass_work(stack, full)
+        flat_out = BareWorker(base, answering, await pass_work(stack, answering))
+        at_mailroom_rate = BareWorker(
+            base_paced, answering_paced, await pass_work(stack, answering_paced)
         )
         work = work_comparison(
             mailroom_work,
@@ -242,12 +260,19 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 stack.client, base.workflow_ids, base.mails, base.settled_cpu, ("baseline-worker",)
             ),
         )
+    passes = (base_paced, answering_paced, bare.at_front_end_rate)
     return {
-        **figures(args, full, base, half, front, answering, bare),
+        **figures(args, full, base, half, front, answering, bare.flat_out, passes),
         **adapter_figures(full, front, bare),
-        **worker_figures(full, base, answering, mailroom_work, answering_work),
+        **worker_figures(full, mailroom_work, flat_out, at_mailroom_rate),
         **work,
     }
+
+
+async def pass_work(stack: BenchStack, measured_pass: Pass) -> PassWork:
+    return await PassWork.read(
+        stack.client, measured_pass.workflow_ids, measured_pass.mails, measured_pass.settled_cpu
+    )
 
 
 async def front_end_pass(
@@ -272,11 +297,11 @@ async def front_end_pass(
 
 
 async def bare_adapter_pass(
-    stack: BenchStack, tag: str, args: argparse.Namespace, warmup: int
-) -> Pass:
+    stack: BenchStack, tag: str, args: argparse.Namespace, warmup: int, front_end_rate: float
+) -> BareAdapter:
     """bench.bare_adapter handing the same mail to threads that do nothing (bench.minimal's
     appending workflow): a plain adapter on mailroom's components, the baseline of the SMTP
-    adapter's CPU."""
+    adapter's CPU; flat out, then paced at the rate mailroom's front end reached."""
     port = free_port()
     bare = await stack.spawn(
         "smtp-bare",
@@ -296,91 +321,20 @@ async def bare_adapter_pass(
     )
     await bare.wait_for_output("ready")
     await smtp_pass(stack, f"{tag}-barewarm", args, mails=warmup, port=port, prefix=PREFIX)
-    measured_pass = await smtp_pass(
+    flat_out = await smtp_pass(
         stack, f"{tag}-bare", args, mails=args.mails, port=port, prefix=PREFIX
     )
+    paced = await smtp_pass(
+        stack,
+        f"{tag}-barepaced",
+        args,
+        mails=args.mails,
+        rate=front_end_rate,
+        port=port,
+        prefix=PREFIX,
+    )
     await bare.stop()
-    return measured_pass
-
-
-def cpu_ms_per_mail(measured_pass: Pass, part: str) -> float:
-    """A part's CPU per mail in a pass, until the stack was idle again."""
-    return measured_pass.settled_cpu.get(part, 0.0) * 1000 / max(measured_pass.mails, 1)
-
-
-def adapter_figures(full: Pass, front: Pass, bare: Pass) -> dict[str, Any]:
-    """mailroom's SMTP adapter against the bare adapter, CPU a mail, same run: flat out with
-    the flows, and as the front end (both handing mail to threads that do nothing)."""
-    mailroom = cpu_ms_per_mail(full, "smtp")
-    front_end = cpu_ms_per_mail(front, "smtp-front")
-    floor = cpu_ms_per_mail(bare, "smtp-bare")
-    vs = front_end / floor if floor else 0.0
-    print(
-        f"SMTP adapter CPU ms per mail: {mailroom:.2f} flat out, {front_end:.2f} as the front "
-        f"end; bare adapter {floor:.2f}: front end {vs:.2f}x the bare adapter's"
-    )
-    return {
-        "bare_adapter_rate": round(bare.rate, 1),
-        "adapter_cpu_ms_per_mail": {
-            "smtp": round(mailroom, 2),
-            "front_end": round(front_end, 2),
-            "bare": round(floor, 2),
-        },
-        "front_end_cpu_vs_bare": round(vs, 2),
-    }
-
-
-def floor_at(
-    appending_ms: float,
-    answering_ms: float,
-    answering_local_activities: float,
-    local_activities: float,
-) -> float:
-    """The bare worker's CPU a mail at `local_activities` a mail: the appending baseline's,
-    plus what each local activity cost the answering baseline beyond it (never below the
-    appending baseline's: a difference lost in noise counts as nothing)."""
-    if answering_local_activities <= 0:
-        return appending_ms
-    per_local_activity = max(0.0, answering_ms - appending_ms) / answering_local_activities
-    return appending_ms + per_local_activity * local_activities
-
-
-def worker_figures(
-    full: Pass, base: Pass, answering: Pass, mailroom_work: PassWork, answering_work: PassWork
-) -> dict[str, Any]:
-    """mailroom's worker against bench.minimal's, CPU a mail, same run: the bare worker that
-    only appends (the baseline's), the one that answers each batch by a local activity, and
-    that one's cost at mailroom's local activities a mail (the worker's floor)."""
-    mailroom_ms = cpu_ms_per_mail(full, "worker")
-    appending_ms = cpu_ms_per_mail(base, "baseline-worker")
-    answering_ms = cpu_ms_per_mail(answering, "baseline-worker")
-    ours = mailroom_work.work.per_mail(mailroom_work.mails)
-    theirs = answering_work.work.per_mail(answering_work.mails)
-    floor = floor_at(
-        appending_ms, answering_ms, theirs["local_activities"], ours["local_activities"]
-    )
-    print(
-        f"worker CPU ms per mail: {mailroom_ms:.2f}; bare worker {appending_ms:.2f} appending, "
-        f"{answering_ms:.2f} answering ({theirs['local_activities']:.2f} local activities and "
-        f"{theirs['workflow_tasks']:.2f} workflow tasks a mail); at mailroom's "
-        f"{ours['local_activities']:.2f} local activities a mail {floor:.2f}: mailroom "
-        f"{mailroom_ms / floor if floor else 0.0:.2f}x that"
-    )
-    return {
-        "answering_baseline_work_per_mail": theirs,
-        "answering_baseline_rate": round(answering.rate, 1),
-        "answering_baseline_failed": answering.failed + answering.missing,
-        "worker_cpu_ms_per_mail": {
-            "worker": round(mailroom_ms, 2),
-            "bare_appending": round(appending_ms, 2),
-            "bare_answering": round(answering_ms, 2),
-            "bare_at_mailroom_local_activities": round(floor, 2),
-        },
-        "worker_cpu_vs_bare_answering": round(mailroom_ms / answering_ms, 2)
-        if answering_ms
-        else 0.0,
-        "worker_cpu_vs_bare_floor": round(mailroom_ms / floor, 2) if floor else 0.0,
-    }
+    return BareAdapter(flat_out, paced)
 
 
 def figures(
@@ -391,6 +345,7 @@ def figures(
     front: Pass,
     answering: Pass,
     bare: Pass,
+    paced: tuple[Pass, ...],
 ) -> dict[str, Any]:
     ratio = full.rate / base.rate if base.rate else 0.0
     front_ratio = front.rate / base.rate if base.rate else 0.0
@@ -418,8 +373,8 @@ def figures(
         "front_end_ratio": round(front_ratio, 3),
         "deferred": full.deferred + half.deferred,
         "front_end_deferred": front.deferred,
-        "failed": sum(p.failed for p in (full, half, base, front, answering, bare)),
-        "not_applied": sum(p.missing for p in (full, half, base, front, answering, bare)),
+        "failed": sum(p.failed for p in (full, half, base, front, answering, bare, *paced)),
+        "not_applied": sum(p.missing for p in (full, half, base, front, answering, bare, *paced)),
         # CPU seconds per process in each pass; "others" is the rest of the machine
         # (other tests, the kernel): a pass with much of it measured a busy machine.
         "cpu_s": {

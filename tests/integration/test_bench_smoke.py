@@ -87,6 +87,13 @@ def test_ingest_benchmark_prints_its_figures_as_json_last() -> None:
     assert worker["bare_answering"] > 0
     assert worker["bare_at_mailroom_local_activities"] >= worker["bare_appending"] > 0
     assert figures["worker_cpu_vs_bare_floor"] > 0
+    # the same baselines and the bare adapter again, paced at mailroom's rates
+    assert figures["answering_baseline_work_per_mail_at_mailroom_rate"]["local_activities"] > 0
+    assert worker["bare_appending_at_mailroom_rate"] > 0
+    assert worker["bare_answering_at_mailroom_rate"] > 0
+    assert figures["worker_cpu_vs_floor_at_mailroom_rate"] > 0
+    assert figures["adapter_cpu_ms_per_mail"]["bare_at_front_end_rate"] > 0
+    assert figures["front_end_cpu_vs_bare_at_its_rate"] > 0
 
 
 @pytest.mark.slow

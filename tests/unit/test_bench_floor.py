@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.ingest import floor_at
+from bench.cpu_floors import floor_at
 
 
 def test_each_local_activity_adds_what_it_cost_the_answering_baseline() -> None:
