@@ -4,8 +4,9 @@ same components, CPU a mail, in the same run.
 Each bare pass runs twice: flat out (its own rate, the faster one) and paced at the rate
 mailroom's pass reached. Flat out, more signals share a workflow task and more writes share
 a trip to a thread than at mailroom's slower rate, which lowers the bare parts' cost a mail:
-a floor from those is low. Paced at mailroom's rate, the bare parts batch as little as
-mailroom's did, so the floor compares like with like.
+a floor from those is low. Paced at mailroom's rate, evenly spaced (the least batching
+there is; mailroom's clients under back-pressure send in clumps), they batch less than
+mailroom did: a floor from those is high. The like-for-like floor lies between the two.
 """
 
 from __future__ import annotations

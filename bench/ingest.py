@@ -52,6 +52,12 @@ from bench.report import Latency, accepted_rate, applied_rate, end_to_end, hando
 from bench.work import PassWork, work_comparison
 
 BASELINE_TASK_QUEUE = "bench-baseline"
+# the passes paced at mailroom's rates, in the order `figures` takes them
+PACED_PASSES = (
+    "baseline_at_mailroom_rate",
+    "answering_baseline_at_mailroom_rate",
+    "bare_adapter_at_front_end_rate",
+)
 APPLY_TIMEOUT_SECONDS = 300.0
 
 
@@ -233,16 +239,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         answering.show()
         # both again at mailroom's rate: batching as little as mailroom's worker did
         base_paced = await baseline_pass(
-            stack, f"{tag}-bpaced", args, args.mails, "append", full.rate
+            stack, f"{tag}-bpaced", args, args.mails, "append", paced_at(full)
         )
         base_paced.show()
         answering_paced = await baseline_pass(
-            stack, f"{tag}-apaced", args, args.mails, "answer", full.rate
+            stack, f"{tag}-apaced", args, args.mails, "answer", paced_at(full)
         )
         answering_paced.show()
         front = await front_end_pass(stack, tag, args, bound, warmup)
         front.show()
-        bare = await bare_adapter_pass(stack, tag, args, warmup, front.rate)
+        bare = await bare_adapter_pass(stack, tag, args, warmup, paced_at(front))
         bare.flat_out.show()
         bare.at_front_end_rate.show()
         await minimal.stop()
@@ -267,6 +273,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         **worker_figures(full, mailroom_work, flat_out, at_mailroom_rate),
         **work,
     }
+
+
+def paced_at(measured_pass: Pass) -> float:
+    """The rate to pace another pass at: a measured pass's (rate 0 would mean flat out)."""
+    return max(measured_pass.rate, 1.0)
 
 
 async def pass_work(stack: BenchStack, measured_pass: Pass) -> PassWork:
@@ -384,6 +395,10 @@ def figures(
             "front_end": {k: round(v, 1) for k, v in front.cpu.items()},
             "answering_baseline": {k: round(v, 1) for k, v in answering.cpu.items()},
             "bare_adapter": {k: round(v, 1) for k, v in bare.cpu.items()},
+            **{
+                name: {k: round(v, 1) for k, v in each.cpu.items()}
+                for name, each in zip(PACED_PASSES, paced, strict=True)
+            },
         },
         "mails": args.mails,
         "workers": args.workers,

@@ -6,8 +6,9 @@ bench.ingest run's passes on a slow day, measured). A threshold alone either end
 while a flow still works or never ends it, and the figures of a pass then carry up to two
 minutes of the parts' rest. So the stack is at rest once a second is under IDLE_CORES, or
 once PLATEAU_SECONDS seconds in a row stay within PLATEAU_SPREAD of each other below
-REST_CEILING (a backlog drains at a core or more, never as a low plateau), and the pass's
-CPU is read where the rest began, not where the wait noticed it.
+REST_CEILING without falling (a tail of work still winding down falls; a backlog drains at a
+core or more, measured), and the pass's CPU is read where the rest began, not where the wait
+noticed it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 IDLE_CORES = 0.1
 PLATEAU_SECONDS = 3
 PLATEAU_SPREAD = 0.05
-REST_CEILING = 0.5
+REST_CEILING = 0.4
 
 
 def rest_began(busy: Sequence[float]) -> int | None:
@@ -30,6 +31,7 @@ def rest_began(busy: Sequence[float]) -> int | None:
     if len(busy) < PLATEAU_SECONDS:
         return None
     last = busy[-PLATEAU_SECONDS:]
-    if max(last) < REST_CEILING and max(last) - min(last) < PLATEAU_SPREAD:
+    level = max(last) < REST_CEILING and max(last) - min(last) < PLATEAU_SPREAD
+    if level and last[-1] >= last[0] - PLATEAU_SPREAD / 2:
         return len(busy) - PLATEAU_SECONDS
     return None

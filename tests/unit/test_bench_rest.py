@@ -12,6 +12,7 @@ def test_a_quiet_second_is_rest_at_once() -> None:
 def test_work_still_falling_is_not_rest() -> None:
     assert rest_began([1.8, 1.2]) is None
     assert rest_began([0.45, 0.35, 0.25]) is None  # a flow's work winding down
+    assert rest_began([0.30, 0.28, 0.26]) is None  # slowly, but still falling
 
 
 def test_a_low_plateau_is_rest_from_its_first_second() -> None:
