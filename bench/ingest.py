@@ -237,7 +237,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await baseline_pass(stack, f"{tag}-awarm", args, warmup, "answer")
         answering = await baseline_pass(stack, f"{tag}-answer", args, args.mails, "answer")
         answering.show()
-        # both again at mailroom's rate: batching as little as mailroom's worker did
+        # both again, paced at mailroom's rate (bench.cpu_floors: the floor's other bound)
         base_paced = await baseline_pass(
             stack, f"{tag}-bpaced", args, args.mails, "append", paced_at(full)
         )
