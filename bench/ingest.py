@@ -22,7 +22,7 @@
    bench.bare_adapter, handing them to the do-nothing threads) for the SMTP adapter:
    worker_cpu_ms_per_mail, adapter_cpu_ms_per_mail and mailroom's multiples of them. The
    baselines run again paced at mailroom's flat-out rate and the bare adapter at the front
-   end's, so the floors batch as little as mailroom did (bench.cpu_floors).
+   end's: flat out they batch more than mailroom, paced less (bench.cpu_floors).
 
 Latency is end-to-end from the client's 250 to the message being applied in its thread
 workflow: the completion time of the workflow task that ran its signal handler, read from

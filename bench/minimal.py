@@ -98,7 +98,8 @@ async def serve(
     bench stops it so)."""
     # mailroom's converter, sealing with the bench installation's key (MAILROOM_DATA_DIR of
     # the environment the bench gives it): the front-end pass's threads read mailroom's mail.
-    # Imported here: the workflow sandbox re-imports this module, and these are not for it.
+    # Imported here: bench.load and bench.bare_adapter import this module for its workflows'
+    # references alone.
     from orchestrator.bootstrap import data_converter
     from orchestrator.services import freeze_startup_heap
     from orchestrator.settings import Settings
