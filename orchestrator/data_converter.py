@@ -13,7 +13,9 @@ The SDK also asks the converter for a copy bound to each workflow or activity (i
 `with_context`: our codec binds payloads to their workflow) several times per activation and
 per client call, and made each copy with `dataclasses.replace`, which runs the converter's
 `__post_init__`: a new payload converter and failure converter, thrown away at once for the
-ones the copy then takes over. `ContextBoundDataConverter` copies without constructing.
+ones the copy then takes over. `ContextBoundDataConverter` copies without constructing, and
+keeps the copy bound to each workflow: the SDK binds the worker's converter to the same
+thread for every activation of it (to open the activation, to seal its completion).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from temporalio.converter import (
     JSONPlainPayloadConverter,
     SerializationContext,
     WithSerializationContext,
+    WorkflowSerializationContext,
 )
 
 # lru_cache, which holds its TypeAdapters, is thread-safe: workflows and activities run in
@@ -53,12 +56,32 @@ class SharedPydanticPayloadConverter(CompositePayloadConverter):
 BOUND_PARTS = ("payload_converter", "payload_codec", "failure_converter", "external_storage")
 
 
+# Copies bound to a workflow kept by one converter: more than a worker's cached threads busy
+# at once (MAILROOM_MAX_CACHED_WORKFLOWS, 1 000 by default) start it over, a few KB each.
+MAX_BOUND_WORKFLOWS = 1024
+
+
 class ContextBoundDataConverter(DataConverter):
     """A DataConverter whose `with_context` gives what the SDK's gives (each part bound to
     the context, the converter itself when none changed) without building and discarding a
-    payload converter and a failure converter each time."""
+    payload converter and a failure converter each time, and once per workflow: a context
+    bound to an activity (one per activity run) is bound anew each time."""
 
     def with_context(self, context: SerializationContext) -> Self:
+        if type(context) is not WorkflowSerializationContext:
+            return self._bound_to(context)
+        # Not a dataclass field: copies (below, dataclasses.replace) do not share it.
+        by_workflow: dict[WorkflowSerializationContext, Self] = self.__dict__.setdefault(
+            "_by_workflow", {}
+        )
+        found = by_workflow.get(context)
+        if found is None:
+            if len(by_workflow) >= MAX_BOUND_WORKFLOWS:
+                by_workflow.clear()
+            found = by_workflow[context] = self._bound_to(context)
+        return found
+
+    def _bound_to(self, context: SerializationContext) -> Self:
         bound = {}
         for name in BOUND_PARTS:
             part = getattr(self, name)
@@ -69,6 +92,7 @@ class ContextBoundDataConverter(DataConverter):
         if not bound:
             return self
         cloned = copy.copy(self)  # the fields as they are: no __init__, no __post_init__
+        cloned.__dict__.pop("_by_workflow", None)  # its own bindings, not this one's
         for name, part in bound.items():
             object.__setattr__(cloned, name, part)
         return cloned

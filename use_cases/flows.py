@@ -163,6 +163,19 @@ SOLVED_WORDS = re.compile(
     r"(ticket|thread))\b",
     re.I,
 )
+# A part of each of SOLVED_WORDS' phrases, lower-case: ASCII text without any cannot match.
+# The regex tries every position of a follow-up (~65 µs for a 1.5 KB mail, a few per cent of
+# the worker's CPU a support mail); `in` on the lowered text takes ~2 µs. Only for ASCII text:
+# there `lower` and re.I agree, where re.I also matches e.g. U+017F (long s) for "s".
+SOLVED_HINTS = (
+    "solved",
+    "fixed",
+    "works now",
+    "working now",
+    "that worked",
+    "all good",
+    "close th",
+)
 
 
 def flow_by_mailbox(mailbox: str) -> FlowName | None:
@@ -187,6 +200,10 @@ def emailed_decision(message: NewMessage) -> ApprovalDecision | None:
 
 def says_solved(message: NewMessage) -> bool:
     fresh = "\n".join(ln for ln in message.text.splitlines() if not ln.lstrip().startswith(">"))
+    if fresh.isascii():
+        lowered = fresh.lower()
+        if not any(hint in lowered for hint in SOLVED_HINTS):
+            return False
     return bool(SOLVED_WORDS.search(fresh))
 
 

@@ -8,13 +8,18 @@ from datetime import UTC, datetime
 
 import pytest
 from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
-from temporalio.converter import DataConverter, WorkflowSerializationContext
+from temporalio.converter import (
+    ActivitySerializationContext,
+    DataConverter,
+    WorkflowSerializationContext,
+)
 
 from adapters.outbound.key_ring import KeyRing
 from adapters.outbound.payload_codec import EncryptionCodec
 from orchestrator.data_converter import (
     BOUND_PARTS,
     DATA_CONVERTER,
+    MAX_BOUND_WORKFLOWS,
     ContextBoundDataConverter,
     SharedPydanticPayloadConverter,
 )
@@ -91,3 +96,44 @@ async def test_a_converter_bound_to_a_workflow_is_the_sdks_binding_made_without_
         await other.decode(sealed, [NewMessage])
     plain = ContextBoundDataConverter(payload_converter_class=CountedPayloadConverter)
     assert plain.with_context(context) is plain  # nothing to bind: the converter itself
+
+
+def test_a_workflows_binding_is_made_once_and_an_activitys_each_time() -> None:
+    converter = dataclasses.replace(
+        DATA_CONVERTER, payload_codec=EncryptionCodec(KeyRing((("k1", bytes(32)),)))
+    )
+    thread_1 = WorkflowSerializationContext(namespace="default", workflow_id="thread-1")
+    first = converter.with_context(thread_1)
+    again = converter.with_context(WorkflowSerializationContext("default", "thread-1"))
+    other = converter.with_context(WorkflowSerializationContext("default", "thread-2"))
+    assert again is first and other is not first
+    assert isinstance(first.payload_codec, EncryptionCodec)
+    assert first.payload_codec.workflow_id == "thread-1"
+    assert isinstance(other.payload_codec, EncryptionCodec)
+    assert other.payload_codec.workflow_id == "thread-2"
+    # a bound copy keeps its own bindings: binding it does not answer for the converter
+    rebound = first.with_context(WorkflowSerializationContext("default", "thread-3"))
+    assert (
+        converter.with_context(WorkflowSerializationContext("default", "thread-3")) is not rebound
+    )
+    activity = ActivitySerializationContext(
+        namespace="default",
+        workflow_id="thread-1",
+        workflow_type="ThreadWorkflow",
+        activity_type="answer_from_kb",
+        activity_id="1",
+        activity_task_queue="mailroom",
+        is_local=True,
+    )
+    assert converter.with_context(activity) is not converter.with_context(activity)
+
+
+def test_bindings_start_over_past_the_bound() -> None:
+    converter = dataclasses.replace(
+        DATA_CONVERTER, payload_codec=EncryptionCodec(KeyRing((("k1", bytes(32)),)))
+    )
+    first = converter.with_context(WorkflowSerializationContext("default", "thread-0"))
+    for n in range(1, MAX_BOUND_WORKFLOWS + 1):
+        converter.with_context(WorkflowSerializationContext("default", f"thread-{n}"))
+    assert len(converter.__dict__["_by_workflow"]) <= MAX_BOUND_WORKFLOWS
+    assert converter.with_context(WorkflowSerializationContext("default", "thread-0")) is not first

@@ -1,19 +1,23 @@
-"""The worker skips the SDK's payload passes only where they change nothing: workflows get
-the same payloads, the server the same completion, and a codec, were one configured, still
-runs."""
+"""The worker skips the SDK's payload passes only where they change nothing, and walks once
+where the SDK walks three times: workflows get the same payloads, the server the same
+completion, and a codec still runs."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import pytest
 import temporalio.bridge.worker
 from temporalio.api.common.v1 import Payload
 from temporalio.bridge.proto.workflow_activation import WorkflowActivation
 from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
 from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter._extstore import _REFERENCE_MARKER_KEY as REFERENCE_MARKER
 
 import orchestrator.workflow_runner  # noqa: F401  (installs the skip, as every worker does)
+from adapters.outbound.key_ring import KeyRing
+from orchestrator.bootstrap import sealing_converter
 from orchestrator.data_converter import DATA_CONVERTER
 from orchestrator.payload_visits import (
     _SDK_DECODE,
@@ -96,3 +100,47 @@ async def test_a_codec_still_decodes_and_encodes_every_payload() -> None:
     await encode_completion(completion, with_codec, True, 1)
     encoded = completion.successful.commands[0].schedule_local_activity.arguments[0].data
     assert encoded == plain[::-1]
+
+
+def reversing_converter() -> DataConverter:
+    return DataConverter(
+        payload_converter_class=DATA_CONVERTER.payload_converter_class,
+        payload_codec=ReversingCodec(),
+    )
+
+
+async def test_one_walk_with_a_codec_gives_what_the_sdks_three_give() -> None:
+    converter = reversing_converter()
+    ours, sdks = await signal_activation(converter), await signal_activation(converter)
+    await decode_activation(ours, converter, True, 1)
+    assert _SDK_DECODE is not None and _SDK_ENCODE is not None
+    await _SDK_DECODE(sdks, converter, True, 1)
+    assert ours.SerializeToString(deterministic=True) == sdks.SerializeToString(deterministic=True)
+
+    ours_done = await activity_completion(DATA_CONVERTER)
+    sdks_done = await activity_completion(DATA_CONVERTER)
+    await encode_completion(ours_done, converter, True, 1)
+    await _SDK_ENCODE(sdks_done, converter, True, 1)
+    assert ours_done.SerializeToString(deterministic=True) == sdks_done.SerializeToString(
+        deterministic=True
+    )
+
+
+async def test_the_sealing_converter_opens_in_one_walk_what_it_sealed() -> None:
+    sealing = sealing_converter(KeyRing((("k1", bytes(range(32))),)), accept_plaintext=False)
+    activation = await signal_activation(sealing)
+    sealed = activation.jobs[0].signal_workflow.input[0]
+    assert sealed.metadata["encoding"] == b"binary/encrypted"
+    await decode_activation(activation, sealing, True, 1)
+    decoded = await DATA_CONVERTER.decode(activation.jobs[0].signal_workflow.input, [NewMessage])
+    assert decoded == [MAIL]
+
+
+async def test_an_external_storage_reference_fails_as_in_the_sdks_passes() -> None:
+    converter = reversing_converter()
+    activation = WorkflowActivation(run_id="run")
+    job = activation.jobs.add()
+    job.signal_workflow.signal_name = "new_message"
+    job.signal_workflow.input.add(metadata={REFERENCE_MARKER: b"true"}, data=b"ref")
+    with pytest.raises(RuntimeError, match="TMPRL1105"):
+        await decode_activation(activation, converter, True, 1)
