@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 LENGTH = 6
@@ -18,6 +19,9 @@ LENGTH = 6
 IN_SUBJECT = re.compile(rf"\[#([{ALPHABET}]{{{LENGTH}}})\]", re.IGNORECASE)
 
 
+# A thread's workflow tasks name its reference several times each (the Web UI's details, the
+# notices' subjects): a pure function of the id, computed once per thread a worker has busy.
+@lru_cache(maxsize=4096)
 def ticket_reference(thread_id: str) -> str:
     number = int.from_bytes(hashlib.sha256(thread_id.encode()).digest()[:8], "big")
     chars = []
