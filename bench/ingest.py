@@ -43,7 +43,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.bare_adapter import PREFIX
-from bench.cpu_floors import BareAdapter, BareWorker, adapter_figures, worker_figures
+from bench.cpu_floors import (
+    BareAdapter,
+    BareWorker,
+    adapter_figures,
+    cpu_ms_per_mail,
+    worker_figures,
+)
 from bench.harness import BenchStack, bench_stack, free_port
 from bench.history import wait_applied
 from bench.ingest_args import parse_args
@@ -215,6 +221,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 "p50_ms": paced.latency.p50_ms,
                 "p99_ms": paced.latency.p99_ms,
                 "mails": args.mails,
+                # evenly spaced mail, batched least: a change's A/B runs vary less than flat out
+                "cpu_ms_per_mail": {
+                    part: round(cpu_ms_per_mail(paced, part), 2)
+                    for part in ("smtp", "worker", "server")
+                },
+                "failed": paced.failed,
+                "not_applied": paced.missing,
             }
         full = await smtp_pass(stack, f"{tag}-max", args, mails=args.mails)
         full.show()

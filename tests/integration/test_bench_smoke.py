@@ -97,6 +97,24 @@ def test_ingest_benchmark_prints_its_figures_as_json_last() -> None:
 
 
 @pytest.mark.slow
+def test_ingest_paced_prints_each_processs_cpu_a_mail() -> None:
+    done = subprocess.run(
+        [*INGEST, "--paced", "20", "--mails", "30", "--threads", "4", "--concurrency", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["mails"] == 30 and figures["failed"] == 0 and figures["not_applied"] == 0
+    assert 0 < figures["rate"] <= 25  # paced, not flat out
+    cpu = figures["cpu_ms_per_mail"]
+    assert cpu["smtp"] > 0 and cpu["worker"] > 0 and cpu["server"] > 0
+
+
+@pytest.mark.slow
 def test_ingest_scaling_prints_a_row_per_process_count_with_the_childrens_cpu() -> None:
     done = subprocess.run(
         [*INGEST, "--scaling", "1,2", "--mails", "20", "--threads", "4", "--concurrency", "4"],
