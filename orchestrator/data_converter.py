@@ -56,8 +56,9 @@ class SharedPydanticPayloadConverter(CompositePayloadConverter):
 BOUND_PARTS = ("payload_converter", "payload_codec", "failure_converter", "external_storage")
 
 
-# Copies bound to a workflow kept by one converter: more than a worker's cached threads busy
-# at once (MAILROOM_MAX_CACHED_WORKFLOWS, 1 000 by default) start it over, a few KB each.
+# Copies bound to a workflow kept by one converter (a process's client and its worker share
+# it): more threads than this busy at once start it over, each binding made anew as before
+# (a worker caches MAILROOM_MAX_CACHED_WORKFLOWS, 1 000 by default); a few KB each.
 MAX_BOUND_WORKFLOWS = 1024
 
 
@@ -70,7 +71,7 @@ class ContextBoundDataConverter(DataConverter):
     def with_context(self, context: SerializationContext) -> Self:
         if type(context) is not WorkflowSerializationContext:
             return self._bound_to(context)
-        # Not a dataclass field: copies (below, dataclasses.replace) do not share it.
+        # Not a dataclass field: dataclasses.replace leaves it behind, _bound_to's copy drops it.
         by_workflow: dict[WorkflowSerializationContext, Self] = self.__dict__.setdefault(
             "_by_workflow", {}
         )

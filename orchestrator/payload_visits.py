@@ -1,8 +1,8 @@
 """The worker's payload passes over each workflow activation and completion, skipped when
 they have nothing to do and made one walk where the SDK makes three.
 
-For every activation the SDK walks the whole activation three times and its completion twice
-(temporalio.bridge.worker.decode_activation / encode_completion): for external-storage
+For every activation the SDK walks the whole activation three times and its completion three
+times (temporalio.bridge.worker.decode_activation / encode_completion): for external-storage
 references, external storage and the payload codec. A data converter with neither (the
 time-skipping tests', mailroom's before payload encryption) has each walk hand every payload
 list to a function that returns it unchanged, and the walk then copies the list back anyway.
@@ -11,17 +11,21 @@ several jobs), some 5 % of the worker's CPU per support mail. With no codec and 
 storage the payloads are left as they are: the same bytes reach the workflow and the server.
 
 With a codec and no external storage (mailroom's own converter, which seals payloads:
-orchestrator/bootstrap.py data_converter, issue 22) two of each three walks still do nothing
-but check for external-storage references: the three functions the SDK applies in three walks
-are applied in one, in the SDK's order, to each payload list the walk visits (the same
-visitor, the same command context for each list, the same errors for a reference payload).
-A converter with external storage gets the SDK's passes unchanged.
+orchestrator/bootstrap.py data_converter, issue 22) two of each three walks do nothing but,
+decoding, look for external-storage references: the three steps the SDK applies in three
+walks are applied in one, in the SDK's order, to each payload list the walk visits (the same
+visitor, the same command context for each list). A reference payload fails the activation
+as before; where another list's payload fails to open first, with that error instead. Only
+where the SDK's functions apply exactly these steps (`one_walk_known`, read from their source),
+and a converter with external storage gets the SDK's passes unchanged.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cache
 from typing import Any
 
 import temporalio.bridge.worker
@@ -67,10 +71,27 @@ def passes_needed(data_converter: DataConverter) -> bool:
     return data_converter.payload_codec is not None or data_converter.external_storage is not None
 
 
+def _sdk_steps(sdk: Any) -> tuple[str, ...]:
+    """The converter steps an SDK pass function applies, in its order, read from its source
+    (an SDK that adds, drops or reorders a step gets its own passes back)."""
+    try:
+        source = inspect.getsource(sdk)
+    except (OSError, TypeError):
+        return ()
+    return tuple(re.findall(r"data_converter\.(_\w+_payload_sequence)", source))
+
+
+@cache
+def one_walk_known() -> bool:
+    """The SDK's passes apply the steps this module applies in one walk (read once, at the
+    first activation: no I/O at import)."""
+    return _sdk_steps(_SDK_DECODE) == _DECODE_STEPS and _sdk_steps(_SDK_ENCODE) == _ENCODE_STEPS
+
+
 def one_walk_will_do(data_converter: DataConverter) -> bool:
     """Whether the SDK's three walks can be one: without external storage each list's three
     steps depend on that list alone."""
-    return data_converter.external_storage is None
+    return data_converter.external_storage is None and one_walk_known()
 
 
 def in_turn(data_converter: DataConverter, steps: tuple[str, ...]) -> PayloadSteps:

@@ -14,6 +14,7 @@ from temporalio.bridge.proto.workflow_activation import WorkflowActivation
 from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
 from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.converter._extstore import _REFERENCE_MARKER_KEY as REFERENCE_MARKER
+from temporalio.worker._command_aware_visitor import CommandInfo, current_command_info
 
 import orchestrator.workflow_runner  # noqa: F401  (installs the skip, as every worker does)
 from adapters.outbound.key_ring import KeyRing
@@ -24,6 +25,7 @@ from orchestrator.payload_visits import (
     _SDK_ENCODE,
     decode_activation,
     encode_completion,
+    one_walk_known,
 )
 from use_cases.models import NewMessage
 
@@ -60,10 +62,12 @@ class ReversingCodec(PayloadCodec):
 
 
 async def test_every_worker_uses_the_skipping_passes() -> None:
-    # fails after an SDK upgrade that moved the functions: the worker then keeps the SDK's
-    # passes (payload_visits.sdk_layout_known), slower but right
+    # fails after an SDK upgrade that moved the functions or changed their steps: the worker
+    # then keeps the SDK's passes (payload_visits.sdk_layout_known, one_walk_known), slower
+    # but right
     assert temporalio.bridge.worker.decode_activation is decode_activation
     assert temporalio.bridge.worker.encode_completion is encode_completion
+    assert one_walk_known()
 
 
 async def test_a_workflow_reads_the_same_mail_as_through_the_sdks_passes() -> None:
@@ -109,18 +113,22 @@ def reversing_converter() -> DataConverter:
     )
 
 
-async def test_one_walk_with_a_codec_gives_what_the_sdks_three_give() -> None:
+async def test_one_walk_with_a_codec_gives_what_the_sdks_three_give(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     converter = reversing_converter()
     ours, sdks = await signal_activation(converter), await signal_activation(converter)
-    await decode_activation(ours, converter, True, 1)
-    assert _SDK_DECODE is not None and _SDK_ENCODE is not None
-    await _SDK_DECODE(sdks, converter, True, 1)
-    assert ours.SerializeToString(deterministic=True) == sdks.SerializeToString(deterministic=True)
-
     ours_done = await activity_completion(DATA_CONVERTER)
     sdks_done = await activity_completion(DATA_CONVERTER)
-    await encode_completion(ours_done, converter, True, 1)
+    assert _SDK_DECODE is not None and _SDK_ENCODE is not None
+    await _SDK_DECODE(sdks, converter, True, 1)
     await _SDK_ENCODE(sdks_done, converter, True, 1)
+    monkeypatch.setattr("orchestrator.payload_visits._SDK_ENCODE", None)  # no fallback
+    monkeypatch.setattr("orchestrator.payload_visits._SDK_DECODE", None)
+    await decode_activation(ours, converter, True, 1)
+    assert ours.SerializeToString(deterministic=True) == sdks.SerializeToString(deterministic=True)
+
+    await encode_completion(ours_done, converter, True, 1)
     assert ours_done.SerializeToString(deterministic=True) == sdks_done.SerializeToString(
         deterministic=True
     )
@@ -144,3 +152,71 @@ async def test_an_external_storage_reference_fails_as_in_the_sdks_passes() -> No
     job.signal_workflow.input.add(metadata={REFERENCE_MARKER: b"true"}, data=b"ref")
     with pytest.raises(RuntimeError, match="TMPRL1105"):
         await decode_activation(activation, converter, True, 1)
+
+
+class RecordingCodec(ReversingCodec):
+    """Reverses, and notes the command each call was made for and what it was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[CommandInfo | None, list[bytes]]] = []
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        self.calls.append((current_command_info.get(), [bytes(p.data) for p in payloads]))
+        return await super().encode(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        self.calls.append((current_command_info.get(), [bytes(p.data) for p in payloads]))
+        return await super().decode(payloads)
+
+
+async def commands_completion(converter: DataConverter) -> WorkflowActivationCompletion:
+    completion = WorkflowActivationCompletion(run_id="run")
+    activity = completion.successful.commands.add().schedule_activity
+    activity.seq = 5
+    activity.arguments.extend(await converter.encode([MAIL, "second"]))
+    activity.headers["h"].CopyFrom((await converter.encode(["header"]))[0])
+    child = completion.successful.commands.add().start_child_workflow_execution
+    child.seq = 6
+    child.input.extend(await converter.encode([MAIL]))
+    done = completion.successful.commands.add().complete_workflow_execution
+    done.result.CopyFrom((await converter.encode(["done"]))[0])
+    return completion
+
+
+async def jobs_activation(converter: DataConverter) -> WorkflowActivation:
+    activation = await signal_activation(converter)
+    resolved = activation.jobs.add().resolve_activity
+    resolved.seq = 7
+    resolved.result.completed.result.CopyFrom((await converter.encode(["answer"]))[0])
+    activation.jobs[0].signal_workflow.headers["h"].CopyFrom((await converter.encode(["x"]))[0])
+    return activation
+
+
+@pytest.mark.parametrize("headers", [True, False])
+async def test_each_codec_call_has_the_command_and_payloads_the_sdks_passes_give_it(
+    headers: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours_codec, sdks_codec = RecordingCodec(), RecordingCodec()
+    ours_converter = DataConverter(payload_codec=ours_codec)
+    sdks_converter = DataConverter(payload_codec=sdks_codec)
+    assert _SDK_DECODE is not None and _SDK_ENCODE is not None
+    ours_done, sdks_done = (
+        await commands_completion(DATA_CONVERTER),
+        await commands_completion(DATA_CONVERTER),
+    )
+    ours_act = await jobs_activation(DATA_CONVERTER)
+    sdks_act = await jobs_activation(DATA_CONVERTER)
+    await _SDK_ENCODE(sdks_done, sdks_converter, headers, 1)
+    await _SDK_DECODE(sdks_act, sdks_converter, headers, 1)
+    # ours must not fall back on the SDK's passes: the one walk is what is compared
+    monkeypatch.setattr("orchestrator.payload_visits._SDK_ENCODE", None)
+    monkeypatch.setattr("orchestrator.payload_visits._SDK_DECODE", None)
+    await encode_completion(ours_done, ours_converter, headers, 1)
+    await decode_activation(ours_act, ours_converter, headers, 1)
+    assert ours_codec.calls == sdks_codec.calls
+    # the commands' and the resolved activity's own contexts, not just the workflow's
+    assert {info.command_seq for info, _ in ours_codec.calls if info is not None} >= {5, 6, 7}
+    for ours, sdks in ((ours_done, sdks_done), (ours_act, sdks_act)):
+        assert ours.SerializeToString(deterministic=True) == sdks.SerializeToString(
+            deterministic=True
+        )
