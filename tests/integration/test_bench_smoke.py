@@ -7,11 +7,22 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 INGEST = (sys.executable, "-m", "bench.ingest", "--log-level", "warning")
+
+
+def last_json_line(command: list[str], *, timeout: float = 120) -> Any:
+    """Run a benchmark from the repository's root; it succeeds, and its last line is JSON."""
+    done = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
 
 EXPECTED_KEYS = {
     "rate",
@@ -45,28 +56,7 @@ EXPECTED_KEYS = {
 
 @pytest.mark.slow
 def test_ingest_benchmark_prints_its_figures_as_json_last() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.ingest",
-            "--mails",
-            "40",
-            "--threads",
-            "8",
-            "--concurrency",
-            "4",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    figures = last_json_line([*INGEST, "--mails", "40", "--threads", "8", "--concurrency", "4"])
     missing = EXPECTED_KEYS - figures.keys()
     assert not missing, f"missing keys {missing} in {figures}"
     assert figures["mails"] == 40 and figures["concurrency"] == 4
@@ -98,16 +88,9 @@ def test_ingest_benchmark_prints_its_figures_as_json_last() -> None:
 
 @pytest.mark.slow
 def test_ingest_paced_prints_each_processs_cpu_a_mail() -> None:
-    done = subprocess.run(
-        [*INGEST, "--paced", "20", "--mails", "30", "--threads", "4", "--concurrency", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    figures = last_json_line(
+        [*INGEST, "--paced", "20", "--mails", "30", "--threads", "4", "--concurrency", "2"]
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["mails"] == 30 and figures["failed"] == 0 and figures["not_applied"] == 0
     assert 0 < figures["rate"] <= 25  # paced, not flat out
     cpu = figures["cpu_ms_per_mail"]
@@ -116,16 +99,10 @@ def test_ingest_paced_prints_each_processs_cpu_a_mail() -> None:
 
 @pytest.mark.slow
 def test_ingest_scaling_prints_a_row_per_process_count_with_the_childrens_cpu() -> None:
-    done = subprocess.run(
+    rows = last_json_line(
         [*INGEST, "--scaling", "1,2", "--mails", "20", "--threads", "4", "--concurrency", "4"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
         timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = json.loads(done.stdout.strip().splitlines()[-1])["scaling"]
+    )["scaling"]
     assert [row["processes"] for row in rows] == [1, 2]
     for row in rows:
         assert row["not_applied"] == 0 and row["rate"] > 0 and row["front_end_rate"] > 0
@@ -136,15 +113,8 @@ def test_ingest_scaling_prints_a_row_per_process_count_with_the_childrens_cpu() 
 
 @pytest.mark.slow
 def test_floors_benchmark_prints_each_part_alone() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.floors", "--mails", "40", "--concurrency", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    figures = json.loads(done.stdout.strip().splitlines()[-1])["cpu_ms_per_mail"]
+    figures = last_json_line(
+        [sys.executable, "-m", "bench.floors", "--mails", "40", "--concurrency", "2"]
+    )["cpu_ms_per_mail"]
     assert set(figures) == {"smtp", "signal_with_start", "durable_file"}
     assert all(spent > 0 for spent in figures.values()), figures
