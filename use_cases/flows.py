@@ -164,9 +164,9 @@ SOLVED_WORDS = re.compile(
     re.I,
 )
 # A part of each of SOLVED_WORDS' phrases, lower-case: ASCII text without any cannot match.
-# The regex tries every position of a follow-up (~65 µs for a 1.5 KB mail, a few per cent of
-# the worker's CPU a support mail); `in` on the lowered text takes ~2 µs. Only for ASCII text:
-# there `lower` and re.I agree, where re.I also matches e.g. U+017F (long s) for "s".
+# The regex tries every position of each follow-up; `in` on the lowered text is a fraction of
+# that (docs/performance.md). Only for ASCII text: there `lower` and re.I agree, where re.I
+# also matches e.g. U+017F (long s) for "s".
 SOLVED_HINTS = (
     "solved",
     "fixed",
