@@ -16,6 +16,9 @@ class FlowSettingsActivities:
         self.config = config  # read once, at the worker's start: a restart applies a change
         self.own = own
 
+    def of(self, flow: str) -> FlowSettings:
+        return FlowSettings(config=self.config, own=self.own.get(flow, {}))
+
     @activity.defn(name="flow_settings")
     async def settings_of(self, flow: str) -> FlowSettings:
-        return FlowSettings(config=self.config, own=self.own.get(flow, {}))
+        return self.of(flow)

@@ -287,11 +287,14 @@ def flow_catalogue(wiring: Wiring) -> FlowCatalogue:
     )
 
 
-def flow_settings_activity(wiring: Wiring) -> Callable[..., Any]:
+def flows_settings(wiring: Wiring) -> FlowSettingsActivities:
+    """This worker's settings of each flow it runs (its config and MAILROOM_<FLOW>_* ones)."""
     own = {spec.name: flow_own_settings(spec) for spec in wiring.flows}
-    return FlowSettingsActivities(
-        wiring.flow_config or flow_config(wiring.settings), own
-    ).settings_of
+    return FlowSettingsActivities(wiring.flow_config or flow_config(wiring.settings), own)
+
+
+def flow_settings_activity(wiring: Wiring) -> Callable[..., Any]:
+    return flows_settings(wiring).settings_of
 
 
 def flow_own_settings(spec: FlowSpec) -> dict[str, Any]:
@@ -303,7 +306,10 @@ def flow_own_settings(spec: FlowSpec) -> dict[str, Any]:
 
 
 def routing_activity(wiring: Wiring) -> Callable[..., Any]:
-    return RoutingActivities(wiring.agent, flow_catalogue(wiring)).route
+    """The route, with this worker's settings of the inline flow it picks (the thread runs
+    that flow here: history format 3)."""
+    settings_of = flows_settings(wiring).of
+    return RoutingActivities(wiring.agent, flow_catalogue(wiring), settings_of).route
 
 
 def make_agent(settings: Settings) -> Agent:

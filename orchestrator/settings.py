@@ -164,9 +164,9 @@ class Settings(BaseSettings):
     submission_port: Annotated[int, Field(ge=0, le=65535)] = 0
     submission_users_file: Path | None = None
     messages_per_run: Annotated[int, Field(ge=10)] = 500
-    # the history format of the threads this process starts (workflows/versions.py): 1 while
-    # workers of a build before format 2 still run (a rolling upgrade), else 2
-    history_format: Literal[1, 2] = 2
+    # the history format of the threads this process starts (workflows/versions.py): the
+    # format of the oldest build whose workers still run (a rolling upgrade), else 3
+    history_format: Literal[1, 2, 3] = 3
     # the coordinator (issue 18): completes after this long idle with no item registered
     coordinator_idle_minutes: Annotated[float, Field(gt=0)] = 10.0
     coordinator_events_per_run: Annotated[int, Field(ge=100)] = 2_000

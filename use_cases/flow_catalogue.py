@@ -44,12 +44,9 @@ class RouteRequest(BaseModel):
     subject: str
     text: str
     flow: str | None = None  # asked for by name: `mailroom start`, a reopened thread
-
-
-class Route(BaseModel):
-    entry: FlowEntry | None = None  # None: no registered flow takes it, a person does
-    reason: str = ""
-    usage: AgentUsage | None = None
+    # The thread would run an inline flow with the settings the route brings (history
+    # format 3, workflows/versions.py): the flow then asks for them in no activity of its own.
+    with_settings: bool = False
 
 
 # The FlowConfig fields that belong to a flow, read by the worker that runs it (the rest
@@ -81,3 +78,13 @@ class FlowSettings(BaseModel):
 
     def applied_to(self, config: FlowConfig) -> FlowConfig:
         return config.model_copy(update=self.config.model_dump(include=set(FLOW_OWN_FIELDS)))
+
+
+class Route(BaseModel):
+    entry: FlowEntry | None = None  # None: no registered flow takes it, a person does
+    reason: str = ""
+    usage: AgentUsage | None = None
+    # The chosen inline flow's settings, from the worker that will run it (the route ran as
+    # its local activity), when the request asked: recorded with the route, they are what
+    # the flow's first run sees (FlowStart.settings).
+    settings: FlowSettings | None = None

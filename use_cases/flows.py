@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from use_cases.flow_catalogue import FlowEntry
+from use_cases.flow_catalogue import FlowEntry, FlowSettings
 from use_cases.models import (
     AgentUsage,
     CompleteRequest,
@@ -138,6 +138,9 @@ class FlowStart(BaseModel):
     # The history format of the run that runs the flow (workflows/versions.py): the thread's
     # for an inline flow, the child's own as a child workflow.
     history_format: int = 1
+    # An inline flow's settings, brought by the thread's route from this worker (history
+    # format 3): its first run takes them instead of asking (FlowRuntime.run_flow).
+    settings: FlowSettings | None = None
 
 
 class ProgressReport(BaseModel):

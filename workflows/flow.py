@@ -20,6 +20,7 @@ from workflows.sending import remember, send_mail
 with workflow.unsafe.imports_passed_through():
     from activities.flow_settings import FlowSettingsActivities
     from use_cases.decision_channel import request_key
+    from use_cases.flow_catalogue import FlowSettings
     from use_cases.flows import (
         AgentUsage,
         ApprovalDecision,
@@ -136,8 +137,12 @@ class FlowRuntime(ABC):
 
     async def run_flow(self) -> FlowProgress:
         """The flow with its worker's settings (read again in every run: a resumed flow
-        sees what its worker has now)."""
-        await self.refresh_settings()
+        sees what its worker has now; a new inline flow whose route brought them, recorded
+        with the route, takes those)."""
+        if self.start.settings is not None and self.start.resume is None:
+            self._take_settings(self.start.settings)
+        else:
+            await self.refresh_settings()
         return await self.run()
 
     async def refresh_settings(self) -> bool:
@@ -149,6 +154,9 @@ class FlowRuntime(ABC):
             start_to_close_timeout=SETTINGS_TIMEOUT,
             retry_policy=SETTINGS_RETRY,
         )
+        return self._take_settings(fresh)
+
+    def _take_settings(self, fresh: FlowSettings) -> bool:
         config = fresh.applied_to(self.config)
         changed = config != self.config or fresh.own != self.own
         self.config, self.own = config, fresh.own

@@ -51,6 +51,7 @@ from workflows.search_attributes import (
 from workflows.sending import remember
 from workflows.settled import OnceSettled
 from workflows.thread_replies import late_decision, record_human_reply, reply_from_thread
+from workflows.versions import ROUTE_WITH_SETTINGS, changed
 
 NEEDS_HUMAN = "needs_human"
 OTHER = "other"  # the thread's flow when no registered flow takes it
@@ -299,6 +300,9 @@ class FlowRouter:
         self._last_took = None
         start = self._start(entry, message)
         as_child = mode is FlowMode.CHILD
+        if not as_child and route.settings is not None:
+            # from this worker, recorded with the route: the flow asks for them no more
+            start = start.model_copy(update={"settings": route.settings})
         self.flow = await execute_workflow(
             entry,
             args=start,
@@ -342,7 +346,11 @@ class FlowRouter:
         if asked == OTHER:
             return Route(reason="a person decides")
         request = RouteRequest(
-            mailbox=message.mailbox, subject=message.subject, text=message.text, flow=asked
+            mailbox=message.mailbox,
+            subject=message.subject,
+            text=message.text,
+            flow=asked,
+            with_settings=changed(ROUTE_WITH_SETTINGS, self.history_format),
         )
         try:
             return await ask_agent(RoutingActivities.route, request, self.config)

@@ -23,7 +23,9 @@ whose input says `history_format=2` (the threads the gateway starts, unless
 MAILROOM_HISTORY_FORMAT=1 during a rolling upgrade), so those runs record no patch marker
 and no TemporalChangeVersion upsert, while runs started before (no such field: format 1)
 ask `workflow.patched` as before. The input is in the run's history: every replay decides
-the same. Histories of both formats are recorded (tests/workflows/histories/).
+the same. History format 3 adds a change taken only by runs started in it: a run of an
+earlier format keeps its old path without asking. Histories of each format are recorded
+(tests/workflows/histories/).
 
 Changes that land together share one id: each patch a run has seen costs the worker memory
 for as long as the run is cached (measured: ~5 KB of RSS per patch per cached thread).
@@ -59,7 +61,7 @@ BUDGET_LANE = "budget-lane"
 # History format 2: a run whose input says so (`history_format` of ThreadInput and FlowStart)
 # takes each of the four changes above without asking `workflow.patched`, so it records no
 # marker and no TemporalChangeVersion upsert for them (for a procurement mail 0.64 of its
-# ~8 events, measured). The gateway starts threads with MAILROOM_HISTORY_FORMAT (default 2);
+# ~8 events, measured). The gateway starts threads with MAILROOM_HISTORY_FORMAT (default 3);
 # a thread keeps its format through continue-as-new and gives it to its flows, inline or as
 # a child (a child keeps it through its own continue-as-new). A run started before (no such
 # field: 1) asks as before; its input, in its history, decides the same on every replay.
@@ -67,18 +69,34 @@ BUDGET_LANE = "budget-lane"
 # running during a rolling upgrade, would record markers in a run marked 2 (they do not
 # read the field), or take the old path replaying a run of format 2; so the operator starts
 # the new processes with MAILROOM_HISTORY_FORMAT=1 until no old worker runs.
-HISTORY_FORMAT = 2
 IN_FORMAT_2 = frozenset(
     {QUEUED_MAIL_TO_CHILD, REPEATED_REST_UNREPORTED, MAIL_TO_CHILD_BY_ACTIVITY, BUDGET_LANE}
 )
 
+# A thread opening an inline flow asks its route (the local activity `flow_route`) for the
+# flow's settings too, and the flow's first run takes them instead of asking in an activity
+# of its own (`flow_settings`): one local activity fewer per opened thread, each a workflow
+# activation and an activity task on the worker (workflows/routing.py `_find_flow`,
+# workflows/flow.py `run_flow`). Replays decide by the recorded route: settings in it or not.
+ROUTE_WITH_SETTINGS = "route-with-settings"
+
+# History format 3: format 2, and ROUTE_WITH_SETTINGS. Only runs started in format 3 take
+# it; a run of an earlier format never does (no `workflow.patched`: nothing to record, and
+# an old worker never meets it), so the operator of a rolling upgrade from a build of
+# format 2 starts the new processes with MAILROOM_HISTORY_FORMAT=2 until no old worker runs.
+HISTORY_FORMAT = 3
+IN_FORMAT_3 = frozenset({ROUTE_WITH_SETTINGS})
+
 
 def changed(patch_id: str, history_format: int) -> bool:
-    """Whether this run takes the change `patch_id`: a format-2 run always (no command),
-    an older one as `workflow.patched` says. A patch added later is not part of format 2:
+    """Whether this run takes the change `patch_id`: a change of format 3 in a run of
+    format 3; a change of format 2 in a run of format 2 or later always (no command), in an
+    older one as `workflow.patched` says. A change added later belongs to no format yet:
     ask `workflow.patched` for it until a new format takes it in."""
+    if patch_id in IN_FORMAT_3:
+        return history_format >= 3
     if patch_id not in IN_FORMAT_2:
-        raise ValueError(f"{patch_id} is not part of history format 2")
+        raise ValueError(f"{patch_id} is part of no history format")
     return history_format >= 2 or workflow.patched(patch_id)
 
 

@@ -8,7 +8,8 @@ new history format (docs/architecture.md, "Versioning"):
         tests/workflows/record_histories.py
 
 Each conversation is recorded with its flow as a child workflow and inline; the files are
-named `<flow>-<mode>-<thread|flow>.json`:
+named `<flow>-<mode>-<thread|flow>.json`. Those of a later history format are the same
+scenarios recorded on code that starts runs in it, renamed `…-format-<N>.json`:
 
 - support: escalated to two agents, one agent's reply through their signed address
   forwarded, an operator's reply, a question answered, the same answer asked for again

@@ -1,7 +1,9 @@
-"""History format 2 (workflows/versions.py): a run the current code starts takes every
-change of format 2 without asking `workflow.patched`, so its history holds no patch marker
-and no TemporalChangeVersion upsert; a run started before (its input without the field)
-asks as before, records them, and does the same. Its recorded histories replay in
+"""History formats (workflows/versions.py). Format 2: a run the current code starts takes
+every change of format 2 without asking `workflow.patched`, so its history holds no patch
+marker and no TemporalChangeVersion upsert; a run started before (its input without the
+field) asks as before, records them, and does the same. Format 3: a thread opening an inline
+flow has its route bring the flow's settings, one local activity fewer; a run of format 2
+asks for them as before, with the same outcome. Recorded histories of each replay in
 test_recorded_histories.py."""
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from use_cases.flows import FlowConfig, FlowMode
 from use_cases.models import ThreadInput, ThreadStatus
 from workflows.messages import NEW_MESSAGE, NEW_MESSAGES
 from workflows.thread import ThreadWorkflow
-from workflows.versions import MAIL_TO_CHILD_BY_ACTIVITY, QUEUED_MAIL_TO_CHILD
+from workflows.versions import HISTORY_FORMAT, MAIL_TO_CHILD_BY_ACTIVITY, QUEUED_MAIL_TO_CHILD
 
 MAILBOX = "procurement@mailroom.local"
+SUPPORT = "support@mailroom.local"
 MARKER = EventType.EVENT_TYPE_MARKER_RECORDED
 UPSERT = EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
 SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
@@ -63,7 +66,9 @@ async def first_mail(h: Harness, history_format: int) -> None:
     await gateway.new_message(h.key, h.message(0, subject="Order", text="Please buy 4 keyboards."))
 
 
-@pytest.mark.parametrize("history_format", [2, 1], ids=["current", "started-before"])
+@pytest.mark.parametrize(
+    "history_format", [HISTORY_FORMAT, 2, 1], ids=["current", "format-2", "started-before"]
+)
 async def test_a_run_of_the_current_format_records_no_patch_and_does_the_same(
     time_skipping_env: WorkflowEnvironment,
     task_queue: str,
@@ -99,7 +104,7 @@ async def test_a_run_of_the_current_format_records_no_patch_and_does_the_same(
             e.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
             for e in thread.events
         )
-        if history_format == 2:
+        if history_format >= 2:
             assert patches(thread) == patches(child) == set()
             assert change_version_upserts(thread) == change_version_upserts(child) == 0
         else:
@@ -118,7 +123,9 @@ async def test_a_run_of_a_later_format_waits_for_a_worker_that_knows_it(
     async with thread_harness(time_skipping_env, task_queue, tmp_path, mailbox=MAILBOX) as h:
         handle = await h.env.client.start_workflow(
             ThreadWorkflow.run,
-            ThreadInput(thread_id=h.key.workflow_id, mailbox=MAILBOX, history_format=3),
+            ThreadInput(
+                thread_id=h.key.workflow_id, mailbox=MAILBOX, history_format=HISTORY_FORMAT + 1
+            ),
             id=h.key.workflow_id,
             task_queue=h.settings.task_queue,
             start_signal=NEW_MESSAGE,
@@ -138,3 +145,49 @@ async def test_a_run_of_a_later_format_waits_for_a_worker_that_knows_it(
             e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in history.events
         ), "the run ran"
         await handle.terminate("test over")
+
+
+def local_activities(history: WorkflowHistory) -> list[str]:
+    """The activity types of the run's local activities, in order (the core's markers)."""
+    found = []
+    for event in history.events:
+        marker = event.marker_recorded_event_attributes
+        if event.event_type == MARKER and marker.marker_name == "core_local_activity":
+            found.append(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
+    return found
+
+
+@pytest.mark.parametrize("history_format", [HISTORY_FORMAT, 2], ids=["current", "format-2"])
+async def test_a_new_inline_flow_takes_its_workers_settings_from_the_route_in_format_3(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+    history_format: int,
+) -> None:
+    """The worker's settings reach a new inline flow either way (its support team, here,
+    which the thread's config from the receiving process lacks): in format 3 with the route,
+    in no local activity of the flow's own; in format 2 by that activity, as before."""
+    team = "ann@corp.example"
+    workers = FlowConfig(
+        modes={"support": FlowMode.INLINE},
+        support_team=team,
+        agent_in_process=True,
+        outbox_in_process=True,
+    )
+    async with thread_harness(
+        time_skipping_env, task_queue, tmp_path, mailbox=SUPPORT, flow_config=workers
+    ) as h:
+        gateway = TemporalThreadGateway(
+            h.env.client,
+            task_queue=h.settings.task_queue,
+            flow_config=workers.model_copy(update={"support_team": ""}),
+            history_format=history_format,
+        )
+        unknown = h.message(0, subject="Strange noise", text="The fan makes a strange noise.")
+        await gateway.new_message(h.key, unknown)
+        notices = await wait_for(lambda: h.mails("escalation"), what="the team's notice")
+        assert [m.to for m in notices] == [(team,)]
+        history = await h.env.client.get_workflow_handle(h.key.workflow_id).fetch_history()
+    asked = local_activities(history)
+    assert asked[0] == "flow_route"
+    assert asked.count("flow_settings") == (0 if history_format >= 3 else 1), asked

@@ -13,7 +13,8 @@ procurement thread and child whose mail went by signal command (before
 MAIL_TO_CHILD_BY_ACTIVITY), and a support thread (and child) continuing as new without a
 person erased from it (FORGET_PERSON); and, in history format 2 (the runs the current code
 starts, which record no patch marker), a procurement thread and child and a child resting
-again where it rested.
+again where it rested; and, in history format 3, a support thread whose route brought its
+inline flow's settings, and the two runs of one that continued as new with its flow.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ RECORDED = {
     "procurement-child-thread-format-2",
     "procurement-child-flow-format-2",
     "procurement-child-flow-repeated-rest-format-2",
+    # history format 3: a support thread opening its inline flow with the settings its
+    # route brought (no flow_settings activity), and the two runs of one that continued as
+    # new with it (the resumed flow asks for its settings again)
+    "support-inline-thread-format-3",
+    "support-inline-thread-continued-as-new-format-3",
+    "support-inline-thread-after-continue-as-new-format-3",
 }
 
 
