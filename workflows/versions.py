@@ -81,9 +81,10 @@ IN_FORMAT_2 = frozenset(
 ROUTE_WITH_SETTINGS = "route-with-settings"
 
 # History format 3: format 2, and ROUTE_WITH_SETTINGS. Only runs started in format 3 take
-# it; a run of an earlier format never does (no `workflow.patched`: nothing to record, and
-# an old worker never meets it), so the operator of a rolling upgrade from a build of
-# format 2 starts the new processes with MAILROOM_HISTORY_FORMAT=2 until no old worker runs.
+# it; a run of an earlier format never does (no `workflow.patched`: nothing is recorded, and
+# old and new workers replay such a run alike). An old worker refuses a run of format 3
+# (known_format), so the operator of a rolling upgrade from a build of format 2 starts the
+# new processes with MAILROOM_HISTORY_FORMAT=2 until no old worker runs.
 HISTORY_FORMAT = 3
 IN_FORMAT_3 = frozenset({ROUTE_WITH_SETTINGS})
 
