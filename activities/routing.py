@@ -54,8 +54,9 @@ class RoutingActivities:
     def _with_settings(self, request: RouteRequest, route: Route) -> Route:
         """The settings of an inline flow, when asked and run as the thread's local
         activity: then this worker is the one that runs the flow in the thread's run. A
-        route run elsewhere (the agent's own task queue) or to a child flow (which may run
-        on another worker) brings none: the flow asks for its own."""
+        route run as an activity (the agent not in process: any worker of the thread's queue
+        may take it) or to a child flow (which may run on another worker) brings none: the
+        flow asks for its own."""
         entry = route.entry
         if entry is None or entry.mode is not FlowMode.INLINE or self.settings_of is None:
             return route

@@ -280,7 +280,7 @@ def with_each_once(activities: list[Callable[..., Any]]) -> list[Callable[..., A
 def flow_catalogue(wiring: Wiring) -> FlowCatalogue:
     """The registry as the thread's routing sees it, with this worker's settings (modes,
     queue prefix)."""
-    modes = flow_config(wiring.settings).modes
+    modes = (wiring.flow_config or flow_config(wiring.settings)).modes
     prefix = wiring.settings.queue_prefix
     return FlowCatalogue(
         flows=tuple(spec.entry(modes.get(spec.name), prefix) for spec in wiring.flows)

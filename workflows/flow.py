@@ -139,8 +139,11 @@ class FlowRuntime(ABC):
         """The flow with its worker's settings (read again in every run: a resumed flow
         sees what its worker has now; a new inline flow whose route brought them, recorded
         with the route, takes those)."""
-        if self.start.settings is not None and self.start.resume is None:
-            self._take_settings(self.start.settings)
+        brought = self.start.settings
+        # brought under the flow's registered name (`start.flow`); the activity asks under
+        # the runtime's `name`: the same for every flow mailroom registers, else it asks
+        if brought is not None and self.start.resume is None and self.start.flow == self.name:
+            self._take_settings(brought)
         else:
             await self.refresh_settings()
         return await self.run()

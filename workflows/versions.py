@@ -19,7 +19,7 @@ CHANGELOG.md telling operators to complete the runs in flight first.
 
 Or, without a wait and without removing a fork, a format named in the runs' input: history
 format 2 (below) is the four patches declared before it, taken without asking by any run
-whose input says `history_format=2` (the threads the gateway starts, unless
+whose input says `history_format` 2 or later (the threads the gateway starts, unless
 MAILROOM_HISTORY_FORMAT=1 during a rolling upgrade), so those runs record no patch marker
 and no TemporalChangeVersion upsert, while runs started before (no such field: format 1)
 ask `workflow.patched` as before. The input is in the run's history: every replay decides

@@ -11,8 +11,8 @@ its child one signal each (before the patch QUEUED_MAIL_TO_CHILD), a procurement
 that reported a rest repeating its last one (before REPEATED_REST_UNREPORTED), and a
 procurement thread and child whose mail went by signal command (before
 MAIL_TO_CHILD_BY_ACTIVITY), and a support thread (and child) continuing as new without a
-person erased from it (FORGET_PERSON); and, in history format 2 (the runs the current code
-starts, which record no patch marker), a procurement thread and child and a child resting
+person erased from it (FORGET_PERSON); and, in history format 2 (whose runs record no
+patch marker), a procurement thread and child and a child resting
 again where it rested; and, in history format 3, a support thread whose route brought its
 inline flow's settings, and the two runs of one that continued as new with its flow.
 """
