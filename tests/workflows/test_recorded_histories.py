@@ -12,9 +12,9 @@ that reported a rest repeating its last one (before REPEATED_REST_UNREPORTED), a
 procurement thread and child whose mail went by signal command (before
 MAIL_TO_CHILD_BY_ACTIVITY), and a support thread (and child) continuing as new without a
 person erased from it (FORGET_PERSON); and, in history format 2 (whose runs record no
-patch marker), a procurement thread and child and a child resting
-again where it rested; and, in history format 3, a support thread whose route brought its
-inline flow's settings, and the two runs of one that continued as new with its flow.
+patch marker), a procurement thread and child and a child resting again where it rested;
+and, in history format 3, a support thread whose route brought its inline flow's settings,
+and the two runs of one that continued as new with its flow.
 """
 
 from __future__ import annotations
