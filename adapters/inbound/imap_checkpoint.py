@@ -154,11 +154,13 @@ class SqliteCheckpointStore:
             )
 
     def quarantined(self, source: str, limit: int = LISTED_QUARANTINED) -> list[Quarantined]:
-        """The most recent mail set aside from `source`, newest first."""
+        """The most recent mail set aside from `source`, newest first. `at` counts
+        milliseconds, and records made within one tie: the row written last comes first (a
+        REPLACE writes its row anew, with the next rowid)."""
         with closing(self._connect()) as db:
             rows = db.execute(
                 "SELECT uidvalidity, uid, message_id, reason, moved_to, at FROM imap_quarantine "
-                "WHERE source = ? ORDER BY at DESC, uid DESC LIMIT ?",
+                "WHERE source = ? ORDER BY at DESC, rowid DESC LIMIT ?",
                 (source, limit),
             ).fetchall()
         return [Quarantined(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
