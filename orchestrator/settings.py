@@ -165,8 +165,8 @@ class Settings(BaseSettings):
     submission_users_file: Path | None = None
     messages_per_run: Annotated[int, Field(ge=10)] = 500
     # the history format of the threads this process starts (workflows/versions.py): the
-    # format of the oldest build whose workers still run (a rolling upgrade), else 3
-    history_format: Literal[1, 2, 3] = 3
+    # format of the oldest build whose workers still run (a rolling upgrade), else 4
+    history_format: Literal[1, 2, 3, 4] = 4
     # the coordinator (issue 18): completes after this long idle with no item registered
     coordinator_idle_minutes: Annotated[float, Field(gt=0)] = 10.0
     coordinator_events_per_run: Annotated[int, Field(ge=100)] = 2_000

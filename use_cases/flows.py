@@ -141,6 +141,9 @@ class FlowStart(BaseModel):
     # An inline flow's settings, brought by the thread's route from this worker (history
     # format 3): its first run takes them instead of asking (FlowRuntime.run_flow).
     settings: FlowSettings | None = None
+    # Mail queued at the thread behind `first` when the flow opened, in the order it came
+    # (history format 4): in the flow's inbox from its start, as if forwarded at once.
+    queued: tuple[NewMessage, ...] = ()
 
 
 class ProgressReport(BaseModel):

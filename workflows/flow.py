@@ -103,7 +103,9 @@ class FlowRuntime(ABC):
         self.closed_by: str | None = None  # a human reply with --close: who closed
         self._replying: set[str] = set()  # human replies being sent (a signal sent twice)
         self.forgetting = Forgetting()  # people erased while it runs: never mailed again
-        if start.resume is not None:
+        if start.resume is None:
+            self.inbox.extend(start.queued)  # came with the first, before the flow started
+        else:
             self.progress = start.resume.progress
             self.mails_sent = start.resume.mails_sent
             self.replies = start.resume.replies

@@ -10,7 +10,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress, FlowStart
-    from use_cases.forwarding import delivery_key, remember_delivery
+    from use_cases.forwarding import REMEMBERED_DELIVERIES, delivery_key, remember_delivery
     from use_cases.models import CompleteRequest, HumanReply, NewMessage
     from use_cases.thread_labels import stage_details
 
@@ -46,6 +46,7 @@ class FlowWorkflow:
         """Run the flow; when it waits at a resumable point and this run has grown long,
         continue-as-new carrying its snapshot (a support conversation can go on for years)."""
         known_format(start.history_format)
+        self.deliveries += len(start.queued)  # mail that came with the start: as if forwarded
         task = asyncio.create_task(self.runtime.run_flow())
         per_run = start.config.flow_messages_per_run
         await workflow.wait_condition(
@@ -70,7 +71,8 @@ class FlowWorkflow:
             return task.result()
         await workflow.wait_condition(workflow.all_handlers_finished)
         snapshot = self.runtime.snapshot().model_copy(update={"taken": self.taken})
-        following = start.model_copy(update={"resume": snapshot})  # its format kept
+        # its format kept; the mail that came with its start is in the snapshot's inbox
+        following = start.model_copy(update={"resume": snapshot, "queued": ()})
         forgetting = self.runtime.forgetting
         if not forgetting.addresses:
             workflow.continue_as_new(following)
@@ -84,11 +86,15 @@ class FlowWorkflow:
 
     @property
     def taken(self) -> list[str]:
-        """The mail this flow took, its first included, across its continue-as-new."""
+        """The mail this flow took, its first and the mail that came with its start
+        included, across its continue-as-new."""
         if self._taken is None:
-            resume = self.runtime.start.resume
-            first = delivery_key(self.runtime.start.first)
-            self._taken = list(resume.taken) if resume and resume.taken else [first]
+            start = self.runtime.start
+            resume = start.resume
+            came = [delivery_key(m) for m in (start.first, *start.queued)]
+            self._taken = (
+                list(resume.taken) if resume and resume.taken else came[-REMEMBERED_DELIVERIES:]
+            )
         return self._taken
 
     def reporter(self, start: FlowStart) -> Reporter:

@@ -117,22 +117,25 @@ class FlowRouter:
         """An inline flow's state lives in this run: no continue-as-new until it finishes."""
         return isinstance(self.flow, InlineFlow) and not self.state.flow_finished
 
-    async def on_message(self, message: NewMessage) -> None:
+    async def on_message(self, message: NewMessage, behind: Sequence[NewMessage] = ()) -> bool:
+        """`behind`: mail queued after this one. True when this mail opened a flow and that
+        mail went with its start; otherwise each of it goes its own way (on_message)."""
         self.state.reply_address = message.reply_address or self.state.reply_address
         if self.active and self.flow is not None:
             if await self._forwarded(self.flow.deliver(message), [message]):
-                return
+                return False
             self.state.flow_finished = True  # it ended before this mail reached it
         elif self._took_before_ending([message]):
             # a forward made again by a retried workflow task, its flow's last report first
             workflow.logger.info("flow took %s before it ended", message.message_id)
-            return
+            return False
         if message.decided_by:
             self.late_close = await late_decision(self.state, message, self.config)
             if self.late_close is not None:
-                return  # an answer or decision for a flow that ended: never a new flow
-        if self.state.stage != NEEDS_HUMAN:
-            await self._route(message)
+                return False  # an answer or decision for a flow that ended: never a new flow
+        if self.state.stage == NEEDS_HUMAN:
+            return False
+        return await self._route(message, behind)
 
     @property
     def child_running(self) -> bool:
@@ -280,7 +283,9 @@ class FlowRouter:
                 return progress.history[index + 1 :]
         return progress.history
 
-    async def _route(self, message: NewMessage) -> None:
+    async def _route(self, message: NewMessage, behind: Sequence[NewMessage] = ()) -> bool:
+        """Open the thread's flow with `message` first and `behind` in its inbox; False
+        when no registered flow takes it (a person decides)."""
         route = await self._find_flow(message, message.flow or self.state.flow)
         entry = route.entry
         if entry is None:
@@ -289,7 +294,7 @@ class FlowRouter:
             metrics.stage_entered(OTHER, NEEDS_HUMAN)  # no registered flow: a bounded label
             metrics.escalated(OTHER)
             self._publish()
-            return
+            return False
         self.state.flow, self.state.flow_entry = entry.name, entry
         self.state.flows_started += 1
         self.state.facts = {}
@@ -303,6 +308,10 @@ class FlowRouter:
         if not as_child and route.settings is not None:
             # from this worker, recorded with the route: the flow asks for them no more
             start = start.model_copy(update={"settings": route.settings})
+        if behind:
+            start = start.model_copy(update={"queued": tuple(behind)})
+            for later in behind:
+                self.state.reply_address = later.reply_address or self.state.reply_address
         self.flow = await execute_workflow(
             entry,
             args=start,
@@ -311,6 +320,7 @@ class FlowRouter:
             report=self._report,
             **(self._child_attributes(entry.name) if as_child else {}),
         )
+        return True
 
     def _child_attributes(self, flow: str) -> dict[str, TypedSearchAttributes]:
         """The child's search attributes, part of its recorded start command."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 from contextlib import suppress
 from datetime import timedelta
 
@@ -43,7 +44,12 @@ from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter, show_stage
 from workflows.search_attributes import forgotten_attributes, thread_identity
 from workflows.sending import remember, send_mail
 from workflows.thread_memory import other_content, record_bounce, summary
-from workflows.versions import QUEUED_MAIL_TO_CHILD, changed, known_format
+from workflows.versions import (
+    QUEUED_MAIL_TO_CHILD,
+    QUEUED_MAIL_WITH_START,
+    changed,
+    known_format,
+)
 
 TASK_QUEUE = "mailroom-threads"
 
@@ -324,7 +330,15 @@ class ThreadWorkflow:
     async def _handle_queued(self) -> None:
         """The next queued mail; with a child flow running, all of it, handed over in one
         signal: mail that came while the thread forwarded earlier mail costs one round
-        trip to the child, not one each."""
+        trip to the child, not one each. With no flow running, all of it too: the mail
+        that opens a flow, and the rest with the flow's start."""
+        if (
+            len(self._pending) > 1
+            and not self._flows.active
+            and changed(QUEUED_MAIL_WITH_START, self._flows.history_format)
+        ):
+            await self._open_with_queued()
+            return
         if (
             len(self._pending) < 2
             or not self._flows.child_running
@@ -339,6 +353,22 @@ class ThreadWorkflow:
         if len(admitted) > 1 and await self._flows.forwarded_together(admitted):
             return
         for message in admitted:  # the child had closed: each goes its own way, in turn
+            await self._to_flow(message)
+
+    async def _open_with_queued(self) -> None:
+        """A flow opened by the first of several queued mails has the others in its inbox
+        from its start: it answers the burst as one before it first answers. Handed over
+        after the start, a child flow could answer the first mail alone while the rest was
+        on its way."""
+        queued = list(self._pending)
+        self._pending.clear()
+        admitted = [message for message in queued if await self._admitted(message)]
+        if not admitted:
+            return
+        first, *behind = admitted
+        if await self._to_flow(first, behind):
+            return
+        for message in behind:  # no flow took them with it: each goes its own way, in turn
             await self._to_flow(message)
 
     async def _handle(self, message: NewMessage) -> None:
@@ -375,13 +405,15 @@ class ThreadWorkflow:
                 await self._acknowledge(message)
         return True
 
-    async def _to_flow(self, message: NewMessage) -> None:
-        await self._flows.on_message(message)
+    async def _to_flow(self, message: NewMessage, behind: Sequence[NewMessage] = ()) -> bool:
+        """True when the mail `behind` it went with the flow it opened."""
+        took_behind = await self._flows.on_message(message, behind)
         late, self._flows.late_close = self._flows.late_close, None
         ending = self._flows.active or self._flow_done()  # the flow's end completes it
         if late is not None and self._complete is None and not ending:
             # a reopened thread has no flow whose end completes it: it completes again
             self._complete = CompleteRequest(reason=late, requested_by="mailroom")
+        return took_behind
 
     async def _acknowledge_unless_answered(self, message: NewMessage) -> None:
         """No acknowledgement when the flow's own answer reaches the requester within the

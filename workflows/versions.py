@@ -23,9 +23,9 @@ whose input says `history_format` 2 or later (the threads the gateway starts, un
 MAILROOM_HISTORY_FORMAT=1 during a rolling upgrade), so those runs record no patch marker
 and no TemporalChangeVersion upsert, while runs started before (no such field: format 1)
 ask `workflow.patched` as before. The input is in the run's history: every replay decides
-the same. History format 3 adds a change taken only by runs started in it: a run of an
-earlier format keeps its old path without asking. Histories of each format are recorded
-(tests/workflows/histories/).
+the same. History formats 3 and 4 each add a change taken only by runs started in that
+format or later: a run of an earlier format keeps its old path without asking. Histories
+of each format are recorded (tests/workflows/histories/).
 
 Changes that land together share one id: each patch a run has seen costs the worker memory
 for as long as the run is cached (measured: ~5 KB of RSS per patch per cached thread).
@@ -61,7 +61,7 @@ BUDGET_LANE = "budget-lane"
 # History format 2: a run whose input says so (`history_format` of ThreadInput and FlowStart)
 # takes each of the four changes above without asking `workflow.patched`, so it records no
 # marker and no TemporalChangeVersion upsert for them (for a procurement mail 0.64 of its
-# ~8 events, measured). The gateway starts threads with MAILROOM_HISTORY_FORMAT (default 3);
+# ~8 events, measured). The gateway starts threads with MAILROOM_HISTORY_FORMAT (default 4);
 # a thread keeps its format through continue-as-new and gives it to its flows, inline or as
 # a child (a child keeps it through its own continue-as-new). A run started before (no such
 # field: 1) asks as before; its input, in its history, decides the same on every replay.
@@ -85,15 +85,29 @@ ROUTE_WITH_SETTINGS = "route-with-settings"
 # old and new workers replay such a run alike). An old worker refuses a run of format 3
 # (known_format), so the operator of a rolling upgrade from a build of format 2 starts the
 # new processes with MAILROOM_HISTORY_FORMAT=2 until no old worker runs.
-HISTORY_FORMAT = 3
 IN_FORMAT_3 = frozenset({ROUTE_WITH_SETTINGS})
+
+# Mail queued at a thread behind the mail that opens a flow goes with the flow's start
+# (FlowStart.queued), so the flow has it in its inbox before it first answers; before, it
+# was handed over after the start, and a child flow could answer the first mail alone while
+# the forward was on its way (workflows/thread.py `_handle_queued`, workflows/routing.py
+# `on_message`). No forward of that mail to a child: one local activity fewer.
+QUEUED_MAIL_WITH_START = "queued-mail-with-start"
+
+# History format 4: format 3, and QUEUED_MAIL_WITH_START, taken only by runs started in it;
+# a rolling upgrade from a build of format 3 runs the new processes with
+# MAILROOM_HISTORY_FORMAT=3 until no old worker runs (an old worker refuses format 4).
+HISTORY_FORMAT = 4
+IN_FORMAT_4 = frozenset({QUEUED_MAIL_WITH_START})
 
 
 def changed(patch_id: str, history_format: int) -> bool:
-    """Whether this run takes the change `patch_id`: a change of format 3 in a run of
-    format 3; a change of format 2 in a run of format 2 or later always (no command), in an
-    older one as `workflow.patched` says. A change added later belongs to no format yet:
-    ask `workflow.patched` for it until a new format takes it in."""
+    """Whether this run takes the change `patch_id`: a change of format 3 or 4 in a run of
+    that format or later; a change of format 2 in a run of format 2 or later always (no
+    command), in an older one as `workflow.patched` says. A change added later belongs to
+    no format yet: ask `workflow.patched` for it until a new format takes it in."""
+    if patch_id in IN_FORMAT_4:
+        return history_format >= 4
     if patch_id in IN_FORMAT_3:
         return history_format >= 3
     if patch_id not in IN_FORMAT_2:

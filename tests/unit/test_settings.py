@@ -55,7 +55,7 @@ def test_toml_file_is_read_and_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ("MAILROOM_MAX_MESSAGE_BYTES", "0", "MAILROOM_MAX_MESSAGE_BYTES"),
         ("MAILROOM_OUTBOUND_SMTP", "no-port", "MAILROOM_OUTBOUND_SMTP"),
         ("MAILROOM_MAILBOXES", "x@foreign.example", "MAILROOM_MAILBOXES"),
-        ("MAILROOM_HISTORY_FORMAT", "4", "MAILROOM_HISTORY_FORMAT"),
+        ("MAILROOM_HISTORY_FORMAT", "5", "MAILROOM_HISTORY_FORMAT"),
     ],
 )
 def test_a_bad_setting_names_its_variable(

@@ -3,19 +3,31 @@ escalation notice, and answers that help — as child workflow and inline."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
+from activities.signals import SignalActivities
 from adapters.agents.rules import RuleBasedAgent
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
+from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
 from use_cases.decision_channel import request_key
-from use_cases.flows import AgentUsage, ClassifyRequest, FlowConfig, FlowMode, KbAnswer
+from use_cases.flows import (
+    AgentUsage,
+    ClassifyRequest,
+    FlowConfig,
+    FlowMode,
+    KbAnswer,
+    SignalOutcome,
+)
+from use_cases.forwarding import MailForward
 from use_cases.human_replies import human_reply_id
 from use_cases.mail import OutboundEmail
 from use_cases.models import HumanReply, NewMessage, ThreadKey, ThreadState, ThreadStatus
@@ -25,6 +37,7 @@ MAILBOX = "support@mailroom.local"
 AGENTS = ("ann@corp.example", "bob@corp.example")
 KNOWN = {"subject": "Forgot my password", "text": "I forgot my password and cannot login."}
 UNKNOWN = {"subject": "Strange noise", "text": "The fan in my office makes a strange noise."}
+FORWARD_HELD_AT_MOST = 30.0  # seconds: a test that fails does not hang
 TOKEN = "support+t0123456789abcdef0123456789ab@mailroom.local"  # the thread's reply address
 
 
@@ -215,8 +228,10 @@ async def test_a_human_answer_restarts_the_sla(hurried: Harness) -> None:
 async def test_mail_before_the_first_answer_is_answered_with_it_once(
     time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode
 ) -> None:
-    """A burst that is all there before the thread runs: one answer, no escalation (the
-    follow-up used to get the same answer a second time)."""
+    """A burst that is all there before the thread runs: one answer, to the latest mail, no
+    escalation (the follow-up used to get the same answer a second time). The mail goes
+    with the flow's start: a forward to a child flow that came after the child asked for
+    its answer (here held until then) used to get the first mail answered alone."""
     root = f"<burst-{datetime.now(UTC).timestamp()}@example.com>"
     async with _queued_before_worker(time_skipping_env, task_queue, tmp_path, mode, root) as h:
         await wait_for(lambda: _waiting(h), what="the answer")
@@ -232,7 +247,8 @@ async def test_mail_before_the_first_answer_is_answered_with_it_once(
 async def _queued_before_worker(
     env: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode, root: str
 ) -> AsyncIterator[Harness]:
-    """A thread whose first two mails are both signalled before any worker runs it."""
+    """A thread whose first two mails are both signalled before any worker runs it; a
+    forward of mail to a child flow is held until the flow has asked for its answer."""
     flow = flow_config(mode, hurried=False)
     early = TemporalThreadGateway(env.client, task_queue=task_queue, flow_config=flow)
     key = ThreadKey(
@@ -241,9 +257,45 @@ async def _queued_before_worker(
     first = _message(root, 0, **KNOWN)
     await early.new_message(key, first)
     await early.new_message(key, _message(root, 1, text="Also: the login page hangs."))
-    async with thread_harness(env, task_queue, tmp_path, mailbox=MAILBOX, flow_config=flow) as h:
+    agent = AnswerAsked()
+    late = LateForward(TemporalWorkflowSignals(env.client), agent.asked)
+    async with thread_harness(
+        env,
+        task_queue,
+        tmp_path,
+        mailbox=MAILBOX,
+        flow_config=flow,
+        agent=agent,
+        thread_activities=[late.forward_to_flow],
+    ) as h:
         h.root, h.key = root, key
         yield h
+
+
+class AnswerAsked(RuleBasedAgent):
+    """The offline agent, telling when a flow has asked it for an answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = asyncio.Event()
+
+    async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer:
+        self.asked.set()
+        return await super().answer_from_kb(request)
+
+
+class LateForward:
+    """The thread's forward of mail to its child flow, reaching it only once the flow has
+    asked for its answer: the latest it can come in a busy worker."""
+
+    def __init__(self, signals: TemporalWorkflowSignals, asked: asyncio.Event) -> None:
+        self.forward = SignalActivities(signals).forward_to_flow
+        self.asked = asked
+
+    @activity.defn(name="forward_to_flow")
+    async def forward_to_flow(self, forward: MailForward) -> SignalOutcome:
+        await asyncio.wait_for(self.asked.wait(), timeout=FORWARD_HELD_AT_MOST)
+        return await self.forward(forward)
 
 
 def _message(root: str, n: int, **fields: object) -> NewMessage:
