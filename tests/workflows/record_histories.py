@@ -27,7 +27,9 @@ scenarios recorded on code that starts runs in it, renamed `…-format-<N>.json`
   closed by the customer's "solved";
 - `support-<mode>-thread-forgetting` and `support-child-flow-forgetting`: the first runs of a
   support thread (and its child flow) continuing as new without a colleague erased from it
-  (FORGET_PERSON, `mailroom erase`)."""
+  (FORGET_PERSON, `mailroom erase`);
+- `support-child-thread-burst` and `support-child-flow-burst` (format 4 only): two mails
+  there before the thread runs, the second going with its child flow's start."""
 
 from __future__ import annotations
 
@@ -44,7 +46,14 @@ from tests.workflows.harness import Harness, thread_harness
 from tests.workflows.test_procurement_flow import APPROVER, CFO
 from tests.workflows.test_purchase_confirmation import UnsureAgent
 from tests.workflows.test_purchase_confirmation import flow_config as procurement_config
-from tests.workflows.test_support_humans import AGENTS, KNOWN, TOKEN, UNKNOWN, config
+from tests.workflows.test_support_humans import (
+    AGENTS,
+    KNOWN,
+    TOKEN,
+    UNKNOWN,
+    burst_before_worker,
+    config,
+)
 from use_cases.decision_channel import request_key
 from use_cases.flows import FlowConfig, FlowMode
 from use_cases.human_replies import human_reply_id
@@ -197,6 +206,27 @@ async def _continued(h: Harness, count: int) -> ThreadState | None:
     state = await h.state()
     waiting = state.stage in ("waiting_for_customer", "escalated")
     return state if state.message_count >= count and waiting and state.runs >= 2 else None
+
+
+async def test_record_a_burst_before_a_support_thread_runs(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """`support-child-thread-burst` and `support-child-flow-burst` (format 4): two mails
+    there before the thread runs, the second going with its child flow's start
+    (QUEUED_MAIL_WITH_START), one answer to both, then the customer's "solved"."""
+    flow = config(FlowMode.CHILD, timedelta(days=2), timedelta(days=5)).model_copy(
+        update={"search_attributes": True}
+    )
+    root = f"<burst-{tmp_path.name}@example.com>"
+    async with burst_before_worker(
+        dev_server, task_queue, tmp_path, FlowMode.CHILD, root, flow
+    ) as h:
+        await wait_for(lambda: _count(h, "answered", 1), what="the answer")
+        await h.send(2, text="It works now, solved. Thanks!", thread_rule="reply-token")
+        state = await wait_for(lambda: _completed(h), what="the resolution")
+        assert len(h.mails("answer")) == 1 and state.flows_started == 1
+        await _save(h, h.thread_id, "support-child-thread-burst")
+        await _save(h, state.flow_workflow_id or "", "support-child-flow-burst")
 
 
 async def test_record_mail_queued_at_a_thread_while_its_child_flow_starts(

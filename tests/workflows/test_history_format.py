@@ -3,8 +3,9 @@ every change of format 2 without asking `workflow.patched`, so its history holds
 marker and no TemporalChangeVersion upsert; a run started before (its input without the
 field) asks as before, records them, and does the same. Format 3: a thread opening an inline
 flow has its route bring the flow's settings, one local activity fewer; a run of format 2
-asks for them as before, with the same outcome. Recorded histories of each replay in
-test_recorded_histories.py."""
+asks for them as before, with the same outcome. Format 4: mail there behind a flow's first
+mail goes with its start, not forwarded after it; a run of format 3 forwards it as before.
+Recorded histories of each replay in test_recorded_histories.py."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from tests.support import wait_for
 from tests.workflows.harness import Harness, thread_harness
+from tests.workflows.test_support_humans import burst_before_worker
 from use_cases.flows import FlowConfig, FlowMode
 from use_cases.models import ThreadInput, ThreadStatus
 from workflows.messages import NEW_MESSAGE, NEW_MESSAGES
@@ -191,3 +193,31 @@ async def test_a_new_inline_flow_takes_its_workers_settings_from_the_route_in_fo
     asked = local_activities(history)
     assert asked[0] == "flow_route"
     assert asked.count("flow_settings") == (0 if history_format >= 3 else 1), asked
+
+
+@pytest.mark.parametrize("history_format", [HISTORY_FORMAT, 3], ids=["current", "format-3"])
+async def test_mail_there_before_a_child_flow_opens_goes_with_its_start_in_format_4(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+    history_format: int,
+) -> None:
+    """Two mails there before the thread runs: in format 4 the second goes with the child
+    flow's start (no forward, one answer to both); in format 3 the thread forwards it
+    after the start, as it always did (its forward held here until the flow asks for its
+    answer)."""
+    root = f"<burst-{tmp_path.name}@example.com>"
+    async with burst_before_worker(
+        time_skipping_env, task_queue, tmp_path, FlowMode.CHILD, root, None, history_format
+    ) as h:
+        [answer] = await wait_for(lambda: h.mails("answer"), what="the answer")
+        thread = h.env.client.get_workflow_handle(h.key.workflow_id)
+
+        async def forwards() -> list[int] | None:
+            count = local_activities(await thread.fetch_history()).count("forward_to_flow")
+            return [count] if count or history_format >= 4 else None
+
+        expected = 0 if history_format >= 4 else 1
+        assert await wait_for(forwards, what="the thread's forwards") == [expected]
+        if history_format >= 4:
+            assert answer.in_reply_to == h.message(1).message_id

@@ -65,6 +65,10 @@ RECORDED = {
     "support-inline-thread-format-3",
     "support-inline-thread-continued-as-new-format-3",
     "support-inline-thread-after-continue-as-new-format-3",
+    # history format 4: two mails there before a support thread runs, the second going
+    # with its child flow's start (no forward), the thread's run and its child's
+    "support-child-thread-burst-format-4",
+    "support-child-flow-burst-format-4",
 }
 
 

@@ -32,6 +32,7 @@ from use_cases.human_replies import human_reply_id
 from use_cases.mail import OutboundEmail
 from use_cases.models import HumanReply, NewMessage, ThreadKey, ThreadState, ThreadStatus
 from use_cases.threading import workflow_id_for
+from workflows.versions import HISTORY_FORMAT
 
 MAILBOX = "support@mailroom.local"
 AGENTS = ("ann@corp.example", "bob@corp.example")
@@ -233,7 +234,7 @@ async def test_mail_before_the_first_answer_is_answered_with_it_once(
     with the flow's start: a forward to a child flow that came after the child asked for
     its answer (here held until then) used to get the first mail answered alone."""
     root = f"<burst-{datetime.now(UTC).timestamp()}@example.com>"
-    async with _queued_before_worker(time_skipping_env, task_queue, tmp_path, mode, root) as h:
+    async with burst_before_worker(time_skipping_env, task_queue, tmp_path, mode, root) as h:
         await wait_for(lambda: _waiting(h), what="the answer")
         await wait_for(lambda: h.mails("answer"), what="the answer mail")
         state = await h.state()
@@ -244,13 +245,21 @@ async def test_mail_before_the_first_answer_is_answered_with_it_once(
 
 
 @asynccontextmanager
-async def _queued_before_worker(
-    env: WorkflowEnvironment, task_queue: str, tmp_path: Path, mode: FlowMode, root: str
+async def burst_before_worker(
+    env: WorkflowEnvironment,
+    task_queue: str,
+    tmp_path: Path,
+    mode: FlowMode,
+    root: str,
+    flow: FlowConfig | None = None,
+    history_format: int = HISTORY_FORMAT,
 ) -> AsyncIterator[Harness]:
     """A thread whose first two mails are both signalled before any worker runs it; a
     forward of mail to a child flow is held until the flow has asked for its answer."""
-    flow = flow_config(mode, hurried=False)
-    early = TemporalThreadGateway(env.client, task_queue=task_queue, flow_config=flow)
+    flow = flow or flow_config(mode, hurried=False)
+    early = TemporalThreadGateway(
+        env.client, task_queue=task_queue, flow_config=flow, history_format=history_format
+    )
     key = ThreadKey(
         mailbox=MAILBOX, key=root, rule="test", workflow_id=workflow_id_for(MAILBOX, root)
     )
