@@ -185,6 +185,7 @@ async def held_lane(
     renewing = asyncio.create_task(
         _renew(asked, lease / 3, lambda: instructions.decided(item.item_id, lane) is not None)
     )
+    closed = False
     try:
         await workflow.wait_condition(lambda: instructions.decided(item.item_id, lane) is not None)
         answer = instructions.decided(item.item_id, lane)
@@ -197,6 +198,13 @@ async def held_lane(
         yield held
         if held.lost:
             raise LaneLost(instructions.latest[(item.item_id, lane)])
+    except GeneratorExit:
+        # Closed by Python's garbage collector, the run left in a stopped worker's cache
+        # (sdk-python #494): no workflow runs here, and a command made now could land in
+        # another workflow's activation. The lease lapses; the run goes on by replay.
+        closed = True
+        raise
     finally:
-        renewing.cancel()
-        await _let_go(item.item_id, lane)
+        if not closed:
+            renewing.cancel()
+            await _let_go(item.item_id, lane)

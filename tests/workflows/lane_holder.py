@@ -19,6 +19,9 @@ class Holding(BaseModel):
     lane: str = "budget:cc"
     wait: bool = True
     lease_seconds: float = 60.0
+    # its lane closed as Python's garbage collector closes the coroutine of a run left in a
+    # stopped worker's cache (GeneratorExit at its `yield`), once told to let go
+    collected: bool = False
 
 
 @workflow.defn(name="LaneHolderWorkflow")
@@ -32,6 +35,8 @@ class LaneHolderWorkflow:
     async def run(self, holding: Holding) -> str:
         item = ItemRef(item_id=holding.item_id, kind="test")
         lease = timedelta(seconds=holding.lease_seconds)
+        if holding.collected:
+            return await self._collected(holding.lane, item, lease)
         try:
             async with held_lane(
                 holding.lane, item, self.lanes, lease=lease, wait=holding.wait
@@ -43,6 +48,14 @@ class LaneHolderWorkflow:
         except LaneLost:
             return "lost"
         return "done"
+
+    async def _collected(self, lane: str, item: ItemRef, lease: timedelta) -> str:
+        holding = held_lane(lane, item, self.lanes, lease=lease)
+        await holding.__aenter__()
+        self.stage = "holding"
+        await workflow.wait_condition(lambda: self.letting_go)
+        await holding.gen.aclose()  # GeneratorExit at its yield, as the collector throws
+        return "collected"
 
     @workflow.signal(name=COORDINATOR_INSTRUCTION)
     def coordinator_instruction(self, instruction: Instruction) -> None:
