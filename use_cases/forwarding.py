@@ -38,6 +38,24 @@ def forward_request_id(base: uuid.UUID, messages: Sequence[NewMessage]) -> str:
     return str(uuid.uuid5(base, "\n".join(delivery_key(message) for message in messages)))
 
 
+# Mail that goes with a flow's start (FlowStart.queued, history format 4) is recorded in
+# the start command, in the thread's history and the child's: far below Temporal's 2 MB
+# payload limit however large the burst (a mail may be 256 KB); the rest is forwarded after.
+WITH_START_BYTES = 256 * 1024
+
+
+def fitting_a_start(messages: Sequence[NewMessage]) -> list[NewMessage]:
+    """The first of `messages`, in order, whose JSON together fits WITH_START_BYTES."""
+    fits: list[NewMessage] = []
+    used = 0
+    for message in messages:
+        used += len(message.model_dump_json())
+        if used > WITH_START_BYTES:
+            break
+        fits.append(message)
+    return fits
+
+
 def remember_delivery(taken: list[str], key: str) -> list[str]:
     return [*taken, key][-REMEMBERED_DELIVERIES:]
 

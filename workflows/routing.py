@@ -3,7 +3,7 @@ the thread's view of the flow (flow, stage, approvals, PO) up to date."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from datetime import timedelta
 
@@ -52,6 +52,9 @@ from workflows.sending import remember
 from workflows.settled import OnceSettled
 from workflows.thread_replies import late_decision, record_human_reply, reply_from_thread
 from workflows.versions import ROUTE_WITH_SETTINGS, changed
+
+# The mail queued behind the one that opens a flow, to go with its start (the thread's)
+WithStart = Callable[[], Awaitable[list[NewMessage]]]
 
 NEEDS_HUMAN = "needs_human"
 OTHER = "other"  # the thread's flow when no registered flow takes it
@@ -117,9 +120,9 @@ class FlowRouter:
         """An inline flow's state lives in this run: no continue-as-new until it finishes."""
         return isinstance(self.flow, InlineFlow) and not self.state.flow_finished
 
-    async def on_message(self, message: NewMessage, behind: Sequence[NewMessage] = ()) -> bool:
-        """`behind`: mail queued after this one. True when this mail opened a flow and that
-        mail went with its start; otherwise each of it goes its own way (on_message)."""
+    async def on_message(self, message: NewMessage, with_start: WithStart | None = None) -> bool:
+        """True when this mail opened a flow, which took the mail `with_start` gave it then
+        (mail queued behind this one, history format 4)."""
         self.state.reply_address = message.reply_address or self.state.reply_address
         if self.active and self.flow is not None:
             if await self._forwarded(self.flow.deliver(message), [message]):
@@ -135,7 +138,7 @@ class FlowRouter:
                 return False  # an answer or decision for a flow that ended: never a new flow
         if self.state.stage == NEEDS_HUMAN:
             return False
-        return await self._route(message, behind)
+        return await self._route(message, with_start)
 
     @property
     def child_running(self) -> bool:
@@ -283,9 +286,10 @@ class FlowRouter:
                 return progress.history[index + 1 :]
         return progress.history
 
-    async def _route(self, message: NewMessage, behind: Sequence[NewMessage] = ()) -> bool:
-        """Open the thread's flow with `message` first and `behind` in its inbox; False
-        when no registered flow takes it (a person decides)."""
+    async def _route(self, message: NewMessage, with_start: WithStart | None = None) -> bool:
+        """Open the thread's flow with `message` first and what `with_start` gives, asked
+        once the flow is known, in its inbox; False when no registered flow takes it (a
+        person decides)."""
         route = await self._find_flow(message, message.flow or self.state.flow)
         entry = route.entry
         if entry is None:
@@ -308,6 +312,7 @@ class FlowRouter:
         if not as_child and route.settings is not None:
             # from this worker, recorded with the route: the flow asks for them no more
             start = start.model_copy(update={"settings": route.settings})
+        behind = await with_start() if with_start is not None else []
         if behind:
             start = start.model_copy(update={"queued": tuple(behind)})
             for later in behind:

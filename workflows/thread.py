@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
 from contextlib import suppress
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from use_cases.flows import ApprovalDecision, FlowProgress
     from use_cases.forgetting import ERASED, Forgetting
+    from use_cases.forwarding import fitting_a_start
     from use_cases.mail import MessageKind
     from use_cases.models import (
         CompleteRequest,
@@ -40,7 +40,7 @@ from workflows.messages import (
     REJECT,
     THREAD_STATE_QUERY,
 )
-from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter, show_stage
+from workflows.routing import FLOW_COMPLETION_GRACE, FlowRouter, WithStart, show_stage
 from workflows.search_attributes import forgotten_attributes, thread_identity
 from workflows.sending import remember, send_mail
 from workflows.thread_memory import other_content, record_bounce, summary
@@ -110,6 +110,7 @@ class ThreadWorkflow:
         self._state.reference = self._state.reference or ticket_reference(input.thread_id)
         show_stage(self._state)  # each run starts with blank current details
         self._pending_ack: asyncio.Task[None] | None = None
+        self._behind: list[NewMessage] = []  # admitted, for the flow being opened (format 4)
         self._human_this_run = False
         self._automatic_grace: asyncio.Task[None] | None = None
         self._automatic_only = False
@@ -332,11 +333,7 @@ class ThreadWorkflow:
         signal: mail that came while the thread forwarded earlier mail costs one round
         trip to the child, not one each. With no flow running, all of it too: the mail
         that opens a flow, and the rest with the flow's start."""
-        if (
-            len(self._pending) > 1
-            and not self._flows.active
-            and changed(QUEUED_MAIL_WITH_START, self._flows.history_format)
-        ):
+        if not self._flows.active and changed(QUEUED_MAIL_WITH_START, self._flows.history_format):
             await self._open_with_queued()
             return
         if (
@@ -356,20 +353,44 @@ class ThreadWorkflow:
             await self._to_flow(message)
 
     async def _open_with_queued(self) -> None:
-        """A flow opened by the first of several queued mails has the others in its inbox
-        from its start: it answers the burst as one before it first answers. Handed over
-        after the start, a child flow could answer the first mail alone while the rest was
-        on its way."""
+        """No flow running: the first queued mail that opens one has the rest, and mail
+        that came while its route was asked, in its inbox from its start, so it answers
+        them as one before it first answers (handed over after the start, a child flow
+        could answer the first mail alone while the rest was on its way). A mail that
+        opens no flow goes its own way, and the next one may open it."""
         queued = list(self._pending)
         self._pending.clear()
         admitted = [message for message in queued if await self._admitted(message)]
-        if not admitted:
-            return
-        first, *behind = admitted
-        if await self._to_flow(first, behind):
-            return
-        for message in behind:  # no flow took them with it: each goes its own way, in turn
-            await self._to_flow(message)
+        while admitted:
+            first = admitted.pop(0)
+            if self._forgetting.theirs(first.from_addr):
+                continue  # erased while an earlier mail was handled: as if never queued
+            self._behind = admitted
+            if await self._to_flow(first, self._with_start):
+                # people erased in this run before it opened: the new flow forgets them too
+                for address in sorted(self._forgetting.addresses):
+                    await self._flows.on_forget(address)
+                beyond = [m for m in self._behind if not self._forgetting.theirs(m.from_addr)]
+                self._behind = []
+                # more than a start carries: forwarded after it, together where a child runs
+                if len(beyond) > 1 and await self._flows.forwarded_together(beyond):
+                    return
+                for message in beyond:
+                    await self._to_flow(message)
+                return
+            admitted, self._behind = self._behind, []
+
+    async def _with_start(self) -> list[NewMessage]:
+        """Asked once a route found the flow, as its start is made: the mail to go with
+        it, the rest (beyond what a start carries) stays in `_behind`, forwarded after."""
+        while self._pending:  # came while the route was asked
+            message = self._pending.popleft()
+            if await self._admitted(message):
+                self._behind.append(message)
+        kept = [m for m in self._behind if not self._forgetting.theirs(m.from_addr)]
+        with_start = fitting_a_start(kept)
+        self._behind = kept[len(with_start) :]
+        return with_start
 
     async def _handle(self, message: NewMessage) -> None:
         if await self._admitted(message):
@@ -405,9 +426,9 @@ class ThreadWorkflow:
                 await self._acknowledge(message)
         return True
 
-    async def _to_flow(self, message: NewMessage, behind: Sequence[NewMessage] = ()) -> bool:
-        """True when the mail `behind` it went with the flow it opened."""
-        took_behind = await self._flows.on_message(message, behind)
+    async def _to_flow(self, message: NewMessage, with_start: WithStart | None = None) -> bool:
+        """True when `message` opened a flow that took the mail `with_start` gave."""
+        took_behind = await self._flows.on_message(message, with_start)
         late, self._flows.late_close = self._flows.late_close, None
         ending = self._flows.active or self._flow_done()  # the flow's end completes it
         if late is not None and self._complete is None and not ending:

@@ -87,11 +87,14 @@ ROUTE_WITH_SETTINGS = "route-with-settings"
 # new processes with MAILROOM_HISTORY_FORMAT=2 until no old worker runs.
 IN_FORMAT_3 = frozenset({ROUTE_WITH_SETTINGS})
 
-# Mail queued at a thread behind the mail that opens a flow goes with the flow's start
-# (FlowStart.queued), so the flow has it in its inbox before it first answers; before, it
-# was handed over after the start, and a child flow could answer the first mail alone while
-# the forward was on its way (workflows/thread.py `_handle_queued`, workflows/routing.py
-# `on_message`). No forward of that mail to a child: one local activity fewer.
+# Mail queued at a thread behind the mail that opens a flow, and mail that came while the
+# thread asked for the route, goes with the flow's start (FlowStart.queued, up to
+# WITH_START_BYTES; the rest is forwarded after), so the flow has it in its inbox before it
+# first answers; before, it was handed over after the start, and a child flow could answer
+# the first mail alone while the forward was on its way (workflows/thread.py
+# `_open_with_queued`, workflows/routing.py `_route`). A mail that opens no flow goes its
+# own way and the next may open it; people erased meanwhile are left out, and the new flow
+# is told of everyone erased in the run. No forward of that mail to a child.
 QUEUED_MAIL_WITH_START = "queued-mail-with-start"
 
 # History format 4: format 3, and QUEUED_MAIL_WITH_START, taken only by runs started in it;

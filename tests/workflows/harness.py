@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -9,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -156,3 +158,14 @@ def _thread_worker(
         workflow_runner=WORKFLOW_RUNNER,
         interceptors=WORKFLOW_INTERCEPTORS,
     )
+
+
+def local_activities(history: WorkflowHistory) -> list[str]:
+    """The activity types of the run's local activities, in order (the core's markers)."""
+    found = []
+    for event in history.events:
+        marker = event.marker_recorded_event_attributes
+        marked = event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        if marked and marker.marker_name == "core_local_activity":
+            found.append(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
+    return found

@@ -14,7 +14,8 @@ MAIL_TO_CHILD_BY_ACTIVITY), and a support thread (and child) continuing as new w
 person erased from it (FORGET_PERSON); and, in history format 2 (whose runs record no
 patch marker), a procurement thread and child and a child resting again where it rested;
 and, in history format 3, a support thread whose route brought its inline flow's settings,
-and the two runs of one that continued as new with its flow.
+and the two runs of one that continued as new with its flow; and, in history format 4, a
+support thread (and child) whose second mail went with the child's start.
 """
 
 from __future__ import annotations

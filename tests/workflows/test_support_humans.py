@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from activities.signals import SignalActivities
@@ -17,17 +18,18 @@ from adapters.agents.rules import RuleBasedAgent
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from tests.support import wait_for
-from tests.workflows.harness import Harness, thread_harness
+from tests.workflows.harness import Harness, local_activities, thread_harness
 from use_cases.decision_channel import request_key
 from use_cases.flows import (
     AgentUsage,
+    Classification,
     ClassifyRequest,
     FlowConfig,
     FlowMode,
     KbAnswer,
     SignalOutcome,
 )
-from use_cases.forwarding import MailForward
+from use_cases.forwarding import WITH_START_BYTES, MailForward
 from use_cases.human_replies import human_reply_id
 from use_cases.mail import OutboundEmail
 from use_cases.models import HumanReply, NewMessage, ThreadKey, ThreadState, ThreadStatus
@@ -38,6 +40,7 @@ MAILBOX = "support@mailroom.local"
 AGENTS = ("ann@corp.example", "bob@corp.example")
 KNOWN = {"subject": "Forgot my password", "text": "I forgot my password and cannot login."}
 UNKNOWN = {"subject": "Strange noise", "text": "The fan in my office makes a strange noise."}
+SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
 FORWARD_HELD_AT_MOST = 30.0  # seconds: a test that fails does not hang
 TOKEN = "support+t0123456789abcdef0123456789ab@mailroom.local"  # the thread's reply address
 
@@ -244,6 +247,103 @@ async def test_mail_before_the_first_answer_is_answered_with_it_once(
         assert h.mails("escalation") == [] and h.mails("escalated") == []
 
 
+async def test_mail_that_came_while_the_thread_asked_for_its_route_goes_with_the_start(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """The route of a mailbox no flow is set for is the agent's to find (a model: seconds):
+    a follow-up that came meanwhile goes with the child flow's start, not forwarded after
+    it (here held until the flow asked for its answer), and is answered with the first."""
+    agent = RouteHeld()
+    late = LateForward(TemporalWorkflowSignals(time_skipping_env.client), agent.asked)
+    async with thread_harness(
+        time_skipping_env,
+        task_queue,
+        tmp_path,
+        mailbox="hello@mailroom.local",  # no flow's by its name
+        flow_config=flow_config(FlowMode.CHILD, hurried=False),
+        agent=agent,
+        thread_activities=[late.forward_to_flow],
+    ) as h:
+        await h.send(0, **KNOWN)
+        await asyncio.wait_for(agent.routing.wait(), timeout=FORWARD_HELD_AT_MOST)
+        await h.send(1, text="Also: the login page hangs.")
+        await wait_for(lambda: h.has_messages(2), what="the follow-up at the thread")
+        agent.route.set()
+        [answer] = await wait_for(lambda: h.mails("answer"), what="the answer")
+        assert answer.in_reply_to == h.message(1).message_id
+        history = await h.env.client.get_workflow_handle(h.thread_id).fetch_history()
+        assert "forward_to_flow" not in local_activities(history)
+
+
+async def test_mail_of_someone_erased_while_the_route_was_asked_never_reaches_the_flow(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """Alice's mail and Bob's, there before the thread runs; Bob is erased while the
+    thread asks for the route: the flow opens without his mail and never mails him."""
+    hello = "hello@mailroom.local"  # no flow's by its name: the agent finds it
+    root = f"<erased-{datetime.now(UTC).timestamp()}@example.com>"
+    flow = flow_config(FlowMode.CHILD, hurried=False)
+    early = TemporalThreadGateway(time_skipping_env.client, task_queue=task_queue, flow_config=flow)
+    key = ThreadKey(mailbox=hello, key=root, rule="test", workflow_id=workflow_id_for(hello, root))
+    here = {"mailbox": hello, "to": (hello,)}
+    await early.new_message(key, _message(root, 0, **here, **KNOWN))
+    bobs = _message(root, 1, **here, from_addr="bob@example.com", text="Mine hangs too.")
+    await early.new_message(key, bobs)
+    agent = RouteHeld()
+    async with thread_harness(
+        time_skipping_env, task_queue, tmp_path, mailbox=hello, flow_config=flow, agent=agent
+    ) as h:
+        h.root, h.key = root, key
+        await asyncio.wait_for(agent.routing.wait(), timeout=FORWARD_HELD_AT_MOST)
+        assert "bob@example.com" in (await h.state()).participants
+        await h.gateway.forget_person(h.thread_id, "bob@example.com")
+
+        async def forgotten() -> bool:
+            return "bob@example.com" not in (await h.state()).participants
+
+        await wait_for(forgotten, what="bob erased at the thread")
+        agent.route.set()
+        [answer] = await wait_for(lambda: h.mails("answer"), what="the answer")
+        assert answer.to == ("alice@example.com",) and answer.in_reply_to == root
+        assert not any("bob@example.com" in m.to for m in h.sender.sent)
+
+
+async def test_a_burst_larger_than_a_start_carries_reaches_the_flow_all_the_same(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """Mail past WITH_START_BYTES is forwarded after the start: none is left behind."""
+    root = f"<burst-{datetime.now(UTC).timestamp()}@example.com>"
+    flow = flow_config(FlowMode.CHILD, hurried=False)
+    early = TemporalThreadGateway(time_skipping_env.client, task_queue=task_queue, flow_config=flow)
+    key = ThreadKey(
+        mailbox=MAILBOX, key=root, rule="test", workflow_id=workflow_id_for(MAILBOX, root)
+    )
+    await early.new_message(key, _message(root, 0, **KNOWN))
+    large = "The login page hangs. " * (WITH_START_BYTES // 2 // 22)  # half a start's budget
+    for n in (1, 2, 3):
+        await early.new_message(key, _message(root, n, text=f"{n}: {large}"))
+    async with thread_harness(
+        time_skipping_env, task_queue, tmp_path, mailbox=MAILBOX, flow_config=flow
+    ) as h:
+        h.root, h.key = root, key
+        thread = h.env.client.get_workflow_handle(h.thread_id)
+
+        async def forwarded() -> list[str] | None:
+            forwards = local_activities(await thread.fetch_history()).count("forward_to_flow")
+            return ["forward_to_flow"] * forwards or None
+
+        # mails 2 and 3 past the budget, in one forward after the start
+        forwards = await wait_for(forwarded, what="the mail past the start's budget forwarded")
+        assert forwards == ["forward_to_flow"]
+        child = h.env.client.get_workflow_handle((await h.state()).flow_workflow_id or "")
+        started = (await child.fetch_history()).events[0]
+        assert started.workflow_execution_started_event_attributes.input.ByteSize() < (
+            WITH_START_BYTES + 64 * 1024
+        )
+        signals = [e for e in (await child.fetch_history()).events if e.event_type == SIGNALED]
+        assert len(signals) >= 1  # the rest reached the child
+
+
 @asynccontextmanager
 async def burst_before_worker(
     env: WorkflowEnvironment,
@@ -291,6 +391,20 @@ class AnswerAsked(RuleBasedAgent):
     async def answer_from_kb(self, request: ClassifyRequest) -> KbAnswer:
         self.asked.set()
         return await super().answer_from_kb(request)
+
+
+class RouteHeld(AnswerAsked):
+    """The offline agent, finding a thread's flow only once told to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routing = asyncio.Event()
+        self.route = asyncio.Event()
+
+    async def classify(self, request: ClassifyRequest) -> Classification:
+        self.routing.set()
+        await asyncio.wait_for(self.route.wait(), timeout=FORWARD_HELD_AT_MOST)
+        return await super().classify(request)
 
 
 class LateForward:
