@@ -1,27 +1,33 @@
 """Mail that queues at a thread while its child flow starts (or while earlier mail is on its
 way to it) goes to the child in one signal, in the order it came: one round trip for the
-thread instead of one a mail, and the flow reads it as if it had come one by one."""
+thread instead of one a mail, and the flow reads it as if it had come one by one. In history
+format 4, mail that queued while the thread asked for the route goes with the child's start
+instead (tests/workflows/test_support_humans.py), so no more than one signal."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.outbound.ledger import SqliteLedger
+from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from tests.support import wait_for
 from tests.workflows.harness import thread_harness
 from use_cases.flows import FlowConfig, FlowMode
 from use_cases.models import ThreadStatus
 from workflows.messages import NEW_MESSAGE, NEW_MESSAGES
+from workflows.versions import HISTORY_FORMAT
 
 MAILBOX = "procurement@mailroom.local"
 SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
 
 
+@pytest.mark.parametrize("history_format", [HISTORY_FORMAT, 3], ids=["current", "format-3"])
 async def test_mail_queued_while_the_child_starts_reaches_it_in_order_in_one_signal(
-    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+    time_skipping_env: WorkflowEnvironment, task_queue: str, tmp_path: Path, history_format: int
 ) -> None:
     # The agent as an activity through the server: the thread's routing takes a round
     # trip, during which the two follow-ups queue at the thread.
@@ -29,6 +35,12 @@ async def test_mail_queued_while_the_child_starts_reaches_it_in_order_in_one_sig
     async with thread_harness(
         time_skipping_env, task_queue, tmp_path, mailbox=MAILBOX, flow_config=config
     ) as h:
+        h.gateway = TemporalThreadGateway(
+            h.env.client,
+            task_queue=h.settings.task_queue,
+            flow_config=config,
+            history_format=history_format,
+        )
         await h.send(0, subject="Order", text="Please buy 4 keyboards.")
         # someone else first (ignored while the flow waits for the requester), then the answer
         await h.send(1, from_addr="bob@example.com", text="I want a mouse too.")
@@ -46,5 +58,8 @@ async def test_mail_queued_while_the_child_starts_reaches_it_in_order_in_one_sig
         child = await h.env.client.get_workflow_handle(child_id).fetch_history()
         signals = [e for e in child.events if e.event_type == SIGNALED]
         names = [e.workflow_execution_signaled_event_attributes.signal_name for e in signals]
-        assert names.count(NEW_MESSAGES) == 1, "both queued mails went to the child in one signal"
+        if history_format >= 4:  # some or all of it with the start, depending on timing
+            assert names.count(NEW_MESSAGES) <= 1, names
+        else:
+            assert names.count(NEW_MESSAGES) == 1, "both queued mails went in one signal"
         assert names.count(NEW_MESSAGE) == 0, names

@@ -283,12 +283,11 @@ async def test_mail_of_someone_erased_while_the_route_was_asked_never_reaches_th
     hello = "hello@mailroom.local"  # no flow's by its name: the agent finds it
     root = f"<erased-{datetime.now(UTC).timestamp()}@example.com>"
     flow = flow_config(FlowMode.CHILD, hurried=False)
-    early = TemporalThreadGateway(time_skipping_env.client, task_queue=task_queue, flow_config=flow)
-    key = ThreadKey(mailbox=hello, key=root, rule="test", workflow_id=workflow_id_for(hello, root))
     here = {"mailbox": hello, "to": (hello,)}
-    await early.new_message(key, _message(root, 0, **here, **KNOWN))
     bobs = _message(root, 1, **here, from_addr="bob@example.com", text="Mine hangs too.")
-    await early.new_message(key, bobs)
+    key = await before_any_worker(
+        time_skipping_env, task_queue, flow, _message(root, 0, **here, **KNOWN), bobs
+    )
     agent = RouteHeld()
     async with thread_harness(
         time_skipping_env, task_queue, tmp_path, mailbox=hello, flow_config=flow, agent=agent
@@ -314,14 +313,10 @@ async def test_a_burst_larger_than_a_start_carries_reaches_the_flow_all_the_same
     """Mail past WITH_START_BYTES is forwarded after the start: none is left behind."""
     root = f"<burst-{datetime.now(UTC).timestamp()}@example.com>"
     flow = flow_config(FlowMode.CHILD, hurried=False)
-    early = TemporalThreadGateway(time_skipping_env.client, task_queue=task_queue, flow_config=flow)
-    key = ThreadKey(
-        mailbox=MAILBOX, key=root, rule="test", workflow_id=workflow_id_for(MAILBOX, root)
-    )
-    await early.new_message(key, _message(root, 0, **KNOWN))
     large = "The login page hangs. " * (WITH_START_BYTES // 2 // 22)  # half a start's budget
-    for n in (1, 2, 3):
-        await early.new_message(key, _message(root, n, text=f"{n}: {large}"))
+    burst = [_message(root, n, text=f"{n}: {large}") for n in (1, 2, 3)]
+    first = _message(root, 0, **KNOWN)
+    key = await before_any_worker(time_skipping_env, task_queue, flow, first, *burst)
     async with thread_harness(
         time_skipping_env, task_queue, tmp_path, mailbox=MAILBOX, flow_config=flow
     ) as h:
@@ -357,15 +352,8 @@ async def burst_before_worker(
     """A thread whose first two mails are both signalled before any worker runs it; a
     forward of mail to a child flow is held until the flow has asked for its answer."""
     flow = flow or flow_config(mode, hurried=False)
-    early = TemporalThreadGateway(
-        env.client, task_queue=task_queue, flow_config=flow, history_format=history_format
-    )
-    key = ThreadKey(
-        mailbox=MAILBOX, key=root, rule="test", workflow_id=workflow_id_for(MAILBOX, root)
-    )
-    first = _message(root, 0, **KNOWN)
-    await early.new_message(key, first)
-    await early.new_message(key, _message(root, 1, text="Also: the login page hangs."))
+    first, then = _message(root, 0, **KNOWN), _message(root, 1, text="Also: the login page hangs.")
+    key = await before_any_worker(env, task_queue, flow, first, then, history_format=history_format)
     agent = AnswerAsked()
     late = LateForward(TemporalWorkflowSignals(env.client), agent.asked)
     async with thread_harness(
@@ -379,6 +367,28 @@ async def burst_before_worker(
     ) as h:
         h.root, h.key = root, key
         yield h
+
+
+async def before_any_worker(
+    env: WorkflowEnvironment,
+    task_queue: str,
+    flow: FlowConfig,
+    first: NewMessage,
+    *more: NewMessage,
+    history_format: int = HISTORY_FORMAT,
+) -> ThreadKey:
+    """The thread of `first` (its Message-ID the key), its mail signalled before any
+    worker runs it, as a gateway of `history_format` signals it."""
+    gateway = TemporalThreadGateway(
+        env.client, task_queue=task_queue, flow_config=flow, history_format=history_format
+    )
+    root, mailbox = first.message_id, first.mailbox
+    key = ThreadKey(
+        mailbox=mailbox, key=root, rule="test", workflow_id=workflow_id_for(mailbox, root)
+    )
+    for message in (first, *more):
+        await gateway.new_message(key, message)
+    return key
 
 
 class AnswerAsked(RuleBasedAgent):
