@@ -41,6 +41,9 @@ def forward_request_id(base: uuid.UUID, messages: Sequence[NewMessage]) -> str:
 # Mail that goes with a flow's start (FlowStart.queued, history format 4) is recorded in
 # the start command, in the thread's history and the child's: far below Temporal's 2 MB
 # payload limit however large the burst (a mail may be 256 KB); the rest is forwarded after.
+# The budget and its measure decide commands (a forward or none): part of format 4, changed
+# only with a new format. Fields left at their defaults are not counted, so a field added to
+# NewMessage later does not change how a recorded burst splits on replay.
 WITH_START_BYTES = 256 * 1024
 
 
@@ -49,7 +52,7 @@ def fitting_a_start(messages: Sequence[NewMessage]) -> list[NewMessage]:
     fits: list[NewMessage] = []
     used = 0
     for message in messages:
-        used += len(message.model_dump_json())
+        used += len(message.model_dump_json(exclude_defaults=True))
         if used > WITH_START_BYTES:
             break
         fits.append(message)

@@ -299,6 +299,9 @@ class FlowRouter:
             metrics.escalated(OTHER)
             self._publish()
             return False
+        # before the thread's state names the new flow: while this awaits (an
+        # acknowledgement), signals still go to the flow the thread had
+        behind = await with_start() if with_start is not None else []
         self.state.flow, self.state.flow_entry = entry.name, entry
         self.state.flows_started += 1
         self.state.facts = {}
@@ -312,7 +315,6 @@ class FlowRouter:
         if not as_child and route.settings is not None:
             # from this worker, recorded with the route: the flow asks for them no more
             start = start.model_copy(update={"settings": route.settings})
-        behind = await with_start() if with_start is not None else []
         if behind:
             start = start.model_copy(update={"queued": tuple(behind)})
             for later in behind:

@@ -33,6 +33,7 @@ from use_cases.flows import FlowConfig
 from use_cases.mail import OutboundEmail
 from use_cases.models import NewMessage, ThreadKey, ThreadState
 from use_cases.threading import workflow_id_for
+from workflows.messages import NEW_MESSAGE, NEW_MESSAGES
 from workflows.thread import ThreadWorkflow
 
 
@@ -169,3 +170,21 @@ def local_activities(history: WorkflowHistory) -> list[str]:
         if marked and marker.marker_name == "core_local_activity":
             found.append(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
     return found
+
+
+def mail_to_child(history: WorkflowHistory) -> list[str]:
+    """The Message-IDs a child flow was given, in order: with its start (FlowStart.queued,
+    history format 4), then by NEW_MESSAGE and NEW_MESSAGES signals."""
+    given: list[str] = []
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            start = event.workflow_execution_started_event_attributes.input.payloads[0]
+            given += [m["message_id"] for m in json.loads(start.data).get("queued", [])]
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            signal = event.workflow_execution_signaled_event_attributes
+            if signal.signal_name == NEW_MESSAGES:
+                data = json.loads(signal.input.payloads[0].data)
+                given += [m["message_id"] for m in data]
+            elif signal.signal_name == NEW_MESSAGE:
+                given.append(json.loads(signal.input.payloads[0].data)["message_id"])
+    return given

@@ -18,7 +18,7 @@ from adapters.agents.rules import RuleBasedAgent
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from tests.support import wait_for
-from tests.workflows.harness import Harness, local_activities, thread_harness
+from tests.workflows.harness import Harness, local_activities, mail_to_child, thread_harness
 from use_cases.decision_channel import request_key
 from use_cases.flows import (
     AgentUsage,
@@ -34,6 +34,7 @@ from use_cases.human_replies import human_reply_id
 from use_cases.mail import OutboundEmail
 from use_cases.models import HumanReply, NewMessage, ThreadKey, ThreadState, ThreadStatus
 from use_cases.threading import workflow_id_for
+from workflows.messages import FORGET_PERSON
 from workflows.versions import HISTORY_FORMAT
 
 MAILBOX = "support@mailroom.local"
@@ -305,6 +306,17 @@ async def test_mail_of_someone_erased_while_the_route_was_asked_never_reaches_th
         [answer] = await wait_for(lambda: h.mails("answer"), what="the answer")
         assert answer.to == ("alice@example.com",) and answer.in_reply_to == root
         assert not any("bob@example.com" in m.to for m in h.sender.sent)
+        # the new flow was told to forget him too (and went on without him in a new run)
+        child_id = (await h.state()).flow_workflow_id or ""
+        first = (await h.env.client.get_workflow_handle(child_id).describe()).raw_description
+        run = first.workflow_execution_info.first_run_id
+        opened = h.env.client.get_workflow_handle(child_id, run_id=run)
+        told = [
+            e.workflow_execution_signaled_event_attributes.signal_name
+            for e in (await opened.fetch_history()).events
+            if e.event_type == SIGNALED
+        ]
+        assert told.count(FORGET_PERSON) == 1, told
 
 
 async def test_a_burst_larger_than_a_start_carries_reaches_the_flow_all_the_same(
@@ -321,22 +333,15 @@ async def test_a_burst_larger_than_a_start_carries_reaches_the_flow_all_the_same
         time_skipping_env, task_queue, tmp_path, mailbox=MAILBOX, flow_config=flow
     ) as h:
         h.root, h.key = root, key
-        thread = h.env.client.get_workflow_handle(h.thread_id)
-
-        async def forwarded() -> list[str] | None:
-            forwards = local_activities(await thread.fetch_history()).count("forward_to_flow")
-            return ["forward_to_flow"] * forwards or None
-
+        await wait_for(lambda: _waiting(h), what="the answer")
+        thread = await h.env.client.get_workflow_handle(h.thread_id).fetch_history()
         # mails 2 and 3 past the budget, in one forward after the start
-        forwards = await wait_for(forwarded, what="the mail past the start's budget forwarded")
-        assert forwards == ["forward_to_flow"]
+        assert local_activities(thread).count("forward_to_flow") == 1
         child = h.env.client.get_workflow_handle((await h.state()).flow_workflow_id or "")
-        started = (await child.fetch_history()).events[0]
-        assert started.workflow_execution_started_event_attributes.input.ByteSize() < (
-            WITH_START_BYTES + 64 * 1024
-        )
-        signals = [e for e in (await child.fetch_history()).events if e.event_type == SIGNALED]
-        assert len(signals) >= 1  # the rest reached the child
+        history = await child.fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        assert started.input.ByteSize() < WITH_START_BYTES + 64 * 1024
+        assert mail_to_child(history) == [m.message_id for m in burst]  # once each, in order
 
 
 @asynccontextmanager
