@@ -29,10 +29,13 @@ scenarios recorded on code that starts runs in it, renamed `…-format-<N>.json`
   support thread (and its child flow) continuing as new without a colleague erased from it
   (FORGET_PERSON, `mailroom erase`);
 - `support-child-thread-burst` and `support-child-flow-burst` (format 4 only): two mails
-  there before the thread runs, the second going with its child flow's start."""
+  there before the thread runs, the second going with its child flow's start;
+- `support-child-thread-during-route` (format 4 only): a follow-up that came while the
+  thread asked the agent for its route, going with the child flow's start."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -42,7 +45,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from tests.support import wait_for
-from tests.workflows.harness import Harness, thread_harness
+from tests.workflows.harness import Harness, local_activities, thread_harness
 from tests.workflows.test_procurement_flow import APPROVER, CFO
 from tests.workflows.test_purchase_confirmation import UnsureAgent
 from tests.workflows.test_purchase_confirmation import flow_config as procurement_config
@@ -51,6 +54,7 @@ from tests.workflows.test_support_humans import (
     KNOWN,
     TOKEN,
     UNKNOWN,
+    RouteHeld,
     burst_before_worker,
     config,
 )
@@ -227,6 +231,37 @@ async def test_record_a_burst_before_a_support_thread_runs(
         assert len(h.mails("answer")) == 1 and state.flows_started == 1
         await _save(h, h.thread_id, "support-child-thread-burst")
         await _save(h, state.flow_workflow_id or "", "support-child-flow-burst")
+
+
+async def test_record_mail_that_came_while_a_support_thread_asked_for_its_route(
+    dev_server: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """`support-child-thread-during-route` (format 4): a mailbox no flow is named for, the
+    agent's route held while a follow-up comes; it goes with the child flow's start; then
+    the customer's "solved"."""
+    flow = config(FlowMode.CHILD, timedelta(days=2), timedelta(days=5)).model_copy(
+        update={"search_attributes": True}
+    )
+    agent = RouteHeld()
+    async with thread_harness(
+        dev_server,
+        task_queue,
+        tmp_path,
+        mailbox="hello@mailroom.local",
+        flow_config=flow,
+        agent=agent,
+    ) as h:
+        await h.send(0, reply_address=TOKEN, **KNOWN)
+        await asyncio.wait_for(agent.routing.wait(), timeout=30)
+        await h.send(1, text="Also: the login page hangs.")
+        await wait_for(lambda: h.has_messages(2), what="the follow-up at the thread")
+        agent.route.set()
+        await wait_for(lambda: _count(h, "answered", 1), what="the answer")
+        await h.send(2, text="It works now, solved. Thanks!", thread_rule="reply-token")
+        await wait_for(lambda: _completed(h), what="the resolution")
+        thread = await h.env.client.get_workflow_handle(h.thread_id).fetch_history()
+        assert local_activities(thread).count("forward_to_flow") == 1  # the "solved" only
+        await _save(h, h.thread_id, "support-child-thread-during-route")
 
 
 async def test_record_mail_queued_at_a_thread_while_its_child_flow_starts(

@@ -15,7 +15,8 @@ person erased from it (FORGET_PERSON); and, in history format 2 (whose runs reco
 patch marker), a procurement thread and child and a child resting again where it rested;
 and, in history format 3, a support thread whose route brought its inline flow's settings,
 and the two runs of one that continued as new with its flow; and, in history format 4, a
-support thread (and child) whose second mail went with the child's start.
+support thread (and child) whose second mail went with the child's start, and one whose
+follow-up came while it asked for its route and went with the start too.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ RECORDED = {
     # with its child flow's start (no forward), the thread's run and its child's
     "support-child-thread-burst-format-4",
     "support-child-flow-burst-format-4",
+    # and a follow-up that came while the thread asked the agent for its route
+    "support-child-thread-during-route-format-4",
 }
 
 
