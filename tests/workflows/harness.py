@@ -188,3 +188,12 @@ def mail_to_child(history: WorkflowHistory) -> list[str]:
             elif signal.signal_name == NEW_MESSAGE:
                 given.append(json.loads(signal.input.payloads[0].data)["message_id"])
     return given
+
+
+def signal_names(history: WorkflowHistory) -> list[str]:
+    """The names of the signals the run received, in order."""
+    return [
+        event.workflow_execution_signaled_event_attributes.signal_name
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]

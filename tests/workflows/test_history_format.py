@@ -19,7 +19,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from tests.support import wait_for
-from tests.workflows.harness import Harness, local_activities, mail_to_child, thread_harness
+from tests.workflows.harness import (
+    Harness,
+    local_activities,
+    mail_to_child,
+    signal_names,
+    thread_harness,
+)
 from tests.workflows.test_support_humans import burst_before_worker
 from use_cases.flows import FlowConfig, FlowMode
 from use_cases.models import ThreadInput, ThreadStatus
@@ -31,7 +37,6 @@ MAILBOX = "procurement@mailroom.local"
 SUPPORT = "support@mailroom.local"
 MARKER = EventType.EVENT_TYPE_MARKER_RECORDED
 UPSERT = EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
-SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
 
 
 def patches(history: WorkflowHistory) -> set[str]:
@@ -96,11 +101,7 @@ async def test_a_run_of_the_current_format_records_no_patch_and_does_the_same(
         thread = await client.get_workflow_handle(h.key.workflow_id).fetch_history()
         child_id = (await h.state()).flow_workflow_id or ""
         child = await client.get_workflow_handle(child_id).fetch_history()
-        signals = [
-            e.workflow_execution_signaled_event_attributes.signal_name
-            for e in child.events
-            if e.event_type == SIGNALED
-        ]
+        signals = signal_names(child)
         # the same behaviour either way: the queued mails reached the child in one signal,
         # sent by local activity (no signal command in the thread); in format 4 those that
         # came while the thread asked for the route went with the child's start instead

@@ -9,20 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from adapters.outbound.ledger import SqliteLedger
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from tests.support import wait_for
-from tests.workflows.harness import mail_to_child, thread_harness
+from tests.workflows.harness import mail_to_child, signal_names, thread_harness
 from use_cases.flows import FlowConfig, FlowMode
 from use_cases.models import ThreadStatus
 from workflows.messages import NEW_MESSAGE, NEW_MESSAGES
 from workflows.versions import HISTORY_FORMAT
 
 MAILBOX = "procurement@mailroom.local"
-SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
 
 
 @pytest.mark.parametrize("history_format", [HISTORY_FORMAT, 3], ids=["current", "format-3"])
@@ -56,8 +54,7 @@ async def test_mail_queued_while_the_child_starts_reaches_it_in_order_in_one_sig
         assert len(h.mails("question")) == 1  # asked once, answered by the queued mail
         child_id = (await h.state()).flow_workflow_id or ""
         child = await h.env.client.get_workflow_handle(child_id).fetch_history()
-        signals = [e for e in child.events if e.event_type == SIGNALED]
-        names = [e.workflow_execution_signaled_event_attributes.signal_name for e in signals]
+        names = signal_names(child)
         # once each, in order; in format 4 some or all with the start, as timing has it
         assert mail_to_child(child) == [followed.message_id, budget.message_id]
         if history_format < 4:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio import activity
-from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from activities.signals import SignalActivities
@@ -18,7 +17,13 @@ from adapters.agents.rules import RuleBasedAgent
 from adapters.outbound.temporal_gateway import TemporalThreadGateway
 from adapters.outbound.temporal_signals import TemporalWorkflowSignals
 from tests.support import wait_for
-from tests.workflows.harness import Harness, local_activities, mail_to_child, thread_harness
+from tests.workflows.harness import (
+    Harness,
+    local_activities,
+    mail_to_child,
+    signal_names,
+    thread_harness,
+)
 from use_cases.decision_channel import request_key
 from use_cases.flows import (
     AgentUsage,
@@ -41,7 +46,6 @@ MAILBOX = "support@mailroom.local"
 AGENTS = ("ann@corp.example", "bob@corp.example")
 KNOWN = {"subject": "Forgot my password", "text": "I forgot my password and cannot login."}
 UNKNOWN = {"subject": "Strange noise", "text": "The fan in my office makes a strange noise."}
-SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
 FORWARD_HELD_AT_MOST = 30.0  # seconds: a test that fails does not hang
 TOKEN = "support+t0123456789abcdef0123456789ab@mailroom.local"  # the thread's reply address
 
@@ -311,11 +315,7 @@ async def test_mail_of_someone_erased_while_the_route_was_asked_never_reaches_th
         first = (await h.env.client.get_workflow_handle(child_id).describe()).raw_description
         run = first.workflow_execution_info.first_run_id
         opened = h.env.client.get_workflow_handle(child_id, run_id=run)
-        told = [
-            e.workflow_execution_signaled_event_attributes.signal_name
-            for e in (await opened.fetch_history()).events
-            if e.event_type == SIGNALED
-        ]
+        told = signal_names(await opened.fetch_history())
         assert told.count(FORGET_PERSON) == 1, told
 
 
